@@ -1,0 +1,479 @@
+//! Encoding and decoding of single frames (`docs/protocol.md` §2, §5, §6).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::message::{Call, Event, FromWorker, Receiver, Run, ToWorker};
+use crate::MAX_ID_LEN;
+
+/// What a well-formed frame turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded<T> {
+    /// A message of this protocol (legacy shapes already mapped).
+    Message(T),
+    /// A frame to ignore: an unknown `type`, or a Node-internal `NODE_` command.
+    Ignored {
+        /// Why, for a debug log.
+        reason: String,
+    },
+}
+
+impl<T> Decoded<T> {
+    /// The message, or `None` when the frame is to be ignored.
+    pub fn into_message(self) -> Option<T> {
+        match self {
+            Self::Message(m) => Some(m),
+            Self::Ignored { .. } => None,
+        }
+    }
+}
+
+/// Encodes `msg` as one frame: compact JSON and a trailing `\n`.
+///
+/// # Errors
+///
+/// [`EncodeError::FrameTooLarge`] when the JSON is longer than `max_frame` bytes.
+pub fn encode<T: Serialize>(msg: &T, max_frame: usize) -> Result<Vec<u8>, EncodeError> {
+    let mut out = serde_json::to_vec(msg).map_err(EncodeError::Serialize)?;
+    if out.len() > max_frame {
+        return Err(EncodeError::FrameTooLarge {
+            size: out.len(),
+            max: max_frame,
+        });
+    }
+    out.push(b'\n');
+    Ok(out)
+}
+
+const TO_WORKER_TYPES: &[&str] = &["run", "call", "cancel", "event", "ping", "shutdown"];
+const FROM_WORKER_TYPES: &[&str] = &[
+    "ready", "busy", "progress", "event", "result", "error", "ack", "pong",
+];
+
+/// Decodes one frame (without its newline) sent by a supervisor.
+///
+/// ee-core's `{mid, cmd: "run", jobPath, jobParams, jobFunc, jobFuncParams}` is mapped to
+/// [`ToWorker::Run`] or [`ToWorker::Call`].
+///
+/// # Errors
+///
+/// A [`DecodeError`] for anything that is not a well-formed message; an unknown `type` is not
+/// an error but [`Decoded::Ignored`].
+pub fn decode_to_worker(line: &[u8]) -> Result<Decoded<ToWorker>, DecodeError> {
+    let map = parse_object(line)?;
+    if let Some(kind) = map.get("type") {
+        let kind = type_name(kind)?;
+        if !TO_WORKER_TYPES.contains(&kind.as_str()) {
+            return Ok(ignored(format!("unknown message type {kind:?}")));
+        }
+        let msg: ToWorker = from_map(map, &kind)?;
+        validate_to_worker(&msg)?;
+        return Ok(Decoded::Message(msg));
+    }
+    if let Some(cmd) = map.get("cmd") {
+        let cmd = type_name(cmd)?;
+        if cmd.starts_with("NODE_") {
+            return Ok(ignored(format!("node-internal command {cmd:?}")));
+        }
+        if cmd != "run" {
+            return Ok(ignored(format!("unknown legacy command {cmd:?}")));
+        }
+        let msg = legacy_run(map)?;
+        validate_to_worker(&msg)?;
+        return Ok(Decoded::Message(msg));
+    }
+    if map.contains_key("channel") {
+        return Ok(ignored("legacy channel message sent to a worker".into()));
+    }
+    Err(DecodeError::MissingType)
+}
+
+/// Decodes one frame (without its newline) sent by a worker.
+///
+/// ee-core's `{channel: "ee#sendToMain", eventReceiver, event, data}` is mapped to
+/// [`FromWorker::Event`]; `{channel: "ee#showException", data}` to an event named
+/// `ee#showException`.
+///
+/// # Errors
+///
+/// A [`DecodeError`] for anything that is not a well-formed message; an unknown `type` is not
+/// an error but [`Decoded::Ignored`].
+pub fn decode_from_worker(line: &[u8]) -> Result<Decoded<FromWorker>, DecodeError> {
+    let map = parse_object(line)?;
+    if let Some(kind) = map.get("type") {
+        let kind = type_name(kind)?;
+        if !FROM_WORKER_TYPES.contains(&kind.as_str()) {
+            return Ok(ignored(format!("unknown message type {kind:?}")));
+        }
+        let msg: FromWorker = from_map(map, &kind)?;
+        validate_from_worker(&msg)?;
+        return Ok(Decoded::Message(msg));
+    }
+    if let Some(channel) = map.get("channel") {
+        let channel = type_name(channel)?;
+        return Ok(match channel.as_str() {
+            "ee#sendToMain" => Decoded::Message(FromWorker::Event(legacy_event(map)?)),
+            "ee#showException" => {
+                let data = map.get("data").cloned().unwrap_or(Value::Null);
+                Decoded::Message(FromWorker::Event(Event::new(
+                    "ee#showException",
+                    data,
+                    Receiver::All,
+                )))
+            }
+            other => ignored(format!("unknown legacy channel {other:?}")),
+        });
+    }
+    if let Some(cmd) = map.get("cmd") {
+        let cmd = type_name(cmd)?;
+        return Ok(ignored(format!("command {cmd:?} from a worker")));
+    }
+    Err(DecodeError::MissingType)
+}
+
+fn ignored<T>(reason: String) -> Decoded<T> {
+    Decoded::Ignored { reason }
+}
+
+fn parse_object(line: &[u8]) -> Result<Map<String, Value>, DecodeError> {
+    let text = std::str::from_utf8(line).map_err(|_| DecodeError::InvalidUtf8)?;
+    match serde_json::from_str::<Value>(text).map_err(DecodeError::InvalidJson)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(DecodeError::NotAnObject),
+    }
+}
+
+fn type_name(v: &Value) -> Result<String, DecodeError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(DecodeError::MissingType),
+    }
+}
+
+fn from_map<T: serde::de::DeserializeOwned>(
+    map: Map<String, Value>,
+    kind: &str,
+) -> Result<T, DecodeError> {
+    serde_json::from_value(Value::Object(map)).map_err(|source| DecodeError::InvalidMessage {
+        kind: kind.to_owned(),
+        source,
+    })
+}
+
+fn invalid(kind: &str, what: &str) -> DecodeError {
+    DecodeError::InvalidMessage {
+        kind: kind.to_owned(),
+        source: serde::de::Error::custom(what),
+    }
+}
+
+/// ee-core `{mid, cmd: "run", jobPath, jobParams, jobFunc, jobFuncParams}`.
+fn legacy_run(mut map: Map<String, Value>) -> Result<ToWorker, DecodeError> {
+    let mut take_str = |key: &str| match map.remove(key) {
+        Some(Value::String(s)) => Ok(Some(s)),
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => Err(invalid("run", &format!("{key} must be a string"))),
+    };
+    let id = take_str("mid")?.ok_or_else(|| invalid("run", "missing mid"))?;
+    let path = take_str("jobPath")?.unwrap_or_default();
+    let func = take_str("jobFunc")?;
+    let job = job_name_of(&path);
+    let path = (!path.is_empty()).then_some(path);
+    let take_array = |v: Option<Value>, key: &str| match v {
+        Some(Value::Array(a)) => Ok(a),
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(_) => Err(invalid("run", &format!("{key} must be an array"))),
+    };
+    if let Some(func) = func.filter(|f| !f.is_empty()) {
+        let args = take_array(map.remove("jobFuncParams"), "jobFuncParams")?;
+        return Ok(ToWorker::Call(Call {
+            id,
+            job,
+            path,
+            func,
+            args,
+        }));
+    }
+    let args = take_array(map.remove("jobParams"), "jobParams")?;
+    Ok(ToWorker::Run(Run {
+        id,
+        job,
+        path,
+        params: args.first().cloned().unwrap_or(Value::Null),
+        args: Some(args),
+        deadline: None,
+    }))
+}
+
+/// The job name of an ee-core `jobPath`: its file stem for absolute paths, else the path
+/// without a `./` prefix or a `.js`-family extension.
+fn job_name_of(path: &str) -> String {
+    let trimmed = path.strip_prefix("./").unwrap_or(path);
+    let name = if trimmed.starts_with('/') {
+        trimmed.rsplit('/').next().unwrap_or(trimmed)
+    } else {
+        trimmed
+    };
+    for ext in [".js", ".mjs", ".cjs", ".py"] {
+        if let Some(stem) = name.strip_suffix(ext) {
+            return stem.to_owned();
+        }
+    }
+    name.to_owned()
+}
+
+/// ee-core `{channel: "ee#sendToMain", eventReceiver, event, data}`.
+fn legacy_event(mut map: Map<String, Value>) -> Result<Event, DecodeError> {
+    let name = match map.remove("event") {
+        Some(Value::String(s)) => s,
+        _ => return Err(invalid("event", "ee#sendToMain without a string \"event\"")),
+    };
+    let receiver = match map.remove("eventReceiver") {
+        Some(Value::String(s)) => Receiver::from_wire(&s),
+        _ => Receiver::All,
+    };
+    let data = map.remove("data").unwrap_or(Value::Null);
+    Ok(Event::new(name, data, receiver))
+}
+
+fn check_id(id: &str) -> Result<(), DecodeError> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(DecodeError::InvalidId {
+            len: id.len(),
+            max: MAX_ID_LEN,
+        });
+    }
+    Ok(())
+}
+
+fn validate_to_worker(msg: &ToWorker) -> Result<(), DecodeError> {
+    match msg {
+        ToWorker::Run(r) => check_id(&r.id),
+        ToWorker::Call(c) => check_id(&c.id),
+        ToWorker::Cancel(c) => check_id(&c.id),
+        ToWorker::Ping(p) => check_id(&p.id),
+        ToWorker::Event(b) => b.id.as_deref().map_or(Ok(()), check_id),
+        ToWorker::Shutdown(_) => Ok(()),
+    }
+}
+
+fn validate_from_worker(msg: &FromWorker) -> Result<(), DecodeError> {
+    match msg {
+        FromWorker::Progress(p) => check_id(&p.id),
+        FromWorker::Result(r) => check_id(&r.id),
+        FromWorker::Error(e) => check_id(&e.id),
+        FromWorker::Ack(a) => check_id(&a.id),
+        FromWorker::Pong(p) => check_id(&p.id),
+        FromWorker::Event(e) => e.id.as_deref().map_or(Ok(()), check_id),
+        FromWorker::Ready(_) | FromWorker::Busy => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::*;
+    use serde_json::json;
+
+    fn to_worker(s: &str) -> ToWorker {
+        decode_to_worker(s.as_bytes())
+            .unwrap()
+            .into_message()
+            .unwrap()
+    }
+
+    fn from_worker(s: &str) -> FromWorker {
+        decode_from_worker(s.as_bytes())
+            .unwrap()
+            .into_message()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_documented_example_decodes() {
+        // The examples of docs/protocol.md §4, verbatim.
+        assert!(matches!(
+            from_worker(
+                r#"{"type":"ready","protocol":1,"pid":4242,"runtime":"node/20.20.2","capabilities":["cancel","call","progress","events"],"concurrency":1}"#
+            ),
+            FromWorker::Ready(Ready {
+                protocol: Some(1),
+                pid: Some(4242),
+                concurrency: Some(1),
+                ..
+            })
+        ));
+        assert_eq!(from_worker(r#"{"type":"busy"}"#), FromWorker::Busy);
+        assert_eq!(
+            from_worker(r#"{"type":"progress","id":"j7","data":{"done":40,"total":100}}"#),
+            FromWorker::Progress(Progress::new("j7", json!({"done":40,"total":100})))
+        );
+        assert_eq!(
+            from_worker(
+                r#"{"type":"event","name":"job-timer-progress-1","data":{"number":3},"receiver":"job","id":"j7"}"#
+            ),
+            FromWorker::Event(
+                Event::new("job-timer-progress-1", json!({"number":3}), Receiver::Job)
+                    .for_job("j7")
+            )
+        );
+        assert!(matches!(
+            from_worker(r#"{"type":"result","id":"j7","value":{"width":640,"height":480}}"#),
+            FromWorker::Result(_)
+        ));
+        let FromWorker::Error(e) = from_worker(
+            r#"{"type":"error","id":"j7","error":{"name":"TypeError","message":"x is not a function","stack":"TypeError: x"}}"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!(e.error.name, "TypeError");
+        assert_eq!(
+            from_worker(r#"{"type":"ack","id":"b3"}"#),
+            FromWorker::Ack(Ack::new("b3"))
+        );
+        assert_eq!(
+            from_worker(r#"{"type":"pong","id":"p1"}"#),
+            FromWorker::Pong(Pong::new("p1"))
+        );
+
+        let ToWorker::Run(run) = to_worker(
+            r#"{"type":"run","id":"j7","job":"images/resize","path":"/srv/jobs/images/resize.js","params":{"width":640},"deadline":1795000000000}"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!(run.deadline, Some(1_795_000_000_000));
+        assert!(matches!(
+            to_worker(r#"{"type":"call","id":"j8","job":"timer","path":"/srv/jobs/timer.js","func":"pause","args":[1,"a"]}"#),
+            ToWorker::Call(Call { ref func, .. }) if func == "pause"
+        ));
+        assert_eq!(
+            to_worker(r#"{"type":"cancel","id":"j7"}"#),
+            ToWorker::Cancel(Cancel::new("j7"))
+        );
+        assert!(matches!(
+            to_worker(
+                r#"{"type":"event","name":"config-changed","data":{"level":"debug"},"id":"b3"}"#
+            ),
+            ToWorker::Event(Broadcast { id: Some(_), .. })
+        ));
+        assert_eq!(
+            to_worker(r#"{"type":"ping","id":"p1"}"#),
+            ToWorker::Ping(Ping::new("p1"))
+        );
+        assert_eq!(
+            to_worker(r#"{"type":"shutdown","grace_ms":5000}"#),
+            ToWorker::Shutdown(Shutdown::new(5000))
+        );
+    }
+
+    #[test]
+    fn legacy_run_and_call_map_to_native() {
+        let ToWorker::Run(run) = to_worker(
+            r#"{"mid":"k3j9","cmd":"run","jobPath":"/srv/jobs/timer.js","jobParams":[{"jobId":"t1"}]}"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!(run.id, "k3j9");
+        assert_eq!(run.job, "timer");
+        assert_eq!(run.path.as_deref(), Some("/srv/jobs/timer.js"));
+        assert_eq!(run.params, json!({"jobId":"t1"}));
+        assert_eq!(run.args, Some(vec![json!({"jobId":"t1"})]));
+
+        let ToWorker::Call(call) = to_worker(
+            r#"{"mid":"k3ja","cmd":"run","jobPath":"./jobs/timer","jobFunc":"pause","jobFuncParams":[1]}"#,
+        ) else {
+            panic!()
+        };
+        assert_eq!((call.id.as_str(), call.func.as_str()), ("k3ja", "pause"));
+        assert_eq!(call.job, "jobs/timer");
+        assert_eq!(call.args, vec![json!(1)]);
+    }
+
+    #[test]
+    fn legacy_events_map_receivers() {
+        for (wire, want) in [
+            ("job", Receiver::Job),
+            ("childJob", Receiver::Job),
+            ("task", Receiver::Task),
+            ("forkProcess", Receiver::Task),
+            ("all", Receiver::All),
+            ("whatever", Receiver::All),
+        ] {
+            let line = format!(
+                r#"{{"channel":"ee#sendToMain","eventReceiver":"{wire}","event":"e","data":[1]}}"#
+            );
+            assert_eq!(
+                from_worker(&line),
+                FromWorker::Event(Event::new("e", json!([1]), want))
+            );
+        }
+        assert!(matches!(
+            from_worker(r#"{"channel":"ee#showException","data":"Error: boom"}"#),
+            FromWorker::Event(Event { ref name, .. }) if name == "ee#showException"
+        ));
+    }
+
+    #[test]
+    fn unknown_types_and_node_commands_are_ignored() {
+        assert!(matches!(
+            decode_from_worker(br#"{"type":"telemetry","x":1}"#).unwrap(),
+            Decoded::Ignored { .. }
+        ));
+        assert!(matches!(
+            decode_to_worker(br#"{"cmd":"NODE_HANDLE_ACK"}"#).unwrap(),
+            Decoded::Ignored { .. }
+        ));
+        assert!(matches!(
+            decode_from_worker(br#"{"cmd":"NODE_HANDLE","msg":{}}"#).unwrap(),
+            Decoded::Ignored { .. }
+        ));
+    }
+
+    #[test]
+    fn malformed_frames_are_typed_errors() {
+        let cases: &[(&[u8], fn(&DecodeError) -> bool)] = &[
+            (b"{not json", |e| matches!(e, DecodeError::InvalidJson(_))),
+            (b"[1,2]", |e| matches!(e, DecodeError::NotAnObject)),
+            (b"{\"x\":1}", |e| matches!(e, DecodeError::MissingType)),
+            (b"{\"type\":7}", |e| matches!(e, DecodeError::MissingType)),
+            (b"{\"type\":\"result\"}", |e| {
+                matches!(e, DecodeError::InvalidMessage { .. })
+            }),
+            (b"{\"type\":\"result\",\"id\":\"\"}", |e| {
+                matches!(e, DecodeError::InvalidId { .. })
+            }),
+            (b"\xff\xfe", |e| matches!(e, DecodeError::InvalidUtf8)),
+        ];
+        for (line, ok) in cases {
+            let err = decode_from_worker(line).unwrap_err();
+            assert!(ok(&err), "{:?} gave {err:?}", String::from_utf8_lossy(line));
+        }
+        let long_id = format!(
+            r#"{{"type":"cancel","id":"{}"}}"#,
+            "x".repeat(MAX_ID_LEN + 1)
+        );
+        assert!(matches!(
+            decode_to_worker(long_id.as_bytes()),
+            Err(DecodeError::InvalidId { .. })
+        ));
+    }
+
+    #[test]
+    fn encode_is_compact_one_line_and_bounded() {
+        let msg = FromWorker::Result(ResultMsg::new("j1", json!({"text": "a\nb"})));
+        let frame = encode(&msg, 1024).unwrap();
+        assert_eq!(
+            frame,
+            b"{\"type\":\"result\",\"id\":\"j1\",\"value\":{\"text\":\"a\\nb\"}}\n"
+        );
+        assert!(matches!(
+            encode(&msg, 10),
+            Err(EncodeError::FrameTooLarge { max: 10, .. })
+        ));
+        assert_eq!(
+            encode(&FromWorker::Busy, 64).unwrap(),
+            b"{\"type\":\"busy\"}\n"
+        );
+    }
+}

@@ -1,0 +1,54 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod codec;
+mod error;
+mod frame;
+mod message;
+
+#[cfg(feature = "tokio")]
+mod reader;
+
+pub use codec::{decode_from_worker, decode_to_worker, encode, Decoded};
+pub use error::{DecodeError, EncodeError};
+pub use frame::LineFramer;
+pub use message::{
+    Ack, Broadcast, Call, Cancel, ErrorInfo, Event, FromWorker, Ping, Pong, Progress, Ready,
+    Receiver, ResultMsg, Run, Shutdown, ToWorker, WorkerError,
+};
+#[cfg(feature = "tokio")]
+pub use reader::{FrameReader, ReadError};
+
+/// The protocol version this crate speaks. See `docs/protocol.md` §8.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The default largest frame, in bytes, newline excluded (16 MiB).
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// The largest `id`, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+
+/// The `id` a worker acknowledges `shutdown` with.
+pub const SHUTDOWN_ACK_ID: &str = "shutdown";
+
+/// Environment variables a supervisor sets for its workers (`docs/protocol.md` §1).
+pub mod env {
+    /// The channel's file descriptor (always `3`).
+    pub const CHANNEL_FD: &str = "OFFLOAD_CHANNEL_FD";
+    /// The highest protocol version the supervisor speaks.
+    pub const PROTOCOL: &str = "OFFLOAD_PROTOCOL";
+    /// The largest frame either side may send, in bytes.
+    pub const MAX_FRAME: &str = "OFFLOAD_MAX_FRAME";
+    /// The jobs folder, absolute.
+    pub const JOBS_DIR: &str = "OFFLOAD_JOBS_DIR";
+    /// How many jobs a runner runs at once.
+    pub const CONCURRENCY: &str = "OFFLOAD_CONCURRENCY";
+    /// Node's IPC channel fd: set to the same fd for Node workers.
+    pub const NODE_CHANNEL_FD: &str = "NODE_CHANNEL_FD";
+    /// Node's IPC serialization: `json` for Node workers.
+    pub const NODE_CHANNEL_SERIALIZATION_MODE: &str = "NODE_CHANNEL_SERIALIZATION_MODE";
+}
+
+/// The fd number the worker's end of the channel is inherited as.
+pub const CHANNEL_FD: i32 = 3;
