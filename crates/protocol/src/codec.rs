@@ -432,7 +432,8 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_typed_errors() {
-        let cases: &[(&[u8], fn(&DecodeError) -> bool)] = &[
+        type Check = fn(&DecodeError) -> bool;
+        let cases: &[(&[u8], Check)] = &[
             (b"{not json", |e| matches!(e, DecodeError::InvalidJson(_))),
             (b"[1,2]", |e| matches!(e, DecodeError::NotAnObject)),
             (b"{\"x\":1}", |e| matches!(e, DecodeError::MissingType)),

@@ -1,1 +1,12 @@
-//! Work in progress.
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod context;
+mod fd;
+mod outbox;
+mod worker;
+
+pub use context::{Context, JobError};
+pub use offload_protocol::Receiver;
+pub use tokio_util::sync::CancellationToken;
+pub use worker::{Stopped, Worker, WorkerError};

@@ -1,0 +1,344 @@
+//! Starting a worker process with its channel, contained: its own process group,
+//! `PR_SET_PDEATHSIG`, optional rlimits, spawned from one long-lived thread.
+//!
+//! `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process. A
+//! child forked from a short-lived thread (a `spawn_blocking` worker, a runtime's thread that is
+//! shut down) would be killed early. So every spawn goes through [`spawner`], one thread that
+//! lives as long as the process.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::sync::OnceLock;
+
+use offload_protocol::{env, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
+use thiserror::Error;
+use tokio::net::UnixStream;
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+use crate::sys::{self, ChildSetup};
+
+/// Resource limits applied with `setrlimit` in the child before `exec`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ResourceLimits {
+    /// `RLIMIT_AS`: the largest address space, in bytes. Over it, allocations fail (a Node or
+    /// Python worker then dies with an out-of-memory error; the job's outcome says so).
+    pub address_space_bytes: Option<u64>,
+    /// `RLIMIT_CPU`: CPU seconds; the kernel sends `SIGXCPU`, then `SIGKILL`.
+    pub cpu_seconds: Option<u64>,
+    /// `RLIMIT_NOFILE`: open files.
+    pub open_files: Option<u64>,
+}
+
+impl ResourceLimits {
+    /// No limits.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Sets the address-space limit in bytes.
+    #[must_use]
+    pub fn address_space(mut self, bytes: u64) -> Self {
+        self.address_space_bytes = Some(bytes);
+        self
+    }
+
+    /// Sets the CPU-seconds limit.
+    #[must_use]
+    pub fn cpu_seconds(mut self, secs: u64) -> Self {
+        self.cpu_seconds = Some(secs);
+        self
+    }
+
+    /// Sets the open-files limit.
+    #[must_use]
+    pub fn open_files(mut self, n: u64) -> Self {
+        self.open_files = Some(n);
+        self
+    }
+
+    /// Whether any limit is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// How to start one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerCommand {
+    program: OsString,
+    args: Vec<OsString>,
+    envs: Vec<(OsString, OsString)>,
+    cwd: Option<PathBuf>,
+    limits: ResourceLimits,
+    node_channel: bool,
+    channel: bool,
+    max_frame: usize,
+    jobs_dir: Option<PathBuf>,
+    stdin_piped: bool,
+}
+
+impl WorkerCommand {
+    /// A worker running `program`.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Self {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            envs: Vec::new(),
+            cwd: None,
+            limits: ResourceLimits::default(),
+            node_channel: false,
+            channel: true,
+            max_frame: DEFAULT_MAX_FRAME,
+            jobs_dir: None,
+            stdin_piped: false,
+        }
+    }
+
+    /// Appends an argument.
+    #[must_use]
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Appends arguments.
+    #[must_use]
+    pub fn args<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(mut self, args: I) -> Self {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable (the rest of the environment is inherited).
+    #[must_use]
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.envs
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets the working directory.
+    #[must_use]
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+
+    /// Sets resource limits.
+    #[must_use]
+    pub fn limits(mut self, limits: ResourceLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Also exposes the channel as Node's IPC channel (`NODE_CHANNEL_FD`, json mode).
+    #[must_use]
+    pub fn node_channel(mut self, yes: bool) -> Self {
+        self.node_channel = yes;
+        self
+    }
+
+    /// Whether to give the child a channel at all (off for command-mode programs).
+    #[must_use]
+    pub fn channel(mut self, yes: bool) -> Self {
+        self.channel = yes;
+        self
+    }
+
+    /// The frame limit announced to the worker (`OFFLOAD_MAX_FRAME`).
+    #[must_use]
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// The frame limit.
+    pub fn frame_limit(&self) -> usize {
+        self.max_frame
+    }
+
+    /// The jobs folder announced to the worker (`OFFLOAD_JOBS_DIR`).
+    #[must_use]
+    pub fn jobs_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.jobs_dir = Some(dir.into());
+        self
+    }
+
+    /// Gives the child a piped stdin (command mode) instead of `/dev/null`.
+    #[must_use]
+    pub fn stdin_piped(mut self, yes: bool) -> Self {
+        self.stdin_piped = yes;
+        self
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Path {
+        Path::new(&self.program)
+    }
+
+    /// Starts the worker. Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] when the channel cannot be created or the program cannot be started.
+    pub async fn spawn(&self) -> Result<SpawnedWorker, SpawnError> {
+        let (ours, theirs) = if self.channel {
+            let (a, b) = std::os::unix::net::UnixStream::pair().map_err(SpawnError::Channel)?;
+            (Some(a), Some(b))
+        } else {
+            (None, None)
+        };
+
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args)
+            .stdin(if self.stdin_piped {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        if self.channel {
+            cmd.env(env::CHANNEL_FD, CHANNEL_FD.to_string())
+                .env(env::PROTOCOL, PROTOCOL_VERSION.to_string())
+                .env(env::MAX_FRAME, self.max_frame.to_string());
+            if self.node_channel {
+                cmd.env(env::NODE_CHANNEL_FD, CHANNEL_FD.to_string())
+                    .env(env::NODE_CHANNEL_SERIALIZATION_MODE, "json");
+            }
+        }
+        if let Some(dir) = &self.jobs_dir {
+            cmd.env(env::JOBS_DIR, dir);
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        let setup = ChildSetup {
+            channel_fd: theirs.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            target_fd: CHANNEL_FD,
+            parent_pid: sys::current_pid(),
+            limits: self.limits,
+        };
+        setup.install(&mut cmd);
+
+        let child = spawner::spawn(cmd)
+            .await
+            .map_err(|source| SpawnError::Spawn {
+                program: self.program.to_string_lossy().into_owned(),
+                source,
+            })?;
+        drop(theirs);
+        let pid = child.id().ok_or_else(|| SpawnError::Spawn {
+            program: self.program.to_string_lossy().into_owned(),
+            source: io::Error::other("child exited before its pid was read"),
+        })?;
+        let channel = match ours {
+            Some(s) => {
+                s.set_nonblocking(true).map_err(SpawnError::Channel)?;
+                Some(UnixStream::from_std(s).map_err(SpawnError::Channel)?)
+            }
+            None => None,
+        };
+        Ok(SpawnedWorker {
+            pid,
+            child,
+            channel,
+        })
+    }
+}
+
+/// A started worker: its pid (= its process group id), the tokio child (stdout and stderr
+/// piped, not yet taken), and the supervisor's end of the channel.
+#[derive(Debug)]
+pub struct SpawnedWorker {
+    /// The pid, also the process group id.
+    pub pid: u32,
+    /// The child; `stdout` and `stderr` are pipes.
+    pub child: Child,
+    /// The supervisor's end of the channel, unless the command had none.
+    pub channel: Option<UnixStream>,
+}
+
+/// Why a worker could not be started.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The socketpair could not be created.
+    #[error("cannot create the worker channel: {0}")]
+    Channel(#[source] io::Error),
+    /// The program could not be executed.
+    #[error("cannot start {program:?}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Sends `signal` to the whole process group `pgid`; `Ok(false)` if it no longer exists.
+///
+/// # Errors
+///
+/// The OS error, other than "no such process".
+pub fn signal_group(pgid: u32, signal: i32) -> io::Result<bool> {
+    sys::kill_group(pgid, signal)
+}
+
+/// Whether any process of group `pgid` is still alive (zombies included).
+pub fn group_alive(pgid: u32) -> bool {
+    sys::group_alive(pgid)
+}
+
+mod spawner {
+    //! The long-lived spawning thread.
+    use super::*;
+
+    struct Request {
+        cmd: Command,
+        handle: tokio::runtime::Handle,
+        reply: oneshot::Sender<io::Result<Child>>,
+    }
+
+    fn sender() -> &'static mpsc::Sender<Request> {
+        static SENDER: OnceLock<mpsc::Sender<Request>> = OnceLock::new();
+        SENDER.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Request>();
+            std::thread::Builder::new()
+                .name("offload-spawner".into())
+                .spawn(move || {
+                    for mut req in rx {
+                        let _guard = req.handle.enter();
+                        let _ = req.reply.send(req.cmd.spawn());
+                    }
+                })
+                .expect("cannot start the offload-spawner thread");
+            tx
+        })
+    }
+
+    pub(super) async fn spawn(cmd: Command) -> io::Result<Child> {
+        let (reply, rx) = oneshot::channel();
+        let req = Request {
+            cmd,
+            handle: tokio::runtime::Handle::current(),
+            reply,
+        };
+        sender()
+            .send(req)
+            .map_err(|_| io::Error::other("the offload-spawner thread is gone"))?;
+        rx.await
+            .map_err(|_| io::Error::other("the offload-spawner thread dropped a request"))?
+    }
+}

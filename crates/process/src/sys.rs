@@ -1,0 +1,119 @@
+//! The only module with `unsafe`: what a child does between `fork` and `exec`, and signals to
+//! process groups. Linux-only calls are behind `cfg(target_os = "linux")`.
+//!
+//! Everything in [`ChildSetup::apply`] runs in the forked child, where only async-signal-safe
+//! functions may be called: no allocation, no locks, no logging. It uses raw `libc` calls on
+//! values prepared in the parent.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::RawFd;
+
+use crate::spawn::ResourceLimits;
+
+/// What the child does to itself before `exec`, prepared in the parent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChildSetup {
+    /// The inherited end of the channel, to become `target_fd`; `-1` for none.
+    pub(crate) channel_fd: RawFd,
+    pub(crate) target_fd: RawFd,
+    /// The supervisor's pid, to detect that it died before `PR_SET_PDEATHSIG` was armed.
+    pub(crate) parent_pid: libc::pid_t,
+    pub(crate) limits: ResourceLimits,
+}
+
+impl ChildSetup {
+    /// Installs the setup as a `pre_exec` hook of `cmd`.
+    pub(crate) fn install(self, cmd: &mut tokio::process::Command) {
+        // SAFETY: `apply` only calls async-signal-safe libc functions on plain values copied
+        // into the closure; it allocates nothing and takes no locks.
+        unsafe {
+            cmd.pre_exec(move || self.apply());
+        }
+    }
+
+    fn apply(&self) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: prctl and getppid are async-signal-safe.
+            unsafe {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died between fork and prctl: then nobody would kill us.
+                if libc::getppid() != self.parent_pid {
+                    libc::_exit(137);
+                }
+            }
+        }
+        // SAFETY: dup2/fcntl on fds owned by this (child) process; async-signal-safe.
+        unsafe {
+            if self.channel_fd < 0 {
+                // No channel for this child (command mode).
+            } else if self.channel_fd == self.target_fd {
+                let flags = libc::fcntl(self.target_fd, libc::F_GETFD);
+                if flags < 0
+                    || libc::fcntl(self.target_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            } else if libc::dup2(self.channel_fd, self.target_fd) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        let limits = [
+            (libc::RLIMIT_AS, self.limits.address_space_bytes),
+            (libc::RLIMIT_CPU, self.limits.cpu_seconds),
+            (libc::RLIMIT_NOFILE, self.limits.open_files),
+        ];
+        for (resource, value) in limits {
+            if let Some(v) = value {
+                let lim = libc::rlimit {
+                    rlim_cur: v as libc::rlim_t,
+                    rlim_max: v as libc::rlim_t,
+                };
+                // SAFETY: setrlimit is async-signal-safe; `lim` lives on this stack frame.
+                if unsafe { libc::setrlimit(resource, &lim) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The calling process's pid.
+pub(crate) fn current_pid() -> libc::pid_t {
+    // SAFETY: getpid cannot fail and has no preconditions.
+    unsafe { libc::getpid() }
+}
+
+/// Sends `signal` to the process group `pgid`. `Ok(false)` when the group no longer exists.
+pub(crate) fn kill_group(pgid: u32, signal: i32) -> io::Result<bool> {
+    let pgid = libc::pid_t::try_from(pgid).map_err(|_| io::Error::other("pid out of range"))?;
+    if pgid <= 1 {
+        return Err(io::Error::other("refusing to signal process group <= 1"));
+    }
+    // SAFETY: killpg has no memory-safety preconditions.
+    if unsafe { libc::killpg(pgid, signal) } == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(err)
+    }
+}
+
+/// Whether any process of group `pgid` still exists (zombies included).
+pub(crate) fn group_alive(pgid: u32) -> bool {
+    kill_group(pgid, 0).unwrap_or(false)
+}

@@ -1,0 +1,205 @@
+//! What a handler sees: [`Context`] and [`JobError`].
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use offload_protocol::{ErrorInfo, Event, FromWorker, Progress, Receiver};
+use serde::Serialize;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::outbox::Outbox;
+
+/// Why a job's token fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    Cancelled,
+    Deadline,
+}
+
+/// A job's view of the worker: its id, progress, events and cancellation.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub(crate) inner: Arc<ContextInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ContextInner {
+    pub(crate) id: String,
+    pub(crate) job: String,
+    pub(crate) deadline: Option<u64>,
+    pub(crate) token: CancellationToken,
+    pub(crate) reason: std::sync::Mutex<Option<StopReason>>,
+    pub(crate) outbox: Outbox,
+}
+
+impl Context {
+    /// The job's id on the channel.
+    pub fn id(&self) -> &str {
+        &self.inner.id
+    }
+
+    /// The job's name as the supervisor sent it.
+    pub fn job(&self) -> &str {
+        &self.inner.job
+    }
+
+    /// The soft deadline, if any.
+    pub fn deadline(&self) -> Option<SystemTime> {
+        self.inner
+            .deadline
+            .map(|ms| SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+    }
+
+    /// Reports progress; delivered in order, the supervisor keeps the last value.
+    pub fn progress(&self, data: impl Serialize) {
+        let data = serde_json::to_value(data).unwrap_or(Value::Null);
+        self.inner.outbox.send(&FromWorker::Progress(Progress::new(
+            self.inner.id.clone(),
+            data,
+        )));
+    }
+
+    /// Emits a named event to the application (receiver `all`).
+    pub fn emit(&self, name: &str, data: impl Serialize) {
+        self.emit_to(name, data, Receiver::All);
+    }
+
+    /// Emits a named event for a given receiver.
+    pub fn emit_to(&self, name: &str, data: impl Serialize, receiver: Receiver) {
+        let data = serde_json::to_value(data).unwrap_or(Value::Null);
+        let event = Event::new(name, data, receiver).for_job(self.inner.id.clone());
+        self.inner.outbox.send(&FromWorker::Event(event));
+    }
+
+    /// The job's cancellation token: fires on `cancel`, at the deadline, and at the end of a
+    /// shutdown's grace period.
+    pub fn cancelled(&self) -> &CancellationToken {
+        &self.inner.token
+    }
+
+    /// Whether the token has fired.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// Sleeps for `duration` unless cancelled first.
+    ///
+    /// # Errors
+    ///
+    /// [`JobError::cancelled`] when the token fires first.
+    pub async fn sleep(&self, duration: std::time::Duration) -> Result<(), JobError> {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => Ok(()),
+            () = self.inner.token.cancelled() => Err(JobError::cancelled()),
+        }
+    }
+
+    pub(crate) fn stop(&self, reason: StopReason) {
+        let mut r = self.inner.reason.lock().unwrap_or_else(|e| e.into_inner());
+        r.get_or_insert(reason);
+        drop(r);
+        self.inner.token.cancel();
+    }
+
+    pub(crate) fn stop_reason(&self) -> Option<StopReason> {
+        *self.inner.reason.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A job's failure: `{name, message, stack}` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    /// The error's class, e.g. `ValueError`, `Cancelled`.
+    pub name: String,
+    /// What happened.
+    pub message: String,
+    /// Where, if known.
+    pub stack: Option<String>,
+}
+
+impl JobError {
+    /// An error named `name`.
+    pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            message: message.into(),
+            stack: None,
+        }
+    }
+
+    /// A generic `Error`.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::new("Error", message)
+    }
+
+    /// The job stopped because it was cancelled.
+    pub fn cancelled() -> Self {
+        Self::new("Cancelled", "the job was cancelled")
+    }
+
+    /// Sets a stack or backtrace text.
+    #[must_use]
+    pub fn with_stack(mut self, stack: impl Into<String>) -> Self {
+        self.stack = Some(stack.into());
+        self
+    }
+
+    /// From any error: its `Display` as message, its source chain as stack, `name` as class.
+    pub fn from_error(name: &str, err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut stack = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            stack.push_str("\ncaused by: ");
+            stack.push_str(&s.to_string());
+            source = s.source();
+        }
+        Self::new(name, err.to_string()).with_stack(stack)
+    }
+
+    pub(crate) fn into_info(self) -> ErrorInfo {
+        let info = ErrorInfo::new(self.name, self.message);
+        match self.stack {
+            Some(s) => info.with_stack(s),
+            None => info,
+        }
+    }
+}
+
+impl std::fmt::Display for JobError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.message)
+    }
+}
+
+impl std::error::Error for JobError {}
+
+impl From<String> for JobError {
+    fn from(message: String) -> Self {
+        Self::msg(message)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(message: &str) -> Self {
+        Self::msg(message)
+    }
+}
+
+impl From<std::io::Error> for JobError {
+    fn from(e: std::io::Error) -> Self {
+        Self::from_error("IoError", &e)
+    }
+}
+
+impl From<serde_json::Error> for JobError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::from_error("TypeError", &e)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for JobError {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Self::from_error("Error", e.as_ref())
+    }
+}

@@ -1,0 +1,543 @@
+//! The worker: handler registry and the main loop.
+//!
+//! One task reads frames and dispatches them ([`Worker::serve`]); each job runs in its own
+//! task; one task writes frames ([`Outbox`]). Shared state is the map of running jobs.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use offload_protocol::{
+    decode_to_worker, env, Ack, Broadcast, Call, Decoded, EncodeError, ErrorInfo, FrameReader,
+    FromWorker, Pong, ReadError, Ready, ResultMsg, Run, ToWorker, WorkerError as WireError,
+    CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Context, ContextInner, JobError, StopReason};
+use crate::outbox::Outbox;
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
+type Handler = Arc<dyn Fn(Value, Context) -> BoxFuture + Send + Sync>;
+type Listener = Arc<dyn Fn(&Value) + Send + Sync>;
+
+/// The default grace period of SIGTERM.
+const SIGTERM_GRACE: Duration = Duration::from_secs(5);
+/// How long cancelled jobs get to answer before the worker exits anyway.
+const CANCEL_ANSWER_WAIT: Duration = Duration::from_secs(2);
+
+/// A worker under construction: handlers, listeners, concurrency.
+#[derive(Default)]
+pub struct Worker {
+    handlers: HashMap<String, Handler>,
+    default: Option<Handler>,
+    functions: HashMap<(String, String), Handler>,
+    listeners: HashMap<String, Vec<Listener>>,
+    concurrency: Option<u32>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("handlers", &self.handlers.keys().collect::<Vec<_>>())
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How [`Worker::serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Stopped {
+    /// A `shutdown` (or SIGTERM) completed: everything answered and acked.
+    Shutdown,
+    /// The channel closed: the supervisor is gone or let go of this worker.
+    ChannelClosed,
+}
+
+/// Why the worker could not run or had to stop.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// Not started by an offload supervisor, or started with a bad environment.
+    #[error("{0}")]
+    Environment(String),
+    /// The supervisor speaks only protocol versions this SDK does not.
+    #[error("supervisor speaks protocol {supervisor}, this worker needs {PROTOCOL_VERSION}")]
+    UnsupportedVersion {
+        /// `OFFLOAD_PROTOCOL`.
+        supervisor: u32,
+    },
+    /// A frame from the supervisor broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The channel failed.
+    #[error("channel error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn wrap<P, R, E, F, Fut>(f: F) -> Handler
+where
+    P: DeserializeOwned + Send + 'static,
+    R: Serialize + Send + 'static,
+    E: Into<JobError> + Send + 'static,
+    F: Fn(P, Context) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |params: Value, ctx: Context| {
+        let f = Arc::clone(&f);
+        Box::pin(async move {
+            let params: P = serde_json::from_value(params)
+                .map_err(|e| JobError::new("TypeError", format!("invalid params: {e}")))?;
+            let out = f(params, ctx).await.map_err(Into::into)?;
+            serde_json::to_value(out)
+                .map_err(|e| JobError::new("TypeError", format!("result is not json: {e}")))
+        }) as BoxFuture
+    })
+}
+
+impl Worker {
+    /// An empty worker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the handler of job `name`.
+    #[must_use]
+    pub fn handler<P, R, E, F, Fut>(mut self, name: &str, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: Into<JobError> + Send + 'static,
+        F: Fn(P, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.handlers.insert(name.to_owned(), wrap(f));
+        self
+    }
+
+    /// Registers the handler used when no name matches (a single-job executable).
+    #[must_use]
+    pub fn default_handler<P, R, E, F, Fut>(mut self, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: Into<JobError> + Send + 'static,
+        F: Fn(P, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.default = Some(wrap(f));
+        self
+    }
+
+    /// Registers function `func` of job `job`, reachable through `call`; it gets the call's
+    /// `args` array as its params.
+    #[must_use]
+    pub fn function<P, R, E, F, Fut>(mut self, job: &str, func: &str, f: F) -> Self
+    where
+        P: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: Into<JobError> + Send + 'static,
+        F: Fn(P, Context) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.functions
+            .insert((job.to_owned(), func.to_owned()), wrap(f));
+        self
+    }
+
+    /// Runs `f` for every broadcast `event` named `name` (before the `ack`).
+    #[must_use]
+    pub fn on_event(mut self, name: &str, f: impl Fn(&Value) + Send + Sync + 'static) -> Self {
+        self.listeners
+            .entry(name.to_owned())
+            .or_default()
+            .push(Arc::new(f));
+        self
+    }
+
+    /// How many jobs run at once; `OFFLOAD_CONCURRENCY` overrides it.
+    #[must_use]
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = Some(n.max(1));
+        self
+    }
+
+    /// Runs the worker on a new multi-threaded runtime and exits the process: status 0 after a
+    /// shutdown or when the channel closes, 2 with a message on stderr after a protocol or
+    /// environment error.
+    pub fn run(self) -> ! {
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("offload worker: cannot start a runtime: {e}");
+                std::process::exit(2)
+            }
+        };
+        let code = match rt.block_on(self.serve()) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("offload worker: {e}");
+                2
+            }
+        };
+        // Exit without waiting for jobs that ignore cancellation.
+        std::process::exit(code)
+    }
+
+    /// Serves the channel until shutdown or end of file. Call inside a tokio runtime with
+    /// time, io and signal drivers enabled. Running jobs are not awaited when the channel
+    /// closes: exit the process promptly after this returns.
+    ///
+    /// # Errors
+    ///
+    /// [`WorkerError`] for a bad environment or a protocol error from the supervisor.
+    pub async fn serve(self) -> Result<Stopped, WorkerError> {
+        let cfg = Config::from_env(self.concurrency)?;
+        let stream = crate::fd::take_channel_fd(cfg.fd)?;
+        stream.set_nonblocking(true)?;
+        let stream = tokio::net::UnixStream::from_std(stream)?;
+        let (rd, wr) = stream.into_split();
+        let (outbox, writer) = Outbox::start(wr, cfg.max_frame);
+        outbox.send(&FromWorker::Ready(Ready::handshake(
+            PROTOCOL_VERSION,
+            std::process::id(),
+            format!(
+                "rust/{}",
+                option_env!("CARGO_PKG_RUST_VERSION").unwrap_or("1")
+            ),
+            ["cancel", "call", "progress", "events", "shutdown", "ping"]
+                .map(String::from)
+                .to_vec(),
+            cfg.concurrency,
+        )));
+
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new(HashMap::new()),
+            drained: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            done: Notify::new(),
+        });
+        let dispatcher = Dispatcher {
+            worker: Arc::new(self),
+            shared: Arc::clone(&shared),
+            outbox: outbox.clone(),
+            concurrency: cfg.concurrency as usize,
+        };
+        let mut reader = FrameReader::new(rd, cfg.max_frame);
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+
+        loop {
+            tokio::select! {
+                frame = reader.next_frame() => {
+                    let line = match frame {
+                        Ok(Some(line)) => line,
+                        Ok(None) | Err(ReadError::Io(_)) => {
+                            dispatcher.cancel_all(StopReason::Cancelled);
+                            return Ok(Stopped::ChannelClosed);
+                        }
+                        Err(e) => return Err(WorkerError::Protocol(e.to_string())),
+                    };
+                    match decode_to_worker(&line) {
+                        Ok(Decoded::Message(msg)) => dispatcher.dispatch(msg),
+                        Ok(Decoded::Ignored { .. }) => {}
+                        Err(e) => return Err(WorkerError::Protocol(e.to_string())),
+                    }
+                }
+                _ = sigterm.recv() => dispatcher.begin_shutdown(SIGTERM_GRACE),
+                () = shared.done.notified() => {
+                    drop(dispatcher);
+                    drop(outbox);
+                    let _ = writer.await;
+                    return Ok(Stopped::Shutdown);
+                }
+            }
+        }
+    }
+}
+
+struct Config {
+    fd: i32,
+    max_frame: usize,
+    concurrency: u32,
+}
+
+impl Config {
+    fn from_env(default_concurrency: Option<u32>) -> Result<Self, WorkerError> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let fd = var(env::CHANNEL_FD).ok_or_else(|| {
+            WorkerError::Environment(format!(
+                "{} is not set: this program is an offload worker; start it with offload \
+                 (offload run, ChildJob or ChildPool)",
+                env::CHANNEL_FD
+            ))
+        })?;
+        let fd = fd.parse::<i32>().map_err(|_| {
+            WorkerError::Environment(format!("{}={fd:?} is not an fd number", env::CHANNEL_FD))
+        })?;
+        let supervisor = var(env::PROTOCOL)
+            .map(|v| v.parse::<u32>().unwrap_or(0))
+            .unwrap_or(PROTOCOL_VERSION);
+        if supervisor < PROTOCOL_VERSION {
+            return Err(WorkerError::UnsupportedVersion { supervisor });
+        }
+        let max_frame = var(env::MAX_FRAME)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_MAX_FRAME);
+        let concurrency = var(env::CONCURRENCY)
+            .and_then(|v| v.parse::<u32>().ok())
+            .or(default_concurrency)
+            .unwrap_or(1)
+            .max(1);
+        debug_assert_eq!(CHANNEL_FD, 3);
+        Ok(Self {
+            fd,
+            max_frame,
+            concurrency,
+        })
+    }
+}
+
+struct Shared {
+    jobs: Mutex<HashMap<String, Context>>,
+    drained: Notify,
+    shutting_down: AtomicBool,
+    done: Notify,
+}
+
+impl Shared {
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Context>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn wait_drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.jobs().is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct Dispatcher {
+    worker: Arc<Worker>,
+    shared: Arc<Shared>,
+    outbox: Outbox,
+    concurrency: usize,
+}
+
+impl Dispatcher {
+    fn dispatch(&self, msg: ToWorker) {
+        match msg {
+            ToWorker::Run(run) => self.run(run),
+            ToWorker::Call(call) => self.call(call),
+            ToWorker::Cancel(c) => {
+                if let Some(ctx) = self.shared.jobs().get(&c.id) {
+                    ctx.stop(StopReason::Cancelled);
+                }
+            }
+            ToWorker::Event(b) => self.broadcast(b),
+            ToWorker::Ping(p) => self.outbox.send(&FromWorker::Pong(Pong::new(p.id))),
+            ToWorker::Shutdown(s) => self.begin_shutdown(Duration::from_millis(s.grace_ms)),
+            // Newer message kinds of protocol v1 that this SDK does not know yet.
+            _ => {}
+        }
+    }
+
+    fn fail(&self, id: String, name: &str, message: String) {
+        self.outbox.send(&FromWorker::Error(WireError::new(
+            id,
+            ErrorInfo::new(name, message),
+        )));
+    }
+
+    fn lookup(&self, job: &str) -> Option<Handler> {
+        let w = &self.worker;
+        w.handlers
+            .get(job)
+            .or_else(|| job.rsplit('/').next().and_then(|last| w.handlers.get(last)))
+            .or(w.default.as_ref())
+            .cloned()
+    }
+
+    fn run(&self, run: Run) {
+        let Some(handler) = self.lookup(&run.job) else {
+            return self.fail(
+                run.id,
+                "JobNotFound",
+                format!("no handler for job {:?}", run.job),
+            );
+        };
+        self.start(run.id, run.job, run.params, run.deadline, handler);
+    }
+
+    fn call(&self, call: Call) {
+        let key = (call.job.clone(), call.func.clone());
+        let handler = self.worker.functions.get(&key).cloned().or_else(|| {
+            let last = call.job.rsplit('/').next()?.to_owned();
+            self.worker
+                .functions
+                .get(&(last, call.func.clone()))
+                .cloned()
+        });
+        let Some(handler) = handler else {
+            return self.fail(
+                call.id,
+                "NoSuchFunction",
+                format!("job {:?} has no function {:?}", call.job, call.func),
+            );
+        };
+        self.start(call.id, call.job, Value::Array(call.args), None, handler);
+    }
+
+    fn start(&self, id: String, job: String, params: Value, deadline: Option<u64>, h: Handler) {
+        if self.shared.shutting_down.load(Ordering::SeqCst) {
+            return self.fail(id, "ShuttingDown", "the worker is shutting down".into());
+        }
+        let ctx = {
+            let mut jobs = self.shared.jobs();
+            if jobs.len() >= self.concurrency {
+                drop(jobs);
+                return self.fail(
+                    id,
+                    "Busy",
+                    format!("the worker already runs {} jobs", self.concurrency),
+                );
+            }
+            if jobs.contains_key(&id) {
+                drop(jobs);
+                return self.fail(id, "DuplicateId", "a job with this id is running".into());
+            }
+            let ctx = Context {
+                inner: Arc::new(ContextInner {
+                    id: id.clone(),
+                    job,
+                    deadline,
+                    token: CancellationToken::new(),
+                    reason: Mutex::new(None),
+                    outbox: self.outbox.clone(),
+                }),
+            };
+            jobs.insert(id.clone(), ctx.clone());
+            ctx
+        };
+        let shared = Arc::clone(&self.shared);
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            let timer = deadline.map(|ms| {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(until(ms)).await;
+                    ctx.stop(StopReason::Deadline);
+                })
+            });
+            let outcome = match tokio::spawn(h(params, ctx.clone())).await {
+                Ok(r) => r,
+                Err(e) => Err(JobError::new("Panic", panic_message(e))),
+            };
+            if let Some(t) = timer {
+                t.abort();
+            }
+            let answer = match outcome {
+                Ok(value) => FromWorker::Result(ResultMsg::new(id.clone(), value)),
+                Err(mut e) => {
+                    match ctx.stop_reason() {
+                        Some(StopReason::Cancelled) => e.name = "Cancelled".into(),
+                        Some(StopReason::Deadline) => e.name = "DeadlineExceeded".into(),
+                        None => {}
+                    }
+                    FromWorker::Error(WireError::new(id.clone(), e.into_info()))
+                }
+            };
+            // Free the slot before answering, so the supervisor's next job is not `Busy`.
+            let empty = {
+                let mut jobs = shared.jobs();
+                jobs.remove(&id);
+                jobs.is_empty()
+            };
+            if let Err(EncodeError::FrameTooLarge { size, max }) = outbox.try_send(&answer) {
+                outbox.send(&FromWorker::Error(WireError::new(
+                    id,
+                    ErrorInfo::new(
+                        "FrameTooLarge",
+                        format!("the result is {size} bytes, over the frame limit of {max}"),
+                    ),
+                )));
+            }
+            if empty {
+                shared.drained.notify_waiters();
+            }
+        });
+    }
+
+    fn broadcast(&self, b: Broadcast) {
+        if let Some(listeners) = self.worker.listeners.get(&b.name) {
+            for l in listeners {
+                l(&b.data);
+            }
+        }
+        if let Some(id) = b.id {
+            self.outbox.send(&FromWorker::Ack(Ack::new(id)));
+        }
+    }
+
+    fn cancel_all(&self, reason: StopReason) {
+        for ctx in self.shared.jobs().values() {
+            ctx.stop(reason);
+        }
+    }
+
+    fn begin_shutdown(&self, grace: Duration) {
+        if self.shared.shutting_down.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(grace, shared.wait_drained())
+                .await
+                .is_err()
+            {
+                for ctx in shared.jobs().values() {
+                    ctx.stop(StopReason::Cancelled);
+                }
+                let _ = tokio::time::timeout(CANCEL_ANSWER_WAIT, shared.wait_drained()).await;
+            }
+            outbox.send(&FromWorker::Ack(Ack::new(SHUTDOWN_ACK_ID)));
+            shared.done.notify_one();
+        });
+    }
+}
+
+fn until(deadline_ms: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Duration::from_millis(deadline_ms).saturating_sub(now)
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the handler panicked".into()),
+        Err(e) => e.to_string(),
+    }
+}

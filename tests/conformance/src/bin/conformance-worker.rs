@@ -1,0 +1,93 @@
+//! The Rust SDK's fixture worker: the jobs listed in `tests/conformance/cases.json`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use offload_worker::{Context, JobError, Receiver, Worker};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+#[derive(Deserialize)]
+struct Fail {
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct Count {
+    count: u64,
+}
+
+#[derive(Deserialize)]
+struct Sleep {
+    ms: u64,
+}
+
+#[derive(Deserialize)]
+struct Emit {
+    name: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct Barrier {
+    n: u64,
+}
+
+#[derive(Deserialize)]
+struct Big {
+    bytes: usize,
+}
+
+fn main() {
+    let arrived = Arc::new((AtomicU64::new(0), Notify::new()));
+    Worker::new()
+        .handler("echo", |p: Value, _ctx: Context| async move {
+            Ok::<_, JobError>(p)
+        })
+        .handler("fail", |p: Fail, _ctx: Context| async move {
+            Err::<(), _>(JobError::new("Error", p.message).with_stack(format!(
+                "Error: failed on purpose\n    at fail ({}:{})",
+                file!(),
+                line!()
+            )))
+        })
+        .handler("progress", |p: Count, ctx: Context| async move {
+            for i in 0..p.count {
+                ctx.progress(json!({ "i": i }));
+            }
+            Ok::<_, JobError>(p.count)
+        })
+        .handler("sleep", |p: Sleep, ctx: Context| async move {
+            ctx.sleep(Duration::from_millis(p.ms)).await?;
+            Ok::<_, JobError>("slept")
+        })
+        .handler("emit", |p: Emit, ctx: Context| async move {
+            ctx.emit_to(&p.name, p.data, Receiver::Job);
+            Ok::<_, JobError>(())
+        })
+        .handler("barrier", move |p: Barrier, ctx: Context| {
+            let arrived = Arc::clone(&arrived);
+            async move {
+                arrived.0.fetch_add(1, Ordering::SeqCst);
+                arrived.1.notify_waiters();
+                loop {
+                    let notified = arrived.1.notified();
+                    if arrived.0.load(Ordering::SeqCst) >= p.n {
+                        arrived.1.notify_waiters();
+                        return Ok::<_, JobError>(p.n);
+                    }
+                    tokio::select! {
+                        () = notified => {}
+                        () = ctx.cancelled().cancelled() => return Err(JobError::cancelled()),
+                    }
+                }
+            }
+        })
+        .handler("big", |p: Big, _ctx: Context| async move {
+            Ok::<_, JobError>("x".repeat(p.bytes))
+        })
+        .run()
+}
