@@ -1,0 +1,34 @@
+"""Exceptions whose class names are the error names sent on the wire (docs/protocol.md §4)."""
+
+
+class Cancelled(BaseException):
+    """The job was cancelled; raised inside a job by ctx.check_cancelled(), ctx.sleep() and
+    ctx.asleep(). A job that lets it propagate answers an error named ``Cancelled``.
+
+    It derives from BaseException (like asyncio.CancelledError) so that a broad
+    ``except Exception:`` in job code does not swallow the cancellation by accident.
+    """
+
+
+class DeadlineExceeded(Cancelled):
+    """The job's deadline passed (its cancellation fired for that reason)."""
+
+
+class JobNotFound(Exception):
+    """No job file for the job name or path, or the file has no handle()."""
+
+
+class NoSuchFunction(Exception):
+    """A call names a function the job module does not define at top level."""
+
+
+class FrameTooLarge(ValueError):
+    """A frame would be longer than OFFLOAD_MAX_FRAME."""
+
+
+class Busy(Exception):
+    """A run or call arrived while OFFLOAD_CONCURRENCY jobs were already running."""
+
+
+class ShuttingDown(Exception):
+    """A run or call arrived after shutdown (or SIGTERM)."""

@@ -1,0 +1,5 @@
+"""Conformance fixture `echo`: result = params (a sync handler)."""
+
+
+def handle(params, ctx):
+    return params

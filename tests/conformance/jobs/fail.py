@@ -1,0 +1,5 @@
+"""Conformance fixture `fail`: throws an error whose message is params.message (sync)."""
+
+
+def handle(params, ctx):
+    raise RuntimeError(params["message"])
