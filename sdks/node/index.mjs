@@ -1,0 +1,27 @@
+// ESM entry of offload-worker: the same module as index.js.
+import sdk from './index.js';
+
+export const {
+  context,
+  progress,
+  emit,
+  onEvent,
+  offEvent,
+  serve,
+  isWorker,
+  JobContext,
+  FileJobs,
+  PROTOCOL,
+  CAPABILITIES,
+  OffloadError,
+  JobNotFoundError,
+  CancelledError,
+  DeadlineExceededError,
+  ShuttingDownError,
+  FrameTooLargeError,
+  NoSuchFunctionError,
+  BusyError,
+  serializeError,
+} = sdk;
+
+export default sdk;

@@ -1,0 +1,729 @@
+'use strict';
+// The worker side of protocol v1 (docs/protocol.md) over Node's IPC channel: the supervisor
+// starts `node runner.js` with NODE_CHANNEL_FD=3 and NODE_CHANNEL_SERIALIZATION_MODE=json, so
+// Node itself opens fd 3 and frames one JSON object per line; this module only uses
+// process.on('message') and process.send().
+
+const fs = require('node:fs');
+const path = require('node:path');
+const util = require('node:util');
+const state = require('./state');
+const {
+  CancelledError,
+  DeadlineExceededError,
+  ShuttingDownError,
+  FrameTooLargeError,
+  BusyError,
+  isAbort,
+  serializeError,
+} = require('./errors');
+
+const debug = util.debuglog('offload');
+
+const PROTOCOL = 1;
+const CAPABILITIES = Object.freeze(['cancel', 'call', 'progress', 'events', 'shutdown', 'ping']);
+const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
+/** Grace period of SIGTERM (and of a `shutdown` without grace_ms). */
+const DEFAULT_GRACE_MS = 5000;
+/** After shutdown cancelled the jobs still running, how long they get to answer before the
+ * worker answers `Cancelled` for them and exits. */
+const CANCEL_WAIT_MS = 1000;
+/** How long an exit waits for queued frames to be written. */
+const FLUSH_WAIT_MS = 1000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function writeStderr(text) {
+  try {
+    fs.writeSync(2, text);
+  } catch {
+    // stderr closed: nothing left to tell
+  }
+}
+
+/** A supervisor broke the protocol: say so on stderr and exit with status 2 (§6). */
+function protocolError(what) {
+  writeStderr(`offload worker: protocol error: ${what}\n`);
+  process.exit(2);
+}
+
+class ConfigError extends Error {}
+
+function positiveInt(env, key, dflt) {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${key}=${raw} is not an integer >= 1`);
+  return n;
+}
+
+/** The worker's settings from its environment (docs/protocol.md §1). Throws ConfigError. */
+function readConfig(env = process.env) {
+  const raw = env.OFFLOAD_PROTOCOL;
+  // Unset means a supervisor from before OFFLOAD_PROTOCOL (or a test): assume version 1.
+  const offered = raw === undefined || raw === '' ? PROTOCOL : Number(raw);
+  if (!Number.isInteger(offered) || offered < PROTOCOL) {
+    throw new ConfigError(
+      `unsupported protocol: the supervisor offers OFFLOAD_PROTOCOL=${raw}, this worker speaks protocol ${PROTOCOL}`,
+    );
+  }
+  return {
+    protocol: PROTOCOL,
+    maxFrame: positiveInt(env, 'OFFLOAD_MAX_FRAME', DEFAULT_MAX_FRAME),
+    concurrency: positiveInt(env, 'OFFLOAD_CONCURRENCY', 1),
+    jobsDir: path.resolve(env.OFFLOAD_JOBS_DIR || './jobs'),
+  };
+}
+
+function preview(v) {
+  let s;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = String(v);
+  }
+  if (s === undefined) s = String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function truncate(s, max) {
+  return typeof s === 'string' && s.length > max ? `${s.slice(0, max)}… (truncated)` : s;
+}
+
+function normalizeReceiver(receiver) {
+  switch (receiver) {
+    case undefined:
+    case null:
+    case 'all':
+      return 'all';
+    case 'job':
+    case 'childJob':
+      return 'job';
+    case 'task':
+    case 'forkProcess':
+      return 'task';
+    default:
+      throw new TypeError(`event receiver must be "job", "task" or "all", got ${preview(receiver)}`);
+  }
+}
+
+/** Schedule `fn` at epoch milliseconds `at` (setTimeout alone overflows past ~24.8 days). */
+function timerAt(at, fn) {
+  const handle = { t: null };
+  const arm = () => {
+    const delay = at - Date.now();
+    if (delay <= 0) return fn();
+    handle.t = setTimeout(arm, Math.min(delay, MAX_TIMER_MS));
+  };
+  arm();
+  return handle;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One `run` or `call` in flight. */
+class Job {
+  constructor(kind, fields) {
+    this.kind = kind;
+    this.id = fields.id;
+    this.name = fields.job;
+    this.path = fields.path;
+    this.params = fields.params;
+    this.args = fields.args;
+    this.func = fields.func;
+    this.deadline = fields.deadline;
+    this.controller = new AbortController();
+    this.answered = false;
+    this.deadlineTimer = null;
+    this.ctx = null;
+  }
+
+  abort(reason) {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  dispose() {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer.t);
+    this.deadlineTimer = null;
+  }
+}
+
+const JOB = Symbol('offload.job');
+const WORKER = Symbol('offload.worker');
+
+/**
+ * What a job gets as its second argument (and from `context()` anywhere in its async flow).
+ */
+class JobContext {
+  constructor(worker, job) {
+    this[WORKER] = worker;
+    this[JOB] = job;
+    this._log = null;
+  }
+
+  /** The job's id on the channel. */
+  get id() {
+    return this[JOB].id;
+  }
+  /** The job's name (relative to the jobs folder, without extension). */
+  get job() {
+    return this[JOB].name;
+  }
+  /** The job's input. */
+  get params() {
+    return this[JOB].params;
+  }
+  /** ee-core's positional arguments (jobParams / a call's args), or null. */
+  get args() {
+    return this[JOB].args;
+  }
+  /** "run" or "call". */
+  get kind() {
+    return this[JOB].kind;
+  }
+  /** For a call: the function's name. */
+  get func() {
+    return this[JOB].func === undefined ? null : this[JOB].func;
+  }
+  /** The soft deadline (Unix epoch ms) or null. */
+  get deadline() {
+    return this[JOB].deadline;
+  }
+  /** Aborted on cancel (reason: CancelledError), when the deadline passes (DeadlineExceededError)
+   * and when a shutdown's grace period ends (CancelledError). */
+  get signal() {
+    return this[JOB].controller.signal;
+  }
+  /** Whether the signal was aborted (cancel, deadline or shutdown). */
+  get cancelled() {
+    return this[JOB].controller.signal.aborted;
+  }
+  /** Whether the job still runs (false once its answer was sent). */
+  get active() {
+    return !this[JOB].answered;
+  }
+
+  /** Report progress (any JSON value). Frames are sent in order. */
+  progress(data) {
+    this[WORKER].sendProgress(this[JOB], data);
+  }
+
+  /** Emit a named event for the application; receiver "job", "task" or "all" (default). */
+  emit(name, data, receiver = 'all') {
+    this[WORKER].sendEvent(name, data, normalizeReceiver(receiver), this[JOB]);
+  }
+
+  /** Throw the signal's reason if the job was cancelled or its deadline passed. */
+  throwIfCancelled() {
+    this[JOB].controller.signal.throwIfAborted();
+  }
+
+  /** log(...args) and log.info/warn/error/debug: lines on stderr prefixed with the job. */
+  get log() {
+    if (!this._log) {
+      const job = this[JOB];
+      const prefix = `[${job.name || job.kind} ${job.id}]`;
+      const write = (level, args) => writeStderr(`${prefix}${level} ${util.format(...args)}\n`);
+      const log = (...args) => write('', args);
+      log.info = (...args) => write(' INFO', args);
+      log.warn = (...args) => write(' WARN', args);
+      log.error = (...args) => write(' ERROR', args);
+      log.debug = (...args) => write(' DEBUG', args);
+      this._log = log;
+    }
+    return this._log;
+  }
+
+  toJSON() {
+    return { id: this.id, job: this.job, kind: this.kind, deadline: this.deadline, cancelled: this.cancelled };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+class Worker {
+  /**
+   * @param {object} options
+   * @param {{resolve(job: string, path?: string): Promise<import('./jobs').JobDefinition>}} options.jobs
+   * @param {number} [options.concurrency]
+   * @param {number} [options.maxFrame]
+   */
+  constructor({ jobs, concurrency = 1, maxFrame = DEFAULT_MAX_FRAME, protocol = PROTOCOL }) {
+    this.jobs = jobs;
+    this.concurrency = concurrency;
+    this.maxFrame = maxFrame;
+    this.protocol = protocol;
+    this.running = new Map();
+    this.shuttingDown = false;
+    this.graceTimer = null;
+    this.cancelTimer = null;
+    this.graceDeadline = Infinity;
+    this.exiting = false;
+    this.pendingSends = 0;
+    this.flushWaiters = [];
+  }
+
+  /** Take over the process: listen on the channel, then announce `ready`. */
+  start() {
+    if (typeof process.send !== 'function') {
+      throw new ConfigError(
+        'no IPC channel: this worker is started by an offload supervisor (NODE_CHANNEL_FD is not set)',
+      );
+    }
+    state.worker = this;
+    process.on('message', (m) => this.receive(m));
+    // The supervisor closed the channel or died: stop now, whatever the jobs are doing.
+    process.on('disconnect', () => process.exit(0));
+    process.on('uncaughtException', (err, origin) => this.onUncaught(err, origin));
+    process.on('SIGTERM', () => this.shutdown(DEFAULT_GRACE_MS));
+    this.send({
+      type: 'ready',
+      protocol: this.protocol,
+      pid: process.pid,
+      runtime: `node/${process.versions.node}`,
+      capabilities: CAPABILITIES,
+      concurrency: this.concurrency,
+    });
+    return this;
+  }
+
+  // --- sending -----------------------------------------------------------------------------
+
+  send(msg, cb) {
+    if (!process.connected) {
+      if (cb) process.nextTick(cb, new Error('the channel is closed'));
+      return false;
+    }
+    this.pendingSends++;
+    return process.send(msg, (err) => {
+      this.pendingSends--;
+      if (this.pendingSends === 0 && this.flushWaiters.length) {
+        for (const w of this.flushWaiters.splice(0)) w();
+      }
+      if (cb) cb(err);
+    });
+  }
+
+  /** Resolve once every queued frame was handed to the kernel (or after FLUSH_WAIT_MS). */
+  flush() {
+    if (this.pendingSends === 0 || !process.connected) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.flushWaiters.push(resolve);
+      setTimeout(resolve, FLUSH_WAIT_MS).unref();
+    });
+  }
+
+  /** Exit with `code` once queued frames are written (ee-core's ps.exit() lands here). */
+  exit(code = 0) {
+    if (this.pendingSends === 0) process.exit(code);
+    this.exiting = true;
+    this.flush().then(() => process.exit(code));
+  }
+
+  frameSize(msg) {
+    return Buffer.byteLength(JSON.stringify(msg));
+  }
+
+  sendResult(id, value) {
+    const msg = { type: 'result', id, value: value === undefined ? null : value };
+    let size;
+    try {
+      size = this.frameSize(msg);
+    } catch (e) {
+      return this.sendError(id, new TypeError(`the job's result is not JSON-serializable: ${e.message}`));
+    }
+    if (size > this.maxFrame) {
+      return this.sendError(
+        id,
+        new FrameTooLargeError(
+          `the result would be a ${size}-byte frame, more than OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`,
+        ),
+      );
+    }
+    return this.send(msg);
+  }
+
+  sendError(id, err) {
+    let error = err && err.wire === true ? err.error : serializeError(err);
+    let msg = { type: 'error', id, error };
+    if (this.frameSize(msg) > this.maxFrame) {
+      const budget = Math.max(16, Math.floor(this.maxFrame / 16) - 64);
+      error = {
+        name: truncate(error.name, 200),
+        message: truncate(error.message, budget),
+        stack: error.stack === null ? null : truncate(error.stack, budget),
+      };
+      msg = { type: 'error', id, error };
+    }
+    return this.send(msg);
+  }
+
+  checkedSend(msg, what) {
+    let size;
+    try {
+      size = this.frameSize(msg);
+    } catch (e) {
+      throw new TypeError(`${what} is not JSON-serializable: ${e.message}`);
+    }
+    if (size > this.maxFrame) {
+      throw new FrameTooLargeError(
+        `${what} would be a ${size}-byte frame, more than OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`,
+      );
+    }
+    this.send(msg);
+  }
+
+  sendProgress(job, data) {
+    if (job.answered) {
+      debug('progress of finished job %s dropped', job.id);
+      return;
+    }
+    this.checkedSend({ type: 'progress', id: job.id, data: data === undefined ? null : data }, 'the progress');
+  }
+
+  /** An event; it carries the job's id while the job runs. */
+  sendEvent(name, data, receiver, job) {
+    if (typeof name !== 'string' || name === '') throw new TypeError('an event name must be a non-empty string');
+    const msg = { type: 'event', name, data: data === undefined ? null : data, receiver };
+    if (job && !job.answered) msg.id = job.id;
+    this.checkedSend(msg, `the event "${name}"`);
+  }
+
+  /** The current job (from the async context), or null. */
+  currentJob() {
+    const ctx = state.als.getStore();
+    return ctx instanceof JobContext ? ctx[JOB] : null;
+  }
+
+  // --- receiving ---------------------------------------------------------------------------
+
+  receive(m) {
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      return protocolError(`a frame must be a JSON object, got ${preview(m)}`);
+    }
+    // Node's channel reads and parses the whole line before 'message' fires and offers no hook
+    // to stop buffering at OFFLOAD_MAX_FRAME, so the limit is checked here, after receipt, on the
+    // compact re-serialization (never longer than the line received, up to escape spelling).
+    const size = Buffer.byteLength(JSON.stringify(m));
+    if (size > this.maxFrame) {
+      return protocolError(`a ${size}-byte frame exceeds OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`);
+    }
+    const type = m.type;
+    if (type !== undefined && type !== null) {
+      if (typeof type !== 'string') return protocolError(`"type" must be a string, got ${preview(type)}`);
+      switch (type) {
+        case 'run':
+          return this.onRun(m);
+        case 'call':
+          return this.onCall(m);
+        case 'cancel':
+          return this.onCancel(m);
+        case 'event':
+          return this.onEvent(m);
+        case 'ping':
+          return this.send({ type: 'pong', id: this.needId(m) });
+        case 'shutdown':
+          return this.onShutdown(m);
+        default:
+          debug('ignored a message of unknown type %j', type);
+          return undefined;
+      }
+    }
+    if (m.cmd !== undefined && m.cmd !== null) {
+      if (typeof m.cmd !== 'string') return protocolError(`"cmd" must be a string, got ${preview(m.cmd)}`);
+      if (m.cmd.startsWith('NODE_')) return undefined; // Node's own messages
+      if (m.cmd === 'run') return this.onLegacy(m);
+      debug('ignored an ee-core message with cmd %j', m.cmd);
+      return undefined;
+    }
+    if (typeof m.channel === 'string') {
+      debug('ignored a message on channel %j', m.channel);
+      return undefined;
+    }
+    return protocolError(`a frame has neither "type", "cmd" nor "channel": ${preview(m)}`);
+  }
+
+  needId(m, field = 'id') {
+    const id = m[field];
+    if (typeof id !== 'string' || id === '' || Buffer.byteLength(id) > 256) {
+      protocolError(`${m.type || m.cmd}: "${field}" must be a string of 1 to 256 bytes, got ${preview(id)}`);
+    }
+    return id;
+  }
+
+  jobFields(m, id) {
+    const kind = m.type || m.cmd;
+    const { job, path: file, args, deadline } = m;
+    if (file !== undefined && file !== null && typeof file !== 'string') {
+      protocolError(`${kind}: "path" must be a string`);
+    }
+    if (typeof job !== 'string' && typeof file !== 'string') protocolError(`${kind}: "job" must be a string`);
+    if (args !== undefined && args !== null && !Array.isArray(args)) protocolError(`${kind}: "args" must be an array`);
+    if (deadline !== undefined && deadline !== null && !Number.isFinite(deadline)) {
+      protocolError(`${kind}: "deadline" must be a number`);
+    }
+    return {
+      id,
+      job: typeof job === 'string' ? job : '',
+      path: typeof file === 'string' ? file : null,
+      params: m.params === undefined ? null : m.params,
+      args: Array.isArray(args) ? args : null,
+      deadline: typeof deadline === 'number' ? deadline : null,
+    };
+  }
+
+  onRun(m) {
+    this.startJob('run', this.jobFields(m, this.needId(m)));
+  }
+
+  onCall(m) {
+    const fields = this.jobFields(m, this.needId(m));
+    if (typeof m.func !== 'string' || m.func === '') protocolError('call: "func" must be a non-empty string');
+    fields.func = m.func;
+    fields.args = fields.args || [];
+    this.startJob('call', fields);
+  }
+
+  /** ee-core's `{mid, cmd: "run", jobPath, jobParams, jobFunc, jobFuncParams}` (§5). */
+  onLegacy(m) {
+    let id = m.mid;
+    if (typeof id === 'number' && Number.isFinite(id)) id = String(id);
+    id = this.needId({ cmd: 'run', mid: id }, 'mid');
+    const jobPath = m.jobPath;
+    if (jobPath !== undefined && jobPath !== null && typeof jobPath !== 'string') {
+      protocolError('run: "jobPath" must be a string');
+    }
+    const arrayOf = (key) => {
+      const v = m[key];
+      if (v === undefined || v === null) return [];
+      if (!Array.isArray(v)) protocolError(`run: "${key}" must be an array`);
+      return v;
+    };
+    const file = typeof jobPath === 'string' ? jobPath : '';
+    const fields = {
+      id,
+      job: legacyJobName(file),
+      path: file === '' ? null : file,
+      params: null,
+      args: null,
+      deadline: null,
+    };
+    if (typeof m.jobFunc === 'string' && m.jobFunc !== '') {
+      fields.func = m.jobFunc;
+      fields.args = arrayOf('jobFuncParams');
+      return this.startJob('call', fields);
+    }
+    fields.args = arrayOf('jobParams');
+    fields.params = fields.args.length > 0 ? fields.args[0] : null;
+    return this.startJob('run', fields);
+  }
+
+  onCancel(m) {
+    const id = this.needId(m);
+    const job = this.running.get(id);
+    if (!job) {
+      debug('cancel of unknown job %s ignored', id);
+      return;
+    }
+    job.abort(new CancelledError(`job ${id} was cancelled`));
+  }
+
+  onEvent(m) {
+    if (typeof m.name !== 'string') protocolError('event: "name" must be a string');
+    const id = m.id;
+    if (id !== undefined && id !== null && (typeof id !== 'string' || id === '')) {
+      protocolError('event: "id" must be a non-empty string');
+    }
+    const data = m.data === undefined ? null : m.data;
+    const meta = { name: m.name, id: typeof id === 'string' ? id : null };
+    const results = state.events.rawListeners(m.name).map((listener) => {
+      try {
+        return Promise.resolve(listener.call(state.events, data, meta));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    });
+    Promise.allSettled(results).then((settled) => {
+      for (const s of settled) {
+        if (s.status === 'rejected') {
+          writeStderr(`offload worker: a listener of event "${m.name}" failed: ${util.inspect(s.reason)}\n`);
+        }
+      }
+      if (typeof id === 'string') this.send({ type: 'ack', id });
+    });
+  }
+
+  onShutdown(m) {
+    const g = m.grace_ms;
+    if (g !== undefined && g !== null && (typeof g !== 'number' || !(g >= 0))) {
+      protocolError('shutdown: "grace_ms" must be a number >= 0');
+    }
+    this.shutdown(typeof g === 'number' ? g : DEFAULT_GRACE_MS);
+  }
+
+  // --- jobs --------------------------------------------------------------------------------
+
+  startJob(kind, fields) {
+    const { id } = fields;
+    if (this.running.has(id)) return protocolError(`${kind}: job id ${JSON.stringify(id)} is already in flight`);
+    if (this.shuttingDown) return this.sendError(id, new ShuttingDownError('the worker is shutting down'));
+    if (this.running.size >= this.concurrency) {
+      return this.sendError(
+        id,
+        new BusyError(`the worker already runs ${this.running.size} job(s), its concurrency is ${this.concurrency}`),
+      );
+    }
+    const job = new Job(kind, fields);
+    this.running.set(id, job);
+    if (job.deadline !== null) {
+      const onDeadline = () =>
+        job.abort(new DeadlineExceededError(`job ${id} passed its deadline (${new Date(job.deadline).toISOString()})`));
+      if (job.deadline <= Date.now()) {
+        onDeadline();
+        return this.finish(job, false, job.controller.signal.reason);
+      }
+      job.deadlineTimer = timerAt(job.deadline, onDeadline);
+    }
+    const ctx = new JobContext(this, job);
+    job.ctx = ctx;
+    state.als
+      .run(ctx, () => this.execute(job, ctx))
+      .then(
+        (value) => this.finish(job, true, value),
+        (err) => this.finish(job, false, err),
+      );
+    return undefined;
+  }
+
+  async execute(job, ctx) {
+    const def = await this.jobs.resolve(job.name, job.path);
+    job.controller.signal.throwIfAborted();
+    if (job.kind === 'call') return def.call(job.func, job.args, ctx);
+    return def.run(job.params, job.args, ctx);
+  }
+
+  finish(job, ok, value) {
+    if (job.answered) return;
+    job.answered = true;
+    job.dispose();
+    this.running.delete(job.id);
+    if (ok) {
+      this.sendResult(job.id, value);
+    } else {
+      const signal = job.controller.signal;
+      this.sendError(job.id, signal.aborted ? abortAnswer(signal.reason, value) : value);
+    }
+    if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
+  }
+
+  // --- shutdown ----------------------------------------------------------------------------
+
+  /** Stop accepting jobs, let running ones finish for `graceMs`, cancel the rest, answer them,
+   * send {"type":"ack","id":"shutdown"} and exit 0. A later shutdown may only shorten the grace. */
+  shutdown(graceMs) {
+    const deadline = Date.now() + graceMs;
+    if (this.shuttingDown) {
+      if (deadline < this.graceDeadline && this.graceTimer) {
+        clearTimeout(this.graceTimer.t);
+        this.graceDeadline = deadline;
+        this.graceTimer = timerAt(deadline, () => this.afterGrace());
+      }
+      return;
+    }
+    this.shuttingDown = true;
+    this.graceDeadline = deadline;
+    if (this.running.size === 0) return this.finishShutdown();
+    this.graceTimer = timerAt(deadline, () => this.afterGrace());
+    return undefined;
+  }
+
+  afterGrace() {
+    this.graceTimer = null;
+    if (this.exiting) return;
+    for (const job of this.running.values()) job.abort(new CancelledError(`job ${job.id} was cancelled: the worker is shutting down`));
+    this.cancelTimer = setTimeout(() => {
+      // Jobs that ignore their signal are answered for, then the process exits under them.
+      for (const job of [...this.running.values()]) this.finish(job, false, job.controller.signal.reason);
+    }, CANCEL_WAIT_MS);
+  }
+
+  finishShutdown() {
+    if (this.exiting) return;
+    this.exiting = true;
+    if (this.graceTimer) clearTimeout(this.graceTimer.t);
+    if (this.cancelTimer) clearTimeout(this.cancelTimer);
+    if (!this.send({ type: 'ack', id: 'shutdown' }, () => process.exit(0)) && !process.connected) process.exit(0);
+    setTimeout(() => process.exit(0), FLUSH_WAIT_MS).unref();
+  }
+
+  // --- crashes -----------------------------------------------------------------------------
+
+  onUncaught(err, origin) {
+    if (isChannelParseError(err)) {
+      return protocolError(`the supervisor sent a blank line or a line that is not JSON (${err.message})`);
+    }
+    const job = this.currentJob();
+    const where = job ? ` in job ${job.name || job.kind} (${job.id})` : '';
+    const what = origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception';
+    writeStderr(`offload worker: ${what}${where}: ${err && err.stack ? err.stack : util.inspect(err)}\n`);
+    if (this.crashed) return undefined;
+    this.crashed = true;
+    // Like Node's default, the process ends (its state is unknown); the job the error came from
+    // is answered with it first, so the supervisor gets the real cause.
+    if (job && !job.answered) {
+      job.answered = true;
+      job.dispose();
+      this.running.delete(job.id);
+      this.sendError(job.id, err);
+    }
+    this.flush().then(() => process.exit(1));
+    return undefined;
+  }
+}
+
+/** Node's channel throws a SyntaxError from its line parser on invalid JSON or a blank line. */
+function isChannelParseError(err) {
+  return (
+    err instanceof SyntaxError &&
+    typeof err.stack === 'string' &&
+    /parseChannelMessages|node:internal\/child_process/.test(err.stack)
+  );
+}
+
+/** The answer of a job that failed after its signal was aborted: the abort's name (Cancelled,
+ * DeadlineExceeded); the job's own error, if it threw something else, is kept in the message. */
+function abortAnswer(reason, thrown) {
+  const base = serializeError(reason);
+  if (thrown === reason) return { wire: true, error: base };
+  const own = serializeError(thrown);
+  const sameKind = isAbort(thrown) || (thrown && thrown.cause === reason);
+  return {
+    wire: true,
+    error: {
+      name: base.name,
+      message: sameKind ? base.message : `${base.message}; then the job threw ${own.name}: ${own.message}`,
+      stack: own.stack || base.stack,
+    },
+  };
+}
+
+/** ee-core's jobPath -> job name: the file stem of an absolute path, else the path without a
+ * "./" prefix or a .js/.mjs/.cjs extension (the same mapping as the Rust protocol crate). */
+function legacyJobName(jobPath) {
+  let name = jobPath.startsWith('./') ? jobPath.slice(2) : jobPath;
+  if (path.isAbsolute(name)) name = path.basename(name);
+  return name.replace(/\.(c|m)?js$/, '');
+}
+
+module.exports = {
+  Worker,
+  JobContext,
+  ConfigError,
+  readConfig,
+  protocolError,
+  writeStderr,
+  normalizeReceiver,
+  PROTOCOL,
+  CAPABILITIES,
+  DEFAULT_GRACE_MS,
+  CANCEL_WAIT_MS,
+};
