@@ -4,9 +4,9 @@
 //! `r < POINTS`; a key is hashed onto the ring, and the first eligible target found walking
 //! clockwise from it (wrapping) wins. So:
 //!
-//! * a key maps to the same target while that target exists and is eligible;
-//! * adding a target moves only the keys whose arc it takes, all of them to the new target;
-//!   removing one moves only its own keys, each to the next target clockwise;
+//! * removing a target moves only its own keys, each to the next target clockwise;
+//! * adding a target moves only the keys of the arcs it takes, all of them to the new target;
+//!   so a key stays on its target while that target exists, unless a new target takes it;
 //! * an ineligible (full, filtered) target hands its keys to the next targets clockwise, which
 //!   with capacities set gives the bounded-load variant (Mirrokni et al.) with the pool's
 //!   capacity as the bound; `pick_multi` returns the key's target then its successors, i.e. the

@@ -98,10 +98,12 @@ pub enum Algorithm {
     /// fewer in-flight picks wins, the first drawn on a tie. A single eligible target is picked.
     P2c,
     /// `consistentHash`: the context's key is hashed onto a ring holding 128 points per target;
-    /// the first eligible target clockwise wins. A key keeps its target while that target
-    /// exists and is eligible; adding or removing a target moves only the keys of the ring arcs
-    /// it gains or loses. Without a key, uniform like [`Random`](Algorithm::Random). Weights
-    /// are ignored.
+    /// the first eligible target clockwise wins. Removing a target moves only its own keys (to
+    /// the next targets clockwise); adding one moves only the keys of the arcs it takes, all to
+    /// itself; so a key stays on its target while the target exists, unless a newly added
+    /// target takes it. An ineligible target's keys spill to the next eligible target
+    /// clockwise. Without a key, uniform like [`Random`](Algorithm::Random). Weights are
+    /// ignored.
     ConsistentHash,
     /// `first`: the lowest-index eligible target (HAProxy's `first`): fills targets in list
     /// order so the later ones idle and can be retired.
