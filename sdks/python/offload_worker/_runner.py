@@ -506,8 +506,10 @@ def _clip(value, limit):
 
 
 def _is_asyncio_cancel(exc):
-    asyncio = sys.modules.get("asyncio")
-    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
+    """isinstance(exc, asyncio.CancelledError), without importing asyncio or reading a
+    partially imported one (a job may be importing it on another thread right now)."""
+    return any(c.__name__ == "CancelledError" and c.__module__.startswith("asyncio")
+               for c in type(exc).__mro__)
 
 
 def _is_coroutine_function(fn):
