@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// The id of a target: an integer (e.g. a pid) or a string.
 ///
 /// Integer and string ids are distinct: `TargetId::Int(123) != TargetId::from("123")`
-/// (see the [module docs](self)). Serialized untagged: a JSON number or a JSON string.
+/// (see [`Key`] and the crate docs). Serialized untagged: a JSON number or a JSON string.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
 #[non_exhaustive]

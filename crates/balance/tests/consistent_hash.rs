@@ -9,7 +9,7 @@ use proptest::test_runner::{Config, RngSeed};
 fn config() -> Config {
     Config {
         cases: 48,
-        rng_seed: RngSeed::Fixed(0xc0_4a54),
+        rng_seed: RngSeed::Fixed(0x00c0_4a54),
         failure_persistence: None,
         ..Config::default()
     }
@@ -26,8 +26,20 @@ fn id() -> impl Strategy<Value = TargetId> {
 
 fn owners(lb: &mut LoadBalancer, keys: &[String]) -> Vec<TargetId> {
     keys.iter()
-        .map(|k| lb.pick_one(&PickContext::new().with_key(k.as_str())).unwrap().id().clone())
+        .map(|k| {
+            lb.pick_one(&PickContext::new().with_key(k.as_str()))
+                .unwrap()
+                .id()
+                .clone()
+        })
         .collect()
+}
+
+fn owner(lb: &mut LoadBalancer, key: &str) -> TargetId {
+    lb.pick_one(&PickContext::new().with_key(key))
+        .unwrap()
+        .id()
+        .clone()
 }
 
 fn keys(salt: u32) -> Vec<String> {
@@ -94,7 +106,7 @@ proptest! {
         churn in prop::collection::vec(id(), 0..8),
     ) {
         let mut lb = LoadBalancer::new(ids.iter().cloned().map(Target::new), Algorithm::ConsistentHash).unwrap();
-        let mut home = owners(&mut lb, &[key.clone()])[0].clone();
+        let mut home = owner(&mut lb, &key);
         // Other targets come and go: removing one never moves the key, adding one moves it only
         // to the added target.
         for other in churn {
@@ -103,10 +115,10 @@ proptest! {
             }
             if lb.contains(&other) {
                 lb.del(&other);
-                prop_assert_eq!(&owners(&mut lb, &[key.clone()])[0], &home);
+                prop_assert_eq!(&owner(&mut lb, &key), &home);
             } else {
                 lb.add(Target::new(other.clone())).unwrap();
-                let now = owners(&mut lb, &[key.clone()])[0].clone();
+                let now = owner(&mut lb, &key);
                 prop_assert!(now == home || now == other, "moved from {} to {}, added {}", home, now, other);
                 home = now;
             }

@@ -15,14 +15,17 @@ const PICKS: usize = 100_000;
 fn config(cases: u32) -> Config {
     Config {
         cases,
-        rng_seed: RngSeed::Fixed(0x0ff_10ad),
+        rng_seed: RngSeed::Fixed(0x0ff1_0ad0),
         failure_persistence: None,
         ..Config::default()
     }
 }
 
 fn balancer(algorithm: Algorithm, weights: &[f64], seed: u64) -> LoadBalancer<SmallRng> {
-    let targets = weights.iter().enumerate().map(|(i, &w)| Target::new(i as i64).with_weight(w));
+    let targets = weights
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| Target::new(i as i64).with_weight(w));
     LoadBalancer::from_rng(targets, algorithm, SmallRng::seed_from_u64(seed)).unwrap()
 }
 

@@ -11,7 +11,9 @@
 //!   `specify` the keyed one;
 //! * rejected calls (bad weight, duplicate id, unknown id) change nothing.
 
-use offload_balance::{Algorithm, Error, LoadBalancer, LoadSample, ParamsUpdate, Pick, PickContext, Target, TargetId};
+use offload_balance::{
+    Algorithm, Error, LoadBalancer, LoadSample, ParamsUpdate, Pick, PickContext, Target, TargetId,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use rand::rngs::SmallRng;
@@ -20,7 +22,7 @@ use rand::SeedableRng;
 fn config() -> Config {
     Config {
         cases: 160,
-        rng_seed: RngSeed::Fixed(0x0a_11_0b5),
+        rng_seed: RngSeed::Fixed(0x00a1_10b5),
         failure_persistence: None,
         ..Config::default()
     }
@@ -35,7 +37,20 @@ fn id() -> impl Strategy<Value = TargetId> {
 }
 
 fn weight() -> impl Strategy<Value = f64> {
-    prop::sample::select(vec![-1.0, -0.0, f64::NAN, f64::INFINITY, 2e9, 0.0, 0.0, 0.5, 1.0, 1.0, 3.0, 7.25])
+    prop::sample::select(vec![
+        -1.0,
+        -0.0,
+        f64::NAN,
+        f64::INFINITY,
+        2e9,
+        0.0,
+        0.0,
+        0.5,
+        1.0,
+        1.0,
+        3.0,
+        7.25,
+    ])
 }
 
 fn capacity() -> impl Strategy<Value = Option<u64>> {
@@ -43,7 +58,8 @@ fn capacity() -> impl Strategy<Value = Option<u64>> {
 }
 
 fn target() -> impl Strategy<Value = Target> {
-    (id(), weight(), capacity()).prop_map(|(id, w, c)| Target::new(id).with_weight(w).with_capacity(c))
+    (id(), weight(), capacity())
+        .prop_map(|(id, w, c)| Target::new(id).with_weight(w).with_capacity(c))
 }
 
 /// Which ids a filter lets through: a bit per id of the domain.
@@ -69,12 +85,25 @@ fn passes(mask: Mask, id: &TargetId) -> bool {
 enum Op {
     Add(Target),
     Del(TargetId),
-    Pick { key: Option<TargetId>, mask: Mask, hold: bool },
-    PickMulti { n: usize, key: Option<TargetId>, mask: Mask, hold: bool },
+    Pick {
+        key: Option<TargetId>,
+        mask: Mask,
+        hold: bool,
+    },
+    PickMulti {
+        n: usize,
+        key: Option<TargetId>,
+        mask: Mask,
+        hold: bool,
+    },
     Release(prop::sample::Index),
     SetAlgorithm(prop::sample::Index),
     Refresh(Vec<(TargetId, f64, u64)>),
-    Update { id: TargetId, weight: Option<f64>, capacity: Option<Option<u64>> },
+    Update {
+        id: TargetId,
+        weight: Option<f64>,
+        capacity: Option<Option<u64>>,
+    },
     Clean(Option<TargetId>),
     Wipe,
     SetTargets(Vec<Target>),
@@ -117,7 +146,10 @@ impl Model {
     fn in_flight(&self, id: &TargetId) -> u64 {
         let Some(i) = self.position(id) else { return 0 };
         let g = self.targets[i].1;
-        self.held.iter().filter(|(p, pg)| p.id() == id && *pg == g).count() as u64
+        self.held
+            .iter()
+            .filter(|(p, pg)| p.id() == id && *pg == g)
+            .count() as u64
     }
 
     fn eligible(&self, mask: Mask, exclude: &[TargetId]) -> Vec<TargetId> {
@@ -151,13 +183,26 @@ fn check_pick(
     let eligible = model.eligible(mask, exclude);
     let Some(p) = got else {
         match (alg, key) {
-            (Algorithm::Specify, Some(k)) => prop_assert!(!eligible.contains(k), "specify: {} was eligible", k),
+            (Algorithm::Specify, Some(k)) => {
+                prop_assert!(!eligible.contains(k), "specify: {} was eligible", k)
+            }
             (Algorithm::Specify, None) => {}
-            _ => prop_assert!(eligible.is_empty(), "{}: None although {:?} are eligible", alg, eligible),
+            _ => prop_assert!(
+                eligible.is_empty(),
+                "{}: None although {:?} are eligible",
+                alg,
+                eligible
+            ),
         }
         return Ok(());
     };
-    prop_assert!(eligible.contains(p.id()), "{}: picked {} not in eligible {:?}", alg, p.id(), eligible);
+    prop_assert!(
+        eligible.contains(p.id()),
+        "{}: picked {} not in eligible {:?}",
+        alg,
+        p.id(),
+        eligible
+    );
     match alg {
         Algorithm::First => prop_assert_eq!(p.id(), &eligible[0]),
         Algorithm::Specify => prop_assert_eq!(Some(p.id()), key),
@@ -175,9 +220,20 @@ fn check_state(lb: &LoadBalancer<SmallRng>, model: &Model) -> Result<(), TestCas
     prop_assert_eq!(lb.len(), model.targets.len());
     for (got, (want, _)) in lb.targets().zip(&model.targets) {
         prop_assert_eq!(&got.id, &want.id);
-        prop_assert!(got.weight == want.weight, "weight of {}: {} vs {}", got.id, got.weight, want.weight);
+        prop_assert!(
+            got.weight == want.weight,
+            "weight of {}: {} vs {}",
+            got.id,
+            got.weight,
+            want.weight
+        );
         prop_assert_eq!(got.capacity, want.capacity);
-        prop_assert_eq!(lb.in_flight(&got.id), Some(model.in_flight(&got.id)), "in-flight of {}", got.id);
+        prop_assert_eq!(
+            lb.in_flight(&got.id),
+            Some(model.in_flight(&got.id)),
+            "in-flight of {}",
+            got.id
+        );
     }
     Ok(())
 }
@@ -253,12 +309,23 @@ fn run(seed: u64, start: Vec<Target>, ops: Vec<Op>) -> Result<(), TestCaseError>
                 prop_assert!(picks.len() <= n);
                 let mut seen: Vec<TargetId> = Vec::new();
                 for p in &picks {
-                    prop_assert!(before.contains(p.id()), "{}: {} was not eligible", alg, p.id());
+                    prop_assert!(
+                        before.contains(p.id()),
+                        "{}: {} was not eligible",
+                        alg,
+                        p.id()
+                    );
                     prop_assert!(!seen.contains(p.id()), "{}: {} picked twice", alg, p.id());
                     seen.push(p.id().clone());
                 }
                 if alg != Algorithm::Specify {
-                    prop_assert_eq!(picks.len(), n.min(before.len()), "{}: eligible {:?}", alg, before);
+                    prop_assert_eq!(
+                        picks.len(),
+                        n.min(before.len()),
+                        "{}: eligible {:?}",
+                        alg,
+                        before
+                    );
                 }
                 if hold {
                     for p in picks {
@@ -279,11 +346,22 @@ fn run(seed: u64, start: Vec<Target>, ops: Vec<Op>) -> Result<(), TestCaseError>
                 prop_assert_eq!(lb.algorithm(), alg);
             }
             Op::Refresh(samples) => {
-                let expected = samples.iter().filter(|(id, ..)| model.position(id).is_some()).count();
-                let n = lb.refresh_params(samples.into_iter().map(|(id, cpu, mem)| (id, LoadSample::new(cpu, mem))));
+                let expected = samples
+                    .iter()
+                    .filter(|(id, ..)| model.position(id).is_some())
+                    .count();
+                let n = lb.refresh_params(
+                    samples
+                        .into_iter()
+                        .map(|(id, cpu, mem)| (id, LoadSample::new(cpu, mem))),
+                );
                 prop_assert_eq!(n, expected);
             }
-            Op::Update { id, weight, capacity } => {
+            Op::Update {
+                id,
+                weight,
+                capacity,
+            } => {
                 let mut u = ParamsUpdate::new();
                 if let Some(w) = weight {
                     u = u.weight(w);
@@ -354,7 +432,10 @@ fn norm(t: Target) -> Target {
 fn list_error(list: &[Target]) -> Option<Error> {
     list.iter().enumerate().find_map(|(i, t)| {
         if !valid(t.weight) {
-            Some(Error::InvalidWeight { id: t.id.clone(), weight: t.weight })
+            Some(Error::InvalidWeight {
+                id: t.id.clone(),
+                weight: t.weight,
+            })
         } else if list[..i].iter().any(|u| u.id == t.id) {
             Some(Error::DuplicateId { id: t.id.clone() })
         } else {

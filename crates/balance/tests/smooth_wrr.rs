@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, RngSeed};
 fn config() -> Config {
     Config {
         cases: 64,
-        rng_seed: RngSeed::Fixed(0x5_77cc),
+        rng_seed: RngSeed::Fixed(0x0005_77cc),
         failure_persistence: None,
         ..Config::default()
     }
@@ -40,7 +40,10 @@ fn nginx(ids: &[i64], w: &[i64], picks: usize) -> Vec<i64> {
 }
 
 fn balancer(w: &[i64]) -> LoadBalancer {
-    let targets = w.iter().enumerate().map(|(i, &x)| Target::new(i as i64).with_weight(x as f64));
+    let targets = w
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| Target::new(i as i64).with_weight(x as f64));
     LoadBalancer::new(targets, Algorithm::WeightsPolling).unwrap()
 }
 
@@ -59,7 +62,16 @@ fn assert_windows_exact(seq: &[i64], ids: &[i64], w: &[i64]) -> Result<(), TestC
     for (start, window) in seq.windows(total).enumerate() {
         for (id, &wi) in ids.iter().zip(w) {
             let got = window.iter().filter(|&&x| x == *id).count() as i64;
-            prop_assert_eq!(got, wi, "window at {} of {:?}: id {} picked {} times, weight {}", start, seq, id, got, wi);
+            prop_assert_eq!(
+                got,
+                wi,
+                "window at {} of {:?}: id {} picked {} times, weight {}",
+                start,
+                seq,
+                id,
+                got,
+                wi
+            );
         }
     }
     Ok(())
