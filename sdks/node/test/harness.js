@@ -100,32 +100,37 @@ class WorkerProcess {
     for (const w of this.waiters.splice(0)) w();
   }
 
+  /** Wait until new frames arrive, the worker exits, or `until` passes. */
+  async waitFrames(until, what) {
+    if (this.exit) {
+      throw new Error(`worker exited (${JSON.stringify(this.exit)}) while ${what} was expected; stderr:\n${this.stderr}`);
+    }
+    const left = until - Date.now();
+    if (left <= 0) throw new Error(`no ${what} in time; stderr:\n${this.stderr}`);
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, left);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
   /** The next frame from the worker (fails after `ms` or when the worker exits first). */
   async next(ms = DEFAULT_WAIT_MS) {
     const until = Date.now() + ms;
-    while (this.frames.length === 0) {
-      if (this.exit) {
-        throw new Error(`worker exited (${JSON.stringify(this.exit)}) while a frame was expected; stderr:\n${this.stderr}`);
-      }
-      const left = until - Date.now();
-      if (left <= 0) throw new Error(`no frame within ${ms} ms; stderr:\n${this.stderr}`);
-      await new Promise((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    while (this.frames.length === 0) await this.waitFrames(until, 'a frame');
     return this.frames.shift();
   }
 
-  /** Skip frames until one matches `pattern` (partial match); returns it. */
-  async nextMatching(pattern, ms = DEFAULT_WAIT_MS) {
+  /** Take the first frame matching `pattern` (partial match) out of the queue, waiting for it;
+   * other frames stay queued. */
+  async take(pattern, ms = DEFAULT_WAIT_MS) {
     const until = Date.now() + ms;
     for (;;) {
-      const f = await this.next(Math.max(1, until - Date.now()));
-      if (matches(pattern, f)) return f;
+      const k = this.frames.findIndex((f) => matches(pattern, f));
+      if (k !== -1) return this.frames.splice(k, 1)[0];
+      await this.waitFrames(until, `a frame like ${JSON.stringify(pattern)}`);
     }
   }
 
@@ -151,15 +156,25 @@ class WorkerProcess {
     return this.answer(id, ms);
   }
 
-  async answer(id, ms = DEFAULT_WAIT_MS, seen = []) {
+  /**
+   * The answer (result or error) of job `id`, taken out of the frames received so far wherever
+   * it is, so that concurrent tests can share one worker. `answer.seen` holds the progress and
+   * event frames of that job that came before it.
+   */
+  async answer(id, ms = DEFAULT_WAIT_MS) {
     const until = Date.now() + ms;
     for (;;) {
-      const f = await this.next(Math.max(1, until - Date.now()));
-      if ((f.type === 'result' || f.type === 'error') && f.id === id) {
-        f.seen = seen;
-        return f;
+      const k = this.frames.findIndex((f) => (f.type === 'result' || f.type === 'error') && f.id === id);
+      if (k !== -1) {
+        const seen = [];
+        const rest = [];
+        for (const f of this.frames.slice(0, k)) (f.id === id ? seen : rest).push(f);
+        const answer = this.frames[k];
+        this.frames = rest.concat(this.frames.slice(k + 1));
+        answer.seen = seen;
+        return answer;
       }
-      seen.push(f);
+      await this.waitFrames(until, `the answer of job ${id}`);
     }
   }
 
@@ -211,9 +226,10 @@ function loadCases() {
   return JSON.parse(fs.readFileSync(path.join(CONFORMANCE, 'cases.json'), 'utf8'));
 }
 
-/** A valid JSON object line of exactly `bytes` bytes (newline excluded). */
+/** A valid `run` frame of exactly `bytes` bytes (newline excluded), as the Rust harness sends:
+ * a worker without a size check would run it. */
 function oversizedLine(bytes) {
-  const head = '{"type":"ping","id":"p","pad":"';
+  const head = '{"type":"run","id":"big","job":"echo","params":"';
   const tail = '"}';
   return head + 'x'.repeat(Math.max(0, bytes - head.length - tail.length)) + tail;
 }
