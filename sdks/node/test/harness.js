@@ -68,13 +68,11 @@ class WorkerProcess {
     this.channel.setEncoding('utf8');
     this.channel.on('data', (d) => this.onData(d));
     this.channel.on('error', () => {});
-    this.child.on('exit', (code, signal) => {
+    // 'close': the process exited and its stdout, stderr and channel were read to the end.
+    this.child.on('close', (code, signal) => {
       this.exit = { code, signal };
-      // stdio may still hold data; settle waiters after it is read.
-      setImmediate(() => {
-        for (const w of this.exitWaiters.splice(0)) w();
-        this.wake();
-      });
+      for (const w of this.exitWaiters.splice(0)) w();
+      this.wake();
     });
   }
 
@@ -132,6 +130,17 @@ class WorkerProcess {
       if (k !== -1) return this.frames.splice(k, 1)[0];
       await this.waitFrames(until, `a frame like ${JSON.stringify(pattern)}`);
     }
+  }
+
+  /** Wait until the worker's `stream` ("stdout" or "stderr") matches `re` (its pipes are not
+   * ordered with the channel). */
+  async output(stream, re, ms = DEFAULT_WAIT_MS) {
+    const until = Date.now() + ms;
+    while (!re.test(this[stream])) {
+      if (Date.now() > until) throw new Error(`${stream} never matched ${re}; it was:\n${this[stream]}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return this[stream];
   }
 
   /** The `ready` handshake. */

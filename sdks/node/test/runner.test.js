@@ -422,9 +422,9 @@ describe('ctx', { concurrency: 4 }, () => {
       { type: 'event', name: 'e-legacy', data: 2, receiver: 'job', id: 'x1' },
       { type: 'progress', id: 'x1', data: 1 },
     ]);
-    assert.match(w.stderr, /\[ctx x1\] plain 1\n/);
-    assert.match(w.stderr, /\[ctx x1\] WARN warned\n/);
-    assert.match(w.stdout, /to stdout/);
+    await w.output('stderr', /\[ctx x1\] plain 1\n/);
+    await w.output('stderr', /\[ctx x1\] WARN warned\n/);
+    await w.output('stdout', /to stdout/);
   });
 
   test('deadline null when absent; require("offload-worker") works without installing it', async () => {
@@ -597,7 +597,7 @@ describe('supervisor messages', { concurrency: 4 }, () => {
       { data: { level: 1 }, id: null },
       { data: { level: 2 }, id: 'b2' },
     ]);
-    assert.match(w.stderr, /listener failure is logged/);
+    await w.output('stderr', /listener failure is logged/);
   });
 
   test('ignored: unknown types, NODE_ and unknown cmds, ee-core child messages, unknown cancels', async () => {
