@@ -1,1 +1,57 @@
-fn main() {}
+//! `offload`: the command line. One file per subcommand in `commands/`, dispatched from one
+//! `match` here.
+
+mod commands;
+mod exit;
+
+use clap::{Parser, Subcommand};
+
+/// Run background jobs in separate OS processes.
+#[derive(Debug, Parser)]
+#[command(name = "offload", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing's EnvFilter syntax), e.g. `debug` or `offload=trace`.
+    #[arg(long, global = true, env = "OFFLOAD_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one job in a fresh process and print its result.
+    Run(commands::run::RunArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("offload: cannot start the runtime: {e}");
+            std::process::exit(exit::INTERNAL);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => commands::run::run(args).await,
+        }
+    });
+    let code = match code {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("offload: {e:#}");
+            exit::USAGE
+        }
+    };
+    std::process::exit(code);
+}

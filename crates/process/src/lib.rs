@@ -1,11 +1,34 @@
 //! Spawning and supervising offload worker processes.
 //!
-//! - [`WorkerCommand`] starts one contained worker with its channel (`spawn` module).
+//! - [`ChildJob`] runs one job in a fresh child process and returns a [`JobProcess`] handle:
+//!   events, calls, a typed [`Outcome`], and `kill(grace)` that escalates to SIGKILL on the
+//!   actual exit, for the whole process group.
+//! - [`WorkerCommand`] is the layer below: one contained process with its channel on fd 3.
+//! - [`registry`] kills everything on exit; `reaper` explains how nothing survives a SIGKILLed
+//!   supervisor.
+//! - [`JobsDir`] resolves job names safely; [`Runtimes`] finds `node`, `python3` and the SDKs.
+//!
+//! Linux is the supported platform (`PR_SET_PDEATHSIG`, `/proc`); other Unixes build but lose
+//! those two guarantees.
 #![deny(missing_docs)]
 
+mod child_job;
+mod outcome;
+mod process;
+mod reaper;
+pub mod registry;
+mod resolve;
+mod runtime;
 mod spawn;
 mod sys;
 
+pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
+pub use offload_protocol::{ErrorInfo, Receiver};
+pub use outcome::{Limit, Outcome};
+pub use process::{CallError, JobProcess, ProcessEvent, SendError, Stream, MAX_LOG_LINE};
+pub use reaper::{pids_with_env, SUPERVISOR_ENV, WORKER_ENV};
+pub use resolve::{JobKind, JobsDir, ResolveError, ResolvedJob};
+pub use runtime::Runtimes;
 pub use spawn::{
     group_alive, signal_group, ResourceLimits, SpawnError, SpawnedWorker, WorkerCommand,
 };

@@ -117,3 +117,15 @@ pub(crate) fn kill_group(pgid: u32, signal: i32) -> io::Result<bool> {
 pub(crate) fn group_alive(pgid: u32) -> bool {
     kill_group(pgid, 0).unwrap_or(false)
 }
+
+/// Sends `signal` to one process; whether it was delivered.
+pub(crate) fn kill_pid(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 1 {
+        return false;
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal) == 0 }
+}

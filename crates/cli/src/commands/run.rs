@@ -1,0 +1,250 @@
+//! `offload run`: one job in a fresh process, progress live, result on stdout.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use offload_process::{
+    ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, Outcome, ParamsVia, ProcessEvent,
+    Receiver, ResourceLimits,
+};
+use serde_json::Value;
+
+use crate::exit;
+
+/// Arguments of `offload run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The job: a name relative to the jobs folder (`resize`, `images/resize`).
+    job: String,
+    /// The params: JSON, or `@file.json`, or `-` for stdin.
+    #[arg(short, long, default_value = "null")]
+    params: String,
+    /// The jobs folder.
+    #[arg(long, env = "OFFLOAD_JOBS", default_value = "jobs")]
+    jobs: PathBuf,
+    /// Stop the job after this long (`30s`, `2m`, `500ms`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Print the whole outcome as JSON instead of the result alone.
+    #[arg(long)]
+    json: bool,
+    /// Run an executable that does not speak the protocol: params on stdin, result = stdout.
+    #[arg(long)]
+    command: bool,
+    /// Limit the job's address space (`512M`, `2G`).
+    #[arg(long, value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// Limit the job's CPU time, in seconds.
+    #[arg(long)]
+    cpu: Option<u64>,
+    /// Do not show progress even on a terminal.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Extra arguments for native and command-mode jobs.
+    #[arg(last = true)]
+    args: Vec<String>,
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult = match s[i..]
+                .to_ascii_uppercase()
+                .trim_end_matches("IB")
+                .trim_end_matches('B')
+            {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                other => return Err(format!("unknown unit {other:?}: use K, M or G")),
+            };
+            (&s[..i], mult)
+        }
+        None => (s, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|e| format!("{s:?} is not a size: {e}"))
+}
+
+fn read_params(arg: &str) -> anyhow::Result<Value> {
+    let text = if arg == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read params from stdin")?
+    } else if let Some(path) = arg.strip_prefix('@') {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read params file {path}"))?
+    } else {
+        arg.to_owned()
+    };
+    serde_json::from_str(&text).context("params are not valid JSON")
+}
+
+/// The fraction done, when a progress value says: a number in 0..=1, `{percent}`, or
+/// `{done, total}` / `{current, total}`.
+fn fraction(data: &Value) -> Option<f64> {
+    match data {
+        Value::Number(n) => n.as_f64().filter(|f| (0.0..=1.0).contains(f)),
+        Value::Object(m) => {
+            if let Some(p) = m.get("percent").and_then(Value::as_f64) {
+                return Some(p / 100.0);
+            }
+            let total = m.get("total").and_then(Value::as_f64)?;
+            let done = m
+                .get("done")
+                .or_else(|| m.get("current"))
+                .and_then(Value::as_f64)?;
+            (total > 0.0).then(|| done / total)
+        }
+        _ => None,
+    }
+}
+
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let params = read_params(&args.params)?;
+    let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(&args.jobs));
+    let mut limits = ResourceLimits::default();
+    if let Some(m) = args.memory {
+        limits = limits.address_space(m);
+    }
+    if let Some(c) = args.cpu {
+        limits = limits.cpu_seconds(c);
+    }
+    let mut opts = ExecOptions::default()
+        .limits(limits)
+        .args(args.args.clone());
+    if let Some(t) = args.timeout {
+        opts = opts.timeout(t);
+    }
+    if args.command {
+        opts = opts.mode(Mode::Command(ParamsVia::Stdin));
+    }
+    // Manager-level events (receiver `job`/`all`, progress, logs, exit) are subscribed before
+    // the start so none is missed; `task`-only events come from the process's own stream.
+    let mut events = jobs.events();
+    let process = match jobs.exec(&args.job, params, opts).await {
+        Ok(p) => p,
+        Err(e @ (ExecError::Resolve(_) | ExecError::CommandModeNeedsProgram { .. })) => {
+            eprintln!("offload: {e}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => bail!(e),
+    };
+
+    let show = !args.quiet && std::io::stderr().is_terminal();
+    let bar = show.then(|| {
+        let bar = ProgressBar::new_spinner();
+        bar.set_message(args.job.clone());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    });
+    let mut task_events = process.events();
+    let pid = process.pid();
+    let outcome = loop {
+        tokio::select! {
+            ev = task_events.recv() => {
+                if let Ok(ProcessEvent::Event { name, data, receiver: Receiver::Task, .. }) = ev {
+                    print_line(bar.as_ref(), format!("event {name}: {data}"));
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(ev) if ev.pid() != pid => {}
+                Ok(ProcessEvent::Progress { data, .. }) => {
+                    if let Some(bar) = &bar {
+                        show_progress(bar, &data);
+                    }
+                }
+                Ok(ProcessEvent::Log { line, .. }) => print_line(bar.as_ref(), line),
+                Ok(ProcessEvent::Event { name, data, .. }) => {
+                    print_line(bar.as_ref(), format!("event {name}: {data}"));
+                }
+                Ok(ProcessEvent::Exited { outcome, .. }) => break outcome,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break process.exited().await,
+            },
+        }
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&outcome)?);
+    } else {
+        match &outcome {
+            Outcome::Succeeded { value } => println!("{}", serde_json::to_string_pretty(value)?),
+            Outcome::Failed {
+                name,
+                message,
+                stack,
+            } => {
+                eprintln!("offload: job {} failed: {name}: {message}", args.job);
+                if let Some(stack) = stack {
+                    eprintln!("{stack}");
+                }
+            }
+            other => {
+                eprintln!("offload: job {} {other}", args.job);
+                for line in process.stderr_tail().iter().rev().take(5).rev() {
+                    eprintln!("  | {line}");
+                }
+            }
+        }
+    }
+    Ok(exit::for_outcome(&outcome))
+}
+
+/// Job output and events go to stderr, above the progress bar when there is one.
+fn print_line(bar: Option<&ProgressBar>, line: String) {
+    match bar {
+        Some(bar) => bar.println(line),
+        None => eprintln!("{line}"),
+    }
+}
+
+fn show_progress(bar: &ProgressBar, data: &Value) {
+    match fraction(data) {
+        Some(f) => {
+            if bar.length().is_none() {
+                bar.set_length(1000);
+                bar.set_style(
+                    ProgressStyle::with_template("{msg} [{bar:30}] {percent:>3}% {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+            }
+            bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
+        }
+        None => bar.tick(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert_eq!(parse_bytes("1KiB"), Ok(1024));
+        assert!(parse_bytes("12X").is_err());
+    }
+
+    #[test]
+    fn fractions_are_read_from_common_shapes() {
+        assert_eq!(fraction(&json!(0.5)), Some(0.5));
+        assert_eq!(fraction(&json!({"done": 1, "total": 4})), Some(0.25));
+        assert_eq!(fraction(&json!({"percent": 50})), Some(0.5));
+        assert_eq!(fraction(&json!({"total": 0, "done": 0})), None);
+        assert_eq!(fraction(&json!("step 3")), None);
+        assert_eq!(fraction(&json!(7)), None);
+    }
+}

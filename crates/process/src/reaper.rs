@@ -1,0 +1,131 @@
+//! No orphans, even when the supervisor is killed with SIGKILL.
+//!
+//! Three layers:
+//! 1. Every worker leads its own process group and has `PR_SET_PDEATHSIG = SIGKILL`
+//!    (`spawn.rs`): it dies with the supervisor's spawning thread.
+//! 2. Every worker's environment carries two markers, inherited by everything it starts:
+//!    `OFFLOAD_SUPERVISOR=<token>` (this supervisor process) and `OFFLOAD_WORKER=<token>.<n>`
+//!    (this worker). When a worker ends, its group is killed and `/proc` is scanned for
+//!    processes carrying its worker marker: this also finds grandchildren that left the group
+//!    (`setsid`, double fork), which `killpg` cannot reach.
+//! 3. A *lifeline reaper*: one `/bin/sh` per supervisor process, started on the first spawn,
+//!    with no death signal, ignoring INT/TERM/HUP, blocked reading a pipe whose only writer is
+//!    the supervisor. When the supervisor dies in any way, SIGKILL included, the pipe reaches
+//!    end-of-file and the reaper kills every process carrying the supervisor marker.
+//!
+//! A process that scrubs its own environment escapes layers 2 and 3 once it has also left the
+//! process group; nothing short of cgroups catches that.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// The supervisor marker's variable.
+pub const SUPERVISOR_ENV: &str = "OFFLOAD_SUPERVISOR";
+/// The worker marker's variable.
+pub const WORKER_ENV: &str = "OFFLOAD_WORKER";
+
+const REAPER_SCRIPT: &str = r#"trap '' INT TERM HUP QUIT PIPE
+cat >/dev/null
+for round in 1 2 3; do
+  for e in $(grep -lxsz "OFFLOAD_SUPERVISOR=$1" /proc/[0-9]*/environ); do
+    p=${e#/proc/}; kill -9 "${p%/environ}" 2>/dev/null
+  done
+done
+"#;
+
+/// This supervisor process's token.
+pub(crate) fn supervisor_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("{}-{nanos:x}", std::process::id())
+    })
+}
+
+/// A fresh worker marker value.
+pub(crate) fn next_worker_marker() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{}.{}",
+        supervisor_token(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+struct Lifeline {
+    _child: Child,
+    _pipe: ChildStdin,
+}
+
+/// Starts the lifeline reaper once per process. Errors are logged, not fatal: layers 1 and 2
+/// still hold.
+pub(crate) fn ensure_lifeline() {
+    static LIFELINE: OnceLock<Mutex<Option<Lifeline>>> = OnceLock::new();
+    LIFELINE.get_or_init(|| match start_lifeline() {
+        Ok(l) => Mutex::new(Some(l)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the lifeline reaper; children of a SIGKILLed supervisor may survive it");
+            Mutex::new(None)
+        }
+    });
+}
+
+fn start_lifeline() -> io::Result<Lifeline> {
+    let mut child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(REAPER_SCRIPT)
+        .arg("offload-reaper")
+        .arg(supervisor_token())
+        .env_remove(SUPERVISOR_ENV)
+        .env_remove(WORKER_ENV)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()?;
+    let pipe = child
+        .stdin
+        .take()
+        .ok_or_else(|| io::Error::other("reaper has no stdin"))?;
+    Ok(Lifeline {
+        _child: child,
+        _pipe: pipe,
+    })
+}
+
+/// Pids of live processes whose environment holds `key=value` (Linux; empty elsewhere).
+pub fn pids_with_env(key: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{key}={value}");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Kills (SIGKILL) every process carrying worker marker `marker`; returns how many.
+pub(crate) fn kill_marked(marker: &str) -> usize {
+    let mut killed = 0;
+    // Twice: a process may fork while the first round runs.
+    for _ in 0..2 {
+        for pid in pids_with_env(WORKER_ENV, marker) {
+            if crate::sys::kill_pid(pid, libc::SIGKILL) {
+                killed += 1;
+            }
+        }
+    }
+    killed
+}

@@ -1,0 +1,126 @@
+//! The registry: every process manager (ChildJob, ChildPool) registers itself, so that one call
+//! ends every child of the application.
+//!
+//! - [`kill_all`] sends SIGKILL to every registered process group at once (synchronous; safe in
+//!   a panic hook or an exit path).
+//! - [`shutdown_all`] kills them gracefully: the managers' kill signal, a grace period, then
+//!   SIGKILL, all managers in parallel.
+//! - **On SIGINT/SIGTERM** of the host process: managers created with `handle_signals` (the
+//!   default) install one listener that runs [`shutdown_all`] with a 2 s grace, then exits the
+//!   process with status 130 (SIGINT) or 143 (SIGTERM).
+//! - **When the last handle of a manager drops**, it SIGKILLs its processes (a destructor cannot
+//!   wait for a grace period).
+//! - **When the process dies in any other way** (SIGKILL, abort, `exit` without destructors),
+//!   the children die with it through `PR_SET_PDEATHSIG`, and the lifeline reaper kills their
+//!   descendants (see `reaper.rs`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use crate::process::JobProcess;
+
+/// What the registry needs of a process manager.
+pub trait Managed: Send + Sync {
+    /// Its live processes.
+    fn processes(&self) -> Vec<JobProcess>;
+    /// Its kill signal and grace period for a graceful shutdown.
+    fn kill_policy(&self) -> (i32, Duration);
+}
+
+type Entry = (u64, Weak<dyn Managed>);
+
+fn entries() -> &'static Mutex<Vec<Entry>> {
+    static REGISTRY: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+    &REGISTRY
+}
+
+/// Registers a manager; keep the id to [`unregister`] it.
+pub fn register(manager: Weak<dyn Managed>) -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut list = entries().lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|(_, w)| w.strong_count() > 0);
+    list.push((id, manager));
+    id
+}
+
+/// Removes a manager.
+pub fn unregister(id: u64) {
+    entries()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|(i, _)| *i != id);
+}
+
+fn live() -> Vec<Arc<dyn Managed>> {
+    entries()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(|(_, w)| w.upgrade())
+        .collect()
+}
+
+/// Every live process of every registered manager.
+pub fn all_pids() -> Vec<u32> {
+    live()
+        .iter()
+        .flat_map(|m| m.processes())
+        .filter(JobProcess::is_running)
+        .map(|p| p.pid())
+        .collect()
+}
+
+/// SIGKILLs every registered process group now. Returns how many groups were signalled.
+pub fn kill_all() -> usize {
+    let pids = all_pids();
+    for &pid in &pids {
+        let _ = crate::spawn::signal_group(pid, libc::SIGKILL);
+    }
+    pids.len()
+}
+
+/// Gracefully kills every registered process: each manager's signal, its grace, then SIGKILL.
+/// Resolves when all are gone.
+pub async fn shutdown_all() {
+    let mut started = Vec::new();
+    for m in live() {
+        let (signal, grace) = m.kill_policy();
+        for p in m.processes() {
+            p.start_kill_with(signal, grace);
+            started.push(p);
+        }
+    }
+    for p in started {
+        p.exited().await;
+    }
+}
+
+/// Installs the SIGINT/SIGTERM listener once (inside a tokio runtime; a no-op outside one).
+pub(crate) fn install_signal_handlers() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    rt.spawn(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let code = tokio::select! {
+            _ = int.recv() => 130,
+            _ = term.recv() => 143,
+        };
+        tracing::info!("signal received: stopping every child process");
+        let _ = tokio::time::timeout(Duration::from_secs(5), shutdown_all()).await;
+        kill_all();
+        std::process::exit(code);
+    });
+}
