@@ -18,8 +18,11 @@ use serde::{Deserialize, Serialize};
 
 /// The id of a target: an integer (e.g. a pid) or a string.
 ///
-/// Integer and string ids are distinct: `TargetId::Int(123) != TargetId::from("123")`
-/// (see [`Key`] and the crate docs). Serialized untagged: a JSON number or a JSON string.
+/// Integer and string ids are distinct: `TargetId::Int(123) != TargetId::from("123")`, and a
+/// string key never selects an integer id (see [`Key`]). The strict rule is ee-core's `===`,
+/// kept because a lenient one would make `"0123"`, `"123"` and `123` ambiguous. Ordering (for
+/// sorted maps) puts every integer before every string. Serialized untagged: a JSON number
+/// (`123`) or a JSON string (`"123"`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(untagged)]
 #[non_exhaustive]
@@ -225,6 +228,12 @@ mod tests {
         assert_ne!(Key::Int(123), Key::Str("123"));
         assert_eq!(TargetId::from(123_u32), TargetId::Int(123));
         assert_eq!(TargetId::from("a").as_key(), Key::Str("a"));
+        assert!(
+            TargetId::Int(i64::MAX) < TargetId::from(""),
+            "integers sort before strings"
+        );
+        assert_eq!(TargetId::from(Key::Str("x")), TargetId::from("x"));
+        assert_eq!(TargetId::from(-3).to_string(), "-3");
     }
 
     #[test]
