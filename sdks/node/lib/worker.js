@@ -131,14 +131,23 @@ class Job {
     this.args = fields.args;
     this.func = fields.func;
     this.deadline = fields.deadline;
-    this.controller = new AbortController();
+    this.controller = null; // created on first use: most jobs never look at their signal
     this.answered = false;
     this.deadlineTimer = null;
     this.ctx = null;
   }
 
+  get signal() {
+    if (this.controller === null) this.controller = new AbortController();
+    return this.controller.signal;
+  }
+
+  get aborted() {
+    return this.controller !== null && this.controller.signal.aborted;
+  }
+
   abort(reason) {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (!this.signal.aborted) this.controller.abort(reason);
   }
 
   dispose() {
@@ -191,11 +200,11 @@ class JobContext {
   /** Aborted on cancel (reason: CancelledError), when the deadline passes (DeadlineExceededError)
    * and when a shutdown's grace period ends (CancelledError). */
   get signal() {
-    return this[JOB].controller.signal;
+    return this[JOB].signal;
   }
   /** Whether the signal was aborted (cancel, deadline or shutdown). */
   get cancelled() {
-    return this[JOB].controller.signal.aborted;
+    return this[JOB].aborted;
   }
   /** Whether the job still runs (false once its answer was sent). */
   get active() {
@@ -214,7 +223,7 @@ class JobContext {
 
   /** Throw the signal's reason if the job was cancelled or its deadline passed. */
   throwIfCancelled() {
-    this[JOB].controller.signal.throwIfAborted();
+    if (this[JOB].aborted) throw this[JOB].signal.reason;
   }
 
   /** log(...args) and log.info/warn/error/debug: lines on stderr prefixed with the job. */
@@ -579,7 +588,7 @@ class Worker {
         job.abort(new DeadlineExceededError(`job ${id} passed its deadline (${new Date(job.deadline).toISOString()})`));
       if (job.deadline <= Date.now()) {
         onDeadline();
-        return this.finish(job, false, job.controller.signal.reason);
+        return this.finish(job, false, job.signal.reason);
       }
       job.deadlineTimer = timerAt(job.deadline, onDeadline);
     }
@@ -596,7 +605,7 @@ class Worker {
 
   async execute(job, ctx) {
     const def = await this.jobs.resolve(job.name, job.path);
-    job.controller.signal.throwIfAborted();
+    if (job.aborted) throw job.signal.reason;
     if (job.kind === 'call') return def.call(job.func, job.args, ctx);
     return def.run(job.params, job.args, ctx);
   }
@@ -609,8 +618,7 @@ class Worker {
     if (ok) {
       this.sendResult(job.id, value);
     } else {
-      const signal = job.controller.signal;
-      this.sendError(job.id, signal.aborted ? abortAnswer(signal.reason, value) : value);
+      this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
     }
     if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
   }
@@ -642,7 +650,7 @@ class Worker {
     for (const job of this.running.values()) job.abort(new CancelledError(`job ${job.id} was cancelled: the worker is shutting down`));
     this.cancelTimer = setTimeout(() => {
       // Jobs that ignore their signal are answered for, then the process exits under them.
-      for (const job of [...this.running.values()]) this.finish(job, false, job.controller.signal.reason);
+      for (const job of [...this.running.values()]) this.finish(job, false, job.signal.reason);
     }, CANCEL_WAIT_MS);
   }
 
