@@ -57,6 +57,35 @@ impl ChildJobConfig {
             ..Self::default()
         }
     }
+
+    /// Whether to install the registry's SIGINT/SIGTERM listener.
+    #[must_use]
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.handle_signals = yes;
+        self
+    }
+
+    /// The first signal of a kill, and the grace before SIGKILL.
+    #[must_use]
+    pub fn kill_policy(mut self, signal: i32, grace: Duration) -> Self {
+        self.kill_signal = signal;
+        self.kill_grace = grace;
+        self
+    }
+
+    /// The programs that run Node, Python and native jobs.
+    #[must_use]
+    pub fn runtimes(mut self, runtimes: Runtimes) -> Self {
+        self.runtimes = runtimes;
+        self
+    }
+
+    /// The largest frame.
+    #[must_use]
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
 }
 
 /// How a program receives its params in command mode.
@@ -279,7 +308,10 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         registry::unregister(self.registry_id.load(Ordering::Relaxed));
-        for pid in self.procs().keys() {
+        for (pid, p) in self.procs().iter() {
+            // Tell the actor (so the outcome says Killed), and signal directly in case the
+            // runtime that runs the actor is already gone.
+            p.start_kill_with(libc::SIGKILL, Duration::ZERO);
             let _ = crate::spawn::signal_group(*pid, libc::SIGKILL);
         }
     }

@@ -30,5 +30,6 @@ pub use reaper::{pids_with_env, SUPERVISOR_ENV, WORKER_ENV};
 pub use resolve::{JobKind, JobsDir, ResolveError, ResolvedJob};
 pub use runtime::Runtimes;
 pub use spawn::{
-    group_alive, signal_group, ResourceLimits, SpawnError, SpawnedWorker, WorkerCommand,
+    group_alive, live_group_members, signal_group, ResourceLimits, SpawnError, SpawnedWorker,
+    WorkerCommand,
 };

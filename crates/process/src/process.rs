@@ -42,6 +42,8 @@ const STDERR_TAIL_LINES: usize = 40;
 const EVENT_CAPACITY: usize = 1024;
 /// How long to keep reading the channel after the process exited (its last frames).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+/// How long to wait for a killed group to disappear and its pipes to close.
+const GONE_WAIT: Duration = Duration::from_secs(2);
 
 /// Which output stream a log line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -453,22 +455,29 @@ pub(crate) fn launch(mut l: Launch) -> JobProcess {
     let stdout = l.worker.child.stdout.take();
     let stderr = l.worker.child.stderr.take();
     let stdin = l.worker.child.stdin.take();
+    let mut pumps = Vec::new();
     let output = match (&l.command_input, stdout) {
         (Some(_), Some(out)) => Some(tokio::spawn(collect_output(out, l.max_output))),
         (None, Some(out)) => {
-            tokio::spawn(pump_lines(out, Stream::Stdout, pid, emitter.clone(), None));
+            pumps.push(tokio::spawn(pump_lines(
+                out,
+                Stream::Stdout,
+                pid,
+                emitter.clone(),
+                None,
+            )));
             None
         }
         _ => None,
     };
     if let Some(err) = stderr {
-        tokio::spawn(pump_lines(
+        pumps.push(tokio::spawn(pump_lines(
             err,
             Stream::Stderr,
             pid,
             emitter.clone(),
             Some(Arc::clone(&stderr_tail)),
-        ));
+        )));
     }
     if let (Some(input), Some(mut stdin)) = (l.command_input.take(), stdin) {
         tokio::spawn(async move {
@@ -522,8 +531,25 @@ pub(crate) fn launch(mut l: Launch) -> JobProcess {
             command_mode: output.is_some(),
         },
     };
-    tokio::spawn(actor.run(l.worker.child, cmd_rx, output, exit_tx, l.on_exit));
+    tokio::spawn(actor.run(
+        l.worker.child,
+        cmd_rx,
+        Outputs {
+            stdout: output,
+            pumps,
+        },
+        exit_tx,
+        l.on_exit,
+    ));
     handle
+}
+
+/// The tasks reading the process's stdout and stderr.
+struct Outputs {
+    /// Command mode: the task collecting stdout.
+    stdout: Option<tokio::task::JoinHandle<Vec<u8>>>,
+    /// The log-line pumps.
+    pumps: Vec<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Clone)]
@@ -591,7 +617,7 @@ impl Actor {
         mut self,
         mut child: tokio::process::Child,
         mut commands: mpsc::UnboundedReceiver<Command>,
-        output: Option<tokio::task::JoinHandle<Vec<u8>>>,
+        outputs: Outputs,
         exit_tx: watch::Sender<Option<Outcome>>,
         on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
     ) {
@@ -636,18 +662,35 @@ impl Actor {
             }
         }
         self.writer = None;
-        // Nothing of the job may outlive it: its group, then anything carrying its marker.
+        // Nothing of the job may outlive it: its group, then anything carrying its marker
+        // (grandchildren that left the group), then wait until they are really gone.
         let _ = signal_group(self.pid, libc::SIGKILL);
         let leaked = crate::reaper::kill_marked(&self.launch_rest.marker);
-        if leaked > 0 {
+        if !leaked.is_empty() {
             tracing::warn!(
                 pid = self.pid,
-                leaked,
+                ?leaked,
                 "the job left processes outside its group; killed them"
             );
         }
-        let stdout = match output {
-            Some(h) => h.await.unwrap_or_default(),
+        let gone_by = Instant::now() + GONE_WAIT;
+        while (!crate::spawn::live_group_members(self.pid).is_empty()
+            || leaked.iter().any(|&p| crate::sys::pid_alive(p)))
+            && Instant::now() < gone_by
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Every log line is delivered before the exit event (the pipes close once the group
+        // is gone).
+        for pump in outputs.pumps {
+            let _ = tokio::time::timeout_at(gone_by, pump).await;
+        }
+        let stdout = match outputs.stdout {
+            Some(h) => tokio::time::timeout_at(gone_by + GONE_WAIT, h)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         let outcome = match status {
@@ -829,11 +872,21 @@ impl Actor {
             });
             return;
         }
-        if self.answer.is_some() || self.timed_out {
+        if self.answer.is_some() {
+            return;
+        }
+        if self.timed_out {
+            // The job answered its cancel: the worker can go now, the outcome stays TimedOut.
+            self.writer = None;
             return;
         }
         let outcome = match result {
             Ok(value) => Outcome::Succeeded { value },
+            // The soft deadline the worker got is this job's timeout.
+            Err(e) if e.name == "DeadlineExceeded" && self.timeout_at.is_some() => {
+                self.timed_out = true;
+                Outcome::TimedOut
+            }
             Err(e) => match self.limit_from_error(&e) {
                 Some(which) => Outcome::ResourceLimit { which },
                 None => Outcome::failed(e),

@@ -116,14 +116,14 @@ pub fn pids_with_env(key: &str, value: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Kills (SIGKILL) every process carrying worker marker `marker`; returns how many.
-pub(crate) fn kill_marked(marker: &str) -> usize {
-    let mut killed = 0;
+/// Kills (SIGKILL) every process carrying worker marker `marker`; returns their pids.
+pub(crate) fn kill_marked(marker: &str) -> Vec<u32> {
+    let mut killed = Vec::new();
     // Twice: a process may fork while the first round runs.
     for _ in 0..2 {
         for pid in pids_with_env(WORKER_ENV, marker) {
-            if crate::sys::kill_pid(pid, libc::SIGKILL) {
-                killed += 1;
+            if crate::sys::kill_pid(pid, libc::SIGKILL) && !killed.contains(&pid) {
+                killed.push(pid);
             }
         }
     }

@@ -296,9 +296,17 @@ pub fn signal_group(pgid: u32, signal: i32) -> io::Result<bool> {
     sys::kill_group(pgid, signal)
 }
 
-/// Whether any process of group `pgid` is still alive (zombies included).
+/// Whether any process of group `pgid` still exists (zombies included).
 pub fn group_alive(pgid: u32) -> bool {
     sys::group_alive(pgid)
+}
+
+/// The live (not zombie) processes of group `pgid`, from `/proc`.
+pub fn live_group_members(pgid: u32) -> Vec<u32> {
+    if !sys::group_alive(pgid) {
+        return Vec::new();
+    }
+    sys::live_group_members(pgid)
 }
 
 mod spawner {

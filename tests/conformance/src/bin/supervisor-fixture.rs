@@ -1,0 +1,33 @@
+//! A supervisor in a process of its own, for tests that signal or SIGKILL it: runs one job
+//! with ChildJob, prints `pid <worker pid>` on stdout, and waits for its outcome.
+//!
+//! Usage: `supervisor-fixture <jobs dir> <job> [params json] [--shutdown-all]`; the
+//! environment passes through to the job. With `--shutdown-all` it calls
+//! `registry::shutdown_all()` right after the start and prints the outcome.
+
+use offload_process::{registry, ChildJob, ChildJobConfig, ExecOptions};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let shutdown_all = args.iter().any(|a| a == "--shutdown-all");
+    let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let (Some(dir), Some(job)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: supervisor-fixture <jobs dir> <job> [params] [--shutdown-all]");
+        std::process::exit(2);
+    };
+    let params = args.get(2).map_or(serde_json::Value::Null, |p| {
+        serde_json::from_str(p).expect("params are json")
+    });
+    let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(dir.as_str()));
+    let process = jobs
+        .exec(job, params, ExecOptions::default())
+        .await
+        .expect("exec");
+    println!("pid {}", process.pid());
+    if shutdown_all {
+        registry::shutdown_all().await;
+    }
+    let outcome = process.exited().await;
+    println!("outcome {}", serde_json::to_string(&outcome).expect("json"));
+}

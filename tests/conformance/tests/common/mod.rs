@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests: fixture folders and process-table readers.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use offload_conformance::repo_root;
+use offload_process::{ChildJob, ChildJobConfig};
+
+pub const RUST_WORKER: &str = env!("CARGO_BIN_EXE_conformance-worker");
+pub const SUPERVISOR: &str = env!("CARGO_BIN_EXE_supervisor-fixture");
+
+pub fn fixtures() -> PathBuf {
+    repo_root().join("tests/conformance/fixtures/jobs")
+}
+
+pub fn fixture_jobs() -> ChildJob {
+    ChildJob::new(ChildJobConfig::with_jobs_dir(fixtures()).handle_signals(false))
+}
+
+/// A jobs folder holding copies of the Rust fixture worker under the given names.
+pub fn native_jobs(names: &[&str]) -> (tempfile::TempDir, ChildJob) {
+    let dir = tempfile::tempdir().unwrap();
+    for name in names {
+        let target = dir.path().join(name);
+        if std::fs::hard_link(RUST_WORKER, &target).is_err() {
+            std::fs::copy(RUST_WORKER, &target).unwrap();
+        }
+    }
+    let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(dir.path()).handle_signals(false));
+    (dir, jobs)
+}
+
+/// Whether `pid` is a live process (a zombie counts as dead).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
+            state != Some("Z") && state != Some("X")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Zombie children of this process.
+pub fn my_zombies() -> Vec<u32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut fields = stat.rsplit(')').next()?.split_whitespace();
+            let state = fields.next()?;
+            let ppid = fields.next()?;
+            (state == "Z" && ppid == me).then_some(pid)
+        })
+        .collect()
+}
+
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Waits until `cond` holds, failing after `limit` (a guard against hangs, not a timing claim).
+pub async fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+pub fn read_pids(file: &Path) -> Vec<u32> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect()
+}
