@@ -201,6 +201,35 @@ describe('handshake and environment', { concurrency: 4 }, () => {
     assert.match(r.stderr, /no IPC channel/);
   });
 
+  test("a Node parent with stdio 'ipc' (child_process.spawn) drives it too", async () => {
+    const { spawn } = require('node:child_process');
+    const child = spawn(process.execPath, [RUNNER], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'json',
+      env: { ...process.env, OFFLOAD_CHANNEL_FD: '3', OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: jobsDir },
+    });
+    const messages = [];
+    const nextMessage = () =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('no message')), 10000);
+        child.once('message', (m) => {
+          clearTimeout(t);
+          messages.push(m);
+          resolve(m);
+        });
+      });
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      assert.equal((await nextMessage()).type, 'ready');
+      child.send({ mid: 'legacy', cmd: 'run', jobPath: 'shapes/legacyclass', jobParams: [4] });
+      assert.deepEqual(await nextMessage(), { type: 'result', id: 'legacy', value: { ctorArgs: [4], handleArgs: [4] } });
+      child.disconnect();
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   test('required as a module the runner starts nothing', async () => {
     const { spawnSync } = require('node:child_process');
     const r = spawnSync(process.execPath, ['-e', `const r = require(${JSON.stringify(RUNNER)}); console.log(typeof r.reload, typeof r.main)`], {
