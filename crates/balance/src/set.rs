@@ -1,16 +1,14 @@
 //! The target list shared by every algorithm, and the eligibility rule.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use crate::pick::Slot;
 use crate::{Key, LoadSample, Target, TargetId};
+use std::collections::HashMap;
 
 /// One target with its live state.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) target: Target,
-    pub(crate) slot: Arc<Slot>,
+    pub(crate) slot: Slot,
     pub(crate) load: LoadSample,
 }
 
