@@ -620,6 +620,63 @@ mod tests {
     }
 
     #[test]
+    fn every_algorithm_handles_zero_weights_and_mid_rotation_removal() {
+        for &alg in Algorithm::ALL {
+            // All-zero weights: every algorithm still picks, and spreads where it spreads.
+            let mut lb = seeded(
+                (0..4).map(|i| Target::new(i).with_weight(0.0)).collect(),
+                alg,
+            );
+            let ctx = PickContext::new().with_key(2);
+            let held: Vec<Pick> = (0..40).filter_map(|_| lb.pick_one(&ctx)).collect();
+            assert_eq!(held.len(), 40, "{alg}: all-zero weights");
+            let distinct: HashSet<&TargetId> = held.iter().map(Pick::id).collect();
+            let spreads = !matches!(
+                alg,
+                Algorithm::Specify | Algorithm::First | Algorithm::ConsistentHash
+            );
+            assert_eq!(
+                distinct.len(),
+                if spreads { 4 } else { 1 },
+                "{alg}: {distinct:?}"
+            );
+            drop(held);
+
+            // Removal in the middle of a rotation: the removed id never comes back, and the
+            // spreading algorithms keep using every remaining target.
+            let mut lb = seeded(
+                (0..5)
+                    .map(|i| Target::new(i).with_weight(f64::from(i % 3)))
+                    .collect(),
+                alg,
+            );
+            let mut held: Vec<Pick> = (0..7).filter_map(|_| lb.pick_one(&ctx)).collect();
+            lb.del(&TargetId::Int(3)).unwrap();
+            held.extend((0..60).filter_map(|_| lb.pick_one(&ctx)));
+            let after: HashSet<&TargetId> = held[held.len() - 60..].iter().map(Pick::id).collect();
+            assert!(
+                !after.contains(&TargetId::Int(3)),
+                "{alg}: removed target picked"
+            );
+            if spreads {
+                // Target 0 has weight 0: a backup for the weighted rules.
+                let weighted = matches!(
+                    alg,
+                    Algorithm::Weights
+                        | Algorithm::WeightsRandom
+                        | Algorithm::WeightsPolling
+                        | Algorithm::WeightsMinimumConnection
+                );
+                assert_eq!(
+                    after.len(),
+                    if weighted { 3 } else { 4 },
+                    "{alg}: {after:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn empty_balancer_never_panics() {
         for &alg in Algorithm::ALL {
             let mut lb = seeded(vec![], alg);
