@@ -1,0 +1,129 @@
+//! `ChildJob::exec()` → outcome latency, one fresh process per job, side by side in one run with
+//! the cost of spawning `/bin/true` and a raw Node child (spawn → its first IPC message).
+//!
+//! `cargo bench -p offload-conformance --bench exec` (samples per row: env `SAMPLES`, default 50).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use offload_conformance::{jobs_dir, repo_root};
+use offload_process::{ChildJob, ChildJobConfig, ExecOptions, WorkerCommand};
+use offload_protocol::FrameReader;
+use serde_json::json;
+
+fn rust_worker() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("conformance-worker")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+async fn time_exec(jobs: &ChildJob, job: &str, n: usize) -> Duration {
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let p = jobs
+            .exec(job, json!({ "i": i }), ExecOptions::default())
+            .await
+            .expect("exec");
+        let outcome = p.outcome().await;
+        samples.push(t.elapsed());
+        assert!(outcome.is_success(), "{job}: {outcome}");
+        p.exited().await;
+    }
+    median(samples)
+}
+
+async fn time_true(n: usize) -> Duration {
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let status = tokio::process::Command::new("/bin/true")
+            .status()
+            .await
+            .expect("/bin/true");
+        samples.push(t.elapsed());
+        assert!(status.success());
+    }
+    median(samples)
+}
+
+async fn time_raw_node(n: usize) -> Duration {
+    let script = repo_root().join("tests/conformance/plain-worker.js");
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut w = WorkerCommand::new("node")
+            .arg(&script)
+            .node_channel(true)
+            .spawn()
+            .await
+            .expect("node");
+        let mut reader = FrameReader::new(w.channel.take().expect("channel"), 1 << 20);
+        reader.next_frame().await.expect("first message");
+        samples.push(t.elapsed());
+        let _ = w.child.start_kill();
+        let _ = w.child.wait().await;
+    }
+    median(samples)
+}
+
+fn main() {
+    let n: usize = std::env::var("SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let dir = tempfile_dir();
+    std::fs::copy(rust_worker(), dir.join("echo")).expect("copy the rust worker");
+    std::fs::copy(jobs_dir().join("echo.js"), dir.join("echo_node.js")).expect("copy echo.js");
+    std::fs::copy(jobs_dir().join("echo.py"), dir.join("echo_py.py")).expect("copy echo.py");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(&dir).handle_signals(false));
+        let t_true = time_true(n).await;
+        let t_node_raw = time_raw_node(n).await;
+        let rows = [
+            ("native (Rust SDK)", time_exec(&jobs, "echo", n).await),
+            ("Node job", time_exec(&jobs, "echo_node", n).await),
+            ("Python job", time_exec(&jobs, "echo_py", n).await),
+        ];
+        println!("exec() → outcome, median of {n}, one fresh process per job");
+        println!("{:<22} {:>12} {:>14}", "", "median", "vs /bin/true");
+        println!(
+            "{:<22} {:>12.2?} {:>13.1}x",
+            "/bin/true spawn+wait", t_true, 1.0
+        );
+        println!(
+            "{:<22} {:>12.2?} {:>13.1}x",
+            "raw node spawn→1st msg",
+            t_node_raw,
+            t_node_raw.as_secs_f64() / t_true.as_secs_f64()
+        );
+        for (name, t) in rows {
+            println!(
+                "{:<22} {:>12.2?} {:>13.1}x",
+                name,
+                t,
+                t.as_secs_f64() / t_true.as_secs_f64()
+            );
+        }
+        println!("warm spare: not implemented yet (see the ChildJob issue note)");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("offload-exec-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
