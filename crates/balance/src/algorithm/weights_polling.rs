@@ -22,8 +22,41 @@ use crate::set::{Request, TargetSet};
 pub(crate) struct SmoothWeighted {
     /// Current weight per target, by index.
     current: Vec<f64>,
-    /// Scratch: eligible indices of this pick.
+    /// Whether every target has a positive weight (then no backups to set aside: one pass).
+    all_positive: bool,
+    /// Scratch: eligible indices of this pick, when some weights are zero.
     eligible: Vec<usize>,
+}
+
+impl SmoothWeighted {
+    /// One nginx round over `candidates`, each with weight `weight(i)`; skips weights <= 0.
+    #[inline]
+    fn round(
+        current: &mut [f64],
+        candidates: impl Iterator<Item = usize>,
+        weight: impl Fn(usize) -> f64,
+    ) -> Option<usize> {
+        let mut best = None;
+        let mut best_c = f64::NEG_INFINITY;
+        let mut total = 0.0;
+        for i in candidates {
+            let w = weight(i);
+            if w <= 0.0 {
+                continue; // a backup while a weighted target is eligible
+            }
+            let c = current[i] + w;
+            current[i] = c;
+            total += w;
+            if c > best_c {
+                // Strictly greater: the first in list order wins a tie, as in nginx.
+                best = Some(i);
+                best_c = c;
+            }
+        }
+        let b = best?;
+        current[b] -= total;
+        Some(b)
+    }
 }
 
 impl Strategy for SmoothWeighted {
@@ -37,6 +70,11 @@ impl Strategy for SmoothWeighted {
         if self.current.len() != n {
             self.current.clear();
             self.current.resize(n, 0.0);
+            self.all_positive = set.entries().iter().all(|e| e.weight() > 0.0);
+        }
+        if self.all_positive {
+            let eligible = (0..n).filter(|&i| req.eligible(set, i));
+            return Self::round(&mut self.current, eligible, |i| set.entry(i).weight());
         }
         self.eligible.clear();
         let mut positive = false;
@@ -46,26 +84,12 @@ impl Strategy for SmoothWeighted {
                 self.eligible.push(i);
             }
         }
-        let mut best: Option<usize> = None;
-        let mut total = 0.0;
-        for &i in &self.eligible {
-            let w = if positive { set.entry(i).weight() } else { 1.0 };
-            if w <= 0.0 {
-                continue; // a backup while a weighted target is eligible
-            }
-            self.current[i] += w;
-            total += w;
-            if best.is_none_or(|b| self.current[i] > self.current[b]) {
-                best = Some(i);
-            }
-        }
-        let b = best?;
-        self.current[b] -= total;
-        Some(b)
+        let weight = |i: usize| if positive { set.entry(i).weight() } else { 1.0 };
+        Self::round(&mut self.current, self.eligible.iter().copied(), weight)
     }
 
     fn changed(&mut self, _set: &TargetSet, _change: Change) {
-        self.current.clear(); // restart the rotation
+        self.current.clear(); // restart the rotation (and recheck the weights)
     }
 }
 
