@@ -1,5 +1,6 @@
 //! Pick cost per algorithm at 2, 8, 64 and 1,024 targets: one `pick_one`, including creating
-//! and dropping its guard, with nothing held (every target eligible).
+//! and dropping its guard, with nothing held (every target eligible); then the least-in-flight
+//! rules with every target busy.
 
 use std::hint::black_box;
 
@@ -48,5 +49,24 @@ fn picks(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, picks);
+/// `minimumConnection` stops at the first idle target, so with nothing held it is O(1). Here every
+/// target already holds one pick, which makes it scan them all; `p2c` for comparison.
+fn busy_picks(c: &mut Criterion) {
+    for algorithm in [Algorithm::MinimumConnection, Algorithm::P2c] {
+        let mut group = c.benchmark_group(format!("{}-busy", algorithm.name()));
+        for n in [2_usize, 8, 64, 1_024] {
+            let mut lb = balancer(algorithm, n);
+            lb.set_algorithm(Algorithm::Polling);
+            let held = lb.pick_multi(n, &PickContext::new());
+            lb.set_algorithm(algorithm);
+            group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+                b.iter(|| black_box(lb.pick_one(&PickContext::new())));
+            });
+            drop(held);
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, picks, busy_picks);
 criterion_main!(benches);
