@@ -64,12 +64,16 @@ def decode(line):
     except UnicodeDecodeError as e:
         raise ProtocolError("a frame is not valid UTF-8 (%s at byte %d)" % (e.reason, e.start))
     try:
-        msg = json.loads(text)
+        msg = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as e:
         raise ProtocolError("a frame is not valid JSON (%s): %s" % (e, _excerpt(text)))
     if not isinstance(msg, dict):
         raise ProtocolError("a frame is a JSON %s, not an object: %s" % (_json_kind(msg), _excerpt(text)))
     return msg
+
+
+def _reject_constant(name):
+    raise ValueError("%s is not JSON" % name)  # Python's parser would accept NaN and Infinity
 
 
 def _excerpt(text, n=80):

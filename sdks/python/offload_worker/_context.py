@@ -129,7 +129,7 @@ class Context:
         """Sleep, but raise Cancelled (or DeadlineExceeded) as soon as the job is cancelled,
         also if it already was. For sync handlers; async handlers use ``await ctx.asleep()``."""
         self._refuse_on_loop("sleep", "asleep")
-        if self._token.wait(max(0.0, seconds)):
+        if self._token.wait(min(max(0.0, seconds), threading.TIMEOUT_MAX)):
             raise self._cancel_error()
 
     async def asleep(self, seconds):
@@ -151,7 +151,7 @@ class Context:
         if bound:
             self._waiter = waiter
         else:  # some other task or loop: just watch the token
-            self._token.add_callback(lambda: loop.call_soon_threadsafe(_resolve, waiter, True))
+            self._token.add_callback(lambda: _resolve_threadsafe(loop, waiter))
         timer = None if timeout is None else loop.call_later(max(0.0, timeout), _resolve, waiter, False)
         try:
             return await waiter
@@ -211,10 +211,18 @@ def _resolve(future, value):
         future.set_result(value)
 
 
+def _resolve_threadsafe(loop, future):
+    try:
+        loop.call_soon_threadsafe(_resolve, future, True)
+    except RuntimeError:  # that loop is closed: nobody waits any more
+        pass
+
+
 def _call_logged(fn, what):
     try:
         fn()
     except Exception:
+        import sys
         import traceback
 
-        traceback.print_exc()
+        sys.stderr.write("offload worker: %s failed:\n%s" % (what, traceback.format_exc()))

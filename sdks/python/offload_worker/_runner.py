@@ -229,7 +229,7 @@ class Runner:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            self._changed.wait(remaining)
+            self._changed.wait(min(remaining, threading.TIMEOUT_MAX))
 
     def _watch_signals(self):
         """SIGTERM and SIGINT start a shutdown. The handler only writes a byte to a pipe (it
@@ -276,9 +276,10 @@ class Runner:
                 ctx._token.cancel("deadline")
                 self._fail(ctx, DeadlineExceeded("the job's deadline had passed when it arrived"), stack=False)
                 return
-            ctx._timer = threading.Timer(delay, ctx._token.cancel, ("deadline",))
-            ctx._timer.daemon = True
-            ctx._timer.start()
+            if delay < threading.TIMEOUT_MAX:  # else it will never pass
+                ctx._timer = threading.Timer(delay, ctx._token.cancel, ("deadline",))
+                ctx._timer.daemon = True
+                ctx._timer.start()
         try:
             file = self._loader.resolve(ctx.job, path)
         except JobNotFound as e:
@@ -563,8 +564,13 @@ def _array(msg, key, kind):
 
 def _id(msg, key, kind, required=True):
     value = _str(msg, key, kind, required)
-    if value is not None and not 1 <= len(value.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES:
-        raise ProtocolError("%s frame: %r must be 1 to %d bytes long" % (kind, key, MAX_ID_BYTES))
+    if value is not None:
+        try:
+            size = len(value.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate escape: it could never be sent back
+            raise ProtocolError("%s frame: %r is not valid Unicode" % (kind, key))
+        if not 1 <= size <= MAX_ID_BYTES:
+            raise ProtocolError("%s frame: %r must be 1 to %d bytes long" % (kind, key, MAX_ID_BYTES))
     return value
 
 

@@ -381,6 +381,17 @@ class Shutdown(unittest.TestCase):
             w.expect({"type": "ack", "id": "shutdown"})
             self.assertEqual(w.wait(), 0)
 
+    def test_absurd_grace_and_deadline_values_are_survived(self):
+        with Worker() as w:
+            w.ready()
+            run(w, "echo", 1, id="a", deadline=1e20)
+            w.expect({"type": "result", "id": "a", "value": 1})
+            run(w, "sleep", {"ms": 200}, id="b", deadline=1e20)
+            w.send({"type": "shutdown", "grace_ms": 1e13})
+            w.expect({"type": "result", "id": "b", "value": "slept"})
+            w.expect({"type": "ack", "id": "shutdown"})
+            self.assertEqual(w.wait(), 0)
+
     def test_sigterm_when_idle(self):
         with Worker() as w:
             w.ready()
@@ -472,6 +483,8 @@ class ProtocolErrors(unittest.TestCase):
         (b'{"type":"cancel"}\n', "without 'id'"),
         (b'{"cmd":"run","jobPath":"echo"}\n', "without 'mid'"),
         (b"not json\n", "not valid JSON"),
+        (b'{"type":"run","id":"x","job":"echo","params":NaN}\n', "NaN is not JSON"),
+        (b'{"type":"ping","id":"\\udcff"}\n', "not valid Unicode"),
     ]
 
     def test_malformed_frames_exit_2_with_an_explanation(self):
