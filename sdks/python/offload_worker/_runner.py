@@ -237,8 +237,13 @@ class Runner:
         thread does the rest."""
         r, w = os.pipe()
         os.set_blocking(w, False)
+        pid = os.getpid()
 
         def handler(signum, frame):
+            if os.getpid() != pid:  # a process a job forked inherited this handler: die as usual
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+                return
             try:
                 os.write(w, b"!")
             except OSError:
@@ -608,7 +613,7 @@ def main():
             raise _ConfigError("the supervisor speaks protocol %d (OFFLOAD_PROTOCOL) but this worker needs "
                                "protocol %d or later" % (protocol, PROTOCOL))
         fd = _env_int("OFFLOAD_CHANNEL_FD", 3, 0)
-        max_frame = _env_int("OFFLOAD_MAX_FRAME", DEFAULT_MAX_FRAME, 1024)
+        max_frame = _env_int("OFFLOAD_MAX_FRAME", DEFAULT_MAX_FRAME, 256)
         concurrency = _env_int("OFFLOAD_CONCURRENCY", 1, 1)
         try:
             os.fstat(fd)

@@ -213,7 +213,7 @@ class Reload(unittest.TestCase):
             with open(job, "w") as f:  # same size, same second: a .pyc check would miss it
                 f.write(source % (2, marker))
             run(w, "versioned", None, id="b")
-            w.expect({"type": "result", "id": "b", "value": 1}, )  # cached until reloaded
+            w.expect({"type": "result", "id": "b", "value": 1})  # cached until reloaded
             self.assertFalse(os.path.exists(marker))
             run(w, "reloader", {"job": "versioned"}, id="c")
             w.expect({"type": "result", "id": "c", "value": "$string"})
@@ -351,8 +351,6 @@ class Concurrency(unittest.TestCase):
             for i in range(300):
                 run(w, "echo" if i % 2 else "fail", {"message": "m"}, id=str(i))
                 self.assertIn(w.recv()["type"], ("result", "error"))
-                if i % 2:
-                    pass
             run(w, "echo", "last", id="last")
             w.expect({"type": "result", "id": "last", "value": "last"})
 
@@ -391,6 +389,15 @@ class Shutdown(unittest.TestCase):
             w.expect({"type": "result", "id": "b", "value": "slept"})
             w.expect({"type": "ack", "id": "shutdown"})
             self.assertEqual(w.wait(), 0)
+
+    def test_sigterm_in_a_process_a_job_forked_does_not_stop_the_worker(self):
+        with Worker(jobs_dir=TEST_JOBS) as w:
+            w.ready()
+            run(w, "forker", None)
+            w.expect({"type": "result", "id": "j", "value": -signal.SIGTERM})
+            run(w, "sub/nested", None, id="k")
+            w.expect({"type": "result", "id": "k", "value": "nested"})
+            w.nothing_for(0.2)
 
     def test_sigterm_when_idle(self):
         with Worker() as w:
