@@ -312,14 +312,15 @@ impl Config {
 }
 
 struct Shared {
-    jobs: Mutex<HashMap<String, Context>>,
+    /// Running jobs and calls; the flag says whether it counts toward the concurrency.
+    jobs: Mutex<HashMap<String, (Context, bool)>>,
     drained: Notify,
     shutting_down: AtomicBool,
     done: Notify,
 }
 
 impl Shared {
-    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Context>> {
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Context, bool)>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -347,7 +348,7 @@ impl Dispatcher {
             ToWorker::Run(run) => self.run(run),
             ToWorker::Call(call) => self.call(call),
             ToWorker::Cancel(c) => {
-                if let Some(ctx) = self.shared.jobs().get(&c.id) {
+                if let Some((ctx, _)) = self.shared.jobs().get(&c.id) {
                     ctx.stop(StopReason::Cancelled);
                 }
             }
@@ -383,7 +384,7 @@ impl Dispatcher {
                 format!("no handler for job {:?}", run.job),
             );
         };
-        self.start(run.id, run.job, run.params, run.deadline, handler);
+        self.start(run.id, run.job, run.params, run.deadline, handler, true);
     }
 
     fn call(&self, call: Call) {
@@ -402,16 +403,34 @@ impl Dispatcher {
                 format!("job {:?} has no function {:?}", call.job, call.func),
             );
         };
-        self.start(call.id, call.job, Value::Array(call.args), None, handler);
+        self.start(
+            call.id,
+            call.job,
+            Value::Array(call.args),
+            None,
+            handler,
+            false,
+        );
     }
 
-    fn start(&self, id: String, job: String, params: Value, deadline: Option<u64>, h: Handler) {
+    /// Starts a job (`counts`: a `run`, limited by the concurrency) or a call (not limited: a
+    /// control operation on a running job, `docs/protocol.md` §4).
+    fn start(
+        &self,
+        id: String,
+        job: String,
+        params: Value,
+        deadline: Option<u64>,
+        h: Handler,
+        counts: bool,
+    ) {
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return self.fail(id, "ShuttingDown", "the worker is shutting down".into());
         }
         let ctx = {
             let mut jobs = self.shared.jobs();
-            if jobs.len() >= self.concurrency {
+            let running = jobs.values().filter(|(_, counts)| *counts).count();
+            if counts && running >= self.concurrency {
                 drop(jobs);
                 return self.fail(
                     id,
@@ -433,7 +452,7 @@ impl Dispatcher {
                     outbox: self.outbox.clone(),
                 }),
             };
-            jobs.insert(id.clone(), ctx.clone());
+            jobs.insert(id.clone(), (ctx.clone(), counts));
             ctx
         };
         let shared = Arc::clone(&self.shared);
@@ -497,7 +516,7 @@ impl Dispatcher {
     }
 
     fn cancel_all(&self, reason: StopReason) {
-        for ctx in self.shared.jobs().values() {
+        for (ctx, _) in self.shared.jobs().values() {
             ctx.stop(reason);
         }
     }
@@ -513,7 +532,7 @@ impl Dispatcher {
                 .await
                 .is_err()
             {
-                for ctx in shared.jobs().values() {
+                for (ctx, _) in shared.jobs().values() {
                     ctx.stop(StopReason::Cancelled);
                 }
                 let _ = tokio::time::timeout(CANCEL_ANSWER_WAIT, shared.wait_drained()).await;

@@ -47,6 +47,13 @@ fn main() {
         .handler("echo", |p: Value, _ctx: Context| async move {
             Ok::<_, JobError>(p)
         })
+        .function(
+            "echo",
+            "handle",
+            |args: Vec<Value>, _ctx: Context| async move {
+                Ok::<_, JobError>(args.into_iter().next().unwrap_or(Value::Null))
+            },
+        )
         .handler("fail", |p: Fail, _ctx: Context| async move {
             Err::<(), _>(JobError::new("Error", p.message).with_stack(format!(
                 "Error: failed on purpose\n    at fail ({}:{})",
