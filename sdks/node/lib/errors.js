@@ -7,6 +7,14 @@ class OffloadError extends Error {
     super(message, options);
     Object.defineProperty(this, 'name', { value: new.target.errorName, configurable: true, writable: true });
   }
+
+  /** An error the SDK itself answers with (a refusal, a lookup failure): sent with a null stack,
+   * which would only show the SDK's own frames. */
+  static refusal(message) {
+    const e = new this(message);
+    Object.defineProperty(e, 'internal', { value: true });
+    return e;
+  }
 }
 
 function define(errorName) {
@@ -59,7 +67,7 @@ function serializeError(err) {
     return {
       name: errorName(err),
       message: err.message,
-      stack: typeof err.stack === 'string' ? err.stack : null,
+      stack: err.internal !== true && typeof err.stack === 'string' ? err.stack : null,
     };
   }
   let message;

@@ -73,14 +73,14 @@ class JobDefinition {
       this.kind = 'object';
     } else {
       const where = file ? `${file} ` : '';
-      throw new JobNotFoundError(
+      throw JobNotFoundError.refusal(
         `job "${name}": ${where}exports no handler (expected a class with handle(), a function, ` +
           `or an object with handle(); got ${describe(target)})`,
       );
     }
-    // The instance the latest run of this class job created: `call` reaches it, so ee-core jobs
-    // whose methods act on state set by handle() (a timer's pause/resume) keep working.
-    this.latestInstance = null;
+    // Instances of this class whose run is in progress, in start order: a `call` reaches the
+    // latest (ee-core's callFunc: pause or resume the running timer).
+    this.live = [];
   }
 
   /**
@@ -93,11 +93,26 @@ class JobDefinition {
     switch (this.kind) {
       case 'class': {
         const instance = legacy ? new t(...args) : new t(params, ctx);
-        this.latestInstance = instance;
         if (typeof instance.handle !== 'function') {
-          throw new JobNotFoundError(`job "${this.name}": class ${t.name || '(anonymous)'} has no handle() method`);
+          throw JobNotFoundError.refusal(`job "${this.name}": class ${t.name || '(anonymous)'} has no handle() method`);
         }
-        return legacy ? instance.handle(...args) : instance.handle(params, ctx);
+        this.live.push(instance);
+        const done = () => {
+          const i = this.live.lastIndexOf(instance);
+          if (i !== -1) this.live.splice(i, 1);
+        };
+        let out;
+        try {
+          out = legacy ? instance.handle(...args) : instance.handle(params, ctx);
+        } catch (e) {
+          done();
+          throw e;
+        }
+        if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
+          return Promise.resolve(out).finally(done);
+        }
+        done();
+        return out;
       }
       case 'function':
         return legacy ? t(args) : t(params, ctx);
@@ -107,19 +122,16 @@ class JobDefinition {
   }
 
   /**
-   * Call a function of the job: for a class, a method of the instance the latest run created
-   * (a fresh `new Job()` with no arguments when there was none); for a function or an object,
-   * one of its own functions; else a function the module exports.
+   * Call a function of the job (docs/protocol.md, `call`): for a class, a method of the running
+   * instance of this file (the latest started, when several run), else of a fresh `new Job()`
+   * made with no arguments; for a function or an object, one of its own functions; else a
+   * function the module exports.
    */
   call(func, args, _ctx) {
     const list = Array.isArray(args) ? args : [];
     let holder;
     if (this.kind === 'class') {
-      holder = this.latestInstance;
-      if (holder === null) {
-        holder = new this.target();
-        this.latestInstance = holder;
-      }
+      holder = this.live.length > 0 ? this.live[this.live.length - 1] : new this.target();
     } else {
       holder = this.target;
     }
@@ -129,7 +141,7 @@ class JobDefinition {
       fn = findFunction(holder, func);
     }
     if (!fn) {
-      throw new NoSuchFunctionError(`job "${this.name}" has no function "${func}"`);
+      throw NoSuchFunctionError.refusal(`job "${this.name}" has no function "${func}"`);
     }
     return fn.apply(holder, list);
   }
@@ -228,7 +240,7 @@ class FileJobs {
    * supervisor already validated). Throws JobNotFoundError. */
   resolveFile(job, file) {
     if (typeof file === 'string' && file !== '' && path.isAbsolute(file)) {
-      if (!isFile(file)) throw new JobNotFoundError(`job file ${file} does not exist`);
+      if (!isFile(file)) throw JobNotFoundError.refusal(`job file ${file} does not exist`);
       return file;
     }
     // A relative `path` (an ee-core jobPath such as "echo" or "./timer.js") is a name too.
@@ -236,11 +248,11 @@ class FileJobs {
     const cached = this.byName.get(name);
     if (cached !== undefined) return cached;
     const why = invalidName(name);
-    if (why) throw new JobNotFoundError(`job ${JSON.stringify(name)} refused: ${why}`);
+    if (why) throw JobNotFoundError.refusal(`job ${JSON.stringify(name)} refused: ${why}`);
     const base = path.resolve(this.jobsDir, name);
     const rel = path.relative(this.jobsDir, base);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw new JobNotFoundError(`job ${JSON.stringify(name)} refused: the job name escapes the jobs folder`);
+      throw JobNotFoundError.refusal(`job ${JSON.stringify(name)} refused: the job name escapes the jobs folder`);
     }
     const candidates = [];
     if (EXTENSIONS.includes(path.extname(base))) candidates.push(base);
@@ -252,7 +264,7 @@ class FileJobs {
         return c;
       }
     }
-    throw new JobNotFoundError(
+    throw JobNotFoundError.refusal(
       `job ${JSON.stringify(name)} not found in ${this.jobsDir} (tried ${candidates
         .map((c) => path.relative(this.jobsDir, c))
         .join(', ')})`,
@@ -379,7 +391,7 @@ class HandlerJobs {
     const name = typeof job === 'string' ? job : '';
     const def =
       this.defs.get(name) || this.defs.get(name.split('/').pop()) || this.defs.get('default');
-    if (!def) return Promise.reject(new JobNotFoundError(`no handler for job ${JSON.stringify(name)}`));
+    if (!def) return Promise.reject(JobNotFoundError.refusal(`no handler for job ${JSON.stringify(name)}`));
     return Promise.resolve(def);
   }
 }

@@ -261,7 +261,8 @@ class Worker {
     this.concurrency = concurrency;
     this.maxFrame = maxFrame;
     this.protocol = protocol;
-    this.running = new Map();
+    this.running = new Map(); // id -> Job, runs and calls
+    this.runs = 0; // runs in flight: what `concurrency` limits (calls do not count)
     this.shuttingDown = false;
     this.graceTimer = null;
     this.cancelTimer = null;
@@ -284,6 +285,7 @@ class Worker {
     process.on('disconnect', () => process.exit(0));
     process.on('uncaughtException', (err, origin) => this.onUncaught(err, origin));
     process.on('SIGTERM', () => this.shutdown(DEFAULT_GRACE_MS));
+    process.on('SIGINT', () => this.shutdown(DEFAULT_GRACE_MS)); // ee-core's kill() sends SIGINT
     this.send({
       type: 'ready',
       protocol: this.protocol,
@@ -338,12 +340,14 @@ class Worker {
     try {
       size = this.frameSize(msg);
     } catch (e) {
-      return this.sendError(id, new TypeError(`the job's result is not JSON-serializable: ${e.message}`));
+      const err = new TypeError(`the job's result is not JSON-serializable: ${e.message}`);
+      Object.defineProperty(err, 'internal', { value: true });
+      return this.sendError(id, err);
     }
     if (size > this.maxFrame) {
       return this.sendError(
         id,
-        new FrameTooLargeError(
+        FrameTooLargeError.refusal(
           `the result would be a ${size}-byte frame, more than OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`,
         ),
       );
@@ -533,7 +537,7 @@ class Worker {
       debug('cancel of unknown job %s ignored', id);
       return;
     }
-    job.abort(new CancelledError(`job ${id} was cancelled`));
+    job.abort(CancelledError.refusal(`job ${id} was cancelled`));
   }
 
   onEvent(m) {
@@ -574,18 +578,20 @@ class Worker {
   startJob(kind, fields) {
     const { id } = fields;
     if (this.running.has(id)) return protocolError(`${kind}: job id ${JSON.stringify(id)} is already in flight`);
-    if (this.shuttingDown) return this.sendError(id, new ShuttingDownError('the worker is shutting down'));
-    if (this.running.size >= this.concurrency) {
+    if (this.shuttingDown) return this.sendError(id, ShuttingDownError.refusal('the worker is shutting down'));
+    // A call is a control operation on a running job (pause, resume, status): it does not count.
+    if (kind === 'run' && this.runs >= this.concurrency) {
       return this.sendError(
         id,
-        new BusyError(`the worker already runs ${this.running.size} job(s), its concurrency is ${this.concurrency}`),
+        BusyError.refusal(`the worker already runs ${this.runs} job(s), its concurrency is ${this.concurrency}`),
       );
     }
     const job = new Job(kind, fields);
     this.running.set(id, job);
+    if (kind === 'run') this.runs += 1;
     if (job.deadline !== null) {
       const onDeadline = () =>
-        job.abort(new DeadlineExceededError(`job ${id} passed its deadline (${new Date(job.deadline).toISOString()})`));
+        job.abort(DeadlineExceededError.refusal(`job ${id} passed its deadline (${new Date(job.deadline).toISOString()})`));
       if (job.deadline <= Date.now()) {
         onDeadline();
         return this.finish(job, false, job.signal.reason);
@@ -612,15 +618,20 @@ class Worker {
 
   finish(job, ok, value) {
     if (job.answered) return;
-    job.answered = true;
-    job.dispose();
-    this.running.delete(job.id);
+    this.forget(job);
     if (ok) {
       this.sendResult(job.id, value);
     } else {
       this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
     }
     if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
+  }
+
+  /** The job is answered: it no longer runs for the protocol. */
+  forget(job) {
+    job.answered = true;
+    job.dispose();
+    if (this.running.delete(job.id) && job.kind === 'run') this.runs -= 1;
   }
 
   // --- shutdown ----------------------------------------------------------------------------
@@ -647,7 +658,9 @@ class Worker {
   afterGrace() {
     this.graceTimer = null;
     if (this.exiting) return;
-    for (const job of this.running.values()) job.abort(new CancelledError(`job ${job.id} was cancelled: the worker is shutting down`));
+    for (const job of this.running.values()) {
+      job.abort(CancelledError.refusal(`job ${job.id} was cancelled: the worker is shutting down`));
+    }
     this.cancelTimer = setTimeout(() => {
       // Jobs that ignore their signal are answered for, then the process exits under them.
       for (const job of [...this.running.values()]) this.finish(job, false, job.signal.reason);
@@ -678,9 +691,7 @@ class Worker {
     // Like Node's default, the process ends (its state is unknown); the job the error came from
     // is answered with it first, so the supervisor gets the real cause.
     if (job && !job.answered) {
-      job.answered = true;
-      job.dispose();
-      this.running.delete(job.id);
+      this.forget(job);
       this.sendError(job.id, err);
     }
     this.flush().then(() => process.exit(1));

@@ -42,6 +42,40 @@ class TimerJob {
 module.exports = TimerJob;
 `;
 
+// The same job written so that handle() lasts as long as the timer: the job is running while it
+// ticks, so ee-core's callFunc (a `call`) reaches that instance.
+const AWAITING_TIMER = `
+'use strict';
+const { logger } = require('ee-core/log');
+const { childMessage } = require('ee-core/message');
+
+class TimerJob {
+  constructor() {
+    this.timer = undefined;
+    this.number = 0;
+  }
+  async handle(params) {
+    logger.info('[child-process] TimerJob params: ', params);
+    const eventName = 'job-timer-progress-' + params.jobId;
+    await new Promise((resolve) => {
+      this.stop = resolve;
+      this.timer = setInterval(() => {
+        childMessage.send(eventName, { jobId: params.jobId, number: this.number, end: false });
+        this.number++;
+      }, 20);
+    });
+    return this.number;
+  }
+  async pause(jobId) {
+    logger.info('[child-process] Pause timerJob, jobId: ', jobId);
+    clearInterval(this.timer);
+    if (this.stop) this.stop();
+    return 'paused ' + this.number;
+  }
+}
+module.exports = TimerJob;
+`;
+
 const DURING = `
 const BaseJobClass = require('ee-core/jobs/baseJobClass');
 const { childMessage } = require('ee-core/message');
@@ -147,6 +181,7 @@ const FAKE_EE_CORE = {
 
 const bare = tempTree({
   'jobs/timer.js': TIMER,
+  'jobs/awaiting-timer.js': AWAITING_TIMER,
   'jobs/during.js': DURING,
   'jobs/childjob.js': CHILDJOB_EXIT,
   'jobs/esmjob.mjs': ESM_JOB,
@@ -214,31 +249,43 @@ describe('ee-core compatibility', { concurrency: 4 }, () => {
     assert.equal(r.value.isChildPoolJob, true);
   });
 
-  test('the TimerJob pattern: events after handle() carry no id; call pause() reaches the running instance', async () => {
+  test('a timer job: its events carry the job id; call pause() reaches the running instance', async () => {
     const w = await start(bare);
-    const file = path.join(bare, 'jobs', 'timer.js');
+    const file = path.join(bare, 'jobs', 'awaiting-timer.js');
     w.send({ mid: 't-run', cmd: 'run', jobPath: file, jobParams: [{ jobId: 'T' }] });
-    assert.equal((await w.answer('t-run')).value, null);
     const tick = await w.take({ type: 'event', name: 'job-timer-progress-T' });
     assert.deepEqual(tick, {
       type: 'event',
       name: 'job-timer-progress-T',
       data: { jobId: 'T', number: 0, end: false },
       receiver: 'task',
+      id: 't-run',
     });
     await w.take({ type: 'event', data: { number: 2 } });
     w.send({ mid: 't-pause', cmd: 'run', jobPath: file, jobFunc: 'pause', jobFuncParams: ['T'] });
     const paused = await w.answer('t-pause');
     assert.match(paused.value, /^paused \d+$/);
     const stopped = Number(paused.value.split(' ')[1]);
-    // After pause no tick may come with a number >= the one pause saw.
-    await new Promise((r) => setTimeout(r, 150));
+    assert.equal((await w.answer('t-run')).value, stopped, 'pause ended the running job');
+    // No tick may come after pause with a number >= the one pause saw.
+    await new Promise((r) => setTimeout(r, 100));
     w.send({ type: 'ping', id: 'sync' });
     await w.take({ type: 'pong', id: 'sync' });
-    const later = w.frames.filter((f) => f.type === 'event' && f.data.number >= stopped);
-    assert.deepEqual(later, []);
+    assert.deepEqual(w.frames.filter((f) => f.type === 'event' && f.data.number >= stopped), []);
     await w.output('stdout', /\[child-process\] TimerJob params:  \{ jobId: 'T' \}/);
     await w.output('stdout', /Pause timerJob, jobId:  T/);
+  });
+
+  test("ee-core's own TimerJob (handle returns at once): later events carry no id; a call gets a fresh instance", async () => {
+    const w = await start(bare);
+    const file = path.join(bare, 'jobs', 'timer.js');
+    w.send({ mid: 'o-run', cmd: 'run', jobPath: file, jobParams: [{ jobId: 'O' }] });
+    assert.equal((await w.answer('o-run')).value, null);
+    const tick = await w.take({ type: 'event', name: 'job-timer-progress-O' });
+    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-O', data: { jobId: 'O', number: 0, end: false }, receiver: 'task' });
+    w.send({ mid: 'o-pause', cmd: 'run', jobPath: file, jobFunc: 'pause', jobFuncParams: ['O'] });
+    assert.equal((await w.answer('o-pause')).value, 'paused 0', 'no run in progress: a fresh instance');
+    await w.take({ type: 'event', name: 'job-timer-progress-O', data: { number: 2 } });
   });
 
   test('a ChildJob that calls exit() when done: result, its last event, exit 0', async () => {

@@ -70,7 +70,7 @@ describe('ES module jobs', { concurrency: 4 }, () => {
     assert.equal(b.value.p, 'b');
     assert.equal(b.value.made, a.value.made + 1);
     w.send({ type: 'call', id: 'kp', job: 'klass', func: 'peek' });
-    assert.equal((await w.answer('kp')).value, 'b');
+    assert.equal((await w.answer('kp')).value, null, 'no run in progress: a fresh new K()');
   });
 
   test('call reaches named exports', async () => {

@@ -19,6 +19,15 @@ const JOBS = {
       sum(a, b) { return a + b; }
       static helper() { return 'static'; }
     };`,
+  'shapes/gate.js': `
+    module.exports = class Gate {
+      constructor(params) { this.params = params === undefined ? null : params; }
+      handle(params, ctx) {
+        ctx.progress('waiting');
+        return new Promise((resolve) => { this.release = (v) => resolve({ params, opened: v }); });
+      }
+      open(v) { if (this.release) this.release(v); return this.params; }
+    };`,
   'shapes/legacyclass.js': `
     module.exports = class Legacy {
       constructor(...args) { this.ctorArgs = args; }
@@ -295,11 +304,27 @@ describe('job shapes', { concurrency: 4 }, () => {
     assert.equal(r.value, null);
   });
 
-  test('call: a method of the instance the latest run made; static/own/exported functions', async () => {
+  test('call while a run of the file is in progress reaches that running instance', async () => {
+    const w = await sharedWorker();
+    w.send({ type: 'run', id: 'live1', job: 'shapes/gate', params: 'first' });
+    await w.take({ type: 'progress', id: 'live1' });
+    w.send({ type: 'run', id: 'live2', job: 'shapes/gate', params: 'second' });
+    await w.take({ type: 'progress', id: 'live2' });
+    w.send({ type: 'call', id: 'open2', job: 'shapes/gate', func: 'open', args: ['to the latest'] });
+    assert.equal((await w.answer('open2')).value, 'second');
+    assert.deepEqual((await w.answer('live2')).value, { params: 'second', opened: 'to the latest' });
+    w.send({ type: 'call', id: 'open1', job: 'shapes/gate', func: 'open', args: ['then the other'] });
+    assert.equal((await w.answer('open1')).value, 'first');
+    assert.deepEqual((await w.answer('live1')).value, { params: 'first', opened: 'then the other' });
+    w.send({ type: 'call', id: 'open3', job: 'shapes/gate', func: 'open', args: ['nobody'] });
+    assert.equal((await w.answer('open3')).value, null, 'no run in progress: a fresh instance');
+  });
+
+  test('call: a fresh instance once runs are over; static/own/exported functions', async () => {
     const w = await sharedWorker();
     await w.run('shapes/klass', { latest: true });
     w.send({ type: 'call', id: 'c1', job: 'shapes/klass', func: 'stash', args: [9] });
-    assert.deepEqual((await w.answer('c1')).value, { mine: { latest: true }, v: 9 });
+    assert.deepEqual((await w.answer('c1')).value, { v: 9 }, 'the finished run is not reached');
     w.send({ type: 'call', id: 'c2', job: 'shapes/klass', func: 'sum', args: [2, 3] });
     assert.equal((await w.answer('c2')).value, 5);
     w.send({ type: 'call', id: 'c3', job: 'shapes/fn', func: 'twice', args: [21] });
@@ -477,8 +502,9 @@ describe('cancel and deadlines', { concurrency: 4 }, () => {
 
   test('a job cancelled before it started is answered Cancelled and never runs', async () => {
     const w = await sharedWorker();
-    w.send({ type: 'run', id: 'cb', job: 'ignore', params: { ms: 1 } });
-    w.send({ type: 'cancel', id: 'cb' });
+    // One write, so that both frames are read (and dispatched) together: the cancel is handled
+    // before the job's module resolution (always at least one await) completes.
+    w.sendRaw(`${JSON.stringify({ type: 'run', id: 'cb', job: 'ignore', params: { ms: 1 } })}\n${JSON.stringify({ type: 'cancel', id: 'cb' })}\n`);
     const r = await w.answer('cb');
     assert.equal(r.error.name, 'Cancelled');
     assert.deepEqual(r.seen, [], 'no "started" progress');
@@ -545,9 +571,8 @@ describe('concurrency, shutdown, signals', { concurrency: 4 }, () => {
     w.send({ type: 'run', id: 'c', job: 'slow', params: { ms: 1 } });
     w.send({ type: 'call', id: 'd', job: 'shapes/obj', func: 'mul', args: [1] });
     const c = await w.answer('c');
-    assert.equal(c.error.name, 'Busy');
-    assert.match(c.error.message, /concurrency is 2/);
-    assert.equal((await w.answer('d')).error.name, 'Busy', 'calls count too');
+    assert.deepEqual(c.error, { name: 'Busy', message: 'the worker already runs 2 job(s), its concurrency is 2', stack: null });
+    assert.equal((await w.answer('d')).value, 3, 'a call does not count toward concurrency');
     w.send({ type: 'cancel', id: 'a' });
     assert.equal((await w.answer('a')).error.name, 'Cancelled');
     assert.equal((await w.run('slow', { ms: 1 })).value, 1, 'a slot is free again');
@@ -564,6 +589,27 @@ describe('concurrency, shutdown, signals', { concurrency: 4 }, () => {
     assert.equal(refused.id, 'j2');
     assert.equal(refused.error.name, 'ShuttingDown');
     assert.deepEqual(await w.next(), { type: 'result', id: 'j1', value: 300 });
+    assert.deepEqual(await w.next(), { type: 'ack', id: 'shutdown' });
+    assert.equal((await w.exited()).code, 0);
+  });
+
+  test('after shutdown calls are refused too', async () => {
+    const w = start();
+    await w.ready();
+    w.send({ type: 'run', id: 'j', job: 'ignore', params: { ms: 300 } });
+    await w.take({ type: 'progress', id: 'j' });
+    w.send({ type: 'shutdown', grace_ms: 5000 });
+    w.send({ type: 'call', id: 'c', job: 'shapes/obj', func: 'mul', args: [1] });
+    assert.deepEqual((await w.answer('c')).error, { name: 'ShuttingDown', message: 'the worker is shutting down', stack: null });
+    assert.equal((await w.answer('j')).value.done, true);
+    assert.deepEqual(await w.next(), { type: 'ack', id: 'shutdown' });
+    assert.equal((await w.exited()).code, 0);
+  });
+
+  test('SIGINT (what ee-core kill() sends) drains like SIGTERM', async () => {
+    const w = start();
+    await w.ready();
+    w.child.kill('SIGINT');
     assert.deepEqual(await w.next(), { type: 'ack', id: 'shutdown' });
     assert.equal((await w.exited()).code, 0);
   });
@@ -594,10 +640,10 @@ describe('concurrency, shutdown, signals', { concurrency: 4 }, () => {
   test('SIGTERM drains like shutdown: result, ack, exit 0', async () => {
     const w = start();
     await w.ready();
-    w.send({ type: 'run', id: 't', job: 'slow', params: { ms: 200 } });
-    await new Promise((r) => setTimeout(r, 50));
+    w.send({ type: 'run', id: 't', job: 'ignore', params: { ms: 200 } });
+    await w.take({ type: 'progress', id: 't' });
     w.child.kill('SIGTERM');
-    assert.deepEqual(await w.next(), { type: 'result', id: 't', value: 200 });
+    assert.deepEqual(await w.next(), { type: 'result', id: 't', value: { done: true, cancelled: false } });
     assert.deepEqual(await w.next(), { type: 'ack', id: 'shutdown' });
     assert.equal((await w.exited()).code, 0);
   });
