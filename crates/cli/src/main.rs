@@ -53,5 +53,9 @@ fn main() {
             exit::USAGE
         }
     };
+    // Interrupted: the registry killed the job; say so in the exit status.
+    if let Some(signal) = offload_process::registry::received_signal() {
+        std::process::exit(128 + signal);
+    }
     std::process::exit(code);
 }

@@ -11,8 +11,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::broadcast;
 
-use crate::process::{launch, JobProcess, Launch, MainJob, ProcessEvent};
-use crate::reaper::{self, SUPERVISOR_ENV, WORKER_ENV};
+use crate::process::{start, Dispatch, JobProcess, MainJob, ProcessEvent, ProcessOptions};
 use crate::registry::{self, Managed};
 use crate::resolve::{JobKind, JobsDir, ResolveError, ResolvedJob};
 use crate::runtime::Runtimes;
@@ -291,7 +290,11 @@ struct Inner {
 
 impl Managed for Inner {
     fn processes(&self) -> Vec<JobProcess> {
-        self.procs().values().cloned().collect()
+        self.procs()
+            .values()
+            .filter(|p| p.is_running())
+            .cloned()
+            .collect()
     }
 
     fn kill_policy(&self) -> (i32, Duration) {
@@ -470,9 +473,7 @@ impl ChildJob {
         command_input: Option<Vec<u8>>,
         opts: &ExecOptions,
     ) -> Result<JobProcess, ExecError> {
-        reaper::ensure_lifeline();
         let config = &self.inner.config;
-        let marker = reaper::next_worker_marker();
         let mut cmd = cmd
             .jobs_dir(
                 self.inner
@@ -481,40 +482,47 @@ impl ChildJob {
                     .unwrap_or_else(|_| config.jobs_dir.clone()),
             )
             .max_frame(config.max_frame)
-            .limits(opts.limits)
-            .env(SUPERVISOR_ENV, reaper::supervisor_token())
-            .env(WORKER_ENV, &marker);
+            .limits(opts.limits);
         for (k, v) in &opts.env {
             cmd = cmd.env(k, v);
         }
         if let Some(dir) = &opts.cwd {
             cmd = cmd.cwd(dir);
         }
-        let worker = cmd.spawn().await?;
-        let pid = worker.pid;
         let weak = Arc::downgrade(&self.inner);
-        let process = launch(Launch {
-            worker,
-            marker,
-            main,
-            command_input,
-            max_output: opts.max_output,
+        let popts = ProcessOptions {
             timeout: opts.timeout,
             cancel_grace: opts.cancel_grace,
             linger: opts.cancel_grace,
             kill_signal: opts.kill_signal.unwrap_or(config.kill_signal),
             limits: opts.limits,
             max_frame: config.max_frame,
-            manager: Some(self.inner.events.clone()),
+            manager_events: Some(self.inner.events.clone()),
+            sink: None,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);
                 }
             })),
-        });
-        if process.is_running() {
-            self.inner.procs().insert(pid, process.clone());
+        };
+        let process = start(
+            cmd,
+            popts,
+            Dispatch {
+                main,
+                command_input,
+                max_output: opts.max_output,
+            },
+        )
+        .await?;
+        // The actor publishes the exit before it calls `on_exit`, so checking after the insert
+        // leaves no stale entry whichever runs first.
+        let mut procs = self.inner.procs();
+        procs.insert(process.pid(), process.clone());
+        if !process.is_running() {
+            procs.remove(&process.pid());
         }
+        drop(procs);
         Ok(process)
     }
 
@@ -525,7 +533,7 @@ impl ChildJob {
 
     /// The pids of the live processes.
     pub fn pids(&self) -> Vec<u32> {
-        let mut pids: Vec<u32> = self.inner.procs().keys().copied().collect();
+        let mut pids: Vec<u32> = self.jobs().iter().map(JobProcess::pid).collect();
         pids.sort_unstable();
         pids
     }

@@ -25,9 +25,12 @@ mod sys;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
-pub use process::{CallError, JobProcess, ProcessEvent, SendError, Stream, MAX_LOG_LINE};
+pub use process::{
+    start_process, CallError, JobProcess, ProcessEvent, ProcessOptions, SendError, Stream,
+    MAX_LOG_LINE,
+};
 pub use reaper::{pids_with_env, SUPERVISOR_ENV, WORKER_ENV};
-pub use resolve::{JobKind, JobsDir, ResolveError, ResolvedJob};
+pub use resolve::{check_name, JobKind, JobsDir, ResolveError, ResolvedJob};
 pub use runtime::Runtimes;
 pub use spawn::{
     group_alive, live_group_members, signal_group, ResourceLimits, SpawnError, SpawnedWorker,

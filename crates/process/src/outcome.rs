@@ -42,6 +42,8 @@ pub enum Outcome {
     },
     /// The job ran past its timeout and was stopped (cancel, grace, then the group killed).
     TimedOut,
+    /// The job was cancelled on request before it finished.
+    Cancelled,
     /// The job was killed on request; `signal` is the one that ended it.
     Killed {
         /// The terminating signal (or the one sent, if it exited by itself after it).
@@ -81,6 +83,7 @@ impl Outcome {
             Self::Succeeded { .. } => "succeeded",
             Self::Failed { .. } => "failed",
             Self::TimedOut => "timed_out",
+            Self::Cancelled => "cancelled",
             Self::Killed { .. } => "killed",
             Self::Exited { .. } => "exited",
             Self::Crashed { .. } => "crashed",
@@ -89,7 +92,8 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn failed(e: ErrorInfo) -> Self {
+    /// `Failed` from a worker's error.
+    pub fn failed(e: ErrorInfo) -> Self {
         Self::Failed {
             name: e.name,
             message: e.message,
@@ -104,6 +108,7 @@ impl std::fmt::Display for Outcome {
             Self::Succeeded { .. } => write!(f, "succeeded"),
             Self::Failed { name, message, .. } => write!(f, "failed: {name}: {message}"),
             Self::TimedOut => write!(f, "timed out"),
+            Self::Cancelled => write!(f, "cancelled"),
             Self::Killed { signal } => write!(f, "killed by signal {signal}"),
             Self::Exited { code } => write!(f, "exited with status {code} without an answer"),
             Self::Crashed { signal } => write!(f, "crashed with signal {signal}"),

@@ -105,6 +105,20 @@ pub enum ProcessEvent {
         /// The value, or the error.
         result: Result<Value, ErrorInfo>,
     },
+    /// The worker acknowledged a broadcast (or `shutdown`).
+    Ack {
+        /// The process.
+        pid: u32,
+        /// The broadcast's id.
+        id: String,
+    },
+    /// Flow control: `busy: true` after the worker's `busy`, false after a later `ready`.
+    Flow {
+        /// The process.
+        pid: u32,
+        /// Whether it asked for no new jobs.
+        busy: bool,
+    },
     /// A line the job wrote to stdout or stderr.
     Log {
         /// The process.
@@ -132,6 +146,8 @@ impl ProcessEvent {
             | Self::Progress { pid, .. }
             | Self::Event { pid, .. }
             | Self::Answer { pid, .. }
+            | Self::Ack { pid, .. }
+            | Self::Flow { pid, .. }
             | Self::Log { pid, .. }
             | Self::Exited { pid, .. } => *pid,
         }
@@ -192,7 +208,7 @@ pub(crate) struct MainJob {
 }
 
 /// Everything the actor needs.
-pub(crate) struct Launch {
+struct Launch {
     pub(crate) worker: SpawnedWorker,
     pub(crate) marker: String,
     pub(crate) main: Option<MainJob>,
@@ -206,6 +222,7 @@ pub(crate) struct Launch {
     pub(crate) limits: ResourceLimits,
     pub(crate) max_frame: usize,
     pub(crate) manager: Option<broadcast::Sender<ProcessEvent>>,
+    pub(crate) sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
     pub(crate) on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
 }
 
@@ -417,8 +434,117 @@ async fn wait_set(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
     }
 }
 
+/// How a supervised process behaves; the defaults suit a long-lived pool worker.
+#[non_exhaustive]
+pub struct ProcessOptions {
+    /// The first signal of a kill (default SIGTERM).
+    pub kill_signal: i32,
+    /// After a timeout's `cancel`, how long before the group is killed (default 2 s).
+    pub cancel_grace: Duration,
+    /// After the main job's answer, how long the process may take to exit (default 2 s).
+    pub linger: Duration,
+    /// setrlimit limits (also used to recognise a resource-limit death).
+    pub limits: ResourceLimits,
+    /// The largest frame.
+    pub max_frame: usize,
+    /// A timeout for the main job.
+    pub timeout: Option<Duration>,
+    /// A manager-level event stream (events with receiver `job`/`all`).
+    pub manager_events: Option<broadcast::Sender<ProcessEvent>>,
+    /// A reliable, unbounded stream of every event but log lines (for an owner that must not
+    /// miss an answer, such as a pool's actor).
+    pub sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    /// Called once the process is gone, after its exit is published.
+    pub on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        Self {
+            kill_signal: libc::SIGTERM,
+            cancel_grace: Duration::from_secs(2),
+            linger: Duration::from_secs(2),
+            limits: ResourceLimits::default(),
+            max_frame: offload_protocol::DEFAULT_MAX_FRAME,
+            timeout: None,
+            manager_events: None,
+            sink: None,
+            on_exit: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProcessOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessOptions")
+            .field("kill_signal", &self.kill_signal)
+            .field("cancel_grace", &self.cancel_grace)
+            .field("linger", &self.linger)
+            .field("limits", &self.limits)
+            .field("max_frame", &self.max_frame)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a ChildJob process is started with, beyond [`ProcessOptions`].
+#[derive(Debug, Default)]
+pub(crate) struct Dispatch {
+    pub(crate) main: Option<MainJob>,
+    /// `Some(stdin)` in command mode.
+    pub(crate) command_input: Option<Vec<u8>>,
+    pub(crate) max_output: usize,
+}
+
+/// Starts `cmd` as a supervised worker (its own group, death signal, markers, the lifeline
+/// reaper) and returns its handle. Nothing is dispatched: send work with [`JobProcess::send`].
+///
+/// # Errors
+///
+/// [`SpawnError`](crate::SpawnError) when it cannot be started.
+pub async fn start_process(
+    cmd: crate::WorkerCommand,
+    opts: ProcessOptions,
+) -> Result<JobProcess, crate::SpawnError> {
+    start(cmd, opts, Dispatch::default()).await
+}
+
+pub(crate) async fn start(
+    cmd: crate::WorkerCommand,
+    opts: ProcessOptions,
+    dispatch: Dispatch,
+) -> Result<JobProcess, crate::SpawnError> {
+    crate::reaper::ensure_lifeline();
+    let marker = crate::reaper::next_worker_marker();
+    let worker = cmd
+        .max_frame(opts.max_frame)
+        .env(
+            crate::reaper::SUPERVISOR_ENV,
+            crate::reaper::supervisor_token(),
+        )
+        .env(crate::reaper::WORKER_ENV, &marker)
+        .spawn()
+        .await?;
+    Ok(launch(Launch {
+        worker,
+        marker,
+        main: dispatch.main,
+        command_input: dispatch.command_input,
+        max_output: dispatch.max_output,
+        timeout: opts.timeout,
+        cancel_grace: opts.cancel_grace,
+        linger: opts.linger,
+        kill_signal: opts.kill_signal,
+        limits: opts.limits,
+        max_frame: opts.max_frame,
+        manager: opts.manager_events,
+        sink: opts.sink,
+        on_exit: opts.on_exit,
+    }))
+}
+
 /// Starts the actor of a spawned worker and returns its handle.
-pub(crate) fn launch(mut l: Launch) -> JobProcess {
+fn launch(mut l: Launch) -> JobProcess {
     let pid = l.worker.pid;
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -429,6 +555,7 @@ pub(crate) fn launch(mut l: Launch) -> JobProcess {
     let emitter = Emitter {
         process: events.clone(),
         manager: l.manager.take(),
+        sink: l.sink.take(),
     };
     emitter.emit(ProcessEvent::Spawned {
         pid,
@@ -556,10 +683,17 @@ struct Outputs {
 struct Emitter {
     process: broadcast::Sender<ProcessEvent>,
     manager: Option<broadcast::Sender<ProcessEvent>>,
+    /// Gets every event but log lines, reliably (the pool's actor).
+    sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
 }
 
 impl Emitter {
     fn emit(&self, ev: ProcessEvent) {
+        if let Some(sink) = &self.sink {
+            if !matches!(ev, ProcessEvent::Log { .. }) {
+                let _ = sink.send(ev.clone());
+            }
+        }
         if let Some(m) = &self.manager {
             if ev.for_manager() {
                 let _ = m.send(ev.clone());
@@ -712,14 +846,14 @@ impl Actor {
             }
         });
         let final_outcome = self.outcome_tx.borrow().clone().unwrap_or(outcome);
+        let _ = exit_tx.send(Some(final_outcome.clone()));
         if let Some(f) = on_exit {
             f(self.pid);
         }
         self.emitter.emit(ProcessEvent::Exited {
             pid: self.pid,
-            outcome: final_outcome.clone(),
+            outcome: final_outcome,
         });
-        let _ = exit_tx.send(Some(final_outcome));
     }
 
     fn send_frame(&mut self, msg: &ToWorker) -> Result<(), SendError> {
@@ -836,9 +970,11 @@ impl Actor {
                 if self.ready_tx.borrow().is_none() {
                     let _ = self.ready_tx.send(Some(r.clone()));
                     self.emitter.emit(ProcessEvent::Ready { pid, ready: r });
+                } else {
+                    self.emitter.emit(ProcessEvent::Flow { pid, busy: false });
                 }
             }
-            FromWorker::Busy => {}
+            FromWorker::Busy => self.emitter.emit(ProcessEvent::Flow { pid, busy: true }),
             FromWorker::Progress(p) => self.emitter.emit(ProcessEvent::Progress {
                 pid,
                 id: p.id,
@@ -853,7 +989,8 @@ impl Actor {
             }),
             FromWorker::Result(r) => self.on_answer(r.id, Ok(r.value)),
             FromWorker::Error(e) => self.on_answer(e.id, Err(e.error)),
-            FromWorker::Ack(_) | FromWorker::Pong(_) => {}
+            FromWorker::Ack(a) => self.emitter.emit(ProcessEvent::Ack { pid, id: a.id }),
+            FromWorker::Pong(_) => {}
             _ => {}
         }
     }

@@ -14,7 +14,7 @@
 //!   the children die with it through `PR_SET_PDEATHSIG`, and the lifeline reaper kills their
 //!   descendants (see `reaper.rs`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -97,8 +97,21 @@ pub async fn shutdown_all() {
     }
 }
 
+static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+/// The signal (SIGINT or SIGTERM) the registry's listener received, if any. The listener
+/// kills every child, then exits with 130 or 143; but a `main` whose jobs end because of that
+/// kill may return first: it should exit with `128 + signal` when this is `Some`.
+pub fn received_signal() -> Option<i32> {
+    match RECEIVED.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
 /// Installs the SIGINT/SIGTERM listener once (inside a tokio runtime; a no-op outside one).
-pub(crate) fn install_signal_handlers() {
+/// Managers created with `handle_signals` call it.
+pub fn install_signal_handlers() {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
@@ -118,6 +131,7 @@ pub(crate) fn install_signal_handlers() {
             _ = int.recv() => 130,
             _ = term.recv() => 143,
         };
+        RECEIVED.store(code - 128, Ordering::SeqCst);
         tracing::info!("signal received: stopping every child process");
         let _ = tokio::time::timeout(Duration::from_secs(5), shutdown_all()).await;
         kill_all();

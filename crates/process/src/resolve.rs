@@ -141,6 +141,24 @@ impl JobsDir {
     ///
     /// A [`ResolveError`] naming the rule that refused it.
     pub fn resolve(&self, name: &str) -> Result<ResolvedJob, ResolveError> {
+        self.resolve_filtered(name, None)
+    }
+
+    /// Resolves a job name among the files of one runtime only (a Node pool ignores `.py`
+    /// files, so `echo.js` beside `echo.py` is not ambiguous there).
+    ///
+    /// # Errors
+    ///
+    /// As [`resolve`](Self::resolve).
+    pub fn resolve_kind(&self, name: &str, kind: JobKind) -> Result<ResolvedJob, ResolveError> {
+        self.resolve_filtered(name, Some(kind))
+    }
+
+    fn resolve_filtered(
+        &self,
+        name: &str,
+        only: Option<JobKind>,
+    ) -> Result<ResolvedJob, ResolveError> {
         check_name(name)?;
         let root = self.canonical()?;
         let base = root.join(name);
@@ -157,6 +175,9 @@ impl JobsDir {
             } else if is_executable(&base) {
                 found.push((base.clone(), JobKind::Native));
             }
+        }
+        if let Some(only) = only {
+            found.retain(|(_, kind)| *kind == only);
         }
         let (path, kind) = match found.len() {
             0 => {
@@ -224,7 +245,12 @@ impl JobsDir {
     }
 }
 
-fn check_name(name: &str) -> Result<(), ResolveError> {
+/// Checks a job name against the rules of the module docs, without touching the disk.
+///
+/// # Errors
+///
+/// [`ResolveError::InvalidName`] naming the rule.
+pub fn check_name(name: &str) -> Result<(), ResolveError> {
     let invalid = |reason| {
         Err(ResolveError::InvalidName {
             name: name.to_owned(),

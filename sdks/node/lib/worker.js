@@ -323,8 +323,20 @@ class Worker {
     });
   }
 
-  /** Exit with `code` once queued frames are written (ee-core's ps.exit() lands here). */
+  /** Exit with `code` once queued frames are written (ee-core's ps.exit() lands here).
+   * ee-core jobs end by calling exit(): a run still in flight is answered first, with `null`
+   * for a zero code (the job is done), or an `Exited` error for another code. */
   exit(code = 0) {
+    for (const job of [...this.running.values()]) {
+      if (job.kind !== 'run') continue;
+      if (code === 0) {
+        this.finish(job, true, null);
+      } else {
+        const err = new Error(`the job exited the process with status ${code}`);
+        err.name = 'Exited';
+        this.finish(job, false, err);
+      }
+    }
     if (this.pendingSends === 0) process.exit(code);
     this.exiting = true;
     this.flush().then(() => process.exit(code));

@@ -1,7 +1,6 @@
 //! ChildJob against real processes. Every containment claim is checked by reading the process
 //! table (`/proc`), never by sleeping and hoping.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -232,11 +231,6 @@ async fn a_cpu_hog_ends_with_a_resource_limit() {
         p.outcome().await,
         Outcome::ResourceLimit { which: Limit::Cpu }
     );
-}
-
-fn make_executable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[tokio::test]

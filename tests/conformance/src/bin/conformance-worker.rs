@@ -93,6 +93,23 @@ fn main() {
                 }
             }
         })
+        // Not in cases.json: for the pool tests.
+        .handler("hang", |_p: Value, _ctx: Context| async move {
+            // Ignores its cancellation token on purpose.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<_, JobError>(())
+        })
+        .handler("abort", |_p: Value, _ctx: Context| async move {
+            if true {
+                std::process::abort();
+            }
+            Ok::<_, JobError>(())
+        })
+        .handler("grow", |p: Big, _ctx: Context| async move {
+            // Holds on to memory, so the worker's RSS grows (a leak to recycle).
+            let leak: &'static mut [u8] = Box::leak(vec![1u8; p.bytes].into_boxed_slice());
+            Ok::<_, JobError>(leak.len())
+        })
         .handler("big", |p: Big, _ctx: Context| async move {
             Ok::<_, JobError>("x".repeat(p.bytes))
         })

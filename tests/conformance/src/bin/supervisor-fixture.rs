@@ -30,4 +30,7 @@ async fn main() {
     }
     let outcome = process.exited().await;
     println!("outcome {}", serde_json::to_string(&outcome).expect("json"));
+    if let Some(signal) = registry::received_signal() {
+        std::process::exit(128 + signal);
+    }
 }

@@ -82,3 +82,9 @@ pub fn read_pids(file: &Path) -> Vec<u32> {
         .map(|l| l.trim().parse().unwrap())
         .collect()
 }
+
+/// Marks a fixture script executable.
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

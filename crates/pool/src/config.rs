@@ -1,0 +1,319 @@
+//! [`PoolConfig`] and its policies. The policies are plain data: build them with
+//! `..Default::default()`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use offload_balance::Algorithm;
+use offload_process::{ResourceLimits, Runtimes};
+
+/// What the pool's workers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerKind {
+    /// The Node runner: jobs are `.js`/`.mjs`/`.cjs` files in the jobs folder.
+    Node,
+    /// The Python runner: jobs are `.py` files in the jobs folder.
+    Python,
+    /// A native worker (built with the Rust SDK): jobs are its handler names.
+    Program(PathBuf),
+}
+
+/// What `run` does when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backpressure {
+    /// Wait for room.
+    #[default]
+    Wait,
+    /// Fail at once with [`PoolError::QueueFull`](crate::PoolError::QueueFull).
+    FailFast,
+}
+
+/// Retries of a job whose attempt ended badly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (default 3).
+    pub max_attempts: u32,
+    /// Delay before the first retry (default 50 ms); doubles each retry.
+    pub base: Duration,
+    /// Largest delay (default 10 s).
+    pub max: Duration,
+    /// Random spread, as a fraction of the delay (default 0.2: ±20 %).
+    pub jitter: f64,
+    /// Also retry jobs that failed by themselves (threw); by default only deaths, timeouts
+    /// and protocol errors are retried.
+    pub on_error: bool,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base: Duration::from_millis(50),
+            max: Duration::from_secs(10),
+            jitter: 0.2,
+            on_error: false,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1-based), with jitter from `unit` in 0..1.
+    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
+        let exp = self.base.saturating_mul(
+            1u32.checked_shl(retry.saturating_sub(1))
+                .unwrap_or(u32::MAX),
+        );
+        let capped = exp.min(self.max);
+        let spread = self.jitter.clamp(0.0, 1.0) * (unit.clamp(0.0, 1.0) * 2.0 - 1.0);
+        capped.mul_f64((1.0 + spread).max(0.0))
+    }
+}
+
+/// Respawning dead workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Delay before the first respawn after a failure (default 100 ms); doubles each time.
+    pub base: Duration,
+    /// Largest delay (default 15 s, PM2's cap).
+    pub max: Duration,
+    /// More unexpected exits than this within `interval` marks the pool degraded (default 10).
+    pub max_restarts: u32,
+    /// The window for `max_restarts` (default 60 s).
+    pub interval: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(15),
+            max_restarts: 10,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// When a worker is replaced although healthy (to contain leaks). The replacement starts before
+/// the old worker retires; a running job is never killed for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecyclePolicy {
+    /// After this many jobs.
+    pub after_jobs: Option<u64>,
+    /// Above this resident set size, in bytes (checked at each health sample).
+    pub max_rss: Option<u64>,
+    /// After this age.
+    pub max_age: Option<Duration>,
+}
+
+/// Everything about a pool.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// A name for logs and events.
+    pub name: String,
+    /// What the workers run.
+    pub worker: WorkerKind,
+    /// Extra arguments for the worker program.
+    pub args: Vec<String>,
+    /// Extra environment variables for the workers.
+    pub env: Vec<(String, String)>,
+    /// The jobs folder.
+    pub jobs_dir: PathBuf,
+    /// Which `node` and `python3`.
+    pub runtimes: Runtimes,
+    /// Workers kept alive (default 1).
+    pub min: usize,
+    /// Workers at most (default 4); enforced.
+    pub max: usize,
+    /// Jobs per worker at once (default 1).
+    pub concurrency: u32,
+    /// How a worker is chosen among those with free capacity (default `polling`).
+    pub algorithm: Algorithm,
+    /// Weights by worker index (the k-th worker keeps weight `weights[k]` across restarts;
+    /// default 1).
+    pub weights: Vec<f64>,
+    /// Jobs waiting in the queue at most (default 10,000).
+    pub queue_bound: usize,
+    /// What `run` does when the queue is full.
+    pub backpressure: Backpressure,
+    /// Default per-attempt timeout of a job.
+    pub job_timeout: Option<Duration>,
+    /// After a timeout's `cancel`, how long before the worker is killed (default 2 s).
+    pub cancel_grace: Duration,
+    /// Retries.
+    pub retry: RetryPolicy,
+    /// Respawns.
+    pub restart: RestartPolicy,
+    /// Recycling.
+    pub recycle: RecyclePolicy,
+    /// Workers idle this long are retired down to `min`.
+    pub idle_timeout: Option<Duration>,
+    /// How long `start` waits for `min` workers to be ready (default 30 s).
+    pub start_timeout: Duration,
+    /// How often RSS and CPU are sampled from /proc (default 1 s).
+    pub health_interval: Duration,
+    /// A job that was in flight on this many dying workers is poison and fails (default 3).
+    pub poison_after: u32,
+    /// The first signal of a kill (default SIGTERM).
+    pub kill_signal: i32,
+    /// How long a stopping worker gets before SIGKILL (default 5 s).
+    pub kill_grace: Duration,
+    /// setrlimit limits of each worker.
+    pub limits: ResourceLimits,
+    /// The largest frame (default 16 MiB).
+    pub max_frame: usize,
+    /// Install the registry's SIGINT/SIGTERM listener (default true).
+    pub handle_signals: bool,
+}
+
+impl PoolConfig {
+    /// A pool of `worker`s for the jobs in `jobs_dir`, with the defaults.
+    pub fn new(worker: WorkerKind, jobs_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            name: "default".into(),
+            worker,
+            args: Vec::new(),
+            env: Vec::new(),
+            jobs_dir: jobs_dir.into(),
+            runtimes: Runtimes::default(),
+            min: 1,
+            max: 4,
+            concurrency: 1,
+            algorithm: Algorithm::Polling,
+            weights: Vec::new(),
+            queue_bound: 10_000,
+            backpressure: Backpressure::Wait,
+            job_timeout: None,
+            cancel_grace: Duration::from_secs(2),
+            retry: RetryPolicy::default(),
+            restart: RestartPolicy::default(),
+            recycle: RecyclePolicy::default(),
+            idle_timeout: None,
+            start_timeout: Duration::from_secs(30),
+            health_interval: Duration::from_secs(1),
+            poison_after: 3,
+            kill_signal: libc::SIGTERM,
+            kill_grace: Duration::from_secs(5),
+            limits: ResourceLimits::default(),
+            max_frame: offload_protocol::DEFAULT_MAX_FRAME,
+            handle_signals: true,
+        }
+    }
+
+    /// Sets `min` and `max`.
+    #[must_use]
+    pub fn size(mut self, min: usize, max: usize) -> Self {
+        self.min = min;
+        self.max = max;
+        self
+    }
+
+    /// Sets the per-worker concurrency.
+    #[must_use]
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    /// Sets the algorithm.
+    #[must_use]
+    pub fn algorithm(mut self, a: Algorithm) -> Self {
+        self.algorithm = a;
+        self
+    }
+
+    /// Sets the default job timeout.
+    #[must_use]
+    pub fn job_timeout(mut self, t: Duration) -> Self {
+        self.job_timeout = Some(t);
+        self
+    }
+
+    /// Sets the retry policy.
+    #[must_use]
+    pub fn retry(mut self, r: RetryPolicy) -> Self {
+        self.retry = r;
+        self
+    }
+
+    /// Sets the recycle policy.
+    #[must_use]
+    pub fn recycle(mut self, r: RecyclePolicy) -> Self {
+        self.recycle = r;
+        self
+    }
+
+    /// Sets the queue bound and what `run` does when it is reached.
+    #[must_use]
+    pub fn queue(mut self, bound: usize, backpressure: Backpressure) -> Self {
+        self.queue_bound = bound;
+        self.backpressure = backpressure;
+        self
+    }
+
+    /// Whether to install the registry's signal listener.
+    #[must_use]
+    pub fn handle_signals(mut self, yes: bool) -> Self {
+        self.handle_signals = yes;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), crate::StartError> {
+        let bad = |why: String| Err(crate::StartError::Config(why));
+        if self.max == 0 {
+            return bad("max must be at least 1".into());
+        }
+        if self.min > self.max {
+            return bad(format!("min ({}) is above max ({})", self.min, self.max));
+        }
+        if self.concurrency == 0 {
+            return bad("concurrency must be at least 1".into());
+        }
+        if self.queue_bound == 0 {
+            return bad("queue_bound must be at least 1".into());
+        }
+        if self.algorithm == Algorithm::Specify {
+            return bad(
+                "`specify` needs a key for every job; use run_bound for affinity \
+                        and another algorithm for the pool"
+                    .into(),
+            );
+        }
+        if let Some(w) = self.weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            return bad(format!("invalid weight {w}: weights are finite and >= 0"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_cap() {
+        let r = RetryPolicy {
+            jitter: 0.0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(r.delay(1, 0.5), Duration::from_millis(50));
+        assert_eq!(r.delay(2, 0.5), Duration::from_millis(100));
+        assert_eq!(r.delay(4, 0.5), Duration::from_millis(400));
+        assert_eq!(r.delay(40, 0.5), Duration::from_secs(10));
+        let j = RetryPolicy::default();
+        assert_eq!(j.delay(1, 0.0), Duration::from_millis(40));
+        assert_eq!(j.delay(1, 1.0), Duration::from_millis(60));
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let ok = PoolConfig::new(WorkerKind::Node, "jobs");
+        assert!(ok.validate().is_ok());
+        assert!(ok.clone().size(3, 2).validate().is_err());
+        assert!(ok.clone().size(0, 0).validate().is_err());
+        assert!(ok.clone().concurrency(0).validate().is_err());
+        assert!(ok.clone().algorithm(Algorithm::Specify).validate().is_err());
+    }
+}

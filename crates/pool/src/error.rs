@@ -1,0 +1,58 @@
+//! Errors of the pool.
+
+use thiserror::Error;
+
+/// Why `ChildPool::start` failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("invalid pool configuration: {0}")]
+    Config(String),
+    /// The worker program cannot be prepared or started.
+    #[error("cannot start a worker: {0}")]
+    Spawn(String),
+    /// A worker ended before its handshake.
+    #[error("a worker exited before it was ready ({outcome}); its stderr ends with:\n{stderr}")]
+    WorkerDied {
+        /// How it ended.
+        outcome: offload_process::Outcome,
+        /// The last lines of its stderr.
+        stderr: String,
+    },
+    /// Not all `min` workers were ready in time.
+    #[error(
+        "{ready} of {min} workers were ready after {waited:?}; stderr of the others:\n{stderr}"
+    )]
+    Timeout {
+        /// Ready workers.
+        ready: usize,
+        /// Wanted.
+        min: usize,
+        /// How long it waited.
+        waited: std::time::Duration,
+        /// The last lines of the stragglers' stderr.
+        stderr: String,
+    },
+}
+
+/// Why a pool call failed.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The pool is shutting down or stopped.
+    #[error("the pool is shutting down")]
+    ShuttingDown,
+    /// The queue is full (with `Backpressure::FailFast`).
+    #[error("the queue is full ({bound} jobs waiting)")]
+    QueueFull {
+        /// The bound.
+        bound: usize,
+    },
+    /// The job name is not valid or does not resolve.
+    #[error("{0}")]
+    InvalidJob(String),
+    /// The pool's task is gone.
+    #[error("the pool is gone")]
+    Gone,
+}

@@ -1,0 +1,37 @@
+//! `ChildPool`: a supervised pool of resident worker processes.
+//!
+//! One central queue feeds workers that have free capacity (so a long job never blocks short
+//! ones behind it); the [`Algorithm`](offload_balance::Algorithm) chooses among eligible
+//! workers. Workers that die are replaced (with backoff; a crash loop marks the pool degraded);
+//! their jobs are retried on other workers while attempts remain, else they fail with the death
+//! reason — never lost, never hung. Timeouts cancel, wait a grace, then kill the worker.
+//! Workers are recycled after N jobs, above an RSS limit or past an age, the replacement
+//! starting first. See `docs/design/pool.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use offload_pool::{ChildPool, PoolConfig, WorkerKind};
+//!
+//! let pool = ChildPool::start(PoolConfig::new(WorkerKind::Node, "examples/jobs").size(2, 4)).await?;
+//! let job = pool.run("hello", serde_json::json!({"name": "pool"})).await?;
+//! let result = job.result().await;
+//! println!("{} after {} attempt(s)", result.outcome, result.attempts.len());
+//! pool.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod actor;
+mod config;
+mod error;
+mod pool;
+mod procfs;
+mod types;
+
+pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};
+pub use error::{PoolError, StartError};
+pub use offload_balance::Algorithm;
+pub use pool::{ChildPool, JobHandle, RunOptions};
+pub use types::{
+    Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
+};

@@ -1,0 +1,453 @@
+//! [`ChildPool`] and [`JobHandle`]: the handles. All state lives in the actor (`actor.rs`);
+//! these send it messages.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use offload_process::{check_name, JobKind, JobProcess, JobsDir};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::actor::{self, Msg, Query, Shared};
+use crate::config::{Backpressure, PoolConfig, WorkerKind};
+use crate::error::{PoolError, StartError};
+use crate::types::{JobEvent, JobId, JobResult, PoolEvent, WorkerHealth};
+
+/// Options of one job.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Per-attempt timeout (default: the pool's).
+    pub timeout: Option<Duration>,
+    /// Attempts in all (default: the pool's retry policy).
+    pub max_attempts: Option<u32>,
+    /// Affinity: jobs with the same key go to the same worker while it lives.
+    pub key: Option<String>,
+    /// Keep a per-job event stream ([`JobHandle::events`]).
+    pub events: bool,
+}
+
+impl RunOptions {
+    /// Sets the timeout.
+    #[must_use]
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// Sets the attempts.
+    #[must_use]
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// Binds the job to the worker of `key`.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Keeps a per-job event stream.
+    #[must_use]
+    pub fn with_events(mut self) -> Self {
+        self.events = true;
+        self
+    }
+}
+
+/// A job submitted to a pool.
+#[derive(Debug)]
+pub struct JobHandle {
+    id: JobId,
+    result: oneshot::Receiver<JobResult>,
+    events: Option<broadcast::Receiver<JobEvent>>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl JobHandle {
+    /// The job's id in the pool.
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Waits for the job's end: never hangs while the pool lives (a job that cannot run
+    /// fails with a reason).
+    pub async fn result(self) -> JobResult {
+        let id = self.id;
+        self.result.await.unwrap_or_else(|_| JobResult {
+            id,
+            outcome: offload_process::Outcome::Failed {
+                name: "PoolGone".into(),
+                message: "the pool stopped before the job ended".into(),
+                stack: None,
+            },
+            attempts: Vec::new(),
+        })
+    }
+
+    /// Asks the pool to cancel the job: a queued job ends at once, a running one gets
+    /// `cancel`, then its worker is killed after the cancel grace.
+    pub fn cancel(&self) {
+        let _ = self.tx.send(Msg::Cancel(self.id));
+    }
+
+    /// The job's events, when it was submitted with [`RunOptions::with_events`]. The first
+    /// call gets everything since the submit.
+    pub fn events(&mut self) -> Option<broadcast::Receiver<JobEvent>> {
+        self.events.take()
+    }
+}
+
+/// A supervised pool of resident worker processes fed from one central queue.
+///
+/// Cheap to clone. When the last clone drops, the workers are killed. See
+/// `docs/design/pool.md` for the worker state machine.
+#[derive(Debug, Clone)]
+pub struct ChildPool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
+    permits: Arc<Semaphore>,
+    accepting: Arc<AtomicBool>,
+    next_id: AtomicU64,
+    events: broadcast::Sender<PoolEvent>,
+    backpressure: Backpressure,
+    queue_bound: usize,
+    /// The runtime whose files jobs resolve to; `None` for native pools (handler names).
+    kind: Option<JobKind>,
+    jobs_dir: JobsDir,
+    resolved: Mutex<HashMap<String, Option<String>>>,
+    registry_id: u64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        offload_process::registry::unregister(self.registry_id);
+        let _ = self.tx.send(Msg::Kill { reply: None });
+        for p in self.shared.processes() {
+            let _ = offload_process::signal_group(p.pid(), libc::SIGKILL);
+        }
+    }
+}
+
+impl ChildPool {
+    /// Starts the pool; resolves when `min` workers are ready.
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`]: a bad configuration, a worker that cannot start (with its stderr), or
+    /// the start timeout. No process is left behind.
+    pub async fn start(config: PoolConfig) -> Result<Self, StartError> {
+        config.validate()?;
+        let kind = match config.worker {
+            WorkerKind::Node => Some(JobKind::Node),
+            WorkerKind::Python => Some(JobKind::Python),
+            _ => None,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(4096);
+        let permits = Arc::new(Semaphore::new(config.queue_bound));
+        let accepting = Arc::new(AtomicBool::new(true));
+        let shared = Arc::new(Shared::new(config.kill_signal, config.kill_grace));
+        let registry_id = offload_process::registry::register(
+            Arc::downgrade(&shared) as std::sync::Weak<dyn offload_process::registry::Managed>
+        );
+        let (online_tx, online_rx) = oneshot::channel();
+        let jobs_dir = JobsDir::new(&config.jobs_dir);
+        let (backpressure, queue_bound) = (config.backpressure, config.queue_bound);
+        let handle_signals = config.handle_signals;
+        tokio::spawn(actor::run(
+            config,
+            rx,
+            Arc::clone(&shared),
+            events.clone(),
+            Arc::clone(&permits),
+            Arc::clone(&accepting),
+            online_tx,
+        ));
+        let pool = Self {
+            inner: Arc::new(Inner {
+                tx,
+                shared,
+                permits,
+                accepting,
+                next_id: AtomicU64::new(1),
+                events,
+                backpressure,
+                queue_bound,
+                kind,
+                jobs_dir,
+                resolved: Mutex::new(HashMap::new()),
+                registry_id,
+            }),
+        };
+        match online_rx.await {
+            Ok(Ok(())) => {
+                if handle_signals {
+                    offload_process::registry::install_signal_handlers();
+                }
+                Ok(pool)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StartError::Spawn(
+                "the pool's task ended during start".into(),
+            )),
+        }
+    }
+
+    /// Submits `job` with `params`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError`]: shutting down, queue full (fail-fast), or an invalid job name.
+    pub async fn run(&self, job: &str, params: Value) -> Result<JobHandle, PoolError> {
+        self.run_with(job, params, RunOptions::default()).await
+    }
+
+    /// Submits a job bound to the worker of `key` (the seed's boundMap): the same key goes to
+    /// the same worker while it lives, and is rebound when it dies.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_bound(
+        &self,
+        key: &str,
+        job: &str,
+        params: Value,
+    ) -> Result<JobHandle, PoolError> {
+        self.run_with(job, params, RunOptions::default().key(key))
+            .await
+    }
+
+    /// Submits a job with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_with(
+        &self,
+        job: &str,
+        params: Value,
+        opts: RunOptions,
+    ) -> Result<JobHandle, PoolError> {
+        let inner = &self.inner;
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(PoolError::ShuttingDown);
+        }
+        let path = self.resolve(job)?;
+        let permit = self.permit().await?;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply, result) = oneshot::channel();
+        let (events_tx, events) = if opts.events {
+            let (t, r) = broadcast::channel(256);
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        let submit = actor::Submission {
+            id,
+            name: job.to_owned(),
+            path,
+            params,
+            opts,
+            reply,
+            events: events_tx,
+            permit,
+        };
+        inner
+            .tx
+            .send(Msg::Submit(Box::new(submit)))
+            .map_err(|_| PoolError::Gone)?;
+        Ok(JobHandle {
+            id,
+            result,
+            events,
+            tx: inner.tx.clone(),
+        })
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, PoolError> {
+        let permits = Arc::clone(&self.inner.permits);
+        match self.inner.backpressure {
+            Backpressure::FailFast => permits.try_acquire_owned().map_err(|e| match e {
+                tokio::sync::TryAcquireError::NoPermits => PoolError::QueueFull {
+                    bound: self.inner.queue_bound,
+                },
+                tokio::sync::TryAcquireError::Closed => PoolError::ShuttingDown,
+            }),
+            _ => permits
+                .acquire_owned()
+                .await
+                .map_err(|_| PoolError::ShuttingDown),
+        }
+    }
+
+    /// Validates the name; for Node and Python pools resolves it to a file once per name.
+    fn resolve(&self, job: &str) -> Result<Option<String>, PoolError> {
+        check_name(job).map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+        let Some(kind) = self.inner.kind else {
+            return Ok(None);
+        };
+        let mut cache = self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(job) {
+            return Ok(p.clone());
+        }
+        let resolved = self
+            .inner
+            .jobs_dir
+            .resolve_kind(job, kind)
+            .map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+        let path = Some(resolved.path.to_string_lossy().into_owned());
+        if cache.len() < 4096 {
+            cache.insert(job.to_owned(), path.clone());
+        }
+        Ok(path)
+    }
+
+    /// Forgets resolved job paths (after job files were added, moved or removed).
+    pub fn forget_resolved(&self) {
+        self.inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, PoolError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Msg::Query(make(tx)))
+            .map_err(|_| PoolError::Gone)?;
+        rx.await.map_err(|_| PoolError::Gone)
+    }
+
+    /// The worker bound to `key`, binding one now if needed (the seed's `getBoundChild`).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Gone`] when the pool stopped.
+    pub async fn bound_child(&self, key: &str) -> Result<Option<JobProcess>, PoolError> {
+        let key = key.to_owned();
+        self.ask(|reply| Query::Bound { key, reply }).await
+    }
+
+    /// A worker by pid.
+    pub fn worker(&self, pid: u32) -> Option<JobProcess> {
+        self.inner
+            .shared
+            .processes()
+            .into_iter()
+            .find(|p| p.pid() == pid)
+    }
+
+    /// The pids of the live workers.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .inner
+            .shared
+            .processes()
+            .iter()
+            .map(JobProcess::pid)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Per-worker health, sampled from /proc at the health interval.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Gone`] when the pool stopped.
+    pub async fn health(&self) -> Result<Vec<WorkerHealth>, PoolError> {
+        self.ask(Query::Health).await
+    }
+
+    /// Jobs waiting in the queue (delayed retries included).
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Gone`] when the pool stopped.
+    pub async fn queued(&self) -> Result<usize, PoolError> {
+        self.ask(Query::Queued).await
+    }
+
+    /// Sets the number of workers: `min` becomes `n` (and `max` at least `n`); workers are
+    /// started or retired (idle first, never killing a running job) to match.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Gone`] when the pool stopped.
+    pub async fn resize(&self, n: usize) -> Result<(), PoolError> {
+        self.ask(|reply| Query::Resize { n, reply }).await
+    }
+
+    /// Sends an event to every ready worker and collects their acks until `timeout`: pid →
+    /// acked in time.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Gone`] when the pool stopped.
+    pub async fn broadcast(
+        &self,
+        name: &str,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<BTreeMap<u32, bool>, PoolError> {
+        let name = name.to_owned();
+        self.ask(|reply| Query::Broadcast {
+            name,
+            data,
+            timeout,
+            reply,
+        })
+        .await
+    }
+
+    /// Pool events (online, worker lifecycle, job progress/events/ends). A subscriber more
+    /// than 4,096 events behind loses the oldest.
+    pub fn events(&self) -> broadcast::Receiver<PoolEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Stops accepting jobs, lets queued and running jobs finish until `deadline`, sends
+    /// `shutdown` to the workers, then kills what remains. Jobs that could not finish fail
+    /// with `ShuttingDown`. Resolves when no worker process is left.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.inner.accepting.store(false, Ordering::Release);
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Msg::Shutdown {
+                deadline,
+                reply: tx,
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+    }
+
+    /// Kills every worker at once; running and queued jobs fail. Resolves when they are gone.
+    pub async fn kill(&self) {
+        self.inner.accepting.store(false, Ordering::Release);
+        let (tx, rx) = oneshot::channel();
+        if self.inner.tx.send(Msg::Kill { reply: Some(tx) }).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! What a pool reports: job results, events, health.
+
+use std::time::{Duration, SystemTime};
+
+use offload_process::{Outcome, Receiver};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A job's id in its pool.
+pub type JobId = u64;
+
+/// One attempt of a job.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Attempt {
+    /// The worker that ran it.
+    pub pid: u32,
+    /// When it was sent to the worker.
+    pub started: SystemTime,
+    /// When it ended.
+    pub ended: SystemTime,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// The end of a job: its final outcome and every attempt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct JobResult {
+    /// The job.
+    pub id: JobId,
+    /// The final outcome.
+    pub outcome: Outcome,
+    /// Every attempt, in order (empty when it never reached a worker).
+    pub attempts: Vec<Attempt>,
+}
+
+/// Something a job did while running.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum JobEvent {
+    /// It was sent to a worker.
+    Started {
+        /// The job.
+        id: JobId,
+        /// The worker.
+        pid: u32,
+        /// 1 for the first attempt.
+        attempt: u32,
+    },
+    /// It reported progress.
+    Progress {
+        /// The job.
+        id: JobId,
+        /// The worker.
+        pid: u32,
+        /// The value.
+        data: Value,
+    },
+    /// It emitted an event.
+    Event {
+        /// The job.
+        id: JobId,
+        /// The worker.
+        pid: u32,
+        /// The event's name.
+        name: String,
+        /// Its data.
+        data: Value,
+        /// Who it is for.
+        receiver: Receiver,
+    },
+    /// An attempt ended badly; another follows after `delay`.
+    Retrying {
+        /// The job.
+        id: JobId,
+        /// How the attempt ended.
+        outcome: Outcome,
+        /// The wait before the next attempt.
+        delay: Duration,
+    },
+    /// It ended.
+    Finished {
+        /// The job.
+        id: JobId,
+        /// How.
+        outcome: Outcome,
+    },
+}
+
+impl JobEvent {
+    /// The job the event is about.
+    pub fn job_id(&self) -> JobId {
+        match self {
+            Self::Started { id, .. }
+            | Self::Progress { id, .. }
+            | Self::Event { id, .. }
+            | Self::Retrying { id, .. }
+            | Self::Finished { id, .. } => *id,
+        }
+    }
+}
+
+/// Why a healthy worker was replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RecycleReason {
+    /// It ran `after_jobs` jobs.
+    Jobs,
+    /// Its RSS passed `max_rss`.
+    Memory,
+    /// It reached `max_age`.
+    Age,
+    /// It was idle past `idle_timeout` and the pool is above `min`.
+    Idle,
+    /// `resize` asked for fewer workers.
+    Resize,
+}
+
+/// Pool-level events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PoolEvent {
+    /// All `min` workers are ready (once, at start).
+    Online {
+        /// How many.
+        workers: usize,
+    },
+    /// A worker process was started.
+    WorkerSpawned {
+        /// Its pid.
+        pid: u32,
+        /// Its index (its weight's position).
+        index: usize,
+    },
+    /// A worker completed its handshake.
+    WorkerReady {
+        /// Its pid.
+        pid: u32,
+    },
+    /// A worker is gone.
+    WorkerExited {
+        /// Its pid.
+        pid: u32,
+        /// How it ended.
+        outcome: Outcome,
+        /// Whether the pool meant it to stop (recycling, scaling, shutdown).
+        expected: bool,
+    },
+    /// A worker is being replaced although healthy.
+    WorkerRecycled {
+        /// Its pid.
+        pid: u32,
+        /// Why.
+        reason: RecycleReason,
+    },
+    /// Workers die too often: respawning slows to the restart policy's maximum delay.
+    Degraded {
+        /// Unexpected exits within the window.
+        restarts: u32,
+    },
+    /// A worker stayed up for the whole window again.
+    Recovered,
+    /// A job event (progress, events for `job`/`all`, retries, ends).
+    Job(JobEvent),
+}
+
+/// A worker's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WorkerState {
+    /// Started, no handshake yet.
+    Starting,
+    /// Taking jobs.
+    Ready,
+    /// Taking no new jobs; stops when its jobs are done (recycling, scaling).
+    Draining,
+    /// Told to stop (shutdown sent or killed).
+    Stopping,
+}
+
+/// One worker's health, sampled from /proc.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct WorkerHealth {
+    /// Its pid.
+    pub pid: u32,
+    /// Its index.
+    pub index: usize,
+    /// Its state.
+    pub state: WorkerState,
+    /// Resident set size, bytes.
+    pub rss: u64,
+    /// CPU use over the last sample interval, percent of one core.
+    pub cpu: f64,
+    /// Jobs running now.
+    pub in_flight: usize,
+    /// Jobs answered.
+    pub jobs_done: u64,
+    /// Jobs that failed on it (answered with an error).
+    pub failures: u64,
+    /// Respawns of its index so far.
+    pub restarts: u32,
+    /// Time since it started.
+    pub uptime: Duration,
+    /// The last error a job reported on it.
+    pub last_error: Option<String>,
+}
