@@ -1,7 +1,6 @@
 """The runner as a child process: behaviour beyond cases.json (sync and async jobs, cancel,
 deadline, shutdown and SIGTERM, job resolution, calls, events, limits, protocol errors)."""
 
-import json
 import os
 import shutil
 import signal
