@@ -57,7 +57,7 @@ class Context:
 
     __slots__ = (
         "id", "job", "params", "args", "deadline",
-        "_runner", "_token", "_answered", "_timer", "_task", "_delivered", "_waiter", "sent",
+        "_runner", "_token", "_answered", "_timer", "_task", "_delivered", "_waiter", "_is_call", "sent",
     )
 
     def __init__(self, id, job, params=None, args=None, deadline=None, runner=None):
@@ -73,6 +73,7 @@ class Context:
         self._task = None  # the asyncio task of an async handler
         self._delivered = False  # the async handler has been told (task.cancel() or waiter)
         self._waiter = None  # the future wait_cancelled() is awaiting
+        self._is_call = False  # a `call`: a control operation, outside the concurrency limit
         self.sent = [] if runner is None else None
 
     def __repr__(self):

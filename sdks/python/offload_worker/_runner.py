@@ -4,6 +4,8 @@ Threads:
 - the main thread reads frames and dispatches them; it never runs job code, so cancel, ping
   and the end of the channel are always noticed (on EOF the process exits at once);
 - a pool of at most OFFLOAD_CONCURRENCY threads runs sync handlers (and loads job files);
+  sync `call` functions get threads of their own, so a call (pause, status) can reach a job
+  that occupies every slot;
 - one asyncio loop thread, started on first need, runs async handlers and async listeners;
 - a signal watcher thread turns SIGTERM/SIGINT into a shutdown; a shutdown drains on its own
   thread; a threading.Timer per job with a deadline fires its cancellation.
@@ -44,8 +46,11 @@ class Runner:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # notified whenever a job is answered
         self._jobs = {}  # id -> Context of every run/call not answered yet
-        self._closing = False
-        self._pool = _Pool(concurrency)
+        self._runs = 0  # how many of them are runs (calls do not count toward concurrency)
+        self._closing = False  # after shutdown: runs are refused
+        self._finished = False  # the shutdown is answering what is left: calls are refused too
+        self._pool = _Pool(concurrency)  # sync run handlers
+        self._call_pool = _Pool(sys.maxsize)  # sync call functions: never queued behind a run
         self._loop = None
         self._loop_lock = threading.Lock()
         self._tasks = set()  # strong references to background asyncio tasks
@@ -212,13 +217,14 @@ class Runner:
             left = list(self._jobs.values())
         for ctx in left:
             ctx._token.cancel("shutdown")
-        if left:
-            with self._lock:
+        with self._lock:
+            if left:
                 self._wait_idle(ANSWER_WAIT_S)
-                left = list(self._jobs.values())
-            for ctx in left:  # they ignore cancellation; answer for them, a late answer is dropped
-                self._fail(ctx, Cancelled(
-                    "the job was cancelled at shutdown and did not stop within %gs" % ANSWER_WAIT_S), stack=False)
+            self._finished = True
+            left = list(self._jobs.values())
+        for ctx in left:  # they ignore cancellation; answer for them, a late answer is dropped
+            self._fail(ctx, Cancelled(
+                "the job was cancelled at shutdown and did not stop within %gs" % ANSWER_WAIT_S), stack=False)
         self._out.send({"type": "ack", "id": "shutdown"})
         self._exit(0)
 
@@ -261,17 +267,19 @@ class Runner:
     # -- running jobs ----------------------------------------------------------------------
 
     def _admit(self, ctx, path, func, call_args):
+        ctx._is_call = func is not None
         with self._lock:
             if ctx.id in self._jobs:
                 raise ProtocolError("%r is already the id of a job in flight" % ctx.id)
-            if self._closing:
+            if self._finished or (self._closing and not ctx._is_call):
                 refusal = ShuttingDown("the worker is shutting down and takes no new jobs")
-            elif len(self._jobs) >= self.concurrency:
+            elif not ctx._is_call and self._runs >= self.concurrency:
                 refusal = Busy("the worker already runs %d job(s), its concurrency (OFFLOAD_CONCURRENCY)"
                                % self.concurrency)
             else:
                 refusal = None
                 self._jobs[ctx.id] = ctx
+                self._runs += not ctx._is_call
         if refusal is not None:
             self._out.write(self._error_frame(ctx.id, _error_object(refusal, None, stack=False)))
             return
@@ -292,7 +300,7 @@ class Runner:
             return
         module = self._loader.cached(file)
         if module is None:  # executing a job file is job code: never on the reader thread
-            self._pool.submit(self._load_and_launch, ctx, file, func, call_args)
+            self._pool_for(ctx).submit(self._load_and_launch, ctx, file, func, call_args)
         else:
             self._launch(ctx, module, func, call_args, on_pool=False)
 
@@ -327,7 +335,10 @@ class Runner:
         elif on_pool:
             self._run_sync(ctx, fn, args)
         else:
-            self._pool.submit(self._run_sync, ctx, fn, args)
+            self._pool_for(ctx).submit(self._run_sync, ctx, fn, args)
+
+    def _pool_for(self, ctx):
+        return self._call_pool if ctx._is_call else self._pool
 
     def _run_sync(self, ctx, fn, args):
         try:
@@ -411,6 +422,7 @@ class Runner:
                     return
                 ctx._answered = True
                 del self._jobs[ctx.id]
+                self._runs -= not ctx._is_call
                 self._changed.notify_all()
             self._out.write_locked(data)
         if ctx._timer is not None:

@@ -330,11 +330,11 @@ class Deadline(unittest.TestCase):
 
 
 class Concurrency(unittest.TestCase):
-    def test_more_jobs_than_concurrency_are_busy(self):
+    def test_more_runs_than_concurrency_are_busy(self):
         with Worker(env={"OFFLOAD_CONCURRENCY": "2"}) as w:
             w.expect({"type": "ready", "concurrency": 2})
             run(w, "sleep", {"ms": 30000}, id="a")
-            w.send({"type": "call", "id": "b", "job": "sleep", "func": "handle", "args": [{"ms": 30000}, None]})
+            run(w, "sleep", {"ms": 30000}, id="b")
             run(w, "echo", 1, id="c")
             err = error_of(self, w.recv(), "Busy", id="c")
             self.assertIn("OFFLOAD_CONCURRENCY", err["message"])
@@ -342,6 +342,22 @@ class Concurrency(unittest.TestCase):
             error_of(self, w.recv(timeout=3), "Cancelled", id="a")
             run(w, "echo", 2, id="d")
             w.expect({"type": "result", "id": "d", "value": 2})
+
+    def test_calls_do_not_count_toward_concurrency(self):
+        # As the conformance case call_does_not_count_toward_concurrency, plus a sync run that
+        # holds the only job thread: a call must not queue behind it.
+        for job, params in [("sleep", {"ms": 30000}), ("sync_sleep", {"ms": 30000})]:
+            with self.subTest(job=job), Worker(jobs_dir=TEST_JOBS if job == "sync_sleep" else FIXTURES) as w:
+                w.expect({"type": "ready", "concurrency": 1})
+                run(w, job, params, id="j1")
+                time.sleep(0.1)
+                w.send({"type": "call", "id": "c1", "job": "echo", "path": os.path.join(FIXTURES, "echo.py"),
+                        "func": "handle", "args": ["x"]})
+                w.expect({"type": "result", "id": "c1", "value": "x"}, timeout=3)
+                run(w, "echo", 1, id="j2", path=os.path.join(FIXTURES, "echo.py"))
+                error_of(self, w.recv(), "Busy", id="j2")
+                w.send({"type": "cancel", "id": "j1"})
+                error_of(self, w.recv(timeout=3), "Cancelled", id="j1")
 
     def test_an_answered_job_never_holds_its_slot(self):
         # The supervisor may send the next run the moment it reads an answer.
@@ -397,6 +413,19 @@ class Shutdown(unittest.TestCase):
             run(w, "sub/nested", None, id="k")
             w.expect({"type": "result", "id": "k", "value": "nested"})
             w.nothing_for(0.2)
+
+    def test_calls_still_reach_jobs_while_draining(self):
+        with Worker(jobs_dir=TEST_JOBS) as w:
+            w.ready()
+            run(w, "sync_sleep", {"ms": 400}, id="a")
+            w.send({"type": "shutdown", "grace_ms": 5000})
+            w.send({"type": "call", "id": "c", "job": "calls", "func": "add", "args": [1, 2]})
+            w.expect({"type": "result", "id": "c", "value": 3})
+            run(w, "calls", None, id="b")
+            error_of(self, w.recv(), "ShuttingDown", id="b")
+            w.expect({"type": "result", "id": "a", "value": "slept"})
+            w.expect({"type": "ack", "id": "shutdown"})
+            self.assertEqual(w.wait(), 0)
 
     def test_sigterm_when_idle(self):
         with Worker() as w:

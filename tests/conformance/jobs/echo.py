@@ -1,5 +1,5 @@
-"""Conformance fixture `echo`: result = params (a sync handler)."""
+"""Conformance fixture `echo`: result = params (a sync handler); as a call, handle(x) returns x."""
 
 
-def handle(params, ctx):
+def handle(params, ctx=None):
     return params
