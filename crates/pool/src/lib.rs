@@ -1,7 +1,7 @@
 //! `ChildPool`: a supervised pool of resident worker processes.
 //!
 //! One central queue feeds workers that have free capacity (so a long job never blocks short
-//! ones behind it); the [`Algorithm`](offload_balance::Algorithm) chooses among eligible
+//! ones behind it); the [`Algorithm`] chooses among eligible
 //! workers. Workers that die are replaced (with backoff; a crash loop marks the pool degraded);
 //! their jobs are retried on other workers while attempts remain, else they fail with the death
 //! reason — never lost, never hung. Timeouts cancel, wait a grace, then kill the worker.
