@@ -1,0 +1,462 @@
+//! Durable job storage for `offload serve`.
+//!
+//! [`Store`] is the contract between the daemon and a storage engine. It is made for two
+//! engines — embedded SQLite now, PostgreSQL next — so nothing in it assumes a single process:
+//! jobs are *claimed* by a node with a *lease* that the node renews; a job whose lease expired is
+//! claimable again (its attempt counted: at-least-once).
+//!
+//! # Job states
+//!
+//! ```text
+//!  submit ─▶ scheduled ──(run_at due)──▶ queued ──claim──▶ running ──▶ succeeded
+//!              ▲                            ▲                 │
+//!              │                            │                 ├──▶ failed ──(retry due)──▶ queued
+//!              │                            └─ lease expired ─┤            └─(no attempts left)─▶ dead
+//!              └─ (delay / run_at in the future)              └──▶ cancelled
+//! ```
+//!
+//! `succeeded`, `dead` and `cancelled` are terminal; `failed` means "an attempt failed, a retry
+//! is scheduled at `run_at`". `retry` moves a `dead` or `cancelled` job back to `queued`.
+#![deny(missing_docs)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+/// Milliseconds since the Unix epoch: every timestamp of the store.
+pub type Millis = i64;
+
+/// The current time in [`Millis`].
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A job's id: a UUIDv7 (time-ordered), as text on the wire.
+pub type JobId = uuid::Uuid;
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for its `run_at`.
+    Scheduled,
+    /// Ready to be claimed.
+    Queued,
+    /// Claimed by a node, leased.
+    Running,
+    /// Done, with a result.
+    Succeeded,
+    /// An attempt failed; a retry is due at `run_at`.
+    Failed,
+    /// Failed for good (no attempts left, or not retryable).
+    Dead,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl JobState {
+    /// Every state.
+    pub const ALL: [JobState; 7] = [
+        JobState::Scheduled,
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Dead,
+        JobState::Cancelled,
+    ];
+
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the job is over.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Dead | Self::Cancelled)
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown state {s:?}")))
+    }
+}
+
+/// A job to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// The job's name (validated by the caller).
+    pub job: String,
+    /// Its input.
+    pub params: Value,
+    /// The pool that runs it (decided by the caller's routing).
+    pub pool: String,
+    /// Higher runs first (default 0).
+    pub priority: i32,
+    /// Not before this time (`None`: now). In the future → `scheduled`.
+    pub run_at: Option<Millis>,
+    /// Per-attempt timeout.
+    pub timeout_ms: Option<u64>,
+    /// Attempts in all (≥ 1).
+    pub max_attempts: u32,
+    /// Retry delay: `backoff_ms · 2^(attempt-1)`, at most one hour.
+    pub backoff_ms: u64,
+    /// A duplicate submit with the same key within the idempotency window returns the first job.
+    pub idempotency_key: Option<String>,
+    /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
+    pub cron: Option<CronTick>,
+}
+
+/// A cron tick that produced a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronTick {
+    /// The schedule's name.
+    pub schedule: String,
+    /// The tick's time.
+    pub tick: Millis,
+}
+
+/// The answer to one submitted job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The job's id (the first job's id for a duplicate).
+    pub id: JobId,
+    /// Its state now.
+    pub state: JobState,
+    /// Whether an earlier job with the same idempotency key (or cron tick) was returned.
+    pub duplicate: bool,
+}
+
+/// A claimed job, as a node receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claimed {
+    /// The job.
+    pub id: JobId,
+    /// Its name.
+    pub job: String,
+    /// Its pool.
+    pub pool: String,
+    /// Its input.
+    pub params: Value,
+    /// The attempt number now starting (1-based; counts expired leases too).
+    pub attempt: u32,
+    /// Attempts in all.
+    pub max_attempts: u32,
+    /// Per-attempt timeout.
+    pub timeout_ms: Option<u64>,
+    /// Retry backoff base.
+    pub backoff_ms: u64,
+    /// When it was submitted.
+    pub created_at: Millis,
+    /// When it became due (for queue-wait latency).
+    pub run_at: Millis,
+}
+
+/// How many jobs of a pool a node wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demand {
+    /// The pool.
+    pub pool: String,
+    /// How many at most.
+    pub n: usize,
+}
+
+/// An error as stored: `{name, message, stack}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredError {
+    /// Its class.
+    pub name: String,
+    /// What happened.
+    pub message: String,
+    /// Where.
+    pub stack: Option<String>,
+}
+
+/// How an attempt ended, and what becomes of the job. The caller (the daemon) decides between
+/// `Retry` and `Dead` from the outcome and the attempts left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "then", rename_all = "snake_case")]
+pub enum Transition {
+    /// → `succeeded` with this result.
+    Succeeded {
+        /// The job's result.
+        result: Value,
+    },
+    /// → `failed`, retried at `run_at`.
+    Retry {
+        /// Why the attempt failed.
+        error: StoredError,
+        /// When to retry.
+        run_at: Millis,
+    },
+    /// → `dead`.
+    Dead {
+        /// Why.
+        error: StoredError,
+    },
+    /// → `cancelled`.
+    Cancelled,
+}
+
+/// The end of one attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The job.
+    pub id: JobId,
+    /// The attempt that ended (must match the job's current attempt, else it is ignored: a
+    /// late answer after the lease moved the job elsewhere).
+    pub attempt: u32,
+    /// The node that ran it.
+    pub node: String,
+    /// The worker's pid, if any.
+    pub pid: Option<u32>,
+    /// When the attempt started.
+    pub started_at: Millis,
+    /// When it ended.
+    pub ended_at: Millis,
+    /// How it ended, as a short word (`succeeded`, `failed`, `timed_out`, `crashed`, …).
+    pub outcome: String,
+    /// What becomes of the job.
+    pub then: Transition,
+}
+
+/// One attempt, as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// 1-based.
+    pub attempt: u32,
+    /// The node.
+    pub node: Option<String>,
+    /// The worker's pid.
+    pub pid: Option<u32>,
+    /// Start.
+    pub started_at: Millis,
+    /// End, unless it is running (or its node died: then `outcome` is `lease_expired`).
+    pub ended_at: Option<Millis>,
+    /// How it ended (`None` while running).
+    pub outcome: Option<String>,
+    /// Its error, if any.
+    pub error: Option<StoredError>,
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Its id.
+    pub id: JobId,
+    /// Its name.
+    pub job: String,
+    /// Its pool.
+    pub pool: String,
+    /// Its input.
+    pub params: Value,
+    /// Its state.
+    pub state: JobState,
+    /// Priority.
+    pub priority: i32,
+    /// Due time (for `scheduled`/`failed`/`queued`).
+    pub run_at: Millis,
+    /// Submitted at.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// The current or last attempt (0 before the first claim).
+    pub attempt: u32,
+    /// Attempts in all.
+    pub max_attempts: u32,
+    /// Timeout.
+    pub timeout_ms: Option<u64>,
+    /// Backoff base.
+    pub backoff_ms: u64,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The last progress value.
+    pub progress: Option<Value>,
+    /// The result (succeeded).
+    pub result: Option<Value>,
+    /// The last error.
+    pub error: Option<StoredError>,
+    /// Whether a cancel was asked while it ran (the node kills it).
+    pub cancel_requested: bool,
+    /// The node holding the lease (running).
+    pub node: Option<String>,
+    /// When the lease ends (running).
+    pub lease_until: Option<Millis>,
+    /// Every attempt (filled by `get`, empty in lists).
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// Filters of `list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only this state.
+    pub state: Option<JobState>,
+    /// Only this job name.
+    pub job: Option<String>,
+    /// At most this many (the engine caps it at 1,000).
+    pub limit: usize,
+    /// Continue after this cursor (from a previous page).
+    pub cursor: Option<String>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    /// The jobs (without attempts).
+    pub jobs: Vec<JobRecord>,
+    /// Pass as `cursor` for the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// What `cancel` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelResult {
+    /// It was waiting: now `cancelled`.
+    Cancelled,
+    /// It is running: `cancel_requested` is set; the node holding it must kill it and complete
+    /// it with [`Transition::Cancelled`].
+    Requested,
+    /// It was already over; its state is unchanged.
+    AlreadyDone(JobState),
+}
+
+/// A cron schedule kept in the store (schedules from `offload.toml` are not stored).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CronSchedule {
+    /// Unique name.
+    pub name: String,
+    /// The expression (croner syntax).
+    pub cron: String,
+    /// The job it submits.
+    pub job: String,
+    /// Its params.
+    pub params: Value,
+    /// `skip` or `run_once`: what to do with ticks missed while the daemon was down.
+    pub missed: String,
+    /// Created at.
+    pub created_at: Millis,
+}
+
+/// Why a store call failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No such job (or schedule).
+    #[error("not found")]
+    NotFound,
+    /// The request is not valid for the job's state (retry of a running job, say).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A bad argument (unknown state, bad cursor).
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The engine failed.
+    #[error("storage engine error: {0}")]
+    Engine(String),
+    /// The schema in the database is newer than this binary.
+    #[error("the database schema is version {found}, this offload supports up to {supported}")]
+    SchemaTooNew {
+        /// In the database.
+        found: u32,
+        /// Known to this binary.
+        supported: u32,
+    },
+}
+
+/// Counts of jobs per (pool, state), for metrics and `GET /v1/pools`.
+pub type Counts = BTreeMap<(String, JobState), u64>;
+
+/// The storage contract of the daemon. Every method is one atomic transaction; engines batch
+/// concurrent calls into group commits. A method returns only after its change is durable.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores jobs (one transaction for the batch). Idempotency: a job whose
+    /// `idempotency_key` matches a job created within `idempotency_window` returns that job
+    /// with `duplicate: true`; a job whose `cron` tick already fired returns the first one.
+    async fn submit(
+        &self,
+        jobs: Vec<NewJob>,
+        idempotency_window: Duration,
+    ) -> Result<Vec<Submitted>, StoreError>;
+
+    /// Claims due jobs for `node`: first makes due `scheduled`/`failed` jobs `queued`, then
+    /// picks per pool up to `n` queued jobs, highest priority first, then oldest `run_at`,
+    /// then id; they become `running` with `attempt + 1` and a lease until now + `lease`.
+    async fn claim(
+        &self,
+        node: &str,
+        demand: &[Demand],
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Extends the leases `node` holds on `ids` to now + `lease`; returns the ids whose lease
+    /// it no longer holds (expired and reclaimed, or completed).
+    async fn renew(
+        &self,
+        node: &str,
+        ids: &[JobId],
+        lease: Duration,
+    ) -> Result<Vec<JobId>, StoreError>;
+
+    /// Records ended attempts and applies their transitions (one transaction for the batch).
+    /// A completion whose attempt or node no longer matches is ignored.
+    async fn complete(&self, done: Vec<Completion>) -> Result<(), StoreError>;
+
+    /// Records the last progress value of running jobs (batched; last value wins).
+    async fn progress(&self, updates: Vec<(JobId, Value)>) -> Result<(), StoreError>;
+
+    /// Makes `running` jobs whose lease ended before now `queued` again (their attempt is
+    /// counted, recorded as `lease_expired`); with `node`, all running jobs of that node
+    /// regardless of lease (a restarted single node). Returns how many.
+    async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError>;
+
+    /// One job with its attempts.
+    async fn get(&self, id: JobId) -> Result<JobRecord, StoreError>;
+
+    /// Jobs, newest first.
+    async fn list(&self, filter: ListFilter) -> Result<Page, StoreError>;
+
+    /// Cancels a job (see [`CancelResult`]).
+    async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError>;
+
+    /// Moves a `dead` or `cancelled` job back to `queued` with a fresh set of attempts.
+    /// [`StoreError::Conflict`] in any other state.
+    async fn retry(&self, id: JobId) -> Result<JobState, StoreError>;
+
+    /// Counts of jobs per (pool, state).
+    async fn counts(&self) -> Result<Counts, StoreError>;
+
+    /// Deletes terminal jobs last updated before `before`; returns how many.
+    async fn purge(&self, before: Millis) -> Result<u64, StoreError>;
+
+    /// Adds or replaces a stored cron schedule.
+    async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError>;
+
+    /// Stored cron schedules.
+    async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError>;
+
+    /// Deletes a stored cron schedule.
+    async fn delete_schedule(&self, name: &str) -> Result<(), StoreError>;
+
+    /// The last tick that fired for schedule `name` (from the jobs it created), if any.
+    async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError>;
+}
