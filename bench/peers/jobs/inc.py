@@ -1,0 +1,3 @@
+# offload Python pool job: x + 1.
+def handle(params, ctx):
+    return params["x"] + 1
