@@ -351,6 +351,32 @@ class FileJobs {
     evict(file, path.dirname(file));
     if (unloadError) throw unloadError;
   }
+
+  /**
+   * Graceful shutdown: call the optional `unload()` export of every job module loaded (each
+   * once, all started at once; async ones awaited). Resolves when all have settled; an error is
+   * given to `onError(file, err)` instead of rejecting. The caller bounds the time.
+   */
+  unloadAll(onError) {
+    const pending = [...this.byFile.entries()];
+    this.byFile.clear();
+    return Promise.all(
+      pending.map(async ([file, p]) => {
+        let def;
+        try {
+          def = await p;
+        } catch {
+          return; // never loaded: nothing to unload
+        }
+        try {
+          const unload = findFunction(def.exports, 'unload');
+          if (unload) await unload.call(def.exports);
+        } catch (e) {
+          onError(file, e);
+        }
+      }),
+    );
+  }
 }
 
 /** Remove `file` and the modules it loaded below `root` (outside node_modules) from

@@ -28,6 +28,8 @@ const DEFAULT_GRACE_MS = 5000;
 /** After shutdown cancelled the jobs still running, how long they get to answer before the
  * worker answers `Cancelled` for them and exits. */
 const CANCEL_WAIT_MS = 1000;
+/** At shutdown, the least time the modules' unload() get, however little grace is left. */
+const UNLOAD_MIN_MS = 1000;
 /** How long an exit waits for queued frames to be written. */
 const FLUSH_WAIT_MS = 1000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -268,6 +270,7 @@ class Worker {
     this.cancelTimer = null;
     this.graceDeadline = Infinity;
     this.exiting = false;
+    this.unloading = false;
     this.pendingSends = 0;
     this.flushWaiters = [];
   }
@@ -649,7 +652,7 @@ class Worker {
   // --- shutdown ----------------------------------------------------------------------------
 
   /** Stop accepting jobs, let running ones finish for `graceMs`, cancel the rest, answer them,
-   * send {"type":"ack","id":"shutdown"} and exit 0. A later shutdown may only shorten the grace. */
+   * call the job modules' unload(), send {"type":"ack","id":"shutdown"} and exit 0. A later shutdown may only shorten the grace. */
   shutdown(graceMs) {
     const deadline = Date.now() + graceMs;
     if (this.shuttingDown) {
@@ -684,8 +687,28 @@ class Worker {
     this.exiting = true;
     if (this.graceTimer) clearTimeout(this.graceTimer.t);
     if (this.cancelTimer) clearTimeout(this.cancelTimer);
-    if (!this.send({ type: 'ack', id: 'shutdown' }, () => process.exit(0)) && !process.connected) process.exit(0);
-    setTimeout(() => process.exit(0), FLUSH_WAIT_MS).unref();
+    this.unloadJobs().then(() => {
+      if (!this.send({ type: 'ack', id: 'shutdown' }, () => process.exit(0)) && !process.connected) process.exit(0);
+      setTimeout(() => process.exit(0), FLUSH_WAIT_MS).unref();
+    });
+  }
+
+  /** Once every job is answered, before the ack: call the optional unload() of each job module
+   * loaded, for what remains of the grace (at least UNLOAD_MIN_MS). An unload() that has not
+   * settled by then is abandoned; errors go to stderr. Runs outside any job's async context. */
+  unloadJobs() {
+    if (!this.jobs || typeof this.jobs.unloadAll !== 'function') return Promise.resolve();
+    this.unloading = true;
+    const budget = Math.max(this.graceDeadline - Date.now(), UNLOAD_MIN_MS);
+    return new Promise((resolve) => {
+      const timer = timerAt(Date.now() + budget, resolve);
+      const onError = (file, err) =>
+        writeStderr(`offload worker: unload() of ${file} failed: ${err && err.stack ? err.stack : util.inspect(err)}\n`);
+      state.als.exit(() => this.jobs.unloadAll(onError)).then(() => {
+        clearTimeout(timer.t);
+        resolve();
+      });
+    });
   }
 
   // --- crashes -----------------------------------------------------------------------------
@@ -698,6 +721,9 @@ class Worker {
     const where = job ? ` in job ${job.name || job.kind} (${job.id})` : '';
     const what = origin === 'unhandledRejection' ? 'unhandled rejection' : 'uncaught exception';
     writeStderr(`offload worker: ${what}${where}: ${err && err.stack ? err.stack : util.inspect(err)}\n`);
+    // Every job is answered and the worker is on its way out (an unload() or a job that ignored
+    // its cancellation threw): logged only, the shutdown still acks and exits 0.
+    if (this.unloading) return undefined;
     if (this.crashed) return undefined;
     this.crashed = true;
     // Like Node's default, the process ends (its state is unknown); the job the error came from

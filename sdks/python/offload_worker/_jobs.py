@@ -94,6 +94,11 @@ class Loader:
                     unload()
             return self.load(path)
 
+    def loaded(self):
+        """The (path, module) pairs of every job module loaded, in load order. Read without the
+        lock: a job stuck in its import holds it, and a shutdown must not wait for that."""
+        return list(self._modules.copy().items())
+
     def _execute(self, path):
         if not os.path.isfile(path):
             if os.path.isfile(path + ".py"):  # ee-core style path without extension

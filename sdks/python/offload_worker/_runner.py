@@ -31,6 +31,7 @@ CAPABILITIES = ["cancel", "call", "progress", "events", "shutdown", "ping"]
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 SIGNAL_GRACE_MS = 5000  # SIGTERM / SIGINT: a shutdown with this grace
 ANSWER_WAIT_S = 2.0  # after cancelling at shutdown, how long jobs get to answer before the runner answers for them
+UNLOAD_MIN_S = 1.0  # at shutdown, the least time the job modules' unload() get, however little grace is left
 MAX_ID_BYTES = 256
 
 _current = None  # the running Runner, for the module-level emit()
@@ -212,6 +213,7 @@ class Runner:
         threading.Thread(target=self._drain, args=(grace_ms,), name="offload-shutdown", daemon=True).start()
 
     def _drain(self, grace_ms):
+        grace_end = time.monotonic() + max(0.0, grace_ms / 1000.0)
         with self._lock:
             self._wait_idle(max(0.0, grace_ms / 1000.0))
             left = list(self._jobs.values())
@@ -225,8 +227,45 @@ class Runner:
         for ctx in left:  # they ignore cancellation; answer for them, a late answer is dropped
             self._fail(ctx, Cancelled(
                 "the job was cancelled at shutdown and did not stop within %gs" % ANSWER_WAIT_S), stack=False)
+        self._unload_jobs(max(grace_end, time.monotonic() + UNLOAD_MIN_S))
         self._out.send({"type": "ack", "id": "shutdown"})
         self._exit(0)
+
+    def _unload_jobs(self, end):
+        """Call the unload() of every job module loaded, each once on a thread of its own, and
+        wait for them until `end` (time.monotonic()); the ones still running are abandoned."""
+        threads = []
+        for path, module in self._loader.loaded():
+            fn = module.__dict__.get("unload")
+            if callable(fn):
+                where = getattr(module, "__file__", None) or path
+                thread = threading.Thread(target=self._unload_one, args=(where, fn), name="offload-unload",
+                                          daemon=True)
+                thread.start()
+                threads.append(thread)
+        for thread in threads:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return
+            thread.join(min(remaining, threading.TIMEOUT_MAX))
+
+    def _unload_one(self, path, fn):
+        try:
+            result = fn()
+            if _is_awaitable(result):  # an async def unload(): awaited on the event loop
+                import asyncio
+
+                async def wait():
+                    return await result
+
+                asyncio.run_coroutine_threadsafe(wait(), self._asyncio_loop()).result()
+        except BaseException as e:
+            try:
+                sys.stderr.write("offload worker: unload() of %s failed: %s: %s\n%s" % (
+                    path, type(e).__name__, _text(e), _stack(e) or ""))
+                sys.stderr.flush()
+            except Exception:
+                pass
 
     def _wait_idle(self, seconds):
         """With self._lock held: wait until no job is in flight, at most `seconds`."""
