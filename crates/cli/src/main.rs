@@ -11,8 +11,9 @@ use clap::{Parser, Subcommand};
 #[command(name = "offload", version, about, long_about = None)]
 struct Cli {
     /// Log filter (tracing's EnvFilter syntax), e.g. `debug` or `offload=trace`.
-    #[arg(long, global = true, env = "OFFLOAD_LOG", default_value = "warn")]
-    log: String,
+    /// (Default: `warn` for client commands, `info` for `serve`.)
+    #[arg(long, global = true, env = "OFFLOAD_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,12 +22,19 @@ struct Cli {
 enum Command {
     /// Run one job in a fresh process and print its result.
     Run(commands::run::RunArgs),
+    /// Run the daemon: a durable job queue with an HTTP API (embedded SQLite).
+    Serve(commands::serve::ServeArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(cli.log.as_deref().unwrap_or(
+            match cli.command {
+                Command::Serve(_) => "info,offload::job=warn",
+                _ => "warn",
+            },
+        )))
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
@@ -44,6 +52,7 @@ fn main() {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => commands::run::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
         }
     });
     let code = match code {

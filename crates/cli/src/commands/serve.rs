@@ -1,0 +1,112 @@
+//! `offload serve`: the daemon, on the embedded SQLite store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use offload_server::{Daemon, FileConfig, ServeConfig};
+use offload_store::SqliteStore;
+
+/// Arguments of `offload serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The jobs folder.
+    #[arg(long, env = "OFFLOAD_JOBS")]
+    jobs: Option<PathBuf>,
+    /// The data folder (the SQLite database).
+    #[arg(long, env = "OFFLOAD_DATA")]
+    data: Option<PathBuf>,
+    /// Listen address of the HTTP API.
+    #[arg(long, env = "OFFLOAD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Bearer token (required on a non-loopback address).
+    #[arg(long, env = "OFFLOAD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The configuration file (default: ./offload.toml when it exists).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Lease of a running job, e.g. `30s` (a job whose node stops renewing it runs again).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lease: Option<Duration>,
+    /// How long running jobs may finish when the daemon is stopped.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    grace: Duration,
+}
+
+pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    let mut cfg = ServeConfig::new("jobs", ".offload");
+    let file = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from("offload.toml")).filter(|p| p.exists()),
+    };
+    if let Some(path) = &file {
+        cfg.apply_file(FileConfig::load(path)?)?;
+    }
+    if let Some(j) = args.jobs {
+        cfg.jobs = j;
+    }
+    if let Some(d) = args.data {
+        cfg.data = d;
+    }
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if args.token.is_some() {
+        cfg.token = args.token;
+    }
+    if let Some(l) = args.lease {
+        cfg.lease = l;
+    }
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
+    cfg.node = node_id(&cfg.data)?;
+    let store = SqliteStore::open(&cfg.data)
+        .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
+    let jobs = cfg.jobs.clone();
+    let data = cfg.data.clone();
+    let daemon = Daemon::start(cfg, Arc::new(store)).await?;
+    let addr = daemon.addr();
+    eprintln!("offload serve: listening on http://{addr}");
+    eprintln!("  jobs: {}   data: {}", jobs.display(), data.display());
+    if let Some(f) = &file {
+        eprintln!("  config: {}", f.display());
+    }
+    eprintln!("  submit a first job:  offload submit --server http://{addr} <job> --params '{{}}' --wait");
+    eprintln!("  or:                  curl -s -XPOST http://{addr}/v1/jobs -d '{{\"job\": \"<job>\"}}'");
+    daemon.run_until(shutdown_signal(), args.grace).await;
+    eprintln!("offload serve: stopped");
+    Ok(0)
+}
+
+/// A stable name for this node, kept in the data folder.
+fn node_id(data: &std::path::Path) -> anyhow::Result<String> {
+    let path = data.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_owned();
+        if !id.is_empty() {
+            return Ok(id);
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "node".into());
+    let id = format!("{host}-{:08x}", std::process::id() ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())));
+    std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    eprintln!("offload serve: stopping (running jobs get the grace period)");
+}

@@ -1,0 +1,329 @@
+//! The daemon's configuration: command-line values over an optional `offload.toml`.
+//!
+//! ```toml
+//! listen = "127.0.0.1:7070"
+//! data = ".offload"
+//! jobs = "jobs"
+//! # token = "..."            # or OFFLOAD_TOKEN; required on a non-loopback address
+//! lease_ms = 30000
+//! retention_hours = 168
+//!
+//! [[pool]]
+//! name = "images"
+//! jobs = ["images/*"]        # job-name patterns: `*` within a segment, `**` across
+//! min = 1
+//! max = 4
+//! concurrency = 1
+//! algorithm = "p2c"
+//! timeout_ms = 60000
+//! max_attempts = 3
+//! backoff_ms = 1000
+//! recycle_after_jobs = 500
+//! max_rss_mb = 512
+//! isolation = "pool"         # or "process": a fresh process per job
+//!
+//! [[cron]]
+//! name = "nightly-report"
+//! cron = "0 3 * * *"
+//! job = "report"
+//! params = { kind = "daily" }
+//! missed = "run_once"        # or "skip"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ConfigError;
+
+/// How jobs of a pool are isolated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Resident workers (ChildPool).
+    #[default]
+    Pool,
+    /// A fresh process per job (ChildJob).
+    Process,
+}
+
+/// One `[[pool]]` of `offload.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSection {
+    /// The pool's name.
+    pub name: String,
+    /// Job-name patterns routed to it (first matching pool wins).
+    #[serde(default)]
+    pub jobs: Vec<String>,
+    /// `node`, `python` or `native` (default: from the first matching job file).
+    pub kind: Option<String>,
+    /// For native pools: the worker program (default: the job file itself).
+    pub program: Option<PathBuf>,
+    /// Workers kept.
+    pub min: Option<usize>,
+    /// Workers at most.
+    pub max: Option<usize>,
+    /// Jobs per worker.
+    pub concurrency: Option<u32>,
+    /// Balancing algorithm (the seed's names, `p2c`, …).
+    pub algorithm: Option<String>,
+    /// Default per-attempt timeout.
+    pub timeout_ms: Option<u64>,
+    /// Default attempts.
+    pub max_attempts: Option<u32>,
+    /// Default retry backoff base.
+    pub backoff_ms: Option<u64>,
+    /// Recycle a worker after this many jobs.
+    pub recycle_after_jobs: Option<u64>,
+    /// Recycle a worker above this RSS.
+    pub max_rss_mb: Option<u64>,
+    /// Recycle a worker after this age.
+    pub max_age_s: Option<u64>,
+    /// Retire idle workers down to `min` after this long.
+    pub idle_timeout_s: Option<u64>,
+    /// `pool` or `process`.
+    #[serde(default)]
+    pub isolation: Isolation,
+}
+
+/// One `[[cron]]` of `offload.toml`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CronSection {
+    /// Unique name.
+    pub name: String,
+    /// Expression (croner syntax, 5 or 6 fields).
+    pub cron: String,
+    /// The job.
+    pub job: String,
+    /// Its params.
+    #[serde(default)]
+    pub params: Value,
+    /// `skip` (default) or `run_once`.
+    #[serde(default = "default_missed")]
+    pub missed: String,
+}
+
+fn default_missed() -> String {
+    "skip".into()
+}
+
+/// The file `offload.toml`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Listen address.
+    pub listen: Option<String>,
+    /// Data folder.
+    pub data: Option<PathBuf>,
+    /// Jobs folder.
+    pub jobs: Option<PathBuf>,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// Lease length.
+    pub lease_ms: Option<u64>,
+    /// Keep finished jobs this long.
+    pub retention_hours: Option<u64>,
+    /// Idempotency window.
+    pub idempotency_hours: Option<u64>,
+    /// Pools.
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<PoolSection>,
+    /// Cron schedules.
+    #[serde(default, rename = "cron")]
+    pub crons: Vec<CronSection>,
+}
+
+impl FileConfig {
+    /// Reads `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file and the problem.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Everything the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// The data folder (the SQLite database lives here).
+    pub data: PathBuf,
+    /// The jobs folder.
+    pub jobs: PathBuf,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// Lease of a claimed job.
+    pub lease: Duration,
+    /// Finished jobs are purged after this.
+    pub retention: Duration,
+    /// Duplicate submits within this window return the first job.
+    pub idempotency_window: Duration,
+    /// Pools.
+    pub pools: Vec<PoolSection>,
+    /// Cron schedules from the file.
+    pub crons: Vec<CronSection>,
+    /// Largest request body.
+    pub max_body: usize,
+    /// This node's name (in leases and attempts).
+    pub node: String,
+}
+
+impl ServeConfig {
+    /// Defaults for `jobs` and `data`, listening on 127.0.0.1:7070.
+    pub fn new(jobs: impl Into<PathBuf>, data: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
+            data: data.into(),
+            jobs: jobs.into(),
+            token: None,
+            lease: Duration::from_secs(30),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            idempotency_window: Duration::from_secs(24 * 3600),
+            pools: Vec::new(),
+            crons: Vec::new(),
+            max_body: 16 * 1024 * 1024,
+            node: "local".into(),
+        }
+    }
+
+    /// Applies a file's values (the command line applies after, over them).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] for a bad listen address.
+    pub fn apply_file(&mut self, file: FileConfig) -> Result<(), ConfigError> {
+        if let Some(l) = file.listen {
+            self.listen = l
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("listen {l:?}: {e}")))?;
+        }
+        if let Some(d) = file.data {
+            self.data = d;
+        }
+        if let Some(j) = file.jobs {
+            self.jobs = j;
+        }
+        if file.token.is_some() {
+            self.token = file.token;
+        }
+        if let Some(ms) = file.lease_ms {
+            self.lease = Duration::from_millis(ms.max(100));
+        }
+        if let Some(h) = file.retention_hours {
+            self.retention = Duration::from_secs(h * 3600);
+        }
+        if let Some(h) = file.idempotency_hours {
+            self.idempotency_window = Duration::from_secs(h * 3600);
+        }
+        self.pools = file.pools;
+        self.crons = file.crons;
+        Ok(())
+    }
+
+    /// Checks what cannot be checked by types.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.listen.ip().is_loopback() && self.token.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "{} is not a loopback address: set a token (--token or OFFLOAD_TOKEN)",
+                self.listen
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for p in &self.pools {
+            if !names.insert(p.name.as_str()) {
+                return Err(ConfigError::Invalid(format!("pool {:?} is declared twice", p.name)));
+            }
+            if let Some(k) = &p.kind {
+                if !matches!(k.as_str(), "node" | "python" | "native") {
+                    return Err(ConfigError::Invalid(format!(
+                        "pool {:?}: kind {k:?} is not node, python or native",
+                        p.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` matches `pattern`: `*` matches within one `/` segment, `**` across segments.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some(b'*') if p.get(1) == Some(&b'*') => {
+                let rest = &p[2..];
+                (0..=n.len()).any(|i| go(rest, &n[i..]))
+            }
+            Some(b'*') => {
+                let rest = &p[1..];
+                let seg_end = n.iter().position(|&c| c == b'/').unwrap_or(n.len());
+                (0..=seg_end).any(|i| go(rest, &n[i..]))
+            }
+            Some(&c) => n.first() == Some(&c) && go(&p[1..], &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("images/*", "images/resize"));
+        assert!(!pattern_matches("images/*", "images/a/b"));
+        assert!(pattern_matches("images/**", "images/a/b"));
+        assert!(pattern_matches("*", "hello"));
+        assert!(!pattern_matches("*", "a/b"));
+        assert!(pattern_matches("**", "a/b"));
+        assert!(pattern_matches("fib", "fib"));
+        assert!(!pattern_matches("fib", "fibo"));
+        assert!(pattern_matches("report-*", "report-daily"));
+    }
+
+    #[test]
+    fn the_documented_file_parses() {
+        let doc = include_str!("config.rs");
+        let toml_text: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").trim_start_matches(' '))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file: FileConfig = toml::from_str(&toml_text).unwrap();
+        assert_eq!(file.pools.len(), 1);
+        assert_eq!(file.crons[0].missed, "run_once");
+    }
+
+    #[test]
+    fn a_public_address_needs_a_token() {
+        let mut c = ServeConfig::new("jobs", ".offload");
+        c.listen = "0.0.0.0:7070".parse().unwrap();
+        assert!(c.validate().is_err());
+        c.token = Some("t".into());
+        assert!(c.validate().is_ok());
+    }
+}

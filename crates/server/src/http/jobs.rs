@@ -1,0 +1,257 @@
+//! `/v1/jobs…`: submit, batch, get, result, cancel, retry, list.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use offload_store::{
+    now_ms, CancelResult, JobId, JobState, ListFilter, NewJob, Submitted,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{json, parse_body, App};
+use crate::error::ApiError;
+use crate::events::{JobChange, ServerEvent};
+
+/// The body of `POST /v1/jobs` (and each item of a batch).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SubmitBody {
+    job: String,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    priority: i32,
+    delay_ms: Option<u64>,
+    run_at: Option<i64>,
+    timeout_ms: Option<u64>,
+    max_attempts: Option<u32>,
+    idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchBody {
+    jobs: Vec<SubmitBody>,
+}
+
+/// Validates a submit and turns it into a `NewJob` routed to its pool.
+async fn prepare(app: &App, b: SubmitBody) -> Result<(NewJob, String), ApiError> {
+    if b.delay_ms.is_some() && b.run_at.is_some() {
+        return Err(ApiError::bad_request("give delay_ms or run_at, not both"));
+    }
+    if b.max_attempts == Some(0) {
+        return Err(ApiError::bad_request("max_attempts must be at least 1"));
+    }
+    if b.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 256) {
+        return Err(ApiError::bad_request("idempotency_key must be 1..=256 bytes"));
+    }
+    let route = app.engine.route(&b.job).await?;
+    let section = app.engine.pool(&route.pool).map(|p| p.section.clone());
+    let run_at = match (b.delay_ms, b.run_at) {
+        (Some(d), _) => Some(now_ms() + i64::try_from(d).unwrap_or(i64::MAX / 2)),
+        (_, Some(at)) => Some(at),
+        _ => None,
+    };
+    let job = NewJob {
+        job: b.job.clone(),
+        params: b.params,
+        pool: route.pool,
+        priority: b.priority,
+        run_at,
+        timeout_ms: b
+            .timeout_ms
+            .or_else(|| section.as_ref().and_then(|s| s.timeout_ms)),
+        max_attempts: b
+            .max_attempts
+            .or_else(|| section.as_ref().and_then(|s| s.max_attempts))
+            .unwrap_or(3),
+        backoff_ms: section.as_ref().and_then(|s| s.backoff_ms).unwrap_or(1000),
+        idempotency_key: b.idempotency_key,
+        cron: None,
+    };
+    Ok((job, b.job))
+}
+
+fn announce(app: &App, jobs: &[NewJob], done: &[Submitted]) {
+    let fresh = done.iter().filter(|d| !d.duplicate).count();
+    app.engine.metrics.submitted(fresh as u64);
+    for (j, d) in jobs.iter().zip(done) {
+        if !d.duplicate {
+            let _ = app.engine.events.send(ServerEvent::Job(JobChange {
+                id: d.id,
+                job: j.job.clone(),
+                pool: j.pool.clone(),
+                state: d.state,
+                attempt: 0,
+            }));
+        }
+    }
+    app.engine.notify();
+}
+
+pub(crate) async fn submit(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: SubmitBody = parse_body(body)?;
+    let (job, _) = prepare(&app, body).await?;
+    let jobs = vec![job];
+    let done = app
+        .engine
+        .store
+        .submit(jobs.clone(), app.engine.config().idempotency_window)
+        .await?;
+    announce(&app, &jobs, &done);
+    let d = done
+        .first()
+        .ok_or_else(|| ApiError::internal("the store returned no job"))?;
+    if d.duplicate {
+        Ok(json(StatusCode::OK, &json!({"id": d.id, "state": d.state, "duplicate": true})))
+    } else {
+        Ok(json(StatusCode::CREATED, &json!({"id": d.id, "state": d.state})))
+    }
+}
+
+pub(crate) async fn batch(
+    State(app): State<Arc<App>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body: BatchBody = parse_body(body)?;
+    if body.jobs.is_empty() || body.jobs.len() > 1000 {
+        return Err(ApiError::bad_request("a batch holds 1 to 1,000 jobs"));
+    }
+    let mut jobs = Vec::with_capacity(body.jobs.len());
+    for (i, b) in body.jobs.into_iter().enumerate() {
+        let (job, _) = prepare(&app, b).await.map_err(|mut e| {
+            e.message = format!("jobs[{i}]: {}", e.message);
+            e
+        })?;
+        jobs.push(job);
+    }
+    let done = app
+        .engine
+        .store
+        .submit(jobs.clone(), app.engine.config().idempotency_window)
+        .await?;
+    announce(&app, &jobs, &done);
+    Ok(json(StatusCode::CREATED, &json!({ "jobs": done })))
+}
+
+fn parse_id(id: &str) -> Result<JobId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no job {id:?} (ids are UUIDs)")))
+}
+
+pub(crate) async fn get(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = app.engine.store.get(parse_id(&id)?).await?;
+    Ok(json(StatusCode::OK, &rec))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WaitQuery {
+    wait: Option<f64>,
+}
+
+pub(crate) async fn result(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let wait = q.wait.unwrap_or(0.0);
+    if !wait.is_finite() || wait < 0.0 {
+        return Err(ApiError::bad_request("wait is a number of seconds, 0..=60"));
+    }
+    let rec = app
+        .engine
+        .wait_for_end(id, Duration::from_secs_f64(wait.min(60.0)))
+        .await?;
+    if rec.state.is_terminal() {
+        Ok(json(
+            StatusCode::OK,
+            &json!({"id": rec.id, "state": rec.state, "result": rec.result, "error": rec.error}),
+        ))
+    } else {
+        Ok(json(
+            StatusCode::ACCEPTED,
+            &json!({"id": rec.id, "state": rec.state, "progress": rec.progress}),
+        ))
+    }
+}
+
+pub(crate) async fn cancel(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let state = match app.engine.store.cancel(id).await? {
+        CancelResult::Cancelled => {
+            let rec = app.engine.store.get(id).await?;
+            let _ = app.engine.events.send(ServerEvent::Job(JobChange {
+                id,
+                job: rec.job,
+                pool: rec.pool,
+                state: JobState::Cancelled,
+                attempt: rec.attempt,
+            }));
+            JobState::Cancelled
+        }
+        CancelResult::Requested => {
+            app.engine.cancel_running(id);
+            // The kill takes a moment: answer with the state once it landed (or still running).
+            app.engine.wait_for_end(id, Duration::from_secs(5)).await?.state
+        }
+        CancelResult::AlreadyDone(state) => state,
+    };
+    Ok(json(StatusCode::OK, &json!({"id": id, "state": state})))
+}
+
+pub(crate) async fn retry(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let state = app.engine.store.retry(id).await?;
+    app.engine.notify();
+    Ok(json(StatusCode::OK, &json!({"id": id, "state": state})))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListQuery {
+    state: Option<String>,
+    job: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(app): State<Arc<App>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let state = q
+        .state
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<JobState>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let page = app
+        .engine
+        .store
+        .list(ListFilter {
+            state,
+            job: q.job.filter(|j| !j.is_empty()),
+            limit: q.limit.unwrap_or(50).clamp(1, 1000),
+            cursor: q.cursor.filter(|c| !c.is_empty()),
+        })
+        .await?;
+    Ok(json(StatusCode::OK, &page))
+}

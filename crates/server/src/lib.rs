@@ -1,0 +1,121 @@
+//! `offload serve`: the daemon.
+//!
+//! A durable job queue behind the [`Store`](offload_store::Store) trait, pools of workers per
+//! job kind (or per `offload.toml` pool), the HTTP/JSON API of `docs/http-api.md` with SSE and
+//! Prometheus metrics, cron schedules, and hot reload of job files. Start with [`Daemon::start`];
+//! the main loops are listed in `engine.rs`.
+#![deny(missing_docs)]
+
+pub mod config;
+mod cron;
+mod engine;
+pub mod error;
+pub mod events;
+mod http;
+mod metrics;
+mod reload;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use config::{FileConfig, ServeConfig};
+pub use error::{ApiError, ConfigError, ServeError};
+pub use http::{OPENAPI, ROUTES};
+use offload_store::Store;
+
+/// A running daemon.
+pub struct Daemon {
+    addr: SocketAddr,
+    engine: Arc<engine::Engine>,
+    server: tokio::task::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _watcher: Option<reload::Watcher>,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Daemon {
+    /// Recovers interrupted jobs, starts the pools, the dispatcher, cron, the file watcher and
+    /// the HTTP listener.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError`] for a bad configuration, a storage failure, a pool that cannot start, or
+    /// an address that cannot be bound.
+    pub async fn start(cfg: ServeConfig, store: Arc<dyn Store>) -> Result<Self, ServeError> {
+        cfg.validate()?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| ServeError::Bind {
+                addr: cfg.listen.to_string(),
+                reason: e.to_string(),
+            })?;
+        let addr = listener.local_addr()?;
+        let max_body = cfg.max_body;
+        let token = cfg.token.clone();
+        let crons = cfg.crons.clone();
+        let jobs_dir = cfg.jobs.clone();
+        let engine = engine::Engine::start(store, cfg, metrics::Metrics::new()).await?;
+        let scheduler = cron::Scheduler::start(Arc::clone(&engine), &crons).await?;
+        let watcher = match reload::Watcher::start(&jobs_dir, Arc::clone(&engine)) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %jobs_dir.display(), "hot reload is off: cannot watch the jobs folder");
+                None
+            }
+        };
+        let app = Arc::new(http::App {
+            engine: Arc::clone(&engine),
+            cron: scheduler,
+            token,
+        });
+        let router = http::router(app, max_body);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stop_rx.await;
+            };
+            if let Err(e) = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+        tracing::info!(%addr, "offload serve is listening");
+        Ok(Self {
+            addr,
+            engine,
+            server,
+            stop: Some(stop_tx),
+            _watcher: watcher,
+        })
+    }
+
+    /// Where the API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs until `signal` resolves, then stops gracefully (see [`stop`](Self::stop)).
+    pub async fn run_until(self, signal: impl Future<Output = ()>, grace: Duration) {
+        signal.await;
+        self.stop(grace).await;
+    }
+
+    /// Stops accepting requests, lets running jobs finish for `grace`, then stops the workers.
+    /// Jobs still running are left `running` in the store and re-queued at the next start.
+    pub async fn stop(mut self, grace: Duration) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.engine.shutdown(grace).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.server).await;
+    }
+}

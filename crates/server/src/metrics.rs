@@ -1,0 +1,136 @@
+//! Prometheus metrics. Counters and histograms go through a `metrics` recorder owned by the
+//! daemon (not the process-global one, so several daemons can live in one test process);
+//! gauges that are cheap to read at scrape time (jobs per state, worker RSS/CPU) are read then.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use offload_store::Counts;
+
+use crate::http::WorkerView;
+
+const META: Metadata<'static> = Metadata::new("offload", Level::INFO, Some("offload_server"));
+
+/// The daemon's metrics.
+#[derive(Clone)]
+pub(crate) struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+    submitted: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set.
+    pub(crate) fn new() -> Self {
+        let latency = [
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0, 60.0, 300.0,
+        ];
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
+            .map_or_else(|_| PrometheusBuilder::new().build_recorder(), PrometheusBuilder::build_recorder);
+        let handle = recorder.handle();
+        let submitted =
+            recorder.register_counter(&Key::from_name("offload_jobs_submitted_total"), &META);
+        Self {
+            recorder: Arc::new(recorder),
+            handle,
+            submitted,
+        }
+    }
+
+    /// `n` jobs were accepted.
+    pub(crate) fn submitted(&self, n: u64) {
+        self.submitted.increment(n);
+    }
+
+    /// A job's attempt ended.
+    pub(crate) fn finished(&self, pool: &str, outcome: &str, wait_s: f64, run_s: f64) {
+        let labels = vec![
+            Label::new("pool", pool.to_owned()),
+            Label::new("outcome", outcome.to_owned()),
+        ];
+        self.recorder
+            .register_counter(
+                &Key::from_parts("offload_jobs_finished_total", labels),
+                &META,
+            )
+            .increment(1);
+        let pool_label = vec![Label::new("pool", pool.to_owned())];
+        self.histogram("offload_job_wait_seconds", pool_label.clone())
+            .record(wait_s);
+        self.histogram("offload_job_run_seconds", pool_label)
+            .record(run_s);
+    }
+
+    /// A worker of `pool` died unexpectedly.
+    pub(crate) fn restart(&self, pool: &str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(
+                    "offload_worker_restarts_total",
+                    vec![Label::new("pool", pool.to_owned())],
+                ),
+                &META,
+            )
+            .increment(1);
+    }
+
+    fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &META)
+    }
+
+    /// The Prometheus text, with the scrape-time gauges.
+    pub(crate) fn render(&self, counts: &Counts, workers: &[WorkerView]) -> String {
+        let mut out = self.handle.render();
+        out.push_str("# TYPE offload_jobs gauge\n");
+        for ((pool, state), n) in counts {
+            let _ = writeln!(
+                out,
+                "offload_jobs{{pool=\"{}\",state=\"{}\"}} {n}",
+                escape(pool),
+                state.as_str()
+            );
+        }
+        out.push_str("# TYPE offload_worker_rss_bytes gauge\n");
+        for w in workers {
+            let _ = writeln!(
+                out,
+                "offload_worker_rss_bytes{{pool=\"{}\",pid=\"{}\"}} {}",
+                escape(&w.pool),
+                w.pid,
+                w.rss
+            );
+        }
+        out.push_str("# TYPE offload_worker_cpu_percent gauge\n");
+        for w in workers {
+            let _ = writeln!(
+                out,
+                "offload_worker_cpu_percent{{pool=\"{}\",pid=\"{}\"}} {:.1}",
+                escape(&w.pool),
+                w.pid,
+                w.cpu
+            );
+        }
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
