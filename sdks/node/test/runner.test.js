@@ -675,12 +675,14 @@ describe('supervisor messages', { concurrency: 4 }, () => {
     await w.output('stderr', /listener failure is logged/);
   });
 
-  test('ignored: unknown types, NODE_ and unknown cmds, ee-core child messages, unknown cancels', async () => {
+  // No NODE_ command is sent here: Node's own IPC code handles those before the runner sees
+  // them, and a stray NODE_HANDLE_ACK trips an internal assertion in Node 20 now and then. The
+  // protocol says supervisors never send them (docs/protocol.md §2).
+  test('ignored: unknown types, unknown cmds, ee-core child messages, unknown cancels', async () => {
     const w = start();
     await w.ready();
     w.send({ type: 'busy' });
     w.send({ type: 'from-the-future', id: 'x' });
-    w.send({ cmd: 'NODE_HANDLE_ACK' });
     w.send({ cmd: 'other', mid: 'm' });
     w.send({ channel: 'ee#sendToMain', event: 'x' });
     w.send({ type: 'cancel', id: 'nope' });
