@@ -19,6 +19,10 @@
 //! is scheduled at `run_at`". `retry` moves a `dead` or `cancelled` job back to `queued`.
 #![deny(missing_docs)]
 
+pub mod sqlite;
+
+pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

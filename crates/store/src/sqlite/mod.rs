@@ -1,0 +1,448 @@
+//! The embedded SQLite engine: [`SqliteStore`].
+//!
+//! One file, `DIR/offload.db`, in WAL mode. Every write goes to one writer thread that owns the
+//! write connection and **group-commits**: it drains every pending write call, runs each in its
+//! own savepoint inside one transaction, commits once, and only then answers the callers. Under
+//! load one commit (one `fsync`) carries hundreds of calls, which is what makes ten thousand
+//! durable submits a second possible on one disk. Reads (`get`, `list`, `counts`, `schedules`,
+//! `last_tick`) run on a small pool of read connections beside the writer: WAL readers see the
+//! last commit and never wait for the writer.
+//!
+//! The schema is versioned (`PRAGMA user_version`) and migrated in one transaction at open.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use offload_store::{Demand, NewJob, SqliteStore, Store};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::open(dir.path())?;
+//! let job = NewJob {
+//!     job: "resize.js".into(),
+//!     params: serde_json::json!({ "width": 640 }),
+//!     pool: "node".into(),
+//!     priority: 0,
+//!     run_at: None,
+//!     timeout_ms: Some(30_000),
+//!     max_attempts: 3,
+//!     backoff_ms: 1_000,
+//!     idempotency_key: None,
+//!     cron: None,
+//! };
+//! // Returns once the job is committed to disk.
+//! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
+//! let demand = [Demand { pool: "node".into(), n: 8 }];
+//! let claimed = store.claim("node-1", &demand, Duration::from_secs(30)).await?;
+//! assert_eq!(claimed[0].id, submitted[0].id);
+//! assert_eq!(claimed[0].attempt, 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Errors
+//!
+//! [`SqliteStore::open`] fails with [`StoreError::SchemaTooNew`] when the file was written by a
+//! newer offload, and with [`StoreError::Engine`] when the directory cannot be created, the file
+//! cannot be opened, or **another process already has the data directory open** (a second
+//! `offload serve` on the same `--data`: two daemons recovering each other's jobs would run
+//! them twice). Calls fail with [`StoreError::Engine`] when SQLite does (a full disk, an I/O
+//! error): the call's changes are then not committed. A failing call rolls back alone; the other
+//! calls of its group commit are unaffected, unless the commit itself fails, which fails them
+//! all.
+//!
+//! # Durability
+//!
+//! A write call returns only after its transaction committed. What "committed" survives depends
+//! on [`Synchronous`]:
+//!
+//! - [`Synchronous::Full`] (the default): the WAL is `fsync`ed at every commit. A returned call
+//!   survives a SIGKILL of the daemon, an OS crash and a power loss (as far as the disk honours
+//!   `fsync`). Group commit pays one `fsync` per batch, not per call.
+//! - [`Synchronous::Normal`]: the WAL is `fsync`ed only at checkpoints. A returned call survives
+//!   a SIGKILL of the daemon at any moment (the committed frames are in the OS's page cache,
+//!   which outlives the process), but the last commits before an OS crash or a power loss may
+//!   be lost (the database stays consistent).
+//!
+//! Either way, SIGKILL loses no accepted job; `Full` is the default because the daemon promises
+//! "a submit is answered only after the job is committed", and with group commit its cost is
+//! small (see `benches/store.rs`).
+//!
+//! # Caveats
+//!
+//! - One process per data directory: [`SqliteStore::open`] holds a lock file
+//!   (`DIR/offload.lock`) until the store is dropped. Nothing in the engine assumes a single
+//!   process otherwise; leases work as the [`Store`] trait says.
+//! - Dropping the store waits for the queued writes to finish and closes the file (which
+//!   checkpoints the WAL); do not drop it in a latency-sensitive place.
+//! - `list` pages with `limit: 0` hold 100 jobs; any limit is capped at 1,000.
+//! - A `retry` numbers attempts from 1 again; `get` keeps the earlier attempts, in order, so the
+//!   same number can appear twice.
+//! - A job whose cancel was asked while it ran does not run again: a `Retry` completion or a
+//!   `recover` makes it `cancelled`.
+
+mod ops;
+mod readers;
+mod schema;
+mod writer;
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+
+use crate::{
+    now_ms, CancelResult, Claimed, Completion, Counts, CronSchedule, Demand, JobId, JobRecord,
+    JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
+};
+use readers::Readers;
+use writer::Writer;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = schema::VERSION;
+
+/// The database file's name in the data directory.
+pub const DB_FILE: &str = "offload.db";
+
+/// The lock file's name in the data directory.
+pub const LOCK_FILE: &str = "offload.lock";
+
+/// When a commit is flushed to disk (SQLite's `PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `fsync` the WAL at every commit: survives process crash, OS crash and power loss.
+    #[default]
+    Full,
+    /// `fsync` at checkpoints only: survives a process crash (SIGKILL), not an OS crash or a
+    /// power loss.
+    Normal,
+}
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// The durability of a commit (default [`Synchronous::Full`]).
+    pub synchronous: Synchronous,
+    /// The most write calls in one group commit (default 1,024).
+    pub max_batch: usize,
+    /// Idle read connections kept open (default 4; more are opened on demand).
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            max_batch: 1_024,
+            readers: 4,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Sets [`SqliteOptions::synchronous`].
+    #[must_use]
+    pub fn with_synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// Sets [`SqliteOptions::max_batch`] (at least 1).
+    #[must_use]
+    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// Sets [`SqliteOptions::readers`].
+    #[must_use]
+    pub fn with_readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+}
+
+/// The embedded SQLite [`Store`]. See the [module docs](self).
+#[derive(Debug)]
+pub struct SqliteStore {
+    // Field order is drop order: the writer finishes and closes before the lock is released.
+    writer: Writer,
+    readers: Option<Arc<Readers>>,
+    path: Option<PathBuf>,
+    _lock: Option<File>,
+}
+
+pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+/// Opens a read-write connection to `path` with the settings every connection shares.
+pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Engine(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Takes the data directory's lock, or says who holds it.
+fn lock_dir(dir: &Path) -> Result<File, StoreError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |e: std::io::Error| StoreError::Engine(format!("cannot lock {}: {e}", path.display()));
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                String::from("another process")
+            } else {
+                format!("process {holder}")
+            };
+            return Err(StoreError::Engine(format!(
+                "the data directory {} is in use by {who} (is another offload serve running \
+                 on it?)",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    write!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(file)
+}
+
+impl SqliteStore {
+    /// Opens (creating it and `dir` if needed) the store `dir/offload.db` with the default
+    /// [`SqliteOptions`], and migrates its schema.
+    ///
+    /// # Errors
+    ///
+    /// See the [module docs](self#errors).
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, SqliteOptions::default())
+    }
+
+    /// [`SqliteStore::open`] with options.
+    ///
+    /// # Errors
+    ///
+    /// See the [module docs](self#errors).
+    pub fn open_with(dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Engine(format!(
+                "cannot create the data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let lock = lock_dir(dir)?;
+        let path = dir.join(DB_FILE);
+        let mut conn = open_connection(&path)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(engine)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Engine(format!(
+                "cannot put {} in WAL mode (journal mode is {mode})",
+                path.display()
+            )));
+        }
+        let sync = match options.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {sync};
+             PRAGMA cache_size = -32000;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA journal_size_limit = 67108864;"
+        ))
+        .map_err(engine)?;
+        schema::migrate(&mut conn)?;
+        let writer = Writer::spawn(conn, options.max_batch)?;
+        Ok(Self {
+            writer,
+            readers: Some(Arc::new(Readers::new(path.clone(), options.readers))),
+            path: Some(path),
+            _lock: Some(lock),
+        })
+    }
+
+    /// A store in memory, gone when dropped: for tests. Reads go through the writer (an
+    /// in-memory database has one connection); the semantics are the same.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Engine`] if SQLite cannot start.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let mut conn = Connection::open_in_memory().map_err(engine)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            writer: Writer::spawn(conn, SqliteOptions::default().max_batch)?,
+            readers: None,
+            path: None,
+            _lock: None,
+        })
+    }
+
+    /// The database file (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.writer.call(f).await
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => {
+                let readers = Arc::clone(readers);
+                tokio::task::spawn_blocking(move || readers.with(f))
+                    .await
+                    .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
+            }
+            None => self.writer.call(f).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn submit(
+        &self,
+        jobs: Vec<NewJob>,
+        idempotency_window: Duration,
+    ) -> Result<Vec<Submitted>, StoreError> {
+        for job in &jobs {
+            ops::validate(job)?;
+        }
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |c| ops::submit(c, jobs, idempotency_window, now_ms()))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        node: &str,
+        demand: &[Demand],
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        if demand.iter().all(|d| d.n == 0) {
+            return Ok(Vec::new());
+        }
+        let node = node.to_owned();
+        let demand = demand.to_vec();
+        self.write(move |c| ops::claim(c, &node, &demand, lease, now_ms()))
+            .await
+    }
+
+    async fn renew(
+        &self,
+        node: &str,
+        ids: &[JobId],
+        lease: Duration,
+    ) -> Result<Vec<JobId>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let node = node.to_owned();
+        let ids = ids.to_vec();
+        self.write(move |c| ops::renew(c, &node, &ids, lease, now_ms()))
+            .await
+    }
+
+    async fn complete(&self, done: Vec<Completion>) -> Result<(), StoreError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| ops::complete(c, done, now_ms())).await
+    }
+
+    async fn progress(&self, updates: Vec<(JobId, Value)>) -> Result<(), StoreError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| ops::progress(c, updates, now_ms()))
+            .await
+    }
+
+    async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {
+        let node = node.map(str::to_owned);
+        self.write(move |c| ops::recover(c, node.as_deref(), now_ms()))
+            .await
+    }
+
+    async fn get(&self, id: JobId) -> Result<JobRecord, StoreError> {
+        self.read(move |c| ops::get(c, id)).await
+    }
+
+    async fn list(&self, filter: ListFilter) -> Result<Page, StoreError> {
+        self.read(move |c| ops::list(c, &filter)).await
+    }
+
+    async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
+        self.write(move |c| ops::cancel(c, id, now_ms())).await
+    }
+
+    async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
+        self.write(move |c| ops::retry(c, id, now_ms())).await
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        self.read(ops::counts).await
+    }
+
+    async fn purge(&self, before: Millis) -> Result<u64, StoreError> {
+        self.write(move |c| ops::purge(c, before)).await
+    }
+
+    async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
+        self.write(move |c| ops::put_schedule(c, &schedule)).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError> {
+        self.read(ops::schedules).await
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(move |c| ops::delete_schedule(c, &name)).await
+    }
+
+    async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| ops::last_tick(c, &name)).await
+    }
+}

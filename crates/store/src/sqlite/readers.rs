@@ -1,0 +1,64 @@
+//! Read connections: a small pool beside the writer (WAL lets readers run during a commit).
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+
+use super::{engine, open_connection};
+use crate::StoreError;
+
+/// Idle read connections, opened on demand; at most `max_idle` are kept.
+pub(crate) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    max_idle: usize,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("path", &self.path)
+            .field("max_idle", &self.max_idle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
+    }
+
+    /// Runs `f` in one read transaction (a consistent snapshot). Blocking.
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = open_connection(&self.path)?;
+                c.execute_batch("PRAGMA query_only = ON").map_err(engine)?;
+                c
+            }
+        };
+        conn.execute_batch("BEGIN").map_err(engine)?;
+        let result = f(&conn);
+        // A read transaction has nothing to commit: COMMIT only ends the snapshot.
+        let ended = conn.execute_batch("COMMIT").map_err(engine);
+        if ended.is_ok() {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < self.max_idle {
+                idle.push(conn);
+            }
+        }
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+}
