@@ -13,7 +13,7 @@
 //! cargo bench -p offload-conformance --bench pool -- \
 //!     --kind rust|node|python --workload a|b|c --worker <bench worker binary> \
 //!     [--jobs bench/peers/jobs] [--tasks N] [--concurrency C] [--workers 2] [--runs R] \
-//!     [--time-limit SECS] [--warmup N] [--threads 2]
+//!     [--time-limit SECS] [--warmup N] [--threads 2] [--worker-runtime multi|current]
 //! ```
 //!
 //! `--worker` is the Rust worker of `bench/peers/rust-worker` (handlers `inc` and `spin`); it is
@@ -42,6 +42,9 @@ struct Opts {
     time_limit: Duration,
     warmup: usize,
     threads: usize,
+    /// The Rust bench worker's runtime: `multi` (`Worker::run`, the SDK's default) or
+    /// `current` (a current-thread runtime; an experiment, see bench/peers/README.md).
+    worker_runtime: String,
 }
 
 fn usage(msg: &str) -> ! {
@@ -49,7 +52,7 @@ fn usage(msg: &str) -> ! {
     eprintln!(
         "usage: pool --kind rust|node|python --workload a|b|c [--worker PATH] [--jobs DIR] \
          [--tasks N] [--concurrency C] [--workers W] [--runs R] [--time-limit SECS] \
-         [--warmup N] [--threads T]"
+         [--warmup N] [--threads T] [--worker-runtime multi|current]"
     );
     std::process::exit(2)
 }
@@ -68,6 +71,7 @@ fn parse_opts() -> Opts {
         "time-limit",
         "warmup",
         "threads",
+        "worker-runtime",
     ] {
         let var = format!("POOL_BENCH_{}", name.to_uppercase().replace('-', "_"));
         if let Ok(v) = std::env::var(var) {
@@ -137,6 +141,7 @@ fn parse_opts() -> Opts {
         time_limit: Duration::from_secs_f64(num("time-limit", 60) as f64),
         warmup: num("warmup", (tasks / 100).clamp(100, 1_000) as u64) as usize,
         threads: (num("threads", 2) as usize).max(1),
+        worker_runtime: get("worker-runtime").unwrap_or_else(|| "multi".into()),
         workload,
     }
 }
@@ -222,11 +227,13 @@ async fn one_run(o: &Opts, run: usize) -> Result<serde_json::Value, String> {
         "node" => WorkerKind::Node,
         _ => WorkerKind::Python,
     };
-    let cfg = PoolConfig::new(kind, &o.jobs)
+    let mut cfg = PoolConfig::new(kind, &o.jobs)
         .size(o.workers, o.workers)
         .concurrency(o.concurrency)
         .queue(o.tasks.max(1) + 1_000, Backpressure::Wait)
         .handle_signals(false);
+    cfg.env
+        .push(("BENCH_WORKER_RUNTIME".into(), o.worker_runtime.clone()));
     let t0 = Instant::now();
     let pool = ChildPool::start(cfg).await.map_err(|e| e.to_string())?;
     let start_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -329,6 +336,8 @@ async fn one_run(o: &Opts, run: usize) -> Result<serde_json::Value, String> {
         "p99_us": if lat.is_empty() { serde_json::Value::Null } else { json!(percentile(&lat, 0.99)) },
         "workers": o.workers,
         "concurrency": o.concurrency,
+        "threads": o.threads,
+        "worker_runtime": if o.kind == "rust" { json!(o.worker_runtime) } else { serde_json::Value::Null },
         "start_ms": start_ms,
         "errors": errors,
         "first_error": first_error,

@@ -1,5 +1,10 @@
 //! The Rust worker of the pool benchmark: `inc` returns `x + 1`, `spin` busy-waits 1 ms (the
 //! CPU stays busy: no sleep) and returns `x`.
+//!
+//! By default it runs as the SDK intends (`Worker::run`: a multi-threaded tokio runtime, one
+//! thread per core). `BENCH_WORKER_RUNTIME=current` serves on a current-thread runtime instead
+//! (one thread: no cross-thread wake-ups); the benchmark uses it only to measure what the
+//! SDK's runtime choice costs (README, "What limits offload").
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +17,7 @@ struct X {
 }
 
 fn main() {
-    Worker::new()
+    let worker = Worker::new()
         .handler("inc", |p: X, _ctx: Context| async move {
             Ok::<_, JobError>(p.x + 1)
         })
@@ -22,6 +27,20 @@ fn main() {
                 std::hint::spin_loop();
             }
             Ok::<_, JobError>(p.x)
-        })
-        .run()
+        });
+    if std::env::var("BENCH_WORKER_RUNTIME").as_deref() == Ok("current") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let code = match rt.block_on(worker.serve()) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("offload worker: {e}");
+                2
+            }
+        };
+        std::process::exit(code)
+    }
+    worker.run()
 }

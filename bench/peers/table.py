@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Prints the pool benchmark's table from the JSON lines of bench/peers/run (medians of runs).
+
+    python3 table.py results.jsonl
+
+Ratios are speeds relative to offload with Rust workers (1.00 = the same, 0.25 = four times
+slower, 2.00 = twice as fast): throughput / offload-rust's throughput for (a) and (c), and
+offload-rust's p50 / this system's p50 for (b).
+"""
+
+import json
+import statistics
+import sys
+
+ROWS = [
+    ("offload-rust", "offload, Rust workers"),
+    ("offload-node", "offload, Node workers"),
+    ("offload-python", "offload, Python workers"),
+    ("ee-core", "ee-core 4.x ChildPoolJob"),
+    ("workerpool", "workerpool (process)"),
+    ("piscina", "piscina (threads)"),
+    ("fork", "raw child_process.fork"),
+    ("multiprocessing", "Python multiprocessing.Pool"),
+]
+
+
+def load(path):
+    runs = {}
+    errors = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            key = (r.get("system"), r.get("workload"))
+            if "error" in r or r.get("errors") or r.get("timed_out"):
+                errors.append(r)
+            if "error" in r:
+                continue
+            runs.setdefault(key, []).append(r)
+    return runs, errors
+
+
+def med(rs, field):
+    vals = [r[field] for r in rs if r.get(field) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt_rate(v):
+    if v is None:
+        return "—"
+    return f"{v / 1000:,.1f}k" if v >= 10_000 else f"{v:,.0f}"
+
+
+def fmt_ratio(v):
+    return "—" if v is None else f"{v:.2f}"
+
+
+def fmt_us(v):
+    if v is None:
+        return "—"
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def spread(rs, field):
+    vals = [r[field] for r in rs if r.get(field) is not None]
+    if len(vals) < 2:
+        return ""
+    lo, hi = min(vals), max(vals)
+    return f" ({fmt_rate(lo)}–{fmt_rate(hi)})"
+
+
+def config(system, rs_by_w):
+    for w in "abc":
+        rs = rs_by_w.get(w) or []
+        if rs:
+            r = rs[0]
+            if system.startswith("offload"):
+                c = {w2: (rs_by_w.get(w2) or [{}])[0].get("concurrency") for w2 in "abc"}
+                return "2 workers, concurrency/worker a={a} b={b} c={c}".format(
+                    **{k: ("—" if v is None else v) for k, v in c.items()}
+                )
+            return r.get("note", "")
+    return ""
+
+
+def main():
+    runs, errors = load(sys.argv[1])
+    base = {w: runs.get(("offload-rust", w), []) for w in "abc"}
+    base_a = med(base["a"], "per_sec")
+    base_b = med(base["b"], "p50_us")
+    base_c = med(base["c"], "per_sec")
+    n_runs = max((len(v) for v in runs.values()), default=0)
+    tasks = {w: max((r["tasks"] for (s, w2), rs in runs.items() if w2 == w for r in rs), default=0) for w in "abc"}
+    print(
+        f"Medians of {n_runs} run(s); 2 workers everywhere. (a) {tasks['a']:,} tiny tasks (x+1) "
+        f"submitted at once; (b) tiny tasks one at a time (up to {tasks['b']:,}, time-bounded); "
+        f"(c) {tasks['c']:,} tasks busy-waiting 1 ms (ideal 2,000/s)."
+    )
+    print("Ratios: speed relative to offload-rust (a, c: tasks/s ÷ offload-rust's; b: offload-rust's p50 ÷ this p50).")
+    print()
+    header = "| system | (a) tasks/s | ratio | (b) p50 / p99 µs | ratio | (c) tasks/s | ratio |"
+    print(header)
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for system, label in ROWS:
+        by_w = {w: runs.get((system, w), []) for w in "abc"}
+        if not any(by_w.values()):
+            continue
+        a = med(by_w["a"], "per_sec")
+        p50 = med(by_w["b"], "p50_us")
+        p99 = med(by_w["b"], "p99_us")
+        c = med(by_w["c"], "per_sec")
+        print(
+            f"| {label} | {fmt_rate(a)} | {fmt_ratio(a / base_a if a and base_a else None)} "
+            f"| {fmt_us(p50)} / {fmt_us(p99)} | {fmt_ratio(base_b / p50 if p50 and base_b else None)} "
+            f"| {fmt_rate(c)} | {fmt_ratio(c / base_c if c and base_c else None)} |"
+        )
+    print()
+    print("Settings, and the spread (min–max) of the throughputs over the runs:")
+    print()
+    print("| system | settings | (a) min–max | (c) min–max | start ms |")
+    print("|---|---|---:|---:|---:|")
+    for system, label in ROWS:
+        by_w = {w: runs.get((system, w), []) for w in "abc"}
+        if not any(by_w.values()):
+            continue
+        all_runs = [r for rs in by_w.values() for r in rs]
+        start = med(all_runs, "start_ms")
+        print(
+            f"| {label} | {config(system, by_w)} | {spread(by_w['a'], 'per_sec').strip(' ()') or '—'} "
+            f"| {spread(by_w['c'], 'per_sec').strip(' ()') or '—'} | {start:.0f} |"
+            if start is not None
+            else f"| {label} | {config(system, by_w)} | — | — | — |"
+        )
+    print()
+    print("CPU per task (µs, from /proc: utime+stime) and context switches per task, medians:")
+    print("\"parent\" is the submitting process (offload's supervisor, the Node/Python main process;")
+    print("piscina's threads count as the parent), \"workers\" the worker processes.")
+    print()
+    print("| system | (a) parent µs | (a) workers µs | (a) parent / workers switches | (b) parent µs | (b) workers µs |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for system, label in ROWS:
+        a = runs.get((system, "a"), [])
+        b = runs.get((system, "b"), [])
+        if not a and not b:
+            continue
+
+        def f(rs, k):
+            v = med(rs, k)
+            return "—" if v is None else f"{v:.1f}"
+
+        print(
+            f"| {label} | {f(a, 'sup_cpu_us_per_task')} | {f(a, 'workers_cpu_us_per_task')} "
+            f"| {f(a, 'sup_switches_per_task')} / {f(a, 'workers_switches_per_task')} "
+            f"| {f(b, 'sup_cpu_us_per_task')} | {f(b, 'workers_cpu_us_per_task')} |"
+        )
+    if errors:
+        print()
+        print("Problems:")
+        for r in errors:
+            what = r.get("error") or r.get("first_error") or ("timed out" if r.get("timed_out") else "")
+            print(f"- {r.get('system')} ({r.get('workload')}) run {r.get('run')}: "
+                  f"{r.get('errors', '')} error(s), timed_out={r.get('timed_out')}: {str(what)[:300]}")
+
+
+if __name__ == "__main__":
+    main()
