@@ -250,14 +250,22 @@ pub(crate) fn submit(
     Ok(out)
 }
 
-/// Makes due `scheduled`/`failed` jobs `queued`.
+/// Makes due `scheduled`/`failed` jobs `queued` (index `jobs_due`).
+pub(crate) const PROMOTE_DUE: &str = "UPDATE jobs SET state = 'queued', updated_at = ?1 \
+     WHERE state IN ('scheduled', 'failed') AND run_at <= ?1";
+
+/// The next queued jobs of a pool, in claim order (index `jobs_claim`, no sort).
+pub(crate) const PICK_QUEUED: &str = "SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued' \
+     ORDER BY priority DESC, run_at, id LIMIT ?2";
+
+/// Running jobs whose lease ended, or of a node (index `jobs_state`).
+pub(crate) const PICK_LOST: &str = "SELECT id, attempt, node FROM jobs WHERE state = 'running' \
+     AND (lease_until < ?1 OR node = ?2)";
+
 fn promote_due(c: &Connection, now: Millis) -> Result<usize, StoreError> {
-    c.prepare_cached(
-        "UPDATE jobs SET state = 'queued', updated_at = ?1 \
-         WHERE state IN ('scheduled', 'failed') AND run_at <= ?1",
-    )
-    .and_then(|mut s| s.execute([now]))
-    .map_err(engine)
+    c.prepare_cached(PROMOTE_DUE)
+        .and_then(|mut s| s.execute([now]))
+        .map_err(engine)
 }
 
 pub(crate) fn claim(
@@ -275,12 +283,7 @@ pub(crate) fn claim(
             continue;
         }
         let ids: Vec<String> = {
-            let mut s = c
-                .prepare_cached(
-                    "SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued' \
-                     ORDER BY priority DESC, run_at, id LIMIT ?2",
-                )
-                .map_err(engine)?;
+            let mut s = c.prepare_cached(PICK_QUEUED).map_err(engine)?;
             let rows = s
                 .query_map(
                     params![d.pool, i64::try_from(d.n).unwrap_or(i64::MAX)],
@@ -512,12 +515,7 @@ pub(crate) fn progress(
 
 pub(crate) fn recover(c: &Connection, node: Option<&str>, now: Millis) -> Result<u64, StoreError> {
     let lost: Vec<(String, i64, Option<String>)> = {
-        let mut s = c
-            .prepare_cached(
-                "SELECT id, attempt, node FROM jobs WHERE state = 'running' \
-                 AND (lease_until < ?1 OR node = ?2)",
-            )
-            .map_err(engine)?;
+        let mut s = c.prepare_cached(PICK_LOST).map_err(engine)?;
         let rows = s
             .query_map(params![now, node], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))

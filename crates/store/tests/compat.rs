@@ -1,0 +1,259 @@
+//! Schema compatibility: a database written by each released schema version opens with the
+//! current code, keeps its data and works on.
+//!
+//! `tests/data/v{N}.db` is written once, by `generate_fixture` (ignored; run it when a schema
+//! version is released: `cargo test -p offload-store --test compat -- --ignored`), and then
+//! never changes. It refuses to overwrite an existing fixture.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
+use offload_store::{
+    CronSchedule, CronTick, JobState, ListFilter, SqliteStore, Store, StoredError, Transition,
+};
+use serde_json::json;
+
+const FIXTURE_NODE: &str = "fixture-node";
+const FAR_FUTURE: i64 = 4_102_444_800_000; // 2100-01-01
+const TICK: i64 = 1_700_000_000_000;
+
+fn fixture(version: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(format!("v{version}.db"))
+}
+
+#[tokio::test]
+#[ignore = "writes tests/data/v{SCHEMA_VERSION}.db; run once per released schema version"]
+async fn generate_fixture() {
+    let target = fixture(SCHEMA_VERSION);
+    assert!(
+        !target.exists(),
+        "{} exists: a released fixture never changes",
+        target.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let one = |name: &str| {
+        let mut j = job(name, "node");
+        j.params = json!({ "name": name, "list": [1, 2.5, "three", null] });
+        j
+    };
+    let claim_one = || async {
+        let c = store
+            .claim(FIXTURE_NODE, &demand("node", 1), LEASE)
+            .await
+            .unwrap();
+        assert_eq!(c.len(), 1);
+        c[0].id
+    };
+    let end = |id, then| {
+        let mut c = completion(id, 1, then);
+        c.node = FIXTURE_NODE.into();
+        c
+    };
+
+    let id = store
+        .submit(vec![one("succeeded.js")], WINDOW)
+        .await
+        .unwrap()[0]
+        .id;
+    assert_eq!(claim_one().await, id);
+    store.progress(vec![(id, json!(100))]).await.unwrap();
+    store
+        .complete(vec![end(id, succeeded(json!({ "ok": true })))])
+        .await
+        .unwrap();
+
+    let id = store
+        .submit(vec![one("retrying.js")], WINDOW)
+        .await
+        .unwrap()[0]
+        .id;
+    assert_eq!(claim_one().await, id);
+    let retry = Transition::Retry {
+        error: error("first try failed"),
+        run_at: FAR_FUTURE,
+    };
+    store.complete(vec![end(id, retry)]).await.unwrap();
+
+    let id = store.submit(vec![one("dead.js")], WINDOW).await.unwrap()[0].id;
+    assert_eq!(claim_one().await, id);
+    let dead = Transition::Dead {
+        error: error("gave up"),
+    };
+    store.complete(vec![end(id, dead)]).await.unwrap();
+
+    let id = store.submit(vec![one("running.js")], WINDOW).await.unwrap()[0].id;
+    assert_eq!(claim_one().await, id);
+
+    let id = store
+        .submit(vec![one("cancelled.js")], WINDOW)
+        .await
+        .unwrap()[0]
+        .id;
+    store.cancel(id).await.unwrap();
+
+    let mut queued = one("queued.js");
+    queued.priority = 3;
+    queued.idempotency_key = Some("fixture-key".into());
+    let mut scheduled = one("scheduled.js");
+    scheduled.run_at = Some(FAR_FUTURE);
+    let mut cron = one("cron.js");
+    cron.cron = Some(CronTick {
+        schedule: "nightly".into(),
+        tick: TICK,
+    });
+    store
+        .submit(vec![queued, scheduled, cron], WINDOW)
+        .await
+        .unwrap();
+    store
+        .put_schedule(CronSchedule {
+            name: "nightly".into(),
+            cron: "0 3 * * *".into(),
+            job: "cron.js".into(),
+            params: json!({ "full": true }),
+            missed: "run_once".into(),
+            created_at: TICK - 1,
+        })
+        .await
+        .unwrap();
+    drop(store); // closes: the WAL is checkpointed into the file
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
+}
+
+/// Opens a copy of the fixture of `version` (the original stays untouched).
+fn open_fixture(version: u32) -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture(version), dir.path().join(DB_FILE))
+        .unwrap_or_else(|e| panic!("fixture v{version}: {e}"));
+    let store = SqliteStore::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn opens_a_v1_database() {
+    let (_dir, store) = open_fixture(1);
+    let page = store
+        .list(ListFilter {
+            limit: 1_000,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    let by_name = |name: &str| {
+        page.jobs
+            .iter()
+            .find(|j| j.job == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
+    assert_eq!(page.jobs.len(), 8);
+    let states: Vec<_> = page
+        .jobs
+        .iter()
+        .map(|j| (j.job.as_str(), j.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("cron.js", JobState::Queued),
+            ("scheduled.js", JobState::Scheduled),
+            ("queued.js", JobState::Queued),
+            ("cancelled.js", JobState::Cancelled),
+            ("running.js", JobState::Running),
+            ("dead.js", JobState::Dead),
+            ("retrying.js", JobState::Failed),
+            ("succeeded.js", JobState::Succeeded),
+        ],
+        "newest first"
+    );
+
+    let ok = store.get(by_name("succeeded.js").id).await.unwrap();
+    assert_eq!(ok.result, Some(json!({ "ok": true })));
+    assert_eq!(ok.progress, Some(json!(100)));
+    assert_eq!(
+        ok.params,
+        json!({ "name": "succeeded.js", "list": [1, 2.5, "three", null] })
+    );
+    assert_eq!(ok.attempts.len(), 1);
+    assert_eq!(ok.attempts[0].outcome.as_deref(), Some("succeeded"));
+    assert_eq!(ok.attempts[0].pid, Some(4242));
+    assert_eq!(ok.attempts[0].node.as_deref(), Some(FIXTURE_NODE));
+
+    let failed = store.get(by_name("retrying.js").id).await.unwrap();
+    assert_eq!(failed.run_at, FAR_FUTURE);
+    assert_eq!(
+        failed.error,
+        Some(StoredError {
+            name: "Error".into(),
+            message: "first try failed".into(),
+            stack: Some("at job.js:1".into()),
+        })
+    );
+    let dead = store.get(by_name("dead.js").id).await.unwrap();
+    assert_eq!(dead.error.unwrap().message, "gave up");
+    let queued = by_name("queued.js");
+    assert_eq!(
+        (queued.priority, queued.idempotency_key.as_deref()),
+        (3, Some("fixture-key"))
+    );
+
+    // Schedules, ticks and idempotency keys still work.
+    let schedules = store.schedules().await.unwrap();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].cron, "0 3 * * *");
+    assert_eq!(store.last_tick("nightly").await.unwrap(), Some(TICK));
+    let mut dup = job("cron.js", "node");
+    dup.cron = Some(CronTick {
+        schedule: "nightly".into(),
+        tick: TICK,
+    });
+    let mut keyed = job("queued.js", "node");
+    keyed.idempotency_key = Some("fixture-key".into());
+    let s = store.submit(vec![dup, keyed], Duration::MAX).await.unwrap();
+    assert_eq!((s[0].id, s[0].duplicate), (by_name("cron.js").id, true));
+    assert_eq!((s[1].id, s[1].duplicate), (queued.id, true));
+
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.values().sum::<u64>(), 8);
+    assert_eq!(counts.get(&("node".into(), JobState::Queued)), Some(&2));
+
+    // The interrupted job comes back, and the old database takes new work.
+    assert_eq!(store.recover(Some(FIXTURE_NODE)).await.unwrap(), 1);
+    let claimed = store.claim(NODE, &demand("node", 10), LEASE).await.unwrap();
+    let names: Vec<_> = claimed.iter().map(|c| c.job.as_str()).collect();
+    assert_eq!(names, ["queued.js", "running.js", "cron.js"]);
+    let running = claimed.iter().find(|c| c.job == "running.js").unwrap();
+    assert_eq!(running.attempt, 2);
+    store
+        .complete(
+            claimed
+                .iter()
+                .map(|c| completion(c.id, c.attempt, succeeded(json!(1))))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let fresh = store
+        .submit(vec![job("new.js", "node")], WINDOW)
+        .await
+        .unwrap();
+    assert!(store.get(fresh[0].id).await.is_ok());
+}
+
+#[test]
+fn there_is_a_fixture_for_every_schema_version() {
+    for v in 1..=SCHEMA_VERSION {
+        assert!(
+            fixture(v).exists(),
+            "no fixture for schema v{v}: run generate_fixture (see tests/compat.rs)"
+        );
+    }
+}
