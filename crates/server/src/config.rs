@@ -250,7 +250,10 @@ impl ServeConfig {
         let mut names = std::collections::HashSet::new();
         for p in &self.pools {
             if !names.insert(p.name.as_str()) {
-                return Err(ConfigError::Invalid(format!("pool {:?} is declared twice", p.name)));
+                return Err(ConfigError::Invalid(format!(
+                    "pool {:?} is declared twice",
+                    p.name
+                )));
             }
             if let Some(k) = &p.kind {
                 if !matches!(k.as_str(), "node" | "python" | "native") {

@@ -56,7 +56,9 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ApiError> {
 }
 
 fn to_dt(ms: Millis) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_else(Utc::now)
 }
 
 /// The first tick strictly after `after`.
@@ -169,16 +171,29 @@ impl Scheduler {
     }
 
     /// Adds or replaces an API schedule (stored).
-    pub(crate) async fn put(&self, engine: &Engine, s: CronSchedule) -> Result<Option<Millis>, ApiError> {
+    pub(crate) async fn put(
+        &self,
+        engine: &Engine,
+        s: CronSchedule,
+    ) -> Result<Option<Millis>, ApiError> {
         let cron = parse(&s.cron)?;
         if !matches!(s.missed.as_str(), "skip" | "run_once") {
-            return Err(ApiError::bad_request("missed must be \"skip\" or \"run_once\""));
+            return Err(ApiError::bad_request(
+                "missed must be \"skip\" or \"run_once\"",
+            ));
         }
-        if self.lock().get(&s.name).is_some_and(|e| e.source == "config") {
+        if self
+            .lock()
+            .get(&s.name)
+            .is_some_and(|e| e.source == "config")
+        {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
                 "conflict",
-                format!("schedule {:?} comes from offload.toml; change it there", s.name),
+                format!(
+                    "schedule {:?} comes from offload.toml; change it there",
+                    s.name
+                ),
             ));
         }
         engine.route(&s.job).await?;
@@ -237,7 +252,9 @@ impl Scheduler {
             let wait = next.map_or(Duration::from_secs(60), |at| {
                 Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0).max(1))
             });
-            let _ = tokio::time::timeout(wait.min(Duration::from_secs(60)), self.changed.notified()).await;
+            let _ =
+                tokio::time::timeout(wait.min(Duration::from_secs(60)), self.changed.notified())
+                    .await;
         }
     }
 }

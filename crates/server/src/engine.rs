@@ -105,7 +105,6 @@ pub(crate) struct Engine {
     pub(crate) events: broadcast::Sender<ServerEvent>,
     pub(crate) metrics: Metrics,
     completions: mpsc::UnboundedSender<(Completion, Done)>,
-    progress: mpsc::UnboundedSender<(JobId, Value)>,
     pool_lock: tokio::sync::Mutex<()>,
 }
 
@@ -131,7 +130,6 @@ impl Engine {
     ) -> Result<Arc<Self>, crate::error::ServeError> {
         let (events, _) = broadcast::channel(4096);
         let (ctx, crx) = mpsc::unbounded_channel();
-        let (ptx, prx) = mpsc::unbounded_channel();
         let engine = Arc::new(Self {
             store,
             jobs_dir: JobsDir::new(&cfg.jobs),
@@ -142,14 +140,17 @@ impl Engine {
             events,
             metrics,
             completions: ctx,
-            progress: ptx,
             pool_lock: tokio::sync::Mutex::new(()),
         });
         // A restarted single node: its running jobs were interrupted. Their attempt is counted.
         let recovered = engine.store.recover(Some(&engine.cfg.node)).await?;
         let expired = engine.store.recover(None).await?;
         if recovered + expired > 0 {
-            tracing::info!(recovered, expired, "re-queued jobs that were running when the daemon stopped");
+            tracing::info!(
+                recovered,
+                expired,
+                "re-queued jobs that were running when the daemon stopped"
+            );
         }
         // Pools declared in the file start now; the others on first use.
         let declared: Vec<String> = engine.cfg.pools.iter().map(|p| p.name.clone()).collect();
@@ -177,7 +178,6 @@ impl Engine {
         }
         tokio::spawn(Arc::clone(&engine).dispatcher());
         tokio::spawn(Arc::clone(&engine).completer(crx));
-        tokio::spawn(Arc::clone(&engine).progress_writer(prx));
         tokio::spawn(Arc::clone(&engine).lease_keeper());
         Ok(engine)
     }
@@ -192,13 +192,23 @@ impl Engine {
     }
 
     pub(crate) fn pools(&self) -> Vec<Arc<PoolEntry>> {
-        let mut v: Vec<_> = self.pools.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut v: Vec<_> = self
+            .pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     pub(crate) fn pool(&self, name: &str) -> Option<Arc<PoolEntry>> {
-        self.pools.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+        self.pools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Routes a job name: validates and resolves it, picks its pool (the first `[[pool]]`
@@ -234,7 +244,11 @@ impl Engine {
     }
 
     /// Starts pool `name` if it does not run yet.
-    async fn ensure_pool(&self, name: &str, kind_hint: Option<JobKind>) -> Result<Arc<PoolEntry>, ApiError> {
+    async fn ensure_pool(
+        &self,
+        name: &str,
+        kind_hint: Option<JobKind>,
+    ) -> Result<Arc<PoolEntry>, ApiError> {
         if let Some(p) = self.pool(name) {
             return Ok(p);
         }
@@ -320,7 +334,9 @@ impl Engine {
         let capacity = max * concurrency as usize;
         let runner = match section.isolation {
             Isolation::Process => Runner::Process {
-                jobs: ChildJob::new(ChildJobConfig::with_jobs_dir(&self.cfg.jobs).handle_signals(false)),
+                jobs: ChildJob::new(
+                    ChildJobConfig::with_jobs_dir(&self.cfg.jobs).handle_signals(false),
+                ),
                 slots: Arc::new(Semaphore::new(max)),
             },
             Isolation::Pool => {
@@ -328,7 +344,9 @@ impl Engine {
                     (JobKind::Node, _) => WorkerKind::Node,
                     (JobKind::Python, _) => WorkerKind::Python,
                     (_, Some(p)) => WorkerKind::Program(p.clone()),
-                    (_, None) => return Err(ApiError::bad_request("a native pool needs a program")),
+                    (_, None) => {
+                        return Err(ApiError::bad_request("a native pool needs a program"))
+                    }
                 };
                 let mut pc = PoolConfig::new(worker, &self.cfg.jobs)
                     .size(min.min(max), max)
@@ -336,9 +354,9 @@ impl Engine {
                     .handle_signals(false);
                 pc.name = name.clone();
                 if let Some(a) = &section.algorithm {
-                    pc.algorithm = a.parse::<Algorithm>().map_err(|e| {
-                        ApiError::bad_request(format!("pool {name:?}: {e}"))
-                    })?;
+                    pc.algorithm = a
+                        .parse::<Algorithm>()
+                        .map_err(|e| ApiError::bad_request(format!("pool {name:?}: {e}")))?;
                 }
                 // The store owns retries (with backoff, durable): one attempt per claim.
                 pc.retry.max_attempts = 1;
@@ -349,9 +367,9 @@ impl Engine {
                     max_age: section.max_age_s.map(Duration::from_secs),
                 };
                 pc.idle_timeout = Some(Duration::from_secs(section.idle_timeout_s.unwrap_or(300)));
-                let pool = ChildPool::start(pc).await.map_err(|e| {
-                    ApiError::internal(format!("pool {name:?} cannot start: {e}"))
-                })?;
+                let pool = ChildPool::start(pc)
+                    .await
+                    .map_err(|e| ApiError::internal(format!("pool {name:?} cannot start: {e}")))?;
                 Runner::Pool(pool)
             }
         };
@@ -397,7 +415,8 @@ impl Engine {
                 self.start_job(c);
             }
             if got == 0 {
-                let _ = tokio::time::timeout(Duration::from_millis(100), self.wake.notified()).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), self.wake.notified()).await;
             }
         }
     }
@@ -492,28 +511,15 @@ impl Engine {
                     }
                 };
                 self.set_kill(c.id, Kill::Pool(handle.canceller()));
-                let mut events = handle.events();
-                let id = c.id;
-                let progress = self.progress.clone();
-                let sse = self.events.clone();
-                let forward = tokio::spawn(async move {
-                    let Some(events) = events.as_mut() else { return };
-                    while let Ok(ev) = events.recv().await {
-                        match ev {
-                            JobEvent::Progress { data, .. } => {
-                                let _ = progress.send((id, data.clone()));
-                                let _ = sse.send(ServerEvent::Progress(JobProgress { id, data }));
-                            }
-                            JobEvent::Event { name, data, .. } => {
-                                let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));
-                            }
-                            JobEvent::Finished { .. } => return,
-                            _ => {}
-                        }
-                    }
-                });
+                let events = handle.events();
+                let forward = tokio::spawn(forward_progress(
+                    c.id,
+                    Arc::clone(&self.store),
+                    self.events.clone(),
+                    events.map(JobEvents::Pool),
+                ));
                 let result = handle.result().await;
-                forward.abort();
+                finish_progress(c.id, &self.store, forward).await;
                 let pid = result.attempts.last().map(|a| a.pid);
                 (result.outcome, pid)
             }
@@ -540,20 +546,14 @@ impl Engine {
                 };
                 let pid = process.pid();
                 self.set_kill(c.id, Kill::Process(process.clone()));
-                let mut events = process.events();
-                let id = c.id;
-                let progress = self.progress.clone();
-                let sse = self.events.clone();
-                let forward = tokio::spawn(async move {
-                    while let Ok(ev) = events.recv().await {
-                        if let offload_process::ProcessEvent::Progress { data, .. } = ev {
-                            let _ = progress.send((id, data.clone()));
-                            let _ = sse.send(ServerEvent::Progress(JobProgress { id, data }));
-                        }
-                    }
-                });
+                let forward = tokio::spawn(forward_progress(
+                    c.id,
+                    Arc::clone(&self.store),
+                    self.events.clone(),
+                    Some(JobEvents::Process(process.events())),
+                ));
                 let outcome = process.outcome().await;
-                forward.abort();
+                finish_progress(c.id, &self.store, forward).await;
                 (outcome, Some(pid))
             }
         }
@@ -587,7 +587,11 @@ impl Engine {
     }
 
     /// Waits for the end of a job, up to `wait`.
-    pub(crate) async fn wait_for_end(&self, id: JobId, wait: Duration) -> Result<offload_store::JobRecord, ApiError> {
+    pub(crate) async fn wait_for_end(
+        &self,
+        id: JobId,
+        wait: Duration,
+    ) -> Result<offload_store::JobRecord, ApiError> {
         let mut events = self.events.subscribe();
         let deadline = Instant::now() + wait;
         loop {
@@ -596,7 +600,9 @@ impl Engine {
                 return Ok(rec);
             }
             // Wake on this job's state changes (or re-read at least every second).
-            let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(1));
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_secs(1));
             let _ = tokio::time::timeout(left, async {
                 loop {
                     match events.recv().await {
@@ -650,21 +656,6 @@ impl Engine {
         }
     }
 
-    async fn progress_writer(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<(JobId, Value)>) {
-        while let Some(first) = rx.recv().await {
-            let mut latest: HashMap<JobId, Value> = HashMap::new();
-            latest.insert(first.0, first.1);
-            while let Ok((id, v)) = rx.try_recv() {
-                latest.insert(id, v);
-            }
-            if let Err(e) = self.store.progress(latest.into_iter().collect()).await {
-                tracing::warn!(error = %e, "cannot record progress");
-            }
-            // At most ~20 progress writes per second, whatever the jobs send.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     async fn lease_keeper(self: Arc<Self>) {
         let period = (self.cfg.lease / 3).max(Duration::from_millis(50));
         let mut tick = tokio::time::interval(period);
@@ -699,7 +690,8 @@ impl Engine {
             }
             if last_purge.elapsed() > Duration::from_secs(3600) {
                 last_purge = Instant::now();
-                let before = now_ms() - i64::try_from(self.cfg.retention.as_millis()).unwrap_or(i64::MAX);
+                let before =
+                    now_ms() - i64::try_from(self.cfg.retention.as_millis()).unwrap_or(i64::MAX);
                 match self.store.purge(before).await {
                     Ok(n) if n > 0 => tracing::info!(n, "purged finished jobs past retention"),
                     Ok(_) => {}
@@ -744,6 +736,101 @@ impl Engine {
         }
         for w in waits {
             let _ = w.await;
+        }
+    }
+}
+
+/// A running job's event stream.
+enum JobEvents {
+    Pool(broadcast::Receiver<JobEvent>),
+    Process(broadcast::Receiver<offload_process::ProcessEvent>),
+}
+
+/// What a job's progress forwarder saw: the latest value and the one last stored.
+type ProgressSeen = (Option<Value>, Option<Value>);
+
+/// Forwards a job's progress and events to SSE, and stores its progress at most every 200 ms,
+/// until the job's end event.
+async fn forward_progress(
+    id: JobId,
+    store: Arc<dyn Store>,
+    sse: broadcast::Sender<ServerEvent>,
+    events: Option<JobEvents>,
+) -> ProgressSeen {
+    let mut latest: Option<Value> = None;
+    let mut written: Option<Value> = None;
+    let mut last_write: Option<Instant> = None;
+    let Some(mut events) = events else {
+        return (latest, written);
+    };
+    loop {
+        let (progress, emitted, end) = match &mut events {
+            JobEvents::Pool(rx) => match rx.recv().await {
+                Ok(JobEvent::Progress { data, .. }) => (Some(data), None, false),
+                Ok(JobEvent::Event { name, data, .. }) => (None, Some((name, data)), false),
+                Ok(JobEvent::Finished { .. }) | Err(broadcast::error::RecvError::Closed) => {
+                    (None, None, true)
+                }
+                _ => (None, None, false),
+            },
+            JobEvents::Process(rx) => match rx.recv().await {
+                Ok(offload_process::ProcessEvent::Progress { data, .. }) => {
+                    (Some(data), None, false)
+                }
+                Ok(offload_process::ProcessEvent::Event { name, data, .. }) => {
+                    (None, Some((name, data)), false)
+                }
+                Ok(offload_process::ProcessEvent::Exited { .. })
+                | Err(broadcast::error::RecvError::Closed) => (None, None, true),
+                _ => (None, None, false),
+            },
+        };
+        if end {
+            return (latest, written);
+        }
+        if let Some((name, data)) = emitted {
+            let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));
+        }
+        if let Some(data) = progress {
+            let _ = sse.send(ServerEvent::Progress(JobProgress {
+                id,
+                data: data.clone(),
+            }));
+            latest = Some(data);
+            if last_write.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
+                last_write = Some(Instant::now());
+                if store
+                    .progress(vec![(id, latest.clone().unwrap_or(Value::Null))])
+                    .await
+                    .is_ok()
+                {
+                    written.clone_from(&latest);
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a job's forwarder to see its end (briefly), then stores its last progress value
+/// before the completion is recorded.
+async fn finish_progress(
+    id: JobId,
+    store: &Arc<dyn Store>,
+    forward: tokio::task::JoinHandle<ProgressSeen>,
+) {
+    let abort = forward.abort_handle();
+    let seen = match tokio::time::timeout(Duration::from_secs(3), forward).await {
+        Ok(Ok(seen)) => seen,
+        _ => {
+            abort.abort();
+            return;
+        }
+    };
+    if let (Some(latest), written) = seen {
+        if written.as_ref() != Some(&latest) {
+            if let Err(e) = store.progress(vec![(id, latest)]).await {
+                tracing::warn!(%id, error = %e, "cannot record the last progress");
+            }
         }
     }
 }
@@ -831,10 +918,7 @@ fn transition(outcome: &Outcome, c: &Claimed) -> Transition {
         }
         other if c.attempt < c.max_attempts => {
             let shift = c.attempt.saturating_sub(1).min(20);
-            let delay = c
-                .backoff_ms
-                .saturating_mul(1u64 << shift)
-                .min(3_600_000);
+            let delay = c.backoff_ms.saturating_mul(1u64 << shift).min(3_600_000);
             Transition::Retry {
                 error: error_of(other),
                 run_at: now_ms() + i64::try_from(delay).unwrap_or(i64::MAX),

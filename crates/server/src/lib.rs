@@ -36,7 +36,9 @@ pub struct Daemon {
 
 impl std::fmt::Debug for Daemon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Daemon").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Daemon")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 

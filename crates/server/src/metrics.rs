@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use metrics::{Counter, Histogram, Key, Label, Level, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use offload_store::Counts;
 
 use crate::http::WorkerView;
@@ -42,7 +44,10 @@ impl Metrics {
         ];
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency)
-            .map_or_else(|_| PrometheusBuilder::new().build_recorder(), PrometheusBuilder::build_recorder);
+            .map_or_else(
+                |_| PrometheusBuilder::new().build_recorder(),
+                PrometheusBuilder::build_recorder,
+            );
         let handle = recorder.handle();
         let submitted =
             recorder.register_counter(&Key::from_name("offload_jobs_submitted_total"), &META);
@@ -132,5 +137,7 @@ impl Metrics {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

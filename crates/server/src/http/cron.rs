@@ -35,7 +35,9 @@ pub(crate) async fn add(
 ) -> Result<Response, ApiError> {
     let b: AddBody = parse_body(body)?;
     if b.name.is_empty() || b.name.len() > 128 || b.name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("name must be 1..=128 printable characters"));
+        return Err(ApiError::bad_request(
+            "name must be 1..=128 printable characters",
+        ));
     }
     let schedule = CronSchedule {
         name: b.name.clone(),
@@ -46,7 +48,10 @@ pub(crate) async fn add(
         created_at: now_ms(),
     };
     let next_at = app.cron.put(&app.engine, schedule).await?;
-    Ok(json(StatusCode::CREATED, &json!({"name": b.name, "next_at": next_at})))
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({"name": b.name, "next_at": next_at}),
+    ))
 }
 
 pub(crate) async fn remove(

@@ -8,9 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use offload_store::{
-    now_ms, CancelResult, JobId, JobState, ListFilter, NewJob, Submitted,
-};
+use offload_store::{now_ms, CancelResult, JobId, JobState, ListFilter, NewJob, Submitted};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -48,8 +46,13 @@ async fn prepare(app: &App, b: SubmitBody) -> Result<(NewJob, String), ApiError>
     if b.max_attempts == Some(0) {
         return Err(ApiError::bad_request("max_attempts must be at least 1"));
     }
-    if b.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 256) {
-        return Err(ApiError::bad_request("idempotency_key must be 1..=256 bytes"));
+    if b.idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 256)
+    {
+        return Err(ApiError::bad_request(
+            "idempotency_key must be 1..=256 bytes",
+        ));
     }
     let route = app.engine.route(&b.job).await?;
     let section = app.engine.pool(&route.pool).map(|p| p.section.clone());
@@ -112,9 +115,15 @@ pub(crate) async fn submit(
         .first()
         .ok_or_else(|| ApiError::internal("the store returned no job"))?;
     if d.duplicate {
-        Ok(json(StatusCode::OK, &json!({"id": d.id, "state": d.state, "duplicate": true})))
+        Ok(json(
+            StatusCode::OK,
+            &json!({"id": d.id, "state": d.state, "duplicate": true}),
+        ))
     } else {
-        Ok(json(StatusCode::CREATED, &json!({"id": d.id, "state": d.state})))
+        Ok(json(
+            StatusCode::CREATED,
+            &json!({"id": d.id, "state": d.state}),
+        ))
     }
 }
 
@@ -208,7 +217,10 @@ pub(crate) async fn cancel(
         CancelResult::Requested => {
             app.engine.cancel_running(id);
             // The kill takes a moment: answer with the state once it landed (or still running).
-            app.engine.wait_for_end(id, Duration::from_secs(5)).await?.state
+            app.engine
+                .wait_for_end(id, Duration::from_secs(5))
+                .await?
+                .state
         }
         CancelResult::AlreadyDone(state) => state,
     };

@@ -70,7 +70,9 @@ pub(crate) async fn worker_views(app: &App) -> Vec<WorkerView> {
     let mut out = Vec::new();
     for entry in app.engine.pools() {
         let Some(pool) = entry.pool() else { continue };
-        let Ok(health) = pool.health().await else { continue };
+        let Ok(health) = pool.health().await else {
+            continue;
+        };
         out.extend(health.into_iter().map(|h| WorkerView {
             pool: entry.name.clone(),
             pid: h.pid,
@@ -90,7 +92,10 @@ pub(crate) async fn worker_views(app: &App) -> Vec<WorkerView> {
 }
 
 pub(crate) async fn workers(State(app): State<Arc<App>>) -> Response {
-    json(StatusCode::OK, &json!({"workers": worker_views(&app).await}))
+    json(
+        StatusCode::OK,
+        &json!({"workers": worker_views(&app).await}),
+    )
 }
 
 pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
@@ -138,12 +143,17 @@ pub(crate) async fn resize(
         .pool(&name)
         .ok_or_else(|| ApiError::not_found(format!("no pool {name:?}")))?;
     let pool = entry.pool().ok_or_else(|| {
-        ApiError::bad_request(format!("pool {name:?} runs a process per job: nothing to resize"))
+        ApiError::bad_request(format!(
+            "pool {name:?} runs a process per job: nothing to resize"
+        ))
     })?;
     pool.resize(body.size)
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(json(StatusCode::OK, &json!({"name": name, "size": body.size})))
+    Ok(json(
+        StatusCode::OK,
+        &json!({"name": name, "size": body.size}),
+    ))
 }
 
 pub(crate) async fn healthz() -> Response {
@@ -154,11 +164,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Api
     let counts = app.engine.store.counts().await?;
     let workers = worker_views(&app).await;
     let text = app.engine.metrics.render(&counts, &workers);
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 pub(crate) async fn openapi() -> Response {
