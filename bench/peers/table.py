@@ -14,6 +14,7 @@ import sys
 
 ROWS = [
     ("offload-rust", "offload, Rust workers"),
+    ("offload-rust-ct", "offload, Rust workers, current-thread runtime (experiment)"),
     ("offload-node", "offload, Node workers"),
     ("offload-python", "offload, Python workers"),
     ("ee-core", "ee-core 4.x ChildPoolJob"),
@@ -101,6 +102,12 @@ def main():
         f"submitted at once; (b) tiny tasks one at a time (up to {tasks['b']:,}, time-bounded); "
         f"(c) {tasks['c']:,} tasks busy-waiting 1 ms (ideal 2,000/s)."
     )
+    loads = [r["load1_before"] for rs in runs.values() for r in rs if r.get("load1_before") is not None]
+    if loads:
+        print(
+            f"Machine load average (1 min) before each run: median {statistics.median(loads):.2f}, "
+            f"max {max(loads):.2f} (2 cores; above ~0.5 other processes were competing)."
+        )
     print("Ratios: speed relative to offload-rust (a, c: tasks/s ÷ offload-rust's; b: offload-rust's p50 ÷ this p50).")
     print()
     header = "| system | (a) tasks/s | ratio | (b) p50 / p99 µs | ratio | (c) tasks/s | ratio |"

@@ -121,7 +121,7 @@ fn parse_opts() -> Opts {
     // Tiny tasks: several in flight per worker hide the round trip; 1 ms tasks: one running
     // per worker and one waiting behind it (the worker never idles between two tasks).
     let default_concurrency = match workload.as_str() {
-        "a" => 32,
+        "a" => 64,
         "c" => 2,
         _ => 1,
     };
@@ -143,6 +143,17 @@ fn parse_opts() -> Opts {
         threads: (num("threads", 2) as usize).max(1),
         worker_runtime: get("worker-runtime").unwrap_or_else(|| "multi".into()),
         workload,
+    }
+}
+
+impl Opts {
+    /// The row name: `offload-<kind>`, `offload-rust-ct` for the current-thread experiment.
+    fn system(&self) -> String {
+        if self.kind == "rust" && self.worker_runtime == "current" {
+            "offload-rust-ct".into()
+        } else {
+            format!("offload-{}", self.kind)
+        }
     }
 }
 
@@ -324,9 +335,8 @@ async fn one_run(o: &Opts, run: usize) -> Result<serde_json::Value, String> {
     }
     lat.sort_unstable();
     let n = done.max(1) as f64;
-    let system = format!("offload-{}", o.kind);
     Ok(json!({
-        "system": system,
+        "system": o.system(),
         "workload": o.workload,
         "run": run,
         "tasks": done,
@@ -372,7 +382,7 @@ fn main() {
                 println!(
                     "{}",
                     json!({
-                        "system": format!("offload-{}", o.kind),
+                        "system": o.system(),
                         "workload": o.workload,
                         "run": run,
                         "error": e,
