@@ -136,6 +136,12 @@ pub struct FileConfig {
     /// Cron schedules.
     #[serde(default, rename = "cron")]
     pub crons: Vec<CronSection>,
+    /// The seed's TCP line protocol (`module:data`), off unless set.
+    pub tcp: Option<String>,
+    /// The seed's UDP datagrams (`module:data`, fire and forget), off unless set.
+    pub udp: Option<String>,
+    /// The store: `sqlite` (default, in `data`) or a `postgres://` URL.
+    pub store: Option<String>,
 }
 
 impl FileConfig {
@@ -181,6 +187,12 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// This node's name (in leases and attempts).
     pub node: String,
+    /// The seed's TCP line protocol listener, if any.
+    pub tcp: Option<SocketAddr>,
+    /// The seed's UDP listener, if any.
+    pub udp: Option<SocketAddr>,
+    /// The store URL: `None` for the embedded SQLite store in `data`.
+    pub store: Option<String>,
 }
 
 impl ServeConfig {
@@ -198,6 +210,9 @@ impl ServeConfig {
             crons: Vec::new(),
             max_body: 16 * 1024 * 1024,
             node: "local".into(),
+            tcp: None,
+            udp: None,
+            store: None,
         }
     }
 
@@ -229,6 +244,19 @@ impl ServeConfig {
         }
         if let Some(h) = file.idempotency_hours {
             self.idempotency_window = Duration::from_secs(h * 3600);
+        }
+        let addr = |what: &str, v: String| -> Result<SocketAddr, ConfigError> {
+            v.parse()
+                .map_err(|e| ConfigError::Invalid(format!("{what} {v:?}: {e}")))
+        };
+        if let Some(t) = file.tcp {
+            self.tcp = Some(addr("tcp", t)?);
+        }
+        if let Some(u) = file.udp {
+            self.udp = Some(addr("udp", u)?);
+        }
+        if file.store.is_some() {
+            self.store = file.store;
         }
         self.pools = file.pools;
         self.crons = file.crons;

@@ -31,6 +31,15 @@ pub(crate) struct ServeArgs {
     /// Lease of a running job, e.g. `30s` (a job whose node stops renewing it runs again).
     #[arg(long, value_parser = humantime::parse_duration)]
     lease: Option<Duration>,
+    /// Also speak the seed's TCP line protocol (`module:data`) on this address.
+    #[arg(long, env = "OFFLOAD_TCP")]
+    tcp: Option<SocketAddr>,
+    /// Also accept the seed's UDP datagrams (`module:data`, fire and forget) on this address.
+    #[arg(long, env = "OFFLOAD_UDP")]
+    udp: Option<SocketAddr>,
+    /// The store: omit for the embedded SQLite store in `--data`.
+    #[arg(long, env = "OFFLOAD_STORE")]
+    store: Option<String>,
     /// How long running jobs may finish when the daemon is stopped.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     grace: Duration,
@@ -59,6 +68,18 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     }
     if let Some(l) = args.lease {
         cfg.lease = l;
+    }
+    if args.tcp.is_some() {
+        cfg.tcp = args.tcp;
+    }
+    if args.udp.is_some() {
+        cfg.udp = args.udp;
+    }
+    if args.store.is_some() {
+        cfg.store = args.store;
+    }
+    if let Some(url) = &cfg.store {
+        anyhow::bail!("store {url:?}: only the embedded SQLite store is available in this build");
     }
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
