@@ -350,6 +350,17 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/offload.toml");
+        let file = FileConfig::load(&path).unwrap();
+        let mut cfg = ServeConfig::new("jobs", ".offload");
+        cfg.apply_file(file).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.pools.len(), 2);
+        assert_eq!(cfg.crons.len(), 1);
+    }
+
+    #[test]
     fn a_public_address_needs_a_token() {
         let mut c = ServeConfig::new("jobs", ".offload");
         c.listen = "0.0.0.0:7070".parse().unwrap();

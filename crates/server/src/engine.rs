@@ -231,6 +231,24 @@ impl Engine {
             .pools
             .iter()
             .find(|p| p.jobs.iter().any(|pat| pattern_matches(pat, job)));
+        if let Some(p) = declared {
+            let wanted = match p.kind.as_deref() {
+                Some("node") => Some(JobKind::Node),
+                Some("python") => Some(JobKind::Python),
+                Some("native") => Some(JobKind::Native),
+                _ => None,
+            };
+            if wanted.is_some_and(|k| k != resolved.kind) {
+                return Err(ApiError::bad_request(format!(
+                    "job {job:?} is a {:?} job ({}), but pool {:?} runs {} workers: fix its \
+                     `jobs` patterns in offload.toml",
+                    resolved.kind,
+                    resolved.path.display(),
+                    p.name,
+                    p.kind.as_deref().unwrap_or("?")
+                )));
+            }
+        }
         let pool = match declared {
             Some(p) => p.name.clone(),
             None => match resolved.kind {
