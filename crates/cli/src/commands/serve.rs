@@ -95,8 +95,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if let Some(f) = &file {
         eprintln!("  config: {}", f.display());
     }
-    eprintln!("  submit a first job:  offload submit --server http://{addr} <job> --params '{{}}' --wait");
-    eprintln!("  or:                  curl -s -XPOST http://{addr}/v1/jobs -d '{{\"job\": \"<job>\"}}'");
+    eprintln!(
+        "  submit a first job:  offload submit --server http://{addr} <job> --params '{{}}' --wait"
+    );
+    eprintln!(
+        "  or:                  curl -s -XPOST http://{addr}/v1/jobs -d '{{\"job\": \"<job>\"}}'"
+    );
     daemon.run_until(shutdown_signal(), args.grace).await;
     eprintln!("offload serve: stopped");
     Ok(0)
@@ -114,14 +118,23 @@ fn node_id(data: &std::path::Path) -> anyhow::Result<String> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "node".into());
-    let id = format!("{host}-{:08x}", std::process::id() ^ (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())));
+    let id = format!(
+        "{host}-{:08x}",
+        std::process::id()
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos()))
+    );
     std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(id)
 }
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };
