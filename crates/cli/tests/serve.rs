@@ -58,7 +58,11 @@ fn examples() -> std::path::PathBuf {
 #[tokio::test]
 async fn a_submitted_job_runs_and_its_result_long_polls() {
     let d = Daemon::start(&examples());
-    let id = submit(&d, json!({"job": "hello", "params": {"name": "serve", "steps": 2}})).await;
+    let id = submit(
+        &d,
+        json!({"job": "hello", "params": {"name": "serve", "steps": 2}}),
+    )
+    .await;
     let r = wait_result(&d, &id).await;
     assert_eq!(r["state"], "succeeded", "{r}");
     assert_eq!(r["result"]["greeting"], "Hello, serve!");
@@ -73,11 +77,23 @@ async fn a_submitted_job_runs_and_its_result_long_polls() {
 async fn bad_input_gets_typed_errors_and_never_crashes_the_daemon() {
     let d = Daemon::start(&examples());
     let (s, v) = post(&d, "/v1/jobs", json!({"job": "no-such-job"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("unknown_job")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("unknown_job")),
+        "{v}"
+    );
     let (s, v) = post(&d, "/v1/jobs", json!({"job": "../etc/passwd"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{v}"
+    );
     let (s, v) = post(&d, "/v1/jobs", json!({"nope": 1})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_json")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_json")),
+        "{v}"
+    );
     let r = http()
         .post(format!("{}/v1/jobs", d.url))
         .header("content-type", "application/json")
@@ -97,8 +113,17 @@ async fn bad_input_gets_typed_errors_and_never_crashes_the_daemon() {
     assert_eq!(r.status().as_u16(), 413);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "payload_too_large");
-    let (s, v) = post(&d, "/v1/cron", json!({"name": "c", "cron": "61 * * * *", "job": "hello"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_cron")), "{v}");
+    let (s, v) = post(
+        &d,
+        "/v1/cron",
+        json!({"name": "c", "cron": "61 * * * *", "job": "hello"}),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_cron")),
+        "{v}"
+    );
     let (s, _) = get(&d, "/v1/jobs/0193d4b2-0000-7000-8000-000000000000").await;
     assert_eq!(s, 404);
     let (s, _) = get(&d, "/v1/jobs/not-a-uuid").await;
@@ -144,7 +169,11 @@ async fn a_failing_job_is_retried_then_dead_with_every_attempt_recorded() {
 #[tokio::test]
 async fn cancel_kills_a_running_job() {
     let d = Daemon::start(&examples());
-    let id = submit(&d, json!({"job": "primes", "params": {"limit": 400_000_000}})).await;
+    let id = submit(
+        &d,
+        json!({"job": "primes", "params": {"limit": 400_000_000}}),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, job) = get(&d, &format!("/v1/jobs/{id}")).await;
@@ -168,7 +197,11 @@ async fn cancel_kills_a_running_job() {
 #[tokio::test]
 async fn events_stream_state_changes_and_progress() {
     let d = Daemon::start(&examples());
-    let id = submit(&d, json!({"job": "hello", "params": {"steps": 3}, "delay_ms": 300})).await;
+    let id = submit(
+        &d,
+        json!({"job": "hello", "params": {"steps": 3}, "delay_ms": 300}),
+    )
+    .await;
     let mut resp = http()
         .get(format!("{}/v1/events?id={id}", d.url))
         .send()
@@ -215,9 +248,15 @@ async fn batch_workers_pools_metrics_and_openapi() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert!(names.contains("node") && names.contains("python"), "{pools}");
+    assert!(
+        names.contains("node") && names.contains("python"),
+        "{pools}"
+    );
     let (_, workers) = get(&d, "/v1/workers").await;
-    assert!(!workers["workers"].as_array().unwrap().is_empty(), "{workers}");
+    assert!(
+        !workers["workers"].as_array().unwrap().is_empty(),
+        "{workers}"
+    );
     let (s, v) = post(&d, "/v1/pools/node/resize", json!({"size": 2})).await;
     assert_eq!(s, 200, "{v}");
     let (s, v) = post(&d, "/v1/pools/nope/resize", json!({"size": 2})).await;
@@ -230,9 +269,18 @@ async fn batch_workers_pools_metrics_and_openapi() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("offload_jobs_submitted_total 2"), "{metrics}");
-    assert!(metrics.contains("offload_jobs{pool=\"node\",state=\"succeeded\"} 1"), "{metrics}");
-    assert!(metrics.contains("offload_job_run_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("offload_jobs_submitted_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("offload_jobs{pool=\"node\",state=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("offload_job_run_seconds_bucket"),
+        "{metrics}"
+    );
     let (s, doc) = get(&d, "/v1/openapi.json").await;
     assert_eq!(s, 200);
     // Every documented route answers with something other than 404/405 for its method.
@@ -241,7 +289,11 @@ async fn batch_workers_pools_metrics_and_openapi() {
             if path == "/v1/events" {
                 continue; // a stream; covered above
             }
-            let url = format!("{}{}", d.url, path.replace("{id}", &ids[0]).replace("{name}", "node"));
+            let url = format!(
+                "{}{}",
+                d.url,
+                path.replace("{id}", &ids[0]).replace("{name}", "node")
+            );
             let req = match method.as_str() {
                 "get" => http().get(&url),
                 "post" => http().post(&url).json(&json!({})),
@@ -270,7 +322,10 @@ async fn cron_schedules_fire_from_the_api() {
         if page["jobs"].as_array().unwrap().len() >= 2 {
             break;
         }
-        assert!(Instant::now() < deadline, "the schedule did not fire twice: {page}");
+        assert!(
+            Instant::now() < deadline,
+            "the schedule did not fire twice: {page}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, list) = get(&d, "/v1/cron").await;
@@ -289,9 +344,16 @@ async fn cron_schedules_fire_from_the_api() {
 #[tokio::test]
 async fn a_token_is_required_when_configured() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = Daemon::start_with(&examples(), &tmp.path().join("data"), &["--token", "s3cret"]);
+    let d = Daemon::start_with(
+        &examples(),
+        &tmp.path().join("data"),
+        &["--token", "s3cret"],
+    );
     let (s, v) = get(&d, "/v1/jobs").await;
-    assert_eq!((s, v["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
     let r = http()
         .get(format!("{}/v1/jobs", d.url))
         .bearer_auth("s3cret")
@@ -321,7 +383,9 @@ async fn sigkill_of_the_daemon_mid_load_loses_no_accepted_job() {
     let mut d = Daemon::start_with(&jobs, &data, &[]);
     let mut accepted = Vec::new();
     for round in 0..20 {
-        let batch: Vec<Value> = (0..20).map(|i| json!({"job": "work", "params": {"n": round * 20 + i}})).collect();
+        let batch: Vec<Value> = (0..20)
+            .map(|i| json!({"job": "work", "params": {"n": round * 20 + i}}))
+            .collect();
         let (s, v) = post(&d, "/v1/jobs/batch", json!({ "jobs": batch })).await;
         assert_eq!(s, 201, "{v}");
         for j in v["jobs"].as_array().unwrap() {
@@ -363,5 +427,9 @@ async fn editing_a_job_file_takes_effect_and_removing_it_makes_it_unknown() {
     }
     std::fs::remove_file(jobs.join("version.js")).unwrap();
     let (s, v) = post(&d, "/v1/jobs", json!({"job": "version"})).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("unknown_job")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("unknown_job")),
+        "{v}"
+    );
 }

@@ -96,7 +96,10 @@ impl Daemon {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "offload serve did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "offload serve did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
