@@ -16,6 +16,13 @@ pub(crate) const DIED: i32 = 4;
 pub(crate) const PROTOCOL: i32 = 5;
 /// The job hit a resource limit.
 pub(crate) const RESOURCE_LIMIT: i32 = 6;
+/// The daemon cannot be reached (`offload serve` not running at `--server`, no answer in time,
+/// or shutting down).
+pub(crate) const UNREACHABLE: i32 = 7;
+/// The job was cancelled.
+pub(crate) const CANCELLED: i32 = 8;
+/// The job is not over yet (`offload result` without `--wait`, or the wait ran out).
+pub(crate) const PENDING: i32 = 9;
 /// offload itself failed.
 pub(crate) const INTERNAL: i32 = 70;
 

@@ -1,8 +1,11 @@
 //! `offload`: the command line. One file per subcommand in `commands/`, dispatched from one
 //! `match` here.
 
+mod client;
 mod commands;
 mod exit;
+mod output;
+mod progress;
 
 use clap::{Parser, Subcommand};
 
@@ -14,6 +17,12 @@ struct Cli {
     /// (Default: `warn` for client commands, `info` for `serve`.)
     #[arg(long, global = true, env = "OFFLOAD_LOG")]
     log: Option<String>,
+    /// The daemon's address, for the client commands (`submit`, `status`, `jobs`, …).
+    #[arg(long, global = true, env = "OFFLOAD_SERVER", default_value = client::DEFAULT_SERVER)]
+    server: String,
+    /// The daemon's bearer token, for the client commands.
+    #[arg(long, global = true, env = "OFFLOAD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,17 +33,33 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Run the daemon: a durable job queue with an HTTP API (embedded SQLite).
     Serve(commands::serve::ServeArgs),
+    /// Queue a job on the daemon; print its id, or its result with `--wait`.
+    Submit(commands::submit::SubmitArgs),
+    /// Show a job: state, attempts, progress, error.
+    Status(commands::status::StatusArgs),
+    /// Print a job's result (`--wait` for the end); exit code by outcome.
+    Result(commands::result::ResultArgs),
+    /// Cancel a job (a running one is killed).
+    Cancel(commands::cancel::CancelArgs),
+    /// Queue a dead or cancelled job again.
+    Retry(commands::retry::RetryArgs),
+    /// List jobs, newest first.
+    Jobs(commands::jobs::JobsArgs),
+    /// Show the daemon's workers: pid, pool, state, memory, CPU, jobs, restarts.
+    Workers(commands::workers::WorkersArgs),
+    /// Cron schedules.
+    Cron(commands::cron::CronArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(cli.log.as_deref().unwrap_or(
-            match cli.command {
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            cli.log.as_deref().unwrap_or(match cli.command {
                 Command::Serve(_) => "info,offload::job=warn",
                 _ => "warn",
-            },
-        )))
+            }),
+        ))
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
@@ -49,17 +74,29 @@ fn main() {
             std::process::exit(exit::INTERNAL);
         }
     };
+    let (server, token) = (cli.server, cli.token);
     let code = runtime.block_on(async {
+        let client = || client::Client::new(&server, token.clone());
         match cli.command {
             Command::Run(args) => commands::run::run(args).await,
             Command::Serve(args) => commands::serve::run(args).await,
+            Command::Submit(args) => commands::submit::run(args, &client()?).await,
+            Command::Status(args) => commands::status::run(args, &client()?).await,
+            Command::Result(args) => commands::result::run(args, &client()?).await,
+            Command::Cancel(args) => commands::cancel::run(args, &client()?).await,
+            Command::Retry(args) => commands::retry::run(args, &client()?).await,
+            Command::Jobs(args) => commands::jobs::run(args, &client()?).await,
+            Command::Workers(args) => commands::workers::run(args, &client()?).await,
+            Command::Cron(args) => commands::cron::run(args, &client()?).await,
         }
     });
     let code = match code {
         Ok(code) => code,
         Err(e) => {
             eprintln!("offload: {e:#}");
-            exit::USAGE
+            // A client command's error has its own documented code (daemon unreachable, …).
+            e.downcast_ref::<client::ClientError>()
+                .map_or(exit::USAGE, client::ClientError::exit_code)
         }
     };
     // Interrupted: the registry killed the job; say so in the exit status.

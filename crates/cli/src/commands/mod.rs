@@ -1,4 +1,12 @@
 //! One module per subcommand.
 
+pub(crate) mod cancel;
+pub(crate) mod cron;
+pub(crate) mod jobs;
+pub(crate) mod result;
+pub(crate) mod retry;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod status;
+pub(crate) mod submit;
+pub(crate) mod workers;

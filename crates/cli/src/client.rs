@@ -1,0 +1,657 @@
+//! A small typed client of the daemon's HTTP API (`docs/http-api.md`), used by the client
+//! subcommands (`submit`, `status`, `result`, `cancel`, `retry`, `jobs`, `workers`, `cron`).
+//!
+//! Errors are a [`ClientError`]: the API's `{error: {code, message}}` becomes its message, a
+//! refused connection asks whether `offload serve` runs there, and each kind maps to a
+//! documented exit code ([`ClientError::exit_code`]).
+
+use std::time::Duration;
+
+use offload_store::JobState;
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::exit;
+
+/// The daemon's default address.
+pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
+/// A failed call to the daemon.
+#[derive(Debug, Error)]
+pub(crate) enum ClientError {
+    /// Nothing answers at that address.
+    #[error("cannot connect to {url}: is `offload serve` running at {url}? (set --server or OFFLOAD_SERVER)")]
+    Unreachable {
+        /// The daemon's address.
+        url: String,
+    },
+    /// The daemon wants a (different) bearer token.
+    #[error("{message} (401 {code}): {hint}")]
+    Unauthorized {
+        /// The API's code.
+        code: String,
+        /// The API's message.
+        message: String,
+        /// What to do.
+        hint: &'static str,
+    },
+    /// The API answered with an error.
+    #[error("{message} ({status} {code})")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The API's stable code (`unknown_job`, `not_found`, …).
+        code: String,
+        /// What happened and what to do.
+        message: String,
+    },
+    /// The answer is not what the API documents.
+    #[error("unexpected answer from {url}: {reason}")]
+    Unexpected {
+        /// The request's URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The request failed on the way (timeout, reset, bad address).
+    #[error("request to {url} failed: {reason}")]
+    Transport {
+        /// The request's URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// The documented exit code (README, "Exit codes"): bad requests are usage errors, an
+    /// unreachable or unavailable daemon is [`exit::UNREACHABLE`].
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self {
+            Self::Unreachable { .. } | Self::Transport { .. } => exit::UNREACHABLE,
+            Self::Api { status: 503, .. } => exit::UNREACHABLE,
+            Self::Unauthorized { .. } => exit::USAGE,
+            Self::Api { status, .. } if (400..500).contains(status) => exit::USAGE,
+            Self::Api { .. } | Self::Unexpected { .. } => exit::INTERNAL,
+        }
+    }
+}
+
+/// Where the daemon is and how to authenticate (the global `--server` / `--token`).
+#[derive(Debug, Clone)]
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of the daemon at `server` (`http://host:port`, a bare `host:port` is accepted).
+    pub(crate) fn new(server: &str, token: Option<String>) -> Result<Self, ClientError> {
+        let server = server.trim().trim_end_matches('/');
+        let base = if server.contains("://") {
+            server.to_owned()
+        } else {
+            format!("http://{server}")
+        };
+        if !base.starts_with("http://") {
+            return Err(ClientError::Transport {
+                url: base,
+                reason: "only http:// is supported (put a TLS proxy in front for https)".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("offload/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Transport {
+                url: base.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            base,
+            token: token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    /// Sends a request; any status that is not a success becomes a [`ClientError`].
+    async fn send(&self, r: RequestBuilder, timeout: Duration) -> Result<Response, ClientError> {
+        let r = r.timeout(timeout);
+        let url = r
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map_or_else(|| self.base.clone(), |r| r.url().to_string());
+        let resp = r.send().await.map_err(|e| self.transport(&url, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(Response { url, inner: resp });
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        Err(api_error(status, &body, self.token.is_some(), &url))
+    }
+
+    fn transport(&self, url: &str, e: &reqwest::Error) -> ClientError {
+        if e.is_connect() {
+            ClientError::Unreachable {
+                url: self.base.clone(),
+            }
+        } else if e.is_timeout() {
+            ClientError::Transport {
+                url: url.to_owned(),
+                reason: "the daemon did not answer in time".into(),
+            }
+        } else {
+            ClientError::Transport {
+                url: url.to_owned(),
+                reason: error_chain(e),
+            }
+        }
+    }
+
+    /// `POST /v1/jobs`.
+    pub(crate) async fn submit(&self, req: &SubmitRequest) -> Result<Submitted, ClientError> {
+        let r = self.request(Method::POST, "/v1/jobs").json(req);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `GET /v1/jobs/{id}`.
+    pub(crate) async fn job(&self, id: &str) -> Result<Value, ClientError> {
+        let r = self.request(Method::GET, &format!("/v1/jobs/{}", segment(id)));
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `GET /v1/jobs/{id}/result?wait=SECS`: the outcome, or the state while the job is not
+    /// over (the daemon holds the request at most 60 s).
+    pub(crate) async fn result(&self, id: &str, wait: Duration) -> Result<Polled, ClientError> {
+        let wait = wait.min(MAX_WAIT);
+        let r = self
+            .request(Method::GET, &format!("/v1/jobs/{}/result", segment(id)))
+            .query(&[("wait", format!("{}", wait.as_secs_f64()))]);
+        let resp = self.send(r, wait + REQUEST_TIMEOUT).await?;
+        if resp.inner.status() == StatusCode::ACCEPTED {
+            return resp.json().await.map(Polled::Pending);
+        }
+        resp.json().await.map(Polled::Done)
+    }
+
+    /// `POST /v1/jobs/{id}/cancel`.
+    pub(crate) async fn cancel(&self, id: &str) -> Result<IdState, ClientError> {
+        let r = self.request(Method::POST, &format!("/v1/jobs/{}/cancel", segment(id)));
+        // A running job is killed before the answer (the daemon waits up to 5 s for that).
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `POST /v1/jobs/{id}/retry`.
+    pub(crate) async fn retry(&self, id: &str) -> Result<IdState, ClientError> {
+        let r = self.request(Method::POST, &format!("/v1/jobs/{}/retry", segment(id)));
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `GET /v1/jobs?state=&job=&limit=&cursor=`.
+    pub(crate) async fn jobs(&self, q: &ListQuery) -> Result<JobPage, ClientError> {
+        let r = self.request(Method::GET, "/v1/jobs").query(q);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `GET /v1/workers`.
+    pub(crate) async fn workers(&self) -> Result<Vec<Value>, ClientError> {
+        #[derive(Deserialize)]
+        struct Workers {
+            workers: Vec<Value>,
+        }
+        let r = self.request(Method::GET, "/v1/workers");
+        let w: Workers = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
+        Ok(w.workers)
+    }
+
+    /// `GET /v1/cron`.
+    pub(crate) async fn schedules(&self) -> Result<Vec<Value>, ClientError> {
+        #[derive(Deserialize)]
+        struct Schedules {
+            schedules: Vec<Value>,
+        }
+        let r = self.request(Method::GET, "/v1/cron");
+        let s: Schedules = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
+        Ok(s.schedules)
+    }
+
+    /// `GET /v1/events?id=`: the server-sent events of one job (or of everything).
+    pub(crate) async fn events(&self, id: Option<&str>) -> Result<EventStream, ClientError> {
+        let mut r = self
+            .request(Method::GET, "/v1/events")
+            .header(reqwest::header::ACCEPT, "text/event-stream");
+        if let Some(id) = id {
+            r = r.query(&[("id", id)]);
+        }
+        // No overall timeout: the stream lasts as long as it is read.
+        let url = format!("{}/v1/events", self.base);
+        let resp = r.send().await.map_err(|e| self.transport(&url, &e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(api_error(status, &body, self.token.is_some(), &url));
+        }
+        Ok(EventStream {
+            resp,
+            parser: SseParser::default(),
+        })
+    }
+}
+
+/// Ordinary requests: long enough for a slow disk, short enough to notice a stuck daemon.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The daemon holds a long poll at most this long.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// A successful answer.
+struct Response {
+    url: String,
+    inner: reqwest::Response,
+}
+
+impl Response {
+    async fn json<T: DeserializeOwned>(self) -> Result<T, ClientError> {
+        let url = self.url;
+        let bytes = self
+            .inner
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Transport {
+                url: url.clone(),
+                reason: error_chain(&e),
+            })?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            url,
+            reason: format!(
+                "{e}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            ),
+        })
+    }
+}
+
+/// Turns an error answer into a [`ClientError`], with the API's message when there is one.
+fn api_error(status: StatusCode, body: &[u8], had_token: bool, url: &str) -> ClientError {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        code: String,
+        message: String,
+    }
+    let (code, message) = match serde_json::from_slice::<Body>(body) {
+        Ok(b) => (b.error.code, b.error.message),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let text = text.trim();
+            (
+                status
+                    .canonical_reason()
+                    .unwrap_or("error")
+                    .to_lowercase()
+                    .replace(' ', "_"),
+                if text.is_empty() {
+                    format!("{url} answered {status}")
+                } else {
+                    text.chars().take(300).collect()
+                },
+            )
+        }
+    };
+    if status == StatusCode::UNAUTHORIZED {
+        return ClientError::Unauthorized {
+            code,
+            message: message.trim_end_matches('.').to_owned(),
+            hint: if had_token {
+                "the daemon refused this token: check --token / OFFLOAD_TOKEN"
+            } else {
+                "pass the daemon's token with --token or OFFLOAD_TOKEN"
+            },
+        };
+    }
+    ClientError::Api {
+        status: status.as_u16(),
+        code,
+        message,
+    }
+}
+
+/// A path segment (ids are UUIDs; anything else is escaped so it cannot change the route).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    s
+}
+
+/// The body of `POST /v1/jobs`.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct SubmitRequest {
+    pub(crate) job: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) params: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) priority: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) delay_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_attempts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) idempotency_key: Option<String>,
+}
+
+/// `201 {id, state}` (or `200 {…, duplicate: true}`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct Submitted {
+    pub(crate) id: String,
+    pub(crate) state: JobState,
+    #[serde(default)]
+    pub(crate) duplicate: bool,
+}
+
+/// `{id, state}` (and the last progress, in a pending result).
+#[derive(Debug, Deserialize)]
+pub(crate) struct IdState {
+    pub(crate) id: String,
+    pub(crate) state: JobState,
+    #[serde(default)]
+    pub(crate) progress: Option<Value>,
+}
+
+/// A job's error: `{name, message, stack}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct JobError {
+    pub(crate) name: String,
+    pub(crate) message: String,
+    #[serde(default)]
+    pub(crate) stack: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/result` when the job is over.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct JobResult {
+    pub(crate) id: String,
+    pub(crate) state: JobState,
+    #[serde(default)]
+    pub(crate) result: Option<Value>,
+    #[serde(default)]
+    pub(crate) error: Option<JobError>,
+}
+
+impl JobResult {
+    /// The exit code of this outcome (README, "Exit codes").
+    pub(crate) fn exit_code(&self) -> i32 {
+        match self.state {
+            JobState::Succeeded => exit::OK,
+            JobState::Cancelled => exit::CANCELLED,
+            _ => match self.error.as_ref().map(|e| e.name.as_str()) {
+                Some("TimedOut") => exit::TIMED_OUT,
+                Some("Killed" | "Crashed" | "Exited") => exit::DIED,
+                Some("ProtocolError") => exit::PROTOCOL,
+                Some("ResourceLimit") => exit::RESOURCE_LIMIT,
+                _ => exit::FAILED,
+            },
+        }
+    }
+}
+
+/// `GET /v1/jobs/{id}/result`: over, or not yet.
+#[derive(Debug)]
+pub(crate) enum Polled {
+    /// `200`: the outcome.
+    Done(JobResult),
+    /// `202`: still waiting or running.
+    Pending(IdState),
+}
+
+/// The query of `GET /v1/jobs`.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct ListQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) limit: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cursor: Option<String>,
+}
+
+/// A page of `GET /v1/jobs` (jobs kept as JSON: printed as they come).
+#[derive(Debug, Deserialize)]
+pub(crate) struct JobPage {
+    pub(crate) jobs: Vec<Value>,
+    #[serde(default)]
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SseEvent {
+    /// The `event:` name (`message` when none was given).
+    pub(crate) name: String,
+    /// The `data:` lines, joined by newlines.
+    pub(crate) data: String,
+}
+
+/// `GET /v1/events`, read event by event.
+#[derive(Debug)]
+pub(crate) struct EventStream {
+    resp: reqwest::Response,
+    parser: SseParser,
+}
+
+impl EventStream {
+    /// The next event; `None` when the daemon closed the stream.
+    pub(crate) async fn next(&mut self) -> Result<Option<SseEvent>, ClientError> {
+        loop {
+            if let Some(ev) = self.parser.next_event() {
+                return Ok(Some(ev));
+            }
+            match self.resp.chunk().await {
+                Ok(Some(bytes)) => self.parser.feed(&bytes),
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(ClientError::Transport {
+                        url: self.resp.url().to_string(),
+                        reason: error_chain(&e),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// The `text/event-stream` format, parsed from bytes as they arrive (WHATWG HTML, "Server-sent
+/// events"): lines end with LF, CRLF or CR; `:` starts a comment; a blank line dispatches.
+#[derive(Debug, Default)]
+pub(crate) struct SseParser {
+    buf: Vec<u8>,
+    name: String,
+    data: Vec<String>,
+    ready: std::collections::VecDeque<SseEvent>,
+    /// The previous chunk ended with CR: a LF at the start of the next one belongs to it.
+    after_cr: bool,
+}
+
+impl SseParser {
+    /// Takes more bytes.
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if std::mem::take(&mut self.after_cr) && b == b'\n' {
+                continue;
+            }
+            match b {
+                b'\n' | b'\r' => {
+                    self.after_cr = b == b'\r';
+                    let line = std::mem::take(&mut self.buf);
+                    self.line(&String::from_utf8_lossy(&line));
+                }
+                _ => self.buf.push(b),
+            }
+        }
+    }
+
+    /// The next complete event.
+    pub(crate) fn next_event(&mut self) -> Option<SseEvent> {
+        self.ready.pop_front()
+    }
+
+    fn line(&mut self, line: &str) {
+        if line.is_empty() {
+            let name = std::mem::take(&mut self.name);
+            let data = std::mem::take(&mut self.data);
+            if !data.is_empty() {
+                self.ready.push_back(SseEvent {
+                    name: if name.is_empty() {
+                        "message".into()
+                    } else {
+                        name
+                    },
+                    data: data.join("\n"),
+                });
+            }
+            return;
+        }
+        if line.starts_with(':') {
+            return;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "event" => value.clone_into(&mut self.name),
+            "data" => self.data.push(value.to_owned()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            p.feed(c);
+            while let Some(ev) = p.next_event() {
+                out.push(ev);
+            }
+        }
+        out
+    }
+
+    fn ev(name: &str, data: &str) -> SseEvent {
+        SseEvent {
+            name: name.into(),
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn sse_events_are_parsed_across_chunks_and_line_endings() {
+        let all = parse(&[
+            b"event: job\ndata: {\"a\":1}\n\n:keep-alive\n\n",
+            b"event: progress\r\nda",
+            b"ta: {\"b\":2}\r",
+            b"\n\r\ndata:x\ndata: y\n\nevent: ignored-without-data\n\n",
+        ]);
+        assert_eq!(
+            all,
+            vec![
+                ev("job", "{\"a\":1}"),
+                ev("progress", "{\"b\":2}"),
+                ev("message", "x\ny")
+            ]
+        );
+    }
+
+    #[test]
+    fn api_errors_become_their_message() {
+        let e = api_error(
+            StatusCode::NOT_FOUND,
+            br#"{"error":{"code":"unknown_job","message":"no job \"x\" in ./jobs"}}"#,
+            false,
+            "u",
+        );
+        assert_eq!(e.to_string(), "no job \"x\" in ./jobs (404 unknown_job)");
+        assert_eq!(e.exit_code(), exit::USAGE);
+        let e = api_error(StatusCode::BAD_GATEWAY, b"", false, "http://x/v1/jobs");
+        assert_eq!(e.exit_code(), exit::INTERNAL);
+        assert!(
+            e.to_string().contains("http://x/v1/jobs answered 502"),
+            "{e}"
+        );
+        let e = api_error(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error":{"code":"unauthorized","message":"a bearer token is required."}}"#,
+            true,
+            "u",
+        );
+        assert!(e.to_string().contains("refused this token"), "{e}");
+    }
+
+    #[test]
+    fn outcomes_map_to_exit_codes() {
+        let r = |state, name: Option<&str>| JobResult {
+            id: "x".into(),
+            state,
+            result: None,
+            error: name.map(|n| JobError {
+                name: n.into(),
+                message: String::new(),
+                stack: None,
+            }),
+        };
+        assert_eq!(r(JobState::Succeeded, None).exit_code(), 0);
+        assert_eq!(r(JobState::Dead, Some("ValueError")).exit_code(), 1);
+        assert_eq!(r(JobState::Dead, Some("TimedOut")).exit_code(), 3);
+        assert_eq!(r(JobState::Dead, Some("Crashed")).exit_code(), 4);
+        assert_eq!(r(JobState::Dead, Some("ResourceLimit")).exit_code(), 6);
+        assert_eq!(r(JobState::Cancelled, None).exit_code(), 8);
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(segment("0193-ab"), "0193-ab");
+        assert_eq!(segment("../x?y"), "..%2Fx%3Fy");
+    }
+}

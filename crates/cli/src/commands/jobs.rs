@@ -1,0 +1,103 @@
+//! `offload jobs`: the daemon's jobs, newest first: an aligned table on a terminal, one JSON
+//! object per line otherwise (or with `--json`).
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use serde_json::Value;
+
+use crate::client::{Client, ListQuery};
+use crate::output::{compact, field, time, Table};
+
+/// Arguments of `offload jobs`.
+#[derive(Debug, Args)]
+pub(crate) struct JobsArgs {
+    /// Only jobs in this state (scheduled, queued, running, succeeded, failed, dead, cancelled).
+    #[arg(long)]
+    state: Option<String>,
+    /// Only jobs of this name.
+    #[arg(long)]
+    job: Option<String>,
+    /// At most this many (the daemon allows 1 to 1,000).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Continue after a previous page (its `next_cursor`).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// One JSON object per line, even on a terminal.
+    #[arg(long, conflicts_with = "table")]
+    json: bool,
+    /// An aligned table, even when stdout is not a terminal.
+    #[arg(long)]
+    table: bool,
+}
+
+pub(crate) async fn run(args: JobsArgs, client: &Client) -> anyhow::Result<i32> {
+    let page = client
+        .jobs(&ListQuery {
+            state: args.state,
+            job: args.job,
+            limit: Some(args.limit),
+            cursor: args.cursor,
+        })
+        .await?;
+    let table = args.table || (!args.json && std::io::stdout().is_terminal());
+    if table {
+        print!("{}", render(&page.jobs));
+        if let Some(c) = &page.next_cursor {
+            eprintln!("(more: offload jobs --cursor {c})");
+        }
+    } else {
+        for job in &page.jobs {
+            println!("{}", serde_json::to_string(job)?);
+        }
+    }
+    Ok(crate::exit::OK)
+}
+
+/// The table: id, name, state, attempt, creation time, and the error or result in short.
+pub(crate) fn render(jobs: &[Value]) -> String {
+    let mut t = Table::new(&["ID", "JOB", "STATE", "ATTEMPT", "CREATED", "INFO"]);
+    for j in jobs {
+        let info = match j.get("error").filter(|e| !e.is_null()) {
+            Some(e) => format!("{}: {}", field(e, "name"), compact(&e["message"], 50)),
+            None => j
+                .get("result")
+                .filter(|r| !r.is_null())
+                .map_or_else(String::new, |r| compact(r, 50)),
+        };
+        t.row(vec![
+            field(j, "id"),
+            field(j, "job"),
+            field(j, "state"),
+            format!("{}/{}", field(j, "attempt"), field(j, "max_attempts")),
+            j.get("created_at")
+                .and_then(Value::as_i64)
+                .map_or_else(|| "-".into(), time),
+            info,
+        ]);
+    }
+    t.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn jobs_are_a_table() {
+        let jobs = [
+            json!({"id": "a1", "job": "hello", "state": "succeeded", "attempt": 1,
+                   "max_attempts": 3, "created_at": 0, "result": {"ok": true}, "error": null}),
+            json!({"id": "b2", "job": "fails", "state": "dead", "attempt": 2, "max_attempts": 2,
+                   "created_at": 0, "error": {"name": "ValueError", "message": "boom"}}),
+        ];
+        assert_eq!(
+            render(&jobs),
+            "ID  JOB    STATE      ATTEMPT  CREATED               INFO\n\
+             a1  hello  succeeded  1/3      1970-01-01T00:00:00Z  {\"ok\":true}\n\
+             b2  fails  dead       2/2      1970-01-01T00:00:00Z  ValueError: boom\n"
+        );
+    }
+}
