@@ -139,7 +139,7 @@ fn open_fixture(version: u32) -> (tempfile::TempDir, SqliteStore) {
 
 #[tokio::test]
 async fn opens_a_v1_database() {
-    let (_dir, store) = open_fixture(1);
+    let (dir, store) = open_fixture(1);
     let page = store
         .list(ListFilter {
             limit: 1_000,
@@ -246,6 +246,7 @@ async fn opens_a_v1_database() {
         .await
         .unwrap();
     assert!(store.get(fresh[0].id).await.is_ok());
+    check_counts(dir.path(), &store).await;
 }
 
 #[test]

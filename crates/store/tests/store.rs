@@ -88,7 +88,7 @@ async fn a_batch_is_answered_in_order_and_is_atomic() {
 
 #[tokio::test]
 async fn delayed_jobs_are_scheduled_until_due() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let mut later = job("later.js", "node");
     later.run_at = Some(now_ms() + 300);
     let mut past = job("past.js", "node");
@@ -108,11 +108,12 @@ async fn delayed_jobs_are_scheduled_until_due() {
     assert_eq!(c[0].id, s[0].id);
     let r = store.get(s[0].id).await.unwrap();
     assert_eq!(c[0].run_at, r.run_at, "run_at stays the due time");
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
 async fn idempotency_window() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let keyed = |k: &str| {
         let mut j = job("pay.js", "node");
         j.idempotency_key = Some(k.into());
@@ -163,11 +164,12 @@ async fn idempotency_window() {
         .await
         .unwrap();
     assert_ne!(a[0].id, a[1].id);
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
 async fn a_cron_tick_fires_once() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let tick = |t| {
         let mut j = job("nightly.js", "node");
         j.cron = Some(CronTick {
@@ -209,11 +211,12 @@ async fn a_cron_tick_fires_once() {
     }
     assert_eq!(store.purge(now_ms() + 1).await.unwrap(), 3);
     assert_eq!(store.last_tick("nightly").await.unwrap(), Some(2_000));
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
 async fn claim_order_and_per_pool_limits() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let now = now_ms();
     let mk = |name: &str, pool: &str, priority: i32, run_at: i64| {
         let mut j = job(name, pool);
@@ -284,6 +287,7 @@ async fn claim_order_and_per_pool_limits() {
     let names: Vec<_> = c.iter().map(|c| c.job.as_str()).collect();
     assert_eq!(names, ["n2", "p2"]);
     assert!(store.claim(NODE, &[], LEASE).await.unwrap().is_empty());
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
@@ -327,7 +331,7 @@ async fn claim_leases_the_job_and_records_the_attempt() {
 
 #[tokio::test]
 async fn completions_apply_their_transitions() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let s = store
         .submit(
             (0..4).map(|i| job(&format!("j{i}"), "node")).collect(),
@@ -416,6 +420,7 @@ async fn completions_apply_their_transitions() {
     );
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(r.attempts[1].attempt, 2);
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
@@ -524,7 +529,7 @@ async fn progress_last_value_wins() {
 
 #[tokio::test]
 async fn an_expired_lease_is_recovered_and_claimable_again() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let id = store
         .submit(vec![job("a.js", "node")], WINDOW)
         .await
@@ -577,11 +582,12 @@ async fn an_expired_lease_is_recovered_and_claimable_again() {
         [Some("lease_expired"), Some("lease_expired"), None]
     );
     assert_eq!(r.attempts[1].node.as_deref(), Some("node-b"));
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
 async fn cancel_in_every_state() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let mut later = job("later", "node");
     later.run_at = Some(now_ms() + 60_000);
     let s = store
@@ -679,11 +685,12 @@ async fn cancel_in_every_state() {
         store.cancel(offload_store::JobId::now_v7()).await,
         Err(StoreError::NotFound)
     ));
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
 async fn retry_requeues_dead_and_cancelled_jobs_with_fresh_attempts() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let mut one = job("once", "node");
     one.max_attempts = 1;
     let id = store.submit(vec![one], WINDOW).await.unwrap()[0].id;
@@ -737,6 +744,7 @@ async fn retry_requeues_dead_and_cancelled_jobs_with_fresh_attempts() {
         store.retry(offload_store::JobId::now_v7()).await,
         Err(StoreError::NotFound)
     ));
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
@@ -843,7 +851,7 @@ async fn list_caps_the_limit() {
 
 #[tokio::test]
 async fn counts_follow_every_transition() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     assert!(store.counts().await.unwrap().is_empty());
     let mut later = job("later", "node");
     later.run_at = Some(now_ms() + 60_000);
@@ -883,11 +891,12 @@ async fn counts_follow_every_transition() {
     let counts = store.counts().await.unwrap();
     assert_eq!(counts.get(&key("node", JobState::Succeeded)), None);
     assert_eq!(counts.values().sum::<u64>(), 3);
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
 async fn purge_deletes_old_terminal_jobs_only() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let mut keyed = job("keyed", "node");
     keyed.idempotency_key = Some("k".into());
     let s = store
@@ -931,6 +940,7 @@ async fn purge_deletes_old_terminal_jobs_only() {
     let again = store.submit(vec![keyed], WINDOW).await.unwrap()[0].clone();
     assert!(!again.duplicate);
     assert_ne!(again.id, s[0].id);
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test]
@@ -964,7 +974,7 @@ async fn schedules_crud() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claimers_never_share_a_job() {
-    let (_dir, store) = store();
+    let (dir, store) = store();
     let store = Arc::new(store);
     for _ in 0..20 {
         store
@@ -997,6 +1007,7 @@ async fn concurrent_claimers_never_share_a_job() {
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), 2_000, "every job claimed once");
     assert_eq!(distinct.len(), 2_000, "no job claimed twice");
+    check_counts(dir.path(), &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

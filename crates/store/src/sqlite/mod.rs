@@ -83,6 +83,7 @@
 //! - A job whose cancel was asked while it ran does not run again: a `Retry` completion or a
 //!   `recover` makes it `cancelled`.
 
+mod counts;
 mod ops;
 mod readers;
 mod schema;
@@ -101,6 +102,7 @@ use crate::{
     now_ms, CancelResult, Claimed, Completion, Counts, CronSchedule, Demand, JobId, JobRecord,
     JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
 };
+use counts::Deltas;
 use readers::Readers;
 use writer::Writer;
 
@@ -313,15 +315,15 @@ impl SqliteStore {
 
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection, &mut Deltas) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         self.writer.call(f).await
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read<T, F>(&self, mut f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
         match &self.readers {
@@ -331,7 +333,7 @@ impl SqliteStore {
                     .await
                     .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
             }
-            None => self.writer.call(f).await,
+            None => self.writer.call(move |c, _: &mut Deltas| f(c)).await,
         }
     }
 }
@@ -349,7 +351,7 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |c| ops::submit(c, jobs, idempotency_window, now_ms()))
+        self.write(move |c, d| ops::submit(c, d, &jobs, idempotency_window, now_ms()))
             .await
     }
 
@@ -364,7 +366,7 @@ impl Store for SqliteStore {
         }
         let node = node.to_owned();
         let demand = demand.to_vec();
-        self.write(move |c| ops::claim(c, &node, &demand, lease, now_ms()))
+        self.write(move |c, d| ops::claim(c, d, &node, &demand, lease, now_ms()))
             .await
     }
 
@@ -379,7 +381,7 @@ impl Store for SqliteStore {
         }
         let node = node.to_owned();
         let ids = ids.to_vec();
-        self.write(move |c| ops::renew(c, &node, &ids, lease, now_ms()))
+        self.write(move |c, _| ops::renew(c, &node, &ids, lease, now_ms()))
             .await
     }
 
@@ -387,20 +389,21 @@ impl Store for SqliteStore {
         if done.is_empty() {
             return Ok(());
         }
-        self.write(move |c| ops::complete(c, done, now_ms())).await
+        self.write(move |c, d| ops::complete(c, d, &done, now_ms()))
+            .await
     }
 
     async fn progress(&self, updates: Vec<(JobId, Value)>) -> Result<(), StoreError> {
         if updates.is_empty() {
             return Ok(());
         }
-        self.write(move |c| ops::progress(c, updates, now_ms()))
+        self.write(move |c, _| ops::progress(c, &updates, now_ms()))
             .await
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {
         let node = node.map(str::to_owned);
-        self.write(move |c| ops::recover(c, node.as_deref(), now_ms()))
+        self.write(move |c, d| ops::recover(c, d, node.as_deref(), now_ms()))
             .await
     }
 
@@ -413,11 +416,12 @@ impl Store for SqliteStore {
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
-        self.write(move |c| ops::cancel(c, id, now_ms())).await
+        self.write(move |c, d| ops::cancel(c, d, id, now_ms()))
+            .await
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
-        self.write(move |c| ops::retry(c, id, now_ms())).await
+        self.write(move |c, d| ops::retry(c, d, id, now_ms())).await
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
@@ -425,11 +429,12 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, before: Millis) -> Result<u64, StoreError> {
-        self.write(move |c| ops::purge(c, before)).await
+        self.write(move |c, d| ops::purge(c, d, before)).await
     }
 
     async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
-        self.write(move |c| ops::put_schedule(c, &schedule)).await
+        self.write(move |c, _| ops::put_schedule(c, &schedule))
+            .await
     }
 
     async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError> {
@@ -438,7 +443,7 @@ impl Store for SqliteStore {
 
     async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(move |c| ops::delete_schedule(c, &name)).await
+        self.write(move |c, _| ops::delete_schedule(c, &name)).await
     }
 
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {

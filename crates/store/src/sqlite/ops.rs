@@ -6,11 +6,12 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 
+use super::counts::Deltas;
 use super::engine;
 use crate::{
-    AttemptRecord, CancelResult, Claimed, Completion, Counts, CronSchedule, Demand, JobId,
-    JobRecord, JobState, ListFilter, Millis, NewJob, Page, StoreError, StoredError, Submitted,
-    Transition,
+    AttemptRecord, CancelResult, Claimed, Completion, Counts, CronSchedule, CronTick, Demand,
+    JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page, StoreError, StoredError,
+    Submitted, Transition,
 };
 
 /// The largest page `list` returns.
@@ -110,7 +111,7 @@ fn job_from_row(row: &Row<'_>) -> Result<JobRecord, StoreError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writes.
+// Writes. Each may run twice (see the writer): it computes from its arguments, consumes nothing.
 
 /// Checks what can be checked before a job reaches the writer.
 pub(crate) fn validate(job: &NewJob) -> Result<(), StoreError> {
@@ -127,9 +128,67 @@ pub(crate) fn validate(job: &NewJob) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The first job of an idempotency key, if created within the window.
+fn by_key(
+    c: &Connection,
+    key: &str,
+    window: i64,
+    now: Millis,
+) -> Result<Option<Submitted>, StoreError> {
+    let first = c
+        .prepare_cached(
+            "SELECT i.job_id, i.created_at, j.state FROM idempotency i \
+             JOIN jobs j ON j.id = i.job_id WHERE i.key = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([key], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(engine)?;
+    match first {
+        Some((id, created_at, state)) if now.saturating_sub(created_at) < window => {
+            Ok(Some(Submitted {
+                id: parse_id(&id)?,
+                state: parse_state(&state)?,
+                duplicate: true,
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The job a cron tick created, if any.
+fn by_tick(c: &Connection, tick: &CronTick) -> Result<Option<Submitted>, StoreError> {
+    let first = c
+        .prepare_cached("SELECT id, state FROM jobs WHERE cron_schedule = ?1 AND cron_tick = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![tick.schedule, tick.tick], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()
+        })
+        .map_err(engine)?;
+    first
+        .map(|(id, state)| {
+            Ok(Submitted {
+                id: parse_id(&id)?,
+                state: parse_state(&state)?,
+                duplicate: true,
+            })
+        })
+        .transpose()
+}
+
 pub(crate) fn submit(
     c: &Connection,
-    jobs: Vec<NewJob>,
+    deltas: &mut Deltas,
+    jobs: &[NewJob],
     window: Duration,
     now: Millis,
 ) -> Result<Vec<Submitted>, StoreError> {
@@ -137,55 +196,18 @@ pub(crate) fn submit(
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         if let Some(key) = &job.idempotency_key {
-            let first = c
-                .prepare_cached(
-                    "SELECT i.job_id, i.created_at, j.state FROM idempotency i \
-                     JOIN jobs j ON j.id = i.job_id WHERE i.key = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row([key], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, String>(2)?,
-                        ))
-                    })
-                    .optional()
-                })
-                .map_err(engine)?;
-            if let Some((id, created_at, state)) = first {
-                if now.saturating_sub(created_at) < window {
-                    out.push(Submitted {
-                        id: parse_id(&id)?,
-                        state: parse_state(&state)?,
-                        duplicate: true,
-                    });
-                    continue;
-                }
-            }
-        }
-        if let Some(cron) = &job.cron {
-            let first = c
-                .prepare_cached(
-                    "SELECT id, state FROM jobs WHERE cron_schedule = ?1 AND cron_tick = ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_row(params![cron.schedule, cron.tick], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                    })
-                    .optional()
-                })
-                .map_err(engine)?;
-            if let Some((id, state)) = first {
-                out.push(Submitted {
-                    id: parse_id(&id)?,
-                    state: parse_state(&state)?,
-                    duplicate: true,
-                });
+            if let Some(first) = by_key(c, key, window, now)? {
+                out.push(first);
                 continue;
             }
         }
-        validate(&job)?;
+        if let Some(tick) = &job.cron {
+            if let Some(first) = by_tick(c, tick)? {
+                out.push(first);
+                continue;
+            }
+        }
+        validate(job)?;
         let id = JobId::now_v7();
         let id_s = id_text(id);
         let run_at = job.run_at.unwrap_or(now);
@@ -223,6 +245,7 @@ pub(crate) fn submit(
             ])
         })
         .map_err(engine)?;
+        deltas.add(&job.pool, state, 1);
         if let Some(key) = &job.idempotency_key {
             c.prepare_cached(
                 "INSERT INTO idempotency (key, job_id, created_at) VALUES (?1, ?2, ?3) \
@@ -232,13 +255,13 @@ pub(crate) fn submit(
             .and_then(|mut s| s.execute(params![key, id_s, now]))
             .map_err(engine)?;
         }
-        if let Some(cron) = &job.cron {
+        if let Some(tick) = &job.cron {
             c.prepare_cached(
                 "INSERT INTO cron_ticks (schedule, last_tick, job_id) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (schedule) DO UPDATE SET last_tick = excluded.last_tick, \
                  job_id = excluded.job_id WHERE excluded.last_tick > cron_ticks.last_tick",
             )
-            .and_then(|mut s| s.execute(params![cron.schedule, cron.tick, id_s]))
+            .and_then(|mut s| s.execute(params![tick.schedule, tick.tick, id_s]))
             .map_err(engine)?;
         }
         out.push(Submitted {
@@ -250,99 +273,111 @@ pub(crate) fn submit(
     Ok(out)
 }
 
-/// Makes due `scheduled`/`failed` jobs `queued` (index `jobs_due`).
+/// Due `scheduled`/`failed` jobs per pool and state (index `jobs_due`).
+pub(crate) const COUNT_DUE: &str = "SELECT pool, state, count(*) FROM jobs \
+     WHERE state IN ('scheduled', 'failed') AND run_at <= ?1 GROUP BY pool, state";
+
+/// Makes them `queued` (index `jobs_due`).
 pub(crate) const PROMOTE_DUE: &str = "UPDATE jobs SET state = 'queued', updated_at = ?1 \
      WHERE state IN ('scheduled', 'failed') AND run_at <= ?1";
 
-/// The next queued jobs of a pool, in claim order (index `jobs_claim`, no sort).
+/// Claims the next queued jobs of a pool, in claim order (index `jobs_claim`, no sort).
 pub(crate) const PICK_QUEUED: &str = "SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued' \
      ORDER BY priority DESC, run_at, id LIMIT ?2";
 
 /// Running jobs whose lease ended, or of a node (index `jobs_state`).
-pub(crate) const PICK_LOST: &str = "SELECT id, attempt, node FROM jobs WHERE state = 'running' \
-     AND (lease_until < ?1 OR node = ?2)";
+pub(crate) const PICK_LOST: &str = "SELECT id, attempt, node, pool, cancel_requested FROM jobs \
+     WHERE state = 'running' AND (lease_until < ?1 OR node = ?2)";
 
-fn promote_due(c: &Connection, now: Millis) -> Result<usize, StoreError> {
+fn promote_due(c: &Connection, deltas: &mut Deltas, now: Millis) -> Result<(), StoreError> {
+    let due: Vec<(String, String, i64)> = {
+        let mut s = c.prepare_cached(COUNT_DUE).map_err(engine)?;
+        let rows = s
+            .query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(engine)?;
+        rows.collect::<Result<_, _>>().map_err(engine)?
+    };
+    if due.is_empty() {
+        return Ok(());
+    }
+    for (pool, state, n) in &due {
+        deltas.add(pool, parse_state(state)?, -n);
+        deltas.add(pool, JobState::Queued, *n);
+    }
     c.prepare_cached(PROMOTE_DUE)
         .and_then(|mut s| s.execute([now]))
-        .map_err(engine)
+        .map_err(engine)?;
+    Ok(())
 }
 
 pub(crate) fn claim(
     c: &Connection,
+    deltas: &mut Deltas,
     node: &str,
     demand: &[Demand],
     lease: Duration,
     now: Millis,
 ) -> Result<Vec<Claimed>, StoreError> {
-    promote_due(c, now)?;
+    promote_due(c, deltas, now)?;
     let lease_until = now.saturating_add(ms(lease));
     let mut out = Vec::new();
     for d in demand {
         if d.n == 0 {
             continue;
         }
-        let ids: Vec<String> = {
-            let mut s = c.prepare_cached(PICK_QUEUED).map_err(engine)?;
-            let rows = s
-                .query_map(
-                    params![d.pool, i64::try_from(d.n).unwrap_or(i64::MAX)],
-                    |r| r.get(0),
-                )
-                .map_err(engine)?;
-            rows.collect::<Result<_, _>>().map_err(engine)?
-        };
-        for id in ids {
-            let mut s = c
-                .prepare_cached(
-                    "UPDATE jobs SET state = 'running', attempt = attempt + 1, node = ?2, \
-                     lease_until = ?3, updated_at = ?4 WHERE id = ?1 \
-                     RETURNING job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, \
-                     created_at, run_at",
-                )
-                .map_err(engine)?;
-            let (
-                job,
-                pool,
-                params,
-                attempt,
-                max_attempts,
-                timeout_ms,
-                backoff_ms,
-                created_at,
-                run_at,
-            ) = s
-                .query_row(params![id, node, lease_until, now], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, Option<i64>>(5)?,
-                        r.get::<_, i64>(6)?,
-                        r.get::<_, i64>(7)?,
-                        r.get::<_, i64>(8)?,
-                    ))
-                })
-                .map_err(engine)?;
-            c.prepare_cached(
+        let mut s = c
+            .prepare_cached(&format!(
+                "UPDATE jobs SET state = 'running', attempt = attempt + 1, node = ?3, \
+                 lease_until = ?4, updated_at = ?5 WHERE id IN ({PICK_QUEUED}) \
+                 RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, \
+                 created_at, run_at, priority"
+            ))
+            .map_err(engine)?;
+        let mut rows = s
+            .query(params![
+                d.pool,
+                i64::try_from(d.n).unwrap_or(i64::MAX),
+                node,
+                lease_until,
+                now
+            ])
+            .map_err(engine)?;
+        let mut picked = Vec::new();
+        while let Some(r) = rows.next().map_err(engine)? {
+            let get = |i| r.get::<_, i64>(i).map_err(engine);
+            let id: String = r.get(0).map_err(engine)?;
+            let params: String = r.get(3).map_err(engine)?;
+            let timeout_ms: Option<i64> = r.get(6).map_err(engine)?;
+            let claimed = Claimed {
+                id: parse_id(&id)?,
+                job: r.get(1).map_err(engine)?,
+                pool: r.get(2).map_err(engine)?,
+                params: parse_json(&params, "params")?,
+                attempt: to_u32(get(4)?, "attempt")?,
+                max_attempts: to_u32(get(5)?, "max_attempts")?,
+                timeout_ms: timeout_ms.map(|t| to_u64(t, "timeout_ms")).transpose()?,
+                backoff_ms: to_u64(get(7)?, "backoff_ms")?,
+                created_at: get(8)?,
+                run_at: get(9)?,
+            };
+            picked.push((get(10)?, id, claimed));
+        }
+        drop(rows);
+        // RETURNING comes in no particular order: put them back in claim order.
+        picked.sort_by(|(pa, ia, a), (pb, ib, b)| {
+            pb.cmp(pa).then(a.run_at.cmp(&b.run_at)).then(ia.cmp(ib))
+        });
+        let mut insert = c
+            .prepare_cached(
                 "INSERT INTO attempts (job_id, attempt, node, started_at) VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut s| s.execute(params![id, attempt, node, now]))
             .map_err(engine)?;
-            out.push(Claimed {
-                id: parse_id(&id)?,
-                job,
-                pool,
-                params: parse_json(&params, "params")?,
-                attempt: to_u32(attempt, "attempt")?,
-                max_attempts: to_u32(max_attempts, "max_attempts")?,
-                timeout_ms: timeout_ms.map(|t| to_u64(t, "timeout_ms")).transpose()?,
-                backoff_ms: to_u64(backoff_ms, "backoff_ms")?,
-                created_at,
-                run_at,
-            });
+        for (_, id, claimed) in picked {
+            insert
+                .execute(params![id, claimed.attempt, node, now])
+                .map_err(engine)?;
+            deltas.moved(&claimed.pool, JobState::Queued, JobState::Running);
+            out.push(claimed);
         }
     }
     Ok(out)
@@ -373,19 +408,23 @@ pub(crate) fn renew(
     Ok(lost)
 }
 
+/// How an attempt ended, as recorded in `attempts`.
+struct AttemptEnd<'a> {
+    node: Option<&'a str>,
+    pid: Option<u32>,
+    started_at: Option<Millis>,
+    ended_at: Millis,
+    outcome: &'a str,
+    error: Option<&'a str>,
+}
+
 /// Ends the open attempt `attempt` of `job_id` (the latest row with that number), or records it
 /// if the row is missing.
-#[expect(clippy::too_many_arguments, reason = "one column each")]
 fn end_attempt(
     c: &Connection,
     job_id: &str,
     attempt: i64,
-    node: Option<&str>,
-    pid: Option<u32>,
-    started_at: Option<Millis>,
-    ended_at: Millis,
-    outcome: &str,
-    error: Option<String>,
+    end: &AttemptEnd<'_>,
 ) -> Result<(), StoreError> {
     let updated = c
         .prepare_cached(
@@ -395,7 +434,13 @@ fn end_attempt(
         )
         .and_then(|mut s| {
             s.execute(params![
-                job_id, attempt, pid, started_at, ended_at, outcome, error
+                job_id,
+                attempt,
+                end.pid,
+                end.started_at,
+                end.ended_at,
+                end.outcome,
+                end.error
             ])
         })
         .map_err(engine)?;
@@ -408,12 +453,12 @@ fn end_attempt(
             s.execute(params![
                 job_id,
                 attempt,
-                node,
-                pid,
-                started_at.unwrap_or(ended_at),
-                ended_at,
-                outcome,
-                error
+                end.node,
+                end.pid,
+                end.started_at.unwrap_or(end.ended_at),
+                end.ended_at,
+                end.outcome,
+                end.error
             ])
         })
         .map_err(engine)?;
@@ -423,82 +468,79 @@ fn end_attempt(
 
 pub(crate) fn complete(
     c: &Connection,
-    done: Vec<Completion>,
+    deltas: &mut Deltas,
+    done: &[Completion],
     now: Millis,
 ) -> Result<(), StoreError> {
     for d in done {
         let id = id_text(d.id);
-        let current = c
-            .prepare_cached("SELECT state, attempt, node, cancel_requested FROM jobs WHERE id = ?1")
-            .and_then(|mut s| {
-                s.query_row([&id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                })
-                .optional()
-            })
-            .map_err(engine)?;
-        let Some((state, attempt, node, cancel_requested)) = current else {
-            tracing::debug!(id = %d.id, "completion of an unknown job ignored");
-            continue;
-        };
-        if state != JobState::Running.as_str()
-            || attempt != i64::from(d.attempt)
-            || node.as_deref() != Some(d.node.as_str())
-        {
-            tracing::debug!(
-                id = %d.id, attempt = d.attempt, node = %d.node, state, current_attempt = attempt,
-                "stale completion ignored"
-            );
-            continue;
-        }
-        let attempt_error = match &d.then {
+        let error = match &d.then {
             Transition::Retry { error, .. } | Transition::Dead { error } => Some(error_text(error)),
             Transition::Succeeded { .. } | Transition::Cancelled => None,
         };
+        let (state, retry_at, result) = match &d.then {
+            Transition::Succeeded { result } => {
+                (JobState::Succeeded, None, Some(result.to_string()))
+            }
+            Transition::Retry { run_at, .. } => (JobState::Failed, Some(*run_at), None),
+            Transition::Dead { .. } => (JobState::Dead, None, None),
+            Transition::Cancelled => (JobState::Cancelled, None, None),
+        };
+        // Only the current attempt of the node holding the lease ends the job; a cancel asked
+        // while it ran wins over a retry (the job does not run again).
+        let ended = c
+            .prepare_cached(
+                "UPDATE jobs SET \
+                 state = CASE WHEN ?4 = 'failed' AND cancel_requested THEN 'cancelled' ELSE ?4 END, \
+                 run_at = CASE WHEN ?4 = 'failed' AND NOT cancel_requested THEN ?5 ELSE run_at END, \
+                 result = ?6, \
+                 error = CASE WHEN ?4 = 'succeeded' THEN NULL ELSE coalesce(?7, error) END, \
+                 node = NULL, lease_until = NULL, updated_at = ?8 \
+                 WHERE id = ?1 AND state = 'running' AND attempt = ?2 AND node = ?3 \
+                 RETURNING pool, state",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![
+                        id,
+                        d.attempt,
+                        d.node,
+                        state.as_str(),
+                        retry_at,
+                        result,
+                        error,
+                        now
+                    ],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+            })
+            .map_err(engine)?;
+        let Some((pool, new_state)) = ended else {
+            tracing::debug!(id = %d.id, attempt = d.attempt, node = %d.node, "stale completion ignored");
+            continue;
+        };
+        deltas.moved(&pool, JobState::Running, parse_state(&new_state)?);
         end_attempt(
             c,
             &id,
-            attempt,
-            Some(&d.node),
-            d.pid,
-            Some(d.started_at),
-            d.ended_at,
-            &d.outcome,
-            attempt_error.clone(),
+            i64::from(d.attempt),
+            &AttemptEnd {
+                node: Some(&d.node),
+                pid: d.pid,
+                started_at: Some(d.started_at),
+                ended_at: d.ended_at,
+                outcome: &d.outcome,
+                error: error.as_deref(),
+            },
         )?;
-        let (state, run_at, result, error) = match d.then {
-            Transition::Succeeded { result } => {
-                (JobState::Succeeded, None, Some(result.to_string()), None)
-            }
-            // A cancel was asked while the attempt ran: do not run it again.
-            Transition::Retry { .. } if cancel_requested => {
-                (JobState::Cancelled, None, None, attempt_error)
-            }
-            Transition::Retry { run_at, .. } => {
-                (JobState::Failed, Some(run_at), None, attempt_error)
-            }
-            Transition::Dead { .. } => (JobState::Dead, None, None, attempt_error),
-            Transition::Cancelled => (JobState::Cancelled, None, None, None),
-        };
-        c.prepare_cached(
-            "UPDATE jobs SET state = ?2, run_at = coalesce(?3, run_at), result = ?4, \
-             error = CASE WHEN ?2 = 'succeeded' THEN NULL ELSE coalesce(?5, error) END, \
-             node = NULL, lease_until = NULL, updated_at = ?6 WHERE id = ?1",
-        )
-        .and_then(|mut s| s.execute(params![id, state.as_str(), run_at, result, error, now]))
-        .map_err(engine)?;
     }
     Ok(())
 }
 
 pub(crate) fn progress(
     c: &Connection,
-    updates: Vec<(JobId, Value)>,
+    updates: &[(JobId, Value)],
     now: Millis,
 ) -> Result<(), StoreError> {
     let mut s = c
@@ -507,87 +549,110 @@ pub(crate) fn progress(
         )
         .map_err(engine)?;
     for (id, value) in updates {
-        s.execute(params![id_text(id), value.to_string(), now])
+        s.execute(params![id_text(*id), value.to_string(), now])
             .map_err(engine)?;
     }
     Ok(())
 }
 
-pub(crate) fn recover(c: &Connection, node: Option<&str>, now: Millis) -> Result<u64, StoreError> {
-    let lost: Vec<(String, i64, Option<String>)> = {
+pub(crate) fn recover(
+    c: &Connection,
+    deltas: &mut Deltas,
+    node: Option<&str>,
+    now: Millis,
+) -> Result<u64, StoreError> {
+    type Lost = (String, i64, Option<String>, String, bool);
+    let lost: Vec<Lost> = {
         let mut s = c.prepare_cached(PICK_LOST).map_err(engine)?;
         let rows = s
             .query_map(params![now, node], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .map_err(engine)?;
         rows.collect::<Result<_, _>>().map_err(engine)?
     };
-    for (id, attempt, node) in &lost {
+    for (id, attempt, node, pool, cancel_requested) in &lost {
         end_attempt(
             c,
             id,
             *attempt,
-            node.as_deref(),
-            None,
-            None,
-            now,
-            "lease_expired",
-            None,
+            &AttemptEnd {
+                node: node.as_deref(),
+                pid: None,
+                started_at: None,
+                ended_at: now,
+                outcome: "lease_expired",
+                error: None,
+            },
         )?;
         // A job whose cancel was asked is not run again: its node is gone, so is the run.
+        let to = if *cancel_requested {
+            JobState::Cancelled
+        } else {
+            JobState::Queued
+        };
         c.prepare_cached(
-            "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END, \
-             node = NULL, lease_until = NULL, updated_at = ?2 WHERE id = ?1",
+            "UPDATE jobs SET state = ?2, node = NULL, lease_until = NULL, updated_at = ?3 \
+             WHERE id = ?1",
         )
-        .and_then(|mut s| s.execute(params![id, now]))
+        .and_then(|mut s| s.execute(params![id, to.as_str(), now]))
         .map_err(engine)?;
+        deltas.moved(pool, JobState::Running, to);
     }
     Ok(lost.len() as u64)
 }
 
-pub(crate) fn cancel(c: &Connection, id: JobId, now: Millis) -> Result<CancelResult, StoreError> {
-    let id = id_text(id);
-    let state: String = c
-        .prepare_cached("SELECT state FROM jobs WHERE id = ?1")
-        .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
+/// A job's state and pool.
+fn state_of(c: &Connection, id: &str) -> Result<(JobState, String), StoreError> {
+    let (state, pool): (String, String) = c
+        .prepare_cached("SELECT state, pool FROM jobs WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(engine)?
         .ok_or(StoreError::NotFound)?;
-    let state = parse_state(&state)?;
-    let (sql, result) = match state {
-        JobState::Scheduled | JobState::Queued | JobState::Failed => (
-            "UPDATE jobs SET state = 'cancelled', updated_at = ?2 WHERE id = ?1",
-            CancelResult::Cancelled,
-        ),
-        JobState::Running => (
-            "UPDATE jobs SET cancel_requested = 1, updated_at = ?2 WHERE id = ?1",
-            CancelResult::Requested,
-        ),
-        JobState::Succeeded | JobState::Dead | JobState::Cancelled => {
-            return Ok(CancelResult::AlreadyDone(state))
-        }
-    };
-    c.prepare_cached(sql)
-        .and_then(|mut s| s.execute(params![id, now]))
-        .map_err(engine)?;
-    Ok(result)
+    Ok((parse_state(&state)?, pool))
 }
 
-pub(crate) fn retry(c: &Connection, id: JobId, now: Millis) -> Result<JobState, StoreError> {
+pub(crate) fn cancel(
+    c: &Connection,
+    deltas: &mut Deltas,
+    id: JobId,
+    now: Millis,
+) -> Result<CancelResult, StoreError> {
     let id = id_text(id);
-    let state: String = c
-        .prepare_cached("SELECT state FROM jobs WHERE id = ?1")
-        .and_then(|mut s| s.query_row([&id], |r| r.get(0)).optional())
-        .map_err(engine)?
-        .ok_or(StoreError::NotFound)?;
-    match parse_state(&state)? {
-        JobState::Dead | JobState::Cancelled => {}
-        other => {
-            return Err(StoreError::Conflict(format!(
-                "only a dead or cancelled job can be retried; this one is {}",
-                other.as_str()
-            )))
+    let (state, pool) = state_of(c, &id)?;
+    match state {
+        JobState::Scheduled | JobState::Queued | JobState::Failed => {
+            c.prepare_cached("UPDATE jobs SET state = 'cancelled', updated_at = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, now]))
+                .map_err(engine)?;
+            deltas.moved(&pool, state, JobState::Cancelled);
+            Ok(CancelResult::Cancelled)
         }
+        JobState::Running => {
+            c.prepare_cached("UPDATE jobs SET cancel_requested = 1, updated_at = ?2 WHERE id = ?1")
+                .and_then(|mut s| s.execute(params![id, now]))
+                .map_err(engine)?;
+            Ok(CancelResult::Requested)
+        }
+        JobState::Succeeded | JobState::Dead | JobState::Cancelled => {
+            Ok(CancelResult::AlreadyDone(state))
+        }
+    }
+}
+
+pub(crate) fn retry(
+    c: &Connection,
+    deltas: &mut Deltas,
+    id: JobId,
+    now: Millis,
+) -> Result<JobState, StoreError> {
+    let id = id_text(id);
+    let (state, pool) = state_of(c, &id)?;
+    if !matches!(state, JobState::Dead | JobState::Cancelled) {
+        return Err(StoreError::Conflict(format!(
+            "only a dead or cancelled job can be retried; this one is {}",
+            state.as_str()
+        )));
     }
     c.prepare_cached(
         "UPDATE jobs SET state = 'queued', attempt = 0, run_at = ?2, updated_at = ?2, \
@@ -595,32 +660,49 @@ pub(crate) fn retry(c: &Connection, id: JobId, now: Millis) -> Result<JobState, 
     )
     .and_then(|mut s| s.execute(params![id, now]))
     .map_err(engine)?;
+    deltas.moved(&pool, state, JobState::Queued);
     Ok(JobState::Queued)
 }
 
-pub(crate) fn purge(c: &Connection, before: Millis) -> Result<u64, StoreError> {
-    const DOOMED: &str = "SELECT id FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') \
+pub(crate) fn purge(
+    c: &Connection,
+    deltas: &mut Deltas,
+    before: Millis,
+) -> Result<u64, StoreError> {
+    const DOOMED: &str = "FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') \
                           AND updated_at < ?1";
+    let gone: Vec<(String, String, i64)> = {
+        let mut s = c
+            .prepare(&format!(
+                "SELECT pool, state, count(*) {DOOMED} GROUP BY pool, state"
+            ))
+            .map_err(engine)?;
+        let rows = s
+            .query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(engine)?;
+        rows.collect::<Result<_, _>>().map_err(engine)?
+    };
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    for (pool, state, n) in &gone {
+        deltas.add(pool, parse_state(state)?, -n);
+    }
     c.execute(
-        &format!("DELETE FROM attempts WHERE job_id IN ({DOOMED})"),
+        &format!("DELETE FROM attempts WHERE job_id IN (SELECT id {DOOMED})"),
         [before],
     )
     .map_err(engine)?;
     c.execute(
         &format!(
-            "DELETE FROM idempotency WHERE key IN (SELECT idempotency_key FROM jobs \
-             WHERE idempotency_key IS NOT NULL AND state IN ('succeeded', 'dead', 'cancelled') \
-             AND updated_at < ?1) AND job_id IN ({DOOMED})"
+            "DELETE FROM idempotency WHERE key IN (SELECT idempotency_key {DOOMED} \
+             AND idempotency_key IS NOT NULL) AND job_id IN (SELECT id {DOOMED})"
         ),
         [before],
     )
     .map_err(engine)?;
     let n = c
-        .execute(
-            "DELETE FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') \
-             AND updated_at < ?1",
-            [before],
-        )
+        .execute(&format!("DELETE {DOOMED}"), [before])
         .map_err(engine)?;
     Ok(n as u64)
 }

@@ -26,7 +26,8 @@ const MIGRATIONS: [&str; VERSION as usize] = [V1];
 /// - `attempts`: one row per attempt; `seq` orders them (a `retry` starts numbering again at 1).
 /// - `idempotency`: the latest job per idempotency key.
 /// - `cron_ticks`: the last tick per schedule, kept when its jobs are purged.
-/// - `job_counts`: jobs per (pool, state), kept by triggers, so `counts` does not scan.
+/// - `job_counts`: jobs per (pool, state), kept by the writer (see `counts.rs`), so `counts`
+///   does not scan.
 const V1: &str = "
 CREATE TABLE jobs (
     id               TEXT    NOT NULL PRIMARY KEY,
@@ -99,21 +100,6 @@ CREATE TABLE job_counts (
     n     INTEGER NOT NULL,
     PRIMARY KEY (pool, state)
 ) WITHOUT ROWID;
-
-CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
-    INSERT OR IGNORE INTO job_counts (pool, state, n) VALUES (NEW.pool, NEW.state, 0);
-    UPDATE job_counts SET n = n + 1 WHERE pool = NEW.pool AND state = NEW.state;
-END;
-CREATE TRIGGER jobs_count_update AFTER UPDATE OF pool, state ON jobs
-    WHEN OLD.pool IS NOT NEW.pool OR OLD.state IS NOT NEW.state
-BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE pool = OLD.pool AND state = OLD.state;
-    INSERT OR IGNORE INTO job_counts (pool, state, n) VALUES (NEW.pool, NEW.state, 0);
-    UPDATE job_counts SET n = n + 1 WHERE pool = NEW.pool AND state = NEW.state;
-END;
-CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
-    UPDATE job_counts SET n = n - 1 WHERE pool = OLD.pool AND state = OLD.state;
-END;
 ";
 
 /// Brings the database to [`VERSION`] in one transaction.
@@ -181,6 +167,8 @@ mod tests {
             "{p}"
         );
         let p = plan(&conn, ops::PROMOTE_DUE);
+        assert!(p.contains("jobs_due"), "{p}");
+        let p = plan(&conn, ops::COUNT_DUE);
         assert!(p.contains("jobs_due"), "{p}");
         let p = plan(&conn, ops::PICK_LOST);
         assert!(p.contains("jobs_state"), "{p}");
