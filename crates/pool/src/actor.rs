@@ -99,6 +99,7 @@ pub(crate) enum Query {
         n: usize,
         reply: oneshot::Sender<()>,
     },
+    RecycleAll(oneshot::Sender<()>),
     Broadcast {
         name: String,
         data: Value,
@@ -452,6 +453,17 @@ impl Actor {
             }
             Query::Resize { n, reply } => {
                 self.resize(n);
+                let _ = reply.send(());
+            }
+            Query::RecycleAll(reply) => {
+                let pids: Vec<u32> = self.workers.keys().copied().collect();
+                for pid in pids {
+                    match self.workers.get(&pid).map(|w| w.state) {
+                        Some(WorkerState::Ready) => self.retire(pid, RecycleReason::Reload),
+                        Some(WorkerState::Starting) => self.stop_worker(pid, Leaving::Recycled),
+                        _ => {}
+                    }
+                }
                 let _ = reply.send(());
             }
             Query::Broadcast {

@@ -31,7 +31,7 @@ mod types;
 pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};
 pub use error::{PoolError, StartError};
 pub use offload_balance::Algorithm;
-pub use pool::{ChildPool, JobHandle, RunOptions};
+pub use pool::{Canceller, ChildPool, JobHandle, RunOptions};
 pub use types::{
     Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
 };

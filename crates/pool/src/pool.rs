@@ -95,10 +95,32 @@ impl JobHandle {
         let _ = self.tx.send(Msg::Cancel(self.id));
     }
 
+    /// A handle that cancels this job, usable after [`result`](Self::result) consumed this one.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            id: self.id,
+            tx: self.tx.clone(),
+        }
+    }
+
     /// The job's events, when it was submitted with [`RunOptions::with_events`]. The first
     /// call gets everything since the submit.
     pub fn events(&mut self) -> Option<broadcast::Receiver<JobEvent>> {
         self.events.take()
+    }
+}
+
+/// Cancels one job of a pool (cloneable, detached from the [`JobHandle`]).
+#[derive(Debug, Clone)]
+pub struct Canceller {
+    id: JobId,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Canceller {
+    /// Asks the pool to cancel the job (see [`JobHandle::cancel`]).
+    pub fn cancel(&self) {
+        let _ = self.tx.send(Msg::Cancel(self.id));
     }
 }
 
@@ -393,6 +415,17 @@ impl ChildPool {
     /// [`PoolError::Gone`] when the pool stopped.
     pub async fn resize(&self, n: usize) -> Result<(), PoolError> {
         self.ask(|reply| Query::Resize { n, reply }).await
+    }
+
+    /// Replaces every worker (after job files changed): each finishes its running jobs, then
+    /// stops; replacements start first. Resolved job paths are forgotten.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Gone`] when the pool stopped.
+    pub async fn recycle_all(&self) -> Result<(), PoolError> {
+        self.forget_resolved();
+        self.ask(Query::RecycleAll).await
     }
 
     /// Sends an event to every ready worker and collects their acks until `timeout`: pid →

@@ -117,6 +117,8 @@ pub enum RecycleReason {
     Idle,
     /// `resize` asked for fewer workers.
     Resize,
+    /// Job files changed (hot reload).
+    Reload,
 }
 
 /// Pool-level events.

@@ -33,6 +33,11 @@ pub struct ChildJobConfig {
     pub max_frame: usize,
     /// Install the SIGINT/SIGTERM listener of the registry (default true; see `registry`).
     pub handle_signals: bool,
+    /// Keep one started, not yet dispatched Node and Python runner ready, so that `exec()` of
+    /// a Node or Python job does not wait for the interpreter to start (default false). Each
+    /// process still runs exactly one job. Used only for jobs with default environment,
+    /// working directory, arguments, limits and signals (those are fixed at spawn).
+    pub warm_spare: bool,
 }
 
 impl Default for ChildJobConfig {
@@ -44,6 +49,7 @@ impl Default for ChildJobConfig {
             kill_grace: Duration::from_secs(1),
             max_frame: DEFAULT_MAX_FRAME,
             handle_signals: true,
+            warm_spare: false,
         }
     }
 }
@@ -61,6 +67,13 @@ impl ChildJobConfig {
     #[must_use]
     pub fn handle_signals(mut self, yes: bool) -> Self {
         self.handle_signals = yes;
+        self
+    }
+
+    /// Whether to keep a warm spare Node and Python runner (see [`warm_spare`](Self::warm_spare)).
+    #[must_use]
+    pub fn warm_spare(mut self, yes: bool) -> Self {
+        self.warm_spare = yes;
         self
     }
 
@@ -283,6 +296,8 @@ struct Inner {
     config: ChildJobConfig,
     jobs_dir: JobsDir,
     procs: Mutex<HashMap<u32, JobProcess>>,
+    /// Started runners waiting for a job, one per runtime (`warm_spare`).
+    spares: Mutex<HashMap<JobKind, JobProcess>>,
     events: broadcast::Sender<ProcessEvent>,
     registry_id: AtomicU64,
     next_id: AtomicU64,
@@ -290,10 +305,12 @@ struct Inner {
 
 impl Managed for Inner {
     fn processes(&self) -> Vec<JobProcess> {
+        let spares: Vec<JobProcess> = self.spares().values().cloned().collect();
         self.procs()
             .values()
-            .filter(|p| p.is_running())
             .cloned()
+            .chain(spares)
+            .filter(JobProcess::is_running)
             .collect()
     }
 
@@ -306,16 +323,21 @@ impl Inner {
     fn procs(&self) -> std::sync::MutexGuard<'_, HashMap<u32, JobProcess>> {
         self.procs.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn spares(&self) -> std::sync::MutexGuard<'_, HashMap<JobKind, JobProcess>> {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         registry::unregister(self.registry_id.load(Ordering::Relaxed));
-        for (pid, p) in self.procs().iter() {
+        let spares: Vec<JobProcess> = self.spares().drain().map(|(_, p)| p).collect();
+        for p in self.procs().values().chain(spares.iter()) {
             // Tell the actor (so the outcome says Killed), and signal directly in case the
             // runtime that runs the actor is already gone.
             p.start_kill_with(libc::SIGKILL, Duration::ZERO);
-            let _ = crate::spawn::signal_group(*pid, libc::SIGKILL);
+            let _ = crate::spawn::signal_group(p.pid(), libc::SIGKILL);
         }
     }
 }
@@ -329,6 +351,7 @@ impl ChildJob {
             jobs_dir: JobsDir::new(&config.jobs_dir),
             config,
             procs: Mutex::new(HashMap::new()),
+            spares: Mutex::new(HashMap::new()),
             events,
             registry_id: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
@@ -435,7 +458,56 @@ impl ChildJob {
             path: Some(job.path.to_string_lossy().into_owned()),
             params,
         };
+        if self.spare_fits(job.kind, &opts) {
+            let spare = self.inner.spares().remove(&job.kind);
+            self.refill_spare(job.kind);
+            if let Some(spare) = spare.filter(JobProcess::is_running) {
+                if spare.assign(main.clone(), opts.timeout) {
+                    self.track(&spare);
+                    return Ok(spare);
+                }
+            }
+        }
         self.start(cmd, Some(main), command_input, &opts).await
+    }
+
+    /// Whether a job can use a warm spare: protocol mode, and nothing fixed at spawn differs
+    /// from the defaults.
+    fn spare_fits(&self, kind: JobKind, opts: &ExecOptions) -> bool {
+        let defaults = ExecOptions::default();
+        self.inner.config.warm_spare
+            && matches!(kind, JobKind::Node | JobKind::Python)
+            && opts.mode == Mode::Protocol
+            && opts.env.is_empty()
+            && opts.cwd.is_none()
+            && opts.args.is_empty()
+            && opts.limits.is_empty()
+            && opts.kill_signal.is_none()
+            && opts.cancel_grace == defaults.cancel_grace
+    }
+
+    /// Starts a new spare runner for `kind` in the background, unless one is there.
+    fn refill_spare(&self, kind: JobKind) {
+        if self.inner.spares().contains_key(&kind) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Ok(cmd) = this.runtime_command(kind, Path::new("")) else {
+                return;
+            };
+            match this.spawn(cmd, None, None, &ExecOptions::default()).await {
+                Ok(p) => {
+                    let mut spares = this.inner.spares();
+                    if spares.contains_key(&kind) || !p.is_running() {
+                        p.start_kill_with(libc::SIGKILL, Duration::ZERO);
+                    } else {
+                        spares.insert(kind, p);
+                    }
+                }
+                Err(e) => tracing::warn!(?kind, error = %e, "cannot start a warm spare"),
+            }
+        });
     }
 
     /// Starts a worker process without dispatching anything (the seed's `createProcess`); send
@@ -473,6 +545,28 @@ impl ChildJob {
         command_input: Option<Vec<u8>>,
         opts: &ExecOptions,
     ) -> Result<JobProcess, ExecError> {
+        let process = self.spawn(cmd, main, command_input, opts).await?;
+        self.track(&process);
+        Ok(process)
+    }
+
+    /// Adds a process to the live map. The actor publishes the exit before it calls
+    /// `on_exit`, so checking after the insert leaves no stale entry whichever runs first.
+    fn track(&self, process: &JobProcess) {
+        let mut procs = self.inner.procs();
+        procs.insert(process.pid(), process.clone());
+        if !process.is_running() {
+            procs.remove(&process.pid());
+        }
+    }
+
+    async fn spawn(
+        &self,
+        cmd: WorkerCommand,
+        main: Option<MainJob>,
+        command_input: Option<Vec<u8>>,
+        opts: &ExecOptions,
+    ) -> Result<JobProcess, ExecError> {
         let config = &self.inner.config;
         let mut cmd = cmd
             .jobs_dir(
@@ -502,6 +596,7 @@ impl ChildJob {
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);
+                    inner.spares().retain(|_, p| p.pid() != pid);
                 }
             })),
         };
@@ -515,25 +610,29 @@ impl ChildJob {
             },
         )
         .await?;
-        // The actor publishes the exit before it calls `on_exit`, so checking after the insert
-        // leaves no stale entry whichever runs first.
-        let mut procs = self.inner.procs();
-        procs.insert(process.pid(), process.clone());
-        if !process.is_running() {
-            procs.remove(&process.pid());
-        }
-        drop(procs);
         Ok(process)
     }
 
-    /// The live processes.
+    /// The live job processes (warm spares are not jobs: see [`spare_pids`](Self::spare_pids)).
     pub fn jobs(&self) -> Vec<JobProcess> {
-        self.inner.processes()
+        self.inner
+            .procs()
+            .values()
+            .filter(|p| p.is_running())
+            .cloned()
+            .collect()
     }
 
     /// The pids of the live processes.
     pub fn pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self.jobs().iter().map(JobProcess::pid).collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// The pids of the warm spares waiting for a job.
+    pub fn spare_pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self.inner.spares().values().map(JobProcess::pid).collect();
         pids.sort_unstable();
         pids
     }
@@ -552,7 +651,7 @@ impl ChildJob {
     /// Kills every live process gracefully (signal, grace, SIGKILL) and waits for them.
     pub async fn kill_all(&self) {
         let (signal, grace) = self.inner.kill_policy();
-        let procs = self.jobs();
+        let procs = self.inner.processes();
         for p in &procs {
             p.start_kill_with(signal, grace);
         }

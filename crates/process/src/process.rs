@@ -237,6 +237,11 @@ enum Command {
         signal: i32,
         grace: Duration,
     },
+    /// A warm spare gets its one job.
+    Assign {
+        main: MainJob,
+        timeout: Option<Duration>,
+    },
 }
 
 /// A handle to one worker process. Cheap to clone; dropping handles does not kill the process
@@ -249,8 +254,8 @@ pub struct JobProcess {
 #[derive(Debug)]
 struct HandleInner {
     pid: u32,
-    job: Option<String>,
-    main_id: Option<String>,
+    /// The main job, set at the start or when a warm spare is given its job.
+    main: std::sync::OnceLock<(String, String)>,
     commands: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<ProcessEvent>,
     first_events: Mutex<Option<broadcast::Receiver<ProcessEvent>>>,
@@ -270,12 +275,12 @@ impl JobProcess {
 
     /// The job it was started for, if any.
     pub fn job(&self) -> Option<&str> {
-        self.inner.job.as_deref()
+        self.inner.main.get().map(|(_, name)| name.as_str())
     }
 
     /// The id of the job it was started for, if any.
     pub fn job_id(&self) -> Option<&str> {
-        self.inner.main_id.as_deref()
+        self.inner.main.get().map(|(id, _)| id.as_str())
     }
 
     /// Per-process events: progress, events for `task`/`all`, answers, log lines, exit. The
@@ -385,7 +390,7 @@ impl JobProcess {
     /// [`CallError`]: not sent, failed, or the process ended first.
     pub async fn call(&self, func: &str, args: Vec<Value>) -> Result<Value, CallError> {
         let id = self.next_id();
-        let job = self.inner.job.clone().unwrap_or_default();
+        let job = self.job().unwrap_or_default().to_owned();
         let msg = ToWorker::Call(Call::new(id.clone(), job, func, args));
         let (reply, rx) = oneshot::channel();
         self.inner
@@ -408,6 +413,23 @@ impl JobProcess {
     pub async fn kill_with(&self, signal: i32, grace: Duration) -> Outcome {
         let _ = self.inner.commands.send(Command::Kill { signal, grace });
         self.exited().await
+    }
+
+    /// Gives a process started without a job (a warm spare) its one job. `false` if it already
+    /// has one or is gone.
+    pub(crate) fn assign(&self, main: MainJob, timeout: Option<Duration>) -> bool {
+        if self
+            .inner
+            .main
+            .set((main.id.clone(), main.name.clone()))
+            .is_err()
+        {
+            return false;
+        }
+        self.inner
+            .commands
+            .send(Command::Assign { main, timeout })
+            .is_ok()
     }
 
     /// Starts a kill with the configured signal, without waiting for it.
@@ -565,8 +587,13 @@ fn launch(mut l: Launch) -> JobProcess {
     let handle = JobProcess {
         inner: Arc::new(HandleInner {
             pid,
-            job: l.main.as_ref().map(|m| m.name.clone()),
-            main_id: l.main.as_ref().map(|m| m.id.clone()),
+            main: {
+                let cell = std::sync::OnceLock::new();
+                if let Some(m) = &l.main {
+                    let _ = cell.set((m.id.clone(), m.name.clone()));
+                }
+                cell
+            },
             commands: cmd_tx,
             events,
             first_events: Mutex::new(Some(first_events)),
@@ -755,18 +782,8 @@ impl Actor {
         exit_tx: watch::Sender<Option<Outcome>>,
         on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
     ) {
-        if let Some(main) = self.launch_rest.main.clone() {
-            if !self.launch_rest.command_mode {
-                let mut run = Run::new(main.id.clone(), main.name.clone(), main.params.clone());
-                run.path = main.path.clone();
-                if let Some(at) = self.timeout_at {
-                    let left = at.saturating_duration_since(Instant::now());
-                    run = run.with_deadline(epoch_ms_in(left));
-                }
-                if let Err(e) = self.send_frame(&ToWorker::Run(run)) {
-                    self.protocol_violation(format!("cannot send the job: {e}"));
-                }
-            }
+        if !self.launch_rest.command_mode {
+            self.send_main_run();
         }
         let status = loop {
             tokio::select! {
@@ -856,6 +873,22 @@ impl Actor {
         });
     }
 
+    /// Sends the main job's `run` (with the timeout as its deadline).
+    fn send_main_run(&mut self) {
+        let Some(main) = self.launch_rest.main.clone() else {
+            return;
+        };
+        let mut run = Run::new(main.id, main.name, main.params);
+        run.path = main.path;
+        if let Some(at) = self.timeout_at {
+            let left = at.saturating_duration_since(Instant::now());
+            run = run.with_deadline(epoch_ms_in(left));
+        }
+        if let Err(e) = self.send_frame(&ToWorker::Run(run)) {
+            self.protocol_violation(format!("cannot send the job: {e}"));
+        }
+    }
+
     fn send_frame(&mut self, msg: &ToWorker) -> Result<(), SendError> {
         let writer = self.writer.as_ref().ok_or(if self.reader.is_none() {
             SendError::NoChannel
@@ -881,6 +914,14 @@ impl Actor {
                     let _ = reply.send(Err(CallError::Send(e)));
                 }
             },
+            Command::Assign { main, timeout } => {
+                if self.launch_rest.main.is_some() {
+                    return;
+                }
+                self.timeout_at = timeout.map(|t| Instant::now() + t);
+                self.launch_rest.main = Some(main);
+                self.send_main_run();
+            }
             Command::Kill { signal, grace } => {
                 if self.killed_with.is_none() {
                     self.killed_with = Some(signal);

@@ -460,3 +460,49 @@ async fn dropping_the_last_handle_kills_the_processes() {
     );
     assert!(live_group_members(pid).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_spares_run_one_job_each_and_die_with_their_manager() {
+    let jobs = ChildJob::new(
+        ChildJobConfig::with_jobs_dir(offload_conformance::jobs_dir())
+            .handle_signals(false)
+            .warm_spare(true),
+    );
+    let mut pids = Vec::new();
+    for (i, job) in ["echo.js", "echo.js", "echo.py", "echo.py", "echo.js"]
+        .iter()
+        .enumerate()
+    {
+        let p = jobs
+            .exec(job, json!({"i": i}), ExecOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            p.outcome().await,
+            Outcome::Succeeded {
+                value: json!({"i": i})
+            },
+            "{job}"
+        );
+        p.exited().await;
+        pids.push(p.pid());
+    }
+    let distinct: std::collections::HashSet<_> = pids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        pids.len(),
+        "a process ran two jobs: {pids:?}"
+    );
+    // The spares waiting now die with the manager.
+    wait_until("spares are started", Duration::from_secs(20), || {
+        jobs.spare_pids().len() == 2
+    })
+    .await;
+    let spares = jobs.spare_pids();
+    assert!(jobs.pids().is_empty(), "spares are not jobs");
+    drop(jobs);
+    wait_until("spares are gone", Duration::from_secs(10), || {
+        spares.iter().all(|&p| !alive(p))
+    })
+    .await;
+}
