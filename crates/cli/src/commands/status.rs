@@ -166,19 +166,15 @@ mod tests {
         );
         assert!(text.contains("error     ValueError: boom\n"), "{text}");
         assert!(
-            text.contains("  #  OUTCOME    PID  STARTED               DURATION  ERROR\n"),
+            text.contains("  #  OUTCOME   PID  STARTED               DURATION  ERROR\n"),
             "{text}"
         );
         assert!(
-            text.contains(
-                "  1  failed      42  2026-11-18T12:26:40Z     120ms  ValueError: boom\n"
-            ),
+            text.contains("  1  failed     42  2026-11-18T11:06:40Z     120ms  ValueError: boom\n"),
             "{text}"
         );
         assert!(
-            text.contains(
-                "  2  failed    4242  2026-11-18T12:26:41Z      1.5s  ValueError: boom\n"
-            ),
+            text.contains("  2  failed   4242  2026-11-18T11:06:41Z      1.5s  ValueError: boom\n"),
             "{text}"
         );
     }
