@@ -22,6 +22,14 @@
 //! max_rss_mb = 512
 //! isolation = "pool"         # or "process": a fresh process per job
 //!
+//! [lines]                  # limits of the seed's TCP/UDP line protocol (docs/line-protocol.md)
+//! max_request_bytes = 1048576
+//! max_connections = 256
+//! idle_timeout_ms = 10000
+//! request_timeout_ms = 30000
+//! end_gap_ms = 100
+//! max_attempts = 1
+//!
 //! [[cron]]
 //! name = "nightly-report"
 //! cron = "0 3 * * *"
@@ -112,6 +120,80 @@ fn default_missed() -> String {
     "skip".into()
 }
 
+/// `[lines]` of `offload.toml`: limits of the seed's TCP/UDP line protocol
+/// (`docs/line-protocol.md`). Every field is optional; see [`LineLimits`] for the defaults.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LinesSection {
+    /// Largest request (TCP) or datagram (UDP), in bytes.
+    pub max_request_bytes: Option<usize>,
+    /// TCP connections served at once; more are answered `503:` and closed.
+    pub max_connections: Option<usize>,
+    /// A connection that sends nothing for this long is answered `408:` and closed.
+    pub idle_timeout_ms: Option<u64>,
+    /// The whole request must arrive within this time, else `408:`.
+    pub request_timeout_ms: Option<u64>,
+    /// Quiet time that ends a request from a client that neither half-closes nor ends its
+    /// request with a newline.
+    pub end_gap_ms: Option<u64>,
+    /// Attempts of a line-protocol job when its pool does not set `max_attempts`.
+    pub max_attempts: Option<u32>,
+}
+
+/// The limits of the seed's TCP/UDP line protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineLimits {
+    /// Largest request or datagram (default 1 MiB; a datagram is at most 65,507 bytes anyway).
+    pub max_request: usize,
+    /// TCP connections served at once (default 256).
+    pub max_connections: usize,
+    /// Silence before the first byte that drops a connection (default 10 s).
+    pub idle_timeout: Duration,
+    /// Time for the whole request to arrive (default 30 s).
+    pub request_timeout: Duration,
+    /// Quiet time that ends a request without newline or half-close (default 100 ms).
+    pub end_gap: Duration,
+    /// Attempts of a line-protocol job whose pool does not set `max_attempts` (default 1: the
+    /// client is waiting; a failure is answered `500:` at once).
+    pub max_attempts: u32,
+}
+
+impl Default for LineLimits {
+    fn default() -> Self {
+        Self {
+            max_request: 1 << 20,
+            max_connections: 256,
+            idle_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            end_gap: Duration::from_millis(100),
+            max_attempts: 1,
+        }
+    }
+}
+
+impl LineLimits {
+    fn apply(&mut self, s: LinesSection) {
+        if let Some(n) = s.max_request_bytes {
+            self.max_request = n.max(16);
+        }
+        if let Some(n) = s.max_connections {
+            self.max_connections = n.max(1);
+        }
+        if let Some(ms) = s.idle_timeout_ms {
+            self.idle_timeout = Duration::from_millis(ms.max(10));
+        }
+        if let Some(ms) = s.request_timeout_ms {
+            self.request_timeout = Duration::from_millis(ms.max(10));
+        }
+        if let Some(ms) = s.end_gap_ms {
+            self.end_gap = Duration::from_millis(ms.max(1));
+        }
+        if let Some(n) = s.max_attempts {
+            self.max_attempts = n.max(1);
+        }
+    }
+}
+
 /// The file `offload.toml`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +222,8 @@ pub struct FileConfig {
     pub tcp: Option<String>,
     /// The seed's UDP datagrams (`module:data`, fire and forget), off unless set.
     pub udp: Option<String>,
+    /// Limits of the line protocol.
+    pub lines: Option<LinesSection>,
     /// The store: `sqlite` (default, in `data`) or a `postgres://` URL.
     pub store: Option<String>,
 }
@@ -191,6 +275,8 @@ pub struct ServeConfig {
     pub tcp: Option<SocketAddr>,
     /// The seed's UDP listener, if any.
     pub udp: Option<SocketAddr>,
+    /// Limits of the TCP/UDP line protocol.
+    pub lines: LineLimits,
     /// The store URL: `None` for the embedded SQLite store in `data`.
     pub store: Option<String>,
 }
@@ -212,6 +298,7 @@ impl ServeConfig {
             node: "local".into(),
             tcp: None,
             udp: None,
+            lines: LineLimits::default(),
             store: None,
         }
     }
@@ -254,6 +341,9 @@ impl ServeConfig {
         }
         if let Some(u) = file.udp {
             self.udp = Some(addr("udp", u)?);
+        }
+        if let Some(l) = file.lines {
+            self.lines.apply(l);
         }
         if file.store.is_some() {
             self.store = file.store;

@@ -27,7 +27,8 @@ use offload_process::{
     ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, JobsDir, Outcome, ResolveError,
 };
 use offload_store::{
-    now_ms, Claimed, Completion, Demand, JobId, JobState, Millis, Store, StoredError, Transition,
+    now_ms, Claimed, Completion, Demand, JobId, JobState, Millis, NewJob, Store, StoredError,
+    Submitted, Transition,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
@@ -261,8 +262,55 @@ impl Engine {
         Ok(Route { pool })
     }
 
+    /// Submits one job the way every front end does: routes it, fills its pool's defaults
+    /// (`timeout_ms`, `max_attempts`, `backoff_ms`), commits it to the store, then counts it,
+    /// announces it (`job` event) and wakes the dispatcher. The answer comes once it is durable.
+    /// `max_attempts` applies when the pool sets none (the HTTP API's default is 3).
+    pub(crate) async fn submit_one(
+        &self,
+        job: &str,
+        params: Value,
+        max_attempts: u32,
+    ) -> Result<Submitted, ApiError> {
+        let route = self.route(job).await?;
+        let section = self.pool(&route.pool).map(|p| p.section.clone());
+        let new = NewJob {
+            job: job.to_owned(),
+            params,
+            pool: route.pool,
+            priority: 0,
+            run_at: None,
+            timeout_ms: section.as_ref().and_then(|s| s.timeout_ms),
+            max_attempts: section
+                .as_ref()
+                .and_then(|s| s.max_attempts)
+                .unwrap_or(max_attempts),
+            backoff_ms: section.as_ref().and_then(|s| s.backoff_ms).unwrap_or(1000),
+            idempotency_key: None,
+            cron: None,
+        };
+        let (job, pool) = (new.job.clone(), new.pool.clone());
+        let done = self
+            .store
+            .submit(vec![new], self.cfg.idempotency_window)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal("the store returned no job"))?;
+        self.metrics.submitted(1);
+        let _ = self.events.send(ServerEvent::Job(JobChange {
+            id: done.id,
+            job,
+            pool,
+            state: done.state,
+            attempt: 0,
+        }));
+        self.notify();
+        Ok(done)
+    }
+
     /// Starts pool `name` if it does not run yet.
-    async fn ensure_pool(
+    pub(crate) async fn ensure_pool(
         &self,
         name: &str,
         kind_hint: Option<JobKind>,

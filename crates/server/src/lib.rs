@@ -12,6 +12,7 @@ mod engine;
 pub mod error;
 pub mod events;
 mod http;
+mod lines;
 mod metrics;
 mod reload;
 
@@ -30,6 +31,7 @@ pub struct Daemon {
     addr: SocketAddr,
     engine: Arc<engine::Engine>,
     server: tokio::task::JoinHandle<()>,
+    lines: lines::Listeners,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _watcher: Option<reload::Watcher>,
 }
@@ -44,7 +46,7 @@ impl std::fmt::Debug for Daemon {
 
 impl Daemon {
     /// Recovers interrupted jobs, starts the pools, the dispatcher, cron, the file watcher and
-    /// the HTTP listener.
+    /// the HTTP listener, and the seed's TCP/UDP line protocol when asked (`--tcp`, `--udp`).
     ///
     /// # Errors
     ///
@@ -59,6 +61,7 @@ impl Daemon {
                 reason: e.to_string(),
             })?;
         let addr = listener.local_addr()?;
+        let line_sockets = lines::Bound::bind(cfg.tcp, cfg.udp).await?;
         let max_body = cfg.max_body;
         let token = cfg.token.clone();
         let crons = cfg.crons.clone();
@@ -72,6 +75,7 @@ impl Daemon {
                 None
             }
         };
+        let lines = lines::Listeners::start(line_sockets, Arc::clone(&engine))?;
         let app = Arc::new(http::App {
             engine: Arc::clone(&engine),
             cron: scheduler,
@@ -95,6 +99,7 @@ impl Daemon {
             addr,
             engine,
             server,
+            lines,
             stop: Some(stop_tx),
             _watcher: watcher,
         })
@@ -103,6 +108,16 @@ impl Daemon {
     /// Where the API listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the seed's TCP line protocol listens, when it is on.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.lines.tcp_addr()
+    }
+
+    /// Where the seed's UDP datagrams are received, when on.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.lines.udp_addr()
     }
 
     /// Runs until `signal` resolves, then stops gracefully (see [`stop`](Self::stop)).
@@ -117,6 +132,7 @@ impl Daemon {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+        self.lines.stop().await;
         self.engine.shutdown(grace).await;
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.server).await;
     }

@@ -8,6 +8,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const { JobNotFoundError, NoSuchFunctionError } = require('./errors');
 const { enableEsmHooks } = require('./hooks');
+const { isSeedModule, seedHandler } = require('./background-service');
 
 const EXTENSIONS = ['.js', '.mjs', '.cjs'];
 
@@ -71,11 +72,15 @@ class JobDefinition {
     else if (typeof target === 'function') this.kind = 'function';
     else if (target !== null && typeof target === 'object' && typeof target.handle === 'function') {
       this.kind = 'object';
+    } else if (isSeedModule(target)) {
+      // The seed's TExecute / UExecute module (lib/background-service.js).
+      this.kind = 'function';
+      this.target = seedHandler(target);
     } else {
       const where = file ? `${file} ` : '';
       throw JobNotFoundError.refusal(
         `job "${name}": ${where}exports no handler (expected a class with handle(), a function, ` +
-          `or an object with handle(); got ${describe(target)})`,
+          `an object with handle(), or TExecute/UExecute; got ${describe(target)})`,
       );
     }
     // Instances of this class whose run is in progress, in start order: a `call` reaches the
@@ -161,6 +166,11 @@ function findFunction(obj, name) {
     return typeof value === 'function' ? value : null;
   }
   return null;
+}
+
+/** A module's `unload()` export, or the seed's `Unload()`. */
+function unloadOf(exports) {
+  return findFunction(exports, 'unload') || findFunction(exports, 'Unload');
 }
 
 function describe(v) {
@@ -336,7 +346,7 @@ class FileJobs {
       } catch {
         def = null;
       }
-      const unload = def && findFunction(def.exports, 'unload');
+      const unload = def && unloadOf(def.exports);
       if (unload) {
         try {
           await unload.call(def.exports);
@@ -369,7 +379,7 @@ class FileJobs {
           return; // never loaded: nothing to unload
         }
         try {
-          const unload = findFunction(def.exports, 'unload');
+          const unload = unloadOf(def.exports);
           if (unload) await unload.call(def.exports);
         } catch (e) {
           onError(file, e);

@@ -1,0 +1,154 @@
+//! The seed's TCP/UDP line protocol (BackgroundService, `docs/line-protocol.md`), so its
+//! existing clients work unchanged: a request is one string `module:data`; over TCP the daemon
+//! runs the job named by the module (durably, through the store, like any job), writes its
+//! result as text and closes; over UDP it runs the job and answers nothing.
+//!
+//! ```text
+//! $ printf 'echo:hello' | nc -N 127.0.0.1 12341      # offload serve --tcp 127.0.0.1:12341
+//! hello
+//! $ printf 'queue:add:echo:hi\n' | nc 127.0.0.1 12341
+//! id:0193d4b2-…
+//! ```
+//!
+//! Main loops (tasks of [`Listeners::start`]):
+//! - `tcp.rs`: the accept loop, then one task per connection (at most `max_connections`):
+//!   `read.rs` frames the request (half-close, newline or a quiet gap), `request.rs` parses
+//!   it, `handlers/` answers it (one file per request kind), `reply.rs` renders the answer;
+//! - `udp.rs`: the receive loop, then one short task per datagram that submits its job.
+//!
+//! A job receives `{"module", "data", "parts": [module, data], "transport", "peer"}` as its
+//! params; the Node SDK runs the seed's `TExecute(parts, client)` / `UExecute(parts)` modules
+//! from them (`sdks/node/lib/background-service.js`).
+//!
+//! # Errors
+//!
+//! Answers are `NNN:message` (`reply.rs`): `400` bad request, `404` unknown module or id,
+//! `408` too slow, `413` too large, `500` the job failed, `503` overloaded or stopping.
+
+mod handlers;
+mod read;
+mod reply;
+mod request;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::LineLimits;
+use crate::engine::Engine;
+use crate::error::ServeError;
+
+/// What every request handler sees.
+pub(crate) struct Ctx {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) limits: LineLimits,
+}
+
+/// The sockets, bound before the engine starts (a taken address fails the start early).
+pub(crate) struct Bound {
+    tcp: Option<TcpListener>,
+    udp: Option<UdpSocket>,
+}
+
+impl Bound {
+    /// Binds the configured addresses (none: the protocol is off).
+    pub(crate) async fn bind(
+        tcp: Option<SocketAddr>,
+        udp: Option<SocketAddr>,
+    ) -> Result<Self, ServeError> {
+        let bind_error = |addr: SocketAddr, e: std::io::Error| ServeError::Bind {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        };
+        let tcp = match tcp {
+            Some(a) => Some(TcpListener::bind(a).await.map_err(|e| bind_error(a, e))?),
+            None => None,
+        };
+        let udp = match udp {
+            Some(a) => Some(UdpSocket::bind(a).await.map_err(|e| bind_error(a, e))?),
+            None => None,
+        };
+        Ok(Self { tcp, udp })
+    }
+}
+
+/// The running listeners.
+pub(crate) struct Listeners {
+    tcp: Option<SocketAddr>,
+    udp: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Listeners {
+    /// Starts serving the bound sockets.
+    pub(crate) fn start(bound: Bound, engine: Arc<Engine>) -> Result<Self, ServeError> {
+        let ctx = Arc::new(Ctx {
+            limits: engine.config().lines.clone(),
+            engine,
+        });
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut this = Self {
+            tcp: None,
+            udp: None,
+            stop,
+            tasks: Vec::new(),
+        };
+        if let Some(listener) = bound.tcp {
+            let addr = listener.local_addr()?;
+            tracing::info!("tcp line protocol listening on tcp://{addr}");
+            this.tcp = Some(addr);
+            tasks.push(tokio::spawn(tcp::serve(
+                listener,
+                Arc::clone(&ctx),
+                stop_rx.clone(),
+            )));
+        }
+        if let Some(socket) = bound.udp {
+            let addr = socket.local_addr()?;
+            tracing::info!("udp line protocol listening on udp://{addr}");
+            this.udp = Some(addr);
+            tasks.push(tokio::spawn(udp::serve(socket, ctx, stop_rx)));
+        }
+        this.tasks = tasks;
+        Ok(this)
+    }
+
+    /// The TCP address, when on.
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp
+    }
+
+    /// The UDP address, when on.
+    pub(crate) fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp
+    }
+
+    /// Stops accepting; requests in progress are answered `503:` (their jobs stay queued).
+    pub(crate) async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let abort = t.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(3), t)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+/// Resolves once `stop` is set (never, if its sender is gone without setting it).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,145 @@
+//! What a TCP client reads: a job's result as text, or `NNN:message`.
+//!
+//! A string result is written raw, any other JSON value serialized (`{"a":1}`, `42`, `null`).
+//! Errors match the seed's client check `^[45][0-9]{2}:` and are one line:
+//!
+//! | code | when |
+//! |---|---|
+//! | `400:` | not UTF-8, no module name, a malformed queue command, an unusable job file |
+//! | `404:` | no job file by that name; no job with that queue id |
+//! | `408:` | nothing sent within the idle timeout, or the request took longer than allowed |
+//! | `413:` | the request is over the size limit |
+//! | `500:` | the job failed (dead or cancelled), or the store failed |
+//! | `503:` | too many connections, or the daemon is stopping |
+
+use offload_store::{JobRecord, JobState};
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// An error answered as `NNN:message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LineError {
+    /// 400, 404, 408, 413, 500 or 503.
+    pub(crate) code: u16,
+    /// What happened and what to do.
+    pub(crate) message: String,
+}
+
+impl LineError {
+    fn new(code: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// `400:`.
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+
+    /// `404:`.
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+
+    /// `408:`.
+    pub(crate) fn timeout(message: impl Into<String>) -> Self {
+        Self::new(408, message)
+    }
+
+    /// `413:`.
+    pub(crate) fn too_large(message: impl Into<String>) -> Self {
+        Self::new(413, message)
+    }
+
+    /// `500:`.
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self::new(500, message)
+    }
+
+    /// `503:`.
+    pub(crate) fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, message)
+    }
+
+    /// `NNN:message`, on one line.
+    pub(crate) fn render(&self) -> String {
+        let one_line: String = self
+            .message
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        format!("{}:{}", self.code, one_line)
+    }
+}
+
+impl From<ApiError> for LineError {
+    fn from(e: ApiError) -> Self {
+        let code = match e.status.as_u16() {
+            404 => 404,
+            413 => 413,
+            503 => 503,
+            400..=499 => 400,
+            _ => 500,
+        };
+        Self::new(code, e.message)
+    }
+}
+
+impl From<offload_store::StoreError> for LineError {
+    fn from(e: offload_store::StoreError) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+/// A result as the client reads it: a string raw, anything else as JSON.
+pub(crate) fn result_text(result: Option<&Value>) -> String {
+    match result {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => "null".to_owned(),
+    }
+}
+
+/// The answer for a finished job: its result, or `500:` with its error.
+pub(crate) fn finished(rec: &JobRecord) -> Result<String, LineError> {
+    match rec.state {
+        JobState::Succeeded => Ok(result_text(rec.result.as_ref())),
+        JobState::Cancelled => Err(LineError::failed(format!("job {} was cancelled", rec.id))),
+        _ => Err(LineError::failed(match &rec.error {
+            Some(e) => format!("{}: {} (job {})", e.name, e.message, rec.id),
+            None => format!("job {} failed ({})", rec.id, rec.state.as_str()),
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strings_are_raw_and_the_rest_is_json() {
+        assert_eq!(result_text(Some(&json!("a\nb"))), "a\nb");
+        assert_eq!(result_text(Some(&json!({"a": 1}))), r#"{"a":1}"#);
+        assert_eq!(result_text(Some(&json!(42))), "42");
+        assert_eq!(result_text(None), "null");
+    }
+
+    #[test]
+    fn errors_are_one_line_and_match_the_seed_check() {
+        let e = LineError::failed("boom\nat line 2");
+        assert_eq!(e.render(), "500:boom at line 2");
+        for code in [400, 404, 408, 413, 500, 503] {
+            let r = LineError::new(code, "x").render();
+            let b = r.as_bytes();
+            assert!(
+                matches!(b[0], b'4' | b'5') && b[1].is_ascii_digit() && b[2].is_ascii_digit(),
+                "{r}"
+            );
+            assert_eq!(b[3], b':');
+        }
+    }
+}

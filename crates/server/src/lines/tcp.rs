@@ -1,0 +1,128 @@
+//! The TCP listener: one task per connection, at most `max_connections` at once.
+//!
+//! A connection: read one request (`read.rs`), answer it (`handlers/`), close. Beyond the limit
+//! a connection is answered `503:` at once. Every wait is bounded (idle and request timeouts
+//! while reading, the idle timeout while writing), so a slow or endless client only ever holds
+//! its own task and slot. When the daemon stops, requests still in progress are answered
+//! `503:` (their jobs stay in the store).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use super::read::{self, ReadError};
+use super::reply::LineError;
+use super::{handlers, request, stopped, Ctx};
+
+/// Connections being refused (`503:`) at once; beyond that they are closed without a word.
+const REFUSING: usize = 64;
+
+/// How long a closed connection's leftover input is drained (so closing does not reset it and
+/// lose the answer in flight).
+const LINGER: Duration = Duration::from_secs(1);
+
+pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(ctx.limits.max_connections));
+    let refusing = Arc::new(Semaphore::new(REFUSING));
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors, typically: let connections finish.
+                        tracing::warn!(error = %e, "tcp line protocol: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                match Arc::clone(&slots).try_acquire_owned() {
+                    Ok(permit) => {
+                        tasks.spawn(connection(stream, peer, Arc::clone(&ctx), stop.clone(), permit));
+                    }
+                    Err(_) => {
+                        tracing::warn!(%peer, max = ctx.limits.max_connections, "tcp line protocol: too many connections, refusing one");
+                        if let Ok(permit) = Arc::clone(&refusing).try_acquire_owned() {
+                            let limits = ctx.limits.clone();
+                            tasks.spawn(async move {
+                                let e = LineError::unavailable(format!(
+                                    "overloaded: {} connections are open; try again later",
+                                    limits.max_connections
+                                ));
+                                finish(stream, &e.render(), limits.idle_timeout).await;
+                                drop(permit);
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Requests in progress saw the stop too: let them answer `503:`.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let _ = stream.set_nodelay(true);
+    let answer = tokio::select! {
+        a = exchange(&mut stream, peer, &ctx) => a,
+        () = stopped(&mut stop) => Some(LineError::unavailable("the daemon is stopping; try again later").render()),
+    };
+    if let Some(answer) = answer {
+        finish(stream, &answer, ctx.limits.idle_timeout).await;
+    }
+}
+
+/// Reads the request and computes the answer (`None`: the client left without asking).
+async fn exchange(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option<String> {
+    let (bytes, end) = match read::request(stream, &ctx.limits).await {
+        Ok(r) => r,
+        Err(ReadError::Gone) => return None,
+        Err(ReadError::Answer(e)) => {
+            tracing::debug!(%peer, code = e.code, "tcp line protocol: request refused");
+            return Some(e.render());
+        }
+    };
+    let answer = match request::parse(&bytes) {
+        Ok(req) => {
+            tracing::debug!(%peer, ?end, ?req, "tcp line protocol: request");
+            handlers::answer(ctx, req, peer).await
+        }
+        Err(e) => Err(e),
+    };
+    Some(answer.unwrap_or_else(|e| e.render()))
+}
+
+/// Writes the answer (bounded by `timeout`: a client that does not read is dropped), closes
+/// the sending side, and drains what the client still sends for a moment before closing.
+async fn finish(mut stream: TcpStream, answer: &str, timeout: Duration) {
+    let write = async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await
+    };
+    if tokio::time::timeout(timeout, write).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut sink = [0u8; 4096];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
