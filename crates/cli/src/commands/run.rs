@@ -1,12 +1,10 @@
 //! `offload run`: one job in a fresh process, progress live, result on stdout.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use offload_process::{
     ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, Outcome, ParamsVia, ProcessEvent,
     Receiver, ResourceLimits,
@@ -14,6 +12,7 @@ use offload_process::{
 use serde_json::Value;
 
 use crate::exit;
+use crate::progress::Progress;
 
 /// Arguments of `offload run`.
 #[derive(Debug, Args)]
@@ -85,26 +84,6 @@ fn read_params(arg: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&text).context("params are not valid JSON")
 }
 
-/// The fraction done, when a progress value says: a number in 0..=1, `{percent}`, or
-/// `{done, total}` / `{current, total}`.
-fn fraction(data: &Value) -> Option<f64> {
-    match data {
-        Value::Number(n) => n.as_f64().filter(|f| (0.0..=1.0).contains(f)),
-        Value::Object(m) => {
-            if let Some(p) = m.get("percent").and_then(Value::as_f64) {
-                return Some(p / 100.0);
-            }
-            let total = m.get("total").and_then(Value::as_f64)?;
-            let done = m
-                .get("done")
-                .or_else(|| m.get("current"))
-                .and_then(Value::as_f64)?;
-            (total > 0.0).then(|| done / total)
-        }
-        _ => None,
-    }
-}
-
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     let params = read_params(&args.params)?;
     let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(&args.jobs));
@@ -136,32 +115,22 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
         Err(e) => bail!(e),
     };
 
-    let show = !args.quiet && std::io::stderr().is_terminal();
-    let bar = show.then(|| {
-        let bar = ProgressBar::new_spinner();
-        bar.set_message(args.job.clone());
-        bar.enable_steady_tick(Duration::from_millis(100));
-        bar
-    });
+    let bar = Progress::new(&args.job, !args.quiet);
     let mut task_events = process.events();
     let pid = process.pid();
     let outcome = loop {
         tokio::select! {
             ev = task_events.recv() => {
                 if let Ok(ProcessEvent::Event { name, data, receiver: Receiver::Task, .. }) = ev {
-                    print_line(bar.as_ref(), format!("event {name}: {data}"));
+                    bar.println(format!("event {name}: {data}"));
                 }
             }
             ev = events.recv() => match ev {
                 Ok(ev) if ev.pid() != pid => {}
-                Ok(ProcessEvent::Progress { data, .. }) => {
-                    if let Some(bar) = &bar {
-                        show_progress(bar, &data);
-                    }
-                }
-                Ok(ProcessEvent::Log { line, .. }) => print_line(bar.as_ref(), line),
+                Ok(ProcessEvent::Progress { data, .. }) => bar.update(&data),
+                Ok(ProcessEvent::Log { line, .. }) => bar.println(line),
                 Ok(ProcessEvent::Event { name, data, .. }) => {
-                    print_line(bar.as_ref(), format!("event {name}: {data}"));
+                    bar.println(format!("event {name}: {data}"));
                 }
                 Ok(ProcessEvent::Exited { outcome, .. }) => break outcome,
                 Ok(_) => {}
@@ -170,9 +139,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
             },
         }
     };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    bar.finish();
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
     } else {
@@ -199,35 +166,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
     Ok(exit::for_outcome(&outcome))
 }
 
-/// Job output and events go to stderr, above the progress bar when there is one.
-fn print_line(bar: Option<&ProgressBar>, line: String) {
-    match bar {
-        Some(bar) => bar.println(line),
-        None => eprintln!("{line}"),
-    }
-}
-
-fn show_progress(bar: &ProgressBar, data: &Value) {
-    match fraction(data) {
-        Some(f) => {
-            if bar.length().is_none() {
-                bar.set_length(1000);
-                bar.set_style(
-                    ProgressStyle::with_template("{msg} [{bar:30}] {percent:>3}% {elapsed}")
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                );
-            }
-            bar.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
-        }
-        None => bar.tick(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn sizes_parse() {
@@ -236,15 +177,5 @@ mod tests {
         assert_eq!(parse_bytes("100"), Ok(100));
         assert_eq!(parse_bytes("1KiB"), Ok(1024));
         assert!(parse_bytes("12X").is_err());
-    }
-
-    #[test]
-    fn fractions_are_read_from_common_shapes() {
-        assert_eq!(fraction(&json!(0.5)), Some(0.5));
-        assert_eq!(fraction(&json!({"done": 1, "total": 4})), Some(0.25));
-        assert_eq!(fraction(&json!({"percent": 50})), Some(0.5));
-        assert_eq!(fraction(&json!({"total": 0, "done": 0})), None);
-        assert_eq!(fraction(&json!("step 3")), None);
-        assert_eq!(fraction(&json!(7)), None);
     }
 }
