@@ -287,3 +287,18 @@ fn a_seed_module_with_texecute_and_uexecute_runs_unchanged() {
     assert_eq!(result["state"], "succeeded", "{result}");
     assert_eq!(result["result"], "logged sid-1");
 }
+
+#[test]
+fn stopping_the_daemon_answers_a_waiting_client_503_naming_its_job() {
+    let mut d = LineDaemon::start(BASE);
+    let tcp = d.tcp;
+    let waiting = std::thread::spawn(move || gap_call(tcp, "slow:3000"));
+    eventually("the slow job to run", || {
+        let page = d.http_get("/v1/jobs?job=slow&state=running");
+        (!page["jobs"].as_array().unwrap().is_empty()).then_some(())
+    });
+    d.daemon.terminate();
+    let answer = waiting.join().unwrap();
+    assert!(answer.starts_with("503:"), "{answer}");
+    assert!(answer.contains("queue:get:id:"), "{answer}");
+}

@@ -48,6 +48,8 @@ use crate::error::ServeError;
 pub(crate) struct Ctx {
     pub(crate) engine: Arc<Engine>,
     pub(crate) limits: LineLimits,
+    /// Set when the daemon stops.
+    pub(crate) stop: watch::Receiver<bool>,
 }
 
 /// The sockets, bound before the engine starts (a taken address fails the start early).
@@ -89,11 +91,12 @@ pub(crate) struct Listeners {
 impl Listeners {
     /// Starts serving the bound sockets.
     pub(crate) fn start(bound: Bound, engine: Arc<Engine>) -> Result<Self, ServeError> {
+        let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             limits: engine.config().lines.clone(),
             engine,
+            stop: stop_rx.clone(),
         });
-        let (stop, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut this = Self {
             tcp: None,

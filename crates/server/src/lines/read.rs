@@ -74,7 +74,7 @@ pub(crate) async fn request<R: AsyncRead + Unpin>(
                 buf.extend_from_slice(&chunk[..n]);
             }
             Ok(Err(_)) => return Err(ReadError::Gone),
-            Err(_) if Instant::now() >= deadline && until == deadline => {
+            Err(_) if until >= deadline => {
                 return Err(ReadError::Answer(LineError::timeout(format!(
                     "the request did not arrive within {} ms; end it with a newline, a \
                      half-close, or a pause",

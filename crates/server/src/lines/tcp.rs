@@ -81,9 +81,13 @@ async fn connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
+    // Biased: a request waiting for its job answers the stop itself, naming the job.
     let answer = tokio::select! {
+        biased;
         a = exchange(&mut stream, peer, &ctx) => a,
-        () = stopped(&mut stop) => Some(LineError::unavailable("the daemon is stopping; try again later").render()),
+        () = stopped(&mut stop) => Some(
+            LineError::unavailable("the daemon is stopping; try again later").render(),
+        ),
     };
     if let Some(answer) = answer {
         finish(stream, &answer, ctx.limits.idle_timeout).await;
@@ -102,7 +106,7 @@ async fn exchange(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option
     };
     let answer = match request::parse(&bytes) {
         Ok(req) => {
-            tracing::debug!(%peer, ?end, ?req, "tcp line protocol: request");
+            tracing::debug!(%peer, ?end, bytes = bytes.len(), "tcp line protocol: request");
             handlers::answer(ctx, req, peer).await
         }
         Err(e) => Err(e),

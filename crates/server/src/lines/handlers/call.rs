@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::super::reply::{self, LineError};
 use super::super::request::Call;
-use super::super::Ctx;
+use super::super::{stopped, Ctx};
 
 /// How the request came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,13 +55,22 @@ pub(crate) async fn submit(
 }
 
 /// Waits as long as the job takes (its pool's timeout bounds it), re-reading at least every
-/// minute.
+/// minute. When the daemon stops meanwhile: `503:` naming the job, which stays in the store.
 pub(crate) async fn wait(ctx: &Ctx, id: JobId) -> Result<JobRecord, LineError> {
-    loop {
-        let rec = ctx.engine.wait_for_end(id, Duration::from_secs(60)).await?;
-        if rec.state.is_terminal() {
-            return Ok(rec);
+    let mut stop = ctx.stop.clone();
+    let end = async {
+        loop {
+            let rec = ctx.engine.wait_for_end(id, Duration::from_secs(60)).await?;
+            if rec.state.is_terminal() {
+                return Ok(rec);
+            }
         }
+    };
+    tokio::select! {
+        r = end => r,
+        () = stopped(&mut stop) => Err(LineError::unavailable(format!(
+            "the daemon is stopping; job {id} stays in the store: ask queue:get:id:{id} later"
+        ))),
     }
 }
 
