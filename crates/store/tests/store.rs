@@ -1053,7 +1053,10 @@ async fn reopen_keeps_everything_and_the_directory_is_locked() {
     let id = store.submit(vec![job("a", "node")], WINDOW).await.unwrap()[0].id;
     let err = SqliteStore::open(&nested).unwrap_err();
     assert!(err.to_string().contains("in use by process"), "{err}");
+    store.get(id).await.unwrap(); // a read connection is open too
     drop(store);
+    // Closing checkpointed the WAL into the file: one file to copy or back up.
+    assert!(!nested.join("offload.db-wal").exists());
     let store = SqliteStore::open(&nested).unwrap();
     assert_eq!(store.get(id).await.unwrap().state, JobState::Queued);
 }

@@ -83,6 +83,7 @@
 //! - A job whose cancel was asked while it ran does not run again: a `Retry` completion or a
 //!   `recover` makes it `cancelled`.
 
+mod checkpointer;
 mod counts;
 mod ops;
 mod readers;
@@ -95,6 +96,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
@@ -102,6 +104,7 @@ use crate::{
     now_ms, CancelResult, Claimed, Completion, Counts, CronSchedule, Demand, JobId, JobRecord,
     JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
 };
+use checkpointer::Checkpointer;
 use counts::Deltas;
 use readers::Readers;
 use writer::Writer;
@@ -177,6 +180,7 @@ impl SqliteOptions {
 pub struct SqliteStore {
     // Field order is drop order: the writer finishes and closes before the lock is released.
     writer: Writer,
+    _checkpointer: Option<Checkpointer>,
     readers: Option<Arc<Readers>>,
     path: Option<PathBuf>,
     _lock: Option<File>,
@@ -186,15 +190,25 @@ pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
-/// Opens a read-write connection to `path` with the settings every connection shares.
+/// The settings every connection shares.
+pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // Plans never depend on bound values: without this, SQLite (built with STAT4) re-prepares
+    // the claim statement at every call.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Opens a read-write connection to `path`, configured.
 pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Engine(format!("cannot open {}: {e}", path.display())))?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
-    conn.set_prepared_statement_cache_capacity(64);
+    configure(&conn)?;
     Ok(conn)
 }
 
@@ -277,13 +291,20 @@ impl SqliteStore {
             "PRAGMA synchronous = {sync};
              PRAGMA cache_size = -32000;
              PRAGMA temp_store = MEMORY;
-             PRAGMA journal_size_limit = 67108864;"
+             PRAGMA journal_size_limit = 67108864;
+             PRAGMA wal_autocheckpoint = {};",
+            checkpointer::BACKSTOP_PAGES
         ))
         .map_err(engine)?;
         schema::migrate(&mut conn)?;
+        let checkpoints = open_connection(&path)?;
+        checkpoints
+            .execute_batch(&format!("PRAGMA synchronous = {sync}"))
+            .map_err(engine)?;
         let writer = Writer::spawn(conn, options.max_batch)?;
         Ok(Self {
             writer,
+            _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
             readers: Some(Arc::new(Readers::new(path.clone(), options.readers))),
             path: Some(path),
             _lock: Some(lock),
@@ -298,10 +319,11 @@ impl SqliteStore {
     /// [`StoreError::Engine`] if SQLite cannot start.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let mut conn = Connection::open_in_memory().map_err(engine)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        configure(&conn)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             writer: Writer::spawn(conn, SqliteOptions::default().max_batch)?,
+            _checkpointer: None,
             readers: None,
             path: None,
             _lock: None,

@@ -281,9 +281,12 @@ pub(crate) const COUNT_DUE: &str = "SELECT pool, state, count(*) FROM jobs \
 pub(crate) const PROMOTE_DUE: &str = "UPDATE jobs SET state = 'queued', updated_at = ?1 \
      WHERE state IN ('scheduled', 'failed') AND run_at <= ?1";
 
-/// Claims the next queued jobs of a pool, in claim order (index `jobs_claim`, no sort).
-pub(crate) const PICK_QUEUED: &str = "SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued' \
-     ORDER BY priority DESC, run_at, id LIMIT ?2";
+/// Claims the next queued jobs of a pool: picked in claim order (index `jobs_claim`, no sort).
+pub(crate) const CLAIM: &str = "UPDATE jobs SET state = 'running', attempt = attempt + 1, \
+     node = ?3, lease_until = ?4, updated_at = ?5 WHERE id IN (SELECT id FROM jobs \
+     WHERE pool = ?1 AND state = 'queued' ORDER BY priority DESC, run_at, id LIMIT ?2) \
+     RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, created_at, \
+     run_at, priority";
 
 /// Running jobs whose lease ended, or of a node (index `jobs_state`).
 pub(crate) const PICK_LOST: &str = "SELECT id, attempt, node, pool, cancel_requested FROM jobs \
@@ -325,14 +328,7 @@ pub(crate) fn claim(
         if d.n == 0 {
             continue;
         }
-        let mut s = c
-            .prepare_cached(&format!(
-                "UPDATE jobs SET state = 'running', attempt = attempt + 1, node = ?3, \
-                 lease_until = ?4, updated_at = ?5 WHERE id IN ({PICK_QUEUED}) \
-                 RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, \
-                 created_at, run_at, priority"
-            ))
-            .map_err(engine)?;
+        let mut s = c.prepare_cached(CLAIM).map_err(engine)?;
         let mut rows = s
             .query(params![
                 d.pool,

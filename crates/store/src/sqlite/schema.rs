@@ -161,7 +161,7 @@ mod tests {
     fn hot_queries_use_their_indexes() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let p = plan(&conn, ops::PICK_QUEUED);
+        let p = plan(&conn, ops::CLAIM);
         assert!(
             p.contains("jobs_claim") && !p.contains("TEMP B-TREE"),
             "{p}"
@@ -172,6 +172,31 @@ mod tests {
         assert!(p.contains("jobs_due"), "{p}");
         let p = plan(&conn, ops::PICK_LOST);
         assert!(p.contains("jobs_state"), "{p}");
+    }
+
+    /// With STAT4 compiled in (as libsqlite3-sys does), SQLite re-prepares a statement when a
+    /// rebound parameter might change its plan: the claim did on every call, and parsing cost
+    /// a third of the claim path. The query planner stability guarantee turns that off.
+    #[test]
+    fn hot_statements_are_not_reprepared_when_rebound() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::configure(&conn).unwrap();
+        migrate(&mut conn).unwrap();
+        for (sql, n) in [
+            (ops::CLAIM, 5),
+            (ops::COUNT_DUE, 1),
+            (ops::PROMOTE_DUE, 1),
+            (ops::PICK_LOST, 2),
+        ] {
+            let mut s = conn.prepare(sql).unwrap();
+            for v in 1..4i64 {
+                let args: Vec<i64> = (0..n).map(|k| v * 10 + k).collect();
+                let mut rows = s.query(rusqlite::params_from_iter(args)).unwrap();
+                while rows.next().unwrap().is_some() {}
+            }
+            let reprepared = s.get_status(rusqlite::StatementStatus::RePrepare);
+            assert_eq!(reprepared, 0, "{sql}");
+        }
     }
 
     #[test]
