@@ -221,7 +221,7 @@ impl Engine {
                 axum::http::StatusCode::NOT_FOUND,
                 "unknown_job",
                 format!(
-                    "{e}; job files live in {} (see `offload jobs` for what exists)",
+                    "{e}; add the job file to {} (the jobs folder of this daemon)",
                     self.cfg.jobs.display()
                 ),
             ),
