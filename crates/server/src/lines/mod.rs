@@ -68,6 +68,14 @@ impl Bound {
             addr: addr.to_string(),
             reason: e.to_string(),
         };
+        for a in tcp.iter().chain(udp.iter()) {
+            if !a.ip().is_loopback() {
+                tracing::warn!(
+                    "the line protocol on {a} has no authentication: anyone who reaches it can run \
+                     jobs (bind it to loopback or a private network)"
+                );
+            }
+        }
         let tcp = match tcp {
             Some(a) => Some(TcpListener::bind(a).await.map_err(|e| bind_error(a, e))?),
             None => None,
