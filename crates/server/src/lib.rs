@@ -11,6 +11,7 @@ mod cron;
 mod engine;
 pub mod error;
 pub mod events;
+mod handle;
 mod http;
 mod lines;
 mod metrics;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 pub use config::{FileConfig, ServeConfig};
 pub use error::{ApiError, ConfigError, ServeError};
+pub use handle::DaemonHandle;
 pub use http::{OPENAPI, ROUTES};
 use offload_store::Store;
 
@@ -108,6 +110,13 @@ impl Daemon {
     /// Where the API listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// A handle for what a shared store's other nodes announce (see [`DaemonHandle`]).
+    pub fn handle(&self) -> DaemonHandle {
+        DaemonHandle {
+            engine: Arc::clone(&self.engine),
+        }
     }
 
     /// Where the seed's TCP line protocol listens, when it is on.

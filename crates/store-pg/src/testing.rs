@@ -124,6 +124,28 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Runs `sql` on the database and returns its first row, every column as an `i64`
+    /// (counts, sums): to look under the store from a test.
+    ///
+    /// # Panics
+    ///
+    /// When the query fails or returns no row.
+    pub fn query_i64(&self, sql: &str) -> Vec<i64> {
+        let (url, owned) = (self.url.clone(), sql.to_owned());
+        block_on(async move {
+            let sql = owned;
+            let (client, conn) = tokio_postgres::connect(&url, NoTls).await?;
+            let driver = tokio::spawn(conn);
+            let row = client.query_one(&sql, &[]).await;
+            drop(client);
+            let _ = driver.await;
+            row.map(|r| (0..r.len()).map(|i| r.get::<_, i64>(i)).collect())
+        })
+        .unwrap_or_else(|e| panic!("{sql}: {}", crate::describe(&e)))
+    }
+}
+
 /// `admin` with its database replaced by `db`.
 fn url_of(admin: &str, db: &str) -> String {
     let (base, query) = match admin.split_once('?') {

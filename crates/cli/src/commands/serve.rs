@@ -1,4 +1,5 @@
-//! `offload serve`: the daemon, on the embedded SQLite store.
+//! `offload serve`: the daemon, on the embedded SQLite store, or on a PostgreSQL database that
+//! several nodes share (`--store postgres://…`, see `docs/multi-node.md`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,8 +8,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use offload_server::{Daemon, FileConfig, ServeConfig};
-use offload_store::SqliteStore;
+use offload_server::events::JobChange;
+use offload_server::{Daemon, DaemonHandle, FileConfig, ServeConfig};
+use offload_store::{SqliteStore, Store};
+use offload_store_pg::{Notice, PgStore};
+use tokio::sync::broadcast;
 
 /// Arguments of `offload serve`.
 #[derive(Debug, Args)]
@@ -37,7 +41,8 @@ pub(crate) struct ServeArgs {
     /// Also accept the seed's UDP datagrams (`module:data`, fire and forget) on this address.
     #[arg(long, env = "OFFLOAD_UDP")]
     udp: Option<SocketAddr>,
-    /// The store: omit for the embedded SQLite store in `--data`.
+    /// The store: omit for the embedded SQLite store in `--data`, or a `postgres://` URL that
+    /// several nodes share.
     #[arg(long, env = "OFFLOAD_STORE")]
     store: Option<String>,
     /// How long running jobs may finish when the daemon is stopped.
@@ -78,20 +83,35 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if args.store.is_some() {
         cfg.store = args.store;
     }
-    if let Some(url) = &cfg.store {
-        anyhow::bail!("store {url:?}: only the embedded SQLite store is available in this build");
-    }
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
     cfg.node = node_id(&cfg.data)?;
-    let store = SqliteStore::open(&cfg.data)
-        .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
+    let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
+        None | Some("sqlite") => {
+            let store = SqliteStore::open(&cfg.data)
+                .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
+            (Arc::new(store), None, cfg.data.display().to_string())
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let store = PgStore::connect(url)
+                .await
+                .context("cannot open the PostgreSQL store")?;
+            let notices = store.notifications();
+            let shown = format!("postgres {} (node {})", store.target(), cfg.node);
+            (Arc::new(store), Some(notices), shown)
+        }
+        Some(other) => anyhow::bail!(
+            "store {other:?}: use `sqlite` (the default, in --data) or a postgres:// URL"
+        ),
+    };
     let jobs = cfg.jobs.clone();
-    let data = cfg.data.clone();
-    let daemon = Daemon::start(cfg, Arc::new(store)).await?;
+    let daemon = Daemon::start(cfg, store).await?;
+    if let Some(notices) = notices {
+        tokio::spawn(follow_other_nodes(notices, daemon.handle()));
+    }
     let addr = daemon.addr();
     eprintln!("offload serve: listening on http://{addr}");
-    eprintln!("  jobs: {}   data: {}", jobs.display(), data.display());
+    eprintln!("  jobs: {}   store: {shown}", jobs.display());
     if let Some(f) = &file {
         eprintln!("  config: {}", f.display());
     }
@@ -104,6 +124,28 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     daemon.run_until(shutdown_signal(), args.grace).await;
     eprintln!("offload serve: stopped");
     Ok(0)
+}
+
+/// Passes what the other nodes of a shared store announce to this daemon.
+async fn follow_other_nodes(mut notices: broadcast::Receiver<Notice>, daemon: DaemonHandle) {
+    loop {
+        match notices.recv().await {
+            Ok(Notice::Due { pool }) => daemon.jobs_due(&pool),
+            Ok(Notice::Job(j)) => daemon.job_changed(JobChange {
+                id: j.id,
+                job: j.job,
+                pool: j.pool,
+                state: j.state,
+                attempt: j.attempt,
+            }),
+            Ok(Notice::CancelRequested { id, .. }) => {
+                daemon.cancel_running(id);
+            }
+            // Reconnected, fell behind, or a notice this build does not know: look once.
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => daemon.wake(),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// A stable name for this node, kept in the data folder.

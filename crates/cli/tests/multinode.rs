@@ -1,0 +1,356 @@
+//! Several `offload serve` nodes on one PostgreSQL database (`--store postgres://…`): real
+//! daemon processes, real workers, a scratch database per test (created and dropped by
+//! `offload_store_pg::testing::TestDb`, which starts or installs PostgreSQL when needed).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use offload_store_pg::testing::TestDb;
+use serde_json::{json, Value};
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .unwrap()
+}
+
+async fn post(d: &Daemon, path: &str, body: Value) -> (u16, Value) {
+    let r = http()
+        .post(format!("{}{path}", d.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(d: &Daemon, path: &str) -> (u16, Value) {
+    let r = http().get(format!("{}{path}", d.url)).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_result(d: &Daemon, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, v) = get(d, &format!("/v1/jobs/{id}/result?wait=20")).await;
+        if status == 200 {
+            return v;
+        }
+        assert_eq!(status, 202, "{v}");
+        assert!(Instant::now() < deadline, "job {id} never ended: {v}");
+    }
+}
+
+/// A node of the cluster: `offload serve --store URL --lease 2s` with its own data folder
+/// (hence its own node name).
+fn node(jobs: &Path, tmp: &Path, name: &str, db: &TestDb, extra: &[&str]) -> Daemon {
+    let mut args = vec!["--store", db.url.as_str(), "--lease", "2s"];
+    args.extend_from_slice(extra);
+    Daemon::start_with(jobs, &tmp.join(name), &args)
+}
+
+fn node_name(d: &Daemon) -> String {
+    std::fs::read_to_string(d.data.join("node-id"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Writes `start N PID MS` and `end N PID MS` lines to the file `log` around a sleep.
+const LOGGED_JOB: &str = r#"
+const fs = require('fs');
+module.exports = async (p) => {
+  fs.appendFileSync(p.log, `start ${p.n} ${process.pid} ${Date.now()}\n`);
+  await new Promise((r) => setTimeout(r, p.ms));
+  fs.appendFileSync(p.log, `end ${p.n} ${process.pid} ${Date.now()}\n`);
+  return p.n;
+};
+"#;
+
+/// One run of a job, from the log.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    pid: u32,
+    start: i64,
+    end: Option<i64>,
+}
+
+fn runs(log: &Path) -> BTreeMap<u64, Vec<Run>> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut out: BTreeMap<u64, Vec<Run>> = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 4, "a torn log line: {line:?}");
+        let (n, pid, t): (u64, u32, i64) = (
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        );
+        let list = out.entry(n).or_default();
+        match f[0] {
+            "start" => list.push(Run {
+                pid,
+                start: t,
+                end: None,
+            }),
+            "end" => {
+                let run = list
+                    .iter_mut()
+                    .rev()
+                    .find(|r| r.pid == pid && r.end.is_none())
+                    .unwrap_or_else(|| panic!("an end without a start: {line:?}"));
+                run.end = Some(t);
+            }
+            other => panic!("unknown log line {other:?}"),
+        }
+    }
+    out
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_load_loses_nothing_and_no_job_runs_twice_at_once() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(jobs.join("logged.js"), LOGGED_JOB).unwrap();
+    let log = tmp.path().join("runs.log");
+    let log_s = log.to_str().unwrap().to_owned();
+
+    let mut a = node(&jobs, tmp.path(), "a", &db, &[]);
+    let b = node(&jobs, tmp.path(), "b", &db, &[]);
+    // C gets no submit at all: it learns of the jobs from the others' NOTIFY.
+    let c = node(&jobs, tmp.path(), "c", &db, &[]);
+    let (name_a, name_b, name_c) = (node_name(&a), node_name(&b), node_name(&c));
+    assert!(name_a != name_b && name_b != name_c && name_a != name_c);
+
+    let mut accepted: Vec<(u64, String)> = Vec::new();
+    let mut killed_at = None;
+    let mut n = 0u64;
+    for round in 0..24 {
+        let batch: Vec<Value> = (0..10)
+            .map(|i| json!({"job": "logged", "params": {"n": n + i, "log": log_s, "ms": 150}}))
+            .collect();
+        // Alternate between A and B while A lives.
+        let target = if killed_at.is_none() && round % 2 == 0 {
+            &a
+        } else {
+            &b
+        };
+        let (s, v) = post(target, "/v1/jobs/batch", json!({ "jobs": batch })).await;
+        assert_eq!(s, 201, "{v}");
+        for (i, j) in v["jobs"].as_array().unwrap().iter().enumerate() {
+            accepted.push((n + i as u64, j["id"].as_str().unwrap().to_owned()));
+        }
+        n += 10;
+        if round == 8 {
+            // A is running jobs (some done, most queued): SIGKILL, no grace.
+            let (_, running) = get(&b, "/v1/jobs?state=running&limit=100").await;
+            let on_a = running["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|j| j["node"] == name_a.as_str())
+                .count();
+            assert!(on_a > 0, "A runs nothing when it is killed: {running}");
+            a.kill9();
+            killed_at = Some(now_ms());
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let killed_at = killed_at.unwrap();
+
+    // Every accepted job completes; B answers for all of them (long polls of jobs that run on C
+    // wake on C's notifications).
+    for (_, id) in &accepted {
+        let r = wait_result(&b, id).await;
+        assert_eq!(r["state"], "succeeded", "{id}: {r}");
+    }
+
+    // Who ran what, from the store (read through C).
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    let mut lease_expired = 0;
+    for (_, id) in &accepted {
+        let (s, j) = get(&c, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(s, 200, "{j}");
+        let attempts = j["attempts"].as_array().unwrap();
+        let last = attempts.last().unwrap();
+        assert_eq!(last["outcome"], "succeeded", "{j}");
+        *per_node
+            .entry(last["node"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+        for a in &attempts[..attempts.len() - 1] {
+            // Only A's runs were cut short, and they count as attempts.
+            assert_eq!(a["outcome"], "lease_expired", "{j}");
+            assert_eq!(a["node"], name_a.as_str(), "{j}");
+            lease_expired += 1;
+        }
+        assert_eq!(j["attempt"], attempts.len(), "{j}");
+    }
+    assert!(lease_expired > 0, "no job of A was reclaimed");
+    assert!(
+        per_node.get(&name_c).copied().unwrap_or(0) > 0,
+        "C never woke up: {per_node:?}"
+    );
+    assert!(
+        per_node.get(&name_a).copied().unwrap_or(0) > 0,
+        "{per_node:?}"
+    );
+
+    // No job ran twice at the same time: per job, each run starts after the previous one ended
+    // (or, for a run cut by the SIGKILL, after the kill).
+    let runs = runs(&log);
+    assert_eq!(runs.len(), accepted.len(), "every job ran");
+    let mut reruns = 0;
+    for (n, list) in &runs {
+        let mut list = list.clone();
+        list.sort_by_key(|r| r.start);
+        assert!(
+            list.iter().any(|r| r.end.is_some()),
+            "job {n} never finished"
+        );
+        for w in list.windows(2) {
+            let prev_end = w[0].end.unwrap_or_else(|| {
+                assert!(
+                    w[0].start <= killed_at,
+                    "job {n}: a run cut short but not by the kill: {list:?}"
+                );
+                killed_at
+            });
+            assert!(
+                w[1].start >= prev_end,
+                "job {n} ran twice at the same time: {list:?}"
+            );
+            reruns += 1;
+        }
+        for r in &list {
+            if r.end.is_none() {
+                assert!(
+                    r.start <= killed_at,
+                    "job {n}: an unfinished run after the kill: {r:?}"
+                );
+            }
+        }
+    }
+    // A run again is a reclaimed attempt (a reclaimed attempt may not have started its run).
+    assert!(
+        reruns <= lease_expired,
+        "{reruns} reruns, {lease_expired} reclaimed attempts"
+    );
+
+    // The counts agree: everything succeeded, nothing waits.
+    let (_, page) = get(&b, "/v1/jobs?limit=1000").await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), accepted.len());
+    let (_, page) = get(&b, "/v1/jobs?state=succeeded&limit=1000").await;
+    assert_eq!(page["jobs"].as_array().unwrap().len(), accepted.len());
+    let (_, pools) = get(&c, "/v1/pools").await;
+    let node_pool = pools["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "node")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(
+        (&node_pool["queued"], &node_pool["running"]),
+        (&json!(0), &json!(0)),
+        "{pools}"
+    );
+    drop((b, c));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_answers_cancels_and_fires_each_cron_tick_once() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("sleepy.js"),
+        "module.exports = async (p, ctx) => { await new Promise(r => setTimeout(r, p.ms)); return p.ms; };",
+    )
+    .unwrap();
+    // Both nodes have the same schedule, every second.
+    let config = tmp.path().join("offload.toml");
+    std::fs::write(
+        &config,
+        "[[cron]]\nname = \"tick\"\ncron = \"* * * * * *\"\njob = \"sleepy\"\nparams = { ms = 1 }\n",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let a = node(&jobs, tmp.path(), "a", &db, &["--config", cfg]);
+    let b = node(&jobs, tmp.path(), "b", &db, &["--config", cfg]);
+    let nodes = [(node_name(&a), &a), (node_name(&b), &b)];
+
+    // A long job, submitted on A: whichever node runs it, cancel it from the other one.
+    let (s, v) = post(
+        &a,
+        "/v1/jobs",
+        json!({"job": "sleepy", "params": {"ms": 60_000}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runner = loop {
+        let (_, j) = get(&b, &format!("/v1/jobs/{id}")).await;
+        if j["state"] == "running" {
+            break j["node"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "never ran: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let other = nodes.iter().find(|(n, _)| *n != runner).unwrap().1;
+    let started = Instant::now();
+    let (s, v) = post(other, &format!("/v1/jobs/{id}/cancel"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let r = wait_result(other, &id).await;
+    assert_eq!(r["state"], "cancelled", "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the cancel took {:?}",
+        started.elapsed()
+    );
+
+    // A job submitted on one node and run anywhere: its result long-polls from the other.
+    let (_, v) = post(
+        &b,
+        "/v1/jobs",
+        json!({"job": "sleepy", "params": {"ms": 200}}),
+    )
+    .await;
+    let id = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_result(&a, &id).await["result"], 200);
+
+    // Cron: let a few ticks pass; each fired exactly once although both nodes fire them.
+    tokio::time::sleep(Duration::from_millis(3_500)).await;
+    let (_, page) = get(&a, "/v1/jobs?limit=1000").await;
+    let ticks = page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["params"] == json!({"ms": 1}))
+        .count();
+    assert!(ticks >= 2, "the schedule fired {ticks} times in 3.5 s");
+    let row = db.query_i64(
+        "SELECT count(*), count(DISTINCT cron_tick) FROM offload_jobs \
+         WHERE cron_schedule = 'tick'",
+    );
+    let (jobs_n, ticks_n) = (row[0], row[1]);
+    assert_eq!(jobs_n, ticks_n, "a tick fired twice");
+    assert!(jobs_n >= 2);
+}

@@ -1,0 +1,61 @@
+//! [`DaemonHandle`]: what a shared store's other nodes tell this daemon.
+//!
+//! With a store that several nodes share (PostgreSQL), a job submitted on one node may be
+//! claimed by another, and a client may watch it from a third. The store's notifications reach
+//! the daemon through this handle (the binary wires them: `offload serve --store postgres://…`):
+//! new jobs wake the dispatcher at once (polling stays the fallback), job changes reach SSE
+//! clients and long polls, and a cancel asked elsewhere stops the job where it runs.
+
+use std::sync::Arc;
+
+use offload_store::JobId;
+
+use crate::engine::Engine;
+use crate::events::{JobChange, ServerEvent};
+
+/// A cheap, cloneable handle on a running [`Daemon`](crate::Daemon).
+#[derive(Clone)]
+pub struct DaemonHandle {
+    pub(crate) engine: Arc<Engine>,
+}
+
+impl std::fmt::Debug for DaemonHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DaemonHandle").finish_non_exhaustive()
+    }
+}
+
+impl DaemonHandle {
+    /// Claims now instead of at the next poll.
+    pub fn wake(&self) {
+        self.engine.notify();
+    }
+
+    /// Jobs of `pool` became claimable (on another node): starts the pool here if it does not
+    /// run yet (as a restart would for waiting jobs), then claims now.
+    pub fn jobs_due(&self, pool: &str) {
+        if self.engine.pool(pool).is_some() {
+            self.engine.notify();
+            return;
+        }
+        let engine = Arc::clone(&self.engine);
+        let pool = pool.to_owned();
+        tokio::spawn(async move {
+            // Starting the pool wakes the dispatcher.
+            if let Err(e) = engine.ensure_pool(&pool, None).await {
+                tracing::debug!(pool, error = %e.message, "jobs due in a pool this node cannot run");
+            }
+        });
+    }
+
+    /// A job changed state on another node: tells this daemon's SSE clients and long polls.
+    pub fn job_changed(&self, change: JobChange) {
+        let _ = self.engine.events.send(ServerEvent::Job(change));
+    }
+
+    /// Stops a job if it runs here (a cancel was asked on another node); its end is recorded
+    /// as cancelled. Returns whether it ran here.
+    pub fn cancel_running(&self, id: JobId) -> bool {
+        self.engine.cancel_running(id)
+    }
+}
