@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
-use offload_store::{now_ms, CronSchedule, CronTick, Millis, NewJob};
+use offload_store::{now_ms, CronSchedule, CronTick, Millis};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::config::CronSection;
-use crate::engine::Engine;
+use crate::engine::{Engine, Submit};
 use crate::error::ApiError;
 
 /// A schedule as the API shows it.
@@ -261,41 +261,29 @@ impl Scheduler {
 
 /// Submits the job of one tick (the store ignores a tick that already fired).
 async fn fire(engine: &Engine, s: &CronSchedule, tick: Millis) {
-    let route = match engine.route(&s.job).await {
-        Ok(r) => r,
+    let submit = Submit {
+        cron: Some(CronTick {
+            schedule: s.name.clone(),
+            tick,
+        }),
+        max_attempts: Some(1),
+        ..Submit::new(&s.job, s.params.clone())
+    };
+    let job = match engine.prepare(submit, 1).await {
+        Ok(j) => j,
         Err(e) => {
             tracing::error!(schedule = %s.name, job = %s.job, error = %e.message, "cron job cannot run");
             return;
         }
     };
-    let job = NewJob {
-        job: s.job.clone(),
-        params: s.params.clone(),
-        pool: route.pool,
-        priority: 0,
-        run_at: None,
-        timeout_ms: None,
-        max_attempts: 1,
-        backoff_ms: 1000,
-        idempotency_key: None,
-        cron: Some(CronTick {
-            schedule: s.name.clone(),
-            tick,
-        }),
-    };
-    match engine
-        .store
-        .submit(vec![job], engine.config().idempotency_window)
-        .await
-    {
-        Ok(done) => {
-            if done.first().is_some_and(|d| !d.duplicate) {
-                tracing::info!(schedule = %s.name, tick, "cron tick fired");
-                engine.metrics.submitted(1);
-                engine.notify();
-            }
+    match engine.commit(vec![job]).await {
+        Ok(done) if done.first().is_some_and(|d| !d.duplicate) => {
+            tracing::info!(schedule = %s.name, tick, "cron tick fired");
         }
-        Err(e) => tracing::error!(schedule = %s.name, error = %e, "cannot submit a cron job"),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(schedule = %s.name, error = %e.message, "cannot submit a cron job")
+        }
     }
 }
 

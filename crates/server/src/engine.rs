@@ -117,6 +117,29 @@ struct Done {
     attempt: u32,
 }
 
+/// A job to submit, before routing and defaults.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Submit {
+    pub(crate) job: String,
+    pub(crate) params: Value,
+    pub(crate) priority: i32,
+    pub(crate) run_at: Option<Millis>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) cron: Option<offload_store::CronTick>,
+}
+
+impl Submit {
+    pub(crate) fn new(job: &str, params: Value) -> Self {
+        Self {
+            job: job.to_owned(),
+            params,
+            ..Self::default()
+        }
+    }
+}
+
 /// A job name routed: the pool and the resolved file.
 pub(crate) struct Route {
     pub(crate) pool: String,
@@ -262,51 +285,73 @@ impl Engine {
         Ok(Route { pool })
     }
 
-    /// Submits one job the way every front end does: routes it, fills its pool's defaults
-    /// (`timeout_ms`, `max_attempts`, `backoff_ms`), commits it to the store, then counts it,
-    /// announces it (`job` event) and wakes the dispatcher. The answer comes once it is durable.
-    /// `max_attempts` applies when the pool sets none (the HTTP API's default is 3).
+    /// Routes a job and fills in its pool's defaults (timeout, attempts, backoff).
+    pub(crate) async fn prepare(
+        &self,
+        s: Submit,
+        default_attempts: u32,
+    ) -> Result<NewJob, ApiError> {
+        let route = self.route(&s.job).await?;
+        let section = self.pool(&route.pool).map(|p| p.section.clone());
+        Ok(NewJob {
+            job: s.job,
+            params: s.params,
+            pool: route.pool,
+            priority: s.priority,
+            run_at: s.run_at,
+            timeout_ms: s
+                .timeout_ms
+                .or_else(|| section.as_ref().and_then(|p| p.timeout_ms)),
+            max_attempts: s
+                .max_attempts
+                .or_else(|| section.as_ref().and_then(|p| p.max_attempts))
+                .unwrap_or(default_attempts)
+                .max(1),
+            backoff_ms: section.as_ref().and_then(|p| p.backoff_ms).unwrap_or(1000),
+            idempotency_key: s.idempotency_key,
+            cron: s.cron,
+        })
+    }
+
+    /// Commits prepared jobs (one transaction), then counts them, announces them on the event
+    /// stream and wakes the dispatcher. Answers only once they are durable.
+    pub(crate) async fn commit(&self, jobs: Vec<NewJob>) -> Result<Vec<Submitted>, ApiError> {
+        let done = self
+            .store
+            .submit(jobs.clone(), self.cfg.idempotency_window)
+            .await?;
+        let fresh: Vec<(&NewJob, &Submitted)> = jobs
+            .iter()
+            .zip(&done)
+            .filter(|(_, d)| !d.duplicate)
+            .collect();
+        self.metrics.submitted(fresh.len() as u64);
+        for (j, d) in fresh {
+            let _ = self.events.send(ServerEvent::Job(JobChange {
+                id: d.id,
+                job: j.job.clone(),
+                pool: j.pool.clone(),
+                state: d.state,
+                attempt: 0,
+            }));
+        }
+        self.notify();
+        Ok(done)
+    }
+
+    /// Prepares and commits one job with the defaults (the line protocol's path).
     pub(crate) async fn submit_one(
         &self,
         job: &str,
         params: Value,
         max_attempts: u32,
     ) -> Result<Submitted, ApiError> {
-        let route = self.route(job).await?;
-        let section = self.pool(&route.pool).map(|p| p.section.clone());
-        let new = NewJob {
-            job: job.to_owned(),
-            params,
-            pool: route.pool,
-            priority: 0,
-            run_at: None,
-            timeout_ms: section.as_ref().and_then(|s| s.timeout_ms),
-            max_attempts: section
-                .as_ref()
-                .and_then(|s| s.max_attempts)
-                .unwrap_or(max_attempts),
-            backoff_ms: section.as_ref().and_then(|s| s.backoff_ms).unwrap_or(1000),
-            idempotency_key: None,
-            cron: None,
-        };
-        let (job, pool) = (new.job.clone(), new.pool.clone());
-        let done = self
-            .store
-            .submit(vec![new], self.cfg.idempotency_window)
+        let new = self.prepare(Submit::new(job, params), max_attempts).await?;
+        self.commit(vec![new])
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| ApiError::internal("the store returned no job"))?;
-        self.metrics.submitted(1);
-        let _ = self.events.send(ServerEvent::Job(JobChange {
-            id: done.id,
-            job,
-            pool,
-            state: done.state,
-            attempt: 0,
-        }));
-        self.notify();
-        Ok(done)
+            .ok_or_else(|| ApiError::internal("the store returned no job"))
     }
 
     /// Starts pool `name` if it does not run yet.

@@ -8,11 +8,12 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use offload_store::{now_ms, CancelResult, JobId, JobState, ListFilter, NewJob, Submitted};
+use offload_store::{now_ms, CancelResult, JobId, JobState, ListFilter, NewJob};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{json, parse_body, App};
+use crate::engine::Submit;
 use crate::error::ApiError;
 use crate::events::{JobChange, ServerEvent};
 
@@ -39,7 +40,7 @@ pub(crate) struct BatchBody {
 }
 
 /// Validates a submit and turns it into a `NewJob` routed to its pool.
-async fn prepare(app: &App, b: SubmitBody) -> Result<(NewJob, String), ApiError> {
+async fn prepare(app: &App, b: SubmitBody) -> Result<NewJob, ApiError> {
     if b.delay_ms.is_some() && b.run_at.is_some() {
         return Err(ApiError::bad_request("give delay_ms or run_at, not both"));
     }
@@ -54,48 +55,22 @@ async fn prepare(app: &App, b: SubmitBody) -> Result<(NewJob, String), ApiError>
             "idempotency_key must be 1..=256 bytes",
         ));
     }
-    let route = app.engine.route(&b.job).await?;
-    let section = app.engine.pool(&route.pool).map(|p| p.section.clone());
     let run_at = match (b.delay_ms, b.run_at) {
         (Some(d), _) => Some(now_ms() + i64::try_from(d).unwrap_or(i64::MAX / 2)),
         (_, Some(at)) => Some(at),
         _ => None,
     };
-    let job = NewJob {
-        job: b.job.clone(),
+    let submit = Submit {
+        job: b.job,
         params: b.params,
-        pool: route.pool,
         priority: b.priority,
         run_at,
-        timeout_ms: b
-            .timeout_ms
-            .or_else(|| section.as_ref().and_then(|s| s.timeout_ms)),
-        max_attempts: b
-            .max_attempts
-            .or_else(|| section.as_ref().and_then(|s| s.max_attempts))
-            .unwrap_or(3),
-        backoff_ms: section.as_ref().and_then(|s| s.backoff_ms).unwrap_or(1000),
+        timeout_ms: b.timeout_ms,
+        max_attempts: b.max_attempts,
         idempotency_key: b.idempotency_key,
         cron: None,
     };
-    Ok((job, b.job))
-}
-
-fn announce(app: &App, jobs: &[NewJob], done: &[Submitted]) {
-    let fresh = done.iter().filter(|d| !d.duplicate).count();
-    app.engine.metrics.submitted(fresh as u64);
-    for (j, d) in jobs.iter().zip(done) {
-        if !d.duplicate {
-            let _ = app.engine.events.send(ServerEvent::Job(JobChange {
-                id: d.id,
-                job: j.job.clone(),
-                pool: j.pool.clone(),
-                state: d.state,
-                attempt: 0,
-            }));
-        }
-    }
-    app.engine.notify();
+    app.engine.prepare(submit, 3).await
 }
 
 pub(crate) async fn submit(
@@ -103,14 +78,8 @@ pub(crate) async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body: SubmitBody = parse_body(body)?;
-    let (job, _) = prepare(&app, body).await?;
-    let jobs = vec![job];
-    let done = app
-        .engine
-        .store
-        .submit(jobs.clone(), app.engine.config().idempotency_window)
-        .await?;
-    announce(&app, &jobs, &done);
+    let job = prepare(&app, body).await?;
+    let done = app.engine.commit(vec![job]).await?;
     let d = done
         .first()
         .ok_or_else(|| ApiError::internal("the store returned no job"))?;
@@ -137,18 +106,13 @@ pub(crate) async fn batch(
     }
     let mut jobs = Vec::with_capacity(body.jobs.len());
     for (i, b) in body.jobs.into_iter().enumerate() {
-        let (job, _) = prepare(&app, b).await.map_err(|mut e| {
+        let job = prepare(&app, b).await.map_err(|mut e| {
             e.message = format!("jobs[{i}]: {}", e.message);
             e
         })?;
         jobs.push(job);
     }
-    let done = app
-        .engine
-        .store
-        .submit(jobs.clone(), app.engine.config().idempotency_window)
-        .await?;
-    announce(&app, &jobs, &done);
+    let done = app.engine.commit(jobs).await?;
     Ok(json(StatusCode::CREATED, &json!({ "jobs": done })))
 }
 
