@@ -111,6 +111,7 @@
 //! - Dropping the store waits for the queued writes to finish and closes the file (which
 //!   checkpoints the WAL: a closed store is one file); do not drop it in a latency-sensitive
 //!   place.
+//! - Reads run on Tokio's blocking pool (`spawn_blocking`): call the store from a Tokio runtime.
 //! - Timestamps are the store's clock (`now_ms` when a call runs in the writer), not the
 //!   caller's, except `Completion::started_at`/`ended_at`, which are recorded as given.
 //! - `list` pages with `limit: 0` hold 100 jobs; any limit is capped at 1,000.
@@ -376,12 +377,12 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn write<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
     where
         F: FnMut(&Connection, &mut Deltas) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.writer.call(f).await
+        self.writer.call(weight, f).await
     }
 
     async fn read<T, F>(&self, mut f: F) -> Result<T, StoreError>
@@ -396,7 +397,7 @@ impl SqliteStore {
                     .await
                     .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
             }
-            None => self.writer.call(move |c, _: &mut Deltas| f(c)).await,
+            None => self.writer.call(1, move |c, _: &mut Deltas| f(c)).await,
         }
     }
 }
@@ -414,8 +415,10 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |c, d| ops::submit(c, d, &jobs, idempotency_window, now_ms()))
-            .await
+        self.write(jobs.len(), move |c, d| {
+            ops::submit(c, d, &jobs, idempotency_window, now_ms())
+        })
+        .await
     }
 
     async fn claim(
@@ -429,8 +432,11 @@ impl Store for SqliteStore {
         }
         let node = node.to_owned();
         let demand = demand.to_vec();
-        self.write(move |c, d| ops::claim(c, d, &node, &demand, lease, now_ms()))
-            .await
+        let weight = demand.iter().fold(0usize, |w, d| w.saturating_add(d.n));
+        self.write(weight, move |c, d| {
+            ops::claim(c, d, &node, &demand, lease, now_ms())
+        })
+        .await
     }
 
     async fn renew(
@@ -444,15 +450,17 @@ impl Store for SqliteStore {
         }
         let node = node.to_owned();
         let ids = ids.to_vec();
-        self.write(move |c, _| ops::renew(c, &node, &ids, lease, now_ms()))
-            .await
+        self.write(ids.len(), move |c, _| {
+            ops::renew(c, &node, &ids, lease, now_ms())
+        })
+        .await
     }
 
     async fn complete(&self, done: Vec<Completion>) -> Result<(), StoreError> {
         if done.is_empty() {
             return Ok(());
         }
-        self.write(move |c, d| ops::complete(c, d, &done, now_ms()))
+        self.write(done.len(), move |c, d| ops::complete(c, d, &done, now_ms()))
             .await
     }
 
@@ -460,13 +468,15 @@ impl Store for SqliteStore {
         if updates.is_empty() {
             return Ok(());
         }
-        self.write(move |c, _| ops::progress(c, &updates, now_ms()))
-            .await
+        self.write(updates.len(), move |c, _| {
+            ops::progress(c, &updates, now_ms())
+        })
+        .await
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {
         let node = node.map(str::to_owned);
-        self.write(move |c, d| ops::recover(c, d, node.as_deref(), now_ms()))
+        self.write(1, move |c, d| ops::recover(c, d, node.as_deref(), now_ms()))
             .await
     }
 
@@ -479,12 +489,13 @@ impl Store for SqliteStore {
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
-        self.write(move |c, d| ops::cancel(c, d, id, now_ms()))
+        self.write(1, move |c, d| ops::cancel(c, d, id, now_ms()))
             .await
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
-        self.write(move |c, d| ops::retry(c, d, id, now_ms())).await
+        self.write(1, move |c, d| ops::retry(c, d, id, now_ms()))
+            .await
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
@@ -492,11 +503,11 @@ impl Store for SqliteStore {
     }
 
     async fn purge(&self, before: Millis) -> Result<u64, StoreError> {
-        self.write(move |c, d| ops::purge(c, d, before)).await
+        self.write(1, move |c, d| ops::purge(c, d, before)).await
     }
 
     async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
-        self.write(move |c, _| ops::put_schedule(c, &schedule))
+        self.write(1, move |c, _| ops::put_schedule(c, &schedule))
             .await
     }
 
@@ -506,7 +517,8 @@ impl Store for SqliteStore {
 
     async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(move |c, _| ops::delete_schedule(c, &name)).await
+        self.write(1, move |c, _| ops::delete_schedule(c, &name))
+            .await
     }
 
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {

@@ -34,12 +34,15 @@ impl<T, F: FnMut(&Connection, &mut Deltas) -> Result<T, StoreError> + Send> Work
 trait Request: Send {
     /// Runs the call; `false` if it failed.
     fn run(&mut self, conn: &Connection, deltas: &mut Deltas) -> bool;
+    /// How much work it brings (jobs, completions…), to bound a batch.
+    fn weight(&self) -> usize;
     /// Answers the caller once the batch's fate is known.
     fn reply(self: Box<Self>, commit: Result<(), String>);
 }
 
 struct Call<F, T> {
     f: F,
+    weight: usize,
     result: Option<Result<T, StoreError>>,
     tx: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -50,10 +53,27 @@ where
     T: Send,
 {
     fn run(&mut self, conn: &Connection, deltas: &mut Deltas) -> bool {
-        let result = (self.f)(conn, deltas);
+        // A bug that panics fails its call, not the writer (and with it every later call).
+        let f = &mut self.f;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn, deltas)))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %what, "a store call panicked");
+                Err(StoreError::Engine(format!(
+                    "the store call panicked: {what}"
+                )))
+            });
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn weight(&self) -> usize {
+        self.weight
     }
 
     fn reply(self: Box<Self>, commit: Result<(), String>) {
@@ -97,7 +117,8 @@ impl Writer {
     }
 
     /// Runs `f` in the next group commit; returns its result once that commit is durable.
-    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// `weight` is how many items (jobs, completions…) it handles, at least 1.
+    pub(crate) async fn call<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
     where
         F: Work<T> + 'static,
         T: Send + 'static,
@@ -105,6 +126,7 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let request = Box::new(Call {
             f,
+            weight: weight.max(1),
             result: None,
             tx,
         });
@@ -132,13 +154,21 @@ impl Drop for Writer {
     }
 }
 
+/// A batch stops taking calls once they bring this many items: a transaction of a million
+/// jobs would hold every other caller for seconds.
+const MAX_WEIGHT: usize = 20_000;
+
 fn run(mut conn: Connection, rx: &mpsc::Receiver<Box<dyn Request>>, max_batch: usize) {
     let mut batch: Vec<Box<dyn Request>> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
+        let mut weight = first.weight();
         batch.push(first);
-        while batch.len() < max_batch {
+        while batch.len() < max_batch && weight < MAX_WEIGHT {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(r) => {
+                    weight += r.weight();
+                    batch.push(r);
+                }
                 Err(_) => break,
             }
         }
@@ -243,7 +273,7 @@ mod tests {
         let hold = {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
-                w.call(|_: &Connection, _: &mut Deltas| {
+                w.call(1, |_: &Connection, _: &mut Deltas| {
                     std::thread::sleep(Duration::from_millis(200));
                     Ok(())
                 })
@@ -256,7 +286,7 @@ mod tests {
             let w = Arc::clone(&w);
             let runs = Arc::clone(&runs);
             tokio::spawn(async move {
-                w.call(move |c: &Connection, _: &mut Deltas| {
+                w.call(1, move |c: &Connection, _: &mut Deltas| {
                     runs.fetch_add(1, Ordering::SeqCst);
                     c.execute("INSERT INTO t (v) VALUES (?1)", [v])
                         .map_err(super::super::engine)?;
@@ -269,11 +299,14 @@ mod tests {
         let failing = {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
-                w.call(|c: &Connection, _: &mut Deltas| -> Result<(), StoreError> {
-                    c.execute("INSERT INTO t (v) VALUES (666)", [])
-                        .map_err(super::super::engine)?;
-                    Err(StoreError::Conflict("no".into()))
-                })
+                w.call(
+                    1,
+                    |c: &Connection, _: &mut Deltas| -> Result<(), StoreError> {
+                        c.execute("INSERT INTO t (v) VALUES (666)", [])
+                            .map_err(super::super::engine)?;
+                        Err(StoreError::Conflict("no".into()))
+                    },
+                )
                 .await
             })
         };
@@ -287,22 +320,46 @@ mod tests {
         assert_eq!(b.await.unwrap().unwrap(), 2);
         // The good calls ran again, isolated, after the optimistic run stopped at the failure.
         assert!((3..=4).contains(&runs.load(Ordering::SeqCst)));
-        let seen = w.call(|c: &Connection, _: &mut Deltas| Ok(values(c))).await;
+        let seen = w
+            .call(1, |c: &Connection, _: &mut Deltas| Ok(values(c)))
+            .await;
         assert_eq!(seen.unwrap(), [1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_call_fails_alone() {
+        let w = writer();
+        let err = w
+            .call(
+                1,
+                |_: &Connection, _: &mut Deltas| -> Result<(), StoreError> { panic!("a bug") },
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("a bug"), "{err}");
+        let v = w
+            .call(1, |c: &Connection, _: &mut Deltas| {
+                c.execute("INSERT INTO t (v) VALUES (7)", [])
+                    .map_err(super::super::engine)
+            })
+            .await;
+        assert_eq!(v.unwrap(), 1);
     }
 
     #[tokio::test]
     async fn calls_after_the_batch_still_work_and_drop_joins() {
         let w = writer();
         for v in 0..3 {
-            w.call(move |c: &Connection, _: &mut Deltas| {
+            w.call(1, move |c: &Connection, _: &mut Deltas| {
                 c.execute("INSERT INTO t (v) VALUES (?1)", [v])
                     .map_err(super::super::engine)
             })
             .await
             .unwrap();
         }
-        let seen = w.call(|c: &Connection, _: &mut Deltas| Ok(values(c))).await;
+        let seen = w
+            .call(1, |c: &Connection, _: &mut Deltas| Ok(values(c)))
+            .await;
         assert_eq!(seen.unwrap(), [0, 1, 2]);
         drop(w);
     }
