@@ -1,5 +1,6 @@
-//! The SQL of every operation. Each function runs inside a transaction the caller opened (a
-//! savepoint of the writer's group commit, or a reader's snapshot) and takes `now` from it.
+//! The SQL of every operation. Each function runs inside a transaction the caller opened (the
+//! writer's group commit, or a reader's snapshot); writes take `now` from the writer and note
+//! their state changes in [`Deltas`].
 
 use std::time::Duration;
 
