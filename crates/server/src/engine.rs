@@ -533,6 +533,38 @@ impl Engine {
     }
 
     fn start_job(self: &Arc<Self>, c: Claimed) {
+        if c.attempt > c.max_attempts {
+            // Every attempt ended with its daemon gone (a job that takes its node down, say):
+            // recovery re-queued it once more than allowed. Do not run it again.
+            let now = now_ms();
+            let completion = Completion {
+                id: c.id,
+                attempt: c.attempt,
+                node: self.cfg.node.clone(),
+                pid: None,
+                started_at: now,
+                ended_at: now,
+                outcome: "attempts_exhausted".into(),
+                then: Transition::Dead {
+                    error: StoredError {
+                        name: "AttemptsExhausted".into(),
+                        message: format!(
+                            "{} attempts were interrupted (their daemon stopped or lost its lease)",
+                            c.max_attempts
+                        ),
+                        stack: None,
+                    },
+                },
+            };
+            let done = Done {
+                job: c.job,
+                pool: c.pool,
+                state: JobState::Dead,
+                attempt: c.attempt,
+            };
+            let _ = self.completions.send((completion, done));
+            return;
+        }
         let Some(entry) = self.pool(&c.pool) else {
             tracing::error!(pool = %c.pool, id = %c.id, "claimed a job of an unknown pool");
             return;
