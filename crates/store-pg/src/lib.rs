@@ -80,7 +80,7 @@ use offload_store::{
     ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
 };
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use notify::{JobNotice, Notice};
 
@@ -245,7 +245,16 @@ impl PgStore {
         let (notices, _) = broadcast::channel(4096);
         let (outgoing, channel) = if options.listen {
             let (tx, rx) = mpsc::unbounded_channel();
-            let task = tokio::spawn(notify::run(cfg, rx, notices.clone()));
+            let (ready_tx, ready) = oneshot::channel();
+            let task = tokio::spawn(notify::run(cfg, rx, notices.clone(), ready_tx));
+            // From here on, this store hears what the others send (unless the server refuses
+            // LISTEN for a while: then polling alone, until the task gets through).
+            if tokio::time::timeout(Duration::from_secs(10), ready)
+                .await
+                .is_err()
+            {
+                tracing::warn!(%target, "LISTEN is not up yet; other nodes' wake-ups may be missed until it is");
+            }
             (Some(tx), Some(task))
         } else {
             (None, None)
@@ -259,8 +268,9 @@ impl PgStore {
         })
     }
 
-    /// What other nodes announce (see [`Notice`]). Each call is a new receiver; a receiver
-    /// that falls behind by more than 4,096 notices gets `Lagged` (then look at the queue).
+    /// What other nodes announce (see [`Notice`]): everything sent after [`PgStore::connect`]
+    /// returned and after this call. Each call is a new receiver; a receiver that falls behind
+    /// by more than 4,096 notices gets `Lagged` (then look at the queue).
     pub fn notifications(&self) -> broadcast::Receiver<Notice> {
         self.notices.subscribe()
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use offload_store::{JobId, JobState};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The channel every offload node listens on (one offload cluster per database).
@@ -138,7 +138,9 @@ pub(crate) async fn run(
     config: tokio_postgres::Config,
     mut outgoing: mpsc::UnboundedReceiver<Notice>,
     notices: broadcast::Sender<Notice>,
+    ready: oneshot::Sender<()>,
 ) {
+    let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     loop {
         let (client, mut conn) = match config.connect(NoTls).await {
@@ -192,6 +194,9 @@ pub(crate) async fn run(
         }
         backoff = Duration::from_millis(100);
         let _ = notices.send(Notice::Reconnected);
+        if let Some(r) = ready.take() {
+            let _ = r.send(());
+        }
         let send = match client
             .prepare(&format!(
                 "SELECT pg_notify('{CHANNEL}', p) FROM unnest($1::text[]) AS p"

@@ -315,7 +315,30 @@ async fn submit_keyed(
     window: Duration,
 ) -> Result<SubmitOutcome, StoreError> {
     let window = ms(window);
+    // Lock every key and cron tick of the batch first, in one order, so two batches that share
+    // some never wait for each other in a cycle (a deadlock costs a second to detect).
+    let mut locks: Vec<String> = jobs
+        .iter()
+        .flat_map(|j| {
+            let key = j.idempotency_key.as_ref().map(|k| format!("key:{k}"));
+            let tick = j
+                .cron
+                .as_ref()
+                .map(|t| format!("cron:{}:{}", t.schedule, t.tick));
+            key.into_iter().chain(tick)
+        })
+        .collect();
+    locks.sort();
+    locks.dedup();
     let tx = c.transaction().await.map_err(engine)?;
+    let lock = tx
+        .prepare_cached(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) \
+             FROM (SELECT k FROM unnest($1::text[]) AS k ORDER BY k) AS sorted",
+        )
+        .await
+        .map_err(engine)?;
+    tx.query_one(&lock, &[&locks]).await.map_err(engine)?;
     let take_key = tx.prepare_cached(TAKE_KEY).await.map_err(engine)?;
     let key_holder = tx.prepare_cached(KEY_HOLDER).await.map_err(engine)?;
     let insert = tx.prepare_cached(INSERT_JOBS).await.map_err(engine)?;

@@ -16,7 +16,7 @@ pub(crate) const VERSION: u32 = 1;
 const MIGRATIONS: [&str; VERSION as usize] = [V1];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).
-const MIGRATION_LOCK: i64 = 0x6f66_666c_6f61_64;
+const MIGRATION_LOCK: i64 = 0x006f_6666_6c6f_6164;
 
 /// Version 1: the tables of the SQLite engine's v1, in PostgreSQL types, plus what several
 /// nodes need.
