@@ -31,9 +31,10 @@ def psql(url, sql):
     return out.strip()
 
 
-def cpu_by_group():
-    """CPU seconds so far of postgres, offload and node processes (by command name)."""
-    groups = {"postgres": 0.0, "offload": 0.0, "node": 0.0}
+def cpu_by_group(daemons):
+    """CPU seconds so far of PostgreSQL (every `postgres` process), the daemons `daemons` (pids)
+    and their descendants (the workers). Other processes of the machine are left out."""
+    procs = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -44,10 +45,19 @@ def cpu_by_group():
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        secs = (int(fields[11]) + int(fields[12])) / TICK
-        for g in groups:
-            if comm.startswith(g):
-                groups[g] += secs
+        procs[int(pid)] = (comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK)
+    groups = {"postgres": 0.0, "offload": 0.0, "workers": 0.0}
+    for pid, (comm, ppid, secs) in procs.items():
+        if comm.startswith("postgres"):
+            groups["postgres"] += secs
+        elif pid in daemons:
+            groups["offload"] += secs
+        else:
+            up, seen = ppid, 0
+            while up > 1 and up not in daemons and seen < 64:
+                up, seen = procs.get(up, ("", 0, 0))[1], seen + 1
+            if up in daemons:
+                groups["workers"] += secs
     return groups
 
 
@@ -124,7 +134,9 @@ def one_run(args, n_nodes):
                  {"jobs": [{"job": "noop", "params": {"n": -1}} for _ in range(50)]})
         wait_succeeded(args.url, warm)
         per_node = args.jobs // n_nodes
-        cpu0, busy0, t0 = cpu_by_group(), machine_busy(), time.time()
+        load = open("/proc/loadavg").read().split()[0]
+        pids = {node.proc.pid for node in nodes}
+        cpu0, busy0, t0 = cpu_by_group(pids), machine_busy(), time.time()
 
         def submit(node, k):
             for b in range(per_node // 100):
@@ -141,7 +153,7 @@ def one_run(args, n_nodes):
         t_submitted = time.time()
         total = per_node // 100 * 100 * n_nodes
         wait_succeeded(args.url, warm + total)
-        t1, cpu1, busy1 = time.time(), cpu_by_group(), machine_busy()
+        t1, cpu1, busy1 = time.time(), cpu_by_group(pids), machine_busy()
         secs = t1 - t0
         per_node_runs = psql(
             args.url,
@@ -154,6 +166,7 @@ def one_run(args, n_nodes):
             "cores": {g: round((cpu1[g] - cpu0[g]) / secs, 2) for g in cpu0},
             "machine_busy": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 2),
             "attempts_per_node": per_node_runs,
+            "loadavg_before": float(load),
         }
         print(json.dumps(result), flush=True)
     finally:
@@ -165,12 +178,13 @@ def one_run(args, n_nodes):
 def table(path):
     rows = [json.loads(l) for l in open(path) if l.strip().startswith("{")]
     print("| measure | nodes | jobs | seconds | jobs/s | CPU cores: postgres / daemons / workers "
-          "(machine busy) |")
+          "(machine busy, load before) |")
     print("|---|---:|---:|---:|---:|---|")
     for r in rows:
         cores = r.get("cores")
-        cpu = (f"{cores['postgres']} / {cores['offload']} / {cores['node']} "
-               f"({int(r['machine_busy'] * 100)} %)") if cores else ""
+        cpu = (f"{cores['postgres']} / {cores['offload']} / {cores['workers']} "
+               f"({int(r['machine_busy'] * 100)} %, {r.get('loadavg_before', '?')})"
+               ) if cores else ""
         print(f"| {r['measure']} | {r['nodes']} | {r['jobs']} | {r['secs']:.2f} | "
               f"{int(r['per_sec'])} | {cpu} |")
 

@@ -158,15 +158,25 @@ async fn a_node_killed_mid_load_loses_nothing_and_no_job_runs_twice_at_once() {
         }
         n += 10;
         if round == 8 {
-            // A is running jobs (some done, most queued): SIGKILL, no grace.
-            let (_, running) = get(&b, "/v1/jobs?state=running&limit=100").await;
-            let on_a = running["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter(|j| j["node"] == name_a.as_str())
-                .count();
-            assert!(on_a > 0, "A runs nothing when it is killed: {running}");
+            // SIGKILL A while it runs jobs (some done, most queued), no grace.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, running) = get(&b, "/v1/jobs?state=running&limit=100").await;
+                let on_a = running["jobs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|j| j["node"] == name_a.as_str())
+                    .count();
+                if on_a > 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "A never runs anything: {running}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             a.kill9();
             killed_at = Some(now_ms());
         }

@@ -42,10 +42,14 @@ async fn reset(url: &str) {
     client
         .batch_execute(
             "TRUNCATE offload_jobs, offload_attempts, offload_idempotency, offload_counts, \
-             offload_count_deltas, offload_cron_ticks; VACUUM ANALYZE offload_jobs",
+             offload_count_deltas, offload_cron_ticks",
         )
         .await
         .expect("truncate");
+    client
+        .batch_execute("VACUUM ANALYZE offload_jobs")
+        .await
+        .expect("vacuum");
 }
 
 fn report(what: &str, nodes: usize, jobs: u64, secs: f64) {
@@ -66,8 +70,8 @@ async fn main() {
     let options = PgOptions::default().with_pool_size(8);
 
     // Submits.
-    reset(&url).await;
     let store = Arc::new(PgStore::connect_with(&url, options.clone()).await.expect("connect"));
+    reset(&url).await;
     let t = Instant::now();
     let per = jobs / 32;
     let mut tasks = Vec::new();

@@ -158,7 +158,7 @@ async fn a_dead_nodes_jobs_are_reclaimed_by_another_after_the_lease() {
         .submit((0..3).map(|_| job("x", "node")).collect(), WINDOW)
         .await
         .unwrap();
-    let lease = Duration::from_millis(300);
+    let lease = Duration::from_millis(1_000);
     let taken = a.claim("node-a", &demand("node", 3), lease).await.unwrap();
     assert_eq!(taken.len(), 3);
     // A "dies": it stops renewing. Within the lease, B takes nothing.
@@ -169,13 +169,13 @@ async fn a_dead_nodes_jobs_are_reclaimed_by_another_after_the_lease() {
         .unwrap()
         .is_empty());
     // A renews one of them: that one stays A's.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(a
         .renew("node-a", &[taken[0].id], Duration::from_secs(30))
         .await
         .unwrap()
         .is_empty());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(b.recover(None).await.unwrap(), 2);
     let again = b.claim("node-b", &demand("node", 3), lease).await.unwrap();
     assert_eq!(again.len(), 2);
