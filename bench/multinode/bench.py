@@ -164,6 +164,8 @@ def one_run(args, n_nodes):
             "measure": "end_to_end", "nodes": n_nodes, "jobs": total, "secs": round(secs, 3),
             "per_sec": round(total / secs), "submit_secs": round(t_submitted - t0, 3),
             "cores": {g: round((cpu1[g] - cpu0[g]) / secs, 2) for g in cpu0},
+            # CPU time per job, per component: what saturates first when the cores are ours.
+            "cpu_us_per_job": {g: round((cpu1[g] - cpu0[g]) * 1e6 / total) for g in cpu0},
             "machine_busy": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 2),
             "attempts_per_node": per_node_runs,
             "loadavg_before": float(load),
@@ -178,15 +180,21 @@ def one_run(args, n_nodes):
 def table(path):
     rows = [json.loads(l) for l in open(path) if l.strip().startswith("{")]
     print("| measure | nodes | jobs | seconds | jobs/s | CPU cores: postgres / daemons / workers "
-          "(machine busy, load before) |")
-    print("|---|---:|---:|---:|---:|---|")
+          "(machine busy, load before) | CPU µs per job: postgres / daemons / workers |")
+    print("|---|---:|---:|---:|---:|---|---|")
     for r in rows:
-        cores = r.get("cores")
-        cpu = (f"{cores['postgres']} / {cores['offload']} / {cores['workers']} "
-               f"({int(r['machine_busy'] * 100)} %, {r.get('loadavg_before', '?')})"
-               ) if cores else ""
+        cores = r.get("cores") or {}
+        if "client" in cores:  # the store alone: PostgreSQL and the benchmark process
+            cpu = f"{cores['postgres']} / {cores['client']} (client) / - (load {r.get('loadavg_after')})"
+        elif cores:
+            cpu = (f"{cores['postgres']} / {cores['offload']} / {cores['workers']} "
+                   f"({int(r['machine_busy'] * 100)} %, load {r.get('loadavg_before', '?')})")
+        else:
+            cpu = ""
+        us = r.get("cpu_us_per_job")
+        per_job = f"{us['postgres']} / {us['offload']} / {us['workers']}" if us else ""
         print(f"| {r['measure']} | {r['nodes']} | {r['jobs']} | {r['secs']:.2f} | "
-              f"{int(r['per_sec'])} | {cpu} |")
+              f"{int(r['per_sec'])} | {cpu} | {per_job} |")
 
 
 def main():

@@ -52,27 +52,80 @@ async fn reset(url: &str) {
         .expect("vacuum");
 }
 
-fn report(what: &str, nodes: usize, jobs: u64, secs: f64) {
-    println!(
-        "{}",
-        json!({ "measure": what, "nodes": nodes, "jobs": jobs, "secs": secs,
-                "per_sec": (jobs as f64 / secs).round() })
-    );
+/// CPU seconds so far of every `postgres` process, and of this process.
+fn cpu() -> (f64, f64) {
+    fn secs(stat: &str) -> Option<(String, f64)> {
+        let comm = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?.to_owned();
+        let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some((comm, ticks / 100.0))
+    }
+    let mut pg = 0.0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) {
+            if let Some((comm, s)) = secs(&stat) {
+                if comm.starts_with("postgres") {
+                    pg += s;
+                }
+            }
+        }
+    }
+    let me = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| secs(&s))
+        .map_or(0.0, |(_, s)| s);
+    (pg, me)
+}
+
+/// A measurement: jobs per second, and the cores PostgreSQL and this client used meanwhile.
+struct Measure {
+    t: Instant,
+    cpu: (f64, f64),
+}
+
+impl Measure {
+    fn start() -> Self {
+        Self {
+            cpu: cpu(),
+            t: Instant::now(),
+        }
+    }
+
+    fn report(self, what: &str, nodes: usize, jobs: u64) {
+        let secs = self.t.elapsed().as_secs_f64();
+        let (pg, me) = cpu();
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        println!(
+            "{}",
+            json!({ "measure": what, "nodes": nodes, "jobs": jobs, "secs": secs,
+                    "per_sec": (jobs as f64 / secs).round(),
+                    "cores": { "postgres": ((pg - self.cpu.0) / secs * 100.0).round() / 100.0,
+                               "client": ((me - self.cpu.1) / secs * 100.0).round() / 100.0 },
+                    "loadavg_after": load.split(' ').next().and_then(|l| l.parse::<f64>().ok()) })
+        );
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let url = args.next().expect("usage: claim_rate URL [JOBS] [MAX_NODES]");
+    let url = args
+        .next()
+        .expect("usage: claim_rate URL [JOBS] [MAX_NODES]");
     let jobs: u64 = args.next().map_or(20_000, |s| s.parse().expect("JOBS"));
     let max_nodes: usize = args.next().map_or(3, |s| s.parse().expect("MAX_NODES"));
     let window = Duration::from_secs(3600);
     let options = PgOptions::default().with_pool_size(8);
 
     // Submits.
-    let store = Arc::new(PgStore::connect_with(&url, options.clone()).await.expect("connect"));
+    let store = Arc::new(
+        PgStore::connect_with(&url, options.clone())
+            .await
+            .expect("connect"),
+    );
     reset(&url).await;
-    let t = Instant::now();
+    let m = Measure::start();
     let per = jobs / 32;
     let mut tasks = Vec::new();
     for c in 0..32 {
@@ -86,10 +139,10 @@ async fn main() {
     for t in tasks {
         t.await.unwrap();
     }
-    report("submit_1", 1, per * 32, t.elapsed().as_secs_f64());
+    m.report("submit_1", 1, per * 32);
 
     reset(&url).await;
-    let t = Instant::now();
+    let m = Measure::start();
     let mut tasks = Vec::new();
     for c in 0..4 {
         let store = Arc::clone(&store);
@@ -103,7 +156,7 @@ async fn main() {
     for t in tasks {
         t.await.unwrap();
     }
-    report("submit_100", 1, jobs / 400 * 400, t.elapsed().as_secs_f64());
+    m.report("submit_100", 1, jobs / 400 * 400);
     drop(store);
 
     // Claims and completions, on 1..=max_nodes nodes.
@@ -121,7 +174,7 @@ async fn main() {
                 PgStore::connect_with(&url, options.clone()).await.unwrap(),
             ));
         }
-        let t = Instant::now();
+        let m = Measure::start();
         let mut tasks = Vec::new();
         for (n, store) in stores.iter().enumerate() {
             for _ in 0..4 {
@@ -165,6 +218,6 @@ async fn main() {
         for t in tasks {
             total += t.await.unwrap();
         }
-        report("claim_complete", nodes, total, t.elapsed().as_secs_f64());
+        m.report("claim_complete", nodes, total);
     }
 }
