@@ -630,6 +630,35 @@ impl ChildJob {
         pids
     }
 
+    /// Starts the warm spares of `kinds` (Node, Python) if they are not there, and waits until
+    /// each has completed its handshake. Call it at start-up so that even the first `exec()`
+    /// is warm. A no-op unless the config has `warm_spare`.
+    pub async fn warm_up(&self, kinds: &[JobKind]) {
+        if !self.inner.config.warm_spare {
+            return;
+        }
+        for &kind in kinds {
+            if !matches!(kind, JobKind::Node | JobKind::Python) {
+                continue;
+            }
+            self.refill_spare(kind);
+        }
+        // Wait for each spare to exist (refill runs in the background), then for its handshake.
+        for &kind in kinds {
+            if !matches!(kind, JobKind::Node | JobKind::Python) {
+                continue;
+            }
+            for _ in 0..2000 {
+                let spare = self.inner.spares().get(&kind).cloned();
+                if let Some(p) = spare {
+                    p.ready().await;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
     /// The pids of the warm spares waiting for a job.
     pub fn spare_pids(&self) -> Vec<u32> {
         let mut pids: Vec<u32> = self.inner.spares().values().map(JobProcess::pid).collect();

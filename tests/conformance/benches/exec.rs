@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use offload_conformance::{jobs_dir, repo_root};
-use offload_process::{ChildJob, ChildJobConfig, ExecOptions, WorkerCommand};
+use offload_process::{ChildJob, ChildJobConfig, ExecOptions, JobKind, WorkerCommand};
 use offload_protocol::FrameReader;
 use serde_json::json;
 
@@ -40,18 +40,12 @@ async fn time_exec(jobs: &ChildJob, job: &str, n: usize) -> Duration {
     median(samples)
 }
 
-/// Like `time_exec`, but gives the spare time to start between jobs (as an application that
-/// does not exec back to back would).
-async fn time_exec_spaced(jobs: &ChildJob, job: &str, n: usize) -> Duration {
+/// Like `time_exec`, but lets the next spare finish starting between jobs (as an application
+/// that does not exec back to back would see it).
+async fn time_exec_spaced(jobs: &ChildJob, job: &str, kind: JobKind, n: usize) -> Duration {
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
-        for _ in 0..400 {
-            if !jobs.spare_pids().is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await; // the spare's interpreter boots
+        jobs.warm_up(&[kind]).await;
         let t = Instant::now();
         let p = jobs
             .exec(job, json!({ "i": i }), ExecOptions::default())
@@ -147,17 +141,11 @@ fn main() {
                 .handle_signals(false)
                 .warm_spare(true),
         );
-        for (name, job) in [
-            ("Node job, warm spare", "echo_node"),
-            ("Python job, warm spare", "echo_py"),
+        for (name, job, kind) in [
+            ("Node job, warm spare", "echo_node", JobKind::Node),
+            ("Python job, warm spare", "echo_py", JobKind::Python),
         ] {
-            // The first exec starts the spare; from then on each exec takes a started runner.
-            let p = warm
-                .exec(job, json!(0), ExecOptions::default())
-                .await
-                .expect("exec");
-            p.exited().await;
-            let t = time_exec_spaced(&warm, job, n).await;
+            let t = time_exec_spaced(&warm, job, kind, n).await;
             println!(
                 "{:<22} {:>12.2?} {:>13.1}x",
                 name,
