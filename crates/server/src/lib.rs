@@ -1,6 +1,6 @@
 //! `offload serve`: the daemon.
 //!
-//! A durable job queue behind the [`Store`](offload_store::Store) trait, pools of workers per
+//! A durable job queue behind the [`Store`] trait, pools of workers per
 //! job kind (or per `offload.toml` pool), the HTTP/JSON API of `docs/http-api.md` with SSE and
 //! Prometheus metrics, cron schedules, and hot reload of job files. Start with [`Daemon::start`];
 //! the main loops are listed in `engine.rs`.
