@@ -20,6 +20,8 @@
 #![deny(missing_docs)]
 
 pub mod sqlite;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 

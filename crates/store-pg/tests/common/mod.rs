@@ -1,17 +1,11 @@
-//! Helpers shared by the PostgreSQL store's integration tests: the SQLite suite's helpers, on a
-//! scratch database per test (see `offload_store_pg::testing`).
+//! Helpers shared by the PostgreSQL store's integration tests: the conformance suite's helpers
+//! (`offload_store::testkit`), on a scratch database per test (see `offload_store_pg::testing`).
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
-
-use offload_store::{Completion, Demand, JobId, NewJob, StoredError, Transition};
+#[allow(unused_imports)] // each test binary uses some
+pub use offload_store::testkit::*;
 use offload_store_pg::testing::TestDb;
 use offload_store_pg::PgStore;
-use serde_json::{json, Value};
-
-pub const NODE: &str = "node-a";
-pub const LEASE: Duration = Duration::from_secs(30);
-pub const WINDOW: Duration = Duration::from_secs(3600);
 
 /// A store on a fresh database (dropped with the `TestDb`; drop the store first).
 pub async fn store() -> (TestDb, PgStore) {
@@ -61,56 +55,4 @@ pub async fn check_counts(db: &TestDb, store: &PgStore) {
         actual,
         "counts drifted when folded"
     );
-}
-
-pub fn job(name: &str, pool: &str) -> NewJob {
-    NewJob {
-        job: name.into(),
-        params: json!({ "n": 1 }),
-        pool: pool.into(),
-        priority: 0,
-        run_at: None,
-        timeout_ms: Some(1_000),
-        max_attempts: 3,
-        backoff_ms: 100,
-        idempotency_key: None,
-        cron: None,
-    }
-}
-
-pub fn demand(pool: &str, n: usize) -> Vec<Demand> {
-    vec![Demand {
-        pool: pool.into(),
-        n,
-    }]
-}
-
-pub fn error(message: &str) -> StoredError {
-    StoredError {
-        name: "Error".into(),
-        message: message.into(),
-        stack: Some("at job.js:1".into()),
-    }
-}
-
-pub fn completion(id: JobId, attempt: u32, then: Transition) -> Completion {
-    let outcome = match &then {
-        Transition::Succeeded { .. } => "succeeded",
-        Transition::Retry { .. } | Transition::Dead { .. } => "failed",
-        Transition::Cancelled => "cancelled",
-    };
-    Completion {
-        id,
-        attempt,
-        node: NODE.into(),
-        pid: Some(4242),
-        started_at: offload_store::now_ms(),
-        ended_at: offload_store::now_ms(),
-        outcome: outcome.into(),
-        then,
-    }
-}
-
-pub fn succeeded(result: Value) -> Transition {
-    Transition::Succeeded { result }
 }

@@ -1,14 +1,9 @@
 //! Helpers shared by the store's integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::time::Duration;
-
-use offload_store::{Completion, Demand, JobId, NewJob, SqliteStore, StoredError, Transition};
-use serde_json::{json, Value};
-
-pub const NODE: &str = "node-a";
-pub const LEASE: Duration = Duration::from_secs(30);
-pub const WINDOW: Duration = Duration::from_secs(3600);
+#[allow(unused_imports)] // each test binary uses some
+pub use offload_store::testkit::*;
+use offload_store::SqliteStore;
 
 /// A store in a fresh temporary directory (kept alive with it).
 pub fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -36,56 +31,4 @@ pub async fn check_counts(dir: &std::path::Path, store: &SqliteStore) {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(store.counts().await.unwrap(), actual, "counts drifted");
-}
-
-pub fn job(name: &str, pool: &str) -> NewJob {
-    NewJob {
-        job: name.into(),
-        params: json!({ "n": 1 }),
-        pool: pool.into(),
-        priority: 0,
-        run_at: None,
-        timeout_ms: Some(1_000),
-        max_attempts: 3,
-        backoff_ms: 100,
-        idempotency_key: None,
-        cron: None,
-    }
-}
-
-pub fn demand(pool: &str, n: usize) -> Vec<Demand> {
-    vec![Demand {
-        pool: pool.into(),
-        n,
-    }]
-}
-
-pub fn error(message: &str) -> StoredError {
-    StoredError {
-        name: "Error".into(),
-        message: message.into(),
-        stack: Some("at job.js:1".into()),
-    }
-}
-
-pub fn completion(id: JobId, attempt: u32, then: Transition) -> Completion {
-    let outcome = match &then {
-        Transition::Succeeded { .. } => "succeeded",
-        Transition::Retry { .. } | Transition::Dead { .. } => "failed",
-        Transition::Cancelled => "cancelled",
-    };
-    Completion {
-        id,
-        attempt,
-        node: NODE.into(),
-        pid: Some(4242),
-        started_at: offload_store::now_ms(),
-        ended_at: offload_store::now_ms(),
-        outcome: outcome.into(),
-        then,
-    }
-}
-
-pub fn succeeded(result: Value) -> Transition {
-    Transition::Succeeded { result }
 }
