@@ -135,7 +135,9 @@ fn parse_opts() -> Opts {
         worker,
         jobs: get("jobs").map_or_else(|| repo_root().join("bench/peers/jobs"), PathBuf::from),
         tasks,
-        concurrency: u32::try_from(num("concurrency", default_concurrency)).unwrap_or(1).max(1),
+        concurrency: u32::try_from(num("concurrency", default_concurrency))
+            .unwrap_or(1)
+            .max(1),
         workers: (num("workers", 2) as usize).max(1),
         runs: (num("runs", 1) as usize).max(1),
         time_limit: Duration::from_secs_f64(num("time-limit", 60) as f64),
@@ -262,7 +264,11 @@ async fn one_run(o: &Opts, run: usize) -> Result<serde_json::Value, String> {
     };
     let mut handles = Vec::with_capacity(warm);
     for i in 0..warm as u64 {
-        handles.push(pool.run(job, json!({ "x": i })).await.map_err(|e| e.to_string())?);
+        handles.push(
+            pool.run(job, json!({ "x": i }))
+                .await
+                .map_err(|e| e.to_string())?,
+        );
     }
     for (i, h) in handles.into_iter().enumerate() {
         check(
@@ -298,7 +304,7 @@ async fn one_run(o: &Opts, run: usize) -> Result<serde_json::Value, String> {
                 lat.push(t.elapsed());
                 check(&r.outcome, i + plus, &mut errors, &mut first_error);
                 done += 1;
-                if done % 256 == 0 && started.elapsed() > o.time_limit {
+                if done.is_multiple_of(256) && started.elapsed() > o.time_limit {
                     timed_out = true;
                     break;
                 }
