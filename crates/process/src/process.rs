@@ -643,16 +643,9 @@ fn launch(mut l: Launch) -> JobProcess {
     let (reader, writer) = match l.worker.channel.take() {
         Some(ch) => {
             let (rd, wr) = ch.into_split();
-            let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
-            tokio::spawn(async move {
-                let mut wr = wr;
-                while let Some(frame) = rx.recv().await {
-                    if wr.write_all(&frame).await.is_err() {
-                        return;
-                    }
-                }
-                // Dropping the half shuts the socket down for writing: the worker sees EOF.
-            });
+            let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+            // Dropping the half at the end shuts the socket down for writing: EOF for the worker.
+            tokio::spawn(offload_protocol::write_frames(rx, wr));
             (Some(FrameReader::new(rd, l.max_frame)), Some(tx))
         }
         None => (None, None),

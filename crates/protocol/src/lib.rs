@@ -18,7 +18,7 @@ pub use message::{
     Receiver, ResultMsg, Run, Shutdown, ToWorker, WorkerError,
 };
 #[cfg(feature = "tokio")]
-pub use reader::{FrameReader, ReadError};
+pub use reader::{write_frames, FrameReader, ReadError};
 
 /// The protocol version this crate speaks. See `docs/protocol.md` §8.
 pub const PROTOCOL_VERSION: u32 = 1;

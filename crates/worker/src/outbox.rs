@@ -1,7 +1,6 @@
 //! The channel's writing side: frames queue here and one task writes them in order.
 
 use offload_protocol::{encode, EncodeError, FromWorker};
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 /// A cheap, cloneable handle that queues frames for the writer task.
@@ -17,16 +16,10 @@ impl Outbox {
     where
         W: tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let writer = tokio::spawn(async move {
-            let mut sink = sink;
-            while let Some(frame) = rx.recv().await {
-                if sink.write_all(&frame).await.is_err() {
-                    // The supervisor is gone; the reader sees EOF and exits the process.
-                    return;
-                }
-            }
-            let _ = sink.flush().await;
+            // A write error means the supervisor is gone; the reader sees EOF and exits.
+            let _ = offload_protocol::write_frames(rx, sink).await;
         });
         (Self { tx, max_frame }, writer)
     }
