@@ -107,7 +107,8 @@ def main():
     if loads:
         print(
             f"Machine load average (1 min) before each run: median {statistics.median(loads):.2f}, "
-            f"max {max(loads):.2f} (2 cores; above ~0.5 other processes were competing)."
+            f"max {max(loads):.2f} (2 cores; the benchmark's own runs account for ≈ 2 of it, the rest is "
+            f"other processes competing for the cores)."
         )
     print("Ratios: speed relative to offload-rust (a, c: tasks/s ÷ offload-rust's; b: offload-rust's p50 ÷ this p50).")
     print()
