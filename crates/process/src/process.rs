@@ -569,6 +569,9 @@ pub(crate) async fn start(
 fn launch(mut l: Launch) -> JobProcess {
     let pid = l.worker.pid;
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
+    // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
+    // ever read it, and it would hold the last 1,024 events (answers included) in memory.
+    let first_events = l.sink.is_none().then_some(first_events);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (outcome_tx, outcome_rx) = watch::channel(None);
     let (exit_tx, exit_rx) = watch::channel(None);
@@ -596,7 +599,7 @@ fn launch(mut l: Launch) -> JobProcess {
             },
             commands: cmd_tx,
             events,
-            first_events: Mutex::new(Some(first_events)),
+            first_events: Mutex::new(first_events),
             outcome: outcome_rx,
             exit: exit_rx,
             ready: ready_rx,
@@ -709,17 +712,18 @@ struct Emitter {
 
 impl Emitter {
     fn emit(&self, ev: ProcessEvent) {
+        // Clone only for streams somebody listens to (a result can be megabytes).
         if let Some(sink) = &self.sink {
             if !matches!(ev, ProcessEvent::Log { .. }) {
                 let _ = sink.send(ev.clone());
             }
         }
         if let Some(m) = &self.manager {
-            if ev.for_manager() {
+            if ev.for_manager() && m.receiver_count() > 0 {
                 let _ = m.send(ev.clone());
             }
         }
-        if ev.for_process() {
+        if ev.for_process() && self.process.receiver_count() > 0 {
             let _ = self.process.send(ev);
         }
     }

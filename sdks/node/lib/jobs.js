@@ -250,7 +250,11 @@ class FileJobs {
    * supervisor already validated). Throws JobNotFoundError. */
   resolveFile(job, file) {
     if (typeof file === 'string' && file !== '' && path.isAbsolute(file)) {
-      if (!isFile(file)) throw JobNotFoundError.refusal(`job file ${file} does not exist`);
+      // A file already loaded is not stat()ed again on every run (that was a quarter of a
+      // pool worker's time per tiny job); hot reload replaces workers when files change.
+      if (!this.byFile.has(file) && !isFile(file)) {
+        throw JobNotFoundError.refusal(`job file ${file} does not exist`);
+      }
       return file;
     }
     // A relative `path` (an ee-core jobPath such as "echo" or "./timer.js") is a name too.
