@@ -8,45 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::{get, post, wait_result, Daemon};
 use offload_store_pg::testing::TestDb;
 use serde_json::{json, Value};
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(90))
-        .build()
-        .unwrap()
-}
-
-async fn post(d: &Daemon, path: &str, body: Value) -> (u16, Value) {
-    let r = http()
-        .post(format!("{}{path}", d.url))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn get(d: &Daemon, path: &str) -> (u16, Value) {
-    let r = http().get(format!("{}{path}", d.url)).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_result(d: &Daemon, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, v) = get(d, &format!("/v1/jobs/{id}/result?wait=20")).await;
-        if status == 200 {
-            return v;
-        }
-        assert_eq!(status, 202, "{v}");
-        assert!(Instant::now() < deadline, "job {id} never ended: {v}");
-    }
-}
 
 /// A node of the cluster: `offload serve --store URL --lease 2s` with its own data folder
 /// (hence its own node name).

@@ -14,6 +14,46 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// An HTTP client for the API (long polls need the generous timeout).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(90))
+        .build()
+        .unwrap()
+}
+
+/// `POST path` with a JSON body: (status, JSON body or null).
+pub async fn post(d: &Daemon, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = http()
+        .post(format!("{}{path}", d.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `GET path`: (status, JSON body or null).
+pub async fn get(d: &Daemon, path: &str) -> (u16, serde_json::Value) {
+    let r = http().get(format!("{}{path}", d.url)).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Long-polls a job's result until it is over (a hang guard of two minutes).
+pub async fn wait_result(d: &Daemon, id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, v) = get(d, &format!("/v1/jobs/{id}/result?wait=20")).await;
+        if status == 200 {
+            return v;
+        }
+        assert_eq!(status, 202, "{v}");
+        assert!(Instant::now() < deadline, "job {id} never ended: {v}");
+    }
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub child: Child,
