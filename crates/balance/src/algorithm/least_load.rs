@@ -10,7 +10,7 @@
 
 use rand::RngCore;
 
-use super::{scan, Change, Cursor, Strategy};
+use super::{Change, Cursor, Strategy};
 use crate::set::{Request, TargetSet};
 
 #[derive(Debug, Default)]
@@ -25,21 +25,9 @@ impl Strategy for LeastLoad {
         req: &Request<'_>,
         _rng: &mut dyn RngCore,
     ) -> Option<usize> {
-        let n = set.len();
-        let mut best: Option<(usize, f64)> = None;
-        for i in scan(self.cursor.start(n), n) {
-            if !req.eligible(set, i) {
-                continue;
-            }
-            let e = set.entry(i);
-            let score = e.in_flight() as f64 + e.load.cpu.unwrap_or(0.0) / 100.0;
-            if best.is_none_or(|(_, b)| score < b) {
-                best = Some((i, score));
-            }
-        }
-        let (i, _) = best?;
-        self.cursor.picked(i);
-        Some(i)
+        self.cursor.pick_lowest(set, req, None, |e| {
+            e.in_flight() as f64 + e.load.cpu.unwrap_or(0.0) / 100.0
+        })
     }
 
     fn changed(&mut self, _set: &TargetSet, change: Change) {

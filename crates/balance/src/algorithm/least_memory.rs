@@ -11,7 +11,7 @@
 
 use rand::RngCore;
 
-use super::{scan, Change, Cursor, Strategy};
+use super::{Change, Cursor, Strategy};
 use crate::set::{Request, TargetSet};
 
 #[derive(Debug, Default)]
@@ -26,21 +26,9 @@ impl Strategy for LeastMemory {
         req: &Request<'_>,
         _rng: &mut dyn RngCore,
     ) -> Option<usize> {
-        let n = set.len();
-        let mut best: Option<(usize, (u64, u64))> = None;
-        for i in scan(self.cursor.start(n), n) {
-            if !req.eligible(set, i) {
-                continue;
-            }
-            let e = set.entry(i);
-            let key = (e.load.memory.unwrap_or(0), e.in_flight());
-            if best.is_none_or(|(_, b)| key < b) {
-                best = Some((i, key));
-            }
-        }
-        let (i, _) = best?;
-        self.cursor.picked(i);
-        Some(i)
+        self.cursor.pick_lowest(set, req, None, |e| {
+            (e.load.memory.unwrap_or(0), e.in_flight())
+        })
     }
 
     fn changed(&mut self, _set: &TargetSet, change: Change) {

@@ -7,7 +7,7 @@
 
 use rand::RngCore;
 
-use super::{scan, Change, Cursor, Strategy};
+use super::{Change, Cursor, Strategy};
 use crate::set::{Request, TargetSet};
 
 #[derive(Debug, Default)]
@@ -22,23 +22,9 @@ impl Strategy for MinimumConnection {
         req: &Request<'_>,
         _rng: &mut dyn RngCore,
     ) -> Option<usize> {
-        let n = set.len();
-        let mut best: Option<(usize, u64)> = None;
-        for i in scan(self.cursor.start(n), n) {
-            if !req.eligible(set, i) {
-                continue;
-            }
-            let c = set.entry(i).in_flight();
-            if best.is_none_or(|(_, b)| c < b) {
-                best = Some((i, c));
-                if c == 0 {
-                    break; // nothing beats idle
-                }
-            }
-        }
-        let (i, _) = best?;
-        self.cursor.picked(i);
-        Some(i)
+        // Nothing beats an idle target: the scan stops at the first one.
+        self.cursor
+            .pick_lowest(set, req, Some(0), |e| e.in_flight())
     }
 
     fn changed(&mut self, _set: &TargetSet, change: Change) {

@@ -260,6 +260,35 @@ impl Cursor {
         self.next = i + 1;
     }
 
+    /// The rule "lowest key wins, ties rotate": scans the eligible targets once from the
+    /// rotation point, keeps the first lowest `key`, stops early at a key equal to `floor`
+    /// (nothing can beat it), and records the pick.
+    pub(crate) fn pick_lowest<K: PartialOrd + Copy>(
+        &mut self,
+        set: &TargetSet,
+        req: &Request<'_>,
+        floor: Option<K>,
+        key: impl Fn(&crate::set::Entry) -> K,
+    ) -> Option<usize> {
+        let n = set.len();
+        let mut best: Option<(usize, K)> = None;
+        for i in scan(self.start(n), n) {
+            if !req.eligible(set, i) {
+                continue;
+            }
+            let k = key(set.entry(i));
+            if best.is_none_or(|(_, b)| k < b) {
+                best = Some((i, k));
+                if floor.is_some_and(|f| k <= f) {
+                    break;
+                }
+            }
+        }
+        let (i, _) = best?;
+        self.picked(i);
+        Some(i)
+    }
+
     /// Keeps the rotation in place across a change: removing a target before the cursor moves
     /// the cursor down with the targets, so no target is skipped or repeated.
     pub(crate) fn changed(&mut self, change: Change) {
