@@ -4,6 +4,7 @@
 mod client;
 mod commands;
 mod exit;
+mod logging;
 mod output;
 mod progress;
 
@@ -17,6 +18,15 @@ struct Cli {
     /// (Default: `warn` for client commands, `info` for `serve`.)
     #[arg(long, global = true, env = "OFFLOAD_LOG")]
     log: Option<String>,
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "OFFLOAD_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: logging::LogFormat,
     /// The daemon's address, for the client commands (`submit`, `status`, `jobs`, …).
     #[arg(long, global = true, env = "OFFLOAD_SERVER", default_value = client::DEFAULT_SERVER)]
     server: String,
@@ -53,16 +63,13 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            cli.log.as_deref().unwrap_or(match cli.command {
-                Command::Serve(_) => "info,offload::job=warn",
-                _ => "warn",
-            }),
-        ))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    logging::init(
+        cli.log.as_deref().unwrap_or(match cli.command {
+            Command::Serve(_) => "info,offload::job=warn",
+            _ => "warn",
+        }),
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
