@@ -110,8 +110,17 @@ fn from_worker() -> impl Strategy<Value = FromWorker> {
     ]
 }
 
+/// 512 cases per property, or `PROPTEST_CASES` when set (a long campaign: `bench/fuzz`).
+fn config() -> ProptestConfig {
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = 512;
+    }
+    c
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config())]
 
     #[test]
     fn to_worker_round_trips(msg in to_worker()) {
