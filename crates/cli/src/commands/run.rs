@@ -1,6 +1,6 @@
 //! `offload run`: one job in a fresh process, progress live, result on stdout.
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -17,7 +17,8 @@ use crate::progress::Progress;
 /// Arguments of `offload run`.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
-    /// The job: a name relative to the jobs folder (`resize`, `images/resize`).
+    /// The job: a name relative to the jobs folder (`resize`, `images/resize`), or a path to it
+    /// written the ee-core way, from the working directory (`./jobs/images/resize`).
     job: String,
     /// The params: JSON, or `@file.json`, or `-` for stdin.
     #[arg(short, long, default_value = "null")]
@@ -84,7 +85,70 @@ fn read_params(arg: &str) -> anyhow::Result<Value> {
     serde_json::from_str(&text).context("params are not valid JSON")
 }
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<i32> {
+/// Lexically normalised absolute form of `p` (`.` dropped, `..` pops), without touching the
+/// file system: a symlink is judged by where it sits, not where it points.
+fn absolute(p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The job's name. A name is used as it is; a path written the ee-core way
+/// (`./jobs/example/timer`, `../app/jobs/x.js`, `/abs/jobs/x`), relative to the working
+/// directory, names the job it points at inside the jobs folder (extension optional). A path
+/// outside the jobs folder is refused.
+fn job_name(arg: &str, jobs: &Path) -> Result<String, String> {
+    let path_like = arg.starts_with("./") || arg.starts_with("../") || arg.starts_with('/');
+    if !path_like {
+        return Ok(arg.to_owned());
+    }
+    let target = absolute(Path::new(arg));
+    let base = absolute(jobs);
+    let rel = target.strip_prefix(&base).map_err(|_| {
+        format!(
+            "job path {arg:?} is outside the jobs folder {} (set --jobs, or give a name relative to it)",
+            jobs.display()
+        )
+    })?;
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let Some(last) = parts.last_mut() else {
+        return Err(format!(
+            "job path {arg:?} names the jobs folder itself, not a job"
+        ));
+    };
+    for ext in [".js", ".mjs", ".cjs", ".py"] {
+        if let Some(stem) = last.strip_suffix(ext) {
+            *last = stem.to_owned();
+            break;
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
+    args.job = match job_name(&args.job, &args.jobs) {
+        Ok(name) => name,
+        Err(e) => {
+            eprintln!("offload: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
     let params = read_params(&args.params)?;
     let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(&args.jobs));
     let mut limits = ResourceLimits::default();
@@ -177,5 +241,32 @@ mod tests {
         assert_eq!(parse_bytes("100"), Ok(100));
         assert_eq!(parse_bytes("1KiB"), Ok(1024));
         assert!(parse_bytes("12X").is_err());
+    }
+
+    #[test]
+    fn ee_core_paths_name_the_job_inside_the_jobs_folder() {
+        let jobs = std::env::current_dir().unwrap().join("app/jobs");
+        assert_eq!(job_name("images/resize", &jobs).unwrap(), "images/resize");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            job_name("./app/jobs/example/timer", &jobs).unwrap(),
+            "example/timer"
+        );
+        assert_eq!(
+            job_name("./app/jobs/example/timer.js", &jobs).unwrap(),
+            "example/timer"
+        );
+        assert_eq!(
+            job_name("./app/x/../jobs/hello.py", &jobs).unwrap(),
+            "hello"
+        );
+        let abs = format!("{}/app/jobs/a/b", cwd.display());
+        assert_eq!(job_name(&abs, &jobs).unwrap(), "a/b");
+        let out = job_name("./app/jobs/../secret", &jobs).unwrap_err();
+        assert!(out.contains("outside the jobs folder"), "{out}");
+        assert!(job_name("../elsewhere/x", &jobs).is_err());
+        assert!(job_name("./app/jobs", &jobs)
+            .unwrap_err()
+            .contains("jobs folder itself"));
     }
 }
