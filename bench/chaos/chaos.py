@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--workers", type=int, default=2, help="resident workers per node")
     ap.add_argument("--concurrency", type=int, default=16, help="jobs in flight per worker")
+    ap.add_argument("--default-pool", action="store_true",
+                    help="no [[pool]]: the daemon's default pool (0-2 workers on demand, 1 job each)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     here = os.path.dirname(os.path.abspath(__file__))
@@ -142,8 +144,9 @@ def main():
         os.mkdir(os.path.join(root, sub))
     jobs = os.path.join(here, "jobs")
     with open(os.path.join(root, "offload.toml"), "w") as f:
-        f.write(f'[[pool]]\nname = "chaos"\njobs = ["work"]\nkind = "node"\nmin = {args.workers}\n'
-                f'max = {args.workers}\nconcurrency = {args.concurrency}\n')
+        if not args.default_pool:
+            f.write(f'[[pool]]\nname = "chaos"\njobs = ["work"]\nkind = "node"\nmin = {args.workers}\n'
+                    f'max = {args.workers}\nconcurrency = {args.concurrency}\n')
     nodes = [Node("a", args.bin, root, jobs, args.store)]
     if args.store:
         nodes.append(Node("b", args.bin, root, jobs, args.store))
