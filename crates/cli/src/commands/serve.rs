@@ -119,7 +119,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         "  submit a first job:  offload submit --server http://{addr} <job> --params '{{}}' --wait"
     );
     eprintln!(
-        "  or:                  curl -s -XPOST http://{addr}/v1/jobs -d '{{\"job\": \"<job>\"}}'"
+        "  or:                  curl -s http://{addr}/v1/jobs -H 'content-type: application/json' -d '{{\"job\": \"<job>\"}}'"
     );
     daemon.run_until(shutdown_signal(), args.grace).await;
     eprintln!("offload serve: stopped");
