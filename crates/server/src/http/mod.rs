@@ -110,11 +110,26 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), auth))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(guard::json_errors))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             guard::guard,
         ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(app)
+}
+
+/// A handler that panicked answers `500 internal` (and is logged) instead of dropping the
+/// connection; the daemon keeps serving.
+fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    use axum::response::IntoResponse;
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(panic = what, "an HTTP handler panicked");
+    ApiError::internal("the request hit a bug (logged); the daemon keeps serving").into_response()
 }
 
 async fn not_found() -> ApiError {
