@@ -5,13 +5,14 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 
 use super::App;
 use crate::error::ApiError;
@@ -151,9 +152,13 @@ fn check_media_type(headers: &HeaderMap, has_body: bool) -> Result<(), ApiError>
 
 /// Reads the whole body within `http.body_timeout_ms` and `max_body_bytes`, so a stalled or
 /// endless body is cut (the answer closes the connection: its body was not read to the end).
+/// A body over the limit is answered 413 at once while the rest is read and discarded for a
+/// bounded time, so that the client, still sending, gets to read the answer.
 async fn read_body(app: &App, req: Request) -> Result<Request, ApiError> {
     let limit = app.max_body;
-    let too_large = || {
+    let timeout = app.limits.body_timeout;
+    let too_large = |body: Body| {
+        drain(body, limit.saturating_mul(4).max(1 << 20), timeout);
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -165,32 +170,58 @@ async fn read_body(app: &App, req: Request) -> Result<Request, ApiError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let (parts, mut body) = req.into_parts();
     if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
+        return Err(too_large(body));
     }
-    let (parts, body) = req.into_parts();
-    let timeout = app.limits.body_timeout;
-    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
-    let bytes = match read {
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                format!(
-                    "the request body did not arrive within {} ms (http.body_timeout_ms)",
-                    timeout.as_millis()
-                ),
-            ))
+    let deadline = tokio::time::Instant::now() + timeout;
+    let capacity = declared.map_or(0, |n| usize::try_from(n).unwrap_or(limit).min(limit));
+    let mut bytes = Vec::with_capacity(capacity);
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!(
+                        "the request body did not arrive within {} ms (http.body_timeout_ms)",
+                        timeout.as_millis()
+                    ),
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::bad_request(format!(
+                    "the request body could not be read: {e}"
+                )))
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > limit {
+                        return Err(too_large(body));
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
         }
-        Ok(Err(e)) if e.is::<LengthLimitError>() => return Err(too_large()),
-        Ok(Err(e)) => {
-            return Err(ApiError::bad_request(format!(
-                "the request body could not be read: {e}"
-            )))
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
-    };
+    }
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Reads and discards up to `budget` bytes of `body` for at most `within`, in the background.
+fn drain(mut body: Body, budget: usize, within: Duration) {
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        let _ = tokio::time::timeout(within, async {
+            while let Some(Ok(frame)) = body.frame().await {
+                seen += frame.data_ref().map_or(0, Bytes::len);
+                if seen > budget {
+                    return;
+                }
+            }
+        })
+        .await;
+    });
 }
 
 /// Turns any error answer that is not the JSON envelope (axum's own rejections of a path or a
