@@ -491,7 +491,11 @@ fn fuzz_request_bodies_and_paths_never_5xx_and_errors_are_json() {
     let d = rt.block_on(Served::start(""));
     let host = d.host();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases: 1024,
+        // `OFFLOAD_FUZZ_CASES=1000000` for a long campaign.
+        cases: std::env::var("OFFLOAD_FUZZ_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1024),
         failure_persistence: None,
         ..ProptestConfig::default()
     });

@@ -23,6 +23,10 @@ use tokio::task::JoinSet;
 
 use crate::config::HttpLimits;
 
+/// How long open connections may finish their request at shutdown (under `Daemon::stop`'s own
+/// 2 s wait for the server).
+const DRAIN: Duration = Duration::from_millis(1500);
+
 /// Connections over the cap that may still ask `/healthz`.
 pub(crate) const SPARE: usize = 16;
 
@@ -72,7 +76,7 @@ pub(crate) fn fit_connections(max: usize, nofile: Option<u64>) -> usize {
 }
 
 /// Serves `router` on `listener` until `stop` fires, then lets open connections finish their
-/// current request (the caller bounds that wait).
+/// current request for a moment ([`DRAIN`]) and closes the rest.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
@@ -118,7 +122,16 @@ pub(crate) async fn serve(
     }
     drop(listener);
     let _ = shut_tx.send(true);
-    while conns.join_next().await.is_some() {}
+    // Requests in progress finish; streams and long polls that would not end are cut.
+    let drained =
+        tokio::time::timeout(DRAIN, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::info!(
+            open = conns.len(),
+            "closing the HTTP connections still open"
+        );
+        conns.shutdown().await;
+    }
 }
 
 fn builder(head: Duration) -> http1::Builder {
@@ -182,4 +195,18 @@ fn refuse(stream: &TcpStream) {
         REFUSAL_BODY.len()
     );
     let _ = stream.try_write(answer.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_fits_under_half_the_open_file_limit() {
+        assert_eq!(fit_connections(512, None), 512);
+        assert_eq!(fit_connections(512, Some(1 << 20)), 512);
+        assert_eq!(fit_connections(512, Some(1024)), 512);
+        assert_eq!(fit_connections(512, Some(256)), 128);
+        assert_eq!(fit_connections(512, Some(4)), 16);
+    }
 }
