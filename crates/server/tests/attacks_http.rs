@@ -186,6 +186,36 @@ async fn row4_connections_over_the_cap_are_refused_while_healthz_answers() {
 }
 
 #[tokio::test]
+async fn row4_beyond_the_spare_slots_a_connection_is_refused_at_once() {
+    let d = Served::start("[http]\nmax_connections = 1\nheader_timeout_ms = 120000\n").await;
+    // One connection takes the slot, then the spare ones (each answers /healthz only).
+    let mut held = Vec::new();
+    for _ in 0..=16 {
+        held.push(TcpStream::connect(d.addr).await.unwrap());
+    }
+    let mut s = TcpStream::connect(d.addr).await.unwrap();
+    let req = request("GET", "/v1/pools", &[("host", &d.host())], b"");
+    let _ = s.write_all(&req).await;
+    // The answer is a 503, or the connection is closed: either way at once, not after a wait.
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(60), async {
+        use tokio::io::AsyncReadExt;
+        s.read_to_end(&mut raw).await
+    })
+    .await;
+    assert!(read.is_ok(), "a connection over every slot was left open");
+    let (status, body) = support::parse(&raw);
+    eprintln!("refused with status {status} (0: closed)");
+    assert!(
+        status == 0 || (status, code(&body).as_str()) == (503, "too_many_connections"),
+        "{status}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    drop(held);
+    d.stop().await;
+}
+
+#[tokio::test]
 async fn row4_long_polls_and_event_streams_are_capped() {
     let d = Served::start("[http]\nmax_long_polls = 2\nmax_sse_subscribers = 1\n").await;
     let id = d.submit(json!({"job": "noop", "delay_ms": 600_000})).await;
@@ -395,6 +425,26 @@ async fn row6_params_over_the_limit_are_413_naming_it() {
         .submit(json!({"job": "noop", "params": {"small": 1}}))
         .await;
     assert_eq!(d.wait(&id).await["state"], "succeeded");
+    d.stop().await;
+}
+
+#[tokio::test]
+async fn row6_a_body_over_the_limit_is_413_and_the_sender_reads_it() {
+    let d = Served::start("[http]\nmax_body_bytes = 65536\n").await;
+    let body = format!(
+        "{{\"job\": \"noop\", \"params\": \"{}\"}}",
+        "x".repeat(1 << 20)
+    );
+    let (s, b) = d
+        .call(
+            "POST",
+            "/v1/jobs",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!((s, code(&b).as_str()), (413, "payload_too_large"));
+    assert!(String::from_utf8_lossy(&b).contains("65536"));
     d.stop().await;
 }
 
