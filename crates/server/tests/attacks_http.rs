@@ -535,18 +535,39 @@ fn check(status: u16, body: &[u8], what: &str) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Found by the fuzzing below: axum's own rejection of a path segment that is not UTF-8 was
+/// `text/plain`; every error is the JSON envelope now.
+#[tokio::test]
+async fn regression_a_path_or_query_axum_rejects_still_answers_json() {
+    let d = Served::start("").await;
+    for (method, path) in [
+        ("POST", "/v1/jobs/%80/cancel"),
+        ("DELETE", "/v1/cron/%A0"),
+        ("GET", "/v1/jobs?limit=-1"),
+        ("GET", "/v1/jobs/x/result?wait=abc"),
+        ("PUT", "/v1/jobs"),
+    ] {
+        let (s, b) = d.call(method, path, &[], b"").await;
+        assert!((400..500).contains(&s), "{method} {path}: {s}");
+        assert_ne!(code(&b), "<not a JSON error>", "{method} {path}: {s}");
+    }
+    d.stop().await;
+}
+
 #[test]
 fn fuzz_request_bodies_and_paths_never_5xx_and_errors_are_json() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let d = rt.block_on(Served::start(""));
     let host = d.host();
+    // 1,024 cases, or `PROPTEST_CASES` (a long campaign: `bench/fuzz/run`). A failure is
+    // saved beside this file (`attacks_http.proptest-regressions`) and replayed from then on.
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1024);
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        // `OFFLOAD_FUZZ_CASES=1000000` for a long campaign.
-        cases: std::env::var("OFFLOAD_FUZZ_CASES")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1024),
-        failure_persistence: None,
+        cases,
+        source_file: Some(file!()),
         ..ProptestConfig::default()
     });
     let input = (
