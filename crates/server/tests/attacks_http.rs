@@ -81,6 +81,16 @@ async fn row3_cross_site_and_non_json_requests_are_refused() {
         )
         .await;
     assert_eq!(s, 201);
+    // A cross-site read (an <img> pointing at a long poll) is refused too: it would hold a slot.
+    let (s, b) = d
+        .call(
+            "GET",
+            &format!("/v1/jobs/{id}/result?wait=60"),
+            &[("sec-fetch-site", "cross-site")],
+            b"",
+        )
+        .await;
+    assert_eq!((s, code(&b).as_str()), (403, "forbidden"));
     // Nothing refused was submitted: two jobs in all.
     let (_, page) = d.json("GET", "/v1/jobs", &Value::Null).await;
     assert_eq!(page["jobs"].as_array().unwrap().len(), 2, "{page}");

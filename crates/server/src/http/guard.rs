@@ -25,6 +25,7 @@ pub(crate) async fn guard(
 ) -> Result<Response, ApiError> {
     let headers = req.headers();
     let host = check_host(headers, &app.limits.allowed_hosts)?;
+    check_fetch_site(headers)?;
     let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if changes {
         check_origin(headers, &host)?;
@@ -91,22 +92,29 @@ fn host_name(host: &str) -> Option<&str> {
     (!name.is_empty() && port_ok).then_some(name)
 }
 
-/// Refuses a state-changing request a browser sent from another site: `Sec-Fetch-Site` is
-/// `cross-site` or `same-site`, or `Origin` is not `http://<Host>`.
-fn check_origin(headers: &HeaderMap, host: &str) -> Result<(), ApiError> {
-    let forbidden = |why: String| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("{why}: state-changing requests are accepted from this daemon's own origin only (CORS is off)"),
-        )
-    };
+fn forbidden(why: String) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!("{why}: requests are accepted from this daemon's own origin only (CORS is off)"),
+    )
+}
+
+/// Refuses any request a browser says comes from another site (`Sec-Fetch-Site: cross-site` or
+/// `same-site`): even a read may cost a slot (a long poll, an event stream).
+fn check_fetch_site(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("?").to_ascii_lowercase();
         if site != "same-origin" && site != "none" {
             return Err(forbidden(format!("Sec-Fetch-Site is {site:?}")));
         }
     }
+    Ok(())
+}
+
+/// Refuses a state-changing request whose `Origin` is not `http://<Host>` (older browsers send
+/// no `Sec-Fetch-Site`, every browser sends `Origin` on a cross-origin `POST`).
+fn check_origin(headers: &HeaderMap, host: &str) -> Result<(), ApiError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("?").to_ascii_lowercase();
         let own = origin.strip_prefix("http://").is_some_and(|a| a == host);
