@@ -199,9 +199,13 @@ impl Client {
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 
-    /// `GET /v1/jobs?state=&job=&limit=&cursor=`.
+    /// `GET /v1/jobs?state=&job=&limit=&cursor=&include=result`.
     pub(crate) async fn jobs(&self, q: &ListQuery) -> Result<JobPage, ClientError> {
-        let r = self.request(Method::GET, "/v1/jobs").query(q);
+        // The table shows each result in short: ask for it (lists leave it out by default).
+        let r = self
+            .request(Method::GET, "/v1/jobs")
+            .query(q)
+            .query(&[("include", "result")]);
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 

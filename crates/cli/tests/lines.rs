@@ -45,7 +45,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 /// The one job named `job` that the HTTP API lists, once it is over: (record, result answer).
 fn finished_job(d: &LineDaemon, job: &str) -> (Value, Value) {
     let rec = eventually(&format!("a {job} job"), || {
-        let page = d.http_get(&format!("/v1/jobs?job={job}"));
+        let page = d.http_get(&format!("/v1/jobs?job={job}&include=params"));
         page["jobs"].as_array().unwrap().first().cloned()
     });
     let id = rec["id"].as_str().unwrap();
@@ -272,7 +272,7 @@ fn a_seed_module_with_texecute_and_uexecute_runs_unchanged() {
     // UExecute for datagrams; what it returns is kept as the result.
     udp_send(d.udp, b"seedmod:sid-1");
     let rec = eventually("the UDP seedmod job", || {
-        let page = d.http_get("/v1/jobs?job=seedmod");
+        let page = d.http_get("/v1/jobs?job=seedmod&include=params");
         page["jobs"]
             .as_array()
             .unwrap()

@@ -312,7 +312,7 @@ async fn any_node_answers_cancels_and_fires_each_cron_tick_once() {
 
     // Cron: let a few ticks pass; each fired exactly once although both nodes fire them.
     tokio::time::sleep(Duration::from_millis(3_500)).await;
-    let (_, page) = get(&a, "/v1/jobs?limit=1000").await;
+    let (_, page) = get(&a, "/v1/jobs?limit=1000&include=params").await;
     let ticks = page["jobs"]
         .as_array()
         .unwrap()

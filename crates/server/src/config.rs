@@ -30,6 +30,18 @@
 //! end_gap_ms = 100
 //! max_attempts = 1
 //!
+//! [http]                   # limits of the HTTP API (docs/http-api.md, docs/security.md)
+//! allowed_hosts = []         # Host names accepted besides loopback names and IP literals
+//! header_timeout_ms = 10000  # request head (also the keep-alive idle timeout)
+//! body_timeout_ms = 30000    # whole request body
+//! max_connections = 512      # beyond: 503 at once (a few extra answer /healthz only)
+//! max_sse_subscribers = 64   # open GET /v1/events streams
+//! max_long_polls = 256       # GET /v1/jobs/{id}/result?wait= at once
+//! sse_buffer_bytes = 1048576 # per subscriber; beyond, `event: lagged`
+//! max_event_bytes = 65536    # a larger progress value or job event becomes a marker
+//! max_params_bytes = 1048576 # params of a job or schedule (at most the frame limit)
+//! max_body_bytes = 16777216  # a request body
+//!
 //! [[cron]]
 //! name = "nightly-report"
 //! cron = "0 3 * * *"
@@ -46,6 +58,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ConfigError;
+
+mod http;
+pub use http::{HttpLimits, HttpSection};
 
 /// How jobs of a pool are isolated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -226,6 +241,8 @@ pub struct FileConfig {
     pub lines: Option<LinesSection>,
     /// The store: `sqlite` (default, in `data`) or a `postgres://` URL.
     pub store: Option<String>,
+    /// Limits of the HTTP API.
+    pub http: Option<HttpSection>,
 }
 
 impl FileConfig {
@@ -279,6 +296,8 @@ pub struct ServeConfig {
     pub lines: LineLimits,
     /// The store URL: `None` for the embedded SQLite store in `data`.
     pub store: Option<String>,
+    /// Limits of the HTTP API (`[http]`).
+    pub http: HttpLimits,
 }
 
 impl ServeConfig {
@@ -300,6 +319,7 @@ impl ServeConfig {
             udp: None,
             lines: LineLimits::default(),
             store: None,
+            http: HttpLimits::default(),
         }
     }
 
@@ -347,6 +367,9 @@ impl ServeConfig {
         }
         if file.store.is_some() {
             self.store = file.store;
+        }
+        if let Some(h) = file.http {
+            self.http.apply(h, &mut self.max_body)?;
         }
         self.pools = file.pools;
         self.crons = file.crons;

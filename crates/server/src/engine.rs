@@ -660,6 +660,7 @@ impl Engine {
                     Arc::clone(&self.store),
                     self.events.clone(),
                     events.map(JobEvents::Pool),
+                    self.cfg.http.max_event_bytes,
                 ));
                 let result = handle.result().await;
                 finish_progress(c.id, &self.store, forward).await;
@@ -694,6 +695,7 @@ impl Engine {
                     Arc::clone(&self.store),
                     self.events.clone(),
                     Some(JobEvents::Process(process.events())),
+                    self.cfg.http.max_event_bytes,
                 ));
                 let outcome = process.outcome().await;
                 finish_progress(c.id, &self.store, forward).await;
@@ -729,7 +731,9 @@ impl Engine {
         }
     }
 
-    /// Waits for the end of a job, up to `wait`.
+    /// Waits for the end of a job, up to `wait`: one store read, then the job's terminal state
+    /// change on the event broadcast (read at once, so a long poll never holds the broadcast's
+    /// ring), then one read for the record. A lagging receiver reads the store again.
     pub(crate) async fn wait_for_end(
         &self,
         id: JobId,
@@ -737,27 +741,25 @@ impl Engine {
     ) -> Result<offload_store::JobRecord, ApiError> {
         let mut events = self.events.subscribe();
         let deadline = Instant::now() + wait;
+        let rec = self.store.get(id).await?;
+        if rec.state.is_terminal() || wait.is_zero() {
+            return Ok(rec);
+        }
         loop {
-            let rec = self.store.get(id).await?;
-            if rec.state.is_terminal() || Instant::now() >= deadline {
-                return Ok(rec);
-            }
-            // Wake on this job's state changes (or re-read at least every second).
-            let left = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_secs(1));
-            let _ = tokio::time::timeout(left, async {
-                loop {
-                    match events.recv().await {
-                        Ok(ServerEvent::Job(j)) if j.id == id && j.state.is_terminal() => return,
-                        Ok(_) => {}
-                        Err(broadcast::error::RecvError::Lagged(_)) => return,
-                        Err(broadcast::error::RecvError::Closed) => return,
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, events.recv()).await {
+                Ok(Ok(ServerEvent::Job(j))) if j.id == id && j.state.is_terminal() => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {
+                    let rec = self.store.get(id).await?;
+                    if rec.state.is_terminal() {
+                        return Ok(rec);
                     }
                 }
-            })
-            .await;
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => break,
+            }
         }
+        Ok(self.store.get(id).await?)
     }
 
     // ---- completer, progress, leases --------------------------------------------------------
@@ -893,12 +895,14 @@ enum JobEvents {
 type ProgressSeen = (Option<Value>, Option<Value>);
 
 /// Forwards a job's progress and events to SSE, and stores its progress at most every 200 ms,
-/// until the job's end event.
+/// until the job's end event. A value over `max_event` bytes of JSON is replaced by a marker
+/// (`crate::events::capped`).
 async fn forward_progress(
     id: JobId,
     store: Arc<dyn Store>,
     sse: broadcast::Sender<ServerEvent>,
     events: Option<JobEvents>,
+    max_event: usize,
 ) -> ProgressSeen {
     let mut latest: Option<Value> = None;
     let mut written: Option<Value> = None;
@@ -931,6 +935,8 @@ async fn forward_progress(
         if end {
             return (latest, written);
         }
+        let progress = progress.map(|d| crate::events::capped(d, max_event));
+        let emitted = emitted.map(|(n, d)| (n, crate::events::capped(d, max_event)));
         if let Some((name, data)) = emitted {
             let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));
         }

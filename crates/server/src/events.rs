@@ -2,7 +2,7 @@
 
 use offload_store::{JobId, JobState};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Something clients may watch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,4 +86,53 @@ pub struct WorkerChange {
     pub event: &'static str,
     /// Why (exit outcome, recycle reason).
     pub reason: Option<String>,
+}
+
+/// A progress value or job event over `limit` bytes of JSON becomes this marker (in SSE and in
+/// the stored progress): `{"offload_dropped": {"reason": …, "limit_bytes": limit}}`.
+pub(crate) fn capped(data: Value, limit: usize) -> Value {
+    if json_size_over(&data, limit) {
+        json!({"offload_dropped": {
+            "reason": "the value is larger than http.max_event_bytes",
+            "limit_bytes": limit,
+        }})
+    } else {
+        data
+    }
+}
+
+/// Whether `value` serializes to more than `limit` bytes; counting stops at the limit.
+pub(crate) fn json_size_over(value: &Value, limit: usize) -> bool {
+    struct Count {
+        n: usize,
+        limit: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.limit {
+                Err(std::io::Error::other("over the limit"))
+            } else {
+                Ok(buf.len())
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Count { n: 0, limit }, value).is_err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_over_the_limit_become_a_marker() {
+        assert!(!json_size_over(&json!("abc"), 5));
+        assert!(json_size_over(&json!("abcd"), 5));
+        assert_eq!(capped(json!({"a": 1}), 64), json!({"a": 1}));
+        let big = capped(json!("x".repeat(100)), 64);
+        assert_eq!(big["offload_dropped"]["limit_bytes"], 64);
+    }
 }

@@ -65,6 +65,9 @@ impl Daemon {
         let addr = listener.local_addr()?;
         let line_sockets = lines::Bound::bind(cfg.tcp, cfg.udp).await?;
         let max_body = cfg.max_body;
+        let limits = cfg.http.clone();
+        let max_connections =
+            http::listen::fit_connections(limits.max_connections, http::listen::raise_nofile());
         let token = cfg.token.clone();
         let crons = cfg.crons.clone();
         let jobs_dir = cfg.jobs.clone();
@@ -78,25 +81,19 @@ impl Daemon {
             }
         };
         let lines = lines::Listeners::start(line_sockets, Arc::clone(&engine))?;
-        let app = Arc::new(http::App {
-            engine: Arc::clone(&engine),
-            cron: scheduler,
+        let app = Arc::new(http::App::new(
+            Arc::clone(&engine),
+            scheduler,
             token,
-        });
-        let router = http::router(app, max_body);
+            limits.clone(),
+            max_body,
+        ));
+        let router = http::router(app);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            let shutdown = async {
-                let _ = stop_rx.await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "http server stopped");
-            }
+            http::listen::serve(listener, router, &limits, max_connections, stop_rx).await;
         });
-        tracing::info!(%addr, "offload serve is listening");
+        tracing::info!(%addr, max_connections, "offload serve is listening");
         Ok(Self {
             addr,
             engine,

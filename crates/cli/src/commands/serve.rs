@@ -45,6 +45,13 @@ pub(crate) struct ServeArgs {
     /// several nodes share.
     #[arg(long, env = "OFFLOAD_STORE")]
     store: Option<String>,
+    /// A `Host` name the HTTP API answers to besides `localhost` and IP addresses (repeatable;
+    /// adds to `[http] allowed_hosts`), e.g. the name a reverse proxy forwards.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// Connections the HTTP API serves at once (`[http] max_connections`, default 512).
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// How long running jobs may finish when the daemon is stopped.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     grace: Duration,
@@ -83,6 +90,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     if args.store.is_some() {
         cfg.store = args.store;
     }
+    cfg.http
+        .allowed_hosts
+        .extend(args.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    if let Some(n) = args.max_connections {
+        anyhow::ensure!(n > 0, "--max-connections must be at least 1");
+        cfg.http.max_connections = n;
+    }
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
     cfg.node = node_id(&cfg.data)?;
@@ -119,7 +133,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         "  submit a first job:  offload submit --server http://{addr} <job> --params '{{}}' --wait"
     );
     eprintln!(
-        "  or:                  curl -s -XPOST http://{addr}/v1/jobs -d '{{\"job\": \"<job>\"}}'"
+        "  or:                  curl -s http://{addr}/v1/jobs -H 'content-type: application/json' -d '{{\"job\": \"<job>\"}}'"
     );
     daemon.run_until(shutdown_signal(), args.grace).await;
     eprintln!("offload serve: stopped");

@@ -11,7 +11,7 @@ use offload_store::{now_ms, CronSchedule};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json, parse_body, App};
+use super::{check_size, json, parse_body, App};
 use crate::error::ApiError;
 
 pub(crate) async fn list(State(app): State<Arc<App>>) -> Response {
@@ -39,6 +39,12 @@ pub(crate) async fn add(
             "name must be 1..=128 printable characters",
         ));
     }
+    check_size(
+        "params",
+        &b.params,
+        app.limits.max_params_bytes,
+        "http.max_params_bytes",
+    )?;
     let schedule = CronSchedule {
         name: b.name.clone(),
         cron: b.cron,

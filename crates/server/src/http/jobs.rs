@@ -12,7 +12,7 @@ use offload_store::{now_ms, CancelResult, JobId, JobState, ListFilter, NewJob};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{json, parse_body, App};
+use super::{check_size, json, parse_body, App};
 use crate::engine::Submit;
 use crate::error::ApiError;
 use crate::events::{JobChange, ServerEvent};
@@ -44,6 +44,12 @@ async fn prepare(app: &App, b: SubmitBody) -> Result<NewJob, ApiError> {
     if b.delay_ms.is_some() && b.run_at.is_some() {
         return Err(ApiError::bad_request("give delay_ms or run_at, not both"));
     }
+    check_size(
+        "params",
+        &b.params,
+        app.limits.max_params_bytes,
+        "http.max_params_bytes",
+    )?;
     if b.max_attempts == Some(0) {
         return Err(ApiError::bad_request("max_attempts must be at least 1"));
     }
@@ -144,6 +150,19 @@ pub(crate) async fn result(
     if !wait.is_finite() || wait < 0.0 {
         return Err(ApiError::bad_request("wait is a number of seconds, 0..=60"));
     }
+    // A long poll holds a slot (`http.max_long_polls`); a plain read does not.
+    let _slot = if wait > 0.0 {
+        let max = app.limits.max_long_polls;
+        Some(Arc::clone(&app.long_polls).try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_long_polls",
+                format!("{max} long polls are waiting (http.max_long_polls); retry, or poll without wait"),
+            )
+        })?)
+    } else {
+        None
+    };
     let rec = app
         .engine
         .wait_for_end(id, Duration::from_secs_f64(wait.min(60.0)))
@@ -207,6 +226,37 @@ pub(crate) struct ListQuery {
     job: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+    /// `params`, `result` or both (comma-separated): the heavy fields, left out unless asked.
+    include: Option<String>,
+}
+
+/// Which heavy fields a list shows.
+#[derive(Debug, Default, Clone, Copy)]
+struct Include {
+    params: bool,
+    result: bool,
+}
+
+fn parse_include(s: Option<&str>) -> Result<Include, ApiError> {
+    let mut inc = Include::default();
+    for part in s
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        match part {
+            "params" => inc.params = true,
+            "result" => inc.result = true,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "include: {:?} is not params or result",
+                    other.chars().take(64).collect::<String>()
+                )))
+            }
+        }
+    }
+    Ok(inc)
 }
 
 pub(crate) async fn list(
@@ -219,7 +269,8 @@ pub(crate) async fn list(
         .map(|s| s.parse::<JobState>())
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let page = app
+    let include = parse_include(q.include.as_deref())?;
+    let mut page = app
         .engine
         .store
         .list(ListFilter {
@@ -229,5 +280,25 @@ pub(crate) async fn list(
             cursor: q.cursor.filter(|c| !c.is_empty()),
         })
         .await?;
-    Ok(json(StatusCode::OK, &page))
+    // Leave the heavy fields out unless asked: drop them before building the answer.
+    for rec in &mut page.jobs {
+        if !include.params {
+            rec.params = Value::Null;
+        }
+        if !include.result {
+            rec.result = None;
+        }
+    }
+    let mut body = serde_json::to_value(&page).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(jobs) = body.get_mut("jobs").and_then(Value::as_array_mut) {
+        for rec in jobs.iter_mut().filter_map(Value::as_object_mut) {
+            if !include.params {
+                rec.remove("params");
+            }
+            if !include.result {
+                rec.remove("result");
+            }
+        }
+    }
+    Ok(json(StatusCode::OK, &body))
 }

@@ -2,8 +2,11 @@
 //! listed once, in [`ROUTES`], which the router and the OpenAPI test both use.
 
 mod cron;
+mod guard;
 mod jobs;
+pub(crate) mod listen;
 mod ops;
+mod sse;
 
 use std::sync::Arc;
 
@@ -18,6 +21,9 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use tokio::sync::Semaphore;
+
+use crate::config::HttpLimits;
 use crate::cron::Scheduler;
 use crate::engine::Engine;
 use crate::error::ApiError;
@@ -29,6 +35,34 @@ pub(crate) struct App {
     pub(crate) engine: Arc<Engine>,
     pub(crate) cron: Arc<Scheduler>,
     pub(crate) token: Option<String>,
+    /// `[http]`.
+    pub(crate) limits: HttpLimits,
+    /// Largest request body.
+    pub(crate) max_body: usize,
+    /// Event-stream subscribers (`http.max_sse_subscribers`).
+    pub(crate) sse_slots: Arc<Semaphore>,
+    /// Long polls (`http.max_long_polls`).
+    pub(crate) long_polls: Arc<Semaphore>,
+}
+
+impl App {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        cron: Arc<Scheduler>,
+        token: Option<String>,
+        limits: HttpLimits,
+        max_body: usize,
+    ) -> Self {
+        Self {
+            engine,
+            cron,
+            token,
+            sse_slots: Arc::new(Semaphore::new(limits.max_sse_subscribers)),
+            long_polls: Arc::new(Semaphore::new(limits.max_long_polls)),
+            limits,
+            max_body,
+        }
+    }
 }
 
 /// Every route: method and path, as in `openapi.json`.
@@ -55,7 +89,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// The OpenAPI document.
 pub const OPENAPI: &str = include_str!("../../openapi.json");
 
-pub(crate) fn router(app: Arc<App>, max_body: usize) -> Router {
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let max_body = app.max_body;
     Router::new()
         .route("/v1/jobs", post(jobs::submit).get(jobs::list))
         .route("/v1/jobs/batch", post(jobs::batch))
@@ -63,7 +98,7 @@ pub(crate) fn router(app: Arc<App>, max_body: usize) -> Router {
         .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/events", get(ops::events))
+        .route("/v1/events", get(sse::events))
         .route("/v1/workers", get(ops::workers))
         .route("/v1/pools", get(ops::pools))
         .route("/v1/pools/{name}/resize", post(ops::resize))
@@ -75,7 +110,26 @@ pub(crate) fn router(app: Arc<App>, max_body: usize) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), auth))
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(guard::json_errors))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            guard::guard,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(app)
+}
+
+/// A handler that panicked answers `500 internal` (and is logged) instead of dropping the
+/// connection; the daemon keeps serving.
+fn panicked(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    use axum::response::IntoResponse;
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(panic = what, "an HTTP handler panicked");
+    ApiError::internal("the request hit a bug (logged); the daemon keeps serving").into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -114,7 +168,7 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                "the request body is over the size limit",
+                "the request body is over the size limit (http.max_body_bytes)",
             )
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text())
@@ -127,6 +181,25 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
             format!("the body is not a valid request: {e}"),
         )
     })
+}
+
+/// Refuses a JSON value whose serialized form is over `limit` bytes (413 naming `field` and
+/// `key`, the setting that holds the limit). Counting stops at the limit.
+pub(crate) fn check_size(
+    field: &str,
+    value: &serde_json::Value,
+    limit: usize,
+    key: &str,
+) -> Result<(), ApiError> {
+    if crate::events::json_size_over(value, limit) {
+        Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("{field} is over {limit} bytes of JSON ({key})"),
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// A JSON response with a status.

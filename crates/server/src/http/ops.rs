@@ -1,53 +1,19 @@
-//! Operations: events (SSE), workers, pools, resize, health, metrics, the OpenAPI document.
+//! Operations: workers, pools, resize, health, metrics, the OpenAPI document.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use offload_store::{JobId, JobState};
+use offload_store::JobState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::{Stream, StreamExt};
 
 use super::{json, parse_body, App, OPENAPI};
 use crate::config::Isolation;
 use crate::error::ApiError;
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct EventsQuery {
-    /// Only the events of this job.
-    id: Option<String>,
-}
-
-pub(crate) async fn events(
-    State(app): State<Arc<App>>,
-    Query(q): Query<EventsQuery>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let only: Option<JobId> = match q.id.filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            s.parse()
-                .map_err(|_| ApiError::bad_request(format!("{s:?} is not a job id")))?,
-        ),
-        None => None,
-    };
-    let stream = BroadcastStream::new(app.engine.events.subscribe()).filter_map(move |ev| {
-        // A lagging client skips what it missed.
-        let ev = ev.ok()?;
-        if only.is_some() && ev.job_id() != only {
-            return None;
-        }
-        let data = serde_json::to_string(&ev).ok()?;
-        Some(Ok(Event::default().event(ev.name()).data(data)))
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
-}
 
 /// A worker as `GET /v1/workers` shows it.
 #[derive(Debug, Clone, Serialize)]
