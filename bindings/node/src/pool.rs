@@ -174,7 +174,8 @@ pub struct NativePool {
 
 /// Starts a pool (`config` is JSON); resolves when `min` workers are ready. `on_event` gets
 /// every event as a JSON string: `{"token", "job": JobEvent}`, `{"token", "end": true}`,
-/// `{"pool": PoolEvent}`, `{"worker": pid, "process": ProcessEvent}`.
+/// `{"pool": PoolEvent}` (worker lifecycle), `{"poolJob": JobEvent}` (named job events for
+/// the manager), `{"worker": pid, "process": ProcessEvent}`.
 #[napi]
 pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<NativePool> {
     let opts: PoolOpts = parse("pool options", &config)?;
@@ -188,6 +189,10 @@ pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<Nativ
     tokio::spawn(async move {
         loop {
             match rx.recv().await {
+                // Named events for the manager (receiver `job`/`all`), with or without a job.
+                Ok(PoolEvent::Job(ev @ offload_pool::JobEvent::Event { .. })) => {
+                    emit(&tsfn, json!({ "poolJob": ev }).to_string());
+                }
                 Ok(PoolEvent::Job(_)) => {}
                 Ok(ev) => emit(&tsfn, json!({ "pool": ev }).to_string()),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -228,7 +233,10 @@ impl NativePool {
         if o.events {
             ro = ro.with_events();
         }
-        lock(&self.slots).insert(token, Slot::Pending(false));
+        // A cancel may have come first (it leaves `Pending(true)`).
+        lock(&self.slots)
+            .entry(token)
+            .or_insert(Slot::Pending(false));
         let mut handle = match self.pool.run_with(&job, params, ro).await {
             Ok(h) => h,
             Err(e) => {
@@ -277,20 +285,17 @@ impl NativePool {
     }
 
     /// Cancels a run: a queued one ends at once, a running one gets `cancel`, then its worker
-    /// is killed after the cancel grace. False if the token is unknown.
+    /// is killed after the cancel grace. A token not seen yet is remembered (its `run` may not
+    /// have reached the pool); call it only for runs that have not settled.
     #[napi]
-    pub fn cancel(&self, token: u32) -> bool {
+    pub fn cancel(&self, token: u32) {
         let mut slots = lock(&self.slots);
         match slots.get_mut(&token) {
-            Some(Slot::Pending(c)) => {
-                *c = true;
-                true
+            Some(Slot::Pending(c)) => *c = true,
+            Some(Slot::Running(c)) => c.cancel(),
+            None => {
+                slots.insert(token, Slot::Pending(true));
             }
-            Some(Slot::Running(c)) => {
-                c.cancel();
-                true
-            }
-            None => false,
         }
     }
 
