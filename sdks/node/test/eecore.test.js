@@ -276,16 +276,31 @@ describe('ee-core compatibility', { concurrency: 4 }, () => {
     await w.output('stdout', /Pause timerJob, jobId:  T/);
   });
 
-  test("ee-core's own TimerJob (handle returns at once): later events carry no id; a call gets a fresh instance", async () => {
+  test("ee-core's own TimerJob in a ChildJob: handle() returns at once, the run is held (lib/lifecycle.js): ticks carry its id, pause() reaches it, the drained loop answers it", async () => {
     const w = await start(bare);
     const file = path.join(bare, 'jobs', 'timer.js');
     w.send({ mid: 'o-run', cmd: 'run', jobPath: file, jobParams: [{ jobId: 'O' }] });
-    assert.equal((await w.answer('o-run')).value, null);
     const tick = await w.take({ type: 'event', name: 'job-timer-progress-O' });
-    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-O', data: { jobId: 'O', number: 0, end: false }, receiver: 'task' });
+    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-O', data: { jobId: 'O', number: 0, end: false }, receiver: 'task', id: 'o-run' });
+    await w.take({ type: 'event', name: 'job-timer-progress-O', data: { number: 1 } });
     w.send({ mid: 'o-pause', cmd: 'run', jobPath: file, jobFunc: 'pause', jobFuncParams: ['O'] });
-    assert.equal((await w.answer('o-pause')).value, 'paused 0', 'no run in progress: a fresh instance');
-    await w.take({ type: 'event', name: 'job-timer-progress-O', data: { number: 2 } });
+    const paused = await w.answer('o-pause');
+    assert.match(paused.value, /^paused [1-9]\d*$/, 'the call reached the running instance');
+    // The interval is cleared: nothing keeps the job alive, so it is answered and the process ends.
+    assert.equal((await w.answer('o-run')).value, null);
+    assert.equal((await w.exited()).code, 0);
+  });
+
+  test("ee-core's own TimerJob in a pool worker (OFFLOAD_POOL=1): answered when handle() returns, the worker stays", async () => {
+    const w = await start(bare, { env: { OFFLOAD_POOL: '1' } });
+    const file = path.join(bare, 'jobs', 'timer.js');
+    w.send({ mid: 'p-run', cmd: 'run', jobPath: file, jobParams: [{ jobId: 'P' }] });
+    assert.equal((await w.answer('p-run')).value, null);
+    const tick = await w.take({ type: 'event', name: 'job-timer-progress-P' });
+    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-P', data: { jobId: 'P', number: 0, end: false }, receiver: 'task' });
+    w.send({ mid: 'p-pause', cmd: 'run', jobPath: file, jobFunc: 'pause', jobFuncParams: ['P'] });
+    assert.equal((await w.answer('p-pause')).value, 'paused 0', 'no run in progress: a fresh instance');
+    await w.take({ type: 'event', name: 'job-timer-progress-P', data: { number: 2 } });
   });
 
   test('a ChildJob that calls exit() when done: result, its last event, exit 0', async () => {
