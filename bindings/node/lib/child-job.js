@@ -8,6 +8,7 @@ const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
 const { duration, positive, checkOptions } = require('./options');
+const { keep } = require('./keepalive');
 
 const EXEC_OPTIONS = ['timeout', 'signal', 'onProgress', 'env', 'cwd', 'args', 'killSignal', 'cancelGrace', 'memoryLimit', 'cpuSeconds'];
 
@@ -74,12 +75,12 @@ class JobRun extends EventEmitter {
   /** Kill its process group: `signal` (default SIGTERM), then SIGKILL if it is still alive
    * after `grace` ms (decided on the actual exit). Resolves to the final outcome. */
   async kill({ signal = 'SIGTERM', grace = 1000 } = {}) {
-    return JSON.parse(await this.native.kill(signal, duration('grace', grace)));
+    return JSON.parse(await keep(this.native.kill(signal, duration('grace', grace))));
   }
 
   /** Call `func(...args)` on the running job instance; resolves to its return value. */
   async call(func, ...args) {
-    const r = JSON.parse(await this.native.call('', null, String(func), toJson(args, this.job, 'call arguments')));
+    const r = JSON.parse(await keep(this.native.call('', null, String(func), toJson(args, this.job, 'call arguments'))));
     if (r.error) throw makeError(r.error.code === 'Failed' ? 'Failed' : r.error.code, `job ${JSON.stringify(this.job)}: ${func}(): ${r.error.name ? `${r.error.name}: ` : ''}${r.error.message}`, { job: this.job, jobStack: r.error.stack || null, errorName: r.error.name || null });
     return r.value;
   }
@@ -151,7 +152,7 @@ class ChildJob extends EventEmitter {
       run.native.kill(opts.killSignal || 'SIGTERM', 1000).catch(() => {});
     };
     if (signal) signal.addEventListener('abort', onAbort, { once: true });
-    run.result = run.native.outcome().then((json) => {
+    run.result = keep(run.native.outcome()).then((json) => {
       if (signal) signal.removeEventListener('abort', onAbort);
       const o = fromOutcome(JSON.parse(json), name);
       if (o.ok) return o.value;
@@ -180,7 +181,7 @@ class ChildJob extends EventEmitter {
 
   /** Kill every live process (signal, grace, SIGKILL) and wait for them. */
   killAll() {
-    return this.native.killAll();
+    return keep(this.native.killAll());
   }
 
   /** `ChildJob.exec(job, params, {jobs, ...})`: one fresh process, with a ChildJob per jobs folder. */

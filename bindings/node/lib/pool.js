@@ -8,6 +8,7 @@ const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
 const { positive, whole, duration, checkOptions } = require('./options');
+const { keep } = require('./keepalive');
 
 const POOL_OPTIONS = [
   'jobs', 'program', 'name', 'min', 'max', 'concurrency', 'algorithm', 'weights', 'timeout', 'retries',
@@ -130,7 +131,7 @@ class ChildPool extends EventEmitter {
     this.closed = false;
     this.streams = new Set();
     /** Resolves with the pool once `min` workers are ready; rejects with a StartFailedError. */
-    this.ready = native.startPool(JSON.stringify(config), (json) => this._onNative(json)).then(
+    this.ready = keep(native.startPool(JSON.stringify(config), (json) => this._onNative(json)).then(
       (p) => {
         this.native = p;
         for (const t of this.tasks.values()) if (t.cancelled) p.cancel(t.token);
@@ -139,7 +140,7 @@ class ChildPool extends EventEmitter {
       (e) => {
         throw fromNative(e);
       },
-    );
+    ));
     this.ready.catch(() => {}); // surfaced by run() and `await pool.ready`
   }
 
@@ -245,7 +246,7 @@ class ChildPool extends EventEmitter {
     this.tasks.set(token, task);
     if (runOpts.events) task.ended = new Promise((r) => (task.endedResolve = r));
     task.result = this.ready
-      .then(() => this.native.run(token, name, paramsJson, JSON.stringify(runOpts)))
+      .then(() => keep(this.native.run(token, name, paramsJson, JSON.stringify(runOpts))))
       .then(
         async (json) => {
           const r = JSON.parse(json);
@@ -288,7 +289,7 @@ class ChildPool extends EventEmitter {
   async broadcast(name, data, { timeout = 5000 } = {}) {
     if (typeof name !== 'string' || name === '') throw makeError('InvalidArgument', 'broadcast: the event name must be a non-empty string');
     const p = await this.ready;
-    const json = await p.native.broadcast(name, toJson(data, name, 'data'), duration('timeout', timeout));
+    const json = await keep(p.native.broadcast(name, toJson(data, name, 'data'), duration('timeout', timeout)));
     const acks = JSON.parse(json);
     const out = {};
     for (const [pid, ok] of Object.entries(acks)) out[pid] = ok;
@@ -298,20 +299,20 @@ class ChildPool extends EventEmitter {
   /** Set the number of workers (started or retired, idle first, never killing a running job). */
   async resize(n) {
     const p = await this.ready;
-    await p.native.resize(whole('n', n));
+    await keep(p.native.resize(whole('n', n)));
   }
 
   /** Replace every worker (after job files changed). */
   async recycle() {
     const p = await this.ready;
     if (this.resolver) this.resolver.clear();
-    await p.native.recycleAll();
+    await keep(p.native.recycleAll());
   }
 
   /** The live workers: pid, index, state, rss (bytes), cpu (% of a core), jobs in flight, … */
   async workers() {
     const p = await this.ready;
-    return JSON.parse(await p.native.health()).map((w) => ({
+    return JSON.parse(await keep(p.native.health())).map((w) => ({
       pid: w.pid,
       index: w.index,
       state: w.state,
@@ -334,7 +335,7 @@ class ChildPool extends EventEmitter {
   /** Jobs waiting in the queue. */
   async queued() {
     const p = await this.ready;
-    return p.native.queued();
+    return keep(p.native.queued());
   }
 
   /** Kill one worker (soft: SIGTERM then SIGKILL after `grace` ms; hard: `signal: 'SIGKILL'`). */
@@ -352,7 +353,7 @@ class ChildPool extends EventEmitter {
     } catch {
       return;
     }
-    await p.native.shutdown(duration('deadline', deadline));
+    await keep(p.native.shutdown(duration('deadline', deadline)));
     for (const s of this.streams) s.end();
   }
 
@@ -365,7 +366,7 @@ class ChildPool extends EventEmitter {
     } catch {
       return;
     }
-    await p.native.kill();
+    await keep(p.native.kill());
     for (const s of this.streams) s.end();
   }
 }
