@@ -382,7 +382,7 @@ impl NativePool {
         };
         let mut rx = p.events();
         let tsfn = Arc::clone(&self.events);
-        tokio::spawn(async move {
+        napi::bindgen_prelude::spawn(async move {
             loop {
                 match rx.recv().await {
                     Ok(ev) => {
