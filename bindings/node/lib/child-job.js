@@ -35,6 +35,7 @@ class JobRun extends EventEmitter {
     this.native = null;
     this.streams = new Set();
     this.exitedOutcome = null;
+    this.exitSeen = new Promise((resolve) => (this.exitResolve = resolve));
   }
 
   /** Its pid (also its process group id). */
@@ -66,6 +67,7 @@ class JobRun extends EventEmitter {
         this.exitedOutcome = ev.outcome;
         for (const s of this.streams) s.end();
         this.emit('exit', ev.outcome);
+        this.exitResolve();
         break;
       default:
         break;
@@ -152,7 +154,9 @@ class ChildJob extends EventEmitter {
       run.native.kill(opts.killSignal || 'SIGTERM', 1000).catch(() => {});
     };
     if (signal) signal.addEventListener('abort', onAbort, { once: true });
-    run.result = keep(run.native.outcome()).then((json) => {
+    // Settles once the process is gone and its last events were delivered (so every progress
+    // event comes before the result).
+    run.result = keep(Promise.all([run.native.outcome(), run.exitSeen])).then(([json]) => {
       if (signal) signal.removeEventListener('abort', onAbort);
       const o = fromOutcome(JSON.parse(json), name);
       if (o.ok) return o.value;

@@ -65,6 +65,7 @@ class JobProcess {
       this.exitOutcome = ev.outcome;
       this.host._exited(this, ev.outcome);
       this.emitter.emit('exit', ev.outcome);
+      if (this.release) this.release();
     }
   }
 
@@ -128,7 +129,10 @@ class ChildJob extends EventEmitter {
     jp.native = proc;
     jp.pid = proc.pid;
     this.jobs[jp.pid] = jp;
-    keep(proc.exited()); // like ee-core's forked children, a live job keeps the host running
+    // Like ee-core's forked children, a live job keeps the host running: until its `exited`
+    // event was delivered, and one more turn for the manager's events queued before it.
+    const release = hold();
+    jp.release = () => setTimeout(release, 20);
     if (job) {
       proc.outcome().then((json) => {
         const o = fromOutcome(JSON.parse(json), job);
