@@ -16,9 +16,9 @@
 // napi-rs's macros expand to FFI glue (`unsafe` blocks): this crate has no hand-written unsafe.
 #![allow(unsafe_code)]
 
-mod balance;
-mod child;
-mod pool;
+pub mod balance;
+pub mod child;
+pub mod pool;
 
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
