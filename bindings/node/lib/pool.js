@@ -135,6 +135,8 @@ class ChildPool extends EventEmitter {
       (p) => {
         this.native = p;
         for (const t of this.tasks.values()) if (t.cancelled) p.cancel(t.token);
+        // The pool's own `online` event fired before this listener existed.
+        process.nextTick(() => this._emitIfListened('online', p.pids().length));
         return this;
       },
       (e) => {
@@ -180,8 +182,7 @@ class ChildPool extends EventEmitter {
     const out = { type: ev.event, ...ev };
     delete out.event;
     for (const s of this.streams) s.push(out);
-    if (ev.event === 'online') this._emitIfListened('online', ev.workers);
-    else if (ev.event === 'worker_spawned') this._emitIfListened('workerSpawned', ev.pid, ev.index);
+    if (ev.event === 'worker_spawned') this._emitIfListened('workerSpawned', ev.pid, ev.index);
     else if (ev.event === 'worker_ready') this._emitIfListened('workerReady', ev.pid);
     else if (ev.event === 'worker_exited') this._emitIfListened('workerExited', ev.pid, ev.outcome, ev.expected);
     else if (ev.event === 'worker_recycled') this._emitIfListened('workerRecycled', ev.pid, ev.reason);

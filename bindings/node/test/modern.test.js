@@ -220,3 +220,22 @@ describe('LoadBalancer', () => {
     assert.equal(lb.acquire().target.id, a.target.id);
   });
 });
+
+describe('module formats', () => {
+  test('ESM: index.mjs and ee-core.mjs export the same classes as CommonJS', async () => {
+    const esm = await import('../index.mjs');
+    const cjs = require('..');
+    assert.equal(esm.ChildPool, cjs.ChildPool);
+    assert.equal(esm.TimedOutError, cjs.TimedOutError);
+    assert.equal(esm.default, cjs);
+    const ee = await import('../ee-core.mjs');
+    assert.equal(ee.ChildPoolJob, require('../ee-core').ChildPoolJob);
+  });
+
+  test("pool 'online' fires once min workers are ready", async () => {
+    const pool = new ChildPool({ jobs: JOBS, min: 1, max: 1 });
+    const n = await new Promise((resolve) => pool.once('online', resolve));
+    assert.equal(n, 1);
+    await pool.shutdown({ deadline: 1000 });
+  });
+});
