@@ -238,3 +238,54 @@ export class LoadBalancer {
 
 export const AlgorithmType: Readonly<Record<Algorithm, Algorithm>>;
 export const ALGORITHMS: Algorithm[];
+
+/** A daemon (`offload serve`) error: `code` is the daemon's (`unknown_job`, `not_found`,
+ * `conflict`, `unauthorized`, …, or `unreachable`), `status` the HTTP status. */
+export class ClientError extends OffloadError {
+  readonly status: number;
+}
+
+export type JobState = 'scheduled' | 'queued' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled' | string;
+
+export interface SubmitOptions {
+  priority?: number;
+  delayMs?: number;
+  runAt?: number;
+  timeoutMs?: number;
+  maxAttempts?: number;
+  idempotencyKey?: string;
+}
+
+export interface JobRecord {
+  id: string;
+  job: string;
+  pool: string;
+  params: unknown;
+  state: JobState;
+  attempt: number;
+  max_attempts: number;
+  progress: unknown;
+  result: unknown;
+  error: { name: string; message: string; stack: string | null } | null;
+  attempts: Array<{ attempt: number; node: string; pid: number | null; started_at: number; ended_at: number | null; outcome: string; error: unknown }>;
+  [k: string]: unknown;
+}
+
+export type DaemonEvent =
+  | { event: 'job'; data: { id: string; job: string; pool: string; state: JobState; attempt: number } }
+  | { event: 'progress'; data: { id: string; data: unknown } }
+  | { event: 'job_event'; data: { id: string; name: string; data: unknown } }
+  | { event: 'worker'; data: { pool: string; pid: number; event: string; reason?: string } }
+  | { event: string; data: unknown };
+
+export class Client {
+  constructor(opts?: { server?: string; token?: string; timeout?: number });
+  submit(job: string, params?: unknown, opts?: SubmitOptions): Promise<{ id: string; state: JobState; duplicate?: boolean }>;
+  submitBatch(items: Array<{ job: string; params?: unknown } & SubmitOptions>): Promise<Array<{ id: string; state: JobState; duplicate: boolean }>>;
+  status(id: string): Promise<JobRecord>;
+  result(id: string, opts?: { wait?: number }): Promise<{ id: string; state: JobState; done: boolean; result?: unknown; error?: unknown; progress?: unknown }>;
+  cancel(id: string): Promise<{ id: string; state: JobState }>;
+  retry(id: string): Promise<{ id: string; state: JobState }>;
+  list(opts?: { state?: string; job?: string; limit?: number; cursor?: string }): Promise<{ jobs: JobRecord[]; next_cursor: string | null }>;
+  events(): AsyncIterableIterator<DaemonEvent>;
+}

@@ -5,6 +5,7 @@ const errors = require('./lib/errors');
 const { ChildPool, Task } = require('./lib/pool');
 const { ChildJob, JobRun } = require('./lib/child-job');
 const { LoadBalancer, AlgorithmType, ALGORITHMS } = require('./lib/balancer');
+const { Client, ClientError } = require('./lib/client');
 
 module.exports = {
   ChildPool,
@@ -14,5 +15,7 @@ module.exports = {
   LoadBalancer,
   AlgorithmType,
   ALGORITHMS,
+  Client,
+  ClientError,
   ...Object.fromEntries(Object.entries(errors).filter(([k]) => /Error$/.test(k))),
 };

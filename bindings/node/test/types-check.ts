@@ -44,3 +44,18 @@ function legacy(): void {
 
 void modern;
 void legacy;
+
+async function daemon(): Promise<void> {
+  const { Client, ClientError } = await import('..');
+  const c = new Client({ server: 'http://127.0.0.1:7070', token: 't' });
+  const { id } = await c.submit('echo', { n: 1 }, { timeoutMs: 1000, maxAttempts: 2 });
+  const r = await c.result(id, { wait: 30 });
+  if (r.done) void r.result;
+  for await (const ev of c.events()) if (ev.event === 'job') break;
+  try {
+    await c.retry(id);
+  } catch (e) {
+    if (e instanceof ClientError) void e.status;
+  }
+}
+void daemon;
