@@ -32,7 +32,7 @@ before(async () => {
   url = await new Promise((resolve, reject) => {
     daemon.stderr.setEncoding('utf8').on('data', (d) => {
       err += d;
-      const m = /listening on (http:\/\/[^\s]+)/.exec(err);
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
       if (m) resolve(m[1]);
     });
     daemon.on('exit', (code) => reject(new Error(`offload serve exited (${code}): ${err}`)));
