@@ -179,7 +179,27 @@ const FAKE_EE_CORE = {
   'node_modules/ee-core/jobs/baseJobClass.js': `module.exports = class Base {}; module.exports.origin = 'installed';`,
 };
 
+// Held ee-core runs (lib/lifecycle.js): exit(3) later, and a timer that never ends by itself.
+const EXIT_LATER = `
+const { exit } = require('ee-core/ps');
+module.exports = class {
+  handle(params) {
+    setTimeout(() => exit(params.code), 10);
+  }
+};
+`;
+const FOREVER = `
+const { childMessage } = require('ee-core/message');
+module.exports = class {
+  async handle() {
+    setInterval(() => childMessage.send('tick', 1), 20);
+  }
+};
+`;
+
 const bare = tempTree({
+  'jobs/exit-later.js': EXIT_LATER,
+  'jobs/forever.js': FOREVER,
   'jobs/timer.js': TIMER,
   'jobs/awaiting-timer.js': AWAITING_TIMER,
   'jobs/during.js': DURING,
@@ -289,6 +309,24 @@ describe('ee-core compatibility', { concurrency: 4 }, () => {
     // The interval is cleared: nothing keeps the job alive, so it is answered and the process ends.
     assert.equal((await w.answer('o-run')).value, null);
     assert.equal((await w.exited()).code, 0);
+  });
+
+  test('a held run that calls exit(3): an Exited error, exit status 3', async () => {
+    const w = await start(bare);
+    const r = await w.run('exit-later', { code: 3 });
+    assert.equal(r.type, 'error');
+    assert.equal(r.error.name, 'Exited');
+    assert.equal((await w.exited()).code, 3);
+  });
+
+  test('a held run is answered Cancelled on cancel (the supervisor then kills the group)', async () => {
+    const w = await start(bare);
+    w.send({ type: 'run', id: 'f1', job: 'forever', params: null });
+    await w.take({ type: 'event', name: 'tick' });
+    w.send({ type: 'cancel', id: 'f1' });
+    const r = await w.answer('f1');
+    assert.equal(r.type, 'error');
+    assert.equal(r.error.name, 'Cancelled');
   });
 
   test("ee-core's own TimerJob in a pool worker (OFFLOAD_POOL=1): answered when handle() returns, the worker stays", async () => {
