@@ -119,6 +119,13 @@ describe('ChildPool', () => {
     await until(() => pool.pids().length === 2, 20000, 'two workers');
   });
 
+  test('key: jobs with the same key go to the same worker', async () => {
+    const a = await pool.run('pid', null, { key: 'user-1' });
+    const b = await pool.run('pid', null, { key: 'user-1' });
+    assert.equal(a, b);
+    await assert.rejects(pool.run('pid', null, { key: 7 }), (e) => e.code === 'InvalidArgument' && /key/.test(e.message));
+  });
+
   test('retries: a crash is retried and the attempts are reported', async () => {
     await assert.rejects(pool.run('segv', {}, { retries: 1 }), (e) => e.code === 'Crashed' && e.attempts.length === 2);
   });
@@ -186,7 +193,10 @@ describe('ChildJob', () => {
   });
 
   test('resource limits: a job over its memory limit gets ResourceLimitError', async () => {
-    await assert.rejects(jobs.exec('hog', {}, { memoryLimit: 256 * 1024 * 1024 }), (e) => e.code === 'ResourceLimit' || e.code === 'Crashed' || e.code === 'Failed');
+    await assert.rejects(
+      jobs.exec('hog', {}, { memoryLimit: 256 * 1024 * 1024 }),
+      (e) => e instanceof offload.ResourceLimitError && e.code === 'ResourceLimit' && e.outcome.which === 'memory',
+    );
   });
 
   test('bad input throws a typed error naming the job from start() and rejects from exec()', async () => {
