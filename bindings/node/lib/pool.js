@@ -8,7 +8,7 @@ const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
 const { positive, whole, duration, checkOptions } = require('./options');
-const { keep } = require('./keepalive');
+const { keep, hold } = require('./keepalive');
 
 const POOL_OPTIONS = [
   'jobs', 'program', 'name', 'min', 'max', 'concurrency', 'algorithm', 'weights', 'timeout', 'retries',
@@ -130,6 +130,10 @@ class ChildPool extends EventEmitter {
     this.nextToken = 0;
     this.closed = false;
     this.streams = new Set();
+    this.pending = [];
+    this.flushScheduled = false;
+    this.waitingReady = false;
+    this.loopHold = null;
     /** Resolves with the pool once `min` workers are ready; rejects with a StartFailedError. */
     this.ready = keep(native.startPool(JSON.stringify(config), (json) => this._onNative(json)).then(
       (p) => {
@@ -161,6 +165,13 @@ class ChildPool extends EventEmitter {
     try {
       m = JSON.parse(json);
     } catch {
+      return;
+    }
+    if (m.results) {
+      for (const r of m.results) {
+        const t = this.tasks.get(r.token);
+        if (t && t.answer) t.answer(r);
+      }
       return;
     }
     if (m.token !== undefined) {
@@ -245,33 +256,75 @@ class ChildPool extends EventEmitter {
     const onAbort = () => task.cancel();
     if (signal) signal.addEventListener('abort', onAbort, { once: true });
     this.tasks.set(token, task);
+    if (this.tasks.size === 1) this.loopHold = hold();
     if (runOpts.events) task.ended = new Promise((r) => (task.endedResolve = r));
-    task.result = this.ready
-      .then(() => keep(this.native.run(token, name, paramsJson, JSON.stringify(runOpts))))
-      .then(
-        async (json) => {
-          const r = JSON.parse(json);
-          if (r.error) {
-            throw makeError(r.error.code, `job ${JSON.stringify(name)}: ${r.error.message}`, { job: name });
-          }
-          if (task.ended) await task.ended;
-          const o = fromOutcome(r.outcome, name, r.attempts);
-          if (o.ok) return o.value;
-          if (signal && signal.aborted && o.error.code === 'Cancelled') o.error.cause = signal.reason;
-          throw o.error;
-        },
-        (e) => {
-          throw e && e.code && e instanceof Error && e.constructor !== Error ? e : fromNative(e, name);
-        },
-      )
+    const answered = new Promise((resolve) => (task.answer = resolve));
+    this._enqueue(token, name, `[${token},${JSON.stringify(name)},${paramsJson},${JSON.stringify(runOpts)}]`);
+    task.result = answered
+      .then(async (r) => {
+        if (r.startError) throw r.startError;
+        if (r.error) {
+          throw makeError(r.error.code, `job ${JSON.stringify(name)}: ${r.error.message}`, { job: name });
+        }
+        if (task.ended) await task.ended;
+        const o = fromOutcome(r.outcome, name, r.attempts);
+        if (o.ok) return o.value;
+        if (signal && signal.aborted && o.error.code === 'Cancelled') o.error.cause = signal.reason;
+        throw o.error;
+      })
       .finally(() => {
         task.settled = true;
         task._end();
         this.tasks.delete(token);
+        if (this.tasks.size === 0 && this.loopHold) {
+          this.loopHold();
+          this.loopHold = null;
+        }
         if (signal) signal.removeEventListener('abort', onAbort);
       });
     task.result.catch(() => {}); // the caller's await sees it; no unhandled rejection here
     return task;
+  }
+
+  /** Runs submitted in the same tick go to the addon in one call (`submitMany`); their results
+   * come back batched through the event callback. */
+  _enqueue(token, name, item) {
+    this.pending.push({ token, name, item });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this._flush());
+  }
+
+  _flush() {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    if (!this.native) {
+      if (!this.waitingReady) {
+        this.waitingReady = true;
+        this.ready.then(
+          () => {
+            this.waitingReady = false;
+            this._flush();
+          },
+          (e) => {
+            for (const { token } of this.pending.splice(0)) {
+              const t = this.tasks.get(token);
+              if (t) t.answer({ startError: e });
+            }
+          },
+        );
+      }
+      return;
+    }
+    const items = this.pending.splice(0);
+    try {
+      this.native.submitMany(`[${items.map((i) => i.item).join(',')}]`);
+    } catch (e) {
+      for (const { token, name } of items) {
+        const t = this.tasks.get(token);
+        if (t) t.answer({ startError: fromNative(e, name) });
+      }
+    }
   }
 
   /** Run a job and resolve with its result (or reject with a typed error naming it). */

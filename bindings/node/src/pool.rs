@@ -170,6 +170,8 @@ pub struct NativePool {
     pool: ChildPool,
     slots: Arc<Mutex<HashMap<u32, Slot>>>,
     events: Arc<EventFn>,
+    /// Results of `submit_many` runs, sent to JavaScript in batches (`{"results": [...]}`).
+    results: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 /// Starts a pool (`config` is JSON); resolves when `min` workers are ready. `on_event` gets
@@ -200,10 +202,45 @@ pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<Nativ
             }
         }
     });
+    // One wake-up of the JavaScript thread carries every result finished meanwhile.
+    let (results, mut results_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let tsfn = Arc::clone(&on_event);
+    tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(256);
+        while results_rx.recv_many(&mut buf, 4096).await > 0 {
+            emit(&tsfn, format!("{{\"results\":[{}]}}", buf.join(",")));
+            buf.clear();
+        }
+    });
     Ok(NativePool {
         pool,
         slots: Arc::new(Mutex::new(HashMap::new())),
         events: on_event,
+        results,
+    })
+}
+
+/// Forwards one run's events as `{"token", "job"}`, then `{"token", "end": true}`.
+fn forward_job(
+    token: u32,
+    mut rx: tokio::sync::broadcast::Receiver<offload_pool::JobEvent>,
+    tsfn: Arc<EventFn>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let last = matches!(ev, offload_pool::JobEvent::Finished { .. });
+                    emit(&tsfn, json!({"token": token, "job": ev}).to_string());
+                    if last {
+                        break;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        emit(&tsfn, json!({"token": token, "end": true}).to_string());
     })
 }
 
@@ -254,25 +291,9 @@ impl NativePool {
             }
             slots.insert(token, Slot::Running(handle.canceller()));
         }
-        let forward = handle.events().map(|mut rx| {
-            let tsfn = Arc::clone(&self.events);
-            tokio::spawn(async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(ev) => {
-                            let last = matches!(ev, offload_pool::JobEvent::Finished { .. });
-                            emit(&tsfn, json!({"token": token, "job": ev}).to_string());
-                            if last {
-                                break;
-                            }
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
-                }
-                emit(&tsfn, json!({"token": token, "end": true}).to_string());
-            })
-        });
+        let forward = handle
+            .events()
+            .map(|rx| forward_job(token, rx, Arc::clone(&self.events)));
         let result = handle.result().await;
         if let Some(f) = forward {
             let _ = f.await;
@@ -282,6 +303,66 @@ impl NativePool {
             json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts})
                 .to_string(),
         )
+    }
+
+    /// Submits a batch of runs without a promise each: `batch` is a JSON array of
+    /// `[token, job, params, opts]`. Each run's end arrives through the event callback, batched:
+    /// `{"results": [{"token", "id", "outcome", "attempts"} | {"token", "error": {"code",
+    /// "message"}}]}`; with `opts.events`, its events as with `run`.
+    #[napi]
+    pub fn submit_many(&self, batch: String) -> napi::Result<()> {
+        let items: Vec<(u32, String, Value, RunOpts)> = parse("batch", &batch)?;
+        let pool = self.pool.clone();
+        let slots = Arc::clone(&self.slots);
+        let events = Arc::clone(&self.events);
+        let results = self.results.clone();
+        napi::bindgen_prelude::spawn(async move {
+            for (token, job, params, o) in items {
+                let mut ro = RunOptions::default();
+                ro.timeout = o.timeout_ms.map(ms);
+                ro.max_attempts = o.attempts.map(|n| n.max(1));
+                ro.key = o.key;
+                if o.events {
+                    ro = ro.with_events();
+                }
+                lock(&slots).entry(token).or_insert(Slot::Pending(false));
+                let mut handle = match pool.run_with(&job, params, ro).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        lock(&slots).remove(&token);
+                        let _ = results.send(
+                            json!({"token": token, "error": {"code": pool_error_code(&e), "message": e.to_string()}})
+                                .to_string(),
+                        );
+                        continue;
+                    }
+                };
+                {
+                    let mut s = lock(&slots);
+                    if matches!(s.get(&token), Some(Slot::Pending(true))) {
+                        handle.cancel();
+                    }
+                    s.insert(token, Slot::Running(handle.canceller()));
+                }
+                let forward = handle
+                    .events()
+                    .map(|rx| forward_job(token, rx, Arc::clone(&events)));
+                let slots = Arc::clone(&slots);
+                let results = results.clone();
+                tokio::spawn(async move {
+                    let result = handle.result().await;
+                    if let Some(f) = forward {
+                        let _ = f.await;
+                    }
+                    lock(&slots).remove(&token);
+                    let _ = results.send(
+                        json!({"token": token, "id": result.id, "outcome": result.outcome, "attempts": result.attempts})
+                            .to_string(),
+                    );
+                });
+            }
+        });
+        Ok(())
     }
 
     /// Cancels a run: a queued one ends at once, a running one gets `cancel`, then its worker
