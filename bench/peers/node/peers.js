@@ -4,7 +4,7 @@
 // workloads as tests/conformance/benches/pool.rs and printing one JSON line per run in the same
 // format.
 //
-//   node peers.js --system ee-core|workerpool|piscina|fork --workload a|b|c
+//   node peers.js --system ee-core|workerpool|piscina|fork|addon --workload a|b|c
 //                 [--tasks N] [--runs R] [--time-limit SECS] [--warmup N]
 //                 [--in-flight 16] (fork) [--concurrent 1] (piscina's concurrentTasksPerWorker)
 //
@@ -30,8 +30,8 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const system = args.system;
 const workload = args.workload;
-if (!['ee-core', 'workerpool', 'piscina', 'fork'].includes(system) || !['a', 'b', 'c'].includes(workload)) {
-  console.error('usage: peers.js --system ee-core|workerpool|piscina|fork --workload a|b|c [--tasks N] [--runs R] [--time-limit SECS]');
+if (!['ee-core', 'workerpool', 'piscina', 'fork', 'addon'].includes(system) || !['a', 'b', 'c'].includes(workload)) {
+  console.error('usage: peers.js --system ee-core|workerpool|piscina|fork|addon --workload a|b|c [--tasks N] [--runs R] [--time-limit SECS]');
   process.exit(2);
 }
 const WORKERS = 2;
@@ -193,7 +193,30 @@ async function startFork() {
   };
 }
 
-const starters = { 'ee-core': startEeCore, workerpool: startWorkerpool, piscina: startPiscina, fork: startFork };
+// offload from Node: bindings/node's ChildPool (the native addon, built by `npm run build` in
+// bindings/node) with Node workers running jobs/inc.js and jobs/spin.js, the same per-worker
+// concurrency as the offload rows (64 for a, 1 for b, 2 for c). Per-job events off: a task is
+// one napi call and one JSON result.
+async function startAddon() {
+  const { ChildPool } = require(path.join(__dirname, '..', '..', '..', 'bindings', 'node'));
+  const concurrency = workload === 'a' ? 64 : workload === 'b' ? 1 : 2;
+  const pool = await ChildPool.start({
+    jobs: path.join(__dirname, '..', 'jobs'),
+    min: WORKERS,
+    max: WORKERS,
+    concurrency,
+    queueBound: tasks + 1000,
+  });
+  return {
+    note: `bindings/node ChildPool, 2 Node workers, concurrency ${concurrency}`,
+    inFlight: Infinity,
+    submit: (x) => pool.run(task, { x }, { events: false }),
+    pids: () => pool.pids(),
+    close: () => pool.kill(),
+  };
+}
+
+const starters = { 'ee-core': startEeCore, workerpool: startWorkerpool, piscina: startPiscina, fork: startFork, addon: startAddon };
 
 // ---- workloads ---------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@
 const Module = require('node:module');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
+const state = require('./state');
 
 const ROOT = path.join(__dirname, '..');
 const COMPAT = path.join(ROOT, 'compat', 'ee-core');
@@ -40,6 +41,8 @@ function installCjsFallbacks() {
   cjsInstalled = true;
   const original = Module._resolveFilename;
   Module._resolveFilename = function offloadResolveFilename(request, parent, isMain, options) {
+    // A job that requires ee-core follows ee-core's ChildJob lifecycle (lib/lifecycle.js).
+    if (typeof request === 'string' && (request === 'ee-core' || request.startsWith('ee-core/'))) state.eeCore = true;
     try {
       return original.call(this, request, parent, isMain, options);
     } catch (e) {

@@ -113,10 +113,16 @@ class JobDefinition {
           done();
           throw e;
         }
+        // A held ee-core run (lib/lifecycle.js) stays reachable until it is answered.
+        const until = ctx && ctx.heldUntil;
+        const later = () => {
+          if (until) until.then(done);
+          else done();
+        };
         if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
-          return Promise.resolve(out).finally(done);
+          return Promise.resolve(out).finally(later);
         }
-        done();
+        later();
         return out;
       }
       case 'function':

@@ -8,6 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const util = require('node:util');
 const state = require('./state');
+const { Holder, holdable } = require('./lifecycle');
 const {
   CancelledError,
   DeadlineExceededError,
@@ -283,6 +284,7 @@ class Worker {
       );
     }
     state.worker = this;
+    this.holder = new Holder(this);
     process.on('message', (m) => this.receive(m));
     // The supervisor closed the channel or died: stop now, whatever the jobs are doing.
     process.on('disconnect', () => process.exit(0));
@@ -330,10 +332,13 @@ class Worker {
    * ee-core jobs end by calling exit(): a run still in flight is answered first, with `null`
    * for a zero code (the job is done), or an `Exited` error for another code. */
   exit(code = 0) {
+    this.exiting = true;
     for (const job of [...this.running.values()]) {
       if (job.kind !== 'run') continue;
+      const value = this.holder ? this.holder.valueOf(job) : null;
+      if (this.holder) this.holder.release(job);
       if (code === 0) {
-        this.finish(job, true, null);
+        this.finish(job, true, value);
       } else {
         const err = new Error(`the job exited the process with status ${code}`);
         err.name = 'Exited';
@@ -341,7 +346,6 @@ class Worker {
       }
     }
     if (this.pendingSends === 0) process.exit(code);
-    this.exiting = true;
     this.flush().then(() => process.exit(code));
   }
 
@@ -627,12 +631,21 @@ class Worker {
   async execute(job, ctx) {
     const def = await this.jobs.resolve(job.name, job.path);
     if (job.aborted) throw job.signal.reason;
+    if (job.kind === 'run' && holdable()) {
+      // A held run keeps its class instance reachable by `call` until it is answered.
+      job.holdable = true;
+      const released = new Promise((resolve) => (job.releaseInstance = resolve));
+      Object.defineProperty(ctx, 'heldUntil', { value: released, configurable: true });
+    }
     if (job.kind === 'call') return def.call(job.func, job.args, ctx);
     return def.run(job.params, job.args, ctx);
   }
 
   finish(job, ok, value) {
     if (job.answered) return;
+    // ee-core ChildJob lifecycle (lib/lifecycle.js): a successful run may be held until exit().
+    if (ok && this.holder && this.holder.hold(job, value)) return;
+    if (this.holder) this.holder.release(job);
     this.forget(job);
     if (ok) {
       this.sendResult(job.id, value);
@@ -646,6 +659,7 @@ class Worker {
   forget(job) {
     job.answered = true;
     job.dispose();
+    if (job.releaseInstance) job.releaseInstance();
     if (this.running.delete(job.id) && job.kind === 'run') this.runs -= 1;
   }
 

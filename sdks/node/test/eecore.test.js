@@ -179,7 +179,27 @@ const FAKE_EE_CORE = {
   'node_modules/ee-core/jobs/baseJobClass.js': `module.exports = class Base {}; module.exports.origin = 'installed';`,
 };
 
+// Held ee-core runs (lib/lifecycle.js): exit(3) later, and a timer that never ends by itself.
+const EXIT_LATER = `
+const { exit } = require('ee-core/ps');
+module.exports = class {
+  handle(params) {
+    setTimeout(() => exit(params.code), 10);
+  }
+};
+`;
+const FOREVER = `
+const { childMessage } = require('ee-core/message');
+module.exports = class {
+  async handle() {
+    setInterval(() => childMessage.send('tick', 1), 20);
+  }
+};
+`;
+
 const bare = tempTree({
+  'jobs/exit-later.js': EXIT_LATER,
+  'jobs/forever.js': FOREVER,
   'jobs/timer.js': TIMER,
   'jobs/awaiting-timer.js': AWAITING_TIMER,
   'jobs/during.js': DURING,
@@ -276,16 +296,49 @@ describe('ee-core compatibility', { concurrency: 4 }, () => {
     await w.output('stdout', /Pause timerJob, jobId:  T/);
   });
 
-  test("ee-core's own TimerJob (handle returns at once): later events carry no id; a call gets a fresh instance", async () => {
+  test("ee-core's own TimerJob in a ChildJob: handle() returns at once, the run is held (lib/lifecycle.js): ticks carry its id, pause() reaches it, the drained loop answers it", async () => {
     const w = await start(bare);
     const file = path.join(bare, 'jobs', 'timer.js');
     w.send({ mid: 'o-run', cmd: 'run', jobPath: file, jobParams: [{ jobId: 'O' }] });
-    assert.equal((await w.answer('o-run')).value, null);
     const tick = await w.take({ type: 'event', name: 'job-timer-progress-O' });
-    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-O', data: { jobId: 'O', number: 0, end: false }, receiver: 'task' });
+    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-O', data: { jobId: 'O', number: 0, end: false }, receiver: 'task', id: 'o-run' });
+    await w.take({ type: 'event', name: 'job-timer-progress-O', data: { number: 1 } });
     w.send({ mid: 'o-pause', cmd: 'run', jobPath: file, jobFunc: 'pause', jobFuncParams: ['O'] });
-    assert.equal((await w.answer('o-pause')).value, 'paused 0', 'no run in progress: a fresh instance');
-    await w.take({ type: 'event', name: 'job-timer-progress-O', data: { number: 2 } });
+    const paused = await w.answer('o-pause');
+    assert.match(paused.value, /^paused [1-9]\d*$/, 'the call reached the running instance');
+    // The interval is cleared: nothing keeps the job alive, so it is answered and the process ends.
+    assert.equal((await w.answer('o-run')).value, null);
+    assert.equal((await w.exited()).code, 0);
+  });
+
+  test('a held run that calls exit(3): an Exited error, exit status 3', async () => {
+    const w = await start(bare);
+    const r = await w.run('exit-later', { code: 3 });
+    assert.equal(r.type, 'error');
+    assert.equal(r.error.name, 'Exited');
+    assert.equal((await w.exited()).code, 3);
+  });
+
+  test('a held run is answered Cancelled on cancel (the supervisor then kills the group)', async () => {
+    const w = await start(bare);
+    w.send({ type: 'run', id: 'f1', job: 'forever', params: null });
+    await w.take({ type: 'event', name: 'tick' });
+    w.send({ type: 'cancel', id: 'f1' });
+    const r = await w.answer('f1');
+    assert.equal(r.type, 'error');
+    assert.equal(r.error.name, 'Cancelled');
+  });
+
+  test("ee-core's own TimerJob in a pool worker (OFFLOAD_POOL=1): answered when handle() returns, the worker stays", async () => {
+    const w = await start(bare, { env: { OFFLOAD_POOL: '1' } });
+    const file = path.join(bare, 'jobs', 'timer.js');
+    w.send({ mid: 'p-run', cmd: 'run', jobPath: file, jobParams: [{ jobId: 'P' }] });
+    assert.equal((await w.answer('p-run')).value, null);
+    const tick = await w.take({ type: 'event', name: 'job-timer-progress-P' });
+    assert.deepEqual(tick, { type: 'event', name: 'job-timer-progress-P', data: { jobId: 'P', number: 0, end: false }, receiver: 'task' });
+    w.send({ mid: 'p-pause', cmd: 'run', jobPath: file, jobFunc: 'pause', jobFuncParams: ['P'] });
+    assert.equal((await w.answer('p-pause')).value, 'paused 0', 'no run in progress: a fresh instance');
+    await w.take({ type: 'event', name: 'job-timer-progress-P', data: { number: 2 } });
   });
 
   test('a ChildJob that calls exit() when done: result, its last event, exit 0', async () => {

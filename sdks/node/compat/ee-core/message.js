@@ -8,6 +8,9 @@
 
 const state = require('../../lib/state');
 
+// Loaded: the job uses ee-core, so its ChildJob runs follow ee-core's lifecycle (lib/lifecycle.js).
+state.eeCore = true;
+
 function receiverOf(receiver) {
   if (receiver === 'job' || receiver === 'childJob') return 'job';
   if (receiver === undefined || receiver === null || receiver === '' || receiver === 'task' || receiver === 'forkProcess') {

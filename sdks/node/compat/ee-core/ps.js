@@ -8,6 +8,9 @@ const os = require('node:os');
 const path = require('node:path');
 const state = require('../../lib/state');
 
+// Loaded: the job uses ee-core, so its ChildJob runs follow ee-core's lifecycle (lib/lifecycle.js).
+state.eeCore = true;
+
 const env = process.env;
 
 /** ee-core passes {"type":"childJob"|"childPoolJob"} as argv[2]; offload pools may say

@@ -1,0 +1,21 @@
+'use strict';
+// offload for Node.js and Electron (CommonJS). See README.md; ESM: index.mjs; types: index.d.ts.
+
+const errors = require('./lib/errors');
+const { ChildPool, Task } = require('./lib/pool');
+const { ChildJob, JobRun } = require('./lib/child-job');
+const { LoadBalancer, AlgorithmType, ALGORITHMS } = require('./lib/balancer');
+const { Client, ClientError } = require('./lib/client');
+
+module.exports = {
+  ChildPool,
+  Task,
+  ChildJob,
+  JobRun,
+  LoadBalancer,
+  AlgorithmType,
+  ALGORITHMS,
+  Client,
+  ClientError,
+  ...Object.fromEntries(Object.entries(errors).filter(([k]) => /Error$/.test(k))),
+};

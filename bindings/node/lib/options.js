@@ -1,0 +1,42 @@
+'use strict';
+// Option checks: every refusal names the option and the limit.
+const { makeError } = require('./errors');
+
+const MAX_MS = 2 ** 31 - 1; // setTimeout's limit, ~24.8 days
+
+function bad(name, what, v) {
+  return makeError('InvalidArgument', `option "${name}" must be ${what}, got ${JSON.stringify(v)}`);
+}
+
+/** An integer >= 0 (or undefined). */
+function whole(name, v) {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || v < 0) throw bad(name, 'an integer >= 0', v);
+  return v;
+}
+
+/** An integer >= 1 (or undefined). */
+function positive(name, v) {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || v < 1) throw bad(name, 'an integer >= 1', v);
+  return v;
+}
+
+/** Milliseconds, 0 to 2^31-1 (or undefined). */
+function duration(name, v) {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > MAX_MS) throw bad(name, `a number of milliseconds from 0 to ${MAX_MS}`, v);
+  return Math.round(v);
+}
+
+/** Refuse unknown option names (a typo would otherwise be ignored silently). */
+function checkOptions(where, opts, known) {
+  if (opts === null || typeof opts !== 'object') throw makeError('InvalidArgument', `${where}: options must be an object`);
+  for (const k of Object.keys(opts)) {
+    if (!known.includes(k)) {
+      throw makeError('InvalidArgument', `${where}: unknown option "${k}" (known: ${known.join(', ')})`);
+    }
+  }
+}
+
+module.exports = { whole, positive, duration, checkOptions, MAX_MS };

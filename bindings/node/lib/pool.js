@@ -1,0 +1,428 @@
+'use strict';
+// ChildPool: a supervised pool of resident worker processes (offload_pool::ChildPool).
+
+const { EventEmitter } = require('node:events');
+const path = require('node:path');
+const native = require('./native');
+const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
+const { PathResolver } = require('./paths');
+const { EventStream } = require('./events');
+const { positive, whole, duration, checkOptions } = require('./options');
+const { keep, hold } = require('./keepalive');
+
+const POOL_OPTIONS = [
+  'jobs', 'program', 'name', 'min', 'max', 'concurrency', 'algorithm', 'weights', 'timeout', 'retries',
+  'retryOnError', 'retryDelay', 'recycle', 'idleTimeout', 'killSignal', 'killGrace', 'cancelGrace',
+  'queueBound', 'failFast', 'env', 'startTimeout', 'healthInterval', 'maxRestarts', 'restartWindow', 'node',
+  'memoryLimit', 'cpuSeconds', 'poisonAfter',
+];
+
+/** One job submitted to a pool: an EventEmitter ('started', 'progress', 'event', 'retrying',
+ * 'finished') and an async iterator over the same events; `result` settles with the job. */
+class Task extends EventEmitter {
+  constructor(pool, token, job) {
+    super();
+    this.pool = pool;
+    this.token = token;
+    this.job = job;
+    this.pid = null;
+    this.settled = false;
+    this.streams = new Set();
+    this.ended = null;
+    this.endedResolve = null;
+  }
+
+  /** Cancel: a queued job ends at once; a running one gets `cancel`, then its worker is killed
+   * after the cancel grace. */
+  cancel() {
+    if (this.settled) return;
+    this.cancelled = true;
+    if (this.pool.native) this.pool.native.cancel(this.token);
+  }
+
+  _event(ev) {
+    const type = ev.event;
+    const wrapped = { type, ...ev, id: undefined, job: this.job };
+    delete wrapped.id;
+    for (const s of this.streams) s.push(wrapped);
+    switch (type) {
+      case 'started':
+        this.pid = ev.pid;
+        this.emit('started', { pid: ev.pid, attempt: ev.attempt });
+        break;
+      case 'progress':
+        this.emit('progress', ev.data, { pid: ev.pid, job: this.job });
+        this.pool._emitIfListened('progress', ev.data, { pid: ev.pid, job: this.job, task: this });
+        break;
+      case 'event':
+        this.emit('event', ev.name, ev.data, { pid: ev.pid, receiver: ev.receiver, job: this.job });
+        break;
+      case 'retrying':
+        this.emit('retrying', { outcome: ev.outcome, delayMs: Math.round((ev.delay.secs * 1e9 + ev.delay.nanos) / 1e6) });
+        break;
+      case 'finished':
+        this.emit('finished', ev.outcome);
+        break;
+      default:
+        break;
+    }
+  }
+
+  _end() {
+    for (const s of this.streams) s.end();
+    if (this.endedResolve) this.endedResolve();
+  }
+
+  [Symbol.asyncIterator]() {
+    const s = new EventStream(() => this.streams.delete(s));
+    if (this.settled) s.end();
+    else this.streams.add(s);
+    return s;
+  }
+}
+
+class ChildPool extends EventEmitter {
+  /**
+   * @param {object} opts see index.d.ts (`PoolOptions`)
+   */
+  constructor(opts = {}) {
+    super();
+    checkOptions('ChildPool', opts, POOL_OPTIONS);
+    const recycle = opts.recycle || {};
+    this.jobsDir = path.resolve(opts.jobs || './jobs');
+    this.program = opts.program ? path.resolve(opts.program) : null;
+    this.resolver = this.program ? null : new PathResolver(this.jobsDir);
+    const config = {
+      jobsDir: this.jobsDir,
+      program: this.program || undefined,
+      name: opts.name,
+      min: whole('min', opts.min),
+      max: positive('max', opts.max),
+      concurrency: positive('concurrency', opts.concurrency),
+      algorithm: opts.algorithm,
+      weights: opts.weights,
+      timeoutMs: duration('timeout', opts.timeout),
+      attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
+      retryOnError: opts.retryOnError,
+      retryDelayMs: duration('retryDelay', opts.retryDelay),
+      recycleAfterJobs: positive('recycle.jobs', recycle.jobs),
+      recycleMaxRss: positive('recycle.rss', recycle.rss),
+      recycleMaxAgeMs: duration('recycle.age', recycle.age),
+      idleTimeoutMs: duration('idleTimeout', opts.idleTimeout),
+      killSignal: opts.killSignal,
+      killGraceMs: duration('killGrace', opts.killGrace),
+      cancelGraceMs: duration('cancelGrace', opts.cancelGrace),
+      queueBound: positive('queueBound', opts.queueBound),
+      failFast: opts.failFast,
+      env: opts.env,
+      startTimeoutMs: duration('startTimeout', opts.startTimeout),
+      healthIntervalMs: duration('healthInterval', opts.healthInterval),
+      maxRestarts: whole('maxRestarts', opts.maxRestarts),
+      restartIntervalMs: duration('restartWindow', opts.restartWindow),
+      node: opts.node,
+      memoryLimit: positive('memoryLimit', opts.memoryLimit),
+      cpuSeconds: positive('cpuSeconds', opts.cpuSeconds),
+      poisonAfter: positive('poisonAfter', opts.poisonAfter),
+    };
+    if (config.max === undefined && config.min !== undefined) config.max = Math.max(config.min, 4);
+    this.native = null;
+    this.tasks = new Map();
+    this.nextToken = 0;
+    this.closed = false;
+    this.streams = new Set();
+    this.pending = [];
+    this.flushScheduled = false;
+    this.waitingReady = false;
+    this.loopHold = null;
+    /** Resolves with the pool once `min` workers are ready; rejects with a StartFailedError. */
+    this.ready = keep(native.startPool(JSON.stringify(config), (json) => this._onNative(json)).then(
+      (p) => {
+        this.native = p;
+        for (const t of this.tasks.values()) if (t.cancelled) p.cancel(t.token);
+        // The pool's own `online` event fired before this listener existed.
+        process.nextTick(() => this._emitIfListened('online', p.pids().length));
+        return this;
+      },
+      (e) => {
+        throw fromNative(e);
+      },
+    ));
+    this.ready.catch(() => {}); // surfaced by run() and `await pool.ready`
+  }
+
+  /** A pool whose `min` workers are ready. */
+  static async start(opts) {
+    const pool = new ChildPool(opts);
+    return pool.ready;
+  }
+
+  _emitIfListened(name, ...args) {
+    if (this.listenerCount(name) > 0) this.emit(name, ...args);
+  }
+
+  _onNative(json) {
+    let m;
+    try {
+      m = JSON.parse(json);
+    } catch {
+      return;
+    }
+    if (m.results) {
+      for (const r of m.results) {
+        const t = this.tasks.get(r.token);
+        if (t && t.answer) t.answer(r);
+      }
+      return;
+    }
+    if (m.token !== undefined) {
+      const t = this.tasks.get(m.token);
+      if (!t) return;
+      if (m.end) t._end();
+      else if (m.job) t._event(m.job);
+      return;
+    }
+    if (m.pool) this._onPool(m.pool);
+    else if (m.poolJob) {
+      const ev = m.poolJob;
+      for (const s of this.streams) s.push({ type: 'event', name: ev.name, data: ev.data, pid: ev.pid, receiver: ev.receiver });
+      this._emitIfListened('event', ev.name, ev.data, { pid: ev.pid, receiver: ev.receiver });
+    }
+  }
+
+  _onPool(ev) {
+    const out = { type: ev.event, ...ev };
+    delete out.event;
+    for (const s of this.streams) s.push(out);
+    if (ev.event === 'worker_spawned') this._emitIfListened('workerSpawned', ev.pid, ev.index);
+    else if (ev.event === 'worker_ready') this._emitIfListened('workerReady', ev.pid);
+    else if (ev.event === 'worker_exited') this._emitIfListened('workerExited', ev.pid, ev.outcome, ev.expected);
+    else if (ev.event === 'worker_recycled') this._emitIfListened('workerRecycled', ev.pid, ev.reason);
+    else if (ev.event === 'degraded') this._emitIfListened('degraded', ev.restarts);
+    else if (ev.event === 'recovered') this._emitIfListened('recovered');
+  }
+
+  _jobName(job) {
+    if (!this.resolver) {
+      if (typeof job !== 'string' || job === '') {
+        throw makeError('InvalidJob', `job ${JSON.stringify(job)}: a job name is a non-empty string`, { job });
+      }
+      return job;
+    }
+    return this.resolver.resolve(job).name;
+  }
+
+  /**
+   * Submit a job; returns its Task at once (events, cancel, `result`).
+   * @param {string} job a job name in the jobs folder, or a path inside it
+   * @param {unknown} params JSON-serialisable
+   * @param {{timeout?: number, retries?: number, key?: string, signal?: AbortSignal, onProgress?: Function}} [opts]
+   */
+  submit(job, params, opts = {}) {
+    const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
+    const task = new Task(this, token, typeof job === 'string' ? job : String(job));
+    const fail = (e) => {
+      task.settled = true;
+      task._end();
+      task.result = Promise.reject(e);
+      task.result.catch(() => {});
+      return task;
+    };
+    let name;
+    let paramsJson;
+    let runOpts;
+    try {
+      checkOptions('run', opts, ['timeout', 'retries', 'key', 'signal', 'onProgress', 'events']);
+      if (this.closed) throw makeError('ShuttingDown', `job ${JSON.stringify(job)}: the pool is shut down`, { job });
+      name = this._jobName(job);
+      task.job = name;
+      paramsJson = toJson(params, name);
+      if (opts.key !== undefined && (typeof opts.key !== 'string' || opts.key.length > 1024)) {
+        throw makeError('InvalidArgument', `job ${JSON.stringify(name)}: "key" must be a string of at most 1024 characters`, { job: name });
+      }
+      runOpts = {
+        timeoutMs: duration('timeout', opts.timeout),
+        attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
+        key: opts.key,
+        events: opts.events !== false,
+      };
+    } catch (e) {
+      return fail(e);
+    }
+    const { signal } = opts;
+    if (signal && signal.aborted) {
+      return fail(makeError('Cancelled', `job ${JSON.stringify(name)} was aborted before it started`, { job: name, cause: signal.reason }));
+    }
+    if (typeof opts.onProgress === 'function') task.on('progress', opts.onProgress);
+    const onAbort = () => task.cancel();
+    if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    this.tasks.set(token, task);
+    if (this.tasks.size === 1) this.loopHold = hold();
+    if (runOpts.events) task.ended = new Promise((r) => (task.endedResolve = r));
+    const answered = new Promise((resolve) => (task.answer = resolve));
+    this._enqueue(token, name, `[${token},${JSON.stringify(name)},${paramsJson},${JSON.stringify(runOpts)}]`);
+    task.result = answered
+      .then(async (r) => {
+        if (r.startError) throw r.startError;
+        if (r.error) {
+          throw makeError(r.error.code, `job ${JSON.stringify(name)}: ${r.error.message}`, { job: name });
+        }
+        if (task.ended) await task.ended;
+        const o = fromOutcome(r.outcome, name, r.attempts);
+        if (o.ok) return o.value;
+        if (signal && signal.aborted && o.error.code === 'Cancelled') o.error.cause = signal.reason;
+        throw o.error;
+      })
+      .finally(() => {
+        task.settled = true;
+        task._end();
+        this.tasks.delete(token);
+        if (this.tasks.size === 0 && this.loopHold) {
+          this.loopHold();
+          this.loopHold = null;
+        }
+        if (signal) signal.removeEventListener('abort', onAbort);
+      });
+    task.result.catch(() => {}); // the caller's await sees it; no unhandled rejection here
+    return task;
+  }
+
+  /** Runs submitted in the same tick go to the addon in one call (`submitMany`); their results
+   * come back batched through the event callback. */
+  _enqueue(token, name, item) {
+    this.pending.push({ token, name, item });
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this._flush());
+  }
+
+  _flush() {
+    this.flushScheduled = false;
+    if (this.pending.length === 0) return;
+    if (!this.native) {
+      if (!this.waitingReady) {
+        this.waitingReady = true;
+        this.ready.then(
+          () => {
+            this.waitingReady = false;
+            this._flush();
+          },
+          (e) => {
+            for (const { token } of this.pending.splice(0)) {
+              const t = this.tasks.get(token);
+              if (t) t.answer({ startError: e });
+            }
+          },
+        );
+      }
+      return;
+    }
+    const items = this.pending.splice(0);
+    try {
+      this.native.submitMany(`[${items.map((i) => i.item).join(',')}]`);
+    } catch (e) {
+      for (const { token, name } of items) {
+        const t = this.tasks.get(token);
+        if (t) t.answer({ startError: fromNative(e, name) });
+      }
+    }
+  }
+
+  /** Run a job and resolve with its result (or reject with a typed error naming it). */
+  run(job, params, opts = {}) {
+    return this.submit(job, params, opts).result;
+  }
+
+  /** Pool events (worker lifecycle, named job events) as an async iterator. */
+  events() {
+    const s = new EventStream(() => this.streams.delete(s));
+    this.streams.add(s);
+    return s;
+  }
+
+  /** Send an event to every ready worker; resolves to `{pid: acked}`. */
+  async broadcast(name, data, { timeout = 5000 } = {}) {
+    if (typeof name !== 'string' || name === '') throw makeError('InvalidArgument', 'broadcast: the event name must be a non-empty string');
+    const p = await this.ready;
+    const json = await keep(p.native.broadcast(name, toJson(data, name, 'data'), duration('timeout', timeout)));
+    const acks = JSON.parse(json);
+    const out = {};
+    for (const [pid, ok] of Object.entries(acks)) out[pid] = ok;
+    return out;
+  }
+
+  /** Set the number of workers (started or retired, idle first, never killing a running job). */
+  async resize(n) {
+    const p = await this.ready;
+    await keep(p.native.resize(whole('n', n)));
+  }
+
+  /** Replace every worker (after job files changed). */
+  async recycle() {
+    const p = await this.ready;
+    if (this.resolver) this.resolver.clear();
+    await keep(p.native.recycleAll());
+  }
+
+  /** The live workers: pid, index, state, rss (bytes), cpu (% of a core), jobs in flight, … */
+  async workers() {
+    const p = await this.ready;
+    return JSON.parse(await keep(p.native.health())).map((w) => ({
+      pid: w.pid,
+      index: w.index,
+      state: w.state,
+      rss: w.rss,
+      cpu: w.cpu,
+      jobs: w.in_flight,
+      jobsDone: w.jobs_done,
+      failures: w.failures,
+      restarts: w.restarts,
+      uptimeMs: Math.round(w.uptime.secs * 1000 + w.uptime.nanos / 1e6),
+      lastError: w.last_error,
+    }));
+  }
+
+  /** The live workers' pids. */
+  pids() {
+    return this.native ? this.native.pids() : [];
+  }
+
+  /** Jobs waiting in the queue. */
+  async queued() {
+    const p = await this.ready;
+    return keep(p.native.queued());
+  }
+
+  /** Kill one worker (soft: SIGTERM then SIGKILL after `grace` ms; hard: `signal: 'SIGKILL'`). */
+  async killWorker(pid, { signal = 'SIGTERM', grace = 5000 } = {}) {
+    const p = await this.ready;
+    return p.native.killWorker(pid, signal, duration('grace', grace));
+  }
+
+  /** Stop accepting jobs, let running ones finish until `deadline` ms, then kill the rest. */
+  async shutdown({ deadline = 5000 } = {}) {
+    this.closed = true;
+    let p;
+    try {
+      p = await this.ready;
+    } catch {
+      return;
+    }
+    await keep(p.native.shutdown(duration('deadline', deadline)));
+    for (const s of this.streams) s.end();
+  }
+
+  /** Kill every worker at once; running and queued jobs fail. */
+  async kill() {
+    this.closed = true;
+    let p;
+    try {
+      p = await this.ready;
+    } catch {
+      return;
+    }
+    await keep(p.native.kill());
+    for (const s of this.streams) s.end();
+  }
+}
+
+module.exports = { ChildPool, Task };

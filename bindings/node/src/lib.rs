@@ -1,0 +1,68 @@
+//! offload for Node.js and Electron: the native addon behind `bindings/node`.
+//!
+//! The JavaScript layer (`bindings/node/index.js`, `lib/*.js`) is the public API; this crate is
+//! its engine and speaks JSON strings with it, so that every value crossing the boundary was
+//! serialised by `JSON.stringify` (a param that is not JSON is refused in JavaScript, naming the
+//! job). The addon embeds napi-rs's tokio runtime; processes are spawned by `offload-process`'s
+//! long-lived spawner thread, so `PR_SET_PDEATHSIG` holds for the life of the Node process.
+//!
+//! - [`pool`]: `NativePool` over `offload_pool::ChildPool`;
+//! - [`child`]: `NativeChildJob` / `NativeProcess` over `offload_process::ChildJob`;
+//! - [`balance`]: `NativeBalancer` over `offload_balance::LoadBalancer`.
+//!
+//! Errors thrown to JavaScript carry a message `"[Code] text"`; the JavaScript layer turns the
+//! code into the matching `OffloadError` subclass.
+
+// napi-rs's macros expand to FFI glue (`unsafe` blocks): this crate has no hand-written unsafe.
+#![allow(unsafe_code)]
+
+pub mod balance;
+pub mod child;
+pub mod pool;
+
+use napi::bindgen_prelude::Unknown;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Error, Status};
+
+/// A JavaScript callback taking one JSON string, callable from any thread; weak, so it never
+/// keeps Node's event loop alive by itself.
+pub(crate) type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
+
+/// Queues `json` for the callback (non-blocking; the queue is unbounded).
+pub(crate) fn emit(f: &EventFn, json: String) {
+    let _ = f.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+}
+
+/// An error for JavaScript whose message starts with `[code]`.
+pub(crate) fn js_error(code: &str, message: impl std::fmt::Display) -> Error {
+    Error::new(Status::GenericFailure, format!("[{code}] {message}"))
+}
+
+/// Parses a JSON string the JavaScript layer produced.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> napi::Result<T> {
+    serde_json::from_str(json).map_err(|e| js_error("InvalidArgument", format!("{what}: {e}")))
+}
+
+/// A signal by name (`SIGTERM`, `SIGINT`, `SIGKILL`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`).
+pub(crate) fn signal_number(name: &str) -> napi::Result<i32> {
+    Ok(match name {
+        "SIGTERM" => libc::SIGTERM,
+        "SIGINT" => libc::SIGINT,
+        "SIGKILL" => libc::SIGKILL,
+        "SIGHUP" => libc::SIGHUP,
+        "SIGQUIT" => libc::SIGQUIT,
+        "SIGUSR1" => libc::SIGUSR1,
+        "SIGUSR2" => libc::SIGUSR2,
+        other => {
+            return Err(js_error(
+                "InvalidArgument",
+                format!("unknown signal {other:?}: use SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2"),
+            ))
+        }
+    })
+}
+
+/// Milliseconds to a duration.
+pub(crate) fn ms(v: u64) -> std::time::Duration {
+    std::time::Duration::from_millis(v)
+}

@@ -1,0 +1,537 @@
+//! `NativePool`: `offload_pool::ChildPool` for JavaScript.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use napi_derive::napi;
+use offload_pool::{
+    Backpressure, Canceller, ChildPool, PoolConfig, PoolError, PoolEvent, RunOptions, WorkerKind,
+};
+use offload_process::{ProcessEvent, ResourceLimits, Runtimes};
+use offload_protocol::{Call, ToWorker};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{emit, js_error, ms, parse, signal_number, EventFn};
+
+/// The pool options the JavaScript layer sends (already validated there; checked again here).
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct PoolOpts {
+    jobs_dir: String,
+    program: Option<String>,
+    name: Option<String>,
+    min: Option<usize>,
+    max: Option<usize>,
+    concurrency: Option<u32>,
+    algorithm: Option<String>,
+    weights: Option<Vec<f64>>,
+    timeout_ms: Option<u64>,
+    attempts: Option<u32>,
+    retry_on_error: Option<bool>,
+    retry_delay_ms: Option<u64>,
+    recycle_after_jobs: Option<u64>,
+    recycle_max_rss: Option<u64>,
+    recycle_max_age_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    kill_signal: Option<String>,
+    kill_grace_ms: Option<u64>,
+    cancel_grace_ms: Option<u64>,
+    queue_bound: Option<usize>,
+    fail_fast: Option<bool>,
+    env: BTreeMap<String, String>,
+    start_timeout_ms: Option<u64>,
+    health_interval_ms: Option<u64>,
+    max_restarts: Option<u32>,
+    restart_interval_ms: Option<u64>,
+    node: Option<String>,
+    memory_limit: Option<u64>,
+    cpu_seconds: Option<u64>,
+    poison_after: Option<u32>,
+}
+
+impl PoolOpts {
+    fn config(self) -> napi::Result<PoolConfig> {
+        let worker = match &self.program {
+            Some(p) => WorkerKind::Program(PathBuf::from(p)),
+            None => WorkerKind::Node,
+        };
+        let mut c = PoolConfig::new(worker, &self.jobs_dir);
+        c.handle_signals = false;
+        if let Some(n) = self.name {
+            c.name = n;
+        }
+        c.min = self.min.unwrap_or(c.min);
+        c.max = self.max.unwrap_or(c.max.max(c.min));
+        if let Some(n) = self.concurrency {
+            c.concurrency = n;
+        }
+        if let Some(a) = &self.algorithm {
+            c.algorithm = a.parse().map_err(|e| js_error("InvalidArgument", e))?;
+        }
+        if let Some(w) = self.weights {
+            c.weights = w;
+        }
+        c.job_timeout = self.timeout_ms.map(ms);
+        if let Some(n) = self.attempts {
+            c.retry.max_attempts = n.max(1);
+        }
+        if let Some(b) = self.retry_on_error {
+            c.retry.on_error = b;
+        }
+        if let Some(d) = self.retry_delay_ms {
+            c.retry.base = ms(d);
+        }
+        c.recycle.after_jobs = self.recycle_after_jobs;
+        c.recycle.max_rss = self.recycle_max_rss;
+        c.recycle.max_age = self.recycle_max_age_ms.map(ms);
+        c.idle_timeout = self.idle_timeout_ms.map(ms);
+        if let Some(s) = &self.kill_signal {
+            c.kill_signal = signal_number(s)?;
+        }
+        if let Some(g) = self.kill_grace_ms {
+            c.kill_grace = ms(g);
+        }
+        if let Some(g) = self.cancel_grace_ms {
+            c.cancel_grace = ms(g);
+        }
+        if let Some(q) = self.queue_bound {
+            c.queue_bound = q;
+        }
+        if self.fail_fast == Some(true) {
+            c.backpressure = Backpressure::FailFast;
+        }
+        c.env = self.env.into_iter().collect();
+        if let Some(t) = self.start_timeout_ms {
+            c.start_timeout = ms(t);
+        }
+        if let Some(t) = self.health_interval_ms {
+            c.health_interval = ms(t);
+        }
+        if let Some(n) = self.max_restarts {
+            c.restart.max_restarts = n;
+        }
+        if let Some(t) = self.restart_interval_ms {
+            c.restart.interval = ms(t);
+        }
+        if let Some(n) = self.poison_after {
+            c.poison_after = n;
+        }
+        if let Some(node) = self.node {
+            c.runtimes = Runtimes {
+                node: PathBuf::from(node),
+                ..Runtimes::default()
+            };
+        }
+        let mut limits = ResourceLimits::none();
+        if let Some(b) = self.memory_limit {
+            limits = limits.address_space(b);
+        }
+        if let Some(s) = self.cpu_seconds {
+            limits = limits.cpu_seconds(s);
+        }
+        c.limits = limits;
+        Ok(c)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+struct RunOpts {
+    timeout_ms: Option<u64>,
+    attempts: Option<u32>,
+    key: Option<String>,
+    events: bool,
+}
+
+enum Slot {
+    /// Submitted to JavaScript, not yet accepted by the pool; `true` once cancelled.
+    Pending(bool),
+    Running(Canceller),
+}
+
+/// The stable code of a pool refusal.
+fn pool_error_code(e: &PoolError) -> &'static str {
+    match e {
+        PoolError::ShuttingDown => "ShuttingDown",
+        PoolError::QueueFull { .. } => "QueueFull",
+        PoolError::InvalidJob(m) if m.contains("no job") || m.contains("not found") => {
+            "JobNotFound"
+        }
+        PoolError::InvalidJob(_) => "InvalidJob",
+        _ => "PoolGone",
+    }
+}
+
+/// A supervised pool of resident worker processes.
+#[napi]
+pub struct NativePool {
+    pool: ChildPool,
+    slots: Arc<Mutex<HashMap<u32, Slot>>>,
+    events: Arc<EventFn>,
+    /// Results of `submit_many` runs, sent to JavaScript in batches (`{"results": [...]}`).
+    results: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+/// Starts a pool (`config` is JSON); resolves when `min` workers are ready. `on_event` gets
+/// every event as a JSON string: `{"token", "job": JobEvent}`, `{"token", "end": true}`,
+/// `{"pool": PoolEvent}` (worker lifecycle), `{"poolJob": JobEvent}` (named job events for
+/// the manager), `{"worker": pid, "process": ProcessEvent}`.
+#[napi]
+pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<NativePool> {
+    let opts: PoolOpts = parse("pool options", &config)?;
+    let config = opts.config()?;
+    let pool = ChildPool::start(config)
+        .await
+        .map_err(|e| js_error("StartFailed", e))?;
+    let mut rx = pool.events();
+    let on_event = Arc::new(on_event);
+    let tsfn = Arc::clone(&on_event);
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                // Named events for the manager (receiver `job`/`all`), with or without a job.
+                Ok(PoolEvent::Job(ev @ offload_pool::JobEvent::Event { .. })) => {
+                    emit(&tsfn, json!({ "poolJob": ev }).to_string());
+                }
+                Ok(PoolEvent::Job(_)) => {}
+                Ok(ev) => emit(&tsfn, json!({ "pool": ev }).to_string()),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    // One wake-up of the JavaScript thread carries every result finished meanwhile.
+    let (results, mut results_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let tsfn = Arc::clone(&on_event);
+    tokio::spawn(async move {
+        let mut buf = Vec::with_capacity(256);
+        while results_rx.recv_many(&mut buf, 4096).await > 0 {
+            emit(&tsfn, format!("{{\"results\":[{}]}}", buf.join(",")));
+            buf.clear();
+        }
+    });
+    Ok(NativePool {
+        pool,
+        slots: Arc::new(Mutex::new(HashMap::new())),
+        events: on_event,
+        results,
+    })
+}
+
+/// Forwards one run's events as `{"token", "job"}`, then `{"token", "end": true}`.
+fn forward_job(
+    token: u32,
+    mut rx: tokio::sync::broadcast::Receiver<offload_pool::JobEvent>,
+    tsfn: Arc<EventFn>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let last = matches!(ev, offload_pool::JobEvent::Finished { .. });
+                    emit(&tsfn, json!({"token": token, "job": ev}).to_string());
+                    if last {
+                        break;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+        emit(&tsfn, json!({"token": token, "end": true}).to_string());
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[napi]
+impl NativePool {
+    /// Runs `job` with `params` (JSON); resolves to JSON: `{"id", "outcome", "attempts"}`, or
+    /// `{"error": {"code", "message"}}` when the pool refused it. `token` names the run for
+    /// `cancel` and for its events (sent when `opts.events`, ended by `{"token", "end": true}`).
+    #[napi]
+    pub async fn run(
+        &self,
+        token: u32,
+        job: String,
+        params: String,
+        opts: String,
+    ) -> napi::Result<String> {
+        let params: Value = parse("params", &params)?;
+        let o: RunOpts = parse("run options", &opts)?;
+        let mut ro = RunOptions::default();
+        ro.timeout = o.timeout_ms.map(ms);
+        ro.max_attempts = o.attempts.map(|n| n.max(1));
+        ro.key = o.key;
+        if o.events {
+            ro = ro.with_events();
+        }
+        // A cancel may have come first (it leaves `Pending(true)`).
+        lock(&self.slots)
+            .entry(token)
+            .or_insert(Slot::Pending(false));
+        let mut handle = match self.pool.run_with(&job, params, ro).await {
+            Ok(h) => h,
+            Err(e) => {
+                lock(&self.slots).remove(&token);
+                return Ok(
+                    json!({"error": {"code": pool_error_code(&e), "message": e.to_string()}})
+                        .to_string(),
+                );
+            }
+        };
+        {
+            let mut slots = lock(&self.slots);
+            if matches!(slots.get(&token), Some(Slot::Pending(true))) {
+                handle.cancel();
+            }
+            slots.insert(token, Slot::Running(handle.canceller()));
+        }
+        let forward = handle
+            .events()
+            .map(|rx| forward_job(token, rx, Arc::clone(&self.events)));
+        let result = handle.result().await;
+        if let Some(f) = forward {
+            let _ = f.await;
+        }
+        lock(&self.slots).remove(&token);
+        Ok(
+            json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts})
+                .to_string(),
+        )
+    }
+
+    /// Submits a batch of runs without a promise each: `batch` is a JSON array of
+    /// `[token, job, params, opts]`. Each run's end arrives through the event callback, batched:
+    /// `{"results": [{"token", "id", "outcome", "attempts"} | {"token", "error": {"code",
+    /// "message"}}]}`; with `opts.events`, its events as with `run`.
+    #[napi]
+    pub fn submit_many(&self, batch: String) -> napi::Result<()> {
+        let items: Vec<(u32, String, Value, RunOpts)> = parse("batch", &batch)?;
+        let pool = self.pool.clone();
+        let slots = Arc::clone(&self.slots);
+        let events = Arc::clone(&self.events);
+        let results = self.results.clone();
+        napi::bindgen_prelude::spawn(async move {
+            for (token, job, params, o) in items {
+                let mut ro = RunOptions::default();
+                ro.timeout = o.timeout_ms.map(ms);
+                ro.max_attempts = o.attempts.map(|n| n.max(1));
+                ro.key = o.key;
+                if o.events {
+                    ro = ro.with_events();
+                }
+                lock(&slots).entry(token).or_insert(Slot::Pending(false));
+                let mut handle = match pool.run_with(&job, params, ro).await {
+                    Ok(h) => h,
+                    Err(e) => {
+                        lock(&slots).remove(&token);
+                        let _ = results.send(
+                            json!({"token": token, "error": {"code": pool_error_code(&e), "message": e.to_string()}})
+                                .to_string(),
+                        );
+                        continue;
+                    }
+                };
+                {
+                    let mut s = lock(&slots);
+                    if matches!(s.get(&token), Some(Slot::Pending(true))) {
+                        handle.cancel();
+                    }
+                    s.insert(token, Slot::Running(handle.canceller()));
+                }
+                let forward = handle
+                    .events()
+                    .map(|rx| forward_job(token, rx, Arc::clone(&events)));
+                let slots = Arc::clone(&slots);
+                let results = results.clone();
+                tokio::spawn(async move {
+                    let result = handle.result().await;
+                    if let Some(f) = forward {
+                        let _ = f.await;
+                    }
+                    lock(&slots).remove(&token);
+                    let _ = results.send(
+                        json!({"token": token, "id": result.id, "outcome": result.outcome, "attempts": result.attempts})
+                            .to_string(),
+                    );
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// Cancels a run: a queued one ends at once, a running one gets `cancel`, then its worker
+    /// is killed after the cancel grace. A token not seen yet is remembered (its `run` may not
+    /// have reached the pool); call it only for runs that have not settled.
+    #[napi]
+    pub fn cancel(&self, token: u32) {
+        let mut slots = lock(&self.slots);
+        match slots.get_mut(&token) {
+            Some(Slot::Pending(c)) => *c = true,
+            Some(Slot::Running(c)) => c.cancel(),
+            None => {
+                slots.insert(token, Slot::Pending(true));
+            }
+        }
+    }
+
+    /// The live workers' pids.
+    #[napi]
+    pub fn pids(&self) -> Vec<u32> {
+        self.pool.pids()
+    }
+
+    /// Per-worker health as JSON (pid, index, state, rss, cpu, in_flight, jobs_done, …).
+    #[napi]
+    pub async fn health(&self) -> napi::Result<String> {
+        let h = self
+            .pool
+            .health()
+            .await
+            .map_err(|e| js_error("PoolGone", e))?;
+        Ok(serde_json::to_string(&h).unwrap_or_else(|_| "[]".into()))
+    }
+
+    /// Jobs waiting in the queue.
+    #[napi]
+    pub async fn queued(&self) -> napi::Result<u32> {
+        let n = self
+            .pool
+            .queued()
+            .await
+            .map_err(|e| js_error("PoolGone", e))?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Sets the number of workers.
+    #[napi]
+    pub async fn resize(&self, n: u32) -> napi::Result<()> {
+        self.pool
+            .resize(n as usize)
+            .await
+            .map_err(|e| js_error("PoolGone", e))
+    }
+
+    /// Replaces every worker (after job files changed).
+    #[napi]
+    pub async fn recycle_all(&self) -> napi::Result<()> {
+        self.pool
+            .recycle_all()
+            .await
+            .map_err(|e| js_error("PoolGone", e))
+    }
+
+    /// Sends an event to every ready worker; resolves to JSON `{pid: acked}`.
+    #[napi]
+    pub async fn broadcast(
+        &self,
+        name: String,
+        data: String,
+        timeout_ms: u32,
+    ) -> napi::Result<String> {
+        let data: Value = parse("data", &data)?;
+        let acks = self
+            .pool
+            .broadcast(&name, data, ms(u64::from(timeout_ms)))
+            .await
+            .map_err(|e| js_error("PoolGone", e))?;
+        Ok(serde_json::to_string(&acks).unwrap_or_else(|_| "{}".into()))
+    }
+
+    /// The worker bound to `key` (binding one now if needed), or null.
+    #[napi]
+    pub async fn bound_child(&self, key: String) -> napi::Result<Option<u32>> {
+        let p = self
+            .pool
+            .bound_child(&key)
+            .await
+            .map_err(|e| js_error("PoolGone", e))?;
+        Ok(p.map(|p| p.pid()))
+    }
+
+    /// Forwards the per-process events of worker `pid` (events for `task`/`all`, progress,
+    /// logs, exit) as `{"worker": pid, "process": …}`; false if there is no such worker.
+    #[napi]
+    pub fn watch_worker(&self, pid: u32) -> bool {
+        let Some(p) = self.pool.worker(pid) else {
+            return false;
+        };
+        let mut rx = p.events();
+        let tsfn = Arc::clone(&self.events);
+        napi::bindgen_prelude::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        let last = matches!(ev, ProcessEvent::Exited { .. });
+                        emit(&tsfn, json!({"worker": pid, "process": ev}).to_string());
+                        if last {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        true
+    }
+
+    /// ee-core's `callFunc` on a pool worker: sends `call` of `func` on `job` (`path`: the
+    /// job file) with `args` (JSON array). Fire and forget, like ee-core; false if the worker
+    /// is gone.
+    #[napi]
+    pub fn call_worker(
+        &self,
+        pid: u32,
+        job: String,
+        path: Option<String>,
+        func: String,
+        args: String,
+    ) -> napi::Result<bool> {
+        let args: Vec<Value> = parse("args", &args)?;
+        let Some(p) = self.pool.worker(pid) else {
+            return Ok(false);
+        };
+        let id = format!(
+            "call-{pid}-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let mut call = Call::new(id, job, func, args);
+        if let Some(path) = path {
+            call = call.with_path(path);
+        }
+        Ok(p.send(ToWorker::Call(call)).is_ok())
+    }
+
+    /// Stops accepting jobs, lets running ones finish until `deadline_ms`, then kills the rest.
+    #[napi]
+    pub async fn shutdown(&self, deadline_ms: u32) {
+        self.pool.shutdown(ms(u64::from(deadline_ms))).await;
+    }
+
+    /// Kills every worker at once.
+    #[napi]
+    pub async fn kill(&self) {
+        self.pool.kill().await;
+    }
+
+    /// Kills one worker (SIGTERM, then SIGKILL after `grace_ms`); the pool replaces it.
+    #[napi]
+    pub fn kill_worker(&self, pid: u32, signal: String, grace_ms: u32) -> napi::Result<bool> {
+        let sig = signal_number(&signal)?;
+        Ok(match self.pool.worker(pid) {
+            Some(p) => {
+                p.start_kill_with(sig, ms(u64::from(grace_ms)));
+                true
+            }
+            None => false,
+        })
+    }
+}
