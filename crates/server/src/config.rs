@@ -29,6 +29,19 @@
 //! request_timeout_ms = 30000
 //! end_gap_ms = 100
 //! max_attempts = 1
+//! allow = []                 # networks that may use it beyond loopback: ["10.0.0.0/8", …]
+//! max_waits = 128            # requests waiting for a job's end at once; more: 503
+//! max_wait_ms = 300000       # a wait ends after this: 504 (the job goes on)
+//! udp_rate_per_s = 100       # datagrams per second per source address (token bucket)
+//! udp_burst = 200            # the bucket's size
+//! udp_max_queued = 10000     # UDP-submitted jobs not yet ended; more datagrams are dropped
+//!
+//! [limits]                   # admission control
+//! max_queued_per_pool = 100000
+//! max_queued_total = 1000000
+//! max_cron_schedules = 1000
+//! min_cron_interval_ms = 60000
+//! max_workers_per_pool = 64
 //!
 //! [[cron]]
 //! name = "nightly-report"
@@ -38,7 +51,7 @@
 //! missed = "run_once"        # or "skip"
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -138,6 +151,19 @@ pub struct LinesSection {
     pub end_gap_ms: Option<u64>,
     /// Attempts of a line-protocol job when its pool does not set `max_attempts`.
     pub max_attempts: Option<u32>,
+    /// Networks (`10.0.0.0/8`, `192.168.1.7`, `fd00::/8`) allowed beyond loopback: the explicit
+    /// opt-in for a non-loopback bind or for running beside a `token`.
+    pub allow: Option<Vec<String>>,
+    /// Requests waiting for a job's end at once (`module:data`, `queue:get`).
+    pub max_waits: Option<usize>,
+    /// The longest wait for a job's end.
+    pub max_wait_ms: Option<u64>,
+    /// UDP datagrams per second per source address.
+    pub udp_rate_per_s: Option<u32>,
+    /// UDP burst per source address.
+    pub udp_burst: Option<u32>,
+    /// UDP-submitted jobs not yet ended, at most.
+    pub udp_max_queued: Option<usize>,
 }
 
 /// The limits of the seed's TCP/UDP line protocol.
@@ -156,6 +182,20 @@ pub struct LineLimits {
     /// Attempts of a line-protocol job whose pool does not set `max_attempts` (default 1: the
     /// client is waiting; a failure is answered `500:` at once).
     pub max_attempts: u32,
+    /// Networks allowed beyond loopback (default none: loopback peers only). Non-empty is the
+    /// explicit opt-in for a non-loopback bind and for the line protocol beside a `token`.
+    pub allow: Vec<Network>,
+    /// Requests waiting for a job's end at once (default 128, below `max_connections` so that
+    /// waits never take every connection); more are answered `503:`.
+    pub max_waits: usize,
+    /// The longest wait for a job's end (default 5 minutes); then `504:` (the job goes on).
+    pub max_wait: Duration,
+    /// UDP datagrams per second per source address (default 100); over it: dropped.
+    pub udp_rate_per_s: u32,
+    /// UDP burst per source address (default 200).
+    pub udp_burst: u32,
+    /// UDP-submitted jobs not yet ended (default 10,000); over it: dropped.
+    pub udp_max_queued: usize,
 }
 
 impl Default for LineLimits {
@@ -167,12 +207,18 @@ impl Default for LineLimits {
             request_timeout: Duration::from_secs(30),
             end_gap: Duration::from_millis(100),
             max_attempts: 1,
+            allow: Vec::new(),
+            max_waits: 128,
+            max_wait: Duration::from_secs(300),
+            udp_rate_per_s: 100,
+            udp_burst: 200,
+            udp_max_queued: 10_000,
         }
     }
 }
 
 impl LineLimits {
-    fn apply(&mut self, s: LinesSection) {
+    fn apply(&mut self, s: LinesSection) -> Result<(), ConfigError> {
         if let Some(n) = s.max_request_bytes {
             self.max_request = n.max(16);
         }
@@ -190,6 +236,165 @@ impl LineLimits {
         }
         if let Some(n) = s.max_attempts {
             self.max_attempts = n.max(1);
+        }
+        if let Some(allow) = s.allow {
+            self.allow = allow
+                .iter()
+                .map(|a| a.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|e: String| ConfigError::Invalid(format!("[lines] allow: {e}")))?;
+        }
+        if let Some(n) = s.max_waits {
+            self.max_waits = n.max(1);
+        }
+        if let Some(ms) = s.max_wait_ms {
+            self.max_wait = Duration::from_millis(ms.clamp(10, 24 * 3600 * 1000));
+        }
+        if let Some(n) = s.udp_rate_per_s {
+            self.udp_rate_per_s = n.max(1);
+        }
+        if let Some(n) = s.udp_burst {
+            self.udp_burst = n.max(1);
+        }
+        if let Some(n) = s.udp_max_queued {
+            self.udp_max_queued = n;
+        }
+        Ok(())
+    }
+
+    /// Whether `peer` may use the line protocol: loopback, or inside an `allow` network.
+    pub fn allows(&self, peer: IpAddr) -> bool {
+        let peer = canonical(peer);
+        peer.is_loopback() || self.allow.iter().any(|n| n.contains(peer))
+    }
+}
+
+/// A network of `[lines] allow`: `10.0.0.0/8`, `fd00::/8`, or one address (`192.168.1.7`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in this network (an IPv4-mapped IPv6 address counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, canonical(ip)) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let (ip, prefix) = t.split_once('/').unwrap_or((t, ""));
+        let addr: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or network (like 10.0.0.0/8)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            max
+        } else {
+            prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length is 0..={max}"))?
+        };
+        Ok(Self {
+            addr: canonical(addr),
+            prefix,
+        })
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// `[limits]` of `offload.toml`: admission control (see [`Limits`] for the defaults).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Waiting jobs (scheduled, queued, or waiting for a retry) of one pool, at most.
+    pub max_queued_per_pool: Option<u64>,
+    /// Waiting jobs of all pools, at most.
+    pub max_queued_total: Option<u64>,
+    /// Cron schedules (config and API), at most.
+    pub max_cron_schedules: Option<usize>,
+    /// The shortest time between two ticks of a cron schedule.
+    pub min_cron_interval_ms: Option<u64>,
+    /// Workers of one pool, at most (`[[pool]] max`, `POST /v1/pools/{name}/resize`).
+    pub max_workers_per_pool: Option<usize>,
+}
+
+/// Admission control: how much work the daemon accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Waiting jobs of one pool (default 100,000); a submit over it: 429 `queue_full`.
+    pub max_queued_per_pool: u64,
+    /// Waiting jobs of all pools (default 1,000,000); a submit over it: 429 `queue_full`.
+    pub max_queued_total: u64,
+    /// Cron schedules (default 1,000).
+    pub max_cron_schedules: usize,
+    /// The shortest time between two ticks of a schedule (default 60 s: a 6-field expression
+    /// that fires every second needs `min_cron_interval_ms = 1000`).
+    pub min_cron_interval: Duration,
+    /// Workers of one pool (default 64).
+    pub max_workers_per_pool: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_queued_per_pool: 100_000,
+            max_queued_total: 1_000_000,
+            max_cron_schedules: 1_000,
+            min_cron_interval: Duration::from_secs(60),
+            max_workers_per_pool: 64,
+        }
+    }
+}
+
+impl Limits {
+    fn apply(&mut self, s: LimitsSection) {
+        if let Some(n) = s.max_queued_per_pool {
+            self.max_queued_per_pool = n;
+        }
+        if let Some(n) = s.max_queued_total {
+            self.max_queued_total = n;
+        }
+        if let Some(n) = s.max_cron_schedules {
+            self.max_cron_schedules = n;
+        }
+        if let Some(ms) = s.min_cron_interval_ms {
+            self.min_cron_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = s.max_workers_per_pool {
+            self.max_workers_per_pool = n.max(1);
         }
     }
 }
@@ -224,6 +429,8 @@ pub struct FileConfig {
     pub udp: Option<String>,
     /// Limits of the line protocol.
     pub lines: Option<LinesSection>,
+    /// Admission control.
+    pub limits: Option<LimitsSection>,
     /// The store: `sqlite` (default, in `data`) or a `postgres://` URL.
     pub store: Option<String>,
 }
@@ -277,6 +484,8 @@ pub struct ServeConfig {
     pub udp: Option<SocketAddr>,
     /// Limits of the TCP/UDP line protocol.
     pub lines: LineLimits,
+    /// Admission control.
+    pub limits: Limits,
     /// The store URL: `None` for the embedded SQLite store in `data`.
     pub store: Option<String>,
 }
@@ -299,6 +508,7 @@ impl ServeConfig {
             tcp: None,
             udp: None,
             lines: LineLimits::default(),
+            limits: Limits::default(),
             store: None,
         }
     }
@@ -343,7 +553,10 @@ impl ServeConfig {
             self.udp = Some(addr("udp", u)?);
         }
         if let Some(l) = file.lines {
-            self.lines.apply(l);
+            self.lines.apply(l)?;
+        }
+        if let Some(l) = file.limits {
+            self.limits.apply(l);
         }
         if file.store.is_some() {
             self.store = file.store;
@@ -365,6 +578,8 @@ impl ServeConfig {
                 self.listen
             )));
         }
+        self.validate_lines()?;
+        self.validate_limits()?;
         let mut names = std::collections::HashSet::new();
         for p in &self.pools {
             if !names.insert(p.name.as_str()) {
@@ -381,6 +596,59 @@ impl ServeConfig {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl ServeConfig {
+    /// The line protocol has no credential: beyond loopback, or beside a token (which says
+    /// the HTTP API is meant to be protected), it needs the explicit `allow` opt-in.
+    fn validate_lines(&self) -> Result<(), ConfigError> {
+        if !self.lines.allow.is_empty() {
+            return Ok(());
+        }
+        for (what, addr) in [("tcp", self.tcp), ("udp", self.udp)] {
+            let Some(addr) = addr else { continue };
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError::LinesNeedAllow {
+                    reason: format!("{what} {addr} is not a loopback address"),
+                });
+            }
+            if self.token.is_some() {
+                return Err(ConfigError::LinesNeedAllow {
+                    reason: format!(
+                        "({what} {addr}) would run jobs without the token the HTTP API requires"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for p in &self.pools {
+            let max = p.max.unwrap_or(0).max(p.min.unwrap_or(0));
+            if max > l.max_workers_per_pool {
+                return Err(ConfigError::OverLimit {
+                    what: format!("pool {:?} has max = {max} workers", p.name),
+                    limit: "max_workers_per_pool",
+                    value: l.max_workers_per_pool.to_string(),
+                });
+            }
+        }
+        if self.crons.len() > l.max_cron_schedules {
+            return Err(ConfigError::OverLimit {
+                what: format!("{} [[cron]] schedules", self.crons.len()),
+                limit: "max_cron_schedules",
+                value: l.max_cron_schedules.to_string(),
+            });
+        }
+        for c in &self.crons {
+            crate::cron::check(&c.cron, l).map_err(|e| {
+                ConfigError::Invalid(format!("[[cron]] {:?}: {}", c.name, e.message))
+            })?;
         }
         Ok(())
     }
