@@ -175,7 +175,11 @@ mod tests {
         a.admit(&store, &[job("p")]).await.unwrap();
         let e = a.admit(&store, &[job("p")]).await.unwrap_err();
         assert_eq!((e.status.as_u16(), e.code), (429, "queue_full"));
-        assert!(e.message.contains("max_queued_per_pool = 3"), "{}", e.message);
+        assert!(
+            e.message.contains("max_queued_per_pool = 3"),
+            "{}",
+            e.message
+        );
         // A batch over the total is refused whole, and counts nothing.
         let e = a
             .admit(&store, &[job("q"), job("q"), job("r")])

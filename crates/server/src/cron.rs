@@ -369,7 +369,11 @@ mod tests {
         assert!(check("0 3 * * *", &limits).is_ok());
         let e = check("* * * * * *", &limits).unwrap_err();
         assert_eq!(e.code, "invalid_cron");
-        assert!(e.message.contains("min_cron_interval_ms = 60000"), "{}", e.message);
+        assert!(
+            e.message.contains("min_cron_interval_ms = 60000"),
+            "{}",
+            e.message
+        );
         // Close ticks only once a day are found too.
         assert!(check("0,30 0 3 * * *", &limits).is_err());
         let every_second = Limits {
@@ -377,6 +381,9 @@ mod tests {
             ..Limits::default()
         };
         assert!(check("* * * * * *", &every_second).is_ok());
-        assert_eq!(shortest_gap(&parse("*/5 * * * * *").unwrap(), 0), Some(5000));
+        assert_eq!(
+            shortest_gap(&parse("*/5 * * * * *").unwrap(), 0),
+            Some(5000)
+        );
     }
 }

@@ -402,8 +402,8 @@ impl SqliteStore {
                     let _turn = turn;
                     readers.with(f)
                 })
-                    .await
-                    .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
+                .await
+                .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
             }
             None => self.writer.call(1, move |c, _: &mut Deltas| f(c)).await,
         }
