@@ -111,6 +111,12 @@ impl Metrics {
             .increment(1);
     }
 
+    /// `offload_line_waits`: line-protocol requests waiting for a job's end now.
+    pub(crate) fn line_waits(&self) -> metrics::Gauge {
+        self.recorder
+            .register_gauge(&Key::from_name("offload_line_waits"), &META)
+    }
+
     /// A TCP connection of the line protocol was closed at accept: `reason` is `not_allowed`
     /// (its peer is outside `[lines] allow`) or `overloaded` (`max_connections`).
     pub(crate) fn tcp_refused(&self, reason: &'static str) {

@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use metrics::Gauge;
 use offload_store::{JobId, StoreError};
 use tokio::sync::{broadcast, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -24,6 +25,7 @@ use super::reply::LineError;
 use super::stopped;
 use crate::engine::Engine;
 use crate::events::ServerEvent;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Default)]
 struct UdpJobs {
@@ -43,10 +45,24 @@ pub(crate) struct Ends {
     udp_max: usize,
     reconciling: AtomicBool,
     last_reconcile: Mutex<Option<Instant>>,
+    gauge: Gauge,
 }
 
 /// The shortest time between two re-reads of the UDP jobs when their cap is reached.
 const RECONCILE_EVERY: Duration = Duration::from_secs(10);
+
+/// A place among the `max_waits` (shown as the `offload_line_waits` gauge); freed when dropped.
+#[derive(Debug)]
+pub(crate) struct WaitSlot {
+    _permit: OwnedSemaphorePermit,
+    gauge: Gauge,
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.gauge.decrement(1);
+    }
+}
 
 /// A waiter's registration: woken when its job ends; removed when dropped.
 pub(crate) struct Registration<'a> {
@@ -95,7 +111,7 @@ impl Drop for UdpSlot<'_> {
 }
 
 impl Ends {
-    pub(crate) fn new(max_waits: usize, udp_max: usize) -> Self {
+    pub(crate) fn new(max_waits: usize, udp_max: usize, metrics: &Metrics) -> Self {
         Self {
             waiters: Mutex::new(HashMap::new()),
             wait_slots: Arc::new(Semaphore::new(max_waits)),
@@ -104,6 +120,7 @@ impl Ends {
             udp_max,
             reconciling: AtomicBool::new(false),
             last_reconcile: Mutex::new(None),
+            gauge: metrics.line_waits(),
         }
     }
 
@@ -116,9 +133,16 @@ impl Ends {
     }
 
     /// A place to wait for a job's end, or `503:` when `max_waits` requests wait already.
-    pub(crate) fn wait_slot(&self) -> Result<OwnedSemaphorePermit, LineError> {
+    pub(crate) fn wait_slot(&self) -> Result<WaitSlot, LineError> {
         Arc::clone(&self.wait_slots)
             .try_acquire_owned()
+            .map(|permit| {
+                self.gauge.increment(1);
+                WaitSlot {
+                    _permit: permit,
+                    gauge: self.gauge.clone(),
+                }
+            })
             .map_err(|_| {
                 LineError::unavailable(format!(
                     "too many waiting requests (limit {}, [lines] max_waits); try again later \
@@ -243,7 +267,7 @@ mod tests {
 
     #[test]
     fn wait_slots_are_bounded_and_freed() {
-        let ends = Ends::new(2, 0);
+        let ends = Ends::new(2, 0, &Metrics::new());
         let a = ends.wait_slot().unwrap();
         let _b = ends.wait_slot().unwrap();
         let e = ends.wait_slot().unwrap_err();
@@ -258,7 +282,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_registration_is_woken_by_its_end_and_removed_when_dropped() {
-        let ends = Ends::new(4, 0);
+        let ends = Ends::new(4, 0, &Metrics::new());
         let id = JobId::now_v7();
         let other = JobId::now_v7();
         let r = ends.register(id);
@@ -273,7 +297,7 @@ mod tests {
 
     #[test]
     fn udp_places_are_capped_until_their_jobs_end() {
-        let ends = Ends::new(1, 2);
+        let ends = Ends::new(1, 2, &Metrics::new());
         let a = JobId::now_v7();
         ends.udp_reserve().unwrap().submitted(a);
         let unused = ends.udp_reserve().unwrap();

@@ -118,7 +118,11 @@ impl Listeners {
     pub(crate) fn start(bound: Bound, engine: Arc<Engine>) -> Result<Self, ServeError> {
         let (stop, stop_rx) = watch::channel(false);
         let limits = engine.config().lines.clone();
-        let ends = Arc::new(ends::Ends::new(limits.max_waits, limits.udp_max_queued));
+        let ends = Arc::new(ends::Ends::new(
+            limits.max_waits,
+            limits.udp_max_queued,
+            &engine.metrics,
+        ));
         let mut tasks = Vec::new();
         if bound.tcp.is_some() || bound.udp.is_some() {
             tasks.push(tokio::spawn(
