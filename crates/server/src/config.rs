@@ -721,6 +721,66 @@ mod tests {
     }
 
     #[test]
+    fn networks_parse_and_contain() {
+        let n: Network = "10.0.0.0/8".parse().unwrap();
+        assert!(n.contains("10.200.3.4".parse().unwrap()));
+        assert!(
+            n.contains("::ffff:10.1.1.1".parse().unwrap()),
+            "IPv4-mapped counts"
+        );
+        assert!(!n.contains("11.0.0.1".parse().unwrap()));
+        let one: Network = "192.168.1.7".parse().unwrap();
+        assert_eq!(one.to_string(), "192.168.1.7/32");
+        assert!(!one.contains("192.168.1.8".parse().unwrap()));
+        let v6: Network = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        let all: Network = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::/129", ""] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
+        let mut l = LineLimits::default();
+        assert!(l.allows("127.0.0.2".parse().unwrap()));
+        assert!(l.allows("::1".parse().unwrap()));
+        assert!(!l.allows("10.0.0.1".parse().unwrap()));
+        l.allow = vec![n];
+        assert!(l.allows("10.0.0.1".parse().unwrap()));
+        assert!(!l.allows("192.168.0.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_line_protocol_needs_the_opt_in_beyond_loopback_or_beside_a_token() {
+        let mut c = ServeConfig::new("jobs", ".offload");
+        c.tcp = Some("127.0.0.1:1".parse().unwrap());
+        assert!(c.validate().is_ok());
+        c.udp = Some("192.168.0.1:1".parse().unwrap());
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::LinesNeedAllow { .. }), "{e}");
+        assert!(e.to_string().contains("--lines-allow"), "{e}");
+        c.udp = None;
+        c.token = Some("t".into());
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::LinesNeedAllow { .. })
+        ));
+        let mut file = FileConfig::default();
+        file.lines = Some(LinesSection {
+            allow: Some(vec!["127.0.0.1".into()]),
+            ..LinesSection::default()
+        });
+        c.apply_file(file).unwrap();
+        assert!(c.validate().is_ok());
+        let mut file = FileConfig::default();
+        file.lines = Some(LinesSection {
+            allow: Some(vec!["10.0.0.0/99".into()]),
+            ..LinesSection::default()
+        });
+        let e = c.apply_file(file).unwrap_err().to_string();
+        assert!(e.contains("[lines] allow"), "{e}");
+    }
+
+    #[test]
     fn a_public_address_needs_a_token() {
         let mut c = ServeConfig::new("jobs", ".offload");
         c.listen = "0.0.0.0:7070".parse().unwrap();

@@ -49,6 +49,8 @@
 mod bucket;
 mod ends;
 mod handlers;
+#[cfg(test)]
+mod props;
 mod read;
 mod reply;
 mod request;
