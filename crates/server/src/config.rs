@@ -764,18 +764,22 @@ mod tests {
             c.validate(),
             Err(ConfigError::LinesNeedAllow { .. })
         ));
-        let mut file = FileConfig::default();
-        file.lines = Some(LinesSection {
-            allow: Some(vec!["127.0.0.1".into()]),
-            ..LinesSection::default()
-        });
+        let file = FileConfig {
+            lines: Some(LinesSection {
+                allow: Some(vec!["127.0.0.1".into()]),
+                ..LinesSection::default()
+            }),
+            ..FileConfig::default()
+        };
         c.apply_file(file).unwrap();
         assert!(c.validate().is_ok());
-        let mut file = FileConfig::default();
-        file.lines = Some(LinesSection {
-            allow: Some(vec!["10.0.0.0/99".into()]),
-            ..LinesSection::default()
-        });
+        let file = FileConfig {
+            lines: Some(LinesSection {
+                allow: Some(vec!["10.0.0.0/99".into()]),
+                ..LinesSection::default()
+            }),
+            ..FileConfig::default()
+        };
         let e = c.apply_file(file).unwrap_err().to_string();
         assert!(e.contains("[lines] allow"), "{e}");
     }
