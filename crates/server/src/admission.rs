@@ -18,6 +18,10 @@
 //! store count per submit would put a read on every submit's path (a blocking-pool task with
 //! SQLite); an engine-only counter would miss other nodes of a shared store and jobs that end.
 //!
+//! Measured (SQLite, 2-core VM, debug build, 100,000 waiting jobs in 8 pools): `counts()` takes
+//! 0.14 ms; a one-job `submit` 3.1 ms (its `fsync`). Per submit, a count would add about 5 %
+//! and a blocking-pool turn; one per [`REFRESH`] costs nothing measurable.
+//!
 //! # Caveats
 //!
 //! - Between refreshes the count only grows (ends are seen at the next refresh): a full queue
