@@ -25,8 +25,17 @@ fn module() -> impl Strategy<Value = String> {
     "[A-Za-z0-9_-]{1,12}[ .$@/!é]{0,3}[A-Za-z0-9_-]{0,4}"
 }
 
+/// 2,000 cases per property, or `PROPTEST_CASES` when set (a long campaign).
+fn config() -> ProptestConfig {
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = 2_000;
+    }
+    c
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     #[test]
     fn any_bytes_give_a_request_or_a_typed_error(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
