@@ -281,6 +281,15 @@ async fn waits_are_bounded_freed_when_clients_leave_and_hold_no_thread() {
         answer.starts_with("503:too many waiting requests"),
         "{answer}"
     );
+    // A queue:get of a job that has ended needs no place: it is answered at once.
+    let done = line(d.tcp, "queue:add:echo:done").await;
+    let done = done.strip_prefix("id:").unwrap().to_owned();
+    let deadline = Instant::now() + DEADLINE;
+    while line(d.tcp, &format!("queue:check:id:{done}")).await != "2" {
+        assert!(Instant::now() < deadline, "job {done} never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(line(d.tcp, &format!("queue:get:id:{done}")).await, "done");
     again.abort_all();
     while again.join_next().await.is_some() {}
     d.metric_until("offload_line_waits", |v| v == 0.0).await;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use offload_store::{JobId, JobRecord, Submitted};
 use serde_json::{json, Value};
 
+use super::super::ends::WaitSlot;
 use super::super::reply::{self, LineError};
 use super::super::request::Call;
 use super::super::{stopped, Ctx};
@@ -60,9 +61,15 @@ const RECHECK: Duration = Duration::from_secs(30);
 
 /// Waits for the job's end: woken by its end event (`ends.rs`), never longer than
 /// `max_wait_ms` (`504:`, the job goes on), and not at all once the client is `gone`. When the
-/// daemon stops meanwhile: `503:` naming the job, which stays in the store. The caller holds a
-/// wait slot ([`Ends::wait_slot`](super::super::ends::Ends::wait_slot)).
-pub(crate) async fn wait(ctx: &Ctx, id: JobId, mut gone: Gone<'_>) -> Result<JobRecord, LineError> {
+/// daemon stops meanwhile: `503:` naming the job, which stays in the store. A job that has
+/// ended already is answered at once; otherwise the wait takes `slot`, or a place of its own
+/// ([`Ends::wait_slot`](super::super::ends::Ends::wait_slot): `503:` when `max_waits` requests wait already).
+pub(crate) async fn wait(
+    ctx: &Ctx,
+    id: JobId,
+    mut gone: Gone<'_>,
+    mut slot: Option<WaitSlot>,
+) -> Result<JobRecord, LineError> {
     let mut stop = ctx.stop.clone();
     let deadline = tokio::time::Instant::now() + ctx.limits.max_wait;
     // Register first, then read: an end between the two is not missed.
@@ -71,6 +78,9 @@ pub(crate) async fn wait(ctx: &Ctx, id: JobId, mut gone: Gone<'_>) -> Result<Job
         let rec = ctx.engine.store.get(id).await?;
         if rec.state.is_terminal() {
             return Ok(rec);
+        }
+        if slot.is_none() {
+            slot = Some(ctx.ends.wait_slot()?);
         }
         tokio::select! {
             () = ended.notified() => {}
@@ -99,8 +109,8 @@ pub(super) async fn call(
     gone: Gone<'_>,
 ) -> Result<String, LineError> {
     // A place to wait first: a refused call creates no job.
-    let _slot = ctx.ends.wait_slot()?;
+    let slot = ctx.ends.wait_slot()?;
     let submitted = submit(ctx, call, Transport::Tcp, peer).await?;
-    let rec = wait(ctx, submitted.id, gone).await?;
+    let rec = wait(ctx, submitted.id, gone, Some(slot)).await?;
     reply::finished(&rec)
 }

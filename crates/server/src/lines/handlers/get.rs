@@ -10,8 +10,9 @@ use super::call::wait;
 use super::Gone;
 
 pub(super) async fn get(ctx: &Ctx, id: JobId, gone: Gone<'_>) -> Result<String, LineError> {
-    let _slot = ctx.ends.wait_slot()?;
-    let rec = wait(ctx, id, gone).await.map_err(|e| unknown(e, id))?;
+    let rec = wait(ctx, id, gone, None)
+        .await
+        .map_err(|e| unknown(e, id))?;
     reply::finished(&rec)
 }
 
