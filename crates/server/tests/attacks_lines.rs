@@ -228,6 +228,60 @@ async fn the_line_protocol_beside_a_token_needs_the_explicit_opt_in() {
     d.stop().await;
 }
 
+/// A non-loopback address of this machine (the source of its default route), if any: a client
+/// bound to it reaches the daemon on 127.0.0.1 as a non-loopback peer.
+fn outside_address() -> Option<std::net::IpAddr> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    // No packet is sent: connecting a UDP socket only picks the route.
+    s.connect("192.0.2.254:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn peers_outside_loopback_and_the_allow_list_are_closed_and_counted() {
+    let Some(outside) = outside_address() else {
+        eprintln!("skipped: this machine has no non-loopback address to connect from");
+        return;
+    };
+    for allowed in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut cfg = base_config(&tmp);
+        if allowed {
+            cfg.lines.allow = vec![outside.to_string().parse().unwrap()];
+        }
+        let d = Running::start(tmp, cfg).await;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(outside, 0)).unwrap();
+        let mut s = socket.connect(d.tcp).await.unwrap();
+        let _ = s.write_all(b"queue:check:id:nope\n").await;
+        let mut out = Vec::new();
+        let _ = timeout(DEADLINE, s.read_to_end(&mut out)).await.unwrap();
+        let out = String::from_utf8_lossy(&out).into_owned();
+        let u = UdpSocket::bind(SocketAddr::new(outside, 0)).await.unwrap();
+        u.send_to(b"queue:check:id:nope", d.udp).await.unwrap();
+        let (tcp_series, udp_series) = (
+            "offload_tcp_refused_total{reason=\"not_allowed\"}",
+            "offload_udp_dropped_total{reason=\"not_allowed\"}",
+        );
+        if allowed {
+            assert!(out.starts_with("404:"), "{out}");
+            // Served: the datagram is dropped for what it is, not for where it comes from.
+            d.metric_until("offload_udp_dropped_total{reason=\"bad_request\"}", |v| {
+                v == 1.0
+            })
+            .await;
+            assert_eq!(d.metric(tcp_series).await, 0.0);
+            assert_eq!(d.metric(udp_series).await, 0.0);
+        } else {
+            assert_eq!(out, "", "closed without a word");
+            assert_eq!(d.metric(tcp_series).await, 1.0);
+            d.metric_until(udp_series, |v| v == 1.0).await;
+        }
+        d.stop().await;
+    }
+}
+
 // ---- row 8: bounded waits ---------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
