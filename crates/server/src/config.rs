@@ -60,12 +60,6 @@ use serde_json::Value;
 
 use crate::error::ConfigError;
 
-mod limits;
-mod lines;
-
-pub use limits::{Limits, LimitsSection};
-pub use lines::{LineLimits, LinesSection, Network};
-
 /// How jobs of a pool are isolated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -138,6 +132,13 @@ pub struct CronSection {
 fn default_missed() -> String {
     "skip".into()
 }
+
+// `[lines]` and `[limits]`, in their own files.
+mod limits;
+mod lines;
+
+pub use limits::{Limits, LimitsSection};
+pub use lines::{LineLimits, LinesSection, Network};
 
 /// The file `offload.toml`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
