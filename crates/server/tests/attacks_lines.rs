@@ -165,16 +165,27 @@ async fn waiting_clients(addr: SocketAddr, request: &str, n: usize) -> JoinSet<S
     set
 }
 
-/// Threads of this process (the daemon runs in it).
-fn threads() -> usize {
+/// A field of `/proc/self/status` (the daemon runs in this process), as a number.
+fn status_field(name: &str) -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
+        .find_map(|l| l.strip_prefix(name))
         .unwrap()
         .trim()
+        .trim_end_matches(" kB")
         .parse()
         .unwrap()
+}
+
+/// Threads of this process.
+fn threads() -> usize {
+    status_field("Threads:")
+}
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> usize {
+    status_field("VmRSS:")
 }
 
 async fn refused(cfg: ServeConfig) -> ServeError {
@@ -393,9 +404,11 @@ async fn a_udp_flood_queues_at_most_udp_max_queued_jobs_and_counts_the_drops() {
     cfg.lines.udp_max_queued = 20;
     cfg.lines.udp_rate_per_s = 1_000_000;
     cfg.lines.udp_burst = 1_000_000;
+    let data = cfg.data.clone();
     let d = Running::start(tmp, cfg).await;
-    // Each job sleeps a minute: none ends during the test.
-    let payload = format!("slow:60000{}", " ".repeat(8 * 1024));
+    let rss_before = rss_kib();
+    // Row 9: 60 KB datagrams. Each job sleeps a minute: none ends during the test.
+    let payload = format!("slow:60000{}", " ".repeat(60_000));
     flood(d.udp, payload.as_bytes(), 2_000).await;
     let cap = "offload_udp_dropped_total{reason=\"queue_cap\"}";
     let submitted = "offload_jobs_submitted_total";
@@ -405,6 +418,14 @@ async fn a_udp_flood_queues_at_most_udp_max_queued_jobs_and_counts_the_drops() {
     flood(d.udp, payload.as_bytes(), 1).await;
     d.metric_until(cap, |v| v > dropped).await;
     assert_eq!(d.metric(submitted).await, 20.0);
+    // Memory and disk stay bounded (20 jobs of 60 KB; before: 2,979 jobs, 386 MiB on disk).
+    let grown = rss_kib().saturating_sub(rss_before);
+    assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
+    let on_disk: u64 = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(on_disk < 32 << 20, "{on_disk} bytes on disk");
     d.healthy().await;
     d.stop().await;
 }
