@@ -159,6 +159,15 @@ impl Scheduler {
                 list.push((s, "api"));
             }
         }
+        let max = engine.config().limits.max_cron_schedules;
+        if list.len() > max {
+            // Stored before the limit was lowered: kept, but no new one is accepted.
+            tracing::warn!(
+                schedules = list.len(),
+                max,
+                "more cron schedules than max_cron_schedules ([limits]); POST /v1/cron refuses new ones"
+            );
+        }
         let this = Arc::new(Self {
             entries: Mutex::new(HashMap::new()),
             changed: Notify::new(),
