@@ -262,7 +262,7 @@ async fn any_node_answers_cancels_and_fires_each_cron_tick_once() {
     let config = tmp.path().join("offload.toml");
     std::fs::write(
         &config,
-        "[[cron]]\nname = \"tick\"\ncron = \"* * * * * *\"\njob = \"sleepy\"\nparams = { ms = 1 }\n",
+        "[limits]\nmin_cron_interval_ms = 1000\n\n[[cron]]\nname = \"tick\"\ncron = \"* * * * * *\"\njob = \"sleepy\"\nparams = { ms = 1 }\n",
     )
     .unwrap();
     let cfg = config.to_str().unwrap();

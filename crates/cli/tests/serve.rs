@@ -272,7 +272,15 @@ async fn batch_workers_pools_metrics_and_openapi() {
 
 #[tokio::test]
 async fn cron_schedules_fire_from_the_api() {
-    let d = Daemon::start(&examples());
+    // Every second is below the default minimum interval (60 s): allow it.
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("offload.toml");
+    std::fs::write(&config, "[limits]\nmin_cron_interval_ms = 1000\n").unwrap();
+    let d = Daemon::start_with(
+        &examples(),
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     let (s, v) = post(
         &d,
         "/v1/cron",

@@ -29,6 +29,19 @@
 //! request_timeout_ms = 30000
 //! end_gap_ms = 100
 //! max_attempts = 1
+//! allow = []                 # networks that may use it beyond loopback: ["10.0.0.0/8", …]
+//! max_waits = 128            # requests waiting for a job's end at once; more: 503
+//! max_wait_ms = 300000       # a wait ends after this: 504 (the job goes on)
+//! udp_rate_per_s = 100       # datagrams per second per source address (token bucket)
+//! udp_burst = 200            # the bucket's size
+//! udp_max_queued = 10000     # UDP-submitted jobs not yet ended; more datagrams are dropped
+//!
+//! [limits]                   # admission control
+//! max_queued_per_pool = 100000
+//! max_queued_total = 1000000
+//! max_cron_schedules = 1000
+//! min_cron_interval_ms = 60000
+//! max_workers_per_pool = 64
 //!
 //! [http]                   # limits of the HTTP API (docs/http-api.md, docs/security.md)
 //! allowed_hosts = []         # Host names accepted besides loopback names and IP literals
@@ -135,79 +148,12 @@ fn default_missed() -> String {
     "skip".into()
 }
 
-/// `[lines]` of `offload.toml`: limits of the seed's TCP/UDP line protocol
-/// (`docs/line-protocol.md`). Every field is optional; see [`LineLimits`] for the defaults.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct LinesSection {
-    /// Largest request (TCP) or datagram (UDP), in bytes.
-    pub max_request_bytes: Option<usize>,
-    /// TCP connections served at once; more are answered `503:` and closed.
-    pub max_connections: Option<usize>,
-    /// A connection that sends nothing for this long is answered `408:` and closed.
-    pub idle_timeout_ms: Option<u64>,
-    /// The whole request must arrive within this time, else `408:`.
-    pub request_timeout_ms: Option<u64>,
-    /// Quiet time that ends a request from a client that neither half-closes nor ends its
-    /// request with a newline.
-    pub end_gap_ms: Option<u64>,
-    /// Attempts of a line-protocol job when its pool does not set `max_attempts`.
-    pub max_attempts: Option<u32>,
-}
+// `[lines]` and `[limits]`, in their own files.
+mod limits;
+mod lines;
 
-/// The limits of the seed's TCP/UDP line protocol.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineLimits {
-    /// Largest request or datagram (default 1 MiB; a datagram is at most 65,507 bytes anyway).
-    pub max_request: usize,
-    /// TCP connections served at once (default 256).
-    pub max_connections: usize,
-    /// Silence before the first byte that drops a connection (default 10 s).
-    pub idle_timeout: Duration,
-    /// Time for the whole request to arrive (default 30 s).
-    pub request_timeout: Duration,
-    /// Quiet time that ends a request without newline or half-close (default 100 ms).
-    pub end_gap: Duration,
-    /// Attempts of a line-protocol job whose pool does not set `max_attempts` (default 1: the
-    /// client is waiting; a failure is answered `500:` at once).
-    pub max_attempts: u32,
-}
-
-impl Default for LineLimits {
-    fn default() -> Self {
-        Self {
-            max_request: 1 << 20,
-            max_connections: 256,
-            idle_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            end_gap: Duration::from_millis(100),
-            max_attempts: 1,
-        }
-    }
-}
-
-impl LineLimits {
-    fn apply(&mut self, s: LinesSection) {
-        if let Some(n) = s.max_request_bytes {
-            self.max_request = n.max(16);
-        }
-        if let Some(n) = s.max_connections {
-            self.max_connections = n.max(1);
-        }
-        if let Some(ms) = s.idle_timeout_ms {
-            self.idle_timeout = Duration::from_millis(ms.max(10));
-        }
-        if let Some(ms) = s.request_timeout_ms {
-            self.request_timeout = Duration::from_millis(ms.max(10));
-        }
-        if let Some(ms) = s.end_gap_ms {
-            self.end_gap = Duration::from_millis(ms.max(1));
-        }
-        if let Some(n) = s.max_attempts {
-            self.max_attempts = n.max(1);
-        }
-    }
-}
+pub use limits::{Limits, LimitsSection};
+pub use lines::{LineLimits, LinesSection, Network};
 
 /// The file `offload.toml`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -239,6 +185,8 @@ pub struct FileConfig {
     pub udp: Option<String>,
     /// Limits of the line protocol.
     pub lines: Option<LinesSection>,
+    /// Admission control.
+    pub limits: Option<LimitsSection>,
     /// The store: `sqlite` (default, in `data`) or a `postgres://` URL.
     pub store: Option<String>,
     /// Limits of the HTTP API.
@@ -294,6 +242,8 @@ pub struct ServeConfig {
     pub udp: Option<SocketAddr>,
     /// Limits of the TCP/UDP line protocol.
     pub lines: LineLimits,
+    /// Admission control.
+    pub limits: Limits,
     /// The store URL: `None` for the embedded SQLite store in `data`.
     pub store: Option<String>,
     /// Limits of the HTTP API (`[http]`).
@@ -318,6 +268,7 @@ impl ServeConfig {
             tcp: None,
             udp: None,
             lines: LineLimits::default(),
+            limits: Limits::default(),
             store: None,
             http: HttpLimits::default(),
         }
@@ -363,7 +314,10 @@ impl ServeConfig {
             self.udp = Some(addr("udp", u)?);
         }
         if let Some(l) = file.lines {
-            self.lines.apply(l);
+            self.lines.apply(l)?;
+        }
+        if let Some(l) = file.limits {
+            self.limits.apply(l);
         }
         if file.store.is_some() {
             self.store = file.store;
@@ -388,6 +342,8 @@ impl ServeConfig {
                 self.listen
             )));
         }
+        self.validate_lines()?;
+        self.validate_limits()?;
         let mut names = std::collections::HashSet::new();
         for p in &self.pools {
             if !names.insert(p.name.as_str()) {
@@ -404,6 +360,59 @@ impl ServeConfig {
                     )));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl ServeConfig {
+    /// The line protocol has no credential: beyond loopback, or beside a token (which says
+    /// the HTTP API is meant to be protected), it needs the explicit `allow` opt-in.
+    fn validate_lines(&self) -> Result<(), ConfigError> {
+        if !self.lines.allow.is_empty() {
+            return Ok(());
+        }
+        for (what, addr) in [("tcp", self.tcp), ("udp", self.udp)] {
+            let Some(addr) = addr else { continue };
+            if !addr.ip().is_loopback() {
+                return Err(ConfigError::LinesNeedAllow {
+                    reason: format!("{what} {addr} is not a loopback address"),
+                });
+            }
+            if self.token.is_some() {
+                return Err(ConfigError::LinesNeedAllow {
+                    reason: format!(
+                        "({what} {addr}) would run jobs without the token the HTTP API requires"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        for p in &self.pools {
+            let max = p.max.unwrap_or(0).max(p.min.unwrap_or(0));
+            if max > l.max_workers_per_pool {
+                return Err(ConfigError::OverLimit {
+                    what: format!("pool {:?} has max = {max} workers", p.name),
+                    limit: "max_workers_per_pool",
+                    value: l.max_workers_per_pool.to_string(),
+                });
+            }
+        }
+        if self.crons.len() > l.max_cron_schedules {
+            return Err(ConfigError::OverLimit {
+                what: format!("{} [[cron]] schedules", self.crons.len()),
+                limit: "max_cron_schedules",
+                value: l.max_cron_schedules.to_string(),
+            });
+        }
+        for c in &self.crons {
+            crate::cron::check(&c.cron, l).map_err(|e| {
+                ConfigError::Invalid(format!("[[cron]] {:?}: {}", c.name, e.message))
+            })?;
         }
         Ok(())
     }
@@ -471,6 +480,41 @@ mod tests {
         cfg.validate().unwrap();
         assert_eq!(cfg.pools.len(), 2);
         assert_eq!(cfg.crons.len(), 1);
+    }
+
+    #[test]
+    fn the_line_protocol_needs_the_opt_in_beyond_loopback_or_beside_a_token() {
+        let mut c = ServeConfig::new("jobs", ".offload");
+        c.tcp = Some("127.0.0.1:1".parse().unwrap());
+        assert!(c.validate().is_ok());
+        c.udp = Some("192.168.0.1:1".parse().unwrap());
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::LinesNeedAllow { .. }), "{e}");
+        assert!(e.to_string().contains("--lines-allow"), "{e}");
+        c.udp = None;
+        c.token = Some("t".into());
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::LinesNeedAllow { .. })
+        ));
+        let file = FileConfig {
+            lines: Some(LinesSection {
+                allow: Some(vec!["127.0.0.1".into()]),
+                ..LinesSection::default()
+            }),
+            ..FileConfig::default()
+        };
+        c.apply_file(file).unwrap();
+        assert!(c.validate().is_ok());
+        let file = FileConfig {
+            lines: Some(LinesSection {
+                allow: Some(vec!["10.0.0.0/99".into()]),
+                ..LinesSection::default()
+            }),
+            ..FileConfig::default()
+        };
+        let e = c.apply_file(file).unwrap_err().to_string();
+        assert!(e.contains("[lines] allow"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::config::CronSection;
+use crate::config::{CronSection, Limits};
 use crate::engine::{Engine, Submit};
 use crate::error::ApiError;
 
@@ -53,6 +53,50 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ApiError> {
             format!("{expr:?}: {e}"),
         )
     })
+}
+
+/// How many consecutive ticks [`check`] looks at to find the shortest interval (every field
+/// of an expression cycles within this many ticks, so the shortest gap shows among them).
+const GAP_SAMPLE: usize = 256;
+
+/// Parses `expr` and checks it against `[limits] min_cron_interval_ms`: no two of its next
+/// [`GAP_SAMPLE`] ticks may be closer than the limit.
+///
+/// # Errors
+///
+/// `400 invalid_cron` for a bad expression or one that fires too often, naming the limit.
+pub(crate) fn check(expr: &str, limits: &Limits) -> Result<Cron, ApiError> {
+    let cron = parse(expr)?;
+    let min = i64::try_from(limits.min_cron_interval.as_millis()).unwrap_or(i64::MAX);
+    if let Some(gap) = shortest_gap(&cron, now_ms()) {
+        if gap < min {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_cron",
+                format!(
+                    "{expr:?} fires every {} ms, more often than min_cron_interval_ms = {min} \
+                     ([limits] in offload.toml)",
+                    gap
+                ),
+            ));
+        }
+    }
+    Ok(cron)
+}
+
+/// The shortest time between two of the next [`GAP_SAMPLE`] ticks after `from`.
+fn shortest_gap(cron: &Cron, from: Millis) -> Option<i64> {
+    let mut prev = next_after(cron, from)?;
+    let mut shortest: Option<i64> = None;
+    for _ in 1..GAP_SAMPLE {
+        let Some(next) = next_after(cron, prev) else {
+            break;
+        };
+        let gap = next - prev;
+        shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
+        prev = next;
+    }
+    shortest
 }
 
 fn to_dt(ms: Millis) -> DateTime<Utc> {
@@ -115,6 +159,15 @@ impl Scheduler {
                 list.push((s, "api"));
             }
         }
+        let max = engine.config().limits.max_cron_schedules;
+        if list.len() > max {
+            // Stored before the limit was lowered: kept, but no new one is accepted.
+            tracing::warn!(
+                schedules = list.len(),
+                max,
+                "more cron schedules than max_cron_schedules ([limits]); POST /v1/cron refuses new ones"
+            );
+        }
         let this = Arc::new(Self {
             entries: Mutex::new(HashMap::new()),
             changed: Notify::new(),
@@ -176,7 +229,23 @@ impl Scheduler {
         engine: &Engine,
         s: CronSchedule,
     ) -> Result<Option<Millis>, ApiError> {
-        let cron = parse(&s.cron)?;
+        let limits = &engine.config().limits;
+        let cron = check(&s.cron, limits)?;
+        {
+            let entries = self.lock();
+            if !entries.contains_key(&s.name) && entries.len() >= limits.max_cron_schedules {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "conflict",
+                    format!(
+                        "there are {} schedules already, the limit max_cron_schedules = {} \
+                         ([limits] in offload.toml): remove one first",
+                        entries.len(),
+                        limits.max_cron_schedules
+                    ),
+                ));
+            }
+        }
         if !matches!(s.missed.as_str(), "skip" | "run_once") {
             return Err(ApiError::bad_request(
                 "missed must be \"skip\" or \"run_once\"",
@@ -300,5 +369,30 @@ mod tests {
         assert_eq!(n % 300_000, 0, "{n} is not on a 5-minute boundary");
         assert!(parse("not a cron").is_err());
         assert!(parse("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn the_minimum_interval_is_enforced() {
+        let limits = Limits::default();
+        assert!(check("* * * * *", &limits).is_ok(), "every minute is 60 s");
+        assert!(check("0 3 * * *", &limits).is_ok());
+        let e = check("* * * * * *", &limits).unwrap_err();
+        assert_eq!(e.code, "invalid_cron");
+        assert!(
+            e.message.contains("min_cron_interval_ms = 60000"),
+            "{}",
+            e.message
+        );
+        // Close ticks only once a day are found too.
+        assert!(check("0,30 0 3 * * *", &limits).is_err());
+        let every_second = Limits {
+            min_cron_interval: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        assert!(check("* * * * * *", &every_second).is_ok());
+        assert_eq!(
+            shortest_gap(&parse("*/5 * * * * *").unwrap(), 0),
+            Some(5000)
+        );
     }
 }

@@ -107,6 +107,8 @@ pub(crate) struct Engine {
     pub(crate) metrics: Metrics,
     completions: mpsc::UnboundedSender<(Completion, Done)>,
     pool_lock: tokio::sync::Mutex<()>,
+    /// Admission control of every submit (`admission.rs`).
+    admission: crate::admission::Admission,
 }
 
 /// What the completer reports once a completion is durable.
@@ -157,6 +159,7 @@ impl Engine {
         let engine = Arc::new(Self {
             store,
             jobs_dir: JobsDir::new(&cfg.jobs),
+            admission: crate::admission::Admission::new(cfg.limits.clone()),
             cfg,
             pools: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
@@ -316,6 +319,7 @@ impl Engine {
     /// Commits prepared jobs (one transaction), then counts them, announces them on the event
     /// stream and wakes the dispatcher. Answers only once they are durable.
     pub(crate) async fn commit(&self, jobs: Vec<NewJob>) -> Result<Vec<Submitted>, ApiError> {
+        self.admission.admit(&*self.store, &jobs).await?;
         let done = self
             .store
             .submit(jobs.clone(), self.cfg.idempotency_window)

@@ -28,6 +28,26 @@ pub enum ConfigError {
     /// A value is not acceptable.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+    /// The line protocol (which has no credential) would be reachable without the opt-in.
+    #[error(
+        "the line protocol {reason}; it has no credential: opt in explicitly with \
+         `--lines-allow <networks>` (or `[lines] allow = [\"10.0.0.0/8\"]` in offload.toml), \
+         naming the networks that may use it"
+    )]
+    LinesNeedAllow {
+        /// What is exposed.
+        reason: String,
+    },
+    /// A value is over a limit of `[limits]`.
+    #[error("invalid configuration: {what}, over {limit} = {value} ([limits] in offload.toml)")]
+    OverLimit {
+        /// What is over.
+        what: String,
+        /// The limit's name.
+        limit: &'static str,
+        /// The limit's value.
+        value: String,
+    },
 }
 
 /// Why the daemon could not start or stopped.
@@ -91,6 +111,11 @@ impl ApiError {
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 429 `queue_full`: admission control refused a submit; `message` names the limit.
+    pub fn queue_full(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
     }
 
     /// 500 `internal`.

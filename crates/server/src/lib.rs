@@ -6,6 +6,7 @@
 //! the main loops are listed in `engine.rs`.
 #![deny(missing_docs)]
 
+mod admission;
 pub mod config;
 mod cron;
 mod engine;

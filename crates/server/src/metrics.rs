@@ -95,6 +95,42 @@ impl Metrics {
             .increment(1);
     }
 
+    /// A UDP datagram of the line protocol was dropped: `reason` is `not_allowed` (its source
+    /// is outside `[lines] allow`), `rate` (its source is over `udp_rate_per_s`), `queue_cap`
+    /// (`udp_max_queued` UDP jobs wait already), `overloaded` (too many submits in flight),
+    /// `too_large`, `bad_request` or `refused` (the submit was refused: unknown job, queue full).
+    pub(crate) fn udp_dropped(&self, reason: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(
+                    "offload_udp_dropped_total",
+                    vec![Label::new("reason", reason)],
+                ),
+                &META,
+            )
+            .increment(1);
+    }
+
+    /// `offload_line_waits`: line-protocol requests waiting for a job's end now.
+    pub(crate) fn line_waits(&self) -> metrics::Gauge {
+        self.recorder
+            .register_gauge(&Key::from_name("offload_line_waits"), &META)
+    }
+
+    /// A TCP connection of the line protocol was closed at accept: `reason` is `not_allowed`
+    /// (its peer is outside `[lines] allow`) or `overloaded` (`max_connections`).
+    pub(crate) fn tcp_refused(&self, reason: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(
+                    "offload_tcp_refused_total",
+                    vec![Label::new("reason", reason)],
+                ),
+                &META,
+            )
+            .increment(1);
+    }
+
     fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
         self.recorder
             .register_histogram(&Key::from_parts(name, labels), &META)

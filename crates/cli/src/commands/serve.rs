@@ -41,6 +41,17 @@ pub(crate) struct ServeArgs {
     /// Also accept the seed's UDP datagrams (`module:data`, fire and forget) on this address.
     #[arg(long, env = "OFFLOAD_UDP")]
     udp: Option<SocketAddr>,
+    /// Networks that may use the line protocol beyond loopback, e.g. `10.0.0.0/8,192.168.1.7`:
+    /// the explicit opt-in for a non-loopback `--tcp`/`--udp`, or for the line protocol (which
+    /// has no credential) beside `--token`. Peers outside are closed/dropped.
+    #[arg(long, env = "OFFLOAD_LINES_ALLOW", value_delimiter = ',')]
+    lines_allow: Vec<offload_server::config::Network>,
+    /// Requests of the line protocol waiting for a job's end at once (more: `503:`).
+    #[arg(long)]
+    lines_max_waits: Option<usize>,
+    /// The longest wait of a line-protocol request for its job, e.g. `5m` (then `504:`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lines_max_wait: Option<Duration>,
     /// The store: omit for the embedded SQLite store in `--data`, or a `postgres://` URL that
     /// several nodes share.
     #[arg(long, env = "OFFLOAD_STORE")]
@@ -86,6 +97,15 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     }
     if args.udp.is_some() {
         cfg.udp = args.udp;
+    }
+    if !args.lines_allow.is_empty() {
+        cfg.lines.allow = args.lines_allow;
+    }
+    if let Some(n) = args.lines_max_waits {
+        cfg.lines.max_waits = n.max(1);
+    }
+    if let Some(d) = args.lines_max_wait {
+        cfg.lines.max_wait = d;
     }
     if args.store.is_some() {
         cfg.store = args.store;

@@ -101,8 +101,12 @@ pub(crate) async fn resize(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body: ResizeBody = parse_body(body)?;
-    if body.size > 256 {
-        return Err(ApiError::bad_request("size is at most 256"));
+    let cap = app.engine.config().limits.max_workers_per_pool;
+    if body.size > cap {
+        return Err(ApiError::bad_request(format!(
+            "size {} is over max_workers_per_pool = {cap} ([limits] in offload.toml)",
+            body.size
+        )));
     }
     let entry = app
         .engine

@@ -14,7 +14,27 @@
 //! - `tcp.rs`: the accept loop, then one task per connection (at most `max_connections`):
 //!   `read.rs` frames the request (half-close, newline or a quiet gap), `request.rs` parses
 //!   it, `handlers/` answers it (one file per request kind), `reply.rs` renders the answer;
-//! - `udp.rs`: the receive loop, then one short task per datagram that submits its job.
+//! - `udp.rs`: the receive loop (source allow-list, rate per source: `bucket.rs`), then one
+//!   short task per datagram that submits its job;
+//! - `ends.rs`: follows the engine's job ends, waking the requests that wait for one and
+//!   counting the UDP jobs that have not ended.
+//!
+//! # Exposure
+//!
+//! The protocol has no credential. It serves loopback peers only unless `[lines] allow`
+//! (`--lines-allow`) names the networks that may use it: without that opt-in, a non-loopback
+//! bind, or a daemon with a `token` (its HTTP API is meant to be protected), refuses to start
+//! ([`ConfigError::LinesNeedAllow`](crate::error::ConfigError::LinesNeedAllow)). Peers outside
+//! loopback and the allow-list are closed at accept (TCP) or dropped (UDP), and counted.
+//!
+//! # Waits
+//!
+//! `module:data` and `queue:get` wait for a job's end: at most `max_waits` at once (more:
+//! `503: too many waiting requests (limit N)`), at most `max_wait_ms` each (then `504:`, the job
+//! goes on), and a client that closes its connection frees its place at once (its socket is
+//! watched while it waits; a client that half-closed after its request cannot be told from one
+//! that left, so its wait lasts until its job ends or `max_wait_ms`). A wait holds no thread and
+//! reads the store only when its job ends (or every 30 s, a safety net).
 //!
 //! A job receives `{"module", "data", "parts": [module, data], "transport", "peer"}` as its
 //! params; the Node SDK runs the seed's `TExecute(parts, client)` / `UExecute(parts)` modules
@@ -23,9 +43,14 @@
 //! # Errors
 //!
 //! Answers are `NNN:message` (`reply.rs`): `400` bad request, `404` unknown module or id,
-//! `408` too slow, `413` too large, `500` the job failed, `503` overloaded or stopping.
+//! `408` too slow, `413` too large, `500` the job failed, `503` overloaded, queue full or
+//! stopping, `504` the job did not end within `max_wait_ms`.
 
+mod bucket;
+mod ends;
 mod handlers;
+#[cfg(test)]
+mod props;
 mod read;
 mod reply;
 mod request;
@@ -50,6 +75,8 @@ pub(crate) struct Ctx {
     pub(crate) limits: LineLimits,
     /// Set when the daemon stops.
     pub(crate) stop: watch::Receiver<bool>,
+    /// Job ends: waits and UDP jobs.
+    pub(crate) ends: Arc<ends::Ends>,
 }
 
 /// The sockets, bound before the engine starts (a taken address fails the start early).
@@ -68,14 +95,6 @@ impl Bound {
             addr: addr.to_string(),
             reason: e.to_string(),
         };
-        for a in tcp.iter().chain(udp.iter()) {
-            if !a.ip().is_loopback() {
-                tracing::warn!(
-                    "the line protocol on {a} has no authentication: anyone who reaches it can run \
-                     jobs (bind it to loopback or a private network)"
-                );
-            }
-        }
         let tcp = match tcp {
             Some(a) => Some(TcpListener::bind(a).await.map_err(|e| bind_error(a, e))?),
             None => None,
@@ -100,12 +119,24 @@ impl Listeners {
     /// Starts serving the bound sockets.
     pub(crate) fn start(bound: Bound, engine: Arc<Engine>) -> Result<Self, ServeError> {
         let (stop, stop_rx) = watch::channel(false);
+        let limits = engine.config().lines.clone();
+        let ends = Arc::new(ends::Ends::new(
+            limits.max_waits,
+            limits.udp_max_queued,
+            &engine.metrics,
+        ));
+        let mut tasks = Vec::new();
+        if bound.tcp.is_some() || bound.udp.is_some() {
+            tasks.push(tokio::spawn(
+                Arc::clone(&ends).follow(Arc::clone(&engine), stop_rx.clone()),
+            ));
+        }
         let ctx = Arc::new(Ctx {
-            limits: engine.config().lines.clone(),
+            limits,
             engine,
             stop: stop_rx.clone(),
+            ends,
         });
-        let mut tasks = Vec::new();
         let mut this = Self {
             tcp: None,
             udp: None,

@@ -10,17 +10,21 @@
 //! | `408:` | nothing sent within the idle timeout, or the request took longer than allowed |
 //! | `413:` | the request is over the size limit |
 //! | `500:` | the job failed (dead or cancelled), or the store failed |
-//! | `503:` | too many connections, or the daemon is stopping |
+//! | `503:` | too many connections or waiting requests, a full queue (`[limits]`), or the daemon is stopping |
+//! | `504:` | the job did not end within `max_wait_ms` (it goes on: ask `queue:get` later) |
 
 use offload_store::{JobRecord, JobState};
 use serde_json::Value;
 
 use crate::error::ApiError;
 
+/// The code of [`LineError::client_gone`] (nginx's "client closed request"; never sent).
+const CLIENT_GONE: u16 = 499;
+
 /// An error answered as `NNN:message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LineError {
-    /// 400, 404, 408, 413, 500 or 503.
+    /// 400, 404, 408, 413, 500, 503 or 504.
     pub(crate) code: u16,
     /// What happened and what to do.
     pub(crate) message: String,
@@ -64,6 +68,21 @@ impl LineError {
         Self::new(503, message)
     }
 
+    /// `504:`: the job did not end in time.
+    pub(crate) fn job_timeout(message: impl Into<String>) -> Self {
+        Self::new(504, message)
+    }
+
+    /// The client left while waiting: nothing is answered (never rendered).
+    pub(crate) fn client_gone() -> Self {
+        Self::new(CLIENT_GONE, "the client closed the connection")
+    }
+
+    /// Whether this is [`LineError::client_gone`].
+    pub(crate) fn is_client_gone(&self) -> bool {
+        self.code == CLIENT_GONE
+    }
+
     /// `NNN:message`, on one line.
     pub(crate) fn render(&self) -> String {
         let one_line: String = self
@@ -80,7 +99,8 @@ impl From<ApiError> for LineError {
         let code = match e.status.as_u16() {
             404 => 404,
             413 => 413,
-            503 => 503,
+            // Admission control (`queue_full`) and overload.
+            429 | 503 => 503,
             400..=499 => 400,
             _ => 500,
         };
@@ -132,7 +152,7 @@ mod tests {
     fn errors_are_one_line_and_match_the_seed_check() {
         let e = LineError::failed("boom\nat line 2");
         assert_eq!(e.render(), "500:boom at line 2");
-        for code in [400, 404, 408, 413, 500, 503] {
+        for code in [400, 404, 408, 413, 500, 503, 504] {
             let r = LineError::new(code, "x").render();
             let b = r.as_bytes();
             assert!(

@@ -1,7 +1,9 @@
 //! The TCP listener: one task per connection, at most `max_connections` at once.
 //!
 //! A connection: read one request (`read.rs`), answer it (`handlers/`), close. Beyond the limit
-//! a connection is answered `503:` at once. Every wait is bounded (idle and request timeouts
+//! a connection is answered `503:` at once; a peer outside loopback and `[lines] allow` is
+//! closed at once. While a request waits for its job, its socket is watched: a client that
+//! closes frees its place at once. Every wait is bounded (idle and request timeouts
 //! while reading, the idle timeout while writing), so a slow or endless client only ever holds
 //! its own task and slot. When the daemon stops, requests still in progress are answered
 //! `503:` (their jobs stay in the store).
@@ -15,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use super::read::{self, ReadError};
+use super::read::{self, End, ReadError};
 use super::reply::LineError;
 use super::{handlers, request, stopped, Ctx};
 
@@ -44,11 +46,19 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch:
                         continue;
                     }
                 };
+                if !ctx.limits.allows(peer.ip()) {
+                    // Closed without a word: an outsider learns nothing.
+                    tracing::debug!(%peer, "tcp line protocol: peer outside [lines] allow, closed");
+                    ctx.engine.metrics.tcp_refused("not_allowed");
+                    drop(stream);
+                    continue;
+                }
                 match Arc::clone(&slots).try_acquire_owned() {
                     Ok(permit) => {
                         tasks.spawn(connection(stream, peer, Arc::clone(&ctx), stop.clone(), permit));
                     }
                     Err(_) => {
+                        ctx.engine.metrics.tcp_refused("overloaded");
                         tracing::warn!(%peer, max = ctx.limits.max_connections, "tcp line protocol: too many connections, refusing one");
                         if let Ok(permit) = Arc::clone(&refusing).try_acquire_owned() {
                             let limits = ctx.limits.clone();
@@ -94,7 +104,8 @@ async fn connection(
     }
 }
 
-/// Reads the request and computes the answer (`None`: the client left without asking).
+/// Reads the request and computes the answer (`None`: the client left, before asking or
+/// while waiting).
 async fn exchange(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option<String> {
     let (bytes, end) = match read::request(stream, &ctx.limits).await {
         Ok(r) => r,
@@ -104,14 +115,43 @@ async fn exchange(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option
             return Some(e.render());
         }
     };
-    let answer = match request::parse(&bytes) {
-        Ok(req) => {
-            tracing::debug!(%peer, ?end, bytes = bytes.len(), "tcp line protocol: request");
-            handlers::answer(ctx, req, peer).await
-        }
-        Err(e) => Err(e),
+    let req = match request::parse(&bytes) {
+        Ok(req) => req,
+        Err(e) => return Some(e.render()),
     };
-    Some(answer.unwrap_or_else(|e| e.render()))
+    tracing::debug!(%peer, ?end, bytes = bytes.len(), "tcp line protocol: request");
+    let gone = client_gone(stream, end, ctx.limits.max_request);
+    tokio::pin!(gone);
+    match handlers::answer(ctx, req, peer, gone).await {
+        Ok(answer) => Some(answer),
+        Err(e) if e.is_client_gone() => {
+            tracing::debug!(%peer, "tcp line protocol: the client left while waiting");
+            None
+        }
+        Err(e) => Some(e.render()),
+    }
+}
+
+/// Resolves when the client closes its connection (or sends more than `max` further bytes,
+/// which are discarded). Never, after a half-close: that client's end cannot be told from the
+/// way it ends its request.
+async fn client_gone(stream: &mut TcpStream, end: End, max: usize) {
+    if end == End::HalfClose {
+        return std::future::pending().await;
+    }
+    let mut sink = [0u8; 1024];
+    let mut extra = 0usize;
+    loop {
+        match stream.read(&mut sink).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                extra += n;
+                if extra > max {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Writes the answer (bounded by `timeout`: a client that does not read is dropped), closes

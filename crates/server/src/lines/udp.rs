@@ -1,15 +1,23 @@
 //! The UDP listener: each `module:data` datagram submits its job (durably) and gets no answer,
 //! as the seed's `UExecute`. `queue:add:module:data` does the same; other queue commands and bad
-//! datagrams are logged and dropped. Submits run at most `max_connections` at once; beyond that
-//! datagrams are dropped (logged), as UDP allows.
+//! datagrams are logged and dropped.
+//!
+//! A datagram is dropped, and counted in `offload_udp_dropped_total{reason}` (`/metrics`), when
+//! its source is outside `[lines] allow` (`not_allowed`); its source is over `udp_rate_per_s`
+//! (`rate`, a token bucket per address: `bucket.rs`); `udp_max_queued` UDP-submitted jobs have
+//! not ended yet (`queue_cap`, `ends.rs`); `max_connections` submits are in flight
+//! (`overloaded`); it is over `max_request_bytes` (`too_large`); it is not a request
+//! (`bad_request`); or its submit is refused (`refused`: unknown job, queue full).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::bucket::Buckets;
 use super::handlers::{submit, Transport};
 use super::request::{self, Request};
 use super::{stopped, Ctx};
@@ -17,6 +25,7 @@ use super::{stopped, Ctx};
 pub(crate) async fn serve(socket: UdpSocket, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(ctx.limits.max_connections));
     let mut tasks = JoinSet::new();
+    let mut buckets = Buckets::new(ctx.limits.udp_rate_per_s, ctx.limits.udp_burst);
     // The largest UDP payload, plus one byte to notice a datagram over it.
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -31,12 +40,25 @@ pub(crate) async fn serve(socket: UdpSocket, ctx: Arc<Ctx>, mut stop: watch::Rec
                         continue;
                     }
                 };
+                let metrics = &ctx.engine.metrics;
+                if !ctx.limits.allows(peer.ip()) {
+                    tracing::debug!(%peer, "udp line protocol: source outside [lines] allow, dropped");
+                    metrics.udp_dropped("not_allowed");
+                    continue;
+                }
+                if !buckets.take(peer.ip(), Instant::now()) {
+                    tracing::debug!(%peer, rate = ctx.limits.udp_rate_per_s, "udp line protocol: source over its rate, dropped");
+                    metrics.udp_dropped("rate");
+                    continue;
+                }
                 if n > ctx.limits.max_request {
                     tracing::warn!(%peer, bytes = n, max = ctx.limits.max_request, "udp line protocol: datagram over the size limit dropped");
+                    metrics.udp_dropped("too_large");
                     continue;
                 }
                 let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                     tracing::warn!(%peer, "udp line protocol: overloaded, datagram dropped");
+                    metrics.udp_dropped("overloaded");
                     continue;
                 };
                 let bytes = buf[..n].to_vec();
@@ -53,23 +75,34 @@ pub(crate) async fn serve(socket: UdpSocket, ctx: Arc<Ctx>, mut stop: watch::Rec
 }
 
 async fn datagram(bytes: &[u8], peer: SocketAddr, ctx: &Ctx) {
+    let metrics = &ctx.engine.metrics;
     let call = match request::parse(bytes) {
         Ok(Request::Call(c) | Request::Add(c)) => c,
         Ok(other) => {
             tracing::warn!(%peer, request = ?other, "udp line protocol: only module:data and queue:add run over UDP; dropped");
+            metrics.udp_dropped("bad_request");
             return;
         }
         Err(e) => {
             tracing::warn!(%peer, error = %e.render(), "udp line protocol: bad datagram dropped");
+            metrics.udp_dropped("bad_request");
             return;
         }
     };
+    let Some(place) = ctx.ends.udp_reserve() else {
+        tracing::debug!(%peer, max = ctx.limits.udp_max_queued, "udp line protocol: udp_max_queued UDP jobs wait already; dropped");
+        metrics.udp_dropped("queue_cap");
+        ctx.ends.udp_full(&ctx.engine);
+        return;
+    };
     match submit(ctx, &call, Transport::Udp, peer).await {
         Ok(s) => {
-            tracing::debug!(%peer, module = %call.module, id = %s.id, "udp line protocol: job submitted")
+            place.submitted(s.id);
+            tracing::debug!(%peer, module = %call.module, id = %s.id, "udp line protocol: job submitted");
         }
         Err(e) => {
-            tracing::warn!(%peer, module = %call.module, error = %e.render(), "udp line protocol: job not submitted")
+            metrics.udp_dropped("refused");
+            tracing::warn!(%peer, module = %call.module, error = %e.render(), "udp line protocol: job not submitted");
         }
     }
 }

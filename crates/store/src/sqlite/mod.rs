@@ -111,7 +111,8 @@
 //! - Dropping the store waits for the queued writes to finish and closes the file (which
 //!   checkpoints the WAL: a closed store is one file); do not drop it in a latency-sensitive
 //!   place.
-//! - Reads run on Tokio's blocking pool (`spawn_blocking`): call the store from a Tokio runtime.
+//! - Reads run on Tokio's blocking pool (`spawn_blocking`), at most [`SqliteOptions::readers`]
+//!   at once (more wait their turn, holding no thread): call the store from a Tokio runtime.
 //! - Timestamps are the store's clock (`now_ms` when a call runs in the writer), not the
 //!   caller's, except `Completion::started_at`/`ended_at`, which are recorded as given.
 //! - `list` pages with `limit: 0` hold 100 jobs; any limit is capped at 1,000.
@@ -180,7 +181,9 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// The most write calls in one group commit (default 1,024).
     pub max_batch: usize,
-    /// Idle read connections kept open (default 4; more are opened on demand).
+    /// Read connections, and reads running at once (default 4; at least 1): each read runs
+    /// on a thread of Tokio's blocking pool, so this also bounds the threads reads take however
+    /// many callers wait (more wait their turn).
     pub readers: usize,
 }
 
@@ -392,10 +395,15 @@ impl SqliteStore {
     {
         match &self.readers {
             Some(readers) => {
+                // A permit per read: never more blocking threads than read connections.
+                let turn = readers.turn().await;
                 let readers = Arc::clone(readers);
-                tokio::task::spawn_blocking(move || readers.with(f))
-                    .await
-                    .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
+                tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
+                    readers.with(f)
+                })
+                .await
+                .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
             }
             None => self.writer.call(1, move |c, _: &mut Deltas| f(c)).await,
         }

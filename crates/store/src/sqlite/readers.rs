@@ -1,18 +1,21 @@
 //! Read connections: a small pool beside the writer (WAL lets readers run during a commit).
 
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{engine, open_connection};
 use crate::StoreError;
 
-/// Idle read connections, opened on demand; at most `max_idle` are kept.
+/// Read connections, opened on demand; at most `max_idle` are kept, and as many reads run at
+/// once ([`Readers::turn`]).
 pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
+    turns: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -30,7 +33,16 @@ impl Readers {
             path,
             idle: Mutex::new(Vec::new()),
             max_idle,
+            turns: Arc::new(Semaphore::new(max_idle.max(1))),
         }
+    }
+
+    /// Waits for a turn to read (the permit is held for the read).
+    pub(crate) async fn turn(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .expect("the read semaphore is never closed")
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot). Blocking.

@@ -6,9 +6,11 @@ use std::time::Duration;
 use offload_store::{JobId, JobRecord, Submitted};
 use serde_json::{json, Value};
 
+use super::super::ends::WaitSlot;
 use super::super::reply::{self, LineError};
 use super::super::request::Call;
 use super::super::{stopped, Ctx};
+use super::Gone;
 
 /// How the request came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,28 +56,61 @@ pub(crate) async fn submit(
         .await?)
 }
 
-/// Waits as long as the job takes (its pool's timeout bounds it), re-reading at least every
-/// minute. When the daemon stops meanwhile: `503:` naming the job, which stays in the store.
-pub(crate) async fn wait(ctx: &Ctx, id: JobId) -> Result<JobRecord, LineError> {
+/// A waiting request re-reads its job at least this often, even without an end event.
+const RECHECK: Duration = Duration::from_secs(30);
+
+/// Waits for the job's end: woken by its end event (`ends.rs`), never longer than
+/// `max_wait_ms` (`504:`, the job goes on), and not at all once the client is `gone`. When the
+/// daemon stops meanwhile: `503:` naming the job, which stays in the store. A job that has
+/// ended already is answered at once; otherwise the wait takes `slot`, or a place of its own
+/// ([`Ends::wait_slot`](super::super::ends::Ends::wait_slot): `503:` when `max_waits` requests wait already).
+pub(crate) async fn wait(
+    ctx: &Ctx,
+    id: JobId,
+    mut gone: Gone<'_>,
+    mut slot: Option<WaitSlot>,
+) -> Result<JobRecord, LineError> {
     let mut stop = ctx.stop.clone();
-    let end = async {
-        loop {
-            let rec = ctx.engine.wait_for_end(id, Duration::from_secs(60)).await?;
-            if rec.state.is_terminal() {
-                return Ok(rec);
+    let deadline = tokio::time::Instant::now() + ctx.limits.max_wait;
+    // Register first, then read: an end between the two is not missed.
+    let ended = ctx.ends.register(id);
+    loop {
+        let rec = ctx.engine.store.get(id).await?;
+        if rec.state.is_terminal() {
+            return Ok(rec);
+        }
+        if slot.is_none() {
+            slot = Some(ctx.ends.wait_slot()?);
+        }
+        tokio::select! {
+            () = ended.notified() => {}
+            () = tokio::time::sleep(RECHECK) => {}
+            () = &mut gone => return Err(LineError::client_gone()),
+            () = tokio::time::sleep_until(deadline) => {
+                return Err(LineError::job_timeout(format!(
+                    "job {id} did not end within {} ms (max_wait_ms); it goes on: ask \
+                     queue:get:id:{id} later",
+                    ctx.limits.max_wait.as_millis()
+                )));
+            }
+            () = stopped(&mut stop) => {
+                return Err(LineError::unavailable(format!(
+                    "the daemon is stopping; job {id} stays in the store: ask queue:get:id:{id} later"
+                )));
             }
         }
-    };
-    tokio::select! {
-        r = end => r,
-        () = stopped(&mut stop) => Err(LineError::unavailable(format!(
-            "the daemon is stopping; job {id} stays in the store: ask queue:get:id:{id} later"
-        ))),
     }
 }
 
-pub(super) async fn call(ctx: &Ctx, call: &Call, peer: SocketAddr) -> Result<String, LineError> {
+pub(super) async fn call(
+    ctx: &Ctx,
+    call: &Call,
+    peer: SocketAddr,
+    gone: Gone<'_>,
+) -> Result<String, LineError> {
+    // A place to wait first: a refused call creates no job.
+    let slot = ctx.ends.wait_slot()?;
     let submitted = submit(ctx, call, Transport::Tcp, peer).await?;
-    let rec = wait(ctx, submitted.id).await?;
+    let rec = wait(ctx, submitted.id, gone, Some(slot)).await?;
     reply::finished(&rec)
 }

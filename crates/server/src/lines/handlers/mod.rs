@@ -5,7 +5,9 @@ mod call;
 mod check;
 mod get;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use super::reply::LineError;
 use super::request::Request;
@@ -13,12 +15,20 @@ use super::Ctx;
 
 pub(crate) use call::{submit, Transport};
 
+/// Resolves when the TCP client has left (a waiting request then stops waiting).
+pub(crate) type Gone<'a> = Pin<&'a mut (dyn Future<Output = ()> + Send + 'a)>;
+
 /// The answer to a TCP request (a UDP datagram only submits: see `udp.rs`).
-pub(crate) async fn answer(ctx: &Ctx, req: Request, peer: SocketAddr) -> Result<String, LineError> {
+pub(crate) async fn answer(
+    ctx: &Ctx,
+    req: Request,
+    peer: SocketAddr,
+    gone: Gone<'_>,
+) -> Result<String, LineError> {
     match req {
-        Request::Call(c) => call::call(ctx, &c, peer).await,
+        Request::Call(c) => call::call(ctx, &c, peer, gone).await,
         Request::Add(c) => add::add(ctx, &c, peer).await,
-        Request::Get(id) => get::get(ctx, id).await,
+        Request::Get(id) => get::get(ctx, id, gone).await,
         Request::Check(id) => check::check(ctx, id).await,
     }
 }

@@ -1,0 +1,69 @@
+//! `[limits]`: admission control (`admission.rs`, cron, resize).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[limits]` of `offload.toml`: admission control (see [`Limits`] for the defaults).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Waiting jobs (scheduled, queued, or waiting for a retry) of one pool, at most.
+    pub max_queued_per_pool: Option<u64>,
+    /// Waiting jobs of all pools, at most.
+    pub max_queued_total: Option<u64>,
+    /// Cron schedules (config and API), at most.
+    pub max_cron_schedules: Option<usize>,
+    /// The shortest time between two ticks of a cron schedule.
+    pub min_cron_interval_ms: Option<u64>,
+    /// Workers of one pool, at most (`[[pool]] max`, `POST /v1/pools/{name}/resize`).
+    pub max_workers_per_pool: Option<usize>,
+}
+
+/// Admission control: how much work the daemon accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Waiting jobs of one pool (default 100,000); a submit over it: 429 `queue_full`.
+    pub max_queued_per_pool: u64,
+    /// Waiting jobs of all pools (default 1,000,000); a submit over it: 429 `queue_full`.
+    pub max_queued_total: u64,
+    /// Cron schedules (default 1,000).
+    pub max_cron_schedules: usize,
+    /// The shortest time between two ticks of a schedule (default 60 s: a 6-field expression
+    /// that fires every second needs `min_cron_interval_ms = 1000`).
+    pub min_cron_interval: Duration,
+    /// Workers of one pool (default 64).
+    pub max_workers_per_pool: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_queued_per_pool: 100_000,
+            max_queued_total: 1_000_000,
+            max_cron_schedules: 1_000,
+            min_cron_interval: Duration::from_secs(60),
+            max_workers_per_pool: 64,
+        }
+    }
+}
+
+impl Limits {
+    pub(super) fn apply(&mut self, s: LimitsSection) {
+        if let Some(n) = s.max_queued_per_pool {
+            self.max_queued_per_pool = n;
+        }
+        if let Some(n) = s.max_queued_total {
+            self.max_queued_total = n;
+        }
+        if let Some(n) = s.max_cron_schedules {
+            self.max_cron_schedules = n;
+        }
+        if let Some(ms) = s.min_cron_interval_ms {
+            self.min_cron_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = s.max_workers_per_pool {
+            self.max_workers_per_pool = n.max(1);
+        }
+    }
+}
