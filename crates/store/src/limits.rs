@@ -73,7 +73,7 @@ pub fn human_ms(ms: u64) -> String {
         (1000, "second"),
     ];
     for (unit, name) in units {
-        if ms >= unit && ms % unit == 0 {
+        if ms >= unit && ms.is_multiple_of(unit) {
             let n = ms / unit;
             return format!("{n} {name}{}", if n == 1 { "" } else { "s" });
         }
