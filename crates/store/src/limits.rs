@@ -214,7 +214,8 @@ mod tests {
     #[test]
     fn every_bound_is_inclusive_and_named() {
         assert!(check_job(&job(), MAX_TIMEOUT_MS).is_ok());
-        let cases: Vec<(&str, Box<dyn Fn(&mut NewJob)>)> = vec![
+        type Change = Box<dyn Fn(&mut NewJob)>;
+        let cases: Vec<(&str, Change)> = vec![
             ("timeout_ms", Box::new(|j| j.timeout_ms = Some(0))),
             (
                 "timeout_ms",
