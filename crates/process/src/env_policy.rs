@@ -57,7 +57,12 @@ pub const DEFAULT_DENY: &[&str] = &["OFFLOAD_*"];
 /// Secret values shorter than this are matched as whole values only.
 const MIN_SECRET_SUBSTRING: usize = 6;
 
-/// How a worker's environment is built from the supervisor's.
+/// How a worker's environment is built from the supervisor's: everything ([`Inherit`], the
+/// library's default), or only what an [`EnvAllowList`] lets through (`offload serve`'s policy).
+/// Either way, what offload sets itself and the variables given explicitly
+/// (`WorkerCommand::env`, `ExecOptions::env`, a pool's `env`) are always set.
+///
+/// [`Inherit`]: EnvPolicy::Inherit
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnvPolicy {
@@ -94,7 +99,15 @@ impl EnvPolicy {
     }
 }
 
-/// An allow-list of inherited variables (see the [module docs](self)).
+/// An allow-list of inherited variables (see [`EnvPolicy`]). For each inherited variable, in
+/// this order:
+/// 1. a name matching a *deny* pattern is dropped (by default `OFFLOAD_*`);
+/// 2. a value holding a *secret value* is dropped (a secret of 6 bytes or more anywhere in the
+///    value, a shorter one only as the whole value);
+/// 3. a name matching an *allow* pattern is kept ([`DEFAULT_ALLOW`] by default);
+/// 4. anything else is dropped.
+///
+/// Patterns are exact names or a prefix ending in `*` (`LC_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvAllowList {
     allow: Vec<String>,
