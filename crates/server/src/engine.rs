@@ -650,7 +650,7 @@ impl Engine {
                         return (
                             Outcome::Failed {
                                 name: "NotRunnable".into(),
-                                message: e.to_string(),
+                                message: self.client_text(&e.to_string()),
                                 stack: None,
                             },
                             None,
@@ -684,7 +684,7 @@ impl Engine {
                         return (
                             Outcome::Failed {
                                 name: "NotRunnable".into(),
-                                message: e.to_string(),
+                                message: self.client_text(&e.to_string()),
                                 stack: None,
                             },
                             None,
@@ -704,6 +704,24 @@ impl Engine {
                 (outcome, Some(pid))
             }
         }
+    }
+
+    /// `text` with the jobs folder's absolute path removed (it is stored with the job, and
+    /// clients read it): files are named relative to the jobs folder.
+    fn client_text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let canonical = self.jobs_dir.canonical().ok();
+        for dir in canonical
+            .iter()
+            .map(|p| p.as_path())
+            .chain([self.cfg.jobs.as_path()])
+        {
+            let dir = dir.display().to_string();
+            if dir.starts_with('/') && dir.len() > 1 {
+                out = out.replace(&format!("{dir}/"), "").replace(&dir, "<jobs>");
+            }
+        }
+        out
     }
 
     fn set_kill(&self, id: JobId, kill: Kill) {
