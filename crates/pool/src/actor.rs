@@ -1163,6 +1163,7 @@ impl Actor {
         opts.sink = Some(self.worker_tx.clone());
         let args = cfg.args.clone();
         let env = cfg.env.clone();
+        let env_policy = cfg.env_policy.clone();
         let concurrency = cfg.concurrency;
         let limits = cfg.limits;
         let tx = self.spawned_tx.clone();
@@ -1172,6 +1173,7 @@ impl Actor {
                     let mut cmd = cmd
                         .args(&args)
                         .jobs_dir(jobs_dir)
+                        .env_policy(env_policy)
                         .limits(limits)
                         .env(offload_protocol::env::CONCURRENCY, concurrency.to_string())
                         // Tells ee-core's `isChildPoolJob()` (Node SDK) it runs in a pool.

@@ -119,6 +119,9 @@ pub struct PoolConfig {
     pub args: Vec<String>,
     /// Extra environment variables for the workers.
     pub env: Vec<(String, String)>,
+    /// Which of this process's environment variables workers inherit (default: all; see
+    /// [`offload_process::EnvPolicy`]).
+    pub env_policy: offload_process::EnvPolicy,
     /// The jobs folder.
     pub jobs_dir: PathBuf,
     /// Which `node` and `python3`.
@@ -176,6 +179,7 @@ impl PoolConfig {
             worker,
             args: Vec::new(),
             env: Vec::new(),
+            env_policy: offload_process::EnvPolicy::Inherit,
             jobs_dir: jobs_dir.into(),
             runtimes: Runtimes::default(),
             min: 1,

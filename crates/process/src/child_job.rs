@@ -38,6 +38,9 @@ pub struct ChildJobConfig {
     /// process still runs exactly one job. Used only for jobs with default environment,
     /// working directory, arguments, limits and signals (those are fixed at spawn).
     pub warm_spare: bool,
+    /// Which of this process's environment variables jobs inherit (default: all; see
+    /// [`EnvPolicy`](crate::EnvPolicy)).
+    pub env_policy: crate::EnvPolicy,
 }
 
 impl Default for ChildJobConfig {
@@ -50,6 +53,7 @@ impl Default for ChildJobConfig {
             max_frame: DEFAULT_MAX_FRAME,
             handle_signals: true,
             warm_spare: false,
+            env_policy: crate::EnvPolicy::Inherit,
         }
     }
 }
@@ -82,6 +86,13 @@ impl ChildJobConfig {
     pub fn kill_policy(mut self, signal: i32, grace: Duration) -> Self {
         self.kill_signal = signal;
         self.kill_grace = grace;
+        self
+    }
+
+    /// Which inherited environment variables jobs get (see [`EnvPolicy`](crate::EnvPolicy)).
+    #[must_use]
+    pub fn env_policy(mut self, policy: crate::EnvPolicy) -> Self {
+        self.env_policy = policy;
         self
     }
 
@@ -576,7 +587,8 @@ impl ChildJob {
                     .unwrap_or_else(|_| config.jobs_dir.clone()),
             )
             .max_frame(config.max_frame)
-            .limits(opts.limits);
+            .limits(opts.limits)
+            .env_policy(config.env_policy.clone());
         for (k, v) in &opts.env {
             cmd = cmd.env(k, v);
         }

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod child_job;
+mod env_policy;
 mod outcome;
 mod process;
 mod reaper;
@@ -23,6 +24,7 @@ mod spawn;
 mod sys;
 
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
+pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{

@@ -5,14 +5,18 @@
 //! - A name is `/`-separated, relative to the jobs folder: `resize`, `images/resize`. A name may
 //!   carry its extension (`resize.js`).
 //! - Refused, with [`ResolveError::InvalidName`]: an empty name, an absolute path, `.` or `..`
-//!   components, empty components (`a//b`), backslashes, NUL and other control characters, and
-//!   names over 1,024 bytes.
+//!   components, empty components (`a//b`), backslashes, NUL and other control characters,
+//!   names over 1,024 bytes, and any component that starts with `.` (`.hidden/tool`,
+//!   `.git/hooks/x`) or is `node_modules` (`node_modules/.bin/x`): hidden files and installed
+//!   dependencies are never jobs.
 //! - Candidates, in this order: `<name>.js`, `<name>.mjs`, `<name>.cjs` (Node), `<name>.py`
 //!   (Python), `<name>` itself when it is an executable file (native) or carries one of those
 //!   extensions. More than one match is [`ResolveError::Ambiguous`]: rename one.
 //! - The match is canonicalized and must still lie inside the (canonical) jobs folder, so a
 //!   symlink pointing outside is refused with [`ResolveError::OutsideJobsDir`].
 //! - Absolute paths are accepted only through [`JobsDir::resolve_path`], an explicit call.
+//! - Error texts (`Display`) name files relative to the jobs folder and never show where a
+//!   symlink leads, so they can be sent to clients; the fields keep the full paths for logs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
@@ -55,7 +59,9 @@ pub enum ResolveError {
         reason: &'static str,
     },
     /// No file matches.
-    #[error("no job {name:?} in {dir} (looked for .js, .mjs, .cjs, .py and an executable)")]
+    #[error(
+        "no job {name:?} in the jobs folder (looked for .js, .mjs, .cjs, .py and an executable)"
+    )]
     NotFound {
         /// The name.
         name: String,
@@ -67,11 +73,11 @@ pub enum ResolveError {
     Ambiguous {
         /// The name.
         name: String,
-        /// The matching files.
+        /// The matching files, relative to the jobs folder.
         candidates: Vec<String>,
     },
     /// The file lies outside the jobs folder (through a symlink).
-    #[error("job {name:?} resolves to {path}, outside the jobs folder {dir}")]
+    #[error("job {name:?} resolves outside the jobs folder (through a symlink)")]
     OutsideJobsDir {
         /// The name.
         name: String,
@@ -81,14 +87,15 @@ pub enum ResolveError {
         dir: String,
     },
     /// The jobs folder itself is missing or unreadable.
-    #[error("jobs folder {dir} is not usable: {reason}")]
+    #[error("the jobs folder is not usable: {reason}")]
     JobsDir {
         /// The folder.
         dir: String,
         /// The OS error.
         reason: String,
     },
-    /// An explicit path is not a usable job file.
+    /// A path is not a usable job file (relative to the jobs folder, unless it was given as an
+    /// explicit absolute path).
     #[error("{path} is not a job file: {reason}")]
     BadPath {
         /// The path.
@@ -190,13 +197,13 @@ impl JobsDir {
             _ => {
                 return Err(ResolveError::Ambiguous {
                     name: name.to_owned(),
-                    candidates: found.iter().map(|(p, _)| p.display().to_string()).collect(),
+                    candidates: found.iter().map(|(p, _)| relative(&root, p)).collect(),
                 })
             }
         };
         let canonical = path.canonicalize().map_err(|e| ResolveError::BadPath {
-            path: path.display().to_string(),
-            reason: e.to_string(),
+            path: relative(&root, &path),
+            reason: e.kind().to_string(),
         })?;
         if !canonical.starts_with(&root) {
             return Err(ResolveError::OutsideJobsDir {
@@ -279,6 +286,12 @@ pub fn check_name(name: &str) -> Result<(), ResolveError> {
         if part == "." || part == ".." {
             return invalid("'.' and '..' components are not allowed");
         }
+        if part.starts_with('.') {
+            return invalid("a component starts with '.' (hidden files are not jobs)");
+        }
+        if part == "node_modules" {
+            return invalid("a component is node_modules (dependencies are not jobs)");
+        }
     }
     if Path::new(name)
         .components()
@@ -287,6 +300,14 @@ pub fn check_name(name: &str) -> Result<(), ResolveError> {
         return invalid("not a plain relative path");
     }
     Ok(())
+}
+
+/// `path` relative to the jobs folder `root`, for error texts.
+fn relative(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root).map_or_else(
+        |_| String::from("<outside the jobs folder>"),
+        |p| p.display().to_string(),
+    )
 }
 
 fn kind_by_extension(path: &Path) -> Option<JobKind> {
@@ -366,6 +387,12 @@ mod tests {
             "hel\nlo",
             "a\\..\\b",
             "images/",
+            ".hidden/tool",
+            ".tool",
+            "node_modules/.bin/x",
+            "node_modules/pkg/index",
+            ".git/hooks/y",
+            "images/.secret",
         ] {
             assert!(
                 matches!(dir.resolve(name), Err(ResolveError::InvalidName { .. })),
@@ -390,6 +417,44 @@ mod tests {
             dir.resolve(&long),
             Err(ResolveError::InvalidName { .. })
         ));
+    }
+
+    #[test]
+    fn hidden_and_dependency_files_are_never_jobs() {
+        let (tmp, dir) = folder();
+        let jobs = tmp.path().join("jobs");
+        for f in [".hidden/tool", "node_modules/.bin/x", ".git/hooks/y"] {
+            let p = jobs.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "#!/bin/sh\necho pwned\n").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+            let err = dir.resolve(f).unwrap_err();
+            assert!(
+                matches!(err, ResolveError::InvalidName { .. }),
+                "{f}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_texts_hold_no_absolute_path_nor_symlink_target() {
+        let (tmp, dir) = folder();
+        fs::write(tmp.path().join("jobs/hello.py"), "").unwrap();
+        let root = tmp.path().display().to_string();
+        for name in ["escape", "missing", "hello", "../x"] {
+            let text = dir.resolve(name).unwrap_err().to_string();
+            assert!(!text.contains(&root), "{name}: {text}");
+            assert!(!text.contains("secret"), "{name}: {text}");
+        }
+        let text = dir.resolve("hello").unwrap_err().to_string();
+        assert!(
+            text.contains("hello.js") && text.contains("hello.py"),
+            "{text}"
+        );
+        let text = JobsDir::new(tmp.path().join("nope"))
+            .resolve("x")
+            .unwrap_err();
+        assert!(!text.to_string().contains(&root), "{text}");
     }
 
     #[test]

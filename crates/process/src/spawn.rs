@@ -81,6 +81,7 @@ pub struct WorkerCommand {
     max_frame: usize,
     jobs_dir: Option<PathBuf>,
     stdin_piped: bool,
+    env_policy: crate::EnvPolicy,
 }
 
 impl WorkerCommand {
@@ -97,6 +98,7 @@ impl WorkerCommand {
             max_frame: DEFAULT_MAX_FRAME,
             jobs_dir: None,
             stdin_piped: false,
+            env_policy: crate::EnvPolicy::Inherit,
         }
     }
 
@@ -115,7 +117,14 @@ impl WorkerCommand {
         self
     }
 
-    /// Sets an environment variable (the rest of the environment is inherited).
+    /// Which inherited variables the worker gets (default: all; see [`crate::EnvPolicy`]).
+    #[must_use]
+    pub fn env_policy(mut self, policy: crate::EnvPolicy) -> Self {
+        self.env_policy = policy;
+        self
+    }
+
+    /// Sets an environment variable (always set, whatever the [`env_policy`](Self::env_policy)).
     #[must_use]
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.envs
@@ -205,6 +214,7 @@ impl WorkerCommand {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        self.env_policy.apply(&mut cmd);
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }

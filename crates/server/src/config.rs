@@ -5,8 +5,15 @@
 //! data = ".offload"
 //! jobs = "jobs"
 //! # token = "..."            # or OFFLOAD_TOKEN; required on a non-loopback address
-//! lease_ms = 30000
-//! retention_hours = 168
+//! # token_file = "/run/secrets/offload-token"   # or --token-file: the token, kept off argv
+//! lease_ms = 30000           # 100 ms ..= 1 day
+//! retention_hours = 168      # ..= 87600 (10 years)
+//! idempotency_hours = 24     # ..= 8760 (1 year)
+//! max_timeout_ms = 604800000 # the largest timeout_ms a job may ask: 7 days (..= 365 days)
+//!
+//! [job_env]                  # what jobs inherit of the daemon's environment (docs/security-jobs.md)
+//! allow = ["AWS_REGION", "MYAPP_*"]   # added to the default allow-list
+//! secret = ["DATABASE_URL"]           # never passed, nor any variable holding their values
 //!
 //! [[pool]]
 //! name = "images"
@@ -191,6 +198,53 @@ pub struct FileConfig {
     pub store: Option<String>,
     /// Limits of the HTTP API.
     pub http: Option<HttpSection>,
+    // ---- bounds and least privilege (docs/security-jobs.md) ----
+    /// A file holding the bearer token (its first line), so the token is never on argv.
+    pub token_file: Option<PathBuf>,
+    /// The largest `timeout_ms` a job may ask (default 7 days, at most 365 days).
+    pub max_timeout_ms: Option<u64>,
+    /// What jobs inherit of the daemon's environment.
+    pub job_env: Option<JobEnvSection>,
+}
+
+/// `[job_env]` of `offload.toml`: jobs start from an allow-listed environment (see
+/// `offload_process::EnvAllowList`); the daemon's token and store URL never reach them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JobEnvSection {
+    /// Names (or `PREFIX*` patterns) added to the default allow-list.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Names (or `PREFIX*` patterns) never passed; the values of these variables in the
+    /// daemon's environment are also removed from any other variable.
+    #[serde(default)]
+    pub secret: Vec<String>,
+}
+
+/// Reads a token file: its first line, trimmed. Warns when others may read the file.
+///
+/// # Errors
+///
+/// [`ConfigError::Read`] when it cannot be read, [`ConfigError::Invalid`] when it is empty.
+pub fn read_token_file(path: &Path) -> Result<String, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "token file {} is empty",
+            path.display()
+        )));
+    }
+    if let Ok(meta) = path.metadata() {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(file = %path.display(), "the token file is readable by other users; `chmod 600` it");
+        }
+    }
+    Ok(token)
 }
 
 impl FileConfig {
@@ -248,6 +302,11 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// Limits of the HTTP API (`[http]`).
     pub http: HttpLimits,
+    // ---- bounds and least privilege (docs/security-jobs.md) ----
+    /// The largest `timeout_ms` a job may ask (default 7 days).
+    pub max_timeout_ms: u64,
+    /// What jobs inherit of the daemon's environment.
+    pub job_env: JobEnvSection,
 }
 
 impl ServeConfig {
@@ -271,6 +330,8 @@ impl ServeConfig {
             limits: Limits::default(),
             store: None,
             http: HttpLimits::default(),
+            max_timeout_ms: offload_store::limits::DEFAULT_MAX_TIMEOUT_MS,
+            job_env: JobEnvSection::default(),
         }
     }
 
@@ -291,17 +352,31 @@ impl ServeConfig {
         if let Some(j) = file.jobs {
             self.jobs = j;
         }
+        if file.token.is_some() && file.token_file.is_some() {
+            return Err(ConfigError::Invalid(
+                "give token or token_file, not both".into(),
+            ));
+        }
         if file.token.is_some() {
             self.token = file.token;
+        }
+        if let Some(path) = &file.token_file {
+            self.token = Some(read_token_file(path)?);
         }
         if let Some(ms) = file.lease_ms {
             self.lease = Duration::from_millis(ms.max(100));
         }
         if let Some(h) = file.retention_hours {
-            self.retention = Duration::from_secs(h * 3600);
+            self.retention = crate::limits::hours("retention_hours", h)?;
         }
         if let Some(h) = file.idempotency_hours {
-            self.idempotency_window = Duration::from_secs(h * 3600);
+            self.idempotency_window = crate::limits::hours("idempotency_hours", h)?;
+        }
+        if let Some(ms) = file.max_timeout_ms {
+            self.max_timeout_ms = ms;
+        }
+        if let Some(env) = file.job_env {
+            self.job_env = env;
         }
         let addr = |what: &str, v: String| -> Result<SocketAddr, ConfigError> {
             v.parse()
@@ -336,6 +411,7 @@ impl ServeConfig {
     ///
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::limits::check_config(self)?;
         if !self.listen.ip().is_loopback() && self.token.is_none() {
             return Err(ConfigError::Invalid(format!(
                 "{} is not a loopback address: set a token (--token or OFFLOAD_TOKEN)",

@@ -243,13 +243,12 @@ impl Engine {
     /// sure that pool runs.
     pub(crate) async fn route(&self, job: &str) -> Result<Route, ApiError> {
         let resolved = self.jobs_dir.resolve(job).map_err(|e| match e {
+            // Texts name paths relative to the jobs folder only (never absolute, never a
+            // symlink's target): they go to clients.
             ResolveError::NotFound { .. } => ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
                 "unknown_job",
-                format!(
-                    "{e}; add the job file to {} (the jobs folder of this daemon)",
-                    self.cfg.jobs.display()
-                ),
+                format!("{e}; add the job file to the jobs folder of this daemon"),
             ),
             other => ApiError::bad_request(other.to_string()),
         })?;
@@ -267,10 +266,9 @@ impl Engine {
             };
             if wanted.is_some_and(|k| k != resolved.kind) {
                 return Err(ApiError::bad_request(format!(
-                    "job {job:?} is a {:?} job ({}), but pool {:?} runs {} workers: fix its \
+                    "job {job:?} is a {:?} job, but pool {:?} runs {} workers: fix its \
                      `jobs` patterns in offload.toml",
                     resolved.kind,
-                    resolved.path.display(),
                     p.name,
                     p.kind.as_deref().unwrap_or("?")
                 )));
@@ -296,7 +294,7 @@ impl Engine {
     ) -> Result<NewJob, ApiError> {
         let route = self.route(&s.job).await?;
         let section = self.pool(&route.pool).map(|p| p.section.clone());
-        Ok(NewJob {
+        let new = NewJob {
             job: s.job,
             params: s.params,
             pool: route.pool,
@@ -313,7 +311,10 @@ impl Engine {
             backoff_ms: section.as_ref().and_then(|p| p.backoff_ms).unwrap_or(1000),
             idempotency_key: s.idempotency_key,
             cron: s.cron,
-        })
+        };
+        // Every path (HTTP, batch, line protocol, cron) comes through here.
+        crate::limits::check_job(&new, self.cfg.max_timeout_ms)?;
+        Ok(new)
     }
 
     /// Commits prepared jobs (one transaction), then counts them, announces them on the event
@@ -450,7 +451,9 @@ impl Engine {
         let runner = match section.isolation {
             Isolation::Process => Runner::Process {
                 jobs: ChildJob::new(
-                    ChildJobConfig::with_jobs_dir(&self.cfg.jobs).handle_signals(false),
+                    ChildJobConfig::with_jobs_dir(&self.cfg.jobs)
+                        .handle_signals(false)
+                        .env_policy(crate::job_env::policy(&self.cfg)),
                 ),
                 slots: Arc::new(Semaphore::new(max)),
             },
@@ -468,6 +471,7 @@ impl Engine {
                     .concurrency(concurrency)
                     .handle_signals(false);
                 pc.name = name.clone();
+                pc.env_policy = crate::job_env::policy(&self.cfg);
                 if let Some(a) = &section.algorithm {
                     pc.algorithm = a
                         .parse::<Algorithm>()
@@ -606,8 +610,8 @@ impl Engine {
             engine.metrics.finished(
                 &c.pool,
                 outcome.kind(),
-                ms_to_s(started - c.run_at),
-                ms_to_s(ended - started),
+                ms_to_s(started.saturating_sub(c.run_at)),
+                ms_to_s(ended.saturating_sub(started)),
             );
             let then = transition(&outcome, &c);
             let state = match &then {
@@ -650,7 +654,7 @@ impl Engine {
                         return (
                             Outcome::Failed {
                                 name: "NotRunnable".into(),
-                                message: e.to_string(),
+                                message: self.client_text(&e.to_string()),
                                 stack: None,
                             },
                             None,
@@ -685,7 +689,7 @@ impl Engine {
                         return (
                             Outcome::Failed {
                                 name: "NotRunnable".into(),
-                                message: e.to_string(),
+                                message: self.client_text(&e.to_string()),
                                 stack: None,
                             },
                             None,
@@ -706,6 +710,24 @@ impl Engine {
                 (outcome, Some(pid))
             }
         }
+    }
+
+    /// `text` with the jobs folder's absolute path removed (it is stored with the job, and
+    /// clients read it): files are named relative to the jobs folder.
+    fn client_text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let canonical = self.jobs_dir.canonical().ok();
+        for dir in canonical
+            .iter()
+            .map(|p| p.as_path())
+            .chain([self.cfg.jobs.as_path()])
+        {
+            let dir = dir.display().to_string();
+            if dir.starts_with('/') && dir.len() > 1 {
+                out = out.replace(&format!("{dir}/"), "").replace(&dir, "<jobs>");
+            }
+        }
+        out
     }
 
     fn set_kill(&self, id: JobId, kill: Kill) {
@@ -839,8 +861,8 @@ impl Engine {
             }
             if last_purge.elapsed() > Duration::from_secs(3600) {
                 last_purge = Instant::now();
-                let before =
-                    now_ms() - i64::try_from(self.cfg.retention.as_millis()).unwrap_or(i64::MAX);
+                let before = now_ms()
+                    .saturating_sub(i64::try_from(self.cfg.retention.as_millis()).unwrap_or(0));
                 match self.store.purge(before).await {
                     Ok(n) if n > 0 => tracing::info!(n, "purged finished jobs past retention"),
                     Ok(_) => {}
@@ -1069,14 +1091,10 @@ fn transition(outcome: &Outcome, c: &Claimed) -> Transition {
                 error: error_of(outcome),
             }
         }
-        other if c.attempt < c.max_attempts => {
-            let shift = c.attempt.saturating_sub(1).min(20);
-            let delay = c.backoff_ms.saturating_mul(1u64 << shift).min(3_600_000);
-            Transition::Retry {
-                error: error_of(other),
-                run_at: now_ms() + i64::try_from(delay).unwrap_or(i64::MAX),
-            }
-        }
+        other if c.attempt < c.max_attempts => Transition::Retry {
+            error: error_of(other),
+            run_at: crate::limits::retry_at(now_ms(), c.backoff_ms, c.attempt),
+        },
         other => Transition::Dead {
             error: error_of(other),
         },

@@ -131,6 +131,10 @@ impl From<offload_store::StoreError> for ApiError {
             E::NotFound => Self::not_found("no such job"),
             E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
             E::Invalid(m) => Self::bad_request(m),
+            e @ E::Limit(_) => Self::bad_request(e.to_string()),
+            e @ E::IdempotencyConflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "storage failure");
                 Self::internal(other.to_string())

@@ -14,6 +14,8 @@ pub mod error;
 pub mod events;
 mod handle;
 mod http;
+mod job_env;
+mod limits;
 mod lines;
 mod metrics;
 mod reload;

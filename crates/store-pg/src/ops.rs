@@ -111,12 +111,7 @@ fn retryable(e: &StoreError) -> bool {
 
 /// Checks what can be checked before a job reaches the database.
 pub(crate) fn validate(job: &NewJob) -> Result<(), StoreError> {
-    if job.max_attempts == 0 {
-        return Err(StoreError::Invalid(format!(
-            "job {:?}: max_attempts must be at least 1",
-            job.job
-        )));
-    }
+    offload_store::limits::check_job(job, offload_store::limits::MAX_TIMEOUT_MS)?;
     if let Some(t) = job.timeout_ms {
         from_u64(t, "timeout_ms")?;
     }
@@ -164,7 +159,7 @@ ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id, created_at = excluded.
     WHERE offload_idempotency.created_at <= excluded.created_at - $3
 RETURNING job_id";
 
-const KEY_HOLDER: &str = "SELECT i.job_id, j.state FROM offload_idempotency i \
+const KEY_HOLDER: &str = "SELECT i.job_id, j.state, j.job, j.params FROM offload_idempotency i \
      LEFT JOIN offload_jobs j ON j.id = i.job_id WHERE i.key = $1";
 
 /// Columns of [`INSERT_JOBS`], one vector per parameter.
@@ -357,6 +352,14 @@ async fn submit_keyed(
                 let row = tx.query_one(&key_holder, &[key]).await.map_err(engine)?;
                 let first: JobId = col(&row, 0)?;
                 if let Some(state) = col::<Option<String>>(&row, 1)? {
+                    // Scoped: the key answers only the same job with the same params.
+                    let name: Option<String> = col(&row, 2)?;
+                    let params: Option<Value> = col(&row, 3)?;
+                    if name.as_deref() != Some(job.job.as_str())
+                        || params.as_ref() != Some(&job.params)
+                    {
+                        return Err(StoreError::IdempotencyConflict { key: key.clone() });
+                    }
                     out.push(Submitted {
                         id: first,
                         state: parse_state(&state)?,

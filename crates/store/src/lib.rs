@@ -19,6 +19,7 @@
 //! is scheduled at `run_at`". `retry` moves a `dead` or `cancelled` job back to `queued`.
 #![deny(missing_docs)]
 
+pub mod limits;
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -372,6 +373,19 @@ pub enum StoreError {
     /// The request is not valid for the job's state (retry of a running job, say).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An idempotency key, within its window, names a job with another name or other params.
+    /// The other job is not revealed.
+    #[error(
+        "idempotency key {key:?} was used within the idempotency window for another job name \
+         or other params; send the same job and params to get the first job, or use a new key"
+    )]
+    IdempotencyConflict {
+        /// The key.
+        key: String,
+    },
+    /// A number out of its range (see [`limits`]).
+    #[error(transparent)]
+    Limit(#[from] limits::LimitError),
     /// A bad argument (unknown state, bad cursor).
     #[error("invalid: {0}")]
     Invalid(String),
@@ -396,8 +410,11 @@ pub type Counts = BTreeMap<(String, JobState), u64>;
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores jobs (one transaction for the batch). Idempotency: a job whose
-    /// `idempotency_key` matches a job created within `idempotency_window` returns that job
-    /// with `duplicate: true`; a job whose `cron` tick already fired returns the first one.
+    /// `idempotency_key` matches a job created within `idempotency_window` with the same job
+    /// name and the same params (compared as JSON values) returns that job with
+    /// `duplicate: true`; with another name or other params the whole batch fails with
+    /// [`StoreError::IdempotencyConflict`]. A job whose `cron` tick already fired returns the
+    /// first one. Numbers out of the ranges of [`limits`] are [`StoreError::Limit`].
     async fn submit(
         &self,
         jobs: Vec<NewJob>,

@@ -12,6 +12,10 @@
 //! Each case is also a `pub async fn` here, taking that factory. The helpers (`job`, `demand`,
 //! ...) build the values the cases submit and complete, for engine-specific tests too.
 
+mod bounds;
+
+pub use bounds::*;
+
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -115,6 +119,8 @@ macro_rules! store_conformance {
             a_batch_is_answered_in_order_and_is_atomic,
             delayed_jobs_are_scheduled_until_due,
             idempotency_window,
+            idempotency_keys_are_scoped_to_job_and_params,
+            numbers_out_of_range_are_refused,
             a_cron_tick_fires_once,
             claim_order_and_per_pool_limits,
             claim_leases_the_job_and_records_the_attempt,
@@ -216,7 +222,10 @@ pub async fn a_batch_is_answered_in_order_and_is_atomic<H: Harness, Fut: Future<
         .submit(vec![job("ok.js", "node"), bad], WINDOW)
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    assert!(
+        matches!(err, StoreError::Limit(ref e) if e.field == "max_attempts"),
+        "{err}"
+    );
     let page = store
         .list(ListFilter {
             job: Some("ok.js".into()),

@@ -217,6 +217,8 @@ async fn opens_a_v1_database() {
     });
     let mut keyed = job("queued.js", "node");
     keyed.idempotency_key = Some("fixture-key".into());
+    // A key answers the same job with the same params only.
+    keyed.params = json!({ "name": "queued.js", "list": [1, 2.5, "three", null] });
     let s = store.submit(vec![dup, keyed], Duration::MAX).await.unwrap();
     assert_eq!((s[0].id, s[0].duplicate), (by_name("cron.js").id, true));
     assert_eq!((s[1].id, s[1].duplicate), (queued.id, true));

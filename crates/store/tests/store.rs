@@ -98,3 +98,33 @@ async fn in_memory_store_works_the_same() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = SqliteStore::open(&data).unwrap();
+    store.submit(vec![job("a", "node")], WINDOW).await.unwrap();
+    let mode = |p: &std::path::Path| p.metadata().unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    for f in [
+        "offload.db",
+        "offload.db-wal",
+        "offload.db-shm",
+        "offload.lock",
+    ] {
+        let p = data.join(f);
+        assert!(p.exists(), "{f} is missing");
+        assert_eq!(mode(&p), 0o600, "{f}");
+    }
+    drop(store);
+    // A database left with a wider mode is narrowed on open.
+    std::fs::set_permissions(
+        data.join("offload.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let _store = SqliteStore::open(&data).unwrap();
+    assert_eq!(mode(&data.join("offload.db")), 0o600);
+}

@@ -26,9 +26,13 @@ pub(crate) struct ServeArgs {
     /// Listen address of the HTTP API.
     #[arg(long, env = "OFFLOAD_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Bearer token (required on a non-loopback address).
+    /// Bearer token (required on a non-loopback address). Prefer `--token-file` or the
+    /// OFFLOAD_TOKEN variable: a value on the command line is visible to every local user.
     #[arg(long, env = "OFFLOAD_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the bearer token (its first line): keeps the token off argv.
+    #[arg(long, env = "OFFLOAD_TOKEN_FILE", conflicts_with = "token")]
+    token_file: Option<PathBuf>,
     /// The configuration file (default: ./offload.toml when it exists).
     #[arg(long, short)]
     config: Option<PathBuf>,
@@ -87,7 +91,16 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         cfg.listen = l;
     }
     if args.token.is_some() {
+        if token_on_argv() {
+            tracing::warn!(
+                "--token on the command line is visible to every local user (ps, /proc): use \
+                 --token-file, token_file in offload.toml, or the OFFLOAD_TOKEN variable"
+            );
+        }
         cfg.token = args.token;
+    }
+    if let Some(path) = &args.token_file {
+        cfg.token = Some(offload_server::config::read_token_file(path)?);
     }
     if let Some(l) = args.lease {
         cfg.lease = l;
@@ -117,8 +130,15 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         anyhow::ensure!(n > 0, "--max-connections must be at least 1");
         cfg.http.max_connections = n;
     }
-    std::fs::create_dir_all(&cfg.data)
-        .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Private: it holds the database and the node id.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.data)
+            .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
+    }
     cfg.node = node_id(&cfg.data)?;
     let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
         None | Some("sqlite") => {
@@ -158,6 +178,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     daemon.run_until(shutdown_signal(), args.grace).await;
     eprintln!("offload serve: stopped");
     Ok(0)
+}
+
+/// Whether `--token` was given on the command line (not through OFFLOAD_TOKEN).
+fn token_on_argv() -> bool {
+    std::env::args_os().any(|a| {
+        let a = a.to_string_lossy();
+        a == "--token" || a.starts_with("--token=")
+    })
 }
 
 /// Passes what the other nodes of a shared store announce to this daemon.

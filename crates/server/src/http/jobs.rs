@@ -41,31 +41,24 @@ pub(crate) struct BatchBody {
 
 /// Validates a submit and turns it into a `NewJob` routed to its pool.
 async fn prepare(app: &App, b: SubmitBody) -> Result<NewJob, ApiError> {
-    if b.delay_ms.is_some() && b.run_at.is_some() {
-        return Err(ApiError::bad_request("give delay_ms or run_at, not both"));
-    }
     check_size(
         "params",
         &b.params,
         app.limits.max_params_bytes,
         "http.max_params_bytes",
     )?;
+    // The numbers are checked by `crate::limits` (here for the clock, in `Engine::prepare`
+    // for the rest, once the pool's defaults are in).
     if b.max_attempts == Some(0) {
-        return Err(ApiError::bad_request("max_attempts must be at least 1"));
-    }
-    if b.idempotency_key
-        .as_ref()
-        .is_some_and(|k| k.is_empty() || k.len() > 256)
-    {
-        return Err(ApiError::bad_request(
-            "idempotency_key must be 1..=256 bytes",
+        return Err(crate::limits::invalid(
+            offload_store::limits::LimitError::new(
+                "max_attempts",
+                0,
+                format!("1..={}", offload_store::limits::MAX_ATTEMPTS),
+            ),
         ));
     }
-    let run_at = match (b.delay_ms, b.run_at) {
-        (Some(d), _) => Some(now_ms() + i64::try_from(d).unwrap_or(i64::MAX / 2)),
-        (_, Some(at)) => Some(at),
-        _ => None,
-    };
+    let run_at = crate::limits::run_at(b.delay_ms, b.run_at, now_ms())?;
     let submit = Submit {
         job: b.job,
         params: b.params,

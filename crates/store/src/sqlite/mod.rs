@@ -108,6 +108,10 @@
 //! - One process per data directory: [`SqliteStore::open`] holds a lock file
 //!   (`DIR/offload.lock`) until the store is dropped. Nothing in the engine assumes a single
 //!   process otherwise; leases work as the [`Store`] trait says.
+//! - Files are private: a data directory the store creates is `0700`; the database, its
+//!   `-wal`/`-shm` files and the lock file are `0600` (an existing database with a wider mode
+//!   is narrowed; an existing directory keeps its mode, with a warning when others can read
+//!   it).
 //! - Dropping the store waits for the queued writes to finish and closes the file (which
 //!   checkpoints the WAL: a closed store is one file); do not drop it in a latency-sensitive
 //!   place.
@@ -128,6 +132,7 @@
 
 mod checkpointer;
 mod counts;
+mod files;
 mod ops;
 mod readers;
 mod schema;
@@ -135,6 +140,7 @@ mod writer;
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -266,6 +272,7 @@ fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(files::FILE_MODE)
         .open(&path)
         .map_err(io)?;
     match file.try_lock() {
@@ -310,14 +317,16 @@ impl SqliteStore {
     ///
     /// See the [module docs](self#errors).
     pub fn open_with(dir: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Engine(format!(
-                "cannot create the data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        files::create_dir(dir)?;
         let lock = lock_dir(dir)?;
         let path = dir.join(DB_FILE);
+        files::private_file(&path)?;
+        for side in ["-wal", "-shm"] {
+            let side = dir.join(format!("{DB_FILE}{side}"));
+            if side.exists() {
+                files::private_file(&side)?;
+            }
+        }
         let mut conn = open_connection(&path)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

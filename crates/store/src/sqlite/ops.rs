@@ -116,12 +116,7 @@ fn job_from_row(row: &Row<'_>) -> Result<JobRecord, StoreError> {
 
 /// Checks what can be checked before a job reaches the writer.
 pub(crate) fn validate(job: &NewJob) -> Result<(), StoreError> {
-    if job.max_attempts == 0 {
-        return Err(StoreError::Invalid(format!(
-            "job {:?}: max_attempts must be at least 1",
-            job.job
-        )));
-    }
+    crate::limits::check_job(job, crate::limits::MAX_TIMEOUT_MS)?;
     if let Some(t) = job.timeout_ms {
         from_u64(t, "timeout_ms")?;
     }
@@ -129,16 +124,18 @@ pub(crate) fn validate(job: &NewJob) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The first job of an idempotency key, if created within the window.
+/// The first job of an idempotency key, if created within the window; a conflict when that
+/// job has another name or other params (compared as JSON values).
 fn by_key(
     c: &Connection,
+    job: &NewJob,
     key: &str,
     window: i64,
     now: Millis,
 ) -> Result<Option<Submitted>, StoreError> {
     let first = c
         .prepare_cached(
-            "SELECT i.job_id, i.created_at, j.state FROM idempotency i \
+            "SELECT i.job_id, i.created_at, j.state, j.job, j.params FROM idempotency i \
              JOIN jobs j ON j.id = i.job_id WHERE i.key = ?1",
         )
         .and_then(|mut s| {
@@ -147,13 +144,20 @@ fn by_key(
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })
             .optional()
         })
         .map_err(engine)?;
     match first {
-        Some((id, created_at, state)) if now.saturating_sub(created_at) < window => {
+        Some((id, created_at, state, name, params)) if now.saturating_sub(created_at) < window => {
+            if name != job.job || parse_json(&params, "params")? != job.params {
+                return Err(StoreError::IdempotencyConflict {
+                    key: key.to_owned(),
+                });
+            }
             Ok(Some(Submitted {
                 id: parse_id(&id)?,
                 state: parse_state(&state)?,
@@ -197,7 +201,7 @@ pub(crate) fn submit(
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         if let Some(key) = &job.idempotency_key {
-            if let Some(first) = by_key(c, key, window, now)? {
+            if let Some(first) = by_key(c, job, key, window, now)? {
                 out.push(first);
                 continue;
             }
