@@ -11,7 +11,7 @@
 //! idempotency_hours = 24     # ..= 8760 (1 year)
 //! max_timeout_ms = 604800000 # the largest timeout_ms a job may ask: 7 days (..= 365 days)
 //!
-//! [job_env]                  # what jobs inherit of the daemon's environment (docs/security-jobs.md)
+//! [job_env]                  # what jobs inherit of the daemon's environment (docs/security.md)
 //! allow = ["AWS_REGION", "MYAPP_*"]   # added to the default allow-list
 //! secret = ["DATABASE_URL"]           # never passed, nor any variable holding their values
 //!
@@ -198,7 +198,7 @@ pub struct FileConfig {
     pub store: Option<String>,
     /// Limits of the HTTP API.
     pub http: Option<HttpSection>,
-    // ---- bounds and least privilege (docs/security-jobs.md) ----
+    // ---- bounds and least privilege (docs/security.md) ----
     /// A file holding the bearer token (its first line), so the token is never on argv.
     pub token_file: Option<PathBuf>,
     /// The largest `timeout_ms` a job may ask (default 7 days, at most 365 days).
@@ -302,7 +302,7 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// Limits of the HTTP API (`[http]`).
     pub http: HttpLimits,
-    // ---- bounds and least privilege (docs/security-jobs.md) ----
+    // ---- bounds and least privilege (docs/security.md) ----
     /// The largest `timeout_ms` a job may ask (default 7 days).
     pub max_timeout_ms: u64,
     /// What jobs inherit of the daemon's environment.

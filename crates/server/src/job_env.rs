@@ -2,7 +2,7 @@
 //! `PATH`, `HOME`, `LANG`, `LC_*`, `TZ`, `TMPDIR`, `USER`, `NODE_*`, `PYTHON*`, …, never
 //! `OFFLOAD_*`), plus `[job_env] allow`, minus `[job_env] secret`; any variable holding the
 //! token, the store URL or a secret variable's value is dropped too. The daemon always uses it
-//! (see `docs/security-jobs.md`).
+//! (see `docs/security.md`).
 
 use offload_process::{EnvAllowList, EnvPolicy};
 
