@@ -15,12 +15,12 @@ use offload_process::{
 use offload_protocol::{Broadcast, Cancel, Run, Shutdown, ToWorker};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
-use tokio_util::time::{delay_queue, DelayQueue};
 
 use crate::config::{PoolConfig, WorkerKind};
 use crate::error::StartError;
 use crate::pool::RunOptions;
 use crate::procfs;
+use crate::timers::{Key, Timers};
 use crate::types::{
     Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
 };
@@ -148,7 +148,7 @@ struct InFlight {
     job: Job,
     _pick: Pick,
     started: SystemTime,
-    timer: Option<delay_queue::Key>,
+    timer: Option<Key>,
     timed_out: bool,
 }
 
@@ -208,7 +208,7 @@ struct Actor {
     queue: VecDeque<Job>,
     delayed: HashMap<JobId, Job>,
     bindings: HashMap<String, u32>,
-    timers: DelayQueue<Timer>,
+    timers: Timers<Timer>,
     worker_tx: mpsc::UnboundedSender<ProcessEvent>,
     spawned_tx: mpsc::UnboundedSender<SpawnResult>,
     recent_exits: VecDeque<Instant>,
@@ -241,7 +241,9 @@ pub(crate) async fn run(
         .unwrap_or_else(|_| unreachable!("an empty target list is always valid"));
     let slots = vec![None; cfg.max];
     let restarts = vec![0; cfg.max];
-    let mut health = tokio::time::interval(cfg.health_interval.max(Duration::from_millis(10)));
+    let mut health = tokio::time::interval(offload_process::timer::clamp(
+        cfg.health_interval.max(Duration::from_millis(10)),
+    ));
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut actor = Actor {
         shared,
@@ -255,7 +257,7 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         delayed: HashMap::new(),
         bindings: HashMap::new(),
-        timers: DelayQueue::new(),
+        timers: Timers::new(),
         worker_tx,
         spawned_tx,
         recent_exits: VecDeque::new(),
@@ -291,7 +293,7 @@ pub(crate) async fn run(
                 }
             },
             Some(expired) = std::future::poll_fn(|cx| actor.timers.poll_expired(cx)) => {
-                actor.on_timer(expired.into_inner());
+                actor.on_timer(expired);
             }
             _ = health.tick() => actor.on_health(),
         }
@@ -1087,7 +1089,7 @@ impl Actor {
                 .saturating_mul(1u32 << self.consecutive_failures.saturating_sub(1).min(20))
                 .min(self.cfg.restart.max)
         };
-        self.next_spawn_at = Some(now + delay);
+        self.next_spawn_at = Some(now.checked_add(delay).unwrap_or(now));
         if !self.respawn_timer {
             self.respawn_timer = true;
             self.timers.insert(Timer::Respawn, delay);
@@ -1131,8 +1133,10 @@ impl Actor {
         {
             w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
         }
-        self.timers
-            .insert(Timer::StopGrace(pid), grace + Duration::from_secs(1));
+        self.timers.insert(
+            Timer::StopGrace(pid),
+            grace.saturating_add(Duration::from_secs(1)),
+        );
     }
 
     fn spawn_worker(&mut self) {
@@ -1346,10 +1350,7 @@ impl Actor {
             run = run.with_path(path.clone());
         }
         if let Some(t) = job.timeout {
-            let deadline = SystemTime::now() + t;
-            if let Ok(d) = deadline.duration_since(SystemTime::UNIX_EPOCH) {
-                run = run.with_deadline(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            }
+            run = run.with_deadline(offload_process::timer::epoch_ms_in(t));
         }
         let sent = self
             .workers

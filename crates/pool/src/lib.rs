@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod pool;
 mod procfs;
+mod timers;
 mod types;
 
 pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};

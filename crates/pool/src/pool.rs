@@ -229,7 +229,8 @@ impl ChildPool {
     ///
     /// # Errors
     ///
-    /// [`PoolError`]: shutting down, queue full (fail-fast), or an invalid job name.
+    /// [`PoolError`]: shutting down, queue full (fail-fast), an invalid job name, or an option
+    /// out of range (a timeout above [`MAX_DURATION`](offload_process::timer::MAX_DURATION)).
     pub async fn run(&self, job: &str, params: Value) -> Result<JobHandle, PoolError> {
         self.run_with(job, params, RunOptions::default()).await
     }
@@ -264,6 +265,9 @@ impl ChildPool {
         let inner = &self.inner;
         if !inner.accepting.load(Ordering::Acquire) {
             return Err(PoolError::ShuttingDown);
+        }
+        if let Some(t) = opts.timeout {
+            offload_process::timer::check("timeout", t)?;
         }
         let path = self.resolve(job)?;
         let permit = self.permit().await?;

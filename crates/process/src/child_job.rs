@@ -264,6 +264,9 @@ pub enum ExecError {
         /// The limit.
         max: usize,
     },
+    /// An option is out of range (a timeout above [`crate::timer::MAX_DURATION`]).
+    #[error(transparent)]
+    OutOfRange(#[from] crate::timer::OutOfRange),
 }
 
 /// Runs each job in a fresh child process (the seed's `ChildJob`).
@@ -414,6 +417,10 @@ impl ChildJob {
         params: Value,
         opts: ExecOptions,
     ) -> Result<JobProcess, ExecError> {
+        if let Some(t) = opts.timeout {
+            crate::timer::check("timeout", t)?;
+        }
+        crate::timer::check("cancel_grace", opts.cancel_grace)?;
         let id = opts.id.clone().unwrap_or_else(|| {
             format!("job-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
         });

@@ -21,6 +21,7 @@ mod resolve;
 mod runtime;
 mod spawn;
 mod sys;
+pub mod timer;
 
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use offload_protocol::{ErrorInfo, Receiver};

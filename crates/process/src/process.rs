@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::outcome::{Limit, Outcome};
 use crate::spawn::{signal_group, ResourceLimits, SpawnedWorker};
+use crate::timer;
 
 /// Longest log line kept; the rest of a longer line is cut off.
 pub const MAX_LOG_LINE: usize = 64 * 1024;
@@ -668,7 +669,7 @@ fn launch(mut l: Launch) -> JobProcess {
         timed_out: false,
         killed_with: None,
         kill_at: None,
-        timeout_at: l.timeout.map(|t| Instant::now() + t),
+        timeout_at: l.timeout.map(timer::deadline_in),
         linger_at: None,
         launch_rest: LaunchRest {
             main: l.main,
@@ -797,12 +798,12 @@ impl Actor {
                 () = sleep_until_opt(self.linger_at) => {
                     self.linger_at = None;
                     self.signal(self.launch_rest.kill_signal);
-                    self.kill_at = Some(Instant::now() + self.launch_rest.cancel_grace);
+                    self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
                 }
             }
         };
         // The last frames may still be in the socket: read them before deciding.
-        let drain_until = Instant::now() + DRAIN_AFTER_EXIT;
+        let drain_until = timer::deadline_in(DRAIN_AFTER_EXIT);
         while self.reader.is_some() {
             match tokio::time::timeout_at(drain_until, next_frame(&mut self.reader)).await {
                 Ok(frame) => self.on_frame(frame),
@@ -821,7 +822,7 @@ impl Actor {
                 "the job left processes outside its group; killed them"
             );
         }
-        let gone_by = Instant::now() + GONE_WAIT;
+        let gone_by = timer::deadline_in(GONE_WAIT);
         while (!crate::spawn::live_group_members(self.pid).is_empty()
             || leaked.iter().any(|&p| crate::sys::pid_alive(p)))
             && Instant::now() < gone_by
@@ -834,7 +835,7 @@ impl Actor {
             let _ = tokio::time::timeout_at(gone_by, pump).await;
         }
         let stdout = match outputs.stdout {
-            Some(h) => tokio::time::timeout_at(gone_by + GONE_WAIT, h)
+            Some(h) => tokio::time::timeout_at(timer::after(gone_by, GONE_WAIT), h)
                 .await
                 .ok()
                 .and_then(Result::ok)
@@ -879,7 +880,7 @@ impl Actor {
         run.path = main.path;
         if let Some(at) = self.timeout_at {
             let left = at.saturating_duration_since(Instant::now());
-            run = run.with_deadline(epoch_ms_in(left));
+            run = run.with_deadline(timer::epoch_ms_in(left));
         }
         if let Err(e) = self.send_frame(&ToWorker::Run(run)) {
             self.protocol_violation(format!("cannot send the job: {e}"));
@@ -915,7 +916,7 @@ impl Actor {
                 if self.launch_rest.main.is_some() {
                     return;
                 }
-                self.timeout_at = timeout.map(|t| Instant::now() + t);
+                self.timeout_at = timeout.map(timer::deadline_in);
                 self.launch_rest.main = Some(main);
                 self.send_main_run();
             }
@@ -924,7 +925,7 @@ impl Actor {
                     self.killed_with = Some(signal);
                 }
                 self.signal(signal);
-                let at = Instant::now() + grace;
+                let at = timer::deadline_in(grace);
                 self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
             }
         }
@@ -957,11 +958,11 @@ impl Actor {
             Some(c) if !self.launch_rest.command_mode => {
                 let _ = self.send_frame(&c);
                 // The worker may stop the job by itself; if not, the group is killed.
-                self.kill_at = Some(Instant::now() + self.launch_rest.cancel_grace);
+                self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
             }
             _ => {
                 self.signal(self.launch_rest.kill_signal);
-                self.kill_at = Some(Instant::now() + self.launch_rest.cancel_grace);
+                self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
             }
         }
     }
@@ -1073,7 +1074,7 @@ impl Actor {
         // One job per process: let it go. SDK workers exit on end-of-file; a process still
         // alive after the linger period is killed.
         self.writer = None;
-        self.linger_at = Some(Instant::now() + self.launch_rest.linger);
+        self.linger_at = Some(timer::deadline_in(self.launch_rest.linger));
     }
 
     fn limit_from_error(&self, e: &ErrorInfo) -> Option<Limit> {
@@ -1178,13 +1179,6 @@ async fn next_frame(
         Some(r) => r.next_frame().await,
         None => std::future::pending().await,
     }
-}
-
-fn epoch_ms_in(d: Duration) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from((now + d).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Reads `out` line by line into log events (and the stderr tail), each line cut at
