@@ -3,7 +3,7 @@
 //! sink of [`ProcessEvent`]s. See `docs/design/pool.md`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     processes: Mutex<HashMap<u32, JobProcess>>,
     kill_signal: i32,
     kill_grace: Duration,
+    /// Panics of the actor so far (`supervise.rs`).
+    panics: AtomicU64,
 }
 
 impl Shared {
@@ -39,7 +41,23 @@ impl Shared {
             processes: Mutex::new(HashMap::new()),
             kill_signal,
             kill_grace,
+            panics: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a panic of the actor; returns the count.
+    pub(crate) fn note_panic(&self) -> u64 {
+        self.panics.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Panics of the actor so far.
+    pub(crate) fn panics(&self) -> u64 {
+        self.panics.load(Ordering::Acquire)
+    }
+
+    /// Forgets every process (after a panicked incarnation's workers are gone).
+    pub(crate) fn clear(&self) {
+        self.map().clear();
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u32, JobProcess>> {
@@ -106,6 +124,9 @@ pub(crate) enum Query {
         timeout: Duration,
         reply: oneshot::Sender<BTreeMap<u32, bool>>,
     },
+    /// Test-only: makes the actor panic (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    Panic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +216,8 @@ struct Stopping {
 }
 
 struct Actor {
+    /// First field, so dropped first: a panic is counted before any job's reply is dropped.
+    _panic_guard: crate::supervise::PanicGuard,
     cfg: PoolConfig,
     shared: Arc<Shared>,
     events: broadcast::Sender<PoolEvent>,
@@ -228,12 +251,12 @@ struct Actor {
 /// Runs the pool until it is stopped and its last worker is gone.
 pub(crate) async fn run(
     cfg: PoolConfig,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
     shared: Arc<Shared>,
     events: broadcast::Sender<PoolEvent>,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
-    online: oneshot::Sender<Result<(), StartError>>,
+    online: Option<oneshot::Sender<Result<(), StartError>>>,
 ) {
     let (worker_tx, mut worker_rx) = mpsc::unbounded_channel();
     let (spawned_tx, mut spawned_rx) = mpsc::unbounded_channel();
@@ -246,6 +269,7 @@ pub(crate) async fn run(
     ));
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut actor = Actor {
+        _panic_guard: crate::supervise::PanicGuard::new(Arc::clone(&shared)),
         shared,
         events,
         permits,
@@ -265,7 +289,7 @@ pub(crate) async fn run(
         next_spawn_at: None,
         respawn_timer: false,
         degraded: false,
-        online: Some(online),
+        online,
         stopping: None,
         broadcasts: HashMap::new(),
         next_broadcast: 1,
@@ -474,6 +498,8 @@ impl Actor {
                 timeout,
                 reply,
             } => self.broadcast(name, data, timeout, reply),
+            #[cfg(feature = "fault-injection")]
+            Query::Panic => panic!("injected fault: the pool actor panics"),
         }
     }
 
@@ -1170,6 +1196,7 @@ impl Actor {
         let concurrency = cfg.concurrency;
         let limits = cfg.limits;
         let tx = self.spawned_tx.clone();
+        let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             let result = match command {
                 Ok(cmd) => {
@@ -1187,7 +1214,17 @@ impl Actor {
                 }
                 Err(e) => Err(format!("cannot prepare the runtime: {e}")),
             };
-            let _ = tx.send(SpawnResult { index, result });
+            // Known to the registry and the supervisor at once, even if the actor that asked
+            // for it is gone (`supervise.rs` kills what `shared` lists).
+            if let Ok(p) = &result {
+                shared.map().insert(p.pid(), p.clone());
+            }
+            if let Err(mpsc::error::SendError(SpawnResult { result: Ok(p), .. })) =
+                tx.send(SpawnResult { index, result })
+            {
+                shared.map().remove(&p.pid());
+                p.start_kill_with(libc::SIGKILL, Duration::ZERO);
+            }
         });
     }
 

@@ -1,5 +1,6 @@
-//! Issue 11, row 1: a huge timeout must never panic a supervisor. Options are refused with a
-//! typed error naming the field and the limit; whatever still reaches a timer is clamped.
+//! Issue 11: a supervisor cannot die of one job. Row 1: a huge timeout never panics (options
+//! are refused with a typed error naming the field and the limit; whatever still reaches a timer
+//! is clamped). Deliverable 2: a panicking pool actor fails its jobs, kills its workers, restarts.
 
 mod common;
 
@@ -116,6 +117,80 @@ async fn a_process_with_duration_max_timers_still_runs() {
         assert!(!p.is_running(), "{outcome}");
         p.exited().await;
         assert!(!alive(p.pid()));
+    })
+    .await;
+}
+
+/// Deliverable 2: a panic of the pool's actor fails its in-flight job with a typed outcome,
+/// kills its workers (read from the process table) and restarts the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_pool_supervisor_fails_its_jobs_kills_its_workers_and_restarts() {
+    guarded(async {
+        let pool = ChildPool::start(
+            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+                .size(2, 2)
+                .handle_signals(false),
+        )
+        .await
+        .unwrap();
+        let mut pool_events = pool.events();
+        let before = pool.pids();
+        assert_eq!(before.len(), 2);
+        let mut job = pool
+            .run_with(
+                "sleep",
+                json!({"ms": 60_000}),
+                RunOptions::default().with_events(),
+            )
+            .await
+            .unwrap();
+        let mut events = job.events().unwrap();
+        loop {
+            if let offload_pool::JobEvent::Started { .. } = events.recv().await.unwrap() {
+                break;
+            }
+        }
+        pool.inject_panic();
+        let result = job.result().await;
+        match &result.outcome {
+            Outcome::Failed { name, .. } => assert_eq!(name, "SupervisorFailed"),
+            other => panic!("expected SupervisorFailed, got {other}"),
+        }
+        // No worker of the dead incarnation is left, in the process table.
+        wait_until("the old workers are gone", Duration::from_secs(20), || {
+            before
+                .iter()
+                .all(|&p| !alive(p) && offload_process::live_group_members(p).is_empty())
+        })
+        .await;
+        assert!(my_zombies().is_empty(), "{:?}", my_zombies());
+        loop {
+            if let offload_pool::PoolEvent::SupervisorRestarted {
+                panics, message, ..
+            } = pool_events.recv().await.unwrap()
+            {
+                assert_eq!(panics, 1);
+                assert!(message.contains("injected fault"), "{message}");
+                break;
+            }
+        }
+        // The next job succeeds on a new incarnation's workers.
+        let next = pool.run("echo", json!("after")).await.unwrap();
+        let r = next.result().await;
+        assert_eq!(
+            r.outcome,
+            Outcome::Succeeded {
+                value: json!("after")
+            }
+        );
+        assert!(!before.contains(&r.attempts[0].pid));
+        assert!(pool.health().await.is_ok());
+        let after = pool.pids();
+        pool.shutdown(Duration::from_secs(5)).await;
+        wait_until("the new workers are gone", Duration::from_secs(20), || {
+            after.iter().all(|&p| !alive(p))
+        })
+        .await;
     })
     .await;
 }
