@@ -16,6 +16,8 @@ use offload_protocol::{Broadcast, Cancel, Run, Shutdown, ToWorker};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+mod contain;
+
 use crate::config::{PoolConfig, WorkerKind};
 use crate::error::StartError;
 use crate::pool::RunOptions;
@@ -187,6 +189,8 @@ struct Worker {
     last_ticks: Option<(u64, Instant)>,
     last_error: Option<String>,
     flow_busy: bool,
+    /// Its leftovers are being killed (`contain.rs`): it takes no job meanwhile.
+    sweeping: bool,
     idle_since: Instant,
     /// Why the pool is stopping it, if it is.
     leaving: Option<Leaving>,
@@ -234,6 +238,7 @@ struct Actor {
     timers: Timers<Timer>,
     worker_tx: mpsc::UnboundedSender<ProcessEvent>,
     spawned_tx: mpsc::UnboundedSender<SpawnResult>,
+    swept_tx: mpsc::UnboundedSender<u32>,
     recent_exits: VecDeque<Instant>,
     consecutive_failures: u32,
     next_spawn_at: Option<Instant>,
@@ -260,6 +265,7 @@ pub(crate) async fn run(
 ) {
     let (worker_tx, mut worker_rx) = mpsc::unbounded_channel();
     let (spawned_tx, mut spawned_rx) = mpsc::unbounded_channel();
+    let (swept_tx, mut swept_rx) = mpsc::unbounded_channel();
     let balancer = LoadBalancer::new(Vec::<Target>::new(), cfg.algorithm)
         .unwrap_or_else(|_| unreachable!("an empty target list is always valid"));
     let slots = vec![None; cfg.max];
@@ -284,6 +290,7 @@ pub(crate) async fn run(
         timers: Timers::new(),
         worker_tx,
         spawned_tx,
+        swept_tx,
         recent_exits: VecDeque::new(),
         consecutive_failures: 0,
         next_spawn_at: None,
@@ -307,6 +314,7 @@ pub(crate) async fn run(
             biased;
             Some(ev) = worker_rx.recv() => actor.on_worker_event(ev),
             Some(sp) = spawned_rx.recv() => actor.on_spawned(sp),
+            Some(pid) = swept_rx.recv() => actor.on_swept(pid),
             msg = rx.recv(), if !handles_gone => match msg {
                 Some(msg) => actor.on_msg(msg),
                 None => {
@@ -770,6 +778,7 @@ impl Actor {
                         last_ticks: None,
                         last_error: None,
                         flow_busy: false,
+                        sweeping: false,
                         idle_since: now,
                         leaving: None,
                     },
@@ -1004,6 +1013,8 @@ impl Actor {
             self.retire(pid, RecycleReason::Jobs);
         } else if drained {
             self.stop_worker(pid, Leaving::Recycled);
+        } else {
+            self.sweep_if_idle(pid);
         }
         self.maybe_stop_workers();
     }
@@ -1191,6 +1202,7 @@ impl Actor {
         opts.limits = cfg.limits;
         opts.max_frame = cfg.max_frame;
         opts.sink = Some(self.worker_tx.clone());
+        opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();
         let env = cfg.env.clone();
         let concurrency = cfg.concurrency;
@@ -1282,7 +1294,7 @@ impl Actor {
     fn free_capacity(&self) -> usize {
         self.workers
             .values()
-            .filter(|w| w.state == WorkerState::Ready && !w.flow_busy)
+            .filter(|w| w.state == WorkerState::Ready && !w.flow_busy && !w.sweeping)
             .map(|w| w.capacity.saturating_sub(w.in_flight.len()))
             .sum()
     }
@@ -1354,9 +1366,9 @@ impl Actor {
             let eligible = |id: &TargetId| {
                 pid_of(id).is_some_and(|pid| {
                     pinned.is_none_or(|p| p == pid)
-                        && workers
-                            .get(&pid)
-                            .is_some_and(|w| w.state == WorkerState::Ready && !w.flow_busy)
+                        && workers.get(&pid).is_some_and(|w| {
+                            w.state == WorkerState::Ready && !w.flow_busy && !w.sweeping
+                        })
                 })
             };
             let mut ctx = PickContext::new().with_filter(&eligible);

@@ -174,6 +174,11 @@ pub struct PoolConfig {
     pub max_frame: usize,
     /// Install the registry's SIGINT/SIGTERM listener (default true).
     pub handle_signals: bool,
+    /// Give each worker a cgroup of its own where a writable cgroup v2 hierarchy exists
+    /// (default true): what a job leaves behind is then found however it hides (`setsid`, a
+    /// scrubbed environment). Off, or without cgroups, the process group and the environment
+    /// markers are used. See `docs/design/pool.md`, "Containment".
+    pub cgroups: bool,
 }
 
 impl PoolConfig {
@@ -207,6 +212,7 @@ impl PoolConfig {
             limits: ResourceLimits::default(),
             max_frame: offload_protocol::DEFAULT_MAX_FRAME,
             handle_signals: true,
+            cgroups: true,
         }
     }
 
@@ -258,6 +264,13 @@ impl PoolConfig {
     pub fn queue(mut self, bound: usize, backpressure: Backpressure) -> Self {
         self.queue_bound = bound;
         self.backpressure = backpressure;
+        self
+    }
+
+    /// Whether to give each worker a cgroup (where cgroup v2 is writable).
+    #[must_use]
+    pub fn cgroups(mut self, yes: bool) -> Self {
+        self.cgroups = yes;
         self
     }
 

@@ -600,6 +600,7 @@ impl ChildJob {
             max_frame: config.max_frame,
             manager_events: Some(self.inner.events.clone()),
             sink: None,
+            cgroup: true,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);

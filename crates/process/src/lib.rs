@@ -12,7 +12,9 @@
 //! those two guarantees.
 #![deny(missing_docs)]
 
+mod cgroup;
 mod child_job;
+mod contain;
 mod outcome;
 mod process;
 mod reaper;
@@ -23,6 +25,7 @@ mod spawn;
 mod sys;
 pub mod timer;
 
+pub use cgroup::NO_CGROUP_ENV;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};

@@ -31,6 +31,7 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::contain::Containment;
 use crate::outcome::{Limit, Outcome};
 use crate::spawn::{signal_group, ResourceLimits, SpawnedWorker};
 use crate::timer;
@@ -266,9 +267,14 @@ struct HandleInner {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_id: AtomicU64,
     kill_signal: i32,
+    containment: Arc<Containment>,
 }
 
 impl JobProcess {
+    pub(crate) fn containment(&self) -> &Containment {
+        &self.inner.containment
+    }
+
     /// The pid (also the process group id).
     pub fn pid(&self) -> u32 {
         self.inner.pid
@@ -479,6 +485,9 @@ pub struct ProcessOptions {
     pub sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
     /// Called once the process is gone, after its exit is published.
     pub on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+    /// Put the process in a cgroup of its own where a writable cgroup v2 hierarchy exists
+    /// (default true; `OFFLOAD_NO_CGROUP=1` turns it off for the whole supervisor).
+    pub cgroup: bool,
 }
 
 impl Default for ProcessOptions {
@@ -493,6 +502,7 @@ impl Default for ProcessOptions {
             manager_events: None,
             sink: None,
             on_exit: None,
+            cgroup: true,
         }
     }
 }
@@ -506,6 +516,7 @@ impl std::fmt::Debug for ProcessOptions {
             .field("limits", &self.limits)
             .field("max_frame", &self.max_frame)
             .field("timeout", &self.timeout)
+            .field("cgroup", &self.cgroup)
             .finish_non_exhaustive()
     }
 }
@@ -546,6 +557,7 @@ pub(crate) async fn start(
             crate::reaper::supervisor_token(),
         )
         .env(crate::reaper::WORKER_ENV, &marker)
+        .cgroup(opts.cgroup)
         .spawn()
         .await?;
     Ok(launch(Launch {
@@ -569,6 +581,10 @@ pub(crate) async fn start(
 /// Starts the actor of a spawned worker and returns its handle.
 fn launch(mut l: Launch) -> JobProcess {
     let pid = l.worker.pid;
+    let containment = Arc::new(Containment {
+        marker: std::mem::take(&mut l.marker),
+        cgroup: l.worker.cgroup.take(),
+    });
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
     // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
     // ever read it, and it would hold the last 1,024 events (answers included) in memory.
@@ -607,6 +623,7 @@ fn launch(mut l: Launch) -> JobProcess {
             stderr_tail: Arc::clone(&stderr_tail),
             next_id: AtomicU64::new(1),
             kill_signal: l.kill_signal,
+            containment: Arc::clone(&containment),
         }),
     };
 
@@ -678,7 +695,7 @@ fn launch(mut l: Launch) -> JobProcess {
             kill_signal: l.kill_signal,
             limits: l.limits,
             max_frame: l.max_frame,
-            marker: l.marker,
+            containment,
             command_mode: output.is_some(),
         },
     };
@@ -737,7 +754,7 @@ struct LaunchRest {
     kill_signal: i32,
     limits: ResourceLimits,
     max_frame: usize,
-    marker: String,
+    containment: Arc<Containment>,
     command_mode: bool,
 }
 
@@ -814,7 +831,8 @@ impl Actor {
         // Nothing of the job may outlive it: its group, then anything carrying its marker
         // (grandchildren that left the group), then wait until they are really gone.
         let _ = signal_group(self.pid, libc::SIGKILL);
-        let leaked = crate::reaper::kill_marked(&self.launch_rest.marker);
+        let mut leaked = crate::reaper::kill_marked(&self.launch_rest.containment.marker);
+        leaked.extend(self.launch_rest.containment.kill_cgroup().await);
         if !leaked.is_empty() {
             tracing::warn!(
                 pid = self.pid,

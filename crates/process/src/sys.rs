@@ -20,6 +20,8 @@ pub(crate) struct ChildSetup {
     /// The supervisor's pid, to detect that it died before `PR_SET_PDEATHSIG` was armed.
     pub(crate) parent_pid: libc::pid_t,
     pub(crate) limits: ResourceLimits,
+    /// An open `cgroup.procs` of the worker's cgroup (close-on-exec); `-1` for none.
+    pub(crate) cgroup_procs_fd: RawFd,
 }
 
 impl ChildSetup {
@@ -33,6 +35,12 @@ impl ChildSetup {
     }
 
     fn apply(&self) -> io::Result<()> {
+        if self.cgroup_procs_fd >= 0 {
+            // Writing "0" moves the writing process. Not fatal: the parent checks membership
+            // after the spawn and falls back to the other layers if the move failed.
+            // SAFETY: write is async-signal-safe; the buffer is a static byte string.
+            let _ = unsafe { libc::write(self.cgroup_procs_fd, b"0".as_ptr().cast(), 1) };
+        }
         #[cfg(target_os = "linux")]
         {
             // SAFETY: prctl and getppid are async-signal-safe.
