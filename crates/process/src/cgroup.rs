@@ -123,8 +123,9 @@ fn own_cgroup(text: &str) -> Option<&str> {
 #[derive(Debug)]
 pub(crate) struct WorkerCgroup {
     dir: PathBuf,
-    /// `cgroup.procs`, opened for the child's pre-exec `write("0")` (close-on-exec).
-    procs: File,
+    /// `cgroup.procs`, opened for the child's pre-exec `write("0")` (close-on-exec); closed
+    /// once the child is started.
+    procs: Option<File>,
 }
 
 impl WorkerCgroup {
@@ -140,7 +141,10 @@ impl WorkerCgroup {
             .custom_flags(libc::O_CLOEXEC)
             .open(dir.join("cgroup.procs"));
         match procs {
-            Ok(procs) => Ok(Self { dir, procs }),
+            Ok(procs) => Ok(Self {
+                dir,
+                procs: Some(procs),
+            }),
             Err(e) => {
                 let _ = fs::remove_dir(&dir);
                 Err(e)
@@ -148,9 +152,14 @@ impl WorkerCgroup {
         }
     }
 
-    /// The descriptor the child writes `0` to, moving itself in.
+    /// The descriptor the child writes `0` to, moving itself in (`-1` once closed).
     pub(crate) fn procs_fd(&self) -> RawFd {
-        self.procs.as_raw_fd()
+        self.procs.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+
+    /// Closes the descriptor once the child is started (one fd per live worker otherwise).
+    pub(crate) fn close_procs_fd(&mut self) {
+        self.procs = None;
     }
 
     /// The cgroup's directory.

@@ -272,6 +272,10 @@ impl WorkerCommand {
             }
             inside
         });
+        let cgroup = cgroup.map(|mut cg| {
+            cg.close_procs_fd();
+            cg
+        });
         let channel = match ours {
             Some(s) => {
                 s.set_nonblocking(true).map_err(SpawnError::Channel)?;
