@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::contain::Containment;
+use crate::guard::{ActorGuard, OnExit};
 use crate::outcome::{Limit, Outcome};
 use crate::spawn::{signal_group, ResourceLimits, SpawnedWorker};
 use crate::timer;
@@ -244,6 +245,9 @@ enum Command {
         main: MainJob,
         timeout: Option<Duration>,
     },
+    /// Test-only: makes the actor panic (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    Panic,
 }
 
 /// A handle to one worker process. Cheap to clone; dropping handles does not kill the process
@@ -447,6 +451,14 @@ impl JobProcess {
     /// Starts a kill with `signal`, without waiting for it.
     pub fn start_kill_with(&self, signal: i32, grace: Duration) {
         let _ = self.inner.commands.send(Command::Kill { signal, grace });
+    }
+
+    /// Test-only fault hook: makes this process's actor panic (`guard.rs` then kills the
+    /// process and publishes `SupervisorFailed`). Never use it outside tests.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        let _ = self.inner.commands.send(Command::Panic);
     }
 }
 
@@ -699,7 +711,16 @@ fn launch(mut l: Launch) -> JobProcess {
             command_mode: output.is_some(),
         },
     };
-    tokio::spawn(actor.run(
+    let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
+    let guard = ActorGuard {
+        pid,
+        containment: Arc::clone(&actor.launch_rest.containment),
+        emitter: actor.emitter.clone(),
+        outcome_tx: actor.outcome_tx.clone(),
+        exit_tx: exit_tx.clone(),
+        on_exit: Arc::clone(&on_exit),
+    };
+    let run = actor.run(
         l.worker.child,
         cmd_rx,
         Outputs {
@@ -707,8 +728,9 @@ fn launch(mut l: Launch) -> JobProcess {
             pumps,
         },
         exit_tx,
-        l.on_exit,
-    ));
+        on_exit,
+    );
+    tokio::spawn(crate::guard::guarded(run, guard));
     handle
 }
 
@@ -721,7 +743,7 @@ struct Outputs {
 }
 
 #[derive(Clone)]
-struct Emitter {
+pub(crate) struct Emitter {
     process: broadcast::Sender<ProcessEvent>,
     manager: Option<broadcast::Sender<ProcessEvent>>,
     /// Gets every event but log lines, reliably (the pool's actor).
@@ -729,7 +751,7 @@ struct Emitter {
 }
 
 impl Emitter {
-    fn emit(&self, ev: ProcessEvent) {
+    pub(crate) fn emit(&self, ev: ProcessEvent) {
         // Clone only for streams somebody listens to (a result can be megabytes).
         if let Some(sink) = &self.sink {
             if !matches!(ev, ProcessEvent::Log { .. }) {
@@ -795,7 +817,7 @@ impl Actor {
         mut commands: mpsc::UnboundedReceiver<Command>,
         outputs: Outputs,
         exit_tx: watch::Sender<Option<Outcome>>,
-        on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+        on_exit: OnExit,
     ) {
         if !self.launch_rest.command_mode {
             self.send_main_run();
@@ -880,6 +902,10 @@ impl Actor {
         });
         let final_outcome = self.outcome_tx.borrow().clone().unwrap_or(outcome);
         let _ = exit_tx.send(Some(final_outcome.clone()));
+        let on_exit = on_exit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(f) = on_exit {
             f(self.pid);
         }
@@ -938,6 +964,8 @@ impl Actor {
                 self.launch_rest.main = Some(main);
                 self.send_main_run();
             }
+            #[cfg(feature = "fault-injection")]
+            Command::Panic => panic!("injected fault: the process actor panics"),
             Command::Kill { signal, grace } => {
                 if self.killed_with.is_none() {
                     self.killed_with = Some(signal);

@@ -194,3 +194,76 @@ async fn a_panicking_pool_supervisor_fails_its_jobs_kills_its_workers_and_restar
     })
     .await;
 }
+
+/// A process actor that panics kills its process (never orphaned) and publishes a typed
+/// outcome instead of leaving its waiters hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_process_actor_kills_its_process_and_says_so() {
+    guarded(async {
+        let p = start_process(WorkerCommand::new(RUST_WORKER), ProcessOptions::default())
+            .await
+            .unwrap();
+        assert!(p.ready().await.is_some());
+        let pid = p.pid();
+        p.inject_panic();
+        match p.exited().await {
+            Outcome::Failed { name, .. } => assert_eq!(name, "SupervisorFailed"),
+            other => panic!("expected SupervisorFailed, got {other}"),
+        }
+        wait_until("the process is gone", Duration::from_secs(20), || {
+            !alive(pid) && offload_process::live_group_members(pid).is_empty()
+        })
+        .await;
+    })
+    .await;
+}
+
+/// In a pool, a worker whose process actor panics is one more dead worker: its job runs again
+/// on another worker and the pool replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_survives_a_panicking_process_actor() {
+    guarded(async {
+        let pool = ChildPool::start(
+            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+                .size(2, 2)
+                .handle_signals(false),
+        )
+        .await
+        .unwrap();
+        let mut job = pool
+            .run_with(
+                "sleep",
+                json!({"ms": 1500}),
+                RunOptions::default().with_events(),
+            )
+            .await
+            .unwrap();
+        let mut events = job.events().unwrap();
+        let first = loop {
+            if let offload_pool::JobEvent::Started { pid, .. } = events.recv().await.unwrap() {
+                break pid;
+            }
+        };
+        pool.worker(first).unwrap().inject_panic();
+        let result = job.result().await;
+        assert_eq!(
+            result.outcome,
+            Outcome::Succeeded {
+                value: json!("slept")
+            }
+        );
+        assert_eq!(result.attempts[0].pid, first);
+        assert!(
+            matches!(&result.attempts[0].outcome, Outcome::Failed { name, .. } if name == "SupervisorFailed"),
+            "{:?}",
+            result.attempts[0].outcome
+        );
+        assert!(!alive(first));
+        wait_until("the pool is back to two workers", Duration::from_secs(20), || {
+            pool.pids().len() == 2
+        })
+        .await;
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
