@@ -242,3 +242,98 @@ async fn without_cgroups_a_marked_setsid_grandchild_dies_with_its_job() {
     })
     .await;
 }
+
+/// `ChildJob` with cgroups: killing a one-shot job also kills a grandchild that escaped the
+/// group, the session and the markers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cgroups_a_killed_child_job_takes_its_scrubbed_grandchild() {
+    if let Err(reason) = writable_cgroup2() {
+        eprintln!("SKIPPED: no writable cgroup v2 hierarchy on this machine ({reason})");
+        return;
+    }
+    guarded(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        let jobs = fixture_jobs();
+        let p = jobs
+            .exec(
+                "scrubbed-grandchild",
+                json!(null),
+                offload_process::ExecOptions::default().env("PIDFILE", pidfile.to_string_lossy()),
+            )
+            .await
+            .unwrap();
+        assert!(p.has_cgroup());
+        wait_until(
+            "the grandchild wrote its pid",
+            Duration::from_secs(10),
+            || pidfile.exists(),
+        )
+        .await;
+        let grandchild = read_pids(&pidfile)[0];
+        assert!(alive(grandchild));
+        assert!(!environ_has(grandchild, WORKER_ENV));
+        p.kill(Duration::from_millis(200)).await;
+        p.exited().await;
+        wait_until("the grandchild is gone", Duration::from_secs(20), || {
+            !alive(grandchild)
+        })
+        .await;
+    })
+    .await;
+}
+
+/// With cgroups, a SIGKILLed supervisor's lifeline reaper also kills what only a cgroup
+/// finds, and removes the supervisor's cgroups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cgroups_a_sigkilled_supervisor_leaves_no_scrubbed_grandchild_and_no_cgroup() {
+    let mount = match writable_cgroup2() {
+        Ok(m) => m,
+        Err(reason) => {
+            eprintln!("SKIPPED: no writable cgroup v2 hierarchy on this machine ({reason})");
+            return;
+        }
+    };
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    guarded(async {
+        let tmp = tempfile::tempdir().unwrap();
+        let pidfile = tmp.path().join("pid");
+        let mut supervisor = tokio::process::Command::new(SUPERVISOR)
+            .arg(fixtures())
+            .arg("scrubbed-grandchild")
+            .env("PIDFILE", &pidfile)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(supervisor.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap().unwrap();
+        let worker: u32 = first.strip_prefix("pid ").unwrap().parse().unwrap();
+        wait_until(
+            "the grandchild wrote its pid",
+            Duration::from_secs(10),
+            || pidfile.exists(),
+        )
+        .await;
+        let grandchild = read_pids(&pidfile)[0];
+        let cgroup = cgroup_of(worker).unwrap();
+        let parent = Path::new(&cgroup).parent().unwrap().to_owned();
+        assert!(parent.to_string_lossy().contains("/offload-"), "{cgroup}");
+        supervisor.start_kill().unwrap(); // SIGKILL: no destructor, no handler runs
+        supervisor.wait().await.unwrap();
+        wait_until(
+            "the worker and its scrubbed grandchild are gone",
+            Duration::from_secs(20),
+            || !alive(worker) && !alive(grandchild),
+        )
+        .await;
+        let parent_dir = mount.join(parent.strip_prefix("/").unwrap());
+        wait_until(
+            "the supervisor's cgroups are removed",
+            Duration::from_secs(30),
+            || !parent_dir.exists(),
+        )
+        .await;
+    })
+    .await;
+}
