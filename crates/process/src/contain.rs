@@ -2,9 +2,11 @@
 //! ([`JobProcess::sweep_leftovers`]), and everything at its exit. Four layers where cgroups
 //! exist (`cgroup.rs`), three elsewhere (`reaper.rs`).
 
+use std::sync::Mutex;
+
 use crate::cgroup::WorkerCgroup;
 use crate::process::JobProcess;
-use crate::reaper::{pids_with_env, WORKER_ENV};
+use crate::reaper::WORKER_ENV;
 use crate::sys;
 
 /// A worker's containment: its environment marker and, where available, its cgroup.
@@ -12,6 +14,20 @@ use crate::sys;
 pub(crate) struct Containment {
     pub(crate) marker: String,
     pub(crate) cgroup: Option<WorkerCgroup>,
+    /// Without a cgroup: the latest process start time (clock ticks since boot) seen by the
+    /// previous sweep. Only processes started since then can be new leftovers, so only their
+    /// environments are read.
+    pub(crate) swept_to: Mutex<u64>,
+}
+
+impl Containment {
+    pub(crate) fn new(marker: String, cgroup: Option<WorkerCgroup>) -> Self {
+        Self {
+            marker,
+            cgroup,
+            swept_to: Mutex::new(0),
+        }
+    }
 }
 
 impl Containment {
@@ -23,18 +39,39 @@ impl Containment {
         if let Some(cg) = &self.cgroup {
             return cg.kill_others(pid);
         }
+        let mut swept_to = self
+            .swept_to
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let needle = format!("{WORKER_ENV}={}", self.marker);
+        let me = std::process::id();
         let mut killed = Vec::new();
+        let mut latest = *swept_to;
         // Twice: a process may fork while the first round runs.
         for _ in 0..2 {
-            let found = crate::spawn::live_group_members(pid)
-                .into_iter()
-                .chain(pids_with_env(WORKER_ENV, &self.marker));
-            for p in found {
-                if p != pid && !killed.contains(&p) && sys::kill_pid(p, libc::SIGKILL) {
+            let Ok(dir) = std::fs::read_dir("/proc") else {
+                break;
+            };
+            for p in dir
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            {
+                if p == pid || p == me || killed.contains(&p) {
+                    continue;
+                }
+                let Some(stat) = sys::proc_stat(p) else {
+                    continue;
+                };
+                latest = latest.max(stat.start_ticks);
+                let ours = stat.live
+                    && (stat.pgrp == pid
+                        || (stat.start_ticks >= *swept_to && environ_has(p, &needle)));
+                if ours && sys::kill_pid(p, libc::SIGKILL) {
                     killed.push(p);
                 }
             }
         }
+        *swept_to = latest;
         killed
     }
 
@@ -48,6 +85,13 @@ impl Containment {
     }
 }
 
+/// Whether `/proc/<pid>/environ` holds exactly `needle` (`KEY=value`).
+fn environ_has(pid: u32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+        .unwrap_or(false)
+}
+
 impl JobProcess {
     /// Kills (SIGKILL) every process this worker started and left behind, while the worker
     /// itself lives on; returns their pids. Call it when the worker has no job running (a
@@ -55,7 +99,8 @@ impl JobProcess {
     /// would be killed too.
     ///
     /// With a cgroup ([`has_cgroup`](Self::has_cgroup)) this reads one small file; without,
-    /// it scans `/proc` (run it off the async threads).
+    /// it reads `/proc/*/stat` (and the environment only of processes started since the last
+    /// sweep): run it off the async threads.
     pub fn sweep_leftovers(&self) -> Vec<u32> {
         let killed = self.containment().sweep(self.pid());
         if !killed.is_empty() {

@@ -593,10 +593,10 @@ pub(crate) async fn start(
 /// Starts the actor of a spawned worker and returns its handle.
 fn launch(mut l: Launch) -> JobProcess {
     let pid = l.worker.pid;
-    let containment = Arc::new(Containment {
-        marker: std::mem::take(&mut l.marker),
-        cgroup: l.worker.cgroup.take(),
-    });
+    let containment = Arc::new(Containment::new(
+        std::mem::take(&mut l.marker),
+        l.worker.cgroup.take(),
+    ));
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
     // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
     // ever read it, and it would hold the last 1,024 events (answers included) in memory.

@@ -159,6 +159,35 @@ pub(crate) fn live_group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// What the supervisor reads of `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// Neither a zombie nor dead.
+    pub(crate) live: bool,
+    pub(crate) pgrp: u32,
+    /// Start time, clock ticks since boot.
+    pub(crate) start_ticks: u64,
+}
+
+/// Parses `/proc/<pid>/stat` (Linux; `None` elsewhere or when the process is gone).
+pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+fn parse_stat(stat: &str) -> Option<ProcStat> {
+    // After the command name: state (field 3), ppid, pgrp (5), …, starttime (22).
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    let start_ticks = fields.nth(16)?.parse().ok()?;
+    Some(ProcStat {
+        live: !matches!(state, "Z" | "X"),
+        pgrp,
+        start_ticks,
+    })
+}
+
 /// Whether `pid` is a live process (a zombie counts as gone), from `/proc`.
 pub(crate) fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -170,5 +199,26 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
             !matches!(state, Some("Z" | "X") | None)
         }
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat_with_a_hostile_command_name() {
+        let stat = "42 (a) b) c) S 1 40 40 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(
+            parse_stat(stat),
+            Some(ProcStat {
+                live: true,
+                pgrp: 40,
+                start_ticks: 987_654
+            })
+        );
+        let me = proc_stat(std::process::id()).unwrap();
+        assert!(me.live && me.start_ticks > 0);
+        assert_eq!(proc_stat(u32::MAX), None);
     }
 }
