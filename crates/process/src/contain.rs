@@ -14,18 +14,18 @@ use crate::sys;
 pub(crate) struct Containment {
     pub(crate) marker: String,
     pub(crate) cgroup: Option<WorkerCgroup>,
-    /// Without a cgroup: the latest process start time (clock ticks since boot) seen by the
-    /// previous sweep. Only processes started since then can be new leftovers, so only their
-    /// environments are read.
-    pub(crate) swept_to: Mutex<u64>,
+    /// Without a cgroup: the last pid the system had created when the previous sweep began
+    /// (the worker's own pid before the first). Every leftover older than that was killed by
+    /// that sweep, so only newer pids are read (all of them after a pid wrap-around).
+    pub(crate) swept_from: Mutex<u32>,
 }
 
 impl Containment {
-    pub(crate) fn new(marker: String, cgroup: Option<WorkerCgroup>) -> Self {
+    pub(crate) fn new(pid: u32, marker: String, cgroup: Option<WorkerCgroup>) -> Self {
         Self {
             marker,
             cgroup,
-            swept_to: Mutex::new(0),
+            swept_from: Mutex::new(pid),
         }
     }
 }
@@ -39,14 +39,18 @@ impl Containment {
         if let Some(cg) = &self.cgroup {
             return cg.kill_others(pid);
         }
-        let mut swept_to = self
-            .swept_to
+        let mut swept_from = self
+            .swept_from
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let began_at = sys::last_pid();
+        let from = match began_at {
+            Some(last) if last >= *swept_from => *swept_from,
+            _ => 0, // wrapped around, or unknown: read everything
+        };
         let needle = format!("{WORKER_ENV}={}", self.marker);
         let me = std::process::id();
         let mut killed = Vec::new();
-        let mut latest = *swept_to;
         // Twice: a process may fork while the first round runs.
         for _ in 0..2 {
             let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -56,22 +60,19 @@ impl Containment {
                 .flatten()
                 .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
             {
-                if p == pid || p == me || killed.contains(&p) {
+                if p <= from || p == pid || p == me || killed.contains(&p) {
                     continue;
                 }
                 let Some(stat) = sys::proc_stat(p) else {
                     continue;
                 };
-                latest = latest.max(stat.start_ticks);
-                let ours = stat.live
-                    && (stat.pgrp == pid
-                        || (stat.start_ticks >= *swept_to && environ_has(p, &needle)));
+                let ours = stat.live && (stat.pgrp == pid || environ_has(p, &needle));
                 if ours && sys::kill_pid(p, libc::SIGKILL) {
                     killed.push(p);
                 }
             }
         }
-        *swept_to = latest;
+        *swept_from = began_at.unwrap_or(0);
         killed
     }
 
@@ -99,8 +100,9 @@ impl JobProcess {
     /// would be killed too.
     ///
     /// With a cgroup ([`has_cgroup`](Self::has_cgroup)) this reads one small file; without,
-    /// it reads `/proc/*/stat` (and the environment only of processes started since the last
-    /// sweep): run it off the async threads.
+    /// it lists `/proc` and reads the stat and environment of the processes created since the
+    /// previous sweep (by pid; everything after a pid wrap-around): run it off the async
+    /// threads.
     pub fn sweep_leftovers(&self) -> Vec<u32> {
         let killed = self.containment().sweep(self.pid());
         if !killed.is_empty() {

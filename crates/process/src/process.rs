@@ -594,6 +594,7 @@ pub(crate) async fn start(
 fn launch(mut l: Launch) -> JobProcess {
     let pid = l.worker.pid;
     let containment = Arc::new(Containment::new(
+        pid,
         std::mem::take(&mut l.marker),
         l.worker.cgroup.take(),
     ));

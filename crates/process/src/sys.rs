@@ -165,8 +165,6 @@ pub(crate) struct ProcStat {
     /// Neither a zombie nor dead.
     pub(crate) live: bool,
     pub(crate) pgrp: u32,
-    /// Start time, clock ticks since boot.
-    pub(crate) start_ticks: u64,
 }
 
 /// Parses `/proc/<pid>/stat` (Linux; `None` elsewhere or when the process is gone).
@@ -176,16 +174,20 @@ pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
 }
 
 fn parse_stat(stat: &str) -> Option<ProcStat> {
-    // After the command name: state (field 3), ppid, pgrp (5), …, starttime (22).
+    // After the command name: state (field 3), ppid, pgrp (5), …
     let mut fields = stat.rsplit(')').next()?.split_whitespace();
     let state = fields.next()?;
     let pgrp = fields.nth(1)?.parse().ok()?;
-    let start_ticks = fields.nth(16)?.parse().ok()?;
     Some(ProcStat {
         live: !matches!(state, "Z" | "X"),
         pgrp,
-        start_ticks,
     })
+}
+
+/// The last pid the system created (in this pid namespace), from `/proc/loadavg`.
+pub(crate) fn last_pid() -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().nth(4)?.parse().ok()
 }
 
 /// Whether `pid` is a live process (a zombie counts as gone), from `/proc`.
@@ -214,11 +216,10 @@ mod tests {
             Some(ProcStat {
                 live: true,
                 pgrp: 40,
-                start_ticks: 987_654
             })
         );
-        let me = proc_stat(std::process::id()).unwrap();
-        assert!(me.live && me.start_ticks > 0);
+        assert!(proc_stat(std::process::id()).unwrap().live);
         assert_eq!(proc_stat(u32::MAX), None);
+        assert!(last_pid().unwrap() > 0);
     }
 }
