@@ -3,14 +3,13 @@
 //! sink of [`ProcessEvent`]s. See `docs/design/pool.md`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use offload_balance::{LoadBalancer, LoadSample, Pick, PickContext, Target, TargetId};
 use offload_process::{
-    registry::Managed, start_process, ErrorInfo, JobKind, JobProcess, Outcome, ProcessEvent,
-    ProcessOptions,
+    start_process, ErrorInfo, JobKind, JobProcess, Outcome, ProcessEvent, ProcessOptions,
 };
 use offload_protocol::{Broadcast, Cancel, Run, Shutdown, ToWorker};
 use serde_json::Value;
@@ -22,64 +21,11 @@ use crate::config::{PoolConfig, WorkerKind};
 use crate::error::StartError;
 use crate::pool::RunOptions;
 use crate::procfs;
+pub(crate) use crate::shared::Shared;
 use crate::timers::{Key, Timers};
 use crate::types::{
     Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
 };
-
-/// What the registry sees of a pool: its live processes.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    processes: Mutex<HashMap<u32, JobProcess>>,
-    kill_signal: i32,
-    kill_grace: Duration,
-    /// Panics of the actor so far (`supervise.rs`).
-    panics: AtomicU64,
-}
-
-impl Shared {
-    pub(crate) fn new(kill_signal: i32, kill_grace: Duration) -> Self {
-        Self {
-            processes: Mutex::new(HashMap::new()),
-            kill_signal,
-            kill_grace,
-            panics: AtomicU64::new(0),
-        }
-    }
-
-    /// Counts a panic of the actor; returns the count.
-    pub(crate) fn note_panic(&self) -> u64 {
-        self.panics.fetch_add(1, Ordering::AcqRel) + 1
-    }
-
-    /// Panics of the actor so far.
-    pub(crate) fn panics(&self) -> u64 {
-        self.panics.load(Ordering::Acquire)
-    }
-
-    /// Forgets every process (after a panicked incarnation's workers are gone).
-    pub(crate) fn clear(&self) {
-        self.map().clear();
-    }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u32, JobProcess>> {
-        self.processes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn processes(&self) -> Vec<JobProcess> {
-        self.map().values().cloned().collect()
-    }
-}
-
-impl Managed for Shared {
-    fn processes(&self) -> Vec<JobProcess> {
-        Shared::processes(self)
-    }
-
-    fn kill_policy(&self) -> (i32, Duration) {
-        (self.kill_signal, self.kill_grace)
-    }
-}
 
 /// A job as submitted.
 pub(crate) struct Submission {

@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod pool;
 mod procfs;
+mod shared;
 mod supervise;
 mod timers;
 mod types;

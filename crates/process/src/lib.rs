@@ -15,6 +15,7 @@
 mod cgroup;
 mod child_job;
 mod contain;
+mod emitter;
 mod guard;
 mod outcome;
 mod process;

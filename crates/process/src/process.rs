@@ -32,6 +32,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::contain::Containment;
+pub(crate) use crate::emitter::Emitter;
 use crate::guard::{ActorGuard, OnExit};
 use crate::outcome::{Limit, Outcome};
 use crate::spawn::{signal_group, ResourceLimits, SpawnedWorker};
@@ -156,14 +157,14 @@ impl ProcessEvent {
         }
     }
 
-    fn for_manager(&self) -> bool {
+    pub(crate) fn for_manager(&self) -> bool {
         match self {
             Self::Event { receiver, .. } => receiver.to_manager(),
             _ => true,
         }
     }
 
-    fn for_process(&self) -> bool {
+    pub(crate) fn for_process(&self) -> bool {
         match self {
             Self::Event { receiver, .. } => receiver.to_process(),
             _ => true,
@@ -741,33 +742,6 @@ struct Outputs {
     stdout: Option<tokio::task::JoinHandle<Vec<u8>>>,
     /// The log-line pumps.
     pumps: Vec<tokio::task::JoinHandle<()>>,
-}
-
-#[derive(Clone)]
-pub(crate) struct Emitter {
-    process: broadcast::Sender<ProcessEvent>,
-    manager: Option<broadcast::Sender<ProcessEvent>>,
-    /// Gets every event but log lines, reliably (the pool's actor).
-    sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
-}
-
-impl Emitter {
-    pub(crate) fn emit(&self, ev: ProcessEvent) {
-        // Clone only for streams somebody listens to (a result can be megabytes).
-        if let Some(sink) = &self.sink {
-            if !matches!(ev, ProcessEvent::Log { .. }) {
-                let _ = sink.send(ev.clone());
-            }
-        }
-        if let Some(m) = &self.manager {
-            if ev.for_manager() && m.receiver_count() > 0 {
-                let _ = m.send(ev.clone());
-            }
-        }
-        if ev.for_process() && self.process.receiver_count() > 0 {
-            let _ = self.process.send(ev);
-        }
-    }
 }
 
 struct LaunchRest {
