@@ -7,6 +7,12 @@
 //! - [`registry`] kills everything on exit; `reaper` explains how nothing survives a SIGKILLed
 //!   supervisor.
 //! - [`JobsDir`] resolves job names safely; [`Runtimes`] finds `node`, `python3` and the SDKs.
+//! - [`timer`] clamps every duration before it reaches a timer: no option can panic a
+//!   supervisor.
+//! - Containment has four layers where a writable cgroup v2 hierarchy exists (a cgroup per
+//!   worker; [`JobProcess::sweep_leftovers`] kills what a job left behind), three elsewhere
+//!   (`ARCHITECTURE.md`, "Containment"). A process actor that panics kills its process and
+//!   reports `Outcome::Failed { name: "SupervisorFailed" }`.
 //!
 //! Linux is the supported platform (`PR_SET_PDEATHSIG`, `/proc`); other Unixes build but lose
 //! those two guarantees.
