@@ -4,62 +4,28 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use offload_balance::{LoadBalancer, LoadSample, Pick, PickContext, Target, TargetId};
 use offload_process::{
-    registry::Managed, start_process, ErrorInfo, JobKind, JobProcess, Outcome, ProcessEvent,
-    ProcessOptions,
+    start_process, ErrorInfo, JobKind, JobProcess, Outcome, ProcessEvent, ProcessOptions,
 };
 use offload_protocol::{Broadcast, Cancel, Run, Shutdown, ToWorker};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
-use tokio_util::time::{delay_queue, DelayQueue};
+
+mod contain;
 
 use crate::config::{PoolConfig, WorkerKind};
 use crate::error::StartError;
 use crate::pool::RunOptions;
 use crate::procfs;
+pub(crate) use crate::shared::Shared;
+use crate::timers::{Key, Timers};
 use crate::types::{
     Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
 };
-
-/// What the registry sees of a pool: its live processes.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    processes: Mutex<HashMap<u32, JobProcess>>,
-    kill_signal: i32,
-    kill_grace: Duration,
-}
-
-impl Shared {
-    pub(crate) fn new(kill_signal: i32, kill_grace: Duration) -> Self {
-        Self {
-            processes: Mutex::new(HashMap::new()),
-            kill_signal,
-            kill_grace,
-        }
-    }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<u32, JobProcess>> {
-        self.processes.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn processes(&self) -> Vec<JobProcess> {
-        self.map().values().cloned().collect()
-    }
-}
-
-impl Managed for Shared {
-    fn processes(&self) -> Vec<JobProcess> {
-        Shared::processes(self)
-    }
-
-    fn kill_policy(&self) -> (i32, Duration) {
-        (self.kill_signal, self.kill_grace)
-    }
-}
 
 /// A job as submitted.
 pub(crate) struct Submission {
@@ -106,6 +72,9 @@ pub(crate) enum Query {
         timeout: Duration,
         reply: oneshot::Sender<BTreeMap<u32, bool>>,
     },
+    /// Test-only: makes the actor panic (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    Panic,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +117,7 @@ struct InFlight {
     job: Job,
     _pick: Pick,
     started: SystemTime,
-    timer: Option<delay_queue::Key>,
+    timer: Option<Key>,
     timed_out: bool,
 }
 
@@ -166,6 +135,8 @@ struct Worker {
     last_ticks: Option<(u64, Instant)>,
     last_error: Option<String>,
     flow_busy: bool,
+    /// Its leftovers are being killed (`contain.rs`): it takes no job meanwhile.
+    sweeping: bool,
     idle_since: Instant,
     /// Why the pool is stopping it, if it is.
     leaving: Option<Leaving>,
@@ -195,6 +166,8 @@ struct Stopping {
 }
 
 struct Actor {
+    /// First field, so dropped first: a panic is counted before any job's reply is dropped.
+    _panic_guard: crate::supervise::PanicGuard,
     cfg: PoolConfig,
     shared: Arc<Shared>,
     events: broadcast::Sender<PoolEvent>,
@@ -208,9 +181,10 @@ struct Actor {
     queue: VecDeque<Job>,
     delayed: HashMap<JobId, Job>,
     bindings: HashMap<String, u32>,
-    timers: DelayQueue<Timer>,
+    timers: Timers<Timer>,
     worker_tx: mpsc::UnboundedSender<ProcessEvent>,
     spawned_tx: mpsc::UnboundedSender<SpawnResult>,
+    swept_tx: mpsc::UnboundedSender<u32>,
     recent_exits: VecDeque<Instant>,
     consecutive_failures: u32,
     next_spawn_at: Option<Instant>,
@@ -228,22 +202,26 @@ struct Actor {
 /// Runs the pool until it is stopped and its last worker is gone.
 pub(crate) async fn run(
     cfg: PoolConfig,
-    mut rx: mpsc::UnboundedReceiver<Msg>,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
     shared: Arc<Shared>,
     events: broadcast::Sender<PoolEvent>,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
-    online: oneshot::Sender<Result<(), StartError>>,
+    online: Option<oneshot::Sender<Result<(), StartError>>>,
 ) {
     let (worker_tx, mut worker_rx) = mpsc::unbounded_channel();
     let (spawned_tx, mut spawned_rx) = mpsc::unbounded_channel();
+    let (swept_tx, mut swept_rx) = mpsc::unbounded_channel();
     let balancer = LoadBalancer::new(Vec::<Target>::new(), cfg.algorithm)
         .unwrap_or_else(|_| unreachable!("an empty target list is always valid"));
     let slots = vec![None; cfg.max];
     let restarts = vec![0; cfg.max];
-    let mut health = tokio::time::interval(cfg.health_interval.max(Duration::from_millis(10)));
+    let mut health = tokio::time::interval(offload_process::timer::clamp(
+        cfg.health_interval.max(Duration::from_millis(10)),
+    ));
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut actor = Actor {
+        _panic_guard: crate::supervise::PanicGuard::new(Arc::clone(&shared)),
         shared,
         events,
         permits,
@@ -255,15 +233,16 @@ pub(crate) async fn run(
         queue: VecDeque::new(),
         delayed: HashMap::new(),
         bindings: HashMap::new(),
-        timers: DelayQueue::new(),
+        timers: Timers::new(),
         worker_tx,
         spawned_tx,
+        swept_tx,
         recent_exits: VecDeque::new(),
         consecutive_failures: 0,
         next_spawn_at: None,
         respawn_timer: false,
         degraded: false,
-        online: Some(online),
+        online,
         stopping: None,
         broadcasts: HashMap::new(),
         next_broadcast: 1,
@@ -281,6 +260,7 @@ pub(crate) async fn run(
             biased;
             Some(ev) = worker_rx.recv() => actor.on_worker_event(ev),
             Some(sp) = spawned_rx.recv() => actor.on_spawned(sp),
+            Some(pid) = swept_rx.recv() => actor.on_swept(pid),
             msg = rx.recv(), if !handles_gone => match msg {
                 Some(msg) => actor.on_msg(msg),
                 None => {
@@ -291,7 +271,7 @@ pub(crate) async fn run(
                 }
             },
             Some(expired) = std::future::poll_fn(|cx| actor.timers.poll_expired(cx)) => {
-                actor.on_timer(expired.into_inner());
+                actor.on_timer(expired);
             }
             _ = health.tick() => actor.on_health(),
         }
@@ -472,6 +452,8 @@ impl Actor {
                 timeout,
                 reply,
             } => self.broadcast(name, data, timeout, reply),
+            #[cfg(feature = "fault-injection")]
+            Query::Panic => panic!("injected fault: the pool actor panics"),
         }
     }
 
@@ -742,6 +724,7 @@ impl Actor {
                         last_ticks: None,
                         last_error: None,
                         flow_busy: false,
+                        sweeping: false,
                         idle_since: now,
                         leaving: None,
                     },
@@ -976,6 +959,8 @@ impl Actor {
             self.retire(pid, RecycleReason::Jobs);
         } else if drained {
             self.stop_worker(pid, Leaving::Recycled);
+        } else {
+            self.sweep_if_idle(pid);
         }
         self.maybe_stop_workers();
     }
@@ -1087,7 +1072,7 @@ impl Actor {
                 .saturating_mul(1u32 << self.consecutive_failures.saturating_sub(1).min(20))
                 .min(self.cfg.restart.max)
         };
-        self.next_spawn_at = Some(now + delay);
+        self.next_spawn_at = Some(now.checked_add(delay).unwrap_or(now));
         if !self.respawn_timer {
             self.respawn_timer = true;
             self.timers.insert(Timer::Respawn, delay);
@@ -1131,8 +1116,10 @@ impl Actor {
         {
             w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
         }
-        self.timers
-            .insert(Timer::StopGrace(pid), grace + Duration::from_secs(1));
+        self.timers.insert(
+            Timer::StopGrace(pid),
+            grace.saturating_add(Duration::from_secs(1)),
+        );
     }
 
     fn spawn_worker(&mut self) {
@@ -1161,12 +1148,14 @@ impl Actor {
         opts.limits = cfg.limits;
         opts.max_frame = cfg.max_frame;
         opts.sink = Some(self.worker_tx.clone());
+        opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();
         let env = cfg.env.clone();
         let env_policy = cfg.env_policy.clone();
         let concurrency = cfg.concurrency;
         let limits = cfg.limits;
         let tx = self.spawned_tx.clone();
+        let shared = Arc::clone(&self.shared);
         tokio::spawn(async move {
             let result = match command {
                 Ok(cmd) => {
@@ -1185,7 +1174,17 @@ impl Actor {
                 }
                 Err(e) => Err(format!("cannot prepare the runtime: {e}")),
             };
-            let _ = tx.send(SpawnResult { index, result });
+            // Known to the registry and the supervisor at once, even if the actor that asked
+            // for it is gone (`supervise.rs` kills what `shared` lists).
+            if let Ok(p) = &result {
+                shared.map().insert(p.pid(), p.clone());
+            }
+            if let Err(mpsc::error::SendError(SpawnResult { result: Ok(p), .. })) =
+                tx.send(SpawnResult { index, result })
+            {
+                shared.map().remove(&p.pid());
+                p.start_kill_with(libc::SIGKILL, Duration::ZERO);
+            }
         });
     }
 
@@ -1243,7 +1242,7 @@ impl Actor {
     fn free_capacity(&self) -> usize {
         self.workers
             .values()
-            .filter(|w| w.state == WorkerState::Ready && !w.flow_busy)
+            .filter(|w| w.state == WorkerState::Ready && !w.flow_busy && !w.sweeping)
             .map(|w| w.capacity.saturating_sub(w.in_flight.len()))
             .sum()
     }
@@ -1315,9 +1314,9 @@ impl Actor {
             let eligible = |id: &TargetId| {
                 pid_of(id).is_some_and(|pid| {
                     pinned.is_none_or(|p| p == pid)
-                        && workers
-                            .get(&pid)
-                            .is_some_and(|w| w.state == WorkerState::Ready && !w.flow_busy)
+                        && workers.get(&pid).is_some_and(|w| {
+                            w.state == WorkerState::Ready && !w.flow_busy && !w.sweeping
+                        })
                 })
             };
             let mut ctx = PickContext::new().with_filter(&eligible);
@@ -1348,10 +1347,7 @@ impl Actor {
             run = run.with_path(path.clone());
         }
         if let Some(t) = job.timeout {
-            let deadline = SystemTime::now() + t;
-            if let Ok(d) = deadline.duration_since(SystemTime::UNIX_EPOCH) {
-                run = run.with_deadline(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-            }
+            run = run.with_deadline(offload_process::timer::epoch_ms_in(t));
         }
         let sent = self
             .workers

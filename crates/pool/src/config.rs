@@ -66,8 +66,16 @@ impl RetryPolicy {
                 .unwrap_or(u32::MAX),
         );
         let capped = exp.min(self.max);
-        let spread = self.jitter.clamp(0.0, 1.0) * (unit.clamp(0.0, 1.0) * 2.0 - 1.0);
-        capped.mul_f64((1.0 + spread).max(0.0))
+        let jitter = if self.jitter.is_finite() {
+            self.jitter.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let unit = if unit.is_finite() { unit } else { 0.5 };
+        let spread = jitter * (unit.clamp(0.0, 1.0) * 2.0 - 1.0);
+        // Never panics: an unrepresentable product saturates to the cap.
+        Duration::try_from_secs_f64(capped.as_secs_f64() * (1.0 + spread).max(0.0))
+            .unwrap_or(capped)
     }
 }
 
@@ -169,6 +177,11 @@ pub struct PoolConfig {
     pub max_frame: usize,
     /// Install the registry's SIGINT/SIGTERM listener (default true).
     pub handle_signals: bool,
+    /// Give each worker a cgroup of its own where a writable cgroup v2 hierarchy exists
+    /// (default true): what a job leaves behind is then found however it hides (`setsid`, a
+    /// scrubbed environment). Off, or without cgroups, the process group and the environment
+    /// markers are used. See `docs/design/pool.md`, "Containment".
+    pub cgroups: bool,
 }
 
 impl PoolConfig {
@@ -203,6 +216,7 @@ impl PoolConfig {
             limits: ResourceLimits::default(),
             max_frame: offload_protocol::DEFAULT_MAX_FRAME,
             handle_signals: true,
+            cgroups: true,
         }
     }
 
@@ -257,6 +271,13 @@ impl PoolConfig {
         self
     }
 
+    /// Whether to give each worker a cgroup (where cgroup v2 is writable).
+    #[must_use]
+    pub fn cgroups(mut self, yes: bool) -> Self {
+        self.cgroups = yes;
+        self
+    }
+
     /// Whether to install the registry's signal listener.
     #[must_use]
     pub fn handle_signals(mut self, yes: bool) -> Self {
@@ -288,7 +309,38 @@ impl PoolConfig {
         if let Some(w) = self.weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
             return bad(format!("invalid weight {w}: weights are finite and >= 0"));
         }
+        if !self.retry.jitter.is_finite() {
+            return bad("retry.jitter must be a finite number".into());
+        }
+        for (field, d) in self.durations() {
+            if let Err(e) = offload_process::timer::check(field, d) {
+                return bad(e.to_string());
+            }
+        }
         Ok(())
+    }
+
+    /// Every duration option, by name (each is at most
+    /// [`MAX_DURATION`](offload_process::timer::MAX_DURATION)).
+    fn durations(&self) -> Vec<(&'static str, Duration)> {
+        let mut all = vec![
+            ("cancel_grace", self.cancel_grace),
+            ("kill_grace", self.kill_grace),
+            ("start_timeout", self.start_timeout),
+            ("health_interval", self.health_interval),
+            ("retry.base", self.retry.base),
+            ("retry.max", self.retry.max),
+            ("restart.base", self.restart.base),
+            ("restart.max", self.restart.max),
+            ("restart.interval", self.restart.interval),
+        ];
+        let optional = [
+            ("job_timeout", self.job_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("recycle.max_age", self.recycle.max_age),
+        ];
+        all.extend(optional.into_iter().filter_map(|(f, d)| Some((f, d?))));
+        all
     }
 }
 
@@ -319,5 +371,47 @@ mod tests {
         assert!(ok.clone().size(0, 0).validate().is_err());
         assert!(ok.clone().concurrency(0).validate().is_err());
         assert!(ok.clone().algorithm(Algorithm::Specify).validate().is_err());
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_naming_the_field_and_the_limit() {
+        let ok = PoolConfig::new(WorkerKind::Node, "jobs");
+        let huge = Duration::from_millis(100_000_000_000);
+        let e = ok.clone().job_timeout(huge).validate().unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("job_timeout") && text.contains("31536000s"),
+            "{text}"
+        );
+        let mut c = ok.clone();
+        c.restart.max = Duration::MAX;
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("restart.max"));
+        let mut c = ok.clone();
+        c.retry.jitter = f64::NAN;
+        assert!(c.validate().is_err());
+        assert!(ok
+            .job_timeout(offload_process::timer::MAX_DURATION)
+            .validate()
+            .is_ok());
+    }
+
+    #[test]
+    fn retry_delays_never_panic() {
+        let r = RetryPolicy {
+            base: Duration::MAX,
+            max: Duration::MAX,
+            jitter: 1.0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(r.delay(u32::MAX, 1.0), Duration::MAX);
+        let r = RetryPolicy {
+            jitter: f64::NAN,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(r.delay(1, f64::INFINITY), Duration::from_millis(50));
     }
 }

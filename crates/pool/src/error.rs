@@ -55,4 +55,8 @@ pub enum PoolError {
     /// The pool's task is gone.
     #[error("the pool is gone")]
     Gone,
+    /// An option is out of range (a timeout above
+    /// [`MAX_DURATION`](offload_process::timer::MAX_DURATION)).
+    #[error(transparent)]
+    OutOfRange(#[from] offload_process::timer::OutOfRange),
 }

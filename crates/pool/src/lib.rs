@@ -6,7 +6,10 @@
 //! their jobs are retried on other workers while attempts remain, else they fail with the death
 //! reason — never lost, never hung. Timeouts cancel, wait a grace, then kill the worker.
 //! Workers are recycled after N jobs, above an RSS limit or past an age, the replacement
-//! starting first. See `docs/design/pool.md`.
+//! starting first. A worker that becomes idle has what its jobs left behind killed (its cgroup's
+//! other processes, where cgroups exist). The actor runs under a supervisor: if it panics, its
+//! jobs fail with `SupervisorFailed`, its workers are killed and it starts again. See
+//! `docs/design/pool.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +29,9 @@ mod config;
 mod error;
 mod pool;
 mod procfs;
+mod shared;
+mod supervise;
+mod timers;
 mod types;
 
 pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};

@@ -66,6 +66,9 @@ pub struct JobHandle {
     result: oneshot::Receiver<JobResult>,
     events: Option<broadcast::Receiver<JobEvent>>,
     tx: mpsc::UnboundedSender<Msg>,
+    shared: Arc<Shared>,
+    /// The actor's panics when the job was submitted.
+    panics: u64,
 }
 
 impl JobHandle {
@@ -75,17 +78,30 @@ impl JobHandle {
     }
 
     /// Waits for the job's end: never hangs while the pool lives (a job that cannot run
-    /// fails with a reason).
+    /// fails with a reason). A job lost with a panicked supervisor ends with
+    /// `Outcome::Failed { name: "SupervisorFailed", .. }` (the pool restarts; see
+    /// `docs/design/pool.md`).
     pub async fn result(self) -> JobResult {
         let id = self.id;
-        self.result.await.unwrap_or_else(|_| JobResult {
-            id,
-            outcome: offload_process::Outcome::Failed {
-                name: "PoolGone".into(),
-                message: "the pool stopped before the job ended".into(),
-                stack: None,
-            },
-            attempts: Vec::new(),
+        let (shared, panics) = (self.shared, self.panics);
+        self.result.await.unwrap_or_else(|_| {
+            let (name, message) = if shared.panics() > panics {
+                (
+                    "SupervisorFailed",
+                    "the pool's supervisor failed and was restarted; the job was lost with it",
+                )
+            } else {
+                ("PoolGone", "the pool stopped before the job ended")
+            };
+            JobResult {
+                id,
+                outcome: offload_process::Outcome::Failed {
+                    name: name.into(),
+                    message: message.into(),
+                    stack: None,
+                },
+                attempts: Vec::new(),
+            }
         })
     }
 
@@ -186,7 +202,7 @@ impl ChildPool {
         let jobs_dir = JobsDir::new(&config.jobs_dir);
         let (backpressure, queue_bound) = (config.backpressure, config.queue_bound);
         let handle_signals = config.handle_signals;
-        tokio::spawn(actor::run(
+        tokio::spawn(crate::supervise::supervise(
             config,
             rx,
             Arc::clone(&shared),
@@ -229,7 +245,8 @@ impl ChildPool {
     ///
     /// # Errors
     ///
-    /// [`PoolError`]: shutting down, queue full (fail-fast), or an invalid job name.
+    /// [`PoolError`]: shutting down, queue full (fail-fast), an invalid job name, or an option
+    /// out of range (a timeout above [`MAX_DURATION`](offload_process::timer::MAX_DURATION)).
     pub async fn run(&self, job: &str, params: Value) -> Result<JobHandle, PoolError> {
         self.run_with(job, params, RunOptions::default()).await
     }
@@ -265,9 +282,13 @@ impl ChildPool {
         if !inner.accepting.load(Ordering::Acquire) {
             return Err(PoolError::ShuttingDown);
         }
+        if let Some(t) = opts.timeout {
+            offload_process::timer::check("timeout", t)?;
+        }
         let path = self.resolve(job)?;
         let permit = self.permit().await?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let panics = inner.shared.panics();
         let (reply, result) = oneshot::channel();
         let (events_tx, events) = if opts.events {
             let (t, r) = broadcast::channel(256);
@@ -294,6 +315,8 @@ impl ChildPool {
             result,
             events,
             tx: inner.tx.clone(),
+            shared: Arc::clone(&inner.shared),
+            panics,
         })
     }
 
@@ -473,6 +496,14 @@ impl ChildPool {
         {
             let _ = rx.await;
         }
+    }
+
+    /// Test-only fault hook: makes the pool's actor panic, to exercise the supervisor's
+    /// restart (`supervise.rs`). Never use it outside tests.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        let _ = self.inner.tx.send(Msg::Query(Query::Panic));
     }
 
     /// Kills every worker at once; running and queued jobs fail. Resolves when they are gone.

@@ -166,6 +166,16 @@ pub enum PoolEvent {
     },
     /// A worker stayed up for the whole window again.
     Recovered,
+    /// The pool's actor panicked: its jobs failed with `SupervisorFailed`, its workers were
+    /// killed, and it starts again after `delay`.
+    SupervisorRestarted {
+        /// Panics so far.
+        panics: u64,
+        /// The panic's message.
+        message: String,
+        /// The backoff before the restart.
+        delay: Duration,
+    },
     /// A job event (progress, events for `job`/`all`, retries, ends).
     Job(JobEvent),
 }

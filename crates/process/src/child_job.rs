@@ -41,6 +41,12 @@ pub struct ChildJobConfig {
     /// Which of this process's environment variables jobs inherit (default: all; see
     /// [`EnvPolicy`](crate::EnvPolicy)).
     pub env_policy: crate::EnvPolicy,
+    /// Give each process a cgroup of its own where a writable cgroup v2 hierarchy exists
+    /// (default true): a grandchild that left the session and scrubbed its environment is
+    /// still killed with its job. Moving a fresh process into its cgroup costs about 2 ms per
+    /// `exec` (measured on a loaded 2-core VM); turn it off to save that where the other three
+    /// containment layers are enough.
+    pub cgroups: bool,
 }
 
 impl Default for ChildJobConfig {
@@ -54,6 +60,7 @@ impl Default for ChildJobConfig {
             handle_signals: true,
             warm_spare: false,
             env_policy: crate::EnvPolicy::Inherit,
+            cgroups: true,
         }
     }
 }
@@ -78,6 +85,13 @@ impl ChildJobConfig {
     #[must_use]
     pub fn warm_spare(mut self, yes: bool) -> Self {
         self.warm_spare = yes;
+        self
+    }
+
+    /// Whether to give each process a cgroup (see [`cgroups`](Self::cgroups)).
+    #[must_use]
+    pub fn cgroups(mut self, yes: bool) -> Self {
+        self.cgroups = yes;
         self
     }
 
@@ -275,6 +289,9 @@ pub enum ExecError {
         /// The limit.
         max: usize,
     },
+    /// An option is out of range (a timeout above [`crate::timer::MAX_DURATION`]).
+    #[error(transparent)]
+    OutOfRange(#[from] crate::timer::OutOfRange),
 }
 
 /// Runs each job in a fresh child process (the seed's `ChildJob`).
@@ -425,6 +442,10 @@ impl ChildJob {
         params: Value,
         opts: ExecOptions,
     ) -> Result<JobProcess, ExecError> {
+        if let Some(t) = opts.timeout {
+            crate::timer::check("timeout", t)?;
+        }
+        crate::timer::check("cancel_grace", opts.cancel_grace)?;
         let id = opts.id.clone().unwrap_or_else(|| {
             format!("job-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
         });
@@ -605,6 +626,7 @@ impl ChildJob {
             max_frame: config.max_frame,
             manager_events: Some(self.inner.events.clone()),
             sink: None,
+            cgroup: config.cgroups,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);

@@ -7,13 +7,23 @@
 //! - [`registry`] kills everything on exit; `reaper` explains how nothing survives a SIGKILLed
 //!   supervisor.
 //! - [`JobsDir`] resolves job names safely; [`Runtimes`] finds `node`, `python3` and the SDKs.
+//! - [`timer`] clamps every duration before it reaches a timer: no option can panic a
+//!   supervisor.
+//! - Containment has four layers where a writable cgroup v2 hierarchy exists (a cgroup per
+//!   worker; [`JobProcess::sweep_leftovers`] kills what a job left behind), three elsewhere
+//!   (`ARCHITECTURE.md`, "Containment"). A process actor that panics kills its process and
+//!   reports `Outcome::Failed { name: "SupervisorFailed" }`.
 //!
 //! Linux is the supported platform (`PR_SET_PDEATHSIG`, `/proc`); other Unixes build but lose
 //! those two guarantees.
 #![deny(missing_docs)]
 
+mod cgroup;
 mod child_job;
 mod env_policy;
+mod contain;
+mod emitter;
+mod guard;
 mod outcome;
 mod process;
 mod reaper;
@@ -22,7 +32,9 @@ mod resolve;
 mod runtime;
 mod spawn;
 mod sys;
+pub mod timer;
 
+pub use cgroup::NO_CGROUP_ENV;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
 pub use offload_protocol::{ErrorInfo, Receiver};

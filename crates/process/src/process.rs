@@ -31,8 +31,12 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::contain::Containment;
+pub(crate) use crate::emitter::Emitter;
+use crate::guard::{ActorGuard, OnExit};
 use crate::outcome::{Limit, Outcome};
 use crate::spawn::{signal_group, ResourceLimits, SpawnedWorker};
+use crate::timer;
 
 /// Longest log line kept; the rest of a longer line is cut off.
 pub const MAX_LOG_LINE: usize = 64 * 1024;
@@ -153,14 +157,14 @@ impl ProcessEvent {
         }
     }
 
-    fn for_manager(&self) -> bool {
+    pub(crate) fn for_manager(&self) -> bool {
         match self {
             Self::Event { receiver, .. } => receiver.to_manager(),
             _ => true,
         }
     }
 
-    fn for_process(&self) -> bool {
+    pub(crate) fn for_process(&self) -> bool {
         match self {
             Self::Event { receiver, .. } => receiver.to_process(),
             _ => true,
@@ -242,6 +246,9 @@ enum Command {
         main: MainJob,
         timeout: Option<Duration>,
     },
+    /// Test-only: makes the actor panic (`fault-injection` feature).
+    #[cfg(feature = "fault-injection")]
+    Panic,
 }
 
 /// A handle to one worker process. Cheap to clone; dropping handles does not kill the process
@@ -265,9 +272,14 @@ struct HandleInner {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_id: AtomicU64,
     kill_signal: i32,
+    containment: Arc<Containment>,
 }
 
 impl JobProcess {
+    pub(crate) fn containment(&self) -> &Containment {
+        &self.inner.containment
+    }
+
     /// The pid (also the process group id).
     pub fn pid(&self) -> u32 {
         self.inner.pid
@@ -441,6 +453,14 @@ impl JobProcess {
     pub fn start_kill_with(&self, signal: i32, grace: Duration) {
         let _ = self.inner.commands.send(Command::Kill { signal, grace });
     }
+
+    /// Test-only fault hook: makes this process's actor panic (`guard.rs` then kills the
+    /// process and publishes `SupervisorFailed`). Never use it outside tests.
+    #[cfg(feature = "fault-injection")]
+    #[doc(hidden)]
+    pub fn inject_panic(&self) {
+        let _ = self.inner.commands.send(Command::Panic);
+    }
 }
 
 async fn wait_set(mut rx: watch::Receiver<Option<Outcome>>) -> Outcome {
@@ -478,6 +498,9 @@ pub struct ProcessOptions {
     pub sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
     /// Called once the process is gone, after its exit is published.
     pub on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+    /// Put the process in a cgroup of its own where a writable cgroup v2 hierarchy exists
+    /// (default true; `OFFLOAD_NO_CGROUP=1` turns it off for the whole supervisor).
+    pub cgroup: bool,
 }
 
 impl Default for ProcessOptions {
@@ -492,6 +515,7 @@ impl Default for ProcessOptions {
             manager_events: None,
             sink: None,
             on_exit: None,
+            cgroup: true,
         }
     }
 }
@@ -505,6 +529,7 @@ impl std::fmt::Debug for ProcessOptions {
             .field("limits", &self.limits)
             .field("max_frame", &self.max_frame)
             .field("timeout", &self.timeout)
+            .field("cgroup", &self.cgroup)
             .finish_non_exhaustive()
     }
 }
@@ -545,6 +570,7 @@ pub(crate) async fn start(
             crate::reaper::supervisor_token(),
         )
         .env(crate::reaper::WORKER_ENV, &marker)
+        .cgroup(opts.cgroup)
         .spawn()
         .await?;
     Ok(launch(Launch {
@@ -568,6 +594,11 @@ pub(crate) async fn start(
 /// Starts the actor of a spawned worker and returns its handle.
 fn launch(mut l: Launch) -> JobProcess {
     let pid = l.worker.pid;
+    let containment = Arc::new(Containment::new(
+        pid,
+        std::mem::take(&mut l.marker),
+        l.worker.cgroup.take(),
+    ));
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
     // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
     // ever read it, and it would hold the last 1,024 events (answers included) in memory.
@@ -606,6 +637,7 @@ fn launch(mut l: Launch) -> JobProcess {
             stderr_tail: Arc::clone(&stderr_tail),
             next_id: AtomicU64::new(1),
             kill_signal: l.kill_signal,
+            containment: Arc::clone(&containment),
         }),
     };
 
@@ -668,7 +700,7 @@ fn launch(mut l: Launch) -> JobProcess {
         timed_out: false,
         killed_with: None,
         kill_at: None,
-        timeout_at: l.timeout.map(|t| Instant::now() + t),
+        timeout_at: l.timeout.map(timer::deadline_in),
         linger_at: None,
         launch_rest: LaunchRest {
             main: l.main,
@@ -677,11 +709,20 @@ fn launch(mut l: Launch) -> JobProcess {
             kill_signal: l.kill_signal,
             limits: l.limits,
             max_frame: l.max_frame,
-            marker: l.marker,
+            containment,
             command_mode: output.is_some(),
         },
     };
-    tokio::spawn(actor.run(
+    let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
+    let guard = ActorGuard {
+        pid,
+        containment: Arc::clone(&actor.launch_rest.containment),
+        emitter: actor.emitter.clone(),
+        outcome_tx: actor.outcome_tx.clone(),
+        exit_tx: exit_tx.clone(),
+        on_exit: Arc::clone(&on_exit),
+    };
+    let run = actor.run(
         l.worker.child,
         cmd_rx,
         Outputs {
@@ -689,8 +730,9 @@ fn launch(mut l: Launch) -> JobProcess {
             pumps,
         },
         exit_tx,
-        l.on_exit,
-    ));
+        on_exit,
+    );
+    tokio::spawn(crate::guard::guarded(run, guard));
     handle
 }
 
@@ -702,33 +744,6 @@ struct Outputs {
     pumps: Vec<tokio::task::JoinHandle<()>>,
 }
 
-#[derive(Clone)]
-struct Emitter {
-    process: broadcast::Sender<ProcessEvent>,
-    manager: Option<broadcast::Sender<ProcessEvent>>,
-    /// Gets every event but log lines, reliably (the pool's actor).
-    sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
-}
-
-impl Emitter {
-    fn emit(&self, ev: ProcessEvent) {
-        // Clone only for streams somebody listens to (a result can be megabytes).
-        if let Some(sink) = &self.sink {
-            if !matches!(ev, ProcessEvent::Log { .. }) {
-                let _ = sink.send(ev.clone());
-            }
-        }
-        if let Some(m) = &self.manager {
-            if ev.for_manager() && m.receiver_count() > 0 {
-                let _ = m.send(ev.clone());
-            }
-        }
-        if ev.for_process() && self.process.receiver_count() > 0 {
-            let _ = self.process.send(ev);
-        }
-    }
-}
-
 struct LaunchRest {
     main: Option<MainJob>,
     cancel_grace: Duration,
@@ -736,7 +751,7 @@ struct LaunchRest {
     kill_signal: i32,
     limits: ResourceLimits,
     max_frame: usize,
-    marker: String,
+    containment: Arc<Containment>,
     command_mode: bool,
 }
 
@@ -777,7 +792,7 @@ impl Actor {
         mut commands: mpsc::UnboundedReceiver<Command>,
         outputs: Outputs,
         exit_tx: watch::Sender<Option<Outcome>>,
-        on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+        on_exit: OnExit,
     ) {
         if !self.launch_rest.command_mode {
             self.send_main_run();
@@ -797,12 +812,12 @@ impl Actor {
                 () = sleep_until_opt(self.linger_at) => {
                     self.linger_at = None;
                     self.signal(self.launch_rest.kill_signal);
-                    self.kill_at = Some(Instant::now() + self.launch_rest.cancel_grace);
+                    self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
                 }
             }
         };
         // The last frames may still be in the socket: read them before deciding.
-        let drain_until = Instant::now() + DRAIN_AFTER_EXIT;
+        let drain_until = timer::deadline_in(DRAIN_AFTER_EXIT);
         while self.reader.is_some() {
             match tokio::time::timeout_at(drain_until, next_frame(&mut self.reader)).await {
                 Ok(frame) => self.on_frame(frame),
@@ -813,7 +828,8 @@ impl Actor {
         // Nothing of the job may outlive it: its group, then anything carrying its marker
         // (grandchildren that left the group), then wait until they are really gone.
         let _ = signal_group(self.pid, libc::SIGKILL);
-        let leaked = crate::reaper::kill_marked(&self.launch_rest.marker);
+        let mut leaked = crate::reaper::kill_marked(&self.launch_rest.containment.marker);
+        leaked.extend(self.launch_rest.containment.kill_cgroup().await);
         if !leaked.is_empty() {
             tracing::warn!(
                 pid = self.pid,
@@ -821,7 +837,7 @@ impl Actor {
                 "the job left processes outside its group; killed them"
             );
         }
-        let gone_by = Instant::now() + GONE_WAIT;
+        let gone_by = timer::deadline_in(GONE_WAIT);
         while (!crate::spawn::live_group_members(self.pid).is_empty()
             || leaked.iter().any(|&p| crate::sys::pid_alive(p)))
             && Instant::now() < gone_by
@@ -834,7 +850,7 @@ impl Actor {
             let _ = tokio::time::timeout_at(gone_by, pump).await;
         }
         let stdout = match outputs.stdout {
-            Some(h) => tokio::time::timeout_at(gone_by + GONE_WAIT, h)
+            Some(h) => tokio::time::timeout_at(timer::after(gone_by, GONE_WAIT), h)
                 .await
                 .ok()
                 .and_then(Result::ok)
@@ -861,6 +877,10 @@ impl Actor {
         });
         let final_outcome = self.outcome_tx.borrow().clone().unwrap_or(outcome);
         let _ = exit_tx.send(Some(final_outcome.clone()));
+        let on_exit = on_exit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(f) = on_exit {
             f(self.pid);
         }
@@ -879,7 +899,7 @@ impl Actor {
         run.path = main.path;
         if let Some(at) = self.timeout_at {
             let left = at.saturating_duration_since(Instant::now());
-            run = run.with_deadline(epoch_ms_in(left));
+            run = run.with_deadline(timer::epoch_ms_in(left));
         }
         if let Err(e) = self.send_frame(&ToWorker::Run(run)) {
             self.protocol_violation(format!("cannot send the job: {e}"));
@@ -915,16 +935,18 @@ impl Actor {
                 if self.launch_rest.main.is_some() {
                     return;
                 }
-                self.timeout_at = timeout.map(|t| Instant::now() + t);
+                self.timeout_at = timeout.map(timer::deadline_in);
                 self.launch_rest.main = Some(main);
                 self.send_main_run();
             }
+            #[cfg(feature = "fault-injection")]
+            Command::Panic => panic!("injected fault: the process actor panics"),
             Command::Kill { signal, grace } => {
                 if self.killed_with.is_none() {
                     self.killed_with = Some(signal);
                 }
                 self.signal(signal);
-                let at = Instant::now() + grace;
+                let at = timer::deadline_in(grace);
                 self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
             }
         }
@@ -957,11 +979,11 @@ impl Actor {
             Some(c) if !self.launch_rest.command_mode => {
                 let _ = self.send_frame(&c);
                 // The worker may stop the job by itself; if not, the group is killed.
-                self.kill_at = Some(Instant::now() + self.launch_rest.cancel_grace);
+                self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
             }
             _ => {
                 self.signal(self.launch_rest.kill_signal);
-                self.kill_at = Some(Instant::now() + self.launch_rest.cancel_grace);
+                self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
             }
         }
     }
@@ -1073,7 +1095,7 @@ impl Actor {
         // One job per process: let it go. SDK workers exit on end-of-file; a process still
         // alive after the linger period is killed.
         self.writer = None;
-        self.linger_at = Some(Instant::now() + self.launch_rest.linger);
+        self.linger_at = Some(timer::deadline_in(self.launch_rest.linger));
     }
 
     fn limit_from_error(&self, e: &ErrorInfo) -> Option<Limit> {
@@ -1178,13 +1200,6 @@ async fn next_frame(
         Some(r) => r.next_frame().await,
         None => std::future::pending().await,
     }
-}
-
-fn epoch_ms_in(d: Duration) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from((now + d).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Reads `out` line by line into log events (and the stderr tail), each line cut at

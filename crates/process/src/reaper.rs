@@ -1,6 +1,6 @@
 //! No orphans, even when the supervisor is killed with SIGKILL.
 //!
-//! Three layers:
+//! Three layers everywhere, four where cgroups exist:
 //! 1. Every worker leads its own process group and has `PR_SET_PDEATHSIG = SIGKILL`
 //!    (`spawn.rs`): it dies with the supervisor's spawning thread.
 //! 2. Every worker's environment carries two markers, inherited by everything it starts:
@@ -13,8 +13,12 @@
 //!    the supervisor. When the supervisor dies in any way, SIGKILL included, the pipe reaches
 //!    end-of-file and the reaper kills every process carrying the supervisor marker.
 //!
-//! A process that scrubs its own environment escapes layers 2 and 3 once it has also left the
-//! process group; nothing short of cgroups catches that.
+//! 4. Where a writable cgroup v2 hierarchy exists, each worker has a cgroup of its own
+//!    (`cgroup.rs`): killed at the worker's exit, and by this reaper (`cgroup.kill` of every
+//!    worker cgroup left, then the per-supervisor parent is removed).
+//!
+//! Without cgroups, a process that scrubs its own environment escapes layers 2 and 3 once it
+//! has also left the process group.
 
 use std::io;
 use std::os::unix::process::CommandExt;
@@ -34,6 +38,17 @@ for round in 1 2 3; do
     p=${e#/proc/}; kill -9 "${p%/environ}" 2>/dev/null
   done
 done
+if [ -n "$2" ] && [ -d "$2" ]; then
+  for round in 1 2 3 4 5 6 7 8 9 10; do
+    for d in "$2"/w*; do
+      [ -d "$d" ] || continue
+      echo 1 > "$d/cgroup.kill" 2>/dev/null || for p in $(cat "$d/cgroup.procs"); do kill -9 "$p" 2>/dev/null; done
+      rmdir "$d" 2>/dev/null
+    done
+    rmdir "$2" 2>/dev/null && break
+    sleep 1
+  done
+fi
 "#;
 
 /// This supervisor process's token.
@@ -81,6 +96,11 @@ fn start_lifeline() -> io::Result<Lifeline> {
         .arg(REAPER_SCRIPT)
         .arg("offload-reaper")
         .arg(supervisor_token())
+        .arg(
+            crate::cgroup::parent_dir()
+                .map(std::path::Path::as_os_str)
+                .unwrap_or_default(),
+        )
         .env_remove(SUPERVISOR_ENV)
         .env_remove(WORKER_ENV)
         .stdin(Stdio::piped())

@@ -82,6 +82,7 @@ pub struct WorkerCommand {
     jobs_dir: Option<PathBuf>,
     stdin_piped: bool,
     env_policy: crate::EnvPolicy,
+    cgroup: bool,
 }
 
 impl WorkerCommand {
@@ -99,6 +100,7 @@ impl WorkerCommand {
             jobs_dir: None,
             stdin_piped: false,
             env_policy: crate::EnvPolicy::Inherit,
+            cgroup: false,
         }
     }
 
@@ -186,6 +188,14 @@ impl WorkerCommand {
         self
     }
 
+    /// Puts the worker in a cgroup of its own where a writable cgroup v2 hierarchy exists (the
+    /// fourth containment layer, `cgroup.rs`); ignored elsewhere.
+    #[must_use]
+    pub fn cgroup(mut self, yes: bool) -> Self {
+        self.cgroup = yes;
+        self
+    }
+
     /// The program.
     pub fn program(&self) -> &Path {
         Path::new(&self.program)
@@ -233,11 +243,23 @@ impl WorkerCommand {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
+        let cgroup = if self.cgroup {
+            crate::cgroup::hierarchy().and_then(|h| {
+                crate::cgroup::WorkerCgroup::create(h)
+                    .map_err(|e| tracing::warn!(error = %e, "cannot create a worker cgroup; this worker is contained without one"))
+                    .ok()
+            })
+        } else {
+            None
+        };
         let setup = ChildSetup {
             channel_fd: theirs.as_ref().map_or(-1, AsRawFd::as_raw_fd),
             target_fd: CHANNEL_FD,
             parent_pid: sys::current_pid(),
             limits: self.limits,
+            cgroup_procs_fd: cgroup
+                .as_ref()
+                .map_or(-1, crate::cgroup::WorkerCgroup::procs_fd),
         };
         setup.install(&mut cmd);
 
@@ -252,6 +274,18 @@ impl WorkerCommand {
             program: self.program.to_string_lossy().into_owned(),
             source: io::Error::other("child exited before its pid was read"),
         })?;
+        // The child moved itself in before `exec`; keep the cgroup only if it really did.
+        let cgroup = cgroup.filter(|cg| {
+            let inside = cg.members().contains(&pid);
+            if !inside {
+                tracing::warn!(pid, cgroup = %cg.dir().display(), "the worker is not in its cgroup; contained without it");
+            }
+            inside
+        });
+        let cgroup = cgroup.map(|mut cg| {
+            cg.close_procs_fd();
+            cg
+        });
         let channel = match ours {
             Some(s) => {
                 s.set_nonblocking(true).map_err(SpawnError::Channel)?;
@@ -263,6 +297,7 @@ impl WorkerCommand {
             pid,
             child,
             channel,
+            cgroup,
         })
     }
 }
@@ -277,6 +312,8 @@ pub struct SpawnedWorker {
     pub child: Child,
     /// The supervisor's end of the channel, unless the command had none.
     pub channel: Option<UnixStream>,
+    /// The worker's own cgroup, when the cgroup layer is on.
+    pub(crate) cgroup: Option<crate::cgroup::WorkerCgroup>,
 }
 
 /// Why a worker could not be started.

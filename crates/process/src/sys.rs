@@ -20,6 +20,8 @@ pub(crate) struct ChildSetup {
     /// The supervisor's pid, to detect that it died before `PR_SET_PDEATHSIG` was armed.
     pub(crate) parent_pid: libc::pid_t,
     pub(crate) limits: ResourceLimits,
+    /// An open `cgroup.procs` of the worker's cgroup (close-on-exec); `-1` for none.
+    pub(crate) cgroup_procs_fd: RawFd,
 }
 
 impl ChildSetup {
@@ -33,6 +35,12 @@ impl ChildSetup {
     }
 
     fn apply(&self) -> io::Result<()> {
+        if self.cgroup_procs_fd >= 0 {
+            // Writing "0" moves the writing process. Not fatal: the parent checks membership
+            // after the spawn and falls back to the other layers if the move failed.
+            // SAFETY: write is async-signal-safe; the buffer is a static byte string.
+            let _ = unsafe { libc::write(self.cgroup_procs_fd, b"0".as_ptr().cast(), 1) };
+        }
         #[cfg(target_os = "linux")]
         {
             // SAFETY: prctl and getppid are async-signal-safe.
@@ -151,6 +159,37 @@ pub(crate) fn live_group_members(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// What the supervisor reads of `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    /// Neither a zombie nor dead.
+    pub(crate) live: bool,
+    pub(crate) pgrp: u32,
+}
+
+/// Parses `/proc/<pid>/stat` (Linux; `None` elsewhere or when the process is gone).
+pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+fn parse_stat(stat: &str) -> Option<ProcStat> {
+    // After the command name: state (field 3), ppid, pgrp (5), …
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    Some(ProcStat {
+        live: !matches!(state, "Z" | "X"),
+        pgrp,
+    })
+}
+
+/// The last pid the system created (in this pid namespace), from `/proc/loadavg`.
+pub(crate) fn last_pid() -> Option<u32> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().nth(4)?.parse().ok()
+}
+
 /// Whether `pid` is a live process (a zombie counts as gone), from `/proc`.
 pub(crate) fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -162,5 +201,25 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
             !matches!(state, Some("Z" | "X") | None)
         }
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat_with_a_hostile_command_name() {
+        let stat = "42 (a) b) c) S 1 40 40 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(
+            parse_stat(stat),
+            Some(ProcStat {
+                live: true,
+                pgrp: 40,
+            })
+        );
+        assert!(proc_stat(std::process::id()).unwrap().live);
+        assert_eq!(proc_stat(u32::MAX), None);
+        assert!(last_pid().unwrap() > 0);
     }
 }

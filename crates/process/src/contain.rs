@@ -1,0 +1,122 @@
+//! What is killed around a worker: the leftovers of a job while the worker lives on
+//! ([`JobProcess::sweep_leftovers`]), and everything at its exit. Four layers where cgroups
+//! exist (`cgroup.rs`), three elsewhere (`reaper.rs`).
+
+use std::sync::Mutex;
+
+use crate::cgroup::WorkerCgroup;
+use crate::process::JobProcess;
+use crate::reaper::WORKER_ENV;
+use crate::sys;
+
+/// A worker's containment: its environment marker and, where available, its cgroup.
+#[derive(Debug)]
+pub(crate) struct Containment {
+    pub(crate) marker: String,
+    pub(crate) cgroup: Option<WorkerCgroup>,
+    /// Without a cgroup: the last pid the system had created when the previous sweep began
+    /// (the worker's own pid before the first). Every leftover older than that was killed by
+    /// that sweep, so only newer pids are read (all of them after a pid wrap-around).
+    pub(crate) swept_from: Mutex<u32>,
+}
+
+impl Containment {
+    pub(crate) fn new(pid: u32, marker: String, cgroup: Option<WorkerCgroup>) -> Self {
+        Self {
+            marker,
+            cgroup,
+            swept_from: Mutex::new(pid),
+        }
+    }
+}
+
+impl Containment {
+    /// SIGKILLs every process the worker `pid` started and left behind, keeping the worker:
+    /// with a cgroup, every member but the worker; without, the members of its process group
+    /// and the processes carrying its marker (a process that left the group *and* scrubbed its
+    /// environment is then out of reach).
+    pub(crate) fn sweep(&self, pid: u32) -> Vec<u32> {
+        if let Some(cg) = &self.cgroup {
+            return cg.kill_others(pid);
+        }
+        let mut swept_from = self
+            .swept_from
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let began_at = sys::last_pid();
+        let from = match began_at {
+            Some(last) if last >= *swept_from => *swept_from,
+            _ => 0, // wrapped around, or unknown: read everything
+        };
+        let needle = format!("{WORKER_ENV}={}", self.marker);
+        let me = std::process::id();
+        let mut killed = Vec::new();
+        // Twice: a process may fork while the first round runs.
+        for _ in 0..2 {
+            let Ok(dir) = std::fs::read_dir("/proc") else {
+                break;
+            };
+            for p in dir
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            {
+                if p <= from || p == pid || p == me || killed.contains(&p) {
+                    continue;
+                }
+                let Some(stat) = sys::proc_stat(p) else {
+                    continue;
+                };
+                let ours = stat.live && (stat.pgrp == pid || environ_has(p, &needle));
+                if ours && sys::kill_pid(p, libc::SIGKILL) {
+                    killed.push(p);
+                }
+            }
+        }
+        *swept_from = began_at.unwrap_or(0);
+        killed
+    }
+
+    /// At the worker's exit: kills its whole cgroup, waits until it is empty, removes it.
+    /// Returns the pids that were still in it.
+    pub(crate) async fn kill_cgroup(&self) -> Vec<u32> {
+        match &self.cgroup {
+            Some(cg) => cg.kill_all_and_remove().await,
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Whether `/proc/<pid>/environ` holds exactly `needle` (`KEY=value`).
+fn environ_has(pid: u32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+        .unwrap_or(false)
+}
+
+impl JobProcess {
+    /// Kills (SIGKILL) every process this worker started and left behind, while the worker
+    /// itself lives on; returns their pids. Call it when the worker has no job running (a
+    /// pool does, each time a resident worker becomes idle): a process of a running job
+    /// would be killed too.
+    ///
+    /// With a cgroup ([`has_cgroup`](Self::has_cgroup)) this reads one small file; without,
+    /// it lists `/proc` and reads the stat and environment of the processes created since the
+    /// previous sweep (by pid; everything after a pid wrap-around): run it off the async
+    /// threads.
+    pub fn sweep_leftovers(&self) -> Vec<u32> {
+        let killed = self.containment().sweep(self.pid());
+        if !killed.is_empty() {
+            tracing::info!(
+                pid = self.pid(),
+                ?killed,
+                "killed processes a job left behind"
+            );
+        }
+        killed
+    }
+
+    /// Whether this worker has a cgroup of its own (the fourth containment layer).
+    pub fn has_cgroup(&self) -> bool {
+        self.containment().cgroup.is_some()
+    }
+}

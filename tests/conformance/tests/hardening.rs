@@ -1,0 +1,269 @@
+//! Issue 11: a supervisor cannot die of one job. Row 1: a huge timeout never panics (options
+//! are refused with a typed error naming the field and the limit; whatever still reaches a timer
+//! is clamped). Deliverable 2: a panicking pool actor fails its jobs, kills its workers, restarts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use offload_pool::{ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind};
+use offload_process::{
+    start_process, timer, ExecError, ExecOptions, Outcome, ProcessOptions, WorkerCommand,
+};
+use serde_json::json;
+
+const GUARD: Duration = Duration::from_secs(60);
+
+async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(GUARD, f).await.expect("the test hung")
+}
+
+/// `"timeout_ms": 100000000000` used to panic the pool actor in `DelayQueue::insert`; every
+/// later job then ended "the pool is gone".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_job_timeout_is_refused_and_the_pool_keeps_working() {
+    guarded(async {
+        let pool = ChildPool::start(
+            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+                .size(1, 1)
+                .handle_signals(false),
+        )
+        .await
+        .unwrap();
+        let before = pool.pids();
+        let huge = Duration::from_millis(100_000_000_000);
+        let err = pool
+            .run_with("echo", json!(1), RunOptions::default().timeout(huge))
+            .await
+            .unwrap_err();
+        match &err {
+            PoolError::OutOfRange(e) => {
+                assert_eq!(e.field, "timeout");
+                assert_eq!(e.limit, timer::MAX_DURATION);
+            }
+            other => panic!("expected OutOfRange, got {other:?}"),
+        }
+        // The largest accepted timeout reaches the actor's timers and is served.
+        let ok = pool
+            .run_with(
+                "echo",
+                json!(2),
+                RunOptions::default().timeout(timer::MAX_DURATION),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ok.result().await.outcome,
+            Outcome::Succeeded { value: json!(2) }
+        );
+        let next = pool.run("echo", json!(3)).await.unwrap();
+        assert_eq!(
+            next.result().await.outcome,
+            Outcome::Succeeded { value: json!(3) }
+        );
+        assert_eq!(pool.pids(), before, "the worker was not replaced");
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_config_with_an_absurd_timeout_is_refused() {
+    let err = ChildPool::start(
+        PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+            .job_timeout(Duration::from_millis(100_000_000_000))
+            .handle_signals(false),
+    )
+    .await
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("job_timeout"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_job_refuses_an_absurd_timeout() {
+    let (_dir, jobs) = native_jobs(&["echo"]);
+    let err = jobs
+        .exec(
+            "echo",
+            json!(1),
+            ExecOptions::default().timeout(Duration::MAX),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ExecError::OutOfRange(ref e) if e.field == "timeout"),
+        "{err}"
+    );
+}
+
+/// The layer below validates nothing: a `Duration::MAX` timeout is clamped, not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_with_duration_max_timers_still_runs() {
+    guarded(async {
+        let mut opts = ProcessOptions::default();
+        opts.timeout = Some(Duration::MAX);
+        opts.cancel_grace = Duration::MAX;
+        opts.linger = Duration::MAX;
+        let p = start_process(WorkerCommand::new(RUST_WORKER), opts)
+            .await
+            .unwrap();
+        assert!(
+            p.ready().await.is_some(),
+            "the worker answered its handshake"
+        );
+        let outcome = p.kill_with(libc::SIGKILL, Duration::MAX).await;
+        assert!(!p.is_running(), "{outcome}");
+        p.exited().await;
+        assert!(!alive(p.pid()));
+    })
+    .await;
+}
+
+/// Deliverable 2: a panic of the pool's actor fails its in-flight job with a typed outcome,
+/// kills its workers (read from the process table) and restarts the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_pool_supervisor_fails_its_jobs_kills_its_workers_and_restarts() {
+    guarded(async {
+        let pool = ChildPool::start(
+            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+                .size(2, 2)
+                .handle_signals(false),
+        )
+        .await
+        .unwrap();
+        let mut pool_events = pool.events();
+        let before = pool.pids();
+        assert_eq!(before.len(), 2);
+        let mut job = pool
+            .run_with(
+                "sleep",
+                json!({"ms": 60_000}),
+                RunOptions::default().with_events(),
+            )
+            .await
+            .unwrap();
+        let mut events = job.events().unwrap();
+        loop {
+            if let offload_pool::JobEvent::Started { .. } = events.recv().await.unwrap() {
+                break;
+            }
+        }
+        pool.inject_panic();
+        let result = job.result().await;
+        match &result.outcome {
+            Outcome::Failed { name, .. } => assert_eq!(name, "SupervisorFailed"),
+            other => panic!("expected SupervisorFailed, got {other}"),
+        }
+        // No worker of the dead incarnation is left, in the process table.
+        wait_until("the old workers are gone", Duration::from_secs(20), || {
+            before
+                .iter()
+                .all(|&p| !alive(p) && offload_process::live_group_members(p).is_empty())
+        })
+        .await;
+        assert!(my_zombies().is_empty(), "{:?}", my_zombies());
+        loop {
+            if let offload_pool::PoolEvent::SupervisorRestarted {
+                panics, message, ..
+            } = pool_events.recv().await.unwrap()
+            {
+                assert_eq!(panics, 1);
+                assert!(message.contains("injected fault"), "{message}");
+                break;
+            }
+        }
+        // The next job succeeds on a new incarnation's workers.
+        let next = pool.run("echo", json!("after")).await.unwrap();
+        let r = next.result().await;
+        assert_eq!(
+            r.outcome,
+            Outcome::Succeeded {
+                value: json!("after")
+            }
+        );
+        assert!(!before.contains(&r.attempts[0].pid));
+        assert!(pool.health().await.is_ok());
+        let after = pool.pids();
+        pool.shutdown(Duration::from_secs(5)).await;
+        wait_until("the new workers are gone", Duration::from_secs(20), || {
+            after.iter().all(|&p| !alive(p))
+        })
+        .await;
+    })
+    .await;
+}
+
+/// A process actor that panics kills its process (never orphaned) and publishes a typed
+/// outcome instead of leaving its waiters hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_process_actor_kills_its_process_and_says_so() {
+    guarded(async {
+        let p = start_process(WorkerCommand::new(RUST_WORKER), ProcessOptions::default())
+            .await
+            .unwrap();
+        assert!(p.ready().await.is_some());
+        let pid = p.pid();
+        p.inject_panic();
+        match p.exited().await {
+            Outcome::Failed { name, .. } => assert_eq!(name, "SupervisorFailed"),
+            other => panic!("expected SupervisorFailed, got {other}"),
+        }
+        wait_until("the process is gone", Duration::from_secs(20), || {
+            !alive(pid) && offload_process::live_group_members(pid).is_empty()
+        })
+        .await;
+    })
+    .await;
+}
+
+/// In a pool, a worker whose process actor panics is one more dead worker: its job runs again
+/// on another worker and the pool replaces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_survives_a_panicking_process_actor() {
+    guarded(async {
+        let pool = ChildPool::start(
+            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+                .size(2, 2)
+                .handle_signals(false),
+        )
+        .await
+        .unwrap();
+        let mut job = pool
+            .run_with(
+                "sleep",
+                json!({"ms": 1500}),
+                RunOptions::default().with_events(),
+            )
+            .await
+            .unwrap();
+        let mut events = job.events().unwrap();
+        let first = loop {
+            if let offload_pool::JobEvent::Started { pid, .. } = events.recv().await.unwrap() {
+                break pid;
+            }
+        };
+        pool.worker(first).unwrap().inject_panic();
+        let result = job.result().await;
+        assert_eq!(
+            result.outcome,
+            Outcome::Succeeded {
+                value: json!("slept")
+            }
+        );
+        assert_eq!(result.attempts[0].pid, first);
+        assert!(
+            matches!(&result.attempts[0].outcome, Outcome::Failed { name, .. } if name == "SupervisorFailed"),
+            "{:?}",
+            result.attempts[0].outcome
+        );
+        assert!(!alive(first));
+        wait_until("the pool is back to two workers", Duration::from_secs(20), || {
+            pool.pids().len() == 2
+        })
+        .await;
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
