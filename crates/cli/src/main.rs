@@ -42,7 +42,7 @@ enum Command {
     /// Run one job in a fresh process and print its result.
     Run(commands::run::RunArgs),
     /// Run the daemon: a durable job queue with an HTTP API (embedded SQLite).
-    Serve(commands::serve::ServeArgs),
+    Serve(Box<commands::serve::ServeArgs>),
     /// Queue a job on the daemon; print its id, or its result with `--wait`.
     Submit(commands::submit::SubmitArgs),
     /// Show a job: state, attempts, progress, error.
@@ -86,7 +86,7 @@ fn main() {
         let client = || client::Client::new(&server, token.clone());
         match cli.command {
             Command::Run(args) => commands::run::run(args).await,
-            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Serve(args) => commands::serve::run(*args).await,
             Command::Submit(args) => commands::submit::run(args, &client()?).await,
             Command::Status(args) => commands::status::run(args, &client()?).await,
             Command::Result(args) => commands::result::run(args, &client()?).await,

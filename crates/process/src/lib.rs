@@ -20,9 +20,9 @@
 
 mod cgroup;
 mod child_job;
-mod env_policy;
 mod contain;
 mod emitter;
+mod env_policy;
 mod guard;
 mod outcome;
 mod process;
