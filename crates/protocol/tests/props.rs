@@ -116,6 +116,11 @@ fn config() -> ProptestConfig {
     if std::env::var_os("PROPTEST_CASES").is_none() {
         c.cases = 512;
     }
+    // An integration test has no lib.rs beside it: name the regressions file explicitly
+    // (tests/props.proptest-regressions, committed and replayed by every run).
+    c.failure_persistence = Some(Box::new(
+        proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+    ));
     c
 }
 

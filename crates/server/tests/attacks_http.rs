@@ -578,6 +578,9 @@ fn fuzz_request_bodies_and_paths_never_5xx_and_errors_are_json() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases,
         source_file: Some(file!()),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
         ..ProptestConfig::default()
     });
     let input = (

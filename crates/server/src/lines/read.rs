@@ -125,7 +125,11 @@ mod tests {
         let t = Instant::now();
         let (got, end) = request(&mut server, &l).await.unwrap();
         assert_eq!((got.as_slice(), end), (&b"echo:a\nb\n"[..], End::Newline));
-        assert_eq!(t.elapsed(), NEWLINE_SETTLE, "a newline ends after the settle, not the gap");
+        assert_eq!(
+            t.elapsed(),
+            NEWLINE_SETTLE,
+            "a newline ends after the settle, not the gap"
+        );
         // Gap.
         let (mut client, mut server) = tokio::io::duplex(1024);
         client.write_all(b"echo:x").await.unwrap();
