@@ -83,6 +83,10 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch:
     .await;
 }
 
+/// How long a request may take to answer a stop itself (a wait names its job) before the
+/// connection gets the generic `503:`.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
 async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
@@ -91,13 +95,21 @@ async fn connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    // Biased: a request waiting for its job answers the stop itself, naming the job.
-    let answer = tokio::select! {
-        biased;
-        a = exchange(&mut stream, peer, &ctx) => a,
-        () = stopped(&mut stop) => Some(
-            LineError::unavailable("the daemon is stopping; try again later").render(),
-        ),
+    // A request waiting for its job answers the stop itself, naming the job (`call::wait`);
+    // it may be between two awaits when the stop comes, so it gets a moment to do so.
+    let answer = {
+        let exchange = exchange(&mut stream, peer, &ctx);
+        tokio::pin!(exchange);
+        tokio::select! {
+            biased;
+            a = &mut exchange => a,
+            () = stopped(&mut stop) => match tokio::time::timeout(STOP_GRACE, &mut exchange).await {
+                Ok(a) => a,
+                Err(_) => Some(
+                    LineError::unavailable("the daemon is stopping; try again later").render(),
+                ),
+            },
+        }
     };
     if let Some(answer) = answer {
         finish(stream, &answer, ctx.limits.idle_timeout).await;
