@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use offload_process::timer;
+use offload_process::{panic_message, timer};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
 use crate::actor::{self, Msg, Shared};
@@ -132,16 +132,6 @@ async fn kill_workers(shared: &Shared) {
         }
     }
     shared.clear();
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".to_owned()
-    }
 }
 
 /// A future that turns a panic during a poll into an `Err`.

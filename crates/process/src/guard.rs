@@ -70,7 +70,9 @@ pub(crate) async fn guarded(actor: impl Future<Output = ()>, guard: ActorGuard) 
     });
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+/// The text of a caught panic (`&str` or `String` payloads), for the typed errors of a
+/// supervisor that caught one (this crate's process actor, `offload-pool`'s pool actor).
+pub fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -37,6 +37,7 @@ pub mod timer;
 pub use cgroup::NO_CGROUP_ENV;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
+pub use guard::panic_message;
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{
