@@ -669,6 +669,7 @@ impl Engine {
                     self.events.clone(),
                     events.map(JobEvents::Pool),
                     self.cfg.http.max_event_bytes,
+                    self.metrics.clone(),
                 ));
                 let result = handle.result().await;
                 finish_progress(c.id, &self.store, forward).await;
@@ -704,6 +705,7 @@ impl Engine {
                     self.events.clone(),
                     Some(JobEvents::Process(process.events())),
                     self.cfg.http.max_event_bytes,
+                    self.metrics.clone(),
                 ));
                 let outcome = process.outcome().await;
                 finish_progress(c.id, &self.store, forward).await;
@@ -929,6 +931,7 @@ async fn forward_progress(
     sse: broadcast::Sender<ServerEvent>,
     events: Option<JobEvents>,
     max_event: usize,
+    metrics: crate::metrics::Metrics,
 ) -> ProgressSeen {
     let mut latest: Option<Value> = None;
     let mut written: Option<Value> = None;
@@ -961,8 +964,15 @@ async fn forward_progress(
         if end {
             return (latest, written);
         }
-        let progress = progress.map(|d| crate::events::capped(d, max_event));
-        let emitted = emitted.map(|(n, d)| (n, crate::events::capped(d, max_event)));
+        let cap = |d: Value| {
+            let (d, replaced) = crate::events::capped(d, max_event);
+            if replaced {
+                metrics.event_capped();
+            }
+            d
+        };
+        let progress = progress.map(cap);
+        let emitted = emitted.map(|(n, d)| (n, cap(d)));
         if let Some((name, data)) = emitted {
             let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));
         }

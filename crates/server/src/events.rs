@@ -90,14 +90,16 @@ pub struct WorkerChange {
 
 /// A progress value or job event over `limit` bytes of JSON becomes this marker (in SSE and in
 /// the stored progress): `{"offload_dropped": {"reason": …, "limit_bytes": limit}}`.
-pub(crate) fn capped(data: Value, limit: usize) -> Value {
+/// The second value says whether it was replaced.
+pub(crate) fn capped(data: Value, limit: usize) -> (Value, bool) {
     if json_size_over(&data, limit) {
-        json!({"offload_dropped": {
+        let marker = json!({"offload_dropped": {
             "reason": "the value is larger than http.max_event_bytes",
             "limit_bytes": limit,
-        }})
+        }});
+        (marker, true)
     } else {
-        data
+        (data, false)
     }
 }
 
@@ -131,8 +133,9 @@ mod tests {
     fn values_over_the_limit_become_a_marker() {
         assert!(!json_size_over(&json!("abc"), 5));
         assert!(json_size_over(&json!("abcd"), 5));
-        assert_eq!(capped(json!({"a": 1}), 64), json!({"a": 1}));
-        let big = capped(json!("x".repeat(100)), 64);
+        assert_eq!(capped(json!({"a": 1}), 64), (json!({"a": 1}), false));
+        let (big, replaced) = capped(json!("x".repeat(100)), 64);
+        assert!(replaced);
         assert_eq!(big["offload_dropped"]["limit_bytes"], 64);
     }
 }

@@ -93,8 +93,9 @@ impl Daemon {
         ));
         let router = http::router(app);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let metrics = engine.metrics.clone();
         let server = tokio::spawn(async move {
-            http::listen::serve(listener, router, &limits, max_connections, stop_rx).await;
+            http::listen::serve(listener, router, &limits, max_connections, metrics, stop_rx).await;
         });
         tracing::info!(%addr, max_connections, "offload serve is listening");
         Ok(Self {

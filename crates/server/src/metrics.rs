@@ -131,6 +131,34 @@ impl Metrics {
             .increment(1);
     }
 
+    /// An HTTP request or connection refused by a limit: `reason` is `too_many_connections`
+    /// (`http.max_connections`), `too_many_subscribers` or `too_many_long_polls`.
+    pub(crate) fn http_refused(&self, reason: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(
+                    "offload_http_refused_total",
+                    vec![Label::new("reason", reason)],
+                ),
+                &META,
+            )
+            .increment(1);
+    }
+
+    /// Events an SSE subscriber lost because it read too slowly (it was told: `event: lagged`).
+    pub(crate) fn sse_lost(&self, n: u64) {
+        self.recorder
+            .register_counter(&Key::from_name("offload_sse_lost_events_total"), &META)
+            .increment(n);
+    }
+
+    /// A progress value or job event over `http.max_event_bytes`, replaced by a marker.
+    pub(crate) fn event_capped(&self) {
+        self.recorder
+            .register_counter(&Key::from_name("offload_events_capped_total"), &META)
+            .increment(1);
+    }
+
     fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
         self.recorder
             .register_histogram(&Key::from_parts(name, labels), &META)

@@ -177,6 +177,25 @@ async fn row4_connections_over_the_cap_are_refused_while_healthz_answers() {
     assert_eq!((s, code(&b).as_str()), (503, "too_many_connections"));
     let (s, b) = d.call("GET", "/healthz", &[], b"").await;
     assert_eq!((s, b.as_slice()), (200, br#"{"status":"ok"}"#.as_slice()));
+    drop(held.pop());
+    // Refusals are counted (read on a freed slot: the scrape itself needs one).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let n = counter(
+            &d,
+            r#"offload_http_refused_total{reason="too_many_connections"}"#,
+        )
+        .await;
+        if n >= 2.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refusals not counted: {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    held.push(TcpStream::connect(d.addr).await.unwrap());
     // A slot freed is a slot served again.
     drop(held.pop());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -268,8 +287,36 @@ async fn row4_long_polls_and_event_streams_are_capped() {
     read_head(&mut sse).await;
     let (s, b) = d.call("GET", "/v1/events", &[], b"").await;
     assert_eq!((s, code(&b).as_str()), (503, "too_many_subscribers"));
+    assert_eq!(
+        counter(
+            &d,
+            r#"offload_http_refused_total{reason="too_many_subscribers"}"#
+        )
+        .await,
+        1.0
+    );
+    assert!(
+        counter(
+            &d,
+            r#"offload_http_refused_total{reason="too_many_long_polls"}"#
+        )
+        .await
+            >= 1.0
+    );
     drop((polls, sse));
     d.stop().await;
+}
+
+/// The value of a counter line of `/metrics` (`name{labels} value`), 0 when it is absent.
+async fn counter(d: &Served, line_start: &str) -> f64 {
+    let (s, body) = d.call("GET", "/metrics", &[], b"").await;
+    assert_eq!(s, 200);
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Reads up to the end of a response head.
@@ -349,6 +396,7 @@ async fn row5_a_subscriber_that_never_reads_keeps_memory_bounded() {
             seen.drain(..seen.len() - 4096);
         }
     }
+    assert!(counter(&d, "offload_sse_lost_events_total").await >= 1.0);
     let (s, _) = d.call("GET", "/healthz", &[], b"").await;
     assert_eq!(s, 200);
     d.stop().await;
@@ -366,6 +414,7 @@ async fn row5_progress_over_the_event_cap_becomes_a_marker() {
         job["progress"]["offload_dropped"]["limit_bytes"], 65536,
         "{job}"
     );
+    assert_eq!(counter(&d, "offload_events_capped_total").await, 2.0);
     d.stop().await;
 }
 

@@ -147,6 +147,7 @@ pub(crate) async fn result(
     let _slot = if wait > 0.0 {
         let max = app.limits.max_long_polls;
         Some(Arc::clone(&app.long_polls).try_acquire_owned().map_err(|_| {
+            app.engine.metrics.http_refused("too_many_long_polls");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too_many_long_polls",

@@ -22,6 +22,7 @@ use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::config::HttpLimits;
+use crate::metrics::Metrics;
 
 /// How long open connections may finish their request at shutdown (under `Daemon::stop`'s own
 /// 2 s wait for the server).
@@ -82,6 +83,7 @@ pub(crate) async fn serve(
     router: Router,
     limits: &HttpLimits,
     max_connections: usize,
+    metrics: Metrics,
     mut stop: oneshot::Receiver<()>,
 ) {
     let slots = Arc::new(Semaphore::new(max_connections));
@@ -115,8 +117,10 @@ pub(crate) async fn serve(
                 permit,
             ));
         } else if let Ok(permit) = Arc::clone(&spare).try_acquire_owned() {
+            metrics.http_refused("too_many_connections");
             conns.spawn(overflow(stream, head.min(Duration::from_secs(2)), permit));
         } else {
+            metrics.http_refused("too_many_connections");
             refuse(&stream);
         }
     }

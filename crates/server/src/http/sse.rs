@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, oneshot, Notify, OwnedSemaphorePermit};
 use super::App;
 use crate::error::ApiError;
 use crate::events::ServerEvent;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct EventsQuery {
@@ -44,13 +45,15 @@ pub(crate) async fn events(
     let permit = Arc::clone(&app.sse_slots)
         .try_acquire_owned()
         .map_err(|_| {
+            app.engine.metrics.http_refused("too_many_subscribers");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "too_many_subscribers",
                 format!("{max} event streams are open (http.max_sse_subscribers); close one or raise the limit"),
             )
         })?;
-    let buffer = Arc::new(Buffer::new(app.limits.sse_buffer_bytes));
+    let buffer =
+        Arc::new(Buffer::new(app.limits.sse_buffer_bytes).with_metrics(app.engine.metrics.clone()));
     let (gone_tx, gone_rx) = oneshot::channel::<()>();
     tokio::spawn(pump(
         app.engine.events.subscribe(),
@@ -76,6 +79,8 @@ pub(crate) struct Buffer {
     queue: Mutex<Queue>,
     ready: Notify,
     budget: usize,
+    /// Where lost events are counted (`offload_sse_lost_events_total`).
+    metrics: Option<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -91,33 +96,50 @@ impl Buffer {
             queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
             budget,
+            metrics: None,
+        }
+    }
+
+    /// Counts what this subscriber loses in `metrics`.
+    fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn count_lost(&self, n: u64) {
+        if let (Some(m), true) = (&self.metrics, n > 0) {
+            m.sse_lost(n);
         }
     }
 
     /// Queues an event, dropping the oldest ones (counted) until it fits.
     pub(crate) fn push(&self, name: &'static str, data: String) {
+        let mut dropped = 0;
         {
             let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
             if data.len() > self.budget {
-                q.lost += 1;
+                dropped += 1;
             } else {
                 while q.bytes + data.len() > self.budget {
                     let Some((_, old)) = q.items.pop_front() else {
                         break;
                     };
                     q.bytes -= old.len();
-                    q.lost += 1;
+                    dropped += 1;
                 }
                 q.bytes += data.len();
                 q.items.push_back((name, data));
             }
+            q.lost += dropped;
         }
+        self.count_lost(dropped);
         self.ready.notify_one();
     }
 
     /// Counts events the broadcast itself skipped.
     fn lost(&self, n: u64) {
         self.queue.lock().unwrap_or_else(|e| e.into_inner()).lost += n;
+        self.count_lost(n);
         self.ready.notify_one();
     }
 
