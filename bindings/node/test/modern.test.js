@@ -34,12 +34,32 @@ describe('ChildPool', () => {
   });
 
   test('pool-level events: progress of runs and named events for the manager', async () => {
-    const got = new Promise((resolve) => pool.once('event', (name, data, info) => resolve({ name, data, info })));
-    const progress = new Promise((resolve) => pool.once('progress', (data) => resolve(data)));
-    await pool.run('echo', { n: 1 });
+    // The pool's own stream is not ordered with a task's: an earlier run's event may still
+    // arrive, so wait for this run's (a unique n).
+    const n = 4242;
+    const got = new Promise((resolve) => {
+      const on = (name, data, info) => {
+        if (data && data.n === n) {
+          pool.off('event', on);
+          resolve({ name, data, info });
+        }
+      };
+      pool.on('event', on);
+    });
+    const task = pool.submit('echo', { n });
+    const progress = new Promise((resolve) => {
+      const on = (data, info) => {
+        if (info.task === task) {
+          pool.off('progress', on);
+          resolve(data);
+        }
+      };
+      pool.on('progress', on);
+    });
+    await task.result;
     const ev = await got;
     assert.equal(ev.name, 'echoed');
-    assert.deepEqual(ev.data, { n: 1 });
+    assert.deepEqual(ev.data, { n });
     assert.deepEqual(await progress, { step: 1 });
   });
 
