@@ -19,18 +19,17 @@ async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(GUARD, f).await.expect("the test hung")
 }
 
+/// A pool of the Rust fixture worker that leaves the test's signals alone.
+fn rust_pool() -> PoolConfig {
+    PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures()).handle_signals(false)
+}
+
 /// `"timeout_ms": 100000000000` used to panic the pool actor in `DelayQueue::insert`; every
 /// later job then ended "the pool is gone".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_job_timeout_is_refused_and_the_pool_keeps_working() {
     guarded(async {
-        let pool = ChildPool::start(
-            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-                .size(1, 1)
-                .handle_signals(false),
-        )
-        .await
-        .unwrap();
+        let pool = ChildPool::start(rust_pool().size(1, 1)).await.unwrap();
         let before = pool.pids();
         let huge = Duration::from_millis(100_000_000_000);
         let err = pool
@@ -70,13 +69,9 @@ async fn a_huge_job_timeout_is_refused_and_the_pool_keeps_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_config_with_an_absurd_timeout_is_refused() {
-    let err = ChildPool::start(
-        PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-            .job_timeout(Duration::from_millis(100_000_000_000))
-            .handle_signals(false),
-    )
-    .await
-    .unwrap_err();
+    let err = ChildPool::start(rust_pool().job_timeout(Duration::from_millis(100_000_000_000)))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("job_timeout"), "{text}");
 }
@@ -126,13 +121,7 @@ async fn a_process_with_duration_max_timers_still_runs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_pool_supervisor_fails_its_jobs_kills_its_workers_and_restarts() {
     guarded(async {
-        let pool = ChildPool::start(
-            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-                .size(2, 2)
-                .handle_signals(false),
-        )
-        .await
-        .unwrap();
+        let pool = ChildPool::start(rust_pool().size(2, 2)).await.unwrap();
         let mut pool_events = pool.events();
         let before = pool.pids();
         assert_eq!(before.len(), 2);
@@ -224,9 +213,7 @@ async fn a_panicking_process_actor_kills_its_process_and_says_so() {
 async fn a_pool_survives_a_panicking_process_actor() {
     guarded(async {
         let pool = ChildPool::start(
-            PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-                .size(2, 2)
-                .handle_signals(false),
+            rust_pool().size(2, 2),
         )
         .await
         .unwrap();
