@@ -325,9 +325,11 @@ async fn waits_are_bounded_freed_when_clients_leave_and_hold_no_thread() {
     assert_eq!(clients.len(), 128);
     // Meanwhile other requests are answered at once, and waits hold no thread.
     assert_eq!(line(d.tcp, &format!("queue:check:id:{id}")).await, "0");
+    // A thread per wait would add 128. Tokio's blocking pool (store reads, sweeps) may start a
+    // few threads of its own meanwhile and keeps them 10 s: that is the margin, not a wait's.
     let during = threads();
     assert!(
-        during <= baseline + 16,
+        during < baseline + 64,
         "threads went {baseline} → {during} with 128 waits"
     );
 
@@ -359,7 +361,11 @@ async fn waits_are_bounded_freed_when_clients_leave_and_hold_no_thread() {
     while again.join_next().await.is_some() {}
     d.metric_until("offload_line_waits", |v| v == 0.0).await;
     assert_eq!(line(d.tcp, "echo:still here").await, "still here");
-    assert!(threads() <= baseline + 16);
+    let after = threads();
+    assert!(
+        after < baseline + 64,
+        "threads went {baseline} → {after} after 256 waits"
+    );
     d.healthy().await;
     d.stop().await;
 }
