@@ -27,6 +27,7 @@
 mod actor;
 mod config;
 mod error;
+mod options;
 mod pool;
 mod procfs;
 mod shared;
@@ -37,7 +38,8 @@ mod types;
 pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};
 pub use error::{PoolError, StartError};
 pub use offload_balance::Algorithm;
-pub use pool::{Canceller, ChildPool, JobHandle, RunOptions};
+pub use options::RunOptions;
+pub use pool::{Canceller, ChildPool, JobHandle};
 pub use types::{
     Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
 };

@@ -10,54 +10,12 @@ use offload_process::{check_name, JobKind, JobProcess, JobsDir};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::actor::{self, Msg, Query, Shared};
+use crate::actor::{self, Msg, Query};
 use crate::config::{Backpressure, PoolConfig, WorkerKind};
 use crate::error::{PoolError, StartError};
+use crate::options::RunOptions;
+use crate::shared::Shared;
 use crate::types::{JobEvent, JobId, JobResult, PoolEvent, WorkerHealth};
-
-/// Options of one job.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct RunOptions {
-    /// Per-attempt timeout (default: the pool's).
-    pub timeout: Option<Duration>,
-    /// Attempts in all (default: the pool's retry policy).
-    pub max_attempts: Option<u32>,
-    /// Affinity: jobs with the same key go to the same worker while it lives.
-    pub key: Option<String>,
-    /// Keep a per-job event stream ([`JobHandle::events`]).
-    pub events: bool,
-}
-
-impl RunOptions {
-    /// Sets the timeout.
-    #[must_use]
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.timeout = Some(t);
-        self
-    }
-
-    /// Sets the attempts.
-    #[must_use]
-    pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = Some(n);
-        self
-    }
-
-    /// Binds the job to the worker of `key`.
-    #[must_use]
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-
-    /// Keeps a per-job event stream.
-    #[must_use]
-    pub fn with_events(mut self) -> Self {
-        self.events = true;
-        self
-    }
-}
 
 /// A job submitted to a pool.
 #[derive(Debug)]

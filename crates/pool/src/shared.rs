@@ -1,10 +1,11 @@
 //! [`Shared`]: what lives outside the pool's actor and survives it — the live worker
 //! processes (for the registry, the supervisor after a panic, and `pids()`/`worker()`) and the
-//! count of the actor's panics.
+//! count of the actor's panics ([`PanicGuard`] counts them; it lives here, not beside the
+//! supervisor, so the actor and its supervisor both depend on this file and not on each other).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offload_process::{registry::Managed, JobProcess};
@@ -60,5 +61,23 @@ impl Managed for Shared {
 
     fn kill_policy(&self) -> (i32, Duration) {
         (self.kill_signal, self.kill_grace)
+    }
+}
+
+/// Counts a panic of the actor when it is dropped during unwinding. It must be the actor's
+/// first field: fields drop in order, so the count is visible before any reply is dropped.
+pub(crate) struct PanicGuard(Arc<Shared>);
+
+impl PanicGuard {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self(shared)
+    }
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.note_panic();
+        }
     }
 }

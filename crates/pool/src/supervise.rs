@@ -3,7 +3,7 @@
 //! The actor (`actor.rs`) runs inside [`supervise`], which catches a panic at the boundary of
 //! each poll. When the actor panics anyway (a bug; every timer already clamps):
 //!
-//! 1. the panic is counted in [`Shared`] (by [`PanicGuard`], the actor's first field) *before*
+//! 1. the panic is counted in [`Shared`] (by its `PanicGuard`, the actor's first field) *before*
 //!    the rest of the actor's state is dropped by the unwinding, so every job whose reply is
 //!    dropped with it ends with `Outcome::Failed { name: "SupervisorFailed" }`
 //!    (see `JobHandle::result`), never a hang;
@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use offload_process::{panic_message, timer};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
-use crate::actor::{self, Msg, Shared};
+use crate::actor::{self, Msg};
 use crate::config::{PoolConfig, RestartPolicy};
 use crate::error::StartError;
+use crate::shared::Shared;
 use crate::types::PoolEvent;
 
 /// How long the supervisor waits for the workers of a dead incarnation to be gone.
@@ -99,24 +100,6 @@ pub(crate) fn restart_delay(policy: &RestartPolicy, n: u32) -> Duration {
         .checked_shl(n.saturating_sub(1).min(20))
         .unwrap_or(u32::MAX);
     policy.base.saturating_mul(factor).min(policy.max)
-}
-
-/// Counts a panic of the actor when it is dropped during unwinding. It must be the actor's
-/// first field: fields drop in order, so the count is visible before any reply is dropped.
-pub(crate) struct PanicGuard(Arc<Shared>);
-
-impl PanicGuard {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self(shared)
-    }
-}
-
-impl Drop for PanicGuard {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.note_panic();
-        }
-    }
 }
 
 /// SIGKILLs every process of the dead incarnation and waits until they are gone.

@@ -1,0 +1,339 @@
+//! The jobs: the central queue, dispatch to a worker the balancer picks (with key affinity),
+//! answers, cancels, timeouts and retries. A job leaves this file with exactly one
+//! [`JobResult`](crate::JobResult) (`finish`), whatever happens to its workers.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use offload_balance::{Pick, PickContext, TargetId};
+use offload_process::{ErrorInfo, Outcome};
+use offload_protocol::{Cancel, Run, ToWorker};
+use serde_json::Value;
+
+use super::{
+    failed, parse_wire_id, pid_of, wire_id, Actor, InFlight, Job, Leaving, Submission, Timer,
+};
+use crate::types::{Attempt, JobEvent, JobId, JobResult, RecycleReason, WorkerState};
+
+impl Actor {
+    pub(super) fn on_submit(&mut self, s: Submission) {
+        let job = Job {
+            id: s.id,
+            name: s.name,
+            path: s.path,
+            params: s.params,
+            key: s.opts.key,
+            timeout: s.opts.timeout.or(self.cfg.job_timeout),
+            max_attempts: s
+                .opts
+                .max_attempts
+                .unwrap_or(self.cfg.retry.max_attempts)
+                .max(1),
+            attempts: Vec::new(),
+            killed_workers: 0,
+            cancel_requested: false,
+            reply: Some(s.reply),
+            events: s.events,
+            permit: Some(s.permit),
+        };
+        if self.stopping.is_some() {
+            return self.finish(job, failed("ShuttingDown", "the pool is shutting down"));
+        }
+        self.queue.push_back(job);
+    }
+
+    pub(super) fn on_cancel(&mut self, id: JobId) {
+        if let Some(pos) = self.queue.iter().position(|j| j.id == id) {
+            if let Some(job) = self.queue.remove(pos) {
+                self.finish(job, Outcome::Cancelled);
+            }
+            return;
+        }
+        if let Some(job) = self.delayed.remove(&id) {
+            return self.finish(job, Outcome::Cancelled);
+        }
+        let grace = self.cfg.cancel_grace;
+        let found = self
+            .workers
+            .iter_mut()
+            .find_map(|(pid, w)| w.in_flight.get_mut(&id).map(|f| (*pid, f, &w.process)));
+        if let Some((pid, flight, process)) = found {
+            if !flight.job.cancel_requested {
+                flight.job.cancel_requested = true;
+                let _ = process.send(ToWorker::Cancel(Cancel::new(wire_id(id))));
+                if let Some(k) = flight.timer.take() {
+                    self.timers.remove(&k);
+                }
+                flight.timer = Some(self.timers.insert(Timer::CancelGrace { id, pid }, grace));
+            }
+        }
+    }
+
+    pub(super) fn on_answer(&mut self, pid: u32, id: &str, result: Result<Value, ErrorInfo>) {
+        let Some(job_id) = parse_wire_id(id) else {
+            return;
+        };
+        let Some(w) = self.workers.get_mut(&pid) else {
+            return;
+        };
+        let Some(flight) = w.in_flight.remove(&job_id) else {
+            tracing::debug!(pool = %self.cfg.name, pid, id, "late answer ignored");
+            return;
+        };
+        if let Some(k) = flight.timer {
+            self.timers.remove(&k);
+        }
+        w.jobs_done += 1;
+        if w.in_flight.is_empty() {
+            w.idle_since = Instant::now();
+        }
+        let timed_out = flight.timed_out;
+        let mut job = flight.job;
+        let outcome = match result {
+            Ok(value) => Outcome::Succeeded { value },
+            Err(_) if job.cancel_requested => Outcome::Cancelled,
+            Err(e) if timed_out || e.name == "DeadlineExceeded" => Outcome::TimedOut,
+            Err(e) => {
+                w.failures += 1;
+                w.last_error = Some(e.to_string());
+                Outcome::failed(e)
+            }
+        };
+        let recycle = self
+            .cfg
+            .recycle
+            .after_jobs
+            .is_some_and(|n| w.jobs_done >= n && w.state == WorkerState::Ready);
+        let drained = w.in_flight.is_empty() && w.state == WorkerState::Draining;
+        job.attempts.push(Attempt {
+            pid,
+            started: flight.started,
+            ended: SystemTime::now(),
+            outcome: outcome.clone(),
+        });
+        if outcome.is_success() {
+            self.consecutive_failures = 0;
+        }
+        let retry = match &outcome {
+            Outcome::TimedOut => true,
+            Outcome::Failed { .. } => self.cfg.retry.on_error,
+            _ => false,
+        };
+        if retry && job.attempts.len() < job.max_attempts as usize && self.stopping.is_none() {
+            self.retry(job, outcome);
+        } else {
+            self.finish(job, outcome);
+        }
+        if recycle {
+            self.retire(pid, RecycleReason::Jobs);
+        } else if drained {
+            self.stop_worker(pid, Leaving::Recycled);
+        } else {
+            self.sweep_if_idle(pid);
+        }
+        self.maybe_stop_workers();
+    }
+
+    /// The worker bound to `key`, binding one (chosen by the algorithm) when there is none.
+    pub(super) fn binding(&mut self, key: &str) -> Option<u32> {
+        if let Some(&pid) = self.bindings.get(key) {
+            if self
+                .workers
+                .get(&pid)
+                .is_some_and(|w| matches!(w.state, WorkerState::Ready | WorkerState::Draining))
+            {
+                return Some(pid);
+            }
+            self.bindings.remove(key);
+        }
+        let workers = &self.workers;
+        let ready = |id: &TargetId| {
+            pid_of(id).is_some_and(|pid| {
+                workers
+                    .get(&pid)
+                    .is_some_and(|w| w.state == WorkerState::Ready)
+            })
+        };
+        let ctx = PickContext::new().with_key(key).with_filter(&ready);
+        // Choose among all ready workers, full or not: binding is not dispatching.
+        let pid = self
+            .balancer
+            .targets()
+            .map(|t| t.id.clone())
+            .filter(&ready)
+            .collect::<Vec<_>>();
+        let chosen = self
+            .balancer
+            .pick_one(&ctx)
+            .map(|p| p.id().clone())
+            .or_else(|| {
+                // Everyone is at capacity: spread bindings by how many each already has.
+                pid.iter()
+                    .min_by_key(|id| {
+                        self.bindings
+                            .values()
+                            .filter(|&&b| TargetId::from(b) == **id)
+                            .count()
+                    })
+                    .cloned()
+            })?;
+        let pid = pid_of(&chosen)?;
+        self.bindings.insert(key.to_owned(), pid);
+        Some(pid)
+    }
+
+    pub(super) fn dispatch(&mut self) {
+        let mut i = 0;
+        while i < self.queue.len() {
+            if self.free_capacity() == 0 {
+                break;
+            }
+            let pinned = match self.queue[i].key.clone() {
+                Some(key) => match self.binding(&key) {
+                    Some(pid) => Some(pid),
+                    None => break, // no ready worker at all
+                },
+                None => None,
+            };
+            let workers = &self.workers;
+            let eligible = |id: &TargetId| {
+                pid_of(id).is_some_and(|pid| {
+                    pinned.is_none_or(|p| p == pid)
+                        && workers.get(&pid).is_some_and(|w| {
+                            w.state == WorkerState::Ready && !w.flow_busy && !w.sweeping
+                        })
+                })
+            };
+            let mut ctx = PickContext::new().with_filter(&eligible);
+            if let Some(p) = pinned {
+                ctx = ctx.with_key(p);
+            }
+            let Some(pick) = self.balancer.pick_one(&ctx) else {
+                if pinned.is_some() {
+                    i += 1;
+                    continue;
+                }
+                break;
+            };
+            let Some(pid) = pid_of(pick.id()) else {
+                break;
+            };
+            let Some(mut job) = self.queue.remove(i) else {
+                break;
+            };
+            job.permit = None;
+            self.send_to(pid, job, pick);
+        }
+    }
+
+    pub(super) fn send_to(&mut self, pid: u32, job: Job, pick: Pick) {
+        let mut run = Run::new(wire_id(job.id), job.name.clone(), job.params.clone());
+        if let Some(path) = &job.path {
+            run = run.with_path(path.clone());
+        }
+        if let Some(t) = job.timeout {
+            run = run.with_deadline(offload_process::timer::epoch_ms_in(t));
+        }
+        let sent = self
+            .workers
+            .get(&pid)
+            .is_some_and(|w| w.process.send(ToWorker::Run(run)).is_ok());
+        if !sent {
+            // The process is gone; its exit event will arrive. Try the job elsewhere.
+            self.queue.push_front(job);
+            return;
+        }
+        let timer = job
+            .timeout
+            .map(|t| self.timers.insert(Timer::JobTimeout { id: job.id, pid }, t));
+        let attempt = u32::try_from(job.attempts.len() + 1).unwrap_or(u32::MAX);
+        let id = job.id;
+        if job.events.is_some() || self.events.receiver_count() > 0 {
+            self.emit_job(&job, JobEvent::Started { id, pid, attempt });
+        }
+        if let Some(w) = self.workers.get_mut(&pid) {
+            w.in_flight.insert(
+                id,
+                InFlight {
+                    job,
+                    _pick: pick,
+                    started: SystemTime::now(),
+                    timer,
+                    timed_out: false,
+                },
+            );
+        }
+    }
+
+    pub(super) fn retry(&mut self, job: Job, outcome: Outcome) {
+        let retry_no = u32::try_from(job.attempts.len()).unwrap_or(u32::MAX);
+        let delay = self.cfg.retry.delay(retry_no, rand::random::<f64>());
+        self.emit_job(
+            &job,
+            JobEvent::Retrying {
+                id: job.id,
+                outcome,
+                delay,
+            },
+        );
+        self.timers.insert(Timer::Retry(job.id), delay);
+        self.delayed.insert(job.id, job);
+    }
+
+    pub(super) fn finish(&self, mut job: Job, outcome: Outcome) {
+        if job.events.is_some() || self.events.receiver_count() > 0 {
+            self.emit_job(
+                &job,
+                JobEvent::Finished {
+                    id: job.id,
+                    outcome: outcome.clone(),
+                },
+            );
+        }
+        if let Some(reply) = job.reply.take() {
+            let _ = reply.send(JobResult {
+                id: job.id,
+                outcome,
+                attempts: std::mem::take(&mut job.attempts),
+            });
+        }
+    }
+
+    /// A job's attempt ran past its timeout: it gets a cancel and the cancel grace.
+    pub(super) fn on_job_timeout(&mut self, id: JobId, pid: u32) {
+        let grace = self.cfg.cancel_grace;
+        let Some(w) = self.workers.get_mut(&pid) else {
+            return;
+        };
+        let Some(flight) = w.in_flight.get_mut(&id) else {
+            return;
+        };
+        flight.timed_out = true;
+        tracing::info!(pool = %self.cfg.name, job = id, pid, "job timed out; cancelling");
+        let _ = w.process.send(ToWorker::Cancel(Cancel::new(wire_id(id))));
+        flight.timer = Some(self.timers.insert(Timer::CancelGrace { id, pid }, grace));
+    }
+
+    /// A cancelled or timed-out job had its grace and still runs: its worker is killed (and
+    /// replaced, not counted as a crash).
+    pub(super) fn on_cancel_grace(&mut self, id: JobId, pid: u32) {
+        let Some(w) = self.workers.get_mut(&pid) else {
+            return;
+        };
+        let Some(flight) = w.in_flight.get_mut(&id) else {
+            return;
+        };
+        flight.timer = None;
+        tracing::warn!(pool = %self.cfg.name, job = id, pid, "job ignored its cancel; killing its worker");
+        w.leaving.get_or_insert(Leaving::KilledForJob);
+        w.state = WorkerState::Stopping;
+        let _ = self.balancer.del(&TargetId::from(pid));
+        w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
+    }
+
+    /// A delayed retry is due: the job goes to the front of the queue.
+    pub(super) fn on_retry_due(&mut self, id: JobId) {
+        if let Some(job) = self.delayed.remove(&id) {
+            self.queue.push_front(job);
+        }
+    }
+}
