@@ -24,6 +24,7 @@ mod contain;
 mod emitter;
 mod env_policy;
 mod guard;
+mod limits;
 mod outcome;
 mod process;
 mod reaper;
@@ -38,6 +39,7 @@ pub use cgroup::NO_CGROUP_ENV;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
 pub use guard::panic_message;
+pub use limits::ResourceLimits;
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{
@@ -48,6 +50,5 @@ pub use reaper::{pids_with_env, SUPERVISOR_ENV, WORKER_ENV};
 pub use resolve::{check_name, JobKind, JobsDir, ResolveError, ResolvedJob};
 pub use runtime::Runtimes;
 pub use spawn::{
-    group_alive, live_group_members, signal_group, ResourceLimits, SpawnError, SpawnedWorker,
-    WorkerCommand,
+    group_alive, live_group_members, signal_group, SpawnError, SpawnedWorker, WorkerCommand,
 };

@@ -34,8 +34,9 @@ use tokio::time::Instant;
 use crate::contain::Containment;
 pub(crate) use crate::emitter::Emitter;
 use crate::guard::{ActorGuard, OnExit};
+use crate::limits::ResourceLimits;
 use crate::outcome::{Limit, Outcome};
-use crate::spawn::{signal_group, ResourceLimits, SpawnedWorker};
+use crate::spawn::{signal_group, SpawnedWorker};
 use crate::timer;
 
 /// Longest log line kept; the rest of a longer line is cut off.

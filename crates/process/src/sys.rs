@@ -9,7 +9,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use crate::spawn::ResourceLimits;
+use crate::limits::ResourceLimits;
 
 /// What the child does to itself before `exec`, prepared in the parent.
 #[derive(Debug, Clone, Copy)]

@@ -7,9 +7,10 @@ use std::time::Duration;
 use offload_protocol::DEFAULT_MAX_FRAME;
 use thiserror::Error;
 
+use crate::limits::ResourceLimits;
 use crate::resolve::{JobKind, ResolveError};
 use crate::runtime::Runtimes;
-use crate::spawn::{ResourceLimits, SpawnError};
+use crate::spawn::SpawnError;
 
 /// Settings shared by every job a [`ChildJob`](super::ChildJob) runs.
 #[derive(Debug, Clone)]
