@@ -85,7 +85,7 @@ fn probe() -> Result<Hierarchy, String> {
         .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
     let own = own_cgroup(&own).ok_or("this process has no cgroup v2 membership")?;
     let base = mount.join(own.trim_start_matches('/'));
-    let parent = base.join(format!("offload-{}", crate::reaper::supervisor_token()));
+    let parent = base.join(format!("offload-{}", crate::markers::supervisor_token()));
     match fs::create_dir(&parent) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

@@ -1,12 +1,11 @@
 //! What is killed around a worker: the leftovers of a job while the worker lives on
-//! ([`JobProcess::sweep_leftovers`]), and everything at its exit. Four layers where cgroups
+//! (`JobProcess::sweep_leftovers`, in `process/handle.rs`), and everything at its exit. Four layers where cgroups
 //! exist (`cgroup.rs`), three elsewhere (`reaper.rs`).
 
 use std::sync::Mutex;
 
 use crate::cgroup::WorkerCgroup;
-use crate::process::JobProcess;
-use crate::reaper::WORKER_ENV;
+use crate::markers::WORKER_ENV;
 use crate::sys;
 
 /// A worker's containment: its environment marker and, where available, its cgroup.
@@ -91,32 +90,4 @@ fn environ_has(pid: u32, needle: &str) -> bool {
     std::fs::read(format!("/proc/{pid}/environ"))
         .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
         .unwrap_or(false)
-}
-
-impl JobProcess {
-    /// Kills (SIGKILL) every process this worker started and left behind, while the worker
-    /// itself lives on; returns their pids. Call it when the worker has no job running (a
-    /// pool does, each time a resident worker becomes idle): a process of a running job
-    /// would be killed too.
-    ///
-    /// With a cgroup ([`has_cgroup`](Self::has_cgroup)) this reads one small file; without,
-    /// it lists `/proc` and reads the stat and environment of the processes created since the
-    /// previous sweep (by pid; everything after a pid wrap-around): run it off the async
-    /// threads.
-    pub fn sweep_leftovers(&self) -> Vec<u32> {
-        let killed = self.containment().sweep(self.pid());
-        if !killed.is_empty() {
-            tracing::info!(
-                pid = self.pid(),
-                ?killed,
-                "killed processes a job left behind"
-            );
-        }
-        killed
-    }
-
-    /// Whether this worker has a cgroup of its own (the fourth containment layer).
-    pub fn has_cgroup(&self) -> bool {
-        self.containment().cgroup.is_some()
-    }
 }

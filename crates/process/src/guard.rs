@@ -14,8 +14,9 @@ use std::task::{Context, Poll};
 use tokio::sync::watch;
 
 use crate::contain::Containment;
+use crate::emitter::Emitter;
 use crate::outcome::Outcome;
-use crate::process::{Emitter, ProcessEvent};
+use crate::process::ProcessEvent;
 
 /// The exit callback, shared between the actor (which normally calls it) and the guard.
 pub(crate) type OnExit = Arc<Mutex<Option<Box<dyn FnOnce(u32) + Send>>>>;

@@ -25,6 +25,7 @@ mod emitter;
 mod env_policy;
 mod guard;
 mod limits;
+mod markers;
 mod outcome;
 mod process;
 mod reaper;
@@ -40,13 +41,14 @@ pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, Para
 pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
 pub use guard::panic_message;
 pub use limits::ResourceLimits;
+pub use markers::{SUPERVISOR_ENV, WORKER_ENV};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{
     start_process, CallError, JobProcess, ProcessEvent, ProcessOptions, SendError, Stream,
     MAX_LOG_LINE,
 };
-pub use reaper::{pids_with_env, SUPERVISOR_ENV, WORKER_ENV};
+pub use reaper::pids_with_env;
 pub use resolve::{check_name, JobKind, JobsDir, ResolveError, ResolvedJob};
 pub use runtime::Runtimes;
 pub use spawn::{

@@ -3,7 +3,7 @@
 //! Three layers everywhere, four where cgroups exist:
 //! 1. Every worker leads its own process group and has `PR_SET_PDEATHSIG = SIGKILL`
 //!    (`spawn.rs`): it dies with the supervisor's spawning thread.
-//! 2. Every worker's environment carries two markers, inherited by everything it starts:
+//! 2. Every worker's environment carries two markers (`markers.rs`), inherited by everything it starts:
 //!    `OFFLOAD_SUPERVISOR=<token>` (this supervisor process) and `OFFLOAD_WORKER=<token>.<n>`
 //!    (this worker). When a worker ends, its group is killed and `/proc` is scanned for
 //!    processes carrying its worker marker: this also finds grandchildren that left the group
@@ -23,13 +23,9 @@
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// The supervisor marker's variable.
-pub const SUPERVISOR_ENV: &str = "OFFLOAD_SUPERVISOR";
-/// The worker marker's variable.
-pub const WORKER_ENV: &str = "OFFLOAD_WORKER";
+use crate::markers::{supervisor_token, SUPERVISOR_ENV, WORKER_ENV};
 
 const REAPER_SCRIPT: &str = r#"trap '' INT TERM HUP QUIT PIPE
 cat >/dev/null
@@ -50,27 +46,6 @@ if [ -n "$2" ] && [ -d "$2" ]; then
   done
 fi
 "#;
-
-/// This supervisor process's token.
-pub(crate) fn supervisor_token() -> &'static str {
-    static TOKEN: OnceLock<String> = OnceLock::new();
-    TOKEN.get_or_init(|| {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        format!("{}-{nanos:x}", std::process::id())
-    })
-}
-
-/// A fresh worker marker value.
-pub(crate) fn next_worker_marker() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "{}.{}",
-        supervisor_token(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 struct Lifeline {
     _child: Child,

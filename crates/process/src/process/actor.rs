@@ -1,0 +1,418 @@
+//! The actor of one worker process: the only owner of its tokio `Child`, the channel's
+//! reading half, the pending calls and the timers (timeout, cancel grace, linger, kill
+//! escalation). One `select!` loop reacts to frames, handle commands, the exit and the timers;
+//! after the exit it drains the last frames, kills what is left of the job (group, markers,
+//! cgroup) and waits until it is gone, then asks the verdict (`verdict.rs`) for the outcome
+//! and publishes it. Kills escalate on the *actual* exit, never on "the signal was sent".
+
+use std::collections::{HashMap, VecDeque};
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use offload_protocol::{
+    decode_from_worker, encode, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError,
+    Ready, Run, ToWorker,
+};
+use serde_json::Value;
+use tokio::net::unix::OwnedReadHalf;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::event::ProcessEvent;
+use super::handle::{CallError, Command, MainJob, SendError};
+use super::verdict;
+use crate::contain::Containment;
+use crate::emitter::Emitter;
+use crate::guard::OnExit;
+use crate::limits::ResourceLimits;
+use crate::outcome::Outcome;
+use crate::spawn::signal_group;
+use crate::timer;
+
+/// How long to keep reading the channel after the process exited (its last frames).
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
+/// How long to wait for a killed group to disappear and its pipes to close.
+const GONE_WAIT: Duration = Duration::from_secs(2);
+
+/// The tasks reading the process's stdout and stderr.
+pub(super) struct Outputs {
+    /// Command mode: the task collecting stdout.
+    pub(super) stdout: Option<tokio::task::JoinHandle<Vec<u8>>>,
+    /// The log-line pumps.
+    pub(super) pumps: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the actor keeps of its launch.
+pub(super) struct LaunchRest {
+    pub(super) main: Option<MainJob>,
+    pub(super) cancel_grace: Duration,
+    pub(super) linger: Duration,
+    pub(super) kill_signal: i32,
+    pub(super) limits: ResourceLimits,
+    pub(super) max_frame: usize,
+    pub(super) containment: Arc<Containment>,
+    pub(super) command_mode: bool,
+}
+
+/// The one owner of a worker process (see the module docs).
+pub(super) struct Actor {
+    pub(super) pid: u32,
+    pub(super) reader: Option<FrameReader<OwnedReadHalf>>,
+    pub(super) writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    pub(super) emitter: Emitter,
+    pub(super) stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    pub(super) outcome_tx: watch::Sender<Option<Outcome>>,
+    pub(super) ready_tx: watch::Sender<Option<Ready>>,
+    pub(super) pending_calls: HashMap<String, oneshot::Sender<Result<Value, CallError>>>,
+    /// The main job's answer, once it came.
+    pub(super) answer: Option<Outcome>,
+    pub(super) protocol_error: Option<String>,
+    pub(super) timed_out: bool,
+    /// The first signal of an explicit kill.
+    pub(super) killed_with: Option<i32>,
+    /// When to escalate to SIGKILL.
+    pub(super) kill_at: Option<Instant>,
+    pub(super) timeout_at: Option<Instant>,
+    /// After the answer: when a process that has not exited gets killed.
+    pub(super) linger_at: Option<Instant>,
+    pub(super) launch_rest: LaunchRest,
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Actor {
+    pub(super) async fn run(
+        mut self,
+        mut child: tokio::process::Child,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        outputs: Outputs,
+        exit_tx: watch::Sender<Option<Outcome>>,
+        on_exit: OnExit,
+    ) {
+        if !self.launch_rest.command_mode {
+            self.send_main_run();
+        }
+        let status = loop {
+            tokio::select! {
+                frame = next_frame(&mut self.reader) => self.on_frame(frame),
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.on_command(cmd),
+                    // Every handle is gone; the process keeps running until its manager or
+                    // the registry ends it, or its job ends.
+                    None => commands = mpsc::unbounded_channel().1,
+                },
+                status = child.wait() => break status,
+                () = sleep_until_opt(self.timeout_at) => self.on_timeout(),
+                () = sleep_until_opt(self.kill_at) => self.escalate(),
+                () = sleep_until_opt(self.linger_at) => {
+                    self.linger_at = None;
+                    self.signal(self.launch_rest.kill_signal);
+                    self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
+                }
+            }
+        };
+        // The last frames may still be in the socket: read them before deciding.
+        let drain_until = timer::deadline_in(DRAIN_AFTER_EXIT);
+        while self.reader.is_some() {
+            match tokio::time::timeout_at(drain_until, next_frame(&mut self.reader)).await {
+                Ok(frame) => self.on_frame(frame),
+                Err(_) => break,
+            }
+        }
+        self.writer = None;
+        // Nothing of the job may outlive it: its group, then anything carrying its marker
+        // (grandchildren that left the group), then wait until they are really gone.
+        let _ = signal_group(self.pid, libc::SIGKILL);
+        let mut leaked = crate::reaper::kill_marked(&self.launch_rest.containment.marker);
+        leaked.extend(self.launch_rest.containment.kill_cgroup().await);
+        if !leaked.is_empty() {
+            tracing::warn!(
+                pid = self.pid,
+                ?leaked,
+                "the job left processes outside its group; killed them"
+            );
+        }
+        let gone_by = timer::deadline_in(GONE_WAIT);
+        while (!crate::spawn::live_group_members(self.pid).is_empty()
+            || leaked.iter().any(|&p| crate::sys::pid_alive(p)))
+            && Instant::now() < gone_by
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Every log line is delivered before the exit event (the pipes close once the group
+        // is gone).
+        for pump in outputs.pumps {
+            let _ = tokio::time::timeout_at(gone_by, pump).await;
+        }
+        let stdout = match outputs.stdout {
+            Some(h) => tokio::time::timeout_at(timer::after(gone_by, GONE_WAIT), h)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let outcome = match status {
+            Ok(status) => self.decide(status, &stdout),
+            Err(e) => Outcome::ProtocolError {
+                message: format!("cannot wait for the process: {e}"),
+            },
+        };
+        for (_, reply) in self.pending_calls.drain() {
+            let _ = reply.send(Err(CallError::Ended(outcome.clone())));
+        }
+        tracing::debug!(pid = self.pid, %outcome, "worker process ended");
+        self.outcome_tx.send_if_modified(|o| {
+            if o.is_none() {
+                *o = Some(outcome.clone());
+                true
+            } else {
+                false
+            }
+        });
+        let final_outcome = self.outcome_tx.borrow().clone().unwrap_or(outcome);
+        let _ = exit_tx.send(Some(final_outcome.clone()));
+        let on_exit = on_exit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(f) = on_exit {
+            f(self.pid);
+        }
+        self.emitter.emit(ProcessEvent::Exited {
+            pid: self.pid,
+            outcome: final_outcome,
+        });
+    }
+
+    /// Sends the main job's `run` (with the timeout as its deadline).
+    fn send_main_run(&mut self) {
+        let Some(main) = self.launch_rest.main.clone() else {
+            return;
+        };
+        let mut run = Run::new(main.id, main.name, main.params);
+        run.path = main.path;
+        if let Some(at) = self.timeout_at {
+            let left = at.saturating_duration_since(Instant::now());
+            run = run.with_deadline(timer::epoch_ms_in(left));
+        }
+        if let Err(e) = self.send_frame(&ToWorker::Run(run)) {
+            self.protocol_violation(format!("cannot send the job: {e}"));
+        }
+    }
+
+    fn send_frame(&mut self, msg: &ToWorker) -> Result<(), SendError> {
+        let writer = self.writer.as_ref().ok_or(if self.reader.is_none() {
+            SendError::NoChannel
+        } else {
+            SendError::Closed
+        })?;
+        let frame = encode(msg, self.launch_rest.max_frame)?;
+        writer.send(frame).map_err(|_| SendError::Closed)
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Send(msg) => {
+                if let Err(e) = self.send_frame(&msg) {
+                    tracing::debug!(pid = self.pid, error = %e, "message not sent");
+                }
+            }
+            Command::Call { id, msg, reply } => match self.send_frame(&msg) {
+                Ok(()) => {
+                    self.pending_calls.insert(id, reply);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(CallError::Send(e)));
+                }
+            },
+            Command::Assign { main, timeout } => {
+                if self.launch_rest.main.is_some() {
+                    return;
+                }
+                self.timeout_at = timeout.map(timer::deadline_in);
+                self.launch_rest.main = Some(main);
+                self.send_main_run();
+            }
+            #[cfg(feature = "fault-injection")]
+            Command::Panic => panic!("injected fault: the process actor panics"),
+            Command::Kill { signal, grace } => {
+                if self.killed_with.is_none() {
+                    self.killed_with = Some(signal);
+                }
+                self.signal(signal);
+                let at = timer::deadline_in(grace);
+                self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
+            }
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        if let Err(e) = signal_group(self.pid, signal) {
+            tracing::warn!(pid = self.pid, signal, error = %e, "cannot signal the process group");
+        }
+    }
+
+    fn escalate(&mut self) {
+        self.kill_at = None;
+        self.signal(libc::SIGKILL);
+    }
+
+    fn on_timeout(&mut self) {
+        self.timeout_at = None;
+        if self.answer.is_some() {
+            return;
+        }
+        self.timed_out = true;
+        tracing::info!(pid = self.pid, "job timed out");
+        let cancel = self
+            .launch_rest
+            .main
+            .as_ref()
+            .map(|m| ToWorker::Cancel(Cancel::new(m.id.clone())));
+        match cancel {
+            Some(c) if !self.launch_rest.command_mode => {
+                let _ = self.send_frame(&c);
+                // The worker may stop the job by itself; if not, the group is killed.
+                self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
+            }
+            _ => {
+                self.signal(self.launch_rest.kill_signal);
+                self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
+            }
+        }
+    }
+
+    fn protocol_violation(&mut self, message: String) {
+        tracing::warn!(pid = self.pid, %message, "worker broke the protocol; killing it");
+        if self.protocol_error.is_none() {
+            self.protocol_error = Some(message);
+        }
+        self.reader = None;
+        self.writer = None;
+        self.signal(libc::SIGKILL);
+    }
+
+    fn on_frame(&mut self, frame: Result<Option<Vec<u8>>, ReadError>) {
+        let line = match frame {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(ReadError::Io(_)) => {
+                // The worker closed its end (it is exiting).
+                self.reader = None;
+                return;
+            }
+            Err(e) => return self.protocol_violation(e.to_string()),
+        };
+        let msg = match decode_from_worker(&line) {
+            Ok(Decoded::Message(m)) => m,
+            Ok(Decoded::Ignored { reason }) => {
+                tracing::debug!(pid = self.pid, %reason, "frame ignored");
+                return;
+            }
+            Err(e) => return self.protocol_violation(e.to_string()),
+        };
+        let pid = self.pid;
+        match msg {
+            FromWorker::Ready(r) => {
+                if let Some(v) = r.protocol {
+                    if v != offload_protocol::PROTOCOL_VERSION {
+                        return self.protocol_violation(format!(
+                            "unsupported protocol version {v} (this supervisor speaks {})",
+                            offload_protocol::PROTOCOL_VERSION
+                        ));
+                    }
+                }
+                if self.ready_tx.borrow().is_none() {
+                    let _ = self.ready_tx.send(Some(r.clone()));
+                    self.emitter.emit(ProcessEvent::Ready { pid, ready: r });
+                } else {
+                    self.emitter.emit(ProcessEvent::Flow { pid, busy: false });
+                }
+            }
+            FromWorker::Busy => self.emitter.emit(ProcessEvent::Flow { pid, busy: true }),
+            FromWorker::Progress(p) => self.emitter.emit(ProcessEvent::Progress {
+                pid,
+                id: p.id,
+                data: p.data,
+            }),
+            FromWorker::Event(e) => self.emitter.emit(ProcessEvent::Event {
+                pid,
+                id: e.id,
+                name: e.name,
+                data: e.data,
+                receiver: e.receiver,
+            }),
+            FromWorker::Result(r) => self.on_answer(r.id, Ok(r.value)),
+            FromWorker::Error(e) => self.on_answer(e.id, Err(e.error)),
+            FromWorker::Ack(a) => self.emitter.emit(ProcessEvent::Ack { pid, id: a.id }),
+            FromWorker::Pong(_) => {}
+            _ => {}
+        }
+    }
+
+    fn on_answer(&mut self, id: String, result: Result<Value, ErrorInfo>) {
+        if let Some(reply) = self.pending_calls.remove(&id) {
+            let _ = reply.send(result.map_err(CallError::Failed));
+            return;
+        }
+        let is_main = self.launch_rest.main.as_ref().is_some_and(|m| m.id == id);
+        if !is_main {
+            self.emitter.emit(ProcessEvent::Answer {
+                pid: self.pid,
+                id,
+                result,
+            });
+            return;
+        }
+        if self.answer.is_some() {
+            return;
+        }
+        if self.timed_out {
+            // The job answered its cancel: the worker can go now, the outcome stays TimedOut.
+            self.writer = None;
+            return;
+        }
+        let outcome =
+            verdict::of_answer(result, self.timeout_at.is_some(), &self.launch_rest.limits);
+        if matches!(outcome, Outcome::TimedOut) {
+            self.timed_out = true;
+        }
+        self.answer = Some(outcome.clone());
+        self.timeout_at = None;
+        let _ = self.outcome_tx.send(Some(outcome));
+        // One job per process: let it go. SDK workers exit on end-of-file; a process still
+        // alive after the linger period is killed.
+        self.writer = None;
+        self.linger_at = Some(timer::deadline_in(self.launch_rest.linger));
+    }
+
+    /// The verdict (`verdict.rs`) on the facts gathered.
+    fn decide(&self, status: ExitStatus, stdout: &[u8]) -> Outcome {
+        let tail =
+            verdict::recent_stderr(&self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner()));
+        let facts = verdict::Facts {
+            answer: self.answer.as_ref(),
+            protocol_error: self.protocol_error.as_deref(),
+            timed_out: self.timed_out,
+            killed_with: self.killed_with,
+            limits: &self.launch_rest.limits,
+            command_mode: self.launch_rest.command_mode,
+        };
+        verdict::at_exit(&facts, status.into(), stdout, &tail)
+    }
+}
+
+async fn next_frame(
+    reader: &mut Option<FrameReader<OwnedReadHalf>>,
+) -> Result<Option<Vec<u8>>, ReadError> {
+    match reader {
+        Some(r) => r.next_frame().await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,132 @@
+//! [`ProcessEvent`]: what a worker process did, as its actor reports it to the handles, the
+//! manager's stream and a pool's sink (`emitter.rs` routes each event by its receiver).
+
+use offload_protocol::{ErrorInfo, Ready, Receiver};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::outcome::Outcome;
+
+/// Which output stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    /// The job's stdout.
+    Stdout,
+    /// The job's stderr.
+    Stderr,
+}
+
+/// Something a worker process did. Every event names the process's pid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProcessEvent {
+    /// The process was started.
+    Spawned {
+        /// Its pid.
+        pid: u32,
+        /// The job it runs, if any.
+        job: Option<String>,
+    },
+    /// The worker's handshake arrived.
+    Ready {
+        /// Its pid.
+        pid: u32,
+        /// What it announced.
+        ready: Ready,
+    },
+    /// A job reported progress.
+    Progress {
+        /// The process.
+        pid: u32,
+        /// The job's id.
+        id: String,
+        /// The progress value.
+        data: Value,
+    },
+    /// A job emitted a named event.
+    Event {
+        /// The process.
+        pid: u32,
+        /// The job's id, if the worker said.
+        id: Option<String>,
+        /// The event's name.
+        name: String,
+        /// Its data.
+        data: Value,
+        /// Who it is for.
+        receiver: Receiver,
+    },
+    /// The answer to a run or call sent with [`JobProcess::dispatch`](crate::JobProcess::dispatch) or
+    /// [`JobProcess::send`](crate::JobProcess::send).
+    Answer {
+        /// The process.
+        pid: u32,
+        /// The run's id.
+        id: String,
+        /// The value, or the error.
+        result: Result<Value, ErrorInfo>,
+    },
+    /// The worker acknowledged a broadcast (or `shutdown`).
+    Ack {
+        /// The process.
+        pid: u32,
+        /// The broadcast's id.
+        id: String,
+    },
+    /// Flow control: `busy: true` after the worker's `busy`, false after a later `ready`.
+    Flow {
+        /// The process.
+        pid: u32,
+        /// Whether it asked for no new jobs.
+        busy: bool,
+    },
+    /// A line the job wrote to stdout or stderr.
+    Log {
+        /// The process.
+        pid: u32,
+        /// Which stream.
+        stream: Stream,
+        /// The line, without its newline, at most [`MAX_LOG_LINE`](crate::MAX_LOG_LINE) bytes.
+        line: String,
+    },
+    /// The process is gone; `outcome` is final.
+    Exited {
+        /// The process.
+        pid: u32,
+        /// How it ended.
+        outcome: Outcome,
+    },
+}
+
+impl ProcessEvent {
+    /// The pid of the process the event is about.
+    pub fn pid(&self) -> u32 {
+        match self {
+            Self::Spawned { pid, .. }
+            | Self::Ready { pid, .. }
+            | Self::Progress { pid, .. }
+            | Self::Event { pid, .. }
+            | Self::Answer { pid, .. }
+            | Self::Ack { pid, .. }
+            | Self::Flow { pid, .. }
+            | Self::Log { pid, .. }
+            | Self::Exited { pid, .. } => *pid,
+        }
+    }
+
+    pub(crate) fn for_manager(&self) -> bool {
+        match self {
+            Self::Event { receiver, .. } => receiver.to_manager(),
+            _ => true,
+        }
+    }
+
+    pub(crate) fn for_process(&self) -> bool {
+        match self {
+            Self::Event { receiver, .. } => receiver.to_process(),
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Starting a supervised worker: [`start_process`] (and `start`, for `ChildJob`) spawns the
+//! contained process (`spawn.rs`), then `launch` wires it: the handle's channels, the output
+//! pumps (`output.rs`), stdin in command mode, the frame writer task that owns the channel's
+//! writing half (so a worker that stops reading never blocks the actor), and the actor itself
+//! (`actor.rs`) under its panic guard (`guard.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use offload_protocol::FrameReader;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::actor::{Actor, LaunchRest, Outputs};
+use super::event::{ProcessEvent, Stream};
+use super::handle::{HandleInner, JobProcess, MainJob};
+use super::output;
+use crate::contain::Containment;
+use crate::emitter::Emitter;
+use crate::guard::{ActorGuard, OnExit};
+use crate::limits::ResourceLimits;
+use crate::spawn::SpawnedWorker;
+use crate::timer;
+
+/// Events buffered per subscriber before the slowest one starts losing the oldest.
+const EVENT_CAPACITY: usize = 1024;
+
+/// Everything the actor needs.
+struct Launch {
+    pub(crate) worker: SpawnedWorker,
+    pub(crate) marker: String,
+    pub(crate) main: Option<MainJob>,
+    /// `Some(stdin)` in command mode.
+    pub(crate) command_input: Option<Vec<u8>>,
+    pub(crate) max_output: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) cancel_grace: Duration,
+    pub(crate) linger: Duration,
+    pub(crate) kill_signal: i32,
+    pub(crate) limits: ResourceLimits,
+    pub(crate) max_frame: usize,
+    pub(crate) manager: Option<broadcast::Sender<ProcessEvent>>,
+    pub(crate) sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    pub(crate) on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+}
+
+/// How a supervised process behaves; the defaults suit a long-lived pool worker.
+#[non_exhaustive]
+pub struct ProcessOptions {
+    /// The first signal of a kill (default SIGTERM).
+    pub kill_signal: i32,
+    /// After a timeout's `cancel`, how long before the group is killed (default 2 s).
+    pub cancel_grace: Duration,
+    /// After the main job's answer, how long the process may take to exit (default 2 s).
+    pub linger: Duration,
+    /// setrlimit limits (also used to recognise a resource-limit death).
+    pub limits: ResourceLimits,
+    /// The largest frame.
+    pub max_frame: usize,
+    /// A timeout for the main job.
+    pub timeout: Option<Duration>,
+    /// A manager-level event stream (events with receiver `job`/`all`).
+    pub manager_events: Option<broadcast::Sender<ProcessEvent>>,
+    /// A reliable, unbounded stream of every event but log lines (for an owner that must not
+    /// miss an answer, such as a pool's actor).
+    pub sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    /// Called once the process is gone, after its exit is published.
+    pub on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+    /// Put the process in a cgroup of its own where a writable cgroup v2 hierarchy exists
+    /// (default true; `OFFLOAD_NO_CGROUP=1` turns it off for the whole supervisor).
+    pub cgroup: bool,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        Self {
+            kill_signal: libc::SIGTERM,
+            cancel_grace: Duration::from_secs(2),
+            linger: Duration::from_secs(2),
+            limits: ResourceLimits::default(),
+            max_frame: offload_protocol::DEFAULT_MAX_FRAME,
+            timeout: None,
+            manager_events: None,
+            sink: None,
+            on_exit: None,
+            cgroup: true,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProcessOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessOptions")
+            .field("kill_signal", &self.kill_signal)
+            .field("cancel_grace", &self.cancel_grace)
+            .field("linger", &self.linger)
+            .field("limits", &self.limits)
+            .field("max_frame", &self.max_frame)
+            .field("timeout", &self.timeout)
+            .field("cgroup", &self.cgroup)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a ChildJob process is started with, beyond [`ProcessOptions`].
+#[derive(Debug, Default)]
+pub(crate) struct Dispatch {
+    pub(crate) main: Option<MainJob>,
+    /// `Some(stdin)` in command mode.
+    pub(crate) command_input: Option<Vec<u8>>,
+    pub(crate) max_output: usize,
+}
+
+/// Starts `cmd` as a supervised worker (its own group, death signal, markers, the lifeline
+/// reaper) and returns its handle. Nothing is dispatched: send work with [`JobProcess::send`].
+///
+/// # Errors
+///
+/// [`SpawnError`](crate::SpawnError) when it cannot be started.
+pub async fn start_process(
+    cmd: crate::WorkerCommand,
+    opts: ProcessOptions,
+) -> Result<JobProcess, crate::SpawnError> {
+    start(cmd, opts, Dispatch::default()).await
+}
+
+pub(crate) async fn start(
+    cmd: crate::WorkerCommand,
+    opts: ProcessOptions,
+    dispatch: Dispatch,
+) -> Result<JobProcess, crate::SpawnError> {
+    crate::reaper::ensure_lifeline();
+    let marker = crate::markers::next_worker_marker();
+    let worker = cmd
+        .max_frame(opts.max_frame)
+        .env(
+            crate::markers::SUPERVISOR_ENV,
+            crate::markers::supervisor_token(),
+        )
+        .env(crate::markers::WORKER_ENV, &marker)
+        .cgroup(opts.cgroup)
+        .spawn()
+        .await?;
+    Ok(launch(Launch {
+        worker,
+        marker,
+        main: dispatch.main,
+        command_input: dispatch.command_input,
+        max_output: dispatch.max_output,
+        timeout: opts.timeout,
+        cancel_grace: opts.cancel_grace,
+        linger: opts.linger,
+        kill_signal: opts.kill_signal,
+        limits: opts.limits,
+        max_frame: opts.max_frame,
+        manager: opts.manager_events,
+        sink: opts.sink,
+        on_exit: opts.on_exit,
+    }))
+}
+
+/// Starts the actor of a spawned worker and returns its handle.
+fn launch(mut l: Launch) -> JobProcess {
+    let pid = l.worker.pid;
+    let containment = Arc::new(Containment::new(
+        pid,
+        std::mem::take(&mut l.marker),
+        l.worker.cgroup.take(),
+    ));
+    let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
+    // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
+    // ever read it, and it would hold the last 1,024 events (answers included) in memory.
+    let first_events = l.sink.is_none().then_some(first_events);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (outcome_tx, outcome_rx) = watch::channel(None);
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let (ready_tx, ready_rx) = watch::channel(None);
+    let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+    let emitter = Emitter {
+        process: events.clone(),
+        manager: l.manager.take(),
+        sink: l.sink.take(),
+    };
+    emitter.emit(ProcessEvent::Spawned {
+        pid,
+        job: l.main.as_ref().map(|m| m.name.clone()),
+    });
+
+    let handle = JobProcess::new(HandleInner {
+        pid,
+        main: {
+            let cell = std::sync::OnceLock::new();
+            if let Some(m) = &l.main {
+                let _ = cell.set((m.id.clone(), m.name.clone()));
+            }
+            cell
+        },
+        commands: cmd_tx,
+        events,
+        first_events: Mutex::new(first_events),
+        outcome: outcome_rx,
+        exit: exit_rx,
+        ready: ready_rx,
+        stderr_tail: Arc::clone(&stderr_tail),
+        next_id: AtomicU64::new(1),
+        kill_signal: l.kill_signal,
+        containment: Arc::clone(&containment),
+    });
+
+    let stdout = l.worker.child.stdout.take();
+    let stderr = l.worker.child.stderr.take();
+    let stdin = l.worker.child.stdin.take();
+    let mut pumps = Vec::new();
+    let output = match (&l.command_input, stdout) {
+        (Some(_), Some(out)) => Some(tokio::spawn(output::collect_output(out, l.max_output))),
+        (None, Some(out)) => {
+            pumps.push(tokio::spawn(output::pump_lines(
+                out,
+                Stream::Stdout,
+                pid,
+                emitter.clone(),
+                None,
+            )));
+            None
+        }
+        _ => None,
+    };
+    if let Some(err) = stderr {
+        pumps.push(tokio::spawn(output::pump_lines(
+            err,
+            Stream::Stderr,
+            pid,
+            emitter.clone(),
+            Some(Arc::clone(&stderr_tail)),
+        )));
+    }
+    if let (Some(input), Some(mut stdin)) = (l.command_input.take(), stdin) {
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+            // Dropping stdin closes it: the program sees end of input.
+        });
+    }
+
+    let (reader, writer) = match l.worker.channel.take() {
+        Some(ch) => {
+            let (rd, wr) = ch.into_split();
+            let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+            // Dropping the half at the end shuts the socket down for writing: EOF for the worker.
+            tokio::spawn(offload_protocol::write_frames(rx, wr));
+            (Some(FrameReader::new(rd, l.max_frame)), Some(tx))
+        }
+        None => (None, None),
+    };
+
+    let actor = Actor {
+        pid,
+        reader,
+        writer,
+        emitter,
+        stderr_tail,
+        outcome_tx,
+        ready_tx,
+        pending_calls: HashMap::new(),
+        answer: None,
+        protocol_error: None,
+        timed_out: false,
+        killed_with: None,
+        kill_at: None,
+        timeout_at: l.timeout.map(timer::deadline_in),
+        linger_at: None,
+        launch_rest: LaunchRest {
+            main: l.main,
+            cancel_grace: l.cancel_grace,
+            linger: l.linger,
+            kill_signal: l.kill_signal,
+            limits: l.limits,
+            max_frame: l.max_frame,
+            containment,
+            command_mode: output.is_some(),
+        },
+    };
+    let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
+    let guard = ActorGuard {
+        pid,
+        containment: Arc::clone(&actor.launch_rest.containment),
+        emitter: actor.emitter.clone(),
+        outcome_tx: actor.outcome_tx.clone(),
+        exit_tx: exit_tx.clone(),
+        on_exit: Arc::clone(&on_exit),
+    };
+    let run = actor.run(
+        l.worker.child,
+        cmd_rx,
+        Outputs {
+            stdout: output,
+            pumps,
+        },
+        exit_tx,
+        on_exit,
+    );
+    tokio::spawn(crate::guard::guarded(run, guard));
+    handle
+}
