@@ -1,110 +1,20 @@
 //! The balancer: a target list, one algorithm, and the in-flight counts of its picks.
+//!
+//! This file holds the type, its constructors, the picks and the read accessors; the target
+//! list's changes are in `balancer/targets.rs`, the per-target parameters (load, weight,
+//! capacity) in `balancer/params.rs`.
 
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 
-use crate::algorithm::{Change, Strategy};
+use crate::algorithm::Strategy;
 use crate::set::{Entry, Request, TargetSet};
-use crate::target::weight_is_valid;
-use crate::{Algorithm, Error, Key, Pick, PickContext, Target, TargetId};
+use crate::{Algorithm, Error, Key, LoadSample, Pick, PickContext, Target, TargetId};
 
-/// The last load figures of a target, given to [`LoadBalancer::refresh_params`].
-///
-/// `cpu` is a percentage (100 = one core busy), `memory` the resident set size in bytes. `None`
-/// means unknown. A cpu figure that is NaN, negative or infinite is stored as unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-#[non_exhaustive]
-pub struct LoadSample {
-    /// CPU use in percent of one core; `None` if unknown.
-    pub cpu: Option<f64>,
-    /// Resident memory in bytes; `None` if unknown.
-    pub memory: Option<u64>,
-}
-
-impl LoadSample {
-    /// A sample with both figures known.
-    #[must_use]
-    pub fn new(cpu: f64, memory: u64) -> Self {
-        Self {
-            cpu: Some(cpu),
-            memory: Some(memory),
-        }
-        .sanitized()
-    }
-
-    /// A sample with only the memory figure known.
-    #[must_use]
-    pub fn memory(memory: u64) -> Self {
-        Self {
-            cpu: None,
-            memory: Some(memory),
-        }
-    }
-
-    /// A sample with only the cpu figure known.
-    #[must_use]
-    pub fn cpu(cpu: f64) -> Self {
-        Self {
-            cpu: Some(cpu),
-            memory: None,
-        }
-        .sanitized()
-    }
-
-    fn sanitized(mut self) -> Self {
-        self.cpu = self.cpu.filter(|c| c.is_finite() && *c >= 0.0);
-        self
-    }
-}
-
-/// A partial change to one target, for [`LoadBalancer::update_params`]. Fields left unset keep
-/// their value.
-///
-/// ```
-/// use offload_balance::ParamsUpdate;
-///
-/// let update = ParamsUpdate::new().weight(2.0).capacity(Some(4));
-/// # let _ = update;
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ParamsUpdate {
-    weight: Option<f64>,
-    capacity: Option<Option<u64>>,
-    load: Option<LoadSample>,
-}
-
-impl ParamsUpdate {
-    /// Changes nothing.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Sets the weight (validated like a new target's).
-    #[must_use]
-    pub fn weight(mut self, weight: f64) -> Self {
-        self.weight = Some(weight);
-        self
-    }
-
-    /// Sets the capacity (`None` is unlimited). Lowering it below the current in-flight count
-    /// cancels nothing: the target is just not picked until enough picks are dropped.
-    #[must_use]
-    pub fn capacity(mut self, capacity: Option<u64>) -> Self {
-        self.capacity = Some(capacity);
-        self
-    }
-
-    /// Replaces the load figures, as [`LoadBalancer::refresh_params`] does.
-    #[must_use]
-    pub fn load(mut self, load: LoadSample) -> Self {
-        self.load = Some(load);
-        self
-    }
-}
+mod params;
+mod targets;
 
 /// Picks targets with one [`Algorithm`] and counts each target's in-flight picks.
 ///
@@ -228,76 +138,6 @@ impl<R: RngCore> LoadBalancer<R> {
         picked
     }
 
-    /// Appends a target (it joins rotations at the end of the list).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::DuplicateId`] if the id is present (the seed only warned),
-    /// [`Error::InvalidWeight`] for a bad weight. Nothing changes then.
-    pub fn add(&mut self, target: Target) -> Result<(), Error> {
-        validate(&target)?;
-        if self.set.find(target.id.as_key()).is_some() {
-            return Err(Error::DuplicateId { id: target.id });
-        }
-        self.set.push(Entry::new(normalized(target)));
-        self.strategy.changed(&self.set, Change::Added);
-        Ok(())
-    }
-
-    /// Removes a target and returns it, or `None` if absent. Its outstanding picks stay valid
-    /// and keep decrementing its (now detached) counter. Rotations continue with the next
-    /// target; `weightsPolling` restarts its rotation.
-    pub fn del(&mut self, id: &TargetId) -> Option<Target> {
-        let i = self.set.find(id.as_key())?;
-        let entry = self.set.remove(i);
-        self.strategy.changed(&self.set, Change::Removed(i));
-        Some(entry.target)
-    }
-
-    /// Removes every target and resets the algorithm's state. Outstanding picks stay valid.
-    pub fn wipe(&mut self) {
-        self.set.take();
-        self.strategy = self.algorithm.strategy();
-    }
-
-    /// Replaces the target list (in this order). A target whose id was already present keeps
-    /// its in-flight count and load figures (its weight and capacity come from the new list);
-    /// the others start fresh. Rotations restart.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::DuplicateId`] if the list repeats an id, [`Error::InvalidWeight`] for a bad
-    /// weight. Nothing changes then.
-    pub fn set_targets(&mut self, targets: impl IntoIterator<Item = Target>) -> Result<(), Error> {
-        let targets: Vec<Target> = targets.into_iter().map(normalized).collect();
-        let mut seen = HashSet::with_capacity(targets.len());
-        for t in &targets {
-            validate(t)?;
-            if !seen.insert(&t.id) {
-                return Err(Error::DuplicateId { id: t.id.clone() });
-            }
-        }
-        let mut old: HashMap<TargetId, Entry> = self
-            .set
-            .take()
-            .into_iter()
-            .map(|e| (e.id().clone(), e))
-            .collect();
-        let entries = targets
-            .into_iter()
-            .map(|t| match old.remove(&t.id) {
-                Some(mut e) => {
-                    e.target = t;
-                    e
-                }
-                None => Entry::new(t),
-            })
-            .collect();
-        self.set.replace(entries);
-        self.strategy.changed(&self.set, Change::Replaced);
-        Ok(())
-    }
-
     /// Switches to `algorithm` with fresh state (rotations restart), even if it is the same.
     /// Parse a name with [`str::parse`]: an unknown name is [`Error::UnknownAlgorithm`].
     pub fn set_algorithm(&mut self, algorithm: Algorithm) {
@@ -309,81 +149,6 @@ impl<R: RngCore> LoadBalancer<R> {
     #[must_use]
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
-    }
-
-    /// Records load figures: each `(id, sample)` replaces that target's figures. Ids not present
-    /// are ignored; targets not mentioned keep theirs. Returns how many targets were updated.
-    /// `leastMemory` and `leastLoad` read the figures; a target never refreshed has none (see
-    /// each algorithm for how that counts).
-    pub fn refresh_params<K: Into<TargetId>>(
-        &mut self,
-        samples: impl IntoIterator<Item = (K, LoadSample)>,
-    ) -> usize {
-        let mut updated = 0;
-        for (id, sample) in samples {
-            let id = id.into();
-            if let Some(i) = self.set.find(id.as_key()) {
-                self.set.entry_mut(i).load = sample.sanitized();
-                updated += 1;
-            }
-        }
-        updated
-    }
-
-    /// Changes one target's weight, capacity and/or load figures.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::NotFound`] if no target has this id, [`Error::InvalidWeight`] for a bad weight.
-    /// Nothing changes then.
-    pub fn update_params(&mut self, id: &TargetId, update: ParamsUpdate) -> Result<(), Error> {
-        let i = self
-            .set
-            .find(id.as_key())
-            .ok_or_else(|| Error::NotFound { id: id.clone() })?;
-        if let Some(w) = update.weight {
-            if !weight_is_valid(w) {
-                return Err(Error::InvalidWeight {
-                    id: id.clone(),
-                    weight: w,
-                });
-            }
-        }
-        let e = self.set.entry_mut(i);
-        if let Some(c) = update.capacity {
-            e.target.capacity = c;
-        }
-        if let Some(load) = update.load {
-            e.load = load.sanitized();
-        }
-        if let Some(w) = update.weight {
-            let changed = e.target.weight != w + 0.0;
-            e.target.weight = w + 0.0;
-            if changed {
-                self.strategy.changed(&self.set, Change::Reweighted);
-            }
-        }
-        Ok(())
-    }
-
-    /// Forgets state. `clean(Some(id))` forgets that target's load figures; `clean(None)`
-    /// forgets every target's load figures and restarts the algorithm's rotation. In-flight
-    /// counts are never touched: they belong to the outstanding picks and fall back to zero as
-    /// those are dropped (resetting them would let a dropped pick count below zero).
-    pub fn clean(&mut self, id: Option<&TargetId>) {
-        match id {
-            Some(id) => {
-                if let Some(i) = self.set.find(id.as_key()) {
-                    self.set.entry_mut(i).load = LoadSample::default();
-                }
-            }
-            None => {
-                for i in 0..self.set.len() {
-                    self.set.entry_mut(i).load = LoadSample::default();
-                }
-                self.strategy = self.algorithm.strategy();
-            }
-        }
     }
 }
 
@@ -449,104 +214,17 @@ impl<R> fmt::Debug for LoadBalancer<R> {
     }
 }
 
-fn validate(t: &Target) -> Result<(), Error> {
-    if weight_is_valid(t.weight) {
-        Ok(())
-    } else {
-        Err(Error::InvalidWeight {
-            id: t.id.clone(),
-            weight: t.weight,
-        })
-    }
-}
-
-/// `-0.0` becomes `0.0`.
-fn normalized(mut t: Target) -> Target {
-    t.weight += 0.0;
-    t
+/// A balancer with a fixed seed, for tests that must repeat.
+#[cfg(test)]
+fn seeded(targets: Vec<Target>, algorithm: Algorithm) -> LoadBalancer {
+    LoadBalancer::from_rng(targets, algorithm, SmallRng::seed_from_u64(3)).unwrap()
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
-
-    fn seeded(targets: Vec<Target>, algorithm: Algorithm) -> LoadBalancer {
-        LoadBalancer::from_rng(targets, algorithm, SmallRng::seed_from_u64(3)).unwrap()
-    }
-
-    #[test]
-    fn bad_weights_are_rejected_everywhere_and_change_nothing() {
-        for w in [-1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e10] {
-            let bad = Target::new(9).with_weight(w);
-            let err =
-                LoadBalancer::new([Target::new(1), bad.clone()], Algorithm::Weights).unwrap_err();
-            assert!(
-                matches!(err, Error::InvalidWeight { ref id, .. } if *id == TargetId::Int(9)),
-                "{err}"
-            );
-
-            let mut lb = seeded(vec![Target::new(1), Target::new(2)], Algorithm::Weights);
-            assert!(matches!(
-                lb.add(bad.clone()),
-                Err(Error::InvalidWeight { .. })
-            ));
-            assert!(matches!(
-                lb.set_targets([Target::new(5), bad]),
-                Err(Error::InvalidWeight { .. })
-            ));
-            assert!(matches!(
-                lb.update_params(
-                    &TargetId::Int(1),
-                    ParamsUpdate::new().weight(w).capacity(Some(0))
-                ),
-                Err(Error::InvalidWeight { .. })
-            ));
-            let ids: Vec<_> = lb.targets().map(|t| t.id.clone()).collect();
-            assert_eq!(ids, [TargetId::Int(1), TargetId::Int(2)]);
-            assert_eq!(
-                lb.get(&TargetId::Int(1)).unwrap().capacity,
-                None,
-                "rejected update applied nothing"
-            );
-        }
-    }
-
-    #[test]
-    fn zero_and_negative_zero_weights_are_accepted() {
-        let mut lb = seeded(
-            vec![
-                Target::new(1).with_weight(-0.0),
-                Target::new(2).with_weight(0.0),
-            ],
-            Algorithm::Weights,
-        );
-        assert!(lb.get(&TargetId::Int(1)).unwrap().weight.is_sign_positive());
-        assert!(
-            lb.pick_one(&PickContext::new()).is_some(),
-            "all-zero weights: uniform fallback"
-        );
-    }
-
-    #[test]
-    fn duplicates_are_rejected() {
-        let err =
-            LoadBalancer::new([Target::new(1), Target::new(1)], Algorithm::Polling).unwrap_err();
-        assert_eq!(
-            err,
-            Error::DuplicateId {
-                id: TargetId::Int(1)
-            }
-        );
-        let mut lb = seeded(vec![Target::new(1), Target::new("1")], Algorithm::Polling);
-        assert_eq!(lb.len(), 2, "string and integer ids are distinct");
-        assert_eq!(
-            lb.add(Target::new("1")),
-            Err(Error::DuplicateId {
-                id: TargetId::from("1")
-            })
-        );
-        assert_eq!(lb.len(), 2);
-    }
 
     #[test]
     fn guards_count_in_flight_and_survive_removal() {
@@ -572,29 +250,6 @@ mod tests {
         assert!(lb.pick_one(&PickContext::new()).is_none());
         drop(c);
         drop(lb);
-    }
-
-    #[test]
-    fn set_targets_keeps_counters_of_kept_ids() {
-        let mut lb = seeded(vec![Target::new(1), Target::new(2)], Algorithm::First);
-        let held = lb.pick_one(&PickContext::new()).unwrap();
-        lb.refresh_params([(1_i64, LoadSample::new(10.0, 100))]);
-        lb.set_targets([Target::new(3), Target::new(1).with_capacity(Some(1))])
-            .unwrap();
-        assert_eq!(lb.in_flight(&TargetId::Int(1)), Some(1));
-        assert_eq!(lb.load(&TargetId::Int(1)).unwrap().memory, Some(100));
-        assert_eq!(lb.has_room(&TargetId::Int(1)), Some(false));
-        assert!(!lb.contains(&TargetId::Int(2)));
-        drop(held);
-        assert_eq!(lb.in_flight(&TargetId::Int(1)), Some(0));
-        assert_eq!(lb.has_room(&TargetId::Int(1)), Some(true));
-        assert_eq!(
-            lb.set_targets([Target::new(4), Target::new(4)]),
-            Err(Error::DuplicateId {
-                id: TargetId::Int(4)
-            })
-        );
-        assert_eq!(lb.len(), 2, "rejected list changed nothing");
     }
 
     #[test]
@@ -687,38 +342,6 @@ mod tests {
             assert!(lb.pick_one(&PickContext::new()).is_none(), "{alg}");
             assert!(lb.pick_multi(3, &PickContext::new()).is_empty(), "{alg}");
         }
-    }
-
-    #[test]
-    fn update_params_and_clean() {
-        let mut lb = seeded(vec![Target::new(1)], Algorithm::LeastLoad);
-        assert_eq!(
-            lb.update_params(&TargetId::Int(2), ParamsUpdate::new()),
-            Err(Error::NotFound {
-                id: TargetId::Int(2)
-            })
-        );
-        lb.update_params(
-            &TargetId::Int(1),
-            ParamsUpdate::new()
-                .weight(3.0)
-                .capacity(Some(0))
-                .load(LoadSample::cpu(40.0)),
-        )
-        .unwrap();
-        let t = lb.get(&TargetId::Int(1)).unwrap();
-        assert_eq!((t.weight, t.capacity), (3.0, Some(0)));
-        assert_eq!(lb.load(&TargetId::Int(1)).unwrap().cpu, Some(40.0));
-        assert!(
-            lb.pick_one(&PickContext::new()).is_none(),
-            "capacity 0 parks the target"
-        );
-        lb.clean(Some(&TargetId::Int(1)));
-        assert_eq!(lb.load(&TargetId::Int(1)), Some(LoadSample::default()));
-        lb.refresh_params([(1_u32, LoadSample::memory(5))]);
-        lb.clean(None);
-        assert_eq!(lb.load(&TargetId::Int(1)), Some(LoadSample::default()));
-        lb.clean(Some(&TargetId::Int(42))); // absent: nothing to do
     }
 
     #[test]
