@@ -17,15 +17,12 @@ use crate::error::StartError;
 use crate::types::{Attempt, JobEvent, PoolEvent, RecycleReason, WorkerState};
 
 impl Actor {
+    /// `start` succeeds once `min` workers are ready.
     pub(super) fn check_online(&mut self) {
         if self.online.is_none() {
             return;
         }
-        let ready = self
-            .workers
-            .values()
-            .filter(|w| w.state == WorkerState::Ready)
-            .count();
+        let ready = self.live_ready();
         if ready >= self.cfg.min {
             if let Some(online) = self.online.take() {
                 let _ = online.send(Ok(()));
@@ -34,15 +31,13 @@ impl Actor {
         }
     }
 
+    /// `start` waited `start_timeout`: it fails with what the starting workers wrote, and the
+    /// pool is killed.
     pub(super) fn start_timed_out(&mut self) {
         let Some(online) = self.online.take() else {
             return;
         };
-        let ready = self
-            .workers
-            .values()
-            .filter(|w| w.state == WorkerState::Ready)
-            .count();
+        let ready = self.live_ready();
         let stderr = self
             .workers
             .values()
