@@ -2,7 +2,7 @@
 //!
 //! [`PgStore`] keeps the jobs in one PostgreSQL database that every node connects to. It
 //! implements the [`Store`] contract with the semantics of the embedded SQLite engine
-//! ([`offload_store::SqliteStore`]); what changes is that several processes claim at once:
+//! (`offload_store::SqliteStore`); what changes is that several processes claim at once:
 //!
 //! - **Claims** lock the jobs they take with `FOR UPDATE SKIP LOCKED`: concurrent claimers on
 //!   other nodes skip those rows instead of waiting for them, and no job is handed out twice.

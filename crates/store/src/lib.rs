@@ -20,10 +20,12 @@
 #![deny(missing_docs)]
 
 pub mod limits;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use std::collections::BTreeMap;
