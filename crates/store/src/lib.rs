@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod limits;
+pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
