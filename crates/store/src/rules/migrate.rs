@@ -133,7 +133,10 @@ mod tests {
     fn newer_is_refused_and_a_failing_step_is_named() {
         assert!(matches!(
             run(&mut fake(4, None)),
-            Err(StoreError::SchemaTooNew { found: 4, supported: 3 })
+            Err(StoreError::SchemaTooNew {
+                found: 4,
+                supported: 3
+            })
         ));
         let e = run(&mut fake(0, Some(2))).unwrap_err();
         assert_eq!(

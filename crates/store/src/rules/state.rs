@@ -135,7 +135,13 @@ mod tests {
             result: Value::Bool(true),
         };
         let e = Ending::of(&ok);
-        assert_eq!((e.state, e.result, e.error), (JobState::Succeeded, Some(&Value::Bool(true)), None));
-        assert_eq!(Ending::of(&Transition::Cancelled).state, JobState::Cancelled);
+        assert_eq!(
+            (e.state, e.result, e.error),
+            (JobState::Succeeded, Some(&Value::Bool(true)), None)
+        );
+        assert_eq!(
+            Ending::of(&Transition::Cancelled).state,
+            JobState::Cancelled
+        );
     }
 }

@@ -426,14 +426,12 @@ impl Store for SqliteStore {
         jobs: Vec<NewJob>,
         idempotency_window: Duration,
     ) -> Result<Vec<Submitted>, StoreError> {
-        for job in &jobs {
-            ops::validate(job)?;
-        }
+        crate::rules::submit::validate_all(&jobs)?;
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         self.write(jobs.len(), move |c, d| {
-            ops::submit(c, d, &jobs, idempotency_window, now_ms())
+            ops::submit::submit(c, d, &jobs, idempotency_window, now_ms())
         })
         .await
     }
@@ -451,7 +449,7 @@ impl Store for SqliteStore {
         let demand = demand.to_vec();
         let weight = demand.iter().fold(0usize, |w, d| w.saturating_add(d.n));
         self.write(weight, move |c, d| {
-            ops::claim(c, d, &node, &demand, lease, now_ms())
+            ops::claim::claim(c, d, &node, &demand, lease, now_ms())
         })
         .await
     }
@@ -468,7 +466,7 @@ impl Store for SqliteStore {
         let node = node.to_owned();
         let ids = ids.to_vec();
         self.write(ids.len(), move |c, _| {
-            ops::renew(c, &node, &ids, lease, now_ms())
+            ops::claim::renew(c, &node, &ids, lease, now_ms())
         })
         .await
     }
@@ -477,8 +475,10 @@ impl Store for SqliteStore {
         if done.is_empty() {
             return Ok(());
         }
-        self.write(done.len(), move |c, d| ops::complete(c, d, &done, now_ms()))
-            .await
+        self.write(done.len(), move |c, d| {
+            ops::complete::complete(c, d, &done, now_ms())
+        })
+        .await
     }
 
     async fn progress(&self, updates: Vec<(JobId, Value)>) -> Result<(), StoreError> {
@@ -486,60 +486,63 @@ impl Store for SqliteStore {
             return Ok(());
         }
         self.write(updates.len(), move |c, _| {
-            ops::progress(c, &updates, now_ms())
+            ops::complete::progress(c, &updates, now_ms())
         })
         .await
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {
         let node = node.map(str::to_owned);
-        self.write(1, move |c, d| ops::recover(c, d, node.as_deref(), now_ms()))
-            .await
+        self.write(1, move |c, d| {
+            ops::claim::recover(c, d, node.as_deref(), now_ms())
+        })
+        .await
     }
 
     async fn get(&self, id: JobId) -> Result<JobRecord, StoreError> {
-        self.read(move |c| ops::get(c, id)).await
+        self.read(move |c| ops::read::get(c, id)).await
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Page, StoreError> {
-        self.read(move |c| ops::list(c, &filter)).await
+        self.read(move |c| ops::read::list(c, &filter)).await
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
-        self.write(1, move |c, d| ops::cancel(c, d, id, now_ms()))
+        self.write(1, move |c, d| ops::admin::cancel(c, d, id, now_ms()))
             .await
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
-        self.write(1, move |c, d| ops::retry(c, d, id, now_ms()))
+        self.write(1, move |c, d| ops::admin::retry(c, d, id, now_ms()))
             .await
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
-        self.read(ops::counts).await
+        self.read(ops::read::counts).await
     }
 
     async fn purge(&self, before: Millis) -> Result<u64, StoreError> {
-        self.write(1, move |c, d| ops::purge(c, d, before)).await
+        self.write(1, move |c, d| ops::admin::purge(c, d, before))
+            .await
     }
 
     async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
-        self.write(1, move |c, _| ops::put_schedule(c, &schedule))
+        self.write(1, move |c, _| ops::cron::put_schedule(c, &schedule))
             .await
     }
 
     async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError> {
-        self.read(ops::schedules).await
+        self.read(ops::cron::schedules).await
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(1, move |c, _| ops::delete_schedule(c, &name))
+        self.write(1, move |c, _| ops::cron::delete_schedule(c, &name))
             .await
     }
 
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
         let name = name.to_owned();
-        self.read(move |c| ops::last_tick(c, &name)).await
+        self.read(move |c| ops::cron::last_tick(c, &name)).await
     }
 }
