@@ -62,9 +62,10 @@
 //!
 //! Calls fail with [`StoreError::NotFound`] for an unknown job (`get`, `cancel`, `retry`) or
 //! schedule (`delete_schedule`); [`StoreError::Conflict`] for a `retry` of a job that is not
-//! `dead` or `cancelled`; [`StoreError::Invalid`] for a job with `max_attempts: 0` or a
-//! `timeout_ms`/`backoff_ms` past `i64::MAX` (the whole batch is refused), and for a `list`
-//! cursor that did not come from `list`; [`StoreError::Engine`] when SQLite fails (a full disk,
+//! `dead` or `cancelled`; [`StoreError::Limit`] for a job with a number out of the
+//! [`limits`](crate::limits) (`max_attempts: 0`, say: the whole batch is refused);
+//! [`StoreError::IdempotencyConflict`] for a key reused for another job within the window;
+//! [`StoreError::Invalid`] for a `list` cursor that did not come from `list`; [`StoreError::Engine`] when SQLite fails (a full disk,
 //! an I/O error). A failing call changes nothing and does not fail the other calls of its group
 //! commit, unless the commit itself fails, which fails them all.
 //!
