@@ -330,7 +330,7 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&path)?;
         let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get("journal_mode"))
             .map_err(engine)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Engine(format!(

@@ -27,7 +27,7 @@ struct Sqlite<'c>(Transaction<'c>);
 impl Migrator for Sqlite<'_> {
     async fn version(&mut self) -> Result<u32, StoreError> {
         self.0
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .query_row("PRAGMA user_version", [], |r| r.get("user_version"))
             .map_err(engine)
     }
 
@@ -72,7 +72,9 @@ mod tests {
         let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let nulls = vec![rusqlite::types::Null; s.parameter_count()];
         let rows = s
-            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(nulls), |r| {
+                r.get::<_, String>("detail")
+            })
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
