@@ -8,9 +8,9 @@
 use serde_json::Value;
 
 use super::values::{state, stored_error, to_u32, to_u64};
-use crate::{AttemptRecord, Claimed, CronSchedule, JobId, JobRecord, JobState, Submitted};
-
-use crate::StoreError;
+use crate::{
+    AttemptRecord, Claimed, CronSchedule, JobId, JobRecord, JobState, StoreError, Submitted,
+};
 
 /// One row of a result, read by column name. Each method reads the column `col` as a value of
 /// the model; an engine maps its own types (text ids, JSON as text, integer flags) here.
