@@ -135,3 +135,31 @@ pub(super) fn first<T>(
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    /// Columns are found by name whatever their position, and a missing one is named.
+    #[test]
+    fn rows_are_read_by_column_name() {
+        let c = Connection::open_in_memory().unwrap();
+        let mut s = c
+            .prepare("SELECT '{\"a\":1}' AS params, 7 AS attempt, NULL AS node, 1 AS flag")
+            .unwrap();
+        let got = first(&mut s, [], |r| {
+            Ok((
+                r.int("attempt")?,
+                r.json("params")?,
+                r.opt_text("node")?,
+                r.flag("flag")?,
+            ))
+        })
+        .unwrap();
+        assert_eq!(got, Some((7, serde_json::json!({ "a": 1 }), None, true)));
+        let err = first(&mut s, [], |r| r.int("pool")).unwrap_err();
+        assert!(err.to_string().contains("\"pool\""), "{err}");
+    }
+}
