@@ -2,7 +2,7 @@
 //!
 //! [`PgStore`] keeps the jobs in one PostgreSQL database that every node connects to. It
 //! implements the [`Store`] contract with the semantics of the embedded SQLite engine
-//! ([`offload_store::SqliteStore`]); what changes is that several processes claim at once:
+//! (`offload_store::SqliteStore`); what changes is that several processes claim at once:
 //!
 //! - **Claims** lock the jobs they take with `FOR UPDATE SKIP LOCKED`: concurrent claimers on
 //!   other nodes skip those rows instead of waiting for them, and no job is handed out twice.
@@ -305,14 +305,12 @@ impl Store for PgStore {
         jobs: Vec<NewJob>,
         idempotency_window: Duration,
     ) -> Result<Vec<Submitted>, StoreError> {
-        for job in &jobs {
-            ops::validate(job)?;
-        }
+        offload_store::rules::submit::validate_all(&jobs)?;
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         let mut c = self.client().await?;
-        let (out, due) = ops::submit(&mut c, jobs, idempotency_window).await?;
+        let (out, due) = ops::submit::submit(&mut c, jobs, idempotency_window).await?;
         self.announce(due.into_iter().map(|pool| Notice::Due { pool }));
         Ok(out)
     }
@@ -327,7 +325,7 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let c = self.client().await?;
-        let (claimed, promoted) = ops::claim(&c, node, demand, lease).await?;
+        let (claimed, promoted) = ops::claim::claim(&c, node, demand, lease).await?;
         self.announce(promoted.into_iter().map(|pool| Notice::Due { pool }));
         Ok(claimed)
     }
@@ -342,7 +340,7 @@ impl Store for PgStore {
             return Ok(Vec::new());
         }
         let c = self.client().await?;
-        ops::renew(&c, node, ids, lease).await
+        ops::claim::renew(&c, node, ids, lease).await
     }
 
     async fn complete(&self, done: Vec<Completion>) -> Result<(), StoreError> {
@@ -350,7 +348,7 @@ impl Store for PgStore {
             return Ok(());
         }
         let c = self.client().await?;
-        let notices = ops::complete(&c, done).await?;
+        let notices = ops::complete::complete(&c, done).await?;
         self.announce(notices);
         Ok(())
     }
@@ -360,12 +358,12 @@ impl Store for PgStore {
             return Ok(());
         }
         let c = self.client().await?;
-        ops::progress(&c, updates).await
+        ops::complete::progress(&c, updates).await
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {
         let c = self.client().await?;
-        let notices = ops::recover(&c, node).await?;
+        let notices = ops::claim::recover(&c, node).await?;
         let n = notices
             .iter()
             .filter(|n| matches!(n, Notice::Job(_)))
@@ -376,55 +374,68 @@ impl Store for PgStore {
 
     async fn get(&self, id: JobId) -> Result<JobRecord, StoreError> {
         let c = self.client().await?;
-        ops::get(&c, id).await
+        ops::read::get(&c, id).await
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Page, StoreError> {
         let c = self.client().await?;
-        ops::list(&c, &filter).await
+        ops::read::list(&c, &filter).await
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
         let mut c = self.client().await?;
-        let (result, notice) = ops::cancel(&mut c, id).await?;
+        let (result, notice) = ops::admin::cancel(&mut c, id).await?;
         self.announce(notice);
         Ok(result)
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
         let mut c = self.client().await?;
-        let (state, notice) = ops::retry(&mut c, id).await?;
+        let (state, notice) = ops::admin::retry(&mut c, id).await?;
         self.announce(Some(notice));
         Ok(state)
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
         let c = self.client().await?;
-        ops::counts(&c).await
+        ops::read::counts(&c).await
     }
 
     async fn purge(&self, before: Millis) -> Result<u64, StoreError> {
         let c = self.client().await?;
-        ops::purge(&c, before).await
+        ops::admin::purge(&c, before).await
     }
 
     async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
         let c = self.client().await?;
-        ops::put_schedule(&c, &schedule).await
+        ops::cron::put_schedule(&c, &schedule).await
     }
 
     async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError> {
         let c = self.client().await?;
-        ops::schedules(&c).await
+        ops::cron::schedules(&c).await
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        ops::delete_schedule(&c, name).await
+        ops::cron::delete_schedule(&c, name).await
     }
 
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
         let c = self.client().await?;
-        ops::last_tick(&c, name).await
+        ops::cron::last_tick(&c, name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The shared migration loop (`offload_store::rules::migrate`) does not ask its engines for
+    /// `Send` futures; connecting must stay spawnable on a multi-thread runtime all the same.
+    #[test]
+    fn connecting_is_send() {
+        fn send<T: Send>(_: T) {}
+        send(super::PgStore::connect(
+            "postgres://nobody@127.0.0.1:1/none",
+        ));
     }
 }

@@ -177,8 +177,10 @@ pub(crate) async fn run(
             }
         });
         let setup = async {
-            let row = client.query_one("SELECT pg_backend_pid()", &[]).await?;
-            own_pid.store(row.get(0), Ordering::Relaxed);
+            let row = client
+                .query_one("SELECT pg_backend_pid() AS pid", &[])
+                .await?;
+            own_pid.store(row.get("pid"), Ordering::Relaxed);
             client
                 .batch_execute(&format!(
                     "SET synchronous_commit = off; SET application_name = 'offload-listen'; \

@@ -17,13 +17,30 @@
 //!
 //! `succeeded`, `dead` and `cancelled` are terminal; `failed` means "an attempt failed, a retry
 //! is scheduled at `run_at`". `retry` moves a `dead` or `cancelled` job back to `queued`.
+//!
+//! # Engines and the rules they share
+//!
+//! - `sqlite` (feature `sqlite`, on by default): the embedded engine, `SqliteStore`. Without the
+//!   feature the crate does not compile SQLite; `offload-store-pg` depends on it that way, so a
+//!   binary that uses only PostgreSQL does not either.
+//! - `offload-store-pg`: the PostgreSQL engine, for several daemons sharing one queue.
+//! - [`rules`]: what every engine applies, written once: validation, `list`'s pages and cursor,
+//!   records decoded from rows by column name, the decisions of `cancel`/`retry`/`complete`,
+//!   the migration loop. An engine keeps only its SQL (in `.sql` files, one folder per group
+//!   of operations: submit, claim, complete, admin, read, cron) and how it runs it.
+//! - [`limits`]: the bounds of every number a job carries.
+//! - `testkit` (feature `testkit`): the conformance suite every engine runs, split by the same
+//!   groups.
 #![deny(missing_docs)]
 
 pub mod limits;
+pub mod rules;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+#[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use std::collections::BTreeMap;

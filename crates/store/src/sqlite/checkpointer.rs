@@ -82,7 +82,7 @@ fn run(conn: &Connection, stop: &Stop) {
         // (busy, pages in the WAL, pages copied back): repeat while a lot is left.
         loop {
             let result = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                Ok((r.get::<_, i64>("log")?, r.get::<_, i64>("checkpointed")?))
             });
             match result {
                 Ok((log, done)) if log - done >= THRESHOLD => continue,

@@ -64,10 +64,7 @@ impl Deltas {
         if self.by_pool.is_empty() {
             return Ok(());
         }
-        let mut s = c.prepare_cached(
-            "INSERT INTO job_counts (pool, state, n) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (pool, state) DO UPDATE SET n = n + excluded.n",
-        )?;
+        let mut s = c.prepare_cached(include_str!("sql/count_add.sql"))?;
         for (pool, row) in &self.by_pool {
             for state in JobState::ALL {
                 let n = row[index(state)];

@@ -62,9 +62,10 @@
 //!
 //! Calls fail with [`StoreError::NotFound`] for an unknown job (`get`, `cancel`, `retry`) or
 //! schedule (`delete_schedule`); [`StoreError::Conflict`] for a `retry` of a job that is not
-//! `dead` or `cancelled`; [`StoreError::Invalid`] for a job with `max_attempts: 0` or a
-//! `timeout_ms`/`backoff_ms` past `i64::MAX` (the whole batch is refused), and for a `list`
-//! cursor that did not come from `list`; [`StoreError::Engine`] when SQLite fails (a full disk,
+//! `dead` or `cancelled`; [`StoreError::Limit`] for a job with a number out of the
+//! [`limits`](crate::limits) (`max_attempts: 0`, say: the whole batch is refused);
+//! [`StoreError::IdempotencyConflict`] for a key reused for another job within the window;
+//! [`StoreError::Invalid`] for a `list` cursor that did not come from `list`; [`StoreError::Engine`] when SQLite fails (a full disk,
 //! an I/O error). A failing call changes nothing and does not fail the other calls of its group
 //! commit, unless the commit itself fails, which fails them all.
 //!
@@ -329,7 +330,7 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&path)?;
         let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get("journal_mode"))
             .map_err(engine)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Engine(format!(
@@ -426,14 +427,12 @@ impl Store for SqliteStore {
         jobs: Vec<NewJob>,
         idempotency_window: Duration,
     ) -> Result<Vec<Submitted>, StoreError> {
-        for job in &jobs {
-            ops::validate(job)?;
-        }
+        crate::rules::submit::validate_all(&jobs)?;
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
         self.write(jobs.len(), move |c, d| {
-            ops::submit(c, d, &jobs, idempotency_window, now_ms())
+            ops::submit::submit(c, d, &jobs, idempotency_window, now_ms())
         })
         .await
     }
@@ -451,7 +450,7 @@ impl Store for SqliteStore {
         let demand = demand.to_vec();
         let weight = demand.iter().fold(0usize, |w, d| w.saturating_add(d.n));
         self.write(weight, move |c, d| {
-            ops::claim(c, d, &node, &demand, lease, now_ms())
+            ops::claim::claim(c, d, &node, &demand, lease, now_ms())
         })
         .await
     }
@@ -468,7 +467,7 @@ impl Store for SqliteStore {
         let node = node.to_owned();
         let ids = ids.to_vec();
         self.write(ids.len(), move |c, _| {
-            ops::renew(c, &node, &ids, lease, now_ms())
+            ops::claim::renew(c, &node, &ids, lease, now_ms())
         })
         .await
     }
@@ -477,8 +476,10 @@ impl Store for SqliteStore {
         if done.is_empty() {
             return Ok(());
         }
-        self.write(done.len(), move |c, d| ops::complete(c, d, &done, now_ms()))
-            .await
+        self.write(done.len(), move |c, d| {
+            ops::complete::complete(c, d, &done, now_ms())
+        })
+        .await
     }
 
     async fn progress(&self, updates: Vec<(JobId, Value)>) -> Result<(), StoreError> {
@@ -486,60 +487,63 @@ impl Store for SqliteStore {
             return Ok(());
         }
         self.write(updates.len(), move |c, _| {
-            ops::progress(c, &updates, now_ms())
+            ops::complete::progress(c, &updates, now_ms())
         })
         .await
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {
         let node = node.map(str::to_owned);
-        self.write(1, move |c, d| ops::recover(c, d, node.as_deref(), now_ms()))
-            .await
+        self.write(1, move |c, d| {
+            ops::claim::recover(c, d, node.as_deref(), now_ms())
+        })
+        .await
     }
 
     async fn get(&self, id: JobId) -> Result<JobRecord, StoreError> {
-        self.read(move |c| ops::get(c, id)).await
+        self.read(move |c| ops::read::get(c, id)).await
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Page, StoreError> {
-        self.read(move |c| ops::list(c, &filter)).await
+        self.read(move |c| ops::read::list(c, &filter)).await
     }
 
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError> {
-        self.write(1, move |c, d| ops::cancel(c, d, id, now_ms()))
+        self.write(1, move |c, d| ops::admin::cancel(c, d, id, now_ms()))
             .await
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
-        self.write(1, move |c, d| ops::retry(c, d, id, now_ms()))
+        self.write(1, move |c, d| ops::admin::retry(c, d, id, now_ms()))
             .await
     }
 
     async fn counts(&self) -> Result<Counts, StoreError> {
-        self.read(ops::counts).await
+        self.read(ops::read::counts).await
     }
 
     async fn purge(&self, before: Millis) -> Result<u64, StoreError> {
-        self.write(1, move |c, d| ops::purge(c, d, before)).await
+        self.write(1, move |c, d| ops::admin::purge(c, d, before))
+            .await
     }
 
     async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
-        self.write(1, move |c, _| ops::put_schedule(c, &schedule))
+        self.write(1, move |c, _| ops::cron::put_schedule(c, &schedule))
             .await
     }
 
     async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError> {
-        self.read(ops::schedules).await
+        self.read(ops::cron::schedules).await
     }
 
     async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
-        self.write(1, move |c, _| ops::delete_schedule(c, &name))
+        self.write(1, move |c, _| ops::cron::delete_schedule(c, &name))
             .await
     }
 
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
         let name = name.to_owned();
-        self.read(move |c| ops::last_tick(c, &name)).await
+        self.read(move |c| ops::cron::last_tick(c, &name)).await
     }
 }

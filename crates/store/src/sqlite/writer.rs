@@ -260,7 +260,7 @@ mod tests {
 
     fn values(conn: &Connection) -> Vec<i64> {
         let mut s = conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
-        let rows = s.query_map([], |r| r.get(0)).unwrap();
+        let rows = s.query_map([], |r| r.get("v")).unwrap();
         rows.collect::<Result<_, _>>().unwrap()
     }
 

@@ -1,0 +1,52 @@
+//! The stored cron schedules and the last tick of each schedule.
+
+use deadpool_postgres::Object;
+use offload_store::rules::rows::{schedule, Row};
+use offload_store::{CronSchedule, Millis, StoreError};
+
+use super::{all, Cols};
+use crate::engine;
+
+const PUT_SCHEDULE: &str = include_str!("../sql/cron/put_schedule.sql");
+const SCHEDULES: &str = include_str!("../sql/cron/schedules.sql");
+const DELETE_SCHEDULE: &str = include_str!("../sql/cron/delete_schedule.sql");
+const LAST_TICK: &str = include_str!("../sql/cron/last_tick.sql");
+
+pub(crate) async fn put_schedule(c: &Object, s: &CronSchedule) -> Result<(), StoreError> {
+    let st = c.prepare_cached(PUT_SCHEDULE).await.map_err(engine)?;
+    c.execute(
+        &st,
+        &[
+            &s.name,
+            &s.cron,
+            &s.job,
+            &s.params,
+            &s.missed,
+            &s.created_at,
+        ],
+    )
+    .await
+    .map_err(engine)?;
+    Ok(())
+}
+
+pub(crate) async fn delete_schedule(c: &Object, name: &str) -> Result<(), StoreError> {
+    let st = c.prepare_cached(DELETE_SCHEDULE).await.map_err(engine)?;
+    let row = c.query_one(&st, &[&name]).await.map_err(engine)?;
+    if Cols(&row).int("n")? == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn schedules(c: &Object) -> Result<Vec<CronSchedule>, StoreError> {
+    let st = c.prepare_cached(SCHEDULES).await.map_err(engine)?;
+    let rows = c.query(&st, &[]).await.map_err(engine)?;
+    all(&rows, |r| schedule(r))
+}
+
+pub(crate) async fn last_tick(c: &Object, name: &str) -> Result<Option<Millis>, StoreError> {
+    let st = c.prepare_cached(LAST_TICK).await.map_err(engine)?;
+    let row = c.query_opt(&st, &[&name]).await.map_err(engine)?;
+    row.map(|r| Cols(&r).int("last_tick")).transpose()
+}

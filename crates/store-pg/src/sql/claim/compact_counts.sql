@@ -1,0 +1,2 @@
+-- Folds the count deltas (one node at a time).
+SELECT offload_compact_counts()

@@ -1,0 +1,39 @@
+-- Applies completions (arrays): only those whose job is still `running` with the same attempt
+-- and node; ends (or records) their attempt; returns the changed jobs.
+WITH c AS (
+    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                         $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::json[],
+                         $11::json[])
+        AS c(id, attempt, node, pid, started_at, ended_at, outcome, next_state, next_run_at,
+             result, error)
+), cur AS (
+    SELECT c.*, j.cancel_requested FROM c JOIN offload_jobs j ON j.id = c.id
+    WHERE j.state = 'running' AND j.attempt = c.attempt AND j.node = c.node
+    FOR UPDATE OF j
+), ended AS (
+    UPDATE offload_jobs j SET
+        state = CASE WHEN cur.next_state = 'failed' AND cur.cancel_requested THEN 'cancelled'
+                     ELSE cur.next_state END,
+        run_at = CASE WHEN cur.next_state = 'failed' AND NOT cur.cancel_requested
+                      THEN cur.next_run_at ELSE j.run_at END,
+        result = cur.result,
+        error = CASE WHEN cur.next_state = 'succeeded' THEN NULL
+                     ELSE coalesce(cur.error, j.error) END,
+        node = NULL, lease_until = NULL, updated_at = offload_now_ms()
+    FROM cur WHERE j.id = cur.id
+    RETURNING j.id, j.job, j.pool, j.state, j.attempt, j.run_at <= offload_now_ms() AS due
+), closed AS (
+    UPDATE offload_attempts a SET pid = coalesce(cur.pid, a.pid), started_at = cur.started_at,
+        ended_at = cur.ended_at, outcome = cur.outcome, error = cur.error
+    FROM cur
+    WHERE a.seq = (SELECT max(s.seq) FROM offload_attempts s
+                   WHERE s.job_id = cur.id AND s.attempt = cur.attempt)
+    RETURNING a.job_id
+), added AS (
+    INSERT INTO offload_attempts (job_id, attempt, node, pid, started_at, ended_at, outcome,
+                                  error)
+    SELECT cur.id, cur.attempt, cur.node, cur.pid, cur.started_at, cur.ended_at, cur.outcome,
+           cur.error
+    FROM cur WHERE cur.id NOT IN (SELECT job_id FROM closed)
+)
+SELECT id, job, pool, state, attempt, due FROM ended

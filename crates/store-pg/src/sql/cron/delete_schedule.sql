@@ -1,0 +1,5 @@
+-- Deletes a schedule and its last tick: a schedule created again under this name starts afresh
+-- (no "missed" tick from the old one).
+WITH gone AS (DELETE FROM offload_schedules WHERE name = $1 RETURNING name),
+ticks AS (DELETE FROM offload_cron_ticks WHERE schedule IN (SELECT name FROM gone))
+SELECT count(*) AS n FROM gone

@@ -1,0 +1,1 @@
+SELECT last_tick FROM offload_cron_ticks WHERE schedule = $1

@@ -1,0 +1,4 @@
+INSERT INTO offload_schedules (name, cron, job, params, missed, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, job = excluded.job,
+    params = excluded.params, missed = excluded.missed, created_at = excluded.created_at

@@ -1,0 +1,1 @@
+INSERT INTO offload_schema (version) VALUES ($1)

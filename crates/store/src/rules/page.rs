@@ -1,0 +1,65 @@
+//! `list`'s pages: their size and their cursor. A cursor is the last job's id as 32 hex digits
+//! (opaque to callers); the next page holds the jobs with smaller ids (newest first).
+
+use crate::{JobId, JobRecord, Page, StoreError};
+
+/// The largest page `list` returns.
+pub const MAX_LIMIT: usize = 1_000;
+/// The page size when the filter's `limit` is 0.
+pub const DEFAULT_LIMIT: usize = 100;
+
+/// The page size for a filter's `limit`. An engine fetches one row more (`limit + 1`) to know
+/// whether another page follows, then calls [`page`].
+pub fn limit(asked: usize) -> usize {
+    match asked {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    }
+}
+
+/// The cursor of the position after `id`.
+pub fn cursor(id: JobId) -> String {
+    id.simple().to_string()
+}
+
+/// The id a cursor continues after.
+///
+/// # Errors
+///
+/// [`StoreError::Invalid`] for a cursor that did not come from `list`.
+pub fn after(cursor: &str) -> Result<JobId, StoreError> {
+    JobId::try_parse(cursor).map_err(|_| StoreError::Invalid(format!("bad cursor {cursor:?}")))
+}
+
+/// A page from up to `limit + 1` jobs, newest first: the extra job only says that another page
+/// follows.
+pub fn page(mut jobs: Vec<JobRecord>, limit: usize) -> Page {
+    let more = jobs.len() > limit;
+    jobs.truncate(limit);
+    let next_cursor = if more {
+        jobs.last().map(|j| cursor(j.id))
+    } else {
+        None
+    };
+    Page { jobs, next_cursor }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_and_cap() {
+        assert_eq!(limit(0), DEFAULT_LIMIT);
+        assert_eq!(limit(7), 7);
+        assert_eq!(limit(5_000), MAX_LIMIT);
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_text_is_refused() {
+        let id = JobId::now_v7();
+        assert_eq!(after(&cursor(id)).unwrap(), id);
+        assert_eq!(cursor(id).len(), 32);
+        assert!(matches!(after("not a cursor"), Err(StoreError::Invalid(_))));
+    }
+}

@@ -1,0 +1,57 @@
+//! The stored cron schedules and the last tick of each schedule.
+
+use rusqlite::{params, Connection};
+
+use super::super::engine;
+use super::{all, first};
+use crate::rules::rows::{schedule, Row};
+use crate::{CronSchedule, Millis, StoreError};
+
+const PUT_SCHEDULE: &str = include_str!("../sql/cron/put_schedule.sql");
+const SCHEDULES: &str = include_str!("../sql/cron/schedules.sql");
+const DELETE_SCHEDULE: &str = include_str!("../sql/cron/delete_schedule.sql");
+const FORGET_TICKS: &str = include_str!("../sql/cron/forget_ticks.sql");
+const LAST_TICK: &str = include_str!("../sql/cron/last_tick.sql");
+
+pub(in crate::sqlite) fn put_schedule(c: &Connection, s: &CronSchedule) -> Result<(), StoreError> {
+    c.prepare_cached(PUT_SCHEDULE)
+        .and_then(|mut st| {
+            st.execute(params![
+                s.name,
+                s.cron,
+                s.job,
+                s.params.to_string(),
+                s.missed,
+                s.created_at
+            ])
+        })
+        .map_err(engine)?;
+    Ok(())
+}
+
+pub(in crate::sqlite) fn delete_schedule(c: &Connection, name: &str) -> Result<(), StoreError> {
+    let n = c
+        .prepare_cached(DELETE_SCHEDULE)
+        .and_then(|mut s| s.execute([name]))
+        .map_err(engine)?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    c.prepare_cached(FORGET_TICKS)
+        .and_then(|mut s| s.execute([name]))
+        .map_err(engine)?;
+    Ok(())
+}
+
+pub(in crate::sqlite) fn schedules(c: &Connection) -> Result<Vec<CronSchedule>, StoreError> {
+    let mut s = c.prepare_cached(SCHEDULES).map_err(engine)?;
+    all(&mut s, [], |r| schedule(r))
+}
+
+pub(in crate::sqlite) fn last_tick(
+    c: &Connection,
+    name: &str,
+) -> Result<Option<Millis>, StoreError> {
+    let mut s = c.prepare_cached(LAST_TICK).map_err(engine)?;
+    first(&mut s, [name], |r| r.int("last_tick"))
+}

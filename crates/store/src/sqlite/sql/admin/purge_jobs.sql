@@ -1,0 +1,1 @@
+DELETE FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') AND updated_at < ?1

@@ -1,0 +1,1 @@
+SELECT state, pool FROM jobs WHERE id = ?1

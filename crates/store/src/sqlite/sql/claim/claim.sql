@@ -1,0 +1,8 @@
+-- Claims the next queued jobs of pool ?1 (at most ?2) for node ?3 until ?4: picked in claim
+-- order (index `jobs_claim`, no sort). RETURNING comes in no particular order: the caller sorts.
+UPDATE jobs SET state = 'running', attempt = attempt + 1, node = ?3, lease_until = ?4,
+    updated_at = ?5
+WHERE id IN (SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued'
+             ORDER BY priority DESC, run_at, id LIMIT ?2)
+RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, created_at,
+    run_at, priority

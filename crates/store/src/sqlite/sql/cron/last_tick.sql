@@ -1,0 +1,1 @@
+SELECT last_tick FROM cron_ticks WHERE schedule = ?1

@@ -1,0 +1,1 @@
+SELECT name, cron, job, params, missed, created_at FROM schedules ORDER BY name

@@ -1,0 +1,1 @@
+SELECT pool, state, n FROM job_counts WHERE n > 0

@@ -1,0 +1,4 @@
+-- The job an idempotency key names, with what the window and the scope check need.
+SELECT i.job_id AS id, i.created_at AS key_created_at, j.state, j.job, j.params
+FROM idempotency i JOIN jobs j ON j.id = i.job_id
+WHERE i.key = ?1
