@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use offload_store::{JobState, NewJob, Store};
 
 use crate::config::Limits;
-use crate::error::ApiError;
+use crate::engine::EngineError;
 
 /// The longest time between two reads of the store's counts.
 pub(crate) const REFRESH: Duration = Duration::from_millis(500);
@@ -76,7 +76,7 @@ impl Admission {
         self.lock().read_at.is_none_or(|t| t.elapsed() >= REFRESH)
     }
 
-    async fn refresh(&self, store: &dyn Store) -> Result<(), ApiError> {
+    async fn refresh(&self, store: &dyn Store) -> Result<(), EngineError> {
         let _one = self.refreshing.lock().await;
         if !self.stale() {
             return Ok(());
@@ -100,12 +100,17 @@ impl Admission {
         Ok(())
     }
 
-    /// Admits `jobs` (all or none) and counts them, or refuses with 429 `queue_full`.
+    /// Admits `jobs` (all or none) and counts them, or refuses them.
     ///
     /// # Errors
     ///
-    /// `429 queue_full` naming the pool and the limit; a store failure reading the counts.
-    pub(crate) async fn admit(&self, store: &dyn Store, jobs: &[NewJob]) -> Result<(), ApiError> {
+    /// [`EngineError::QueueFull`] naming the pool and the limit (HTTP answers 429
+    /// `queue_full`); a store failure reading the counts.
+    pub(crate) async fn admit(
+        &self,
+        store: &dyn Store,
+        jobs: &[NewJob],
+    ) -> Result<(), EngineError> {
         if jobs.is_empty() {
             return Ok(());
         }
@@ -119,7 +124,7 @@ impl Admission {
         let n = jobs.len() as u64;
         let mut snap = self.lock();
         if snap.total.saturating_add(n) > self.limits.max_queued_total {
-            return Err(ApiError::queue_full(format!(
+            return Err(EngineError::QueueFull(format!(
                 "the daemon has {} waiting jobs; {n} more would pass max_queued_total = {} \
                  ([limits] in offload.toml): try again later",
                 snap.total, self.limits.max_queued_total
@@ -128,7 +133,7 @@ impl Admission {
         for (pool, k) in &adding {
             let have = snap.per_pool.get(*pool).copied().unwrap_or(0);
             if have.saturating_add(*k) > self.limits.max_queued_per_pool {
-                return Err(ApiError::queue_full(format!(
+                return Err(EngineError::QueueFull(format!(
                     "pool {pool:?} has {have} waiting jobs; {k} more would pass \
                      max_queued_per_pool = {} ([limits] in offload.toml): try again later",
                     self.limits.max_queued_per_pool
@@ -178,18 +183,16 @@ mod tests {
             .unwrap();
         a.admit(&store, &[job("p")]).await.unwrap();
         let e = a.admit(&store, &[job("p")]).await.unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (429, "queue_full"));
-        assert!(
-            e.message.contains("max_queued_per_pool = 3"),
-            "{}",
-            e.message
-        );
+        let EngineError::QueueFull(message) = e else {
+            panic!("{e:?} is not QueueFull")
+        };
+        assert!(message.contains("max_queued_per_pool = 3"), "{message}");
         // A batch over the total is refused whole, and counts nothing.
         let e = a
             .admit(&store, &[job("q"), job("q"), job("r")])
             .await
             .unwrap_err();
-        assert!(e.message.contains("max_queued_total = 5"), "{}", e.message);
+        assert!(e.to_string().contains("max_queued_total = 5"), "{e}");
         a.admit(&store, &[job("q"), job("q")]).await.unwrap();
         assert!(a.admit(&store, &[job("r")]).await.is_err());
     }
