@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use offload_store::{JobState, NewJob, Store};
 
 use crate::config::Limits;
-use crate::engine::EngineError;
+use crate::engine::error::EngineError;
 
 /// The longest time between two reads of the store's counts.
 pub(crate) const REFRESH: Duration = Duration::from_millis(500);

@@ -8,7 +8,7 @@
 use offload_store::limits as bounds;
 use offload_store::{Millis, NewJob};
 
-use crate::engine::EngineError;
+use crate::engine::error::EngineError;
 
 /// Checks a prepared job against the bounds and the configured maximum timeout.
 pub(crate) fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), EngineError> {

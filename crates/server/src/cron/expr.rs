@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
 use offload_store::{now_ms, Millis};
 
-use crate::engine::EngineError;
+use crate::engine::error::EngineError;
 
 /// Parses a cron expression (5 or 6 fields).
 ///

@@ -23,7 +23,7 @@
 
 mod complete;
 mod dispatch;
-mod error;
+pub(crate) mod error;
 mod lease;
 mod pools;
 mod progress;
