@@ -1,8 +1,9 @@
 //! Admission control: a submit that would take a pool, or the whole daemon, over its maximum of
-//! waiting jobs (`[limits] max_queued_per_pool`, `max_queued_total`) is refused with 429
-//! `queue_full` naming the limit (the line protocol answers `503:`). Every submit path goes
-//! through [`Engine::commit`](crate::engine::Engine), which calls [`Admission::admit`]: HTTP
-//! single and batch, the line protocol (TCP and UDP) and cron ticks.
+//! waiting jobs (`[limits] max_queued_per_pool`, `max_queued_total`) is refused with
+//! [`EngineError::QueueFull`] naming the limit (HTTP answers 429 `queue_full`, the line protocol
+//! `503:`). Every submit path goes through [`Engine::submit`](crate::engine::Engine::submit) (or
+//! its batch form), which calls [`Admission::admit`] before committing: HTTP single and batch,
+//! the line protocol (TCP and UDP) and cron ticks.
 //!
 //! "Waiting" is what `GET /v1/pools` shows as `queued`: `scheduled` + `queued` + `failed`
 //! (waiting for a retry). Running jobs do not count: the pool's size bounds them.

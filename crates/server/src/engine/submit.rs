@@ -194,3 +194,24 @@ impl Engine {
         Ok(done)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_come_from_the_request_then_the_pool_then_the_source() {
+        let mut cfg = ServeConfig::new("jobs", ".offload");
+        cfg.lines.max_attempts = 5;
+        assert_eq!(Source::Http.max_attempts(None, None, &cfg), 3);
+        assert_eq!(Source::Http.max_attempts(None, Some(7), &cfg), 7);
+        assert_eq!(Source::Http.max_attempts(Some(2), Some(7), &cfg), 2);
+        assert_eq!(Source::Lines.max_attempts(None, None, &cfg), 5);
+        assert_eq!(Source::Lines.max_attempts(None, Some(7), &cfg), 7);
+        let tick = Source::Cron(CronTick {
+            schedule: "s".into(),
+            tick: 0,
+        });
+        assert_eq!(tick.max_attempts(None, Some(7), &cfg), 1);
+    }
+}

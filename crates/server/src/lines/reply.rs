@@ -180,4 +180,42 @@ mod tests {
             assert_eq!(b[3], b':');
         }
     }
+
+    #[test]
+    fn engine_errors_keep_their_line_codes() {
+        use offload_store::StoreError as S;
+        let cases = [
+            (EngineError::UnknownJob("u".into()), "404:u"),
+            (EngineError::NotFound("n".into()), "404:n"),
+            (EngineError::Invalid("i".into()), "400:i"),
+            (EngineError::InvalidCron("c".into()), "400:c"),
+            (EngineError::Conflict("c".into()), "400:c"),
+            (EngineError::QueueFull("q".into()), "503:q"),
+            (EngineError::Internal("x".into()), "500:x"),
+            (
+                EngineError::TooLarge {
+                    field: "params",
+                    limit: 10,
+                    key: "http.max_params_bytes",
+                },
+                "413:params is over 10 bytes of JSON (http.max_params_bytes)",
+            ),
+            (EngineError::Store(S::NotFound), "404:no such job"),
+            (EngineError::Store(S::Conflict("m".into())), "400:m"),
+            (
+                EngineError::Store(S::Engine("disk".into())),
+                "500:storage engine error: disk",
+            ),
+            (
+                EngineError::Item {
+                    index: 1,
+                    error: Box::new(EngineError::QueueFull("q".into())),
+                },
+                "503:jobs[1]: q",
+            ),
+        ];
+        for (e, line) in cases {
+            assert_eq!(LineError::from(e).render(), line);
+        }
+    }
 }
