@@ -1,8 +1,9 @@
 //! Admission control: a submit that would take a pool, or the whole daemon, over its maximum of
-//! waiting jobs (`[limits] max_queued_per_pool`, `max_queued_total`) is refused with 429
-//! `queue_full` naming the limit (the line protocol answers `503:`). Every submit path goes
-//! through [`Engine::commit`](crate::engine::Engine), which calls [`Admission::admit`]: HTTP
-//! single and batch, the line protocol (TCP and UDP) and cron ticks.
+//! waiting jobs (`[limits] max_queued_per_pool`, `max_queued_total`) is refused with
+//! [`EngineError::QueueFull`] naming the limit (HTTP answers 429 `queue_full`, the line protocol
+//! `503:`). Every submit path goes through [`Engine::submit`](crate::engine::Engine::submit) (or
+//! its batch form), which calls [`Admission::admit`] before committing: HTTP single and batch,
+//! the line protocol (TCP and UDP) and cron ticks.
 //!
 //! "Waiting" is what `GET /v1/pools` shows as `queued`: `scheduled` + `queued` + `failed`
 //! (waiting for a retry). Running jobs do not count: the pool's size bounds them.
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 use offload_store::{JobState, NewJob, Store};
 
 use crate::config::Limits;
-use crate::error::ApiError;
+use crate::engine::error::EngineError;
 
 /// The longest time between two reads of the store's counts.
 pub(crate) const REFRESH: Duration = Duration::from_millis(500);
@@ -76,7 +77,7 @@ impl Admission {
         self.lock().read_at.is_none_or(|t| t.elapsed() >= REFRESH)
     }
 
-    async fn refresh(&self, store: &dyn Store) -> Result<(), ApiError> {
+    async fn refresh(&self, store: &dyn Store) -> Result<(), EngineError> {
         let _one = self.refreshing.lock().await;
         if !self.stale() {
             return Ok(());
@@ -100,12 +101,17 @@ impl Admission {
         Ok(())
     }
 
-    /// Admits `jobs` (all or none) and counts them, or refuses with 429 `queue_full`.
+    /// Admits `jobs` (all or none) and counts them, or refuses them.
     ///
     /// # Errors
     ///
-    /// `429 queue_full` naming the pool and the limit; a store failure reading the counts.
-    pub(crate) async fn admit(&self, store: &dyn Store, jobs: &[NewJob]) -> Result<(), ApiError> {
+    /// [`EngineError::QueueFull`] naming the pool and the limit (HTTP answers 429
+    /// `queue_full`); a store failure reading the counts.
+    pub(crate) async fn admit(
+        &self,
+        store: &dyn Store,
+        jobs: &[NewJob],
+    ) -> Result<(), EngineError> {
         if jobs.is_empty() {
             return Ok(());
         }
@@ -119,7 +125,7 @@ impl Admission {
         let n = jobs.len() as u64;
         let mut snap = self.lock();
         if snap.total.saturating_add(n) > self.limits.max_queued_total {
-            return Err(ApiError::queue_full(format!(
+            return Err(EngineError::QueueFull(format!(
                 "the daemon has {} waiting jobs; {n} more would pass max_queued_total = {} \
                  ([limits] in offload.toml): try again later",
                 snap.total, self.limits.max_queued_total
@@ -128,7 +134,7 @@ impl Admission {
         for (pool, k) in &adding {
             let have = snap.per_pool.get(*pool).copied().unwrap_or(0);
             if have.saturating_add(*k) > self.limits.max_queued_per_pool {
-                return Err(ApiError::queue_full(format!(
+                return Err(EngineError::QueueFull(format!(
                     "pool {pool:?} has {have} waiting jobs; {k} more would pass \
                      max_queued_per_pool = {} ([limits] in offload.toml): try again later",
                     self.limits.max_queued_per_pool
@@ -178,18 +184,16 @@ mod tests {
             .unwrap();
         a.admit(&store, &[job("p")]).await.unwrap();
         let e = a.admit(&store, &[job("p")]).await.unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (429, "queue_full"));
-        assert!(
-            e.message.contains("max_queued_per_pool = 3"),
-            "{}",
-            e.message
-        );
+        let EngineError::QueueFull(message) = e else {
+            panic!("{e:?} is not QueueFull")
+        };
+        assert!(message.contains("max_queued_per_pool = 3"), "{message}");
         // A batch over the total is refused whole, and counts nothing.
         let e = a
             .admit(&store, &[job("q"), job("q"), job("r")])
             .await
             .unwrap_err();
-        assert!(e.message.contains("max_queued_total = 5"), "{}", e.message);
+        assert!(e.to_string().contains("max_queued_total = 5"), "{e}");
         a.admit(&store, &[job("q"), job("q")]).await.unwrap();
         assert!(a.admit(&store, &[job("r")]).await.is_err());
     }

@@ -158,6 +158,7 @@ fn default_missed() -> String {
 // `[lines]` and `[limits]`, in their own files.
 mod limits;
 mod lines;
+mod numbers;
 
 pub use limits::{Limits, LimitsSection};
 pub use lines::{LineLimits, LinesSection, Network};
@@ -367,10 +368,10 @@ impl ServeConfig {
             self.lease = Duration::from_millis(ms.max(100));
         }
         if let Some(h) = file.retention_hours {
-            self.retention = crate::limits::hours("retention_hours", h)?;
+            self.retention = numbers::hours("retention_hours", h)?;
         }
         if let Some(h) = file.idempotency_hours {
-            self.idempotency_window = crate::limits::hours("idempotency_hours", h)?;
+            self.idempotency_window = numbers::hours("idempotency_hours", h)?;
         }
         if let Some(ms) = file.max_timeout_ms {
             self.max_timeout_ms = ms;
@@ -411,7 +412,7 @@ impl ServeConfig {
     ///
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::limits::check_config(self)?;
+        numbers::check_config(self)?;
         if !self.listen.ip().is_loopback() && self.token.is_none() {
             return Err(ConfigError::Invalid(format!(
                 "{} is not a loopback address: set a token (--token or OFFLOAD_TOKEN)",
@@ -486,9 +487,8 @@ impl ServeConfig {
             });
         }
         for c in &self.crons {
-            crate::cron::check(&c.cron, l).map_err(|e| {
-                ConfigError::Invalid(format!("[[cron]] {:?}: {}", c.name, e.message))
-            })?;
+            crate::cron::expr::check(&c.cron, l.min_cron_interval)
+                .map_err(|e| ConfigError::Invalid(format!("[[cron]] {:?}: {e}", c.name)))?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use offload_store::JobId;
 
 use crate::engine::Engine;
-use crate::events::{JobChange, ServerEvent};
+use crate::events::JobChange;
 
 /// A cheap, cloneable handle on a running [`Daemon`](crate::Daemon).
 #[derive(Clone)]
@@ -43,14 +43,14 @@ impl DaemonHandle {
         tokio::spawn(async move {
             // Starting the pool wakes the dispatcher.
             if let Err(e) = engine.ensure_pool(&pool, None).await {
-                tracing::debug!(pool, error = %e.message, "jobs due in a pool this node cannot run");
+                tracing::debug!(pool, error = %e, "jobs due in a pool this node cannot run");
             }
         });
     }
 
     /// A job changed state on another node: tells this daemon's SSE clients and long polls.
     pub fn job_changed(&self, change: JobChange) {
-        let _ = self.engine.events.send(ServerEvent::Job(change));
+        self.engine.announce(change);
     }
 
     /// Stops a job if it runs here (a cancel was asked on another node); its end is recorded

@@ -3,7 +3,7 @@
 //! A durable job queue behind the [`Store`] trait, pools of workers per
 //! job kind (or per `offload.toml` pool), the HTTP/JSON API of `docs/http-api.md` with SSE and
 //! Prometheus metrics, cron schedules, and hot reload of job files. Start with [`Daemon::start`];
-//! the main loops are listed in `engine.rs`.
+//! the main loops are listed in `engine/mod.rs`.
 #![deny(missing_docs)]
 
 mod admission;
@@ -19,6 +19,7 @@ mod limits;
 mod lines;
 mod metrics;
 mod reload;
+mod workers;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -11,7 +11,7 @@ use metrics_exporter_prometheus::{
 };
 use offload_store::Counts;
 
-use crate::http::WorkerView;
+use crate::workers::WorkerView;
 
 const META: Metadata<'static> = Metadata::new("offload", Level::INFO, Some("offload_server"));
 

@@ -8,14 +8,14 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use offload_store::{now_ms, CancelResult, JobId, JobState, ListFilter, NewJob};
+use offload_store::{CancelResult, JobId, JobState, ListFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{check_size, json, parse_body, App};
-use crate::engine::Submit;
+use super::{json, parse_body, App};
+use crate::engine::{Source, Submit};
 use crate::error::ApiError;
-use crate::events::{JobChange, ServerEvent};
+use crate::events::JobChange;
 
 /// The body of `POST /v1/jobs` (and each item of a batch).
 #[derive(Debug, Deserialize)]
@@ -39,37 +39,19 @@ pub(crate) struct BatchBody {
     jobs: Vec<SubmitBody>,
 }
 
-/// Validates a submit and turns it into a `NewJob` routed to its pool.
-async fn prepare(app: &App, b: SubmitBody) -> Result<NewJob, ApiError> {
-    check_size(
-        "params",
-        &b.params,
-        app.limits.max_params_bytes,
-        "http.max_params_bytes",
-    )?;
-    // The numbers are checked by `crate::limits` (here for the clock, in `Engine::prepare`
-    // for the rest, once the pool's defaults are in).
-    if b.max_attempts == Some(0) {
-        return Err(crate::limits::invalid(
-            offload_store::limits::LimitError::new(
-                "max_attempts",
-                0,
-                format!("1..={}", offload_store::limits::MAX_ATTEMPTS),
-            ),
-        ));
+impl From<SubmitBody> for Submit {
+    fn from(b: SubmitBody) -> Self {
+        Self {
+            job: b.job,
+            params: b.params,
+            priority: b.priority,
+            delay_ms: b.delay_ms,
+            run_at: b.run_at,
+            timeout_ms: b.timeout_ms,
+            max_attempts: b.max_attempts,
+            idempotency_key: b.idempotency_key,
+        }
     }
-    let run_at = crate::limits::run_at(b.delay_ms, b.run_at, now_ms())?;
-    let submit = Submit {
-        job: b.job,
-        params: b.params,
-        priority: b.priority,
-        run_at,
-        timeout_ms: b.timeout_ms,
-        max_attempts: b.max_attempts,
-        idempotency_key: b.idempotency_key,
-        cron: None,
-    };
-    app.engine.prepare(submit, 3).await
 }
 
 pub(crate) async fn submit(
@@ -77,11 +59,7 @@ pub(crate) async fn submit(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body: SubmitBody = parse_body(body)?;
-    let job = prepare(&app, body).await?;
-    let done = app.engine.commit(vec![job]).await?;
-    let d = done
-        .first()
-        .ok_or_else(|| ApiError::internal("the store returned no job"))?;
+    let d = app.engine.submit(Source::Http, body.into()).await?;
     if d.duplicate {
         Ok(json(
             StatusCode::OK,
@@ -103,15 +81,8 @@ pub(crate) async fn batch(
     if body.jobs.is_empty() || body.jobs.len() > 1000 {
         return Err(ApiError::bad_request("a batch holds 1 to 1,000 jobs"));
     }
-    let mut jobs = Vec::with_capacity(body.jobs.len());
-    for (i, b) in body.jobs.into_iter().enumerate() {
-        let job = prepare(&app, b).await.map_err(|mut e| {
-            e.message = format!("jobs[{i}]: {}", e.message);
-            e
-        })?;
-        jobs.push(job);
-    }
-    let done = app.engine.commit(jobs).await?;
+    let jobs = body.jobs.into_iter().map(Submit::from).collect();
+    let done = app.engine.submit_batch(Source::Http, jobs).await?;
     Ok(json(StatusCode::CREATED, &json!({ "jobs": done })))
 }
 
@@ -182,13 +153,13 @@ pub(crate) async fn cancel(
     let state = match app.engine.store.cancel(id).await? {
         CancelResult::Cancelled => {
             let rec = app.engine.store.get(id).await?;
-            let _ = app.engine.events.send(ServerEvent::Job(JobChange {
+            app.engine.announce(JobChange {
                 id,
                 job: rec.job,
                 pool: rec.pool,
                 state: JobState::Cancelled,
                 attempt: rec.attempt,
-            }));
+            });
             JobState::Cancelled
         }
         CancelResult::Requested => {

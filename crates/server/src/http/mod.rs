@@ -2,6 +2,7 @@
 //! listed once, in [`ROUTES`], which the router and the OpenAPI test both use.
 
 mod cron;
+mod engine_error;
 mod guard;
 mod jobs;
 pub(crate) mod listen;
@@ -27,8 +28,6 @@ use crate::config::HttpLimits;
 use crate::cron::Scheduler;
 use crate::engine::Engine;
 use crate::error::ApiError;
-
-pub(crate) use ops::WorkerView;
 
 /// Shared by every handler.
 pub(crate) struct App {

@@ -8,59 +8,17 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use offload_store::JobState;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::{json, parse_body, App, OPENAPI};
 use crate::config::Isolation;
 use crate::error::ApiError;
 
-/// A worker as `GET /v1/workers` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct WorkerView {
-    pub(crate) pool: String,
-    pub(crate) pid: u32,
-    pub(crate) index: usize,
-    pub(crate) state: offload_pool::WorkerState,
-    pub(crate) rss: u64,
-    pub(crate) cpu: f64,
-    pub(crate) in_flight: usize,
-    pub(crate) jobs_done: u64,
-    pub(crate) failures: u64,
-    pub(crate) restarts: u32,
-    pub(crate) uptime_ms: u64,
-    pub(crate) last_error: Option<String>,
-}
-
-pub(crate) async fn worker_views(app: &App) -> Vec<WorkerView> {
-    let mut out = Vec::new();
-    for entry in app.engine.pools() {
-        let Some(pool) = entry.pool() else { continue };
-        let Ok(health) = pool.health().await else {
-            continue;
-        };
-        out.extend(health.into_iter().map(|h| WorkerView {
-            pool: entry.name.clone(),
-            pid: h.pid,
-            index: h.index,
-            state: h.state,
-            rss: h.rss,
-            cpu: h.cpu,
-            in_flight: h.in_flight,
-            jobs_done: h.jobs_done,
-            failures: h.failures,
-            restarts: h.restarts,
-            uptime_ms: u64::try_from(h.uptime.as_millis()).unwrap_or(u64::MAX),
-            last_error: h.last_error,
-        }));
-    }
-    out
-}
-
 pub(crate) async fn workers(State(app): State<Arc<App>>) -> Response {
     json(
         StatusCode::OK,
-        &json!({"workers": worker_views(&app).await}),
+        &json!({"workers": app.engine.workers().await}),
     )
 }
 
@@ -132,7 +90,7 @@ pub(crate) async fn healthz() -> Response {
 
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let counts = app.engine.store.counts().await?;
-    let workers = worker_views(&app).await;
+    let workers = app.engine.workers().await;
     let text = app.engine.metrics.render(&counts, &workers);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

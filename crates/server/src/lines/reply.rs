@@ -16,7 +16,7 @@
 use offload_store::{JobRecord, JobState};
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::engine::EngineError;
 
 /// The code of [`LineError::client_gone`] (nginx's "client closed request"; never sent).
 const CLIENT_GONE: u16 = 499;
@@ -94,23 +94,41 @@ impl LineError {
     }
 }
 
-impl From<ApiError> for LineError {
-    fn from(e: ApiError) -> Self {
-        let code = match e.status.as_u16() {
-            404 => 404,
-            413 => 413,
-            // Admission control (`queue_full`) and overload.
-            429 | 503 => 503,
-            400..=499 => 400,
-            _ => 500,
-        };
-        Self::new(code, e.message)
+/// The one mapping of the engine's errors to `NNN:` answers: not found → `404:`, too large
+/// → `413:`, a full queue → `503:`, any other refusal → `400:`, a failure → `500:`. The
+/// message is the engine's.
+impl From<EngineError> for LineError {
+    fn from(e: EngineError) -> Self {
+        use offload_store::StoreError as S;
+        match e {
+            EngineError::UnknownJob(m) | EngineError::NotFound(m) => Self::not_found(m),
+            e @ EngineError::TooLarge { .. } => Self::too_large(e.to_string()),
+            // Admission control (`[limits]`).
+            EngineError::QueueFull(m) => Self::unavailable(m),
+            EngineError::Invalid(m) | EngineError::InvalidCron(m) | EngineError::Conflict(m) => {
+                Self::bad_request(m)
+            }
+            EngineError::Internal(m) => Self::failed(m),
+            EngineError::Store(S::NotFound) => Self::not_found("no such job"),
+            EngineError::Store(S::Conflict(m) | S::Invalid(m)) => Self::bad_request(m),
+            EngineError::Store(e @ (S::Limit(_) | S::IdempotencyConflict { .. })) => {
+                Self::bad_request(e.to_string())
+            }
+            EngineError::Store(other) => {
+                tracing::error!(error = %other, "storage failure");
+                Self::failed(other.to_string())
+            }
+            EngineError::Item { index, error } => {
+                let inner = Self::from(*error);
+                Self::new(inner.code, format!("jobs[{index}]: {}", inner.message))
+            }
+        }
     }
 }
 
 impl From<offload_store::StoreError> for LineError {
     fn from(e: offload_store::StoreError) -> Self {
-        ApiError::from(e).into()
+        EngineError::Store(e).into()
     }
 }
 
@@ -160,6 +178,44 @@ mod tests {
                 "{r}"
             );
             assert_eq!(b[3], b':');
+        }
+    }
+
+    #[test]
+    fn engine_errors_keep_their_line_codes() {
+        use offload_store::StoreError as S;
+        let cases = [
+            (EngineError::UnknownJob("u".into()), "404:u"),
+            (EngineError::NotFound("n".into()), "404:n"),
+            (EngineError::Invalid("i".into()), "400:i"),
+            (EngineError::InvalidCron("c".into()), "400:c"),
+            (EngineError::Conflict("c".into()), "400:c"),
+            (EngineError::QueueFull("q".into()), "503:q"),
+            (EngineError::Internal("x".into()), "500:x"),
+            (
+                EngineError::TooLarge {
+                    field: "params",
+                    limit: 10,
+                    key: "http.max_params_bytes",
+                },
+                "413:params is over 10 bytes of JSON (http.max_params_bytes)",
+            ),
+            (EngineError::Store(S::NotFound), "404:no such job"),
+            (EngineError::Store(S::Conflict("m".into())), "400:m"),
+            (
+                EngineError::Store(S::Engine("disk".into())),
+                "500:storage engine error: disk",
+            ),
+            (
+                EngineError::Item {
+                    index: 1,
+                    error: Box::new(EngineError::QueueFull("q".into())),
+                },
+                "503:jobs[1]: q",
+            ),
+        ];
+        for (e, line) in cases {
+            assert_eq!(LineError::from(e).render(), line);
         }
     }
 }

@@ -11,6 +11,7 @@ use super::super::reply::{self, LineError};
 use super::super::request::Call;
 use super::super::{stopped, Ctx};
 use super::Gone;
+use crate::engine::{Source, Submit};
 
 /// How the request came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +50,8 @@ pub(crate) async fn submit(
     transport: Transport,
     peer: SocketAddr,
 ) -> Result<Submitted, LineError> {
-    let params = params(call, transport, peer);
-    Ok(ctx
-        .engine
-        .submit_one(&call.module, params, ctx.limits.max_attempts)
-        .await?)
+    let job = Submit::new(&call.module, params(call, transport, peer));
+    Ok(ctx.engine.submit(Source::Lines, job).await?)
 }
 
 /// A waiting request re-reads its job at least this often, even without an end event.

@@ -4,22 +4,26 @@
 //!
 //! Missed ticks (the daemon was down): `skip` fires nothing for them; `run_once` fires the most
 //! recent missed tick once at start.
+//!
+//! Expressions (parsing, ticks, the minimum interval) are in `expr.rs`. A tick's job goes
+//! through [`Engine::submit`] like any job, as [`Source::Cron`] (one attempt: the next tick is
+//! its retry).
+
+pub(crate) mod expr;
 
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
 use offload_store::{now_ms, CronSchedule, CronTick, Millis};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::config::{CronSection, Limits};
-use crate::engine::{Engine, Submit};
-use crate::error::ApiError;
+use crate::config::CronSection;
+use crate::engine::{Engine, EngineError, Source, Submit};
+use expr::{next_after, parse, previous_before};
 
 /// A schedule as the API shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -38,84 +42,6 @@ pub(crate) struct ScheduleView {
     pub source: &'static str,
     /// The next tick.
     pub next_at: Option<Millis>,
-}
-
-/// Parses a cron expression (5 or 6 fields).
-///
-/// # Errors
-///
-/// `400 invalid_cron` with the parser's message.
-pub(crate) fn parse(expr: &str) -> Result<Cron, ApiError> {
-    Cron::from_str(expr).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_cron",
-            format!("{expr:?}: {e}"),
-        )
-    })
-}
-
-/// How many consecutive ticks [`check`] looks at to find the shortest interval (every field
-/// of an expression cycles within this many ticks, so the shortest gap shows among them).
-const GAP_SAMPLE: usize = 256;
-
-/// Parses `expr` and checks it against `[limits] min_cron_interval_ms`: no two of its next
-/// [`GAP_SAMPLE`] ticks may be closer than the limit.
-///
-/// # Errors
-///
-/// `400 invalid_cron` for a bad expression or one that fires too often, naming the limit.
-pub(crate) fn check(expr: &str, limits: &Limits) -> Result<Cron, ApiError> {
-    let cron = parse(expr)?;
-    let min = i64::try_from(limits.min_cron_interval.as_millis()).unwrap_or(i64::MAX);
-    if let Some(gap) = shortest_gap(&cron, now_ms()) {
-        if gap < min {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "invalid_cron",
-                format!(
-                    "{expr:?} fires every {} ms, more often than min_cron_interval_ms = {min} \
-                     ([limits] in offload.toml)",
-                    gap
-                ),
-            ));
-        }
-    }
-    Ok(cron)
-}
-
-/// The shortest time between two of the next [`GAP_SAMPLE`] ticks after `from`.
-fn shortest_gap(cron: &Cron, from: Millis) -> Option<i64> {
-    let mut prev = next_after(cron, from)?;
-    let mut shortest: Option<i64> = None;
-    for _ in 1..GAP_SAMPLE {
-        let Some(next) = next_after(cron, prev) else {
-            break;
-        };
-        let gap = next - prev;
-        shortest = Some(shortest.map_or(gap, |s| s.min(gap)));
-        prev = next;
-    }
-    shortest
-}
-
-fn to_dt(ms: Millis) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
-}
-
-/// The first tick strictly after `after`.
-pub(crate) fn next_after(cron: &Cron, after: Millis) -> Option<Millis> {
-    cron.find_next_occurrence(&to_dt(after), false)
-        .ok()
-        .map(|d| d.timestamp_millis())
-}
-
-fn previous_before(cron: &Cron, before: Millis) -> Option<Millis> {
-    cron.find_previous_occurrence(&to_dt(before), false)
-        .ok()
-        .map(|d| d.timestamp_millis())
 }
 
 struct Entry {
@@ -175,7 +101,7 @@ impl Scheduler {
         let now = now_ms();
         for (s, source) in list {
             let cron = parse(&s.cron).map_err(|e| {
-                crate::error::ConfigError::Invalid(format!("cron {:?}: {}", s.name, e.message))
+                crate::error::ConfigError::Invalid(format!("cron {:?}: {e}", s.name))
             })?;
             if s.missed == "run_once" {
                 let last = engine.store.last_tick(&s.name).await?;
@@ -228,27 +154,23 @@ impl Scheduler {
         &self,
         engine: &Engine,
         s: CronSchedule,
-    ) -> Result<Option<Millis>, ApiError> {
+    ) -> Result<Option<Millis>, EngineError> {
         let limits = &engine.config().limits;
-        let cron = check(&s.cron, limits)?;
+        let cron = expr::check(&s.cron, limits.min_cron_interval)?;
         {
             let entries = self.lock();
             if !entries.contains_key(&s.name) && entries.len() >= limits.max_cron_schedules {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "conflict",
-                    format!(
-                        "there are {} schedules already, the limit max_cron_schedules = {} \
-                         ([limits] in offload.toml): remove one first",
-                        entries.len(),
-                        limits.max_cron_schedules
-                    ),
-                ));
+                return Err(EngineError::Conflict(format!(
+                    "there are {} schedules already, the limit max_cron_schedules = {} \
+                     ([limits] in offload.toml): remove one first",
+                    entries.len(),
+                    limits.max_cron_schedules
+                )));
             }
         }
         if !matches!(s.missed.as_str(), "skip" | "run_once") {
-            return Err(ApiError::bad_request(
-                "missed must be \"skip\" or \"run_once\"",
+            return Err(EngineError::Invalid(
+                "missed must be \"skip\" or \"run_once\"".into(),
             ));
         }
         if self
@@ -256,14 +178,10 @@ impl Scheduler {
             .get(&s.name)
             .is_some_and(|e| e.source == "config")
         {
-            return Err(ApiError::new(
-                axum::http::StatusCode::CONFLICT,
-                "conflict",
-                format!(
-                    "schedule {:?} comes from offload.toml; change it there",
-                    s.name
-                ),
-            ));
+            return Err(EngineError::Conflict(format!(
+                "schedule {:?} comes from offload.toml; change it there",
+                s.name
+            )));
         }
         engine.route(&s.job).await?;
         engine.store.put_schedule(s.clone()).await?;
@@ -282,15 +200,13 @@ impl Scheduler {
     }
 
     /// Deletes an API schedule.
-    pub(crate) async fn delete(&self, engine: &Engine, name: &str) -> Result<(), ApiError> {
+    pub(crate) async fn delete(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
         match self.lock().get(name).map(|e| e.source) {
-            None => return Err(ApiError::not_found(format!("no schedule {name:?}"))),
+            None => return Err(EngineError::NotFound(format!("no schedule {name:?}"))),
             Some("config") => {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::CONFLICT,
-                    "conflict",
-                    format!("schedule {name:?} comes from offload.toml; remove it there"),
-                ))
+                return Err(EngineError::Conflict(format!(
+                    "schedule {name:?} comes from offload.toml; remove it there"
+                )))
             }
             Some(_) => {}
         }
@@ -330,69 +246,20 @@ impl Scheduler {
 
 /// Submits the job of one tick (the store ignores a tick that already fired).
 async fn fire(engine: &Engine, s: &CronSchedule, tick: Millis) {
-    let submit = Submit {
-        cron: Some(CronTick {
-            schedule: s.name.clone(),
-            tick,
-        }),
-        max_attempts: Some(1),
-        ..Submit::new(&s.job, s.params.clone())
-    };
-    let job = match engine.prepare(submit, 1).await {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::error!(schedule = %s.name, job = %s.job, error = %e.message, "cron job cannot run");
-            return;
-        }
-    };
-    match engine.commit(vec![job]).await {
-        Ok(done) if done.first().is_some_and(|d| !d.duplicate) => {
+    let source = Source::Cron(CronTick {
+        schedule: s.name.clone(),
+        tick,
+    });
+    match engine
+        .submit(source, Submit::new(&s.job, s.params.clone()))
+        .await
+    {
+        Ok(done) if !done.duplicate => {
             tracing::info!(schedule = %s.name, tick, "cron tick fired");
         }
         Ok(_) => {}
         Err(e) => {
-            tracing::error!(schedule = %s.name, error = %e.message, "cannot submit a cron job")
+            tracing::error!(schedule = %s.name, job = %s.job, error = %e, "cannot submit a cron job");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_ticks() {
-        let c = parse("*/5 * * * *").unwrap();
-        let t0 = 1_795_000_000_000; // some minute
-        let n = next_after(&c, t0).unwrap();
-        assert!(n > t0);
-        assert_eq!(n % 300_000, 0, "{n} is not on a 5-minute boundary");
-        assert!(parse("not a cron").is_err());
-        assert!(parse("61 * * * *").is_err());
-    }
-
-    #[test]
-    fn the_minimum_interval_is_enforced() {
-        let limits = Limits::default();
-        assert!(check("* * * * *", &limits).is_ok(), "every minute is 60 s");
-        assert!(check("0 3 * * *", &limits).is_ok());
-        let e = check("* * * * * *", &limits).unwrap_err();
-        assert_eq!(e.code, "invalid_cron");
-        assert!(
-            e.message.contains("min_cron_interval_ms = 60000"),
-            "{}",
-            e.message
-        );
-        // Close ticks only once a day are found too.
-        assert!(check("0,30 0 3 * * *", &limits).is_err());
-        let every_second = Limits {
-            min_cron_interval: Duration::from_secs(1),
-            ..Limits::default()
-        };
-        assert!(check("* * * * * *", &every_second).is_ok());
-        assert_eq!(
-            shortest_gap(&parse("*/5 * * * * *").unwrap(), 0),
-            Some(5000)
-        );
     }
 }

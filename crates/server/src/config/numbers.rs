@@ -1,0 +1,134 @@
+//! The numbers of a configuration: `max_timeout_ms`, the lease, retention and idempotency
+//! hours, `[lines] max_attempts`, and each pool's `timeout_ms`, `max_attempts` and
+//! `backoff_ms`, checked against the same bounds as jobs (`offload_store::limits`). Out of
+//! range is a [`ConfigError`] at start, naming the field and its range.
+
+use std::time::Duration;
+
+use offload_store::limits::{self as bounds, LimitError};
+
+use super::ServeConfig;
+use crate::error::ConfigError;
+
+/// The longest lease (1 day).
+const MAX_LEASE_MS: u64 = 24 * 3600 * 1000;
+/// The longest retention (10 years).
+const MAX_RETENTION_HOURS: u64 = 87_600;
+/// The longest idempotency window (1 year).
+const MAX_IDEMPOTENCY_HOURS: u64 = 8_760;
+
+/// `h` hours as a duration, for `field` (bounded, so it never overflows).
+pub(crate) fn hours(field: &'static str, h: u64) -> Result<Duration, ConfigError> {
+    let max = match field {
+        "retention_hours" => MAX_RETENTION_HOURS,
+        _ => MAX_IDEMPOTENCY_HOURS,
+    };
+    if h > max {
+        return Err(ConfigError::Invalid(format!(
+            "{field} {h} is out of range: 0..={max}"
+        )));
+    }
+    Ok(Duration::from_secs(h * 3600))
+}
+
+/// Checks the numbers of a configuration: `max_timeout_ms`, the lease, and each pool's
+/// `timeout_ms`, `max_attempts` and `backoff_ms`.
+pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
+    let bad = |what: String| Err(ConfigError::Invalid(what));
+    if !(1..=bounds::MAX_TIMEOUT_MS).contains(&cfg.max_timeout_ms) {
+        return bad(format!(
+            "max_timeout_ms {} is out of range: 1..={} ({})",
+            cfg.max_timeout_ms,
+            bounds::MAX_TIMEOUT_MS,
+            bounds::human_ms(bounds::MAX_TIMEOUT_MS)
+        ));
+    }
+    let lease = u64::try_from(cfg.lease.as_millis()).unwrap_or(u64::MAX);
+    if lease > MAX_LEASE_MS {
+        return bad(format!(
+            "lease_ms {lease} is out of range: 100..={MAX_LEASE_MS} (1 day)"
+        ));
+    }
+    if !(1..=bounds::MAX_ATTEMPTS).contains(&cfg.lines.max_attempts) {
+        return bad(format!(
+            "[lines] max_attempts {} is out of range: 1..={}",
+            cfg.lines.max_attempts,
+            bounds::MAX_ATTEMPTS
+        ));
+    }
+    for p in &cfg.pools {
+        let pool = |e: LimitError| ConfigError::Invalid(format!("pool {:?}: {e}", p.name));
+        if let Some(t) = p.timeout_ms {
+            bounds::check_timeout(t, cfg.max_timeout_ms).map_err(pool)?;
+        }
+        if let Some(n) = p.max_attempts {
+            if !(1..=bounds::MAX_ATTEMPTS).contains(&n) {
+                return Err(pool(LimitError::new(
+                    "max_attempts",
+                    n,
+                    format!("1..={}", bounds::MAX_ATTEMPTS),
+                )));
+            }
+        }
+        if let Some(b) = p.backoff_ms {
+            if b > bounds::MAX_BACKOFF_MS {
+                return Err(pool(LimitError::new(
+                    "backoff_ms",
+                    b,
+                    format!("0..={} (1 hour)", bounds::MAX_BACKOFF_MS),
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{FileConfig, PoolSection};
+
+    fn pool(f: impl FnOnce(&mut PoolSection)) -> ServeConfig {
+        let mut cfg = ServeConfig::new("jobs", ".offload");
+        let mut p: PoolSection = toml::from_str("name = \"p\"").unwrap();
+        f(&mut p);
+        cfg.pools.push(p);
+        cfg
+    }
+
+    #[test]
+    fn configured_numbers_are_bounded() {
+        assert!(pool(|_| {}).validate().is_ok());
+        let e = pool(|p| p.timeout_ms = Some(100_000_000_000))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "pool \"p\": timeout_ms 100000000000 is out of range: 1..=604800000 (7 days)"
+            ),
+            "{e}"
+        );
+        assert!(pool(|p| p.max_attempts = Some(0)).validate().is_err());
+        assert!(pool(|p| p.backoff_ms = Some(u64::MAX)).validate().is_err());
+        let mut c = ServeConfig::new("jobs", ".offload");
+        c.max_timeout_ms = 0;
+        assert!(c.validate().is_err());
+        c.max_timeout_ms = bounds::MAX_TIMEOUT_MS + 1;
+        assert!(c.validate().is_err());
+        // A larger configured maximum admits a larger pool timeout.
+        let mut c = pool(|p| p.timeout_ms = Some(30 * 24 * 3600 * 1000));
+        assert!(c.validate().is_err());
+        c.max_timeout_ms = 30 * 24 * 3600 * 1000;
+        assert!(c.validate().is_ok());
+        // Hours never overflow.
+        let mut c = ServeConfig::new("jobs", ".offload");
+        let file: FileConfig = toml::from_str("retention_hours = 18446744073709551615").unwrap();
+        assert!(c.apply_file(file).is_err());
+        let file: FileConfig = toml::from_str("idempotency_hours = 8761").unwrap();
+        assert!(c.apply_file(file).is_err());
+        let file: FileConfig = toml::from_str("idempotency_hours = 2").unwrap();
+        c.apply_file(file).unwrap();
+        assert_eq!(c.idempotency_window, Duration::from_secs(7200));
+    }
+}

@@ -1,0 +1,187 @@
+//! The dispatcher and the job tasks: claim as many due jobs as the pools have room for, then
+//! run each in a task of its own (one attempt through its pool's runner) until its end is
+//! handed to the completer (`complete.rs`). Also the running-job table and cancellation.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use offload_process::Outcome;
+use offload_store::{now_ms, Claimed, Demand, JobId, JobState};
+
+use super::pools::PoolEntry;
+use super::progress::{finish_progress, forward_progress};
+use super::runner::Stop;
+use super::Engine;
+use crate::events::JobChange;
+
+/// A job running here: what stops it, once its attempt has started.
+pub(super) struct Running {
+    stop: Option<Stop>,
+}
+
+impl Engine {
+    /// The dispatcher's loop (one task).
+    pub(super) async fn dispatcher(self: Arc<Self>) {
+        loop {
+            let demand: Vec<Demand> = self
+                .pools()
+                .iter()
+                .filter_map(|p| {
+                    let free = p.capacity.saturating_sub(p.running());
+                    (free > 0).then(|| Demand {
+                        pool: p.name.clone(),
+                        n: free,
+                    })
+                })
+                .collect();
+            let mut claimed = Vec::new();
+            if !demand.is_empty() {
+                match self
+                    .store
+                    .claim(&self.cfg.node, &demand, self.cfg.lease)
+                    .await
+                {
+                    Ok(c) => claimed = c,
+                    Err(e) => tracing::error!(error = %e, "claim failed"),
+                }
+            }
+            let got = claimed.len();
+            for c in claimed {
+                self.start_job(c);
+            }
+            if got == 0 {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), self.wake.notified()).await;
+            }
+        }
+    }
+
+    /// Starts the task of a claimed job.
+    fn start_job(self: &Arc<Self>, c: Claimed) {
+        if c.attempt > c.max_attempts {
+            // Every attempt ended with its daemon gone (a job that takes its node down, say):
+            // recovery re-queued it once more than allowed. Do not run it again.
+            self.attempts_exhausted(c);
+            return;
+        }
+        let Some(entry) = self.pool(&c.pool) else {
+            tracing::error!(pool = %c.pool, id = %c.id, "claimed a job of an unknown pool");
+            return;
+        };
+        entry.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(c.id, Running { stop: None });
+        self.announce(JobChange {
+            id: c.id,
+            job: c.job.clone(),
+            pool: c.pool.clone(),
+            state: JobState::Running,
+            attempt: c.attempt,
+        });
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            let started = now_ms();
+            let (outcome, pid) = engine.run_one(&entry, &c).await;
+            entry.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let cancelled = engine
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&c.id)
+                .is_none();
+            engine.notify();
+            let outcome = if cancelled && !outcome.is_success() {
+                Outcome::Cancelled
+            } else {
+                outcome
+            };
+            engine.attempt_ended(&c, started, outcome, pid);
+        });
+    }
+
+    /// Runs one attempt of a claimed job: its outcome and its worker's pid (when one ran).
+    async fn run_one(&self, entry: &PoolEntry, c: &Claimed) -> (Outcome, Option<u32>) {
+        let timeout = c.timeout_ms.map(Duration::from_millis);
+        let mut attempt = match entry.runner.launch(&c.job, c.params.clone(), timeout).await {
+            Ok(a) => a,
+            Err(e) => {
+                let not_runnable = Outcome::Failed {
+                    name: "NotRunnable".into(),
+                    message: self.client_text(&e),
+                    stack: None,
+                };
+                return (not_runnable, None);
+            }
+        };
+        self.set_stop(c.id, attempt.take_stop());
+        let forward = tokio::spawn(forward_progress(
+            c.id,
+            Arc::clone(&self.store),
+            self.events.clone(),
+            attempt.take_events(),
+            self.cfg.http.max_event_bytes,
+            self.metrics.clone(),
+        ));
+        let ended = attempt.outcome().await;
+        finish_progress(c.id, &self.store, forward).await;
+        ended
+    }
+
+    /// `text` with the jobs folder's absolute path removed (it is stored with the job, and
+    /// clients read it): files are named relative to the jobs folder.
+    fn client_text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        let canonical = self.jobs_dir.canonical().ok();
+        for dir in canonical
+            .iter()
+            .map(|p| p.as_path())
+            .chain([self.cfg.jobs.as_path()])
+        {
+            let dir = dir.display().to_string();
+            if dir.starts_with('/') && dir.len() > 1 {
+                out = out.replace(&format!("{dir}/"), "").replace(&dir, "<jobs>");
+            }
+        }
+        out
+    }
+
+    fn set_stop(&self, id: JobId, stop: Stop) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        match running.get_mut(&id) {
+            Some(r) => r.stop = Some(stop),
+            // Cancelled before it started: stop it now.
+            None => stop.stop(),
+        }
+    }
+
+    /// Stops a running job (after `Store::cancel` said `Requested`). Its task records the end.
+    pub(crate) fn cancel_running(&self, id: JobId) -> bool {
+        let entry = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        match entry {
+            Some(r) => {
+                if let Some(s) = r.stop {
+                    s.stop();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The ids of the jobs running here (their leases are kept).
+    pub(super) fn running_ids(&self) -> Vec<JobId> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+}

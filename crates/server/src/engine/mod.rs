@@ -1,0 +1,157 @@
+//! The engine: routes jobs to pools, claims due jobs from the store, runs them, and records
+//! their ends. It speaks no transport: HTTP, the line protocol and cron call it, and map its
+//! [`EngineError`] to their own answers.
+//!
+//! Main loops (all tasks of [`Engine::start`]):
+//! - the **dispatcher** (`dispatch.rs`): asks every pool for its free capacity, claims that many
+//!   due jobs from the store (one call), starts them; sleeps until a submit wakes it or 100 ms
+//!   pass (delayed and retried jobs become due with time);
+//! - one **task per running job** (`dispatch.rs`): runs one attempt through its pool's
+//!   [`Runner`](runner::Runner), forwards its progress (`progress.rs`), and sends a completion
+//!   decided from its outcome (`complete.rs`);
+//! - the **completer** (`complete.rs`): batches completions into one `Store::complete` (one
+//!   transaction);
+//! - the **lease keeper** (`lease.rs`): renews the leases of running jobs every lease/3,
+//!   re-queues expired leases of other nodes, purges old finished jobs.
+//!
+//! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `route.rs`
+//! (job name → pool), `pools.rs` (starting pools, their workers, hot reload), `runner.rs`
+//! (the `pool | process` isolation, behind one type), `error.rs` ([`EngineError`]).
+//!
+//! The running-job table (`running`) is the only shared state: the dispatcher inserts, a job's
+//! task removes, the API reads it to cancel.
+
+mod complete;
+mod dispatch;
+pub(crate) mod error;
+mod lease;
+mod pools;
+mod progress;
+mod route;
+mod runner;
+mod submit;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use offload_process::JobsDir;
+use offload_store::{Completion, JobId, Store};
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use crate::config::ServeConfig;
+use crate::events::{JobChange, ServerEvent};
+use crate::metrics::Metrics;
+
+pub(crate) use error::EngineError;
+pub(crate) use pools::PoolEntry;
+pub(crate) use submit::{Source, Submit};
+
+/// The engine.
+pub(crate) struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    cfg: ServeConfig,
+    jobs_dir: JobsDir,
+    pools: Mutex<HashMap<String, Arc<PoolEntry>>>,
+    /// The jobs running here, with what stops each (`dispatch.rs`).
+    running: Mutex<HashMap<JobId, dispatch::Running>>,
+    wake: Notify,
+    pub(crate) events: broadcast::Sender<ServerEvent>,
+    pub(crate) metrics: Metrics,
+    /// Completions for the completer, each with the state change it announces once durable.
+    completions: mpsc::UnboundedSender<(Completion, JobChange)>,
+    /// One pool start at a time.
+    pool_lock: tokio::sync::Mutex<()>,
+    /// Admission control of every submit (`admission.rs`).
+    admission: crate::admission::Admission,
+}
+
+impl Engine {
+    /// Builds the engine and starts its loops.
+    pub(crate) async fn start(
+        store: Arc<dyn Store>,
+        cfg: ServeConfig,
+        metrics: Metrics,
+    ) -> Result<Arc<Self>, crate::error::ServeError> {
+        let (events, _) = broadcast::channel(4096);
+        let (ctx, crx) = mpsc::unbounded_channel();
+        let engine = Arc::new(Self {
+            store,
+            jobs_dir: JobsDir::new(&cfg.jobs),
+            admission: crate::admission::Admission::new(cfg.limits.clone()),
+            cfg,
+            pools: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            events,
+            metrics,
+            completions: ctx,
+            pool_lock: tokio::sync::Mutex::new(()),
+        });
+        // A restarted single node: its running jobs were interrupted. Their attempt is counted.
+        let recovered = engine.store.recover(Some(&engine.cfg.node)).await?;
+        let expired = engine.store.recover(None).await?;
+        if recovered + expired > 0 {
+            tracing::info!(
+                recovered,
+                expired,
+                "re-queued jobs that were running when the daemon stopped"
+            );
+        }
+        // Pools declared in the file start now; the others on first use.
+        let declared: Vec<String> = engine.cfg.pools.iter().map(|p| p.name.clone()).collect();
+        for name in declared {
+            engine
+                .ensure_pool(&name, None)
+                .await
+                .map_err(|e| crate::error::ServeError::Pool {
+                    pool: name.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        // Pools that have waiting jobs from before the restart.
+        let counts = engine.store.counts().await?;
+        let mut waiting: Vec<String> = counts
+            .iter()
+            .filter(|((_, state), n)| **n > 0 && !state.is_terminal())
+            .map(|((pool, _), _)| pool.clone())
+            .collect();
+        waiting.dedup();
+        for pool in waiting {
+            if let Err(e) = engine.ensure_pool(&pool, None).await {
+                tracing::error!(pool, error = %e, "cannot start a pool that has waiting jobs");
+            }
+        }
+        tokio::spawn(Arc::clone(&engine).dispatcher());
+        tokio::spawn(Arc::clone(&engine).completer(crx));
+        tokio::spawn(Arc::clone(&engine).lease_keeper());
+        Ok(engine)
+    }
+
+    pub(crate) fn config(&self) -> &ServeConfig {
+        &self.cfg
+    }
+
+    /// Wakes the dispatcher (after a submit).
+    pub(crate) fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Announces a job's state change on the event stream (SSE, long polls, line-protocol
+    /// waits). Every `job` event goes through here.
+    pub(crate) fn announce(&self, change: JobChange) {
+        let _ = self.events.send(ServerEvent::Job(change));
+    }
+
+    /// Stops every pool gracefully.
+    pub(crate) async fn shutdown(&self, deadline: Duration) {
+        let waits: Vec<_> = self
+            .pools()
+            .iter()
+            .map(|p| p.runner.shutdown(deadline))
+            .collect();
+        for w in waits {
+            let _ = w.await;
+        }
+    }
+}

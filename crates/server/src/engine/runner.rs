@@ -1,0 +1,303 @@
+//! [`Runner`]: how a pool runs its jobs — resident workers (`isolation = "pool"`, a
+//! [`ChildPool`]) or a fresh process per job (`isolation = "process"`, a [`ChildJob`]).
+//!
+//! This file is the only place that tells the two apart. The rest of the engine sees one
+//! shape: [`Runner::launch`] starts an [`Attempt`], which gives a [`Stop`] (to cancel it),
+//! [`RunEvents`] (its progress and events as [`RunEvent`]s) and its [`Outcome`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use offload_pool::{
+    Algorithm, Canceller, ChildPool, JobEvent, JobHandle, PoolConfig, RecyclePolicy, RunOptions,
+    WorkerKind,
+};
+use offload_process::{
+    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, ProcessEvent,
+};
+use serde_json::Value;
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+
+use super::EngineError;
+use crate::config::{Isolation, PoolSection, ServeConfig};
+
+/// How a pool runs its jobs.
+pub(crate) enum Runner {
+    /// Resident workers fed from the pool's queue.
+    Pool(ChildPool),
+    /// A fresh process per job, at most `slots` at once.
+    Process {
+        jobs: ChildJob,
+        slots: Arc<Semaphore>,
+    },
+}
+
+impl Runner {
+    /// Starts the runner of pool `section` (`kind` and `program` decided by the engine);
+    /// `capacity` is how many jobs it may run at once (its pool queue holds four times that).
+    pub(crate) async fn start(
+        cfg: &ServeConfig,
+        section: &PoolSection,
+        kind: JobKind,
+        program: Option<PathBuf>,
+        capacity: usize,
+    ) -> Result<Self, EngineError> {
+        let name = &section.name;
+        let min = section.min.unwrap_or(0);
+        let max = section.max.unwrap_or(2).max(1);
+        let concurrency = section.concurrency.unwrap_or(1).max(1);
+        match section.isolation {
+            Isolation::Process => Ok(Self::Process {
+                jobs: ChildJob::new(
+                    ChildJobConfig::with_jobs_dir(&cfg.jobs)
+                        .handle_signals(false)
+                        .env_policy(crate::job_env::policy(cfg)),
+                ),
+                slots: Arc::new(Semaphore::new(max)),
+            }),
+            Isolation::Pool => {
+                let worker = match (kind, program) {
+                    (JobKind::Node, _) => WorkerKind::Node,
+                    (JobKind::Python, _) => WorkerKind::Python,
+                    (_, Some(p)) => WorkerKind::Program(p),
+                    (_, None) => {
+                        return Err(EngineError::Invalid("a native pool needs a program".into()))
+                    }
+                };
+                let mut pc = PoolConfig::new(worker, &cfg.jobs)
+                    .size(min.min(max), max)
+                    .concurrency(concurrency)
+                    .handle_signals(false);
+                pc.name.clone_from(name);
+                pc.env_policy = crate::job_env::policy(cfg);
+                if let Some(a) = &section.algorithm {
+                    pc.algorithm = a
+                        .parse::<Algorithm>()
+                        .map_err(|e| EngineError::Invalid(format!("pool {name:?}: {e}")))?;
+                }
+                // The store owns retries (with backoff, durable): one attempt per claim.
+                pc.retry.max_attempts = 1;
+                pc.queue_bound = capacity.max(1) * 4;
+                pc.recycle = RecyclePolicy {
+                    after_jobs: section.recycle_after_jobs,
+                    max_rss: section.max_rss_mb.map(|mb| mb << 20),
+                    max_age: section.max_age_s.map(Duration::from_secs),
+                };
+                pc.idle_timeout = Some(Duration::from_secs(section.idle_timeout_s.unwrap_or(300)));
+                let pool = ChildPool::start(pc).await.map_err(|e| {
+                    EngineError::Internal(format!("pool {name:?} cannot start: {e}"))
+                })?;
+                Ok(Self::Pool(pool))
+            }
+        }
+    }
+
+    /// The resident pool, when the runner has one (resize, health, worker events).
+    pub(crate) fn pool(&self) -> Option<&ChildPool> {
+        match self {
+            Self::Pool(p) => Some(p),
+            Self::Process { .. } => None,
+        }
+    }
+
+    /// Starts one attempt of `job` (a process runner first waits for a free slot). `Err` is
+    /// why the job cannot run at all (its text names files absolutely: the caller cleans it).
+    pub(crate) async fn launch(
+        &self,
+        job: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Attempt, String> {
+        match self {
+            Self::Pool(pool) => {
+                let mut opts = RunOptions::default().max_attempts(1).with_events();
+                if let Some(t) = timeout {
+                    opts = opts.timeout(t);
+                }
+                let mut handle = pool
+                    .run_with(job, params, opts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let stop = Stop::Pool(handle.canceller());
+                let events = handle.events().map(RunEvents::Pool);
+                Ok(Attempt {
+                    stop,
+                    events,
+                    end: End::Pool(Some(handle)),
+                })
+            }
+            Self::Process { jobs, slots } => {
+                let Ok(permit) = Arc::clone(slots).acquire_owned().await else {
+                    return Ok(Attempt {
+                        stop: Stop::Nothing,
+                        events: None,
+                        end: End::Cancelled,
+                    });
+                };
+                let mut opts = ExecOptions::default();
+                if let Some(t) = timeout {
+                    opts = opts.timeout(t);
+                }
+                let process = jobs
+                    .exec(job, params, opts)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Attempt {
+                    stop: Stop::Process(process.clone()),
+                    events: Some(RunEvents::Process(process.events())),
+                    end: End::Process(process, permit),
+                })
+            }
+        }
+    }
+
+    /// Replaces the resident workers (job files changed); a process runner starts fresh
+    /// processes anyway.
+    pub(crate) async fn recycle(&self, pool_name: &str) {
+        if let Self::Pool(pool) = self {
+            tracing::info!(pool = %pool_name, "job files changed: replacing workers");
+            if let Err(e) = pool.recycle_all().await {
+                tracing::warn!(pool = %pool_name, error = %e, "cannot recycle");
+            }
+        }
+    }
+
+    /// Stops every worker: a pool gracefully within `deadline`, a process runner's processes
+    /// at once. Runs as a task of its own, so that pools stop side by side.
+    pub(crate) fn shutdown(&self, deadline: Duration) -> tokio::task::JoinHandle<()> {
+        match self {
+            Self::Pool(pool) => {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let _ = pool.shutdown(deadline).await;
+                })
+            }
+            Self::Process { jobs, .. } => {
+                let jobs = jobs.clone();
+                tokio::spawn(async move { jobs.kill_all().await })
+            }
+        }
+    }
+}
+
+/// One running attempt of a job.
+pub(crate) struct Attempt {
+    stop: Stop,
+    events: Option<RunEvents>,
+    end: End,
+}
+
+/// What an attempt's end is read from.
+enum End {
+    /// Taken when its result is read.
+    Pool(Option<JobHandle>),
+    /// The process and its slot, held until the process ends.
+    Process(JobProcess, OwnedSemaphorePermit),
+    /// The runner stopped before the attempt could start.
+    Cancelled,
+}
+
+impl Attempt {
+    /// What stops it (once; later calls get a stop that does nothing).
+    pub(crate) fn take_stop(&mut self) -> Stop {
+        std::mem::replace(&mut self.stop, Stop::Nothing)
+    }
+
+    /// Its progress and events (once).
+    pub(crate) fn take_events(&mut self) -> Option<RunEvents> {
+        self.events.take()
+    }
+
+    /// Waits for the attempt's outcome and its worker's pid (when one ran); once only. A
+    /// process runner's slot is held until the attempt is dropped (after the process exited:
+    /// an outcome can be known while the process still lingers).
+    pub(crate) async fn outcome(&mut self) -> (Outcome, Option<u32>) {
+        match &mut self.end {
+            End::Pool(handle) => match handle.take() {
+                Some(handle) => {
+                    let result = handle.result().await;
+                    let pid = result.attempts.last().map(|a| a.pid);
+                    (result.outcome, pid)
+                }
+                None => (Outcome::Cancelled, None),
+            },
+            End::Process(process, _slot) => (process.outcome().await, Some(process.pid())),
+            End::Cancelled => (Outcome::Cancelled, None),
+        }
+    }
+}
+
+/// Stops a running attempt.
+pub(crate) enum Stop {
+    Pool(Canceller),
+    Process(JobProcess),
+    Nothing,
+}
+
+impl Stop {
+    /// A pool job gets `cancel` (then its worker is killed after the cancel grace); a process
+    /// is killed with a 2 s grace.
+    pub(crate) fn stop(self) {
+        match self {
+            Self::Pool(c) => c.cancel(),
+            Self::Process(p) => p.start_kill(Duration::from_secs(2)),
+            Self::Nothing => {}
+        }
+    }
+}
+
+/// What a running job reports, whichever runner runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RunEvent {
+    /// A progress value.
+    Progress(Value),
+    /// A named event with its data.
+    Emitted {
+        /// The event's name.
+        name: String,
+        /// Its data.
+        data: Value,
+    },
+    /// The job ended (or its stream closed): nothing more comes.
+    End,
+}
+
+/// A running attempt's event stream.
+pub(crate) enum RunEvents {
+    Pool(broadcast::Receiver<JobEvent>),
+    Process(broadcast::Receiver<ProcessEvent>),
+}
+
+impl RunEvents {
+    /// The next event that matters to the daemon (others are skipped; a lagging receiver
+    /// goes on with what it still has).
+    pub(crate) async fn next(&mut self) -> RunEvent {
+        loop {
+            let event =
+                match self {
+                    Self::Pool(rx) => match rx.recv().await {
+                        Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                        Ok(JobEvent::Event { name, data, .. }) => {
+                            Some(RunEvent::Emitted { name, data })
+                        }
+                        Ok(JobEvent::Finished { .. })
+                        | Err(broadcast::error::RecvError::Closed) => Some(RunEvent::End),
+                        _ => None,
+                    },
+                    Self::Process(rx) => match rx.recv().await {
+                        Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                        Ok(ProcessEvent::Event { name, data, .. }) => {
+                            Some(RunEvent::Emitted { name, data })
+                        }
+                        Ok(ProcessEvent::Exited { .. })
+                        | Err(broadcast::error::RecvError::Closed) => Some(RunEvent::End),
+                        _ => None,
+                    },
+                };
+            if let Some(e) = event {
+                return e;
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Submitting jobs: the one way in for every caller (HTTP single and batch, the line protocol,
+//! cron ticks). [`Engine::submit`] and [`Engine::submit_batch`] check a job, route it, fill in
+//! its defaults, pass admission control, commit it to the store (durable before the answer),
+//! announce it and wake the dispatcher.
+//!
+//! # Defaults
+//!
+//! What a job does not say comes from its pool's `[[pool]]` section, else from its
+//! [`Source`]; the rule lives here only:
+//!
+//! | | `max_attempts` | `timeout_ms` | `backoff_ms` |
+//! |---|---|---|---|
+//! | [`Source::Http`] | asked, else the pool's, else 3 (`docs/http-api.md`) | asked, else the pool's, else none | the pool's, else 1000 |
+//! | [`Source::Lines`] | the pool's, else `[lines] max_attempts` (`docs/line-protocol.md`) | the pool's | the pool's, else 1000 |
+//! | [`Source::Cron`] | 1, whatever the pool says: the next tick is its retry | the pool's | the pool's, else 1000 |
+//!
+//! Every number is then checked against one set of bounds (`crate::limits`); HTTP params are
+//! also bounded by `http.max_params_bytes` (a line-protocol request is bounded whole by
+//! `[lines] max_request_bytes`, a cron schedule's params when it is added).
+
+use offload_store::limits::{LimitError, MAX_ATTEMPTS};
+use offload_store::{now_ms, CronTick, Millis, NewJob, Submitted};
+use serde_json::Value;
+
+use super::{Engine, EngineError};
+use crate::config::ServeConfig;
+use crate::events::JobChange;
+
+/// The attempts of an HTTP job when neither the request nor its pool names them.
+const HTTP_ATTEMPTS: u32 = 3;
+
+/// Who submits a job: decides its defaults (see the module's table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// `POST /v1/jobs` and `POST /v1/jobs/batch`.
+    Http,
+    /// The line protocol, TCP or UDP.
+    Lines,
+    /// A cron tick: the store keeps one job per `(schedule, tick)`.
+    Cron(CronTick),
+}
+
+impl Source {
+    /// The attempts of a job that asked `asked` in a pool that sets `pool`.
+    fn max_attempts(&self, asked: Option<u32>, pool: Option<u32>, cfg: &ServeConfig) -> u32 {
+        let fallback = match self {
+            Self::Http => HTTP_ATTEMPTS,
+            Self::Lines => cfg.lines.max_attempts,
+            Self::Cron(_) => return 1,
+        };
+        asked.or(pool).unwrap_or(fallback).max(1)
+    }
+}
+
+/// A job to submit, before routing and defaults.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Submit {
+    pub(crate) job: String,
+    pub(crate) params: Value,
+    pub(crate) priority: i32,
+    /// Run no sooner than this many ms from now (exclusive with `run_at`).
+    pub(crate) delay_ms: Option<u64>,
+    /// Run no sooner than this time (ms since the epoch).
+    pub(crate) run_at: Option<Millis>,
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) idempotency_key: Option<String>,
+}
+
+impl Submit {
+    /// A job with its name and params, everything else by default.
+    pub(crate) fn new(job: &str, params: Value) -> Self {
+        Self {
+            job: job.to_owned(),
+            params,
+            ..Self::default()
+        }
+    }
+}
+
+impl Engine {
+    /// Submits one job; answers once it is durable.
+    ///
+    /// # Errors
+    ///
+    /// A refused job ([`EngineError::Invalid`], [`EngineError::TooLarge`],
+    /// [`EngineError::UnknownJob`]), a full queue ([`EngineError::QueueFull`]), a pool that
+    /// cannot start, a store failure.
+    pub(crate) async fn submit(
+        &self,
+        source: Source,
+        job: Submit,
+    ) -> Result<Submitted, EngineError> {
+        let new = self.prepare(&source, job).await?;
+        self.commit(vec![new])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::Internal("the store returned no job".into()))
+    }
+
+    /// Submits jobs all or none, in one transaction; answers once they are durable, in order.
+    ///
+    /// # Errors
+    ///
+    /// As [`submit`](Self::submit); a refused job is [`EngineError::Item`] naming its place.
+    pub(crate) async fn submit_batch(
+        &self,
+        source: Source,
+        jobs: Vec<Submit>,
+    ) -> Result<Vec<Submitted>, EngineError> {
+        let mut prepared = Vec::with_capacity(jobs.len());
+        for (index, job) in jobs.into_iter().enumerate() {
+            let new = self
+                .prepare(&source, job)
+                .await
+                .map_err(|e| EngineError::Item {
+                    index,
+                    error: Box::new(e),
+                })?;
+            prepared.push(new);
+        }
+        self.commit(prepared).await
+    }
+
+    /// Checks a job, routes it and fills in its defaults.
+    async fn prepare(&self, source: &Source, s: Submit) -> Result<NewJob, EngineError> {
+        if *source == Source::Http {
+            let limit = self.cfg.http.max_params_bytes;
+            if crate::events::json_size_over(&s.params, limit) {
+                return Err(EngineError::TooLarge {
+                    field: "params",
+                    limit,
+                    key: "http.max_params_bytes",
+                });
+            }
+        }
+        // The numbers are checked by `crate::limits`: here what is known before routing, then
+        // the whole job once the pool's defaults are in.
+        if s.max_attempts == Some(0) {
+            return Err(LimitError::new("max_attempts", 0, format!("1..={MAX_ATTEMPTS}")).into());
+        }
+        let run_at = crate::limits::run_at(s.delay_ms, s.run_at, now_ms())?;
+        let route = self.route(&s.job).await?;
+        let section = self.pool(&route.pool).map(|p| p.section.clone());
+        let section = section.as_ref();
+        let new = NewJob {
+            max_attempts: source.max_attempts(
+                s.max_attempts,
+                section.and_then(|p| p.max_attempts),
+                &self.cfg,
+            ),
+            job: s.job,
+            params: s.params,
+            pool: route.pool,
+            priority: s.priority,
+            run_at,
+            timeout_ms: s.timeout_ms.or_else(|| section.and_then(|p| p.timeout_ms)),
+            backoff_ms: section.and_then(|p| p.backoff_ms).unwrap_or(1000),
+            idempotency_key: s.idempotency_key,
+            cron: match source {
+                Source::Cron(tick) => Some(tick.clone()),
+                _ => None,
+            },
+        };
+        crate::limits::check_job(&new, self.cfg.max_timeout_ms)?;
+        Ok(new)
+    }
+
+    /// Commits prepared jobs (one transaction) after admission control, then counts them,
+    /// announces them on the event stream and wakes the dispatcher.
+    async fn commit(&self, jobs: Vec<NewJob>) -> Result<Vec<Submitted>, EngineError> {
+        self.admission.admit(&*self.store, &jobs).await?;
+        let done = self
+            .store
+            .submit(jobs.clone(), self.cfg.idempotency_window)
+            .await?;
+        let fresh: Vec<(NewJob, &Submitted)> = jobs
+            .into_iter()
+            .zip(&done)
+            .filter(|(_, d)| !d.duplicate)
+            .collect();
+        self.metrics.submitted(fresh.len() as u64);
+        for (j, d) in fresh {
+            self.announce(JobChange {
+                id: d.id,
+                job: j.job,
+                pool: j.pool,
+                state: d.state,
+                attempt: 0,
+            });
+        }
+        self.notify();
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_come_from_the_request_then_the_pool_then_the_source() {
+        let mut cfg = ServeConfig::new("jobs", ".offload");
+        cfg.lines.max_attempts = 5;
+        assert_eq!(Source::Http.max_attempts(None, None, &cfg), 3);
+        assert_eq!(Source::Http.max_attempts(None, Some(7), &cfg), 7);
+        assert_eq!(Source::Http.max_attempts(Some(2), Some(7), &cfg), 2);
+        assert_eq!(Source::Lines.max_attempts(None, None, &cfg), 5);
+        assert_eq!(Source::Lines.max_attempts(None, Some(7), &cfg), 7);
+        let tick = Source::Cron(CronTick {
+            schedule: "s".into(),
+            tick: 0,
+        });
+        assert_eq!(tick.max_attempts(None, Some(7), &cfg), 1);
+    }
+}
