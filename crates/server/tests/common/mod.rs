@@ -12,6 +12,7 @@
 pub mod http;
 pub mod lines;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -95,6 +96,19 @@ impl Running {
             .await
             .unwrap()
             .unwrap();
+        Self::from(daemon, Some(rt))
+    }
+
+    /// Boots on a runtime of its own what `start` makes there: a store opened on that runtime
+    /// (its connections then die with it in a [`crash`](Running::crash)) and the tasks that feed
+    /// the daemon.
+    pub async fn boot_with<F, Fut>(start: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Daemon> + Send + 'static,
+    {
+        let rt = runtime();
+        let daemon = rt.spawn(async move { start().await }).await.unwrap();
         Self::from(daemon, Some(rt))
     }
 
