@@ -65,18 +65,20 @@ pub fn offload(server: Option<&str>, args: &[&str]) -> Out {
     }
 }
 
-/// insta settings that redact what changes between runs: job ids, UTC times and how long ago
-/// they were, ports of 127.0.0.1, temporary folders and this checkout's path. Tables whose
+/// insta settings that redact what changes between runs: job ids and UTC times (by placeholders
+/// of the same width, so that tables stay aligned), how long ago times were, ports of 127.0.0.1, worker pids in results, temporary folders and this
+/// checkout's path. Tables whose
 /// columns hold such values get their own filters in the test that snapshots them.
 pub fn redacted() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "[ID]",
+        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
     );
-    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[TIME]");
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDTHH:MM:SSZ");
     s.add_filter(r"\((in )?[0-9.]+(ms|s|m|h|d)( [0-9]+(s|m|h))?( ago)?\)", "([WHEN])");
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
+    s.add_filter(r#""pid": ?\d+"#, r#""pid": [PID]"#);
     let root = repo_root().canonicalize().unwrap();
     s.add_filter(&regex_escape(&root.display().to_string()), "[REPO]");
     s.add_filter(r"/tmp/[^\s/]+", "[TMP]");
