@@ -71,7 +71,11 @@ fn tables_and_results() {
     let dead = dead["id"].as_str().unwrap().to_owned();
 
     snapshot("jobs_table", &offload(Some(s), &["jobs", "--table"]), &[]);
-    snapshot("status_dead", &offload(Some(s), &["status", &dead]), ATTEMPTS);
+    snapshot(
+        "status_dead",
+        &offload(Some(s), &["status", &dead]),
+        ATTEMPTS,
+    );
     snapshot(
         "result_dead",
         &offload(Some(s), &["result", &dead, "--json"]),
@@ -94,13 +98,21 @@ fn tables_and_results() {
         ],
     );
     let later = later.trim();
-    snapshot("status_scheduled", &offload(Some(s), &["status", later]), &[]);
+    snapshot(
+        "status_scheduled",
+        &offload(Some(s), &["status", later]),
+        &[],
+    );
     snapshot(
         "result_not_over",
         &offload(Some(s), &["result", later]),
         &[],
     );
-    snapshot("cancel_scheduled", &offload(Some(s), &["cancel", later]), &[]);
+    snapshot(
+        "cancel_scheduled",
+        &offload(Some(s), &["cancel", later]),
+        &[],
+    );
 
     // One worker per pool that ran a job; pids, memory, CPU and uptime redacted.
     snapshot(
@@ -155,7 +167,11 @@ fn errors_say_what_happened_and_exit_by_the_table() {
     let s = d.url.as_str();
     // Refused submits: no token, a wrong token, an unknown job, a name that leaves the jobs
     // folder, params that are not JSON.
-    snapshot("submit_without_token", &offload(Some(s), &["submit", "hello"]), &[]);
+    snapshot(
+        "submit_without_token",
+        &offload(Some(s), &["submit", "hello"]),
+        &[],
+    );
     snapshot(
         "submit_wrong_token",
         &offload(Some(s), &["--token", "wrong", "submit", "hello"]),
@@ -163,8 +179,16 @@ fn errors_say_what_happened_and_exit_by_the_table() {
     );
     let t = ["--token", "s3cret"];
     let with_token = |args: &[&str]| offload(Some(s), &[&t[..], args].concat());
-    snapshot("submit_unknown_job", &with_token(&["submit", "no-such-job"]), &[]);
-    snapshot("submit_bad_name", &with_token(&["submit", "../etc/passwd"]), &[]);
+    snapshot(
+        "submit_unknown_job",
+        &with_token(&["submit", "no-such-job"]),
+        &[],
+    );
+    snapshot(
+        "submit_bad_name",
+        &with_token(&["submit", "../etc/passwd"]),
+        &[],
+    );
     snapshot(
         "submit_bad_params",
         &with_token(&["submit", "hello", "--params", "{oops"]),

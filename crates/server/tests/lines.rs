@@ -12,8 +12,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::lines::{
-    gap_call, half_close_call, http_get, is_error, line_call, php_call, read_all, start,
-    udp_send,
+    gap_call, half_close_call, http_get, is_error, line_call, php_call, read_all, start, udp_send,
 };
 use common::Running;
 use serde_json::Value;
@@ -261,19 +260,21 @@ fn a_slowloris_does_not_delay_a_well_behaved_client_and_is_dropped() {
     );
     let answer = slowloris.join().unwrap();
     assert!(answer.starts_with("408:"), "{answer:?}");
-    assert!(answer.contains("did not arrive within 5000 ms"), "{answer:?}");
+    assert!(
+        answer.contains("did not arrive within 5000 ms"),
+        "{answer:?}"
+    );
 
     // Over max_connections: 503 while the four holding the slots are still open and waiting
     // (the slowloris's slot may take a moment to come back: until then a holder is the one
     // refused, and the round is tried again).
     let (holders, got) = eventually("four holders and a refusal", || {
-        let holders: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(d.tcp()).unwrap()).collect();
+        let holders: Vec<TcpStream> = (0..4)
+            .map(|_| TcpStream::connect(d.tcp()).unwrap())
+            .collect();
         let mut refused = common::lines::connect(d.tcp());
         let got = read_all(&mut refused);
-        holders
-            .iter()
-            .all(still_waiting)
-            .then_some((holders, got))
+        holders.iter().all(still_waiting).then_some((holders, got))
     });
     assert!(got.starts_with("503:"), "{got}");
     // The idle ones are dropped by the idle timeout (the test still holds them) and the slots
@@ -310,10 +311,10 @@ fn a_seed_module_with_texecute_and_uexecute_runs_unchanged() {
             .find(|j| j["params"]["transport"] == "udp")
             .cloned()
     });
-    let result = http_get(&d, &format!(
-        "/v1/jobs/{}/result?wait=20",
-        rec["id"].as_str().unwrap()
-    ));
+    let result = http_get(
+        &d,
+        &format!("/v1/jobs/{}/result?wait=20", rec["id"].as_str().unwrap()),
+    );
     assert_eq!(result["state"], "succeeded", "{result}");
     assert_eq!(result["result"], "logged sid-1");
 }

@@ -370,7 +370,10 @@ async fn any_node_answers_cancels_and_fires_each_cron_tick_once() {
         if ticks >= 3 {
             break;
         }
-        assert!(Instant::now() < deadline, "the schedule fired {ticks} times");
+        assert!(
+            Instant::now() < deadline,
+            "the schedule fired {ticks} times"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let row = db.query_i64(

@@ -76,7 +76,10 @@ pub fn redacted() -> insta::Settings {
         "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
     );
     s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "YYYY-MM-DDTHH:MM:SSZ");
-    s.add_filter(r"\((in )?[0-9.]+(ms|s|m|h|d)( [0-9]+(s|m|h))?( ago)?\)", "([WHEN])");
+    s.add_filter(
+        r"\((in )?[0-9.]+(ms|s|m|h|d)( [0-9]+(s|m|h))?( ago)?\)",
+        "([WHEN])",
+    );
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]");
     s.add_filter(r#""pid": ?\d+"#, r#""pid": [PID]"#);
     let root = repo_root().canonicalize().unwrap();

@@ -67,7 +67,10 @@ pub async fn wait_state(d: &Running, id: &str, state: &str) -> Value {
         if job["state"] == state {
             return job;
         }
-        assert!(Instant::now() < deadline, "job {id} never got {state}: {job}");
+        assert!(
+            Instant::now() < deadline,
+            "job {id} never got {state}: {job}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -91,11 +91,7 @@ impl Running {
     /// [`Running::boot`] from an async test.
     pub async fn boot_async(cfg: ServeConfig, store: Arc<dyn Store>) -> Self {
         let rt = runtime();
-        let daemon = rt
-            .spawn(Daemon::start(cfg, store))
-            .await
-            .unwrap()
-            .unwrap();
+        let daemon = rt.spawn(Daemon::start(cfg, store)).await.unwrap().unwrap();
         Self::from(daemon, Some(rt))
     }
 
