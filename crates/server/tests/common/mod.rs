@@ -146,12 +146,17 @@ impl Running {
     }
 
     /// Stops it gracefully (as SIGTERM does to the binary), with a short grace.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.stop_within(Duration::from_millis(200)).await;
+    }
+
+    /// Stops it gracefully: running jobs get `grace` to finish.
+    pub async fn stop_within(mut self, grace: Duration) {
         let Some(d) = self.daemon.take() else { return };
         match self.rt.take() {
-            None => d.stop(Duration::from_millis(200)).await,
+            None => d.stop(grace).await,
             Some(rt) => {
-                rt.spawn(d.stop(Duration::from_millis(200))).await.unwrap();
+                rt.spawn(d.stop(grace)).await.unwrap();
                 rt.shutdown_background();
             }
         }
