@@ -6,36 +6,17 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{repo_root, Daemon, OFFLOAD};
+use common::cli::{self, Out};
+use common::{repo_root, Daemon};
 use serde_json::Value;
 
-/// What one `offload` run printed and how it exited.
-#[derive(Debug)]
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
+/// `offload --server SERVER ARGS`, the environment cleared of `OFFLOAD_*`.
 fn command(server: &str, args: &[&str]) -> Command {
-    let mut c = Command::new(OFFLOAD);
-    c.arg("--server")
-        .arg(server)
-        .args(args)
-        .env_remove("OFFLOAD_TOKEN")
-        .env_remove("OFFLOAD_SERVER")
-        .env_remove("OFFLOAD_LOG")
-        .stdin(Stdio::null());
-    c
+    cli::command(Some(server), args)
 }
 
 fn offload(server: &str, args: &[&str]) -> Out {
-    let out = command(server, args).output().expect("offload runs");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cli::offload(Some(server), args)
 }
 
 /// Runs `offload` and expects exit 0.

@@ -5,20 +5,22 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use offload_server::config::PoolSection;
-use offload_server::{Daemon, ServeConfig};
-use offload_store::SqliteStore;
+use offload_server::ServeConfig;
 use serde_json::{json, Value};
+
+mod common;
+
+use common::{sqlite, Running};
 
 const TOKEN: &str = "h4-attack-token-0123456789";
 const STORE_URL: &str = "postgres://offload:db-password-42@127.0.0.1:5432/offload";
 
-/// A daemon in a tempdir with a jobs folder.
+/// A daemon in a tempdir with a jobs folder (`common::Running`, with a bearer token when set).
 struct Booted {
-    daemon: Option<Daemon>,
+    running: Running,
     url: String,
     token: Option<String>,
     tmp: tempfile::TempDir,
@@ -80,10 +82,8 @@ impl Booted {
         assert_eq!(r["result"], json!({"after": true}));
     }
 
-    async fn stop(mut self) {
-        if let Some(d) = self.daemon.take() {
-            d.stop(Duration::from_secs(5)).await;
-        }
+    async fn stop(self) {
+        self.running.stop_within(Duration::from_secs(5)).await;
     }
 }
 
@@ -124,11 +124,11 @@ async fn boot(tune: impl FnOnce(&mut ServeConfig)) -> Booted {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     tune(&mut cfg);
     let token = cfg.token.clone();
-    let store = Arc::new(SqliteStore::open(&data).unwrap());
-    let daemon = Daemon::start(cfg, store).await.unwrap();
-    let url = format!("http://{}", daemon.addr());
+    let store = sqlite(&cfg);
+    let running = Running::start_with(cfg, store).await;
+    let url = running.url();
     Booted {
-        daemon: Some(daemon),
+        running,
         url,
         token,
         tmp,

@@ -3,6 +3,7 @@
 //! request decoding. Memory is read from `/proc/self/status` (the daemon lives in the test
 //! process; nextest runs each test in its own process).
 
+mod common;
 #[path = "attacks_http/support.rs"]
 mod support;
 

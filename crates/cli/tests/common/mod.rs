@@ -151,3 +151,5 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+pub mod cli;

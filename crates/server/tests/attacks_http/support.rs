@@ -1,16 +1,16 @@
-//! Boots a daemon in this process (127.0.0.1:0, a tempdir, SQLite) and speaks raw HTTP/1.1 to
-//! it over `tokio::net::TcpStream`, so tests control every byte and every stall.
+//! The attack suite's view of a daemon booted in this process (`common::Running`: 127.0.0.1:0,
+//! a tempdir, SQLite): it speaks raw HTTP/1.1 over `tokio::net::TcpStream`, so tests control
+//! every byte and every stall.
 #![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use offload_server::{Daemon, FileConfig, ServeConfig};
-use offload_store::SqliteStore;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::common::{config, Running};
 
 /// Node jobs the tests run.
 const JOBS: &[(&str, &str)] = &[
@@ -23,9 +23,8 @@ const JOBS: &[(&str, &str)] = &[
 
 /// A daemon in this process.
 pub struct Served {
-    pub daemon: Option<Daemon>,
+    running: Running,
     pub addr: SocketAddr,
-    _tmp: tempfile::TempDir,
 }
 
 impl Served {
@@ -37,17 +36,11 @@ impl Served {
         for (name, text) in JOBS {
             std::fs::write(jobs.join(name), text).unwrap();
         }
-        let data = tmp.path().join("data");
-        let mut cfg = ServeConfig::new(&jobs, &data);
-        cfg.listen = "127.0.0.1:0".parse().unwrap();
-        let file: FileConfig = toml::from_str(toml).unwrap();
-        cfg.apply_file(file).unwrap();
-        let store = SqliteStore::open(&data).unwrap();
-        let daemon = Daemon::start(cfg, Arc::new(store)).await.unwrap();
+        let cfg = config(&jobs, &tmp.path().join("data"), toml);
+        let running = Running::start(tmp, cfg).await;
         Self {
-            addr: daemon.addr(),
-            daemon: Some(daemon),
-            _tmp: tmp,
+            addr: running.http,
+            running,
         }
     }
 
@@ -110,11 +103,9 @@ impl Served {
         }
     }
 
-    /// Stops the daemon.
-    pub async fn stop(mut self) {
-        if let Some(d) = self.daemon.take() {
-            d.stop(Duration::from_secs(2)).await;
-        }
+    /// Stops the daemon (running jobs get two seconds).
+    pub async fn stop(self) {
+        self.running.stop_within(Duration::from_secs(2)).await;
     }
 }
 

@@ -1,4 +1,6 @@
-//! `offload serve` end to end: a real daemon process, real workers, real SQLite, real HTTP.
+//! The daemon end to end over HTTP: booted in this process (`common::Running`), real workers,
+//! real SQLite, real sockets. That the `offload serve` binary starts, serves and stops on a
+//! signal is the CLI's smoke test (`crates/cli/tests/serve_smoke.rs`).
 
 mod common;
 
@@ -6,22 +8,20 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{get, http, post, repo_root, wait_result, Daemon};
+use common::http::{client as http, get, post, submit, wait_result, wait_state};
+use common::{config, examples, sqlite, Running};
 use serde_json::{json, Value};
 
-async fn submit(d: &Daemon, body: Value) -> String {
-    let (status, v) = post(d, "/v1/jobs", body).await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_str().unwrap().to_owned()
-}
-
-fn examples() -> std::path::PathBuf {
-    repo_root().join("examples/jobs")
+/// A daemon on the example jobs with `toml` as its offload.toml and a fresh data folder.
+async fn start(toml: &str) -> Running {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&examples(), &tmp.path().join("data"), toml);
+    Running::start(tmp, cfg).await
 }
 
 #[tokio::test]
 async fn a_submitted_job_runs_and_its_result_long_polls() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let id = submit(
         &d,
         json!({"job": "hello", "params": {"name": "serve", "steps": 2}}),
@@ -39,7 +39,7 @@ async fn a_submitted_job_runs_and_its_result_long_polls() {
 
 #[tokio::test]
 async fn bad_input_gets_typed_errors_and_never_crashes_the_daemon() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let (s, v) = post(&d, "/v1/jobs", json!({"job": "no-such-job"})).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
@@ -59,7 +59,7 @@ async fn bad_input_gets_typed_errors_and_never_crashes_the_daemon() {
         "{v}"
     );
     let r = http()
-        .post(format!("{}/v1/jobs", d.url))
+        .post(format!("{}/v1/jobs", d.url()))
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -68,7 +68,7 @@ async fn bad_input_gets_typed_errors_and_never_crashes_the_daemon() {
     assert_eq!(r.status().as_u16(), 400);
     let big = "x".repeat(17 << 20);
     let r = http()
-        .post(format!("{}/v1/jobs", d.url))
+        .post(format!("{}/v1/jobs", d.url()))
         .header("content-type", "application/json")
         .body(format!("{{\"job\":\"hello\",\"params\":\"{big}\"}}"))
         .send()
@@ -103,7 +103,7 @@ async fn bad_input_gets_typed_errors_and_never_crashes_the_daemon() {
 
 #[tokio::test]
 async fn a_duplicate_idempotency_key_returns_the_first_job() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let body = json!({"job": "hello", "idempotency_key": "order-42"});
     let first = submit(&d, body.clone()).await;
     let (s, v) = post(&d, "/v1/jobs", body).await;
@@ -114,7 +114,7 @@ async fn a_duplicate_idempotency_key_returns_the_first_job() {
 
 #[tokio::test]
 async fn a_failing_job_is_retried_then_dead_with_every_attempt_recorded() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let id = submit(&d, json!({"job": "fails", "max_attempts": 2})).await;
     let r = wait_result(&d, &id).await;
     assert_eq!(r["state"], "dead", "{r}");
@@ -132,21 +132,13 @@ async fn a_failing_job_is_retried_then_dead_with_every_attempt_recorded() {
 
 #[tokio::test]
 async fn cancel_kills_a_running_job() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let id = submit(
         &d,
         json!({"job": "primes", "params": {"limit": 400_000_000}}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, job) = get(&d, &format!("/v1/jobs/{id}")).await;
-        if job["state"] == "running" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never ran: {job}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_state(&d, &id, "running").await;
     let (s, v) = post(&d, &format!("/v1/jobs/{id}/cancel"), json!(null)).await;
     assert_eq!(s, 200);
     assert_eq!(v["state"], "cancelled", "{v}");
@@ -160,14 +152,14 @@ async fn cancel_kills_a_running_job() {
 
 #[tokio::test]
 async fn events_stream_state_changes_and_progress() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let id = submit(
         &d,
         json!({"job": "hello", "params": {"steps": 3}, "delay_ms": 300}),
     )
     .await;
     let mut resp = http()
-        .get(format!("{}/v1/events?id={id}", d.url))
+        .get(format!("{}/v1/events?id={id}", d.url()))
         .send()
         .await
         .unwrap();
@@ -188,7 +180,7 @@ async fn events_stream_state_changes_and_progress() {
 
 #[tokio::test]
 async fn batch_workers_pools_metrics_and_openapi() {
-    let d = Daemon::start(&examples());
+    let d = start("").await;
     let (s, v) = post(
         &d,
         "/v1/jobs/batch",
@@ -226,7 +218,7 @@ async fn batch_workers_pools_metrics_and_openapi() {
     let (s, v) = post(&d, "/v1/pools/nope/resize", json!({"size": 2})).await;
     assert_eq!(s, 404, "{v}");
     let metrics = http()
-        .get(format!("{}/metrics", d.url))
+        .get(format!("{}/metrics", d.url()))
         .send()
         .await
         .unwrap()
@@ -255,7 +247,7 @@ async fn batch_workers_pools_metrics_and_openapi() {
             }
             let url = format!(
                 "{}{}",
-                d.url,
+                d.url(),
                 path.replace("{id}", &ids[0]).replace("{name}", "node")
             );
             let req = match method.as_str() {
@@ -273,14 +265,7 @@ async fn batch_workers_pools_metrics_and_openapi() {
 #[tokio::test]
 async fn cron_schedules_fire_from_the_api() {
     // Every second is below the default minimum interval (60 s): allow it.
-    let tmp = tempfile::tempdir().unwrap();
-    let config = tmp.path().join("offload.toml");
-    std::fs::write(&config, "[limits]\nmin_cron_interval_ms = 1000\n").unwrap();
-    let d = Daemon::start_with(
-        &examples(),
-        &tmp.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let d = start("[limits]\nmin_cron_interval_ms = 1000\n").await;
     let (s, v) = post(
         &d,
         "/v1/cron",
@@ -304,7 +289,7 @@ async fn cron_schedules_fire_from_the_api() {
     assert_eq!(list["schedules"][0]["name"], "every-second");
     assert_eq!(list["schedules"][0]["source"], "api");
     let r = http()
-        .delete(format!("{}/v1/cron/every-second", d.url))
+        .delete(format!("{}/v1/cron/every-second", d.url()))
         .send()
         .await
         .unwrap();
@@ -316,18 +301,16 @@ async fn cron_schedules_fire_from_the_api() {
 #[tokio::test]
 async fn a_token_is_required_when_configured() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = Daemon::start_with(
-        &examples(),
-        &tmp.path().join("data"),
-        &["--token", "s3cret"],
-    );
+    let mut cfg = config(&examples(), &tmp.path().join("data"), "");
+    cfg.token = Some("s3cret".into());
+    let d = Running::start(tmp, cfg).await;
     let (s, v) = get(&d, "/v1/jobs").await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (401, Some("unauthorized"))
     );
     let r = http()
-        .get(format!("{}/v1/jobs", d.url))
+        .get(format!("{}/v1/jobs", d.url()))
         .bearer_auth("s3cret")
         .send()
         .await
@@ -341,6 +324,9 @@ fn write_job(dir: &Path, name: &str, body: &str) {
     std::fs::write(dir.join(name), body).unwrap();
 }
 
+/// What SIGKILL does to the binary, in-process: the daemon's runtime is dropped with every task
+/// in it and no stop runs (`Running::crash`); a new daemon on the same data folder finishes the
+/// work.
 #[tokio::test]
 async fn sigkill_of_the_daemon_mid_load_loses_no_accepted_job() {
     let tmp = tempfile::tempdir().unwrap();
@@ -352,7 +338,9 @@ async fn sigkill_of_the_daemon_mid_load_loses_no_accepted_job() {
         "module.exports = async (p) => { await new Promise(r => setTimeout(r, 5)); return p.n; };",
     );
     let data = tmp.path().join("data");
-    let mut d = Daemon::start_with(&jobs, &data, &[]);
+    let cfg = config(&jobs, &data, "");
+    let store = sqlite(&cfg);
+    let d = Running::boot_async(cfg, store).await;
     let mut accepted = Vec::new();
     for round in 0..20 {
         let batch: Vec<Value> = (0..20)
@@ -365,11 +353,13 @@ async fn sigkill_of_the_daemon_mid_load_loses_no_accepted_job() {
         }
         if round == 10 {
             // Some jobs are done, some running, most queued: kill it here.
-            d.kill9();
             break;
         }
     }
-    let d = Daemon::start_with(&jobs, &data, &[]);
+    d.crash();
+    let cfg = config(&jobs, &data, "");
+    let store = sqlite(&cfg);
+    let d = Running::start_with(cfg, store).await;
     for id in &accepted {
         let r = wait_result(&d, id).await;
         assert_eq!(r["state"], "succeeded", "{id}: {r}");
@@ -384,7 +374,8 @@ async fn editing_a_job_file_takes_effect_and_removing_it_makes_it_unknown() {
     let jobs = tmp.path().join("jobs");
     std::fs::create_dir_all(&jobs).unwrap();
     write_job(&jobs, "version.js", "module.exports = () => 1;");
-    let d = Daemon::start_with(&jobs, &tmp.path().join("data"), &[]);
+    let cfg = config(&jobs, &tmp.path().join("data"), "");
+    let d = Running::start(tmp, cfg).await;
     let id = submit(&d, json!({"job": "version"})).await;
     assert_eq!(wait_result(&d, &id).await["result"], 1);
     write_job(&jobs, "version.js", "module.exports = () => 2;");
