@@ -178,7 +178,7 @@ mod tests {
             .unwrap();
         a.admit(&store, &[job("p")]).await.unwrap();
         let e = a.admit(&store, &[job("p")]).await.unwrap_err();
-        assert_eq!((e.status.as_u16(), e.code), (429, "queue_full"));
+        assert_eq!((e.status.as_u16(), e.code.as_str()), (429, "queue_full"));
         assert!(
             e.message.contains("max_queued_per_pool = 3"),
             "{}",

@@ -49,7 +49,7 @@ pub(crate) fn parse(expr: &str) -> Result<Cron, ApiError> {
     Cron::from_str(expr).map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            "invalid_cron",
+            offload_api::ErrorCode::InvalidCron,
             format!("{expr:?}: {e}"),
         )
     })
@@ -72,7 +72,7 @@ pub(crate) fn check(expr: &str, limits: &Limits) -> Result<Cron, ApiError> {
         if gap < min {
             return Err(ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                "invalid_cron",
+                offload_api::ErrorCode::InvalidCron,
                 format!(
                     "{expr:?} fires every {} ms, more often than min_cron_interval_ms = {min} \
                      ([limits] in offload.toml)",
@@ -236,7 +236,7 @@ impl Scheduler {
             if !entries.contains_key(&s.name) && entries.len() >= limits.max_cron_schedules {
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
-                    "conflict",
+                    offload_api::ErrorCode::Conflict,
                     format!(
                         "there are {} schedules already, the limit max_cron_schedules = {} \
                          ([limits] in offload.toml): remove one first",
@@ -258,7 +258,7 @@ impl Scheduler {
         {
             return Err(ApiError::new(
                 axum::http::StatusCode::CONFLICT,
-                "conflict",
+                offload_api::ErrorCode::Conflict,
                 format!(
                     "schedule {:?} comes from offload.toml; change it there",
                     s.name
@@ -288,7 +288,7 @@ impl Scheduler {
             Some("config") => {
                 return Err(ApiError::new(
                     axum::http::StatusCode::CONFLICT,
-                    "conflict",
+                    offload_api::ErrorCode::Conflict,
                     format!("schedule {name:?} comes from offload.toml; remove it there"),
                 ))
             }

@@ -247,7 +247,7 @@ impl Engine {
             // symlink's target): they go to clients.
             ResolveError::NotFound { .. } => ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
-                "unknown_job",
+                offload_api::ErrorCode::UnknownJob,
                 format!("{e}; add the job file to the jobs folder of this daemon"),
             ),
             other => ApiError::bad_request(other.to_string()),
