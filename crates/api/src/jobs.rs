@@ -95,23 +95,24 @@ pub struct SubmitRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
     /// Higher runs first (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
     #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
     /// Not before this many ms from now (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
     #[schema(minimum = 0, maximum = 31_536_000_000_u64)]
     pub delay_ms: Option<u64>,
-    /// Not before this time (ms since the epoch), at most 365 days ahead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Not before this time (ms since the epoch): at most 365 days after the start of today
+    /// (UTC); the document a daemon serves states today's bound.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
     #[schema(minimum = 0)]
     pub run_at: Option<i64>,
     /// Per-attempt timeout (default: the pool's, else none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
     #[schema(minimum = 1, maximum = 604_800_000_u64)]
     pub timeout_ms: Option<u64>,
     /// Attempts in all (default: the pool's, else 3).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
     #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
     /// A second submit with this key (same job, same params) within the idempotency window
@@ -182,7 +183,7 @@ pub struct Job {
     /// Its pool.
     pub pool: String,
     /// Its input (left out of lists unless `include=params`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub params: Option<Value>,
     /// Its state.
     pub state: JobState,
@@ -207,7 +208,7 @@ pub struct Job {
     /// The last progress value.
     pub progress: Option<Value>,
     /// The result (left out of lists unless `include=result`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub result: Option<Value>,
     /// The last error.
     pub error: Option<JobError>,
@@ -311,4 +312,24 @@ pub struct EventsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(value_type = Option<String>, format = Uuid)]
     pub id: Option<Uuid>,
+}
+
+/// A field that may be left out, and whose `null` is a value (`Some(Null)`): what was sent is
+/// what is written back.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_reads_and_writes_back_the_same_json() {
+        let text = r#"{"id":"0193a0c4-0000-7000-8000-000000000000","job":"hello","pool":"node","state":"dead","priority":0,"run_at":1,"created_at":1,"updated_at":2,"attempt":1,"max_attempts":1,"timeout_ms":null,"backoff_ms":1000,"idempotency_key":null,"progress":null,"result":null,"error":{"name":"ValueError","message":"boom","stack":null},"cancel_requested":false,"node":null,"lease_until":null,"attempts":[]}"#;
+        let job: Job = serde_json::from_str(text).unwrap();
+        assert_eq!(job.result, Some(Value::Null));
+        assert_eq!(job.params, None);
+        assert_eq!(serde_json::to_string(&job).unwrap(), text);
+    }
 }

@@ -20,6 +20,7 @@
 
 mod cron;
 mod error;
+mod int;
 mod jobs;
 pub mod limits;
 mod ops;

@@ -17,6 +17,17 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 pub const DEFAULT_MAX_TIMEOUT_MS: u64 = 604_800_000;
 /// The resize maximum the document states by default (`[limits] max_workers_per_pool`).
 pub const DEFAULT_MAX_WORKERS_PER_POOL: u32 = 64;
+/// A day, in ms.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The latest `run_at` a submit may ask at `now`: 365 days after the start of `now`'s day
+/// (UTC). The bound moves once a day, so the document a daemon serves states the bound its
+/// submits are held to (one that moved with every millisecond could not be stated).
+pub fn latest_run_at(now: i64) -> i64 {
+    let today = now.div_euclid(DAY_MS) * DAY_MS;
+    today.saturating_add(MAX_DELAY_MS as i64)
+}
+
 /// Most jobs in a batch.
 pub const MAX_BATCH: usize = 1000;
 /// Most jobs in a page, and the default.

@@ -113,6 +113,7 @@ pub struct PoolList {
 pub struct ResizeRequest {
     /// Workers wanted.
     #[schema(minimum = 0, maximum = 64)]
+    #[serde(deserialize_with = "crate::int::one")]
     pub size: u32,
 }
 

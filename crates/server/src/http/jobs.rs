@@ -114,7 +114,20 @@ async fn prepare(app: &App, b: SubmitRequest) -> Result<NewJob, ApiError> {
             ),
         ));
     }
-    let run_at = crate::limits::run_at(b.delay_ms, b.run_at, now_ms())?;
+    let now = now_ms();
+    if let Some(at) = b.run_at.filter(|&at| at > api::limits::latest_run_at(now)) {
+        return Err(crate::limits::invalid(
+            offload_store::limits::LimitError::new(
+                "run_at",
+                at,
+                format!(
+                    "0..={} (ms since the epoch, at most 365 days after the start of today, UTC)",
+                    api::limits::latest_run_at(now)
+                ),
+            ),
+        ));
+    }
+    let run_at = crate::limits::run_at(b.delay_ms, b.run_at, now)?;
     let submit = Submit {
         job: b.job,
         params,

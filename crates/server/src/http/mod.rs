@@ -50,8 +50,9 @@ pub(crate) struct App {
     pub(crate) sse_slots: Arc<Semaphore>,
     /// Long polls (`http.max_long_polls`).
     pub(crate) long_polls: Arc<Semaphore>,
-    /// The OpenAPI document, as served (set once the router is built).
-    pub(crate) openapi: std::sync::OnceLock<String>,
+    /// The OpenAPI document of the routes (set once the router is built), completed for
+    /// this daemon and day when served.
+    pub(crate) openapi: std::sync::OnceLock<utoipa::openapi::OpenApi>,
 }
 
 impl App {
@@ -74,13 +75,20 @@ impl App {
         }
     }
 
-    /// What the served document states of this daemon's configuration.
+    /// The document as served now.
+    pub(crate) fn openapi_json(&self) -> String {
+        let doc = self.openapi.get().cloned().unwrap_or_default();
+        openapi::finish(doc, &self.settings())
+    }
+
+    /// What the served document states of this daemon's configuration (and day).
     fn settings(&self) -> openapi::Settings {
         let cfg = self.engine.config();
         openapi::Settings {
             token: self.token.is_some(),
             max_timeout_ms: cfg.max_timeout_ms,
             max_workers_per_pool: cfg.limits.max_workers_per_pool,
+            latest_run_at: offload_api::limits::latest_run_at(offload_store::now_ms()),
         }
     }
 }
@@ -109,7 +117,6 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.max_body;
     let (routes, doc) = api().split_for_parts();
-    let doc = openapi::finish(doc, &app.settings());
     let _ = app.openapi.set(doc);
     routes
         .fallback(not_found)
@@ -225,6 +232,7 @@ pub fn openapi_json(cfg: &crate::config::ServeConfig) -> String {
             token: cfg.token.is_some(),
             max_timeout_ms: cfg.max_timeout_ms,
             max_workers_per_pool: cfg.limits.max_workers_per_pool,
+            latest_run_at: offload_api::limits::latest_run_at(offload_store::now_ms()),
         },
     )
 }

@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub(crate) max_timeout_ms: u64,
     /// `[limits] max_workers_per_pool`.
     pub(crate) max_workers_per_pool: usize,
+    /// Today's latest `run_at` (`offload_api::limits::latest_run_at`).
+    pub(crate) latest_run_at: i64,
 }
 
 #[derive(OpenApi)]
@@ -89,6 +91,11 @@ fn complete(doc: &mut Value, s: &Settings) {
         "/components/schemas/Submit/properties/timeout_ms/maximum",
         json!(s.max_timeout_ms),
     );
+    set_maximum(
+        doc,
+        "/components/schemas/Submit/properties/run_at",
+        json!(s.latest_run_at),
+    );
     set(
         doc,
         "/components/schemas/Resize/properties/size/maximum",
@@ -141,6 +148,12 @@ fn sort_keys(m: &mut Map<String, Value>) {
     m.extend(all);
 }
 
+fn set_maximum(doc: &mut Value, pointer: &str, value: Value) {
+    if let Some(v) = doc.pointer_mut(pointer).and_then(Value::as_object_mut) {
+        v.insert("maximum".into(), value);
+    }
+}
+
 fn set(doc: &mut Value, pointer: &str, value: Value) {
     if let Some(v) = doc.pointer_mut(pointer) {
         *v = value;
@@ -159,6 +172,8 @@ mod tests {
                 token,
                 max_timeout_ms: offload_store::limits::DEFAULT_MAX_TIMEOUT_MS,
                 max_workers_per_pool: 64,
+                // 2026-12-03 + 365 days: a fixed day, so the snapshot does not move.
+                latest_run_at: offload_api::limits::latest_run_at(1_796_342_400_000),
             },
         )
     }
