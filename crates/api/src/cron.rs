@@ -4,7 +4,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-
 /// What a schedule does with ticks missed while the daemon was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -72,13 +71,23 @@ pub struct ScheduleList {
 #[schema(as = AddSchedule)]
 pub struct AddSchedule {
     /// Unique name: 1 to 128 characters, no control character.
-    #[schema(min_length = 1, max_length = 128, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$")]
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
     pub name: String,
     /// The expression, e.g. `0 3 * * *`.
-    #[schema(pattern = r"^(\*|[1-5]?[0-9]) (\*|1?[0-9]|2[0-3]) (\*|[1-9]|1[0-9]|2[0-8]) (\*|[1-9]|1[0-2]) (\*|[0-6])$")]
+    #[schema(
+        pattern = r"^(\*|[1-5]?[0-9]) (\*|1?[0-9]|2[0-3]) (\*|[1-9]|1[0-9]|2[0-8]) (\*|[1-9]|1[0-2]) (\*|[0-6])$"
+    )]
     pub cron: String,
     /// The job it submits (a job name, see `Submit.job`).
-    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*(/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*)*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*(/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*)*$"
+    )]
     pub job: String,
     /// Its params (any JSON, at most `http.max_params_bytes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -29,9 +29,9 @@ impl<T: TryFrom<i64> + TryFrom<u64>> Visitor<'_> for Integer<T> {
         if v.fract() != 0.0 || !v.is_finite() {
             return Err(E::custom(format!("{v} is not an integer")));
         }
-        if v >= 0.0 && v < 18_446_744_073_709_551_616.0 {
+        if (0.0..18_446_744_073_709_551_616.0).contains(&v) {
             self.visit_u64(v as u64)
-        } else if v < 0.0 && v >= -9_223_372_036_854_775_808.0 {
+        } else if (-9_223_372_036_854_775_808.0..0.0).contains(&v) {
             self.visit_i64(v as i64)
         } else {
             Err(E::custom(format!("{v} is out of range")))

@@ -89,30 +89,54 @@ pub struct SubmitRequest {
     /// The job's name: its file in the jobs folder without the extension
     /// (`images/resize`): `/`-separated relative components, none empty, none starting with
     /// `.`, no backslash, no control character, at most 1,024 bytes.
-    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*(/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*)*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*(/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*)*$"
+    )]
     pub job: String,
     /// The job's input (any JSON, at most `http.max_params_bytes` of it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Value>,
     /// Higher runs first (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
     #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
     /// Not before this many ms from now (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
     #[schema(minimum = 0, maximum = 31_536_000_000_u64)]
     pub delay_ms: Option<u64>,
     /// Not before this time (ms since the epoch): at most 365 days after the start of today
     /// (UTC); the document a daemon serves states today's bound.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
     #[schema(minimum = 0)]
     pub run_at: Option<i64>,
     /// Per-attempt timeout (default: the pool's, else none).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
     #[schema(minimum = 1, maximum = 604_800_000_u64)]
     pub timeout_ms: Option<u64>,
     /// Attempts in all (default: the pool's, else 3).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::int::opt")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
     #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
     /// A second submit with this key (same job, same params) within the idempotency window
@@ -183,7 +207,11 @@ pub struct Job {
     /// Its pool.
     pub pool: String,
     /// Its input (left out of lists unless `include=params`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub params: Option<Value>,
     /// Its state.
     pub state: JobState,
@@ -208,7 +236,11 @@ pub struct Job {
     /// The last progress value.
     pub progress: Option<Value>,
     /// The result (left out of lists unless `include=result`).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub result: Option<Value>,
     /// The last error.
     pub error: Option<JobError>,

@@ -87,7 +87,14 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
         println!("{}", submitted.id);
         return Ok(crate::exit::OK);
     }
-    let outcome = await_outcome(client, &submitted.id.to_string(), &args.job, None, !args.quiet).await?;
+    let outcome = await_outcome(
+        client,
+        &submitted.id.to_string(),
+        &args.job,
+        None,
+        !args.quiet,
+    )
+    .await?;
     Ok(match outcome {
         Some(o) => print_outcome(&o, &args.job, args.json)?,
         None => crate::exit::PENDING,

@@ -15,18 +15,18 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::Query;
 use axum::Router;
 use offload_api::ErrorCode;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tokio::sync::Semaphore;
 

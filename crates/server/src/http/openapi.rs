@@ -46,14 +46,35 @@ pub(crate) fn base() -> utoipa::openapi::OpenApi {
 
 /// Answers any request may get, whatever its route: `(status, description)`.
 const EVERY_ROUTE: &[(&str, &str)] = &[
-    ("400", "`invalid_request` / `invalid_json`: a parameter or the body is not valid"),
-    ("403", "`forbidden`: a request from another site (Sec-Fetch-Site, Origin)"),
-    ("408", "`request_timeout`: the body did not arrive within http.body_timeout_ms"),
-    ("413", "`payload_too_large`: the body is over http.max_body_bytes"),
-    ("415", "`unsupported_media_type`: a body that is not application/json"),
-    ("421", "`misdirected_request`: a Host that does not name this daemon"),
+    (
+        "400",
+        "`invalid_request` / `invalid_json`: a parameter or the body is not valid",
+    ),
+    (
+        "403",
+        "`forbidden`: a request from another site (Sec-Fetch-Site, Origin)",
+    ),
+    (
+        "408",
+        "`request_timeout`: the body did not arrive within http.body_timeout_ms",
+    ),
+    (
+        "413",
+        "`payload_too_large`: the body is over http.max_body_bytes",
+    ),
+    (
+        "415",
+        "`unsupported_media_type`: a body that is not application/json",
+    ),
+    (
+        "421",
+        "`misdirected_request`: a Host that does not name this daemon",
+    ),
     ("500", "`internal`: a bug or a storage failure (logged)"),
-    ("503", "`too_many_connections` (or the route's own limit): retry later"),
+    (
+        "503",
+        "`too_many_connections` (or the route's own limit): retry later",
+    ),
 ];
 
 /// The served document, as text: `doc` completed for `settings`.
@@ -225,7 +246,10 @@ mod tests {
             p("idempotency_key")["maxLength"],
             json!(api::MAX_IDEMPOTENCY_KEY)
         );
-        assert_eq!(p("timeout_ms")["maximum"], json!(api::DEFAULT_MAX_TIMEOUT_MS));
+        assert_eq!(
+            p("timeout_ms")["maximum"],
+            json!(api::DEFAULT_MAX_TIMEOUT_MS)
+        );
         let batch = &d["components"]["schemas"]["Batch"]["properties"]["jobs"];
         assert_eq!(batch["maxItems"], json!(api::MAX_BATCH));
     }

@@ -192,5 +192,9 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Api
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "ops",
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub(crate) async fn openapi(State(app): State<Arc<App>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], app.openapi_json()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        app.openapi_json(),
+    )
+        .into_response()
 }

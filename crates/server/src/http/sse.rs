@@ -15,8 +15,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
-use offload_store::JobId;
 use offload_api::{ErrorBody, ErrorCode, EventsQuery};
+use offload_store::JobId;
 use tokio::sync::{broadcast, oneshot, Notify, OwnedSemaphorePermit};
 
 use super::App;
