@@ -90,6 +90,7 @@ pub struct SubmitRequest {
     /// (`images/resize`): `/`-separated relative components, none empty, none starting with
     /// `.`, no backslash, no control character, at most 1,024 bytes.
     #[schema(
+        example = "images/resize",
         min_length = 1,
         max_length = 1024,
         pattern = r"^[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*(/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*)*$"

@@ -16,7 +16,7 @@ use super::{check_size, json, parse_body, App};
 use crate::error::ApiError;
 
 /// Every schedule, by name.
-#[utoipa::path(get, path = "/v1/cron", tag = "cron",
+#[utoipa::path(get, path = "/v1/cron", operation_id = "list_schedules", tag = "cron",
     responses((status = 200, description = "Schedules", body = ScheduleList)))]
 pub(crate) async fn list(State(app): State<Arc<App>>) -> Response {
     let schedules = app
@@ -45,7 +45,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>) -> Response {
 }
 
 /// Add or replace a schedule (one of `offload.toml` cannot be replaced).
-#[utoipa::path(post, path = "/v1/cron", tag = "cron",
+#[utoipa::path(post, path = "/v1/cron", operation_id = "add_schedule", tag = "cron",
     request_body = AddSchedule,
     responses(
         (status = 201, description = "Added", body = ScheduleAdded),
@@ -92,7 +92,7 @@ pub(crate) async fn add(
 }
 
 /// Remove a schedule added by the API.
-#[utoipa::path(delete, path = "/v1/cron/{name}", tag = "cron",
+#[utoipa::path(delete, path = "/v1/cron/{name}", operation_id = "remove_schedule", tag = "cron",
     params(("name" = String, Path, description = "The schedule's name")),
     responses(
         (status = 204, description = "Removed"),

@@ -142,7 +142,7 @@ async fn prepare(app: &App, b: SubmitRequest) -> Result<NewJob, ApiError> {
 }
 
 /// Submit a job: the answer comes once it is committed.
-#[utoipa::path(post, path = "/v1/jobs", tag = "jobs",
+#[utoipa::path(post, path = "/v1/jobs", operation_id = "submit_job", tag = "jobs",
     request_body = SubmitRequest,
     responses(
         (status = 201, description = "Committed", body = api::Submitted),
@@ -172,7 +172,7 @@ pub(crate) async fn submit(
 }
 
 /// Submit up to 1,000 jobs in one transaction: any invalid job refuses the whole batch.
-#[utoipa::path(post, path = "/v1/jobs/batch", tag = "jobs",
+#[utoipa::path(post, path = "/v1/jobs/batch", operation_id = "submit_batch", tag = "jobs",
     request_body = BatchRequest,
     responses(
         (status = 201, description = "Committed, in order", body = BatchSubmitted),
@@ -209,7 +209,7 @@ fn parse_id(id: &str) -> Result<JobId, ApiError> {
 }
 
 /// A job with its attempts.
-#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "get_job", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "The job's id")),
     responses(
         (status = 200, description = "The job", body = api::Job),
@@ -224,7 +224,7 @@ pub(crate) async fn get(
 }
 
 /// The outcome, waiting up to `wait` seconds for it (a long poll).
-#[utoipa::path(get, path = "/v1/jobs/{id}/result", tag = "jobs",
+#[utoipa::path(get, path = "/v1/jobs/{id}/result", operation_id = "get_result", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "The job's id"), WaitQuery),
     responses(
         (status = 200, description = "Over", body = JobResult),
@@ -280,7 +280,7 @@ pub(crate) async fn result(
 }
 
 /// Cancel: a waiting job at once, a running one is killed. A finished job keeps its state.
-#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs",
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "The job's id")),
     responses(
         (status = 200, description = "The state now", body = JobStateView),
@@ -321,7 +321,7 @@ pub(crate) async fn cancel(
 }
 
 /// A `dead` or `cancelled` job back to `queued`, with a fresh set of attempts.
-#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs",
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", operation_id = "retry_job", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "The job's id")),
     responses(
         (status = 200, description = "Queued", body = JobStateView),
@@ -369,7 +369,7 @@ fn parse_include(s: Option<&str>) -> Result<Include, ApiError> {
 }
 
 /// Jobs, newest first, a page at a time.
-#[utoipa::path(get, path = "/v1/jobs", tag = "jobs",
+#[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs",
     params(ListQuery),
     responses(
         (status = 200, description = "A page", body = JobPage),

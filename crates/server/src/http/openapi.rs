@@ -102,6 +102,7 @@ fn complete(doc: &mut Value, s: &Settings) {
             }
         }
     }
+    add_links(doc);
     let submit = "/components/schemas/Submit";
     if let Some(submit) = doc.pointer_mut(submit).and_then(Value::as_object_mut) {
         // `delay_ms` and `run_at` are exclusive.
@@ -136,6 +137,31 @@ fn complete(doc: &mut Value, s: &Settings) {
         if let Some(d) = doc.as_object_mut() {
             d.insert("security".into(), json!([{"bearer": []}]));
         }
+    }
+}
+
+/// Links from what creates a job or a schedule to what reads or changes it: the stateful
+/// phase of a fuzzer (and a reader) follows them.
+fn add_links(doc: &mut Value) {
+    let by_id = |op: &str, param: &str| json!({"operationId": op, "parameters": {param: format!("$response.body#/{param}")}});
+    let job_links = json!({
+        "GetJob": by_id("get_job", "id"),
+        "GetResult": by_id("get_result", "id"),
+        "CancelJob": by_id("cancel_job", "id"),
+        "RetryJob": by_id("retry_job", "id"),
+    });
+    for status in ["200", "201"] {
+        let at = format!("/paths/~1v1~1jobs/post/responses/{status}");
+        if let Some(r) = doc.pointer_mut(&at).and_then(Value::as_object_mut) {
+            r.insert("links".into(), job_links.clone());
+        }
+    }
+    let at = "/paths/~1v1~1cron/post/responses/201";
+    if let Some(r) = doc.pointer_mut(at).and_then(Value::as_object_mut) {
+        r.insert(
+            "links".into(),
+            json!({"RemoveSchedule": by_id("remove_schedule", "name")}),
+        );
     }
 }
 
@@ -204,6 +230,25 @@ mod tests {
     #[test]
     fn the_document_with_a_token() {
         insta::assert_snapshot!(doc(true));
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_links_name_them() {
+        let d: Value = serde_json::from_str(&doc(true)).unwrap();
+        let mut ids: Vec<String> = Vec::new();
+        for item in d["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                ids.push(op["operationId"].as_str().unwrap().to_owned());
+            }
+        }
+        let all = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "{ids:?}");
+        let links = &d["paths"]["/v1/jobs"]["post"]["responses"]["201"]["links"];
+        for link in links.as_object().unwrap().values() {
+            assert!(ids.contains(&link["operationId"].as_str().unwrap().to_owned()));
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub(crate) async fn worker_views(app: &App) -> Vec<WorkerView> {
 }
 
 /// Worker health.
-#[utoipa::path(get, path = "/v1/workers", tag = "ops",
+#[utoipa::path(get, path = "/v1/workers", operation_id = "list_workers", tag = "ops",
     responses((status = 200, description = "Workers", body = WorkerList)))]
 pub(crate) async fn workers(State(app): State<Arc<App>>) -> Response {
     let workers = worker_views(&app).await.into_iter().map(worker).collect();
@@ -91,7 +91,7 @@ fn worker(w: WorkerView) -> api::Worker {
 }
 
 /// Pools, with their jobs waiting and running.
-#[utoipa::path(get, path = "/v1/pools", tag = "ops",
+#[utoipa::path(get, path = "/v1/pools", operation_id = "list_pools", tag = "ops",
     responses((status = 200, description = "Pools", body = PoolList)))]
 pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let counts = app.engine.store.counts().await?;
@@ -122,7 +122,7 @@ pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiEr
 }
 
 /// Set a pool's size.
-#[utoipa::path(post, path = "/v1/pools/{name}/resize", tag = "ops",
+#[utoipa::path(post, path = "/v1/pools/{name}/resize", operation_id = "resize_pool", tag = "ops",
     params(("name" = String, Path, description = "The pool's name")),
     request_body = ResizeRequest,
     responses(
@@ -167,7 +167,7 @@ pub(crate) async fn resize(
 }
 
 /// Liveness (open without a token; answered even when every connection slot is taken).
-#[utoipa::path(get, path = "/healthz", tag = "ops",
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
     responses((status = 200, description = "OK", body = Health)))]
 pub(crate) async fn healthz() -> Response {
     json(
@@ -179,7 +179,7 @@ pub(crate) async fn healthz() -> Response {
 }
 
 /// Prometheus metrics.
-#[utoipa::path(get, path = "/metrics", tag = "ops",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let counts = app.engine.store.counts().await?;
@@ -189,7 +189,7 @@ pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, Api
 }
 
 /// This document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "ops",
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "openapi", tag = "ops",
     responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub(crate) async fn openapi(State(app): State<Arc<App>>) -> Response {
     (

@@ -25,7 +25,7 @@ use crate::events::ServerEvent;
 use crate::metrics::Metrics;
 
 /// Server-sent events: `job`, `progress`, `job_event`, `worker`, `lagged` (docs/http-api.md).
-#[utoipa::path(get, path = "/v1/events", tag = "events",
+#[utoipa::path(get, path = "/v1/events", operation_id = "events", tag = "events",
     params(EventsQuery),
     responses(
         (status = 200, description = "An event stream", body = String, content_type = "text/event-stream"),
