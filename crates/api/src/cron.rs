@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 /// What a schedule does with ticks missed while the daemon was down.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Missed {
     /// Fire nothing for them.
     #[default]
@@ -28,6 +29,7 @@ impl Missed {
 /// Where a schedule comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ScheduleSource {
     /// `[[cron]]` of `offload.toml` (changed there only).
     Config,

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 /// A worker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WorkerState {
     /// Started, no handshake yet.
     Starting,
@@ -56,6 +57,7 @@ pub struct WorkerList {
 /// Which runtime a pool runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PoolKind {
     /// Node.
     Node,
@@ -68,6 +70,7 @@ pub enum PoolKind {
 /// How a pool runs its jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Isolation {
     /// Long-lived workers, several jobs each.
     Pool,
