@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// A stable error code (`docs/http-api.md`, "Errors"). Clients match on it; the message is for
-/// people. Each code comes with one status ([`ErrorCode::status`]).
+/// people. Each code comes with one status (`ErrorCode::status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
