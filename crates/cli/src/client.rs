@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
-use offload_store::JobState;
+use offload_api::{
+    ErrorBody, JobPage, JobPending, JobResult, JobState, JobStateView, Schedule, ScheduleList,
+    SubmitRequest, Submitted, Worker, WorkerList,
+};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -187,14 +190,14 @@ impl Client {
     }
 
     /// `POST /v1/jobs/{id}/cancel`.
-    pub(crate) async fn cancel(&self, id: &str) -> Result<IdState, ClientError> {
+    pub(crate) async fn cancel(&self, id: &str) -> Result<JobStateView, ClientError> {
         let r = self.request(Method::POST, &format!("/v1/jobs/{}/cancel", segment(id)));
         // A running job is killed before the answer (the daemon waits up to 5 s for that).
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 
     /// `POST /v1/jobs/{id}/retry`.
-    pub(crate) async fn retry(&self, id: &str) -> Result<IdState, ClientError> {
+    pub(crate) async fn retry(&self, id: &str) -> Result<JobStateView, ClientError> {
         let r = self.request(Method::POST, &format!("/v1/jobs/{}/retry", segment(id)));
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
@@ -210,24 +213,16 @@ impl Client {
     }
 
     /// `GET /v1/workers`.
-    pub(crate) async fn workers(&self) -> Result<Vec<Value>, ClientError> {
-        #[derive(Deserialize)]
-        struct Workers {
-            workers: Vec<Value>,
-        }
+    pub(crate) async fn workers(&self) -> Result<Vec<Worker>, ClientError> {
         let r = self.request(Method::GET, "/v1/workers");
-        let w: Workers = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
+        let w: WorkerList = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
         Ok(w.workers)
     }
 
     /// `GET /v1/cron`.
-    pub(crate) async fn schedules(&self) -> Result<Vec<Value>, ClientError> {
-        #[derive(Deserialize)]
-        struct Schedules {
-            schedules: Vec<Value>,
-        }
+    pub(crate) async fn schedules(&self) -> Result<Vec<Schedule>, ClientError> {
         let r = self.request(Method::GET, "/v1/cron");
-        let s: Schedules = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
+        let s: ScheduleList = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
         Ok(s.schedules)
     }
 
@@ -288,17 +283,8 @@ impl Response {
 
 /// Turns an error answer into a [`ClientError`], with the API's message when there is one.
 fn api_error(status: StatusCode, body: &[u8], had_token: bool, url: &str) -> ClientError {
-    #[derive(Deserialize)]
-    struct Body {
-        error: Inner,
-    }
-    #[derive(Deserialize)]
-    struct Inner {
-        code: String,
-        message: String,
-    }
-    let (code, message) = match serde_json::from_slice::<Body>(body) {
-        Ok(b) => (b.error.code, b.error.message),
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => (b.error.code.as_str().to_owned(), b.error.message),
         Err(_) => {
             let text = String::from_utf8_lossy(body);
             let text = text.trim();
@@ -361,65 +347,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// The body of `POST /v1/jobs`.
-#[derive(Debug, Default, Serialize)]
-pub(crate) struct SubmitRequest {
-    pub(crate) job: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) params: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) priority: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) delay_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) timeout_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) max_attempts: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) idempotency_key: Option<String>,
+/// The exit code of a job's outcome (README, "Exit codes").
+pub(crate) trait Outcome {
+    /// `0` succeeded, `8` cancelled, else by the error's class.
+    fn exit_code(&self) -> i32;
 }
 
-/// `201 {id, state}` (or `200 {…, duplicate: true}`).
-#[derive(Debug, Deserialize)]
-pub(crate) struct Submitted {
-    pub(crate) id: String,
-    pub(crate) state: JobState,
-    #[serde(default)]
-    pub(crate) duplicate: bool,
-}
-
-/// `{id, state}` (and the last progress, in a pending result).
-#[derive(Debug, Deserialize)]
-pub(crate) struct IdState {
-    pub(crate) id: String,
-    pub(crate) state: JobState,
-    #[serde(default)]
-    pub(crate) progress: Option<Value>,
-}
-
-/// A job's error: `{name, message, stack}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct JobError {
-    pub(crate) name: String,
-    pub(crate) message: String,
-    #[serde(default)]
-    pub(crate) stack: Option<String>,
-}
-
-/// `GET /v1/jobs/{id}/result` when the job is over.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct JobResult {
-    pub(crate) id: String,
-    pub(crate) state: JobState,
-    #[serde(default)]
-    pub(crate) result: Option<Value>,
-    #[serde(default)]
-    pub(crate) error: Option<JobError>,
-}
-
-impl JobResult {
-    /// The exit code of this outcome (README, "Exit codes").
-    pub(crate) fn exit_code(&self) -> i32 {
+impl Outcome for JobResult {
+    fn exit_code(&self) -> i32 {
         match self.state {
             JobState::Succeeded => exit::OK,
             JobState::Cancelled => exit::CANCELLED,
@@ -440,10 +375,12 @@ pub(crate) enum Polled {
     /// `200`: the outcome.
     Done(JobResult),
     /// `202`: still waiting or running.
-    Pending(IdState),
+    Pending(JobPending),
 }
 
-/// The query of `GET /v1/jobs`.
+/// The query of `GET /v1/jobs`, as the user typed it: the daemon judges the values (its
+/// refusal is the message shown), so they pass as text rather than as
+/// [`offload_api::ListQuery`]'s parsed types.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct ListQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -454,14 +391,6 @@ pub(crate) struct ListQuery {
     pub(crate) limit: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cursor: Option<String>,
-}
-
-/// A page of `GET /v1/jobs` (jobs kept as JSON: printed as they come).
-#[derive(Debug, Deserialize)]
-pub(crate) struct JobPage {
-    pub(crate) jobs: Vec<Value>,
-    #[serde(default)]
-    pub(crate) next_cursor: Option<String>,
 }
 
 /// One server-sent event.
@@ -636,10 +565,10 @@ mod tests {
     #[test]
     fn outcomes_map_to_exit_codes() {
         let r = |state, name: Option<&str>| JobResult {
-            id: "x".into(),
+            id: offload_api::JobId::nil(),
             state,
             result: None,
-            error: name.map(|n| JobError {
+            error: name.map(|n| offload_api::JobError {
                 name: n.into(),
                 message: String::new(),
                 stack: None,

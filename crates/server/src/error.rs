@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use offload_api::{ErrorBody, ErrorCode};
 use thiserror::Error;
 
 /// A bad configuration.
@@ -81,21 +81,21 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// An API error: a status and `{error: {code, message}}`.
+/// An API error: a status and `{error: {code, message}}` ([`offload_api::ErrorBody`]).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable code (see docs/http-api.md).
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What happened and what to do.
     pub message: String,
 }
 
 impl ApiError {
     /// Any error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -103,24 +103,31 @@ impl ApiError {
         }
     }
 
+    /// An error with its code's own status ([`ErrorCode::status`]).
+    pub fn of(code: ErrorCode, message: impl Into<String>) -> Self {
+        let status =
+            StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self::new(status, code, message)
+    }
+
     /// 400 `invalid_request`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+        Self::of(ErrorCode::InvalidRequest, message)
     }
 
     /// 404 `not_found`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+        Self::of(ErrorCode::NotFound, message)
     }
 
     /// 429 `queue_full`: admission control refused a submit; `message` names the limit.
     pub fn queue_full(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message)
+        Self::of(ErrorCode::QueueFull, message)
     }
 
     /// 500 `internal`.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        Self::of(ErrorCode::Internal, message)
     }
 }
 
@@ -129,12 +136,10 @@ impl From<offload_store::StoreError> for ApiError {
         use offload_store::StoreError as E;
         match e {
             E::NotFound => Self::not_found("no such job"),
-            E::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            E::Conflict(m) => Self::of(ErrorCode::Conflict, m),
             E::Invalid(m) => Self::bad_request(m),
             e @ E::Limit(_) => Self::bad_request(e.to_string()),
-            e @ E::IdempotencyConflict { .. } => {
-                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
-            }
+            e @ E::IdempotencyConflict { .. } => Self::of(ErrorCode::Conflict, e.to_string()),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 Self::internal(other.to_string())
@@ -145,7 +150,7 @@ impl From<offload_store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody::new(self.code, self.message);
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -29,7 +29,7 @@ use std::time::Duration;
 pub use config::{FileConfig, ServeConfig};
 pub use error::{ApiError, ConfigError, ServeError};
 pub use handle::DaemonHandle;
-pub use http::{OPENAPI, ROUTES};
+pub use http::openapi_json;
 use offload_store::Store;
 
 /// A running daemon.

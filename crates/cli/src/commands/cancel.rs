@@ -1,7 +1,7 @@
 //! `offload cancel`: cancel a job (a running one is killed); prints its state.
 
 use clap::Args;
-use offload_store::JobState;
+use offload_api::JobState;
 
 use crate::client::Client;
 

@@ -26,7 +26,12 @@ enum CronCommand {
 pub(crate) async fn run(args: CronArgs, client: &Client) -> anyhow::Result<i32> {
     match args.command {
         CronCommand::List { json } => {
-            let schedules = client.schedules().await?;
+            let schedules = client
+                .schedules()
+                .await?
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<Value>, _>>()?;
             if json {
                 for s in &schedules {
                     println!("{}", serde_json::to_string(s)?);

@@ -42,13 +42,19 @@ pub(crate) async fn run(args: JobsArgs, client: &Client) -> anyhow::Result<i32> 
         })
         .await?;
     let table = args.table || (!args.json && std::io::stdout().is_terminal());
+    // The rows as the daemon sent them (the table and the JSON lines read fields by name).
+    let jobs = page
+        .jobs
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<Value>, _>>()?;
     if table {
-        print!("{}", render(&page.jobs));
+        print!("{}", render(&jobs));
         if let Some(c) = &page.next_cursor {
             eprintln!("(more: offload jobs --cursor {c})");
         }
     } else {
-        for job in &page.jobs {
+        for job in &jobs {
             println!("{}", serde_json::to_string(job)?);
         }
     }

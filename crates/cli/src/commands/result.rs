@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::{Client, ClientError, JobResult, Polled};
+use offload_api::JobResult;
+
+use crate::client::{Client, ClientError, Outcome, Polled};
 use crate::exit;
 use crate::progress::Progress;
 
@@ -65,11 +67,11 @@ pub(crate) fn print_outcome(o: &JobResult, label: &str, json: bool) -> anyhow::R
         return Ok(o.exit_code());
     }
     match (&o.state, &o.error) {
-        (offload_store::JobState::Succeeded, _) => {
+        (offload_api::JobState::Succeeded, _) => {
             let v = o.result.clone().unwrap_or(Value::Null);
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        (offload_store::JobState::Cancelled, _) => {
+        (offload_api::JobState::Cancelled, _) => {
             eprintln!("offload: job {label} was cancelled");
         }
         (_, Some(e)) => {

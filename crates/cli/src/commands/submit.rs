@@ -7,7 +7,9 @@ use anyhow::Context as _;
 use clap::Args;
 use serde_json::Value;
 
-use crate::client::{Client, SubmitRequest};
+use offload_api::SubmitRequest;
+
+use crate::client::Client;
 use crate::commands::result::{await_outcome, print_outcome};
 
 /// Arguments of `offload submit`.
@@ -71,6 +73,7 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
         timeout_ms: args.timeout.map(millis),
         max_attempts: args.retries.map(|r| r.saturating_add(1)),
         idempotency_key: args.key,
+        ..SubmitRequest::default()
     };
     let submitted = client.submit(&req).await?;
     if submitted.duplicate {
@@ -84,7 +87,14 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
         println!("{}", submitted.id);
         return Ok(crate::exit::OK);
     }
-    let outcome = await_outcome(client, &submitted.id, &args.job, None, !args.quiet).await?;
+    let outcome = await_outcome(
+        client,
+        &submitted.id.to_string(),
+        &args.job,
+        None,
+        !args.quiet,
+    )
+    .await?;
     Ok(match outcome {
         Some(o) => print_outcome(&o, &args.job, args.json)?,
         None => crate::exit::PENDING,

@@ -16,7 +16,12 @@ pub(crate) struct WorkersArgs {
 }
 
 pub(crate) async fn run(args: WorkersArgs, client: &Client) -> anyhow::Result<i32> {
-    let workers = client.workers().await?;
+    let workers = client
+        .workers()
+        .await?
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<Value>, _>>()?;
     if args.json {
         for w in &workers {
             println!("{}", serde_json::to_string(w)?);

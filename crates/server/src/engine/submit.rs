@@ -140,7 +140,21 @@ impl Engine {
         if s.max_attempts == Some(0) {
             return Err(LimitError::new("max_attempts", 0, format!("1..={MAX_ATTEMPTS}")).into());
         }
-        let run_at = crate::limits::run_at(s.delay_ms, s.run_at, now_ms())?;
+        let now = now_ms();
+        // `run_at`'s bound moves once a day so the served document can state it exactly.
+        let latest = offload_api::limits::latest_run_at(now);
+        if let Some(at) = s.run_at.filter(|&at| at > latest) {
+            return Err(LimitError::new(
+                "run_at",
+                at,
+                format!(
+                    "0..={latest} (ms since the epoch, at most 365 days after the start of \
+                     today, UTC)"
+                ),
+            )
+            .into());
+        }
+        let run_at = crate::limits::run_at(s.delay_ms, s.run_at, now)?;
         let route = self.route(&s.job).await?;
         let section = self.pool(&route.pool).map(|p| p.section.clone());
         let section = section.as_ref();

@@ -15,7 +15,7 @@
 //! | `Store` | as [`ApiError`]'s `From<StoreError>` | |
 //! | `Item` (of a batch) | its error's, the message prefixed `jobs[i]: ` | |
 
-use axum::http::StatusCode;
+use offload_api::ErrorCode;
 
 use crate::engine::EngineError;
 use crate::error::ApiError;
@@ -23,16 +23,12 @@ use crate::error::ApiError;
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::UnknownJob(m) => Self::new(StatusCode::NOT_FOUND, "unknown_job", m),
+            EngineError::UnknownJob(m) => Self::of(ErrorCode::UnknownJob, m),
             EngineError::NotFound(m) => Self::not_found(m),
             EngineError::Invalid(m) => Self::bad_request(m),
-            EngineError::InvalidCron(m) => Self::new(StatusCode::BAD_REQUEST, "invalid_cron", m),
-            e @ EngineError::TooLarge { .. } => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                e.to_string(),
-            ),
-            EngineError::Conflict(m) => Self::new(StatusCode::CONFLICT, "conflict", m),
+            EngineError::InvalidCron(m) => Self::of(ErrorCode::InvalidCron, m),
+            e @ EngineError::TooLarge { .. } => Self::of(ErrorCode::PayloadTooLarge, e.to_string()),
+            EngineError::Conflict(m) => Self::of(ErrorCode::Conflict, m),
             EngineError::QueueFull(m) => Self::queue_full(m),
             EngineError::Internal(m) => Self::internal(m),
             EngineError::Store(e) => Self::from(e),
@@ -70,7 +66,11 @@ mod tests {
         ];
         for (e, status, code) in cases {
             let a = ApiError::from(e);
-            assert_eq!((a.status.as_u16(), a.code), (status, code), "{a:?}");
+            assert_eq!(
+                (a.status.as_u16(), a.code.as_str()),
+                (status, code),
+                "{a:?}"
+            );
         }
         let too_large = ApiError::from(EngineError::TooLarge {
             field: "params",
@@ -86,7 +86,10 @@ mod tests {
             index: 2,
             error: Box::new(EngineError::UnknownJob("no job \"x\"".into())),
         });
-        assert_eq!((item.status.as_u16(), item.code), (404, "unknown_job"));
+        assert_eq!(
+            (item.status.as_u16(), item.code.as_str()),
+            (404, "unknown_job")
+        );
         assert_eq!(item.message, "jobs[2]: no job \"x\"");
     }
 }

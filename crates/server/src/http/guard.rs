@@ -16,6 +16,7 @@ use http_body_util::BodyExt;
 
 use super::App;
 use crate::error::ApiError;
+use offload_api::ErrorCode;
 
 /// Runs the checks in order (host, origin, media type, body) then the rest of the stack.
 pub(crate) async fn guard(
@@ -46,9 +47,8 @@ pub(crate) async fn guard(
 /// port.
 pub(crate) fn check_host(headers: &HeaderMap, allowed: &[String]) -> Result<String, ApiError> {
     let misdirected = |what: String| {
-        ApiError::new(
-            StatusCode::MISDIRECTED_REQUEST,
-            "misdirected_request",
+        ApiError::of(
+            ErrorCode::MisdirectedRequest,
             format!(
                 "{what}: this daemon answers to localhost, IP addresses and http.allowed_hosts only"
             ),
@@ -93,9 +93,8 @@ fn host_name(host: &str) -> Option<&str> {
 }
 
 fn forbidden(why: String) -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "forbidden",
+    ApiError::of(
+        ErrorCode::Forbidden,
         format!("{why}: requests are accepted from this daemon's own origin only (CORS is off)"),
     )
 }
@@ -147,9 +146,8 @@ fn check_media_type(headers: &HeaderMap, has_body: bool) -> Result<(), ApiError>
     match essence.as_deref() {
         Some("application/json") => Ok(()),
         None if !has_body => Ok(()),
-        other => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+        other => Err(ApiError::of(
+            ErrorCode::UnsupportedMediaType,
             format!(
                 "Content-Type {}: request bodies must be application/json",
                 other.map_or_else(|| "missing".to_owned(), |t| format!("{t:?}"))
@@ -167,9 +165,8 @@ async fn read_body(app: &App, req: Request) -> Result<Request, ApiError> {
     let timeout = app.limits.body_timeout;
     let too_large = |body: Body| {
         drain(body, limit.saturating_mul(4).max(1 << 20), timeout);
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+        ApiError::of(
+            ErrorCode::PayloadTooLarge,
             format!("the request body is over the limit of {limit} bytes (http.max_body_bytes)"),
         )
     };
@@ -188,9 +185,8 @@ async fn read_body(app: &App, req: Request) -> Result<Request, ApiError> {
     loop {
         match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => {
-                return Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
+                return Err(ApiError::of(
+                    ErrorCode::RequestTimeout,
                     format!(
                         "the request body did not arrive within {} ms (http.body_timeout_ms)",
                         timeout.as_millis()
@@ -245,24 +241,32 @@ pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
     if status.as_u16() < 400 || is_json {
         return resp;
     }
-    let text = axum::body::to_bytes(resp.into_body(), 4096)
+    // Keep the answer's own headers (`Allow` of a 405) but its body's.
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
         .await
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     let code = match status {
-        StatusCode::NOT_FOUND => "not_found",
-        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
-        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        s if s.is_server_error() => "internal",
-        _ => "invalid_request",
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorCode::UnsupportedMediaType,
+        s if s.is_server_error() => ErrorCode::Internal,
+        _ => ErrorCode::InvalidRequest,
     };
     let message = if text.is_empty() {
         status.canonical_reason().unwrap_or("refused").to_owned()
     } else {
         text
     };
-    ApiError::new(status, code, message).into_response()
+    let mut out = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -300,7 +304,7 @@ mod tests {
             let e = host(bad).unwrap_err();
             assert_eq!(
                 (e.status.as_u16(), e.code),
-                (421, "misdirected_request"),
+                (421, ErrorCode::MisdirectedRequest),
                 "{bad}"
             );
         }

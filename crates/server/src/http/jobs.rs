@@ -4,47 +4,102 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use offload_store::{CancelResult, JobId, JobState, ListFilter};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use offload_api::{
+    self as api, BatchRequest, BatchSubmitted, ErrorBody, ErrorCode, JobPage, JobPending,
+    JobResult, JobStateView, ListQuery, SubmitRequest, WaitQuery,
+};
+use offload_store::{CancelResult, JobId, JobRecord, JobState, ListFilter};
 
-use super::{json, parse_body, App};
+use super::{json, parse_body, parse_query, App};
 use crate::engine::{Source, Submit};
 use crate::error::ApiError;
 use crate::events::JobChange;
 
-/// The body of `POST /v1/jobs` (and each item of a batch).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct SubmitBody {
-    job: String,
-    #[serde(default)]
-    params: Value,
-    #[serde(default)]
-    priority: i32,
-    delay_ms: Option<u64>,
-    run_at: Option<i64>,
-    timeout_ms: Option<u64>,
-    max_attempts: Option<u32>,
-    idempotency_key: Option<String>,
+/// A store state as the API names it.
+pub(crate) fn state(s: JobState) -> api::JobState {
+    match s {
+        JobState::Scheduled => api::JobState::Scheduled,
+        JobState::Queued => api::JobState::Queued,
+        JobState::Running => api::JobState::Running,
+        JobState::Succeeded => api::JobState::Succeeded,
+        JobState::Failed => api::JobState::Failed,
+        JobState::Dead => api::JobState::Dead,
+        JobState::Cancelled => api::JobState::Cancelled,
+    }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BatchBody {
-    jobs: Vec<SubmitBody>,
+fn store_state(s: api::JobState) -> JobState {
+    JobState::ALL
+        .into_iter()
+        .find(|st| st.as_str() == s.as_str())
+        .unwrap_or(JobState::Queued)
 }
 
-impl From<SubmitBody> for Submit {
-    fn from(b: SubmitBody) -> Self {
+fn job_error(e: offload_store::StoredError) -> api::JobError {
+    api::JobError {
+        name: e.name,
+        message: e.message,
+        stack: e.stack,
+    }
+}
+
+/// A stored job as the API shows it (`params` and `result` as given: lists leave them out).
+fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
+    api::Job {
+        id: r.id,
+        job: r.job,
+        pool: r.pool,
+        params: params.then_some(r.params),
+        state: state(r.state),
+        priority: r.priority,
+        run_at: r.run_at,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        attempt: r.attempt,
+        max_attempts: r.max_attempts,
+        timeout_ms: r.timeout_ms,
+        backoff_ms: r.backoff_ms,
+        idempotency_key: r.idempotency_key,
+        progress: r.progress,
+        result: result.then(|| r.result.unwrap_or(serde_json::Value::Null)),
+        error: r.error.map(job_error),
+        cancel_requested: r.cancel_requested,
+        node: r.node,
+        lease_until: r.lease_until,
+        attempts: r
+            .attempts
+            .into_iter()
+            .map(|a| api::Attempt {
+                attempt: a.attempt,
+                node: a.node,
+                pid: a.pid,
+                started_at: a.started_at,
+                ended_at: a.ended_at,
+                outcome: a.outcome,
+                error: a.error.map(job_error),
+            })
+            .collect(),
+    }
+}
+
+fn submitted(d: &offload_store::Submitted) -> api::Submitted {
+    api::Submitted {
+        id: d.id,
+        state: state(d.state),
+        duplicate: d.duplicate,
+    }
+}
+
+impl From<SubmitRequest> for Submit {
+    fn from(b: SubmitRequest) -> Self {
         Self {
             job: b.job,
-            params: b.params,
-            priority: b.priority,
+            params: b.params.unwrap_or(serde_json::Value::Null),
+            priority: b.priority.unwrap_or(0),
             delay_ms: b.delay_ms,
             run_at: b.run_at,
             timeout_ms: b.timeout_ms,
@@ -54,36 +109,56 @@ impl From<SubmitBody> for Submit {
     }
 }
 
+/// Submit a job: the answer comes once it is committed.
+#[utoipa::path(post, path = "/v1/jobs", operation_id = "submit_job", tag = "jobs",
+    request_body = SubmitRequest,
+    responses(
+        (status = 201, description = "Committed", body = api::Submitted),
+        (status = 200, description = "A duplicate idempotency key: the first job", body = api::Submitted),
+        (status = 400, description = "`invalid_json`, `invalid_request`: a field out of its range", body = ErrorBody),
+        (status = 404, description = "`unknown_job`: no such job file", body = ErrorBody),
+        (status = 409, description = "`conflict`: the idempotency key names another job", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body or `params` over its limit", body = ErrorBody),
+        (status = 429, description = "`queue_full`: admission control", body = ErrorBody),
+    ))]
 pub(crate) async fn submit(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body: SubmitBody = parse_body(body)?;
+    let body: SubmitRequest = parse_body(body)?;
     let d = app.engine.submit(Source::Http, body.into()).await?;
-    if d.duplicate {
-        Ok(json(
-            StatusCode::OK,
-            &json!({"id": d.id, "state": d.state, "duplicate": true}),
-        ))
+    let d = &d;
+    let status = if d.duplicate {
+        StatusCode::OK
     } else {
-        Ok(json(
-            StatusCode::CREATED,
-            &json!({"id": d.id, "state": d.state}),
-        ))
-    }
+        StatusCode::CREATED
+    };
+    Ok(json(status, &submitted(d)))
 }
 
+/// Submit up to 1,000 jobs in one transaction: any invalid job refuses the whole batch.
+#[utoipa::path(post, path = "/v1/jobs/batch", operation_id = "submit_batch", tag = "jobs",
+    request_body = BatchRequest,
+    responses(
+        (status = 201, description = "Committed, in order", body = BatchSubmitted),
+        (status = 400, description = "`invalid_json`, `invalid_request` (naming the job's index)", body = ErrorBody),
+        (status = 404, description = "`unknown_job` (naming the job's index)", body = ErrorBody),
+        (status = 409, description = "`conflict`: an idempotency key names another job", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`", body = ErrorBody),
+        (status = 429, description = "`queue_full`: admission control (the batch is refused whole)", body = ErrorBody),
+    ))]
 pub(crate) async fn batch(
     State(app): State<Arc<App>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body: BatchBody = parse_body(body)?;
-    if body.jobs.is_empty() || body.jobs.len() > 1000 {
+    let body: BatchRequest = parse_body(body)?;
+    if body.jobs.is_empty() || body.jobs.len() > api::limits::MAX_BATCH {
         return Err(ApiError::bad_request("a batch holds 1 to 1,000 jobs"));
     }
     let jobs = body.jobs.into_iter().map(Submit::from).collect();
     let done = app.engine.submit_batch(Source::Http, jobs).await?;
-    Ok(json(StatusCode::CREATED, &json!({ "jobs": done })))
+    let jobs = done.iter().map(submitted).collect();
+    Ok(json(StatusCode::CREATED, &BatchSubmitted { jobs }))
 }
 
 fn parse_id(id: &str) -> Result<JobId, ApiError> {
@@ -91,27 +166,40 @@ fn parse_id(id: &str) -> Result<JobId, ApiError> {
         .map_err(|_| ApiError::not_found(format!("no job {id:?} (ids are UUIDs)")))
 }
 
+/// A job with its attempts.
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "get_job", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job", body = api::Job),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
 pub(crate) async fn get(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let rec = app.engine.store.get(parse_id(&id)?).await?;
-    Ok(json(StatusCode::OK, &rec))
+    Ok(json(StatusCode::OK, &job_view(rec, true, true)))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct WaitQuery {
-    wait: Option<f64>,
-}
-
+/// The outcome, waiting up to `wait` seconds for it (a long poll).
+#[utoipa::path(get, path = "/v1/jobs/{id}/result", operation_id = "get_result", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job's id"), WaitQuery),
+    responses(
+        (status = 200, description = "Over", body = JobResult),
+        (status = 202, description = "Not over yet", body = JobPending),
+        (status = 400, description = "`invalid_request`: `wait` is not 0..=60", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 503, description = "`too_many_long_polls` (or `too_many_connections`)", body = ErrorBody),
+    ))]
 pub(crate) async fn result(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    q: Result<Query<WaitQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
+    let q = parse_query(q)?;
     let wait = q.wait.unwrap_or(0.0);
-    if !wait.is_finite() || wait < 0.0 {
+    if !wait.is_finite() || !(0.0..=api::limits::MAX_WAIT_SECS).contains(&wait) {
         return Err(ApiError::bad_request("wait is a number of seconds, 0..=60"));
     }
     // A long poll holds a slot (`http.max_long_polls`); a plain read does not.
@@ -119,9 +207,8 @@ pub(crate) async fn result(
         let max = app.limits.max_long_polls;
         Some(Arc::clone(&app.long_polls).try_acquire_owned().map_err(|_| {
             app.engine.metrics.http_refused("too_many_long_polls");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_long_polls",
+            ApiError::of(
+                ErrorCode::TooManyLongPolls,
                 format!("{max} long polls are waiting (http.max_long_polls); retry, or poll without wait"),
             )
         })?)
@@ -130,27 +217,39 @@ pub(crate) async fn result(
     };
     let rec = app
         .engine
-        .wait_for_end(id, Duration::from_secs_f64(wait.min(60.0)))
+        .wait_for_end(id, Duration::from_secs_f64(wait))
         .await?;
     if rec.state.is_terminal() {
-        Ok(json(
-            StatusCode::OK,
-            &json!({"id": rec.id, "state": rec.state, "result": rec.result, "error": rec.error}),
-        ))
+        let body = JobResult {
+            id: rec.id,
+            state: state(rec.state),
+            result: rec.result,
+            error: rec.error.map(job_error),
+        };
+        Ok(json(StatusCode::OK, &body))
     } else {
-        Ok(json(
-            StatusCode::ACCEPTED,
-            &json!({"id": rec.id, "state": rec.state, "progress": rec.progress}),
-        ))
+        let body = JobPending {
+            id: rec.id,
+            state: state(rec.state),
+            progress: rec.progress,
+        };
+        Ok(json(StatusCode::ACCEPTED, &body))
     }
 }
 
+/// Cancel: a waiting job at once, a running one is killed. A finished job keeps its state.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", operation_id = "cancel_job", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job's id")),
+    responses(
+        (status = 200, description = "The state now", body = JobStateView),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
 pub(crate) async fn cancel(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let state = match app.engine.store.cancel(id).await? {
+    let st = match app.engine.store.cancel(id).await? {
         CancelResult::Cancelled => {
             let rec = app.engine.store.get(id).await?;
             app.engine.announce(JobChange {
@@ -170,29 +269,35 @@ pub(crate) async fn cancel(
                 .await?
                 .state
         }
-        CancelResult::AlreadyDone(state) => state,
+        CancelResult::AlreadyDone(st) => st,
     };
-    Ok(json(StatusCode::OK, &json!({"id": id, "state": state})))
+    let body = JobStateView {
+        id,
+        state: state(st),
+    };
+    Ok(json(StatusCode::OK, &body))
 }
 
+/// A `dead` or `cancelled` job back to `queued`, with a fresh set of attempts.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", operation_id = "retry_job", tag = "jobs",
+    params(("id" = String, Path, format = Uuid, description = "The job's id")),
+    responses(
+        (status = 200, description = "Queued", body = JobStateView),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`conflict`: the job is not dead or cancelled", body = ErrorBody),
+    ))]
 pub(crate) async fn retry(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let state = app.engine.store.retry(id).await?;
+    let st = app.engine.store.retry(id).await?;
     app.engine.notify();
-    Ok(json(StatusCode::OK, &json!({"id": id, "state": state})))
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct ListQuery {
-    state: Option<String>,
-    job: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-    /// `params`, `result` or both (comma-separated): the heavy fields, left out unless asked.
-    include: Option<String>,
+    let body = JobStateView {
+        id,
+        state: state(st),
+    };
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// Which heavy fields a list shows.
@@ -202,14 +307,11 @@ struct Include {
     result: bool,
 }
 
+/// `params`, `result` or both, comma-separated (exactly the documented pattern).
 fn parse_include(s: Option<&str>) -> Result<Include, ApiError> {
     let mut inc = Include::default();
-    for part in s
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
+    let Some(s) = s else { return Ok(inc) };
+    for part in s.split(',') {
         match part {
             "params" => inc.params = true,
             "result" => inc.result = true,
@@ -224,46 +326,43 @@ fn parse_include(s: Option<&str>) -> Result<Include, ApiError> {
     Ok(inc)
 }
 
+/// Jobs, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/jobs", operation_id = "list_jobs", tag = "jobs",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page", body = JobPage),
+        (status = 400, description = "`invalid_request`: a bad filter, limit, cursor or include", body = ErrorBody),
+    ))]
 pub(crate) async fn list(
     State(app): State<Arc<App>>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let state = q
-        .state
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<JobState>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let q = parse_query(q)?;
     let include = parse_include(q.include.as_deref())?;
-    let mut page = app
+    let limit = q.limit.unwrap_or(api::limits::DEFAULT_PAGE);
+    if !(1..=api::limits::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit {limit} is out of range: 1..={}",
+            api::limits::MAX_PAGE
+        )));
+    }
+    let page = app
         .engine
         .store
         .list(ListFilter {
-            state,
+            state: q.state.map(store_state),
             job: q.job.filter(|j| !j.is_empty()),
-            limit: q.limit.unwrap_or(50).clamp(1, 1000),
-            cursor: q.cursor.filter(|c| !c.is_empty()),
+            limit: limit as usize,
+            cursor: q.cursor.map(|c| c.to_string()),
         })
         .await?;
-    // Leave the heavy fields out unless asked: drop them before building the answer.
-    for rec in &mut page.jobs {
-        if !include.params {
-            rec.params = Value::Null;
-        }
-        if !include.result {
-            rec.result = None;
-        }
-    }
-    let mut body = serde_json::to_value(&page).map_err(|e| ApiError::internal(e.to_string()))?;
-    if let Some(jobs) = body.get_mut("jobs").and_then(Value::as_array_mut) {
-        for rec in jobs.iter_mut().filter_map(Value::as_object_mut) {
-            if !include.params {
-                rec.remove("params");
-            }
-            if !include.result {
-                rec.remove("result");
-            }
-        }
-    }
+    let body = JobPage {
+        jobs: page
+            .jobs
+            .into_iter()
+            .map(|r| job_view(r, include.params, include.result))
+            .collect(),
+        next_cursor: page.next_cursor,
+    };
     Ok(json(StatusCode::OK, &body))
 }

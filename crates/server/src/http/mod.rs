@@ -1,11 +1,14 @@
 //! The HTTP/JSON API (`docs/http-api.md`). One module per group of routes; the routes are
-//! listed once, in [`ROUTES`], which the router and the OpenAPI test both use.
+//! listed once, in [`api`]: each handler's `#[utoipa::path]` gives its method, path and every
+//! answer, from which both the router and the OpenAPI document (`openapi`) are made. The
+//! bodies are `offload_api`'s types.
 
 mod cron;
 mod engine_error;
 mod guard;
 mod jobs;
 pub(crate) mod listen;
+pub(crate) mod openapi;
 mod ops;
 mod sse;
 
@@ -13,14 +16,18 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
 use axum::Router;
+use offload_api::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use tokio::sync::Semaphore;
 
@@ -42,6 +49,9 @@ pub(crate) struct App {
     pub(crate) sse_slots: Arc<Semaphore>,
     /// Long polls (`http.max_long_polls`).
     pub(crate) long_polls: Arc<Semaphore>,
+    /// The OpenAPI document of the routes (set once the router is built), completed for
+    /// this daemon and day when served.
+    pub(crate) openapi: std::sync::OnceLock<utoipa::openapi::OpenApi>,
 }
 
 impl App {
@@ -60,52 +70,54 @@ impl App {
             long_polls: Arc::new(Semaphore::new(limits.max_long_polls)),
             limits,
             max_body,
+            openapi: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The document as served now.
+    pub(crate) fn openapi_json(&self) -> String {
+        let doc = self.openapi.get().cloned().unwrap_or_default();
+        openapi::finish(doc, &self.settings())
+    }
+
+    /// What the served document states of this daemon's configuration (and day).
+    fn settings(&self) -> openapi::Settings {
+        let cfg = self.engine.config();
+        openapi::Settings {
+            token: self.token.is_some(),
+            max_timeout_ms: cfg.max_timeout_ms,
+            max_workers_per_pool: cfg.limits.max_workers_per_pool,
+            latest_run_at: offload_api::limits::latest_run_at(offload_store::now_ms()),
         }
     }
 }
 
-/// Every route: method and path, as in `openapi.json`.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("post", "/v1/jobs"),
-    ("get", "/v1/jobs"),
-    ("post", "/v1/jobs/batch"),
-    ("get", "/v1/jobs/{id}"),
-    ("get", "/v1/jobs/{id}/result"),
-    ("post", "/v1/jobs/{id}/cancel"),
-    ("post", "/v1/jobs/{id}/retry"),
-    ("get", "/v1/events"),
-    ("get", "/v1/workers"),
-    ("get", "/v1/pools"),
-    ("post", "/v1/pools/{name}/resize"),
-    ("get", "/v1/cron"),
-    ("post", "/v1/cron"),
-    ("delete", "/v1/cron/{name}"),
-    ("get", "/healthz"),
-    ("get", "/metrics"),
-    ("get", "/v1/openapi.json"),
-];
-
-/// The OpenAPI document.
-pub const OPENAPI: &str = include_str!("../../openapi.json");
+/// The API's routes, each documented by its handler's `#[utoipa::path]`: the router and the
+/// OpenAPI document come from this one list.
+pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(jobs::submit, jobs::list))
+        .routes(routes!(jobs::batch))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::result))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(sse::events))
+        .routes(routes!(ops::workers))
+        .routes(routes!(ops::pools))
+        .routes(routes!(ops::resize))
+        .routes(routes!(cron::list, cron::add))
+        .routes(routes!(cron::remove))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+}
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.max_body;
-    Router::new()
-        .route("/v1/jobs", post(jobs::submit).get(jobs::list))
-        .route("/v1/jobs/batch", post(jobs::batch))
-        .route("/v1/jobs/{id}", get(jobs::get))
-        .route("/v1/jobs/{id}/result", get(jobs::result))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/events", get(sse::events))
-        .route("/v1/workers", get(ops::workers))
-        .route("/v1/pools", get(ops::pools))
-        .route("/v1/pools/{name}/resize", post(ops::resize))
-        .route("/v1/cron", get(cron::list).post(cron::add))
-        .route("/v1/cron/{name}", delete(cron::remove))
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi))
+    let (routes, doc) = api().split_for_parts();
+    let _ = app.openapi.set(doc);
+    routes
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), auth))
         .layer(DefaultBodyLimit::max(max_body))
@@ -144,9 +156,8 @@ async fn auth(State(app): State<Arc<App>>, req: Request, next: Next) -> Result<R
             .and_then(|v| v.strip_prefix("Bearer "));
         let open = req.uri().path() == "/healthz";
         if !open && !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+            return Err(ApiError::of(
+                ErrorCode::Unauthorized,
                 "a bearer token is required: Authorization: Bearer <token>",
             ));
         }
@@ -164,21 +175,26 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let bytes = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+            ApiError::of(
+                ErrorCode::PayloadTooLarge,
                 "the request body is over the size limit (http.max_body_bytes)",
             )
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", e.body_text())
+            ApiError::of(ErrorCode::InvalidJson, e.body_text())
         }
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
+        ApiError::of(
+            ErrorCode::InvalidJson,
             format!("the body is not a valid request: {e}"),
         )
+    })
+}
+
+/// A query string parsed into `T`, or `400 invalid_request` saying what is wrong with it.
+pub(crate) fn parse_query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| {
+        ApiError::bad_request(format!("the query string is not valid: {}", e.body_text()))
     })
 }
 
@@ -191,9 +207,8 @@ pub(crate) fn check_size(
     key: &str,
 ) -> Result<(), ApiError> {
     if crate::events::json_size_over(value, limit) {
-        Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+        Err(ApiError::of(
+            ErrorCode::PayloadTooLarge,
             format!("{field} is over {limit} bytes of JSON ({key})"),
         ))
     } else {
@@ -207,30 +222,16 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_openapi_document_lists_exactly_the_routes() {
-        let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
-        let mut documented: Vec<(String, String)> = doc["paths"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .flat_map(|(path, ops)| {
-                ops.as_object()
-                    .unwrap()
-                    .keys()
-                    .map(move |m| (m.clone(), path.clone()))
-            })
-            .collect();
-        documented.sort();
-        let mut routes: Vec<(String, String)> = ROUTES
-            .iter()
-            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
-            .collect();
-        routes.sort();
-        assert_eq!(documented, routes);
-    }
+/// The OpenAPI document a daemon with configuration `cfg` serves at `GET /v1/openapi.json`.
+pub fn openapi_json(cfg: &crate::config::ServeConfig) -> String {
+    let (_, doc) = api().split_for_parts();
+    openapi::finish(
+        doc,
+        &openapi::Settings {
+            token: cfg.token.is_some(),
+            max_timeout_ms: cfg.max_timeout_ms,
+            max_workers_per_pool: cfg.limits.max_workers_per_pool,
+            latest_run_at: offload_api::limits::latest_run_at(offload_store::now_ms()),
+        },
+    )
 }

@@ -11,12 +11,12 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
+use offload_api::{ErrorBody, ErrorCode, EventsQuery};
 use offload_store::JobId;
-use serde::Deserialize;
 use tokio::sync::{broadcast, oneshot, Notify, OwnedSemaphorePermit};
 
 use super::App;
@@ -24,31 +24,26 @@ use crate::error::ApiError;
 use crate::events::ServerEvent;
 use crate::metrics::Metrics;
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct EventsQuery {
-    /// Only the events of this job.
-    id: Option<String>,
-}
-
+/// Server-sent events: `job`, `progress`, `job_event`, `worker`, `lagged` (docs/http-api.md).
+#[utoipa::path(get, path = "/v1/events", operation_id = "events", tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "An event stream", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "`invalid_request`: `id` is not a job id", body = ErrorBody),
+        (status = 503, description = "`too_many_subscribers` (or `too_many_connections`)", body = ErrorBody),
+    ))]
 pub(crate) async fn events(
     State(app): State<Arc<App>>,
-    Query(q): Query<EventsQuery>,
+    q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let only: Option<JobId> = match q.id.filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            s.parse()
-                .map_err(|_| ApiError::bad_request(format!("{s:?} is not a job id")))?,
-        ),
-        None => None,
-    };
+    let only: Option<JobId> = super::parse_query(q)?.id;
     let max = app.limits.max_sse_subscribers;
     let permit = Arc::clone(&app.sse_slots)
         .try_acquire_owned()
         .map_err(|_| {
             app.engine.metrics.http_refused("too_many_subscribers");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "too_many_subscribers",
+            ApiError::of(
+                ErrorCode::TooManySubscribers,
                 format!("{max} event streams are open (http.max_sse_subscribers); close one or raise the limit"),
             )
         })?;

@@ -1,0 +1,109 @@
+//! `/v1/cron…`: schedules.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// What a schedule does with ticks missed while the daemon was down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Missed {
+    /// Fire nothing for them.
+    #[default]
+    Skip,
+    /// Fire the most recent one once, at start.
+    RunOnce,
+}
+
+impl Missed {
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::RunOnce => "run_once",
+        }
+    }
+}
+
+/// Where a schedule comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ScheduleSource {
+    /// `[[cron]]` of `offload.toml` (changed there only).
+    Config,
+    /// `POST /v1/cron` (kept in the store).
+    Api,
+}
+
+/// A schedule as `GET /v1/cron` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Schedule {
+    /// Its name.
+    pub name: String,
+    /// Its expression.
+    pub cron: String,
+    /// The job it submits.
+    pub job: String,
+    /// Its params.
+    pub params: Value,
+    /// What it does with missed ticks.
+    pub missed: Missed,
+    /// Where it comes from.
+    pub source: ScheduleSource,
+    /// Its next tick.
+    pub next_at: Option<i64>,
+}
+
+/// `GET /v1/cron`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleList {
+    /// Every schedule, by name.
+    pub schedules: Vec<Schedule>,
+}
+
+/// The body of `POST /v1/cron`: adds or replaces a schedule.
+///
+/// The document's `cron` pattern is a subset of what the daemon parses (croner syntax: 5 or 6
+/// fields, lists, ranges, steps, names): the plain 5-field form, which always fires at most
+/// once a minute (`[limits] min_cron_interval_ms`, default 60,000).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AddSchedule)]
+pub struct AddSchedule {
+    /// Unique name: 1 to 128 characters, no control character.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]+$"
+    )]
+    pub name: String,
+    /// The expression, e.g. `0 3 * * *`.
+    #[schema(
+        pattern = r"^(\*|[1-5]?[0-9]) (\*|1?[0-9]|2[0-3]) (\*|[1-9]|1[0-9]|2[0-8]) (\*|[1-9]|1[0-2]) (\*|[0-6])$"
+    )]
+    pub cron: String,
+    /// The job it submits (a job name, see `Submit.job`).
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*(/[^./\\\x00-\x1f\x7f-\x9f][^/\\\x00-\x1f\x7f-\x9f]*)*$"
+    )]
+    pub job: String,
+    /// Its params (any JSON, at most `http.max_params_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Value>,
+    /// What to do with missed ticks (default `skip`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<Missed>,
+}
+
+/// The answer to `POST /v1/cron`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleAdded {
+    /// The schedule.
+    pub name: String,
+    /// Its next tick.
+    pub next_at: Option<i64>,
+}

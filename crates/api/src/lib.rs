@@ -1,0 +1,37 @@
+//! The wire contract of `offload serve`'s HTTP/JSON API (`docs/http-api.md`): every request and
+//! response body, the query strings, the error envelope and its [`ErrorCode`]s, as serde types
+//! with their OpenAPI schemas (`utoipa::ToSchema`).
+//!
+//! The daemon answers with these types and generates its OpenAPI document
+//! (`GET /v1/openapi.json`) from them; the CLI and every other Rust client read and write them.
+//! The crate has no HTTP stack and no runtime: it is only the contract.
+//!
+//! ```
+//! use offload_api::{ErrorBody, ErrorCode, SubmitRequest};
+//!
+//! let req = SubmitRequest { job: "images/resize".into(), ..Default::default() };
+//! assert_eq!(serde_json::to_string(&req).unwrap(), r#"{"job":"images/resize"}"#);
+//! let e: ErrorBody =
+//!     serde_json::from_str(r#"{"error":{"code":"queue_full","message":"full"}}"#).unwrap();
+//! assert_eq!(e.error.code, ErrorCode::QueueFull);
+//! assert_eq!(e.error.code.status(), 429);
+//! ```
+#![deny(missing_docs)]
+
+mod cron;
+mod error;
+mod int;
+mod jobs;
+pub mod limits;
+mod ops;
+
+pub use cron::{AddSchedule, Missed, Schedule, ScheduleAdded, ScheduleList, ScheduleSource};
+pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
+pub use jobs::{
+    Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
+    JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
+};
+pub use ops::{
+    Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,
+    WorkerState,
+};
