@@ -4,7 +4,6 @@
 // Node itself opens fd 3 and frames one JSON object per line; this module only uses
 // process.on('message') and process.send().
 
-const fs = require('node:fs');
 const path = require('node:path');
 const util = require('node:util');
 const state = require('./state');
@@ -18,239 +17,22 @@ const {
   isAbort,
   serializeError,
 } = require('./errors');
+const {
+  PROTOCOL,
+  CAPABILITIES,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_GRACE_MS,
+  CANCEL_WAIT_MS,
+  UNLOAD_MIN_MS,
+  FLUSH_WAIT_MS,
+  writeStderr,
+  protocolError,
+  ConfigError,
+  readConfig,
+} = require('./settings');
+const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
 
 const debug = util.debuglog('offload');
-
-const PROTOCOL = 1;
-const CAPABILITIES = Object.freeze(['cancel', 'call', 'progress', 'events', 'shutdown', 'ping']);
-const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
-/** Grace period of SIGTERM (and of a `shutdown` without grace_ms). */
-const DEFAULT_GRACE_MS = 5000;
-/** After shutdown cancelled the jobs still running, how long they get to answer before the
- * worker answers `Cancelled` for them and exits. */
-const CANCEL_WAIT_MS = 1000;
-/** At shutdown, the least time the modules' unload() get, however little grace is left. */
-const UNLOAD_MIN_MS = 1000;
-/** How long an exit waits for queued frames to be written. */
-const FLUSH_WAIT_MS = 1000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function writeStderr(text) {
-  try {
-    fs.writeSync(2, text);
-  } catch {
-    // stderr closed: nothing left to tell
-  }
-}
-
-/** A supervisor broke the protocol: say so on stderr and exit with status 2 (§6). */
-function protocolError(what) {
-  writeStderr(`offload worker: protocol error: ${what}\n`);
-  process.exit(2);
-}
-
-class ConfigError extends Error {}
-
-function positiveInt(env, key, dflt) {
-  const raw = env[key];
-  if (raw === undefined || raw === '') return dflt;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${key}=${raw} is not an integer >= 1`);
-  return n;
-}
-
-/** The worker's settings from its environment (docs/protocol.md §1). Throws ConfigError. */
-function readConfig(env = process.env) {
-  const raw = env.OFFLOAD_PROTOCOL;
-  // Unset means a supervisor from before OFFLOAD_PROTOCOL (or a test): assume version 1.
-  const offered = raw === undefined || raw === '' ? PROTOCOL : Number(raw);
-  if (!Number.isInteger(offered) || offered < PROTOCOL) {
-    throw new ConfigError(
-      `unsupported protocol: the supervisor offers OFFLOAD_PROTOCOL=${raw}, this worker speaks protocol ${PROTOCOL}`,
-    );
-  }
-  return {
-    protocol: PROTOCOL,
-    maxFrame: positiveInt(env, 'OFFLOAD_MAX_FRAME', DEFAULT_MAX_FRAME),
-    concurrency: positiveInt(env, 'OFFLOAD_CONCURRENCY', 1),
-    jobsDir: path.resolve(env.OFFLOAD_JOBS_DIR || './jobs'),
-  };
-}
-
-function preview(v) {
-  let s;
-  try {
-    s = JSON.stringify(v);
-  } catch {
-    s = String(v);
-  }
-  if (s === undefined) s = String(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-}
-
-function truncate(s, max) {
-  return typeof s === 'string' && s.length > max ? `${s.slice(0, max)}… (truncated)` : s;
-}
-
-function normalizeReceiver(receiver) {
-  switch (receiver) {
-    case undefined:
-    case null:
-    case 'all':
-      return 'all';
-    case 'job':
-    case 'childJob':
-      return 'job';
-    case 'task':
-    case 'forkProcess':
-      return 'task';
-    default:
-      throw new TypeError(`event receiver must be "job", "task" or "all", got ${preview(receiver)}`);
-  }
-}
-
-/** Schedule `fn` at epoch milliseconds `at` (setTimeout alone overflows past ~24.8 days). */
-function timerAt(at, fn) {
-  const handle = { t: null };
-  const arm = () => {
-    const delay = at - Date.now();
-    if (delay <= 0) return fn();
-    handle.t = setTimeout(arm, Math.min(delay, MAX_TIMER_MS));
-  };
-  arm();
-  return handle;
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** One `run` or `call` in flight. */
-class Job {
-  constructor(kind, fields) {
-    this.kind = kind;
-    this.id = fields.id;
-    this.name = fields.job;
-    this.path = fields.path;
-    this.params = fields.params;
-    this.args = fields.args;
-    this.func = fields.func;
-    this.deadline = fields.deadline;
-    this.controller = null; // created on first use: most jobs never look at their signal
-    this.answered = false;
-    this.deadlineTimer = null;
-    this.ctx = null;
-  }
-
-  get signal() {
-    if (this.controller === null) this.controller = new AbortController();
-    return this.controller.signal;
-  }
-
-  get aborted() {
-    return this.controller !== null && this.controller.signal.aborted;
-  }
-
-  abort(reason) {
-    if (!this.signal.aborted) this.controller.abort(reason);
-  }
-
-  dispose() {
-    if (this.deadlineTimer) clearTimeout(this.deadlineTimer.t);
-    this.deadlineTimer = null;
-  }
-}
-
-const JOB = Symbol('offload.job');
-const WORKER = Symbol('offload.worker');
-
-/**
- * What a job gets as its second argument (and from `context()` anywhere in its async flow).
- */
-class JobContext {
-  constructor(worker, job) {
-    this[WORKER] = worker;
-    this[JOB] = job;
-    this._log = null;
-  }
-
-  /** The job's id on the channel. */
-  get id() {
-    return this[JOB].id;
-  }
-  /** The job's name (relative to the jobs folder, without extension). */
-  get job() {
-    return this[JOB].name;
-  }
-  /** The job's input. */
-  get params() {
-    return this[JOB].params;
-  }
-  /** ee-core's positional arguments (jobParams / a call's args), or null. */
-  get args() {
-    return this[JOB].args;
-  }
-  /** "run" or "call". */
-  get kind() {
-    return this[JOB].kind;
-  }
-  /** For a call: the function's name. */
-  get func() {
-    return this[JOB].func === undefined ? null : this[JOB].func;
-  }
-  /** The soft deadline (Unix epoch ms) or null. */
-  get deadline() {
-    return this[JOB].deadline;
-  }
-  /** Aborted on cancel (reason: CancelledError), when the deadline passes (DeadlineExceededError)
-   * and when a shutdown's grace period ends (CancelledError). */
-  get signal() {
-    return this[JOB].signal;
-  }
-  /** Whether the signal was aborted (cancel, deadline or shutdown). */
-  get cancelled() {
-    return this[JOB].aborted;
-  }
-  /** Whether the job still runs (false once its answer was sent). */
-  get active() {
-    return !this[JOB].answered;
-  }
-
-  /** Report progress (any JSON value). Frames are sent in order. */
-  progress(data) {
-    this[WORKER].sendProgress(this[JOB], data);
-  }
-
-  /** Emit a named event for the application; receiver "job", "task" or "all" (default). */
-  emit(name, data, receiver = 'all') {
-    this[WORKER].sendEvent(name, data, normalizeReceiver(receiver), this[JOB]);
-  }
-
-  /** Throw the signal's reason if the job was cancelled or its deadline passed. */
-  throwIfCancelled() {
-    if (this[JOB].aborted) throw this[JOB].signal.reason;
-  }
-
-  /** log(...args) and log.info/warn/error/debug: lines on stderr prefixed with the job. */
-  get log() {
-    if (!this._log) {
-      const job = this[JOB];
-      const prefix = `[${job.name || job.kind} ${job.id}]`;
-      const write = (level, args) => writeStderr(`${prefix}${level} ${util.format(...args)}\n`);
-      const log = (...args) => write('', args);
-      log.info = (...args) => write(' INFO', args);
-      log.warn = (...args) => write(' WARN', args);
-      log.error = (...args) => write(' ERROR', args);
-      log.debug = (...args) => write(' DEBUG', args);
-      this._log = log;
-    }
-    return this._log;
-  }
-
-  toJSON() {
-    return { id: this.id, job: this.job, kind: this.kind, deadline: this.deadline, cancelled: this.cancelled };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 
 class Worker {
   /**

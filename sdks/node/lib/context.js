@@ -1,0 +1,183 @@
+'use strict';
+// One job in flight (`Job`: its signal, deadline timer and answer state) and what its code sees
+// of it (`JobContext`: progress, events, cancellation, a prefixed log), plus the small helpers
+// the worker shares with them.
+
+const util = require('node:util');
+const { MAX_TIMER_MS, writeStderr } = require('./settings');
+
+function preview(v) {
+  let s;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = String(v);
+  }
+  if (s === undefined) s = String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function truncate(s, max) {
+  return typeof s === 'string' && s.length > max ? `${s.slice(0, max)}… (truncated)` : s;
+}
+
+function normalizeReceiver(receiver) {
+  switch (receiver) {
+    case undefined:
+    case null:
+    case 'all':
+      return 'all';
+    case 'job':
+    case 'childJob':
+      return 'job';
+    case 'task':
+    case 'forkProcess':
+      return 'task';
+    default:
+      throw new TypeError(`event receiver must be "job", "task" or "all", got ${preview(receiver)}`);
+  }
+}
+
+/** Schedule `fn` at epoch milliseconds `at` (setTimeout alone overflows past ~24.8 days). */
+function timerAt(at, fn) {
+  const handle = { t: null };
+  const arm = () => {
+    const delay = at - Date.now();
+    if (delay <= 0) return fn();
+    handle.t = setTimeout(arm, Math.min(delay, MAX_TIMER_MS));
+  };
+  arm();
+  return handle;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One `run` or `call` in flight. */
+class Job {
+  constructor(kind, fields) {
+    this.kind = kind;
+    this.id = fields.id;
+    this.name = fields.job;
+    this.path = fields.path;
+    this.params = fields.params;
+    this.args = fields.args;
+    this.func = fields.func;
+    this.deadline = fields.deadline;
+    this.controller = null; // created on first use: most jobs never look at their signal
+    this.answered = false;
+    this.deadlineTimer = null;
+    this.ctx = null;
+  }
+
+  get signal() {
+    if (this.controller === null) this.controller = new AbortController();
+    return this.controller.signal;
+  }
+
+  get aborted() {
+    return this.controller !== null && this.controller.signal.aborted;
+  }
+
+  abort(reason) {
+    if (!this.signal.aborted) this.controller.abort(reason);
+  }
+
+  dispose() {
+    if (this.deadlineTimer) clearTimeout(this.deadlineTimer.t);
+    this.deadlineTimer = null;
+  }
+}
+
+const JOB = Symbol('offload.job');
+const WORKER = Symbol('offload.worker');
+
+/**
+ * What a job gets as its second argument (and from `context()` anywhere in its async flow).
+ */
+class JobContext {
+  constructor(worker, job) {
+    this[WORKER] = worker;
+    this[JOB] = job;
+    this._log = null;
+  }
+
+  /** The job's id on the channel. */
+  get id() {
+    return this[JOB].id;
+  }
+  /** The job's name (relative to the jobs folder, without extension). */
+  get job() {
+    return this[JOB].name;
+  }
+  /** The job's input. */
+  get params() {
+    return this[JOB].params;
+  }
+  /** ee-core's positional arguments (jobParams / a call's args), or null. */
+  get args() {
+    return this[JOB].args;
+  }
+  /** "run" or "call". */
+  get kind() {
+    return this[JOB].kind;
+  }
+  /** For a call: the function's name. */
+  get func() {
+    return this[JOB].func === undefined ? null : this[JOB].func;
+  }
+  /** The soft deadline (Unix epoch ms) or null. */
+  get deadline() {
+    return this[JOB].deadline;
+  }
+  /** Aborted on cancel (reason: CancelledError), when the deadline passes (DeadlineExceededError)
+   * and when a shutdown's grace period ends (CancelledError). */
+  get signal() {
+    return this[JOB].signal;
+  }
+  /** Whether the signal was aborted (cancel, deadline or shutdown). */
+  get cancelled() {
+    return this[JOB].aborted;
+  }
+  /** Whether the job still runs (false once its answer was sent). */
+  get active() {
+    return !this[JOB].answered;
+  }
+
+  /** Report progress (any JSON value). Frames are sent in order. */
+  progress(data) {
+    this[WORKER].sendProgress(this[JOB], data);
+  }
+
+  /** Emit a named event for the application; receiver "job", "task" or "all" (default). */
+  emit(name, data, receiver = 'all') {
+    this[WORKER].sendEvent(name, data, normalizeReceiver(receiver), this[JOB]);
+  }
+
+  /** Throw the signal's reason if the job was cancelled or its deadline passed. */
+  throwIfCancelled() {
+    if (this[JOB].aborted) throw this[JOB].signal.reason;
+  }
+
+  /** log(...args) and log.info/warn/error/debug: lines on stderr prefixed with the job. */
+  get log() {
+    if (!this._log) {
+      const job = this[JOB];
+      const prefix = `[${job.name || job.kind} ${job.id}]`;
+      const write = (level, args) => writeStderr(`${prefix}${level} ${util.format(...args)}\n`);
+      const log = (...args) => write('', args);
+      log.info = (...args) => write(' INFO', args);
+      log.warn = (...args) => write(' WARN', args);
+      log.error = (...args) => write(' ERROR', args);
+      log.debug = (...args) => write(' DEBUG', args);
+      this._log = log;
+    }
+    return this._log;
+  }
+
+  toJSON() {
+    return { id: this.id, job: this.job, kind: this.kind, deadline: this.deadline, cancelled: this.cancelled };
+  }
+}
+
+
+module.exports = { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt };
