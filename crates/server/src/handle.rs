@@ -8,7 +8,8 @@
 
 use std::sync::Arc;
 
-use offload_store::JobId;
+use offload_store::{JobId, Notice};
+use tokio::sync::broadcast;
 
 use crate::engine::Engine;
 use crate::events::JobChange;
@@ -57,5 +58,30 @@ impl DaemonHandle {
     /// as cancelled. Returns whether it ran here.
     pub fn cancel_running(&self, id: JobId) -> bool {
         self.engine.cancel_running(id)
+    }
+
+    /// Follows what the other nodes of a shared store announce until the store closes its
+    /// stream (`offload serve --store postgres://…` spawns this with the store's notices):
+    /// jobs due wake the dispatcher (starting their pool here if needed), job changes reach
+    /// this daemon's clients, and a cancel asked elsewhere stops the job if it runs here.
+    pub async fn follow(self, mut notices: broadcast::Receiver<Notice>) {
+        loop {
+            match notices.recv().await {
+                Ok(Notice::Due { pool }) => self.jobs_due(&pool),
+                Ok(Notice::Job(j)) => self.job_changed(JobChange {
+                    id: j.id,
+                    job: j.job,
+                    pool: j.pool,
+                    state: j.state,
+                    attempt: j.attempt,
+                }),
+                Ok(Notice::CancelRequested { id, .. }) => {
+                    self.cancel_running(id);
+                }
+                // Reconnected, fell behind, or a notice this build does not know: look once.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.wake(),
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 }

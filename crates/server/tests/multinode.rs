@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::http::{get, post, wait_result};
 use common::{config, Running};
-use offload_server::events::JobChange;
-use offload_server::{Daemon, DaemonHandle};
+use offload_server::Daemon;
 use offload_store_pg::testing::TestDb;
-use offload_store_pg::{Notice, PgStore};
+use offload_store_pg::PgStore;
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
 
 /// A node of the cluster, as `offload serve --store URL --lease 2s` starts it: the store and
 /// the task that follows the other nodes' notifications live on the node's own runtime.
@@ -33,32 +31,10 @@ async fn node(jobs: &Path, tmp: &Path, name: &str, db: &TestDb, toml: &str) -> R
         let store = PgStore::connect(&url).await.unwrap();
         let notices = store.notifications();
         let daemon = Daemon::start(cfg, Arc::new(store)).await.unwrap();
-        tokio::spawn(follow_other_nodes(notices, daemon.handle()));
+        tokio::spawn(daemon.handle().follow(notices));
         daemon
     })
     .await
-}
-
-/// What the binary does with a shared store's notifications (a copy of
-/// `follow_other_nodes` in `crates/cli/src/commands/serve.rs`, which is private to the binary).
-async fn follow_other_nodes(mut notices: broadcast::Receiver<Notice>, daemon: DaemonHandle) {
-    loop {
-        match notices.recv().await {
-            Ok(Notice::Due { pool }) => daemon.jobs_due(&pool),
-            Ok(Notice::Job(j)) => daemon.job_changed(JobChange {
-                id: j.id,
-                job: j.job,
-                pool: j.pool,
-                state: j.state,
-                attempt: j.attempt,
-            }),
-            Ok(Notice::CancelRequested { id, .. }) => {
-                daemon.cancel_running(id);
-            }
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => daemon.wake(),
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }
 
 /// Writes `start N PID MS` and `end N PID MS` lines to the file `log` around a sleep.

@@ -82,7 +82,8 @@ use offload_store::{
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use notify::{JobNotice, Notice};
+/// The notices live in `offload-store` (a daemon follows them without this engine).
+pub use offload_store::{JobNotice, Notice};
 
 /// The schema version this build writes (the highest row of `offload_schema`).
 pub const SCHEMA_VERSION: u32 = schema::VERSION;

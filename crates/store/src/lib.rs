@@ -34,12 +34,14 @@
 #![deny(missing_docs)]
 
 pub mod limits;
+mod notice;
 pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use notice::{JobNotice, Notice};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 

@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use offload_server::events::JobChange;
-use offload_server::{Daemon, DaemonHandle, FileConfig, ServeConfig};
+use offload_server::{Daemon, FileConfig, ServeConfig};
 use offload_store::{SqliteStore, Store};
-use offload_store_pg::{Notice, PgStore};
-use tokio::sync::broadcast;
+use offload_store_pg::PgStore;
 
 /// Arguments of `offload serve`.
 #[derive(Debug, Args)]
@@ -161,7 +159,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     let jobs = cfg.jobs.clone();
     let daemon = Daemon::start(cfg, store).await?;
     if let Some(notices) = notices {
-        tokio::spawn(follow_other_nodes(notices, daemon.handle()));
+        tokio::spawn(daemon.handle().follow(notices));
     }
     let addr = daemon.addr();
     eprintln!("offload serve: listening on http://{addr}");
@@ -186,28 +184,6 @@ fn token_on_argv() -> bool {
         let a = a.to_string_lossy();
         a == "--token" || a.starts_with("--token=")
     })
-}
-
-/// Passes what the other nodes of a shared store announce to this daemon.
-async fn follow_other_nodes(mut notices: broadcast::Receiver<Notice>, daemon: DaemonHandle) {
-    loop {
-        match notices.recv().await {
-            Ok(Notice::Due { pool }) => daemon.jobs_due(&pool),
-            Ok(Notice::Job(j)) => daemon.job_changed(JobChange {
-                id: j.id,
-                job: j.job,
-                pool: j.pool,
-                state: j.state,
-                attempt: j.attempt,
-            }),
-            Ok(Notice::CancelRequested { id, .. }) => {
-                daemon.cancel_running(id);
-            }
-            // Reconnected, fell behind, or a notice this build does not know: look once.
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => daemon.wake(),
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }
 
 /// A stable name for this node, kept in the data folder.

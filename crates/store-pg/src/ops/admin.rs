@@ -9,7 +9,7 @@ use offload_store::{CancelResult, JobId, JobState, Millis, StoreError};
 
 use super::Cols;
 use crate::engine;
-use crate::notify::{JobNotice, Notice};
+use offload_store::{JobNotice, Notice};
 
 const LOCK_JOB: &str = include_str!("../sql/admin/lock_job.sql");
 const CANCEL_NOW: &str = include_str!("../sql/admin/cancel_now.sql");

@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{all, job_notice};
 use crate::engine;
-use crate::notify::Notice;
+use offload_store::Notice;
 
 const PROMOTE_DUE: &str = include_str!("../sql/claim/promote_due.sql");
 const CLAIM: &str = include_str!("../sql/claim/claim.sql");

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::{all, job_notice};
 use crate::engine;
-use crate::notify::Notice;
+use offload_store::Notice;
 
 const COMPLETE: &str = include_str!("../sql/complete/complete.sql");
 const PROGRESS: &str = include_str!("../sql/complete/progress.sql");

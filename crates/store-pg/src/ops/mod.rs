@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio_postgres::types::FromSql;
 
 use crate::engine;
-use crate::notify::JobNotice;
+use offload_store::JobNotice;
 
 /// A row read by column name (PostgreSQL types: `uuid`, `json`, `boolean`, `integer`, `bigint`).
 pub(crate) struct Cols<'a>(pub(crate) &'a tokio_postgres::Row);
