@@ -1,7 +1,8 @@
 //! The worker: handler registry and the main loop.
 //!
-//! One task reads frames and dispatches them ([`Worker::serve`]); each job runs in its own
-//! task; one task writes frames ([`Outbox`]). Shared state is the map of running jobs.
+//! A dedicated thread reads and decodes frames ([`crate::inbound`]); one task dispatches them
+//! ([`Worker::serve`]); each job runs in its own task; one task writes frames ([`Outbox`]).
+//! Shared state is the map of running jobs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use offload_protocol::{
-    decode_to_worker, env, Ack, Broadcast, Call, Decoded, EncodeError, ErrorInfo, FrameReader,
-    FromWorker, Pong, ReadError, Ready, ResultMsg, Run, ToWorker, WorkerError as WireError,
-    CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
+    env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Pong, Ready, ResultMsg, Run,
+    ToWorker, WorkerError as WireError, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
+    SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, ContextInner, JobError, StopReason};
+use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
@@ -172,11 +174,18 @@ impl Worker {
         self
     }
 
-    /// Runs the worker on a new multi-threaded runtime and exits the process: status 0 after a
+    /// Runs the worker on a new current-thread runtime and exits the process: status 0 after a
     /// shutdown or when the channel closes, 2 with a message on stderr after a protocol or
     /// environment error.
+    ///
+    /// Handlers share the runtime's one thread (no cross-thread wake-up per job: half the CPU
+    /// of a multi-threaded runtime per round trip). The channel is read by a thread of its own,
+    /// so a handler that blocks its thread still gets its cancellation token fired on `cancel`,
+    /// and the end of the channel still ends the process; but the other jobs wait while it
+    /// blocks: run CPU-bound or blocking work with `tokio::task::spawn_blocking` when jobs are
+    /// to run in parallel.
     pub fn run(self) -> ! {
-        let rt = match tokio::runtime::Builder::new_multi_thread()
+        let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
@@ -186,7 +195,7 @@ impl Worker {
                 std::process::exit(2)
             }
         };
-        let code = match rt.block_on(self.serve()) {
+        let code = match rt.block_on(self.serve_with(OnEnd::Exit)) {
             Ok(_) => 0,
             Err(e) => {
                 eprintln!("offload worker: {e}");
@@ -205,12 +214,16 @@ impl Worker {
     ///
     /// [`WorkerError`] for a bad environment or a protocol error from the supervisor.
     pub async fn serve(self) -> Result<Stopped, WorkerError> {
+        self.serve_with(OnEnd::Forward).await
+    }
+
+    async fn serve_with(self, on_end: OnEnd) -> Result<Stopped, WorkerError> {
         let cfg = Config::from_env(self.concurrency)?;
         let stream = crate::fd::take_channel_fd(cfg.fd)?;
         stream.set_nonblocking(true)?;
+        let read_side = stream.try_clone()?;
         let stream = tokio::net::UnixStream::from_std(stream)?;
-        let (rd, wr) = stream.into_split();
-        let (outbox, writer) = Outbox::start(wr, cfg.max_frame);
+        let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
         outbox.send(&FromWorker::Ready(Ready::handshake(
             PROTOCOL_VERSION,
             std::process::id(),
@@ -236,27 +249,21 @@ impl Worker {
             outbox: outbox.clone(),
             concurrency: cfg.concurrency as usize,
         };
-        let mut reader = FrameReader::new(rd, cfg.max_frame);
+        let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
+        crate::inbound::start(read_side, cfg.max_frame, Arc::clone(&shared), tx, on_end)?;
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
 
         loop {
             tokio::select! {
-                frame = reader.next_frame() => {
-                    let line = match frame {
-                        Ok(Some(line)) => line,
-                        Ok(None) | Err(ReadError::Io(_)) => {
-                            dispatcher.cancel_all(StopReason::Cancelled);
-                            return Ok(Stopped::ChannelClosed);
-                        }
-                        Err(e) => return Err(WorkerError::Protocol(e.to_string())),
-                    };
-                    match decode_to_worker(&line) {
-                        Ok(Decoded::Message(msg)) => dispatcher.dispatch(msg),
-                        Ok(Decoded::Ignored { .. }) => {}
-                        Err(e) => return Err(WorkerError::Protocol(e.to_string())),
+                msg = inbound.recv() => match msg {
+                    Some(Inbound::Message(msg)) => dispatcher.dispatch(msg),
+                    Some(Inbound::Closed) | None => {
+                        dispatcher.cancel_all(StopReason::Cancelled);
+                        return Ok(Stopped::ChannelClosed);
                     }
-                }
+                    Some(Inbound::Protocol(e)) => return Err(WorkerError::Protocol(e)),
+                },
                 _ = sigterm.recv() => dispatcher.begin_shutdown(SIGTERM_GRACE),
                 () = shared.done.notified() => {
                     drop(dispatcher);
@@ -311,7 +318,7 @@ impl Config {
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     /// Running jobs and calls; the flag says whether it counts toward the concurrency.
     jobs: Mutex<HashMap<String, (Context, bool)>>,
     drained: Notify,
@@ -320,7 +327,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Context, bool)>> {
+    pub(crate) fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Context, bool)>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
