@@ -238,7 +238,7 @@ impl Worker {
         )));
 
         let shared = Arc::new(Shared {
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(Jobs::default()),
             drained: Notify::new(),
             shutting_down: AtomicBool::new(false),
             done: Notify::new(),
@@ -318,16 +318,46 @@ impl Config {
     }
 }
 
+/// Running jobs and calls; the flag says whether it counts toward the concurrency, `running`
+/// how many do (kept, not counted per job: 64 in flight would cost 64 steps per start).
+#[derive(Default)]
+pub(crate) struct Jobs {
+    map: HashMap<String, (Context, bool)>,
+    running: usize,
+}
+
+impl std::ops::Deref for Jobs {
+    type Target = HashMap<String, (Context, bool)>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl Jobs {
+    fn insert(&mut self, id: String, ctx: Context, counts: bool) {
+        if let Some((_, old)) = self.map.insert(id, (ctx, counts)) {
+            self.running -= usize::from(old);
+        }
+        self.running += usize::from(counts);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some((_, counts)) = self.map.remove(id) {
+            self.running -= usize::from(counts);
+        }
+    }
+}
+
 pub(crate) struct Shared {
-    /// Running jobs and calls; the flag says whether it counts toward the concurrency.
-    jobs: Mutex<HashMap<String, (Context, bool)>>,
+    jobs: Mutex<Jobs>,
     drained: Notify,
     shutting_down: AtomicBool,
     done: Notify,
 }
 
 impl Shared {
-    pub(crate) fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Context, bool)>> {
+    pub(crate) fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -436,8 +466,7 @@ impl Dispatcher {
         }
         let ctx = {
             let mut jobs = self.shared.jobs();
-            let running = jobs.values().filter(|(_, counts)| *counts).count();
-            if counts && running >= self.concurrency {
+            if counts && jobs.running >= self.concurrency {
                 drop(jobs);
                 return self.fail(
                     id,
@@ -459,7 +488,7 @@ impl Dispatcher {
                     outbox: self.outbox.clone(),
                 }),
             };
-            jobs.insert(id.clone(), (ctx.clone(), counts));
+            jobs.insert(id.clone(), ctx.clone(), counts);
             ctx
         };
         let shared = Arc::clone(&self.shared);
@@ -472,9 +501,10 @@ impl Dispatcher {
                     ctx.stop(StopReason::Deadline);
                 })
             });
-            let outcome = match tokio::spawn(h(params, ctx.clone())).await {
+            // Polled in this task (no second task per job), its panics caught here.
+            let outcome = match CatchUnwind(h(params, ctx.clone())).await {
                 Ok(r) => r,
-                Err(e) => Err(JobError::new("Panic", panic_message(e))),
+                Err(panic) => Err(JobError::new("Panic", panic_message(&*panic))),
             };
             if let Some(t) = timer {
                 t.abort();
@@ -557,13 +587,28 @@ fn until(deadline_ms: u64) -> Duration {
     Duration::from_millis(deadline_ms).saturating_sub(now)
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(p) => p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "the handler panicked".into()),
-        Err(e) => e.to_string(),
+/// A handler's future with its panics caught: the panic's payload instead of an unwind.
+struct CatchUnwind(BoxFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Result<Value, JobError>, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
     }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the handler panicked".into())
 }
