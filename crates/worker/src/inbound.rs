@@ -13,6 +13,7 @@
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use offload_protocol::{decode_to_worker, Decoded, LineFramer, ToWorker};
@@ -57,6 +58,9 @@ pub(crate) fn start(
             for (ctx, _) in shared.jobs().values() {
                 ctx.stop(StopReason::Cancelled);
             }
+            if shared.finished.load(Ordering::SeqCst) {
+                return;
+            }
             if on_end == OnEnd::Exit {
                 match &end {
                     Inbound::Protocol(e) => {
@@ -79,7 +83,13 @@ fn read_loop(
 ) -> Inbound {
     let mut framer = LineFramer::new(max_frame);
     let mut chunk = vec![0u8; 64 * 1024];
+    // After a short read the channel is most likely drained: wait first instead of paying a
+    // `read` that returns `WouldBlock` (one system call less per round trip).
+    let mut maybe_more = true;
     loop {
+        if !maybe_more && wait_readable(&stream).is_err() {
+            return Inbound::Closed;
+        }
         let n = match stream.read(&mut chunk) {
             Ok(0) => {
                 return if framer.pending() == 0 {
@@ -91,14 +101,18 @@ fn read_loop(
                     ))
                 };
             }
-            Ok(n) => n,
+            Ok(n) => {
+                maybe_more = n == chunk.len();
+                n
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if wait_readable(&stream).is_err() {
-                    return Inbound::Closed;
-                }
+                maybe_more = false;
                 continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                maybe_more = true;
+                continue;
+            }
             Err(_) => return Inbound::Closed,
         };
         let mut failed = None;

@@ -222,6 +222,7 @@ impl Worker {
         let stream = crate::fd::take_channel_fd(cfg.fd)?;
         stream.set_nonblocking(true)?;
         let read_side = stream.try_clone()?;
+        let closer = stream.try_clone()?;
         let stream = tokio::net::UnixStream::from_std(stream)?;
         let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
         outbox.send(&FromWorker::Ready(Ready::handshake(
@@ -242,6 +243,7 @@ impl Worker {
             drained: Notify::new(),
             shutting_down: AtomicBool::new(false),
             done: Notify::new(),
+            finished: AtomicBool::new(false),
         });
         let dispatcher = Dispatcher {
             worker: Arc::new(self),
@@ -269,6 +271,10 @@ impl Worker {
                     drop(dispatcher);
                     drop(outbox);
                     let _ = writer.await;
+                    // Ends the reading thread too (it holds the channel open otherwise); it
+                    // leaves the exit to our caller.
+                    shared.finished.store(true, Ordering::SeqCst);
+                    let _ = closer.shutdown(std::net::Shutdown::Both);
                     return Ok(Stopped::Shutdown);
                 }
             }
@@ -354,6 +360,8 @@ pub(crate) struct Shared {
     drained: Notify,
     shutting_down: AtomicBool,
     done: Notify,
+    /// `serve` returned after a shutdown: the reading thread ends without ending the process.
+    pub(crate) finished: AtomicBool,
 }
 
 impl Shared {
