@@ -116,6 +116,12 @@ fn main() {
                 }
             }
         })
+        .handler("panic", |_p: Value, _ctx: Context| async move {
+            if true {
+                panic!("boom");
+            }
+            Ok::<_, JobError>(())
+        })
         // Not in cases.json: for the pool tests.
         .handler("hang", |_p: Value, _ctx: Context| async move {
             // Ignores its cancellation token on purpose.
