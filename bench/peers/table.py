@@ -5,7 +5,8 @@
 
 Ratios are speeds relative to offload with Rust workers (1.00 = the same, 0.25 = four times
 slower, 2.00 = twice as fast): throughput / offload-rust's throughput for (a) and (c), and
-offload-rust's p50 / this system's p50 for (b).
+offload-rust's p50 / this system's p50 for (b). The "÷ floor" columns are the same ratios
+taken to the floor row (a bare Rust supervisor and worker on a socketpair), when it ran.
 """
 
 import json
@@ -13,6 +14,8 @@ import statistics
 import sys
 
 ROWS = [
+    ("floor", "floor: bare Rust supervisor + worker, socketpair, no offload code"),
+    ("offload-rust-base", "offload, Rust workers, $BASE_WORKER (before)"),
     ("offload-rust", "offload, Rust workers"),
     ("offload-rust-ct", "offload, Rust workers, current-thread runtime (experiment)"),
     ("offload-node", "offload, Node workers"),
@@ -82,7 +85,7 @@ def config(system, rs_by_w):
         rs = rs_by_w.get(w) or []
         if rs:
             r = rs[0]
-            if system.startswith("offload"):
+            if system.startswith("offload") or system == "floor":
                 c = {w2: (rs_by_w.get(w2) or [{}])[0].get("concurrency") for w2 in "abc"}
                 return "2 workers, concurrency/worker a={a} b={b} c={c}".format(
                     **{k: ("—" if v is None else v) for k, v in c.items()}
@@ -97,6 +100,10 @@ def main():
     base_a = med(base["a"], "per_sec")
     base_b = med(base["b"], "p50_us")
     base_c = med(base["c"], "per_sec")
+    floor = {w: runs.get(("floor", w), []) for w in "abc"}
+    floor_a = med(floor["a"], "per_sec")
+    floor_b = med(floor["b"], "p50_us")
+    floor_c = med(floor["c"], "per_sec")
     n_runs = max((len(v) for v in runs.values()), default=0)
     tasks = {w: max((r["tasks"] for (s, w2), rs in runs.items() if w2 == w for r in rs), default=0) for w in "abc"}
     print(
@@ -111,11 +118,13 @@ def main():
             f"max {max(loads):.2f} (2 cores; the benchmark's own runs account for ≈ 2 of it, the rest is "
             f"other processes competing for the cores)."
         )
-    print("Ratios: speed relative to offload-rust (a, c: tasks/s ÷ offload-rust's; b: offload-rust's p50 ÷ this p50).")
+    print("Ratios: speed relative to offload-rust (a, c: tasks/s ÷ offload-rust's; b: offload-rust's p50 ÷ this p50);")
+    print("÷ floor: the same relative to the floor row.")
     print()
-    header = "| system | (a) tasks/s | ratio | (b) p50 / p99 µs | ratio | (c) tasks/s | ratio |"
+    header = ("| system | (a) tasks/s | ratio | ÷ floor | (b) p50 / p99 µs | ratio | ÷ floor "
+              "| (c) tasks/s | ratio | ÷ floor |")
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for system, label in ROWS:
         by_w = {w: runs.get((system, w), []) for w in "abc"}
         if not any(by_w.values()):
@@ -126,8 +135,11 @@ def main():
         c = med(by_w["c"], "per_sec")
         print(
             f"| {label} | {fmt_rate(a)} | {fmt_ratio(a / base_a if a and base_a else None)} "
+            f"| {fmt_ratio(a / floor_a if a and floor_a else None)} "
             f"| {fmt_us(p50)} / {fmt_us(p99)} | {fmt_ratio(base_b / p50 if p50 and base_b else None)} "
-            f"| {fmt_rate(c)} | {fmt_ratio(c / base_c if c and base_c else None)} |"
+            f"| {fmt_ratio(floor_b / p50 if p50 and floor_b else None)} "
+            f"| {fmt_rate(c)} | {fmt_ratio(c / base_c if c and base_c else None)} "
+            f"| {fmt_ratio(c / floor_c if c and floor_c else None)} |"
         )
     print()
     print("Settings, and the spread (min–max) of the throughputs over the runs:")

@@ -46,6 +46,35 @@ pub fn encode<T: Serialize>(msg: &T, max_frame: usize) -> Result<Vec<u8>, Encode
     Ok(out)
 }
 
+/// Appends `msg` to `out` as one frame (compact JSON and a trailing `\n`) without allocating
+/// a buffer of its own: a writer can gather many frames in one reused buffer.
+///
+/// # Errors
+///
+/// [`EncodeError::FrameTooLarge`] when the JSON is longer than `max_frame` bytes, and
+/// [`EncodeError::Serialize`]; in both cases `out` is left as it was.
+pub fn encode_into<T: Serialize>(
+    msg: &T,
+    max_frame: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    if let Err(e) = serde_json::to_writer(&mut *out, msg) {
+        out.truncate(start);
+        return Err(EncodeError::Serialize(e));
+    }
+    let size = out.len() - start;
+    if size > max_frame {
+        out.truncate(start);
+        return Err(EncodeError::FrameTooLarge {
+            size,
+            max: max_frame,
+        });
+    }
+    out.push(b'\n');
+    Ok(())
+}
+
 const TO_WORKER_TYPES: &[&str] = &["run", "call", "cancel", "event", "ping", "shutdown"];
 const FROM_WORKER_TYPES: &[&str] = &[
     "ready", "busy", "progress", "event", "result", "error", "ack", "pong",
@@ -281,6 +310,20 @@ mod tests {
             .unwrap()
             .into_message()
             .unwrap()
+    }
+
+    #[test]
+    fn encode_into_appends_the_same_frame_as_encode_and_leaves_the_buffer_on_error() {
+        let ok = FromWorker::Result(ResultMsg::new("j1", json!({"v": [1, 2]})));
+        let mut out = b"{}\n".to_vec();
+        encode_into(&ok, 1024, &mut out).unwrap();
+        let mut want = b"{}\n".to_vec();
+        want.extend_from_slice(&encode(&ok, 1024).unwrap());
+        assert_eq!(out, want);
+        let big = FromWorker::Result(ResultMsg::new("j2", json!("x".repeat(100))));
+        let err = encode_into(&big, 50, &mut out).unwrap_err();
+        assert!(matches!(err, EncodeError::FrameTooLarge { max: 50, .. }));
+        assert_eq!(out, want);
     }
 
     fn from_worker(s: &str) -> FromWorker {

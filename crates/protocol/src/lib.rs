@@ -10,7 +10,7 @@ mod message;
 #[cfg(feature = "tokio")]
 mod reader;
 
-pub use codec::{decode_from_worker, decode_to_worker, encode, Decoded};
+pub use codec::{decode_from_worker, decode_to_worker, encode, encode_into, Decoded};
 pub use error::{DecodeError, EncodeError};
 pub use frame::LineFramer;
 pub use message::{

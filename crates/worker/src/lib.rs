@@ -3,6 +3,7 @@
 
 mod context;
 mod fd;
+mod inbound;
 mod outbox;
 mod worker;
 

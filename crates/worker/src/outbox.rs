@@ -1,12 +1,46 @@
-//! The channel's writing side: frames queue here and one task writes them in order.
+//! The channel's writing side: frames are encoded straight into one shared buffer and one task
+//! writes whatever has gathered in one `write`.
+//!
+//! No buffer or queue node per frame: a sender appends to the buffer under a short lock, the
+//! writer swaps it with its own (emptied, reused) buffer. A busy worker thus writes many
+//! answers per system call, and a quiet one writes each answer as soon as it is queued.
 
-use offload_protocol::{encode, EncodeError, FromWorker};
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use offload_protocol::{encode_into, EncodeError, FromWorker};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+/// A writer buffer that grew past this (a large result) is given back after its write.
+const KEEP_CAPACITY: usize = 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct Shared {
+    buf: Mutex<Vec<u8>>,
+    /// Wakes the writer: new frames, or every sender gone.
+    wake: Notify,
+    /// Every [`Outbox`] is dropped: write what is left and end.
+    closed: AtomicBool,
+    /// A write failed (the supervisor is gone): frames are dropped from then on.
+    broken: AtomicBool,
+}
+
+/// Marks the end when the last [`Outbox`] clone goes.
+#[derive(Debug)]
+struct Senders(Arc<Shared>);
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.wake.notify_one();
+    }
+}
 
 /// A cheap, cloneable handle that queues frames for the writer task.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbox {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    senders: Arc<Senders>,
     max_frame: usize,
 }
 
@@ -16,12 +50,15 @@ impl Outbox {
     where
         W: tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let writer = tokio::spawn(async move {
-            // A write error means the supervisor is gone; the reader sees EOF and exits.
-            let _ = offload_protocol::write_frames(rx, sink).await;
-        });
-        (Self { tx, max_frame }, writer)
+        let shared = Arc::new(Shared::default());
+        let writer = tokio::spawn(write_loop(Arc::clone(&shared), sink));
+        (
+            Self {
+                senders: Arc::new(Senders(shared)),
+                max_frame,
+            },
+            writer,
+        )
     }
 
     /// Queues `msg`.
@@ -30,8 +67,15 @@ impl Outbox {
     ///
     /// [`EncodeError::FrameTooLarge`] when it would exceed the frame limit; nothing is sent.
     pub(crate) fn try_send(&self, msg: &FromWorker) -> Result<(), EncodeError> {
-        let frame = encode(msg, self.max_frame)?;
-        let _ = self.tx.send(frame);
+        let shared = &self.senders.0;
+        if shared.broken.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        {
+            let mut buf = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+            encode_into(msg, self.max_frame, &mut buf)?;
+        }
+        shared.wake.notify_one();
         Ok(())
     }
 
@@ -40,5 +84,40 @@ impl Outbox {
         if let Err(e) = self.try_send(msg) {
             eprintln!("offload worker: message not sent: {e}");
         }
+    }
+}
+
+async fn write_loop<W>(shared: Arc<Shared>, mut sink: W)
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        std::mem::swap(
+            &mut *shared.buf.lock().unwrap_or_else(|e| e.into_inner()),
+            &mut local,
+        );
+        if !local.is_empty() {
+            if sink.write_all(&local).await.is_err() {
+                // The supervisor is gone; the reading side sees the end of the channel.
+                shared.broken.store(true, Ordering::SeqCst);
+                return;
+            }
+            local.clear();
+            if local.capacity() > KEEP_CAPACITY {
+                local = Vec::with_capacity(64 * 1024);
+            }
+            continue;
+        }
+        if shared.closed.load(Ordering::SeqCst) {
+            // Every frame was appended before the last sender went: one more swap has them.
+            let rest = std::mem::take(&mut *shared.buf.lock().unwrap_or_else(|e| e.into_inner()));
+            if !rest.is_empty() && sink.write_all(&rest).await.is_err() {
+                return;
+            }
+            let _ = sink.flush().await;
+            return;
+        }
+        shared.wake.notified().await;
     }
 }

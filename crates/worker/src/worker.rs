@@ -1,7 +1,8 @@
 //! The worker: handler registry and the main loop.
 //!
-//! One task reads frames and dispatches them ([`Worker::serve`]); each job runs in its own
-//! task; one task writes frames ([`Outbox`]). Shared state is the map of running jobs.
+//! A dedicated thread reads and decodes frames ([`crate::inbound`]); one task dispatches them
+//! ([`Worker::serve`]); each job runs in its own task; one task writes frames ([`Outbox`]).
+//! Shared state is the map of running jobs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use offload_protocol::{
-    decode_to_worker, env, Ack, Broadcast, Call, Decoded, EncodeError, ErrorInfo, FrameReader,
-    FromWorker, Pong, ReadError, Ready, ResultMsg, Run, ToWorker, WorkerError as WireError,
-    CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
+    env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Pong, Ready, ResultMsg, Run,
+    ToWorker, WorkerError as WireError, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
+    SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, ContextInner, JobError, StopReason};
+use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
@@ -172,11 +174,18 @@ impl Worker {
         self
     }
 
-    /// Runs the worker on a new multi-threaded runtime and exits the process: status 0 after a
+    /// Runs the worker on a new current-thread runtime and exits the process: status 0 after a
     /// shutdown or when the channel closes, 2 with a message on stderr after a protocol or
     /// environment error.
+    ///
+    /// Handlers share the runtime's one thread (no cross-thread wake-up per job: half the CPU
+    /// of a multi-threaded runtime per round trip). The channel is read by a thread of its own,
+    /// so a handler that blocks its thread still gets its cancellation token fired on `cancel`,
+    /// and the end of the channel still ends the process; but the other jobs wait while it
+    /// blocks: run CPU-bound or blocking work with `tokio::task::spawn_blocking` when jobs are
+    /// to run in parallel.
     pub fn run(self) -> ! {
-        let rt = match tokio::runtime::Builder::new_multi_thread()
+        let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
@@ -186,7 +195,7 @@ impl Worker {
                 std::process::exit(2)
             }
         };
-        let code = match rt.block_on(self.serve()) {
+        let code = match rt.block_on(self.serve_with(OnEnd::Exit)) {
             Ok(_) => 0,
             Err(e) => {
                 eprintln!("offload worker: {e}");
@@ -205,12 +214,17 @@ impl Worker {
     ///
     /// [`WorkerError`] for a bad environment or a protocol error from the supervisor.
     pub async fn serve(self) -> Result<Stopped, WorkerError> {
+        self.serve_with(OnEnd::Forward).await
+    }
+
+    async fn serve_with(self, on_end: OnEnd) -> Result<Stopped, WorkerError> {
         let cfg = Config::from_env(self.concurrency)?;
         let stream = crate::fd::take_channel_fd(cfg.fd)?;
         stream.set_nonblocking(true)?;
+        let read_side = stream.try_clone()?;
+        let closer = stream.try_clone()?;
         let stream = tokio::net::UnixStream::from_std(stream)?;
-        let (rd, wr) = stream.into_split();
-        let (outbox, writer) = Outbox::start(wr, cfg.max_frame);
+        let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
         outbox.send(&FromWorker::Ready(Ready::handshake(
             PROTOCOL_VERSION,
             std::process::id(),
@@ -225,10 +239,11 @@ impl Worker {
         )));
 
         let shared = Arc::new(Shared {
-            jobs: Mutex::new(HashMap::new()),
+            jobs: Mutex::new(Jobs::default()),
             drained: Notify::new(),
             shutting_down: AtomicBool::new(false),
             done: Notify::new(),
+            finished: AtomicBool::new(false),
         });
         let dispatcher = Dispatcher {
             worker: Arc::new(self),
@@ -236,32 +251,30 @@ impl Worker {
             outbox: outbox.clone(),
             concurrency: cfg.concurrency as usize,
         };
-        let mut reader = FrameReader::new(rd, cfg.max_frame);
+        let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
+        crate::inbound::start(read_side, cfg.max_frame, Arc::clone(&shared), tx, on_end)?;
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
 
         loop {
             tokio::select! {
-                frame = reader.next_frame() => {
-                    let line = match frame {
-                        Ok(Some(line)) => line,
-                        Ok(None) | Err(ReadError::Io(_)) => {
-                            dispatcher.cancel_all(StopReason::Cancelled);
-                            return Ok(Stopped::ChannelClosed);
-                        }
-                        Err(e) => return Err(WorkerError::Protocol(e.to_string())),
-                    };
-                    match decode_to_worker(&line) {
-                        Ok(Decoded::Message(msg)) => dispatcher.dispatch(msg),
-                        Ok(Decoded::Ignored { .. }) => {}
-                        Err(e) => return Err(WorkerError::Protocol(e.to_string())),
+                msg = inbound.recv() => match msg {
+                    Some(Inbound::Message(msg)) => dispatcher.dispatch(msg),
+                    Some(Inbound::Closed) | None => {
+                        dispatcher.cancel_all(StopReason::Cancelled);
+                        return Ok(Stopped::ChannelClosed);
                     }
-                }
+                    Some(Inbound::Protocol(e)) => return Err(WorkerError::Protocol(e)),
+                },
                 _ = sigterm.recv() => dispatcher.begin_shutdown(SIGTERM_GRACE),
                 () = shared.done.notified() => {
                     drop(dispatcher);
                     drop(outbox);
                     let _ = writer.await;
+                    // Ends the reading thread too (it holds the channel open otherwise); it
+                    // leaves the exit to our caller.
+                    shared.finished.store(true, Ordering::SeqCst);
+                    let _ = closer.shutdown(std::net::Shutdown::Both);
                     return Ok(Stopped::Shutdown);
                 }
             }
@@ -311,16 +324,48 @@ impl Config {
     }
 }
 
-struct Shared {
-    /// Running jobs and calls; the flag says whether it counts toward the concurrency.
-    jobs: Mutex<HashMap<String, (Context, bool)>>,
+/// Running jobs and calls; the flag says whether it counts toward the concurrency, `running`
+/// how many do (kept, not counted per job: 64 in flight would cost 64 steps per start).
+#[derive(Default)]
+pub(crate) struct Jobs {
+    map: HashMap<String, (Context, bool)>,
+    running: usize,
+}
+
+impl std::ops::Deref for Jobs {
+    type Target = HashMap<String, (Context, bool)>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl Jobs {
+    fn insert(&mut self, id: String, ctx: Context, counts: bool) {
+        if let Some((_, old)) = self.map.insert(id, (ctx, counts)) {
+            self.running -= usize::from(old);
+        }
+        self.running += usize::from(counts);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some((_, counts)) = self.map.remove(id) {
+            self.running -= usize::from(counts);
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    jobs: Mutex<Jobs>,
     drained: Notify,
     shutting_down: AtomicBool,
     done: Notify,
+    /// `serve` returned after a shutdown: the reading thread ends without ending the process.
+    pub(crate) finished: AtomicBool,
 }
 
 impl Shared {
-    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Context, bool)>> {
+    pub(crate) fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -429,8 +474,7 @@ impl Dispatcher {
         }
         let ctx = {
             let mut jobs = self.shared.jobs();
-            let running = jobs.values().filter(|(_, counts)| *counts).count();
-            if counts && running >= self.concurrency {
+            if counts && jobs.running >= self.concurrency {
                 drop(jobs);
                 return self.fail(
                     id,
@@ -452,7 +496,7 @@ impl Dispatcher {
                     outbox: self.outbox.clone(),
                 }),
             };
-            jobs.insert(id.clone(), (ctx.clone(), counts));
+            jobs.insert(id.clone(), ctx.clone(), counts);
             ctx
         };
         let shared = Arc::clone(&self.shared);
@@ -465,9 +509,10 @@ impl Dispatcher {
                     ctx.stop(StopReason::Deadline);
                 })
             });
-            let outcome = match tokio::spawn(h(params, ctx.clone())).await {
+            // Polled in this task (no second task per job), its panics caught here.
+            let outcome = match CatchUnwind(h(params, ctx.clone())).await {
                 Ok(r) => r,
-                Err(e) => Err(JobError::new("Panic", panic_message(e))),
+                Err(panic) => Err(JobError::new("Panic", panic_message(&*panic))),
             };
             if let Some(t) = timer {
                 t.abort();
@@ -550,13 +595,28 @@ fn until(deadline_ms: u64) -> Duration {
     Duration::from_millis(deadline_ms).saturating_sub(now)
 }
 
-fn panic_message(e: tokio::task::JoinError) -> String {
-    match e.try_into_panic() {
-        Ok(p) => p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "the handler panicked".into()),
-        Err(e) => e.to_string(),
+/// A handler's future with its panics caught: the panic's payload instead of an unwind.
+struct CatchUnwind(BoxFuture);
+
+impl Future for CatchUnwind {
+    type Output = Result<Result<Value, JobError>, Box<dyn std::any::Any + Send>>;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
     }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the handler panicked".into())
 }

@@ -1,10 +1,10 @@
 //! The Rust worker of the pool benchmark: `inc` returns `x + 1`, `spin` busy-waits 1 ms (the
 //! CPU stays busy: no sleep) and returns `x`.
 //!
-//! By default it runs as the SDK intends (`Worker::run`: a multi-threaded tokio runtime, one
-//! thread per core). `BENCH_WORKER_RUNTIME=current` serves on a current-thread runtime instead
-//! (one thread: no cross-thread wake-ups); the benchmark uses it only to measure what the
-//! SDK's runtime choice costs (README, "What limits offload").
+//! By default it runs as the SDK intends (`Worker::run`: a current-thread tokio runtime and a
+//! reading thread). `BENCH_WORKER_RUNTIME=current` calls `Worker::serve` on a current-thread
+//! runtime of its own instead (the experiment row `offload-rust-ct`; before the SDK moved to a
+//! current-thread runtime it measured what the multi-threaded one cost).
 
 use std::time::{Duration, Instant};
 

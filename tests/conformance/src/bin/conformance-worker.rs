@@ -37,6 +37,14 @@ struct Barrier {
 }
 
 #[derive(Deserialize)]
+struct Block {
+    #[serde(default)]
+    ignore_cancel: bool,
+    #[serde(default)]
+    ms: u64,
+}
+
+#[derive(Deserialize)]
 struct Big {
     bytes: usize,
 }
@@ -92,6 +100,27 @@ fn main() {
                     }
                 }
             }
+        })
+        .handler("block", |p: Block, ctx: Context| async move {
+            // Holds the runtime's thread without awaiting: only the SDK's reading thread can
+            // still see a `cancel` or the end of the channel.
+            let start = std::time::Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_millis(1));
+                if p.ignore_cancel {
+                    if start.elapsed() >= Duration::from_millis(p.ms) {
+                        return Ok::<_, JobError>("blocked");
+                    }
+                } else if ctx.is_cancelled() {
+                    return Err(JobError::cancelled());
+                }
+            }
+        })
+        .handler("panic", |_p: Value, _ctx: Context| async move {
+            if true {
+                panic!("boom");
+            }
+            Ok::<_, JobError>(())
         })
         // Not in cases.json: for the pool tests.
         .handler("hang", |_p: Value, _ctx: Context| async move {
