@@ -168,15 +168,26 @@ def main():
             cells.append(f"{ratio(p50, q50)} / {ratio(p99, q99)}")
         print(f"| {title} | " + " | ".join(cells) + f" | {loads(seen)} | {others_max(seen)} |")
 
-    row(f"(1) submit only, one job per request, {conns['submit-single']} in flight, jobs/s", "submit-single")
-    row(f"(2) submit only, batches of 100, {conns['submit-batch']} in flight, jobs/s", "submit-batch")
-    row(f"(3) **end to end**, {jobs['e2e']:,} jobs submitted in batches of 100, jobs/s", "e2e")
-    row(f"(3s) end to end, {jobs['e2e-single']:,} jobs submitted one per request "
-        f"({conns['e2e-single']} in flight), jobs/s", "e2e-single")
+    # Rows of workloads left out (`run --workloads`) are not printed; a baseline binary
+    # (`run --baseline`, label offload-base) gets its own row under each.
+    titles = {
+        "submit-single": f"(1) submit only, one job per request, {conns.get('submit-single')} in flight, jobs/s",
+        "submit-batch": f"(2) submit only, batches of 100, {conns.get('submit-batch')} in flight, jobs/s",
+        "e2e": f"(3) **end to end**, {jobs.get('e2e', 0):,} jobs submitted in batches of 100, jobs/s",
+        "e2e-single": f"(3s) end to end, {jobs.get('e2e-single', 0):,} jobs submitted one per request "
+                      f"({conns.get('e2e-single')} in flight), jobs/s",
+    }
+    for workload, title in titles.items():
+        if every("offload", workload):
+            row(title, workload)
+        if every("offload-base", workload):
+            row(title.split(" ", 1)[0] + " as above, baseline binary (offload-base)", workload,
+                label="offload-base")
     if get("offload-c1", "e2e"):
         row(f"(3c1) end to end as (3), {c1_jobs:,} jobs, offload with 1 job in flight per worker, jobs/s",
             "e2e", label="offload-c1")
-    wait_row(f"(4) queue wait p50 / p99 ms, paced {paced_rate:,} jobs/s one per request", "paced")
+    if every("offload", "paced"):
+        wait_row(f"(4) queue wait p50 / p99 ms, paced {paced_rate:,} jobs/s one per request", "paced")
     if get("offload-c1", "paced"):
         wait_row("(4c1) queue wait as (4), offload with 1 job in flight per worker", "paced", label="offload-c1")
     wait_row("(4b) queue wait p50 / p99 ms during (3) (all jobs queued at once: backlog)", "e2e")

@@ -1,6 +1,8 @@
 //! Hot reload: watches the jobs folder; when job files change, the pools that run them replace
 //! their workers (each finishes its current job first; the SDKs call `unload()` on the way out).
-//! New submits resolve job files again, so a removed file makes its job unknown (404).
+//! New submits resolve job files again, so a removed file makes its job unknown (404): the
+//! engine's route cache is on only while this watcher runs, and cleared by its events
+//! (`engine/route_cache.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,8 +35,12 @@ impl Watcher {
             }
         })?;
         inner.watch(dir, RecursiveMode::Recursive)?;
+        engine.routes.enable();
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
+                // Routes are forgotten at the first event already, not after the debounce;
+                // `files_changed` forgets them again for the events that follow.
+                engine.routes.invalidate();
                 // Debounce: an editor's save is several events.
                 let mut paths = vec![first];
                 tokio::time::sleep(Duration::from_millis(200)).await;

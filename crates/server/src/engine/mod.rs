@@ -15,7 +15,8 @@
 //!   re-queues expired leases of other nodes, purges old finished jobs.
 //!
 //! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `route.rs`
-//! (job name → pool), `pools.rs` (starting pools, their workers, hot reload), `runner.rs`
+//! (job name → pool) with `route_cache.rs` (the routes already resolved), `pools.rs` (starting
+//! pools, their workers, hot reload), `runner.rs`
 //! (the `pool | process` isolation, behind one type), `error.rs` ([`EngineError`]).
 //!
 //! The running-job table (`running`) is the only shared state: the dispatcher inserts, a job's
@@ -28,6 +29,7 @@ mod lease;
 mod pools;
 mod progress;
 mod route;
+pub(crate) mod route_cache;
 mod runner;
 mod submit;
 
@@ -64,6 +66,8 @@ pub(crate) struct Engine {
     pool_lock: tokio::sync::Mutex<()>,
     /// Admission control of every submit (`admission.rs`).
     admission: crate::admission::Admission,
+    /// Job name → pool, for submits (`route_cache.rs`); on once the jobs folder is watched.
+    pub(crate) routes: route_cache::RouteCache,
 }
 
 impl Engine {
@@ -87,6 +91,7 @@ impl Engine {
             metrics,
             completions: ctx,
             pool_lock: tokio::sync::Mutex::new(()),
+            routes: route_cache::RouteCache::new(route_cache::ROUTE_CACHE_LIMIT),
         });
         // A restarted single node: its running jobs were interrupted. Their attempt is counted.
         let recovered = engine.store.recover(Some(&engine.cfg.node)).await?;

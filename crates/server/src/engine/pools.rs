@@ -198,8 +198,10 @@ impl Engine {
         out
     }
 
-    /// Hot reload: job files changed under the jobs folder.
+    /// Hot reload: job files changed under the jobs folder. Every cached route is forgotten
+    /// (a file added, removed or renamed may change any name's route).
     pub(crate) async fn files_changed(&self, paths: &[PathBuf]) {
+        self.routes.invalidate();
         let kinds: Vec<Option<JobKind>> = paths.iter().map(|p| kind_of(p)).collect();
         for entry in self.pools() {
             let affected = kinds.iter().any(|k| k.is_none() || *k == Some(entry.kind));

@@ -185,21 +185,24 @@ impl Engine {
     /// announces them on the event stream and wakes the dispatcher.
     async fn commit(&self, jobs: Vec<NewJob>) -> Result<Vec<Submitted>, EngineError> {
         self.admission.admit(&*self.store, &jobs).await?;
-        let done = self
-            .store
-            .submit(jobs.clone(), self.cfg.idempotency_window)
-            .await?;
-        let fresh: Vec<(NewJob, &Submitted)> = jobs
+        // What the announcements need, taken before the store owns the jobs (their params are
+        // not copied).
+        let names: Vec<(String, String)> = jobs
+            .iter()
+            .map(|j| (j.job.clone(), j.pool.clone()))
+            .collect();
+        let done = self.store.submit(jobs, self.cfg.idempotency_window).await?;
+        let fresh: Vec<((String, String), &Submitted)> = names
             .into_iter()
             .zip(&done)
             .filter(|(_, d)| !d.duplicate)
             .collect();
         self.metrics.submitted(fresh.len() as u64);
-        for (j, d) in fresh {
+        for ((job, pool), d) in fresh {
             self.announce(JobChange {
                 id: d.id,
-                job: j.job,
-                pool: j.pool,
+                job,
+                pool,
                 state: d.state,
                 attempt: 0,
             });
