@@ -4,7 +4,7 @@
 
 use chrono_tz::Tz;
 
-use crate::engine::EngineError;
+use crate::engine::error::EngineError;
 
 /// The most `pause_after_failures` accepted (beyond it, "never" is meant: leave it out).
 pub(crate) const MAX_PAUSE_AFTER_FAILURES: u32 = 1_000;
