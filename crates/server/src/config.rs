@@ -583,6 +583,27 @@ mod tests {
     }
 
     #[test]
+    fn bad_cron_policies_are_refused_naming_the_schedule_and_the_field() {
+        for (line, field) in [
+            ("timezone = \"Europe/Nowhere\"", "timezone"),
+            ("pause_after_failures = 0", "pause_after_failures"),
+            ("pause_after_failures = 5000", "pause_after_failures"),
+            ("overlap = \"replace\"", "overlap"),
+        ] {
+            let text =
+                format!("[[cron]]\nname = \"n\"\ncron = \"0 3 * * *\"\njob = \"j\"\n{line}\n");
+            let file: FileConfig = toml::from_str(&text).unwrap();
+            let mut c = ServeConfig::new("jobs", ".offload");
+            c.apply_file(file).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("[[cron]] \"n\"") && e.contains(field),
+                "{line}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn the_line_protocol_needs_the_opt_in_beyond_loopback_or_beside_a_token() {
         let mut c = ServeConfig::new("jobs", ".offload");
         c.tcp = Some("127.0.0.1:1".parse().unwrap());
