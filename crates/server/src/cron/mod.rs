@@ -51,6 +51,7 @@ pub(crate) struct ScheduleView {
     pub(crate) state: Option<CronState>,
 }
 
+#[derive(Clone)]
 struct Entry {
     schedule: CronSchedule,
     cron: Cron,
@@ -322,12 +323,22 @@ impl Scheduler {
             .map(|e| e.schedule.name.clone())
             .collect();
         for name in failing {
-            let mut entry = self.lock().remove(&name);
-            if let Some(e) = entry.as_mut() {
-                self.pause_for_failures(engine, e).await;
-            }
-            if let Some(e) = entry {
-                self.lock().entry(name).or_insert(e);
+            let Some(mut e) = self.lock().get(&name).cloned() else {
+                continue;
+            };
+            self.pause_for_failures(engine, &mut e).await;
+            self.write_back(e);
+        }
+    }
+
+    /// Keeps the next tick and counters of a copy of an entry worked on outside the lock,
+    /// unless the schedule was replaced or deleted meanwhile (that change wins). The entry
+    /// stays in the map meanwhile, so the list and pause/resume/run always find it.
+    fn write_back(&self, e: Entry) {
+        if let Some(current) = self.lock().get_mut(&e.schedule.name) {
+            if current.schedule == e.schedule {
+                current.next_at = e.next_at;
+                current.state = e.state;
             }
         }
     }
@@ -405,16 +416,17 @@ impl Scheduler {
             if any_due {
                 let names: Vec<String> = self.lock().keys().cloned().collect();
                 for name in names {
-                    let Some(mut e) = self.lock().remove(&name) else {
+                    let Some(mut e) = self.lock().get(&name).cloned() else {
                         continue;
                     };
                     while let Some(at) = e.next_at.filter(|at| *at <= now) {
                         e.next_at = next_after(&e.cron, e.policy.tz, at);
                         self.tick(&engine, &mut e, at).await;
                     }
-                    // A put or delete meanwhile wins.
-                    self.lock().entry(name).or_insert(e);
+                    self.write_back(e);
                 }
+                // What the ticks did (and a pause or resume that came meanwhile), for the list.
+                self.refresh(&engine).await;
             }
             let next = self.lock().values().filter_map(|e| e.next_at).min();
             let wait = next.map_or(Duration::from_secs(60), |at| {
