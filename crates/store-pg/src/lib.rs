@@ -431,7 +431,12 @@ impl Store for PgStore {
         ops::cron::cron_states(&c).await
     }
 
-    async fn pause_schedule(&self, name: &str, at: Millis, reason: &str) -> Result<(), StoreError> {
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        at: Millis,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
         let c = self.client().await?;
         ops::cron::pause(&c, name, at, reason).await
     }

@@ -533,8 +533,15 @@ pub trait Store: Send + Sync + 'static {
     /// The counters of every schedule that has submitted a job or was paused, by name.
     async fn cron_states(&self) -> Result<Vec<CronState>, StoreError>;
 
-    /// Pauses schedule `name` at `at`, for `reason` (a pause of a paused schedule replaces it).
-    async fn pause_schedule(&self, name: &str, at: Millis, reason: &str) -> Result<(), StoreError>;
+    /// Pauses schedule `name` at `at`, for `reason`, unless it is paused already (it keeps its
+    /// time and reason); returns whether this call paused it (on a shared store, of several
+    /// nodes that see the same failures one tells of the pause).
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        at: Millis,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Resumes schedule `name` and starts its failure count afresh (no-op when not paused).
     async fn resume_schedule(&self, name: &str) -> Result<(), StoreError>;

@@ -263,15 +263,19 @@ impl Scheduler {
         }
     }
 
-    /// Pauses a schedule (any source: the pause is kept by the store, for every node).
+    /// Pauses a schedule (any source: the pause is kept by the store, for every node); one
+    /// paused already stays as it was.
     pub(crate) async fn pause(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
         self.known(name)?;
-        engine
+        // Already paused: it stays as it was (and nothing is told again).
+        if engine
             .store
             .pause_schedule(name, now_ms(), "manual")
-            .await?;
-        engine.metrics.schedule_paused("manual");
-        changed(engine, name, "paused", Some("manual".into()), None);
+            .await?
+        {
+            engine.metrics.schedule_paused("manual");
+            changed(engine, name, "paused", Some("manual".into()), None);
+        }
         self.refresh(engine).await;
         Ok(())
     }
@@ -349,13 +353,21 @@ impl Scheduler {
         };
         let reason = format!("{} consecutive failures", state.consecutive_failures);
         let now = now_ms();
-        if let Err(err) = engine
+        match engine
             .store
             .pause_schedule(&e.schedule.name, now, &reason)
             .await
         {
-            tracing::error!(schedule = %e.schedule.name, error = %err, "cannot pause a schedule");
-            return;
+            Ok(true) => {}
+            // Another node paused it first, and told.
+            Ok(false) => {
+                state.paused_at = Some(now);
+                return;
+            }
+            Err(err) => {
+                tracing::error!(schedule = %e.schedule.name, error = %err, "cannot pause a schedule");
+                return;
+            }
         }
         tracing::warn!(schedule = %e.schedule.name, %reason, "cron schedule paused");
         engine.metrics.schedule_paused("failures");

@@ -68,12 +68,13 @@ pub(crate) async fn pause(
     name: &str,
     at: Millis,
     reason: &str,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let st = c.prepare_cached(PAUSE).await.map_err(engine)?;
-    c.execute(&st, &[&name, &at, &reason])
+    let n = c
+        .execute(&st, &[&name, &at, &reason])
         .await
         .map_err(engine)?;
-    Ok(())
+    Ok(n > 0)
 }
 
 pub(crate) async fn resume(c: &Object, name: &str) -> Result<(), StoreError> {

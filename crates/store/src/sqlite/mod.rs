@@ -551,7 +551,12 @@ impl Store for SqliteStore {
         self.read(ops::cron::cron_states).await
     }
 
-    async fn pause_schedule(&self, name: &str, at: Millis, reason: &str) -> Result<(), StoreError> {
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        at: Millis,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
         let (name, reason) = (name.to_owned(), reason.to_owned());
         self.write(1, move |c, _| ops::cron::pause(c, &name, at, &reason))
             .await

@@ -162,10 +162,15 @@ pub async fn cron_counters_and_pause<H: Harness, Fut: Future<Output = H>>(
     assert_eq!(s.last_error.unwrap()["message"], json!("boom 3000"));
     assert_eq!(s.paused_at, None);
 
-    store
+    assert!(store
         .pause_schedule("nightly", 5_000, "2 consecutive failures")
         .await
-        .unwrap();
+        .unwrap());
+    // Paused already (another node saw the same failures): kept as it was.
+    assert!(!store
+        .pause_schedule("nightly", 5_500, "manual")
+        .await
+        .unwrap());
     let s = state().await.unwrap();
     assert_eq!(
         (s.paused_at, s.paused_reason.as_deref()),

@@ -75,11 +75,12 @@ pub(in crate::sqlite) fn pause(
     name: &str,
     at: Millis,
     reason: &str,
-) -> Result<(), StoreError> {
-    c.prepare_cached(PAUSE)
+) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached(PAUSE)
         .and_then(|mut s| s.execute(params![name, at, reason]))
         .map_err(engine)?;
-    Ok(())
+    Ok(n > 0)
 }
 
 pub(in crate::sqlite) fn resume(c: &Connection, name: &str) -> Result<(), StoreError> {
