@@ -26,6 +26,55 @@ impl Missed {
     }
 }
 
+/// What a tick does while a run of the schedule is unfinished (queued, running, or waiting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Overlap {
+    /// Fire nothing: at most one run at a time.
+    #[default]
+    Skip,
+    /// Fire anyway: runs queue behind each other.
+    Queue,
+}
+
+impl Overlap {
+    /// Its wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::Queue => "queue",
+        }
+    }
+}
+
+/// A schedule's counters, kept by the store as its runs are submitted and end (the same on
+/// every node of a shared store).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleCounters {
+    /// Jobs it submitted.
+    pub runs: u64,
+    /// Runs that ended `dead` in a row, since the last success or resume.
+    pub consecutive_failures: u32,
+    /// When a run last succeeded (ms since the epoch).
+    pub last_success_at: Option<i64>,
+    /// When a run last ended `dead`.
+    pub last_failure_at: Option<i64>,
+    /// That run's error (`{name, message, stack}`).
+    pub last_error: Option<Value>,
+    /// One of its runs is unfinished.
+    pub active: bool,
+}
+
+/// A paused schedule: no tick fires until it is resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SchedulePause {
+    /// Since when (ms since the epoch).
+    pub at: i64,
+    /// `manual`, or the consecutive failures that paused it (`pause_after_failures`).
+    pub reason: String,
+}
+
 /// Where a schedule comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -54,6 +103,16 @@ pub struct Schedule {
     pub source: ScheduleSource,
     /// Its next tick.
     pub next_at: Option<i64>,
+    /// What a tick does while a run is unfinished.
+    pub overlap: Overlap,
+    /// It pauses after this many consecutive failed runs (`null`: never).
+    pub pause_after_failures: Option<u32>,
+    /// The IANA time zone its expression is read in (`null`: UTC).
+    pub timezone: Option<String>,
+    /// Set while it is paused.
+    pub paused: Option<SchedulePause>,
+    /// Its counters.
+    pub counters: ScheduleCounters,
 }
 
 /// `GET /v1/cron`.
@@ -97,6 +156,19 @@ pub struct AddSchedule {
     /// What to do with missed ticks (default `skip`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed: Option<Missed>,
+    /// What a tick does while a run is unfinished (default `skip`).
+    // Read as text, so that an unknown value is a `400` naming this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Overlap>)]
+    pub overlap: Option<String>,
+    /// Pause after this many consecutive failed runs, 1 to 1000 (absent: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub pause_after_failures: Option<i64>,
+    /// The IANA time zone the expression is read in, e.g. `Europe/Berlin` (absent: UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
+    pub timezone: Option<String>,
 }
 
 /// The answer to `POST /v1/cron`.

@@ -25,7 +25,10 @@ mod jobs;
 pub mod limits;
 mod ops;
 
-pub use cron::{AddSchedule, Missed, Schedule, ScheduleAdded, ScheduleList, ScheduleSource};
+pub use cron::{
+    AddSchedule, Missed, Overlap, Schedule, ScheduleAdded, ScheduleCounters, ScheduleList,
+    SchedulePause, ScheduleSource,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,

@@ -226,6 +226,25 @@ impl Client {
         Ok(s.schedules)
     }
 
+    /// `POST /v1/cron/{name}/pause` or `…/resume` (`action`).
+    pub(crate) async fn schedule_action(
+        &self,
+        name: &str,
+        action: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!("/v1/cron/{}/{action}", segment(name));
+        self.send(self.request(Method::POST, &path), REQUEST_TIMEOUT)
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /v1/cron/{name}/run`.
+    pub(crate) async fn run_schedule(&self, name: &str) -> Result<Submitted, ClientError> {
+        let path = format!("/v1/cron/{}/run", segment(name));
+        let r = self.request(Method::POST, &path);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
     /// `GET /v1/events?id=`: the server-sent events of one job (or of everything).
     pub(crate) async fn events(&self, id: Option<&str>) -> Result<EventStream, ClientError> {
         let mut r = self

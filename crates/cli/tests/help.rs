@@ -40,10 +40,13 @@ fn each_subcommand_has_its_help() {
         insta::assert_snapshot!(format!("offload_{name}"), out.transcript());
     }
     let out = offload(None, &["cron", "--help"]);
-    assert_eq!(listed_commands(&out.stdout), ["list"], "{}", out.stdout);
-    let out = offload(None, &["cron", "list", "--help"]);
-    assert_eq!(out.code, 0, "{out:?}");
-    insta::assert_snapshot!("offload_cron_list", out.transcript());
+    let cron = ["list", "pause", "resume", "run"];
+    assert_eq!(listed_commands(&out.stdout), cron, "{}", out.stdout);
+    for sub in cron {
+        let out = offload(None, &["cron", sub, "--help"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        insta::assert_snapshot!(format!("offload_cron_{sub}"), out.transcript());
+    }
 }
 
 #[test]

@@ -133,9 +133,28 @@ fn tables_and_results() {
         "cron_list_table",
         &offload(Some(s), &["cron", "list"]),
         &[
-            (r"NEXT +MISSED", "NEXT  MISSED"),
+            (r"NEXT +STATUS", "NEXT  STATUS"),
             (r"\(\[WHEN\]\) +", "([WHEN])  "),
         ],
+    );
+    snapshot(
+        "cron_pause",
+        &offload(Some(s), &["cron", "pause", "nightly"]),
+        &[],
+    );
+    snapshot(
+        "cron_list_paused",
+        &offload(Some(s), &["cron", "list"]),
+        &[
+            (r"NEXT +STATUS", "NEXT  STATUS"),
+            (r"\(\[WHEN\]\) +", "([WHEN])  "),
+        ],
+    );
+    ok(s, &["cron", "resume", "nightly"]);
+    snapshot(
+        "cron_run_unknown",
+        &offload(Some(s), &["cron", "run", "nope"]),
+        &[],
     );
 }
 

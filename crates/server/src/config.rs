@@ -68,6 +68,9 @@
 //! job = "report"
 //! params = { kind = "daily" }
 //! missed = "run_once"        # or "skip"
+//! overlap = "skip"           # or "queue": no tick while its previous run is unfinished
+//! pause_after_failures = 5   # pause after 5 failed runs in a row (absent: never)
+//! timezone = "Europe/Berlin" # IANA name; absent: UTC
 //! ```
 
 use std::net::SocketAddr;
@@ -149,6 +152,19 @@ pub struct CronSection {
     /// `skip` (default) or `run_once`.
     #[serde(default = "default_missed")]
     pub missed: String,
+    /// `skip` (default: no tick while a run of it is unfinished) or `queue`.
+    #[serde(default = "default_overlap")]
+    pub overlap: String,
+    /// Pause after this many consecutive failed runs (1..=1000; absent: never).
+    #[serde(default)]
+    pub pause_after_failures: Option<u32>,
+    /// The IANA time zone its expression is read in (absent: UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+fn default_overlap() -> String {
+    "skip".into()
 }
 
 fn default_missed() -> String {
@@ -489,6 +505,12 @@ impl ServeConfig {
         for c in &self.crons {
             crate::cron::expr::check(&c.cron, l.min_cron_interval)
                 .map_err(|e| ConfigError::Invalid(format!("[[cron]] {:?}: {e}", c.name)))?;
+            crate::cron::policy::Policy::check(
+                &c.overlap,
+                c.pause_after_failures,
+                c.timezone.as_deref(),
+            )
+            .map_err(|e| ConfigError::Invalid(format!("[[cron]] {:?}: {e}", c.name)))?;
         }
         Ok(())
     }
@@ -545,6 +567,8 @@ mod tests {
         let file: FileConfig = toml::from_str(&toml_text).unwrap();
         assert_eq!(file.pools.len(), 1);
         assert_eq!(file.crons[0].missed, "run_once");
+        assert_eq!(file.crons[0].pause_after_failures, Some(5));
+        assert_eq!(file.crons[0].timezone.as_deref(), Some("Europe/Berlin"));
     }
 
     #[test]
@@ -556,6 +580,27 @@ mod tests {
         cfg.validate().unwrap();
         assert_eq!(cfg.pools.len(), 2);
         assert_eq!(cfg.crons.len(), 1);
+    }
+
+    #[test]
+    fn bad_cron_policies_are_refused_naming_the_schedule_and_the_field() {
+        for (line, field) in [
+            ("timezone = \"Europe/Nowhere\"", "timezone"),
+            ("pause_after_failures = 0", "pause_after_failures"),
+            ("pause_after_failures = 5000", "pause_after_failures"),
+            ("overlap = \"replace\"", "overlap"),
+        ] {
+            let text =
+                format!("[[cron]]\nname = \"n\"\ncron = \"0 3 * * *\"\njob = \"j\"\n{line}\n");
+            let file: FileConfig = toml::from_str(&text).unwrap();
+            let mut c = ServeConfig::new("jobs", ".offload");
+            c.apply_file(file).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("[[cron]] \"n\"") && e.contains(field),
+                "{line}: {e}"
+            );
+        }
     }
 
     #[test]

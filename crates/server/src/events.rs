@@ -16,6 +16,8 @@ pub enum ServerEvent {
     JobEvent(JobEmitted),
     /// A worker changed.
     Worker(WorkerChange),
+    /// A cron schedule was paused or resumed.
+    Schedule(ScheduleChange),
 }
 
 impl ServerEvent {
@@ -26,6 +28,7 @@ impl ServerEvent {
             Self::Progress(_) => "progress",
             Self::JobEvent(_) => "job_event",
             Self::Worker(_) => "worker",
+            Self::Schedule(_) => "schedule",
         }
     }
 
@@ -35,7 +38,7 @@ impl ServerEvent {
             Self::Job(j) => Some(j.id),
             Self::Progress(p) => Some(p.id),
             Self::JobEvent(e) => Some(e.id),
-            Self::Worker(_) => None,
+            Self::Worker(_) | Self::Schedule(_) => None,
         }
     }
 }
@@ -73,6 +76,21 @@ pub struct JobEmitted {
     pub name: String,
     /// Its data.
     pub data: Value,
+}
+
+/// `schedule`: a cron schedule paused (by itself after failures, or by a user) or resumed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleChange {
+    /// The schedule.
+    pub schedule: String,
+    /// `paused` or `resumed`.
+    pub change: &'static str,
+    /// Why it paused (`manual`, or the consecutive failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The error of its last failed run, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<Value>,
 }
 
 /// `worker`.

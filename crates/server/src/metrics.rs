@@ -152,6 +152,27 @@ impl Metrics {
             .increment(n);
     }
 
+    /// A cron schedule paused: `reason` is `failures` (`pause_after_failures`) or `manual`.
+    pub(crate) fn schedule_paused(&self, reason: &'static str) {
+        self.recorder
+            .register_counter(
+                &Key::from_parts(
+                    "offload_cron_paused_total",
+                    vec![Label::new("reason", reason)],
+                ),
+                &META,
+            )
+            .increment(1);
+    }
+
+    /// A cron tick fired nothing because the schedule's previous run is unfinished
+    /// (`overlap = "skip"`).
+    pub(crate) fn tick_skipped(&self) {
+        self.recorder
+            .register_counter(&Key::from_name("offload_cron_skipped_ticks_total"), &META)
+            .increment(1);
+    }
+
     /// A progress value or job event over `http.max_event_bytes`, replaced by a marker.
     pub(crate) fn event_capped(&self) {
         self.recorder

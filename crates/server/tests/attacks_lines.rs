@@ -489,6 +489,9 @@ async fn cron_schedules_are_capped_in_number_and_frequency() {
         job: "echo".into(),
         params: Value::Null,
         missed: "skip".into(),
+        overlap: "skip".into(),
+        pause_after_failures: None,
+        timezone: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = base_config(&tmp);

@@ -76,8 +76,8 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
-    CancelResult, Claimed, Completion, Counts, CronSchedule, Demand, JobId, JobRecord, JobState,
-    ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
+    CancelResult, Claimed, Completion, Counts, CronSchedule, CronState, Demand, JobId, JobRecord,
+    JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -425,6 +425,26 @@ impl Store for PgStore {
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
         let c = self.client().await?;
         ops::cron::last_tick(&c, name).await
+    }
+
+    async fn cron_states(&self) -> Result<Vec<CronState>, StoreError> {
+        let c = self.client().await?;
+        ops::cron::cron_states(&c).await
+    }
+
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        at: Millis,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        ops::cron::pause(&c, name, at, reason).await
+    }
+
+    async fn resume_schedule(&self, name: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        ops::cron::resume(&c, name).await
     }
 }
 

@@ -17,7 +17,10 @@ use crate::{engine, StoreError};
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 1] = [include_str!("sql/schema/v1.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("sql/schema/v1.sql"),
+    include_str!("sql/schema/v2.sql"),
+];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).
 const MIGRATION_LOCK: i64 = 0x006f_6666_6c6f_6164;

@@ -380,6 +380,36 @@ pub struct CronSchedule {
     pub missed: String,
     /// Created at.
     pub created_at: Millis,
+    /// `skip` (no tick while a run of it is unfinished) or `queue` (every tick fires).
+    pub overlap: String,
+    /// Pause after this many consecutive failed runs (`None`: never).
+    pub pause_after_failures: Option<u32>,
+    /// The IANA time zone its expression is read in (`None`: UTC).
+    pub timezone: Option<String>,
+}
+
+/// The counters of a schedule (from `offload.toml` or stored), kept by the store as its jobs
+/// are submitted and end: the same on every node of a shared store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CronState {
+    /// The schedule's name.
+    pub schedule: String,
+    /// Jobs it submitted.
+    pub runs: u64,
+    /// Its runs that ended `dead` since the last that succeeded (or since a resume).
+    pub consecutive_failures: u32,
+    /// When a run last succeeded.
+    pub last_success_at: Option<Millis>,
+    /// When a run last ended `dead`.
+    pub last_failure_at: Option<Millis>,
+    /// That run's error.
+    pub last_error: Option<Value>,
+    /// When it was paused (`None`: it is not).
+    pub paused_at: Option<Millis>,
+    /// Why (`manual`, or the failures that paused it).
+    pub paused_reason: Option<String>,
+    /// One of its jobs is not finished yet (scheduled, queued, running or failed).
+    pub active: bool,
 }
 
 /// Why a store call failed.
@@ -501,4 +531,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The last tick that fired for schedule `name` (from the jobs it created), if any.
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError>;
+
+    /// The counters of every schedule that has submitted a job or was paused, by name.
+    async fn cron_states(&self) -> Result<Vec<CronState>, StoreError>;
+
+    /// Pauses schedule `name` at `at`, for `reason`, unless it is paused already (it keeps its
+    /// time and reason); returns whether this call paused it (on a shared store, of several
+    /// nodes that see the same failures one tells of the pause).
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        at: Millis,
+        reason: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Resumes schedule `name` and starts its failure count afresh (no-op when not paused).
+    async fn resume_schedule(&self, name: &str) -> Result<(), StoreError>;
 }

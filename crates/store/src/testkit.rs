@@ -150,7 +150,8 @@ macro_rules! store_conformance {
             counts_follow_every_transition,
             // cron
             a_cron_tick_fires_once,
-            schedules_crud;
+            schedules_crud,
+            cron_counters_and_pause;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

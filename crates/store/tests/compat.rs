@@ -120,7 +120,15 @@ async fn generate_fixture() {
             params: json!({ "full": true }),
             missed: "run_once".into(),
             created_at: TICK - 1,
+            overlap: "queue".into(),
+            pause_after_failures: Some(3),
+            timezone: Some("Europe/Berlin".into()),
         })
+        .await
+        .unwrap();
+    // Since v2: counters and a pause.
+    store
+        .pause_schedule("nightly", TICK + 1, "manual")
         .await
         .unwrap();
     drop(store); // closes: the WAL is checkpointed into the file
@@ -205,10 +213,29 @@ async fn opens_a_v1_database() {
         (3, Some("fixture-key"))
     );
 
-    // Schedules, ticks and idempotency keys still work.
+    // Schedules, ticks and idempotency keys still work; v2 gave the schedule the default
+    // policies and counters from the jobs kept.
     let schedules = store.schedules().await.unwrap();
     assert_eq!(schedules.len(), 1);
     assert_eq!(schedules[0].cron, "0 3 * * *");
+    assert_eq!(
+        (
+            schedules[0].overlap.as_str(),
+            schedules[0].pause_after_failures,
+            schedules[0].timezone.as_deref()
+        ),
+        ("skip", None, None)
+    );
+    let states = store.cron_states().await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(
+        (
+            states[0].schedule.as_str(),
+            states[0].runs,
+            states[0].active
+        ),
+        ("nightly", 1, true)
+    );
     assert_eq!(store.last_tick("nightly").await.unwrap(), Some(TICK));
     let mut dup = job("cron.js", "node");
     dup.cron = Some(CronTick {
@@ -249,6 +276,31 @@ async fn opens_a_v1_database() {
         .unwrap();
     assert!(store.get(fresh[0].id).await.is_ok());
     check_counts(dir.path(), &store).await;
+}
+
+#[tokio::test]
+async fn opens_a_v2_database() {
+    let (_dir, store) = open_fixture(2);
+    let schedules = store.schedules().await.unwrap();
+    assert_eq!(
+        (
+            schedules[0].overlap.as_str(),
+            schedules[0].pause_after_failures,
+            schedules[0].timezone.as_deref()
+        ),
+        ("queue", Some(3), Some("Europe/Berlin"))
+    );
+    let states = store.cron_states().await.unwrap();
+    assert_eq!(
+        (
+            states[0].runs,
+            states[0].paused_at,
+            states[0].paused_reason.as_deref()
+        ),
+        (1, Some(TICK + 1), Some("manual"))
+    );
+    store.resume_schedule("nightly").await.unwrap();
+    assert_eq!(store.cron_states().await.unwrap()[0].paused_at, None);
 }
 
 #[test]

@@ -1,11 +1,18 @@
-//! Cron expressions: parsing, the ticks before and after a time, and the minimum interval
-//! between ticks (`[limits] min_cron_interval_ms`). Pure functions: the configuration's
-//! validation and the scheduler both use them.
+//! Cron expressions: parsing, the ticks before and after a time in a time zone, and the
+//! minimum interval between ticks (`[limits] min_cron_interval_ms`). Pure functions: the
+//! configuration's validation and the scheduler both use them.
+//!
+//! Time zones are croner's handling of a `chrono_tz::Tz` (its README, "Daylight Saving Time"):
+//! in a DST gap (spring forward), a fixed-time expression (`30 2 * * *`) fires at the first
+//! valid time after the gap on that day, and a wildcard or step expression skips the ticks in
+//! the gap; in a repeated hour (fall back), a fixed-time expression fires once (the first
+//! pass) and a wildcard or step expression fires in both passes. The tests below pin each.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone};
+use chrono_tz::Tz;
 use croner::Cron;
 use offload_store::{now_ms, Millis};
 
@@ -34,7 +41,7 @@ const GAP_SAMPLE: usize = 256;
 pub(crate) fn check(expr: &str, min_interval: Duration) -> Result<Cron, EngineError> {
     let cron = parse(expr)?;
     let min = i64::try_from(min_interval.as_millis()).unwrap_or(i64::MAX);
-    if let Some(gap) = shortest_gap(&cron, now_ms()) {
+    if let Some(gap) = shortest_gap(&cron, Tz::UTC, now_ms()) {
         if gap < min {
             return Err(EngineError::InvalidCron(format!(
                 "{expr:?} fires every {gap} ms, more often than min_cron_interval_ms = {min} \
@@ -46,11 +53,11 @@ pub(crate) fn check(expr: &str, min_interval: Duration) -> Result<Cron, EngineEr
 }
 
 /// The shortest time between two of the next [`GAP_SAMPLE`] ticks after `from`.
-fn shortest_gap(cron: &Cron, from: Millis) -> Option<i64> {
-    let mut prev = next_after(cron, from)?;
+fn shortest_gap(cron: &Cron, tz: Tz, from: Millis) -> Option<i64> {
+    let mut prev = next_after(cron, tz, from)?;
     let mut shortest: Option<i64> = None;
     for _ in 1..GAP_SAMPLE {
-        let Some(next) = next_after(cron, prev) else {
+        let Some(next) = next_after(cron, tz, prev) else {
             break;
         };
         let gap = next - prev;
@@ -60,22 +67,22 @@ fn shortest_gap(cron: &Cron, from: Millis) -> Option<i64> {
     shortest
 }
 
-fn to_dt(ms: Millis) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
+fn to_dt(tz: Tz, ms: Millis) -> DateTime<Tz> {
+    tz.timestamp_millis_opt(ms)
         .single()
-        .unwrap_or_else(Utc::now)
+        .unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz))
 }
 
-/// The first tick strictly after `after`.
-pub(crate) fn next_after(cron: &Cron, after: Millis) -> Option<Millis> {
-    cron.find_next_occurrence(&to_dt(after), false)
+/// The first tick strictly after `after`, the expression read in `tz`.
+pub(crate) fn next_after(cron: &Cron, tz: Tz, after: Millis) -> Option<Millis> {
+    cron.find_next_occurrence(&to_dt(tz, after), false)
         .ok()
         .map(|d| d.timestamp_millis())
 }
 
-/// The last tick strictly before `before`.
-pub(crate) fn previous_before(cron: &Cron, before: Millis) -> Option<Millis> {
-    cron.find_previous_occurrence(&to_dt(before), false)
+/// The last tick strictly before `before`, the expression read in `tz`.
+pub(crate) fn previous_before(cron: &Cron, tz: Tz, before: Millis) -> Option<Millis> {
+    cron.find_previous_occurrence(&to_dt(tz, before), false)
         .ok()
         .map(|d| d.timestamp_millis())
 }
@@ -88,7 +95,7 @@ mod tests {
     fn next_ticks() {
         let c = parse("*/5 * * * *").unwrap();
         let t0 = 1_795_000_000_000; // some minute
-        let n = next_after(&c, t0).unwrap();
+        let n = next_after(&c, Tz::UTC, t0).unwrap();
         assert!(n > t0);
         assert_eq!(n % 300_000, 0, "{n} is not on a 5-minute boundary");
         assert!(parse("not a cron").is_err());
@@ -112,8 +119,72 @@ mod tests {
         assert!(check("0,30 0 3 * * *", minute).is_err());
         assert!(check("* * * * * *", Duration::from_secs(1)).is_ok());
         assert_eq!(
-            shortest_gap(&parse("*/5 * * * * *").unwrap(), 0),
+            shortest_gap(&parse("*/5 * * * * *").unwrap(), Tz::UTC, 0),
             Some(5000)
+        );
+    }
+
+    /// Ticks after `from` (an RFC 3339 time), as RFC 3339 times in UTC.
+    fn ticks(expr: &str, tz: Tz, from: &str, n: usize) -> Vec<String> {
+        let c = parse(expr).unwrap();
+        let mut at = DateTime::parse_from_rfc3339(from)
+            .unwrap()
+            .timestamp_millis();
+        (0..n)
+            .map(|_| {
+                at = next_after(&c, tz, at).unwrap();
+                chrono::Utc.timestamp_millis_opt(at).unwrap().to_rfc3339()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_time_zone_moves_the_ticks() {
+        // 03:00 in Berlin is 02:00 UTC in winter, 01:00 UTC in summer.
+        let berlin = chrono_tz::Europe::Berlin;
+        assert_eq!(
+            ticks("0 3 * * *", berlin, "2026-01-10T00:00:00Z", 1),
+            ["2026-01-10T02:00:00+00:00"]
+        );
+        assert_eq!(
+            ticks("0 3 * * *", berlin, "2026-07-10T00:00:00Z", 1),
+            ["2026-07-10T01:00:00+00:00"]
+        );
+    }
+
+    /// Berlin springs forward on 2026-03-29: 02:00 → 03:00 (01:00 UTC).
+    #[test]
+    fn dst_gap_a_fixed_time_fires_after_the_gap_and_wildcards_skip_it() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // 02:30 does not exist that day: it fires at 03:00 local (01:00 UTC), once.
+        assert_eq!(
+            ticks("30 2 * * *", berlin, "2026-03-28T12:00:00Z", 2),
+            ["2026-03-29T01:00:00+00:00", "2026-03-30T00:30:00+00:00"]
+        );
+        // Every 30 minutes: 01:30 local, then 03:00 local (the gap's ticks are skipped).
+        assert_eq!(
+            ticks("*/30 * * * *", berlin, "2026-03-29T00:15:00Z", 2),
+            ["2026-03-29T00:30:00+00:00", "2026-03-29T01:00:00+00:00"]
+        );
+    }
+
+    /// Berlin falls back on 2026-10-25: 03:00 → 02:00 (01:00 UTC); 02:xx happens twice.
+    #[test]
+    fn dst_repeat_a_fixed_time_fires_once_and_wildcards_twice() {
+        let berlin = chrono_tz::Europe::Berlin;
+        // 02:30 local: the first pass only (00:30 UTC), then the next day.
+        assert_eq!(
+            ticks("30 2 * * *", berlin, "2026-10-24T12:00:00Z", 2),
+            ["2026-10-25T00:30:00+00:00", "2026-10-26T01:30:00+00:00"]
+        );
+        // Minute 30 of every hour: 02:30 in both passes (00:30 and 01:30 UTC).
+        assert_eq!(
+            ticks("30 * * * *", berlin, "2026-10-24T23:45:00Z", 3),
+            [
+                "2026-10-25T00:30:00+00:00",
+                "2026-10-25T01:30:00+00:00",
+                "2026-10-25T02:30:00+00:00"
+            ]
         );
     }
 }

@@ -5,50 +5,87 @@
 //! Missed ticks (the daemon was down): `skip` fires nothing for them; `run_once` fires the most
 //! recent missed tick once at start.
 //!
+//! Guard rails (`policy.rs`): with `overlap = "skip"` (the default) a tick fires nothing while a
+//! run of the schedule is unfinished; `pause_after_failures = N` pauses the schedule once N runs
+//! in a row ended `dead`. The counters and the pause are kept by the store (its triggers count
+//! every run as it is submitted and ends), so on a shared store every node sees the same: the
+//! scheduler reads them before each tick and at least once a minute, when it also pauses a
+//! schedule that reached its limit (a `schedule` event and `offload_cron_paused_total`). The
+//! check and the submit are two steps, which is safe: two nodes racing for one tick still
+//! create one job (the tick is unique), and the next tick comes after this one is committed.
+//!
 //! Expressions (parsing, ticks, the minimum interval) are in `expr.rs`. A tick's job goes
 //! through [`Engine::submit`] like any job, as [`Source::Cron`] (one attempt: the next tick is
 //! its retry).
 
 pub(crate) mod expr;
+#[cfg(test)]
+mod model;
+pub(crate) mod policy;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use croner::Cron;
-use offload_store::{now_ms, CronSchedule, CronTick, Millis};
-use serde::Serialize;
-use serde_json::Value;
+use offload_store::{now_ms, CronSchedule, CronState, CronTick, Millis, Submitted};
 use tokio::sync::Notify;
 
 use crate::config::CronSection;
 use crate::engine::{Engine, EngineError, Source, Submit};
+use crate::events::{ScheduleChange, ServerEvent};
 use expr::{next_after, parse, previous_before};
+use policy::{decide, should_pause, Decision, Policy, Status};
 
-/// A schedule as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A schedule as the API shows it: its definition, where it comes from, its next tick and its
+/// counters (`state`: `None` before its first run).
+#[derive(Debug, Clone)]
 pub(crate) struct ScheduleView {
-    /// Its name.
-    pub(crate) name: String,
-    /// Its expression.
-    pub cron: String,
-    /// The job.
-    pub job: String,
-    /// Its params.
-    pub params: Value,
-    /// `skip` or `run_once`.
-    pub missed: String,
+    /// Its definition.
+    pub(crate) schedule: CronSchedule,
     /// `config` or `api`.
-    pub source: &'static str,
+    pub(crate) source: &'static str,
     /// The next tick.
-    pub next_at: Option<Millis>,
+    pub(crate) next_at: Option<Millis>,
+    /// Its counters and pause, as last read from the store.
+    pub(crate) state: Option<CronState>,
 }
 
+#[derive(Clone)]
 struct Entry {
     schedule: CronSchedule,
     cron: Cron,
+    policy: Policy,
     source: &'static str,
     next_at: Option<Millis>,
+    state: Option<CronState>,
+}
+
+impl Entry {
+    fn status(&self) -> Status {
+        self.state
+            .as_ref()
+            .map_or_else(Status::default, |s| Status {
+                paused: s.paused_at.is_some(),
+                consecutive_failures: s.consecutive_failures,
+                active: s.active,
+            })
+    }
+}
+
+/// Checks a schedule's expression (against `[limits]` when `limited`) and policies.
+fn compile(
+    engine: &Engine,
+    s: &CronSchedule,
+    limited: bool,
+) -> Result<(Cron, Policy), EngineError> {
+    let cron = if limited {
+        expr::check(&s.cron, engine.config().limits.min_cron_interval)?
+    } else {
+        parse(&s.cron)?
+    };
+    let policy = Policy::check(&s.overlap, s.pause_after_failures, s.timezone.as_deref())?;
+    Ok((cron, policy))
 }
 
 /// The scheduler.
@@ -75,6 +112,9 @@ impl Scheduler {
                         params: c.params.clone(),
                         missed: c.missed.clone(),
                         created_at: 0,
+                        overlap: c.overlap.clone(),
+                        pause_after_failures: c.pause_after_failures,
+                        timezone: c.timezone.clone(),
                     },
                     "config",
                 )
@@ -98,29 +138,29 @@ impl Scheduler {
             entries: Mutex::new(HashMap::new()),
             changed: Notify::new(),
         });
+        let mut states = states_by_name(&engine).await?;
         let now = now_ms();
         for (s, source) in list {
-            let cron = parse(&s.cron).map_err(|e| {
+            let (cron, policy) = compile(&engine, &s, false).map_err(|e| {
                 crate::error::ConfigError::Invalid(format!("cron {:?}: {e}", s.name))
             })?;
-            if s.missed == "run_once" {
-                let last = engine.store.last_tick(&s.name).await?;
-                if let Some(prev) = previous_before(&cron, now) {
+            let mut entry = Entry {
+                next_at: next_after(&cron, policy.tz, now),
+                state: states.remove(&s.name),
+                schedule: s,
+                cron,
+                policy,
+                source,
+            };
+            if entry.schedule.missed == "run_once" {
+                let last = engine.store.last_tick(&entry.schedule.name).await?;
+                if let Some(prev) = previous_before(&entry.cron, entry.policy.tz, now) {
                     if last.is_none_or(|l| l < prev) {
-                        fire(&engine, &s, prev).await;
+                        this.tick(&engine, &mut entry, prev).await;
                     }
                 }
             }
-            let next_at = next_after(&cron, now);
-            this.lock().insert(
-                s.name.clone(),
-                Entry {
-                    schedule: s,
-                    cron,
-                    source,
-                    next_at,
-                },
-            );
+            this.lock().insert(entry.schedule.name.clone(), entry);
         }
         tokio::spawn(Arc::clone(&this).run(engine));
         Ok(this)
@@ -136,27 +176,25 @@ impl Scheduler {
             .lock()
             .values()
             .map(|e| ScheduleView {
-                name: e.schedule.name.clone(),
-                cron: e.schedule.cron.clone(),
-                job: e.schedule.job.clone(),
-                params: e.schedule.params.clone(),
-                missed: e.schedule.missed.clone(),
+                schedule: e.schedule.clone(),
                 source: e.source,
                 next_at: e.next_at,
+                state: e.state.clone(),
             })
             .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v.sort_by(|a, b| a.schedule.name.cmp(&b.schedule.name));
         v
     }
 
-    /// Adds or replaces an API schedule (stored).
+    /// Adds or replaces an API schedule (stored). Everything is checked before the store is
+    /// written: a refused schedule leaves nothing behind.
     pub(crate) async fn put(
         &self,
         engine: &Engine,
         s: CronSchedule,
     ) -> Result<Option<Millis>, EngineError> {
         let limits = &engine.config().limits;
-        let cron = expr::check(&s.cron, limits.min_cron_interval)?;
+        let (cron, policy) = compile(engine, &s, true)?;
         {
             let entries = self.lock();
             if !entries.contains_key(&s.name) && entries.len() >= limits.max_cron_schedules {
@@ -173,42 +211,43 @@ impl Scheduler {
                 "missed must be \"skip\" or \"run_once\"".into(),
             ));
         }
-        if self
-            .lock()
-            .get(&s.name)
-            .is_some_and(|e| e.source == "config")
-        {
-            return Err(EngineError::Conflict(format!(
-                "schedule {:?} comes from offload.toml; change it there",
-                s.name
-            )));
-        }
+        self.source_of(&s.name, "change it there")?;
         engine.route(&s.job).await?;
         engine.store.put_schedule(s.clone()).await?;
-        let next_at = next_after(&cron, now_ms());
-        self.lock().insert(
+        let next_at = next_after(&cron, policy.tz, now_ms());
+        let mut entries = self.lock();
+        let state = entries.remove(&s.name).and_then(|e| e.state);
+        entries.insert(
             s.name.clone(),
             Entry {
                 schedule: s,
                 cron,
+                policy,
                 source: "api",
                 next_at,
+                state,
             },
         );
+        drop(entries);
         self.changed.notify_one();
         Ok(next_at)
     }
 
+    /// The source of schedule `name`; [`EngineError::Conflict`] for one of `offload.toml`
+    /// (saying to `fix` it there).
+    fn source_of(&self, name: &str, fix: &str) -> Result<Option<&'static str>, EngineError> {
+        match self.lock().get(name).map(|e| e.source) {
+            Some("config") => Err(EngineError::Conflict(format!(
+                "schedule {name:?} comes from offload.toml; {fix}"
+            ))),
+            source => Ok(source),
+        }
+    }
+
     /// Deletes an API schedule.
     pub(crate) async fn delete(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
-        match self.lock().get(name).map(|e| e.source) {
-            None => return Err(EngineError::NotFound(format!("no schedule {name:?}"))),
-            Some("config") => {
-                return Err(EngineError::Conflict(format!(
-                    "schedule {name:?} comes from offload.toml; remove it there"
-                )))
-            }
-            Some(_) => {}
+        if self.source_of(name, "remove it there")?.is_none() {
+            return Err(EngineError::NotFound(format!("no schedule {name:?}")));
         }
         engine.store.delete_schedule(name).await?;
         self.lock().remove(name);
@@ -216,22 +255,190 @@ impl Scheduler {
         Ok(())
     }
 
+    fn known(&self, name: &str) -> Result<(), EngineError> {
+        if self.lock().contains_key(name) {
+            Ok(())
+        } else {
+            Err(EngineError::NotFound(format!("no schedule {name:?}")))
+        }
+    }
+
+    /// Pauses a schedule (any source: the pause is kept by the store, for every node); one
+    /// paused already stays as it was.
+    pub(crate) async fn pause(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
+        self.known(name)?;
+        // Already paused: it stays as it was (and nothing is told again).
+        if engine
+            .store
+            .pause_schedule(name, now_ms(), "manual")
+            .await?
+        {
+            engine.metrics.schedule_paused("manual");
+            changed(engine, name, "paused", Some("manual".into()), None);
+        }
+        self.refresh(engine).await;
+        Ok(())
+    }
+
+    /// Resumes a schedule; its failure count starts afresh.
+    pub(crate) async fn resume(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
+        self.known(name)?;
+        engine.store.resume_schedule(name).await?;
+        changed(engine, name, "resumed", None, None);
+        self.refresh(engine).await;
+        Ok(())
+    }
+
+    /// Submits the schedule's job now, whatever its pause and overlap policy (an operator's
+    /// explicit request), as a tick at the current time.
+    pub(crate) async fn run_now(
+        &self,
+        engine: &Engine,
+        name: &str,
+    ) -> Result<Submitted, EngineError> {
+        let s = self
+            .lock()
+            .get(name)
+            .map(|e| e.schedule.clone())
+            .ok_or_else(|| EngineError::NotFound(format!("no schedule {name:?}")))?;
+        let done = submit(engine, &s, now_ms()).await?;
+        self.refresh(engine).await;
+        Ok(done)
+    }
+
+    /// Reads every schedule's counters from the store (kept as they were on an error).
+    async fn refresh(&self, engine: &Engine) {
+        match states_by_name(engine).await {
+            Ok(mut states) => {
+                for (name, e) in self.lock().iter_mut() {
+                    e.state = states.remove(name);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the cron counters"),
+        }
+    }
+
+    /// Pauses the schedules that reached `pause_after_failures` since the last look.
+    async fn pause_failing(&self, engine: &Engine) {
+        let failing: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| should_pause(&e.policy, e.status()))
+            .map(|e| e.schedule.name.clone())
+            .collect();
+        for name in failing {
+            let Some(mut e) = self.lock().get(&name).cloned() else {
+                continue;
+            };
+            self.pause_for_failures(engine, &mut e).await;
+            self.write_back(e);
+        }
+    }
+
+    /// Keeps the next tick and counters of a copy of an entry worked on outside the lock,
+    /// unless the schedule was replaced or deleted meanwhile (that change wins). The entry
+    /// stays in the map meanwhile, so the list and pause/resume/run always find it.
+    fn write_back(&self, e: Entry) {
+        if let Some(current) = self.lock().get_mut(&e.schedule.name) {
+            if current.schedule == e.schedule {
+                current.next_at = e.next_at;
+                current.state = e.state;
+            }
+        }
+    }
+
+    async fn pause_for_failures(&self, engine: &Engine, e: &mut Entry) {
+        let Some(state) = e.state.as_mut() else {
+            return;
+        };
+        let reason = format!("{} consecutive failures", state.consecutive_failures);
+        let now = now_ms();
+        match engine
+            .store
+            .pause_schedule(&e.schedule.name, now, &reason)
+            .await
+        {
+            Ok(true) => {}
+            // Another node paused it first, and told.
+            Ok(false) => {
+                state.paused_at = Some(now);
+                return;
+            }
+            Err(err) => {
+                tracing::error!(schedule = %e.schedule.name, error = %err, "cannot pause a schedule");
+                return;
+            }
+        }
+        tracing::warn!(schedule = %e.schedule.name, %reason, "cron schedule paused");
+        engine.metrics.schedule_paused("failures");
+        changed(
+            engine,
+            &e.schedule.name,
+            "paused",
+            Some(reason.clone()),
+            state.last_error.clone(),
+        );
+        state.paused_at = Some(now);
+        state.paused_reason = Some(reason);
+    }
+
+    /// One due tick of `e`: fires, skips or pauses as [`decide`] says.
+    async fn tick(&self, engine: &Engine, e: &mut Entry, tick: Millis) {
+        match decide(&e.policy, e.status()) {
+            Decision::Fire => match submit(engine, &e.schedule, tick).await {
+                Ok(done) => {
+                    if !done.duplicate {
+                        tracing::info!(schedule = %e.schedule.name, tick, "cron tick fired");
+                    }
+                    if let Some(s) = e.state.as_mut() {
+                        s.active = true;
+                    } else {
+                        e.state = Some(CronState {
+                            schedule: e.schedule.name.clone(),
+                            active: true,
+                            ..CronState::default()
+                        });
+                    }
+                }
+                Err(err) => tracing::error!(
+                    schedule = %e.schedule.name, job = %e.schedule.job, error = %err,
+                    "cannot submit a cron job"
+                ),
+            },
+            Decision::SkipOverlap => {
+                tracing::info!(schedule = %e.schedule.name, tick, "cron tick skipped: the previous run is unfinished");
+                engine.metrics.tick_skipped();
+            }
+            Decision::Pause => self.pause_for_failures(engine, e).await,
+            Decision::Paused => {}
+        }
+    }
+
     async fn run(self: Arc<Self>, engine: Arc<Engine>) {
         loop {
             let now = now_ms();
-            let due: Vec<(CronSchedule, Millis)> = {
-                let mut entries = self.lock();
-                let mut due = Vec::new();
-                for e in entries.values_mut() {
+            let any_due = self
+                .lock()
+                .values()
+                .any(|e| e.next_at.is_some_and(|at| at <= now));
+            // Fresh counters before a tick (another node may have paused or run it), and at
+            // least once a minute for the list and the pause.
+            self.refresh(&engine).await;
+            self.pause_failing(&engine).await;
+            if any_due {
+                let names: Vec<String> = self.lock().keys().cloned().collect();
+                for name in names {
+                    let Some(mut e) = self.lock().get(&name).cloned() else {
+                        continue;
+                    };
                     while let Some(at) = e.next_at.filter(|at| *at <= now) {
-                        due.push((e.schedule.clone(), at));
-                        e.next_at = next_after(&e.cron, at);
+                        e.next_at = next_after(&e.cron, e.policy.tz, at);
+                        self.tick(&engine, &mut e, at).await;
                     }
+                    self.write_back(e);
                 }
-                due
-            };
-            for (s, tick) in due {
-                fire(&engine, &s, tick).await;
+                // What the ticks did (and a pause or resume that came meanwhile), for the list.
+                self.refresh(&engine).await;
             }
             let next = self.lock().values().filter_map(|e| e.next_at).min();
             let wait = next.map_or(Duration::from_secs(60), |at| {
@@ -244,22 +451,41 @@ impl Scheduler {
     }
 }
 
-/// Submits the job of one tick (the store ignores a tick that already fired).
-async fn fire(engine: &Engine, s: &CronSchedule, tick: Millis) {
+async fn states_by_name(
+    engine: &Engine,
+) -> Result<HashMap<String, CronState>, offload_store::StoreError> {
+    Ok(engine
+        .store
+        .cron_states()
+        .await?
+        .into_iter()
+        .map(|s| (s.schedule.clone(), s))
+        .collect())
+}
+
+fn changed(
+    engine: &Engine,
+    name: &str,
+    change: &'static str,
+    reason: Option<String>,
+    last_error: Option<serde_json::Value>,
+) {
+    let _ = engine.events.send(ServerEvent::Schedule(ScheduleChange {
+        schedule: name.to_owned(),
+        change,
+        reason,
+        last_error,
+    }));
+}
+
+/// Submits the job of one tick (the store answers a tick that already fired with its job).
+async fn submit(engine: &Engine, s: &CronSchedule, tick: Millis) -> Result<Submitted, EngineError> {
     let source = Source::Cron(CronTick {
         schedule: s.name.clone(),
         tick,
     });
-    match engine
+    let done = engine
         .submit(source, Submit::new(&s.job, s.params.clone()))
-        .await
-    {
-        Ok(done) if !done.duplicate => {
-            tracing::info!(schedule = %s.name, tick, "cron tick fired");
-        }
-        Ok(_) => {}
-        Err(e) => {
-            tracing::error!(schedule = %s.name, job = %s.job, error = %e, "cannot submit a cron job");
-        }
-    }
+        .await?;
+    Ok(done)
 }

@@ -86,7 +86,7 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
     }
 }
 
-fn submitted(d: &offload_store::Submitted) -> api::Submitted {
+pub(super) fn submitted(d: &offload_store::Submitted) -> api::Submitted {
     api::Submitted {
         id: d.id,
         state: state(d.state),

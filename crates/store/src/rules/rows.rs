@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::values::{state, stored_error, to_u32, to_u64};
 use crate::{
-    AttemptRecord, Claimed, CronSchedule, JobId, JobRecord, JobState, StoreError, Submitted,
+    AttemptRecord, Claimed, CronSchedule, CronState, JobId, JobRecord, JobState, StoreError,
+    Submitted,
 };
 
 /// One row of a result, read by column name. Each method reads the column `col` as a value of
@@ -117,7 +118,7 @@ pub fn attempt(r: &impl Row) -> Result<AttemptRecord, StoreError> {
     })
 }
 
-/// A stored cron schedule, from the columns `name, cron, job, params, missed, created_at`.
+/// A stored cron schedule, from the columns of `schedules.sql`.
 ///
 /// # Errors
 ///
@@ -130,6 +131,31 @@ pub fn schedule(r: &impl Row) -> Result<CronSchedule, StoreError> {
         params: r.json("params")?,
         missed: r.text("missed")?,
         created_at: r.int("created_at")?,
+        overlap: r.text("overlap")?,
+        pause_after_failures: r
+            .opt_int("pause_after_failures")?
+            .map(|n| to_u32(n, "pause_after_failures"))
+            .transpose()?,
+        timezone: r.opt_text("timezone")?,
+    })
+}
+
+/// The counters of a schedule, from the columns of `cron_states.sql`.
+///
+/// # Errors
+///
+/// An engine error naming a missing or unreadable column.
+pub fn cron_state(r: &impl Row) -> Result<CronState, StoreError> {
+    Ok(CronState {
+        schedule: r.text("schedule")?,
+        runs: to_u64(r.int("runs")?, "runs")?,
+        consecutive_failures: to_u32(r.int("consecutive_failures")?, "consecutive_failures")?,
+        last_success_at: r.opt_int("last_success_at")?,
+        last_failure_at: r.opt_int("last_failure_at")?,
+        last_error: r.opt_json("last_error")?,
+        paused_at: r.opt_int("paused_at")?,
+        paused_reason: r.opt_text("paused_reason")?,
+        active: r.flag("active")?,
     })
 }
 

@@ -151,8 +151,8 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use crate::{
-    now_ms, CancelResult, Claimed, Completion, Counts, CronSchedule, Demand, JobId, JobRecord,
-    JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
+    now_ms, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState, Demand, JobId,
+    JobRecord, JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -545,5 +545,25 @@ impl Store for SqliteStore {
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
         let name = name.to_owned();
         self.read(move |c| ops::cron::last_tick(c, &name)).await
+    }
+
+    async fn cron_states(&self) -> Result<Vec<CronState>, StoreError> {
+        self.read(ops::cron::cron_states).await
+    }
+
+    async fn pause_schedule(
+        &self,
+        name: &str,
+        at: Millis,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        let (name, reason) = (name.to_owned(), reason.to_owned());
+        self.write(1, move |c, _| ops::cron::pause(c, &name, at, &reason))
+            .await
+    }
+
+    async fn resume_schedule(&self, name: &str) -> Result<(), StoreError> {
+        let name = name.to_owned();
+        self.write(1, move |c, _| ops::cron::resume(c, &name)).await
     }
 }

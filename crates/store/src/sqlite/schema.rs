@@ -19,7 +19,10 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 1] = [include_str!("sql/schema/v1.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("sql/schema/v1.sql"),
+    include_str!("sql/schema/v2.sql"),
+];
 
 /// The migration transaction: `user_version` is the version.
 struct Sqlite<'c>(Transaction<'c>);

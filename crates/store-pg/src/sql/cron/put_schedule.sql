@@ -1,4 +1,7 @@
-INSERT INTO offload_schedules (name, cron, job, params, missed, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO offload_schedules (name, cron, job, params, missed, created_at, overlap,
+    pause_after_failures, timezone)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, job = excluded.job,
-    params = excluded.params, missed = excluded.missed, created_at = excluded.created_at
+    params = excluded.params, missed = excluded.missed, created_at = excluded.created_at,
+    overlap = excluded.overlap, pause_after_failures = excluded.pause_after_failures,
+    timezone = excluded.timezone

@@ -4,14 +4,18 @@ use rusqlite::{params, Connection};
 
 use super::super::engine;
 use super::{all, first};
-use crate::rules::rows::{schedule, Row};
-use crate::{CronSchedule, Millis, StoreError};
+use crate::rules::rows::{cron_state, schedule, Row};
+use crate::{CronSchedule, CronState, Millis, StoreError};
 
 const PUT_SCHEDULE: &str = include_str!("../sql/cron/put_schedule.sql");
 const SCHEDULES: &str = include_str!("../sql/cron/schedules.sql");
 const DELETE_SCHEDULE: &str = include_str!("../sql/cron/delete_schedule.sql");
 const FORGET_TICKS: &str = include_str!("../sql/cron/forget_ticks.sql");
 const LAST_TICK: &str = include_str!("../sql/cron/last_tick.sql");
+const FORGET_STATE: &str = include_str!("../sql/cron/forget_state.sql");
+const CRON_STATES: &str = include_str!("../sql/cron/cron_states.sql");
+const PAUSE: &str = include_str!("../sql/cron/pause.sql");
+const RESUME: &str = include_str!("../sql/cron/resume.sql");
 
 pub(in crate::sqlite) fn put_schedule(c: &Connection, s: &CronSchedule) -> Result<(), StoreError> {
     c.prepare_cached(PUT_SCHEDULE)
@@ -22,7 +26,10 @@ pub(in crate::sqlite) fn put_schedule(c: &Connection, s: &CronSchedule) -> Resul
                 s.job,
                 s.params.to_string(),
                 s.missed,
-                s.created_at
+                s.created_at,
+                s.overlap,
+                s.pause_after_failures,
+                s.timezone
             ])
         })
         .map_err(engine)?;
@@ -37,9 +44,11 @@ pub(in crate::sqlite) fn delete_schedule(c: &Connection, name: &str) -> Result<(
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    c.prepare_cached(FORGET_TICKS)
-        .and_then(|mut s| s.execute([name]))
-        .map_err(engine)?;
+    for forget in [FORGET_TICKS, FORGET_STATE] {
+        c.prepare_cached(forget)
+            .and_then(|mut s| s.execute([name]))
+            .map_err(engine)?;
+    }
     Ok(())
 }
 
@@ -54,4 +63,29 @@ pub(in crate::sqlite) fn last_tick(
 ) -> Result<Option<Millis>, StoreError> {
     let mut s = c.prepare_cached(LAST_TICK).map_err(engine)?;
     first(&mut s, [name], |r| r.int("last_tick"))
+}
+
+pub(in crate::sqlite) fn cron_states(c: &Connection) -> Result<Vec<CronState>, StoreError> {
+    let mut s = c.prepare_cached(CRON_STATES).map_err(engine)?;
+    all(&mut s, [], |r| cron_state(r))
+}
+
+pub(in crate::sqlite) fn pause(
+    c: &Connection,
+    name: &str,
+    at: Millis,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    let n = c
+        .prepare_cached(PAUSE)
+        .and_then(|mut s| s.execute(params![name, at, reason]))
+        .map_err(engine)?;
+    Ok(n > 0)
+}
+
+pub(in crate::sqlite) fn resume(c: &Connection, name: &str) -> Result<(), StoreError> {
+    c.prepare_cached(RESUME)
+        .and_then(|mut s| s.execute([name]))
+        .map_err(engine)?;
+    Ok(())
 }

@@ -1,1 +1,2 @@
-SELECT name, cron, job, params, missed, created_at FROM schedules ORDER BY name
+SELECT name, cron, job, params, missed, created_at, overlap, pause_after_failures, timezone
+FROM schedules ORDER BY name
