@@ -123,6 +123,19 @@ fn complete(doc: &mut Value, s: &Settings) {
         "/components/schemas/Resize/properties/size/maximum",
         json!(s.max_workers_per_pool),
     );
+    // A time zone is one of the names the daemon parses (chrono-tz's IANA database), so that
+    // "valid by the document" means "accepted" (a free string let the fuzzer send nonsense).
+    if let Some(tz) = doc
+        .pointer_mut("/components/schemas/AddSchedule/properties/timezone")
+        .and_then(Value::as_object_mut)
+    {
+        let mut names: Vec<Value> = chrono_tz::TZ_VARIANTS
+            .iter()
+            .map(|z| Value::from(z.name()))
+            .collect();
+        names.push(Value::Null);
+        tz.insert("enum".into(), Value::Array(names));
+    }
     if s.token {
         if let Some(c) = doc.get_mut("components").and_then(Value::as_object_mut) {
             c.insert(
