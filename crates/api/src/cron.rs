@@ -162,7 +162,11 @@ pub struct AddSchedule {
     #[schema(value_type = Option<Overlap>)]
     pub overlap: Option<String>,
     /// Pause after this many consecutive failed runs, 1 to 1000 (absent: never).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
     #[schema(minimum = 1, maximum = 1000)]
     pub pause_after_failures: Option<i64>,
     /// The IANA time zone the expression is read in, e.g. `Europe/Berlin` (absent: UTC).
@@ -178,4 +182,21 @@ pub struct ScheduleAdded {
     pub name: String,
     /// Its next tick.
     pub next_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON Schema reads `353.0` as an integer: the document says `integer`, so it is accepted
+    /// (schemathesis found it refused); a fraction is not.
+    #[test]
+    fn pause_after_failures_takes_integral_floats_only() {
+        let body =
+            r#"{"name": "n", "cron": "* * * * *", "job": "j", "pause_after_failures": 353.0}"#;
+        let s: AddSchedule = serde_json::from_str(body).unwrap();
+        assert_eq!(s.pause_after_failures, Some(353));
+        let half = body.replace("353.0", "3.5");
+        assert!(serde_json::from_str::<AddSchedule>(&half).is_err());
+    }
 }
