@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::http::{client as http, get, post, wait_state};
+use common::http::{client as http, events_until, get, post, wait_state};
 use common::{config, examples, Running};
 use serde_json::{json, Value};
 
@@ -44,16 +42,7 @@ async fn a_failing_schedule_pauses_itself_then_resumes_pauses_and_runs_on_demand
     .await;
     assert_eq!(s, 201, "{v}");
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut text = String::new();
-    while !text.contains("event: schedule") {
-        let chunk = tokio::time::timeout_at(deadline.into(), events.chunk())
-            .await
-            .expect("no schedule event")
-            .unwrap()
-            .expect("stream ended");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let text = events_until(&mut events, "event: schedule").await;
     assert!(text.contains("\"change\":\"paused\""), "{text}");
     assert!(text.contains("cannot be done"), "the last error: {text}");
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::http::{client as http, get, post, submit, wait_result, wait_state};
+use common::http::{client as http, events_until, get, post, submit, wait_result, wait_state};
 use common::{config, examples, sqlite, Running};
 use serde_json::{json, Value};
 
@@ -163,16 +163,7 @@ async fn events_stream_state_changes_and_progress() {
         .send()
         .await
         .unwrap();
-    let mut text = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !text.contains("\"state\":\"succeeded\"") {
-        let chunk = tokio::time::timeout_at(deadline.into(), resp.chunk())
-            .await
-            .expect("events stalled")
-            .unwrap()
-            .expect("stream ended");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let text = events_until(&mut resp, "\"state\":\"succeeded\"").await;
     assert!(text.contains("event: job"), "{text}");
     assert!(text.contains("\"state\":\"running\""), "{text}");
     assert!(text.contains("event: progress"), "{text}");

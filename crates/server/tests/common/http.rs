@@ -74,3 +74,19 @@ pub async fn wait_state(d: &Running, id: &str, state: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Reads an event stream (`GET /v1/events`) until its text holds `needle`; returns all read.
+/// Panics after 60 s or if the stream ends first.
+pub async fn events_until(events: &mut reqwest::Response, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut text = String::new();
+    while !text.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline.into(), events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle:?} on the event stream: {text}"))
+            .unwrap()
+            .expect("stream ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text
+}
