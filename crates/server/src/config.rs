@@ -503,14 +503,10 @@ impl ServeConfig {
             });
         }
         for c in &self.crons {
-            crate::cron::expr::check(&c.cron, l.min_cron_interval)
+            crate::cron::checks::expression(&c.cron, l.min_cron_interval)
                 .map_err(|e| ConfigError::Invalid(format!("[[cron]] {:?}: {e}", c.name)))?;
-            crate::cron::policy::Policy::check(
-                &c.overlap,
-                c.pause_after_failures,
-                c.timezone.as_deref(),
-            )
-            .map_err(|e| ConfigError::Invalid(format!("[[cron]] {:?}: {e}", c.name)))?;
+            crate::cron::checks::policy(&c.overlap, c.pause_after_failures, c.timezone.as_deref())
+                .map_err(|e| ConfigError::Invalid(format!("[[cron]] {:?}: {e}", c.name)))?;
         }
         Ok(())
     }

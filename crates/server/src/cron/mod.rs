@@ -5,7 +5,8 @@
 //! Missed ticks (the daemon was down): `skip` fires nothing for them; `run_once` fires the most
 //! recent missed tick once at start.
 //!
-//! Guard rails (`policy.rs`): with `overlap = "skip"` (the default) a tick fires nothing while a
+//! Guard rails (`offload_schedule::policy`, shared with the library's scheduler; the daemon's
+//! checks in `checks.rs`): with `overlap = "skip"` (the default) a tick fires nothing while a
 //! run of the schedule is unfinished; `pause_after_failures = N` pauses the schedule once N runs
 //! in a row ended `dead`. The counters and the pause are kept by the store (its triggers count
 //! every run as it is submitted and ends), so on a shared store every node sees the same: the
@@ -14,14 +15,11 @@
 //! check and the submit are two steps, which is safe: two nodes racing for one tick still
 //! create one job (the tick is unique), and the next tick comes after this one is committed.
 //!
-//! Expressions (parsing, ticks, the minimum interval) are in `expr.rs`. A tick's job goes
+//! Expressions (parsing, ticks, the minimum interval) are `offload_schedule::expr`. A tick's job goes
 //! through [`Engine::submit`] like any job, as [`Source::Cron`] (one attempt: the next tick is
 //! its retry).
 
-pub(crate) mod expr;
-#[cfg(test)]
-mod model;
-pub(crate) mod policy;
+pub(crate) mod checks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,8 +32,8 @@ use tokio::sync::Notify;
 use crate::config::CronSection;
 use crate::engine::{Engine, EngineError, Source, Submit};
 use crate::events::{ScheduleChange, ServerEvent};
-use expr::{next_after, parse, previous_before};
-use policy::{decide, should_pause, Decision, Policy, Status};
+use offload_schedule::expr::{next_after, parse, previous_before};
+use offload_schedule::{policy::decide, policy::should_pause, Decision, Policy, Status};
 
 /// A schedule as the API shows it: its definition, where it comes from, its next tick and its
 /// counters (`state`: `None` before its first run).
@@ -69,6 +67,7 @@ impl Entry {
                 paused: s.paused_at.is_some(),
                 consecutive_failures: s.consecutive_failures,
                 active: s.active,
+                last_failure_at: s.last_failure_at,
             })
     }
 }
@@ -80,11 +79,11 @@ fn compile(
     limited: bool,
 ) -> Result<(Cron, Policy), EngineError> {
     let cron = if limited {
-        expr::check(&s.cron, engine.config().limits.min_cron_interval)?
+        checks::expression(&s.cron, engine.config().limits.min_cron_interval)?
     } else {
         parse(&s.cron)?
     };
-    let policy = Policy::check(&s.overlap, s.pause_after_failures, s.timezone.as_deref())?;
+    let policy = checks::policy(&s.overlap, s.pause_after_failures, s.timezone.as_deref())?;
     Ok((cron, policy))
 }
 
@@ -384,7 +383,7 @@ impl Scheduler {
 
     /// One due tick of `e`: fires, skips or pauses as [`decide`] says.
     async fn tick(&self, engine: &Engine, e: &mut Entry, tick: Millis) {
-        match decide(&e.policy, e.status()) {
+        match decide(&e.policy, e.status(), now_ms()) {
             Decision::Fire => match submit(engine, &e.schedule, tick).await {
                 Ok(done) => {
                     if !done.duplicate {
@@ -410,7 +409,8 @@ impl Scheduler {
                 engine.metrics.tick_skipped();
             }
             Decision::Pause => self.pause_for_failures(engine, e).await,
-            Decision::Paused => {}
+            // The daemon's checks refuse `replace` and set no failure backoff (checks.rs).
+            Decision::Paused | Decision::Replace | Decision::SkipBackoff => {}
         }
     }
 

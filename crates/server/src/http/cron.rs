@@ -110,7 +110,7 @@ pub(crate) async fn add(
                 u32::try_from(n).map_err(|_| {
                     ApiError::bad_request(format!(
                         "pause_after_failures: {n} is not in 1..={}",
-                        crate::cron::policy::MAX_PAUSE_AFTER_FAILURES
+                        offload_schedule::policy::MAX_PAUSE_AFTER_FAILURES
                     ))
                 })
             })

@@ -11,42 +11,47 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::error::ScheduleError;
+use crate::{now_ms, Millis};
 use chrono::{DateTime, TimeZone};
 use chrono_tz::Tz;
 use croner::Cron;
-use offload_store::{now_ms, Millis};
-
-use crate::engine::error::EngineError;
 
 /// Parses a cron expression (5 or 6 fields).
 ///
 /// # Errors
 ///
-/// [`EngineError::InvalidCron`] with the parser's message.
-pub(crate) fn parse(expr: &str) -> Result<Cron, EngineError> {
-    Cron::from_str(expr).map_err(|e| EngineError::InvalidCron(format!("{expr:?}: {e}")))
+/// [`ScheduleError::Expr`] with the parser's message.
+pub fn parse(expr: &str) -> Result<Cron, ScheduleError> {
+    Cron::from_str(expr).map_err(|e| ScheduleError::Expr(format!("{expr:?}: {e}")))
 }
 
 /// How many consecutive ticks [`check`] looks at to find the shortest interval (every field
 /// of an expression cycles within this many ticks, so the shortest gap shows among them).
 const GAP_SAMPLE: usize = 256;
 
-/// Parses `expr` and checks it against `min_interval` (`[limits] min_cron_interval_ms`): no
-/// two of its next [`GAP_SAMPLE`] ticks may be closer than that.
+/// Parses `expr` and checks it against `min_interval`: no two of its next 256 ticks (`GAP_SAMPLE`)
+/// may be closer than that. `setting` names where the minimum is configured.
 ///
 /// # Errors
 ///
-/// [`EngineError::InvalidCron`] for a bad expression or one that fires too often, naming the
-/// limit.
-pub(crate) fn check(expr: &str, min_interval: Duration) -> Result<Cron, EngineError> {
+/// [`ScheduleError::Expr`] for a bad expression, [`ScheduleError::TooOften`] for one that
+/// fires too often.
+pub fn check(
+    expr: &str,
+    min_interval: Duration,
+    setting: &'static str,
+) -> Result<Cron, ScheduleError> {
     let cron = parse(expr)?;
     let min = i64::try_from(min_interval.as_millis()).unwrap_or(i64::MAX);
     if let Some(gap) = shortest_gap(&cron, Tz::UTC, now_ms()) {
         if gap < min {
-            return Err(EngineError::InvalidCron(format!(
-                "{expr:?} fires every {gap} ms, more often than min_cron_interval_ms = {min} \
-                 ([limits] in offload.toml)"
-            )));
+            return Err(ScheduleError::TooOften {
+                expr: expr.to_owned(),
+                every_ms: gap,
+                min_ms: min,
+                setting,
+            });
         }
     }
     Ok(cron)
@@ -74,14 +79,14 @@ fn to_dt(tz: Tz, ms: Millis) -> DateTime<Tz> {
 }
 
 /// The first tick strictly after `after`, the expression read in `tz`.
-pub(crate) fn next_after(cron: &Cron, tz: Tz, after: Millis) -> Option<Millis> {
+pub fn next_after(cron: &Cron, tz: Tz, after: Millis) -> Option<Millis> {
     cron.find_next_occurrence(&to_dt(tz, after), false)
         .ok()
         .map(|d| d.timestamp_millis())
 }
 
 /// The last tick strictly before `before`, the expression read in `tz`.
-pub(crate) fn previous_before(cron: &Cron, tz: Tz, before: Millis) -> Option<Millis> {
+pub fn previous_before(cron: &Cron, tz: Tz, before: Millis) -> Option<Millis> {
     cron.find_previous_occurrence(&to_dt(tz, before), false)
         .ok()
         .map(|d| d.timestamp_millis())
@@ -105,19 +110,20 @@ mod tests {
     #[test]
     fn the_minimum_interval_is_enforced() {
         let minute = Duration::from_secs(60);
-        assert!(check("* * * * *", minute).is_ok(), "every minute is 60 s");
-        assert!(check("0 3 * * *", minute).is_ok());
-        let e = check("* * * * * *", minute).unwrap_err();
-        let EngineError::InvalidCron(message) = e else {
-            panic!("{e:?} is not InvalidCron")
-        };
         assert!(
-            message.contains("min_cron_interval_ms = 60000"),
-            "{message}"
+            check("* * * * *", minute, "m").is_ok(),
+            "every minute is 60 s"
         );
+        assert!(check("0 3 * * *", minute, "m").is_ok());
+        let e = check("* * * * * *", minute, "min_interval").unwrap_err();
+        assert!(
+            matches!(e, ScheduleError::TooOften { every_ms: 1000, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("min_interval = 60000"), "{e}");
         // Close ticks only once a day are found too.
-        assert!(check("0,30 0 3 * * *", minute).is_err());
-        assert!(check("* * * * * *", Duration::from_secs(1)).is_ok());
+        assert!(check("0,30 0 3 * * *", minute, "m").is_err());
+        assert!(check("* * * * * *", Duration::from_secs(1), "m").is_ok());
         assert_eq!(
             shortest_gap(&parse("*/5 * * * * *").unwrap(), Tz::UTC, 0),
             Some(5000)

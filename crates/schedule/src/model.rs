@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 
-use super::policy::{decide, should_pause, Decision, Overlap, Policy, Status};
+use crate::policy::{decide, should_pause, Decision, Overlap, Policy, Status};
 
 /// One run: how many steps it lasts (≥ 1) and whether it succeeds.
 type Run = (u32, bool);
@@ -42,7 +42,7 @@ fn simulate(policy: &Policy, runs: &[Run], steps: u32) -> Trace {
             status.paused = true;
             trace.paused_at = Some(t);
         }
-        match decide(policy, status) {
+        match decide(policy, status, i64::from(t)) {
             Decision::Fire => {
                 let n = trace.fired.len();
                 let (len, ok) = runs[n % runs.len()];
@@ -53,7 +53,8 @@ fn simulate(policy: &Policy, runs: &[Run], steps: u32) -> Trace {
                 status.paused = true;
                 trace.paused_at = Some(t);
             }
-            Decision::SkipOverlap | Decision::Paused => {}
+            Decision::SkipOverlap | Decision::SkipBackoff | Decision::Paused => {}
+            Decision::Replace => unreachable!("the model runs skip and queue"),
         }
     }
     trace
@@ -85,7 +86,7 @@ fn policy(overlap: Overlap, pause_after_failures: Option<u32>) -> Policy {
     Policy {
         overlap,
         pause_after_failures,
-        tz: chrono_tz::Tz::UTC,
+        ..Policy::default()
     }
 }
 
@@ -146,20 +147,4 @@ proptest! {
             prop_assert_eq!(got.fired.len() as u32, steps);
         }
     }
-}
-
-#[test]
-fn a_paused_schedule_fires_nothing_and_the_pause_comes_before_the_overlap() {
-    let p = policy(Overlap::Skip, Some(2));
-    let status = |paused, consecutive_failures, active| Status {
-        paused,
-        consecutive_failures,
-        active,
-    };
-    assert_eq!(decide(&p, status(true, 0, false)), Decision::Paused);
-    assert_eq!(decide(&p, status(false, 2, true)), Decision::Pause);
-    assert_eq!(decide(&p, status(false, 1, true)), Decision::SkipOverlap);
-    assert_eq!(decide(&p, status(false, 1, false)), Decision::Fire);
-    let q = policy(Overlap::Queue, None);
-    assert_eq!(decide(&q, status(false, 99, true)), Decision::Fire);
 }

@@ -1,0 +1,84 @@
+//! The daemon's checks of a schedule, over the rules shared with the library
+//! (`offload_schedule`): its errors as [`EngineError`]s, the limit named as `offload.toml`
+//! names it, and the policies the daemon does not support yet refused. A leaf: the
+//! configuration's validation uses it without reaching the engine.
+
+use std::time::Duration;
+
+use croner::Cron;
+use offload_schedule::{Overlap, Policy, ScheduleError};
+
+use crate::engine::error::EngineError;
+
+impl From<ScheduleError> for EngineError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::Expr(_) => Self::InvalidCron(e.to_string()),
+            ScheduleError::TooOften { .. } => {
+                Self::InvalidCron(format!("{e} ([limits] in offload.toml)"))
+            }
+            _ => Self::Invalid(e.to_string()),
+        }
+    }
+}
+
+/// Parses `expr` and checks it against `[limits] min_cron_interval_ms`.
+///
+/// # Errors
+///
+/// [`EngineError::InvalidCron`] naming the expression or the limit.
+pub(crate) fn expression(expr: &str, min_interval: Duration) -> Result<Cron, EngineError> {
+    Ok(offload_schedule::expr::check(
+        expr,
+        min_interval,
+        "min_cron_interval_ms",
+    )?)
+}
+
+/// Checks the policies as given in `[[cron]]` or `POST /v1/cron`.
+///
+/// # Errors
+///
+/// [`EngineError::Invalid`] naming the field and the reason.
+pub(crate) fn policy(
+    overlap: &str,
+    pause_after_failures: Option<u32>,
+    timezone: Option<&str>,
+) -> Result<Policy, EngineError> {
+    let policy = Policy::check(overlap, pause_after_failures, timezone)?;
+    if policy.overlap == Overlap::Replace {
+        // The library's scheduler has it; the daemon would need the unfinished run's job.
+        return Err(EngineError::Invalid(
+            "overlap: \"replace\" is not supported by offload serve yet (\"skip\" or \"queue\"; \
+             the library's Scheduler has it)"
+                .into(),
+        ));
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_their_field_or_limit() {
+        let message = |e: EngineError| match e {
+            EngineError::Invalid(m) | EngineError::InvalidCron(m) => m,
+            e => panic!("{e:?}"),
+        };
+        let m = message(policy("replace", None, None).unwrap_err());
+        assert!(m.starts_with("overlap:"), "{m}");
+        let m = message(policy("skip", Some(0), None).unwrap_err());
+        assert!(m.starts_with("pause_after_failures:"), "{m}");
+        let m = message(policy("skip", None, Some("Mars/Olympus")).unwrap_err());
+        assert!(m.starts_with("timezone:"), "{m}");
+        let e = expression("* * * * * *", Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(e, EngineError::InvalidCron(_)), "{e:?}");
+        assert!(message(e).contains("min_cron_interval_ms = 60000 ([limits] in offload.toml)"),);
+        assert!(matches!(
+            expression("61 * * * *", Duration::from_secs(60)),
+            Err(EngineError::InvalidCron(_))
+        ));
+    }
+}
