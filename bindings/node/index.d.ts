@@ -170,8 +170,70 @@ export class ChildPool extends EventEmitter {
   pids(): number[];
   queued(): Promise<number>;
   killWorker(pid: number, opts?: { signal?: Signal; grace?: number }): Promise<boolean>;
+  /** Runs `job` periodically on this pool (exactly one of `every` and `cron`). Throws an
+   * InvalidArgumentError at once for a bad expression, time zone or policy. */
+  schedule(job: string, params: unknown, opts: ScheduleOptions): Schedule;
   shutdown(opts?: { deadline?: number }): Promise<void>;
   kill(): Promise<void>;
+}
+
+export interface ScheduleOptions {
+  /** A name for logs (default: the job's). */
+  name?: string;
+  /** Every this many ms, counted from the start. */
+  every?: number;
+  /** A cron expression (5 or 6 fields), read in `timezone`. */
+  cron?: string;
+  /** An IANA time zone name, e.g. "Europe/Berlin" (default UTC). */
+  timezone?: string;
+  /** While a run is unfinished, a tick fires nothing ("skip", the default), fires anyway
+   * ("queue"), or cancels the unfinished run and fires ("replace"). */
+  overlap?: 'skip' | 'queue' | 'replace';
+  /** Pause after this many failed runs in a row (1..=1000). */
+  pauseAfterFailures?: number;
+  /** After a failure, ticks fire nothing for this many ms, doubling with each failure in a row. */
+  backoff?: number;
+  /** The longest such wait (default 32 × backoff). */
+  backoffMax?: number;
+  /** Each run starts up to this many ms after its tick, at random (at most an hour). */
+  jitter?: number;
+  /** Fire once at once too. */
+  immediately?: boolean;
+  /** Each run's timeout in ms. */
+  timeout?: number;
+}
+
+export interface ScheduleStatus {
+  runs: number;
+  succeeded: number;
+  failed: number;
+  skipped: number;
+  consecutiveFailures: number;
+  lastSuccessAt: number | null;
+  lastFailureAt: number | null;
+  lastError: string | null;
+  /** Why it is paused ("manual", or the failures that paused it); null: it is not. */
+  paused: string | null;
+  active: number;
+  nextAt: number | null;
+  stopped: boolean;
+}
+
+export class Schedule extends EventEmitter {
+  readonly job: string;
+  /** Resolves once the schedule runs (after the pool started). */
+  readonly ready: Promise<Schedule>;
+  pause(): void;
+  resume(): void;
+  runNow(): void;
+  status(): ScheduleStatus;
+  stop(opts?: { deadline?: number }): Promise<ScheduleStatus>;
+  on(event: 'started', listener: (info: { tick: number; job: number }) => void): this;
+  on(event: 'succeeded', listener: (value: unknown, info: { job: number }) => void): this;
+  on(event: 'failed', listener: (error: string, info: { job: number | null; consecutiveFailures: number }) => void): this;
+  on(event: 'skipped', listener: (info: { tick: number; reason: 'overlap' | 'backoff' | 'paused' | 'missed' }) => void): this;
+  on(event: 'paused', listener: (reason: string) => void): this;
+  on(event: 'cancelled' | 'resumed' | 'stopped', listener: (...args: unknown[]) => void): this;
 }
 
 export interface ExecOptions {

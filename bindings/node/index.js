@@ -6,10 +6,12 @@ const { ChildPool, Task } = require('./lib/pool');
 const { ChildJob, JobRun } = require('./lib/child-job');
 const { LoadBalancer, AlgorithmType, ALGORITHMS } = require('./lib/balancer');
 const { Client, ClientError } = require('./lib/client');
+const { Schedule } = require('./lib/schedule');
 
 module.exports = {
   ChildPool,
   Task,
+  Schedule,
   ChildJob,
   JobRun,
   LoadBalancer,

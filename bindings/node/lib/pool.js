@@ -129,6 +129,7 @@ class ChildPool extends EventEmitter {
     this.tasks = new Map();
     this.nextToken = 0;
     this.closed = false;
+    this.schedules = new Set();
     this.streams = new Set();
     this.pending = [];
     this.flushScheduled = false;
@@ -398,9 +399,24 @@ class ChildPool extends EventEmitter {
     return p.native.killWorker(pid, signal, duration('grace', grace));
   }
 
-  /** Stop accepting jobs, let running ones finish until `deadline` ms, then kill the rest. */
+  /** Runs `job` with `params` periodically on this pool (`every` ms or a `cron` expression);
+   * see lib/schedule.js and index.d.ts (`ScheduleOptions`). Returns a Schedule at once. */
+  schedule(job, params, opts) {
+    if (this.closed) throw makeError('ShuttingDown', 'the pool is shut down');
+    const { Schedule } = require('./schedule');
+    const s = new Schedule(this, job, params, opts);
+    this.schedules.add(s);
+    s.once('stopped', () => this.schedules.delete(s));
+    s.ready.catch(() => this.schedules.delete(s));
+    return s;
+  }
+
+  /** Stop accepting jobs (and stop the schedules), let running ones finish until `deadline`
+   * ms, then kill the rest. */
   async shutdown({ deadline = 5000 } = {}) {
     this.closed = true;
+    const ms = duration('deadline', deadline);
+    await Promise.allSettled([...this.schedules].map((s) => s.stop({ deadline: ms })));
     let p;
     try {
       p = await this.ready;
@@ -414,6 +430,7 @@ class ChildPool extends EventEmitter {
   /** Kill every worker at once; running and queued jobs fail. */
   async kill() {
     this.closed = true;
+    await Promise.allSettled([...this.schedules].map((s) => s.stop({ deadline: 0 })));
     let p;
     try {
       p = await this.ready;

@@ -8,7 +8,8 @@
 //!
 //! - [`pool`]: `NativePool` over `offload_pool::ChildPool`;
 //! - [`child`]: `NativeChildJob` / `NativeProcess` over `offload_process::ChildJob`;
-//! - [`balance`]: `NativeBalancer` over `offload_balance::LoadBalancer`.
+//! - [`balance`]: `NativeBalancer` over `offload_balance::LoadBalancer`;
+//! - [`schedule`]: `NativeSchedule` over `offload_schedule::Scheduler` on a pool.
 //!
 //! Errors thrown to JavaScript carry a message `"[Code] text"`; the JavaScript layer turns the
 //! code into the matching `OffloadError` subclass.
@@ -19,6 +20,7 @@
 pub mod balance;
 pub mod child;
 pub mod pool;
+pub mod schedule;
 
 use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};

@@ -244,6 +244,13 @@ fn forward_job(
     })
 }
 
+impl NativePool {
+    /// The pool (for the schedules of `schedule.rs`).
+    pub(crate) fn child_pool(&self) -> &ChildPool {
+        &self.pool
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,5 +1,5 @@
 // Compiled by `tsc --noEmit` (npm run typecheck): the declarations describe real usage.
-import { ChildPool, ChildJob, LoadBalancer, OffloadError, TimedOutError, WorkerInfo, Task } from '..';
+import { ChildPool, ChildJob, LoadBalancer, OffloadError, TimedOutError, WorkerInfo, Task, Schedule, ScheduleStatus } from '..';
 import * as eeCore from '../ee-core';
 
 async function modern(): Promise<void> {
@@ -13,6 +13,11 @@ async function modern(): Promise<void> {
   const ws: WorkerInfo[] = await pool.workers();
   const acks: Record<string, boolean> = await pool.broadcast('reload', { at: Date.now() });
   await pool.resize(3);
+  const sched: Schedule = pool.schedule('report', { n: 1 }, { cron: '0 3 * * *', timezone: 'Europe/Berlin', pauseAfterFailures: 3, backoff: 1000 });
+  sched.on('failed', (error: string, info) => void [error, info.consecutiveFailures]);
+  sched.on('paused', (reason: string) => void reason);
+  const st: ScheduleStatus = await sched.stop({ deadline: 1000 });
+  void st.consecutiveFailures;
   await pool.shutdown({ deadline: 2000 });
   try {
     await ChildJob.exec('hello', null, { jobs: './jobs', timeout: 100 });

@@ -3,6 +3,7 @@
 
 use offload_pool::{JobId, RunOptions};
 use offload_process::Outcome;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::policy::Policy;
@@ -68,7 +69,7 @@ impl ScheduleSpec {
 }
 
 /// A schedule's counters, as [`Scheduled::status`](crate::Scheduled::status) shows them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ScheduleStatus {
     /// Runs started.
     pub runs: u64,
@@ -97,7 +98,8 @@ pub struct ScheduleStatus {
 }
 
 /// Why a tick fired nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The previous run is unfinished (`Overlap::Skip`).
     Overlap,
@@ -111,7 +113,8 @@ pub enum SkipReason {
 }
 
 /// Something a schedule did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ScheduleEvent {
     /// A run started (its job was submitted to the pool).
