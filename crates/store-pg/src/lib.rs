@@ -49,10 +49,17 @@
 //! # }
 //! ```
 //!
+//! # TLS
+//!
+//! `sslmode`, `sslrootcert`, `sslcert` and `sslkey` in the URL, as libpq reads them (`tls.rs`;
+//! `docs/multi-node.md` → Operations). The default, `prefer`, encrypts when the server offers
+//! it.
+//!
 //! # Errors
 //!
 //! [`PgStore::connect`] fails with [`StoreError::Engine`] when the URL is not a PostgreSQL
-//! connection string or the server cannot be reached, and with [`StoreError::SchemaTooNew`]
+//! connection string, a TLS parameter or file cannot be used (named in the message), the
+//! server cannot be reached or its certificate is refused, and with [`StoreError::SchemaTooNew`]
 //! when the database was migrated by a newer offload. Calls fail with [`StoreError::Engine`]
 //! when PostgreSQL does (connection lost, disk full); a failed call changed nothing.
 //!
@@ -71,6 +78,7 @@ mod ops;
 mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 
 use std::time::Duration;
 
@@ -178,6 +186,21 @@ pub(crate) fn engine(e: tokio_postgres::Error) -> StoreError {
 }
 
 /// Where a configuration points, without its password: for messages.
+/// `e` and its causes, `: `-separated (a pool's error hides the TLS or socket error under it).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(cause) = src {
+        let text = cause.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = cause.source();
+    }
+    s
+}
+
 fn target_of(cfg: &tokio_postgres::Config) -> String {
     let host = cfg
         .get_hosts()
@@ -212,11 +235,14 @@ impl PgStore {
     ///
     /// See the [crate docs](crate#errors).
     pub async fn connect_with(url: &str, options: PgOptions) -> Result<Self, StoreError> {
+        let (url, tls_params) = tls::split(url)?;
+        let tls = tls::connector(&tls_params)?;
         let mut cfg: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Engine(format!(
                 "the store URL is not a PostgreSQL connection string: {e}"
             ))
         })?;
+        cfg.ssl_mode(tls::ssl_mode(tls_params.mode));
         if cfg.get_application_name().is_none() {
             cfg.application_name("offload");
         }
@@ -226,7 +252,7 @@ impl PgStore {
         let target = target_of(&cfg);
         let manager = Manager::from_config(
             cfg.clone(),
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -239,7 +265,10 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Engine(format!("cannot build the connection pool: {e}")))?;
         let mut client = pool.get().await.map_err(|e| {
-            StoreError::Engine(format!("cannot connect to PostgreSQL at {target}: {e}"))
+            StoreError::Engine(format!(
+                "cannot connect to PostgreSQL at {target}: {}",
+                with_causes(&e)
+            ))
         })?;
         schema::migrate(&mut client).await?;
         drop(client);
@@ -247,7 +276,7 @@ impl PgStore {
         let (outgoing, channel) = if options.listen {
             let (tx, rx) = mpsc::unbounded_channel();
             let (ready_tx, ready) = oneshot::channel();
-            let task = tokio::spawn(notify::run(cfg, rx, notices.clone(), ready_tx));
+            let task = tokio::spawn(notify::run(cfg, tls, rx, notices.clone(), ready_tx));
             // From here on, this store hears what the others send (unless the server refuses
             // LISTEN for a while: then polling alone, until the task gets through).
             if tokio::time::timeout(Duration::from_secs(10), ready)
@@ -284,8 +313,9 @@ impl PgStore {
     async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| {
             StoreError::Engine(format!(
-                "cannot get a connection to PostgreSQL at {}: {e}",
-                self.target
+                "cannot get a connection to PostgreSQL at {}: {}",
+                self.target,
+                with_causes(&e)
             ))
         })
     }

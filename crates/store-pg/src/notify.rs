@@ -18,7 +18,8 @@ use std::time::Duration;
 use offload_store::{JobId, JobNotice, Notice};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// The channel every offload node listens on (one offload cluster per database).
 pub const CHANNEL: &str = "offload";
@@ -97,6 +98,7 @@ fn parse(payload: &str) -> Vec<Notice> {
 /// what `outgoing` receives.
 pub(crate) async fn run(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     mut outgoing: mpsc::UnboundedReceiver<Notice>,
     notices: broadcast::Sender<Notice>,
     ready: oneshot::Sender<()>,
@@ -104,7 +106,7 @@ pub(crate) async fn run(
     let mut ready = Some(ready);
     let mut backoff = Duration::from_millis(100);
     loop {
-        let (client, mut conn) = match config.connect(NoTls).await {
+        let (client, mut conn) = match config.connect(tls.clone()).await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %crate::describe(&e), "cannot open the LISTEN connection; retrying");
