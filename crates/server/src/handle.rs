@@ -4,13 +4,15 @@
 //! claimed by another, and a client may watch it from a third. The store's notifications reach
 //! the daemon through this handle (the binary wires them: `offload serve --store postgres://…`):
 //! new jobs wake the dispatcher at once (polling stays the fallback), job changes reach SSE
-//! clients and long polls, and a cancel asked elsewhere stops the job where it runs.
+//! clients and long polls, a cancel asked elsewhere stops the job where it runs, and a
+//! schedule created, deleted, paused or resumed elsewhere is read again at once.
 
 use std::sync::Arc;
 
 use offload_store::{JobId, Notice};
 use tokio::sync::broadcast;
 
+use crate::cron::Scheduler;
 use crate::engine::Engine;
 use crate::events::JobChange;
 
@@ -18,6 +20,7 @@ use crate::events::JobChange;
 #[derive(Clone)]
 pub struct DaemonHandle {
     pub(crate) engine: Arc<Engine>,
+    pub(crate) cron: Arc<Scheduler>,
 }
 
 impl std::fmt::Debug for DaemonHandle {
@@ -60,6 +63,13 @@ impl DaemonHandle {
         self.engine.cancel_running(id)
     }
 
+    /// A schedule was created, changed, deleted, paused or resumed on another node: this
+    /// daemon reads the schedules again (at once, rather than at its next restart or look).
+    pub fn schedules_changed(&self) {
+        let (engine, cron) = (Arc::clone(&self.engine), Arc::clone(&self.cron));
+        tokio::spawn(async move { cron.sync(&engine).await });
+    }
+
     /// Follows what the other nodes of a shared store announce until the store closes its
     /// stream (`offload serve --store postgres://…` spawns this with the store's notices):
     /// jobs due wake the dispatcher (starting their pool here if needed), job changes reach
@@ -78,6 +88,7 @@ impl DaemonHandle {
                 Ok(Notice::CancelRequested { id, .. }) => {
                     self.cancel_running(id);
                 }
+                Ok(Notice::Schedules) => self.schedules_changed(),
                 // Reconnected, fell behind, or a notice this build does not know: look once.
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.wake(),
                 Err(broadcast::error::RecvError::Closed) => return,

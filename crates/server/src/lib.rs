@@ -36,6 +36,7 @@ use offload_store::Store;
 pub struct Daemon {
     addr: SocketAddr,
     engine: Arc<engine::Engine>,
+    cron: Arc<cron::Scheduler>,
     server: tokio::task::JoinHandle<()>,
     lines: lines::Listeners,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -87,7 +88,7 @@ impl Daemon {
         let lines = lines::Listeners::start(line_sockets, Arc::clone(&engine))?;
         let app = Arc::new(http::App::new(
             Arc::clone(&engine),
-            scheduler,
+            Arc::clone(&scheduler),
             token,
             limits.clone(),
             max_body,
@@ -102,6 +103,7 @@ impl Daemon {
         Ok(Self {
             addr,
             engine,
+            cron: scheduler,
             server,
             lines,
             stop: Some(stop_tx),
@@ -118,6 +120,7 @@ impl Daemon {
     pub fn handle(&self) -> DaemonHandle {
         DaemonHandle {
             engine: Arc::clone(&self.engine),
+            cron: Arc::clone(&self.cron),
         }
     }
 

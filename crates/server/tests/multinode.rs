@@ -360,3 +360,99 @@ async fn any_node_answers_cancels_and_fires_each_cron_tick_once() {
     assert_eq!(jobs_n, ticks_n, "a tick fired twice");
     assert!(jobs_n >= 3);
 }
+
+/// The schedules of `d`, by name: (paused reason or null).
+async fn schedules(d: &Running) -> BTreeMap<String, Value> {
+    let (s, v) = get(d, "/v1/cron").await;
+    assert_eq!(s, 200, "{v}");
+    v["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["paused"]["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// Waits (bounded) until `d`'s schedules are `want`.
+async fn schedules_become(d: &Running, want: &[(&str, Value)], what: &str) {
+    let want: BTreeMap<String, Value> = want
+        .iter()
+        .map(|(n, v)| ((*n).to_owned(), v.clone()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = schedules(d).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {got:?} is not {want:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Before, a node read the API's schedules only at its start: one created, paused or deleted on
+/// node A stayed unknown (or stale) on node B until B restarted. Now the store tells every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_schedules_and_their_pauses_reach_every_node_without_a_restart() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(jobs.join("noop.js"), "module.exports = async () => 1;").unwrap();
+    let a = node(&jobs, tmp.path(), "a", &db, "").await;
+    let b = node(&jobs, tmp.path(), "b", &db, "").await;
+    assert!(schedules(&b).await.is_empty());
+
+    // Created on A (once a year: no tick fires during the test).
+    let (s, v) = post(
+        &a,
+        "/v1/cron",
+        json!({"name": "yearly", "cron": "0 0 1 1 *", "job": "noop"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    schedules_become(&b, &[("yearly", Value::Null)], "created on A, seen on B").await;
+
+    // Paused on B: A shows it paused; resumed on A: B shows it running again.
+    let (s, v) = post(&b, "/v1/cron/yearly/pause", json!({})).await;
+    assert_eq!(s, 204, "{v}");
+    schedules_become(&a, &[("yearly", json!("manual"))], "paused on B, seen on A").await;
+    let (s, v) = post(&a, "/v1/cron/yearly/resume", json!({})).await;
+    assert_eq!(s, 204, "{v}");
+    schedules_become(&b, &[("yearly", Value::Null)], "resumed on A, seen on B").await;
+
+    // Replaced on B with another expression: A ticks by the new one.
+    let (s, v) = post(
+        &b,
+        "/v1/cron",
+        json!({"name": "yearly", "cron": "0 0 2 1 *", "job": "noop"}),
+    )
+    .await;
+    assert!(s == 200 || s == 201, "{s} {v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = get(&a, "/v1/cron").await;
+        if v["schedules"][0]["cron"] == "0 0 2 1 *" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replacement never reached A: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Deleted on A: gone from B.
+    let r = common::http::client()
+        .delete(format!("{}/v1/cron/yearly", a.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    schedules_become(&b, &[], "deleted on A, gone from B").await;
+}

@@ -439,7 +439,9 @@ impl Store for PgStore {
 
     async fn put_schedule(&self, schedule: CronSchedule) -> Result<(), StoreError> {
         let c = self.client().await?;
-        ops::cron::put_schedule(&c, &schedule).await
+        ops::cron::put_schedule(&c, &schedule).await?;
+        self.announce(Some(Notice::Schedules));
+        Ok(())
     }
 
     async fn schedules(&self) -> Result<Vec<CronSchedule>, StoreError> {
@@ -449,7 +451,9 @@ impl Store for PgStore {
 
     async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        ops::cron::delete_schedule(&c, name).await
+        ops::cron::delete_schedule(&c, name).await?;
+        self.announce(Some(Notice::Schedules));
+        Ok(())
     }
 
     async fn last_tick(&self, name: &str) -> Result<Option<Millis>, StoreError> {
@@ -469,12 +473,18 @@ impl Store for PgStore {
         reason: &str,
     ) -> Result<bool, StoreError> {
         let c = self.client().await?;
-        ops::cron::pause(&c, name, at, reason).await
+        let paused = ops::cron::pause(&c, name, at, reason).await?;
+        if paused {
+            self.announce(Some(Notice::Schedules));
+        }
+        Ok(paused)
     }
 
     async fn resume_schedule(&self, name: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
-        ops::cron::resume(&c, name).await
+        ops::cron::resume(&c, name).await?;
+        self.announce(Some(Notice::Schedules));
+        Ok(())
     }
 }
 

@@ -34,6 +34,7 @@ enum Wire {
     Due { pool: String },
     Jobs { jobs: Vec<JobNotice> },
     Cancel { id: JobId, node: Option<String> },
+    Schedules,
 }
 
 /// Turns queued notices into payloads: due pools once each, job changes packed under the
@@ -42,6 +43,7 @@ fn payloads(notices: Vec<Notice>) -> Vec<String> {
     let mut due: Vec<String> = Vec::new();
     let mut jobs: Vec<JobNotice> = Vec::new();
     let mut out = Vec::new();
+    let mut schedules = false;
     for n in notices {
         match n {
             Notice::Due { pool } if !due.contains(&pool) => due.push(pool),
@@ -50,6 +52,7 @@ fn payloads(notices: Vec<Notice>) -> Vec<String> {
             Notice::CancelRequested { id, node } => {
                 out.extend(serde_json::to_string(&Wire::Cancel { id, node }).ok());
             }
+            Notice::Schedules => schedules = true,
             // Heard, never sent: a reconnection is this node's own news.
             Notice::Reconnected => {}
             // A notice a newer offload-store defines and this engine does not send yet.
@@ -58,6 +61,10 @@ fn payloads(notices: Vec<Notice>) -> Vec<String> {
     }
     for pool in due {
         out.extend(serde_json::to_string(&Wire::Due { pool }).ok());
+    }
+    // Many schedule changes in one batch: one notification (the nodes read them all again).
+    if schedules {
+        out.extend(serde_json::to_string(&Wire::Schedules).ok());
     }
     let mut chunk: Vec<JobNotice> = Vec::new();
     let mut size = 0;
@@ -86,6 +93,7 @@ fn parse(payload: &str) -> Vec<Notice> {
         Ok(Wire::Due { pool }) => vec![Notice::Due { pool }],
         Ok(Wire::Jobs { jobs }) => jobs.into_iter().map(Notice::Job).collect(),
         Ok(Wire::Cancel { id, node }) => vec![Notice::CancelRequested { id, node }],
+        Ok(Wire::Schedules) => vec![Notice::Schedules],
         Err(e) => {
             tracing::debug!(payload, error = %e, "ignored a notification that is not offload's");
             Vec::new()
@@ -206,6 +214,17 @@ pub(crate) async fn run(
 mod tests {
     use super::*;
     use offload_store::JobState;
+
+    #[test]
+    fn schedule_changes_go_as_one_notification() {
+        let p = payloads(vec![
+            Notice::Schedules,
+            Notice::Schedules,
+            Notice::Reconnected,
+        ]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(parse(&p[0]), [Notice::Schedules]);
+    }
 
     #[test]
     fn payloads_dedupe_due_pools_and_fit_the_limit() {

@@ -26,6 +26,9 @@ pub enum Notice {
         /// The node holding its lease.
         node: Option<String>,
     },
+    /// A schedule was created, replaced or deleted through the API, or paused or resumed: read
+    /// the schedules again.
+    Schedules,
     /// The listening connection was (re)established: notifications may have been missed, so
     /// look at the queue once.
     Reconnected,

@@ -305,6 +305,53 @@ impl Scheduler {
         Ok(done)
     }
 
+    /// Reads the API's schedules from the store again (another node created, changed or
+    /// deleted one, or paused or resumed one): adds and replaces what changed, drops what is
+    /// gone, and re-reads the counters and pauses. Schedules of `offload.toml` stay as they are.
+    pub(crate) async fn sync(&self, engine: &Engine) {
+        let stored = match engine.store.schedules().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the schedules another node changed");
+                return;
+            }
+        };
+        let now = now_ms();
+        {
+            let mut entries = self.lock();
+            entries.retain(|name, e| e.source != "api" || stored.iter().any(|s| &s.name == name));
+            for s in stored {
+                if entries
+                    .get(&s.name)
+                    .is_some_and(|e| e.source == "config" || e.schedule == s)
+                {
+                    continue;
+                }
+                match compile(engine, &s, false) {
+                    Ok((cron, policy)) => {
+                        let state = entries.remove(&s.name).and_then(|e| e.state);
+                        entries.insert(
+                            s.name.clone(),
+                            Entry {
+                                next_at: next_after(&cron, policy.tz, now),
+                                schedule: s,
+                                cron,
+                                policy,
+                                source: "api",
+                                state,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(schedule = %s.name, error = %e, "a stored schedule does not compile here");
+                    }
+                }
+            }
+        }
+        self.refresh(engine).await;
+        self.changed.notify_one();
+    }
+
     /// Reads every schedule's counters from the store (kept as they were on an error).
     async fn refresh(&self, engine: &Engine) {
         match states_by_name(engine).await {
