@@ -63,6 +63,17 @@ impl DaemonHandle {
         self.engine.cancel_running(id)
     }
 
+    /// A job running on another node reported progress: tells this daemon's event-stream
+    /// clients (as often as the runner stores it: at most every 200 ms per job).
+    pub fn progress(&self, id: JobId, data: serde_json::Value) {
+        let _ = self
+            .engine
+            .events
+            .send(crate::events::ServerEvent::Progress(
+                crate::events::JobProgress { id, data },
+            ));
+    }
+
     /// A schedule was created, changed, deleted, paused or resumed on another node: this
     /// daemon reads the schedules again (at once, rather than at its next restart or look).
     pub fn schedules_changed(&self) {
@@ -89,6 +100,7 @@ impl DaemonHandle {
                     self.cancel_running(id);
                 }
                 Ok(Notice::Schedules) => self.schedules_changed(),
+                Ok(Notice::Progress { id, data }) => self.progress(id, data),
                 // Reconnected, fell behind, or a notice this build does not know: look once.
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.wake(),
                 Err(broadcast::error::RecvError::Closed) => return,

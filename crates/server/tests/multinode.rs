@@ -456,3 +456,51 @@ async fn api_schedules_and_their_pauses_reach_every_node_without_a_restart() {
     assert!(r.status().is_success(), "{}", r.status());
     schedules_become(&b, &[], "deleted on A, gone from B").await;
 }
+
+/// Before, progress went to the event stream of the node running the job only: a client of
+/// another node saw the job start and end, nothing between. Now it reaches every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_of_a_job_running_on_one_node_reaches_the_event_stream_of_another() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(
+        jobs.join("steps.js"),
+        "module.exports = async (p, ctx) => { for (let i = 1; i <= p.n; i++) { \
+         await new Promise((r) => setTimeout(r, 100)); ctx.progress({ step: i }); } return p.n; };",
+    )
+    .unwrap();
+    let a = node(&jobs, tmp.path(), "a", &db, "").await;
+    let b = node(&jobs, tmp.path(), "b", &db, "").await;
+    let nodes = [("node-a", &a), ("node-b", &b)];
+    // Long enough to be running when the stream opens: the job waits on the stream below.
+    let (s, v) = post(
+        &a,
+        "/v1/jobs",
+        json!({"job": "steps", "params": {"n": 600}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let runner = loop {
+        let (_, j) = get(&a, &format!("/v1/jobs/{id}")).await;
+        if j["state"] == "running" {
+            break j["node"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "never ran: {j}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let other = nodes.iter().find(|(n, _)| *n != runner).unwrap().1;
+    let mut events = common::http::client()
+        .get(format!("{}/v1/events?id={id}", other.url()))
+        .send()
+        .await
+        .unwrap();
+    let text = common::http::events_until(&mut events, "event: progress").await;
+    assert!(text.contains("\"step\":"), "{text}");
+    let (s, _) = post(other, &format!("/v1/jobs/{id}/cancel"), json!({})).await;
+    assert_eq!(s, 200);
+    assert_eq!(wait_result(other, &id).await["state"], "cancelled");
+}

@@ -389,7 +389,20 @@ impl Store for PgStore {
             return Ok(());
         }
         let c = self.client().await?;
-        ops::complete::progress(&c, updates).await
+        let notices: Vec<Notice> = if self.outgoing.is_some() {
+            updates
+                .iter()
+                .map(|(id, data)| Notice::Progress {
+                    id: *id,
+                    data: data.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ops::complete::progress(&c, updates).await?;
+        self.announce(notices);
+        Ok(())
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {

@@ -35,6 +35,24 @@ enum Wire {
     Jobs { jobs: Vec<JobNotice> },
     Cancel { id: JobId, node: Option<String> },
     Schedules,
+    Progress { id: JobId, data: serde_json::Value },
+}
+
+/// The most bytes of JSON a progress value may have in a notification; a larger one is sent
+/// as a marker (the stored value is whole: `GET /v1/jobs/{id}`).
+const MAX_PROGRESS: usize = 6_000;
+
+fn progress_wire(id: JobId, data: serde_json::Value) -> Wire {
+    let len = serde_json::to_string(&data).map_or(usize::MAX, |s| s.len());
+    let data = if len > MAX_PROGRESS {
+        serde_json::json!({"offload_dropped": {
+            "reason": "too large for a notification to other nodes: read the job",
+            "limit_bytes": MAX_PROGRESS,
+        }})
+    } else {
+        data
+    };
+    Wire::Progress { id, data }
 }
 
 /// Turns queued notices into payloads: due pools once each, job changes packed under the
@@ -53,6 +71,9 @@ fn payloads(notices: Vec<Notice>) -> Vec<String> {
                 out.extend(serde_json::to_string(&Wire::Cancel { id, node }).ok());
             }
             Notice::Schedules => schedules = true,
+            Notice::Progress { id, data } => {
+                out.extend(serde_json::to_string(&progress_wire(id, data)).ok());
+            }
             // Heard, never sent: a reconnection is this node's own news.
             Notice::Reconnected => {}
             // A notice a newer offload-store defines and this engine does not send yet.
@@ -94,6 +115,7 @@ fn parse(payload: &str) -> Vec<Notice> {
         Ok(Wire::Jobs { jobs }) => jobs.into_iter().map(Notice::Job).collect(),
         Ok(Wire::Cancel { id, node }) => vec![Notice::CancelRequested { id, node }],
         Ok(Wire::Schedules) => vec![Notice::Schedules],
+        Ok(Wire::Progress { id, data }) => vec![Notice::Progress { id, data }],
         Err(e) => {
             tracing::debug!(payload, error = %e, "ignored a notification that is not offload's");
             Vec::new()
@@ -214,6 +236,27 @@ pub(crate) async fn run(
 mod tests {
     use super::*;
     use offload_store::JobState;
+
+    #[test]
+    fn progress_fits_a_notification_or_becomes_a_marker() {
+        let id = JobId::now_v7();
+        let small = serde_json::json!({"done": 3, "total": 10});
+        let big = serde_json::json!({"blob": "x".repeat(20_000)});
+        let p = payloads(vec![
+            Notice::Progress {
+                id,
+                data: small.clone(),
+            },
+            Notice::Progress { id, data: big },
+        ]);
+        assert!(p.iter().all(|p| p.len() < 8_000), "a payload is too long");
+        let back: Vec<Notice> = p.iter().flat_map(|p| parse(p)).collect();
+        assert_eq!(back[0], Notice::Progress { id, data: small });
+        let Notice::Progress { data, .. } = &back[1] else {
+            panic!("{back:?}")
+        };
+        assert_eq!(data["offload_dropped"]["limit_bytes"], MAX_PROGRESS);
+    }
 
     #[test]
     fn schedule_changes_go_as_one_notification() {

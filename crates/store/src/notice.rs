@@ -26,6 +26,14 @@ pub enum Notice {
         /// The node holding its lease.
         node: Option<String>,
     },
+    /// A job running on another node reported progress (as stored: at most every 200 ms per
+    /// job; a value too large for a notification is replaced by a marker).
+    Progress {
+        /// The job.
+        id: JobId,
+        /// Its progress value.
+        data: serde_json::Value,
+    },
     /// A schedule was created, replaced or deleted through the API, or paused or resumed: read
     /// the schedules again.
     Schedules,
