@@ -34,6 +34,21 @@ impl Containment {
     /// with a cgroup, every member but the worker; without, the members of its process group
     /// and the processes carrying its marker (a process that left the group *and* scrubbed its
     /// environment is then out of reach).
+    /// Whether a sweep could find anything: with a cgroup always (its sweep reads one file);
+    /// without, only when the system created a process since the previous sweep began (every
+    /// older leftover was killed by that sweep). One read of `/proc/loadavg`, cheap enough for
+    /// a pool's actor to ask each time a worker becomes idle.
+    pub(crate) fn may_have_leftovers(&self) -> bool {
+        if self.cgroup.is_some() {
+            return true;
+        }
+        let swept_from = *self
+            .swept_from
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sys::last_pid() != Some(swept_from)
+    }
+
     pub(crate) fn sweep(&self, pid: u32) -> Vec<u32> {
         if let Some(cg) = &self.cgroup {
             return cg.kill_others(pid);

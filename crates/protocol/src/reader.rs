@@ -72,6 +72,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// A frame already read and split off (no reading): after [`next_frame`](Self::next_frame),
+    /// the other frames of the same read, so a consumer can handle a whole batch before it
+    /// waits again.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Frame`] for an oversized line, as [`next_frame`](Self::next_frame).
+    pub fn next_buffered(&mut self) -> Option<Result<Vec<u8>, ReadError>> {
+        self.ready.pop_front().map(|f| f.map_err(ReadError::from))
+    }
+
     /// The underlying stream.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner

@@ -17,6 +17,11 @@ impl Actor {
         if !w.in_flight.is_empty() || w.state != WorkerState::Ready || w.sweeping {
             return;
         }
+        if !w.process.may_have_leftovers() {
+            // No process was created anywhere since the last sweep: nothing to kill, and the
+            // worker takes its next job at once (the common case of a busy pool).
+            return;
+        }
         if w.process.has_cgroup() {
             w.process.sweep_leftovers();
             return;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offload_protocol::{
-    decode_from_worker, encode, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError,
+    decode_from_worker, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError,
     Ready, Run, ToWorker,
 };
 use serde_json::Value;
@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::event::ProcessEvent;
 use super::handle::{CallError, Command, MainJob, SendError};
+use super::outbox::{CloseOnDrop, Outbox};
 use super::verdict;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
@@ -50,7 +51,6 @@ pub(super) struct LaunchRest {
     pub(super) linger: Duration,
     pub(super) kill_signal: i32,
     pub(super) limits: ResourceLimits,
-    pub(super) max_frame: usize,
     pub(super) containment: Arc<Containment>,
     pub(super) command_mode: bool,
 }
@@ -59,7 +59,10 @@ pub(super) struct LaunchRest {
 pub(super) struct Actor {
     pub(super) pid: u32,
     pub(super) reader: Option<FrameReader<OwnedReadHalf>>,
-    pub(super) writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// The channel's write buffer (shared with the handles); `None` once the actor closed it.
+    pub(super) writer: Option<Outbox>,
+    /// Closes the outbox if the actor ends or panics without closing it.
+    pub(super) _close_outbox: Option<CloseOnDrop>,
     pub(super) emitter: Emitter,
     pub(super) stderr_tail: Arc<Mutex<VecDeque<String>>>,
     pub(super) outcome_tx: watch::Sender<Option<Outcome>>,
@@ -100,7 +103,13 @@ impl Actor {
         }
         let status = loop {
             tokio::select! {
-                frame = next_frame(&mut self.reader) => self.on_frame(frame),
+                frame = next_frame(&mut self.reader) => {
+                    self.on_frame(frame);
+                    // The rest of the same read, without going back through the select.
+                    while let Some(frame) = self.reader.as_mut().and_then(FrameReader::next_buffered) {
+                        self.on_frame(frame.map(Some));
+                    }
+                }
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     // Every handle is gone; the process keeps running until its manager or
@@ -125,7 +134,7 @@ impl Actor {
                 Err(_) => break,
             }
         }
-        self.writer = None;
+        self.close_writer();
         // Nothing of the job may outlive it: its group, then anything carrying its marker
         // (grandchildren that left the group), then wait until they are really gone.
         let _ = signal_group(self.pid, libc::SIGKILL);
@@ -213,17 +222,18 @@ impl Actor {
         } else {
             SendError::Closed
         })?;
-        let frame = encode(msg, self.launch_rest.max_frame)?;
-        writer.send(frame).map_err(|_| SendError::Closed)
+        writer.send(msg)
+    }
+
+    /// Ends the channel's writing side: what is queued is written, then end of file.
+    fn close_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.close();
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Send(msg) => {
-                if let Err(e) = self.send_frame(&msg) {
-                    tracing::debug!(pid = self.pid, error = %e, "message not sent");
-                }
-            }
             Command::Call { id, msg, reply } => match self.send_frame(&msg) {
                 Ok(()) => {
                     self.pending_calls.insert(id, reply);
@@ -295,7 +305,7 @@ impl Actor {
             self.protocol_error = Some(message);
         }
         self.reader = None;
-        self.writer = None;
+        self.close_writer();
         self.signal(libc::SIGKILL);
     }
 
@@ -375,7 +385,7 @@ impl Actor {
         }
         if self.timed_out {
             // The job answered its cancel: the worker can go now, the outcome stays TimedOut.
-            self.writer = None;
+            self.close_writer();
             return;
         }
         let outcome =
@@ -388,7 +398,7 @@ impl Actor {
         let _ = self.outcome_tx.send(Some(outcome));
         // One job per process: let it go. SDK workers exit on end-of-file; a process still
         // alive after the linger period is killed.
-        self.writer = None;
+        self.close_writer();
         self.linger_at = Some(timer::deadline_in(self.launch_rest.linger));
     }
 

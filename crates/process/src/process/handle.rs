@@ -14,6 +14,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::event::ProcessEvent;
+use super::outbox::Outbox;
 use crate::contain::Containment;
 use crate::outcome::Outcome;
 
@@ -58,7 +59,6 @@ pub(crate) struct MainJob {
 
 /// What a handle asks of its actor.
 pub(super) enum Command {
-    Send(ToWorker),
     Call {
         id: String,
         msg: ToWorker,
@@ -92,6 +92,8 @@ pub(super) struct HandleInner {
     /// The main job, set at the start or when a warm spare is given its job.
     pub(super) main: std::sync::OnceLock<(String, String)>,
     pub(super) commands: mpsc::UnboundedSender<Command>,
+    /// The channel's write buffer; `None` in command mode.
+    pub(super) outbox: Option<Outbox>,
     pub(super) events: broadcast::Sender<ProcessEvent>,
     pub(super) first_events: Mutex<Option<broadcast::Receiver<ProcessEvent>>>,
     pub(super) outcome: watch::Receiver<Option<Outcome>>,
@@ -195,16 +197,49 @@ impl JobProcess {
         format!("m{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Sends a raw protocol message. Answers to runs arrive as [`ProcessEvent::Answer`].
+    /// Sends a raw protocol message, written from the caller's task when the channel takes
+    /// it at once (see [`queue`](Self::queue)). Answers to runs arrive as
+    /// [`ProcessEvent::Answer`].
     ///
     /// # Errors
     ///
-    /// [`SendError::Closed`] when the process is gone.
+    /// [`SendError::Closed`] when the process is gone or its channel closed,
+    /// [`SendError::NoChannel`] in command mode, [`SendError::Encode`] over the frame limit.
     pub fn send(&self, msg: ToWorker) -> Result<(), SendError> {
-        self.inner
-            .commands
-            .send(Command::Send(msg))
-            .map_err(|_| SendError::Closed)
+        self.send_frame(&msg)
+    }
+
+    /// [`send`](Self::send) of any message that serializes as a protocol frame (a borrowed
+    /// form of a `run`, say, so the params need no copy).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_frame<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
+        self.queue(msg)?;
+        self.flush();
+        Ok(())
+    }
+
+    /// Appends a message to the channel's write buffer without writing it: a sender of many
+    /// frames queues them all, then calls [`flush`](Self::flush) once (one system call).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send); nothing is queued then.
+    pub fn queue<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
+        match &self.inner.outbox {
+            Some(o) => o.queue(msg),
+            None => Err(SendError::NoChannel),
+        }
+    }
+
+    /// Writes what [`queue`](Self::queue) gathered: from this task when the socket takes it at
+    /// once, else by the channel's writer task (never blocks, whatever the worker does).
+    pub fn flush(&self) {
+        if let Some(o) = &self.inner.outbox {
+            o.flush();
+        }
     }
 
     /// The seed's `dispatch(cmd, jobPath, ...params)`: sends a `run` of `job` with `params` as
@@ -317,6 +352,14 @@ impl JobProcess {
             );
         }
         killed
+    }
+
+    /// Whether [`sweep_leftovers`](Self::sweep_leftovers) could find anything now: `false`
+    /// when the worker has no cgroup and the system created no process since the previous
+    /// sweep began (then that sweep already killed every leftover). One small read; an owner
+    /// that sweeps each time a worker becomes idle asks this first and skips the sweep.
+    pub fn may_have_leftovers(&self) -> bool {
+        self.containment().may_have_leftovers()
     }
 
     /// Whether this worker has a cgroup of its own (the fourth containment layer).
