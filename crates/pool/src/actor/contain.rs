@@ -5,6 +5,11 @@
 //! runs inline. Without, it scans `/proc` (process group and environment marker), so it runs on
 //! the blocking pool and the worker takes no job until it is done (`Worker::sweeping`): a
 //! new job's processes must never be mistaken for an old job's leftovers.
+//!
+//! Either sweep is skipped when the system created no process since the worker's previous
+//! sweep began (`JobProcess::may_have_leftovers`, one `pread` of `/proc/loadavg`): that sweep
+//! killed every older leftover, so there is nothing to find. A pool of tiny tasks thus does
+//! not read `cgroup.procs` or list `/proc` after every job.
 
 use super::{Actor, WorkerState};
 

@@ -233,3 +233,68 @@ async fn write_all(half: &OwnedWriteHalf, mut bytes: &[u8]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use offload_protocol::FrameReader;
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_arrive_whole_and_in_order_when_the_reader_comes_late_then_end_of_file() {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let (_rd, wr) = ours.into_split();
+        let outbox = Outbox::start(wr, 1 << 20);
+        // Far more than the socket buffer: the first frames go out from this task, the rest
+        // wait for the writer task; nothing blocks while nobody reads.
+        let pad = "p".repeat(4096);
+        for i in 0..2000 {
+            outbox.queue(&json!({"n": i, "pad": pad})).unwrap();
+            if i % 7 == 0 {
+                outbox.flush();
+            }
+        }
+        outbox.flush();
+        outbox.close();
+        assert!(matches!(outbox.queue(&json!(1)), Err(SendError::Closed)));
+        let mut reader = FrameReader::new(theirs, 1 << 20);
+        for i in 0..2000 {
+            let frame = reader.next_frame().await.unwrap().unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+            assert_eq!(v["n"], i);
+        }
+        // Closed and written out: the reader sees the end of the channel.
+        assert!(reader.next_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_the_limit_is_refused_and_nothing_of_it_is_queued() {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let (_rd, wr) = ours.into_split();
+        let outbox = Outbox::start(wr, 64);
+        assert!(matches!(
+            outbox.send(&json!({"pad": "x".repeat(100)})),
+            Err(SendError::Encode(_))
+        ));
+        outbox.send(&json!({"ok": 1})).unwrap();
+        outbox.close();
+        let mut reader = FrameReader::new(theirs, 1024);
+        assert_eq!(reader.next_frame().await.unwrap().unwrap(), br#"{"ok":1}"#);
+        assert!(reader.next_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_is_gone_breaks_the_outbox_without_blocking() {
+        let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
+        let (_rd, wr) = ours.into_split();
+        let outbox = Outbox::start(wr, 1 << 20);
+        drop(theirs);
+        let pad = "p".repeat(4096);
+        for _ in 0..100 {
+            // The first write fails (the peer is gone); later frames are refused.
+            let _ = outbox.send(&json!({"pad": pad}));
+        }
+        assert!(matches!(outbox.queue(&json!(1)), Err(SendError::Closed)));
+    }
+}
