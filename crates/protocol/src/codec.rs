@@ -380,7 +380,10 @@ mod tests {
             let general = format!("{:?}", decode_from_worker_general(f.as_bytes()));
             assert_eq!(public, general, "{f}");
         }
-        let long_id = format!(r#"{{"type":"result","id":"{}","value":1}}"#, "x".repeat(300));
+        let long_id = format!(
+            r#"{{"type":"result","id":"{}","value":1}}"#,
+            "x".repeat(300)
+        );
         assert!(decode_from_worker(long_id.as_bytes()).is_err());
         assert!(decode_answer(br#"{"type":"result","id":"j1","value":2}"#).is_some());
     }

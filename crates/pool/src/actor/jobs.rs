@@ -324,7 +324,9 @@ impl Actor {
         };
         flight.timed_out = true;
         tracing::info!(pool = %self.cfg.name, job = id, pid, "job timed out; cancelling");
-        let _ = w.process.send(ToWorker::Cancel(Cancel::new(wire_id(id).to_string())));
+        let _ = w
+            .process
+            .send(ToWorker::Cancel(Cancel::new(wire_id(id).to_string())));
         flight.timer = Some(self.timers.insert(Timer::CancelGrace { id, pid }, grace));
     }
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offload_protocol::{
-    decode_from_worker, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError,
-    Ready, Run, ToWorker,
+    decode_from_worker, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError, Ready, Run,
+    ToWorker,
 };
 use serde_json::Value;
 use tokio::net::unix::OwnedReadHalf;

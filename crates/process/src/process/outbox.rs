@@ -157,7 +157,6 @@ impl Outbox {
         drop(st);
         self.shared.wake.notify_one();
     }
-
 }
 
 /// Closes the outbox when dropped: the actor holds one, so a panicking actor still ends the
