@@ -3,12 +3,14 @@
 //! The actor owns the tokio `Child`, the channel's reading half, the pending calls and every
 //! decision about the process's end. Handles talk to it through a command queue and watch its
 //! outcome through `watch` channels. Frames to the worker go into the channel's shared write
-//! buffer (`outbox.rs`) from the sender's own task and are written from there when the socket
-//! takes them at once; a writer task writes the rest (so a worker that stops reading can never
-//! block a sender). Two reader tasks turn stdout and stderr into bounded log lines.
+//! buffer (`outbox.rs`): the actor's (the main run, `send`, `call`) and the hot ones a handle
+//! writes itself (`queue`/`flush`/`send_frame`, a pool's runs: no hop to the actor), written
+//! from the sender's own task when the socket takes them at once; a writer task writes the
+//! rest (so a worker that stops reading can never block a sender). Two reader tasks turn stdout
+//! and stderr into bounded log lines.
 //!
 //! ```text
-//!   JobProcess ──frames──▶ outbox ──write──▶ fd 3 (worker)   (rest: writer task)
+//!   JobProcess ──queue/flush──▶ outbox ──write──▶ fd 3 (worker)   (rest: writer task)
 //!        │──commands──▶ actor ──frames──▶ outbox
 //!        ▲                     │  ◀──frames── FrameReader  ◀── fd 3
 //!        └─events/outcome──────┘  ◀──exit──── Child::wait

@@ -234,6 +234,11 @@ impl Actor {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
+            Command::Send(msg) => {
+                if let Err(e) = self.send_frame(&msg) {
+                    tracing::debug!(pid = self.pid, error = %e, "message not sent");
+                }
+            }
             Command::Call { id, msg, reply } => match self.send_frame(&msg) {
                 Ok(()) => {
                     self.pending_calls.insert(id, reply);

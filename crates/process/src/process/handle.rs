@@ -59,6 +59,7 @@ pub(crate) struct MainJob {
 
 /// What a handle asks of its actor.
 pub(super) enum Command {
+    Send(ToWorker),
     Call {
         id: String,
         msg: ToWorker,
@@ -197,24 +198,31 @@ impl JobProcess {
         format!("m{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Sends a raw protocol message, written from the caller's task when the channel takes
-    /// it at once (see [`queue`](Self::queue)). Answers to runs arrive as
-    /// [`ProcessEvent::Answer`].
+    /// Sends a raw protocol message through the process's actor, in order with
+    /// [`call`](Self::call), [`dispatch`](Self::dispatch) and the main job's `run`. Answers to
+    /// runs arrive as [`ProcessEvent::Answer`].
     ///
     /// # Errors
     ///
-    /// [`SendError::Closed`] when the process is gone or its channel closed,
-    /// [`SendError::NoChannel`] in command mode, [`SendError::Encode`] over the frame limit.
+    /// [`SendError::Closed`] when the process is gone.
     pub fn send(&self, msg: ToWorker) -> Result<(), SendError> {
-        self.send_frame(&msg)
+        self.inner
+            .commands
+            .send(Command::Send(msg))
+            .map_err(|_| SendError::Closed)
     }
 
-    /// [`send`](Self::send) of any message that serializes as a protocol frame (a borrowed
-    /// form of a `run`, say, so the params need no copy).
+    /// Writes a message straight into the channel, from the caller's task (no hop to the
+    /// actor): [`queue`](Self::queue) then [`flush`](Self::flush). Frames sent this way keep
+    /// their order among themselves, not with what goes through the actor
+    /// ([`send`](Self::send), [`call`](Self::call)): an owner that sends its hot frames this
+    /// way (a pool's runs) must not need that order.
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send).
+    /// [`SendError::Closed`] when the channel is closed (the job is over, the process is gone
+    /// or a write failed), [`SendError::NoChannel`] in command mode, [`SendError::Encode`]
+    /// over the frame limit (nothing is sent).
     pub fn send_frame<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
         self.queue(msg)?;
         self.flush();
@@ -226,7 +234,7 @@ impl JobProcess {
     ///
     /// # Errors
     ///
-    /// As [`send`](Self::send); nothing is queued then.
+    /// As [`send_frame`](Self::send_frame); nothing is queued then.
     pub fn queue<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
         match &self.inner.outbox {
             Some(o) => o.queue(msg),
