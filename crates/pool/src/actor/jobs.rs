@@ -250,7 +250,15 @@ impl Actor {
             None => false,
         };
         if !sent {
-            // The process is gone; its exit event will arrive. Try the job elsewhere.
+            // Its channel is closed (the process is gone, or it closed its end): it takes no
+            // more jobs (else `dispatch` would pick it again and again), it is killed, and its
+            // exit decides the fate of its jobs. This one tries another worker.
+            if let Some(w) = self.workers.get_mut(&pid) {
+                tracing::warn!(pool = %self.cfg.name, pid, "worker's channel is closed; killing it");
+                w.state = WorkerState::Stopping;
+                let _ = self.balancer.del(&TargetId::from(pid));
+                w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
+            }
             self.queue.push_front(job);
             return;
         }
