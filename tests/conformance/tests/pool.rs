@@ -619,3 +619,43 @@ async fn a_job_too_large_for_a_frame_fails_at_once_and_the_pool_keeps_serving() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_closes_its_channel_is_killed_and_its_job_runs_on_a_replacement() {
+    guarded(async {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // The first worker announces itself, then closes its channel and lives on; the
+        // replacement is the real fixture worker.
+        let marker = dir.path().join("broke");
+        let script = dir.path().join("closing-worker.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ -e '{m}' ]; then exec '{w}'; fi\n: > '{m}'\nprintf '{{\"type\":\"ready\",\"protocol\":1}}\\n' >&3\nexec 3>&-\nexec sleep 600\n",
+                m = marker.display(),
+                w = RUST_WORKER,
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
+            .size(1, 1)
+            .handle_signals(false);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let first = pool.pids()[0];
+        // Its end of the channel is closed (read from the process table).
+        wait_until("the first worker closed fd 3", Duration::from_secs(10), || {
+            !std::path::Path::new(&format!("/proc/{first}/fd/3")).exists()
+        })
+        .await;
+        let job = pool.run("echo", json!(5)).await.unwrap();
+        let result = job.result().await;
+        assert_eq!(result.outcome, Outcome::Succeeded { value: json!(5) });
+        assert_eq!(result.attempts.len(), 2, "{:?}", result.attempts);
+        assert_eq!(result.attempts[0].pid, first);
+        assert_all_gone(&[first]).await;
+        pool.kill().await;
+    })
+    .await;
+}

@@ -224,11 +224,31 @@ impl Actor {
             self.send_to(pid, job, pick);
         }
         // One write per worker for everything dispatched in this round.
-        for pid in self.to_flush.drain(..) {
-            if let Some(w) = self.workers.get(&pid) {
-                w.process.flush();
+        let mut to_flush = std::mem::take(&mut self.to_flush);
+        for pid in to_flush.drain(..) {
+            let flushed = self.workers.get(&pid).map(|w| w.process.flush());
+            if matches!(flushed, Some(Err(_))) {
+                // Its jobs of this round are in flight on it: its exit retries or fails them.
+                self.channel_broken(pid);
             }
         }
+        self.to_flush = to_flush;
+    }
+
+    /// A worker's channel is closed or broken (the process is gone, or it closed its end):
+    /// it takes no more jobs (else `dispatch` would pick it again and again), it is killed,
+    /// and its exit decides the fate of the jobs it holds.
+    fn channel_broken(&mut self, pid: u32) {
+        let Some(w) = self.workers.get_mut(&pid) else {
+            return;
+        };
+        if w.state == WorkerState::Stopping {
+            return;
+        }
+        tracing::warn!(pool = %self.cfg.name, pid, "the worker's channel is closed; killing it");
+        w.state = WorkerState::Stopping;
+        let _ = self.balancer.del(&TargetId::from(pid));
+        w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
     }
 
     pub(super) fn send_to(&mut self, pid: u32, job: Job, pick: Pick) {
@@ -250,15 +270,8 @@ impl Actor {
             None => false,
         };
         if !sent {
-            // Its channel is closed (the process is gone, or it closed its end): it takes no
-            // more jobs (else `dispatch` would pick it again and again), it is killed, and its
-            // exit decides the fate of its jobs. This one tries another worker.
-            if let Some(w) = self.workers.get_mut(&pid) {
-                tracing::warn!(pool = %self.cfg.name, pid, "worker's channel is closed; killing it");
-                w.state = WorkerState::Stopping;
-                let _ = self.balancer.del(&TargetId::from(pid));
-                w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
-            }
+            // This one tries another worker.
+            self.channel_broken(pid);
             self.queue.push_front(job);
             return;
         }

@@ -222,7 +222,11 @@ impl Actor {
         } else {
             SendError::Closed
         })?;
-        writer.send(msg)
+        writer.queue(msg)?;
+        // A failed write (the worker is gone or closed its end) is not this frame's error:
+        // the process's end decides the outcome, as when the worker dies after reading it.
+        let _ = writer.flush();
+        Ok(())
     }
 
     /// Ends the channel's writing side: what is queued is written, then end of file.

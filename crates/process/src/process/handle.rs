@@ -225,8 +225,7 @@ impl JobProcess {
     /// over the frame limit (nothing is sent).
     pub fn send_frame<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
         self.queue(msg)?;
-        self.flush();
-        Ok(())
+        self.flush()
     }
 
     /// Appends a message to the channel's write buffer without writing it: a sender of many
@@ -244,9 +243,16 @@ impl JobProcess {
 
     /// Writes what [`queue`](Self::queue) gathered: from this task when the socket takes it at
     /// once, else by the channel's writer task (never blocks, whatever the worker does).
-    pub fn flush(&self) {
-        if let Some(o) = &self.inner.outbox {
-            o.flush();
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the channel is broken or closed (a write failed: the worker
+    /// is gone or closed its end): what was queued is dropped, and the worker can take no more
+    /// frames. [`SendError::NoChannel`] in command mode.
+    pub fn flush(&self) -> Result<(), SendError> {
+        match &self.inner.outbox {
+            Some(o) => o.flush(),
+            None => Err(SendError::NoChannel),
         }
     }
 

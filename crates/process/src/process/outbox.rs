@@ -90,16 +90,23 @@ impl Outbox {
 
     /// Writes what is queued: at once from this task when the socket takes it, the rest by
     /// the writer task. Never blocks.
-    pub(crate) fn flush(&self) {
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the channel is broken (a write failed: the worker is gone or
+    /// closed its end); what was queued is dropped.
+    pub(crate) fn flush(&self) -> Result<(), SendError> {
         let mut st = self.lock();
-        if st.writing || st.buf.is_empty() {
-            return;
-        }
-        let State { buf, half, .. } = &mut *st;
+        let State {
+            buf, half, writing, ..
+        } = &mut *st;
         let Some(half) = half.as_ref() else {
             buf.clear();
-            return;
+            return Err(SendError::Closed);
         };
+        if *writing || buf.is_empty() {
+            return Ok(());
+        }
         let mut written = 0;
         let broken = loop {
             match half.try_write(&buf[written..]) {
@@ -121,7 +128,7 @@ impl Outbox {
             st.half = None;
             drop(st);
             self.shared.wake.notify_one();
-            return;
+            return Err(SendError::Closed);
         }
         if written == st.buf.len() {
             st.buf.clear();
@@ -134,17 +141,14 @@ impl Outbox {
             drop(st);
             self.shared.wake.notify_one();
         }
+        Ok(())
     }
 
     /// [`queue`](Self::queue) then [`flush`](Self::flush).
-    ///
-    /// # Errors
-    ///
-    /// As [`queue`](Self::queue).
+    #[cfg(test)]
     pub(crate) fn send<T: Serialize>(&self, msg: &T) -> Result<(), SendError> {
         self.queue(msg)?;
-        self.flush();
-        Ok(())
+        self.flush()
     }
 
     /// No more frames: what is queued is written, then the worker sees end of file.
@@ -251,10 +255,10 @@ mod tests {
         for i in 0..2000 {
             outbox.queue(&json!({"n": i, "pad": pad})).unwrap();
             if i % 7 == 0 {
-                outbox.flush();
+                outbox.flush().unwrap();
             }
         }
-        outbox.flush();
+        outbox.flush().unwrap();
         outbox.close();
         assert!(matches!(outbox.queue(&json!(1)), Err(SendError::Closed)));
         let mut reader = FrameReader::new(theirs, 1 << 20);
