@@ -16,6 +16,7 @@ import sys
 ROWS = [
     ("floor", "floor: bare Rust supervisor + worker, socketpair, no offload code"),
     ("offload-rust-base", "offload, Rust workers, $BASE_WORKER (before)"),
+    ("offload-rust-before", "offload, Rust workers, supervisor $BASE_BENCH (before)"),
     ("offload-rust", "offload, Rust workers"),
     ("offload-rust-ct", "offload, Rust workers, current-thread runtime (experiment)"),
     ("offload-node", "offload, Node workers"),

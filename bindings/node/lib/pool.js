@@ -178,8 +178,8 @@ class ChildPool extends EventEmitter {
     if (m.token !== undefined) {
       const t = this.tasks.get(m.token);
       if (!t) return;
-      if (m.end) t._end();
-      else if (m.job) t._event(m.job);
+      // Only a Task has events (a light run asked for none).
+      if (m.end) { if (t._end) t._end(); } else if (m.job && t._event) t._event(m.job);
       return;
     }
     if (m.pool) this._onPool(m.pool);
@@ -330,7 +330,57 @@ class ChildPool extends EventEmitter {
 
   /** Run a job and resolve with its result (or reject with a typed error naming it). */
   run(job, params, opts = {}) {
+    if (opts !== null && typeof opts === 'object' && opts.events === false
+        && opts.signal === undefined && opts.onProgress === undefined) {
+      return this._runLight(job, params, opts);
+    }
     return this.submit(job, params, opts).result;
+  }
+
+  /** `run` with `events: false` and neither `signal` nor `onProgress`: nothing can observe a
+   * Task, so none is made — a token, one record and one promise per job (the hot path of many
+   * tiny jobs; same validation, errors and results as `submit`). */
+  _runLight(job, params, opts) {
+    const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
+    let name = typeof job === 'string' ? job : String(job);
+    let item;
+    try {
+      checkOptions('run', opts, ['timeout', 'retries', 'key', 'signal', 'onProgress', 'events']);
+      if (this.closed) throw makeError('ShuttingDown', `job ${JSON.stringify(job)}: the pool is shut down`, { job });
+      name = this._jobName(job);
+      const paramsJson = toJson(params, name);
+      if (opts.key !== undefined && (typeof opts.key !== 'string' || opts.key.length > 1024)) {
+        throw makeError('InvalidArgument', `job ${JSON.stringify(name)}: "key" must be a string of at most 1024 characters`, { job: name });
+      }
+      const runOpts = {
+        timeoutMs: duration('timeout', opts.timeout),
+        attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
+        key: opts.key,
+        events: false,
+      };
+      item = `[${token},${JSON.stringify(name)},${paramsJson},${JSON.stringify(runOpts)}]`;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => {
+      const settle = (r) => {
+        this.tasks.delete(token);
+        if (this.tasks.size === 0 && this.loopHold) {
+          this.loopHold();
+          this.loopHold = null;
+        }
+        if (r.startError) return reject(r.startError);
+        if (r.error) {
+          return reject(makeError(r.error.code, `job ${JSON.stringify(name)}: ${r.error.message}`, { job: name }));
+        }
+        const o = fromOutcome(r.outcome, name, r.attempts);
+        if (o.ok) resolve(o.value);
+        else reject(o.error);
+      };
+      this.tasks.set(token, { token, cancelled: false, answer: settle });
+      if (this.tasks.size === 1) this.loopHold = hold();
+      this._enqueue(token, name, item);
+    });
   }
 
   /** Pool events (worker lifecycle, named job events) as an async iterator. */

@@ -251,6 +251,30 @@ impl NativePool {
     }
 }
 
+/// A run's answer for JavaScript: `{"token", "id", "outcome", "attempts"}`, serialized from
+/// the result itself (no `Value` copy). A success carries no attempts (JavaScript reads them
+/// only to describe a failure), so its value is not sent twice.
+fn result_json(token: u32, result: &offload_pool::JobResult) -> String {
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        token: u32,
+        id: u64,
+        outcome: &'a offload_process::Outcome,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attempts: Option<&'a [offload_pool::Attempt]>,
+    }
+    let answer = Answer {
+        token,
+        id: result.id,
+        outcome: &result.outcome,
+        attempts: (!result.outcome.is_success()).then_some(result.attempts.as_slice()),
+    };
+    serde_json::to_string(&answer).unwrap_or_else(|e| {
+        json!({"token": token, "error": {"code": "ProtocolError", "message": format!("cannot encode the result: {e}")}})
+            .to_string()
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -362,10 +386,7 @@ impl NativePool {
                         let _ = f.await;
                     }
                     lock(&slots).remove(&token);
-                    let _ = results.send(
-                        json!({"token": token, "id": result.id, "outcome": result.outcome, "attempts": result.attempts})
-                            .to_string(),
-                    );
+                    let _ = results.send(result_json(token, &result));
                 });
             }
         });

@@ -116,6 +116,24 @@ describe('ChildPool', () => {
     assert.deepEqual(await pool.run('echo', { n: 2 }), { n: 2 });
   });
 
+  test('events: false makes no Task: the same results, typed errors and refusals', async () => {
+    const opts = { events: false };
+    const values = await Promise.all(Array.from({ length: 200 }, (_, i) => pool.run('echo', { n: i }, opts)));
+    assert.deepEqual(values.map((v) => v.n), Array.from({ length: 200 }, (_, i) => i));
+    await assert.rejects(pool.run('throws', {}, opts), (e) => {
+      assert.ok(e instanceof offload.JobFailedError);
+      assert.equal(e.job, 'throws');
+      assert.equal(e.errorName, 'ValidationError');
+      return true;
+    });
+    await assert.rejects(pool.run('missing', {}, opts), (e) => e.code === 'JobNotFound' && e.message.includes('"missing"'));
+    await assert.rejects(pool.run('echo', { n: 1n }, opts), (e) => e.code === 'InvalidArgument' && e.message.includes('"echo"'));
+    await assert.rejects(pool.run('echo', {}, { ...opts, timeout: -1 }), (e) => e.code === 'InvalidArgument' && /timeout/.test(e.message));
+    await assert.rejects(pool.run('echo', {}, { ...opts, tiemout: 5 }), (e) => e.code === 'InvalidArgument' && /tiemout/.test(e.message));
+    await assert.rejects(pool.run('echo', {}, { ...opts, key: 7 }), (e) => e.code === 'InvalidArgument' && /key/.test(e.message));
+    assert.equal(pool.tasks.size, 0);
+  });
+
   test('workers(): pid, state, rss, cpu, jobs', async () => {
     const ws = await pool.workers();
     assert.equal(ws.length, 2);

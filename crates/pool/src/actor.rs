@@ -165,7 +165,13 @@ struct Actor {
     /// Events of processes whose spawn result has not arrived yet (the two travel on
     /// different channels, so `ready` may come first).
     early: HashMap<u32, Vec<ProcessEvent>>,
+    /// Workers given frames in this round of `dispatch`, flushed at its end.
+    to_flush: Vec<u32>,
 }
+
+/// Inputs of one kind handled in a row before the queue is dispatched again: a burst of
+/// answers or submissions costs one `dispatch` (and one write per worker), not one each.
+const BATCH: usize = 256;
 
 /// Runs the pool until it is stopped and its last worker is gone.
 pub(crate) async fn run(
@@ -215,6 +221,7 @@ pub(crate) async fn run(
         broadcasts: HashMap::new(),
         next_broadcast: 1,
         early: HashMap::new(),
+        to_flush: Vec::new(),
         cfg,
     };
     actor
@@ -226,11 +233,24 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             biased;
-            Some(ev) = worker_rx.recv() => actor.on_worker_event(ev),
+            Some(ev) = worker_rx.recv() => {
+                actor.on_worker_event(ev);
+                // What else is queued, before one dispatch for the whole batch.
+                for _ in 1..BATCH {
+                    let Ok(ev) = worker_rx.try_recv() else { break };
+                    actor.on_worker_event(ev);
+                }
+            }
             Some(sp) = spawned_rx.recv() => actor.on_spawned(sp),
             Some(pid) = swept_rx.recv() => actor.on_swept(pid),
             msg = rx.recv(), if !handles_gone => match msg {
-                Some(msg) => actor.on_msg(msg),
+                Some(msg) => {
+                    actor.on_msg(msg);
+                    for _ in 1..BATCH {
+                        let Ok(msg) = rx.try_recv() else { break };
+                        actor.on_msg(msg);
+                    }
+                }
                 None => {
                     // Every handle is gone: nobody can get results any more.
                     handles_gone = true;
@@ -259,8 +279,9 @@ fn pid_of(id: &TargetId) -> Option<u32> {
     }
 }
 
-fn wire_id(id: JobId) -> String {
-    format!("j{id}")
+/// A job's id on the channel (`j17`), written without allocating.
+fn wire_id(id: JobId) -> offload_protocol::PrefixedId {
+    offload_protocol::PrefixedId { prefix: "j", n: id }
 }
 
 fn parse_wire_id(s: &str) -> Option<JobId> {

@@ -13,9 +13,10 @@ use crate::sys;
 pub(crate) struct Containment {
     pub(crate) marker: String,
     pub(crate) cgroup: Option<WorkerCgroup>,
-    /// Without a cgroup: the last pid the system had created when the previous sweep began
-    /// (the worker's own pid before the first). Every leftover older than that was killed by
-    /// that sweep, so only newer pids are read (all of them after a pid wrap-around).
+    /// The last pid the system had created when the previous sweep began (the worker's own
+    /// pid before the first). Every leftover older than that was killed by that sweep, so
+    /// without a cgroup only newer pids are read (all of them after a pid wrap-around), and
+    /// with or without one, no sweep is needed while it is still the last pid.
     pub(crate) swept_from: Mutex<u32>,
 }
 
@@ -34,15 +35,32 @@ impl Containment {
     /// with a cgroup, every member but the worker; without, the members of its process group
     /// and the processes carrying its marker (a process that left the group *and* scrubbed its
     /// environment is then out of reach).
+    /// Whether a sweep could find anything: only when the system created a process since the
+    /// previous sweep began (every older leftover was killed by that sweep, cgroup or not).
+    /// One `pread` of `/proc/loadavg`, cheaper than the sweep itself (the cgroup's sweep opens
+    /// and reads `cgroup.procs`, the other lists `/proc`), so a pool's actor asks it each
+    /// time a worker becomes idle.
+    pub(crate) fn may_have_leftovers(&self) -> bool {
+        let swept_from = *self
+            .swept_from
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sys::last_pid() != Some(swept_from)
+    }
+
     pub(crate) fn sweep(&self, pid: u32) -> Vec<u32> {
-        if let Some(cg) = &self.cgroup {
-            return cg.kill_others(pid);
-        }
         let mut swept_from = self
             .swept_from
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let began_at = sys::last_pid();
+        if let Some(cg) = &self.cgroup {
+            // Read before the members: a process created after it makes the next
+            // `may_have_leftovers` true.
+            let killed = cg.kill_others(pid);
+            *swept_from = began_at.unwrap_or(0);
+            return killed;
+        }
         let from = match began_at {
             Some(last) if last >= *swept_from => *swept_from,
             _ => 0, // wrapped around, or unknown: read everything

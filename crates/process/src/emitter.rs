@@ -15,19 +15,32 @@ pub(crate) struct Emitter {
 
 impl Emitter {
     pub(crate) fn emit(&self, ev: ProcessEvent) {
-        // Clone only for streams somebody listens to (a result can be megabytes).
-        if let Some(sink) = &self.sink {
-            if !matches!(ev, ProcessEvent::Log { .. }) {
+        // Clone only for streams somebody listens to (a result can be megabytes), and move the
+        // event into the last of them: a pool's answer is never copied.
+        let sink = self
+            .sink
+            .as_ref()
+            .filter(|_| !matches!(ev, ProcessEvent::Log { .. }));
+        let manager = self
+            .manager
+            .as_ref()
+            .filter(|m| ev.for_manager() && m.receiver_count() > 0);
+        let process = ev.for_process() && self.process.receiver_count() > 0;
+        if process {
+            if let Some(sink) = sink {
                 let _ = sink.send(ev.clone());
             }
-        }
-        if let Some(m) = &self.manager {
-            if ev.for_manager() && m.receiver_count() > 0 {
+            if let Some(m) = manager {
                 let _ = m.send(ev.clone());
             }
-        }
-        if ev.for_process() && self.process.receiver_count() > 0 {
             let _ = self.process.send(ev);
+        } else if let Some(m) = manager {
+            if let Some(sink) = sink {
+                let _ = sink.send(ev.clone());
+            }
+            let _ = m.send(ev);
+        } else if let Some(sink) = sink {
+            let _ = sink.send(ev);
         }
     }
 }

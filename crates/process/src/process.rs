@@ -2,12 +2,16 @@
 //!
 //! The actor owns the tokio `Child`, the channel's reading half, the pending calls and every
 //! decision about the process's end. Handles talk to it through a command queue and watch its
-//! outcome through `watch` channels. A writer task owns the channel's writing half (so a worker
-//! that stops reading can never block the actor), and two reader tasks turn stdout and stderr
-//! into bounded log lines.
+//! outcome through `watch` channels. Frames to the worker go into the channel's shared write
+//! buffer (`outbox.rs`): the actor's (the main run, `send`, `call`) and the hot ones a handle
+//! writes itself (`queue`/`flush`/`send_frame`, a pool's runs: no hop to the actor), written
+//! from the sender's own task when the socket takes them at once; a writer task writes the
+//! rest (so a worker that stops reading can never block a sender). Two reader tasks turn stdout
+//! and stderr into bounded log lines.
 //!
 //! ```text
-//!   JobProcess ──commands──▶ actor ──frames──▶ writer task ──▶ fd 3 (worker)
+//!   JobProcess ──queue/flush──▶ outbox ──write──▶ fd 3 (worker)   (rest: writer task)
+//!        │──commands──▶ actor ──frames──▶ outbox
 //!        ▲                     │  ◀──frames── FrameReader  ◀── fd 3
 //!        └─events/outcome──────┘  ◀──exit──── Child::wait
 //! ```
@@ -17,6 +21,7 @@
 //! - `handle.rs`: [`JobProcess`] and the commands it sends the actor;
 //! - `event.rs`: [`ProcessEvent`], what the actor reports;
 //! - `launch.rs`: [`start_process`], [`ProcessOptions`], wiring a spawned worker to its actor;
+//! - `outbox.rs`: the channel's shared write buffer and its writer task;
 //! - `actor.rs`: the `select!` loop over frames, commands, the exit and the timers;
 //! - `verdict.rs`: how the outcome is decided, as pure functions with their own table tests;
 //! - `output.rs`: the stdout and stderr pumps.
@@ -25,6 +30,7 @@ mod actor;
 mod event;
 mod handle;
 mod launch;
+mod outbox;
 mod output;
 mod verdict;
 

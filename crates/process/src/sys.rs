@@ -185,8 +185,19 @@ fn parse_stat(stat: &str) -> Option<ProcStat> {
 }
 
 /// The last pid the system created (in this pid namespace), from `/proc/loadavg`.
+///
+/// A pool asks this each time a worker becomes idle (`Containment::may_have_leftovers`), so
+/// the file stays open (one descriptor per supervisor process, close-on-exec) and each call
+/// is one `pread`, not an open, a read and a close.
 pub(crate) fn last_pid() -> Option<u32> {
-    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    use std::os::unix::fs::FileExt;
+    static LOADAVG: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let file = LOADAVG
+        .get_or_init(|| std::fs::File::open("/proc/loadavg").ok())
+        .as_ref()?;
+    let mut buf = [0u8; 128];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
     text.split_whitespace().nth(4)?.parse().ok()
 }
 

@@ -129,6 +129,16 @@ pub fn decode_to_worker(line: &[u8]) -> Result<Decoded<ToWorker>, DecodeError> {
 /// A [`DecodeError`] for anything that is not a well-formed message; an unknown `type` is not
 /// an error but [`Decoded::Ignored`].
 pub fn decode_from_worker(line: &[u8]) -> Result<Decoded<FromWorker>, DecodeError> {
+    if let Some(msg) = decode_answer(line) {
+        validate_from_worker(&msg)?;
+        return Ok(Decoded::Message(msg));
+    }
+    decode_from_worker_general(line)
+}
+
+/// Every frame from a worker, through a JSON object first (the hot `result` and `error`
+/// frames skip it: `decode_answer`).
+fn decode_from_worker_general(line: &[u8]) -> Result<Decoded<FromWorker>, DecodeError> {
     let map = parse_object(line)?;
     if let Some(kind) = map.get("type") {
         let kind = type_name(kind)?;
@@ -159,6 +169,34 @@ pub fn decode_from_worker(line: &[u8]) -> Result<Decoded<FromWorker>, DecodeErro
         return Ok(ignored(format!("command {cmd:?} from a worker")));
     }
     Err(DecodeError::MissingType)
+}
+
+/// The fields of a `result` or `error` frame, read in one pass (no intermediate map).
+#[derive(serde::Deserialize)]
+struct AnswerFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    id: String,
+    #[serde(default)]
+    value: Value,
+    #[serde(default)]
+    error: Option<crate::message::ErrorInfo>,
+}
+
+/// The hot path: a well-formed `result` or `error` frame, parsed straight into its message.
+/// `None` for anything else (another type, a duplicate key, a field of the wrong type, bad
+/// JSON): the general path then decides, with its own errors, so both agree on every frame.
+fn decode_answer(line: &[u8]) -> Option<FromWorker> {
+    let f: AnswerFrame<'_> = serde_json::from_slice(line).ok()?;
+    match (&*f.kind, f.error) {
+        ("result", _) => Some(FromWorker::Result(crate::message::ResultMsg::new(
+            f.id, f.value,
+        ))),
+        ("error", Some(error)) => Some(FromWorker::Error(crate::message::WorkerError::new(
+            f.id, error,
+        ))),
+        _ => None,
+    }
 }
 
 fn ignored<T>(reason: String) -> Decoded<T> {
@@ -310,6 +348,44 @@ mod tests {
             .unwrap()
             .into_message()
             .unwrap()
+    }
+
+    #[test]
+    fn the_answer_fast_path_agrees_with_the_general_decoder() {
+        let frames: &[&str] = &[
+            r#"{"type":"result","id":"j1","value":2}"#,
+            r#"{"id":"j1","value":{"a":[1,2.5,"é"]},"type":"result"}"#,
+            r#"{"type":"result","id":"j1"}"#,
+            r#"{"type":"result","id":"j1","value":1,"error":5}"#,
+            r#"{"type":"result","id":"j1","extra":{"x":1}}"#,
+            r#"{"type":"error","id":"j2","error":{"name":"TypeError","message":"m","stack":"s"}}"#,
+            r#"{"type":"error","id":"j2","error":{"name":"E"},"value":3}"#,
+            r#"{"type":"error","id":"j2"}"#,
+            r#"{"type":"error","id":"j2","error":"nope"}"#,
+            r#"{"type":"result","type":"error","id":"j3","value":1}"#,
+            r#"{"type":"result","id":7,"value":1}"#,
+            r#"{"type":"progress","id":"j4","data":1}"#,
+            r#"{"type":"ready","protocol":1}"#,
+        ];
+        for f in frames {
+            if let Some(fast) = decode_answer(f.as_bytes()) {
+                let general = decode_from_worker_general(f.as_bytes())
+                    .unwrap()
+                    .into_message()
+                    .unwrap();
+                assert_eq!(fast, general, "{f}");
+            }
+            // The public decoder answers as the general one, error or not.
+            let public = format!("{:?}", decode_from_worker(f.as_bytes()));
+            let general = format!("{:?}", decode_from_worker_general(f.as_bytes()));
+            assert_eq!(public, general, "{f}");
+        }
+        let long_id = format!(
+            r#"{{"type":"result","id":"{}","value":1}}"#,
+            "x".repeat(300)
+        );
+        assert!(decode_from_worker(long_id.as_bytes()).is_err());
+        assert!(decode_answer(br#"{"type":"result","id":"j1","value":2}"#).is_some());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod borrowed;
 mod codec;
 mod error;
 mod frame;
@@ -10,6 +11,7 @@ mod message;
 #[cfg(feature = "tokio")]
 mod reader;
 
+pub use borrowed::{PrefixedId, RunRef};
 pub use codec::{decode_from_worker, decode_to_worker, encode, encode_into, Decoded};
 pub use error::{DecodeError, EncodeError};
 pub use frame::LineFramer;

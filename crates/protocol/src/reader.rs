@@ -72,6 +72,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// A frame already read and split off (no reading): after [`next_frame`](Self::next_frame),
+    /// the other frames of the same read, so a consumer can handle a whole batch before it
+    /// waits again.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadError::Frame`] for an oversized line, as [`next_frame`](Self::next_frame).
+    pub fn next_buffered(&mut self) -> Option<Result<Vec<u8>, ReadError>> {
+        self.ready.pop_front().map(|f| f.map_err(ReadError::from))
+    }
+
     /// The underlying stream.
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
@@ -119,6 +130,25 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_batch_split_across_reads_comes_out_whole_and_in_order() {
+        use tokio::io::AsyncWriteExt;
+        let (mut a, b) = tokio::io::duplex(1 << 16);
+        let mut reader = FrameReader::new(b, 1024);
+        // One read ends inside the second frame; the next completes it and brings two more.
+        a.write_all(b"{\"a\":1}\n{\"b\"").await.unwrap();
+        assert_eq!(reader.next_frame().await.unwrap().unwrap(), br#"{"a":1}"#);
+        assert!(reader.next_buffered().is_none());
+        a.write_all(b":2}\n{\"c\":3}\n{\"d\":4}\n").await.unwrap();
+        assert_eq!(reader.next_frame().await.unwrap().unwrap(), br#"{"b":2}"#);
+        // The rest of that read is there without reading again.
+        assert_eq!(reader.next_buffered().unwrap().unwrap(), br#"{"c":3}"#);
+        assert_eq!(reader.next_buffered().unwrap().unwrap(), br#"{"d":4}"#);
+        assert!(reader.next_buffered().is_none());
+        drop(a);
+        assert!(reader.next_frame().await.unwrap().is_none());
+    }
 
     #[tokio::test]
     async fn queued_frames_arrive_whole_and_in_order() {

@@ -548,3 +548,114 @@ async fn node_and_python_pools_run_jobs_and_resize() {
     })
     .await;
 }
+
+/// A worker that announces itself, then never reads its channel again.
+fn deaf_worker(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("deaf-worker.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nprintf '{\"type\":\"ready\",\"protocol\":1,\"concurrency\":64}\\n' >&3\nexec sleep 600\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_stops_reading_never_blocks_the_pool() {
+    guarded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PoolConfig::new(WorkerKind::Program(deaf_worker(dir.path())), fixtures())
+            .size(1, 1)
+            .concurrency(64)
+            .handle_signals(false);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let pids = pool.pids();
+        // 64 runs of 256 KiB each: far more than the socket buffer holds, so most of it waits
+        // in the supervisor's write buffer for a reader that never comes.
+        let big = "x".repeat(256 * 1024);
+        let mut handles = Vec::new();
+        for i in 0..64 {
+            handles.push(pool.run("echo", json!({"i": i, "pad": big})).await.unwrap());
+        }
+        // The pool's actor still answers and dispatches: every job reaches the worker's
+        // channel (the socket took what it holds, the rest waits in the write buffer).
+        loop {
+            let health = pool.health().await.unwrap();
+            assert_eq!(health.len(), 1);
+            if health[0].in_flight == 64 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        // And the worker can still be stopped, with every job ended and nothing left.
+        pool.kill().await;
+        for h in handles {
+            assert!(!h.result().await.outcome.is_success());
+        }
+        assert_all_gone(&pids).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_too_large_for_a_frame_fails_at_once_and_the_pool_keeps_serving() {
+    guarded(async {
+        let mut cfg = rust_pool(1, 1);
+        cfg.max_frame = 64 * 1024;
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let too_large = pool
+            .run("echo", json!({"pad": "x".repeat(100 * 1024)}))
+            .await
+            .unwrap();
+        match too_large.result().await.outcome {
+            Outcome::Failed { name, .. } => assert_eq!(name, "FrameTooLarge"),
+            other => panic!("expected FrameTooLarge, got {other:?}"),
+        }
+        let ok = pool.run("echo", json!(7)).await.unwrap();
+        assert!(ok.result().await.outcome.is_success());
+        pool.kill().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_closes_its_channel_is_killed_and_its_job_runs_on_a_replacement() {
+    guarded(async {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // The first worker announces itself, then closes its channel and lives on; the
+        // replacement is the real fixture worker.
+        let marker = dir.path().join("broke");
+        let script = dir.path().join("closing-worker.sh");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\nif [ -e '{m}' ]; then exec '{w}'; fi\n: > '{m}'\nprintf '{{\"type\":\"ready\",\"protocol\":1}}\\n' >&3\nexec 3>&-\nexec sleep 600\n",
+                m = marker.display(),
+                w = RUST_WORKER,
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
+            .size(1, 1)
+            .handle_signals(false);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let first = pool.pids()[0];
+        // Its end of the channel is closed (read from the process table).
+        wait_until("the first worker closed fd 3", Duration::from_secs(10), || {
+            !std::path::Path::new(&format!("/proc/{first}/fd/3")).exists()
+        })
+        .await;
+        let job = pool.run("echo", json!(5)).await.unwrap();
+        let result = job.result().await;
+        assert_eq!(result.outcome, Outcome::Succeeded { value: json!(5) });
+        assert_eq!(result.attempts.len(), 2, "{:?}", result.attempts);
+        assert_eq!(result.attempts[0].pid, first);
+        assert_all_gone(&[first]).await;
+        pool.kill().await;
+    })
+    .await;
+}

@@ -5,6 +5,11 @@
 //! runs inline. Without, it scans `/proc` (process group and environment marker), so it runs on
 //! the blocking pool and the worker takes no job until it is done (`Worker::sweeping`): a
 //! new job's processes must never be mistaken for an old job's leftovers.
+//!
+//! Either sweep is skipped when the system created no process since the worker's previous
+//! sweep began (`JobProcess::may_have_leftovers`, one `pread` of `/proc/loadavg`): that sweep
+//! killed every older leftover, so there is nothing to find. A pool of tiny tasks thus does
+//! not read `cgroup.procs` or list `/proc` after every job.
 
 use super::{Actor, WorkerState};
 
@@ -15,6 +20,11 @@ impl Actor {
             return;
         };
         if !w.in_flight.is_empty() || w.state != WorkerState::Ready || w.sweeping {
+            return;
+        }
+        if !w.process.may_have_leftovers() {
+            // No process was created anywhere since the last sweep: nothing to kill, and the
+            // worker takes its next job at once (the common case of a busy pool).
             return;
         }
         if w.process.has_cgroup() {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use offload_balance::{Pick, PickContext, TargetId};
 use offload_process::{ErrorInfo, Outcome};
-use offload_protocol::{Cancel, Run, ToWorker};
+use offload_protocol::{Cancel, RunRef, ToWorker};
 use serde_json::Value;
 
 use super::{
@@ -59,7 +59,7 @@ impl Actor {
         if let Some((pid, flight, process)) = found {
             if !flight.job.cancel_requested {
                 flight.job.cancel_requested = true;
-                let _ = process.send(ToWorker::Cancel(Cancel::new(wire_id(id))));
+                let _ = process.send(ToWorker::Cancel(Cancel::new(wire_id(id).to_string())));
                 if let Some(k) = flight.timer.take() {
                     self.timers.remove(&k);
                 }
@@ -223,24 +223,60 @@ impl Actor {
             job.permit = None;
             self.send_to(pid, job, pick);
         }
+        // One write per worker for everything dispatched in this round.
+        let mut to_flush = std::mem::take(&mut self.to_flush);
+        for pid in to_flush.drain(..) {
+            let flushed = self.workers.get(&pid).map(|w| w.process.flush());
+            if matches!(flushed, Some(Err(_))) {
+                // Its jobs of this round are in flight on it: its exit retries or fails them.
+                self.channel_broken(pid);
+            }
+        }
+        self.to_flush = to_flush;
+    }
+
+    /// A worker's channel is closed or broken (the process is gone, or it closed its end):
+    /// it takes no more jobs (else `dispatch` would pick it again and again), it is killed,
+    /// and its exit decides the fate of the jobs it holds.
+    fn channel_broken(&mut self, pid: u32) {
+        let Some(w) = self.workers.get_mut(&pid) else {
+            return;
+        };
+        if w.state == WorkerState::Stopping {
+            return;
+        }
+        tracing::warn!(pool = %self.cfg.name, pid, "the worker's channel is closed; killing it");
+        w.state = WorkerState::Stopping;
+        let _ = self.balancer.del(&TargetId::from(pid));
+        w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
     }
 
     pub(super) fn send_to(&mut self, pid: u32, job: Job, pick: Pick) {
-        let mut run = Run::new(wire_id(job.id), job.name.clone(), job.params.clone());
-        if let Some(path) = &job.path {
-            run = run.with_path(path.clone());
-        }
-        if let Some(t) = job.timeout {
-            run = run.with_deadline(offload_process::timer::epoch_ms_in(t));
-        }
-        let sent = self
-            .workers
-            .get(&pid)
-            .is_some_and(|w| w.process.send(ToWorker::Run(run)).is_ok());
+        // Encoded straight into the worker's write buffer from the job (no copy of the
+        // params, no `String` for the id); `dispatch` writes every worker's batch at its end.
+        let run = RunRef::new(wire_id(job.id), &job.name, &job.params)
+            .with_path(job.path.as_deref())
+            .with_deadline(job.timeout.map(offload_process::timer::epoch_ms_in));
+        let sent = match self.workers.get(&pid) {
+            Some(w) => match w.process.queue(&run) {
+                Ok(()) => true,
+                Err(offload_process::SendError::Encode(e)) => {
+                    // Too large for a frame: no worker could take it.
+                    let outcome = failed("FrameTooLarge", e.to_string());
+                    return self.finish(job, outcome);
+                }
+                Err(_) => false,
+            },
+            None => false,
+        };
         if !sent {
-            // The process is gone; its exit event will arrive. Try the job elsewhere.
+            // This one tries another worker.
+            self.channel_broken(pid);
             self.queue.push_front(job);
             return;
+        }
+        if !self.to_flush.contains(&pid) {
+            self.to_flush.push(pid);
         }
         let timer = job
             .timeout
@@ -309,7 +345,9 @@ impl Actor {
         };
         flight.timed_out = true;
         tracing::info!(pool = %self.cfg.name, job = id, pid, "job timed out; cancelling");
-        let _ = w.process.send(ToWorker::Cancel(Cancel::new(wire_id(id))));
+        let _ = w
+            .process
+            .send(ToWorker::Cancel(Cancel::new(wire_id(id).to_string())));
         flight.timer = Some(self.timers.insert(Timer::CancelGrace { id, pid }, grace));
     }
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offload_protocol::{
-    decode_from_worker, encode, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError,
-    Ready, Run, ToWorker,
+    decode_from_worker, Cancel, Decoded, ErrorInfo, FrameReader, FromWorker, ReadError, Ready, Run,
+    ToWorker,
 };
 use serde_json::Value;
 use tokio::net::unix::OwnedReadHalf;
@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::event::ProcessEvent;
 use super::handle::{CallError, Command, MainJob, SendError};
+use super::outbox::{CloseOnDrop, Outbox};
 use super::verdict;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
@@ -50,7 +51,6 @@ pub(super) struct LaunchRest {
     pub(super) linger: Duration,
     pub(super) kill_signal: i32,
     pub(super) limits: ResourceLimits,
-    pub(super) max_frame: usize,
     pub(super) containment: Arc<Containment>,
     pub(super) command_mode: bool,
 }
@@ -59,7 +59,10 @@ pub(super) struct LaunchRest {
 pub(super) struct Actor {
     pub(super) pid: u32,
     pub(super) reader: Option<FrameReader<OwnedReadHalf>>,
-    pub(super) writer: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// The channel's write buffer (shared with the handles); `None` once the actor closed it.
+    pub(super) writer: Option<Outbox>,
+    /// Closes the outbox if the actor ends or panics without closing it.
+    pub(super) _close_outbox: Option<CloseOnDrop>,
     pub(super) emitter: Emitter,
     pub(super) stderr_tail: Arc<Mutex<VecDeque<String>>>,
     pub(super) outcome_tx: watch::Sender<Option<Outcome>>,
@@ -100,7 +103,13 @@ impl Actor {
         }
         let status = loop {
             tokio::select! {
-                frame = next_frame(&mut self.reader) => self.on_frame(frame),
+                frame = next_frame(&mut self.reader) => {
+                    self.on_frame(frame);
+                    // The rest of the same read, without going back through the select.
+                    while let Some(frame) = self.reader.as_mut().and_then(FrameReader::next_buffered) {
+                        self.on_frame(frame.map(Some));
+                    }
+                }
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     // Every handle is gone; the process keeps running until its manager or
@@ -125,7 +134,7 @@ impl Actor {
                 Err(_) => break,
             }
         }
-        self.writer = None;
+        self.close_writer();
         // Nothing of the job may outlive it: its group, then anything carrying its marker
         // (grandchildren that left the group), then wait until they are really gone.
         let _ = signal_group(self.pid, libc::SIGKILL);
@@ -213,8 +222,18 @@ impl Actor {
         } else {
             SendError::Closed
         })?;
-        let frame = encode(msg, self.launch_rest.max_frame)?;
-        writer.send(frame).map_err(|_| SendError::Closed)
+        writer.queue(msg)?;
+        // A failed write (the worker is gone or closed its end) is not this frame's error:
+        // the process's end decides the outcome, as when the worker dies after reading it.
+        let _ = writer.flush();
+        Ok(())
+    }
+
+    /// Ends the channel's writing side: what is queued is written, then end of file.
+    fn close_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.close();
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -295,7 +314,7 @@ impl Actor {
             self.protocol_error = Some(message);
         }
         self.reader = None;
-        self.writer = None;
+        self.close_writer();
         self.signal(libc::SIGKILL);
     }
 
@@ -375,7 +394,7 @@ impl Actor {
         }
         if self.timed_out {
             // The job answered its cancel: the worker can go now, the outcome stays TimedOut.
-            self.writer = None;
+            self.close_writer();
             return;
         }
         let outcome =
@@ -388,7 +407,7 @@ impl Actor {
         let _ = self.outcome_tx.send(Some(outcome));
         // One job per process: let it go. SDK workers exit on end-of-file; a process still
         // alive after the linger period is killed.
-        self.writer = None;
+        self.close_writer();
         self.linger_at = Some(timer::deadline_in(self.launch_rest.linger));
     }
 

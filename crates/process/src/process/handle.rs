@@ -14,6 +14,7 @@ use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::event::ProcessEvent;
+use super::outbox::Outbox;
 use crate::contain::Containment;
 use crate::outcome::Outcome;
 
@@ -92,6 +93,8 @@ pub(super) struct HandleInner {
     /// The main job, set at the start or when a warm spare is given its job.
     pub(super) main: std::sync::OnceLock<(String, String)>,
     pub(super) commands: mpsc::UnboundedSender<Command>,
+    /// The channel's write buffer; `None` in command mode.
+    pub(super) outbox: Option<Outbox>,
     pub(super) events: broadcast::Sender<ProcessEvent>,
     pub(super) first_events: Mutex<Option<broadcast::Receiver<ProcessEvent>>>,
     pub(super) outcome: watch::Receiver<Option<Outcome>>,
@@ -195,7 +198,9 @@ impl JobProcess {
         format!("m{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Sends a raw protocol message. Answers to runs arrive as [`ProcessEvent::Answer`].
+    /// Sends a raw protocol message through the process's actor, in order with
+    /// [`call`](Self::call), [`dispatch`](Self::dispatch) and the main job's `run`. Answers to
+    /// runs arrive as [`ProcessEvent::Answer`].
     ///
     /// # Errors
     ///
@@ -205,6 +210,50 @@ impl JobProcess {
             .commands
             .send(Command::Send(msg))
             .map_err(|_| SendError::Closed)
+    }
+
+    /// Writes a message straight into the channel, from the caller's task (no hop to the
+    /// actor): [`queue`](Self::queue) then [`flush`](Self::flush). Frames sent this way keep
+    /// their order among themselves, not with what goes through the actor
+    /// ([`send`](Self::send), [`call`](Self::call)): an owner that sends its hot frames this
+    /// way (a pool's runs) must not need that order.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the channel is closed (the job is over, the process is gone
+    /// or a write failed), [`SendError::NoChannel`] in command mode, [`SendError::Encode`]
+    /// over the frame limit (nothing is sent).
+    pub fn send_frame<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
+        self.queue(msg)?;
+        self.flush()
+    }
+
+    /// Appends a message to the channel's write buffer without writing it: a sender of many
+    /// frames queues them all, then calls [`flush`](Self::flush) once (one system call).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_frame`](Self::send_frame); nothing is queued then.
+    pub fn queue<T: serde::Serialize>(&self, msg: &T) -> Result<(), SendError> {
+        match &self.inner.outbox {
+            Some(o) => o.queue(msg),
+            None => Err(SendError::NoChannel),
+        }
+    }
+
+    /// Writes what [`queue`](Self::queue) gathered: from this task when the socket takes it at
+    /// once, else by the channel's writer task (never blocks, whatever the worker does).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] when the channel is broken or closed (a write failed: the worker
+    /// is gone or closed its end): what was queued is dropped, and the worker can take no more
+    /// frames. [`SendError::NoChannel`] in command mode.
+    pub fn flush(&self) -> Result<(), SendError> {
+        match &self.inner.outbox {
+            Some(o) => o.flush(),
+            None => Err(SendError::NoChannel),
+        }
     }
 
     /// The seed's `dispatch(cmd, jobPath, ...params)`: sends a `run` of `job` with `params` as
@@ -317,6 +366,14 @@ impl JobProcess {
             );
         }
         killed
+    }
+
+    /// Whether [`sweep_leftovers`](Self::sweep_leftovers) could find anything now: `false`
+    /// when the worker has no cgroup and the system created no process since the previous
+    /// sweep began (then that sweep already killed every leftover). One small read; an owner
+    /// that sweeps each time a worker becomes idle asks this first and skips the sweep.
+    pub fn may_have_leftovers(&self) -> bool {
+        self.containment().may_have_leftovers()
     }
 
     /// Whether this worker has a cgroup of its own (the fourth containment layer).

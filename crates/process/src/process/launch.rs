@@ -1,8 +1,8 @@
 //! Starting a supervised worker: [`start_process`] (and `start`, for `ChildJob`) spawns the
 //! contained process (`spawn.rs`), then `launch` wires it: the handle's channels, the output
-//! pumps (`output.rs`), stdin in command mode, the frame writer task that owns the channel's
-//! writing half (so a worker that stops reading never blocks the actor), and the actor itself
-//! (`actor.rs`) under its panic guard (`guard.rs`).
+//! pumps (`output.rs`), stdin in command mode, the channel's shared write buffer (`outbox.rs`:
+//! senders write from their own task, a worker that stops reading never blocks anyone), and
+//! the actor itself (`actor.rs`) under its panic guard (`guard.rs`).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::actor::{Actor, LaunchRest, Outputs};
 use super::event::{ProcessEvent, Stream};
 use super::handle::{HandleInner, JobProcess, MainJob};
+use super::outbox::{CloseOnDrop, Outbox};
 use super::output;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
@@ -169,6 +170,12 @@ fn launch(mut l: Launch) -> JobProcess {
         std::mem::take(&mut l.marker),
         l.worker.cgroup.take(),
     ));
+    // The channel: the actor reads it; the actor and every handle write into its outbox.
+    let outbox = l.worker.channel.take().map(|ch| {
+        let (rd, wr) = ch.into_split();
+        (rd, Outbox::start(wr, l.max_frame))
+    });
+    let writer = outbox.as_ref().map(|(_, o)| o.clone());
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
     // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
     // ever read it, and it would hold the last 1,024 events (answers included) in memory.
@@ -198,6 +205,7 @@ fn launch(mut l: Launch) -> JobProcess {
             cell
         },
         commands: cmd_tx,
+        outbox: writer.clone(),
         events,
         first_events: Mutex::new(first_events),
         outcome: outcome_rx,
@@ -243,20 +251,12 @@ fn launch(mut l: Launch) -> JobProcess {
         });
     }
 
-    let (reader, writer) = match l.worker.channel.take() {
-        Some(ch) => {
-            let (rd, wr) = ch.into_split();
-            let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-            // Dropping the half at the end shuts the socket down for writing: EOF for the worker.
-            tokio::spawn(offload_protocol::write_frames(rx, wr));
-            (Some(FrameReader::new(rd, l.max_frame)), Some(tx))
-        }
-        None => (None, None),
-    };
+    let reader = outbox.map(|(rd, _)| FrameReader::new(rd, l.max_frame));
 
     let actor = Actor {
         pid,
         reader,
+        _close_outbox: writer.clone().map(CloseOnDrop),
         writer,
         emitter,
         stderr_tail,
@@ -276,7 +276,6 @@ fn launch(mut l: Launch) -> JobProcess {
             linger: l.linger,
             kill_signal: l.kill_signal,
             limits: l.limits,
-            max_frame: l.max_frame,
             containment,
             command_mode: output.is_some(),
         },
