@@ -77,7 +77,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
     CancelResult, Claimed, Completion, Counts, CronSchedule, CronState, Demand, JobId, JobRecord,
-    JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
+    JobState, ListFilter, Millis, NewJob, Page, PausedQueue, Queue, Store, StoreError, Submitted,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -445,6 +445,21 @@ impl Store for PgStore {
     async fn resume_schedule(&self, name: &str) -> Result<(), StoreError> {
         let c = self.client().await?;
         ops::cron::resume(&c, name).await
+    }
+
+    async fn pause_queue(&self, queue: &Queue, at: Millis) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        ops::queues::pause(&mut c, queue, at).await
+    }
+
+    async fn resume_queue(&self, queue: &Queue) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        ops::queues::resume(&c, queue).await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
+        let c = self.client().await?;
+        ops::queues::list(&c).await
     }
 }
 

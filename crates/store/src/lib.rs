@@ -35,6 +35,7 @@
 
 pub mod limits;
 mod notice;
+pub mod queues;
 pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -42,6 +43,7 @@ pub mod sqlite;
 pub mod testkit;
 
 pub use notice::{JobNotice, Notice};
+pub use queues::{PausedQueue, Queue, QueueKind};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -547,4 +549,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Resumes schedule `name` and starts its failure count afresh (no-op when not paused).
     async fn resume_schedule(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Pauses `queue` at `at` (see [`queues`]): `claim` picks none of its jobs until it is
+    /// resumed. Returns whether this call paused it (`false`: it was paused already and keeps
+    /// its time). [`StoreError::Limit`] for a name out of bounds or when
+    /// [`queues::MAX_PAUSED_QUEUES`] are paused already.
+    async fn pause_queue(&self, queue: &Queue, at: Millis) -> Result<bool, StoreError>;
+
+    /// Resumes `queue`; returns whether it was paused.
+    async fn resume_queue(&self, queue: &Queue) -> Result<bool, StoreError>;
+
+    /// Every paused queue, pools first, then by name.
+    async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError>;
 }

@@ -20,6 +20,7 @@ mod admin;
 mod claim;
 mod complete;
 mod cron;
+mod queues;
 mod read;
 mod submit;
 
@@ -27,6 +28,7 @@ pub use admin::*;
 pub use claim::*;
 pub use complete::*;
 pub use cron::*;
+pub use queues::*;
 pub use read::*;
 pub use submit::*;
 
@@ -151,7 +153,11 @@ macro_rules! store_conformance {
             // cron
             a_cron_tick_fires_once,
             schedules_crud,
-            cron_counters_and_pause;
+            cron_counters_and_pause,
+            // paused queues
+            a_paused_pool_claims_nothing_until_resumed,
+            a_paused_job_name_is_skipped_by_claims,
+            queue_pauses_are_bounded;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

@@ -9,6 +9,7 @@
 //! | `admin.rs` | `cancel`, `retry`, `purge` |
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
+//! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Most are one statement (one round trip, its own
 //! transaction); those that must read before they write run in a transaction. `now` is always
@@ -19,6 +20,7 @@ pub(crate) mod admin;
 pub(crate) mod claim;
 pub(crate) mod complete;
 pub(crate) mod cron;
+pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod submit;
 
