@@ -24,6 +24,7 @@ mod int;
 mod jobs;
 pub mod limits;
 mod ops;
+mod queues;
 
 pub use cron::{
     AddSchedule, Missed, Overlap, Schedule, ScheduleAdded, ScheduleCounters, ScheduleList,
@@ -38,3 +39,4 @@ pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,
     WorkerState,
 };
+pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};

@@ -10,6 +10,7 @@ mod jobs;
 pub(crate) mod listen;
 pub(crate) mod openapi;
 mod ops;
+mod queues;
 mod sse;
 
 use std::sync::Arc;
@@ -106,6 +107,11 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(ops::workers))
         .routes(routes!(ops::pools))
         .routes(routes!(ops::resize))
+        .routes(routes!(queues::pause_pool))
+        .routes(routes!(queues::resume_pool))
+        .routes(routes!(queues::pause_job))
+        .routes(routes!(queues::resume_job))
+        .routes(routes!(queues::list))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))
