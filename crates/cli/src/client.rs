@@ -226,6 +226,24 @@ impl Client {
         Ok(s.schedules)
     }
 
+    /// `POST /v1/pools/{pool}/pause|resume` or `/v1/queues/{job}/pause|resume`.
+    pub(crate) async fn queue_action(
+        &self,
+        kind: offload_api::QueueKind,
+        name: &str,
+        action: &str,
+    ) -> Result<offload_api::QueueStatus, ClientError> {
+        let base = match kind {
+            offload_api::QueueKind::Pool => "/v1/pools",
+            offload_api::QueueKind::Job => "/v1/queues",
+        };
+        let path = format!("{base}/{}/{action}", segment(name));
+        self.send(self.request(Method::POST, &path), REQUEST_TIMEOUT)
+            .await?
+            .json()
+            .await
+    }
+
     /// `POST /v1/cron/{name}/pause` or `…/resume` (`action`).
     pub(crate) async fn schedule_action(
         &self,

@@ -59,6 +59,10 @@ enum Command {
     Workers(commands::workers::WorkersArgs),
     /// Cron schedules.
     Cron(commands::cron::CronArgs),
+    /// Pause a pool or a job name: its jobs stay queued, none starts (running ones finish).
+    Pause(commands::pause::QueueArgs),
+    /// Resume a paused pool or job name.
+    Resume(commands::pause::QueueArgs),
 }
 
 fn main() {
@@ -95,6 +99,8 @@ fn main() {
             Command::Jobs(args) => commands::jobs::run(args, &client()?).await,
             Command::Workers(args) => commands::workers::run(args, &client()?).await,
             Command::Cron(args) => commands::cron::run(args, &client()?).await,
+            Command::Pause(args) => commands::pause::run(args, true, &client()?).await,
+            Command::Resume(args) => commands::pause::run(args, false, &client()?).await,
         }
     });
     let code = match code {

@@ -156,6 +156,34 @@ fn tables_and_results() {
         &offload(Some(s), &["cron", "run", "nope"]),
         &[],
     );
+
+    // Paused queues: a pool twice, a job name that is not paused, an unknown pool.
+    snapshot(
+        "pause_pool",
+        &offload(Some(s), &["pause", "--pool", "node"]),
+        &[],
+    );
+    snapshot(
+        "pause_pool_again",
+        &offload(Some(s), &["pause", "--pool", "node"]),
+        &[],
+    );
+    ok(s, &["resume", "--pool", "node"]);
+    snapshot(
+        "resume_job_not_paused",
+        &offload(Some(s), &["resume", "--job", "images/resize"]),
+        &[],
+    );
+    snapshot(
+        "pause_unknown_pool",
+        &offload(Some(s), &["pause", "--pool", "nope"]),
+        &[],
+    );
+    snapshot(
+        "arg_pause_both",
+        &offload(Some(s), &["pause", "--pool", "node", "--job", "hello"]),
+        &[],
+    );
 }
 
 #[test]

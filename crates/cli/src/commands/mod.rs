@@ -3,6 +3,7 @@
 pub(crate) mod cancel;
 pub(crate) mod cron;
 pub(crate) mod jobs;
+pub(crate) mod pause;
 pub(crate) mod result;
 pub(crate) mod retry;
 pub(crate) mod run;
