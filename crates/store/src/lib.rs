@@ -33,6 +33,7 @@
 //!   groups.
 #![deny(missing_docs)]
 
+pub mod bulk;
 pub mod limits;
 mod notice;
 pub mod queues;
@@ -42,6 +43,7 @@ pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 #[cfg(feature = "sqlite")]
@@ -561,4 +563,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every paused queue, pools first, then by name.
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError>;
+
+    /// Deletes a job that is not running, with its attempts; returns the state it had.
+    /// [`StoreError::Conflict`] for a running job ([`bulk::running_refusal`]: cancel it
+    /// first), [`StoreError::NotFound`] for an unknown one.
+    async fn delete(&self, id: JobId) -> Result<JobState, StoreError>;
+
+    /// Retries or deletes at most `limit` jobs matching `filter`, oldest first, in one
+    /// transaction (see [`bulk`]); the filter is checked first ([`JobFilter::check`]).
+    async fn bulk(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<BulkOutcome, StoreError>;
 }

@@ -17,6 +17,7 @@
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`.
 
 mod admin;
+mod bulk;
 mod claim;
 mod complete;
 mod cron;
@@ -25,6 +26,7 @@ mod read;
 mod submit;
 
 pub use admin::*;
+pub use bulk::*;
 pub use claim::*;
 pub use complete::*;
 pub use cron::*;
@@ -157,7 +159,10 @@ macro_rules! store_conformance {
             // paused queues
             a_paused_pool_claims_nothing_until_resumed,
             a_paused_job_name_is_skipped_by_claims,
-            queue_pauses_are_bounded;
+            queue_pauses_are_bounded,
+            // delete, bulk
+            delete_one_job,
+            bulk_retry_and_delete_by_filter;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

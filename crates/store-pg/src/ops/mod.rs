@@ -7,6 +7,7 @@
 //! | `claim.rs` | `claim`, `renew`, `recover` (the leases) |
 //! | `complete.rs` | `complete`, `progress` |
 //! | `admin.rs` | `cancel`, `retry`, `purge` |
+//! | `bulk.rs` | `delete`, `bulk` |
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
@@ -17,6 +18,7 @@
 //! [`offload_store::rules::rows`]).
 
 pub(crate) mod admin;
+pub(crate) mod bulk;
 pub(crate) mod claim;
 pub(crate) mod complete;
 pub(crate) mod cron;

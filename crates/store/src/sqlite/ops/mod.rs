@@ -7,6 +7,7 @@
 //! | `claim.rs` | `claim`, `renew`, `recover` (the leases) |
 //! | `complete.rs` | `complete`, `progress` |
 //! | `admin.rs` | `cancel`, `retry`, `purge` |
+//! | `bulk.rs` | `delete`, `bulk` |
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
@@ -18,6 +19,7 @@
 //! by column name ([`Cols`], through [`crate::rules::rows`]).
 
 pub(super) mod admin;
+pub(super) mod bulk;
 pub(super) mod claim;
 pub(super) mod complete;
 pub(super) mod cron;
