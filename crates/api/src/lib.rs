@@ -18,6 +18,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bulk;
 mod cron;
 mod error;
 mod int;
@@ -26,6 +27,7 @@ pub mod limits;
 mod ops;
 mod queues;
 
+pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
     AddSchedule, Missed, Overlap, Schedule, ScheduleAdded, ScheduleCounters, ScheduleList,
     SchedulePause, ScheduleSource,

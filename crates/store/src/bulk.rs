@@ -60,8 +60,8 @@ impl JobFilter {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Invalid`] for no state or a state the action does not take, or
-    /// `since` after `until`; [`StoreError::Limit`] for `limit` out of range.
+    /// [`StoreError::Invalid`] for no state or a state the action does not take;
+    /// [`StoreError::Limit`] for `limit` out of range. (`since` after `until` matches none.)
     pub fn check(&self, action: BulkAction, limit: usize) -> Result<(), StoreError> {
         if limit == 0 || limit > MAX_BULK {
             return Err(LimitError::new("limit", limit, format!("1..={MAX_BULK}")).into());
@@ -88,13 +88,6 @@ impl JobFilter {
                 names(),
                 bad.as_str()
             )));
-        }
-        if let (Some(since), Some(until)) = (self.since, self.until) {
-            if since > until {
-                return Err(StoreError::Invalid(format!(
-                    "since ({since}) is after until ({until})"
-                )));
-            }
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! answer, from which both the router and the OpenAPI document (`openapi`) are made. The
 //! bodies are `offload_api`'s types.
 
+mod bulk;
 mod cron;
 mod engine_error;
 mod guard;
@@ -99,7 +100,9 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::batch))
-        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::get, bulk::delete))
+        .routes(routes!(bulk::retry_many))
+        .routes(routes!(bulk::delete_many))
         .routes(routes!(jobs::result))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
