@@ -202,6 +202,24 @@ impl Client {
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 
+    /// `DELETE /v1/jobs/{id}`.
+    pub(crate) async fn delete(&self, id: &str) -> Result<offload_api::JobDeleted, ClientError> {
+        let r = self.request(Method::DELETE, &format!("/v1/jobs/{}", segment(id)));
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `POST /v1/jobs/retry` or `/v1/jobs/delete` (`action`) with a filter body.
+    pub(crate) async fn bulk<B: Serialize>(
+        &self,
+        action: &str,
+        body: &B,
+    ) -> Result<offload_api::BulkDone, ClientError> {
+        let r = self
+            .request(Method::POST, &format!("/v1/jobs/{action}"))
+            .json(body);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
     /// `GET /v1/jobs?state=&job=&limit=&cursor=&include=result`.
     pub(crate) async fn jobs(&self, q: &ListQuery) -> Result<JobPage, ClientError> {
         // The table shows each result in short: ask for it (lists leave it out by default).

@@ -157,6 +157,31 @@ fn tables_and_results() {
         &[],
     );
 
+    // Bulk retry and delete; one delete of a job that is gone.
+    snapshot(
+        "retry_all_dead",
+        &offload(
+            Some(s),
+            &["retry", "--all", "--state", "dead", "--job", "fails"],
+        ),
+        &[],
+    );
+    snapshot(
+        "delete_all_cancelled",
+        &offload(Some(s), &["delete", "--all", "--state", "cancelled"]),
+        &[],
+    );
+    snapshot(
+        "delete_unknown_id",
+        &offload(Some(s), &["delete", later]),
+        &[(later, "[ID]")],
+    );
+    snapshot(
+        "arg_delete_state_without_all",
+        &offload(Some(s), &["delete", "--state", "dead"]),
+        &[],
+    );
+
     // Paused queues: a pool twice, a job name that is not paused, an unknown pool.
     snapshot(
         "pause_pool",
