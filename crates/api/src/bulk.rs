@@ -47,6 +47,7 @@ pub struct BulkRetry {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
+    #[schema(minimum = 0, maximum = 253402300799999)]
     pub since: Option<Millis>,
     /// Only jobs submitted before this time (ms since the epoch).
     #[serde(
@@ -54,6 +55,7 @@ pub struct BulkRetry {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
+    #[schema(minimum = 0, maximum = 253402300799999)]
     pub until: Option<Millis>,
     /// At most this many jobs (default and maximum 10,000).
     #[serde(
@@ -85,6 +87,7 @@ pub struct BulkDelete {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
+    #[schema(minimum = 0, maximum = 253402300799999)]
     pub since: Option<Millis>,
     /// Only jobs submitted before this time (ms since the epoch).
     #[serde(
@@ -92,6 +95,7 @@ pub struct BulkDelete {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
+    #[schema(minimum = 0, maximum = 253402300799999)]
     pub until: Option<Millis>,
     /// At most this many jobs (default and maximum 10,000).
     #[serde(

@@ -109,6 +109,18 @@ async fn bulk_retry_and_delete_by_filter() {
         "{v}"
     );
 
+    let (s, v) = post(
+        &d,
+        "/v1/jobs/retry",
+        json!({"states": ["dead"], "until": -1}),
+    )
+    .await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("until"),
+        "{v}"
+    );
+
     // Two of the three dead jobs run again (and fail again: dead), then the rest.
     let (s, v) = post(
         &d,

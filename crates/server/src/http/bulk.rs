@@ -42,6 +42,17 @@ pub(crate) async fn delete(
     ))
 }
 
+/// `since`/`until`: ms since the epoch, 0 ..= year 9999 (`offload_store::limits::MAX_RUN_AT`).
+fn time(field: &str, t: Option<i64>) -> Result<Option<i64>, ApiError> {
+    let max = offload_store::limits::MAX_RUN_AT;
+    match t {
+        Some(v) if !(0..=max).contains(&v) => Err(ApiError::bad_request(format!(
+            "{field} {v} is out of range: 0..={max} (ms since the epoch)"
+        ))),
+        _ => Ok(t),
+    }
+}
+
 fn limit(given: Option<u32>) -> usize {
     given.map_or(MAX_BULK, |n| n as usize)
 }
@@ -69,8 +80,8 @@ pub(crate) async fn retry_many(
             .collect(),
         job: b.job,
         pool: b.pool,
-        since: b.since,
-        until: b.until,
+        since: time("since", b.since)?,
+        until: time("until", b.until)?,
     };
     let done = app
         .engine
@@ -113,8 +124,8 @@ pub(crate) async fn delete_many(
             .collect(),
         job: b.job,
         pool: b.pool,
-        since: b.since,
-        until: b.until,
+        since: time("since", b.since)?,
+        until: time("until", b.until)?,
     };
     let done = app
         .engine

@@ -40,7 +40,7 @@ async fn set(app: &App, queue: Queue, pause: bool) -> Result<Response, ApiError>
 /// Pause a pool: it keeps its jobs and claims none (on every node of a shared store) until it
 /// is resumed; running jobs finish. Survives restarts.
 #[utoipa::path(post, path = "/v1/pools/{name}/pause", operation_id = "pause_pool", tag = "ops",
-    params(("name" = String, Path, description = "The pool's name")),
+    params(("name" = String, Path, max_length = 1024, description = "The pool's name")),
     responses(
         (status = 200, description = "Paused (`changed: false`: it was already)", body = QueueStatus),
         (status = 400, description = "`invalid_request`: a name over 1024 bytes, or 1000 queues paused already", body = ErrorBody),
@@ -55,7 +55,7 @@ pub(crate) async fn pause_pool(
 
 /// Resume a paused pool.
 #[utoipa::path(post, path = "/v1/pools/{name}/resume", operation_id = "resume_pool", tag = "ops",
-    params(("name" = String, Path, description = "The pool's name")),
+    params(("name" = String, Path, max_length = 1024, description = "The pool's name")),
     responses(
         (status = 200, description = "Resumed (`changed: false`: it was not paused)", body = QueueStatus),
         (status = 400, description = "`invalid_request`: a name over 1024 bytes", body = ErrorBody),
@@ -72,7 +72,7 @@ pub(crate) async fn resume_pool(
 /// every node of a shared store) until it is resumed; running ones finish. The name need not
 /// have a job file yet. Survives restarts.
 #[utoipa::path(post, path = "/v1/queues/{job}/pause", operation_id = "pause_job_queue", tag = "ops",
-    params(("job" = String, Path, description = "The job's name, percent-encoded (`images%2Fresize`)")),
+    params(("job" = String, Path, max_length = 1024, description = "The job's name, percent-encoded (`images%2Fresize`)")),
     responses(
         (status = 200, description = "Paused (`changed: false`: it was already)", body = QueueStatus),
         (status = 400, description = "`invalid_request`: a name over 1024 bytes, or 1000 queues paused already", body = ErrorBody),
@@ -86,7 +86,7 @@ pub(crate) async fn pause_job(
 
 /// Resume the jobs of a name.
 #[utoipa::path(post, path = "/v1/queues/{job}/resume", operation_id = "resume_job_queue", tag = "ops",
-    params(("job" = String, Path, description = "The job's name, percent-encoded (`images%2Fresize`)")),
+    params(("job" = String, Path, max_length = 1024, description = "The job's name, percent-encoded (`images%2Fresize`)")),
     responses(
         (status = 200, description = "Resumed (`changed: false`: it was not paused)", body = QueueStatus),
         (status = 400, description = "`invalid_request`: a name over 1024 bytes", body = ErrorBody),
