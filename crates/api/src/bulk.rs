@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::{JobId, JobState, Millis};
+use crate::{JobId, JobState};
 
 /// A state a bulk retry takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -47,16 +47,16 @@ pub struct BulkRetry {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
-    #[schema(minimum = 0, maximum = 253402300799999)]
-    pub since: Option<Millis>,
+    #[schema(minimum = 0, maximum = 253_402_300_799_999_i64)]
+    pub since: Option<i64>,
     /// Only jobs submitted before this time (ms since the epoch).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
-    #[schema(minimum = 0, maximum = 253402300799999)]
-    pub until: Option<Millis>,
+    #[schema(minimum = 0, maximum = 253_402_300_799_999_i64)]
+    pub until: Option<i64>,
     /// At most this many jobs (default and maximum 10,000).
     #[serde(
         default,
@@ -87,16 +87,16 @@ pub struct BulkDelete {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
-    #[schema(minimum = 0, maximum = 253402300799999)]
-    pub since: Option<Millis>,
+    #[schema(minimum = 0, maximum = 253_402_300_799_999_i64)]
+    pub since: Option<i64>,
     /// Only jobs submitted before this time (ms since the epoch).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "crate::int::opt"
     )]
-    #[schema(minimum = 0, maximum = 253402300799999)]
-    pub until: Option<Millis>,
+    #[schema(minimum = 0, maximum = 253_402_300_799_999_i64)]
+    pub until: Option<i64>,
     /// At most this many jobs (default and maximum 10,000).
     #[serde(
         default,

@@ -53,6 +53,16 @@ fn time(field: &str, t: Option<i64>) -> Result<Option<i64>, ApiError> {
     }
 }
 
+/// A list of at most `max` items (the document's `maxItems`).
+fn at_most(field: &str, n: usize, max: usize) -> Result<(), ApiError> {
+    if n > max {
+        return Err(ApiError::bad_request(format!(
+            "{field} has {n} items: at most {max}"
+        )));
+    }
+    Ok(())
+}
+
 fn limit(given: Option<u32>) -> usize {
     given.map_or(MAX_BULK, |n| n as usize)
 }
@@ -69,6 +79,7 @@ pub(crate) async fn retry_many(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let b: BulkRetry = parse_body(body)?;
+    at_most("states", b.states.len(), 2)?;
     let filter = JobFilter {
         states: b
             .states
@@ -112,6 +123,7 @@ pub(crate) async fn delete_many(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let b: BulkDelete = parse_body(body)?;
+    at_most("states", b.states.len(), 3)?;
     let filter = JobFilter {
         states: b
             .states
