@@ -18,13 +18,16 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bulk;
 mod cron;
 mod error;
 mod int;
 mod jobs;
 pub mod limits;
 mod ops;
+mod queues;
 
+pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
     AddSchedule, Missed, Overlap, Schedule, ScheduleAdded, ScheduleCounters, ScheduleList,
     SchedulePause, ScheduleSource,
@@ -38,3 +41,4 @@ pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,
     WorkerState,
 };
+pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};

@@ -99,6 +99,9 @@ pub struct Pool {
     pub queued: u64,
     /// Jobs running.
     pub running: u64,
+    /// Whether the pool is paused (it claims nothing; `POST /v1/pools/{name}/resume`).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// `GET /v1/pools`.

@@ -202,6 +202,24 @@ impl Client {
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 
+    /// `DELETE /v1/jobs/{id}`.
+    pub(crate) async fn delete(&self, id: &str) -> Result<offload_api::JobDeleted, ClientError> {
+        let r = self.request(Method::DELETE, &format!("/v1/jobs/{}", segment(id)));
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `POST /v1/jobs/retry` or `/v1/jobs/delete` (`action`) with a filter body.
+    pub(crate) async fn bulk<B: Serialize>(
+        &self,
+        action: &str,
+        body: &B,
+    ) -> Result<offload_api::BulkDone, ClientError> {
+        let r = self
+            .request(Method::POST, &format!("/v1/jobs/{action}"))
+            .json(body);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
     /// `GET /v1/jobs?state=&job=&limit=&cursor=&include=result`.
     pub(crate) async fn jobs(&self, q: &ListQuery) -> Result<JobPage, ClientError> {
         // The table shows each result in short: ask for it (lists leave it out by default).
@@ -224,6 +242,24 @@ impl Client {
         let r = self.request(Method::GET, "/v1/cron");
         let s: ScheduleList = self.send(r, REQUEST_TIMEOUT).await?.json().await?;
         Ok(s.schedules)
+    }
+
+    /// `POST /v1/pools/{pool}/pause|resume` or `/v1/queues/{job}/pause|resume`.
+    pub(crate) async fn queue_action(
+        &self,
+        kind: offload_api::QueueKind,
+        name: &str,
+        action: &str,
+    ) -> Result<offload_api::QueueStatus, ClientError> {
+        let base = match kind {
+            offload_api::QueueKind::Pool => "/v1/pools",
+            offload_api::QueueKind::Job => "/v1/queues",
+        };
+        let path = format!("{base}/{}/{action}", segment(name));
+        self.send(self.request(Method::POST, &path), REQUEST_TIMEOUT)
+            .await?
+            .json()
+            .await
     }
 
     /// `POST /v1/cron/{name}/pause` or `…/resume` (`action`).

@@ -51,14 +51,20 @@ enum Command {
     Result(commands::result::ResultArgs),
     /// Cancel a job (a running one is killed).
     Cancel(commands::cancel::CancelArgs),
-    /// Queue a dead or cancelled job again.
+    /// Queue a dead or cancelled job again (`--all`: every one matching a filter).
     Retry(commands::retry::RetryArgs),
+    /// Delete a job that is not running (`--all`: every finished one matching a filter).
+    Delete(commands::delete::DeleteArgs),
     /// List jobs, newest first.
     Jobs(commands::jobs::JobsArgs),
     /// Show the daemon's workers: pid, pool, state, memory, CPU, jobs, restarts.
     Workers(commands::workers::WorkersArgs),
     /// Cron schedules.
     Cron(commands::cron::CronArgs),
+    /// Pause a pool or a job name: its jobs stay queued, none starts (running ones finish).
+    Pause(commands::pause::QueueArgs),
+    /// Resume a paused pool or job name.
+    Resume(commands::pause::QueueArgs),
 }
 
 fn main() {
@@ -92,9 +98,12 @@ fn main() {
             Command::Result(args) => commands::result::run(args, &client()?).await,
             Command::Cancel(args) => commands::cancel::run(args, &client()?).await,
             Command::Retry(args) => commands::retry::run(args, &client()?).await,
+            Command::Delete(args) => commands::delete::run(args, &client()?).await,
             Command::Jobs(args) => commands::jobs::run(args, &client()?).await,
             Command::Workers(args) => commands::workers::run(args, &client()?).await,
             Command::Cron(args) => commands::cron::run(args, &client()?).await,
+            Command::Pause(args) => commands::pause::run(args, true, &client()?).await,
+            Command::Resume(args) => commands::pause::run(args, false, &client()?).await,
         }
     });
     let code = match code {

@@ -156,6 +156,59 @@ fn tables_and_results() {
         &offload(Some(s), &["cron", "run", "nope"]),
         &[],
     );
+
+    // Bulk retry and delete; one delete of a job that is gone.
+    snapshot(
+        "retry_all_dead",
+        &offload(
+            Some(s),
+            &["retry", "--all", "--state", "dead", "--job", "fails"],
+        ),
+        &[],
+    );
+    snapshot(
+        "delete_all_cancelled",
+        &offload(Some(s), &["delete", "--all", "--state", "cancelled"]),
+        &[],
+    );
+    snapshot(
+        "delete_unknown_id",
+        &offload(Some(s), &["delete", later]),
+        &[(later, "[ID]")],
+    );
+    snapshot(
+        "arg_delete_state_without_all",
+        &offload(Some(s), &["delete", "--state", "dead"]),
+        &[],
+    );
+
+    // Paused queues: a pool twice, a job name that is not paused, an unknown pool.
+    snapshot(
+        "pause_pool",
+        &offload(Some(s), &["pause", "--pool", "node"]),
+        &[],
+    );
+    snapshot(
+        "pause_pool_again",
+        &offload(Some(s), &["pause", "--pool", "node"]),
+        &[],
+    );
+    ok(s, &["resume", "--pool", "node"]);
+    snapshot(
+        "resume_job_not_paused",
+        &offload(Some(s), &["resume", "--job", "images/resize"]),
+        &[],
+    );
+    snapshot(
+        "pause_unknown_pool",
+        &offload(Some(s), &["pause", "--pool", "nope"]),
+        &[],
+    );
+    snapshot(
+        "arg_pause_both",
+        &offload(Some(s), &["pause", "--pool", "node", "--job", "hello"]),
+        &[],
+    );
 }
 
 #[test]

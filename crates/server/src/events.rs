@@ -18,6 +18,8 @@ pub enum ServerEvent {
     Worker(WorkerChange),
     /// A cron schedule was paused or resumed.
     Schedule(ScheduleChange),
+    /// A queue (a pool or a job name) was paused or resumed.
+    Queue(QueueChange),
 }
 
 impl ServerEvent {
@@ -29,6 +31,7 @@ impl ServerEvent {
             Self::JobEvent(_) => "job_event",
             Self::Worker(_) => "worker",
             Self::Schedule(_) => "schedule",
+            Self::Queue(_) => "queue",
         }
     }
 
@@ -38,7 +41,7 @@ impl ServerEvent {
             Self::Job(j) => Some(j.id),
             Self::Progress(p) => Some(p.id),
             Self::JobEvent(e) => Some(e.id),
-            Self::Worker(_) | Self::Schedule(_) => None,
+            Self::Worker(_) | Self::Schedule(_) | Self::Queue(_) => None,
         }
     }
 }
@@ -91,6 +94,17 @@ pub struct ScheduleChange {
     /// The error of its last failed run, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<Value>,
+}
+
+/// `queue`: a pool or a job name paused or resumed (by a request to this node).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueChange {
+    /// `pool` or `job`.
+    pub kind: &'static str,
+    /// The pool's or the job's name.
+    pub name: String,
+    /// `paused` or `resumed`.
+    pub change: &'static str,
 }
 
 /// `worker`.

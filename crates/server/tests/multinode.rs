@@ -504,3 +504,59 @@ async fn progress_of_a_job_running_on_one_node_reaches_the_event_stream_of_anoth
     assert_eq!(s, 200);
     assert_eq!(wait_result(other, &id).await["state"], "cancelled");
 }
+
+/// A pause made through node A stops node B's claims too (the claim statement reads it), and a
+/// resume through B lets either run the job. "B had its chance" is shown by jobs of another
+/// pool submitted after the paused one until one of them ran on B (no timing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_on_one_node_stops_every_nodes_claims() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    for name in ["held.js", "other.js"] {
+        std::fs::write(jobs.join(name), "module.exports = async (p) => p;").unwrap();
+    }
+    let toml = "[[pool]]\nname = \"held\"\njobs = [\"held\"]\nkind = \"node\"\n";
+    let a = node(&jobs, tmp.path(), "a", &db, toml).await;
+    let b = node(&jobs, tmp.path(), "b", &db, toml).await;
+
+    let (s, v) = post(&a, "/v1/pools/held/pause", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = post(&b, "/v1/jobs", json!({"job": "held", "params": {}})).await;
+    assert_eq!(s, 201, "{v}");
+    let held = v["id"].as_str().unwrap().to_owned();
+    let mut ran_on = HashMap::<String, u32>::new();
+    for n in 0..500 {
+        let (s, v) = post(&b, "/v1/jobs", json!({"job": "other", "params": {"n": n}})).await;
+        assert_eq!(s, 201, "{v}");
+        let id = v["id"].as_str().unwrap().to_owned();
+        assert_eq!(wait_result(&b, &id).await["state"], "succeeded");
+        let (_, j) = get(&a, &format!("/v1/jobs/{id}")).await;
+        *ran_on
+            .entry(
+                j["attempts"][0]["node"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+        if ran_on.contains_key("node-b") && ran_on.contains_key("node-a") {
+            break;
+        }
+    }
+    assert!(
+        ran_on.contains_key("node-b") && ran_on.contains_key("node-a"),
+        "{ran_on:?}"
+    );
+    let (_, j) = get(&b, &format!("/v1/jobs/{held}")).await;
+    assert_eq!(j["state"], "queued", "{j}");
+    let (_, q) = get(&b, "/v1/queues").await;
+    assert_eq!(q["queues"][0]["name"], "held", "{q}");
+
+    let (s, v) = post(&b, "/v1/pools/held/resume", json!({})).await;
+    assert_eq!((s, v["changed"].as_bool()), (200, Some(true)), "{v}");
+    assert_eq!(wait_result(&a, &held).await["state"], "succeeded");
+    a.stop().await;
+    b.stop().await;
+}

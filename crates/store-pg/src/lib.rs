@@ -84,8 +84,9 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
-    CancelResult, Claimed, Completion, Counts, CronSchedule, CronState, Demand, JobId, JobRecord,
-    JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
+    BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState,
+    Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page, PausedQueue,
+    Queue, Store, StoreError, Submitted,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -498,6 +499,38 @@ impl Store for PgStore {
         ops::cron::resume(&c, name).await?;
         self.announce(Some(Notice::Schedules));
         Ok(())
+    }
+
+    async fn pause_queue(&self, queue: &Queue, at: Millis) -> Result<bool, StoreError> {
+        let mut c = self.client().await?;
+        ops::queues::pause(&mut c, queue, at).await
+    }
+
+    async fn resume_queue(&self, queue: &Queue) -> Result<bool, StoreError> {
+        let c = self.client().await?;
+        ops::queues::resume(&c, queue).await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
+        let c = self.client().await?;
+        ops::queues::list(&c).await
+    }
+
+    async fn delete(&self, id: JobId) -> Result<JobState, StoreError> {
+        let mut c = self.client().await?;
+        ops::bulk::delete(&mut c, id).await
+    }
+
+    async fn bulk(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<BulkOutcome, StoreError> {
+        let mut c = self.client().await?;
+        let (outcome, notices) = ops::bulk::bulk(&mut c, action, filter, limit).await?;
+        self.announce(notices);
+        Ok(outcome)
     }
 }
 

@@ -33,15 +33,19 @@
 //!   groups.
 #![deny(missing_docs)]
 
+pub mod bulk;
 pub mod limits;
 mod notice;
+pub mod queues;
 pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use notice::{JobNotice, Notice};
+pub use queues::{PausedQueue, Queue, QueueKind};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -547,4 +551,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Resumes schedule `name` and starts its failure count afresh (no-op when not paused).
     async fn resume_schedule(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Pauses `queue` at `at` (see [`queues`]): `claim` picks none of its jobs until it is
+    /// resumed. Returns whether this call paused it (`false`: it was paused already and keeps
+    /// its time). [`StoreError::Limit`] for a name out of bounds or when
+    /// [`queues::MAX_PAUSED_QUEUES`] are paused already.
+    async fn pause_queue(&self, queue: &Queue, at: Millis) -> Result<bool, StoreError>;
+
+    /// Resumes `queue`; returns whether it was paused.
+    async fn resume_queue(&self, queue: &Queue) -> Result<bool, StoreError>;
+
+    /// Every paused queue, pools first, then by name.
+    async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError>;
+
+    /// Deletes a job that is not running, with its attempts; returns the state it had.
+    /// [`StoreError::Conflict`] for a running job ([`bulk::running_refusal`]: cancel it
+    /// first), [`StoreError::NotFound`] for an unknown one.
+    async fn delete(&self, id: JobId) -> Result<JobState, StoreError>;
+
+    /// Retries or deletes at most `limit` jobs matching `filter`, oldest first, in one
+    /// transaction (see [`bulk`]); the filter is checked first ([`JobFilter::check`]).
+    async fn bulk(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<BulkOutcome, StoreError>;
 }

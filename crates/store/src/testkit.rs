@@ -17,16 +17,20 @@
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`.
 
 mod admin;
+mod bulk;
 mod claim;
 mod complete;
 mod cron;
+mod queues;
 mod read;
 mod submit;
 
 pub use admin::*;
+pub use bulk::*;
 pub use claim::*;
 pub use complete::*;
 pub use cron::*;
+pub use queues::*;
 pub use read::*;
 pub use submit::*;
 
@@ -151,7 +155,14 @@ macro_rules! store_conformance {
             // cron
             a_cron_tick_fires_once,
             schedules_crud,
-            cron_counters_and_pause;
+            cron_counters_and_pause,
+            // paused queues
+            a_paused_pool_claims_nothing_until_resumed,
+            a_paused_job_name_is_skipped_by_claims,
+            queue_pauses_are_bounded,
+            // delete, bulk
+            delete_one_job,
+            bulk_retry_and_delete_by_filter;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

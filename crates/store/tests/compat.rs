@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::*;
 use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
 use offload_store::{
-    CronSchedule, CronTick, JobState, ListFilter, SqliteStore, Store, StoredError, Transition,
+    CronSchedule, CronTick, JobState, ListFilter, Queue, SqliteStore, Store, StoredError,
+    Transition,
 };
 use serde_json::json;
 
@@ -129,6 +130,15 @@ async fn generate_fixture() {
     // Since v2: counters and a pause.
     store
         .pause_schedule("nightly", TICK + 1, "manual")
+        .await
+        .unwrap();
+    // Since v3: paused queues.
+    store
+        .pause_queue(&Queue::pool("node"), TICK + 2)
+        .await
+        .unwrap();
+    store
+        .pause_queue(&Queue::job("report.js"), TICK + 3)
         .await
         .unwrap();
     drop(store); // closes: the WAL is checkpointed into the file
@@ -301,6 +311,21 @@ async fn opens_a_v2_database() {
     );
     store.resume_schedule("nightly").await.unwrap();
     assert_eq!(store.cron_states().await.unwrap()[0].paused_at, None);
+}
+
+#[tokio::test]
+async fn opens_a_v3_database() {
+    let (_dir, store) = open_fixture(3);
+    let paused = store.paused_queues().await.unwrap();
+    let got: Vec<_> = paused.iter().map(|p| (&p.queue, p.paused_at)).collect();
+    assert_eq!(
+        got,
+        [
+            (&Queue::pool("node"), TICK + 2),
+            (&Queue::job("report.js"), TICK + 3)
+        ]
+    );
+    assert!(store.resume_queue(&Queue::pool("node")).await.unwrap());
 }
 
 #[test]

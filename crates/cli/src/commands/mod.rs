@@ -2,7 +2,9 @@
 
 pub(crate) mod cancel;
 pub(crate) mod cron;
+pub(crate) mod delete;
 pub(crate) mod jobs;
+pub(crate) mod pause;
 pub(crate) mod result;
 pub(crate) mod retry;
 pub(crate) mod run;

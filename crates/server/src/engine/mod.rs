@@ -28,6 +28,7 @@ pub(crate) mod error;
 mod lease;
 mod pools;
 mod progress;
+mod queues;
 mod route;
 pub(crate) mod route_cache;
 mod runner;

@@ -161,7 +161,7 @@ pub(crate) async fn batch(
     Ok(json(StatusCode::CREATED, &BatchSubmitted { jobs }))
 }
 
-fn parse_id(id: &str) -> Result<JobId, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<JobId, ApiError> {
     id.parse()
         .map_err(|_| ApiError::not_found(format!("no job {id:?} (ids are UUIDs)")))
 }

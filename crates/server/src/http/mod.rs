@@ -3,6 +3,7 @@
 //! answer, from which both the router and the OpenAPI document (`openapi`) are made. The
 //! bodies are `offload_api`'s types.
 
+mod bulk;
 mod cron;
 mod engine_error;
 mod guard;
@@ -10,6 +11,7 @@ mod jobs;
 pub(crate) mod listen;
 pub(crate) mod openapi;
 mod ops;
+mod queues;
 mod sse;
 
 use std::sync::Arc;
@@ -98,7 +100,9 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(jobs::submit, jobs::list))
         .routes(routes!(jobs::batch))
-        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::get, bulk::delete))
+        .routes(routes!(bulk::retry_many))
+        .routes(routes!(bulk::delete_many))
         .routes(routes!(jobs::result))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
@@ -106,6 +110,11 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(ops::workers))
         .routes(routes!(ops::pools))
         .routes(routes!(ops::resize))
+        .routes(routes!(queues::pause_pool))
+        .routes(routes!(queues::resume_pool))
+        .routes(routes!(queues::pause_job))
+        .routes(routes!(queues::resume_job))
+        .routes(routes!(queues::list))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))

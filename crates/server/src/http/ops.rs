@@ -53,6 +53,14 @@ fn worker(w: WorkerView) -> api::Worker {
     responses((status = 200, description = "Pools", body = PoolList)))]
 pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let counts = app.engine.store.counts().await?;
+    let paused: std::collections::HashSet<String> = app
+        .engine
+        .paused_queues()
+        .await?
+        .into_iter()
+        .filter(|p| p.queue.kind == offload_store::QueueKind::Pool)
+        .map(|p| p.queue.name)
+        .collect();
     let mut pools = Vec::new();
     for p in app.engine.pools() {
         let count = |st: JobState| counts.get(&(p.name.clone(), st)).copied().unwrap_or(0);
@@ -74,6 +82,7 @@ pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiEr
             workers,
             queued: count(JobState::Queued) + count(JobState::Scheduled) + count(JobState::Failed),
             running: count(JobState::Running),
+            paused: paused.contains(&p.name),
         });
     }
     Ok(json(StatusCode::OK, &PoolList { pools }))

@@ -7,8 +7,10 @@
 //! | `claim.rs` | `claim`, `renew`, `recover` (the leases) |
 //! | `complete.rs` | `complete`, `progress` |
 //! | `admin.rs` | `cancel`, `retry`, `purge` |
+//! | `bulk.rs` | `delete`, `bulk` |
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
+//! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Most are one statement (one round trip, its own
 //! transaction); those that must read before they write run in a transaction. `now` is always
@@ -16,9 +18,11 @@
 //! [`offload_store::rules::rows`]).
 
 pub(crate) mod admin;
+pub(crate) mod bulk;
 pub(crate) mod claim;
 pub(crate) mod complete;
 pub(crate) mod cron;
+pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod submit;
 

@@ -151,8 +151,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use crate::{
-    now_ms, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState, Demand, JobId,
-    JobRecord, JobState, ListFilter, Millis, NewJob, Page, Store, StoreError, Submitted,
+    now_ms, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
+    CronState, Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page,
+    PausedQueue, Queue, Store, StoreError, Submitted,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -565,5 +566,39 @@ impl Store for SqliteStore {
     async fn resume_schedule(&self, name: &str) -> Result<(), StoreError> {
         let name = name.to_owned();
         self.write(1, move |c, _| ops::cron::resume(c, &name)).await
+    }
+
+    async fn pause_queue(&self, queue: &Queue, at: Millis) -> Result<bool, StoreError> {
+        let queue = queue.clone();
+        self.write(1, move |c, _| ops::queues::pause(c, &queue, at))
+            .await
+    }
+
+    async fn resume_queue(&self, queue: &Queue) -> Result<bool, StoreError> {
+        let queue = queue.clone();
+        self.write(1, move |c, _| ops::queues::resume(c, &queue))
+            .await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
+        self.read(ops::queues::list).await
+    }
+
+    async fn delete(&self, id: JobId) -> Result<JobState, StoreError> {
+        self.write(1, move |c, d| ops::bulk::delete(c, d, id)).await
+    }
+
+    async fn bulk(
+        &self,
+        action: BulkAction,
+        filter: &JobFilter,
+        limit: usize,
+    ) -> Result<BulkOutcome, StoreError> {
+        filter.check(action, limit)?;
+        let filter = filter.clone();
+        self.write(limit, move |c, d| {
+            ops::bulk::bulk(c, d, action, &filter, limit, now_ms())
+        })
+        .await
     }
 }

@@ -7,8 +7,10 @@
 //! | `claim.rs` | `claim`, `renew`, `recover` (the leases) |
 //! | `complete.rs` | `complete`, `progress` |
 //! | `admin.rs` | `cancel`, `retry`, `purge` |
+//! | `bulk.rs` | `delete`, `bulk` |
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
+//! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Each function runs inside a transaction the caller
 //! opened (the writer's group commit, or a reader's snapshot); writes take `now` from the
@@ -17,9 +19,11 @@
 //! by column name ([`Cols`], through [`crate::rules::rows`]).
 
 pub(super) mod admin;
+pub(super) mod bulk;
 pub(super) mod claim;
 pub(super) mod complete;
 pub(super) mod cron;
+pub(super) mod queues;
 pub(super) mod read;
 pub(super) mod submit;
 

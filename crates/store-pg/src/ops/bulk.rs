@@ -1,0 +1,81 @@
+//! `delete` of one job and `bulk` retry or delete by a filter (see [`offload_store::bulk`]):
+//! each in one transaction.
+
+use deadpool_postgres::Object;
+use offload_store::bulk::{running_refusal, BulkAction, BulkOutcome, JobFilter};
+use offload_store::rules::rows::Row;
+use offload_store::{JobId, JobState, Notice, StoreError};
+use tokio_postgres::types::ToSql;
+
+use super::{all, Cols};
+use crate::engine;
+
+const LOCK_JOB: &str = include_str!("../sql/bulk/lock_job.sql");
+const DELETE_JOB: &str = include_str!("../sql/bulk/delete_job.sql");
+const RETRY: &str = include_str!("../sql/bulk/retry.sql");
+const DELETE: &str = include_str!("../sql/bulk/delete.sql");
+const MORE: &str = include_str!("../sql/bulk/more.sql");
+
+pub(crate) async fn delete(c: &mut Object, id: JobId) -> Result<JobState, StoreError> {
+    let tx = c.transaction().await.map_err(engine)?;
+    let st = tx.prepare_cached(LOCK_JOB).await.map_err(engine)?;
+    let row = tx
+        .query_opt(&st, &[&id])
+        .await
+        .map_err(engine)?
+        .ok_or(StoreError::NotFound)?;
+    let state = Cols(&row).state("state")?;
+    if state == JobState::Running {
+        return Err(running_refusal());
+    }
+    let st = tx.prepare_cached(DELETE_JOB).await.map_err(engine)?;
+    tx.execute(&st, &[&id]).await.map_err(engine)?;
+    tx.commit().await.map_err(engine)?;
+    Ok(state)
+}
+
+/// Returns what it did and, for a retry, a `Due` notice per pool that got queued jobs.
+pub(crate) async fn bulk(
+    c: &mut Object,
+    action: BulkAction,
+    filter: &JobFilter,
+    limit: usize,
+) -> Result<(BulkOutcome, Vec<Notice>), StoreError> {
+    filter.check(action, limit)?;
+    let states = filter.state_names();
+    let n = i64::try_from(limit).unwrap_or(i64::MAX);
+    let args: [&(dyn ToSql + Sync); 6] = [
+        &states,
+        &filter.job,
+        &filter.pool,
+        &filter.since,
+        &filter.until,
+        &n,
+    ];
+    let tx = c.transaction().await.map_err(engine)?;
+    let sql = match action {
+        BulkAction::Retry => RETRY,
+        BulkAction::Delete => DELETE,
+    };
+    let st = tx.prepare_cached(sql).await.map_err(engine)?;
+    let rows = tx.query(&st, &args).await.map_err(engine)?;
+    let per_pool = all(&rows, |r| Ok((r.text("pool")?, r.int("n")?)))?;
+    let st = tx.prepare_cached(MORE).await.map_err(engine)?;
+    let more = Cols(&tx.query_one(&st, &args[..5]).await.map_err(engine)?).flag("more")?;
+    tx.commit().await.map_err(engine)?;
+    let affected = per_pool.iter().map(|(_, n)| *n).sum::<i64>();
+    let notices = match action {
+        BulkAction::Retry => per_pool
+            .into_iter()
+            .map(|(pool, _)| Notice::Due { pool })
+            .collect(),
+        BulkAction::Delete => Vec::new(),
+    };
+    Ok((
+        BulkOutcome {
+            affected: u64::try_from(affected).unwrap_or(0),
+            more,
+        },
+        notices,
+    ))
+}

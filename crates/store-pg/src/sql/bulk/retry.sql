@@ -1,0 +1,18 @@
+-- Retries at most $6 jobs in one of the states $1, of job $2 and pool $3 when given, submitted
+-- in [$4, $5) when given, oldest first: a fresh set of attempts (as `retry`). The pools that
+-- got due jobs, with how many.
+WITH picked AS (
+    SELECT id FROM offload_jobs
+    WHERE state = ANY($1::text[])
+        AND ($2::text IS NULL OR job = $2) AND ($3::text IS NULL OR pool = $3)
+        AND ($4::bigint IS NULL OR created_at >= $4) AND ($5::bigint IS NULL OR created_at < $5)
+    ORDER BY id LIMIT $6
+    FOR UPDATE
+), done AS (
+    UPDATE offload_jobs j SET state = 'queued', attempt = 0, run_at = offload_now_ms(),
+        updated_at = offload_now_ms(), cancel_requested = false, result = NULL, node = NULL,
+        lease_until = NULL
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.pool
+)
+SELECT pool, count(*) AS n FROM done GROUP BY pool

@@ -1,0 +1,2 @@
+-- Every paused queue, pools first, then by name.
+SELECT kind, name, paused_at FROM offload_queue_pauses ORDER BY kind DESC, name

@@ -1,0 +1,3 @@
+-- Pauses queue ($1 kind, $2 name) at $3; a queue paused already keeps its time.
+INSERT INTO offload_queue_pauses (kind, name, paused_at) VALUES ($1, $2, $3)
+ON CONFLICT (kind, name) DO NOTHING
