@@ -37,9 +37,9 @@ impl<'a> Page<'a> {
     }
 }
 
-/// The htmx settings: no inline styles (the CSP forbids them), no `eval`, and refusals (4xx)
+/// The htmx settings: no attribute inheritance (each element says what it swaps), no inline styles (the CSP forbids them), no `eval`, and refusals (4xx)
 /// swapped like answers so a refused action shows its reason.
-const HTMX_CONFIG: &str = r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
+const HTMX_CONFIG: &str = r#"{"disableInheritance":true,"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
 
 /// A whole page around `body`.
 pub(crate) fn page(p: &Page<'_>, body: Markup) -> Markup {
@@ -60,6 +60,7 @@ pub(crate) fn page(p: &Page<'_>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="color-scheme" content="light dark";
                 meta name="htmx-config" content=(HTMX_CONFIG);
+                link rel="icon" href="data:,";
                 title { (p.title) " · offload" }
                 link rel="stylesheet" href=(assets::url("dash.css"));
                 link rel="stylesheet" href=(assets::url("uPlot.min.css"));
