@@ -46,7 +46,11 @@ async fn dead_job(d: &Running, token: Option<&str>) -> String {
 async fn without_a_session_pages_ask_to_sign_in_and_actions_are_refused() {
     let d = start(Some("s3cret")).await;
     let c = browser();
-    let r = c.get(format!("{}/ui/jobs?state=dead", d.url())).send().await.unwrap();
+    let r = c
+        .get(format!("{}/ui/jobs?state=dead", d.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(
         r.headers()["location"],
@@ -242,5 +246,7 @@ async fn pages_carry_a_strict_policy_and_refusals_say_why() {
     // The HTML routes are not the JSON API.
     let (_, doc) = get(&d, "/v1/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
-    assert!(paths.keys().all(|p| p.starts_with("/v1/") || p == "/healthz" || p == "/metrics"));
+    assert!(paths
+        .keys()
+        .all(|p| p.starts_with("/v1/") || p == "/healthz" || p == "/metrics"));
 }

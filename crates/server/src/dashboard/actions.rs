@@ -76,7 +76,10 @@ pub(crate) async fn resize(
     Path(name): Path<String>,
     form: Result<Form<SizeForm>, FormRejection>,
 ) -> Response {
-    let Some(size) = form.ok().and_then(|Form(f)| f.size.trim().parse::<u32>().ok()) else {
+    let Some(size) = form
+        .ok()
+        .and_then(|Form(f)| f.size.trim().parse::<u32>().ok())
+    else {
         return refused(
             "Resize",
             &ApiError::bad_request("size must be a whole number of workers"),
@@ -94,12 +97,7 @@ pub(crate) async fn resize(
     })
 }
 
-async fn schedule_op(
-    what: &str,
-    name: &str,
-    r: Result<Response, ApiError>,
-    ok: &str,
-) -> Response {
+async fn schedule_op(what: &str, name: &str, r: Result<Response, ApiError>, ok: &str) -> Response {
     let r: Result<(), ApiError> = match r {
         Ok(resp) if resp.status() == StatusCode::NO_CONTENT => Ok(()),
         Ok(resp) => decode::<serde_json::Value>(resp).await.map(|_| ()),

@@ -8,8 +8,16 @@ use axum::response::{IntoResponse, Response};
 
 /// Name, content type, bytes.
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("dash.css", "text/css; charset=utf-8", include_bytes!("../../assets/dash.css")),
-    ("dash.js", "text/javascript; charset=utf-8", include_bytes!("../../assets/dash.js")),
+    (
+        "dash.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/dash.css"),
+    ),
+    (
+        "dash.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/dash.js"),
+    ),
     (
         "htmx.min.js",
         "text/javascript; charset=utf-8",

@@ -67,9 +67,8 @@ impl Sessions {
 
     fn valid(&self, id: &str) -> bool {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.iter().any(|(k, until)| {
-            *until > Instant::now() && crate_eq(k.as_bytes(), id.as_bytes())
-        })
+        live.iter()
+            .any(|(k, until)| *until > Instant::now() && crate_eq(k.as_bytes(), id.as_bytes()))
     }
 
     fn close(&self, id: &str) {
@@ -166,7 +165,10 @@ pub(crate) async fn headers(req: Request, next: Next) -> Response {
     let asset = req.uri().path().starts_with("/ui/assets/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -229,12 +231,19 @@ pub(crate) struct LoginForm {
 }
 
 /// Checks the token; opens a session and sets its cookie.
-pub(crate) async fn login(State(dash): State<Arc<Dash>>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+pub(crate) async fn login(
+    State(dash): State<Arc<Dash>>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
     let Some(token) = dash.app.token.as_deref() else {
         return Redirect::to("/").into_response();
     };
     let Ok(Form(form)) = form else {
-        return login_form(StatusCode::BAD_REQUEST, "/", Some("the form was not sent whole"));
+        return login_form(
+            StatusCode::BAD_REQUEST,
+            "/",
+            Some("the form was not sent whole"),
+        );
     };
     let next = safe_next(form.next.as_deref());
     if !crate_eq(form.token.as_bytes(), token.as_bytes()) {
@@ -296,7 +305,10 @@ mod tests {
 
     #[test]
     fn next_stays_on_this_site() {
-        assert_eq!(safe_next(Some("/ui/jobs?state=dead")), "/ui/jobs?state=dead");
+        assert_eq!(
+            safe_next(Some("/ui/jobs?state=dead")),
+            "/ui/jobs?state=dead"
+        );
         for bad in ["//evil.example/", "https://evil.example", "/\\evil", "x"] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }

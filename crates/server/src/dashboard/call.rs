@@ -32,7 +32,11 @@ pub(crate) async fn decode<T: DeserializeOwned>(resp: Response) -> Result<T, Api
         })?;
         return Err(ApiError::new(status, body.error.code, body.error.message));
     }
-    let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+    let bytes = if bytes.is_empty() {
+        &b"null"[..]
+    } else {
+        &bytes[..]
+    };
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::internal(format!("the API's answer does not decode: {e}")))
 }

@@ -174,7 +174,7 @@ pub(crate) fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -262,7 +262,10 @@ mod tests {
 
     #[test]
     fn progress_shapes() {
-        assert_eq!(progress_fraction(&json!({"done": 1, "total": 4})), Some(0.25));
+        assert_eq!(
+            progress_fraction(&json!({"done": 1, "total": 4})),
+            Some(0.25)
+        );
         assert_eq!(progress_fraction(&json!({"percent": 50})), Some(0.5));
         assert_eq!(progress_fraction(&json!(0.3)), Some(0.3));
         assert_eq!(progress_fraction(&json!(30)), Some(0.3));

@@ -96,7 +96,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/schedules", get(pages::schedules))
         .route("/ui/schedules/table", get(pages::schedule_table))
         .route("/ui/schedules/{name}/pause", post(actions::pause_schedule))
-        .route("/ui/schedules/{name}/resume", post(actions::resume_schedule))
+        .route(
+            "/ui/schedules/{name}/resume",
+            post(actions::resume_schedule),
+        )
         .route("/ui/schedules/{name}/run", post(actions::run_schedule))
         .route("/ui/pools", get(pages::pools))
         .route("/ui/pools/table", get(pages::pool_table))
@@ -111,7 +114,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             auth::require_session,
         ))
         .layer(DefaultBodyLimit::max(auth::MAX_FORM_BYTES))
-        .layer(middleware::from_fn_with_state(Arc::clone(&dash), auth::guard))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&dash),
+            auth::guard,
+        ))
         .layer(middleware::from_fn(auth::headers))
         .with_state(dash)
 }

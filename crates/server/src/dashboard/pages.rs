@@ -181,8 +181,7 @@ async fn list_jobs(dash: &Dash, q: &JobsQuery) -> Result<JobsView, ApiError> {
         cursor,
         include: None,
     };
-    let page: JobPage =
-        call(jobs::list(State(Arc::clone(&dash.app)), Ok(Query(query)))).await?;
+    let page: JobPage = call(jobs::list(State(Arc::clone(&dash.app)), Ok(Query(query)))).await?;
     let mut next = page.next_cursor;
     let mut rows = page.jobs;
     if let Some(since) = since {
@@ -195,7 +194,10 @@ async fn list_jobs(dash: &Dash, q: &JobsQuery) -> Result<JobsView, ApiError> {
 }
 
 /// `/ui/jobs`.
-pub(crate) async fn jobs(State(dash): State<Arc<Dash>>, q: Result<Query<JobsQuery>, QueryRejection>) -> Response {
+pub(crate) async fn jobs(
+    State(dash): State<Arc<Dash>>,
+    q: Result<Query<JobsQuery>, QueryRejection>,
+) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     if let Some(id) = JobsQuery::field(q.id.as_ref()) {
         return Redirect::to(&format!("/ui/jobs/{}", layout::encode(id))).into_response();
@@ -207,7 +209,10 @@ pub(crate) async fn jobs(State(dash): State<Arc<Dash>>, q: Result<Query<JobsQuer
 }
 
 /// `/ui/dead`: the jobs that used every attempt.
-pub(crate) async fn dead(State(dash): State<Arc<Dash>>, q: Result<Query<JobsQuery>, QueryRejection>) -> Response {
+pub(crate) async fn dead(
+    State(dash): State<Arc<Dash>>,
+    q: Result<Query<JobsQuery>, QueryRejection>,
+) -> Response {
     let mut q = q.map(|Query(q)| q).unwrap_or_default();
     q.state = Some("dead".into());
     let listed = list_jobs(&dash, &q).await;

@@ -79,7 +79,10 @@ pub(crate) struct Sampler {
 impl Sampler {
     fn record(&self, s: Sample) -> Vec<Sample> {
         let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
-        if ring.back().is_none_or(|last| s.at - last.at >= SAMPLE_EVERY_MS) {
+        if ring
+            .back()
+            .is_none_or(|last| s.at - last.at >= SAMPLE_EVERY_MS)
+        {
             if ring.len() >= MAX_SAMPLES {
                 ring.pop_front();
             }

@@ -181,7 +181,7 @@ pub(crate) fn pool_table(
                             td {
                                 @if format!("{:?}", p.isolation) == "Pool" {
                                     form.inline hx-post={ "/ui/pools/" (slug) "/resize" } hx-target="#flash" {
-                                        label { span.sr-only { "New size of pool " (p.name) } 
+                                        label { span.sr-only { "New size of pool " (p.name) }
                                             input type="number" name="size" min="0" max=(cap) value=(p.workers) required size="4";
                                         }
                                         button type="submit" { "Resize" }
