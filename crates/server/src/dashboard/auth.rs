@@ -28,6 +28,8 @@ pub(crate) const MAX_SESSIONS: usize = 64;
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// The largest form body (a login token, a pool size).
 pub(crate) const MAX_FORM_BYTES: usize = 4096;
+/// Wrong tokens accepted per minute (all clients together); past it the form answers 429.
+pub(crate) const MAX_FAILED_LOGINS_PER_MINUTE: u32 = 20;
 
 /// The content security policy of every dashboard answer.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -37,9 +39,30 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     live: Mutex<HashMap<String, Instant>>,
+    /// Wrong tokens in the current minute: (its start, count).
+    failed: Mutex<Option<(Instant, u32)>>,
 }
 
 impl Sessions {
+    /// Counts a wrong token (per minute, see [`MAX_FAILED_LOGINS_PER_MINUTE`]).
+    fn failed_login(&self) {
+        let mut f = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (start, n) = match *f {
+            Some((start, n)) if now.duration_since(start) < Duration::from_secs(60) => (start, n),
+            _ => (now, 0),
+        };
+        *f = Some((start, n.saturating_add(1)));
+    }
+
+    /// Whether wrong tokens are being refused without a check this minute.
+    fn throttled(&self) -> bool {
+        let f = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+        f.is_some_and(|(start, n)| {
+            start.elapsed() < Duration::from_secs(60) && n >= MAX_FAILED_LOGINS_PER_MINUTE
+        })
+    }
+
     /// A new session's id (32 random bytes from the kernel, in hex), or `None` when there is
     /// no randomness to be had.
     fn open(&self) -> Option<String> {
@@ -246,7 +269,15 @@ pub(crate) async fn login(
         );
     };
     let next = safe_next(form.next.as_deref());
+    if dash.sessions.throttled() {
+        return login_form(
+            StatusCode::TOO_MANY_REQUESTS,
+            next,
+            Some("too many wrong tokens this minute: wait a minute and try again"),
+        );
+    }
     if !crate_eq(form.token.as_bytes(), token.as_bytes()) {
+        dash.sessions.failed_login();
         return login_form(
             StatusCode::UNAUTHORIZED,
             next,
@@ -301,6 +332,16 @@ mod tests {
         assert_eq!(s.live.lock().unwrap().len(), MAX_SESSIONS);
         assert!(!s.valid(&first), "the oldest was dropped");
         assert!(!s.valid("nope"));
+    }
+
+    #[test]
+    fn wrong_tokens_are_throttled() {
+        let s = Sessions::default();
+        for _ in 0..MAX_FAILED_LOGINS_PER_MINUTE {
+            assert!(!s.throttled());
+            s.failed_login();
+        }
+        assert!(s.throttled());
     }
 
     #[test]
