@@ -99,7 +99,8 @@
   function opts(el, series) {
     return {
       width: Math.max(280, el.clientWidth - 8), height: 200,
-      series: [{}].concat(series),
+      // A minute alone between gaps is still seen: every point is drawn.
+      series: [{}].concat(series.map(function (s) { return Object.assign({ width: 2, points: { show: true, size: 6 } }, s); })),
       axes: [{ stroke: css('--muted'), grid: { stroke: css('--line') } },
              { stroke: css('--muted'), grid: { stroke: css('--line') } }],
       legend: { live: false },
