@@ -170,6 +170,28 @@ async fn a_cross_site_or_plain_form_post_is_refused_and_changes_nothing() {
         assert!(status == 403 || status == 421, "{name}: {value} → {status}");
         assert!(r.text().await.unwrap().contains("<h1>"), "an HTML refusal");
     }
+    // A link followed from another site opens the page (a read, not framed, no session)...
+    let link = c
+        .get(format!("{}/ui/jobs/{id}", d.url()))
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status().as_u16(), 200);
+    // ...but another site's script or frame reading it does not.
+    for (mode, dest) in [("cors", "empty"), ("navigate", "iframe")] {
+        let r = c
+            .get(format!("{}/ui/jobs/{id}", d.url()))
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{mode} {dest}");
+    }
     // A plain HTML form (no HX-Request) from anywhere cannot act either.
     let r = c
         .post(&url)

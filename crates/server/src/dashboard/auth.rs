@@ -1,7 +1,8 @@
 //! What every dashboard request passes: the guard (the API's own `Host`, `Sec-Fetch-Site` and
-//! `Origin` checks, and `HX-Request` on every action so a plain cross-site form cannot post),
-//! the token login with its in-memory sessions, and the security headers (a strict CSP: no
-//! inline script or style, no framing).
+//! `Origin` checks, except that a link followed from another site still opens a page; and
+//! `HX-Request` on every action, so a plain cross-site form cannot post), the token login with
+//! its in-memory sessions, and the security headers (a strict CSP: no inline script or style,
+//! no framing).
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -136,8 +137,10 @@ pub(crate) async fn guard(State(dash): State<Arc<Dash>>, req: Request, next: Nex
         Ok(h) => h,
         Err(e) => return refusal(e.status, "Misdirected request", &e.message),
     };
-    if let Err(e) = guard::check_fetch_site(headers) {
-        return refusal(e.status, "Refused", &e.message);
+    if !is_navigation(&req) {
+        if let Err(e) = guard::check_fetch_site(headers) {
+            return refusal(e.status, "Refused", &e.message);
+        }
     }
     if *req.method() != Method::GET && *req.method() != Method::HEAD {
         if let Err(e) = guard::check_origin(headers, &host) {
@@ -153,6 +156,18 @@ pub(crate) async fn guard(State(dash): State<Arc<Dash>>, req: Request, next: Nex
         }
     }
     next.run(req).await
+}
+
+/// A person following a link from elsewhere (chat, a ticket, another tool) to a page: a
+/// top-level `GET` of a document. It may come from another site: it changes nothing, the page
+/// cannot be read by that site (no CORS) nor framed (`frame-ancestors 'none'`), and with
+/// `SameSite=Strict` it carries no session (a token daemon answers with its login form).
+fn is_navigation(req: &Request) -> bool {
+    let h = req.headers();
+    *req.method() == Method::GET
+        && h.get("sec-fetch-mode").is_some_and(|v| v == "navigate")
+        && h.get("sec-fetch-dest").is_some_and(|v| v == "document")
+        && !h.contains_key("hx-request")
 }
 
 /// With `--token`, every page but the login and the assets needs a live session: a page
