@@ -129,6 +129,14 @@ test('a job submitted through the API appears without reload and its progress ba
   }, WAIT);
   await daemon.state(id, ['succeeded']);
   await page.locator(`tr[data-job="${id}"] .badge.st-succeeded`).waitFor();
+  // Under a burst, the page keeps one page of rows (bounded DOM), the newest on top.
+  const burst = Array.from({ length: 200 }, (_, i) => ({ job: 'hello', params: { name: `b${i}`, steps: 1 } }));
+  const r = await daemon.api('POST', '/v1/jobs/batch', { jobs: burst });
+  assert.equal(r.status, 201);
+  const newest = r.body.jobs[r.body.jobs.length - 1].id;
+  await page.locator(`tr[data-job="${newest}"]`).waitFor();
+  const rows = await page.locator('tr[data-job]').count();
+  assert.ok(rows <= 50, `${rows} rows in the page`);
   assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
   assert.deepEqual(page.errors, []);
   await page.context().close();
