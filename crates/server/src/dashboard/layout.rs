@@ -1,7 +1,7 @@
 //! The page frame (head, navigation, the live-update hooks) and how numbers are shown: times
 //! relative and absolute, durations, bytes and CPU with their units, states as badges.
 
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use offload_api::JobState;
 
 use super::assets;
@@ -91,6 +91,19 @@ pub(crate) fn page(p: &Page<'_>, body: Markup) -> Markup {
             }
         }
     }
+}
+
+/// The content of a live region without its wrapper, for its partial: the region element stays
+/// in the page (its `hx-swap` is `innerHTML`), so a refresh asked for while one is in flight is
+/// queued on it (`hx-sync="this:queue last"`) instead of lost with a replaced element. maud
+/// escapes `>` in attributes, so the first `>` ends the wrapper's opening tag.
+pub(crate) fn inner(region: Markup) -> Markup {
+    let s = region.into_string();
+    let body = s
+        .split_once('>')
+        .map(|(_, rest)| rest.strip_suffix("</div>").unwrap_or(rest))
+        .unwrap_or("");
+    PreEscaped(body.to_owned())
 }
 
 /// Percent-encodes a query value or a path segment (everything but the unreserved bytes).
@@ -258,6 +271,12 @@ mod tests {
         assert_eq!(count(12), "12");
         assert_eq!(relative(0, 5000), "5.0 s ago");
         assert_eq!(encode("/ui/jobs?state=dead"), "%2Fui%2Fjobs%3Fstate%3Ddead");
+    }
+
+    #[test]
+    fn a_partial_is_its_region_without_the_wrapper() {
+        let r = html! { div #x title="a>b" { p { "in" } div { "nested" } } };
+        assert_eq!(inner(r).into_string(), "<p>in</p><div>nested</div>");
     }
 
     #[test]

@@ -79,14 +79,14 @@ pub(crate) async fn overview(State(dash): State<Arc<Dash>>) -> Response {
 /// The counts partial.
 pub(crate) async fn counts_partial(State(dash): State<Arc<Dash>>) -> Response {
     match counts(&dash).await {
-        Ok(c) => views_ops::counts(&c).into_response(),
+        Ok(c) => layout::inner(views_ops::counts(&c)).into_response(),
         Err(e) => failed(&e),
     }
 }
 
 /// The workers partial.
 pub(crate) async fn workers(State(dash): State<Arc<Dash>>) -> Response {
-    views_ops::workers(&workers_list(&dash).await, now_ms()).into_response()
+    layout::inner(views_ops::workers(&workers_list(&dash).await, now_ms())).into_response()
 }
 
 /// The filters of the jobs page, as the form sends them (empty fields mean "any").
@@ -227,7 +227,7 @@ pub(crate) async fn job_rows(
 ) -> Response {
     let q = q.map(|Query(q)| q).unwrap_or_default();
     let listed = list_jobs(&dash, &q).await;
-    views_jobs::job_table(&q, &listed, now_ms()).into_response()
+    layout::inner(views_jobs::job_table(&q, &listed, now_ms())).into_response()
 }
 
 async fn get_job(dash: &Dash, id: &str) -> Result<Job, ApiError> {
@@ -249,7 +249,7 @@ pub(crate) async fn job(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -
 /// The job's panel partial (its state, progress, attempts, actions).
 pub(crate) async fn job_panel(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -> Response {
     match get_job(&dash, &id).await {
-        Ok(job) => views_jobs::job_panel(&job, dash.caps, now_ms()).into_response(),
+        Ok(job) => layout::inner(views_jobs::job_panel(&job, dash.caps, now_ms())).into_response(),
         Err(e) => failed(&e),
     }
 }
@@ -269,7 +269,11 @@ pub(crate) async fn schedules(State(dash): State<Arc<Dash>>) -> Response {
 
 /// The schedules table partial.
 pub(crate) async fn schedule_table(State(dash): State<Arc<Dash>>) -> Response {
-    views_ops::schedule_table(&schedule_list(&dash).await, now_ms()).into_response()
+    layout::inner(views_ops::schedule_table(
+        &schedule_list(&dash).await,
+        now_ms(),
+    ))
+    .into_response()
 }
 
 async fn pool_data(dash: &Dash) -> Result<(PoolList, WorkerList), ApiError> {
@@ -294,7 +298,14 @@ pub(crate) async fn pool_table(State(dash): State<Arc<Dash>>) -> Response {
     match pool_data(&dash).await {
         Ok((pools, workers)) => {
             let cap = dash.app.engine.config().limits.max_workers_per_pool;
-            views_ops::pool_table(&pools, &workers, cap, dash.caps, now_ms()).into_response()
+            layout::inner(views_ops::pool_table(
+                &pools,
+                &workers,
+                cap,
+                dash.caps,
+                now_ms(),
+            ))
+            .into_response()
         }
         Err(e) => failed(&e),
     }

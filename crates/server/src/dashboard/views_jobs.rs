@@ -103,7 +103,7 @@ pub(crate) fn job_table(q: &JobsQuery, listed: &Result<JobsView, ApiError>, now:
     let query = q.to_query(q.cursor.as_deref());
     html! {
         div #job-table hx-get={ "/ui/jobs/rows?" (query) } hx-trigger="dash-live, dash-refresh from:body"
-            hx-swap="outerHTML" hx-sync="this:queue last" data-live="job" {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="job" {
             @match listed {
                 Err(e) => { p.notice.error role="alert" { (e.message) } }
                 Ok(v) if v.jobs.is_empty() => {
@@ -174,7 +174,7 @@ pub(crate) fn job_panel(job: &Job, caps: Caps, now: i64) -> Markup {
     let id = job.id.to_string();
     html! {
         div #job-panel hx-get={ "/ui/jobs/" (id) "/panel" } hx-trigger="dash-live, dash-refresh from:body"
-            hx-swap="outerHTML" hx-sync="this:queue last" data-live="job" data-job-filter=(id) {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="job" data-job-filter=(id) {
             dl.facts {
                 dt { "State" } dd { (badge(job.state)) @if job.cancel_requested { " (cancel requested)" } }
                 dt { "Progress" } dd { (progress_bar(&id, job.progress.as_ref(), job.state == JobState::Running)) @if job.progress.is_none() && job.state != JobState::Running { "—" } }

@@ -60,7 +60,7 @@ pub(crate) fn counts(counts: &BTreeMap<(String, JobState), u64>) -> Markup {
     }
     html! {
         div #counts hx-get="/ui/overview/counts" hx-trigger="dash-live, dash-refresh from:body"
-            hx-swap="outerHTML" hx-sync="this:queue last" data-live="job" {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="job" {
             @if counts.is_empty() {
                 (empty("No jobs yet.", first_job_hint()))
             } @else {
@@ -94,7 +94,7 @@ pub(crate) fn workers(list: &WorkerList, now: i64) -> Markup {
     let _ = now;
     html! {
         div #workers hx-get="/ui/overview/workers" hx-trigger="dash-live, every 5s"
-            hx-swap="outerHTML" hx-sync="this:queue last" data-live="worker" {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="worker" {
             @if list.workers.is_empty() {
                 (empty("No worker is running.", html! {
                     p { "Pools start their workers on the first job of their kind (or at start with "
@@ -156,7 +156,7 @@ pub(crate) fn pool_table(
     let _ = (workers, now);
     html! {
         div #pool-table hx-get="/ui/pools/table" hx-trigger="dash-live, dash-refresh from:body"
-            hx-swap="outerHTML" hx-sync="this:queue last" data-live="worker job" {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="worker job" {
             @if pools.pools.is_empty() {
                 (empty("No pool has started yet.", first_job_hint()))
             } @else {
@@ -235,7 +235,7 @@ fn last_outcome(s: &Schedule, now: i64) -> Markup {
 pub(crate) fn schedule_table(list: &ScheduleList, now: i64) -> Markup {
     html! {
         div #schedule-table hx-get="/ui/schedules/table" hx-trigger="dash-live, dash-refresh from:body"
-            hx-swap="outerHTML" hx-sync="this:queue last" data-live="schedule job" {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="schedule job" {
             @if list.schedules.is_empty() {
                 (empty("No schedule yet.", html! {
                     p { "Add one in " code { "offload.toml" } " (" code { "[[cron]]" } ") or through the API:" }
