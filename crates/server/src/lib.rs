@@ -9,6 +9,7 @@
 mod admission;
 pub mod config;
 mod cron;
+mod dashboard;
 mod engine;
 pub mod error;
 pub mod events;
@@ -93,7 +94,7 @@ impl Daemon {
             limits.clone(),
             max_body,
         ));
-        let router = http::router(app);
+        let router = dashboard::router(Arc::clone(&app)).merge(http::router(app));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let metrics = engine.metrics.clone();
         let server = tokio::spawn(async move {

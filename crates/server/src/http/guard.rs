@@ -101,7 +101,7 @@ fn forbidden(why: String) -> ApiError {
 
 /// Refuses any request a browser says comes from another site (`Sec-Fetch-Site: cross-site` or
 /// `same-site`): even a read may cost a slot (a long poll, an event stream).
-fn check_fetch_site(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn check_fetch_site(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("?").to_ascii_lowercase();
         if site != "same-origin" && site != "none" {
@@ -113,7 +113,7 @@ fn check_fetch_site(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Refuses a state-changing request whose `Origin` is not `http://<Host>` (older browsers send
 /// no `Sec-Fetch-Site`, every browser sends `Origin` on a cross-origin `POST`).
-fn check_origin(headers: &HeaderMap, host: &str) -> Result<(), ApiError> {
+pub(crate) fn check_origin(headers: &HeaderMap, host: &str) -> Result<(), ApiError> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("?").to_ascii_lowercase();
         let own = origin.strip_prefix("http://").is_some_and(|a| a == host);

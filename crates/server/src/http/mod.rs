@@ -3,16 +3,16 @@
 //! answer, from which both the router and the OpenAPI document (`openapi`) are made. The
 //! bodies are `offload_api`'s types.
 
-mod bulk;
-mod cron;
+pub(crate) mod bulk;
+pub(crate) mod cron;
 mod engine_error;
-mod guard;
-mod jobs;
+pub(crate) mod guard;
+pub(crate) mod jobs;
 pub(crate) mod listen;
 pub(crate) mod openapi;
-mod ops;
-mod queues;
-mod sse;
+pub(crate) mod ops;
+pub(crate) mod queues;
+pub(crate) mod sse;
 
 use std::sync::Arc;
 

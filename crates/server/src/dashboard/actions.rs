@@ -1,0 +1,137 @@
+//! The `POST` actions. Each names its job, pool or schedule in its URL (a stale page can only
+//! act on what it shows), goes through the JSON API's handler, and answers with a message for
+//! the page's `#flash` region: what was done, or why the API refused. A success also asks the
+//! page's live parts to refresh (`HX-Trigger: dash-refresh`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use offload_api::{JobStateView, ResizeRequest, Resized, Submitted};
+use serde::Deserialize;
+
+use super::call::{call, decode};
+use super::Dash;
+use crate::error::ApiError;
+use crate::http::{cron, jobs, ops};
+
+/// The message of a done action.
+fn done(text: String) -> Response {
+    let mut resp = html! { p.notice.ok role="status" { (text) } }.into_response();
+    resp.headers_mut()
+        .insert("hx-trigger", HeaderValue::from_static("dash-refresh"));
+    resp
+}
+
+/// The message of a refused action, with the API's status and reason.
+fn refused(what: &str, e: &ApiError) -> Response {
+    let code = serde_json::to_value(e.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (
+        e.status,
+        html! { p.notice.error role="alert" { (what) " was refused: " (e.message) " (" (e.status.as_u16()) " " (code) ")" } },
+    )
+        .into_response()
+}
+
+fn outcome<T>(what: &str, r: Result<T, ApiError>, ok: impl FnOnce(T) -> String) -> Response {
+    match r {
+        Ok(v) => done(ok(v)),
+        Err(e) => refused(what, &e),
+    }
+}
+
+/// Cancel the job named in the URL.
+pub(crate) async fn cancel(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -> Response {
+    let r: Result<JobStateView, _> =
+        call(jobs::cancel(State(Arc::clone(&dash.app)), Path(id.clone()))).await;
+    outcome("Cancel", r, |v| {
+        format!("Job {} is {} now.", v.id, v.state.as_str())
+    })
+}
+
+/// Retry the job named in the URL.
+pub(crate) async fn retry(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -> Response {
+    let r: Result<JobStateView, _> =
+        call(jobs::retry(State(Arc::clone(&dash.app)), Path(id.clone()))).await;
+    outcome("Retry", r, |v| {
+        format!("Job {} is {} again.", v.id, v.state.as_str())
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SizeForm {
+    size: String,
+}
+
+/// Resize the pool named in the URL to the form's size.
+pub(crate) async fn resize(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+    form: Result<Form<SizeForm>, FormRejection>,
+) -> Response {
+    let Some(size) = form
+        .ok()
+        .and_then(|Form(f)| f.size.trim().parse::<u32>().ok())
+    else {
+        return refused(
+            "Resize",
+            &ApiError::bad_request("size must be a whole number of workers"),
+        );
+    };
+    let body = Bytes::from(serde_json::to_vec(&ResizeRequest { size }).unwrap_or_default());
+    let r: Result<Resized, _> = call(ops::resize(
+        State(Arc::clone(&dash.app)),
+        Path(name),
+        Ok(body),
+    ))
+    .await;
+    outcome("Resize", r, |v| {
+        format!("Pool {} is resizing to {} workers.", v.name, v.size)
+    })
+}
+
+async fn schedule_op(what: &str, name: &str, r: Result<Response, ApiError>, ok: &str) -> Response {
+    let r: Result<(), ApiError> = match r {
+        Ok(resp) if resp.status() == StatusCode::NO_CONTENT => Ok(()),
+        Ok(resp) => decode::<serde_json::Value>(resp).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    outcome(what, r, |()| format!("Schedule {name} {ok}."))
+}
+
+/// Pause the schedule named in the URL.
+pub(crate) async fn pause_schedule(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+) -> Response {
+    let r = cron::pause(State(Arc::clone(&dash.app)), Path(name.clone())).await;
+    schedule_op("Pause", &name, r, "is paused").await
+}
+
+/// Resume the schedule named in the URL.
+pub(crate) async fn resume_schedule(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+) -> Response {
+    let r = cron::resume(State(Arc::clone(&dash.app)), Path(name.clone())).await;
+    schedule_op("Resume", &name, r, "is active again").await
+}
+
+/// Submit the schedule's job now.
+pub(crate) async fn run_schedule(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+) -> Response {
+    let r: Result<Submitted, _> =
+        call(cron::run(State(Arc::clone(&dash.app)), Path(name.clone()))).await;
+    outcome("Run now", r, |v| {
+        format!("Schedule {name} submitted job {}.", v.id)
+    })
+}

@@ -1,0 +1,327 @@
+//! The `GET` pages and the partials they refresh themselves with. Each reads through the JSON
+//! API's handlers (`call.rs`) and hands `offload_api` types to the views.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::Markup;
+use offload_api::{
+    ErrorCode, EventsQuery, Job, JobPage, JobState, ListQuery, PoolList, ScheduleList, WorkerList,
+};
+use offload_store::now_ms;
+use serde::Deserialize;
+
+use super::auth::refusal;
+use super::call::call;
+use super::layout::{self, Nav, Page};
+use super::{views_jobs, views_ops, Dash};
+use crate::error::ApiError;
+use crate::http::{cron, jobs, ops, sse};
+
+/// A whole page.
+fn render(dash: &Dash, nav: Nav, title: &str, body: Markup) -> Response {
+    let page = Page {
+        title,
+        nav,
+        signed_in: dash.app.token.is_some(),
+    };
+    layout::page(&page, body).into_response()
+}
+
+/// A refusal of the API as a page: not found is its own clear page.
+pub(crate) fn failed(e: &ApiError) -> Response {
+    if e.status == StatusCode::NOT_FOUND {
+        refusal(StatusCode::NOT_FOUND, "Not found", &e.message)
+    } else {
+        refusal(e.status, "Could not load this page", &e.message)
+    }
+}
+
+/// Any other `/ui/…` path.
+pub(crate) async fn not_found() -> Response {
+    refusal(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "there is no such dashboard page; start from the overview",
+    )
+}
+
+/// Job counts per pool and state.
+async fn counts(dash: &Dash) -> Result<BTreeMap<(String, JobState), u64>, ApiError> {
+    let counts = dash.app.engine.store.counts().await?;
+    Ok(counts
+        .into_iter()
+        .map(|((pool, st), n)| ((pool, jobs::state(st)), n))
+        .collect())
+}
+
+async fn workers_list(dash: &Dash) -> WorkerList {
+    call(async { Ok(ops::workers(State(Arc::clone(&dash.app))).await) })
+        .await
+        .unwrap_or(WorkerList { workers: vec![] })
+}
+
+/// `/`: counts, charts, workers.
+pub(crate) async fn overview(State(dash): State<Arc<Dash>>) -> Response {
+    let counts = match counts(&dash).await {
+        Ok(c) => c,
+        Err(e) => return failed(&e),
+    };
+    let workers = workers_list(&dash).await;
+    let body = views_ops::overview(&counts, &workers, now_ms());
+    render(&dash, Nav::Overview, "Overview", body)
+}
+
+/// The counts partial.
+pub(crate) async fn counts_partial(State(dash): State<Arc<Dash>>) -> Response {
+    match counts(&dash).await {
+        Ok(c) => layout::inner(views_ops::counts(&c)).into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+/// The workers partial.
+pub(crate) async fn workers(State(dash): State<Arc<Dash>>) -> Response {
+    layout::inner(views_ops::workers(&workers_list(&dash).await, now_ms())).into_response()
+}
+
+/// The filters of the jobs page, as the form sends them (empty fields mean "any").
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct JobsQuery {
+    pub(crate) state: Option<String>,
+    pub(crate) job: Option<String>,
+    /// Created at or after (`YYYY-MM-DDTHH:MM`, UTC).
+    pub(crate) since: Option<String>,
+    /// Created before (`YYYY-MM-DDTHH:MM`, UTC).
+    pub(crate) until: Option<String>,
+    /// A job id to open.
+    pub(crate) id: Option<String>,
+    pub(crate) cursor: Option<String>,
+}
+
+impl JobsQuery {
+    fn field(v: Option<&String>) -> Option<&str> {
+        v.map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// The query string that repeats these filters (for the partial and the next page).
+    pub(crate) fn to_query(&self, cursor: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("state", &self.state),
+            ("job", &self.job),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            if let Some(v) = Self::field(v.as_ref()) {
+                parts.push(format!("{k}={}", layout::encode(v)));
+            }
+        }
+        if let Some(c) = cursor {
+            parts.push(format!("cursor={}", layout::encode(c)));
+        }
+        parts.join("&")
+    }
+}
+
+/// A `datetime-local` value (UTC) as ms since the epoch.
+fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    let formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"];
+    formats
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(v, f).ok())
+        .map(|t| Some(t.and_utc().timestamp_millis()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{field}: {v:?} is not a time like 2026-12-04T09:30 (UTC)"
+            ))
+        })
+}
+
+/// What the jobs table shows: a page of the store's list, newest first.
+pub(crate) struct JobsView {
+    pub(crate) jobs: Vec<Job>,
+    pub(crate) next: Option<String>,
+}
+
+/// Rows per page.
+pub(crate) const PAGE: u32 = 50;
+
+/// One page: state and name filter in the store; `until` becomes the starting cursor (ids are
+/// UUIDv7, ordered by creation time); `since` ends the listing at the first older job.
+async fn list_jobs(dash: &Dash, q: &JobsQuery) -> Result<JobsView, ApiError> {
+    let state = match JobsQuery::field(q.state.as_ref()) {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<JobState>(serde_json::Value::String(s.to_owned()))
+                .map_err(|_| ApiError::bad_request(format!("state: {s:?} is not a job state")))?,
+        ),
+    };
+    let since = parse_time("since", JobsQuery::field(q.since.as_ref()))?;
+    let until = parse_time("until", JobsQuery::field(q.until.as_ref()))?;
+    let cursor = match JobsQuery::field(q.cursor.as_ref()) {
+        Some(c) => Some(
+            c.parse::<uuid::Uuid>()
+                .map_err(|_| ApiError::bad_request(format!("cursor: {c:?} is not a job id")))?,
+        ),
+        None => until.and_then(|ms| {
+            let ms = u64::try_from(ms).ok()?;
+            Some(uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid())
+        }),
+    };
+    let query = ListQuery {
+        state,
+        job: JobsQuery::field(q.job.as_ref()).map(str::to_owned),
+        limit: Some(PAGE),
+        cursor,
+        include: None,
+    };
+    let page: JobPage = call(jobs::list(State(Arc::clone(&dash.app)), Ok(Query(query)))).await?;
+    let mut next = page.next_cursor;
+    let mut rows = page.jobs;
+    if let Some(since) = since {
+        if rows.iter().any(|j| j.created_at < since) {
+            rows.retain(|j| j.created_at >= since);
+            next = None;
+        }
+    }
+    Ok(JobsView { jobs: rows, next })
+}
+
+/// `/ui/jobs`.
+pub(crate) async fn jobs(
+    State(dash): State<Arc<Dash>>,
+    q: Result<Query<JobsQuery>, QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    if let Some(id) = JobsQuery::field(q.id.as_ref()) {
+        return Redirect::to(&format!("/ui/jobs/{}", layout::encode(id))).into_response();
+    }
+    let listed = list_jobs(&dash, &q).await;
+    let body = views_jobs::jobs_page(&q, &listed, dash.caps, now_ms(), Nav::Jobs);
+    let status = listed.as_ref().err().map_or(StatusCode::OK, |e| e.status);
+    (status, render(&dash, Nav::Jobs, "Jobs", body)).into_response()
+}
+
+/// `/ui/dead`: the jobs that used every attempt.
+pub(crate) async fn dead(
+    State(dash): State<Arc<Dash>>,
+    q: Result<Query<JobsQuery>, QueryRejection>,
+) -> Response {
+    let mut q = q.map(|Query(q)| q).unwrap_or_default();
+    q.state = Some("dead".into());
+    let listed = list_jobs(&dash, &q).await;
+    let body = views_jobs::jobs_page(&q, &listed, dash.caps, now_ms(), Nav::Dead);
+    render(&dash, Nav::Dead, "Dead jobs", body)
+}
+
+/// The rows partial of either list.
+pub(crate) async fn job_rows(
+    State(dash): State<Arc<Dash>>,
+    q: Result<Query<JobsQuery>, QueryRejection>,
+) -> Response {
+    let q = q.map(|Query(q)| q).unwrap_or_default();
+    let listed = list_jobs(&dash, &q).await;
+    layout::inner(views_jobs::job_table(&q, &listed, now_ms())).into_response()
+}
+
+async fn get_job(dash: &Dash, id: &str) -> Result<Job, ApiError> {
+    call(jobs::get(State(Arc::clone(&dash.app)), Path(id.to_owned()))).await
+}
+
+/// `/ui/jobs/{id}`.
+pub(crate) async fn job(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -> Response {
+    match get_job(&dash, &id).await {
+        Ok(job) => {
+            let title = format!("Job {}", job.job);
+            let body = views_jobs::job_page(&job, dash.caps, now_ms());
+            render(&dash, Nav::Jobs, &title, body)
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// The job's panel partial (its state, progress, attempts, actions).
+pub(crate) async fn job_panel(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -> Response {
+    match get_job(&dash, &id).await {
+        Ok(job) => layout::inner(views_jobs::job_panel(&job, dash.caps, now_ms())).into_response(),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn schedule_list(dash: &Dash) -> ScheduleList {
+    call(async { Ok(cron::list(State(Arc::clone(&dash.app))).await) })
+        .await
+        .unwrap_or(ScheduleList { schedules: vec![] })
+}
+
+/// `/ui/schedules`.
+pub(crate) async fn schedules(State(dash): State<Arc<Dash>>) -> Response {
+    let list = schedule_list(&dash).await;
+    let body = views_ops::schedules_page(&list, now_ms());
+    render(&dash, Nav::Schedules, "Schedules", body)
+}
+
+/// The schedules table partial.
+pub(crate) async fn schedule_table(State(dash): State<Arc<Dash>>) -> Response {
+    layout::inner(views_ops::schedule_table(
+        &schedule_list(&dash).await,
+        now_ms(),
+    ))
+    .into_response()
+}
+
+async fn pool_data(dash: &Dash) -> Result<(PoolList, WorkerList), ApiError> {
+    let pools: PoolList = call(ops::pools(State(Arc::clone(&dash.app)))).await?;
+    Ok((pools, workers_list(dash).await))
+}
+
+/// `/ui/pools`.
+pub(crate) async fn pools(State(dash): State<Arc<Dash>>) -> Response {
+    match pool_data(&dash).await {
+        Ok((pools, workers)) => {
+            let cap = dash.app.engine.config().limits.max_workers_per_pool;
+            let body = views_ops::pools_page(&pools, &workers, cap, dash.caps, now_ms());
+            render(&dash, Nav::Pools, "Pools", body)
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// The pools table partial.
+pub(crate) async fn pool_table(State(dash): State<Arc<Dash>>) -> Response {
+    match pool_data(&dash).await {
+        Ok((pools, workers)) => {
+            let cap = dash.app.engine.config().limits.max_workers_per_pool;
+            layout::inner(views_ops::pool_table(
+                &pools,
+                &workers,
+                cap,
+                dash.caps,
+                now_ms(),
+            ))
+            .into_response()
+        }
+        Err(e) => failed(&e),
+    }
+}
+
+/// `/ui/events`: the API's event stream (its bounded pump, its subscriber cap) behind the
+/// dashboard's session.
+pub(crate) async fn events(State(dash): State<Arc<Dash>>) -> Response {
+    match sse::events(
+        State(Arc::clone(&dash.app)),
+        Ok(Query(EventsQuery { id: None })),
+    )
+    .await
+    {
+        Ok(stream) => stream.into_response(),
+        Err(e) if e.code == ErrorCode::TooManySubscribers => e.into_response(),
+        Err(e) => failed(&e),
+    }
+}

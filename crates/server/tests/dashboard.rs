@@ -1,0 +1,274 @@
+//! The dashboard's security and refusals over plain HTTP (the pages in a real browser are
+//! `tests/browser/`): without a session a page sends to the login form and an action is
+//! refused; a wrong token opens nothing; the session cookie's flags; a cross-site or plain-form
+//! POST is refused and changes nothing; unknown ids answer a not-found page; the HTML routes
+//! stay out of the OpenAPI document.
+
+mod common;
+
+use common::http::{get, submit, wait_state};
+use common::{config, examples, Running};
+use serde_json::json;
+
+async fn start(token: Option<&str>) -> Running {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(&examples(), &tmp.path().join("data"), "");
+    cfg.token = token.map(str::to_owned);
+    Running::start(tmp, cfg).await
+}
+
+/// A client that shows redirects instead of following them.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(common::DEADLINE)
+        .build()
+        .unwrap()
+}
+
+/// A job left `dead` (one attempt of a job that raises).
+async fn dead_job(d: &Running, token: Option<&str>) -> String {
+    let mut req = browser()
+        .post(format!("{}/v1/jobs", d.url()))
+        .json(&json!({"job": "fails", "max_attempts": 1}));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let v: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+    let id = v["id"].as_str().unwrap().to_owned();
+    if token.is_none() {
+        wait_state(d, &id, "dead").await;
+    }
+    id
+}
+
+#[tokio::test]
+async fn without_a_session_pages_ask_to_sign_in_and_actions_are_refused() {
+    let d = start(Some("s3cret")).await;
+    let c = browser();
+    let r = c
+        .get(format!("{}/ui/jobs?state=dead", d.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/login?next=%2Fui%2Fjobs%3Fstate%3Ddead"
+    );
+    let r = c.get(format!("{}/ui/login", d.url())).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("type=\"password\""));
+    let id = dead_job(&d, Some("s3cret")).await;
+    for (method, path) in [
+        ("POST", format!("/ui/jobs/{id}/retry")),
+        ("POST", format!("/ui/jobs/{id}/cancel")),
+        ("POST", "/ui/pools/node/resize".to_owned()),
+        ("GET", "/ui/jobs/rows".to_owned()),
+        ("GET", "/ui/events".to_owned()),
+    ] {
+        let r = c
+            .request(method.parse().unwrap(), format!("{}{path}", d.url()))
+            .header("hx-request", "true")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401, "{method} {path}");
+    }
+    // The API's bearer token does not stand in for a dashboard session, and vice versa.
+    let r = c
+        .get(format!("{}/ui/jobs", d.url()))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused_and_the_right_one_opens_a_session_cookie() {
+    let d = start(Some("s3cret")).await;
+    let c = browser();
+    let login = |token: &'static str| {
+        c.post(format!("{}/ui/login", d.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}&next=%2Fui%2Fpools"))
+            .send()
+    };
+    let r = login("wrong").await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.text().await.unwrap().contains("not this daemon"));
+
+    let r = login("s3cret").await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/ui/pools");
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (pair, flags) = cookie.split_once(';').unwrap();
+    let (name, value) = pair.split_once('=').unwrap();
+    assert_eq!(name, "offload_session");
+    assert_eq!(value.len(), 64, "a random id, not the token: {value}");
+    assert!(!value.contains("s3cret"));
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(flags.contains(flag), "{flag} in {cookie}");
+    }
+    let page = c
+        .get(format!("{}/ui/pools", d.url()))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("<h1>Pools</h1>"));
+
+    // A forged or ended session opens nothing.
+    let forged = c
+        .get(format!("{}/ui/pools", d.url()))
+        .header("cookie", format!("offload_session={}", "0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 303);
+    let out = c
+        .post(format!("{}/ui/logout", d.url()))
+        .header("cookie", pair)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 204);
+    let after = c
+        .get(format!("{}/ui/pools", d.url()))
+        .header("cookie", pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status().as_u16(), 303);
+}
+
+#[tokio::test]
+async fn a_cross_site_or_plain_form_post_is_refused_and_changes_nothing() {
+    let d = start(None).await;
+    let id = dead_job(&d, None).await;
+    let c = browser();
+    let url = format!("{}/ui/jobs/{id}/retry", d.url());
+    let refused: [(&str, &str); 4] = [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "http://evil.example"),
+        ("host", "evil.example"),
+    ];
+    for (name, value) in refused {
+        let r = c
+            .post(&url)
+            .header("hx-request", "true")
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!(status == 403 || status == 421, "{name}: {value} → {status}");
+        assert!(r.text().await.unwrap().contains("<h1>"), "an HTML refusal");
+    }
+    // A link followed from another site opens the page (a read, not framed, no session)...
+    let link = c
+        .get(format!("{}/ui/jobs/{id}", d.url()))
+        .header("sec-fetch-site", "cross-site")
+        .header("sec-fetch-mode", "navigate")
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status().as_u16(), 200);
+    // ...but another site's script or frame reading it does not.
+    for (mode, dest) in [("cors", "empty"), ("navigate", "iframe")] {
+        let r = c
+            .get(format!("{}/ui/jobs/{id}", d.url()))
+            .header("sec-fetch-site", "cross-site")
+            .header("sec-fetch-mode", mode)
+            .header("sec-fetch-dest", dest)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{mode} {dest}");
+    }
+    // A plain HTML form (no HX-Request) from anywhere cannot act either.
+    let r = c
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let (_, job) = get(&d, &format!("/v1/jobs/{id}")).await;
+    assert_eq!(job["state"], "dead", "no refused request touched the job");
+
+    // The page's own request does.
+    let r = c
+        .post(&url)
+        .header("hx-request", "true")
+        .header("origin", d.url())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["hx-trigger"], "dash-refresh");
+    let (_, job) = get(&d, &format!("/v1/jobs/{id}")).await;
+    assert_ne!(job["state"], "dead");
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_policy_and_refusals_say_why() {
+    let d = start(None).await;
+    let c = browser();
+    let r = c.get(format!("{}/", d.url())).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let h = r.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("<script>"), "no inline script");
+    assert!(!body.contains("style=\""), "no inline style");
+
+    // Unknown ids and names: a not-found page.
+    for path in [
+        "/ui/jobs/01a23f4e-0000-7000-8000-000000000000".to_owned(),
+        "/ui/jobs/not-an-id".to_owned(),
+        "/ui/nowhere".to_owned(),
+    ] {
+        let r = c.get(format!("{}{path}", d.url())).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+        assert!(r.text().await.unwrap().contains("<h1>Not found</h1>"));
+    }
+    let post = |path: String| {
+        c.post(format!("{}{path}", d.url()))
+            .header("hx-request", "true")
+            .send()
+    };
+    let r = post("/ui/schedules/nope/pause".into()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    // An action on a job in the wrong state says why it was refused.
+    let id = submit(&d, json!({"job": "hello"})).await;
+    wait_state(&d, &id, "succeeded").await;
+    let r = post(format!("/ui/jobs/{id}/retry")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("only a dead or cancelled job can be retried"),
+        "{text}"
+    );
+    let r = post("/ui/pools/node/resize".into()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 400, "a resize without a size");
+
+    // The HTML routes are not the JSON API.
+    let (_, doc) = get(&d, "/v1/openapi.json").await;
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths
+        .keys()
+        .all(|p| p.starts_with("/v1/") || p == "/healthz" || p == "/metrics"));
+}
