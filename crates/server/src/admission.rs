@@ -165,6 +165,7 @@ mod tests {
             timeout_ms: None,
             max_attempts: 1,
             backoff_ms: 0,
+            backoff: None,
             idempotency_key: None,
             cron: None,
         }

@@ -17,9 +17,10 @@ use crate::{engine, StoreError};
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
+    include_str!("sql/schema/v3.sql"),
 ];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).

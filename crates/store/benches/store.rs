@@ -29,6 +29,7 @@ fn job(i: usize) -> NewJob {
         timeout_ms: Some(30_000),
         max_attempts: 3,
         backoff_ms: 1_000,
+        backoff: None,
         idempotency_key: None,
         cron: None,
     }

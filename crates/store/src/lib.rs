@@ -42,6 +42,7 @@ pub mod sqlite;
 pub mod testkit;
 
 pub use notice::{JobNotice, Notice};
+pub use rules::retry::{Backoff, Curve};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -143,8 +144,11 @@ pub struct NewJob {
     pub timeout_ms: Option<u64>,
     /// Attempts in all (≥ 1).
     pub max_attempts: u32,
-    /// Retry delay: `backoff_ms · 2^(attempt-1)`, at most one hour.
+    /// Retry delay: `backoff_ms · 2^(attempt-1)`, at most one hour, unless `backoff` says
+    /// otherwise (then the first delay of its curve, for the job's view).
     pub backoff_ms: u64,
+    /// How retries wait ([`rules::retry`]); `None`: [`Backoff::legacy`]`(backoff_ms)`.
+    pub backoff: Option<Backoff>,
     /// A duplicate submit with the same key within the idempotency window returns the first job.
     pub idempotency_key: Option<String>,
     /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
@@ -190,6 +194,8 @@ pub struct Claimed {
     pub timeout_ms: Option<u64>,
     /// Retry backoff base.
     pub backoff_ms: u64,
+    /// How retries wait (the job's, else [`Backoff::legacy`]`(backoff_ms)`).
+    pub backoff: Backoff,
     /// When it was submitted.
     pub created_at: Millis,
     /// When it became due (for queue-wait latency).
@@ -205,7 +211,8 @@ pub struct Demand {
     pub n: usize,
 }
 
-/// An error as stored: `{name, message, stack}`.
+/// An error as stored: `{name, message, stack}`, and `retry: false` when the job marked it
+/// not retryable (it went dead with attempts left).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredError {
     /// Its class.
@@ -214,6 +221,18 @@ pub struct StoredError {
     pub message: String,
     /// Where.
     pub stack: Option<String>,
+    /// `false`: the job said no retry could help (stored only then; absent reads as `true`).
+    #[serde(default = "retry_default", skip_serializing_if = "is_true")]
+    pub retry: bool,
+}
+
+fn retry_default() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// How an attempt ended, and what becomes of the job. The caller (the daemon) decides between
@@ -312,6 +331,8 @@ pub struct JobRecord {
     pub timeout_ms: Option<u64>,
     /// Backoff base.
     pub backoff_ms: u64,
+    /// How retries wait (the job's, else [`Backoff::legacy`]`(backoff_ms)`).
+    pub backoff: Backoff,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
     /// The last progress value.

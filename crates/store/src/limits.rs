@@ -173,6 +173,9 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
             format!("0..={MAX_BACKOFF_MS} ({})", human_ms(MAX_BACKOFF_MS)),
         ));
     }
+    if let Some(b) = &job.backoff {
+        b.check()?;
+    }
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&job.priority) {
         return Err(LimitError::new(
             "priority",
@@ -206,6 +209,7 @@ mod tests {
             timeout_ms: Some(1000),
             max_attempts: 3,
             backoff_ms: 1000,
+            backoff: None,
             idempotency_key: None,
             cron: None,
         }

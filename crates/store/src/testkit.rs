@@ -14,13 +14,15 @@
 //!
 //! The cases live in one file per group of [`Store`] methods, the groups of the engines'
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
-//! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`.
+//! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
+//! `semantics.rs` (backoffs, non-retryable errors).
 
 mod admin;
 mod claim;
 mod complete;
 mod cron;
 mod read;
+mod semantics;
 mod submit;
 
 pub use admin::*;
@@ -28,6 +30,7 @@ pub use claim::*;
 pub use complete::*;
 pub use cron::*;
 pub use read::*;
+pub use semantics::*;
 pub use submit::*;
 
 use std::sync::Arc;
@@ -70,6 +73,7 @@ pub fn job(name: &str, pool: &str) -> NewJob {
         timeout_ms: Some(1_000),
         max_attempts: 3,
         backoff_ms: 100,
+        backoff: None,
         idempotency_key: None,
         cron: None,
     }
@@ -89,6 +93,7 @@ pub fn error(message: &str) -> StoredError {
         name: "Error".into(),
         message: message.into(),
         stack: Some("at job.js:1".into()),
+        retry: true,
     }
 }
 
@@ -151,7 +156,10 @@ macro_rules! store_conformance {
             // cron
             a_cron_tick_fires_once,
             schedules_crud,
-            cron_counters_and_pause;
+            cron_counters_and_pause,
+            // queue semantics
+            backoffs_and_final_errors_round_trip,
+            bad_backoffs_are_refused;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

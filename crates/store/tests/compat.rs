@@ -203,6 +203,7 @@ async fn opens_a_v1_database() {
             name: "Error".into(),
             message: "first try failed".into(),
             stack: Some("at job.js:1".into()),
+            retry: true,
         })
     );
     let dead = store.get(by_name("dead.js").id).await.unwrap();

@@ -171,6 +171,7 @@ impl Engine {
             run_at,
             timeout_ms: s.timeout_ms.or_else(|| section.and_then(|p| p.timeout_ms)),
             backoff_ms: section.and_then(|p| p.backoff_ms).unwrap_or(1000),
+            backoff: None,
             idempotency_key: s.idempotency_key,
             cron: match source {
                 Source::Cron(tick) => Some(tick.clone()),

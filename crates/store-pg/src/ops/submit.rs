@@ -39,6 +39,7 @@ struct Columns {
     key: Vec<Option<String>>,
     cron_schedule: Vec<Option<String>>,
     cron_tick: Vec<Option<i64>>,
+    backoff: Vec<Option<Value>>,
 }
 
 impl Columns {
@@ -57,10 +58,15 @@ impl Columns {
         self.cron_schedule
             .push(j.cron.as_ref().map(|c| c.schedule.clone()));
         self.cron_tick.push(j.cron.map(|c| c.tick));
+        self.backoff.push(
+            j.backoff
+                .map(|b| serde_json::to_value(b).map_err(|e| StoreError::Invalid(e.to_string())))
+                .transpose()?,
+        );
         Ok(())
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
         [
             &self.id,
             &self.job,
@@ -74,6 +80,7 @@ impl Columns {
             &self.key,
             &self.cron_schedule,
             &self.cron_tick,
+            &self.backoff,
         ]
     }
 }

@@ -39,6 +39,7 @@
 //!     timeout_ms: Some(30_000),
 //!     max_attempts: 3,
 //!     backoff_ms: 1_000,
+//!     backoff: None,
 //!     idempotency_key: None,
 //!     cron: None,
 //! };

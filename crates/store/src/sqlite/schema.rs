@@ -19,9 +19,10 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
+    include_str!("sql/schema/v3.sql"),
 ];
 
 /// The migration transaction: `user_version` is the version.

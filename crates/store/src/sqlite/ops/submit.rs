@@ -82,6 +82,11 @@ pub(in crate::sqlite) fn submit(
             .map(|t| to_i64(t, "timeout_ms"))
             .transpose()?;
         let backoff = to_i64(job.backoff_ms, "backoff_ms")?;
+        let policy = job
+            .backoff
+            .as_ref()
+            .map(|b| serde_json::to_string(b).map_err(|e| StoreError::Invalid(e.to_string())))
+            .transpose()?;
         c.prepare_cached(INSERT_JOB)
             .and_then(|mut s| {
                 s.execute(params![
@@ -99,6 +104,7 @@ pub(in crate::sqlite) fn submit(
                     job.idempotency_key,
                     job.cron.as_ref().map(|t| &t.schedule),
                     job.cron.as_ref().map(|t| t.tick),
+                    policy,
                 ])
             })
             .map_err(engine)?;

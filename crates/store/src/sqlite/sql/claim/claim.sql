@@ -4,5 +4,5 @@ UPDATE jobs SET state = 'running', attempt = attempt + 1, node = ?3, lease_until
     updated_at = ?5
 WHERE id IN (SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued'
              ORDER BY priority DESC, run_at, id LIMIT ?2)
-RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, created_at,
-    run_at, priority
+RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, backoff,
+    created_at, run_at, priority

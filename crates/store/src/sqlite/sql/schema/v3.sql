@@ -1,0 +1,7 @@
+-- Schema version 3 of the SQLite engine: queue semantics (issue 15).
+--
+-- - `jobs.backoff`: the job's retry backoff as JSON (`offload_store::Backoff`: a curve, a
+--   maximum delay, jitter); NULL for a job that named none, which retries as before
+--   (`backoff_ms · 2^(attempt-1)`, at most one hour).
+
+ALTER TABLE jobs ADD COLUMN backoff TEXT;
