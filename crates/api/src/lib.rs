@@ -24,6 +24,7 @@ mod int;
 mod jobs;
 pub mod limits;
 mod ops;
+mod retry;
 
 pub use cron::{
     AddSchedule, Missed, Overlap, Schedule, ScheduleAdded, ScheduleCounters, ScheduleList,
@@ -34,6 +35,7 @@ pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
 };
+pub use retry::Backoff;
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,
     WorkerState,

@@ -14,12 +14,16 @@
 //! | [`Source::Lines`] | the pool's, else `[lines] max_attempts` (`docs/line-protocol.md`) | the pool's | the pool's, else 1000 |
 //! | [`Source::Cron`] | 1, whatever the pool says: the next tick is its retry | the pool's | the pool's, else 1000 |
 //!
+//! A job's retry `backoff` (any source) is the one asked, else its job name's
+//! `[job."<name>"] backoff`, else its pool's `backoff`, else none: `exponential` from
+//! `backoff_ms`, at most one hour, no jitter (`offload_store::rules::retry`).
+//!
 //! Every number is then checked against one set of bounds (`crate::limits`); HTTP params are
 //! also bounded by `http.max_params_bytes` (a line-protocol request is bounded whole by
 //! `[lines] max_request_bytes`, a cron schedule's params when it is added).
 
 use offload_store::limits::{LimitError, MAX_ATTEMPTS};
-use offload_store::{now_ms, CronTick, Millis, NewJob, Submitted};
+use offload_store::{now_ms, Backoff, CronTick, Millis, NewJob, Submitted};
 use serde_json::Value;
 
 use super::{Engine, EngineError};
@@ -65,6 +69,8 @@ pub(crate) struct Submit {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) idempotency_key: Option<String>,
+    /// The retry backoff asked (see the module's defaults).
+    pub(crate) backoff: Option<Backoff>,
 }
 
 impl Submit {
@@ -158,6 +164,14 @@ impl Engine {
         let route = self.route(&s.job).await?;
         let section = self.pool(&route.pool).map(|p| p.section.clone());
         let section = section.as_ref();
+        let backoff = s.backoff.or_else(|| {
+            self.cfg
+                .job_sections
+                .get(&s.job)
+                .and_then(|j| j.backoff.as_ref())
+                .or_else(|| section.and_then(|p| p.backoff.as_ref()))
+                .map(crate::backoff::to_store)
+        });
         let new = NewJob {
             max_attempts: source.max_attempts(
                 s.max_attempts,
@@ -170,8 +184,12 @@ impl Engine {
             priority: s.priority,
             run_at,
             timeout_ms: s.timeout_ms.or_else(|| section.and_then(|p| p.timeout_ms)),
-            backoff_ms: section.and_then(|p| p.backoff_ms).unwrap_or(1000),
-            backoff: None,
+            backoff_ms: backoff
+                .as_ref()
+                .map_or(section.and_then(|p| p.backoff_ms).unwrap_or(1000), |b| {
+                    b.base_ms()
+                }),
+            backoff,
             idempotency_key: s.idempotency_key,
             cron: match source {
                 Source::Cron(tick) => Some(tick.clone()),

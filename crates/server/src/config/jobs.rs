@@ -1,0 +1,69 @@
+//! `[job."<name>"]` of `offload.toml`: what one job name sets for every submit of it, over its
+//! pool's `[[pool]]` section and under what a submit asks.
+//!
+//! ```toml
+//! [job."reports/daily"]
+//! backoff = { kind = "list", delays_ms = [1000, 5000, 30000] }
+//! ```
+
+use std::collections::BTreeMap;
+
+use offload_api::Backoff;
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// One `[job."<name>"]` section.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    /// The retry backoff of the job (a submit's `backoff` wins).
+    pub backoff: Option<Backoff>,
+}
+
+/// Every `[job."<name>"]` section, by exact job name.
+pub type JobSections = BTreeMap<String, JobSection>;
+
+/// Checks the sections' numbers against the bounds jobs are held to.
+pub(crate) fn check(sections: &JobSections) -> Result<(), ConfigError> {
+    for (name, s) in sections {
+        if let Some(b) = &s.backoff {
+            crate::backoff::to_store(b)
+                .check()
+                .map_err(|e| ConfigError::Invalid(format!("[job.{name:?}] {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FileConfig;
+
+    #[test]
+    fn sections_read_by_name_and_are_bounded() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [job."reports/daily"]
+            backoff = { kind = "list", delays_ms = [1000, 5000] }
+            "#,
+        )
+        .unwrap();
+        let s = &file.job["reports/daily"];
+        assert_eq!(
+            s.backoff,
+            Some(Backoff::List {
+                delays_ms: vec![1000, 5000],
+                max_delay_ms: None,
+                jitter: false,
+            })
+        );
+        check(&file.job).unwrap();
+        let file: FileConfig =
+            toml::from_str("[job.x]\nbackoff = { kind = \"list\", delays_ms = [] }").unwrap();
+        let e = check(&file.job).unwrap_err().to_string();
+        assert!(e.contains("[job.\"x\"] backoff.delays_ms"), "{e}");
+        assert!(toml::from_str::<FileConfig>("[job.x]\nretries = 3").is_err());
+    }
+}
