@@ -166,15 +166,16 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
             format!("1..={MAX_ATTEMPTS}"),
         ));
     }
+    // A chosen backoff first: `backoff_ms` is its first delay, so its own field names the fault.
+    if let Some(b) = &job.backoff {
+        b.check()?;
+    }
     if job.backoff_ms > MAX_BACKOFF_MS {
         return Err(LimitError::new(
             "backoff_ms",
             job.backoff_ms,
             format!("0..={MAX_BACKOFF_MS} ({})", human_ms(MAX_BACKOFF_MS)),
         ));
-    }
-    if let Some(b) = &job.backoff {
-        b.check()?;
     }
     if !(MIN_PRIORITY..=MAX_PRIORITY).contains(&job.priority) {
         return Err(LimitError::new(
