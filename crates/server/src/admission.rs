@@ -166,6 +166,7 @@ mod tests {
             max_attempts: 1,
             backoff_ms: 0,
             backoff: None,
+            keep_result_ms: None,
             idempotency_key: None,
             cron: None,
         }

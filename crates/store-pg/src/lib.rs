@@ -39,6 +39,7 @@
 //!     max_attempts: 3,
 //!     backoff_ms: 1_000,
 //!     backoff: None,
+//!     keep_result_ms: None,
 //!     idempotency_key: None,
 //!     cron: None,
 //! };

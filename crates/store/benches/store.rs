@@ -30,6 +30,7 @@ fn job(i: usize) -> NewJob {
         max_attempts: 3,
         backoff_ms: 1_000,
         backoff: None,
+        keep_result_ms: None,
         idempotency_key: None,
         cron: None,
     }

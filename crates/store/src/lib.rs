@@ -149,6 +149,8 @@ pub struct NewJob {
     pub backoff_ms: u64,
     /// How retries wait ([`rules::retry`]); `None`: [`Backoff::legacy`]`(backoff_ms)`.
     pub backoff: Option<Backoff>,
+    /// Keep the job this long once it has succeeded (`None`: the daemon's retention).
+    pub keep_result_ms: Option<u64>,
     /// A duplicate submit with the same key within the idempotency window returns the first job.
     pub idempotency_key: Option<String>,
     /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
@@ -333,6 +335,8 @@ pub struct JobRecord {
     pub backoff_ms: u64,
     /// How retries wait (the job's, else [`Backoff::legacy`]`(backoff_ms)`).
     pub backoff: Backoff,
+    /// How long it is kept once it has succeeded (`None`: the daemon's retention).
+    pub keep_result_ms: Option<u64>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
     /// The last progress value.
@@ -538,7 +542,9 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of jobs per (pool, state).
     async fn counts(&self) -> Result<Counts, StoreError>;
 
-    /// Deletes terminal jobs last updated before `before`; returns how many.
+    /// Deletes terminal jobs last updated before `before`, and succeeded jobs whose own
+    /// `keep_result_ms` has passed (whatever `before` says: it replaces the retention for
+    /// them); returns how many.
     async fn purge(&self, before: Millis) -> Result<u64, StoreError>;
 
     /// Adds or replaces a stored cron schedule.

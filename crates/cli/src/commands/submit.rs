@@ -43,6 +43,10 @@ pub(crate) struct SubmitArgs {
     /// With `--backoff`: full jitter (each delay drawn from 0 up to the curve's).
     #[arg(long, requires = "backoff")]
     jitter: bool,
+    /// Keep the job this long once it has succeeded, then purge it with its result (`1h`,
+    /// `30d`; default: the daemon's retention).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    keep_result: Option<Duration>,
     /// Idempotency key: a second submit with the same key within 24 h returns the first job.
     #[arg(long)]
     key: Option<String>,
@@ -144,6 +148,7 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
         backoff: args
             .backoff
             .map(|c| backoff(c, args.max_delay, args.jitter)),
+        keep_result_ms: args.keep_result.map(millis),
         ..SubmitRequest::default()
     };
     let submitted = client.submit(&req).await?;

@@ -4,11 +4,13 @@
 //! ```toml
 //! [job."reports/daily"]
 //! backoff = { kind = "list", delays_ms = [1000, 5000, 30000] }
+//! keep_result_ms = 3600000   # a succeeded run is purged an hour after it ended
 //! ```
 
 use std::collections::BTreeMap;
 
 use offload_api::Backoff;
+use offload_store::limits::{human_ms, MAX_KEEP_RESULT_MS};
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -19,6 +21,9 @@ use super::ConfigError;
 pub struct JobSection {
     /// The retry backoff of the job (a submit's `backoff` wins).
     pub backoff: Option<Backoff>,
+    /// Keep a succeeded job this long (a submit's `keep_result_ms` wins; absent: the daemon's
+    /// `retention_hours`).
+    pub keep_result_ms: Option<u64>,
 }
 
 /// Every `[job."<name>"]` section, by exact job name.
@@ -31,6 +36,12 @@ pub(crate) fn check(sections: &JobSections) -> Result<(), ConfigError> {
             crate::backoff::to_store(b)
                 .check()
                 .map_err(|e| ConfigError::Invalid(format!("[job.{name:?}] {e}")))?;
+        }
+        if let Some(k) = s.keep_result_ms.filter(|&k| k > MAX_KEEP_RESULT_MS) {
+            return Err(ConfigError::Invalid(format!(
+                "[job.{name:?}] keep_result_ms {k} is out of range: 0..={MAX_KEEP_RESULT_MS} ({})",
+                human_ms(MAX_KEEP_RESULT_MS)
+            )));
         }
     }
     Ok(())
@@ -65,5 +76,8 @@ mod tests {
         let e = check(&file.job).unwrap_err().to_string();
         assert!(e.contains("[job.\"x\"] backoff.delays_ms"), "{e}");
         assert!(toml::from_str::<FileConfig>("[job.x]\nretries = 3").is_err());
+        let file: FileConfig = toml::from_str("[job.x]\nkeep_result_ms = 315360000001").unwrap();
+        let e = check(&file.job).unwrap_err().to_string();
+        assert!(e.contains("keep_result_ms 315360000001 is out of range"), "{e}");
     }
 }

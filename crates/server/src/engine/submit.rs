@@ -16,7 +16,8 @@
 //!
 //! A job's retry `backoff` (any source) is the one asked, else its job name's
 //! `[job."<name>"] backoff`, else its pool's `backoff`, else none: `exponential` from
-//! `backoff_ms`, at most one hour, no jitter (`offload_store::rules::retry`).
+//! `backoff_ms`, at most one hour, no jitter (`offload_store::rules::retry`). Its
+//! `keep_result_ms` is the one asked, else its job name's, else none (the daemon's retention).
 //!
 //! Every number is then checked against one set of bounds (`crate::limits`); HTTP params are
 //! also bounded by `http.max_params_bytes` (a line-protocol request is bounded whole by
@@ -71,6 +72,9 @@ pub(crate) struct Submit {
     pub(crate) idempotency_key: Option<String>,
     /// The retry backoff asked (see the module's defaults).
     pub(crate) backoff: Option<Backoff>,
+    /// Keep the job this long once it has succeeded (else its `[job."<name>"]`'s, else the
+    /// daemon's retention).
+    pub(crate) keep_result_ms: Option<u64>,
 }
 
 impl Submit {
@@ -164,10 +168,12 @@ impl Engine {
         let route = self.route(&s.job).await?;
         let section = self.pool(&route.pool).map(|p| p.section.clone());
         let section = section.as_ref();
+        let named = self.cfg.job_sections.get(&s.job);
+        let keep_result_ms = s
+            .keep_result_ms
+            .or_else(|| named.and_then(|j| j.keep_result_ms));
         let backoff = s.backoff.or_else(|| {
-            self.cfg
-                .job_sections
-                .get(&s.job)
+            named
                 .and_then(|j| j.backoff.as_ref())
                 .or_else(|| section.and_then(|p| p.backoff.as_ref()))
                 .map(crate::backoff::to_store)
@@ -190,6 +196,7 @@ impl Engine {
                     b.base_ms()
                 }),
             backoff,
+            keep_result_ms,
             idempotency_key: s.idempotency_key,
             cron: match source {
                 Source::Cron(tick) => Some(tick.clone()),

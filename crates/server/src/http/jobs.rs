@@ -65,6 +65,7 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
         timeout_ms: r.timeout_ms,
         backoff_ms: r.backoff_ms,
         backoff: crate::backoff::to_api(r.backoff),
+        keep_result_ms: r.keep_result_ms,
         idempotency_key: r.idempotency_key,
         progress: r.progress,
         result: result.then(|| r.result.unwrap_or(serde_json::Value::Null)),
@@ -108,6 +109,7 @@ impl From<SubmitRequest> for Submit {
             max_attempts: b.max_attempts,
             idempotency_key: b.idempotency_key,
             backoff: b.backoff.as_ref().map(crate::backoff::to_store),
+            keep_result_ms: b.keep_result_ms,
         }
     }
 }

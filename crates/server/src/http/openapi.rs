@@ -331,6 +331,8 @@ mod tests {
         let batch = &d["components"]["schemas"]["Batch"]["properties"]["jobs"];
         assert_eq!(batch["maxItems"], json!(api::MAX_BATCH));
         assert_eq!(api::MAX_BACKOFF_MS, store::MAX_BACKOFF_MS);
+        assert_eq!(api::MAX_KEEP_RESULT_MS, store::MAX_KEEP_RESULT_MS);
+        assert_eq!(p("keep_result_ms")["maximum"], json!(api::MAX_KEEP_RESULT_MS));
         assert_eq!(
             api::MAX_BACKOFF_LIST,
             offload_store::rules::retry::MAX_BACKOFF_LIST

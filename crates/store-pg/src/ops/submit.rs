@@ -40,6 +40,7 @@ struct Columns {
     cron_schedule: Vec<Option<String>>,
     cron_tick: Vec<Option<i64>>,
     backoff: Vec<Option<Value>>,
+    keep_result_ms: Vec<Option<i64>>,
 }
 
 impl Columns {
@@ -58,6 +59,11 @@ impl Columns {
         self.cron_schedule
             .push(j.cron.as_ref().map(|c| c.schedule.clone()));
         self.cron_tick.push(j.cron.map(|c| c.tick));
+        self.keep_result_ms.push(
+            j.keep_result_ms
+                .map(|k| to_i64(k, "keep_result_ms"))
+                .transpose()?,
+        );
         self.backoff.push(
             j.backoff
                 .map(|b| serde_json::to_value(b).map_err(|e| StoreError::Invalid(e.to_string())))
@@ -66,7 +72,7 @@ impl Columns {
         Ok(())
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
         [
             &self.id,
             &self.job,
@@ -81,6 +87,7 @@ impl Columns {
             &self.cron_schedule,
             &self.cron_tick,
             &self.backoff,
+            &self.keep_result_ms,
         ]
     }
 }

@@ -43,7 +43,7 @@ pub trait Row {
 
 /// A job without its attempts, from the columns `id, job, pool, params, state, priority,
 /// run_at, created_at, updated_at, attempt, max_attempts, timeout_ms, backoff_ms, backoff,
-/// idempotency_key, progress, result, error, cancel_requested, node, lease_until`.
+/// keep_result_ms, idempotency_key, progress, result, error, cancel_requested, node, lease_until`.
 ///
 /// # Errors
 ///
@@ -67,6 +67,10 @@ pub fn job(r: &impl Row) -> Result<JobRecord, StoreError> {
             .transpose()?,
         backoff_ms: to_u64(r.int("backoff_ms")?, "backoff_ms")?,
         backoff: backoff(r)?,
+        keep_result_ms: r
+            .opt_int("keep_result_ms")?
+            .map(|t| to_u64(t, "keep_result_ms"))
+            .transpose()?,
         idempotency_key: r.opt_text("idempotency_key")?,
         progress: r.opt_json("progress")?,
         result: r.opt_json("result")?,

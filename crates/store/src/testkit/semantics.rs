@@ -1,10 +1,14 @@
 //! Cases of the conformance suite about the queue semantics of issue 15: a job's retry
-//! [`Backoff`] (stored, claimed, read back) and non-retryable errors (kept as such).
+//! [`Backoff`] (stored, claimed, read back), non-retryable errors (kept as such) and a
+//! succeeded job's own retention (`keep_result_ms`, which purge honours).
 
 use std::future::Future;
 
-use super::{completion, demand, error, job, Harness, LEASE, NODE, WINDOW};
-use crate::{Backoff, Curve, JobState, ListFilter, StoreError, Transition};
+use serde_json::json;
+
+use super::{completion, demand, error, job, succeeded, Harness, LEASE, NODE, WINDOW};
+use crate::limits::MAX_KEEP_RESULT_MS;
+use crate::{now_ms, Backoff, Curve, JobState, ListFilter, StoreError, Transition};
 
 /// A job's backoff comes back from `get`, `list` and `claim`, also after a reopen; a job that
 /// named none reads as [`Backoff::legacy`] of its `backoff_ms`. A dead job's non-retryable
@@ -101,5 +105,63 @@ pub async fn bad_backoffs_are_refused<H: Harness, Fut: Future<Output = H>>(
         .await
         .unwrap();
     assert!(page.jobs.is_empty(), "{:?}", page.jobs);
+    harness.check_counts().await;
+}
+
+/// A succeeded job's `keep_result_ms` replaces the retention for it, shorter or longer; dead
+/// jobs (and jobs that name none) follow the retention. A value out of bounds is refused.
+pub async fn purge_honours_a_succeeded_jobs_own_retention<H: Harness, Fut: Future<Output = H>>(
+    fresh: impl FnOnce() -> Fut,
+) {
+    let harness = fresh().await;
+    let store = harness.store();
+    let keep = |name: &str, ms: Option<u64>| {
+        let mut j = job(name, "node");
+        j.keep_result_ms = ms;
+        j
+    };
+    let s = store
+        .submit(
+            vec![
+                keep("short", Some(0)),
+                keep("long", Some(MAX_KEEP_RESULT_MS)),
+                keep("plain", None),
+                keep("dead", Some(0)),
+            ],
+            WINDOW,
+        )
+        .await
+        .unwrap();
+    let id = |i: usize| s[i].id;
+    store.claim(NODE, &demand("node", 4), LEASE).await.unwrap();
+    store
+        .complete(vec![
+            completion(id(0), 1, succeeded(json!("a"))),
+            completion(id(1), 1, succeeded(json!("b"))),
+            completion(id(2), 1, succeeded(json!("c"))),
+            completion(id(3), 1, Transition::Dead { error: error("x") }),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(store.get(id(1)).await.unwrap().keep_result_ms, Some(MAX_KEEP_RESULT_MS));
+    assert_eq!(store.get(id(2)).await.unwrap().keep_result_ms, None);
+    // A retention that keeps everything: only the job whose own 0 ms have passed goes.
+    assert_eq!(store.purge(0).await.unwrap(), 1);
+    assert!(matches!(store.get(id(0)).await, Err(StoreError::NotFound)));
+    // A retention that keeps nothing: all but the job that asked for ten years.
+    assert_eq!(store.purge(now_ms() + 86_400_000).await.unwrap(), 2);
+    for gone in [id(2), id(3)] {
+        assert!(matches!(store.get(gone).await, Err(StoreError::NotFound)));
+    }
+    let long = store.get(id(1)).await.unwrap();
+    assert_eq!((long.state, long.result), (JobState::Succeeded, Some(json!("b"))));
+    let err = store
+        .submit(vec![keep("bad", Some(MAX_KEEP_RESULT_MS + 1))], WINDOW)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Limit(e) if e.field == "keep_result_ms"),
+        "{err:?}"
+    );
     harness.check_counts().await;
 }

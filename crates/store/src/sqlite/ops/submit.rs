@@ -87,6 +87,10 @@ pub(in crate::sqlite) fn submit(
             .as_ref()
             .map(|b| serde_json::to_string(b).map_err(|e| StoreError::Invalid(e.to_string())))
             .transpose()?;
+        let keep = job
+            .keep_result_ms
+            .map(|k| to_i64(k, "keep_result_ms"))
+            .transpose()?;
         c.prepare_cached(INSERT_JOB)
             .and_then(|mut s| {
                 s.execute(params![
@@ -105,6 +109,7 @@ pub(in crate::sqlite) fn submit(
                     job.cron.as_ref().map(|t| &t.schedule),
                     job.cron.as_ref().map(|t| t.tick),
                     policy,
+                    keep,
                 ])
             })
             .map_err(engine)?;
