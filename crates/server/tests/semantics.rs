@@ -162,3 +162,25 @@ async fn bad_backoffs_are_400_naming_the_field_and_create_nothing() {
     let (_, page) = get(&d, "/v1/jobs").await;
     assert_eq!(page["jobs"], json!([]), "{page}");
 }
+
+#[tokio::test]
+async fn keep_result_ms_comes_from_the_submit_then_the_job_name_and_is_bounded() {
+    let d = start("[job.\"flaky\"]\nkeep_result_ms = 60000").await;
+    let asked = submit(&d, json!({"job": "flaky", "keep_result_ms": 5})).await;
+    assert_eq!(job(&d, &asked).await["keep_result_ms"], 5);
+    let named = submit(&d, json!({"job": "flaky"})).await;
+    assert_eq!(job(&d, &named).await["keep_result_ms"], 60000);
+    let plain = submit(&d, json!({"job": "final"})).await;
+    assert_eq!(job(&d, &plain).await["keep_result_ms"], Value::Null);
+    let (s, v) = post(
+        &d,
+        "/v1/jobs",
+        json!({"job": "final", "keep_result_ms": 315_360_000_001_u64}),
+    )
+    .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("keep_result_ms"),
+        "{v}"
+    );
+}
