@@ -170,6 +170,16 @@ pub struct SubmitRequest {
     )]
     #[schema(minimum = 0, maximum = 315_360_000_000_u64)]
     pub keep_result_ms: Option<u64>,
+    /// With `idempotency_key`: this submit finds the key's first job only if that took the key
+    /// less than this many ms ago (default: the job's `[job."<name>"]` section, else
+    /// `idempotency_hours`). Ignored without a key.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
+    #[schema(minimum = 1, maximum = 31_536_000_000_u64)]
+    pub key_ttl_ms: Option<u64>,
 }
 
 /// The answer to one submitted job: `201` (or `200` with `duplicate: true`).

@@ -167,6 +167,7 @@ mod tests {
             backoff_ms: 0,
             backoff: None,
             keep_result_ms: None,
+            key_ttl_ms: None,
             idempotency_key: None,
             cron: None,
         }

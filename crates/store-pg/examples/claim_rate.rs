@@ -31,6 +31,7 @@ fn job(i: u64) -> NewJob {
         backoff_ms: 1_000,
         backoff: None,
         keep_result_ms: None,
+        key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
     }

@@ -40,6 +40,7 @@
 //!     backoff_ms: 1_000,
 //!     backoff: None,
 //!     keep_result_ms: None,
+//!     key_ttl_ms: None,
 //!     idempotency_key: None,
 //!     cron: None,
 //! };

@@ -153,6 +153,9 @@ pub struct NewJob {
     pub keep_result_ms: Option<u64>,
     /// A duplicate submit with the same key within the idempotency window returns the first job.
     pub idempotency_key: Option<String>,
+    /// This submit's idempotency window, in ms (`None`: the store's `window`): it finds the
+    /// key's first job only if that took the key less than this long ago.
+    pub key_ttl_ms: Option<u64>,
     /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
     pub cron: Option<CronTick>,
 }

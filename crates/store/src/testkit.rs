@@ -15,7 +15,7 @@
 //! The cases live in one file per group of [`Store`] methods, the groups of the engines'
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
-//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention).
+//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows).
 
 mod admin;
 mod claim;
@@ -75,6 +75,7 @@ pub fn job(name: &str, pool: &str) -> NewJob {
         backoff_ms: 100,
         backoff: None,
         keep_result_ms: None,
+        key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
     }
@@ -161,7 +162,8 @@ macro_rules! store_conformance {
             // queue semantics
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,
-            purge_honours_a_succeeded_jobs_own_retention;
+            purge_honours_a_succeeded_jobs_own_retention,
+            a_submits_own_key_window_decides_whether_it_is_a_duplicate;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

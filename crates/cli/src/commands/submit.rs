@@ -47,9 +47,14 @@ pub(crate) struct SubmitArgs {
     /// `30d`; default: the daemon's retention).
     #[arg(long, value_parser = humantime::parse_duration)]
     keep_result: Option<Duration>,
-    /// Idempotency key: a second submit with the same key within 24 h returns the first job.
+    /// Idempotency key: a second submit with the same key within 24 h (or `--key-ttl`) returns
+    /// the first job.
     #[arg(long)]
     key: Option<String>,
+    /// With `--key`: find the key's first job only if it took the key less than this long ago
+    /// (`10m`, `7d`; default: the daemon's idempotency window).
+    #[arg(long, requires = "key", value_parser = humantime::parse_duration)]
+    key_ttl: Option<Duration>,
     /// Wait for the outcome: progress live on stderr, the result on stdout, exit code by
     /// outcome.
     #[arg(long, short)]
@@ -149,6 +154,7 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
             .backoff
             .map(|c| backoff(c, args.max_delay, args.jitter)),
         keep_result_ms: args.keep_result.map(millis),
+        key_ttl_ms: args.key_ttl.map(millis),
         ..SubmitRequest::default()
     };
     let submitted = client.submit(&req).await?;

@@ -5,12 +5,13 @@
 //! [job."reports/daily"]
 //! backoff = { kind = "list", delays_ms = [1000, 5000, 30000] }
 //! keep_result_ms = 3600000   # a succeeded run is purged an hour after it ended
+//! key_ttl_ms = 600000        # a repeated idempotency key finds its first job for 10 minutes
 //! ```
 
 use std::collections::BTreeMap;
 
 use offload_api::Backoff;
-use offload_store::limits::{human_ms, MAX_KEEP_RESULT_MS};
+use offload_store::limits::{human_ms, MAX_KEEP_RESULT_MS, MAX_KEY_TTL_MS};
 use serde::Deserialize;
 
 use super::ConfigError;
@@ -24,6 +25,9 @@ pub struct JobSection {
     /// Keep a succeeded job this long (a submit's `keep_result_ms` wins; absent: the daemon's
     /// `retention_hours`).
     pub keep_result_ms: Option<u64>,
+    /// The idempotency window of the job's keys, in ms (a submit's `key_ttl_ms` wins; absent:
+    /// `idempotency_hours`).
+    pub key_ttl_ms: Option<u64>,
 }
 
 /// Every `[job."<name>"]` section, by exact job name.
@@ -36,6 +40,12 @@ pub(crate) fn check(sections: &JobSections) -> Result<(), ConfigError> {
             crate::backoff::to_store(b)
                 .check()
                 .map_err(|e| ConfigError::Invalid(format!("[job.{name:?}] {e}")))?;
+        }
+        if let Some(t) = s.key_ttl_ms.filter(|t| !(1..=MAX_KEY_TTL_MS).contains(t)) {
+            return Err(ConfigError::Invalid(format!(
+                "[job.{name:?}] key_ttl_ms {t} is out of range: 1..={MAX_KEY_TTL_MS} ({})",
+                human_ms(MAX_KEY_TTL_MS)
+            )));
         }
         if let Some(k) = s.keep_result_ms.filter(|&k| k > MAX_KEEP_RESULT_MS) {
             return Err(ConfigError::Invalid(format!(
@@ -79,5 +89,8 @@ mod tests {
         let file: FileConfig = toml::from_str("[job.x]\nkeep_result_ms = 315360000001").unwrap();
         let e = check(&file.job).unwrap_err().to_string();
         assert!(e.contains("keep_result_ms 315360000001 is out of range"), "{e}");
+        let file: FileConfig = toml::from_str("[job.x]\nkey_ttl_ms = 0").unwrap();
+        let e = check(&file.job).unwrap_err().to_string();
+        assert!(e.contains("key_ttl_ms 0 is out of range: 1..="), "{e}");
     }
 }

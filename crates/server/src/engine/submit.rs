@@ -17,7 +17,8 @@
 //! A job's retry `backoff` (any source) is the one asked, else its job name's
 //! `[job."<name>"] backoff`, else its pool's `backoff`, else none: `exponential` from
 //! `backoff_ms`, at most one hour, no jitter (`offload_store::rules::retry`). Its
-//! `keep_result_ms` is the one asked, else its job name's, else none (the daemon's retention).
+//! `keep_result_ms` is the one asked, else its job name's, else none (the daemon's retention);
+//! its idempotency window (`key_ttl_ms`) likewise, else `idempotency_hours`.
 //!
 //! Every number is then checked against one set of bounds (`crate::limits`); HTTP params are
 //! also bounded by `http.max_params_bytes` (a line-protocol request is bounded whole by
@@ -75,6 +76,9 @@ pub(crate) struct Submit {
     /// Keep the job this long once it has succeeded (else its `[job."<name>"]`'s, else the
     /// daemon's retention).
     pub(crate) keep_result_ms: Option<u64>,
+    /// This submit's idempotency window (else its `[job."<name>"]`'s, else
+    /// `idempotency_hours`).
+    pub(crate) key_ttl_ms: Option<u64>,
 }
 
 impl Submit {
@@ -172,6 +176,7 @@ impl Engine {
         let keep_result_ms = s
             .keep_result_ms
             .or_else(|| named.and_then(|j| j.keep_result_ms));
+        let key_ttl_ms = s.key_ttl_ms.or_else(|| named.and_then(|j| j.key_ttl_ms));
         let backoff = s.backoff.or_else(|| {
             named
                 .and_then(|j| j.backoff.as_ref())
@@ -197,6 +202,7 @@ impl Engine {
                 }),
             backoff,
             keep_result_ms,
+            key_ttl_ms,
             idempotency_key: s.idempotency_key,
             cron: match source {
                 Source::Cron(tick) => Some(tick.clone()),

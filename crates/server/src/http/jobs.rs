@@ -110,6 +110,7 @@ impl From<SubmitRequest> for Submit {
             idempotency_key: b.idempotency_key,
             backoff: b.backoff.as_ref().map(crate::backoff::to_store),
             keep_result_ms: b.keep_result_ms,
+            key_ttl_ms: b.key_ttl_ms,
         }
     }
 }

@@ -208,6 +208,12 @@ async fn submit_keyed(
         let id = JobId::now_v7();
         let key = job.idempotency_key.clone();
         if let Some(key) = &key {
+            // The submit's own window, else the store's.
+            let window = job
+                .key_ttl_ms
+                .map(|t| to_i64(t, "key_ttl_ms"))
+                .transpose()?
+                .unwrap_or(window);
             let took = tx
                 .query_opt(&take_key, &[key, &id, &window])
                 .await

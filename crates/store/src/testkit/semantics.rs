@@ -1,8 +1,10 @@
 //! Cases of the conformance suite about the queue semantics of issue 15: a job's retry
 //! [`Backoff`] (stored, claimed, read back), non-retryable errors (kept as such) and a
-//! succeeded job's own retention (`keep_result_ms`, which purge honours).
+//! succeeded job's own retention (`keep_result_ms`, which purge honours), a submit's own
+//! idempotency window (`key_ttl_ms`).
 
 use std::future::Future;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -163,5 +165,44 @@ pub async fn purge_honours_a_succeeded_jobs_own_retention<H: Harness, Fut: Futur
         matches!(&err, StoreError::Limit(e) if e.field == "keep_result_ms"),
         "{err:?}"
     );
+    harness.check_counts().await;
+}
+
+/// A submit's `key_ttl_ms` is its idempotency window, over the store's, longer or shorter.
+pub async fn a_submits_own_key_window_decides_whether_it_is_a_duplicate<
+    H: Harness,
+    Fut: Future<Output = H>,
+>(
+    fresh: impl FnOnce() -> Fut,
+) {
+    let harness = fresh().await;
+    let store = harness.store();
+    let keyed = |ttl: Option<u64>| {
+        let mut j = job("keyed", "node");
+        j.idempotency_key = Some("k".into());
+        j.key_ttl_ms = ttl;
+        j
+    };
+    let first = store.submit(vec![keyed(None)], WINDOW).await.unwrap()[0].clone();
+    // The store's window is 0 (every key free) but the submit's own hour finds the first job.
+    let again = store
+        .submit(vec![keyed(Some(3_600_000))], Duration::ZERO)
+        .await
+        .unwrap()[0]
+        .clone();
+    assert_eq!((again.id, again.duplicate), (first.id, true));
+    // The store's hour would find it; the submit's own 1 ms has passed: a new job.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let fresh_job = store.submit(vec![keyed(Some(1))], WINDOW).await.unwrap()[0].clone();
+    assert!(!fresh_job.duplicate);
+    assert_ne!(fresh_job.id, first.id);
+    // The key now names the new job.
+    let third = store.submit(vec![keyed(None)], WINDOW).await.unwrap()[0].clone();
+    assert_eq!((third.id, third.duplicate), (fresh_job.id, true));
+    let err = store
+        .submit(vec![keyed(Some(0))], WINDOW)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::Limit(e) if e.field == "key_ttl_ms"), "{err:?}");
     harness.check_counts().await;
 }

@@ -57,6 +57,12 @@ pub(in crate::sqlite) fn submit(
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         if let Some(key) = &job.idempotency_key {
+            // The submit's own window, else the store's.
+            let window = job
+                .key_ttl_ms
+                .map(|t| to_i64(t, "key_ttl_ms"))
+                .transpose()?
+                .unwrap_or(window);
             if let Some(first) = by_key(c, job, key, window, now)? {
                 out.push(first);
                 continue;
