@@ -184,3 +184,22 @@ async fn keep_result_ms_comes_from_the_submit_then_the_job_name_and_is_bounded()
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn key_ttl_ms_is_bounded_and_a_window_within_it_finds_the_first_job() {
+    let d = start("[job.\"final\"]\nkey_ttl_ms = 3600000").await;
+    let body = json!({"job": "final", "idempotency_key": "k1", "key_ttl_ms": 3_600_000});
+    let first = submit(&d, body.clone()).await;
+    let (s, v) = post(&d, "/v1/jobs", body).await;
+    assert_eq!((s, v["id"].as_str(), &v["duplicate"]), (200, Some(first.as_str()), &json!(true)));
+    for bad in [json!(0), json!(31_536_000_001_u64)] {
+        let (s, v) = post(
+            &d,
+            "/v1/jobs",
+            json!({"job": "final", "idempotency_key": "k2", "key_ttl_ms": bad}),
+        )
+        .await;
+        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().starts_with("key_ttl_ms"), "{v}");
+    }
+}
