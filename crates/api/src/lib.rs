@@ -35,8 +35,8 @@ pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
 };
-pub use retry::Backoff;
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,
     WorkerState,
 };
+pub use retry::Backoff;

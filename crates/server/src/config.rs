@@ -181,8 +181,8 @@ mod limits;
 mod lines;
 mod numbers;
 
-pub use limits::{Limits, LimitsSection};
 pub use jobs::{JobSection, JobSections};
+pub use limits::{Limits, LimitsSection};
 pub use lines::{LineLimits, LinesSection, Network};
 
 /// The file `offload.toml`.

@@ -56,5 +56,4 @@ mod tests {
         assert!(run_at(Some(1), Some(1), now).is_err());
         assert_eq!(run_at(None, None, now).unwrap(), None);
     }
-
 }

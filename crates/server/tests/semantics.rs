@@ -45,7 +45,10 @@ async fn a_non_retryable_error_goes_dead_with_attempts_left() {
     let r = wait_result(&d, &id).await;
     assert_eq!(r["state"], "dead", "{r}");
     let j = job(&d, &id).await;
-    assert_eq!((j["attempt"].as_u64(), j["max_attempts"].as_u64()), (Some(1), Some(5)));
+    assert_eq!(
+        (j["attempt"].as_u64(), j["max_attempts"].as_u64()),
+        (Some(1), Some(5))
+    );
     assert_eq!(j["error"]["name"], "TypeError", "{j}");
     assert_eq!(j["error"]["retry"], false, "{j}");
     let attempts = j["attempts"].as_array().unwrap();
@@ -55,7 +58,10 @@ async fn a_non_retryable_error_goes_dead_with_attempts_left() {
     // A retryable failure says so too.
     let id = submit(&d, json!({"job": "flaky", "max_attempts": 1})).await;
     let r = wait_result(&d, &id).await;
-    assert_eq!((r["state"].as_str(), &r["error"]["retry"]), (Some("dead"), &json!(true)));
+    assert_eq!(
+        (r["state"].as_str(), &r["error"]["retry"]),
+        (Some("dead"), &json!(true))
+    );
 }
 
 #[tokio::test]
@@ -123,7 +129,10 @@ async fn jobs_without_a_backoff_keep_the_old_exponential_one() {
 async fn bad_backoffs_are_400_naming_the_field_and_create_nothing() {
     let d = start("").await;
     let bad = [
-        (json!({"kind": "list", "delays_ms": []}), "backoff.delays_ms"),
+        (
+            json!({"kind": "list", "delays_ms": []}),
+            "backoff.delays_ms",
+        ),
         (
             json!({"kind": "list", "delays_ms": vec![1; 33]}),
             "backoff.delays_ms",
@@ -143,7 +152,11 @@ async fn bad_backoffs_are_400_naming_the_field_and_create_nothing() {
     ];
     for (backoff, field) in bad {
         let (s, v) = post(&d, "/v1/jobs", json!({"job": "flaky", "backoff": backoff})).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{v}"
+        );
         let message = v["error"]["message"].as_str().unwrap();
         assert!(message.starts_with(field), "{field}: {message}");
         let batch = json!({"jobs": [{"job": "flaky"}, {"job": "flaky", "backoff": backoff}]});
@@ -157,7 +170,11 @@ async fn bad_backoffs_are_400_naming_the_field_and_create_nothing() {
         json!({"kind": "fixed", "delay_ms": 1, "extra": true}),
     ] {
         let (s, v) = post(&d, "/v1/jobs", json!({"job": "flaky", "backoff": shape})).await;
-        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_json")), "{v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("invalid_json")),
+            "{v}"
+        );
     }
     let (_, page) = get(&d, "/v1/jobs").await;
     assert_eq!(page["jobs"], json!([]), "{page}");
@@ -178,9 +195,16 @@ async fn keep_result_ms_comes_from_the_submit_then_the_job_name_and_is_bounded()
         json!({"job": "final", "keep_result_ms": 315_360_000_001_u64}),
     )
     .await;
-    assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{v}"
+    );
     assert!(
-        v["error"]["message"].as_str().unwrap().starts_with("keep_result_ms"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("keep_result_ms"),
         "{v}"
     );
 }
@@ -191,7 +215,10 @@ async fn key_ttl_ms_is_bounded_and_a_window_within_it_finds_the_first_job() {
     let body = json!({"job": "final", "idempotency_key": "k1", "key_ttl_ms": 3_600_000});
     let first = submit(&d, body.clone()).await;
     let (s, v) = post(&d, "/v1/jobs", body).await;
-    assert_eq!((s, v["id"].as_str(), &v["duplicate"]), (200, Some(first.as_str()), &json!(true)));
+    assert_eq!(
+        (s, v["id"].as_str(), &v["duplicate"]),
+        (200, Some(first.as_str()), &json!(true))
+    );
     for bad in [json!(0), json!(31_536_000_001_u64)] {
         let (s, v) = post(
             &d,
@@ -199,7 +226,17 @@ async fn key_ttl_ms_is_bounded_and_a_window_within_it_finds_the_first_job() {
             json!({"job": "final", "idempotency_key": "k2", "key_ttl_ms": bad}),
         )
         .await;
-        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_request")), "{v}");
-        assert!(v["error"]["message"].as_str().unwrap().starts_with("key_ttl_ms"), "{v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{v}"
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("key_ttl_ms"),
+            "{v}"
+        );
     }
 }

@@ -177,7 +177,10 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
         return Err(LimitError::new(
             "keep_result_ms",
             k,
-            format!("0..={MAX_KEEP_RESULT_MS} ({})", human_ms(MAX_KEEP_RESULT_MS)),
+            format!(
+                "0..={MAX_KEEP_RESULT_MS} ({})",
+                human_ms(MAX_KEEP_RESULT_MS)
+            ),
         ));
     }
     if let Some(t) = job.key_ttl_ms.filter(|t| !(1..=MAX_KEY_TTL_MS).contains(t)) {

@@ -196,8 +196,12 @@ mod tests {
             parse_curve("1s, 5s,30s"),
             Ok(Curve::List(vec![1000, 5000, 30_000]))
         );
-        assert!(parse_curve("random:1s").unwrap_err().contains("not a backoff kind"));
-        assert!(parse_curve("fixed:soon").unwrap_err().contains("not a duration"));
+        assert!(parse_curve("random:1s")
+            .unwrap_err()
+            .contains("not a backoff kind"));
+        assert!(parse_curve("fixed:soon")
+            .unwrap_err()
+            .contains("not a duration"));
         assert!(parse_curve("").is_err());
         assert_eq!(
             backoff(Curve::List(vec![1]), Some(Duration::from_secs(2)), true),

@@ -88,7 +88,10 @@ mod tests {
         assert!(toml::from_str::<FileConfig>("[job.x]\nretries = 3").is_err());
         let file: FileConfig = toml::from_str("[job.x]\nkeep_result_ms = 315360000001").unwrap();
         let e = check(&file.job).unwrap_err().to_string();
-        assert!(e.contains("keep_result_ms 315360000001 is out of range"), "{e}");
+        assert!(
+            e.contains("keep_result_ms 315360000001 is out of range"),
+            "{e}"
+        );
         let file: FileConfig = toml::from_str("[job.x]\nkey_ttl_ms = 0").unwrap();
         let e = check(&file.job).unwrap_err().to_string();
         assert!(e.contains("key_ttl_ms 0 is out of range: 1..="), "{e}");

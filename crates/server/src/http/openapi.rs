@@ -136,10 +136,7 @@ fn complete(doc: &mut Value, s: &Settings) {
                 .and_then(|p| p.pointer_mut("/delays_ms/items"))
                 .and_then(Value::as_object_mut)
             {
-                items.insert(
-                    "maximum".into(),
-                    json!(offload_api::limits::MAX_BACKOFF_MS),
-                );
+                items.insert("maximum".into(), json!(offload_api::limits::MAX_BACKOFF_MS));
             }
         }
     }
@@ -334,7 +331,10 @@ mod tests {
         assert_eq!(api::MAX_KEEP_RESULT_MS, store::MAX_KEEP_RESULT_MS);
         assert_eq!(api::MAX_KEY_TTL_MS, store::MAX_KEY_TTL_MS);
         assert_eq!(p("key_ttl_ms")["maximum"], json!(api::MAX_KEY_TTL_MS));
-        assert_eq!(p("keep_result_ms")["maximum"], json!(api::MAX_KEEP_RESULT_MS));
+        assert_eq!(
+            p("keep_result_ms")["maximum"],
+            json!(api::MAX_KEEP_RESULT_MS)
+        );
         assert_eq!(
             api::MAX_BACKOFF_LIST,
             offload_store::rules::retry::MAX_BACKOFF_LIST

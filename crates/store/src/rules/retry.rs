@@ -106,11 +106,7 @@ pub fn delay_ms(b: &Backoff, attempt: u32, random: u64) -> u64 {
         Curve::Fixed(d) => *d,
         Curve::Linear(d) => d.saturating_mul(u64::from(n)),
         Curve::Exponential(d) => d.saturating_mul(2u64.saturating_pow(n - 1)),
-        Curve::List(ds) => ds
-            .get(n as usize - 1)
-            .or(ds.last())
-            .copied()
-            .unwrap_or(0),
+        Curve::List(ds) => ds.get(n as usize - 1).or(ds.last()).copied().unwrap_or(0),
     };
     let capped = raw.min(b.max_delay_ms).min(MAX_BACKOFF_MS);
     if b.jitter {
@@ -152,20 +148,48 @@ mod tests {
             (b(Curve::Exponential(500), hour, false), 1, 500),
             (b(Curve::Exponential(500), hour, false), 4, 4000),
             (b(Curve::Exponential(500), 3000, false), 4, 3000),
-            (b(Curve::Exponential(u64::MAX), u64::MAX, false), u32::MAX, hour),
+            (
+                b(Curve::Exponential(u64::MAX), u64::MAX, false),
+                u32::MAX,
+                hour,
+            ),
             (b(Curve::Linear(u64::MAX), u64::MAX, false), u32::MAX, hour),
-            (b(Curve::List(vec![1000, 5000, 30_000]), hour, false), 1, 1000),
-            (b(Curve::List(vec![1000, 5000, 30_000]), hour, false), 3, 30_000),
-            (b(Curve::List(vec![1000, 5000, 30_000]), hour, false), 4, 30_000),
-            (b(Curve::List(vec![1000, 5000, 30_000]), hour, false), 99, 30_000),
-            (b(Curve::List(vec![1000, 5000, 30_000]), 2000, false), 2, 2000),
+            (
+                b(Curve::List(vec![1000, 5000, 30_000]), hour, false),
+                1,
+                1000,
+            ),
+            (
+                b(Curve::List(vec![1000, 5000, 30_000]), hour, false),
+                3,
+                30_000,
+            ),
+            (
+                b(Curve::List(vec![1000, 5000, 30_000]), hour, false),
+                4,
+                30_000,
+            ),
+            (
+                b(Curve::List(vec![1000, 5000, 30_000]), hour, false),
+                99,
+                30_000,
+            ),
+            (
+                b(Curve::List(vec![1000, 5000, 30_000]), 2000, false),
+                2,
+                2000,
+            ),
             (b(Curve::List(vec![]), hour, false), 1, 0),
             (Backoff::legacy(1000), 1, 1000),
             (Backoff::legacy(1000), 3, 4000),
             (Backoff::legacy(1000), 40, hour),
         ];
         for (backoff, attempt, want) in table {
-            assert_eq!(delay_ms(&backoff, attempt, 0), want, "{backoff:?} #{attempt}");
+            assert_eq!(
+                delay_ms(&backoff, attempt, 0),
+                want,
+                "{backoff:?} #{attempt}"
+            );
         }
         assert_eq!(retry_at(1000, &Backoff::legacy(100), 3, 0), 1400);
         assert_eq!(retry_at(i64::MAX, &Backoff::legacy(100), 3, 0), i64::MAX);
@@ -200,7 +224,9 @@ mod tests {
             let e = backoff.check().unwrap_err();
             assert_eq!(e.field, field, "{backoff:?}");
         }
-        let e = b(Curve::List(vec![1, hour + 1]), hour, false).check().unwrap_err();
+        let e = b(Curve::List(vec![1, hour + 1]), hour, false)
+            .check()
+            .unwrap_err();
         assert_eq!(e.value, format!("{} (entry 1)", hour + 1));
         assert!(b(Curve::List(vec![hour; MAX_BACKOFF_LIST]), hour, true)
             .check()

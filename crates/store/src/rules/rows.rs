@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::values::{corrupt, state, stored_error, to_u32, to_u64};
 use crate::{
-    AttemptRecord, Backoff, Claimed, CronSchedule, CronState, JobId, JobRecord, JobState, StoreError,
-    Submitted,
+    AttemptRecord, Backoff, Claimed, CronSchedule, CronState, JobId, JobRecord, JobState,
+    StoreError, Submitted,
 };
 
 /// One row of a result, read by column name. Each method reads the column `col` as a value of

@@ -48,7 +48,10 @@ pub async fn backoffs_and_final_errors_round_trip<H: Harness, Fut: Future<Output
     );
     let claimed = store.claim(NODE, &demand("node", 2), LEASE).await.unwrap();
     let of = |id| claimed.iter().find(|c| c.id == id).unwrap().backoff.clone();
-    assert_eq!((of(chosen), of(plain)), (policy.clone(), Backoff::legacy(100)));
+    assert_eq!(
+        (of(chosen), of(plain)),
+        (policy.clone(), Backoff::legacy(100))
+    );
 
     let mut fatal = error("no such user");
     fatal.retry = false;
@@ -145,7 +148,10 @@ pub async fn purge_honours_a_succeeded_jobs_own_retention<H: Harness, Fut: Futur
         ])
         .await
         .unwrap();
-    assert_eq!(store.get(id(1)).await.unwrap().keep_result_ms, Some(MAX_KEEP_RESULT_MS));
+    assert_eq!(
+        store.get(id(1)).await.unwrap().keep_result_ms,
+        Some(MAX_KEEP_RESULT_MS)
+    );
     assert_eq!(store.get(id(2)).await.unwrap().keep_result_ms, None);
     // A retention that keeps everything: only the job whose own 0 ms have passed goes.
     assert_eq!(store.purge(0).await.unwrap(), 1);
@@ -156,7 +162,10 @@ pub async fn purge_honours_a_succeeded_jobs_own_retention<H: Harness, Fut: Futur
         assert!(matches!(store.get(gone).await, Err(StoreError::NotFound)));
     }
     let long = store.get(id(1)).await.unwrap();
-    assert_eq!((long.state, long.result), (JobState::Succeeded, Some(json!("b"))));
+    assert_eq!(
+        (long.state, long.result),
+        (JobState::Succeeded, Some(json!("b")))
+    );
     let err = store
         .submit(vec![keep("bad", Some(MAX_KEEP_RESULT_MS + 1))], WINDOW)
         .await
@@ -203,6 +212,9 @@ pub async fn a_submits_own_key_window_decides_whether_it_is_a_duplicate<
         .submit(vec![keyed(Some(0))], WINDOW)
         .await
         .unwrap_err();
-    assert!(matches!(&err, StoreError::Limit(e) if e.field == "key_ttl_ms"), "{err:?}");
+    assert!(
+        matches!(&err, StoreError::Limit(e) if e.field == "key_ttl_ms"),
+        "{err:?}"
+    );
     harness.check_counts().await;
 }
