@@ -13,7 +13,8 @@ use std::time::Duration;
 use common::*;
 use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
 use offload_store::{
-    CronSchedule, CronTick, JobState, ListFilter, SqliteStore, Store, StoredError, Transition,
+    Backoff, CronSchedule, CronTick, Curve, JobState, ListFilter, SqliteStore, Store, StoredError,
+    Transition,
 };
 use serde_json::json;
 
@@ -131,6 +132,16 @@ async fn generate_fixture() {
         .pause_schedule("nightly", TICK + 1, "manual")
         .await
         .unwrap();
+    // Since v3: a job with its own backoff and result retention.
+    let mut chosen = one("chosen.js");
+    chosen.backoff = Some(Backoff {
+        curve: Curve::List(vec![1000, 5000]),
+        max_delay_ms: 4000,
+        jitter: true,
+    });
+    chosen.keep_result_ms = Some(60_000);
+    chosen.run_at = Some(FAR_FUTURE);
+    store.submit(vec![chosen], WINDOW).await.unwrap();
     drop(store); // closes: the WAL is checkpointed into the file
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
@@ -312,4 +323,27 @@ fn there_is_a_fixture_for_every_schema_version() {
             "no fixture for schema v{v}: run generate_fixture (see tests/compat.rs)"
         );
     }
+}
+
+#[tokio::test]
+async fn opens_a_v3_database() {
+    let (_dir, store) = open_fixture(3);
+    let page = store
+        .list(ListFilter {
+            job: Some("chosen.js".into()),
+            limit: 10,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    let chosen = &page.jobs[0];
+    assert_eq!(
+        chosen.backoff,
+        Backoff {
+            curve: Curve::List(vec![1000, 5000]),
+            max_delay_ms: 4000,
+            jitter: true,
+        }
+    );
+    assert_eq!(chosen.keep_result_ms, Some(60_000));
 }
