@@ -72,6 +72,11 @@
 //! overlap = "skip"           # or "queue": no tick while its previous run is unfinished
 //! pause_after_failures = 5   # pause after 5 failed runs in a row (absent: never)
 //! timezone = "Europe/Berlin" # IANA name; absent: UTC
+//!
+//! [job."report"]             # per job name (exact): what a submit of it does not say
+//! backoff = { kind = "list", delays_ms = [1000, 5000, 30000] }
+//! keep_result_ms = 3600000   # a succeeded run is purged an hour after it ended
+//! key_ttl_ms = 600000        # its idempotency keys' window
 //! ```
 
 use std::net::SocketAddr;
