@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 export type Outcome =
   | { outcome: 'succeeded'; value: unknown }
   | { outcome: 'failed'; name: string; message: string; stack: string | null }
+  | { outcome: 'failed_no_retry'; name: string; message: string; stack: string | null }
   | { outcome: 'timed_out' }
   | { outcome: 'cancelled' }
   | { outcome: 'killed'; signal: number }

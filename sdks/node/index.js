@@ -93,5 +93,6 @@ module.exports = {
   FrameTooLargeError: errors.FrameTooLargeError,
   NoSuchFunctionError: errors.NoSuchFunctionError,
   BusyError: errors.BusyError,
+  NonRetryableError: errors.NonRetryableError,
   serializeError: errors.serializeError,
 };

@@ -21,6 +21,7 @@ export const {
   FrameTooLargeError,
   NoSuchFunctionError,
   BusyError,
+  NonRetryableError,
   serializeError,
 } = sdk;
 

@@ -22,6 +22,9 @@ const jobs = {
   fail: (p) => {
     throw new Error(p.message);
   },
+  fail_final: (p) => {
+    throw Object.assign(new Error(p.message), { name: 'ValidationError', retry: false });
+  },
   progress: (p, id) => {
     for (let i = 0; i < p.count; i++) process.send({ type: 'progress', id, data: { i } });
     return p.count;
@@ -55,7 +58,9 @@ async function run(id, job, params) {
     const value = await jobs[job](params, id);
     process.send({ type: 'result', id, value: value === undefined ? null : value });
   } catch (e) {
-    process.send({ type: 'error', id, error: { name: e.name, message: e.message, stack: e.stack } });
+    const error = { name: e.name, message: e.message, stack: e.stack };
+    if (e.retry === false) error.retry = false;
+    process.send({ type: 'error', id, error });
   } finally {
     cancels.delete(id);
   }

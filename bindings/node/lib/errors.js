@@ -83,9 +83,12 @@ function fromOutcome(outcome, job, attempts = null) {
   switch (o.outcome) {
     case 'succeeded':
       return { ok: true, value: o.value === undefined ? null : o.value };
-    case 'failed': {
+    case 'failed':
+    case 'failed_no_retry': {
+      // failed_no_retry: the job marked its error `retry: false` (the pool did not retry it).
       const code = SDK_NAMES.has(o.name) ? o.name : 'Failed';
-      return { ok: false, error: makeError(code, `${at} failed: ${o.name}: ${o.message}`, { ...extra, errorName: o.name, jobStack: o.stack || null }) };
+      const retry = o.outcome === 'failed';
+      return { ok: false, error: makeError(code, `${at} failed: ${o.name}: ${o.message}`, { ...extra, errorName: o.name, jobStack: o.stack || null, retry }) };
     }
     case 'timed_out':
       return { ok: false, error: makeError('TimedOut', `${at} timed out and was stopped`, extra) };

@@ -73,6 +73,22 @@ where
     d.deserialize_option(Opt(PhantomData))
 }
 
+/// A list of integers (each may be written `43.0`).
+pub(crate) fn list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64>,
+{
+    struct One<T>(T);
+    impl<'de, T: TryFrom<i64> + TryFrom<u64>> serde::Deserialize<'de> for One<T> {
+        fn deserialize<D2: Deserializer<'de>>(d: D2) -> Result<Self, D2::Error> {
+            one(d).map(One)
+        }
+    }
+    let items: Vec<One<T>> = serde::Deserialize::deserialize(d)?;
+    Ok(items.into_iter().map(|One(v)| v).collect())
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Deserialize)]

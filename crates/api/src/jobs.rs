@@ -77,6 +77,14 @@ pub struct JobError {
     /// Where, when known.
     #[serde(default)]
     pub stack: Option<String>,
+    /// `false` when the job marked the error not retryable: it went straight to dead, whatever
+    /// attempts it had left.
+    #[serde(default = "yes")]
+    pub retry: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The body of `POST /v1/jobs` (and each item of a batch). Only `job` is required; `delay_ms`
@@ -146,6 +154,32 @@ pub struct SubmitRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 256)]
     pub idempotency_key: Option<String>,
+    /// How long a failed attempt waits before the next (default: the job's `[job."<name>"]`
+    /// section, else its pool's `backoff`, else `exponential` from the pool's `backoff_ms`,
+    /// else 1000 ms, at most one hour, no jitter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<crate::Backoff>,
+    /// Keep the job this long (ms) once it has succeeded, then purge it with its result,
+    /// whether that is sooner or later than the daemon's `retention_hours` (default: the job's
+    /// `[job."<name>"]` section, else the daemon's retention). Dead and cancelled jobs always
+    /// follow the daemon's retention.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
+    #[schema(minimum = 0, maximum = 315_360_000_000_u64)]
+    pub keep_result_ms: Option<u64>,
+    /// With `idempotency_key`: this submit finds the key's first job only if that took the key
+    /// less than this many ms ago (default: the job's `[job."<name>"]` section, else
+    /// `idempotency_hours`). Ignored without a key.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
+    #[schema(minimum = 1, maximum = 31_536_000_000_u64)]
+    pub key_ttl_ms: Option<u64>,
 }
 
 /// The answer to one submitted job: `201` (or `200` with `duplicate: true`).
@@ -231,8 +265,13 @@ pub struct Job {
     pub max_attempts: u32,
     /// Per-attempt timeout.
     pub timeout_ms: Option<u64>,
-    /// Retry delay base: `backoff_ms · 2^(attempt-1)`.
+    /// The first retry delay of its `backoff`.
     pub backoff_ms: u64,
+    /// How long a failed attempt waits before the next.
+    pub backoff: crate::Backoff,
+    /// How long it is kept once it has succeeded (`null`: the daemon's retention).
+    #[serde(default)]
+    pub keep_result_ms: Option<u64>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
     /// The last progress value.
@@ -360,7 +399,7 @@ mod tests {
 
     #[test]
     fn a_job_reads_and_writes_back_the_same_json() {
-        let text = r#"{"id":"0193a0c4-0000-7000-8000-000000000000","job":"hello","pool":"node","state":"dead","priority":0,"run_at":1,"created_at":1,"updated_at":2,"attempt":1,"max_attempts":1,"timeout_ms":null,"backoff_ms":1000,"idempotency_key":null,"progress":null,"result":null,"error":{"name":"ValueError","message":"boom","stack":null},"cancel_requested":false,"node":null,"lease_until":null,"attempts":[]}"#;
+        let text = r#"{"id":"0193a0c4-0000-7000-8000-000000000000","job":"hello","pool":"node","state":"dead","priority":0,"run_at":1,"created_at":1,"updated_at":2,"attempt":1,"max_attempts":1,"timeout_ms":null,"backoff_ms":1000,"backoff":{"kind":"exponential","delay_ms":1000,"jitter":false},"keep_result_ms":null,"idempotency_key":null,"progress":null,"result":null,"error":{"name":"ValueError","message":"boom","stack":null,"retry":true},"cancel_requested":false,"node":null,"lease_until":null,"attempts":[]}"#;
         let job: Job = serde_json::from_str(text).unwrap();
         assert_eq!(job.result, Some(Value::Null));
         assert_eq!(job.params, None);

@@ -26,6 +26,7 @@ mod jobs;
 pub mod limits;
 mod ops;
 mod queues;
+mod retry;
 
 pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
@@ -42,3 +43,4 @@ pub use ops::{
     WorkerState,
 };
 pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};
+pub use retry::Backoff;

@@ -10,6 +10,14 @@ pub const MAX_PRIORITY: i32 = 1000;
 pub const MAX_DELAY_MS: u64 = 31_536_000_000;
 /// Most `max_attempts`.
 pub const MAX_ATTEMPTS: u32 = 100;
+/// Longest retry delay, and the most `max_delay_ms` of a backoff (one hour).
+pub const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// Longest `key_ttl_ms` (365 days).
+pub const MAX_KEY_TTL_MS: u64 = 31_536_000_000;
+/// Longest `keep_result_ms` (3,650 days).
+pub const MAX_KEEP_RESULT_MS: u64 = 315_360_000_000;
+/// Most entries of a `list` backoff.
+pub const MAX_BACKOFF_LIST: usize = 32;
 /// Longest `idempotency_key`, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 /// The `timeout_ms` maximum the document states by default (`max_timeout_ms`, 7 days); a

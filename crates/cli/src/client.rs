@@ -627,6 +627,7 @@ mod tests {
                 name: n.into(),
                 message: String::new(),
                 stack: None,
+                retry: true,
             }),
         };
         assert_eq!(r(JobState::Succeeded, None).exit_code(), 0);

@@ -30,7 +30,7 @@ pub(crate) const INTERNAL: i32 = 70;
 pub(crate) fn for_outcome(o: &Outcome) -> i32 {
     match o {
         Outcome::Succeeded { .. } => OK,
-        Outcome::Failed { .. } => FAILED,
+        Outcome::Failed { .. } | Outcome::FailedNoRetry { .. } => FAILED,
         Outcome::TimedOut => TIMED_OUT,
         Outcome::ProtocolError { .. } => PROTOCOL,
         Outcome::ResourceLimit { .. } => RESOURCE_LIMIT,

@@ -40,6 +40,17 @@ pub enum Outcome {
         /// Where.
         stack: Option<String>,
     },
+    /// The job threw or rejected with an error it marked not retryable (`retry: false` on the
+    /// protocol's error): whoever retries failures goes straight to the end instead. Its
+    /// [`kind`](Outcome::kind) is `failed`, as for [`Failed`](Outcome::Failed).
+    FailedNoRetry {
+        /// The error's class.
+        name: String,
+        /// What happened.
+        message: String,
+        /// Where.
+        stack: Option<String>,
+    },
     /// The job ran past its timeout and was stopped (cancel, grace, then the group killed).
     TimedOut,
     /// The job was cancelled on request before it finished.
@@ -81,7 +92,7 @@ impl Outcome {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Succeeded { .. } => "succeeded",
-            Self::Failed { .. } => "failed",
+            Self::Failed { .. } | Self::FailedNoRetry { .. } => "failed",
             Self::TimedOut => "timed_out",
             Self::Cancelled => "cancelled",
             Self::Killed { .. } => "killed",
@@ -92,12 +103,20 @@ impl Outcome {
         }
     }
 
-    /// `Failed` from a worker's error.
+    /// `Failed` from a worker's error (`FailedNoRetry` when it says `retry: false`).
     pub fn failed(e: ErrorInfo) -> Self {
-        Self::Failed {
-            name: e.name,
-            message: e.message,
-            stack: e.stack,
+        if e.retryable() {
+            Self::Failed {
+                name: e.name,
+                message: e.message,
+                stack: e.stack,
+            }
+        } else {
+            Self::FailedNoRetry {
+                name: e.name,
+                message: e.message,
+                stack: e.stack,
+            }
         }
     }
 }
@@ -107,6 +126,9 @@ impl std::fmt::Display for Outcome {
         match self {
             Self::Succeeded { .. } => write!(f, "succeeded"),
             Self::Failed { name, message, .. } => write!(f, "failed: {name}: {message}"),
+            Self::FailedNoRetry { name, message, .. } => {
+                write!(f, "failed (not retryable): {name}: {message}")
+            }
             Self::TimedOut => write!(f, "timed out"),
             Self::Cancelled => write!(f, "cancelled"),
             Self::Killed { signal } => write!(f, "killed by signal {signal}"),

@@ -379,7 +379,8 @@ impl ResultMsg {
     }
 }
 
-/// An error as it travels: `{name, message, stack}`.
+/// An error as it travels: `{name, message, stack}`, and `retry: false` when the job must not
+/// be tried again (absent, as older workers send it, means "retry while attempts remain").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ErrorInfo {
@@ -391,6 +392,9 @@ pub struct ErrorInfo {
     /// Where, if the runtime knows.
     #[serde(default)]
     pub stack: Option<String>,
+    /// `Some(false)`: the job goes straight to dead, whatever attempts it has left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<bool>,
 }
 
 impl ErrorInfo {
@@ -400,6 +404,7 @@ impl ErrorInfo {
             name: name.into(),
             message: message.into(),
             stack: None,
+            retry: None,
         }
     }
 
@@ -408,6 +413,18 @@ impl ErrorInfo {
     pub fn with_stack(mut self, stack: impl Into<String>) -> Self {
         self.stack = Some(stack.into());
         self
+    }
+
+    /// Marks the error as not retryable (`retry: false`): the job goes straight to dead.
+    #[must_use]
+    pub fn non_retryable(mut self) -> Self {
+        self.retry = Some(false);
+        self
+    }
+
+    /// Whether the sender allows a retry (anything but `retry: false`).
+    pub fn retryable(&self) -> bool {
+        self.retry != Some(false)
     }
 }
 

@@ -165,6 +165,9 @@ mod tests {
             timeout_ms: None,
             max_attempts: 1,
             backoff_ms: 0,
+            backoff: None,
+            keep_result_ms: None,
+            key_ttl_ms: None,
             idempotency_key: None,
             cron: None,
         }

@@ -25,6 +25,7 @@
 //! timeout_ms = 60000
 //! max_attempts = 3
 //! backoff_ms = 1000
+//! # backoff = { kind = "exponential", delay_ms = 500, max_delay_ms = 60000, jitter = true }
 //! recycle_after_jobs = 500
 //! max_rss_mb = 512
 //! isolation = "pool"         # or "process": a fresh process per job
@@ -71,6 +72,11 @@
 //! overlap = "skip"           # or "queue": no tick while its previous run is unfinished
 //! pause_after_failures = 5   # pause after 5 failed runs in a row (absent: never)
 //! timezone = "Europe/Berlin" # IANA name; absent: UTC
+//!
+//! [job."report"]             # per job name (exact): what a submit of it does not say
+//! backoff = { kind = "list", delays_ms = [1000, 5000, 30000] }
+//! keep_result_ms = 3600000   # a succeeded run is purged an hour after it ended
+//! key_ttl_ms = 600000        # its idempotency keys' window
 //! ```
 
 use std::net::SocketAddr;
@@ -121,8 +127,11 @@ pub struct PoolSection {
     pub timeout_ms: Option<u64>,
     /// Default attempts.
     pub max_attempts: Option<u32>,
-    /// Default retry backoff base.
+    /// Default retry backoff base (`exponential`, no jitter).
     pub backoff_ms: Option<u64>,
+    /// Default retry backoff, any kind (over `backoff_ms`):
+    /// `backoff = { kind = "exponential", delay_ms = 500, max_delay_ms = 60000, jitter = true }`.
+    pub backoff: Option<offload_api::Backoff>,
     /// Recycle a worker after this many jobs.
     pub recycle_after_jobs: Option<u64>,
     /// Recycle a worker above this RSS.
@@ -172,10 +181,12 @@ fn default_missed() -> String {
 }
 
 // `[lines]` and `[limits]`, in their own files.
+mod jobs;
 mod limits;
 mod lines;
 mod numbers;
 
+pub use jobs::{JobSection, JobSections};
 pub use limits::{Limits, LimitsSection};
 pub use lines::{LineLimits, LinesSection, Network};
 
@@ -203,6 +214,9 @@ pub struct FileConfig {
     /// Cron schedules.
     #[serde(default, rename = "cron")]
     pub crons: Vec<CronSection>,
+    /// Per job name: `[job."<name>"]`.
+    #[serde(default)]
+    pub job: JobSections,
     /// The seed's TCP line protocol (`module:data`), off unless set.
     pub tcp: Option<String>,
     /// The seed's UDP datagrams (`module:data`, fire and forget), off unless set.
@@ -303,6 +317,8 @@ pub struct ServeConfig {
     pub pools: Vec<PoolSection>,
     /// Cron schedules from the file.
     pub crons: Vec<CronSection>,
+    /// Per job name: `[job."<name>"]` (backoff, …).
+    pub job_sections: JobSections,
     /// Largest request body.
     pub max_body: usize,
     /// This node's name (in leases and attempts).
@@ -339,6 +355,7 @@ impl ServeConfig {
             idempotency_window: Duration::from_secs(24 * 3600),
             pools: Vec::new(),
             crons: Vec::new(),
+            job_sections: JobSections::new(),
             max_body: 16 * 1024 * 1024,
             node: "local".into(),
             tcp: None,
@@ -419,6 +436,7 @@ impl ServeConfig {
         }
         self.pools = file.pools;
         self.crons = file.crons;
+        self.job_sections = file.job;
         Ok(())
     }
 
@@ -429,6 +447,7 @@ impl ServeConfig {
     /// [`ConfigError::Invalid`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         numbers::check_config(self)?;
+        jobs::check(&self.job_sections)?;
         if !self.listen.ip().is_loopback() && self.token.is_none() {
             return Err(ConfigError::Invalid(format!(
                 "{} is not a loopback address: set a token (--token or OFFLOAD_TOKEN)",

@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod admission;
+mod backoff;
 pub mod config;
 mod cron;
 mod dashboard;

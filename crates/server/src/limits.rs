@@ -35,15 +35,6 @@ pub(crate) fn run_at(
     }
 }
 
-/// When a failed attempt runs again: `backoff_ms · 2^(attempt-1)`, at most one hour after `now`.
-pub(crate) fn retry_at(now: Millis, backoff_ms: u64, attempt: u32) -> Millis {
-    let shift = attempt.saturating_sub(1).min(20);
-    let delay = backoff_ms
-        .saturating_mul(1u64 << shift)
-        .min(bounds::MAX_BACKOFF_MS);
-    now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,13 +55,5 @@ mod tests {
         assert!(run_at(None, Some(-1), now).is_err());
         assert!(run_at(Some(1), Some(1), now).is_err());
         assert_eq!(run_at(None, None, now).unwrap(), None);
-    }
-
-    #[test]
-    fn retries_never_overflow() {
-        assert_eq!(retry_at(1000, 100, 1), 1100);
-        assert_eq!(retry_at(1000, 100, 3), 1400);
-        assert_eq!(retry_at(0, u64::MAX, u32::MAX), 3_600_000);
-        assert_eq!(retry_at(i64::MAX, 1, 1), i64::MAX);
     }
 }

@@ -29,6 +29,9 @@ fn job(i: u64) -> NewJob {
         timeout_ms: Some(30_000),
         max_attempts: 3,
         backoff_ms: 1_000,
+        backoff: None,
+        keep_result_ms: None,
+        key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
     }

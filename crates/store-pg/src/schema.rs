@@ -17,10 +17,11 @@ use crate::{engine, StoreError};
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
+    include_str!("sql/schema/v4.sql"),
 ];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).

@@ -46,6 +46,7 @@ pub mod testkit;
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
+pub use rules::retry::{Backoff, Curve};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -147,10 +148,18 @@ pub struct NewJob {
     pub timeout_ms: Option<u64>,
     /// Attempts in all (≥ 1).
     pub max_attempts: u32,
-    /// Retry delay: `backoff_ms · 2^(attempt-1)`, at most one hour.
+    /// Retry delay: `backoff_ms · 2^(attempt-1)`, at most one hour, unless `backoff` says
+    /// otherwise (then the first delay of its curve, for the job's view).
     pub backoff_ms: u64,
+    /// How retries wait ([`rules::retry`]); `None`: [`Backoff::legacy`]`(backoff_ms)`.
+    pub backoff: Option<Backoff>,
+    /// Keep the job this long once it has succeeded (`None`: the daemon's retention).
+    pub keep_result_ms: Option<u64>,
     /// A duplicate submit with the same key within the idempotency window returns the first job.
     pub idempotency_key: Option<String>,
+    /// This submit's idempotency window, in ms (`None`: the store's `window`): it finds the
+    /// key's first job only if that took the key less than this long ago.
+    pub key_ttl_ms: Option<u64>,
     /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
     pub cron: Option<CronTick>,
 }
@@ -194,6 +203,8 @@ pub struct Claimed {
     pub timeout_ms: Option<u64>,
     /// Retry backoff base.
     pub backoff_ms: u64,
+    /// How retries wait (the job's, else [`Backoff::legacy`]`(backoff_ms)`).
+    pub backoff: Backoff,
     /// When it was submitted.
     pub created_at: Millis,
     /// When it became due (for queue-wait latency).
@@ -209,7 +220,8 @@ pub struct Demand {
     pub n: usize,
 }
 
-/// An error as stored: `{name, message, stack}`.
+/// An error as stored: `{name, message, stack}`, and `retry: false` when the job marked it
+/// not retryable (it went dead with attempts left).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredError {
     /// Its class.
@@ -218,6 +230,18 @@ pub struct StoredError {
     pub message: String,
     /// Where.
     pub stack: Option<String>,
+    /// `false`: the job said no retry could help (stored only then; absent reads as `true`).
+    #[serde(default = "retry_default", skip_serializing_if = "is_true")]
+    pub retry: bool,
+}
+
+fn retry_default() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// How an attempt ended, and what becomes of the job. The caller (the daemon) decides between
@@ -316,6 +340,10 @@ pub struct JobRecord {
     pub timeout_ms: Option<u64>,
     /// Backoff base.
     pub backoff_ms: u64,
+    /// How retries wait (the job's, else [`Backoff::legacy`]`(backoff_ms)`).
+    pub backoff: Backoff,
+    /// How long it is kept once it has succeeded (`None`: the daemon's retention).
+    pub keep_result_ms: Option<u64>,
     /// Idempotency key.
     pub idempotency_key: Option<String>,
     /// The last progress value.
@@ -521,7 +549,9 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of jobs per (pool, state).
     async fn counts(&self) -> Result<Counts, StoreError>;
 
-    /// Deletes terminal jobs last updated before `before`; returns how many.
+    /// Deletes terminal jobs last updated before `before`, and succeeded jobs whose own
+    /// `keep_result_ms` has passed (whatever `before` says: it replaces the retention for
+    /// them); returns how many.
     async fn purge(&self, before: Millis) -> Result<u64, StoreError>;
 
     /// Adds or replaces a stored cron schedule.

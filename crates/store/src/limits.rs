@@ -11,6 +11,9 @@
 //! | `backoff_ms` | `0..=`[`MAX_BACKOFF_MS`] (1 hour, also the cap of one retry delay) | |
 //! | `priority` | [`MIN_PRIORITY`]`..=`[`MAX_PRIORITY`] (−1,000..=1,000) | |
 //! | `idempotency_key` | 1..=[`MAX_IDEMPOTENCY_KEY`] (256) bytes | |
+//! | `backoff` | each delay `0..=`[`MAX_BACKOFF_MS`], a list of 1..=32 (`rules::retry`) | |
+//! | `key_ttl_ms` | `1..=`[`MAX_KEY_TTL_MS`] (365 days, `idempotency_hours`' bound) | |
+//! | `keep_result_ms` | `0..=`[`MAX_KEEP_RESULT_MS`] (3,650 days, the daemon's longest retention) | no wrap in `updated_at + keep_result_ms` |
 //!
 //! A refusal is a [`LimitError`] naming the field, the value and the limit.
 
@@ -40,6 +43,10 @@ pub const MIN_PRIORITY: i32 = -1000;
 pub const MAX_PRIORITY: i32 = 1000;
 /// The longest idempotency key, in bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 256;
+/// The longest idempotency window a submit may ask (365 days, as `idempotency_hours`' bound).
+pub const MAX_KEY_TTL_MS: u64 = 365 * DAY_MS;
+/// The longest a succeeded job may ask to be kept (3,650 days, as `retention_hours`' bound).
+pub const MAX_KEEP_RESULT_MS: u64 = 3650 * DAY_MS;
 
 /// A number (or length) out of its range.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -166,6 +173,27 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
             format!("1..={MAX_ATTEMPTS}"),
         ));
     }
+    if let Some(k) = job.keep_result_ms.filter(|&k| k > MAX_KEEP_RESULT_MS) {
+        return Err(LimitError::new(
+            "keep_result_ms",
+            k,
+            format!(
+                "0..={MAX_KEEP_RESULT_MS} ({})",
+                human_ms(MAX_KEEP_RESULT_MS)
+            ),
+        ));
+    }
+    if let Some(t) = job.key_ttl_ms.filter(|t| !(1..=MAX_KEY_TTL_MS).contains(t)) {
+        return Err(LimitError::new(
+            "key_ttl_ms",
+            t,
+            format!("1..={MAX_KEY_TTL_MS} ({})", human_ms(MAX_KEY_TTL_MS)),
+        ));
+    }
+    // A chosen backoff first: `backoff_ms` is its first delay, so its own field names the fault.
+    if let Some(b) = &job.backoff {
+        b.check()?;
+    }
     if job.backoff_ms > MAX_BACKOFF_MS {
         return Err(LimitError::new(
             "backoff_ms",
@@ -206,6 +234,9 @@ mod tests {
             timeout_ms: Some(1000),
             max_attempts: 3,
             backoff_ms: 1000,
+            backoff: None,
+            keep_result_ms: None,
+            key_ttl_ms: None,
             idempotency_key: None,
             cron: None,
         }

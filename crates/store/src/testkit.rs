@@ -14,7 +14,8 @@
 //!
 //! The cases live in one file per group of [`Store`] methods, the groups of the engines'
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
-//! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`.
+//! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
+//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows).
 
 mod admin;
 mod bulk;
@@ -23,6 +24,7 @@ mod complete;
 mod cron;
 mod queues;
 mod read;
+mod semantics;
 mod submit;
 
 pub use admin::*;
@@ -32,6 +34,7 @@ pub use complete::*;
 pub use cron::*;
 pub use queues::*;
 pub use read::*;
+pub use semantics::*;
 pub use submit::*;
 
 use std::sync::Arc;
@@ -74,6 +77,9 @@ pub fn job(name: &str, pool: &str) -> NewJob {
         timeout_ms: Some(1_000),
         max_attempts: 3,
         backoff_ms: 100,
+        backoff: None,
+        keep_result_ms: None,
+        key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
     }
@@ -93,6 +99,7 @@ pub fn error(message: &str) -> StoredError {
         name: "Error".into(),
         message: message.into(),
         stack: Some("at job.js:1".into()),
+        retry: true,
     }
 }
 
@@ -162,7 +169,12 @@ macro_rules! store_conformance {
             queue_pauses_are_bounded,
             // delete, bulk
             delete_one_job,
-            bulk_retry_and_delete_by_filter;
+            bulk_retry_and_delete_by_filter,
+            // queue semantics
+            backoffs_and_final_errors_round_trip,
+            bad_backoffs_are_refused,
+            purge_honours_a_succeeded_jobs_own_retention,
+            a_submits_own_key_window_decides_whether_it_is_a_duplicate;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

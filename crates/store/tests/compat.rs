@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::*;
 use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
 use offload_store::{
-    CronSchedule, CronTick, JobState, ListFilter, Queue, SqliteStore, Store, StoredError,
-    Transition,
+    Backoff, CronSchedule, CronTick, Curve, JobState, ListFilter, Queue, SqliteStore, Store,
+    StoredError, Transition,
 };
 use serde_json::json;
 
@@ -141,6 +141,16 @@ async fn generate_fixture() {
         .pause_queue(&Queue::job("report.js"), TICK + 3)
         .await
         .unwrap();
+    // Since v4: a job with its own backoff and result retention.
+    let mut chosen = one("chosen.js");
+    chosen.backoff = Some(Backoff {
+        curve: Curve::List(vec![1000, 5000]),
+        max_delay_ms: 4000,
+        jitter: true,
+    });
+    chosen.keep_result_ms = Some(60_000);
+    chosen.run_at = Some(FAR_FUTURE);
+    store.submit(vec![chosen], WINDOW).await.unwrap();
     drop(store); // closes: the WAL is checkpointed into the file
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
@@ -213,6 +223,7 @@ async fn opens_a_v1_database() {
             name: "Error".into(),
             message: "first try failed".into(),
             stack: Some("at job.js:1".into()),
+            retry: true,
         })
     );
     let dead = store.get(by_name("dead.js").id).await.unwrap();
@@ -336,4 +347,27 @@ fn there_is_a_fixture_for_every_schema_version() {
             "no fixture for schema v{v}: run generate_fixture (see tests/compat.rs)"
         );
     }
+}
+
+#[tokio::test]
+async fn opens_a_v4_database() {
+    let (_dir, store) = open_fixture(4);
+    let page = store
+        .list(ListFilter {
+            job: Some("chosen.js".into()),
+            limit: 10,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    let chosen = &page.jobs[0];
+    assert_eq!(
+        chosen.backoff,
+        Backoff {
+            curve: Curve::List(vec![1000, 5000]),
+            max_delay_ms: 4000,
+            jitter: true,
+        }
+    );
+    assert_eq!(chosen.keep_result_ms, Some(60_000));
 }

@@ -107,7 +107,8 @@ impl Context {
     }
 }
 
-/// A job's failure: `{name, message, stack}` on the wire.
+/// A job's failure: `{name, message, stack}` on the wire, with `retry: false` when it is
+/// [`non_retryable`](JobError::non_retryable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
     /// The error's class, e.g. `ValueError`, `Cancelled`.
@@ -116,6 +117,9 @@ pub struct JobError {
     pub message: String,
     /// Where, if known.
     pub stack: Option<String>,
+    /// `false`: the job goes straight to dead, whatever attempts it has left (default `true`:
+    /// retried while attempts remain).
+    pub retry: bool,
 }
 
 impl JobError {
@@ -125,6 +129,7 @@ impl JobError {
             name: name.into(),
             message: message.into(),
             stack: None,
+            retry: true,
         }
     }
 
@@ -145,6 +150,21 @@ impl JobError {
         self
     }
 
+    /// Marks the error as not retryable: the job goes straight to dead, whatever attempts it
+    /// has left (`retry: false` on the wire). For failures no retry can fix: bad input, a
+    /// missing record.
+    ///
+    /// ```
+    /// use offload_worker::JobError;
+    /// let e = JobError::new("ValueError", "no such user").non_retryable();
+    /// assert!(!e.retry);
+    /// ```
+    #[must_use]
+    pub fn non_retryable(mut self) -> Self {
+        self.retry = false;
+        self
+    }
+
     /// From any error: its `Display` as message, its source chain as stack, `name` as class.
     pub fn from_error(name: &str, err: &(dyn std::error::Error + 'static)) -> Self {
         let mut stack = err.to_string();
@@ -158,11 +178,14 @@ impl JobError {
     }
 
     pub(crate) fn into_info(self) -> ErrorInfo {
-        let info = ErrorInfo::new(self.name, self.message);
-        match self.stack {
-            Some(s) => info.with_stack(s),
-            None => info,
+        let mut info = ErrorInfo::new(self.name, self.message);
+        if let Some(s) = self.stack {
+            info = info.with_stack(s);
         }
+        if !self.retry {
+            info = info.non_retryable();
+        }
+        info
     }
 }
 

@@ -153,6 +153,16 @@ class JobContext {
     this[WORKER].sendEvent(name, data, normalizeReceiver(receiver), this[JOB]);
   }
 
+  /**
+   * Fail the job now: throws `err` (an Error, or a message). With `{ retry: false }` the job
+   * goes straight to dead, whatever attempts it has left: `ctx.fail(err, { retry: false })`.
+   */
+  fail(err, options = {}) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (options.retry === false) e.retry = false;
+    throw e;
+  }
+
   /** Throw the signal's reason if the job was cancelled or its deadline passed. */
   throwIfCancelled() {
     if (this[JOB].aborted) throw this[JOB].signal.reason;

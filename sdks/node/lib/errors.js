@@ -39,6 +39,19 @@ const NoSuchFunctionError = define('NoSuchFunction');
 /** More jobs than `concurrency`. */
 const BusyError = define('Busy');
 
+/**
+ * A failure no retry can fix (bad input, a missing record): the job goes straight to dead,
+ * whatever attempts it has left (`retry: false` on the wire). Any error with `retry === false`
+ * does the same: `throw Object.assign(new Error('no such user'), { retry: false })`.
+ */
+class NonRetryableError extends Error {
+  constructor(message, options) {
+    super(message, options);
+    Object.defineProperty(this, 'name', { value: 'NonRetryableError', configurable: true, writable: true });
+    this.retry = false;
+  }
+}
+
 /** Whether `err` is (or was caused by) a cancellation, a deadline or an AbortSignal abort. */
 function isAbort(err) {
   return (
@@ -58,17 +71,20 @@ function errorName(err) {
 }
 
 /**
- * The wire form of anything thrown: {name, message, stack}. Error-like objects keep their name,
- * message and stack; anything else (a string, a number, a plain object) becomes name "Error"
- * with a string message and a null stack.
+ * The wire form of anything thrown: {name, message, stack}, plus `retry: false` when the error
+ * says so (`NonRetryableError`, or any error with `retry === false`). Error-like objects keep
+ * their name, message and stack; anything else (a string, a number, a plain object) becomes
+ * name "Error" with a string message and a null stack.
  */
 function serializeError(err) {
   if (err !== null && typeof err === 'object' && typeof err.message === 'string') {
-    return {
+    const out = {
       name: errorName(err),
       message: err.message,
       stack: err.internal !== true && typeof err.stack === 'string' ? err.stack : null,
     };
+    if (err.retry === false) out.retry = false;
+    return out;
   }
   let message;
   if (typeof err === 'string') message = err;
@@ -92,6 +108,7 @@ module.exports = {
   FrameTooLargeError,
   NoSuchFunctionError,
   BusyError,
+  NonRetryableError,
   isAbort,
   serializeError,
 };

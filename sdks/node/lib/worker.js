@@ -165,6 +165,7 @@ class Worker {
         name: truncate(error.name, 200),
         message: truncate(error.message, budget),
         stack: error.stack === null ? null : truncate(error.stack, budget),
+        ...(error.retry === false ? { retry: false } : {}),
       };
       msg = { type: 'error', id, error };
     }

@@ -11,6 +11,7 @@ from ._errors import (
     DeadlineExceeded,
     FrameTooLarge,
     JobNotFound,
+    NonRetryableError,
     NoSuchFunction,
     ShuttingDown,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "FrameTooLarge",
     "JobNotFound",
     "NoSuchFunction",
+    "NonRetryableError",
     "ShuttingDown",
     "emit",
     "main",

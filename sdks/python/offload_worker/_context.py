@@ -81,6 +81,15 @@ class Context:
 
     # -- messages --------------------------------------------------------------------------
 
+    def fail(self, exc, retry=True):
+        """Fail the job now: raises ``exc`` (an exception, or a message). With ``retry=False``
+        the job goes straight to dead, whatever attempts it has left."""
+        if not isinstance(exc, BaseException):
+            exc = RuntimeError(str(exc))
+        if retry is False:
+            exc.retry = False
+        raise exc
+
     def progress(self, data):
         """Send progress (any JSON value) for this job. Frames keep their order; the supervisor
         keeps the last one. Raises TypeError/ValueError if data is not JSON, FrameTooLarge."""

@@ -32,3 +32,12 @@ class Busy(Exception):
 
 class ShuttingDown(Exception):
     """A run or call arrived after shutdown (or SIGTERM)."""
+
+
+class NonRetryableError(Exception):
+    """A failure no retry can fix (bad input, a missing record): the job goes straight to dead,
+    whatever attempts it has left (``retry: false`` on the wire). Any exception with a
+    ``retry = False`` attribute does the same; ``ctx.fail(exc, retry=False)`` sets it and raises.
+    """
+
+    retry = False

@@ -478,7 +478,8 @@ class Runner:
                 return self._out.encode({"type": "error", "id": job_id, "error": err})
             except ValueError:
                 return self._out.encode({"type": "error", "id": job_id, "error": {
-                    "name": err["name"], "message": "(the error was too large to send)", "stack": None}})
+                    "name": err["name"], "message": "(the error was too large to send)", "stack": None,
+                    **({"retry": False} if err.get("retry") is False else {})}})
 
     def send_for(self, ctx, frame, what):
         """ctx.progress() and ctx.emit(): raise into the job if the frame cannot be sent;
@@ -532,7 +533,10 @@ def _error_object(exc, reason, stack=True):
         message = _text(exc) or default
     else:
         name, message = type(exc).__name__, _text(exc)
-    return {"name": name, "message": message, "stack": _stack(exc) if stack else None}
+    err = {"name": name, "message": message, "stack": _stack(exc) if stack else None}
+    if getattr(exc, "retry", True) is False:
+        err["retry"] = False
+    return err
 
 
 def _stack(exc):

@@ -248,3 +248,21 @@ class ContextTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class NonRetryableErrorTest(unittest.TestCase):
+    """`retry: false` on the wire only for errors that ask for it."""
+
+    def test_only_marked_errors_carry_retry_false(self):
+        from offload_worker._runner import _error_object
+        from offload_worker._context import Context
+
+        self.assertNotIn("retry", _error_object(ValueError("x"), None, stack=False))
+        e = _error_object(offload_worker.NonRetryableError("no such user"), None, stack=False)
+        self.assertEqual((e["name"], e["retry"]), ("NonRetryableError", False))
+        with self.assertRaises(KeyError) as raised:
+            Context.fail(None, KeyError("k"), retry=False)
+        self.assertEqual(_error_object(raised.exception, None, stack=False)["retry"], False)
+        with self.assertRaises(RuntimeError) as raised:
+            Context.fail(None, "plain")
+        self.assertNotIn("retry", _error_object(raised.exception, None, stack=False))

@@ -213,6 +213,11 @@ pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
                 name,
                 message,
                 stack,
+            }
+            | Outcome::FailedNoRetry {
+                name,
+                message,
+                stack,
             } => {
                 eprintln!("offload: job {} failed: {name}: {message}", args.job);
                 if let Some(stack) = stack {

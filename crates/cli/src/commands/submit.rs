@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde_json::Value;
 
-use offload_api::SubmitRequest;
+use offload_api::{Backoff, SubmitRequest};
 
 use crate::client::Client;
 use crate::commands::result::{await_outcome, print_outcome};
@@ -32,9 +32,29 @@ pub(crate) struct SubmitArgs {
     /// Retry a failed attempt this many times (max_attempts = retries + 1).
     #[arg(long)]
     retries: Option<u32>,
-    /// Idempotency key: a second submit with the same key within 24 h returns the first job.
+    /// How a failed attempt waits before the next: `fixed:5s`, `linear:1s`, `exponential:500ms`,
+    /// or a list of delays `1s,5s,30s` (past its end, the last one). Default: the daemon's
+    /// (`exponential` from the pool's `backoff_ms`).
+    #[arg(long, value_parser = parse_curve)]
+    backoff: Option<Curve>,
+    /// With `--backoff`: no retry waits longer than this (default and most: `1h`).
+    #[arg(long, requires = "backoff", value_parser = humantime::parse_duration)]
+    max_delay: Option<Duration>,
+    /// With `--backoff`: full jitter (each delay drawn from 0 up to the curve's).
+    #[arg(long, requires = "backoff")]
+    jitter: bool,
+    /// Keep the job this long once it has succeeded, then purge it with its result (`1h`,
+    /// `30d`; default: the daemon's retention).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    keep_result: Option<Duration>,
+    /// Idempotency key: a second submit with the same key within 24 h (or `--key-ttl`) returns
+    /// the first job.
     #[arg(long)]
     key: Option<String>,
+    /// With `--key`: find the key's first job only if it took the key less than this long ago
+    /// (`10m`, `7d`; default: the daemon's idempotency window).
+    #[arg(long, requires = "key", value_parser = humantime::parse_duration)]
+    key_ttl: Option<Duration>,
     /// Wait for the outcome: progress live on stderr, the result on stdout, exit code by
     /// outcome.
     #[arg(long, short)]
@@ -63,6 +83,63 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The curve of `--backoff`, before `--max-delay` and `--jitter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Curve {
+    Fixed(u64),
+    Linear(u64),
+    Exponential(u64),
+    List(Vec<u64>),
+}
+
+/// Parses `--backoff`: `kind:duration` or a comma-separated list of durations.
+fn parse_curve(s: &str) -> Result<Curve, String> {
+    let ms = |d: &str| {
+        humantime::parse_duration(d.trim())
+            .map(millis)
+            .map_err(|e| format!("{d:?} is not a duration: {e}"))
+    };
+    if let Some((kind, d)) = s.split_once(':') {
+        let d = ms(d)?;
+        return match kind {
+            "fixed" => Ok(Curve::Fixed(d)),
+            "linear" => Ok(Curve::Linear(d)),
+            "exponential" => Ok(Curve::Exponential(d)),
+            other => Err(format!(
+                "{other:?} is not a backoff kind: fixed, linear or exponential (or a list: 1s,5s)"
+            )),
+        };
+    }
+    let list = s.split(',').map(ms).collect::<Result<Vec<_>, _>>()?;
+    Ok(Curve::List(list))
+}
+
+fn backoff(curve: Curve, max_delay: Option<Duration>, jitter: bool) -> Backoff {
+    let max_delay_ms = max_delay.map(millis);
+    match curve {
+        Curve::Fixed(delay_ms) => Backoff::Fixed {
+            delay_ms,
+            max_delay_ms,
+            jitter,
+        },
+        Curve::Linear(delay_ms) => Backoff::Linear {
+            delay_ms,
+            max_delay_ms,
+            jitter,
+        },
+        Curve::Exponential(delay_ms) => Backoff::Exponential {
+            delay_ms,
+            max_delay_ms,
+            jitter,
+        },
+        Curve::List(delays_ms) => Backoff::List {
+            delays_ms,
+            max_delay_ms,
+            jitter,
+        },
+    }
+}
+
 pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32> {
     let params = args.params.as_deref().map(read_params).transpose()?;
     let req = SubmitRequest {
@@ -73,6 +150,11 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
         timeout_ms: args.timeout.map(millis),
         max_attempts: args.retries.map(|r| r.saturating_add(1)),
         idempotency_key: args.key,
+        backoff: args
+            .backoff
+            .map(|c| backoff(c, args.max_delay, args.jitter)),
+        keep_result_ms: args.keep_result.map(millis),
+        key_ttl_ms: args.key_ttl.map(millis),
         ..SubmitRequest::default()
     };
     let submitted = client.submit(&req).await?;
@@ -99,4 +181,35 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
         Some(o) => print_outcome(&o, &args.job, args.json)?,
         None => crate::exit::PENDING,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_flags_parse_into_the_api_form() {
+        assert_eq!(parse_curve("fixed:5s"), Ok(Curve::Fixed(5000)));
+        assert_eq!(parse_curve("linear:250ms"), Ok(Curve::Linear(250)));
+        assert_eq!(parse_curve("exponential:1s"), Ok(Curve::Exponential(1000)));
+        assert_eq!(
+            parse_curve("1s, 5s,30s"),
+            Ok(Curve::List(vec![1000, 5000, 30_000]))
+        );
+        assert!(parse_curve("random:1s")
+            .unwrap_err()
+            .contains("not a backoff kind"));
+        assert!(parse_curve("fixed:soon")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(parse_curve("").is_err());
+        assert_eq!(
+            backoff(Curve::List(vec![1]), Some(Duration::from_secs(2)), true),
+            Backoff::List {
+                delays_ms: vec![1],
+                max_delay_ms: Some(2000),
+                jitter: true
+            }
+        );
+    }
 }

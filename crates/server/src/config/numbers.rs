@@ -32,7 +32,7 @@ pub(crate) fn hours(field: &'static str, h: u64) -> Result<Duration, ConfigError
 }
 
 /// Checks the numbers of a configuration: `max_timeout_ms`, the lease, and each pool's
-/// `timeout_ms`, `max_attempts` and `backoff_ms`.
+/// `timeout_ms`, `max_attempts`, `backoff_ms` and `backoff`.
 pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
     let bad = |what: String| Err(ConfigError::Invalid(what));
     if !(1..=bounds::MAX_TIMEOUT_MS).contains(&cfg.max_timeout_ms) {
@@ -78,6 +78,9 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
                     format!("0..={} (1 hour)", bounds::MAX_BACKOFF_MS),
                 )));
             }
+        }
+        if let Some(b) = &p.backoff {
+            crate::backoff::to_store(b).check().map_err(pool)?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use offload_process::Outcome;
+use offload_store::rules::retry;
 use offload_store::{
     now_ms, Claimed, Completion, JobId, JobRecord, JobState, Millis, StoredError, Transition,
 };
@@ -72,6 +73,7 @@ impl Engine {
                         c.max_attempts
                     ),
                     stack: None,
+                    retry: true,
                 },
             },
         };
@@ -171,6 +173,17 @@ fn error_of(outcome: &Outcome) -> StoredError {
             name: name.clone(),
             message: message.clone(),
             stack: stack.clone(),
+            retry: true,
+        },
+        Outcome::FailedNoRetry {
+            name,
+            message,
+            stack,
+        } => StoredError {
+            name: name.clone(),
+            message: message.clone(),
+            stack: stack.clone(),
+            retry: false,
         },
         other => StoredError {
             name: match other {
@@ -185,12 +198,14 @@ fn error_of(outcome: &Outcome) -> StoredError {
             .to_owned(),
             message: other.to_string(),
             stack: None,
+            retry: true,
         },
     }
 }
 
-/// What a finished attempt does to the job: success, cancel, a retry with backoff while
-/// attempts remain, else dead. Jobs that cannot run at all are not retried.
+/// What a finished attempt does to the job: success, cancel, a retry after the job's backoff
+/// (`offload_store::rules::retry`) while attempts remain, else dead. Jobs that cannot run at
+/// all, and errors the job marked not retryable, are not retried.
 fn transition(outcome: &Outcome, c: &Claimed) -> Transition {
     match outcome {
         Outcome::Succeeded { value } => Transition::Succeeded {
@@ -202,9 +217,12 @@ fn transition(outcome: &Outcome, c: &Claimed) -> Transition {
                 error: error_of(outcome),
             }
         }
+        Outcome::FailedNoRetry { .. } => Transition::Dead {
+            error: error_of(outcome),
+        },
         other if c.attempt < c.max_attempts => Transition::Retry {
             error: error_of(other),
-            run_at: crate::limits::retry_at(now_ms(), c.backoff_ms, c.attempt),
+            run_at: retry::retry_at(now_ms(), &c.backoff, c.attempt, rand::random()),
         },
         other => Transition::Dead {
             error: error_of(other),

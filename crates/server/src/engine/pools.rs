@@ -235,6 +235,7 @@ fn default_section(name: &str) -> PoolSection {
         timeout_ms: None,
         max_attempts: None,
         backoff_ms: None,
+        backoff: None,
         recycle_after_jobs: None,
         max_rss_mb: None,
         max_age_s: None,

@@ -14,12 +14,18 @@
 //! | [`Source::Lines`] | the pool's, else `[lines] max_attempts` (`docs/line-protocol.md`) | the pool's | the pool's, else 1000 |
 //! | [`Source::Cron`] | 1, whatever the pool says: the next tick is its retry | the pool's | the pool's, else 1000 |
 //!
+//! A job's retry `backoff` (any source) is the one asked, else its job name's
+//! `[job."<name>"] backoff`, else its pool's `backoff`, else none: `exponential` from
+//! `backoff_ms`, at most one hour, no jitter (`offload_store::rules::retry`). Its
+//! `keep_result_ms` is the one asked, else its job name's, else none (the daemon's retention);
+//! its idempotency window (`key_ttl_ms`) likewise, else `idempotency_hours`.
+//!
 //! Every number is then checked against one set of bounds (`crate::limits`); HTTP params are
 //! also bounded by `http.max_params_bytes` (a line-protocol request is bounded whole by
 //! `[lines] max_request_bytes`, a cron schedule's params when it is added).
 
 use offload_store::limits::{LimitError, MAX_ATTEMPTS};
-use offload_store::{now_ms, CronTick, Millis, NewJob, Submitted};
+use offload_store::{now_ms, Backoff, CronTick, Millis, NewJob, Submitted};
 use serde_json::Value;
 
 use super::{Engine, EngineError};
@@ -65,6 +71,14 @@ pub(crate) struct Submit {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) max_attempts: Option<u32>,
     pub(crate) idempotency_key: Option<String>,
+    /// The retry backoff asked (see the module's defaults).
+    pub(crate) backoff: Option<Backoff>,
+    /// Keep the job this long once it has succeeded (else its `[job."<name>"]`'s, else the
+    /// daemon's retention).
+    pub(crate) keep_result_ms: Option<u64>,
+    /// This submit's idempotency window (else its `[job."<name>"]`'s, else
+    /// `idempotency_hours`).
+    pub(crate) key_ttl_ms: Option<u64>,
 }
 
 impl Submit {
@@ -158,6 +172,17 @@ impl Engine {
         let route = self.route(&s.job).await?;
         let section = self.pool(&route.pool).map(|p| p.section.clone());
         let section = section.as_ref();
+        let named = self.cfg.job_sections.get(&s.job);
+        let keep_result_ms = s
+            .keep_result_ms
+            .or_else(|| named.and_then(|j| j.keep_result_ms));
+        let key_ttl_ms = s.key_ttl_ms.or_else(|| named.and_then(|j| j.key_ttl_ms));
+        let backoff = s.backoff.or_else(|| {
+            named
+                .and_then(|j| j.backoff.as_ref())
+                .or_else(|| section.and_then(|p| p.backoff.as_ref()))
+                .map(crate::backoff::to_store)
+        });
         let new = NewJob {
             max_attempts: source.max_attempts(
                 s.max_attempts,
@@ -170,7 +195,14 @@ impl Engine {
             priority: s.priority,
             run_at,
             timeout_ms: s.timeout_ms.or_else(|| section.and_then(|p| p.timeout_ms)),
-            backoff_ms: section.and_then(|p| p.backoff_ms).unwrap_or(1000),
+            backoff_ms: backoff
+                .as_ref()
+                .map_or(section.and_then(|p| p.backoff_ms).unwrap_or(1000), |b| {
+                    b.base_ms()
+                }),
+            backoff,
+            keep_result_ms,
+            key_ttl_ms,
             idempotency_key: s.idempotency_key,
             cron: match source {
                 Source::Cron(tick) => Some(tick.clone()),

@@ -44,6 +44,7 @@ fn job_error(e: offload_store::StoredError) -> api::JobError {
         name: e.name,
         message: e.message,
         stack: e.stack,
+        retry: e.retry,
     }
 }
 
@@ -63,6 +64,8 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
         max_attempts: r.max_attempts,
         timeout_ms: r.timeout_ms,
         backoff_ms: r.backoff_ms,
+        backoff: crate::backoff::to_api(r.backoff),
+        keep_result_ms: r.keep_result_ms,
         idempotency_key: r.idempotency_key,
         progress: r.progress,
         result: result.then(|| r.result.unwrap_or(serde_json::Value::Null)),
@@ -105,6 +108,9 @@ impl From<SubmitRequest> for Submit {
             timeout_ms: b.timeout_ms,
             max_attempts: b.max_attempts,
             idempotency_key: b.idempotency_key,
+            backoff: b.backoff.as_ref().map(crate::backoff::to_store),
+            keep_result_ms: b.keep_result_ms,
+            key_ttl_ms: b.key_ttl_ms,
         }
     }
 }

@@ -123,6 +123,23 @@ fn complete(doc: &mut Value, s: &Settings) {
         "/components/schemas/Resize/properties/size/maximum",
         json!(s.max_workers_per_pool),
     );
+    // A backoff's kinds take no other field (`deny_unknown_fields`), and each entry of a list
+    // is bounded like a delay: say so, so that "valid by the document" means "accepted".
+    if let Some(kinds) = doc
+        .pointer_mut("/components/schemas/Backoff/oneOf")
+        .and_then(Value::as_array_mut)
+    {
+        for kind in kinds.iter_mut().filter_map(Value::as_object_mut) {
+            kind.insert("additionalProperties".into(), Value::Bool(false));
+            if let Some(items) = kind
+                .get_mut("properties")
+                .and_then(|p| p.pointer_mut("/delays_ms/items"))
+                .and_then(Value::as_object_mut)
+            {
+                items.insert("maximum".into(), json!(offload_api::limits::MAX_BACKOFF_MS));
+            }
+        }
+    }
     // A time zone is one of the names the daemon parses (chrono-tz's IANA database), so that
     // "valid by the document" means "accepted" (a free string let the fuzzer send nonsense).
     if let Some(tz) = doc
@@ -310,5 +327,34 @@ mod tests {
         );
         let batch = &d["components"]["schemas"]["Batch"]["properties"]["jobs"];
         assert_eq!(batch["maxItems"], json!(api::MAX_BATCH));
+        assert_eq!(api::MAX_BACKOFF_MS, store::MAX_BACKOFF_MS);
+        assert_eq!(api::MAX_KEEP_RESULT_MS, store::MAX_KEEP_RESULT_MS);
+        assert_eq!(api::MAX_KEY_TTL_MS, store::MAX_KEY_TTL_MS);
+        assert_eq!(p("key_ttl_ms")["maximum"], json!(api::MAX_KEY_TTL_MS));
+        assert_eq!(
+            p("keep_result_ms")["maximum"],
+            json!(api::MAX_KEEP_RESULT_MS)
+        );
+        assert_eq!(
+            api::MAX_BACKOFF_LIST,
+            offload_store::rules::retry::MAX_BACKOFF_LIST
+        );
+        let kinds = d["components"]["schemas"]["Backoff"]["oneOf"]
+            .as_array()
+            .unwrap();
+        assert_eq!(kinds.len(), 4);
+        for k in kinds {
+            assert_eq!(k["additionalProperties"], json!(false), "{k}");
+            let props = k["properties"].as_object().unwrap();
+            for (name, p) in props {
+                if name.ends_with("delay_ms") {
+                    assert_eq!(p["maximum"], json!(api::MAX_BACKOFF_MS), "{name}");
+                }
+            }
+            if let Some(list) = props.get("delays_ms") {
+                assert_eq!(list["maxItems"], json!(api::MAX_BACKOFF_LIST));
+                assert_eq!(list["items"]["maximum"], json!(api::MAX_BACKOFF_MS));
+            }
+        }
     }
 }

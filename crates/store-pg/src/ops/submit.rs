@@ -39,6 +39,8 @@ struct Columns {
     key: Vec<Option<String>>,
     cron_schedule: Vec<Option<String>>,
     cron_tick: Vec<Option<i64>>,
+    backoff: Vec<Option<Value>>,
+    keep_result_ms: Vec<Option<i64>>,
 }
 
 impl Columns {
@@ -57,10 +59,20 @@ impl Columns {
         self.cron_schedule
             .push(j.cron.as_ref().map(|c| c.schedule.clone()));
         self.cron_tick.push(j.cron.map(|c| c.tick));
+        self.keep_result_ms.push(
+            j.keep_result_ms
+                .map(|k| to_i64(k, "keep_result_ms"))
+                .transpose()?,
+        );
+        self.backoff.push(
+            j.backoff
+                .map(|b| serde_json::to_value(b).map_err(|e| StoreError::Invalid(e.to_string())))
+                .transpose()?,
+        );
         Ok(())
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
         [
             &self.id,
             &self.job,
@@ -74,6 +86,8 @@ impl Columns {
             &self.key,
             &self.cron_schedule,
             &self.cron_tick,
+            &self.backoff,
+            &self.keep_result_ms,
         ]
     }
 }
@@ -194,6 +208,12 @@ async fn submit_keyed(
         let id = JobId::now_v7();
         let key = job.idempotency_key.clone();
         if let Some(key) = &key {
+            // The submit's own window, else the store's.
+            let window = job
+                .key_ttl_ms
+                .map(|t| to_i64(t, "key_ttl_ms"))
+                .transpose()?
+                .unwrap_or(window);
             let took = tx
                 .query_opt(&take_key, &[key, &id, &window])
                 .await

@@ -5,6 +5,7 @@
 //! | module | rule |
 //! |---|---|
 //! | [`submit`] | what a job must satisfy before it reaches an engine; when an idempotency key answers the first job |
+//! | [`retry`] | when a failed attempt runs again: the [`Backoff`](retry::Backoff) curves, their maximum, jitter |
 //! | [`state`] | what `cancel`, `retry` and `complete` do in each state |
 //! | [`page`] | `list`'s page sizes and its cursor (encoding and decoding) |
 //! | [`values`] | conversions between the model's values and the columns' (durations, unsigned numbers, errors as JSON), and the "corrupt row" error |
@@ -16,6 +17,7 @@
 
 pub mod migrate;
 pub mod page;
+pub mod retry;
 pub mod rows;
 pub mod state;
 pub mod submit;

@@ -7,10 +7,10 @@
 
 use serde_json::Value;
 
-use super::values::{state, stored_error, to_u32, to_u64};
+use super::values::{corrupt, state, stored_error, to_u32, to_u64};
 use crate::{
-    AttemptRecord, Claimed, CronSchedule, CronState, JobId, JobRecord, JobState, StoreError,
-    Submitted,
+    AttemptRecord, Backoff, Claimed, CronSchedule, CronState, JobId, JobRecord, JobState,
+    StoreError, Submitted,
 };
 
 /// One row of a result, read by column name. Each method reads the column `col` as a value of
@@ -42,8 +42,8 @@ pub trait Row {
 }
 
 /// A job without its attempts, from the columns `id, job, pool, params, state, priority,
-/// run_at, created_at, updated_at, attempt, max_attempts, timeout_ms, backoff_ms,
-/// idempotency_key, progress, result, error, cancel_requested, node, lease_until`.
+/// run_at, created_at, updated_at, attempt, max_attempts, timeout_ms, backoff_ms, backoff,
+/// keep_result_ms, idempotency_key, progress, result, error, cancel_requested, node, lease_until`.
 ///
 /// # Errors
 ///
@@ -66,6 +66,11 @@ pub fn job(r: &impl Row) -> Result<JobRecord, StoreError> {
             .map(|t| to_u64(t, "timeout_ms"))
             .transpose()?,
         backoff_ms: to_u64(r.int("backoff_ms")?, "backoff_ms")?,
+        backoff: backoff(r)?,
+        keep_result_ms: r
+            .opt_int("keep_result_ms")?
+            .map(|t| to_u64(t, "keep_result_ms"))
+            .transpose()?,
         idempotency_key: r.opt_text("idempotency_key")?,
         progress: r.opt_json("progress")?,
         result: r.opt_json("result")?,
@@ -78,7 +83,7 @@ pub fn job(r: &impl Row) -> Result<JobRecord, StoreError> {
 }
 
 /// A claimed job, from the columns `id, job, pool, params, attempt, max_attempts, timeout_ms,
-/// backoff_ms, created_at, run_at`.
+/// backoff_ms, backoff, created_at, run_at`.
 ///
 /// # Errors
 ///
@@ -96,9 +101,23 @@ pub fn claimed(r: &impl Row) -> Result<Claimed, StoreError> {
             .map(|t| to_u64(t, "timeout_ms"))
             .transpose()?,
         backoff_ms: to_u64(r.int("backoff_ms")?, "backoff_ms")?,
+        backoff: backoff(r)?,
         created_at: r.int("created_at")?,
         run_at: r.int("run_at")?,
     })
+}
+
+/// A job's backoff from its `backoff` column (JSON, null for a job that named none: then
+/// [`Backoff::legacy`] of `backoff_ms`).
+///
+/// # Errors
+///
+/// An engine error naming a missing column; [`corrupt`] for JSON that is not a backoff.
+pub fn backoff(r: &impl Row) -> Result<Backoff, StoreError> {
+    match r.opt_json("backoff")? {
+        Some(v) => serde_json::from_value(v).map_err(|e| corrupt("backoff", e)),
+        None => Ok(Backoff::legacy(to_u64(r.int("backoff_ms")?, "backoff_ms")?)),
+    }
 }
 
 /// An attempt, from the columns `attempt, node, pid, started_at, ended_at, outcome, error`.

@@ -117,6 +117,7 @@ mod tests {
             name: "Error".into(),
             message: "boom".into(),
             stack: None,
+            retry: true,
         };
         let retry = Transition::Retry {
             error: error.clone(),

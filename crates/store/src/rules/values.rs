@@ -55,9 +55,13 @@ pub fn state(s: &str) -> Result<JobState, StoreError> {
     s.parse().map_err(|_| corrupt("job state", s))
 }
 
-/// An error as stored: `{name, message, stack}`.
+/// An error as stored: `{name, message, stack}`, plus `retry: false` for a non-retryable one.
 pub fn error_value(e: &StoredError) -> Value {
-    serde_json::json!({ "name": e.name, "message": e.message, "stack": e.stack })
+    let mut v = serde_json::json!({ "name": e.name, "message": e.message, "stack": e.stack });
+    if !e.retry {
+        v["retry"] = Value::Bool(false);
+    }
+    v
 }
 
 /// A stored error back.

@@ -19,10 +19,11 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
+    include_str!("sql/schema/v4.sql"),
 ];
 
 /// The migration transaction: `user_version` is the version.

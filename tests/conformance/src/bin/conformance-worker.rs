@@ -69,6 +69,9 @@ fn main() {
                 line!()
             )))
         })
+        .handler("fail_final", |p: Fail, _ctx: Context| async move {
+            Err::<(), _>(JobError::new("ValidationError", p.message).non_retryable())
+        })
         .handler("progress", |p: Count, ctx: Context| async move {
             for i in 0..p.count {
                 ctx.progress(json!({ "i": i }));

@@ -2,7 +2,7 @@
 -- (`AND state = $n`, `AND job = $n`, `AND id < $n`) and the one after `LIMIT` the last
 -- parameter: each combination is its own statement, planned on its own index.
 SELECT id, job, pool, params, state, priority, run_at, created_at, updated_at, attempt,
-    max_attempts, timeout_ms, backoff_ms, idempotency_key, progress, result, error,
+    max_attempts, timeout_ms, backoff_ms, backoff, keep_result_ms, idempotency_key, progress, result, error,
     cancel_requested, node, lease_until
 FROM offload_jobs WHERE true {filters}
 ORDER BY id DESC LIMIT {limit}

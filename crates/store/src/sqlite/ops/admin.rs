@@ -68,9 +68,10 @@ pub(in crate::sqlite) fn purge(
     deltas: &mut Deltas,
     before: Millis,
 ) -> Result<u64, StoreError> {
+    let now = crate::now_ms();
     let gone = {
         let mut s = c.prepare(PURGE_COUNTS).map_err(engine)?;
-        all(&mut s, [before], |r| {
+        all(&mut s, [before, now], |r| {
             Ok((r.text("pool")?, r.state("state")?, r.int("n")?))
         })?
     };
@@ -80,8 +81,8 @@ pub(in crate::sqlite) fn purge(
     for (pool, state, n) in &gone {
         deltas.add(pool, *state, -n);
     }
-    c.execute(PURGE_ATTEMPTS, [before]).map_err(engine)?;
-    c.execute(PURGE_KEYS, [before]).map_err(engine)?;
-    let n = c.execute(PURGE_JOBS, [before]).map_err(engine)?;
+    c.execute(PURGE_ATTEMPTS, [before, now]).map_err(engine)?;
+    c.execute(PURGE_KEYS, [before, now]).map_err(engine)?;
+    let n = c.execute(PURGE_JOBS, [before, now]).map_err(engine)?;
     Ok(n as u64)
 }

@@ -57,6 +57,12 @@ pub(in crate::sqlite) fn submit(
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
         if let Some(key) = &job.idempotency_key {
+            // The submit's own window, else the store's.
+            let window = job
+                .key_ttl_ms
+                .map(|t| to_i64(t, "key_ttl_ms"))
+                .transpose()?
+                .unwrap_or(window);
             if let Some(first) = by_key(c, job, key, window, now)? {
                 out.push(first);
                 continue;
@@ -82,6 +88,15 @@ pub(in crate::sqlite) fn submit(
             .map(|t| to_i64(t, "timeout_ms"))
             .transpose()?;
         let backoff = to_i64(job.backoff_ms, "backoff_ms")?;
+        let policy = job
+            .backoff
+            .as_ref()
+            .map(|b| serde_json::to_string(b).map_err(|e| StoreError::Invalid(e.to_string())))
+            .transpose()?;
+        let keep = job
+            .keep_result_ms
+            .map(|k| to_i64(k, "keep_result_ms"))
+            .transpose()?;
         c.prepare_cached(INSERT_JOB)
             .and_then(|mut s| {
                 s.execute(params![
@@ -99,6 +114,8 @@ pub(in crate::sqlite) fn submit(
                     job.idempotency_key,
                     job.cron.as_ref().map(|t| &t.schedule),
                     job.cron.as_ref().map(|t| t.tick),
+                    policy,
+                    keep,
                 ])
             })
             .map_err(engine)?;

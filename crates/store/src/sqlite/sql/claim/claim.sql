@@ -7,5 +7,5 @@ WHERE id IN (SELECT id FROM jobs WHERE pool = ?1 AND state = 'queued'
              AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE kind = 'pool' AND name = ?1)
              AND job NOT IN (SELECT name FROM queue_pauses WHERE kind = 'job')
              ORDER BY priority DESC, run_at, id LIMIT ?2)
-RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, created_at,
-    run_at, priority
+RETURNING id, job, pool, params, attempt, max_attempts, timeout_ms, backoff_ms, backoff,
+    created_at, run_at, priority

@@ -2,7 +2,7 @@
 -- (`AND state = ?`, `AND job = ?`, `AND id < ?`): each combination is its own statement, planned
 -- on its own index.
 SELECT id, job, pool, params, state, priority, run_at, created_at, updated_at, attempt,
-    max_attempts, timeout_ms, backoff_ms, idempotency_key, progress, result, error,
+    max_attempts, timeout_ms, backoff_ms, backoff, keep_result_ms, idempotency_key, progress, result, error,
     cancel_requested, node, lease_until
 FROM jobs WHERE 1 {filters}
 ORDER BY id DESC LIMIT ?
