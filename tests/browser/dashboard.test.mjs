@@ -193,6 +193,27 @@ test('a pool is resized from its page', async () => {
   await page.context().close();
 });
 
+test('a pool is paused and resumed from its page', async () => {
+  const id = await daemon.submit('hello', { name: 'pause' });
+  await daemon.state(id, ['succeeded']);
+  const pool = (await daemon.api('GET', '/v1/pools')).body.pools.find((p) => p.isolation === 'pool');
+  const page = await open();
+  await page.goto(daemon.base + '/ui/pools');
+  await live(page);
+  const row = () => page.locator(`tr[data-pool="${pool.name}"]`);
+  await row().getByRole('button', { name: `Pause pool ${pool.name}` }).click();
+  await row().getByRole('button', { name: `Resume pool ${pool.name}` }).waitFor();
+  let queues = (await daemon.api('GET', '/v1/queues')).body.queues;
+  assert.ok(queues.some((q) => q.name === pool.name), 'paused in the API');
+  await page.screenshot({ path: join(shots, 'pools-paused.png'), fullPage: true });
+  await row().getByRole('button', { name: `Resume pool ${pool.name}` }).click();
+  await row().getByRole('button', { name: `Pause pool ${pool.name}` }).waitFor();
+  queues = (await daemon.api('GET', '/v1/queues')).body.queues;
+  assert.ok(!queues.some((q) => q.name === pool.name), 'running again in the API');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('a schedule is paused and resumed', async () => {
   await daemon.api('POST', '/v1/cron', { name: 'weekly', cron: '0 4 * * 1', job: 'hello' });
   const page = await open();

@@ -272,3 +272,87 @@ async fn pages_carry_a_strict_policy_and_refusals_say_why() {
         .keys()
         .all(|p| p.starts_with("/v1/") || p == "/healthz" || p == "/metrics"));
 }
+
+/// The operations the store offers, from the dashboard: pause and resume a pool (the pools
+/// table then offers the other button), delete one finished job, and retry or delete every dead
+/// job that matches the dead page's filters.
+#[tokio::test]
+async fn pools_pause_and_resume_and_dead_jobs_are_retried_or_deleted_in_bulk() {
+    let d = start(None).await;
+    let c = browser();
+    let post = |path: String| {
+        c.post(format!("{}{path}", d.url()))
+            .header("hx-request", "true")
+            .send()
+    };
+    // The node pool exists once a job ran in it.
+    let id = submit(&d, json!({"job": "hello"})).await;
+    wait_state(&d, &id, "succeeded").await;
+
+    let r = post("/ui/pools/node/pause".into()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Pool node is paused"));
+    let table = c
+        .get(format!("{}/ui/pools/table", d.url()))
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(table.contains("/ui/pools/node/resume"), "{table}");
+    let (_, q) = get(&d, "/v1/queues").await;
+    assert_eq!(q["queues"][0]["name"], "node", "{q}");
+    let r = post("/ui/pools/node/resume".into()).await.unwrap();
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Pool node is running again"));
+    let (_, q) = get(&d, "/v1/queues").await;
+    assert_eq!(q["queues"].as_array().map(Vec::len), Some(0), "{q}");
+
+    // Delete one finished job; a second delete finds nothing.
+    let r = post(format!("/ui/jobs/{id}/delete")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("is deleted"));
+    let (s, _) = get(&d, &format!("/v1/jobs/{id}")).await;
+    assert_eq!(s, 404);
+    let r = post(format!("/ui/jobs/{id}/delete")).await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // Two dead jobs: "retry all matching" with a filter on another name touches none; without
+    // it, both go back to the queue (and die again); then "delete all matching" removes them.
+    let dead = [dead_job(&d, None).await, dead_job(&d, None).await];
+    let r = post("/ui/dead/retry?job=hello".into()).await.unwrap();
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("0 dead job(s) queued again"));
+    let r = post("/ui/dead/retry?job=fails".into()).await.unwrap();
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("2 dead job(s) queued again"));
+    for id in &dead {
+        // Queued again by the retry, then dead again after its second attempt.
+        wait_state(&d, id, "dead").await;
+        let (_, j) = get(&d, &format!("/v1/jobs/{id}")).await;
+        assert_eq!(j["attempts"].as_array().map(Vec::len), Some(2), "{j}");
+    }
+    let r = post("/ui/dead/retry?since=yesterday".into()).await.unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        400,
+        "a bad time is refused, naming the field"
+    );
+    assert!(r.text().await.unwrap().contains("since"));
+    let r = post("/ui/dead/delete?job=fails".into()).await.unwrap();
+    assert!(r.text().await.unwrap().contains("2 dead job(s) deleted"));
+    for id in &dead {
+        assert_eq!(get(&d, &format!("/v1/jobs/{id}")).await.0, 404);
+    }
+}

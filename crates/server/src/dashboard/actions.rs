@@ -7,17 +7,21 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use offload_api::{JobStateView, ResizeRequest, Resized, Submitted};
+use offload_api::{
+    BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, JobStateView, QueueStatus,
+    ResizeRequest, Resized, RetryableState, Submitted,
+};
 use serde::Deserialize;
 
 use super::call::{call, decode};
+use super::pages::{parse_time, JobsQuery};
 use super::Dash;
 use crate::error::ApiError;
-use crate::http::{cron, jobs, ops};
+use crate::http::{bulk, cron, jobs, ops, queues};
 
 /// The message of a done action.
 fn done(text: String) -> Response {
@@ -134,4 +138,112 @@ pub(crate) async fn run_schedule(
     outcome("Run now", r, |v| {
         format!("Schedule {name} submitted job {}.", v.id)
     })
+}
+
+/// Delete the job named in the URL (a running one is refused: cancel it first).
+pub(crate) async fn delete(State(dash): State<Arc<Dash>>, Path(id): Path<String>) -> Response {
+    let r: Result<JobDeleted, _> = call(bulk::delete(State(Arc::clone(&dash.app)), Path(id))).await;
+    outcome("Delete", r, |v| {
+        format!("Job {} ({}) is deleted.", v.id, v.state.as_str())
+    })
+}
+
+/// The dead page's filters as the bulk calls take them: (job, since, until).
+type Filter = (Option<String>, Option<i64>, Option<i64>);
+
+fn filter(q: &JobsQuery) -> Result<Filter, ApiError> {
+    Ok((
+        JobsQuery::field(q.job.as_ref()).map(str::to_owned),
+        parse_time("since", JobsQuery::field(q.since.as_ref()))?,
+        parse_time("until", JobsQuery::field(q.until.as_ref()))?,
+    ))
+}
+
+fn matching(what: &str, r: Result<BulkDone, ApiError>, verb: &str) -> Response {
+    outcome(what, r, |d| {
+        let more = if d.more {
+            " More match: press again for the next batch."
+        } else {
+            ""
+        };
+        format!("{} dead job(s) {verb}.{more}", d.affected)
+    })
+}
+
+/// Retry every dead job matching the page's filters (the query string the page shows).
+pub(crate) async fn retry_matching(
+    State(dash): State<Arc<Dash>>,
+    Query(q): Query<JobsQuery>,
+) -> Response {
+    let (job, since, until) = match filter(&q) {
+        Ok(f) => f,
+        Err(e) => return refused("Retry all matching", &e),
+    };
+    let body = BulkRetry {
+        states: vec![RetryableState::Dead],
+        job,
+        pool: None,
+        since,
+        until,
+        limit: None,
+    };
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let r = call(bulk::retry_many(State(Arc::clone(&dash.app)), Ok(body))).await;
+    matching("Retry all matching", r, "queued again")
+}
+
+/// Delete every dead job matching the page's filters.
+pub(crate) async fn delete_matching(
+    State(dash): State<Arc<Dash>>,
+    Query(q): Query<JobsQuery>,
+) -> Response {
+    let (job, since, until) = match filter(&q) {
+        Ok(f) => f,
+        Err(e) => return refused("Delete all matching", &e),
+    };
+    let body = BulkDelete {
+        states: vec![FinishedState::Dead],
+        job,
+        pool: None,
+        since,
+        until,
+        limit: None,
+    };
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+    let r = call(bulk::delete_many(State(Arc::clone(&dash.app)), Ok(body))).await;
+    matching("Delete all matching", r, "deleted")
+}
+
+fn queue_done(v: QueueStatus) -> String {
+    match (v.paused, v.changed) {
+        (true, true) => format!(
+            "Pool {} is paused: it keeps its jobs and starts none.",
+            v.name
+        ),
+        (true, false) => format!("Pool {} was paused already.", v.name),
+        (false, true) => format!("Pool {} is running again.", v.name),
+        (false, false) => format!("Pool {} was not paused.", v.name),
+    }
+}
+
+/// Pause the pool named in the URL (on every node of a shared store; survives restarts).
+pub(crate) async fn pause_pool(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+) -> Response {
+    let r = call(queues::pause_pool(State(Arc::clone(&dash.app)), Path(name))).await;
+    outcome("Pause", r, queue_done)
+}
+
+/// Resume the pool named in the URL.
+pub(crate) async fn resume_pool(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+) -> Response {
+    let r = call(queues::resume_pool(
+        State(Arc::clone(&dash.app)),
+        Path(name),
+    ))
+    .await;
+    outcome("Resume", r, queue_done)
 }

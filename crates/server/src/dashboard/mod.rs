@@ -58,7 +58,13 @@ pub(crate) struct Caps {
 impl Caps {
     /// What this daemon's engine offers.
     fn of(_app: &App) -> Self {
-        Self::default()
+        // Per-attempt logs are not captured by the engine yet (issue 14): their link stays off.
+        Self {
+            pause: true,
+            logs: false,
+            delete: true,
+            bulk: true,
+        }
     }
 }
 
@@ -92,6 +98,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/jobs/{id}/panel", get(pages::job_panel))
         .route("/ui/jobs/{id}/cancel", post(actions::cancel))
         .route("/ui/jobs/{id}/retry", post(actions::retry))
+        .route("/ui/jobs/{id}/delete", post(actions::delete))
+        .route("/ui/dead/retry", post(actions::retry_matching))
+        .route("/ui/dead/delete", post(actions::delete_matching))
         .route("/ui/dead", get(pages::dead))
         .route("/ui/schedules", get(pages::schedules))
         .route("/ui/schedules/table", get(pages::schedule_table))
@@ -104,6 +113,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/pools", get(pages::pools))
         .route("/ui/pools/table", get(pages::pool_table))
         .route("/ui/pools/{name}/resize", post(actions::resize))
+        .route("/ui/pools/{name}/pause", post(actions::pause_pool))
+        .route("/ui/pools/{name}/resume", post(actions::resume_pool))
         .route("/ui/events", get(pages::events))
         .route("/ui/login", get(auth::login_page).post(auth::login))
         .route("/ui/logout", post(auth::logout))

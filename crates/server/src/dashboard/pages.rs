@@ -104,7 +104,7 @@ pub(crate) struct JobsQuery {
 }
 
 impl JobsQuery {
-    fn field(v: Option<&String>) -> Option<&str> {
+    pub(crate) fn field(v: Option<&String>) -> Option<&str> {
         v.map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
@@ -129,7 +129,7 @@ impl JobsQuery {
 }
 
 /// A `datetime-local` value (UTC) as ms since the epoch.
-fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     let Some(v) = v else { return Ok(None) };
     let formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"];
     formats

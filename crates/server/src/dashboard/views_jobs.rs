@@ -72,7 +72,13 @@ pub(crate) fn jobs_page(
         h1 { @if dead { "Dead jobs" } @else { "Jobs" } }
         @if dead {
             p.lead { "Jobs that used every attempt. Retry one to queue it again with a fresh set of attempts." }
-            @if caps.bulk { p { button type="button" hx-post={ "/ui/dead/retry?" (q.to_query(None)) } hx-target="#flash" hx-confirm="Retry every dead job that matches?" { "Retry all matching" } } }
+            @if caps.bulk {
+                p.actions {
+                    button type="button" hx-post={ "/ui/dead/retry?" (q.to_query(None)) } hx-target="#flash" hx-confirm="Retry every dead job that matches?" { "Retry all matching" }
+                    " "
+                    button type="button" hx-post={ "/ui/dead/delete?" (q.to_query(None)) } hx-target="#flash" hx-confirm="Delete every dead job that matches? This cannot be undone." { "Delete all matching" }
+                }
+            }
         }
         form.filters method="get" action=(if dead { "/ui/dead" } else { "/ui/jobs" }) role="search" {
             @if !dead {

@@ -187,7 +187,11 @@ pub(crate) fn pool_table(
                                         button type="submit" { "Resize" }
                                     }
                                     @if caps.pause {
-                                        button type="button" hx-post={ "/ui/pools/" (slug) "/pause" } hx-target="#flash" { "Pause" }
+                                        @if p.paused {
+                                            button type="button" aria-label={ "Resume pool " (p.name) } hx-post={ "/ui/pools/" (slug) "/resume" } hx-target="#flash" { "Resume" }
+                                        } @else {
+                                            button type="button" aria-label={ "Pause pool " (p.name) } hx-post={ "/ui/pools/" (slug) "/pause" } hx-target="#flash" { "Pause" }
+                                        }
                                     }
                                 } @else {
                                     span.hint { "a process per job" }
