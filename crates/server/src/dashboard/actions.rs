@@ -175,21 +175,7 @@ pub(crate) async fn retry_matching(
     State(dash): State<Arc<Dash>>,
     Query(q): Query<JobsQuery>,
 ) -> Response {
-    let (job, since, until) = match filter(&q) {
-        Ok(f) => f,
-        Err(e) => return refused("Retry all matching", &e),
-    };
-    let body = BulkRetry {
-        states: vec![RetryableState::Dead],
-        job,
-        pool: None,
-        since,
-        until,
-        limit: None,
-    };
-    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let r = call(bulk::retry_many(State(Arc::clone(&dash.app)), Ok(body))).await;
-    matching("Retry all matching", r, "queued again")
+    bulk_matching(&dash, &q, true).await
 }
 
 /// Delete every dead job matching the page's filters.
@@ -197,21 +183,45 @@ pub(crate) async fn delete_matching(
     State(dash): State<Arc<Dash>>,
     Query(q): Query<JobsQuery>,
 ) -> Response {
-    let (job, since, until) = match filter(&q) {
+    bulk_matching(&dash, &q, false).await
+}
+
+/// One bulk call (retry, else delete) on the dead jobs the filters match.
+async fn bulk_matching(dash: &Dash, q: &JobsQuery, retry: bool) -> Response {
+    let what = if retry {
+        "Retry all matching"
+    } else {
+        "Delete all matching"
+    };
+    let (job, since, until) = match filter(q) {
         Ok(f) => f,
-        Err(e) => return refused("Delete all matching", &e),
+        Err(e) => return refused(what, &e),
     };
-    let body = BulkDelete {
-        states: vec![FinishedState::Dead],
-        job,
-        pool: None,
-        since,
-        until,
-        limit: None,
+    let app = State(Arc::clone(&dash.app));
+    let r = if retry {
+        let body = BulkRetry {
+            states: vec![RetryableState::Dead],
+            job,
+            pool: None,
+            since,
+            until,
+            limit: None,
+        };
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        call(bulk::retry_many(app, Ok(body))).await
+    } else {
+        let body = BulkDelete {
+            states: vec![FinishedState::Dead],
+            job,
+            pool: None,
+            since,
+            until,
+            limit: None,
+        };
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        call(bulk::delete_many(app, Ok(body))).await
     };
-    let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
-    let r = call(bulk::delete_many(State(Arc::clone(&dash.app)), Ok(body))).await;
-    matching("Delete all matching", r, "deleted")
+    matching(what, r, if retry { "queued again" } else { "deleted" })
 }
 
 fn queue_done(v: QueueStatus) -> String {
