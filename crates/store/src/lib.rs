@@ -358,6 +358,8 @@ pub struct JobRecord {
     pub node: Option<String>,
     /// When the lease ends (running).
     pub lease_until: Option<Millis>,
+    /// The cron schedule that submitted it, if one did.
+    pub schedule: Option<String>,
     /// Every attempt (filled by `get`, empty in lists).
     pub attempts: Vec<AttemptRecord>,
 }
@@ -369,6 +371,12 @@ pub struct ListFilter {
     pub state: Option<JobState>,
     /// Only this job name.
     pub job: Option<String>,
+    /// Only the runs of this cron schedule.
+    pub schedule: Option<String>,
+    /// Only jobs submitted at or after this time (read from the time-ordered id).
+    pub since: Option<Millis>,
+    /// Only jobs submitted before this time (read from the time-ordered id).
+    pub until: Option<Millis>,
     /// At most this many (the engine caps it at 1,000).
     pub limit: usize,
     /// Continue after this cursor (from a previous page).

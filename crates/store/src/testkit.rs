@@ -158,6 +158,7 @@ macro_rules! store_conformance {
             // get, list, counts
             list_newest_first_with_filters_and_cursor,
             list_caps_the_limit,
+            list_filters_by_schedule_and_time,
             counts_follow_every_transition,
             // cron
             a_cron_tick_fires_once,

@@ -2,7 +2,7 @@
 //! `counts`.
 
 use deadpool_postgres::Object;
-use offload_store::rules::page::{after, limit, page};
+use offload_store::rules::page::{after, id_at, limit, page};
 use offload_store::rules::rows::{attempt, count, job};
 use offload_store::{Counts, JobId, JobRecord, JobState, ListFilter, Page, StoreError};
 use tokio_postgres::types::ToSql;
@@ -32,6 +32,8 @@ pub(crate) async fn list(c: &Object, filter: &ListFilter) -> Result<Page, StoreE
     let limit = limit(filter.limit);
     let state = filter.state.map(JobState::as_str);
     let after = filter.cursor.as_deref().map(after).transpose()?;
+    let since = filter.since.map(id_at);
+    let until = filter.until.map(id_at);
     let mut filters = String::new();
     let mut args: Vec<&(dyn ToSql + Sync)> = Vec::new();
     if let Some(state) = &state {
@@ -41,6 +43,18 @@ pub(crate) async fn list(c: &Object, filter: &ListFilter) -> Result<Page, StoreE
     if let Some(job) = &filter.job {
         args.push(job);
         filters.push_str(&format!(" AND job = ${}", args.len()));
+    }
+    if let Some(schedule) = &filter.schedule {
+        args.push(schedule);
+        filters.push_str(&format!(" AND cron_schedule = ${}", args.len()));
+    }
+    if let Some(since) = &since {
+        args.push(since);
+        filters.push_str(&format!(" AND id >= ${}", args.len()));
+    }
+    if let Some(until) = &until {
+        args.push(until);
+        filters.push_str(&format!(" AND id < ${}", args.len()));
     }
     if let Some(after) = &after {
         args.push(after);

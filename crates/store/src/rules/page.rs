@@ -31,6 +31,14 @@ pub fn after(cursor: &str) -> Result<JobId, StoreError> {
     JobId::try_parse(cursor).map_err(|_| StoreError::Invalid(format!("bad cursor {cursor:?}")))
 }
 
+/// The smallest job id of millisecond `at`: ids are UUIDv7, ordered by the time they were
+/// made, so "submitted before `at`" is "id below `id_at(at)`" and uses the id's indexes. A
+/// time before 1970 is 1970.
+pub fn id_at(at: crate::Millis) -> JobId {
+    let ms = u64::try_from(at).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
+}
+
 /// A page from up to `limit + 1` jobs, newest first: the extra job only says that another page
 /// follows.
 pub fn page(mut jobs: Vec<JobRecord>, limit: usize) -> Page {
@@ -53,6 +61,16 @@ mod tests {
         assert_eq!(limit(0), DEFAULT_LIMIT);
         assert_eq!(limit(7), 7);
         assert_eq!(limit(5_000), MAX_LIMIT);
+    }
+
+    #[test]
+    fn ids_at_a_time_order_like_the_ids_made_then() {
+        let before = id_at(crate::now_ms() - 1);
+        let made = JobId::now_v7();
+        let after = id_at(crate::now_ms() + 1);
+        assert!(before < made && made < after);
+        assert!(cursor(before) < cursor(made) && cursor(made) < cursor(after));
+        assert_eq!(id_at(-5), id_at(0));
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub trait Row {
 
 /// A job without its attempts, from the columns `id, job, pool, params, state, priority,
 /// run_at, created_at, updated_at, attempt, max_attempts, timeout_ms, backoff_ms, backoff,
-/// keep_result_ms, idempotency_key, progress, result, error, cancel_requested, node, lease_until`.
+/// keep_result_ms, idempotency_key, progress, result, error, cancel_requested, node, lease_until,
+/// cron_schedule`.
 ///
 /// # Errors
 ///
@@ -78,6 +79,7 @@ pub fn job(r: &impl Row) -> Result<JobRecord, StoreError> {
         cancel_requested: r.flag("cancel_requested")?,
         node: r.opt_text("node")?,
         lease_until: r.opt_int("lease_until")?,
+        schedule: r.opt_text("cron_schedule")?,
         attempts: Vec::new(),
     })
 }

@@ -161,3 +161,94 @@ pub async fn counts_follow_every_transition<H: Harness, Fut: Future<Output = H>>
     assert_eq!(counts.values().sum::<u64>(), 3);
     harness.check_counts().await;
 }
+
+/// List filters by cron schedule and by submit time (`since` inclusive, `until` exclusive),
+/// with the cursor, and a job shows the schedule that submitted it.
+pub async fn list_filters_by_schedule_and_time<H: Harness, Fut: Future<Output = H>>(
+    fresh: impl FnOnce() -> Fut,
+) {
+    let harness = fresh().await;
+    let store = harness.store();
+    let run = |schedule: &str, tick| {
+        let mut j = job("tick.js", "node");
+        j.cron = Some(crate::CronTick {
+            schedule: schedule.into(),
+            tick,
+        });
+        j
+    };
+    let plain = store.submit(vec![job("x", "node")], WINDOW).await.unwrap()[0].id;
+    let mut nightly = Vec::new();
+    for t in 0..5 {
+        nightly.push(store.submit(vec![run("nightly", t)], WINDOW).await.unwrap()[0].id);
+        store.submit(vec![run("hourly", t)], WINDOW).await.unwrap();
+    }
+    let s = &store;
+    let list = |f: ListFilter| async move { s.list(f).await.unwrap() };
+    let page = list(ListFilter {
+        schedule: Some("nightly".into()),
+        limit: 3,
+        ..ListFilter::default()
+    })
+    .await;
+    let got: Vec<_> = page.jobs.iter().map(|j| j.id).collect();
+    assert_eq!(got, [nightly[4], nightly[3], nightly[2]]);
+    assert!(page
+        .jobs
+        .iter()
+        .all(|j| j.schedule.as_deref() == Some("nightly")));
+    let rest = list(ListFilter {
+        schedule: Some("nightly".into()),
+        cursor: page.next_cursor,
+        ..ListFilter::default()
+    })
+    .await;
+    let got: Vec<_> = rest.jobs.iter().map(|j| j.id).collect();
+    assert_eq!(got, [nightly[1], nightly[0]]);
+    assert_eq!(store.get(plain).await.unwrap().schedule, None);
+    assert_eq!(
+        list(ListFilter {
+            schedule: Some("weekly".into()),
+            ..ListFilter::default()
+        })
+        .await
+        .jobs,
+        []
+    );
+
+    // Time bounds, from the jobs' own (time-ordered) ids: a bound in the future or the past.
+    let now = now_ms();
+    let all = list(ListFilter::default()).await.jobs.len();
+    assert_eq!(all, 11);
+    let since_future = list(ListFilter {
+        since: Some(now + 60_000),
+        ..ListFilter::default()
+    })
+    .await;
+    assert_eq!(since_future.jobs, []);
+    let until_past = list(ListFilter {
+        until: Some(now - 3_600_000),
+        ..ListFilter::default()
+    })
+    .await;
+    assert_eq!(until_past.jobs, []);
+    let window = list(ListFilter {
+        since: Some(now - 3_600_000),
+        until: Some(now + 60_000),
+        schedule: Some("hourly".into()),
+        ..ListFilter::default()
+    })
+    .await;
+    assert_eq!(window.jobs.len(), 5);
+    // A job is inside a window around its own creation time (the id's clock is the
+    // submitting process's, `created_at` may be the database's: a second either side).
+    let first = store.get(nightly[0]).await.unwrap();
+    let at = list(ListFilter {
+        since: Some(first.created_at - 1_000),
+        until: Some(first.created_at + 1_000),
+        schedule: Some("nightly".into()),
+        ..ListFilter::default()
+    })
+    .await;
+    assert!(at.jobs.iter().any(|j| j.id == nightly[0]), "{at:?}");
+}

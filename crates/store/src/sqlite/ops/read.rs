@@ -4,7 +4,7 @@ use rusqlite::Connection;
 
 use super::super::engine;
 use super::{all, first, id_text};
-use crate::rules::page::{after, limit, page};
+use crate::rules::page::{after, id_at, limit, page};
 use crate::rules::rows::{attempt, count, job};
 use crate::{Counts, JobId, JobRecord, ListFilter, Page, StoreError};
 
@@ -33,6 +33,18 @@ pub(in crate::sqlite) fn list(c: &Connection, filter: &ListFilter) -> Result<Pag
     if let Some(job) = &filter.job {
         filters.push_str(" AND job = ?");
         args.push(Box::new(job.clone()));
+    }
+    if let Some(schedule) = &filter.schedule {
+        filters.push_str(" AND cron_schedule = ?");
+        args.push(Box::new(schedule.clone()));
+    }
+    if let Some(since) = filter.since {
+        filters.push_str(" AND id >= ?");
+        args.push(Box::new(id_text(id_at(since))));
+    }
+    if let Some(until) = filter.until {
+        filters.push_str(" AND id < ?");
+        args.push(Box::new(id_text(id_at(until))));
     }
     if let Some(cursor) = &filter.cursor {
         filters.push_str(" AND id < ?");
