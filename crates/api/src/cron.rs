@@ -36,6 +36,8 @@ pub enum Overlap {
     Skip,
     /// Fire anyway: runs queue behind each other.
     Queue,
+    /// Cancel the unfinished run, then fire.
+    Replace,
 }
 
 impl Overlap {
@@ -44,6 +46,7 @@ impl Overlap {
         match self {
             Self::Skip => "skip",
             Self::Queue => "queue",
+            Self::Replace => "replace",
         }
     }
 }

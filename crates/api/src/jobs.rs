@@ -291,6 +291,9 @@ pub struct Job {
     pub node: Option<String>,
     /// When its lease ends (running).
     pub lease_until: Option<i64>,
+    /// The cron schedule that submitted it (`null`: submitted otherwise).
+    #[serde(default)]
+    pub schedule: Option<String>,
     /// Every attempt (`[]` in lists).
     pub attempts: Vec<Attempt>,
 }
@@ -353,6 +356,17 @@ pub struct ListQuery {
     /// Only jobs of this name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// Only the runs of this cron schedule (its history, newest first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Only jobs submitted at or after this time (Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 0, maximum = 281_474_976_710_655_i64)]
+    pub since: Option<i64>,
+    /// Only jobs submitted before this time (Unix milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 0, maximum = 281_474_976_710_655_i64)]
+    pub until: Option<i64>,
     /// At most this many (default 50).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1, maximum = 1000)]
@@ -399,7 +413,7 @@ mod tests {
 
     #[test]
     fn a_job_reads_and_writes_back_the_same_json() {
-        let text = r#"{"id":"0193a0c4-0000-7000-8000-000000000000","job":"hello","pool":"node","state":"dead","priority":0,"run_at":1,"created_at":1,"updated_at":2,"attempt":1,"max_attempts":1,"timeout_ms":null,"backoff_ms":1000,"backoff":{"kind":"exponential","delay_ms":1000,"jitter":false},"keep_result_ms":null,"idempotency_key":null,"progress":null,"result":null,"error":{"name":"ValueError","message":"boom","stack":null,"retry":true},"cancel_requested":false,"node":null,"lease_until":null,"attempts":[]}"#;
+        let text = r#"{"id":"0193a0c4-0000-7000-8000-000000000000","job":"hello","pool":"node","state":"dead","priority":0,"run_at":1,"created_at":1,"updated_at":2,"attempt":1,"max_attempts":1,"timeout_ms":null,"backoff_ms":1000,"backoff":{"kind":"exponential","delay_ms":1000,"jitter":false},"keep_result_ms":null,"idempotency_key":null,"progress":null,"result":null,"error":{"name":"ValueError","message":"boom","stack":null,"retry":true},"cancel_requested":false,"node":null,"lease_until":null,"schedule":null,"attempts":[]}"#;
         let job: Job = serde_json::from_str(text).unwrap();
         assert_eq!(job.result, Some(Value::Null));
         assert_eq!(job.params, None);

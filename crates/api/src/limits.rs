@@ -42,6 +42,9 @@ pub const MAX_BATCH: usize = 1000;
 pub const MAX_PAGE: u32 = 1000;
 /// The default page.
 pub const DEFAULT_PAGE: u32 = 50;
+/// The latest time a list filter (`since`, `until`) takes, in Unix milliseconds: the last one
+/// a job id's 48-bit clock holds (year 10889).
+pub const MAX_TIME_MS: i64 = (1 << 48) - 1;
 /// The longest long poll, in seconds.
 pub const MAX_WAIT_SECS: f64 = 60.0;
 /// Longest job name, in bytes.

@@ -443,6 +443,12 @@ pub(crate) struct ListQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) job: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) schedule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) until: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) limit: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cursor: Option<String>,

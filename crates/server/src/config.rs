@@ -603,7 +603,7 @@ mod tests {
             ("timezone = \"Europe/Nowhere\"", "timezone"),
             ("pause_after_failures = 0", "pause_after_failures"),
             ("pause_after_failures = 5000", "pause_after_failures"),
-            ("overlap = \"replace\"", "overlap"),
+            ("overlap = \"sometimes\"", "overlap"),
         ] {
             let text =
                 format!("[[cron]]\nname = \"n\"\ncron = \"0 3 * * *\"\njob = \"j\"\n{line}\n");

@@ -173,6 +173,14 @@ impl Metrics {
             .increment(1);
     }
 
+    /// A cron tick cancelled the schedule's unfinished run to start a new one
+    /// (`overlap = "replace"`).
+    pub(crate) fn tick_replaced(&self) {
+        self.recorder
+            .register_counter(&Key::from_name("offload_cron_replaced_ticks_total"), &META)
+            .increment(1);
+    }
+
     /// A progress value or job event over `http.max_event_bytes`, replaced by a marker.
     pub(crate) fn event_capped(&self) {
         self.recorder

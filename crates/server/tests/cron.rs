@@ -1,5 +1,6 @@
 //! Cron guard rails end to end over HTTP: a failing schedule pauses itself (event, counters,
-//! last error), pause / resume / run-now, and bad policies refused naming their field.
+//! last error), pause / resume / run-now, `overlap = "replace"` cancels the unfinished run, a
+//! schedule's runs listed as its history, and bad policies refused naming their field.
 
 mod common;
 
@@ -106,7 +107,7 @@ async fn bad_policies_are_refused_naming_their_field_and_nothing_is_created() {
             "pause_after_failures",
         ),
         (json!({"pause_after_failures": -1}), "pause_after_failures"),
-        (json!({"overlap": "replace"}), "overlap"),
+        (json!({"overlap": "sometimes"}), "overlap"),
     ] {
         let mut body = base.clone();
         body.as_object_mut()
@@ -149,4 +150,99 @@ async fn bad_policies_are_refused_naming_their_field_and_nothing_is_created() {
         )
     );
     assert_eq!(s["counters"]["runs"], 0);
+}
+
+#[tokio::test]
+async fn replace_cancels_the_unfinished_run_and_the_runs_are_the_schedules_history() {
+    let d = start().await;
+    let mut events = http()
+        .get(format!("{}/v1/events", d.url()))
+        .send()
+        .await
+        .unwrap();
+    // A run lasts 60 s; a tick comes every second.
+    let (s, v) = post(
+        &d,
+        "/v1/cron",
+        json!({"name": "latest", "cron": "* * * * * *", "job": "timer",
+               "params": {"ticks": 60}, "overlap": "replace"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    events_until(&mut events, "\"state\":\"cancelled\"").await;
+    let (s, v) = post(&d, "/v1/cron/latest/pause", json!({})).await;
+    assert_eq!(s, 204, "{v}");
+
+    // A tick that cancelled a run just before the pause may still be submitting its new run:
+    // the newest run is the one not cancelled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let page = loop {
+        let (s, page) = get(&d, "/v1/jobs?schedule=latest&limit=1000").await;
+        assert_eq!(s, 200, "{page}");
+        if page["jobs"][0]["state"] != "cancelled" {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let runs = page["jobs"].as_array().unwrap();
+    assert!(runs.len() >= 2, "{page}");
+    assert!(runs.iter().all(|j| j["schedule"] == "latest"), "{page}");
+    let (_, list) = get(&d, "/v1/cron").await;
+    assert_eq!(list["schedules"][0]["overlap"], "replace", "{list}");
+    // Every run but the newest was replaced: cancelled while it waited, or asked to stop while
+    // it ran (its worker gets the cancel, then the kill after the grace).
+    for old in &runs[1..] {
+        assert!(
+            old["state"] == "cancelled" || old["cancel_requested"] == true,
+            "{old:#}"
+        );
+    }
+    let metrics = http()
+        .get(format!("{}/metrics", d.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("offload_cron_replaced_ticks_total"),
+        "{metrics}"
+    );
+    // The newest run is unfinished until cancelled here (the schedule is paused); then every
+    // run ends cancelled.
+    let newest = runs[0]["id"].as_str().unwrap();
+    let (s, v) = post(&d, &format!("/v1/jobs/{newest}/cancel"), json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    for run in runs {
+        wait_state(&d, run["id"].as_str().unwrap(), "cancelled").await;
+    }
+
+    // A job submitted otherwise is no run of it, and the time bounds narrow the list.
+    let (s, plain) = post(&d, "/v1/jobs", json!({"job": "hello", "params": {}})).await;
+    assert_eq!(s, 201, "{plain}");
+    let (_, page) = get(&d, "/v1/jobs?schedule=latest&limit=1000").await;
+    assert!(page["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["id"] != plain["id"]));
+    let (_, job) = get(&d, &format!("/v1/jobs/{}", plain["id"].as_str().unwrap())).await;
+    assert!(job["schedule"].is_null(), "{job}");
+    let future = job["created_at"].as_i64().unwrap() + 3_600_000;
+    let (_, page) = get(&d, &format!("/v1/jobs?since={future}")).await;
+    assert_eq!(page["jobs"], json!([]));
+    let (_, page) = get(&d, &format!("/v1/jobs?until={future}&job=hello")).await;
+    assert_eq!(page["jobs"][0]["id"], plain["id"]);
+    for (query, field) in [
+        ("since=-1", "since"),
+        ("until=281474976710656", "until"),
+        ("since=soon", "since"),
+    ] {
+        let (s, v) = get(&d, &format!("/v1/jobs?{query}")).await;
+        assert_eq!(s, 400, "{query}: {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{query}: {message}");
+    }
 }

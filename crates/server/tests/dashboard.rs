@@ -265,6 +265,23 @@ async fn pages_carry_a_strict_policy_and_refusals_say_why() {
     let r = post("/ui/pools/node/resize".into()).await.unwrap();
     assert_eq!(r.status().as_u16(), 400, "a resize without a size");
 
+    // The jobs page filters by schedule: the job above is no run of one.
+    let page = |q: &'static str| {
+        let url = format!("{}/ui/jobs?{q}", d.url());
+        let c = c.clone();
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert!(page("job=hello").await.contains(&id[id.len() - 8..]));
+    let filtered = page("job=hello&schedule=nightly").await;
+    assert!(
+        filtered.contains("No job matches these filters."),
+        "{filtered}"
+    );
+    assert!(
+        filtered.contains("value=\"nightly\""),
+        "the filter is kept in the form"
+    );
+
     // The HTML routes are not the JSON API.
     let (_, doc) = get(&d, "/v1/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
@@ -350,6 +367,15 @@ async fn pools_pause_and_resume_and_dead_jobs_are_retried_or_deleted_in_bulk() {
         "a bad time is refused, naming the field"
     );
     assert!(r.text().await.unwrap().contains("since"));
+    // The bulk calls cannot filter by schedule: with one set, nothing is done.
+    let r = post("/ui/dead/delete?job=fails&schedule=nightly".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("schedule"));
+    for id in &dead {
+        assert_eq!(get(&d, &format!("/v1/jobs/{id}")).await.0, 200);
+    }
     let r = post("/ui/dead/delete?job=fails".into()).await.unwrap();
     assert!(r.text().await.unwrap().contains("2 dead job(s) deleted"));
     for id in &dead {

@@ -2,6 +2,7 @@
 //! object per line otherwise (or with `--json`).
 
 use std::io::IsTerminal;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use serde_json::Value;
@@ -18,6 +19,15 @@ pub(crate) struct JobsArgs {
     /// Only jobs of this name.
     #[arg(long)]
     job: Option<String>,
+    /// Only the runs of this cron schedule (its history).
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Only jobs submitted since: a time ago (`90s`, `2h`, `7d`) or an RFC 3339 time (UTC).
+    #[arg(long, value_parser = when)]
+    since: Option<i64>,
+    /// Only jobs submitted before: a time ago or an RFC 3339 time (UTC).
+    #[arg(long, value_parser = when)]
+    until: Option<i64>,
     /// At most this many (the daemon allows 1 to 1,000).
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -37,6 +47,9 @@ pub(crate) async fn run(args: JobsArgs, client: &Client) -> anyhow::Result<i32> 
         .jobs(&ListQuery {
             state: args.state,
             job: args.job,
+            schedule: args.schedule,
+            since: args.since,
+            until: args.until,
             limit: Some(args.limit),
             cursor: args.cursor,
         })
@@ -59,6 +72,22 @@ pub(crate) async fn run(args: JobsArgs, client: &Client) -> anyhow::Result<i32> 
         }
     }
     Ok(crate::exit::OK)
+}
+
+/// A time as Unix milliseconds: `2h` is two hours ago, `2026-12-04T10:00:00Z` (or without the
+/// zone, read as UTC) that time.
+fn when(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let at = match humantime::parse_duration(t) {
+        Ok(ago) => SystemTime::now().checked_sub(ago),
+        Err(_) => humantime::parse_rfc3339_weak(t).ok(),
+    }
+    .ok_or_else(|| format!("{t:?} is neither a time ago (90s, 2h, 7d) nor an RFC 3339 time"))?;
+    let ms = at
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| format!("{t:?} is before 1970"))?
+        .as_millis();
+    i64::try_from(ms).map_err(|_| format!("{t:?} is too far ahead"))
 }
 
 /// The table: id, name, state, attempt, creation time, and the error or result in short.
@@ -90,6 +119,19 @@ pub(crate) fn render(jobs: &[Value]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn times_are_ago_or_rfc3339() {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let two_hours = when("2h").unwrap();
+        assert!((now - 7_200_000 - two_hours).abs() < 60_000, "{two_hours}");
+        assert_eq!(when("2026-12-04T10:00:00Z").unwrap(), 1_796_378_400_000);
+        assert_eq!(when("2026-12-04 10:00:00").unwrap(), 1_796_378_400_000);
+        assert!(when("yesterday").unwrap_err().contains("RFC 3339"));
+    }
 
     #[test]
     fn jobs_are_a_table() {

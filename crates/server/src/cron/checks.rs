@@ -1,12 +1,11 @@
 //! The daemon's checks of a schedule, over the rules shared with the library
 //! (`offload_schedule`): its errors as [`EngineError`]s, the limit named as `offload.toml`
-//! names it, and the policies the daemon does not support yet refused. A leaf: the
-//! configuration's validation uses it without reaching the engine.
+//! names it. A leaf: the configuration's validation uses it without reaching the engine.
 
 use std::time::Duration;
 
 use croner::Cron;
-use offload_schedule::{Overlap, Policy, ScheduleError};
+use offload_schedule::{Policy, ScheduleError};
 
 use crate::engine::error::EngineError;
 
@@ -45,20 +44,13 @@ pub(crate) fn policy(
     pause_after_failures: Option<u32>,
     timezone: Option<&str>,
 ) -> Result<Policy, EngineError> {
-    let policy = Policy::check(overlap, pause_after_failures, timezone)?;
-    if policy.overlap == Overlap::Replace {
-        // The library's scheduler has it; the daemon would need the unfinished run's job.
-        return Err(EngineError::Invalid(
-            "overlap: \"replace\" is not supported by offload serve yet (\"skip\" or \"queue\"; \
-             the library's Scheduler has it)"
-                .into(),
-        ));
-    }
-    Ok(policy)
+    Ok(Policy::check(overlap, pause_after_failures, timezone)?)
 }
 
 #[cfg(test)]
 mod tests {
+    use offload_schedule::Overlap;
+
     use super::*;
 
     #[test]
@@ -67,8 +59,12 @@ mod tests {
             EngineError::Invalid(m) | EngineError::InvalidCron(m) => m,
             e => panic!("{e:?}"),
         };
-        let m = message(policy("replace", None, None).unwrap_err());
+        let m = message(policy("sometimes", None, None).unwrap_err());
         assert!(m.starts_with("overlap:"), "{m}");
+        assert_eq!(
+            policy("replace", None, None).unwrap().overlap,
+            Overlap::Replace
+        );
         let m = message(policy("skip", Some(0), None).unwrap_err());
         assert!(m.starts_with("pause_after_failures:"), "{m}");
         let m = message(policy("skip", None, Some("Mars/Olympus")).unwrap_err());

@@ -7,7 +7,8 @@
 //!
 //! Guard rails (`offload_schedule::policy`, shared with the library's scheduler; the daemon's
 //! checks in `checks.rs`): with `overlap = "skip"` (the default) a tick fires nothing while a
-//! run of the schedule is unfinished; `pause_after_failures = N` pauses the schedule once N runs
+//! run of the schedule is unfinished; with `"replace"` it cancels that run (killed on the node
+//! that holds it: `Engine::cancel_runs_of`) and fires; `pause_after_failures = N` pauses the schedule once N runs
 //! in a row ended `dead`. The counters and the pause are kept by the store (its triggers count
 //! every run as it is submitted and ends), so on a shared store every node sees the same: the
 //! scheduler reads them before each tick and at least once a minute, when it also pauses a
@@ -428,36 +429,31 @@ impl Scheduler {
         state.paused_reason = Some(reason);
     }
 
-    /// One due tick of `e`: fires, skips or pauses as [`decide`] says.
+    /// One due tick of `e`: fires, skips, replaces or pauses as [`decide`] says.
     async fn tick(&self, engine: &Engine, e: &mut Entry, tick: Millis) {
         match decide(&e.policy, e.status(), now_ms()) {
-            Decision::Fire => match submit(engine, &e.schedule, tick).await {
-                Ok(done) => {
-                    if !done.duplicate {
-                        tracing::info!(schedule = %e.schedule.name, tick, "cron tick fired");
+            Decision::Fire => fire(engine, e, tick).await,
+            Decision::Replace => {
+                match engine.cancel_runs_of(&e.schedule.name).await {
+                    Ok(n) => {
+                        tracing::info!(schedule = %e.schedule.name, tick, cancelled = n, "cron tick replaces the unfinished run");
+                        engine.metrics.tick_replaced();
                     }
-                    if let Some(s) = e.state.as_mut() {
-                        s.active = true;
-                    } else {
-                        e.state = Some(CronState {
-                            schedule: e.schedule.name.clone(),
-                            active: true,
-                            ..CronState::default()
-                        });
-                    }
+                    // The new run starts anyway: `replace` never leaves the schedule idle.
+                    Err(err) => tracing::error!(
+                        schedule = %e.schedule.name, error = %err,
+                        "cannot cancel the unfinished run a cron tick replaces"
+                    ),
                 }
-                Err(err) => tracing::error!(
-                    schedule = %e.schedule.name, job = %e.schedule.job, error = %err,
-                    "cannot submit a cron job"
-                ),
-            },
+                fire(engine, e, tick).await;
+            }
             Decision::SkipOverlap => {
                 tracing::info!(schedule = %e.schedule.name, tick, "cron tick skipped: the previous run is unfinished");
                 engine.metrics.tick_skipped();
             }
             Decision::Pause => self.pause_for_failures(engine, e).await,
-            // The daemon's checks refuse `replace` and set no failure backoff (checks.rs).
-            Decision::Paused | Decision::Replace | Decision::SkipBackoff => {}
+            // The daemon sets no failure backoff (checks.rs).
+            Decision::Paused | Decision::SkipBackoff => {}
         }
     }
 
@@ -523,6 +519,30 @@ fn changed(
         reason,
         last_error,
     }));
+}
+
+/// Submits the job of tick `tick` of `e` and marks the schedule active.
+async fn fire(engine: &Engine, e: &mut Entry, tick: Millis) {
+    match submit(engine, &e.schedule, tick).await {
+        Ok(done) => {
+            if !done.duplicate {
+                tracing::info!(schedule = %e.schedule.name, tick, "cron tick fired");
+            }
+            if let Some(s) = e.state.as_mut() {
+                s.active = true;
+            } else {
+                e.state = Some(CronState {
+                    schedule: e.schedule.name.clone(),
+                    active: true,
+                    ..CronState::default()
+                });
+            }
+        }
+        Err(err) => tracing::error!(
+            schedule = %e.schedule.name, job = %e.schedule.job, error = %err,
+            "cannot submit a cron job"
+        ),
+    }
 }
 
 /// Submits the job of one tick (the store answers a tick that already fired with its job).

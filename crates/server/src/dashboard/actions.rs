@@ -152,6 +152,14 @@ pub(crate) async fn delete(State(dash): State<Arc<Dash>>, Path(id): Path<String>
 type Filter = (Option<String>, Option<i64>, Option<i64>);
 
 fn filter(q: &JobsQuery) -> Result<Filter, ApiError> {
+    // The bulk calls have no schedule filter: acting on more jobs than the page shows is
+    // refused rather than done.
+    if JobsQuery::field(q.schedule.as_ref()).is_some() {
+        return Err(ApiError::bad_request(
+            "schedule: the bulk actions do not filter by schedule; clear the Schedule field first"
+                .to_owned(),
+        ));
+    }
     Ok((
         JobsQuery::field(q.job.as_ref()).map(str::to_owned),
         parse_time("since", JobsQuery::field(q.since.as_ref()))?,

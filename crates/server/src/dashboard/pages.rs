@@ -94,6 +94,8 @@ pub(crate) async fn workers(State(dash): State<Arc<Dash>>) -> Response {
 pub(crate) struct JobsQuery {
     pub(crate) state: Option<String>,
     pub(crate) job: Option<String>,
+    /// Only the runs of this cron schedule.
+    pub(crate) schedule: Option<String>,
     /// Created at or after (`YYYY-MM-DDTHH:MM`, UTC).
     pub(crate) since: Option<String>,
     /// Created before (`YYYY-MM-DDTHH:MM`, UTC).
@@ -114,6 +116,7 @@ impl JobsQuery {
         for (k, v) in [
             ("state", &self.state),
             ("job", &self.job),
+            ("schedule", &self.schedule),
             ("since", &self.since),
             ("until", &self.until),
         ] {
@@ -164,32 +167,24 @@ async fn list_jobs(dash: &Dash, q: &JobsQuery) -> Result<JobsView, ApiError> {
     };
     let since = parse_time("since", JobsQuery::field(q.since.as_ref()))?;
     let until = parse_time("until", JobsQuery::field(q.until.as_ref()))?;
-    let cursor = match JobsQuery::field(q.cursor.as_ref()) {
-        Some(c) => Some(
+    let cursor = JobsQuery::field(q.cursor.as_ref())
+        .map(|c| {
             c.parse::<uuid::Uuid>()
-                .map_err(|_| ApiError::bad_request(format!("cursor: {c:?} is not a job id")))?,
-        ),
-        None => until.and_then(|ms| {
-            let ms = u64::try_from(ms).ok()?;
-            Some(uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid())
-        }),
-    };
+                .map_err(|_| ApiError::bad_request(format!("cursor: {c:?} is not a job id")))
+        })
+        .transpose()?;
     let query = ListQuery {
         state,
         job: JobsQuery::field(q.job.as_ref()).map(str::to_owned),
+        schedule: JobsQuery::field(q.schedule.as_ref()).map(str::to_owned),
+        since,
+        until,
         limit: Some(PAGE),
         cursor,
         include: None,
     };
     let page: JobPage = call(jobs::list(State(Arc::clone(&dash.app)), Ok(Query(query)))).await?;
-    let mut next = page.next_cursor;
-    let mut rows = page.jobs;
-    if let Some(since) = since {
-        if rows.iter().any(|j| j.created_at < since) {
-            rows.retain(|j| j.created_at >= since);
-            next = None;
-        }
-    }
+    let (rows, next) = (page.jobs, page.next_cursor);
     Ok(JobsView { jobs: rows, next })
 }
 

@@ -90,6 +90,7 @@ pub(crate) fn jobs_page(
                 }
             }
             label { "Job name " input type="text" name="job" value=(val(&q.job)) placeholder="e.g. hello" maxlength="256"; }
+            label { "Schedule " input type="text" name="schedule" value=(val(&q.schedule)) placeholder="any" maxlength="128" size="12"; }
             label { "Created after (UTC) " input type="datetime-local" name="since" value=(val(&q.since)); }
             label { "Created before (UTC) " input type="datetime-local" name="until" value=(val(&q.until)); }
             button type="submit" { "Filter" }

@@ -264,7 +264,7 @@ pub(crate) fn schedule_table(list: &ScheduleList, now: i64) -> Markup {
                                 (Some(at), None) => (when(at, now)),
                                 (None, None) => "—",
                             } }
-                            td { (last_outcome(s, now)) }
+                            td { (last_outcome(s, now)) br; a href={ "/ui/jobs?schedule=" (slug) } aria-label={ "Runs of schedule " (s.name) } { "runs" } }
                             td { @match &s.paused {
                                 Some(p) => { span.badge.st-cancelled { "paused" } br; small { (p.reason) ", " (when(p.at, now)) } }
                                 None => span.badge.st-running { "active" },

@@ -14,7 +14,8 @@
 //! - the **lease keeper** (`lease.rs`): renews the leases of running jobs every lease/3,
 //!   re-queues expired leases of other nodes, purges old finished jobs.
 //!
-//! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `route.rs`
+//! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `cancel.rs`
+//! (cancelling a job, or the unfinished runs of a schedule), `route.rs`
 //! (job name → pool) with `route_cache.rs` (the routes already resolved), `pools.rs` (starting
 //! pools, their workers, hot reload), `runner.rs`
 //! (the `pool | process` isolation, behind one type), `error.rs` ([`EngineError`]).
@@ -22,6 +23,7 @@
 //! The running-job table (`running`) is the only shared state: the dispatcher inserts, a job's
 //! task removes, the API reads it to cancel.
 
+mod cancel;
 mod complete;
 mod dispatch;
 pub(crate) mod error;

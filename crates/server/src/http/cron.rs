@@ -45,10 +45,10 @@ fn view(v: ScheduleView) -> Schedule {
             ScheduleSource::Api
         },
         next_at: v.next_at,
-        overlap: if s.overlap == "queue" {
-            api::Overlap::Queue
-        } else {
-            api::Overlap::Skip
+        overlap: match s.overlap.as_str() {
+            "queue" => api::Overlap::Queue,
+            "replace" => api::Overlap::Replace,
+            _ => api::Overlap::Skip,
         },
         pause_after_failures: s.pause_after_failures,
         timezone: s.timezone,

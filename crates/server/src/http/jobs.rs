@@ -17,7 +17,6 @@ use offload_store::{CancelResult, JobId, JobRecord, JobState, ListFilter};
 use super::{json, parse_body, parse_query, App};
 use crate::engine::{Source, Submit};
 use crate::error::ApiError;
-use crate::events::JobChange;
 
 /// A store state as the API names it.
 pub(crate) fn state(s: JobState) -> api::JobState {
@@ -73,6 +72,7 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
         cancel_requested: r.cancel_requested,
         node: r.node,
         lease_until: r.lease_until,
+        schedule: r.schedule,
         attempts: r
             .attempts
             .into_iter()
@@ -255,20 +255,9 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    let st = match app.engine.store.cancel(id).await? {
-        CancelResult::Cancelled => {
-            let rec = app.engine.store.get(id).await?;
-            app.engine.announce(JobChange {
-                id,
-                job: rec.job,
-                pool: rec.pool,
-                state: JobState::Cancelled,
-                attempt: rec.attempt,
-            });
-            JobState::Cancelled
-        }
+    let st = match app.engine.cancel(id).await? {
+        CancelResult::Cancelled => JobState::Cancelled,
         CancelResult::Requested => {
-            app.engine.cancel_running(id);
             // The kill takes a moment: answer with the state once it landed (or still running).
             app.engine
                 .wait_for_end(id, Duration::from_secs(5))
@@ -352,12 +341,23 @@ pub(crate) async fn list(
             api::limits::MAX_PAGE
         )));
     }
+    for (field, at) in [("since", q.since), ("until", q.until)] {
+        if at.is_some_and(|at| !(0..=api::limits::MAX_TIME_MS).contains(&at)) {
+            return Err(ApiError::bad_request(format!(
+                "{field}: out of range 0..={} (Unix milliseconds)",
+                api::limits::MAX_TIME_MS
+            )));
+        }
+    }
     let page = app
         .engine
         .store
         .list(ListFilter {
             state: q.state.map(store_state),
             job: q.job.filter(|j| !j.is_empty()),
+            schedule: q.schedule.filter(|s| !s.is_empty()),
+            since: q.since,
+            until: q.until,
             limit: limit as usize,
             cursor: q.cursor.map(|c| c.to_string()),
         })

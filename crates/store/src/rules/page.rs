@@ -7,6 +7,8 @@ use crate::{JobId, JobRecord, Page, StoreError};
 pub const MAX_LIMIT: usize = 1_000;
 /// The page size when the filter's `limit` is 0.
 pub const DEFAULT_LIMIT: usize = 100;
+/// The last millisecond a job id can hold (UUIDv7 keeps 48 bits of Unix milliseconds).
+pub const MAX_ID_MILLIS: u64 = (1 << 48) - 1;
 
 /// The page size for a filter's `limit`. An engine fetches one row more (`limit + 1`) to know
 /// whether another page follows, then calls [`page`].
@@ -33,9 +35,10 @@ pub fn after(cursor: &str) -> Result<JobId, StoreError> {
 
 /// The smallest job id of millisecond `at`: ids are UUIDv7, ordered by the time they were
 /// made, so "submitted before `at`" is "id below `id_at(at)`" and uses the id's indexes. A
-/// time before 1970 is 1970.
+/// time before 1970 is 1970; one past the ids' 48-bit clock (year 10889) is its last
+/// millisecond.
 pub fn id_at(at: crate::Millis) -> JobId {
-    let ms = u64::try_from(at).unwrap_or(0);
+    let ms = u64::try_from(at).unwrap_or(0).min(MAX_ID_MILLIS);
     uuid::Builder::from_unix_timestamp_millis(ms, &[0; 10]).into_uuid()
 }
 
@@ -71,6 +74,8 @@ mod tests {
         assert!(before < made && made < after);
         assert!(cursor(before) < cursor(made) && cursor(made) < cursor(after));
         assert_eq!(id_at(-5), id_at(0));
+        assert_eq!(id_at(i64::MAX), id_at(MAX_ID_MILLIS as i64));
+        assert!(id_at(MAX_ID_MILLIS as i64 - 1) < id_at(i64::MAX));
     }
 
     #[test]
