@@ -39,8 +39,8 @@ pub use jobs::{
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
 };
 pub use ops::{
-    Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,
-    WorkerState,
+    Health, Isolation, Pool, PoolKind, PoolList, Recycled, ResizeRequest, Resized, Worker,
+    WorkerList, WorkerState,
 };
 pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};
 pub use retry::Backoff;

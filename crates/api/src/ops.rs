@@ -132,6 +132,16 @@ pub struct Resized {
     pub size: u32,
 }
 
+/// The answer to a recycle: the workers are being replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Recycled {
+    /// The pool.
+    pub name: String,
+    /// How many workers it had when asked (each finishes its running jobs, then stops; its
+    /// replacement starts first).
+    pub workers: u32,
+}
+
 /// `GET /healthz`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {

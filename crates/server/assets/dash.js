@@ -62,7 +62,7 @@
     };
     es.onopen = function () { state(true); };
     es.onerror = function () { state(false); };
-    ['job', 'worker', 'schedule'].forEach(function (name) {
+    ['job', 'worker', 'schedule', 'queue'].forEach(function (name) {
       es.addEventListener(name, function (m) {
         let data = null;
         try { data = JSON.parse(m.data); } catch (e) { return; }
@@ -73,7 +73,7 @@
       try { progress(JSON.parse(m.data)); } catch (e) { /* a malformed event is skipped */ }
     });
     // Events were lost: everything live reloads its part once.
-    es.addEventListener('lagged', function () { ['job', 'worker', 'schedule'].forEach(function (n) { poke(n, null); }); });
+    es.addEventListener('lagged', function () { ['job', 'worker', 'schedule', 'queue'].forEach(function (n) { poke(n, null); }); });
     window.addEventListener('pagehide', function () { es.close(); });
   }
 

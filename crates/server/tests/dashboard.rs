@@ -382,3 +382,83 @@ async fn pools_pause_and_resume_and_dead_jobs_are_retried_or_deleted_in_bulk() {
         assert_eq!(get(&d, &format!("/v1/jobs/{id}")).await.0, 404);
     }
 }
+
+/// A job name is paused and resumed from the dashboard (its jobs wait, then run), and a pool's
+/// workers are recycled (new pids, through the API's handler).
+#[tokio::test]
+async fn a_job_name_is_paused_and_resumed_and_a_pools_workers_are_recycled() {
+    let d = start(None).await;
+    let c = browser();
+    let post = |path: &str| {
+        c.post(format!("{}{path}", d.url()))
+            .header("hx-request", "true")
+            .header("content-type", "application/x-www-form-urlencoded")
+    };
+    let r = post("/ui/queues/pause").body("job=").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400, "an empty name is refused");
+    let r = post("/ui/queues/pause")
+        .body("job=hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Job name hello is paused"));
+    let id = submit(&d, json!({"job": "hello"})).await;
+    let page = |path: String| {
+        let c = c.clone();
+        async move { c.get(path).send().await.unwrap().text().await.unwrap() }
+    };
+    let pools = page(format!("{}/ui/pools", d.url())).await;
+    assert!(pools.contains("/ui/queues/hello/resume"), "{pools}");
+    let jobs = page(format!("{}/ui/jobs?job=hello", d.url())).await;
+    assert!(jobs.contains("is paused"), "{jobs}");
+    // Held: still queued (the claim skips it) until resumed.
+    let (_, j) = get(&d, &format!("/v1/jobs/{id}")).await;
+    assert_eq!(j["state"], "queued", "{j}");
+    let r = post("/ui/queues/hello/resume").send().await.unwrap();
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Job name hello is running again"));
+    wait_state(&d, &id, "succeeded").await;
+    let jobs = page(format!("{}/ui/jobs?job=hello", d.url())).await;
+    assert!(jobs.contains("Pause hello"), "{jobs}");
+
+    // Recycle: every worker of the pool is replaced.
+    let (_, before) = get(&d, "/v1/workers").await;
+    let old: Vec<i64> = before["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["pool"] == "node")
+        .map(|w| w["pid"].as_i64().unwrap())
+        .collect();
+    assert!(!old.is_empty(), "{before}");
+    let r = post("/ui/pools/node/recycle").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("being replaced"));
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        let (_, now) = get(&d, "/v1/workers").await;
+        let pids: Vec<i64> = now["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["pool"] == "node")
+            .map(|w| w["pid"].as_i64().unwrap())
+            .collect();
+        // The old workers stop (an idle pool of `min = 0` starts new ones on demand).
+        if pids.iter().all(|p| !old.contains(p)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{now}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (s, v) = common::http::post(&d, "/v1/pools/nope/recycle", json!({})).await;
+    assert_eq!(s, 404, "{v}");
+    let id = submit(&d, json!({"job": "hello"})).await;
+    let job = wait_state(&d, &id, "succeeded").await;
+    let pid = job["attempts"][0]["pid"].as_i64().unwrap();
+    assert!(!old.contains(&pid), "a new worker ran it: {job}");
+}

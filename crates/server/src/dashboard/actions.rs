@@ -12,8 +12,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::html;
 use offload_api::{
-    BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, JobStateView, QueueStatus,
-    ResizeRequest, Resized, RetryableState, Submitted,
+    BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, JobStateView, QueueKind,
+    QueueStatus, Recycled, ResizeRequest, Resized, RetryableState, Submitted,
 };
 use serde::Deserialize;
 
@@ -233,15 +233,67 @@ async fn bulk_matching(dash: &Dash, q: &JobsQuery, retry: bool) -> Response {
 }
 
 fn queue_done(v: QueueStatus) -> String {
+    let what = match v.kind {
+        QueueKind::Pool => format!("Pool {}", v.name),
+        QueueKind::Job => format!("Job name {}", v.name),
+    };
     match (v.paused, v.changed) {
-        (true, true) => format!(
-            "Pool {} is paused: it keeps its jobs and starts none.",
-            v.name
-        ),
-        (true, false) => format!("Pool {} was paused already.", v.name),
-        (false, true) => format!("Pool {} is running again.", v.name),
-        (false, false) => format!("Pool {} was not paused.", v.name),
+        (true, true) => format!("{what} is paused: its jobs stay queued and none starts."),
+        (true, false) => format!("{what} was paused already."),
+        (false, true) => format!("{what} is running again."),
+        (false, false) => format!("{what} was not paused."),
     }
+}
+
+/// The form of "pause a job name".
+#[derive(Debug, Deserialize)]
+pub(crate) struct JobNameForm {
+    job: String,
+}
+
+/// Pause the job name of the form (every job of that name, in whatever pool).
+pub(crate) async fn pause_job_queue(
+    State(dash): State<Arc<Dash>>,
+    form: Result<Form<JobNameForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return refused(
+            "Pause",
+            &ApiError::bad_request("job: a job name is required".to_owned()),
+        );
+    };
+    let job = form.job.trim().to_owned();
+    if job.is_empty() {
+        return refused(
+            "Pause",
+            &ApiError::bad_request("job: a job name is required".to_owned()),
+        );
+    }
+    let r = call(queues::pause_job(State(Arc::clone(&dash.app)), Path(job))).await;
+    outcome("Pause", r, queue_done)
+}
+
+/// Resume the job name in the URL.
+pub(crate) async fn resume_job_queue(
+    State(dash): State<Arc<Dash>>,
+    Path(job): Path<String>,
+) -> Response {
+    let r = call(queues::resume_job(State(Arc::clone(&dash.app)), Path(job))).await;
+    outcome("Resume", r, queue_done)
+}
+
+/// Replace every worker of the pool named in the URL.
+pub(crate) async fn recycle_pool(
+    State(dash): State<Arc<Dash>>,
+    Path(name): Path<String>,
+) -> Response {
+    let r: Result<Recycled, _> = call(ops::recycle(State(Arc::clone(&dash.app)), Path(name))).await;
+    outcome("Recycle", r, |v| {
+        format!(
+            "Pool {}: its {} worker(s) are being replaced, each once its running jobs end.",
+            v.name, v.workers
+        )
+    })
 }
 
 /// Pause the pool named in the URL (on every node of a shared store; survives restarts).

@@ -45,7 +45,7 @@ use crate::http::App;
 /// `views_jobs.rs` (see `docs/dashboard.md`, "Wiring the new operations").
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Caps {
-    /// Pause and resume a pool.
+    /// Pause and resume a pool or a job name.
     pub(crate) pause: bool,
     /// Each attempt's stdout and stderr.
     pub(crate) logs: bool,
@@ -115,6 +115,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/pools/{name}/resize", post(actions::resize))
         .route("/ui/pools/{name}/pause", post(actions::pause_pool))
         .route("/ui/pools/{name}/resume", post(actions::resume_pool))
+        .route("/ui/pools/{name}/recycle", post(actions::recycle_pool))
+        .route("/ui/queues/table", get(pages::queue_table))
+        .route("/ui/queues/pause", post(actions::pause_job_queue))
+        .route("/ui/queues/{job}/resume", post(actions::resume_job_queue))
         .route("/ui/events", get(pages::events))
         .route("/ui/login", get(auth::login_page).post(auth::login))
         .route("/ui/logout", post(auth::logout))

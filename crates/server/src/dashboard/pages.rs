@@ -10,7 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
 use offload_api::{
-    ErrorCode, EventsQuery, Job, JobPage, JobState, ListQuery, PoolList, ScheduleList, WorkerList,
+    ErrorCode, EventsQuery, Job, JobPage, JobState, ListQuery, PausedQueueList, PoolList,
+    ScheduleList, WorkerList,
 };
 use offload_store::now_ms;
 use serde::Deserialize;
@@ -20,7 +21,7 @@ use super::call::call;
 use super::layout::{self, Nav, Page};
 use super::{views_jobs, views_ops, Dash};
 use crate::error::ApiError;
-use crate::http::{cron, jobs, ops, sse};
+use crate::http::{cron, jobs, ops, queues, sse};
 
 /// A whole page.
 fn render(dash: &Dash, nav: Nav, title: &str, body: Markup) -> Response {
@@ -198,7 +199,16 @@ pub(crate) async fn jobs(
         return Redirect::to(&format!("/ui/jobs/{}", layout::encode(id))).into_response();
     }
     let listed = list_jobs(&dash, &q).await;
-    let body = views_jobs::jobs_page(&q, &listed, dash.caps, now_ms(), Nav::Jobs);
+    // With a job name filtered, the page offers to pause or resume that name.
+    let name_paused = match JobsQuery::field(q.job.as_ref()) {
+        Some(job) if dash.caps.pause => paused_queues(&dash).await.ok().map(|list| {
+            list.queues
+                .iter()
+                .any(|p| p.kind == offload_api::QueueKind::Job && p.name == job)
+        }),
+        _ => None,
+    };
+    let body = views_jobs::jobs_page(&q, &listed, dash.caps, name_paused, now_ms(), Nav::Jobs);
     let status = listed.as_ref().err().map_or(StatusCode::OK, |e| e.status);
     (status, render(&dash, Nav::Jobs, "Jobs", body)).into_response()
 }
@@ -211,7 +221,7 @@ pub(crate) async fn dead(
     let mut q = q.map(|Query(q)| q).unwrap_or_default();
     q.state = Some("dead".into());
     let listed = list_jobs(&dash, &q).await;
-    let body = views_jobs::jobs_page(&q, &listed, dash.caps, now_ms(), Nav::Dead);
+    let body = views_jobs::jobs_page(&q, &listed, dash.caps, None, now_ms(), Nav::Dead);
     render(&dash, Nav::Dead, "Dead jobs", body)
 }
 
@@ -280,10 +290,26 @@ async fn pool_data(dash: &Dash) -> Result<(PoolList, WorkerList), ApiError> {
 pub(crate) async fn pools(State(dash): State<Arc<Dash>>) -> Response {
     match pool_data(&dash).await {
         Ok((pools, workers)) => {
+            let queues = match paused_queues(&dash).await {
+                Ok(q) => q,
+                Err(e) => return failed(&e),
+            };
             let cap = dash.app.engine.config().limits.max_workers_per_pool;
-            let body = views_ops::pools_page(&pools, &workers, cap, dash.caps, now_ms());
+            let body = views_ops::pools_page(&pools, &workers, &queues, cap, dash.caps, now_ms());
             render(&dash, Nav::Pools, "Pools", body)
         }
+        Err(e) => failed(&e),
+    }
+}
+
+async fn paused_queues(dash: &Dash) -> Result<PausedQueueList, ApiError> {
+    call(queues::list(State(Arc::clone(&dash.app)))).await
+}
+
+/// The paused job names partial.
+pub(crate) async fn queue_table(State(dash): State<Arc<Dash>>) -> Response {
+    match paused_queues(&dash).await {
+        Ok(q) => layout::inner(views_ops::job_queue_table(&q, now_ms())).into_response(),
         Err(e) => failed(&e),
     }
 }

@@ -57,11 +57,13 @@ fn short(id: &str) -> &str {
     id.get(id.len().saturating_sub(8)..).unwrap_or(id)
 }
 
-/// The filter form, the table and the pager.
+/// The filter form, the table and the pager; with a job name filtered and `name_paused` known,
+/// the button that pauses or resumes that name.
 pub(crate) fn jobs_page(
     q: &JobsQuery,
     listed: &Result<JobsView, ApiError>,
     caps: Caps,
+    name_paused: Option<bool>,
     now: i64,
     nav: Nav,
 ) -> Markup {
@@ -94,6 +96,17 @@ pub(crate) fn jobs_page(
             label { "Created after (UTC) " input type="datetime-local" name="since" value=(val(&q.since)); }
             label { "Created before (UTC) " input type="datetime-local" name="until" value=(val(&q.until)); }
             button type="submit" { "Filter" }
+        }
+        @if let (Some(paused), Some(job)) = (name_paused, JobsQuery::field(q.job.as_ref())) {
+            p.actions {
+                @if paused {
+                    "Job name " code { (job) } " is paused: its jobs stay queued. "
+                    button type="button" hx-post={ "/ui/queues/" (super::layout::encode(job)) "/resume" } hx-target="#flash" { "Resume " (job) }
+                } @else {
+                    button type="button" hx-post="/ui/queues/pause" hx-vals=(serde_json::json!({"job": job}).to_string()) hx-target="#flash"
+                        hx-confirm={ "Pause every job named " (job) "? They stay queued until resumed." } { "Pause " (job) }
+                }
+            }
         }
         @if !dead {
             form.filters method="get" action="/ui/jobs" role="search" {

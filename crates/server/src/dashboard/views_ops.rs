@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use maud::{html, Markup};
-use offload_api::{JobState, PoolList, Schedule, ScheduleList, WorkerList};
+use offload_api::{
+    JobState, PausedQueueList, PoolList, QueueKind, Schedule, ScheduleList, WorkerList,
+};
 
 use super::layout::{self, count, empty, first_job_hint, when};
 use super::Caps;
@@ -129,6 +131,7 @@ pub(crate) fn workers(list: &WorkerList, now: i64) -> Markup {
 pub(crate) fn pools_page(
     pools: &PoolList,
     workers: &WorkerList,
+    queues: &PausedQueueList,
     cap: usize,
     caps: Caps,
     now: i64,
@@ -138,6 +141,18 @@ pub(crate) fn pools_page(
         p.lead { "Each pool runs one kind of job in resident workers (or a fresh process per job). \
                   Resizing sets the number of workers now; the configuration's min and max apply again on restart." }
         (pool_table(pools, workers, cap, caps, now))
+        @if caps.pause {
+            section aria-labelledby="names-h" {
+                h2 #names-h { "Paused job names" }
+                p.lead { "Pausing a job name holds every job of that name, in whatever pool: they stay queued and none starts \
+                          (on every node of a shared store, across restarts) until it is resumed. Running ones finish." }
+                (job_queue_table(queues, now))
+                form.inline hx-post="/ui/queues/pause" hx-target="#flash" {
+                    label { "Pause the job name " input type="text" name="job" required maxlength="1024" placeholder="e.g. images/resize"; }
+                    " " button type="submit" { "Pause" }
+                }
+            }
+        }
         section aria-labelledby="workers-h" {
             h2 #workers-h { "Workers" }
             (self::workers(workers, now))
@@ -156,7 +171,7 @@ pub(crate) fn pool_table(
     let _ = (workers, now);
     html! {
         div #pool-table hx-get="/ui/pools/table" hx-trigger="dash-live, dash-refresh from:body"
-            hx-swap="innerHTML" hx-sync="this:queue last" data-live="worker job" {
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="worker job queue" {
             @if pools.pools.is_empty() {
                 (empty("No pool has started yet.", first_job_hint()))
             } @else {
@@ -186,6 +201,8 @@ pub(crate) fn pool_table(
                                         }
                                         button type="submit" { "Resize" }
                                     }
+                                    button type="button" aria-label={ "Recycle the workers of pool " (p.name) } hx-post={ "/ui/pools/" (slug) "/recycle" } hx-target="#flash"
+                                        hx-confirm={ "Replace every worker of pool " (p.name) "? Each finishes its running jobs first." } { "Recycle" }
                                     @if caps.pause {
                                         @if p.paused {
                                             button type="button" aria-label={ "Resume pool " (p.name) } hx-post={ "/ui/pools/" (slug) "/resume" } hx-target="#flash" { "Resume" }
@@ -197,6 +214,39 @@ pub(crate) fn pool_table(
                                     span.hint { "a process per job" }
                                 }
                             }
+                        }
+                    } }
+                } }
+            }
+        }
+    }
+}
+
+/// The paused job names with their resume buttons; refreshed on `queue` events and after an
+/// action.
+pub(crate) fn job_queue_table(queues: &PausedQueueList, now: i64) -> Markup {
+    let names: Vec<_> = queues
+        .queues
+        .iter()
+        .filter(|q| q.kind == QueueKind::Job)
+        .collect();
+    html! {
+        div #queue-table hx-get="/ui/queues/table" hx-trigger="dash-live, dash-refresh from:body"
+            hx-swap="innerHTML" hx-sync="this:queue last" data-live="queue" {
+            @if names.is_empty() {
+                p.hint { "No job name is paused." }
+            } @else {
+                div.scroll { table {
+                    caption.sr-only { "Paused job names" }
+                    thead { tr {
+                        th scope="col" { "Job name" } th scope="col" { "Paused" } th scope="col" { span.sr-only { "Actions" } }
+                    } }
+                    tbody { @for q in &names {
+                        tr data-queue=(q.name) {
+                            th scope="row" { a href={ "/ui/jobs?state=queued&job=" (layout::encode(&q.name)) } { (q.name) } }
+                            td { (when(q.paused_at, now)) }
+                            td { button type="button" aria-label={ "Resume job name " (q.name) }
+                                hx-post={ "/ui/queues/" (layout::encode(&q.name)) "/resume" } hx-target="#flash" { "Resume" } }
                         }
                     } }
                 } }

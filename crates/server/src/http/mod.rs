@@ -110,6 +110,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(ops::workers))
         .routes(routes!(ops::pools))
         .routes(routes!(ops::resize))
+        .routes(routes!(ops::recycle))
         .routes(routes!(queues::pause_pool))
         .routes(routes!(queues::resume_pool))
         .routes(routes!(queues::pause_job))

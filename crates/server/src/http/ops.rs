@@ -8,8 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use offload_api::{
-    self as api, ErrorBody, ErrorCode, Health, PoolKind, PoolList, ResizeRequest, Resized,
-    WorkerList,
+    self as api, ErrorBody, ErrorCode, Health, PoolKind, PoolList, Recycled, ResizeRequest,
+    Resized, WorkerList,
 };
 use offload_store::JobState;
 
@@ -131,6 +131,37 @@ pub(crate) async fn resize(
             size: body.size,
         },
     ))
+}
+
+/// Replace every worker of a pool: each finishes its running jobs, then stops; its replacement
+/// starts first (what hot reload does when job files change). For a worker that leaks memory,
+/// or after changing what the workers load.
+#[utoipa::path(post, path = "/v1/pools/{name}/recycle", operation_id = "recycle_pool", tag = "ops",
+    params(("name" = String, Path, description = "The pool's name")),
+    responses(
+        (status = 200, description = "Recycling", body = Recycled),
+        (status = 404, description = "`not_found`: no such pool", body = ErrorBody),
+        (status = 409, description = "`conflict`: the pool runs a process per job", body = ErrorBody),
+    ))]
+pub(crate) async fn recycle(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let entry = app
+        .engine
+        .pool(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no pool {name:?}")))?;
+    let pool = entry.pool().ok_or_else(|| {
+        ApiError::of(
+            ErrorCode::Conflict,
+            format!("pool {name:?} runs a process per job: nothing to recycle"),
+        )
+    })?;
+    let workers = u32::try_from(pool.pids().len()).unwrap_or(u32::MAX);
+    pool.recycle_all()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(json(StatusCode::OK, &Recycled { name, workers }))
 }
 
 /// Liveness (open without a token; answered even when every connection slot is taken).
