@@ -32,10 +32,13 @@ from ._errors import (
     UnpicklableError,
     WorkerCrashed,
 )
+from ._executor import ProcessPoolExecutor, RemoteTraceback
 from ._pool import Pool
 
 __all__ = [
     "Pool",
+    "ProcessPoolExecutor",
+    "RemoteTraceback",
     "ChildJob",
     "run_job",
     "run_job_async",
