@@ -1,0 +1,5 @@
+import os
+
+
+def handle(params, ctx):
+    return {"params": params, "pid": os.getpid()}
