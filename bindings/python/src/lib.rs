@@ -7,8 +7,8 @@
 //! long-lived spawner thread, so `PR_SET_PDEATHSIG` and the lifeline reaper hold for the life
 //! of the Python process.
 //!
-//! - [`pool`]: `NativePool` over `offload_pool::ChildPool`, its runs as `NativeRun`;
-//! - [`child`]: `NativeChildJob` over `offload_process::ChildJob` (one fresh process a run).
+//! - `pool.rs`: `NativePool` over `offload_pool::ChildPool`, its runs as `NativeRun`;
+//! - `child.rs`: `NativeChildJob` over `offload_process::ChildJob` (one fresh process a run).
 //!
 //! No call holds the GIL while it waits: blocking calls detach from the interpreter, and a
 //! run's end reaches Python through its `on_done(json)` callback, called on a runtime thread

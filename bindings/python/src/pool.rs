@@ -230,7 +230,8 @@ impl NativePool {
                 Ok(h) => h,
                 Err(e) => {
                     *lock(&slot) = Slot::Done;
-                    let answer = json!({"error": {"code": pool_error_code(&e), "message": e.to_string()}});
+                    let answer =
+                        json!({"error": {"code": pool_error_code(&e), "message": e.to_string()}});
                     call_back(&on_done, answer.to_string());
                     return;
                 }
@@ -259,7 +260,8 @@ impl NativePool {
                 let _ = w.await;
             }
             *lock(&slot) = Slot::Done;
-            let answer = json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts});
+            let answer =
+                json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts});
             call_back(&on_done, answer.to_string());
         });
         Ok(run)
