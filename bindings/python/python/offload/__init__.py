@@ -2,6 +2,7 @@
 
 - :class:`Pool` runs the job files of a folder in resident, supervised workers;
 - :func:`run_job` / :class:`ChildJob` run one job in one fresh process;
+- :class:`Client` / :class:`AsyncClient` talk to the daemon (``offload serve``);
 - :class:`ProcessPoolExecutor` is a ``concurrent.futures.Executor`` whose worker deaths fail
   only their own futures.
 
@@ -10,6 +11,7 @@ Every failure is a typed :class:`OffloadError`. See ``bindings/python/README.md`
 
 from __future__ import annotations
 
+from ._client import AsyncClient, Client, ClientError, Event, EventStream, Submitted
 from ._child import ChildJob, run_job, run_job_async
 from ._errors import (
     Cancelled,
@@ -37,6 +39,12 @@ from ._pool import Pool
 
 __all__ = [
     "Pool",
+    "Client",
+    "AsyncClient",
+    "ClientError",
+    "Event",
+    "EventStream",
+    "Submitted",
     "ProcessPoolExecutor",
     "RemoteTraceback",
     "ChildJob",
