@@ -10,9 +10,10 @@ import sys
 import traceback
 from typing import Any
 
-for _entry in os.environ.get("OFFLOAD_EXECUTOR_PATH", "").split(os.pathsep):
-    if _entry and _entry not in sys.path:
-        sys.path.append(_entry)
+# The host's path first, in its order (as the standard library's spawned workers get it), then
+# what the worker has besides (the SDK's folder).
+_host = [e for e in os.environ.get("OFFLOAD_EXECUTOR_PATH", "").split(os.pathsep) if e]
+sys.path[:] = _host + [p for p in sys.path if p not in _host]
 
 
 def _b64(data: bytes) -> str:
