@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,3 +136,21 @@ def test_run_job_async_cancel_kills_the_process(tmp_path: Path) -> None:
 
     pid = asyncio.run(main())
     until(lambda: not alive(pid), f"process {pid} to be killed")
+
+
+def test_ctrl_c_while_waiting_cancels_the_run(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    def interrupt() -> None:  # runs while the main thread waits in run(): the GIL is free
+        until(started.exists, "the job to start")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with offload.Pool(JOBS, min=1, max=1, retries=0, cancel_grace=0.2) as pool:
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with pytest.raises(KeyboardInterrupt):
+            pool.run("stubborn", {"started": str(started)})
+        t.join()
+        pid = int(started.read_text())
+        until(lambda: not alive(pid), f"worker {pid} to be killed")
+        assert pool.run("echo", 7)["params"] == 7
