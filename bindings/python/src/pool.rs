@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use offload_pool::{
@@ -165,6 +166,7 @@ enum Slot {
 #[pyclass(module = "offload._native", frozen)]
 pub(crate) struct NativeRun {
     slot: Arc<Mutex<Slot>>,
+    started: Arc<AtomicBool>,
 }
 
 #[pymethods]
@@ -177,6 +179,11 @@ impl NativeRun {
             Slot::Running(c) => c.cancel(),
             Slot::Done => {}
         }
+    }
+
+    /// Whether the run was sent to a worker (known only when submitted with `track_start`).
+    fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
     }
 }
 
@@ -200,16 +207,16 @@ impl NativePool {
 
     /// Submits `job` with `params` (JSON) and returns at once. `on_done(json)` is called once,
     /// from a runtime thread: `{"id", "outcome", "attempts"}`, or `{"error": {"code",
-    /// "message"}}` when the pool refused the run. `on_start()`, if given, is called when the
-    /// run is sent to a worker (each attempt).
-    #[pyo3(signature = (job, params, opts, on_done, on_start=None))]
+    /// "message"}}` when the pool refused the run. With `track_start`, the run's `started()`
+    /// turns true when it is sent to a worker (read from the pool's events, without the GIL).
+    #[pyo3(signature = (job, params, opts, on_done, track_start=false))]
     fn submit(
         &self,
         job: String,
         params: &str,
         opts: &str,
         on_done: Py<PyAny>,
-        on_start: Option<Py<PyAny>>,
+        track_start: bool,
     ) -> PyResult<NativeRun> {
         let params: Value = parse("params", params)?;
         let o: RunOpts = parse("run options", opts)?;
@@ -217,12 +224,14 @@ impl NativePool {
         ro.timeout = o.timeout_ms.map(ms);
         ro.max_attempts = o.attempts.map(|n| n.max(1));
         ro.key = o.key;
-        if on_start.is_some() {
+        if track_start {
             ro = ro.with_events();
         }
         let slot = Arc::new(Mutex::new(Slot::Pending(false)));
+        let started = Arc::new(AtomicBool::new(false));
         let run = NativeRun {
             slot: Arc::clone(&slot),
+            started: Arc::clone(&started),
         };
         let pool = self.pool.clone();
         runtime().spawn(async move {
@@ -243,18 +252,17 @@ impl NativePool {
                 }
                 *s = Slot::Running(handle.canceller());
             }
-            let watch = match (handle.events(), on_start) {
-                (Some(mut rx), Some(on_start)) => Some(tokio::spawn(async move {
+            let watch = handle.events().map(|mut rx| {
+                tokio::spawn(async move {
                     while let Ok(ev) = rx.recv().await {
                         match ev {
-                            JobEvent::Started { .. } => call_back(&on_start, String::new()),
+                            JobEvent::Started { .. } => started.store(true, Ordering::Release),
                             JobEvent::Finished { .. } => break,
                             _ => {}
                         }
                     }
-                })),
-                _ => None,
-            };
+                })
+            });
             let result = handle.result().await;
             if let Some(w) = watch {
                 let _ = w.await;

@@ -12,6 +12,7 @@ import sys
 import threading
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
+from . import _native
 from ._errors import OffloadError, UnpicklableError, WorkerCrashed, from_native
 from ._pool import Pool, _set, settle
 from ._wait import count, ms, options_json
@@ -130,16 +131,8 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
         timeout_ms = ms("timeout", timeout) if timeout is not None else self._timeout
         params = json.dumps({"call": base64.b64encode(data).decode("ascii")})
         opts = options_json({"timeout_ms": timeout_ms})
-        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        fut: _CallFuture[T] = _CallFuture()
         name = _describe(fn)
-
-        def on_start(_: str) -> None:
-            # A future cancelled before its call started: its done callback cancels the run.
-            try:
-                if not fut.running():
-                    fut.set_running_or_notify_cancel()
-            except RuntimeError:  # settled meanwhile
-                pass
 
         def on_done(answer: str) -> None:
             with self._lock:
@@ -158,11 +151,11 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._pending.add(fut)
             try:
-                run = self._pool._native.submit("call", params, opts, on_done, on_start)
+                run = self._pool._native.submit("call", params, opts, on_done, True)
             except RuntimeError as e:
                 self._pending.discard(fut)
                 raise from_native(e, name) from None
-        fut.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
+        fut.attach(run)
         return fut
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -189,6 +182,35 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
     def pids(self) -> list[int]:
         """The live workers' pids."""
         return self._pool.pids()
+
+
+class _CallFuture(concurrent.futures.Future[T]):
+    """A call's future: it is running once the pool sent the call to a worker (the native
+    run's ``started()``, read when asked: no callback per start). Cancelling it before then
+    removes the call from the queue; after, ``cancel()`` returns False, as the standard
+    library's."""
+
+    _run: Optional[_native.NativeRun] = None
+
+    def attach(self, run: _native.NativeRun) -> None:
+        self._run = run
+        self.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
+
+    def _sync(self) -> None:
+        run = self._run
+        if run is not None and run.started() and not super().running() and not self.done():
+            try:
+                self.set_running_or_notify_cancel()
+            except RuntimeError:  # settled or started meanwhile
+                pass
+
+    def running(self) -> bool:
+        self._sync()
+        return super().running()
+
+    def cancel(self) -> bool:
+        self._sync()
+        return super().cancel()
 
 
 def _result(answer: str, name: str) -> Any:

@@ -1,9 +1,10 @@
 """Types of the native module (bindings/python/src). JSON strings cross the boundary."""
 
-from typing import Callable, Optional
+from typing import Callable
 
 class NativeRun:
     def cancel(self) -> None: ...
+    def started(self) -> bool: ...
 
 class NativePool:
     def __init__(self, config: str) -> None: ...
@@ -13,7 +14,7 @@ class NativePool:
         params: str,
         opts: str,
         on_done: Callable[[str], object],
-        on_start: Optional[Callable[[str], object]] = None,
+        track_start: bool = False,
     ) -> NativeRun: ...
     def pids(self) -> list[int]: ...
     def queued(self) -> int: ...

@@ -116,7 +116,6 @@ class Pool:
         timeout: Optional[float],
         attempts: Optional[int],
         key: Optional[str],
-        on_start: Optional[Callable[[str], object]] = None,
     ) -> Callable[[Callable[[str], None]], _native.NativeRun]:
         if not isinstance(name, str) or not name:
             raise OffloadError(f"a job name is a non-empty string, not {name!r}")
@@ -131,7 +130,7 @@ class Pool:
 
         def start(on_done: Callable[[str], None]) -> _native.NativeRun:
             try:
-                return self._native.submit(name, p, opts, on_done, on_start)
+                return self._native.submit(name, p, opts, on_done)
             except RuntimeError as e:
                 raise from_native(e, name) from None
 
