@@ -209,7 +209,9 @@ impl NativePool {
     /// from a runtime thread: `{"id", "outcome", "attempts"}`, or `{"error": {"code",
     /// "message"}}` when the pool refused the run. With `track_start`, the run's `started()`
     /// turns true when it is sent to a worker (read from the pool's events, without the GIL).
-    #[pyo3(signature = (job, params, opts, on_done, track_start=false))]
+    /// `on_progress(json)`, if given, gets each progress value the job reports, in order and
+    /// all before `on_done`.
+    #[pyo3(signature = (job, params, opts, on_done, track_start=false, on_progress=None))]
     fn submit(
         &self,
         job: String,
@@ -217,6 +219,7 @@ impl NativePool {
         opts: &str,
         on_done: Py<PyAny>,
         track_start: bool,
+        on_progress: Option<Py<PyAny>>,
     ) -> PyResult<NativeRun> {
         let params: Value = parse("params", params)?;
         let o: RunOpts = parse("run options", opts)?;
@@ -224,7 +227,7 @@ impl NativePool {
         ro.timeout = o.timeout_ms.map(ms);
         ro.max_attempts = o.attempts.map(|n| n.max(1));
         ro.key = o.key;
-        if track_start {
+        if track_start || on_progress.is_some() {
             ro = ro.with_events();
         }
         let slot = Arc::new(Mutex::new(Slot::Pending(false)));
@@ -254,9 +257,19 @@ impl NativePool {
             }
             let watch = handle.events().map(|mut rx| {
                 tokio::spawn(async move {
-                    while let Ok(ev) = rx.recv().await {
+                    loop {
+                        let ev = match rx.recv().await {
+                            Ok(ev) => ev,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        };
                         match ev {
                             JobEvent::Started { .. } => started.store(true, Ordering::Release),
+                            JobEvent::Progress { data, .. } => {
+                                if let Some(f) = &on_progress {
+                                    call_back(f, data.to_string());
+                                }
+                            }
                             JobEvent::Finished { .. } => break,
                             _ => {}
                         }

@@ -154,3 +154,12 @@ def test_ctrl_c_while_waiting_cancels_the_run(tmp_path: Path) -> None:
         pid = int(started.read_text())
         until(lambda: not alive(pid), f"worker {pid} to be killed")
         assert pool.run("echo", 7)["params"] == 7
+
+
+def test_progress_reaches_the_callback_in_order_before_the_end(pool: offload.Pool) -> None:
+    seen: list[object] = []
+    assert pool.run("progress", {"n": 5}, on_progress=seen.append) == "ok"
+    assert seen == [{"done": i, "total": 5} for i in range(1, 6)]
+    seen.clear()
+    assert asyncio.run(pool.run_async("progress", {"n": 3}, on_progress=seen.append)) == "ok"
+    assert seen == [{"done": i, "total": 3} for i in range(1, 4)]

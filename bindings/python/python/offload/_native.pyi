@@ -1,6 +1,6 @@
 """Types of the native module (bindings/python/src). JSON strings cross the boundary."""
 
-from typing import Callable
+from typing import Callable, Optional
 
 class NativeRun:
     def cancel(self) -> None: ...
@@ -15,6 +15,7 @@ class NativePool:
         opts: str,
         on_done: Callable[[str], object],
         track_start: bool = False,
+        on_progress: Optional[Callable[[str], object]] = None,
     ) -> NativeRun: ...
     def pids(self) -> list[int]: ...
     def queued(self) -> int: ...

@@ -116,6 +116,7 @@ class Pool:
         timeout: Optional[float],
         attempts: Optional[int],
         key: Optional[str],
+        on_progress: Optional[Callable[[Any], object]] = None,
     ) -> Callable[[Callable[[str], None]], _native.NativeRun]:
         if not isinstance(name, str) or not name:
             raise OffloadError(f"a job name is a non-empty string, not {name!r}")
@@ -128,9 +129,16 @@ class Pool:
             }
         )
 
+        progress = None
+        if on_progress is not None:
+            report = on_progress
+
+            def progress(data: str) -> None:
+                report(json.loads(data))
+
         def start(on_done: Callable[[str], None]) -> _native.NativeRun:
             try:
-                return self._native.submit(name, p, opts, on_done)
+                return self._native.submit(name, p, opts, on_done, False, progress)
             except RuntimeError as e:
                 raise from_native(e, name) from None
 
@@ -144,10 +152,13 @@ class Pool:
         timeout: Optional[float] = None,
         attempts: Optional[int] = None,
         key: Optional[str] = None,
+        on_progress: Optional[Callable[[Any], object]] = None,
     ) -> Any:
         """Runs job ``name`` with ``params`` (JSON) and returns its result; raises the typed
-        error of any other end. Blocks without holding the GIL; Ctrl-C cancels the run."""
-        return settle(wait_sync(self._start(name, params, timeout, attempts, key)), name)
+        error of any other end. Blocks without holding the GIL; Ctrl-C cancels the run.
+        ``on_progress(data)`` gets each value the job reports with ``ctx.progress``, in order,
+        all before the run ends, on one of the extension's threads (keep it short)."""
+        return settle(wait_sync(self._start(name, params, timeout, attempts, key, on_progress)), name)
 
     async def run_async(
         self,
@@ -157,9 +168,10 @@ class Pool:
         timeout: Optional[float] = None,
         attempts: Optional[int] = None,
         key: Optional[str] = None,
+        on_progress: Optional[Callable[[Any], object]] = None,
     ) -> Any:
         """:meth:`run` for asyncio; cancelling the awaiting task cancels and kills the job."""
-        answer = await wait_async(self._start(name, params, timeout, attempts, key))
+        answer = await wait_async(self._start(name, params, timeout, attempts, key, on_progress))
         return settle(answer, name)
 
     def submit(
@@ -170,6 +182,7 @@ class Pool:
         timeout: Optional[float] = None,
         attempts: Optional[int] = None,
         key: Optional[str] = None,
+        on_progress: Optional[Callable[[Any], object]] = None,
     ) -> concurrent.futures.Future[Any]:
         """Starts a run and returns a :class:`concurrent.futures.Future` of its result.
         Cancelling the future cancels the run (and kills its worker after the cancel grace)."""
@@ -185,7 +198,7 @@ class Pool:
             else:
                 _set(fut, value=value)
 
-        run = self._start(name, params, timeout, attempts, key)(on_done)
+        run = self._start(name, params, timeout, attempts, key, on_progress)(on_done)
         fut.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
         return fut
 
