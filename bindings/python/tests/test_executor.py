@@ -218,3 +218,11 @@ def test_unpicklable_calls_are_refused_at_once(oex: offload.ProcessPoolExecutor)
 def test_a_worker_that_cannot_start_is_refused_at_once() -> None:
     with pytest.raises(offload.StartFailed):
         offload.ProcessPoolExecutor(1, python="/nonexistent/python3", start_timeout=5)
+
+
+def test_a_worker_that_never_becomes_ready_is_refused(tmp_path: Path) -> None:
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 600\n")
+    silent.chmod(0o755)
+    with pytest.raises(offload.StartFailed):
+        offload.ProcessPoolExecutor(1, python=str(silent), start_timeout=1)
