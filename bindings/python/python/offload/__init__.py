@@ -1,0 +1,72 @@
+"""offload for Python: supervised worker processes from a native extension.
+
+- :class:`Pool` runs the job files of a folder in resident, supervised workers;
+- :func:`run_job` / :class:`ChildJob` run one job in one fresh process;
+- :class:`Client` / :class:`AsyncClient` talk to the daemon (``offload serve``);
+- :class:`ProcessPoolExecutor` is a ``concurrent.futures.Executor`` whose worker deaths fail
+  only their own futures.
+
+Every failure is a typed :class:`OffloadError`. See ``bindings/python/README.md``.
+"""
+
+from __future__ import annotations
+
+from ._client import AsyncClient, Client, ClientError, Event, EventStream, Submitted
+from ._child import ChildJob, run_job, run_job_async
+from ._errors import (
+    Cancelled,
+    Crashed,
+    InvalidArgument,
+    InvalidJob,
+    JobFailed,
+    JobNotFound,
+    Killed,
+    OffloadError,
+    ParamsTooLarge,
+    PoolGone,
+    ProtocolError,
+    QueueFull,
+    ResourceLimit,
+    ShuttingDown,
+    SpawnFailed,
+    StartFailed,
+    TimedOut,
+    UnpicklableError,
+    WorkerCrashed,
+)
+from ._executor import ProcessPoolExecutor, RemoteTraceback
+from ._pool import Pool
+
+__all__ = [
+    "Pool",
+    "Client",
+    "AsyncClient",
+    "ClientError",
+    "Event",
+    "EventStream",
+    "Submitted",
+    "ProcessPoolExecutor",
+    "RemoteTraceback",
+    "ChildJob",
+    "run_job",
+    "run_job_async",
+    "OffloadError",
+    "JobFailed",
+    "TimedOut",
+    "Cancelled",
+    "Killed",
+    "Crashed",
+    "WorkerCrashed",
+    "ResourceLimit",
+    "ProtocolError",
+    "JobNotFound",
+    "InvalidJob",
+    "InvalidArgument",
+    "QueueFull",
+    "ShuttingDown",
+    "PoolGone",
+    "StartFailed",
+    "SpawnFailed",
+    "ParamsTooLarge",
+    "UnpicklableError",
+]

@@ -1,0 +1,325 @@
+//! `NativePool`: `offload_pool::ChildPool` for Python, and `NativeRun`, one run on it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use offload_pool::{
+    Backpressure, Canceller, ChildPool, JobEvent, PoolConfig, PoolError, RunOptions, WorkerKind,
+};
+use offload_process::{ResourceLimits, Runtimes};
+use pyo3::prelude::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::{call_back, ms, parse, py_error, runtime, signal_number};
+
+/// The pool options the Python layer sends (validated there; checked again here).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct PoolOpts {
+    jobs_dir: String,
+    /// `"python"` (default), `"node"`, or a native worker program's path in `program`.
+    worker: Option<String>,
+    program: Option<String>,
+    name: Option<String>,
+    min: Option<usize>,
+    max: Option<usize>,
+    concurrency: Option<u32>,
+    timeout_ms: Option<u64>,
+    attempts: Option<u32>,
+    retry_on_error: Option<bool>,
+    retry_delay_ms: Option<u64>,
+    recycle_after_jobs: Option<u64>,
+    recycle_max_rss: Option<u64>,
+    recycle_max_age_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    kill_signal: Option<String>,
+    kill_grace_ms: Option<u64>,
+    cancel_grace_ms: Option<u64>,
+    queue_bound: Option<usize>,
+    fail_fast: Option<bool>,
+    env: BTreeMap<String, String>,
+    start_timeout_ms: Option<u64>,
+    max_restarts: Option<u32>,
+    python: Option<String>,
+    node: Option<String>,
+    memory_limit: Option<u64>,
+    cpu_seconds: Option<u64>,
+}
+
+impl PoolOpts {
+    fn config(self) -> PyResult<PoolConfig> {
+        let worker = match (self.worker.as_deref(), &self.program) {
+            (_, Some(p)) => WorkerKind::Program(PathBuf::from(p)),
+            (None | Some("python"), None) => WorkerKind::Python,
+            (Some("node"), None) => WorkerKind::Node,
+            (Some(other), None) => {
+                return Err(py_error(
+                    "InvalidArgument",
+                    format!("unknown worker {other:?}: use \"python\", \"node\" or program="),
+                ))
+            }
+        };
+        let mut c = PoolConfig::new(worker, &self.jobs_dir);
+        c.handle_signals = false;
+        if let Some(n) = self.name {
+            c.name = n;
+        }
+        c.min = self.min.unwrap_or(c.min);
+        c.max = self.max.unwrap_or(c.max).max(c.min);
+        if let Some(n) = self.concurrency {
+            c.concurrency = n;
+        }
+        c.job_timeout = self.timeout_ms.map(ms);
+        if let Some(n) = self.attempts {
+            c.retry.max_attempts = n.max(1);
+        }
+        if let Some(b) = self.retry_on_error {
+            c.retry.on_error = b;
+        }
+        if let Some(d) = self.retry_delay_ms {
+            c.retry.base = ms(d);
+        }
+        c.recycle.after_jobs = self.recycle_after_jobs;
+        c.recycle.max_rss = self.recycle_max_rss;
+        c.recycle.max_age = self.recycle_max_age_ms.map(ms);
+        c.idle_timeout = self.idle_timeout_ms.map(ms);
+        if let Some(s) = &self.kill_signal {
+            c.kill_signal = signal_number(s)?;
+        }
+        if let Some(g) = self.kill_grace_ms {
+            c.kill_grace = ms(g);
+        }
+        if let Some(g) = self.cancel_grace_ms {
+            c.cancel_grace = ms(g);
+        }
+        if let Some(q) = self.queue_bound {
+            c.queue_bound = q;
+        }
+        if self.fail_fast == Some(true) {
+            c.backpressure = Backpressure::FailFast;
+        }
+        c.env = self.env.into_iter().collect();
+        if let Some(t) = self.start_timeout_ms {
+            c.start_timeout = ms(t);
+        }
+        if let Some(n) = self.max_restarts {
+            c.restart.max_restarts = n;
+        }
+        let mut runtimes = Runtimes::default();
+        if let Some(p) = self.python {
+            runtimes.python = PathBuf::from(p);
+        }
+        if let Some(n) = self.node {
+            runtimes.node = PathBuf::from(n);
+        }
+        c.runtimes = runtimes;
+        let mut limits = ResourceLimits::none();
+        if let Some(b) = self.memory_limit {
+            limits = limits.address_space(b);
+        }
+        if let Some(s) = self.cpu_seconds {
+            limits = limits.cpu_seconds(s);
+        }
+        c.limits = limits;
+        Ok(c)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct RunOpts {
+    timeout_ms: Option<u64>,
+    attempts: Option<u32>,
+    key: Option<String>,
+}
+
+/// The stable code of a pool refusal.
+fn pool_error_code(e: &PoolError) -> &'static str {
+    match e {
+        PoolError::ShuttingDown => "ShuttingDown",
+        PoolError::QueueFull { .. } => "QueueFull",
+        PoolError::InvalidJob(m) if m.contains("no job") || m.contains("not found") => {
+            "JobNotFound"
+        }
+        PoolError::InvalidJob(_) => "InvalidJob",
+        _ => "PoolGone",
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where a run is, for `cancel`.
+enum Slot {
+    /// Not yet accepted by the pool; `true` once cancelled.
+    Pending(bool),
+    Running(Canceller),
+    Done,
+}
+
+/// One run on a pool: `cancel()` ends it (a queued run at once; a running one gets `cancel`,
+/// then its worker is killed after the pool's cancel grace).
+#[pyclass(module = "offload._native", frozen)]
+pub(crate) struct NativeRun {
+    slot: Arc<Mutex<Slot>>,
+    started: Arc<AtomicBool>,
+}
+
+#[pymethods]
+impl NativeRun {
+    /// Cancels the run; a no-op once it ended.
+    fn cancel(&self) {
+        let mut slot = lock(&self.slot);
+        match &mut *slot {
+            Slot::Pending(c) => *c = true,
+            Slot::Running(c) => c.cancel(),
+            Slot::Done => {}
+        }
+    }
+
+    /// Whether the run was sent to a worker (known only when submitted with `track_start`).
+    fn started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+}
+
+/// A supervised pool of resident worker processes.
+#[pyclass(module = "offload._native", frozen)]
+pub(crate) struct NativePool {
+    pool: ChildPool,
+}
+
+#[pymethods]
+impl NativePool {
+    /// Starts a pool (`config` is JSON); returns when `min` workers are ready.
+    #[new]
+    fn new(py: Python<'_>, config: &str) -> PyResult<Self> {
+        let config = parse::<PoolOpts>("pool options", config)?.config()?;
+        let pool = py
+            .detach(|| runtime().block_on(ChildPool::start(config)))
+            .map_err(|e| py_error("StartFailed", e))?;
+        Ok(Self { pool })
+    }
+
+    /// Submits `job` with `params` (JSON) and returns at once. `on_done(json)` is called once,
+    /// from a runtime thread: `{"id", "outcome", "attempts"}`, or `{"error": {"code",
+    /// "message"}}` when the pool refused the run. With `track_start`, the run's `started()`
+    /// turns true when it is sent to a worker (read from the pool's events, without the GIL).
+    /// `on_progress(json)`, if given, gets each progress value the job reports, in order and
+    /// all before `on_done`.
+    #[pyo3(signature = (job, params, opts, on_done, track_start=false, on_progress=None))]
+    fn submit(
+        &self,
+        job: String,
+        params: &str,
+        opts: &str,
+        on_done: Py<PyAny>,
+        track_start: bool,
+        on_progress: Option<Py<PyAny>>,
+    ) -> PyResult<NativeRun> {
+        let params: Value = parse("params", params)?;
+        let o: RunOpts = parse("run options", opts)?;
+        let mut ro = RunOptions::default();
+        ro.timeout = o.timeout_ms.map(ms);
+        ro.max_attempts = o.attempts.map(|n| n.max(1));
+        ro.key = o.key;
+        if track_start || on_progress.is_some() {
+            ro = ro.with_events();
+        }
+        let slot = Arc::new(Mutex::new(Slot::Pending(false)));
+        let started = Arc::new(AtomicBool::new(false));
+        let run = NativeRun {
+            slot: Arc::clone(&slot),
+            started: Arc::clone(&started),
+        };
+        let pool = self.pool.clone();
+        runtime().spawn(async move {
+            let mut handle = match pool.run_with(&job, params, ro).await {
+                Ok(h) => h,
+                Err(e) => {
+                    *lock(&slot) = Slot::Done;
+                    let answer =
+                        json!({"error": {"code": pool_error_code(&e), "message": e.to_string()}});
+                    call_back(&on_done, answer.to_string());
+                    return;
+                }
+            };
+            {
+                let mut s = lock(&slot);
+                if matches!(*s, Slot::Pending(true)) {
+                    handle.cancel();
+                }
+                *s = Slot::Running(handle.canceller());
+            }
+            let watch = handle.events().map(|mut rx| {
+                tokio::spawn(async move {
+                    loop {
+                        let ev = match rx.recv().await {
+                            Ok(ev) => ev,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        };
+                        match ev {
+                            JobEvent::Started { .. } => started.store(true, Ordering::Release),
+                            JobEvent::Progress { data, .. } => {
+                                if let Some(f) = &on_progress {
+                                    call_back(f, data.to_string());
+                                }
+                            }
+                            JobEvent::Finished { .. } => break,
+                            _ => {}
+                        }
+                    }
+                })
+            });
+            let result = handle.result().await;
+            if let Some(w) = watch {
+                let _ = w.await;
+            }
+            *lock(&slot) = Slot::Done;
+            let answer =
+                json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts});
+            call_back(&on_done, answer.to_string());
+        });
+        Ok(run)
+    }
+
+    /// The live workers' pids.
+    fn pids(&self) -> Vec<u32> {
+        self.pool.pids()
+    }
+
+    /// Jobs waiting in the queue.
+    fn queued(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| runtime().block_on(self.pool.queued()))
+            .map_err(|e| py_error("PoolGone", e))
+    }
+
+    /// Sets the number of workers.
+    fn resize(&self, py: Python<'_>, n: usize) -> PyResult<()> {
+        py.detach(|| runtime().block_on(self.pool.resize(n)))
+            .map_err(|e| py_error("PoolGone", e))
+    }
+
+    /// Per-worker health as JSON (pid, state, rss, cpu, in_flight, jobs_done, …).
+    fn health(&self, py: Python<'_>) -> PyResult<String> {
+        let h = py
+            .detach(|| runtime().block_on(self.pool.health()))
+            .map_err(|e| py_error("PoolGone", e))?;
+        serde_json::to_string(&h).map_err(|e| py_error("PoolGone", e))
+    }
+
+    /// Stops accepting jobs, lets running ones finish until `deadline_ms`, then kills the rest.
+    fn shutdown(&self, py: Python<'_>, deadline_ms: u64) {
+        py.detach(|| runtime().block_on(self.pool.shutdown(ms(deadline_ms))));
+    }
+
+    /// Kills every worker at once.
+    fn kill(&self, py: Python<'_>) {
+        py.detach(|| runtime().block_on(self.pool.kill()));
+    }
+}

@@ -1,0 +1,165 @@
+"""offload.Pool, offload.run_job and ChildJob against real worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import offload
+from helpers import JOBS, alive, until
+
+
+@pytest.fixture
+def pool() -> Iterator[offload.Pool]:
+    with offload.Pool(JOBS, min=1, max=2, retries=0, cancel_grace=0.2) as p:
+        yield p
+
+
+def test_run_returns_the_job_result(pool: offload.Pool) -> None:
+    out = pool.run("echo", {"n": 1})
+    assert out["params"] == {"n": 1}
+    assert out["pid"] in pool.pids()
+
+
+def test_run_async_returns_the_job_result(pool: offload.Pool) -> None:
+    async def main() -> list[object]:
+        return list(await asyncio.gather(*(pool.run_async("echo", i) for i in range(8))))
+
+    results = asyncio.run(main())
+    assert [r["params"] for r in results] == list(range(8))  # type: ignore[index]
+
+
+def test_submit_returns_a_future(pool: offload.Pool) -> None:
+    assert pool.submit("echo", "x").result()["params"] == "x"
+
+
+def test_a_job_that_raises_gives_job_failed_with_its_stack(pool: offload.Pool) -> None:
+    with pytest.raises(offload.JobFailed) as e:
+        pool.run("fail", {"card": "4242"})
+    assert e.value.error_name == "PaymentDeclined"
+    assert "card 4242 declined" in e.value.message
+    assert e.value.job_stack is not None and "fail.py" in e.value.job_stack
+    assert pool.run("echo", 2)["params"] == 2
+
+
+def test_refusals_are_typed_and_name_the_job(pool: offload.Pool) -> None:
+    with pytest.raises(offload.JobNotFound):
+        pool.run("missing")
+    with pytest.raises(offload.InvalidJob, match="not allowed"):
+        pool.run("../tests/jobs/echo")
+    with pytest.raises(offload.InvalidArgument, match="echo"):
+        pool.run("echo", {"bad": {1, 2}})
+    assert pool.run("echo", 3)["params"] == 3
+
+
+def test_timeout_kills_the_worker(pool: offload.Pool, tmp_path: Path) -> None:
+    with pytest.raises(offload.TimedOut) as e:
+        pool.run("stubborn", {"started": str(tmp_path / "started")}, timeout=0.2)
+    pid = e.value.pid
+    assert pid is not None
+    until(lambda: not alive(pid), f"worker {pid} to be gone")
+    assert pool.run("echo", 4)["params"] == 4
+
+
+def test_cancelling_the_awaiting_task_kills_the_job(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    async def main(pool: offload.Pool) -> int:
+        task = asyncio.create_task(pool.run_async("stubborn", {"started": str(started)}))
+        while not started.exists():  # the job is running: it wrote its pid
+            await asyncio.sleep(0.01)
+        pid = int(started.read_text())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return pid
+
+    with offload.Pool(JOBS, min=1, max=1, retries=0, cancel_grace=0.2) as pool:
+        pid = asyncio.run(main(pool))
+        until(lambda: not alive(pid), f"worker {pid} to be killed")
+        assert pool.run("echo", 5)["params"] == 5
+
+
+def test_a_worker_killed_from_outside_fails_only_its_run(pool: offload.Pool, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    fut = pool.submit("stubborn", {"started": str(started)})
+    until(started.exists, "the job to start")
+    os.kill(int(started.read_text()), signal.SIGKILL)
+    with pytest.raises(offload.Crashed) as e:
+        fut.result()
+    assert e.value.signal == signal.SIGKILL
+    assert pool.run("echo", 6)["params"] == 6
+
+
+def test_a_worker_that_cannot_start_fails_the_pool_at_once() -> None:
+    with pytest.raises(offload.StartFailed):
+        offload.Pool(JOBS, python="/nonexistent/python3", start_timeout=5)
+
+
+def test_run_job_runs_a_fresh_process_each_time() -> None:
+    a = offload.run_job(os.path.join(JOBS, "echo.py"), {"x": 1})
+    b = offload.run_job("echo", {"x": 2}, jobs=JOBS)
+    assert a["params"] == {"x": 1} and b["params"] == {"x": 2}
+    assert a["pid"] != b["pid"]
+    assert not alive(a["pid"])
+
+
+def test_run_job_errors_are_typed(tmp_path: Path) -> None:
+    with pytest.raises(offload.JobFailed):
+        offload.run_job("fail", {"card": "1"}, jobs=JOBS)
+    with pytest.raises(offload.InvalidJob):
+        offload.run_job("../echo", jobs=JOBS)
+    with pytest.raises(offload.TimedOut):
+        offload.run_job("stubborn", {"started": str(tmp_path / "s")}, jobs=JOBS, timeout=0.2)
+
+
+def test_run_job_async_cancel_kills_the_process(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    async def main() -> int:
+        task = asyncio.create_task(
+            offload.run_job_async("stubborn", {"started": str(started)}, jobs=JOBS)
+        )
+        while not started.exists():
+            await asyncio.sleep(0.01)
+        pid = int(started.read_text())
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return pid
+
+    pid = asyncio.run(main())
+    until(lambda: not alive(pid), f"process {pid} to be killed")
+
+
+def test_ctrl_c_while_waiting_cancels_the_run(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+
+    def interrupt() -> None:  # runs while the main thread waits in run(): the GIL is free
+        until(started.exists, "the job to start")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with offload.Pool(JOBS, min=1, max=1, retries=0, cancel_grace=0.2) as pool:
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with pytest.raises(KeyboardInterrupt):
+            pool.run("stubborn", {"started": str(started)})
+        t.join()
+        pid = int(started.read_text())
+        until(lambda: not alive(pid), f"worker {pid} to be killed")
+        assert pool.run("echo", 7)["params"] == 7
+
+
+def test_progress_reaches_the_callback_in_order_before_the_end(pool: offload.Pool) -> None:
+    seen: list[object] = []
+    assert pool.run("progress", {"n": 5}, on_progress=seen.append) == "ok"
+    assert seen == [{"done": i, "total": 5} for i in range(1, 6)]
+    seen.clear()
+    assert asyncio.run(pool.run_async("progress", {"n": 3}, on_progress=seen.append)) == "ok"
+    assert seen == [{"done": i, "total": 3} for i in range(1, 4)]
