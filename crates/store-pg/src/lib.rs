@@ -536,6 +536,10 @@ impl Store for PgStore {
         Ok(outcome)
     }
 
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     async fn register_node(
         &self,
         node: &NodeStart,

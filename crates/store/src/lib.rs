@@ -628,6 +628,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<BulkOutcome, StoreError>;
 
+    /// Whether other processes share this store (several nodes on one database): a node id's
+    /// fresh heartbeat may then be another live node's. `false` by default (an embedded store
+    /// one process holds).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Registers node `node.id` as `active` (a start clears its drain order); see [`nodes`].
     /// [`StoreError::NodeInUse`] when its row belongs to a live node (not `stopped`, heartbeat
     /// younger than `live`), unless `take_over` is that row's `heartbeat_at` (the caller saw it
