@@ -269,6 +269,17 @@ impl Engine {
         }
     }
 
+    /// The jobs stopped to be handed back whose attempt has not ended yet.
+    pub(super) fn handing_back(&self) -> Vec<JobId> {
+        self.drain
+            .handed_back
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+
     /// Whether job `id` was stopped to be handed back (and forgets it).
     pub(super) fn take_handed_back(&self, id: JobId) -> bool {
         self.drain
