@@ -94,7 +94,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>) -> Result<Response, ApiErr
 /// The node learns it at once on PostgreSQL (NOTIFY), else at its next heartbeat.
 #[utoipa::path(post, path = "/v1/nodes/{id}/drain", operation_id = "drain_node", tag = "ops",
     params(("id" = String, Path, max_length = 128, description = "The node's id")),
-    request_body(content = DrainRequest, description = "Optional: an empty body drains for 30 s, then idles"),
+    request_body(content = Option<DrainRequest>, description = "Optional: an empty body drains for 30 s, then idles"),
     responses(
         (status = 200, description = "The node, with its drain order", body = Node),
         (status = 400, description = "`invalid_json`, `invalid_request`: a deadline over 86400000 ms", body = ErrorBody),
