@@ -246,6 +246,6 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     eprintln!(
-        "offload serve: draining (running jobs get the drain deadline, then are handed back)"
+        "offload serve: stopping: draining (running jobs get the drain deadline, then are handed back)"
     );
 }
