@@ -115,7 +115,7 @@ impl Engine {
             tick.tick().await;
             self.beat().await;
             beats += 1;
-            if beats % 720 == 0 {
+            if beats.is_multiple_of(720) {
                 match self.store.purge_nodes(NODE_RETENTION).await {
                     Ok(n) if n > 0 => tracing::info!(n, "purged old rows of stopped or lost nodes"),
                     Ok(_) => {}
