@@ -275,12 +275,14 @@ async fn a_drained_node_finishes_its_jobs_hands_back_the_rest_and_undrains() {
             .contains("deadline_ms"),
         "{e}"
     );
-    let (s, e) = post(&a, "/v1/nodes/node-b/drain", json!({"then": "explode"})).await;
-    assert_eq!(
-        (s, e["error"]["code"].as_str()),
-        (400, Some("invalid_json")),
-        "{e}"
-    );
+    for bad in [json!({"then": "explode"}), json!([null, null]), json!(7)] {
+        let (s, e) = post(&a, "/v1/nodes/node-b/drain", bad).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (400, Some("invalid_json")),
+            "{e}"
+        );
+    }
 
     // B dies (as SIGKILL): shown as lost once its heartbeat is older than the lease.
     b.crash();

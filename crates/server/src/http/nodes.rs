@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use offload_api::{self as api, DrainRequest, ErrorBody, Node, NodeList};
+use offload_api::{self as api, DrainRequest, ErrorBody, ErrorCode, Node, NodeList};
 use offload_store::nodes::MAX_NODE_ID;
 use offload_store::{AfterDrain, NodeRecord, NodeState};
 
@@ -94,7 +94,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>) -> Result<Response, ApiErr
 /// The node learns it at once on PostgreSQL (NOTIFY), else at its next heartbeat.
 #[utoipa::path(post, path = "/v1/nodes/{id}/drain", operation_id = "drain_node", tag = "ops",
     params(("id" = String, Path, max_length = 128, description = "The node's id")),
-    request_body(content = Option<DrainRequest>, description = "Optional: an empty body drains for 30 s, then idles"),
+    request_body(content = Option<DrainRequest>, description = "Optional: no body (or `null`) drains for 30 s, then idles"),
     responses(
         (status = 200, description = "The node, with its drain order", body = Node),
         (status = 400, description = "`invalid_json`, `invalid_request`: a deadline over 86400000 ms", body = ErrorBody),
@@ -106,13 +106,29 @@ pub(crate) async fn drain(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     check_id(&id)?;
+    // No body, `null` or an object (serde would take an array for a struct too).
     let empty = body
         .as_ref()
         .is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace));
-    let req: DrainRequest = if empty {
-        DrainRequest::default()
+    let v: serde_json::Value = if empty {
+        serde_json::Value::Null
     } else {
         parse_body(body)?
+    };
+    let req: DrainRequest = match v {
+        serde_json::Value::Null => DrainRequest::default(),
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v).map_err(|e| {
+            ApiError::of(
+                ErrorCode::InvalidJson,
+                format!("the body is not a valid request: {e}"),
+            )
+        })?,
+        _ => {
+            return Err(ApiError::of(
+                ErrorCode::InvalidJson,
+                "the body is not a valid request: a JSON object (or nothing) is expected",
+            ))
+        }
     };
     let order = offload_store::DrainRequest {
         deadline_ms: req.deadline_ms.unwrap_or(api::DEFAULT_DRAIN_DEADLINE_MS),
