@@ -129,7 +129,8 @@ impl Engine {
     async fn beat(self: &Arc<Self>) {
         let pools = self.pools();
         let beat = Beat {
-            running: u32::try_from(self.running_ids().len()).unwrap_or(u32::MAX),
+            // Job tasks, handed-back ones until their attempt has ended too.
+            running: u32::try_from(self.drain.tasks.load(Ordering::SeqCst)).unwrap_or(u32::MAX),
             capacity: u32::try_from(pools.iter().map(|p| p.capacity).sum::<usize>())
                 .unwrap_or(u32::MAX),
             load1: load1(),
