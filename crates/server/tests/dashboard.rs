@@ -356,3 +356,22 @@ async fn pools_pause_and_resume_and_dead_jobs_are_retried_or_deleted_in_bulk() {
         assert_eq!(get(&d, &format!("/v1/jobs/{id}")).await.0, 404);
     }
 }
+
+/// The overview lists the store's nodes (on SQLite, this one), and its partial refreshes them.
+#[tokio::test]
+async fn the_overview_lists_the_nodes() {
+    let d = start(None).await;
+    let c = browser();
+    for path in ["/", "/ui/overview/nodes"] {
+        let r = c.get(format!("{}{path}", d.url())).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let body = r.text().await.unwrap();
+        // The page holds the region; the partial is its content.
+        assert_eq!(body.contains("id=\"nodes\""), path == "/", "{path}: {body}");
+        assert!(body.contains("data-node=\"local\""), "{path}: {body}");
+        assert!(
+            body.contains("(this node)") && body.contains("active"),
+            "{path}: {body}"
+        );
+    }
+}
