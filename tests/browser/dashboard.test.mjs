@@ -84,7 +84,11 @@ test('every page loads without a console error, passes axe, and is screenshotted
       const res = await page.goto(daemon.base + path);
       assert.equal(res.status(), 200, `${path}`);
       await live(page);
-      if (name === 'overview') await page.locator('[data-chart] .uplot').first().waitFor();
+      if (name === 'overview') {
+        await page.locator('[data-chart] .uplot').first().waitFor();
+        // The nodes table: this node, active.
+        await page.locator('#nodes tbody tr').filter({ hasText: 'active' }).first().waitFor();
+      }
       assert.deepEqual(page.errors, [], `console errors on ${path}`);
       assert.deepEqual(await axe(page), [], `axe on ${path} (${scheme})`);
       await page.screenshot({ path: join(shots, `${name}-${scheme}.png`), fullPage: true });

@@ -24,6 +24,7 @@ mod error;
 mod int;
 mod jobs;
 pub mod limits;
+mod nodes;
 mod ops;
 mod queues;
 mod retry;
@@ -37,6 +38,10 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
+};
+pub use nodes::{
+    AfterDrain, DrainRequest, Node, NodeDrain, NodeList, NodeState, DEFAULT_DRAIN_DEADLINE_MS,
+    MAX_DRAIN_DEADLINE_MS,
 };
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, Recycled, ResizeRequest, Resized, Worker,

@@ -237,6 +237,30 @@ impl Client {
         Ok(w.workers)
     }
 
+    /// `GET /v1/nodes`.
+    pub(crate) async fn nodes(&self) -> Result<offload_api::NodeList, ClientError> {
+        let r = self.request(Method::GET, "/v1/nodes");
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `POST /v1/nodes/{id}/drain` with `req`, or `…/undrain` for `None`.
+    pub(crate) async fn drain(
+        &self,
+        node: &str,
+        req: Option<&offload_api::DrainRequest>,
+    ) -> Result<offload_api::Node, ClientError> {
+        let r = match req {
+            Some(req) => self
+                .request(Method::POST, &format!("/v1/nodes/{}/drain", segment(node)))
+                .json(req),
+            None => self.request(
+                Method::POST,
+                &format!("/v1/nodes/{}/undrain", segment(node)),
+            ),
+        };
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
     /// `GET /v1/cron`.
     pub(crate) async fn schedules(&self) -> Result<Vec<Schedule>, ClientError> {
         let r = self.request(Method::GET, "/v1/cron");

@@ -65,6 +65,13 @@ enum Command {
     Pause(commands::pause::QueueArgs),
     /// Resume a paused pool or job name.
     Resume(commands::pause::QueueArgs),
+    /// The nodes of the daemon's store: state, heartbeat, running jobs, load, pools.
+    Nodes(commands::nodes::NodesArgs),
+    /// Take a node out: it claims nothing more, lets running jobs finish (past the deadline,
+    /// hands them back), then stays idle or exits (`--exit`).
+    Drain(commands::nodes::DrainArgs),
+    /// Put a drained (or draining) node back to work.
+    Undrain(commands::nodes::UndrainArgs),
 }
 
 fn main() {
@@ -104,6 +111,9 @@ fn main() {
             Command::Cron(args) => commands::cron::run(args, &client()?).await,
             Command::Pause(args) => commands::pause::run(args, true, &client()?).await,
             Command::Resume(args) => commands::pause::run(args, false, &client()?).await,
+            Command::Nodes(args) => commands::nodes::list(args, &client()?).await,
+            Command::Drain(args) => commands::nodes::drain(args, &client()?).await,
+            Command::Undrain(args) => commands::nodes::undrain(args, &client()?).await,
         }
     });
     let code = match code {

@@ -10,6 +10,8 @@
 //! retention_hours = 168      # ..= 87600 (10 years)
 //! idempotency_hours = 24     # ..= 8760 (1 year)
 //! max_timeout_ms = 604800000 # the largest timeout_ms a job may ask: 7 days (..= 365 days)
+//! # node_id = "worker-1"     # or --node-id; default: kept in <data>/node-id (docs/multi-node.md)
+//! drain_deadline_ms = 10000  # SIGTERM drains: running jobs get this long, then are handed back
 //!
 //! [job_env]                  # what jobs inherit of the daemon's environment (docs/security.md)
 //! allow = ["AWS_REGION", "MYAPP_*"]   # added to the default allow-list
@@ -234,6 +236,10 @@ pub struct FileConfig {
     pub token_file: Option<PathBuf>,
     /// The largest `timeout_ms` a job may ask (default 7 days, at most 365 days).
     pub max_timeout_ms: Option<u64>,
+    /// This node's id in the node registry and in leases (`--node-id`).
+    pub node_id: Option<String>,
+    /// How long SIGTERM lets running jobs finish before handing them back, in ms (..= 1 day).
+    pub drain_deadline_ms: Option<u64>,
     /// What jobs inherit of the daemon's environment.
     pub job_env: Option<JobEnvSection>,
 }
@@ -323,6 +329,10 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// This node's name (in leases and attempts).
     pub node: String,
+    /// This node's id from the file (`node_id`); the binary falls back to `<data>/node-id`.
+    pub node_id: Option<String>,
+    /// How long SIGTERM lets running jobs finish before handing them back (default 10 s).
+    pub drain_deadline: Duration,
     /// The seed's TCP line protocol listener, if any.
     pub tcp: Option<SocketAddr>,
     /// The seed's UDP listener, if any.
@@ -358,6 +368,8 @@ impl ServeConfig {
             job_sections: JobSections::new(),
             max_body: 16 * 1024 * 1024,
             node: "local".into(),
+            node_id: None,
+            drain_deadline: Duration::from_secs(10),
             tcp: None,
             udp: None,
             lines: LineLimits::default(),
@@ -408,6 +420,18 @@ impl ServeConfig {
         }
         if let Some(ms) = file.max_timeout_ms {
             self.max_timeout_ms = ms;
+        }
+        if file.node_id.is_some() {
+            self.node_id = file.node_id;
+        }
+        if let Some(ms) = file.drain_deadline_ms {
+            if ms > offload_store::nodes::MAX_DRAIN_DEADLINE_MS {
+                return Err(ConfigError::Invalid(format!(
+                    "drain_deadline_ms {ms} is out of range: 0..={} (1 day)",
+                    offload_store::nodes::MAX_DRAIN_DEADLINE_MS
+                )));
+            }
+            self.drain_deadline = Duration::from_millis(ms);
         }
         if let Some(env) = file.job_env {
             self.job_env = env;

@@ -5,7 +5,8 @@
 //! the daemon through this handle (the binary wires them: `offload serve --store postgres://…`):
 //! new jobs wake the dispatcher at once (polling stays the fallback), job changes reach SSE
 //! clients and long polls, a cancel asked elsewhere stops the job where it runs, and a
-//! schedule created, deleted, paused or resumed elsewhere is read again at once.
+//! schedule created, deleted, paused or resumed elsewhere is read again at once, and a drain
+//! order given to this node through another one is followed at once.
 
 use std::sync::Arc;
 
@@ -81,6 +82,14 @@ impl DaemonHandle {
         tokio::spawn(async move { cron.sync(&engine).await });
     }
 
+    /// Node `node` was drained or undrained through another node: if it is this one, it reads
+    /// its drain order now (rather than at its next heartbeat).
+    pub fn drain_changed(&self, node: &str) {
+        if node == self.engine.config().node {
+            self.engine.look_at_drain();
+        }
+    }
+
     /// Follows what the other nodes of a shared store announce until the store closes its
     /// stream (`offload serve --store postgres://…` spawns this with the store's notices):
     /// jobs due wake the dispatcher (starting their pool here if needed), job changes reach
@@ -101,6 +110,7 @@ impl DaemonHandle {
                 }
                 Ok(Notice::Schedules) => self.schedules_changed(),
                 Ok(Notice::Progress { id, data }) => self.progress(id, data),
+                Ok(Notice::Drain { node }) => self.drain_changed(&node),
                 // Reconnected, fell behind, or a notice this build does not know: look once.
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.wake(),
                 Err(broadcast::error::RecvError::Closed) => return,

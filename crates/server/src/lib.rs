@@ -136,20 +136,38 @@ impl Daemon {
         self.lines.udp_addr()
     }
 
-    /// Runs until `signal` resolves, then stops gracefully (see [`stop`](Self::stop)).
-    pub async fn run_until(self, signal: impl Future<Output = ()>, grace: Duration) {
-        signal.await;
-        self.stop(grace).await;
+    /// Runs until `signal` resolves (then drains for `deadline` and stops, see
+    /// [`drain_and_stop`](Self::drain_and_stop)) or until a drain asked to exit is over (`POST
+    /// /v1/nodes/{id}/drain` with `then: exit`; then stops).
+    pub async fn run_until(self, signal: impl Future<Output = ()>, deadline: Duration) {
+        let engine = Arc::clone(&self.engine);
+        tokio::select! {
+            () = signal => self.drain_and_stop(deadline).await,
+            () = engine.exit_asked() => {
+                tracing::info!("drained as asked: exiting");
+                self.stop(Duration::from_secs(1)).await;
+            }
+        }
     }
 
-    /// Stops accepting requests, lets running jobs finish for `grace`, then stops the workers.
-    /// Jobs still running are left `running` in the store and re-queued at the next start.
+    /// Drains this node (what SIGTERM does): claims nothing more, lets running jobs finish for
+    /// `deadline`, hands back those still running (re-queued at once, their attempt not
+    /// counted), then [`stop`](Self::stop)s. The node registry shows it draining, then stopped.
+    pub async fn drain_and_stop(self, deadline: Duration) {
+        self.engine.drain_here(deadline).await;
+        self.stop(Duration::from_secs(1)).await;
+    }
+
+    /// Stops accepting requests, lets running jobs finish for `grace`, then stops the workers
+    /// and marks the node `stopped` in the registry. Jobs still running are left `running` in
+    /// the store and re-queued at the next start (or by another node once their lease ends).
     pub async fn stop(mut self, grace: Duration) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
         self.lines.stop().await;
         self.engine.shutdown(grace).await;
+        self.engine.stopped().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut self.server).await;
     }
 }

@@ -462,3 +462,22 @@ async fn a_job_name_is_paused_and_resumed_and_a_pools_workers_are_recycled() {
     let pid = job["attempts"][0]["pid"].as_i64().unwrap();
     assert!(!old.contains(&pid), "a new worker ran it: {job}");
 }
+
+/// The overview lists the store's nodes (on SQLite, this one), and its partial refreshes them.
+#[tokio::test]
+async fn the_overview_lists_the_nodes() {
+    let d = start(None).await;
+    let c = browser();
+    for path in ["/", "/ui/overview/nodes"] {
+        let r = c.get(format!("{}{path}", d.url())).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+        let body = r.text().await.unwrap();
+        // The page holds the region; the partial is its content.
+        assert_eq!(body.contains("id=\"nodes\""), path == "/", "{path}: {body}");
+        assert!(body.contains("data-node=\"local\""), "{path}: {body}");
+        assert!(
+            body.contains("(this node)") && body.contains("active"),
+            "{path}: {body}"
+        );
+    }
+}

@@ -87,9 +87,9 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
-    BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState,
-    Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page, PausedQueue,
-    Queue, Store, StoreError, Submitted,
+    Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
+    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
+    Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, Store, StoreError, Submitted,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -534,6 +534,54 @@ impl Store for PgStore {
         let (outcome, notices) = ops::bulk::bulk(&mut c, action, filter, limit).await?;
         self.announce(notices);
         Ok(outcome)
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn register_node(
+        &self,
+        node: &NodeStart,
+        live: Duration,
+        take_over: Option<Millis>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        ops::nodes::register(&mut c, node, live, take_over).await
+    }
+
+    async fn heartbeat(&self, id: &str, beat: &Beat) -> Result<Option<DrainOrder>, StoreError> {
+        let c = self.client().await?;
+        ops::nodes::heartbeat(&c, id, beat).await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let c = self.client().await?;
+        ops::nodes::list(&c).await
+    }
+
+    async fn drain_node(
+        &self,
+        id: &str,
+        order: Option<DrainRequest>,
+    ) -> Result<NodeRecord, StoreError> {
+        let c = self.client().await?;
+        let node = ops::nodes::drain(&c, id, order).await?;
+        // The node learns it at once (else at its next heartbeat).
+        self.announce(Some(Notice::Drain {
+            node: id.to_owned(),
+        }));
+        Ok(node)
+    }
+
+    async fn stop_node(&self, id: &str) -> Result<(), StoreError> {
+        let c = self.client().await?;
+        ops::nodes::stop(&c, id).await
+    }
+
+    async fn purge_nodes(&self, older_than: Duration) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        ops::nodes::purge(&c, older_than).await
     }
 }
 

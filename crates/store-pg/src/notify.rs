@@ -36,6 +36,7 @@ enum Wire {
     Cancel { id: JobId, node: Option<String> },
     Schedules,
     Progress { id: JobId, data: serde_json::Value },
+    Drain { node: String },
 }
 
 /// The most bytes of JSON a progress value may have in a notification; a larger one is sent
@@ -71,6 +72,9 @@ fn payloads(notices: Vec<Notice>) -> Vec<String> {
                 out.extend(serde_json::to_string(&Wire::Cancel { id, node }).ok());
             }
             Notice::Schedules => schedules = true,
+            Notice::Drain { node } => {
+                out.extend(serde_json::to_string(&Wire::Drain { node }).ok());
+            }
             Notice::Progress { id, data } => {
                 out.extend(serde_json::to_string(&progress_wire(id, data)).ok());
             }
@@ -116,6 +120,7 @@ fn parse(payload: &str) -> Vec<Notice> {
         Ok(Wire::Cancel { id, node }) => vec![Notice::CancelRequested { id, node }],
         Ok(Wire::Schedules) => vec![Notice::Schedules],
         Ok(Wire::Progress { id, data }) => vec![Notice::Progress { id, data }],
+        Ok(Wire::Drain { node }) => vec![Notice::Drain { node }],
         Err(e) => {
             tracing::debug!(payload, error = %e, "ignored a notification that is not offload's");
             Vec::new()

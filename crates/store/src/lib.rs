@@ -35,6 +35,7 @@
 
 pub mod bulk;
 pub mod limits;
+pub mod nodes;
 mod notice;
 pub mod queues;
 pub mod rules;
@@ -44,6 +45,7 @@ pub mod sqlite;
 pub mod testkit;
 
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
+pub use nodes::{AfterDrain, Beat, DrainOrder, DrainRequest, NodeRecord, NodeStart, NodeState};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
@@ -268,6 +270,10 @@ pub enum Transition {
     },
     /// → `cancelled`.
     Cancelled,
+    /// → `queued` again at once, the attempt not counted (its next claim runs the same attempt
+    /// number): a draining node past its deadline handed the job back. A cancel asked while it
+    /// ran makes it `cancelled` instead.
+    HandBack,
 }
 
 /// The end of one attempt.
@@ -481,6 +487,20 @@ pub enum StoreError {
     /// The engine failed.
     #[error("storage engine error: {0}")]
     Engine(String),
+    /// A live node already uses this node id (see [`nodes`]).
+    #[error(
+        "node id {id:?} is in use by a live node (its last heartbeat was {heartbeat_age_ms} ms \
+         ago): give this node another id (--node-id, or node_id in offload.toml), or stop the \
+         other node first (a node that died is taken over once its heartbeat stops)"
+    )]
+    NodeInUse {
+        /// The id.
+        id: String,
+        /// The live row's last heartbeat (the store's clock).
+        heartbeat_at: Millis,
+        /// Its age at the check.
+        heartbeat_age_ms: u64,
+    },
     /// The schema in the database is newer than this binary.
     #[error("the database schema is version {found}, this offload supports up to {supported}")]
     SchemaTooNew {
@@ -615,4 +635,47 @@ pub trait Store: Send + Sync + 'static {
         filter: &JobFilter,
         limit: usize,
     ) -> Result<BulkOutcome, StoreError>;
+
+    /// Whether other processes share this store (several nodes on one database): a node id's
+    /// fresh heartbeat may then be another live node's. `false` by default (an embedded store
+    /// one process holds).
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Registers node `node.id` as `active` (a start clears its drain order); see [`nodes`].
+    /// [`StoreError::NodeInUse`] when its row belongs to a live node (not `stopped`, heartbeat
+    /// younger than `live`), unless `take_over` is that row's `heartbeat_at` (the caller saw it
+    /// stay unchanged: the node that wrote it is gone). [`StoreError::Limit`] for a bad id.
+    async fn register_node(
+        &self,
+        node: &NodeStart,
+        live: Duration,
+        take_over: Option<Millis>,
+    ) -> Result<(), StoreError>;
+
+    /// Records node `id`'s heartbeat (now, on the store's clock) and load; its state follows
+    /// its drain order (none: `active`; running jobs: `draining`; none running: `drained`).
+    /// Returns the drain order. [`StoreError::NotFound`] when its row is gone (register again).
+    async fn heartbeat(&self, id: &str, beat: &Beat) -> Result<Option<DrainOrder>, StoreError>;
+
+    /// Every node's row, by id.
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+
+    /// Gives node `id` a drain order (`Some`: it becomes `draining` unless `stopped`) or takes
+    /// it back (`None`: `active` again unless `stopped`); returns its row.
+    /// [`StoreError::NotFound`] for an unknown id, [`StoreError::Limit`] for a deadline over
+    /// [`nodes::MAX_DRAIN_DEADLINE_MS`].
+    async fn drain_node(
+        &self,
+        id: &str,
+        order: Option<DrainRequest>,
+    ) -> Result<NodeRecord, StoreError>;
+
+    /// Marks node `id` `stopped` (a clean exit).
+    async fn stop_node(&self, id: &str) -> Result<(), StoreError>;
+
+    /// Deletes the rows of nodes whose last heartbeat is older than `older_than` (stopped or
+    /// lost nodes); returns how many.
+    async fn purge_nodes(&self, older_than: Duration) -> Result<u64, StoreError>;
 }

@@ -37,6 +37,12 @@ pub enum Notice {
     /// A schedule was created, replaced or deleted through the API, or paused or resumed: read
     /// the schedules again.
     Schedules,
+    /// Node `node` was given a drain order, or had it taken back: that node reads its row
+    /// (`Store::heartbeat`) at once instead of at its next heartbeat.
+    Drain {
+        /// The node's id.
+        node: String,
+    },
     /// The listening connection was (re)established: notifications may have been missed, so
     /// look at the queue once.
     Reconnected,

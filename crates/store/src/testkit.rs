@@ -15,13 +15,15 @@
 //! The cases live in one file per group of [`Store`] methods, the groups of the engines'
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
-//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows).
+//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows),
+//! `nodes.rs` (the node registry, a job handed back by a draining node).
 
 mod admin;
 mod bulk;
 mod claim;
 mod complete;
 mod cron;
+mod nodes;
 mod queues;
 mod read;
 mod semantics;
@@ -32,6 +34,7 @@ pub use bulk::*;
 pub use claim::*;
 pub use complete::*;
 pub use cron::*;
+pub use nodes::*;
 pub use queues::*;
 pub use read::*;
 pub use semantics::*;
@@ -109,6 +112,7 @@ pub fn completion(id: JobId, attempt: u32, then: Transition) -> Completion {
         Transition::Succeeded { .. } => "succeeded",
         Transition::Retry { .. } | Transition::Dead { .. } => "failed",
         Transition::Cancelled => "cancelled",
+        Transition::HandBack => "handed_back",
     };
     Completion {
         id,
@@ -168,6 +172,9 @@ macro_rules! store_conformance {
             a_paused_pool_claims_nothing_until_resumed,
             a_paused_job_name_is_skipped_by_claims,
             queue_pauses_are_bounded,
+            // node registry, hand-back
+            nodes_register_heartbeat_drain_and_stop,
+            a_handed_back_job_is_requeued_without_counting_the_attempt,
             // delete, bulk
             delete_one_job,
             bulk_retry_and_delete_by_filter,

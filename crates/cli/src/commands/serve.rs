@@ -65,9 +65,14 @@ pub(crate) struct ServeArgs {
     /// Connections the HTTP API serves at once (`[http] max_connections`, default 512).
     #[arg(long)]
     max_connections: Option<usize>,
-    /// How long running jobs may finish when the daemon is stopped.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
-    grace: Duration,
+    /// SIGTERM drains the node: running jobs may finish for this long, then are handed back to
+    /// the queue (`drain_deadline_ms` in offload.toml; default 10s).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    grace: Option<Duration>,
+    /// This node's id in the node registry and in leases (`node_id` in offload.toml; default:
+    /// kept in <data>/node-id). Letters, digits, `.`, `_`, `-`, `:`; a live node's id is refused.
+    #[arg(long, env = "OFFLOAD_NODE_ID")]
+    node_id: Option<String>,
 }
 
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
@@ -137,7 +142,13 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .create(&cfg.data)
             .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
     }
-    cfg.node = node_id(&cfg.data)?;
+    if let Some(g) = args.grace {
+        cfg.drain_deadline = g;
+    }
+    cfg.node = match args.node_id.or_else(|| cfg.node_id.clone()) {
+        Some(id) => id,
+        None => node_id(&cfg.data)?,
+    };
     let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
         None | Some("sqlite") => {
             let store = SqliteStore::open(&cfg.data)
@@ -157,6 +168,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         ),
     };
     let jobs = cfg.jobs.clone();
+    let deadline = cfg.drain_deadline;
     let daemon = Daemon::start(cfg, store).await?;
     if let Some(notices) = notices {
         tokio::spawn(daemon.handle().follow(notices));
@@ -173,7 +185,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     eprintln!(
         "  or:                  curl -s http://{addr}/v1/jobs -H 'content-type: application/json' -d '{{\"job\": \"<job>\"}}'"
     );
-    daemon.run_until(shutdown_signal(), args.grace).await;
+    daemon.run_until(shutdown_signal(), deadline).await;
     eprintln!("offload serve: stopped");
     Ok(0)
 }
@@ -195,9 +207,20 @@ fn node_id(data: &std::path::Path) -> anyhow::Result<String> {
             return Ok(id);
         }
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    // The host name, kept to what a node id may hold.
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "node".into());
+        .unwrap_or_else(|_| "node".into())
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect();
     let id = format!(
         "{host}-{:08x}",
         std::process::id()
@@ -222,5 +245,7 @@ async fn shutdown_signal() {
         _ = int.recv() => {}
         _ = term.recv() => {}
     }
-    eprintln!("offload serve: stopping (running jobs get the grace period)");
+    eprintln!(
+        "offload serve: stopping: draining (running jobs get the drain deadline, then are handed back)"
+    );
 }

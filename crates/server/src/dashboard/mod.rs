@@ -27,6 +27,7 @@ mod layout;
 mod pages;
 pub(crate) mod stats;
 mod views_jobs;
+mod views_nodes;
 mod views_ops;
 
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/", get(pages::overview))
         .route("/ui/overview/counts", get(pages::counts_partial))
         .route("/ui/overview/workers", get(pages::workers))
+        .route("/ui/overview/nodes", get(pages::nodes))
         .route("/ui/stats.json", get(stats::handler))
         .route("/ui/jobs", get(pages::jobs))
         .route("/ui/jobs/rows", get(pages::job_rows))

@@ -66,14 +66,23 @@ async fn workers_list(dash: &Dash) -> WorkerList {
         .unwrap_or(WorkerList { workers: vec![] })
 }
 
-/// `/`: counts, charts, workers.
+/// The nodes, from `GET /v1/nodes`'s handler.
+async fn node_list(dash: &Dash) -> Result<offload_api::NodeList, ApiError> {
+    call(crate::http::nodes::list(State(Arc::clone(&dash.app)))).await
+}
+
+/// `/`: counts, charts, workers, nodes.
 pub(crate) async fn overview(State(dash): State<Arc<Dash>>) -> Response {
     let counts = match counts(&dash).await {
         Ok(c) => c,
         Err(e) => return failed(&e),
     };
     let workers = workers_list(&dash).await;
-    let body = views_ops::overview(&counts, &workers, now_ms());
+    let nodes = match node_list(&dash).await {
+        Ok(n) => n,
+        Err(e) => return failed(&e),
+    };
+    let body = views_ops::overview(&counts, &workers, &nodes, now_ms());
     render(&dash, Nav::Overview, "Overview", body)
 }
 
@@ -88,6 +97,14 @@ pub(crate) async fn counts_partial(State(dash): State<Arc<Dash>>) -> Response {
 /// The workers partial.
 pub(crate) async fn workers(State(dash): State<Arc<Dash>>) -> Response {
     layout::inner(views_ops::workers(&workers_list(&dash).await, now_ms())).into_response()
+}
+
+/// The nodes partial.
+pub(crate) async fn nodes(State(dash): State<Arc<Dash>>) -> Response {
+    match node_list(&dash).await {
+        Ok(n) => layout::inner(super::views_nodes::nodes(&n)).into_response(),
+        Err(e) => failed(&e),
+    }
 }
 
 /// The filters of the jobs page, as the form sends them (empty fields mean "any").

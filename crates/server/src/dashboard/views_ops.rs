@@ -24,6 +24,7 @@ const ORDER: [JobState; 7] = [
 pub(crate) fn overview(
     counts: &BTreeMap<(String, JobState), u64>,
     workers: &WorkerList,
+    nodes: &offload_api::NodeList,
     now: i64,
 ) -> Markup {
     html! {
@@ -49,6 +50,10 @@ pub(crate) fn overview(
         section aria-labelledby="workers-h" {
             h2 #workers-h { "Workers" }
             (self::workers(workers, now))
+        }
+        section aria-labelledby="nodes-h" {
+            h2 #nodes-h { "Nodes" }
+            (super::views_nodes::nodes(nodes))
         }
     }
 }

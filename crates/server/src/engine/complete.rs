@@ -3,6 +3,7 @@
 //! (one `Store::complete` transaction; retried, never dropped) and announces them once durable,
 //! and [`Engine::wait_for_end`] for those who wait for one.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,7 @@ impl Engine {
             Transition::Retry { .. } => JobState::Failed,
             Transition::Dead { .. } => JobState::Dead,
             Transition::Cancelled => JobState::Cancelled,
+            Transition::HandBack => JobState::Queued,
         };
         let completion = Completion {
             id: c.id,
@@ -80,6 +82,22 @@ impl Engine {
         self.complete(completion, &c, JobState::Dead);
     }
 
+    /// An attempt of `c` stopped because this draining node passed its deadline: the job is
+    /// queued again at once, the attempt not counted (`Transition::HandBack`).
+    pub(super) fn handed_back(&self, c: &Claimed, started: Millis, pid: Option<u32>) {
+        let completion = Completion {
+            id: c.id,
+            attempt: c.attempt,
+            node: self.cfg.node.clone(),
+            pid,
+            started_at: started,
+            ended_at: now_ms(),
+            outcome: "handed_back".into(),
+            then: Transition::HandBack,
+        };
+        self.complete(completion, c, JobState::Queued);
+    }
+
     fn complete(&self, completion: Completion, c: &Claimed, state: JobState) {
         let change = JobChange {
             id: c.id,
@@ -88,6 +106,7 @@ impl Engine {
             state,
             attempt: c.attempt,
         };
+        self.drain.unwritten.fetch_add(1, Ordering::SeqCst);
         let _ = self.completions.send((completion, change));
     }
 
@@ -118,9 +137,12 @@ impl Engine {
                     }
                 }
             }
+            let written = changes.len();
             for change in changes {
                 self.announce(change);
             }
+            self.drain.unwritten.fetch_sub(written, Ordering::SeqCst);
+            self.drain.ended.notify_waiters();
             // A retry may be due soon; a finished job frees capacity.
             self.notify();
         }

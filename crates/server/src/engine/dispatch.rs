@@ -24,8 +24,13 @@ impl Engine {
     /// The dispatcher's loop (one task).
     pub(super) async fn dispatcher(self: Arc<Self>) {
         loop {
-            let demand: Vec<Demand> = self
-                .pools()
+            // A draining node claims nothing.
+            let pools = if self.draining() {
+                Vec::new()
+            } else {
+                self.pools()
+            };
+            let demand: Vec<Demand> = pools
                 .iter()
                 .filter_map(|p| {
                     let free = p.capacity.saturating_sub(p.running());
@@ -82,6 +87,7 @@ impl Engine {
             attempt: c.attempt,
         });
         let engine = Arc::clone(self);
+        self.drain.tasks.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let started = now_ms();
             let (outcome, pid) = engine.run_one(&entry, &c).await;
@@ -98,7 +104,13 @@ impl Engine {
             } else {
                 outcome
             };
-            engine.attempt_ended(&c, started, outcome, pid);
+            if engine.take_handed_back(c.id) && !outcome.is_success() {
+                engine.handed_back(&c, started, pid);
+            } else {
+                engine.attempt_ended(&c, started, outcome, pid);
+            }
+            engine.drain.tasks.fetch_sub(1, Ordering::SeqCst);
+            engine.drain.ended.notify_waiters();
         });
     }
 

@@ -17,7 +17,10 @@ impl Engine {
         let mut last_purge = Instant::now();
         loop {
             tick.tick().await;
-            let ids = self.running_ids();
+            // Jobs being handed back keep their lease until their end is recorded (else another
+            // node would take them as lost, and count the attempt).
+            let mut ids = self.running_ids();
+            ids.extend(self.handing_back());
             if !ids.is_empty() {
                 match self.store.renew(&self.cfg.node, &ids, self.cfg.lease).await {
                     Ok(lost) => {

@@ -12,7 +12,11 @@
 //! - the **completer** (`complete.rs`): batches completions into one `Store::complete` (one
 //!   transaction);
 //! - the **lease keeper** (`lease.rs`): renews the leases of running jobs every lease/3,
-//!   re-queues expired leases of other nodes, purges old finished jobs.
+//!   re-queues expired leases of other nodes, purges old finished jobs;
+//! - the **heartbeat** (`nodes.rs`): writes this node's row of the node registry (load, running
+//!   jobs, pools) every lease/3 (at most 5 s), reads its drain order back and follows it (a
+//!   drain task per order: wait for the running jobs, hand back the rest at the deadline, exit
+//!   or idle).
 //!
 //! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `cancel.rs`
 //! (cancelling a job, or the unfinished runs of a schedule), `route.rs`
@@ -28,6 +32,7 @@ mod complete;
 mod dispatch;
 pub(crate) mod error;
 mod lease;
+mod nodes;
 mod pools;
 mod progress;
 mod queues;
@@ -71,6 +76,10 @@ pub(crate) struct Engine {
     admission: crate::admission::Admission,
     /// Job name → pool, for submits (`route_cache.rs`); on once the jobs folder is watched.
     pub(crate) routes: route_cache::RouteCache,
+    /// This node's drain (`nodes.rs`).
+    drain: nodes::Drain,
+    /// Set once a drain asked to exit is over: the daemon stops.
+    exit: tokio::sync::watch::Sender<bool>,
 }
 
 impl Engine {
@@ -95,7 +104,11 @@ impl Engine {
             completions: ctx,
             pool_lock: tokio::sync::Mutex::new(()),
             routes: route_cache::RouteCache::new(route_cache::ROUTE_CACHE_LIMIT),
+            drain: nodes::Drain::default(),
+            exit: tokio::sync::watch::channel(false).0,
         });
+        // First: a live node with this id refuses the start (before its jobs are recovered).
+        engine.register().await?;
         // A restarted single node: its running jobs were interrupted. Their attempt is counted.
         let recovered = engine.store.recover(Some(&engine.cfg.node)).await?;
         let expired = engine.store.recover(None).await?;
@@ -133,6 +146,7 @@ impl Engine {
         tokio::spawn(Arc::clone(&engine).dispatcher());
         tokio::spawn(Arc::clone(&engine).completer(crx));
         tokio::spawn(Arc::clone(&engine).lease_keeper());
+        tokio::spawn(Arc::clone(&engine).heartbeat_loop());
         Ok(engine)
     }
 
@@ -149,6 +163,12 @@ impl Engine {
     /// waits). Every `job` event goes through here.
     pub(crate) fn announce(&self, change: JobChange) {
         let _ = self.events.send(ServerEvent::Job(change));
+    }
+
+    /// Resolves once a drain that was asked to exit is over.
+    pub(crate) async fn exit_asked(&self) {
+        let mut rx = self.exit.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
     }
 
     /// Stops every pool gracefully.

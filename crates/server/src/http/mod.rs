@@ -9,6 +9,7 @@ mod engine_error;
 pub(crate) mod guard;
 pub(crate) mod jobs;
 pub(crate) mod listen;
+pub(crate) mod nodes;
 pub(crate) mod openapi;
 pub(crate) mod ops;
 pub(crate) mod queues;
@@ -116,6 +117,9 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(queues::pause_job))
         .routes(routes!(queues::resume_job))
         .routes(routes!(queues::list))
+        .routes(routes!(nodes::list))
+        .routes(routes!(nodes::drain))
+        .routes(routes!(nodes::undrain))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))

@@ -162,6 +162,19 @@ impl Running {
         }
     }
 
+    /// Drains it and stops (what SIGTERM does to the binary): running jobs get `deadline`,
+    /// then are handed back to the queue.
+    pub async fn drain_and_stop(mut self, deadline: Duration) {
+        let Some(d) = self.daemon.take() else { return };
+        match self.rt.take() {
+            None => d.drain_and_stop(deadline).await,
+            Some(rt) => {
+                rt.spawn(d.drain_and_stop(deadline)).await.unwrap();
+                rt.shutdown_background();
+            }
+        }
+    }
+
     /// [`Running::stop`] from a plain `#[test]` (the daemon must have been booted).
     pub fn stop_blocking(mut self) {
         let rt = self.rt.take().expect("a booted daemon");

@@ -31,6 +31,7 @@ pub(crate) async fn complete(c: &Object, done: Vec<Completion>) -> Result<Vec<No
     let mut next_run_at: Vec<Option<i64>> = Vec::with_capacity(done.len());
     let mut result: Vec<Option<Value>> = Vec::with_capacity(done.len());
     let mut error: Vec<Option<Value>> = Vec::with_capacity(done.len());
+    let mut uncounted = Vec::with_capacity(done.len());
     for d in done {
         if !seen.insert(d.id) {
             continue;
@@ -40,6 +41,7 @@ pub(crate) async fn complete(c: &Object, done: Vec<Completion>) -> Result<Vec<No
         next_run_at.push(ending.retry_at);
         result.push(ending.result.cloned());
         error.push(ending.error.map(error_value));
+        uncounted.push(ending.uncounted);
         id.push(d.id);
         attempt.push(i64::from(d.attempt));
         node.push(d.node);
@@ -64,6 +66,7 @@ pub(crate) async fn complete(c: &Object, done: Vec<Completion>) -> Result<Vec<No
                 &next_run_at,
                 &result,
                 &error,
+                &uncounted,
             ],
         )
         .await
@@ -71,7 +74,7 @@ pub(crate) async fn complete(c: &Object, done: Vec<Completion>) -> Result<Vec<No
     let ended = all(&rows, |r| Ok((job_notice(r)?, r.flag("due")?)))?;
     let mut notices = Vec::with_capacity(ended.len() + 1);
     for (n, due) in ended {
-        if n.state == JobState::Failed && due {
+        if (n.state == JobState::Failed && due) || n.state == JobState::Queued {
             notices.push(Notice::Due {
                 pool: n.pool.clone(),
             });

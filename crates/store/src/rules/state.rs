@@ -63,6 +63,9 @@ pub struct Ending<'a> {
     pub result: Option<&'a Value>,
     /// The error (`Retry`, `Dead`): also the error of the attempt.
     pub error: Option<&'a StoredError>,
+    /// Whether the attempt is not counted (`HandBack`: the job's attempt goes back by one, so
+    /// its next claim runs the same number again).
+    pub uncounted: bool,
 }
 
 impl<'a> Ending<'a> {
@@ -75,12 +78,14 @@ impl<'a> Ending<'a> {
             }
             Transition::Dead { error } => (JobState::Dead, None, None, Some(error)),
             Transition::Cancelled => (JobState::Cancelled, None, None, None),
+            Transition::HandBack => (JobState::Queued, None, None, None),
         };
         Self {
             state,
             retry_at,
             result,
             error,
+            uncounted: matches!(then, Transition::HandBack),
         }
     }
 }
@@ -130,6 +135,7 @@ mod tests {
                 retry_at: Some(7),
                 result: None,
                 error: Some(&error),
+                uncounted: false,
             }
         );
         let ok = Transition::Succeeded {
@@ -144,5 +150,7 @@ mod tests {
             Ending::of(&Transition::Cancelled).state,
             JobState::Cancelled
         );
+        let back = Ending::of(&Transition::HandBack);
+        assert_eq!((back.state, back.uncounted), (JobState::Queued, true));
     }
 }

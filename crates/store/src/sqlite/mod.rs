@@ -154,9 +154,9 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use crate::{
-    now_ms, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
-    CronState, Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page,
-    PausedQueue, Queue, Store, StoreError, Submitted,
+    now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
+    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
+    Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, Store, StoreError, Submitted,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -603,5 +603,51 @@ impl Store for SqliteStore {
             ops::bulk::bulk(c, d, action, &filter, limit, now_ms())
         })
         .await
+    }
+
+    async fn register_node(
+        &self,
+        node: &NodeStart,
+        live: Duration,
+        take_over: Option<Millis>,
+    ) -> Result<(), StoreError> {
+        let node = node.clone();
+        self.write(1, move |c, _| {
+            ops::nodes::register(c, &node, live, take_over, now_ms())
+        })
+        .await
+    }
+
+    async fn heartbeat(&self, id: &str, beat: &Beat) -> Result<Option<DrainOrder>, StoreError> {
+        let (id, beat) = (id.to_owned(), beat.clone());
+        self.write(1, move |c, _| {
+            ops::nodes::heartbeat(c, &id, &beat, now_ms())
+        })
+        .await
+    }
+
+    async fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.read(|c| ops::nodes::list(c, now_ms())).await
+    }
+
+    async fn drain_node(
+        &self,
+        id: &str,
+        order: Option<DrainRequest>,
+    ) -> Result<NodeRecord, StoreError> {
+        let id = id.to_owned();
+        self.write(1, move |c, _| ops::nodes::drain(c, &id, order, now_ms()))
+            .await
+    }
+
+    async fn stop_node(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.write(1, move |c, _| ops::nodes::stop(c, &id, now_ms()))
+            .await
+    }
+
+    async fn purge_nodes(&self, older_than: Duration) -> Result<u64, StoreError> {
+        self.write(1, move |c, _| ops::nodes::purge(c, older_than, now_ms()))
+            .await
     }
 }

@@ -1,21 +1,25 @@
 -- Applies completions (arrays): only those whose job is still `running` with the same attempt
--- and node; ends (or records) their attempt; returns the changed jobs.
+-- and node; ends (or records) their attempt; returns the changed jobs. A hand-back (`uncounted`)
+-- re-queues its job with the attempt one lower; a cancel asked while a job ran wins over a retry
+-- or a hand-back.
 WITH c AS (
     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
                          $6::bigint[], $7::text[], $8::text[], $9::bigint[], $10::json[],
-                         $11::json[])
+                         $11::json[], $12::boolean[])
         AS c(id, attempt, node, pid, started_at, ended_at, outcome, next_state, next_run_at,
-             result, error)
+             result, error, uncounted)
 ), cur AS (
     SELECT c.*, j.cancel_requested FROM c JOIN offload_jobs j ON j.id = c.id
     WHERE j.state = 'running' AND j.attempt = c.attempt AND j.node = c.node
     FOR UPDATE OF j
 ), ended AS (
     UPDATE offload_jobs j SET
-        state = CASE WHEN cur.next_state = 'failed' AND cur.cancel_requested THEN 'cancelled'
-                     ELSE cur.next_state END,
+        state = CASE WHEN cur.next_state IN ('failed', 'queued') AND cur.cancel_requested
+                     THEN 'cancelled' ELSE cur.next_state END,
         run_at = CASE WHEN cur.next_state = 'failed' AND NOT cur.cancel_requested
                       THEN cur.next_run_at ELSE j.run_at END,
+        attempt = CASE WHEN cur.uncounted AND NOT cur.cancel_requested THEN j.attempt - 1
+                       ELSE j.attempt END,
         result = cur.result,
         error = CASE WHEN cur.next_state = 'succeeded' THEN NULL
                      ELSE coalesce(cur.error, j.error) END,

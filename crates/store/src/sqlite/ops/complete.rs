@@ -90,7 +90,8 @@ pub(in crate::sqlite) fn complete(
                     ending.retry_at,
                     result,
                     error,
-                    now
+                    now,
+                    ending.uncounted
                 ],
                 |r| Ok((r.text("pool")?, r.state("state")?)),
             )?
