@@ -89,7 +89,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use offload_store::{
     BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState,
     Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page, PausedQueue,
-    Queue, Store, StoreError, Submitted,
+    Queue, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -359,8 +359,8 @@ impl Store for PgStore {
         if demand.iter().all(|d| d.n == 0) {
             return Ok(Vec::new());
         }
-        let c = self.client().await?;
-        let (claimed, promoted) = ops::claim::claim(&c, node, demand, lease).await?;
+        let mut c = self.client().await?;
+        let (claimed, promoted) = ops::claim::claim(&mut c, node, demand, lease).await?;
         self.announce(promoted.into_iter().map(|pool| Notice::Due { pool }));
         Ok(claimed)
     }
@@ -517,6 +517,16 @@ impl Store for PgStore {
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
         let c = self.client().await?;
         ops::queues::list(&c).await
+    }
+
+    async fn set_limits(&self, limits: Vec<Throttle>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        ops::throttle::set(&mut c, &limits).await
+    }
+
+    async fn limits(&self) -> Result<Vec<ThrottleState>, StoreError> {
+        let c = self.client().await?;
+        ops::throttle::list(&c).await
     }
 
     async fn delete(&self, id: JobId) -> Result<JobState, StoreError> {

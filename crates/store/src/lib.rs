@@ -29,6 +29,7 @@
 //!   the migration loop. An engine keeps only its SQL (in `.sql` files, one folder per group
 //!   of operations: submit, claim, complete, admin, read, cron) and how it runs it.
 //! - [`limits`]: the bounds of every number a job carries.
+//! - [`throttle`]: rate and concurrency limits of pools and job names, enforced by `claim`.
 //! - `testkit` (feature `testkit`): the conformance suite every engine runs, split by the same
 //!   groups.
 #![deny(missing_docs)]
@@ -42,11 +43,13 @@ pub mod rules;
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod throttle;
 
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
+pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
@@ -505,6 +508,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims due jobs for `node`: first makes due `scheduled`/`failed` jobs `queued`, then
     /// picks per pool up to `n` queued jobs, highest priority first, then oldest `run_at`,
     /// then id; they become `running` with `attempt + 1` and a lease until now + `lease`.
+    /// Paused queues give none; a job over a rate or concurrency limit ([`Store::set_limits`])
+    /// is passed over (it stays `queued`) and the jobs behind it are claimed.
     async fn claim(
         &self,
         node: &str,
@@ -593,6 +598,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every paused queue, pools first, then by name.
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError>;
+
+    /// Replaces every rate and concurrency limit (see [`throttle`]) with `limits`, in one
+    /// transaction. A limit whose rate is unchanged keeps its bucket; a new or changed one
+    /// starts full. From then on `claim` starts no job over a limit: its jobs stay `queued`.
+    /// [`StoreError::Limit`] for a number out of range, a name given twice or more than
+    /// [`throttle::MAX_LIMITS`] limits ([`throttle::check_all`]).
+    async fn set_limits(&self, limits: Vec<Throttle>) -> Result<(), StoreError>;
+
+    /// Every limit and where it stands now (tokens, running and queued jobs, whether it holds
+    /// its queue back), pools first, then by name.
+    async fn limits(&self) -> Result<Vec<ThrottleState>, StoreError>;
 
     /// Deletes a job that is not running, with its attempts; returns the state it had.
     /// [`StoreError::Conflict`] for a running job ([`bulk::running_refusal`]: cancel it

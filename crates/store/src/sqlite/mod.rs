@@ -156,7 +156,7 @@ use serde_json::Value;
 use crate::{
     now_ms, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
     CronState, Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page,
-    PausedQueue, Queue, Store, StoreError, Submitted,
+    PausedQueue, Queue, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -585,6 +585,16 @@ impl Store for SqliteStore {
 
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
         self.read(ops::queues::list).await
+    }
+
+    async fn set_limits(&self, limits: Vec<Throttle>) -> Result<(), StoreError> {
+        crate::throttle::check_all(&limits)?;
+        self.write(1, move |c, _| ops::throttle::set(c, &limits, now_ms()))
+            .await
+    }
+
+    async fn limits(&self) -> Result<Vec<ThrottleState>, StoreError> {
+        self.read(|c| ops::throttle::list(c, now_ms())).await
     }
 
     async fn delete(&self, id: JobId) -> Result<JobState, StoreError> {
