@@ -15,7 +15,8 @@
 //! The cases live in one file per group of [`Store`] methods, the groups of the engines'
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
-//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows).
+//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows),
+//! `throttle.rs` (rate and concurrency limits).
 
 mod admin;
 mod bulk;
@@ -26,6 +27,7 @@ mod queues;
 mod read;
 mod semantics;
 mod submit;
+mod throttle;
 
 pub use admin::*;
 pub use bulk::*;
@@ -36,6 +38,7 @@ pub use queues::*;
 pub use read::*;
 pub use semantics::*;
 pub use submit::*;
+pub use throttle::*;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,9 +177,15 @@ macro_rules! store_conformance {
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,
             purge_honours_a_succeeded_jobs_own_retention,
-            a_submits_own_key_window_decides_whether_it_is_a_duplicate;
+            a_submits_own_key_window_decides_whether_it_is_a_duplicate,
+            // rate and concurrency limits
+            a_rate_limit_gives_n_starts_per_period_then_none,
+            a_concurrency_limit_is_never_exceeded,
+            pool_and_job_limits_combine,
+            bad_limits_are_refused;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
+            concurrent_claimers_respect_limits,
             concurrent_single_submits_are_all_committed
         );
     };
