@@ -291,6 +291,10 @@ pub struct Job {
     pub node: Option<String>,
     /// When its lease ends (running).
     pub lease_until: Option<i64>,
+    /// A queued job that a rate or concurrency limit holds back now: which one (absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<crate::Held>,
     /// Every attempt (`[]` in lists).
     pub attempts: Vec<Attempt>,
 }

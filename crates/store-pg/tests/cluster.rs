@@ -383,7 +383,11 @@ async fn limits_hold_across_nodes() {
     let distinct: HashSet<_> = all.iter().map(|c| c.id).collect();
     assert_eq!(distinct.len(), all.len(), "no job claimed twice");
     assert_eq!(all.iter().filter(|c| c.pool == "node").count(), 40);
-    assert!(most.load(Ordering::SeqCst) <= 3, "k ran {} at once", most.load(Ordering::SeqCst));
+    assert!(
+        most.load(Ordering::SeqCst) <= 3,
+        "k ran {} at once",
+        most.load(Ordering::SeqCst)
+    );
     assert_eq!(all.iter().filter(|c| c.job == "k").count(), 60);
     check_counts(&db, &stores[2]).await;
 }

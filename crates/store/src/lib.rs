@@ -49,9 +49,9 @@ pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
-pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -94,6 +94,10 @@ impl Engine {
             pool_lock: tokio::sync::Mutex::new(()),
             routes: route_cache::RouteCache::new(route_cache::ROUTE_CACHE_LIMIT),
         });
+        // The configured rate and concurrency limits replace the stored ones (on a shared
+        // store, for every node: give every node the same limits). The claim enforces them.
+        let limits = crate::config::throttle::throttles(&engine.cfg)?;
+        engine.store.set_limits(limits).await?;
         // A restarted single node: its running jobs were interrupted. Their attempt is counted.
         let recovered = engine.store.recover(Some(&engine.cfg.node)).await?;
         let expired = engine.store.recover(None).await?;

@@ -73,6 +73,7 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
         cancel_requested: r.cancel_requested,
         node: r.node,
         lease_until: r.lease_until,
+        held: None,
         attempts: r
             .attempts
             .into_iter()
@@ -184,7 +185,15 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let rec = app.engine.store.get(parse_id(&id)?).await?;
-    Ok(json(StatusCode::OK, &job_view(rec, true, true)))
+    let held = if rec.state == JobState::Queued {
+        let limits = app.engine.store.limits().await?;
+        super::limits::held(&limits, rec.state, &rec.job, &rec.pool)
+    } else {
+        None
+    };
+    let mut view = job_view(rec, true, true);
+    view.held = held;
+    Ok(json(StatusCode::OK, &view))
 }
 
 /// The outcome, waiting up to `wait` seconds for it (a long poll).
@@ -362,11 +371,21 @@ pub(crate) async fn list(
             cursor: q.cursor.map(|c| c.to_string()),
         })
         .await?;
+    let limits = if page.jobs.iter().any(|j| j.state == JobState::Queued) {
+        app.engine.store.limits().await?
+    } else {
+        Vec::new()
+    };
     let body = JobPage {
         jobs: page
             .jobs
             .into_iter()
-            .map(|r| job_view(r, include.params, include.result))
+            .map(|r| {
+                let held = super::limits::held(&limits, r.state, &r.job, &r.pool);
+                let mut view = job_view(r, include.params, include.result);
+                view.held = held;
+                view
+            })
             .collect(),
         next_cursor: page.next_cursor,
     };

@@ -8,6 +8,7 @@ pub(crate) mod cron;
 mod engine_error;
 pub(crate) mod guard;
 pub(crate) mod jobs;
+pub(crate) mod limits;
 pub(crate) mod listen;
 pub(crate) mod openapi;
 pub(crate) mod ops;
@@ -115,6 +116,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(queues::pause_job))
         .routes(routes!(queues::resume_job))
         .routes(routes!(queues::list))
+        .routes(routes!(limits::list))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))

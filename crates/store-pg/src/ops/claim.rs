@@ -11,8 +11,8 @@ use offload_store::{Claimed, Demand, JobId, JobState, StoreError};
 use tokio_postgres::types::ToSql;
 
 use super::{all, job_notice, throttle, Cols};
-use offload_store::rules::throttle::Gate;
 use crate::engine;
+use offload_store::rules::throttle::Gate;
 use offload_store::Notice;
 
 const PROMOTE_DUE: &str = include_str!("../sql/claim/promote_due.sql");

@@ -62,7 +62,11 @@ pub(crate) async fn lock(tx: &Transaction<'_>) -> Result<Vec<Bucket>, StoreError
 /// Writes back the buckets of a claim.
 pub(crate) async fn save(tx: &Transaction<'_>, gate: &Gate) -> Result<(), StoreError> {
     let (mut kinds, mut names, mut tokens, mut at) = (vec![], vec![], vec![], vec![]);
-    for b in gate.buckets().into_iter().filter(|b| b.throttle.rate.is_some()) {
+    for b in gate
+        .buckets()
+        .into_iter()
+        .filter(|b| b.throttle.rate.is_some())
+    {
         kinds.push(b.throttle.queue.kind.as_str());
         names.push(b.throttle.queue.name.as_str());
         tokens.push(b.micro);

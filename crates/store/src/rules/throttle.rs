@@ -23,8 +23,8 @@ use crate::{Millis, Queue, QueueKind, StoreError};
 pub fn refill(rate: Rate, micro: i64, refilled_at: Millis, now: Millis) -> i64 {
     let cap = i128::from(rate.limit) * i128::from(MICRO);
     let elapsed = i128::from(now.saturating_sub(refilled_at).max(0));
-    let added = elapsed * i128::from(rate.limit) * i128::from(MICRO)
-        / i128::from(rate.period_ms.max(1));
+    let added =
+        elapsed * i128::from(rate.limit) * i128::from(MICRO) / i128::from(rate.period_ms.max(1));
     let tokens = (i128::from(micro) + added).min(cap);
     i64::try_from(tokens).unwrap_or(i64::MAX)
 }
@@ -116,11 +116,7 @@ impl Bucket {
     /// What holds the queue's jobs back now, if anything (the concurrency limit first: it
     /// lasts until a job ends).
     pub fn held(&self) -> Option<HeldBy> {
-        if self
-            .throttle
-            .max_running
-            .is_some_and(|k| self.running >= k)
-        {
+        if self.throttle.max_running.is_some_and(|k| self.running >= k) {
             return Some(HeldBy::ConcurrencyLimit);
         }
         if self.throttle.rate.is_some() && self.micro < MICRO {
@@ -257,7 +253,11 @@ mod tests {
         assert_eq!(refill(r, 0, 0, 100), MICRO);
         assert_eq!(refill(r, 0, 0, 150), MICRO + MICRO / 2);
         assert_eq!(refill(r, 0, 0, 10_000), 10 * MICRO);
-        assert_eq!(refill(r, 3 * MICRO, 500, 400), 3 * MICRO, "the clock went back");
+        assert_eq!(
+            refill(r, 3 * MICRO, 500, 400),
+            3 * MICRO,
+            "the clock went back"
+        );
         let slow = Rate {
             limit: 3,
             period_ms: 1000,
@@ -274,7 +274,8 @@ mod tests {
         ]);
         assert_eq!(gate.pool_allowance("p", 10), 3);
         assert_eq!(gate.pool_allowance("q", 10), 10);
-        let (kept, refused) = gate.sift("p", vec![(1, "a".into()), (2, "a".into()), (3, "b".into())]);
+        let (kept, refused) =
+            gate.sift("p", vec![(1, "a".into()), (2, "a".into()), (3, "b".into())]);
         assert_eq!(kept, [1, 3]);
         assert!(refused);
         assert_eq!(gate.closed_jobs(), ["a"]);

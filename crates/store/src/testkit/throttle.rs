@@ -82,7 +82,11 @@ pub async fn a_rate_limit_gives_n_starts_per_period_then_none<
 
     // A changed rate starts full.
     store
-        .set_limits(vec![throttle(Queue::pool("node"), Some((2, HOUR_MS)), None)])
+        .set_limits(vec![throttle(
+            Queue::pool("node"),
+            Some((2, HOUR_MS)),
+            None,
+        )])
         .await
         .unwrap();
     assert_eq!(
@@ -170,14 +174,20 @@ pub async fn pool_and_job_limits_combine<H: Harness, Fut: Future<Output = H>>(
     store.submit(batch, WINDOW).await.unwrap();
     let both = [demand("node", 10), demand("python", 10)].concat();
     let c = store.claim(NODE, &both, LEASE).await.unwrap();
-    let names: Vec<_> = c.iter().map(|c| (c.job.as_str(), c.pool.as_str())).collect();
+    let names: Vec<_> = c
+        .iter()
+        .map(|c| (c.job.as_str(), c.pool.as_str()))
+        .collect();
     assert_eq!(names, [("a", "node"), ("b", "node"), ("b", "node")]);
     let states = store.limits().await.unwrap();
     assert_eq!(states[0].throttle.queue, Queue::pool("node"));
     assert_eq!(states[0].held, Some(HeldBy::ConcurrencyLimit));
     assert_eq!(states[1].throttle.queue, Queue::job("a"));
     assert_eq!(states[1].held, Some(HeldBy::RateLimit));
-    assert_eq!(states[1].queued, 3, "the job name's queued jobs in every pool");
+    assert_eq!(
+        states[1].queued, 3,
+        "the job name's queued jobs in every pool"
+    );
     harness.check_counts().await;
 }
 
@@ -193,17 +203,30 @@ pub async fn bad_limits_are_refused<H: Harness, Fut: Future<Output = H>>(
         other => panic!("not a limit error: {other}"),
     };
     let cases = [
-        (vec![throttle(Queue::pool("p"), Some((0, 1000)), None)], "rate.limit"),
-        (vec![throttle(Queue::pool("p"), Some((1, 0)), None)], "rate.period_ms"),
         (
-            vec![throttle(Queue::pool("p"), Some((1, MAX_PERIOD_MS + 1)), None)],
+            vec![throttle(Queue::pool("p"), Some((0, 1000)), None)],
+            "rate.limit",
+        ),
+        (
+            vec![throttle(Queue::pool("p"), Some((1, 0)), None)],
+            "rate.period_ms",
+        ),
+        (
+            vec![throttle(
+                Queue::pool("p"),
+                Some((1, MAX_PERIOD_MS + 1)),
+                None,
+            )],
             "rate.period_ms",
         ),
         (
             vec![throttle(Queue::pool("p"), Some((1_000_001, 1000)), None)],
             "rate.limit",
         ),
-        (vec![throttle(Queue::job("j"), None, Some(0))], "max_running"),
+        (
+            vec![throttle(Queue::job("j"), None, Some(0))],
+            "max_running",
+        ),
         (vec![throttle(Queue::job("j"), None, None)], "rate"),
         (vec![throttle(Queue::job(""), None, Some(1))], "name"),
         (

@@ -9,8 +9,8 @@ use super::super::counts::Deltas;
 use super::super::engine;
 use super::complete::{end_attempt, AttemptEnd};
 use super::{all, id_text, throttle};
-use crate::rules::throttle::Gate;
 use crate::rules::rows::{claimed, Row};
+use crate::rules::throttle::Gate;
 use crate::rules::values::ms;
 use crate::{Claimed, Demand, JobId, JobState, Millis, StoreError};
 

@@ -46,7 +46,11 @@ pub(in crate::sqlite) fn buckets(c: &Connection, now: Millis) -> Result<Vec<Buck
 /// Writes back the buckets of a claim.
 pub(in crate::sqlite) fn save(c: &Connection, gate: &Gate) -> Result<(), StoreError> {
     let mut s = c.prepare_cached(SAVE).map_err(engine)?;
-    for b in gate.buckets().into_iter().filter(|b| b.throttle.rate.is_some()) {
+    for b in gate
+        .buckets()
+        .into_iter()
+        .filter(|b| b.throttle.rate.is_some())
+    {
         let q = &b.throttle.queue;
         s.execute(params![q.kind.as_str(), q.name, b.micro, b.refilled_at])
             .map_err(engine)?;
@@ -96,7 +100,10 @@ pub(in crate::sqlite) fn set(
     Ok(())
 }
 
-pub(in crate::sqlite) fn list(c: &Connection, now: Millis) -> Result<Vec<ThrottleState>, StoreError> {
+pub(in crate::sqlite) fn list(
+    c: &Connection,
+    now: Millis,
+) -> Result<Vec<ThrottleState>, StoreError> {
     let mut out = buckets(c, now)?
         .into_iter()
         .map(|b| Ok(b.state(count(c, QUEUED, &b.throttle)?)))
