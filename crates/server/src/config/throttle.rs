@@ -168,7 +168,7 @@ mod tests {
     fn bad_limits_name_the_section_and_field() {
         let e = |toml: &str| config(toml).unwrap_err();
         assert!(e("[job.a]\nrate = \"0/1s\"").contains("[job.\"a\"] rate.limit 0 is out of range"));
-        assert!(e("[job.a]\nrate = \"-3/1s\"").contains("rate \"-3/1s\" is not"));
+        assert!(e("[job.a]\nrate = \"-3/1s\"").contains("rate.limit -3 is out of range"));
         assert!(e("[job.a]\nrate = { limit = -1, period_ms = 10 }")
             .contains("rate.limit -1 is out of range"));
         assert!(e("[job.a]\nrate = { limit = 1, period_ms = 0 }")
