@@ -48,6 +48,7 @@ fn job(name: &str, i: usize) -> NewJob {
         key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
+        unique: false,
     }
 }
 

@@ -43,6 +43,7 @@
 //!     key_ttl_ms: None,
 //!     idempotency_key: None,
 //!     cron: None,
+//!     unique: false,
 //! };
 //! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
 //! let demand = [Demand { pool: "node".into(), n: 8 }];
@@ -186,6 +187,11 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 pub(crate) fn engine(e: tokio_postgres::Error) -> StoreError {
+    if e.as_db_error()
+        .is_some_and(|db| db.constraint() == Some("offload_jobs_unique_active"))
+    {
+        return offload_store::rules::submit::unique_conflict();
+    }
     StoreError::Engine(describe(&e))
 }
 

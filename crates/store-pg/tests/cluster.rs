@@ -391,3 +391,31 @@ async fn limits_hold_across_nodes() {
     assert_eq!(all.iter().filter(|c| c.job == "k").count(), 60);
     check_counts(&db, &stores[2]).await;
 }
+
+/// Concurrent submits of one `unique = "while-active"` job on three nodes make one job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unique_submits_racing_on_several_nodes_make_one_job() {
+    let db = TestDb::create();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(PgStore::connect(&db.url).await.unwrap()));
+    }
+    let mut tasks = Vec::new();
+    for t in 0..24 {
+        let store = Arc::clone(&stores[t % 3]);
+        tasks.push(tokio::spawn(async move {
+            let mut j = job("once", "node");
+            j.params = json!({"report": "daily", "day": 3});
+            j.unique = true;
+            store.submit(vec![j], WINDOW).await.unwrap()[0].clone()
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.push(t.await.unwrap());
+    }
+    let ids: HashSet<_> = all.iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 1, "{all:?}");
+    assert_eq!(all.iter().filter(|s| !s.duplicate).count(), 1);
+    check_counts(&db, &stores[0]).await;
+}

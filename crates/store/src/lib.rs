@@ -165,6 +165,12 @@ pub struct NewJob {
     pub key_ttl_ms: Option<u64>,
     /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
     pub cron: Option<CronTick>,
+    /// `unique = "while-active"`: while a job of the same name and the same params (or the
+    /// same idempotency key, when given) is not finished (scheduled, queued, running or
+    /// failed), the submit returns it (`duplicate: true`) instead of a new job
+    /// ([`rules::submit::unique_key`]).
+    #[serde(default)]
+    pub unique: bool,
 }
 
 /// A cron tick that produced a job.
@@ -183,7 +189,8 @@ pub struct Submitted {
     pub id: JobId,
     /// Its state now.
     pub state: JobState,
-    /// Whether an earlier job with the same idempotency key (or cron tick) was returned.
+    /// Whether an earlier job was returned: the same idempotency key within its window, the
+    /// same cron tick, or an unfinished job of a `unique` submit.
     pub duplicate: bool,
 }
 

@@ -16,7 +16,7 @@
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
 //! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows),
-//! `throttle.rs` (rate and concurrency limits).
+//! `throttle.rs` (rate and concurrency limits), `unique.rs` (`unique = "while-active"`).
 
 mod admin;
 mod bulk;
@@ -28,6 +28,7 @@ mod read;
 mod semantics;
 mod submit;
 mod throttle;
+mod unique;
 
 pub use admin::*;
 pub use bulk::*;
@@ -39,6 +40,7 @@ pub use read::*;
 pub use semantics::*;
 pub use submit::*;
 pub use throttle::*;
+pub use unique::*;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +87,7 @@ pub fn job(name: &str, pool: &str) -> NewJob {
         key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
+        unique: false,
     }
 }
 
@@ -182,10 +185,13 @@ macro_rules! store_conformance {
             a_rate_limit_gives_n_starts_per_period_then_none,
             a_concurrency_limit_is_never_exceeded,
             pool_and_job_limits_combine,
-            bad_limits_are_refused;
+            bad_limits_are_refused,
+            // unique = "while-active"
+            unique_while_active_returns_the_unfinished_job;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_claimers_respect_limits,
+            concurrent_unique_submits_make_one_job,
             concurrent_single_submits_are_all_committed
         );
     };

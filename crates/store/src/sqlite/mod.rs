@@ -44,6 +44,7 @@
 //!     key_ttl_ms: None,
 //!     idempotency_key: None,
 //!     cron: None,
+//!     unique: false,
 //! };
 //! // Returns once the job is committed to disk.
 //! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
@@ -243,7 +244,11 @@ pub struct SqliteStore {
 }
 
 pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
+    let text = e.to_string();
+    if text.contains("jobs.unique_key") {
+        return crate::rules::submit::unique_conflict();
+    }
+    StoreError::Engine(text)
 }
 
 /// The settings every connection shares.

@@ -62,3 +62,13 @@ BEGIN
         FROM claimed c ORDER BY c.priority DESC, c.run_at, c.id;
     END LOOP;
 END $$;
+
+-- `unique = "while-active"` (issue 15):
+-- - `offload_jobs.unique_key`: a unique job's key (`key:<idempotency key>` or
+--   `params:<sha-256 of its canonical params>`, `offload_store::rules::submit::unique_key`).
+-- - `offload_jobs_unique_active`: at most one unfinished job per (name, unique key). Submits of
+--   one unique key also take an advisory lock on it, so concurrent ones on several nodes
+--   serialize and the later finds the first job.
+ALTER TABLE offload_jobs ADD COLUMN unique_key text;
+CREATE UNIQUE INDEX offload_jobs_unique_active ON offload_jobs (job, unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running', 'failed');

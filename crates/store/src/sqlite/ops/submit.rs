@@ -9,7 +9,7 @@ use super::super::counts::Deltas;
 use super::super::engine;
 use super::{first, id_text};
 use crate::rules::rows::{duplicate, Row};
-use crate::rules::submit::{same_job, validate};
+use crate::rules::submit::{same_job, unique_key, validate};
 use crate::rules::values::{ms, to_i64};
 use crate::{CronTick, JobId, JobState, Millis, NewJob, StoreError, Submitted};
 
@@ -18,6 +18,7 @@ const BY_TICK: &str = include_str!("../sql/submit/by_tick.sql");
 const INSERT_JOB: &str = include_str!("../sql/submit/insert_job.sql");
 const TAKE_KEY: &str = include_str!("../sql/submit/take_key.sql");
 const NOTE_TICK: &str = include_str!("../sql/submit/note_tick.sql");
+const BY_UNIQUE: &str = include_str!("../sql/submit/by_unique.sql");
 
 /// The first job of an idempotency key, if created within the window; a conflict when that
 /// job has another name or other params.
@@ -74,6 +75,15 @@ pub(in crate::sqlite) fn submit(
                 continue;
             }
         }
+        let unique = unique_key(job);
+        if let Some(unique) = &unique {
+            // One writer: no other submit runs between this look and the insert.
+            let mut s = c.prepare_cached(BY_UNIQUE).map_err(engine)?;
+            if let Some(first) = first(&mut s, params![job.job, unique], |r| duplicate(r))? {
+                out.push(first);
+                continue;
+            }
+        }
         validate(job)?;
         let id = JobId::now_v7();
         let id_s = id_text(id);
@@ -116,6 +126,7 @@ pub(in crate::sqlite) fn submit(
                     job.cron.as_ref().map(|t| t.tick),
                     policy,
                     keep,
+                    unique,
                 ])
             })
             .map_err(engine)?;

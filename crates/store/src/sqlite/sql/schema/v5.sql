@@ -19,3 +19,12 @@ CREATE TABLE queue_limits (
 ) WITHOUT ROWID;
 
 CREATE INDEX jobs_running ON jobs (pool, job) WHERE state = 'running';
+
+-- `unique = "while-active"` (issue 15):
+-- - `jobs.unique_key`: a unique job's key (`key:<idempotency key>` or `params:<sha-256 of its
+--   canonical params>`, `offload_store::rules::submit::unique_key`); NULL for other jobs.
+-- - `jobs_unique_active`: at most one unfinished job per (name, unique key); a submit finds it
+--   there and returns it. A finished job leaves the index, so the next submit creates a job.
+ALTER TABLE jobs ADD COLUMN unique_key TEXT;
+CREATE UNIQUE INDEX jobs_unique_active ON jobs (job, unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running', 'failed');
