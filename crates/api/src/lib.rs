@@ -37,7 +37,8 @@ pub use cron::{
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
-    JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
+    JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, Unique,
+    WaitQuery,
 };
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,

@@ -122,7 +122,13 @@ fn a_bad_limit_is_a_configuration_error_naming_the_field() {
         cfg.validate().unwrap_err().to_string()
     };
     let e = bad("[job.\"primes\"]\nrate = { limit = 0, period_ms = 1000 }");
-    assert!(e.contains("[job.\"primes\"] rate.limit 0 is out of range"), "{e}");
+    assert!(
+        e.contains("[job.\"primes\"] rate.limit 0 is out of range"),
+        "{e}"
+    );
     let e = bad("[[pool]]\nname = \"p\"\nmax_running = -1");
-    assert!(e.contains("[[pool]] \"p\": max_running -1 is out of range"), "{e}");
+    assert!(
+        e.contains("[[pool]] \"p\": max_running -1 is out of range"),
+        "{e}"
+    );
 }

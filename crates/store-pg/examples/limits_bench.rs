@@ -61,7 +61,9 @@ fn done(c: &offload_store::Claimed) -> Completion {
         started_at: 0,
         ended_at: 0,
         outcome: "succeeded".into(),
-        then: Transition::Succeeded { result: json!(null) },
+        then: Transition::Succeeded {
+            result: json!(null),
+        },
     }
 }
 
@@ -142,7 +144,11 @@ async fn cost(engine: &str, store: &dyn Store, jobs: usize) -> Vec<(String, f64)
 /// Starts per period under a rate limit, the loop claiming as fast as it can.
 async fn accuracy(engine: &str, store: &dyn Store) -> Vec<u64> {
     store
-        .set_limits(vec![limit(Queue::pool("node"), Some((LIMIT, PERIOD_MS)), None)])
+        .set_limits(vec![limit(
+            Queue::pool("node"),
+            Some((LIMIT, PERIOD_MS)),
+            None,
+        )])
         .await
         .expect("set_limits");
     fill(store, (LIMIT * (PERIODS + 2)) as usize, &["r"]).await;

@@ -8,6 +8,7 @@
 //! key_ttl_ms = 600000        # a repeated idempotency key finds its first job for 10 minutes
 //! rate = "10/1s"             # at most 10 starts a second (`config/throttle.rs`)
 //! max_running = 2            # at most 2 running at once (also `concurrency = 2`)
+//! unique = "while-active"    # a submit returns the unfinished job of the same params
 //! ```
 
 use std::collections::BTreeMap;
@@ -36,6 +37,8 @@ pub struct JobSection {
     /// At most this many of its jobs running at once, on every node.
     #[serde(alias = "concurrency")]
     pub max_running: Option<i64>,
+    /// `"while-active"`: every submit of the job is unique (`SubmitRequest::unique`).
+    pub unique: Option<offload_api::Unique>,
 }
 
 /// Every `[job."<name>"]` section, by exact job name.

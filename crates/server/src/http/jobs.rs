@@ -112,6 +112,7 @@ impl From<SubmitRequest> for Submit {
             backoff: b.backoff.as_ref().map(crate::backoff::to_store),
             keep_result_ms: b.keep_result_ms,
             key_ttl_ms: b.key_ttl_ms,
+            unique: b.unique.is_some(),
         }
     }
 }
@@ -121,7 +122,7 @@ impl From<SubmitRequest> for Submit {
     request_body = SubmitRequest,
     responses(
         (status = 201, description = "Committed", body = api::Submitted),
-        (status = 200, description = "A duplicate idempotency key: the first job", body = api::Submitted),
+        (status = 200, description = "A duplicate: the idempotency key's first job, or the unfinished job of a `unique` submit", body = api::Submitted),
         (status = 400, description = "`invalid_json`, `invalid_request`: a field out of its range", body = ErrorBody),
         (status = 404, description = "`unknown_job`: no such job file", body = ErrorBody),
         (status = 409, description = "`conflict`: the idempotency key names another job", body = ErrorBody),

@@ -104,7 +104,10 @@ pub(crate) async fn submit(
     jobs: Vec<NewJob>,
     window: Duration,
 ) -> Result<SubmitOutcome, StoreError> {
-    if jobs.iter().all(|j| j.idempotency_key.is_none() && !j.unique) {
+    if jobs
+        .iter()
+        .all(|j| j.idempotency_key.is_none() && !j.unique)
+    {
         return submit_plain(c, jobs).await;
     }
     let mut tries = 0;

@@ -21,10 +21,7 @@ fn unique(name: &str, params: serde_json::Value) -> NewJob {
 /// returns it; other params, another name or a job without `unique` make new jobs; once it
 /// ends, the next submit makes a new one. With an idempotency key the key decides, whatever
 /// the params.
-pub async fn unique_while_active_returns_the_unfinished_job<
-    H: Harness,
-    Fut: Future<Output = H>,
->(
+pub async fn unique_while_active_returns_the_unfinished_job<H: Harness, Fut: Future<Output = H>>(
     fresh: impl FnOnce() -> Fut,
 ) {
     let harness = fresh().await;
