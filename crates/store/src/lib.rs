@@ -464,11 +464,11 @@ pub enum StoreError {
     /// The request is not valid for the job's state (retry of a running job, say).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// An idempotency key, within its window, names a job with another name or other params.
+    /// An idempotency key of a job name, within its window, names a job with other params.
     /// The other job is not revealed.
     #[error(
-        "idempotency key {key:?} was used within the idempotency window for another job name \
-         or other params; send the same job and params to get the first job, or use a new key"
+        "idempotency key {key:?} was used within the idempotency window for this job name with \
+         other params; send the same params to get the first job, or use a new key"
     )]
     IdempotencyConflict {
         /// The key.
@@ -500,12 +500,14 @@ pub type Counts = BTreeMap<(String, JobState), u64>;
 /// concurrent calls into group commits. A method returns only after its change is durable.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores jobs (one transaction for the batch). Idempotency: a job whose
-    /// `idempotency_key` matches a job created within `idempotency_window` with the same job
-    /// name and the same params (compared as JSON values) returns that job with
-    /// `duplicate: true`; with another name or other params the whole batch fails with
-    /// [`StoreError::IdempotencyConflict`]. A job whose `cron` tick already fired returns the
-    /// first one. Numbers out of the ranges of [`limits`] are [`StoreError::Limit`].
+    /// Stores jobs (one transaction for the batch). Idempotency keys are scoped by job name
+    /// (schema v5: the same key with two names names two jobs): a job whose `idempotency_key`
+    /// matches a job of its name created within `idempotency_window` (or its own `key_ttl_ms`)
+    /// with the same params (compared as JSON values) returns that job with `duplicate: true`;
+    /// with other params the whole batch fails with [`StoreError::IdempotencyConflict`]. A job
+    /// whose `cron` tick already fired returns the first one; a `unique` job whose unfinished
+    /// twin exists returns it. Numbers out of the ranges of [`limits`] are
+    /// [`StoreError::Limit`].
     async fn submit(
         &self,
         jobs: Vec<NewJob>,

@@ -192,7 +192,10 @@ async fn submit_keyed(
     let mut locks: Vec<String> = jobs
         .iter()
         .flat_map(|j| {
-            let key = j.idempotency_key.as_ref().map(|k| format!("key:{k}"));
+            let key = j
+                .idempotency_key
+                .as_ref()
+                .map(|k| format!("key:{}:{k}", j.job));
             let tick = j
                 .cron
                 .as_ref()
@@ -225,14 +228,17 @@ async fn submit_keyed(
                 .transpose()?
                 .unwrap_or(window);
             let took = tx
-                .query_opt(&take_key, &[key, &id, &window])
+                .query_opt(&take_key, &[key, &id, &window, &job.job])
                 .await
                 .map_err(engine)?;
             if took.is_none() {
-                let row = tx.query_one(&key_holder, &[key]).await.map_err(engine)?;
+                let row = tx
+                    .query_one(&key_holder, &[key, &job.job])
+                    .await
+                    .map_err(engine)?;
                 let holder = Cols(&row);
                 if let Some(state) = holder.opt_text("state")? {
-                    // Scoped: the key answers only the same job with the same params.
+                    // Scoped by job name: the key answers only the same params.
                     same_job(
                         key,
                         &job,
@@ -248,7 +254,9 @@ async fn submit_keyed(
                 }
                 // The key's job is gone: the key is free.
                 let free = tx.prepare_cached(FREE_KEY).await.map_err(engine)?;
-                tx.execute(&free, &[key, &id]).await.map_err(engine)?;
+                tx.execute(&free, &[key, &id, &job.job])
+                    .await
+                    .map_err(engine)?;
             }
         }
         if let Some(unique) = unique_key(&job) {

@@ -33,9 +33,9 @@ pub fn validate_all(jobs: &[NewJob]) -> Result<(), StoreError> {
     jobs.iter().try_for_each(validate)
 }
 
-/// Whether the first job of an idempotency key (still within the window) may answer `job`: only
-/// the same job name with the same params (compared as JSON values, so key order does not
-/// matter).
+/// Whether the first job of an idempotency key (still within the window; keys are scoped by job
+/// name, so it has the same name) may answer `job`: only with the same params (compared as JSON
+/// values, so key order does not matter).
 ///
 /// # Errors
 ///

@@ -68,7 +68,7 @@
 //! schedule (`delete_schedule`); [`StoreError::Conflict`] for a `retry` of a job that is not
 //! `dead` or `cancelled`; [`StoreError::Limit`] for a job with a number out of the
 //! [`limits`](crate::limits) (`max_attempts: 0`, say: the whole batch is refused);
-//! [`StoreError::IdempotencyConflict`] for a key reused for another job within the window;
+//! [`StoreError::IdempotencyConflict`] for a key of a job name reused with other params within the window;
 //! [`StoreError::Invalid`] for a `list` cursor that did not come from `list`; [`StoreError::Engine`] when SQLite fails (a full disk,
 //! an I/O error). A failing call changes nothing and does not fail the other calls of its group
 //! commit, unless the commit itself fails, which fails them all.

@@ -72,3 +72,13 @@ END $$;
 ALTER TABLE offload_jobs ADD COLUMN unique_key text;
 CREATE UNIQUE INDEX offload_jobs_unique_active ON offload_jobs (job, unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running', 'failed');
+
+-- Idempotency keys scoped by job name (issue 15): the same key with two job names names two
+-- jobs. `offload_idempotency` is keyed by (job, key); the keys kept from before name their
+-- job's name (a key whose job is gone is free anyway, and dropped).
+ALTER TABLE offload_idempotency ADD COLUMN job text;
+UPDATE offload_idempotency i SET job = j.job FROM offload_jobs j WHERE j.id = i.job_id;
+DELETE FROM offload_idempotency WHERE job IS NULL;
+ALTER TABLE offload_idempotency ALTER COLUMN job SET NOT NULL;
+ALTER TABLE offload_idempotency DROP CONSTRAINT offload_idempotency_pkey;
+ALTER TABLE offload_idempotency ADD PRIMARY KEY (job, key);

@@ -20,8 +20,8 @@ const TAKE_KEY: &str = include_str!("../sql/submit/take_key.sql");
 const NOTE_TICK: &str = include_str!("../sql/submit/note_tick.sql");
 const BY_UNIQUE: &str = include_str!("../sql/submit/by_unique.sql");
 
-/// The first job of an idempotency key, if created within the window; a conflict when that
-/// job has another name or other params.
+/// The first job of an idempotency key of the job's name, if created within the window; a
+/// conflict when that job has other params.
 fn by_key(
     c: &Connection,
     job: &NewJob,
@@ -30,7 +30,7 @@ fn by_key(
     now: Millis,
 ) -> Result<Option<Submitted>, StoreError> {
     let mut s = c.prepare_cached(BY_KEY).map_err(engine)?;
-    let found = first(&mut s, [key], |r| {
+    let found = first(&mut s, [key, &job.job], |r| {
         let created_at = r.int("key_created_at")?;
         if now.saturating_sub(created_at) >= window {
             return Ok(None);
@@ -133,7 +133,7 @@ pub(in crate::sqlite) fn submit(
         deltas.add(&job.pool, state, 1);
         if let Some(key) = &job.idempotency_key {
             c.prepare_cached(TAKE_KEY)
-                .and_then(|mut s| s.execute(params![key, id_s, now]))
+                .and_then(|mut s| s.execute(params![key, id_s, now, job.job]))
                 .map_err(engine)?;
         }
         if let Some(tick) = &job.cron {

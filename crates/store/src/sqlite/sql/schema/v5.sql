@@ -28,3 +28,18 @@ CREATE INDEX jobs_running ON jobs (pool, job) WHERE state = 'running';
 ALTER TABLE jobs ADD COLUMN unique_key TEXT;
 CREATE UNIQUE INDEX jobs_unique_active ON jobs (job, unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running', 'failed');
+
+-- Idempotency keys scoped by job name (issue 15): the same key with two job names names two
+-- jobs. `idempotency` is keyed by (job, key); the keys kept from before name their job's name
+-- (a key whose job is gone is free anyway, and dropped).
+CREATE TABLE idempotency_scoped (
+    job        TEXT    NOT NULL,
+    key        TEXT    NOT NULL,
+    job_id     TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (job, key)
+) WITHOUT ROWID;
+INSERT INTO idempotency_scoped (job, key, job_id, created_at)
+SELECT j.job, i.key, i.job_id, i.created_at FROM idempotency i JOIN jobs j ON j.id = i.job_id;
+DROP TABLE idempotency;
+ALTER TABLE idempotency_scoped RENAME TO idempotency;
