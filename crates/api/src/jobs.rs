@@ -180,6 +180,21 @@ pub struct SubmitRequest {
     )]
     #[schema(minimum = 1, maximum = 31_536_000_000_u64)]
     pub key_ttl_ms: Option<u64>,
+    /// `"while-active"`: while a job of the same name and the same params (or, with
+    /// `idempotency_key`, the same key) is not finished, this submit returns it (`200`,
+    /// `duplicate: true`) instead of making a new one (default: the job's `[job."<name>"]
+    /// unique`, else none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique: Option<Unique>,
+}
+
+/// Uniqueness of a submitted job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Unique {
+    /// One unfinished (scheduled, queued, running, failed) job per job name and params, or
+    /// per job name and idempotency key.
+    #[serde(rename = "while-active")]
+    WhileActive,
 }
 
 /// The answer to one submitted job: `201` (or `200` with `duplicate: true`).
@@ -190,7 +205,8 @@ pub struct Submitted {
     pub id: JobId,
     /// Its state now.
     pub state: JobState,
-    /// Whether an earlier job with the same idempotency key was returned.
+    /// Whether an earlier job was returned: the same idempotency key within its window, or
+    /// (`unique: "while-active"`) an unfinished job of the same name and params or key.
     #[serde(default)]
     pub duplicate: bool,
 }
@@ -294,6 +310,10 @@ pub struct Job {
     /// The cron schedule that submitted it (`null`: submitted otherwise).
     #[serde(default)]
     pub schedule: Option<String>,
+    /// A queued job that a rate or concurrency limit holds back now: which one (absent
+    /// otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<crate::Held>,
     /// Every attempt (`[]` in lists).
     pub attempts: Vec<Attempt>,
 }

@@ -28,6 +28,7 @@ mod nodes;
 mod ops;
 mod queues;
 mod retry;
+mod throttle;
 
 pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
@@ -37,7 +38,8 @@ pub use cron::{
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
-    JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
+    JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, Unique,
+    WaitQuery,
 };
 pub use nodes::{
     AfterDrain, DrainRequest, Node, NodeDrain, NodeList, NodeState, DEFAULT_DRAIN_DEADLINE_MS,
@@ -49,3 +51,4 @@ pub use ops::{
 };
 pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};
 pub use retry::Backoff;
+pub use throttle::{Held, HeldReason, Limit, LimitList, Rate};

@@ -31,6 +31,8 @@
 //! recycle_after_jobs = 500
 //! max_rss_mb = 512
 //! isolation = "pool"         # or "process": a fresh process per job
+//! rate = "100/1m"            # at most 100 starts a minute, on every node (config/throttle.rs)
+//! max_running = 8            # at most 8 of its jobs running at once, on every node
 //!
 //! [lines]                  # limits of the seed's TCP/UDP line protocol (docs/line-protocol.md)
 //! max_request_bytes = 1048576
@@ -145,6 +147,12 @@ pub struct PoolSection {
     /// `pool` or `process`.
     #[serde(default)]
     pub isolation: Isolation,
+    /// At most this many starts of the pool's jobs per period, on every node (`"100/1m"` or
+    /// `{ limit, period_ms }`; `config/throttle.rs`).
+    pub rate: Option<throttle::RateSpec>,
+    /// At most this many of the pool's jobs running at once, on every node (`concurrency` is
+    /// the jobs of one worker).
+    pub max_running: Option<i64>,
 }
 
 /// One `[[cron]]` of `offload.toml`.
@@ -187,6 +195,7 @@ mod jobs;
 mod limits;
 mod lines;
 mod numbers;
+pub(crate) mod throttle;
 
 pub use jobs::{JobSection, JobSections};
 pub use limits::{Limits, LimitsSection};
@@ -472,6 +481,7 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         numbers::check_config(self)?;
         jobs::check(&self.job_sections)?;
+        throttle::throttles(self)?;
         if !self.listen.ip().is_loopback() && self.token.is_none() {
             return Err(ConfigError::Invalid(format!(
                 "{} is not a loopback address: set a token (--token or OFFLOAD_TOKEN)",

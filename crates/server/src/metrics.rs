@@ -229,6 +229,36 @@ impl Metrics {
     }
 }
 
+/// The scrape-time gauges of the rate and concurrency limits (`GET /v1/limits` in Prometheus
+/// form): `offload_limit_tokens` (whole tokens in a rate limit's bucket),
+/// `offload_limit_running` (jobs of the queue running, every node's), `offload_limit_held`
+/// (queued jobs the limit holds back now), each labelled `kind` (`pool`/`job`) and `name`.
+pub(crate) fn render_limits(limits: &[offload_store::ThrottleState]) -> String {
+    let mut out = String::new();
+    let label = |s: &offload_store::ThrottleState| {
+        format!(
+            "kind=\"{}\",name=\"{}\"",
+            s.throttle.queue.kind.as_str(),
+            escape(&s.throttle.queue.name)
+        )
+    };
+    out.push_str("# TYPE offload_limit_tokens gauge\n");
+    for s in limits {
+        if let Some(t) = s.tokens {
+            let _ = writeln!(out, "offload_limit_tokens{{{}}} {t}", label(s));
+        }
+    }
+    out.push_str("# TYPE offload_limit_running gauge\n");
+    for s in limits {
+        let _ = writeln!(out, "offload_limit_running{{{}}} {}", label(s), s.running);
+    }
+    out.push_str("# TYPE offload_limit_held gauge\n");
+    for s in limits {
+        let _ = writeln!(out, "offload_limit_held{{{}}} {}", label(s), s.held_jobs());
+    }
+    out
+}
+
 fn escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")

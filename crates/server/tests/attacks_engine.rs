@@ -344,7 +344,8 @@ async fn row11_error_texts_hold_no_absolute_path() {
     d.stop().await;
 }
 
-/// Row 12: the same idempotency key with another job or params returned the other job's id.
+/// Row 12: the same idempotency key with another job or params returned the other job's id
+/// (since schema v5 keys are scoped by job name: another job name makes its own job).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row12_a_reused_key_with_another_job_or_params_is_a_conflict() {
     let d = boot(|_| {}).await;
@@ -362,12 +363,20 @@ async fn row12_a_reused_key_with_another_job_or_params_is_a_conflict() {
         (200, Some(id.as_str()), Some(true)),
         "{v}"
     );
-    // Another job or other params: 409, and nothing of the first job in the answer.
-    for other in [
-        json!({"job": "env", "params": {"card": "4111-first-secret"}, "idempotency_key": "order-42"}),
-        json!({"job": "echo", "params": {"card": "other"}, "idempotency_key": "order-42"}),
-        json!({"job": "echo", "idempotency_key": "order-42"}),
-    ] {
+    // Keys are scoped by job name (schema v5): another job with the key is a job of its own,
+    // and its answer holds nothing of the first.
+    let (s, v) = d
+        .post(
+            "/v1/jobs",
+            json!({"job": "env", "params": {"card": "4111-first-secret"}, "idempotency_key": "order-42"}),
+        )
+        .await;
+    assert_eq!((s, v["duplicate"].as_bool()), (201, Some(false)), "{v}");
+    assert_ne!(v["id"].as_str(), Some(id.as_str()), "{v}");
+    let other_job = v["id"].as_str().unwrap().to_owned();
+    assert_eq!(d.result(&other_job).await["state"], "succeeded");
+    // Other params: 409, and nothing of the first job in the answer.
+    for other in [json!({"job": "echo", "idempotency_key": "order-42"})] {
         let (s, v) = d.post("/v1/jobs", other.clone()).await;
         assert_eq!(
             (s, v["error"]["code"].as_str()),
@@ -395,7 +404,7 @@ async fn row12_a_reused_key_with_another_job_or_params_is_a_conflict() {
     }
     // Nothing of the refused batches was stored.
     let (_, page) = d.get("/v1/jobs").await;
-    assert_eq!(page["jobs"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 2, "{page}");
     d.still_runs_jobs().await;
     d.stop().await;
 }

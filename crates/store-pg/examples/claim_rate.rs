@@ -34,6 +34,7 @@ fn job(i: u64) -> NewJob {
         key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
+        unique: false,
     }
 }
 

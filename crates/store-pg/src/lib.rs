@@ -43,6 +43,7 @@
 //!     key_ttl_ms: None,
 //!     idempotency_key: None,
 //!     cron: None,
+//!     unique: false,
 //! };
 //! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
 //! let demand = [Demand { pool: "node".into(), n: 8 }];
@@ -90,6 +91,7 @@ use offload_store::{
     Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
     CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
     Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, Store, StoreError, Submitted,
+    Throttle, ThrottleState,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -186,6 +188,11 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
 }
 
 pub(crate) fn engine(e: tokio_postgres::Error) -> StoreError {
+    if e.as_db_error()
+        .is_some_and(|db| db.constraint() == Some("offload_jobs_unique_active"))
+    {
+        return offload_store::rules::submit::unique_conflict();
+    }
     StoreError::Engine(describe(&e))
 }
 
@@ -359,8 +366,8 @@ impl Store for PgStore {
         if demand.iter().all(|d| d.n == 0) {
             return Ok(Vec::new());
         }
-        let c = self.client().await?;
-        let (claimed, promoted) = ops::claim::claim(&c, node, demand, lease).await?;
+        let mut c = self.client().await?;
+        let (claimed, promoted) = ops::claim::claim(&mut c, node, demand, lease).await?;
         self.announce(promoted.into_iter().map(|pool| Notice::Due { pool }));
         Ok(claimed)
     }
@@ -517,6 +524,16 @@ impl Store for PgStore {
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
         let c = self.client().await?;
         ops::queues::list(&c).await
+    }
+
+    async fn set_limits(&self, limits: Vec<Throttle>) -> Result<(), StoreError> {
+        let mut c = self.client().await?;
+        ops::throttle::set(&mut c, &limits).await
+    }
+
+    async fn limits(&self) -> Result<Vec<ThrottleState>, StoreError> {
+        let c = self.client().await?;
+        ops::throttle::list(&c).await
     }
 
     async fn delete(&self, id: JobId) -> Result<JobState, StoreError> {

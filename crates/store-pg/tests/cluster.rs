@@ -311,3 +311,111 @@ async fn claimers_on_several_nodes_never_share_a_job() {
     assert_eq!(distinct.len(), 1_000, "no job claimed twice");
     check_counts(&db, &stores[1]).await;
 }
+
+/// Rate and concurrency limits are one limit for every node: three nodes claiming at once take
+/// exactly the bucket's tokens, and never run more jobs of a limited name than its
+/// `max_running` (counted between a claim and its completion, while the store has the job
+/// `running`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_hold_across_nodes() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use offload_store::Queue;
+
+    let db = TestDb::create();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(PgStore::connect(&db.url).await.unwrap()));
+    }
+    stores[0]
+        .set_limits(vec![
+            throttle(Queue::pool("node"), Some((40, 3_600_000)), None),
+            throttle(Queue::job("k"), None, Some(3)),
+        ])
+        .await
+        .unwrap();
+    let mut batch: Vec<_> = (0..200).map(|_| job("x", "node")).collect();
+    batch.extend((0..60).map(|_| job("k", "python")));
+    stores[1].submit(batch, WINDOW).await.unwrap();
+    let running = Arc::new(AtomicU64::new(0));
+    let most = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..12 {
+        let store = Arc::clone(&stores[t % 3]);
+        let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+        tasks.push(tokio::spawn(async move {
+            let node = format!("node-{}", t % 3);
+            let want = [demand("node", 1 + t % 4), demand("python", 1 + t % 2)].concat();
+            let mut mine = Vec::new();
+            let mut idle = 0;
+            // Until no node has anything left to claim: a claim that finds nothing while
+            // other nodes still run `k` jobs tries again after they complete theirs.
+            while idle < 50 {
+                let c = store.claim(&node, &want, LEASE).await.unwrap();
+                if c.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                let ks = c.iter().filter(|c| c.job == "k").count() as u64;
+                let now = running.fetch_add(ks, Ordering::SeqCst) + ks;
+                most.fetch_max(now, Ordering::SeqCst);
+                let done = c
+                    .iter()
+                    .map(|c| {
+                        let mut d = completion(c.id, 1, succeeded(json!(null)));
+                        d.node = node.clone();
+                        d
+                    })
+                    .collect();
+                running.fetch_sub(ks, Ordering::SeqCst);
+                store.complete(done).await.unwrap();
+                mine.extend(c);
+            }
+            mine
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().map(|c| c.id).collect();
+    assert_eq!(distinct.len(), all.len(), "no job claimed twice");
+    assert_eq!(all.iter().filter(|c| c.pool == "node").count(), 40);
+    assert!(
+        most.load(Ordering::SeqCst) <= 3,
+        "k ran {} at once",
+        most.load(Ordering::SeqCst)
+    );
+    assert_eq!(all.iter().filter(|c| c.job == "k").count(), 60);
+    check_counts(&db, &stores[2]).await;
+}
+
+/// Concurrent submits of one `unique = "while-active"` job on three nodes make one job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unique_submits_racing_on_several_nodes_make_one_job() {
+    let db = TestDb::create();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(PgStore::connect(&db.url).await.unwrap()));
+    }
+    let mut tasks = Vec::new();
+    for t in 0..24 {
+        let store = Arc::clone(&stores[t % 3]);
+        tasks.push(tokio::spawn(async move {
+            let mut j = job("once", "node");
+            j.params = json!({"report": "daily", "day": 3});
+            j.unique = true;
+            store.submit(vec![j], WINDOW).await.unwrap()[0].clone()
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.push(t.await.unwrap());
+    }
+    let ids: HashSet<_> = all.iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 1, "{all:?}");
+    assert_eq!(all.iter().filter(|s| !s.duplicate).count(), 1);
+    check_counts(&db, &stores[0]).await;
+}

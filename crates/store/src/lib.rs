@@ -29,6 +29,7 @@
 //!   the migration loop. An engine keeps only its SQL (in `.sql` files, one folder per group
 //!   of operations: submit, claim, complete, admin, read, cron) and how it runs it.
 //! - [`limits`]: the bounds of every number a job carries.
+//! - [`throttle`]: rate and concurrency limits of pools and job names, enforced by `claim`.
 //! - `testkit` (feature `testkit`): the conformance suite every engine runs, split by the same
 //!   groups.
 #![deny(missing_docs)]
@@ -43,6 +44,7 @@ pub mod rules;
 pub mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod throttle;
 
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use nodes::{AfterDrain, Beat, DrainOrder, DrainRequest, NodeRecord, NodeStart, NodeState};
@@ -51,6 +53,7 @@ pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -164,6 +167,12 @@ pub struct NewJob {
     pub key_ttl_ms: Option<u64>,
     /// Set by cron: the schedule's name and tick, unique together (a tick fires once).
     pub cron: Option<CronTick>,
+    /// `unique = "while-active"`: while a job of the same name and the same params (or the
+    /// same idempotency key, when given) is not finished (scheduled, queued, running or
+    /// failed), the submit returns it (`duplicate: true`) instead of a new job
+    /// ([`rules::submit::unique_key`]).
+    #[serde(default)]
+    pub unique: bool,
 }
 
 /// A cron tick that produced a job.
@@ -182,7 +191,8 @@ pub struct Submitted {
     pub id: JobId,
     /// Its state now.
     pub state: JobState,
-    /// Whether an earlier job with the same idempotency key (or cron tick) was returned.
+    /// Whether an earlier job was returned: the same idempotency key within its window, the
+    /// same cron tick, or an unfinished job of a `unique` submit.
     pub duplicate: bool,
 }
 
@@ -468,11 +478,11 @@ pub enum StoreError {
     /// The request is not valid for the job's state (retry of a running job, say).
     #[error("conflict: {0}")]
     Conflict(String),
-    /// An idempotency key, within its window, names a job with another name or other params.
+    /// An idempotency key of a job name, within its window, names a job with other params.
     /// The other job is not revealed.
     #[error(
-        "idempotency key {key:?} was used within the idempotency window for another job name \
-         or other params; send the same job and params to get the first job, or use a new key"
+        "idempotency key {key:?} was used within the idempotency window for this job name with \
+         other params; send the same params to get the first job, or use a new key"
     )]
     IdempotencyConflict {
         /// The key.
@@ -518,12 +528,14 @@ pub type Counts = BTreeMap<(String, JobState), u64>;
 /// concurrent calls into group commits. A method returns only after its change is durable.
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores jobs (one transaction for the batch). Idempotency: a job whose
-    /// `idempotency_key` matches a job created within `idempotency_window` with the same job
-    /// name and the same params (compared as JSON values) returns that job with
-    /// `duplicate: true`; with another name or other params the whole batch fails with
-    /// [`StoreError::IdempotencyConflict`]. A job whose `cron` tick already fired returns the
-    /// first one. Numbers out of the ranges of [`limits`] are [`StoreError::Limit`].
+    /// Stores jobs (one transaction for the batch). Idempotency keys are scoped by job name
+    /// (schema v5: the same key with two names names two jobs): a job whose `idempotency_key`
+    /// matches a job of its name created within `idempotency_window` (or its own `key_ttl_ms`)
+    /// with the same params (compared as JSON values) returns that job with `duplicate: true`;
+    /// with other params the whole batch fails with [`StoreError::IdempotencyConflict`]. A job
+    /// whose `cron` tick already fired returns the first one; a `unique` job whose unfinished
+    /// twin exists returns it. Numbers out of the ranges of [`limits`] are
+    /// [`StoreError::Limit`].
     async fn submit(
         &self,
         jobs: Vec<NewJob>,
@@ -533,6 +545,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims due jobs for `node`: first makes due `scheduled`/`failed` jobs `queued`, then
     /// picks per pool up to `n` queued jobs, highest priority first, then oldest `run_at`,
     /// then id; they become `running` with `attempt + 1` and a lease until now + `lease`.
+    /// Paused queues give none; a job over a rate or concurrency limit ([`Store::set_limits`])
+    /// is passed over (it stays `queued`) and the jobs behind it are claimed.
     async fn claim(
         &self,
         node: &str,
@@ -621,6 +635,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every paused queue, pools first, then by name.
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError>;
+
+    /// Replaces every rate and concurrency limit (see [`throttle`]) with `limits`, in one
+    /// transaction. A limit whose rate is unchanged keeps its bucket; a new or changed one
+    /// starts full. From then on `claim` starts no job over a limit: its jobs stay `queued`.
+    /// [`StoreError::Limit`] for a number out of range, a name given twice or more than
+    /// [`throttle::MAX_LIMITS`] limits ([`throttle::check_all`]).
+    async fn set_limits(&self, limits: Vec<Throttle>) -> Result<(), StoreError>;
+
+    /// Every limit and where it stands now (tokens, running and queued jobs, whether it holds
+    /// its queue back), pools first, then by name.
+    async fn limits(&self) -> Result<Vec<ThrottleState>, StoreError>;
 
     /// Deletes a job that is not running, with its attempts; returns the state it had.
     /// [`StoreError::Conflict`] for a running job ([`bulk::running_refusal`]: cancel it

@@ -239,6 +239,7 @@ mod tests {
             key_ttl_ms: None,
             idempotency_key: None,
             cron: None,
+            unique: false,
         }
     }
 

@@ -16,7 +16,8 @@
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
 //! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows),
-//! `nodes.rs` (the node registry, a job handed back by a draining node).
+//! `nodes.rs` (the node registry, a job handed back by a draining node),
+//! `throttle.rs` (rate and concurrency limits), `unique.rs` (`unique = "while-active"`).
 
 mod admin;
 mod bulk;
@@ -28,6 +29,8 @@ mod queues;
 mod read;
 mod semantics;
 mod submit;
+mod throttle;
+mod unique;
 
 pub use admin::*;
 pub use bulk::*;
@@ -39,6 +42,8 @@ pub use queues::*;
 pub use read::*;
 pub use semantics::*;
 pub use submit::*;
+pub use throttle::*;
+pub use unique::*;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +90,7 @@ pub fn job(name: &str, pool: &str) -> NewJob {
         key_ttl_ms: None,
         idempotency_key: None,
         cron: None,
+        unique: false,
     }
 }
 
@@ -182,9 +188,18 @@ macro_rules! store_conformance {
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,
             purge_honours_a_succeeded_jobs_own_retention,
-            a_submits_own_key_window_decides_whether_it_is_a_duplicate;
+            a_submits_own_key_window_decides_whether_it_is_a_duplicate,
+            // rate and concurrency limits
+            a_rate_limit_gives_n_starts_per_period_then_none,
+            a_concurrency_limit_is_never_exceeded,
+            pool_and_job_limits_combine,
+            bad_limits_are_refused,
+            // unique = "while-active"
+            unique_while_active_returns_the_unfinished_job;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
+            concurrent_claimers_respect_limits,
+            concurrent_unique_submits_make_one_job,
             concurrent_single_submits_are_all_committed
         );
     };

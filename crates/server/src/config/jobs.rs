@@ -6,6 +6,9 @@
 //! backoff = { kind = "list", delays_ms = [1000, 5000, 30000] }
 //! keep_result_ms = 3600000   # a succeeded run is purged an hour after it ended
 //! key_ttl_ms = 600000        # a repeated idempotency key finds its first job for 10 minutes
+//! rate = "10/1s"             # at most 10 starts a second (`config/throttle.rs`)
+//! max_running = 2            # at most 2 running at once (also `concurrency = 2`)
+//! unique = "while-active"    # a submit returns the unfinished job of the same params
 //! ```
 
 use std::collections::BTreeMap;
@@ -28,6 +31,14 @@ pub struct JobSection {
     /// The idempotency window of the job's keys, in ms (a submit's `key_ttl_ms` wins; absent:
     /// `idempotency_hours`).
     pub key_ttl_ms: Option<u64>,
+    /// At most this many starts of the job per period, on every node (`"10/1s"` or
+    /// `{ limit, period_ms }`; `config/throttle.rs`).
+    pub rate: Option<super::throttle::RateSpec>,
+    /// At most this many of its jobs running at once, on every node.
+    #[serde(alias = "concurrency")]
+    pub max_running: Option<i64>,
+    /// `"while-active"`: every submit of the job is unique (`SubmitRequest::unique`).
+    pub unique: Option<offload_api::Unique>,
 }
 
 /// Every `[job."<name>"]` section, by exact job name.

@@ -75,10 +75,19 @@ impl Engine {
             return;
         };
         entry.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.running
+        // A cancel that came between the claim and now: no entry, so the attempt is stopped
+        // as it launches (`set_stop`) and ends `cancelled`.
+        let cancelled_early = self
+            .early_cancels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(c.id, Running { stop: None });
+            .take(c.id);
+        if !cancelled_early {
+            self.running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(c.id, Running { stop: None });
+        }
         self.announce(JobChange {
             id: c.id,
             job: c.job.clone(),
@@ -170,6 +179,8 @@ impl Engine {
     }
 
     /// Stops a running job (after `Store::cancel` said `Requested`). Its task records the end.
+    /// A job this node claimed but has not started yet is stopped as it starts; a job of
+    /// another node is left to that node (it learns of the cancel from the store).
     pub(crate) fn cancel_running(&self, id: JobId) -> bool {
         let entry = self
             .running
@@ -183,7 +194,13 @@ impl Engine {
                 }
                 true
             }
-            None => false,
+            None => {
+                self.early_cancels
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .add(id);
+                false
+            }
         }
     }
 
@@ -195,5 +212,65 @@ impl Engine {
             .keys()
             .copied()
             .collect()
+    }
+}
+
+/// Cancels that found no running entry on this node, kept for a while in case the job was
+/// claimed here and is about to start. Bounded: at most [`EarlyCancels::MAX`] ids, each for at
+/// most [`EarlyCancels::KEEP`] (a claimed job starts within moments of its claim).
+#[derive(Debug, Default)]
+pub(super) struct EarlyCancels {
+    ids: std::collections::VecDeque<(JobId, std::time::Instant)>,
+}
+
+impl EarlyCancels {
+    const MAX: usize = 4_096;
+    const KEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn prune(&mut self) {
+        let now = std::time::Instant::now();
+        while self
+            .ids
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) > Self::KEEP)
+            || self.ids.len() > Self::MAX
+        {
+            self.ids.pop_front();
+        }
+    }
+
+    fn add(&mut self, id: JobId) {
+        self.ids.push_back((id, std::time::Instant::now()));
+        self.prune();
+    }
+
+    /// Whether `id` was cancelled before it started here (and forgets it).
+    fn take(&mut self, id: JobId) -> bool {
+        self.prune();
+        match self.ids.iter().position(|(i, _)| *i == id) {
+            Some(at) => {
+                self.ids.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_cancels_are_taken_once_and_bounded() {
+        let mut e = EarlyCancels::default();
+        let a = JobId::now_v7();
+        e.add(a);
+        assert!(e.take(a));
+        assert!(!e.take(a));
+        for _ in 0..EarlyCancels::MAX + 10 {
+            e.add(JobId::now_v7());
+        }
+        assert_eq!(e.ids.len(), EarlyCancels::MAX);
     }
 }

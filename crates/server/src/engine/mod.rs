@@ -65,6 +65,9 @@ pub(crate) struct Engine {
     pools: Mutex<HashMap<String, Arc<PoolEntry>>>,
     /// The jobs running here, with what stops each (`dispatch.rs`).
     running: Mutex<HashMap<JobId, dispatch::Running>>,
+    /// Cancels that found no running entry: the job may be claimed by this node and not yet
+    /// started (its claim committed, its task not yet in `running`). `start_job` looks here.
+    early_cancels: Mutex<dispatch::EarlyCancels>,
     wake: Notify,
     pub(crate) events: broadcast::Sender<ServerEvent>,
     pub(crate) metrics: Metrics,
@@ -98,6 +101,7 @@ impl Engine {
             cfg,
             pools: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            early_cancels: Mutex::default(),
             wake: Notify::new(),
             events,
             metrics,
@@ -109,6 +113,10 @@ impl Engine {
         });
         // First: a live node with this id refuses the start (before its jobs are recovered).
         engine.register().await?;
+        // The configured rate and concurrency limits replace the stored ones (on a shared
+        // store, for every node: give every node the same limits). The claim enforces them.
+        let limits = crate::config::throttle::throttles(&engine.cfg)?;
+        engine.store.set_limits(limits).await?;
         // A restarted single node: its running jobs were interrupted. Their attempt is counted.
         let recovered = engine.store.recover(Some(&engine.cfg.node)).await?;
         let expired = engine.store.recover(None).await?;

@@ -241,6 +241,8 @@ fn default_section(name: &str) -> PoolSection {
         max_age_s: None,
         idle_timeout_s: Some(300),
         isolation: Isolation::Pool,
+        rate: None,
+        max_running: None,
     }
 }
 

@@ -18,7 +18,8 @@
 //! `[job."<name>"] backoff`, else its pool's `backoff`, else none: `exponential` from
 //! `backoff_ms`, at most one hour, no jitter (`offload_store::rules::retry`). Its
 //! `keep_result_ms` is the one asked, else its job name's, else none (the daemon's retention);
-//! its idempotency window (`key_ttl_ms`) likewise, else `idempotency_hours`.
+//! its idempotency window (`key_ttl_ms`) likewise, else `idempotency_hours`. A job is
+//! `unique = "while-active"` when the submit or its job name's section says so.
 //!
 //! Every number is then checked against one set of bounds (`crate::limits`); HTTP params are
 //! also bounded by `http.max_params_bytes` (a line-protocol request is bounded whole by
@@ -79,6 +80,8 @@ pub(crate) struct Submit {
     /// This submit's idempotency window (else its `[job."<name>"]`'s, else
     /// `idempotency_hours`).
     pub(crate) key_ttl_ms: Option<u64>,
+    /// `unique = "while-active"` asked (else its `[job."<name>"] unique`).
+    pub(crate) unique: bool,
 }
 
 impl Submit {
@@ -177,6 +180,7 @@ impl Engine {
             .keep_result_ms
             .or_else(|| named.and_then(|j| j.keep_result_ms));
         let key_ttl_ms = s.key_ttl_ms.or_else(|| named.and_then(|j| j.key_ttl_ms));
+        let unique = s.unique || named.is_some_and(|j| j.unique.is_some());
         let backoff = s.backoff.or_else(|| {
             named
                 .and_then(|j| j.backoff.as_ref())
@@ -208,6 +212,7 @@ impl Engine {
                 Source::Cron(tick) => Some(tick.clone()),
                 _ => None,
             },
+            unique,
         };
         crate::limits::check_job(&new, self.cfg.max_timeout_ms)?;
         Ok(new)

@@ -73,6 +73,7 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
         node: r.node,
         lease_until: r.lease_until,
         schedule: r.schedule,
+        held: None,
         attempts: r
             .attempts
             .into_iter()
@@ -111,6 +112,7 @@ impl From<SubmitRequest> for Submit {
             backoff: b.backoff.as_ref().map(crate::backoff::to_store),
             keep_result_ms: b.keep_result_ms,
             key_ttl_ms: b.key_ttl_ms,
+            unique: b.unique.is_some(),
         }
     }
 }
@@ -120,7 +122,7 @@ impl From<SubmitRequest> for Submit {
     request_body = SubmitRequest,
     responses(
         (status = 201, description = "Committed", body = api::Submitted),
-        (status = 200, description = "A duplicate idempotency key: the first job", body = api::Submitted),
+        (status = 200, description = "A duplicate: the idempotency key's first job, or the unfinished job of a `unique` submit", body = api::Submitted),
         (status = 400, description = "`invalid_json`, `invalid_request`: a field out of its range", body = ErrorBody),
         (status = 404, description = "`unknown_job`: no such job file", body = ErrorBody),
         (status = 409, description = "`conflict`: the idempotency key names another job", body = ErrorBody),
@@ -184,7 +186,15 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let rec = app.engine.store.get(parse_id(&id)?).await?;
-    Ok(json(StatusCode::OK, &job_view(rec, true, true)))
+    let held = if rec.state == JobState::Queued {
+        let limits = app.engine.store.limits().await?;
+        super::limits::held(&limits, rec.state, &rec.job, &rec.pool)
+    } else {
+        None
+    };
+    let mut view = job_view(rec, true, true);
+    view.held = held;
+    Ok(json(StatusCode::OK, &view))
 }
 
 /// The outcome, waiting up to `wait` seconds for it (a long poll).
@@ -362,11 +372,21 @@ pub(crate) async fn list(
             cursor: q.cursor.map(|c| c.to_string()),
         })
         .await?;
+    let limits = if page.jobs.iter().any(|j| j.state == JobState::Queued) {
+        app.engine.store.limits().await?
+    } else {
+        Vec::new()
+    };
     let body = JobPage {
         jobs: page
             .jobs
             .into_iter()
-            .map(|r| job_view(r, include.params, include.result))
+            .map(|r| {
+                let held = super::limits::held(&limits, r.state, &r.job, &r.pool);
+                let mut view = job_view(r, include.params, include.result);
+                view.held = held;
+                view
+            })
             .collect(),
         next_cursor: page.next_cursor,
     };

@@ -8,6 +8,7 @@ pub(crate) mod cron;
 mod engine_error;
 pub(crate) mod guard;
 pub(crate) mod jobs;
+pub(crate) mod limits;
 pub(crate) mod listen;
 pub(crate) mod nodes;
 pub(crate) mod openapi;
@@ -120,6 +121,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(nodes::list))
         .routes(routes!(nodes::drain))
         .routes(routes!(nodes::undrain))
+        .routes(routes!(limits::list))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))

@@ -182,7 +182,9 @@ pub(crate) async fn healthz() -> Response {
 pub(crate) async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let counts = app.engine.store.counts().await?;
     let workers = app.engine.workers().await;
-    let text = app.engine.metrics.render(&counts, &workers);
+    let limits = app.engine.store.limits().await?;
+    let mut text = app.engine.metrics.render(&counts, &workers);
+    text.push_str(&crate::metrics::render_limits(&limits));
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

@@ -10,8 +10,9 @@ use offload_store::rules::values::ms;
 use offload_store::{Claimed, Demand, JobId, JobState, StoreError};
 use tokio_postgres::types::ToSql;
 
-use super::{all, job_notice};
+use super::{all, job_notice, throttle, Cols};
 use crate::engine;
+use offload_store::rules::throttle::Gate;
 use offload_store::Notice;
 
 const PROMOTE_DUE: &str = include_str!("../sql/claim/promote_due.sql");
@@ -19,12 +20,16 @@ const CLAIM: &str = include_str!("../sql/claim/claim.sql");
 const RENEW: &str = include_str!("../sql/claim/renew.sql");
 const RECOVER: &str = include_str!("../sql/claim/recover.sql");
 const COMPACT_COUNTS: &str = include_str!("../sql/claim/compact_counts.sql");
+const LIMITED: &str = include_str!("../sql/throttle/limited.sql");
+const PICK_LIMITED: &str = include_str!("../sql/claim/pick_limited.sql");
+const CLAIM_IDS: &str = include_str!("../sql/claim/claim_ids.sql");
 
-/// Claims: promotes due jobs, then picks per pool (`offload_claim`, `FOR UPDATE SKIP LOCKED`).
-/// The two statements are pipelined (one round trip). Returns the claimed jobs and the pools
-/// that got newly due jobs.
+/// Claims: promotes due jobs, asks whether limits exist, then picks per pool
+/// (`offload_claim`, `FOR UPDATE SKIP LOCKED`, which claims nothing while limits exist). The
+/// three statements are pipelined (one round trip). With limits, the limited claim follows in a
+/// transaction of its own. Returns the claimed jobs and the pools that got newly due jobs.
 pub(crate) async fn claim(
-    c: &Object,
+    c: &mut Object,
     node: &str,
     demand: &[Demand],
     lease: Duration,
@@ -36,13 +41,67 @@ pub(crate) async fn claim(
         .collect();
     let lease_ms = ms(lease);
     let promote = c.prepare_cached(PROMOTE_DUE).await.map_err(engine)?;
+    let limited = c.prepare_cached(LIMITED).await.map_err(engine)?;
     let claim = c.prepare_cached(CLAIM).await.map_err(engine)?;
     let args: [&(dyn ToSql + Sync); 4] = [&node, &pools, &ns, &lease_ms];
-    let (promoted, rows) =
-        tokio::try_join!(c.query(&promote, &[]), c.query(&claim, &args)).map_err(engine)?;
-    let out = all(&rows, |r| claimed(r))?;
+    let (promoted, limited, rows) = tokio::try_join!(
+        c.query(&promote, &[]),
+        c.query_one(&limited, &[]),
+        c.query(&claim, &args)
+    )
+    .map_err(engine)?;
     let promoted = all(&promoted, |r| r.text("pool"))?;
+    let mut out = all(&rows, |r| claimed(r))?;
+    // `offload_claim` saw no limit (it claimed, or found nothing): its answer stands.
+    if out.is_empty() && Cols(&limited).flag("limited")? {
+        out = claim_limited(c, node, demand, lease_ms).await?;
+    }
     Ok((out, promoted))
+}
+
+/// The claim when limits exist, in one transaction: locks every limit row (so one node at a
+/// time takes from the buckets and counts running jobs), then per pool picks in claim order
+/// past the job names their limit closed and lets the [`Gate`] keep what may start, again
+/// until it refuses none; writes back the buckets.
+async fn claim_limited(
+    c: &mut Object,
+    node: &str,
+    demand: &[Demand],
+    lease_ms: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let tx = c.transaction().await.map_err(engine)?;
+    let mut gate = Gate::new(throttle::lock(&tx).await?);
+    let pick = tx.prepare_cached(PICK_LIMITED).await.map_err(engine)?;
+    let claim_ids = tx.prepare_cached(CLAIM_IDS).await.map_err(engine)?;
+    let mut out = Vec::new();
+    for d in demand {
+        let mut want = gate.pool_allowance(&d.pool, d.n);
+        while want > 0 {
+            let closed = gate.closed_jobs();
+            let n = i64::try_from(want).unwrap_or(i64::MAX);
+            let rows = tx
+                .query(&pick, &[&d.pool, &closed, &n])
+                .await
+                .map_err(engine)?;
+            let candidates = all(&rows, |r| Ok((r.id("id")?, r.text("job")?)))?;
+            let (kept, refused) = gate.sift(&d.pool, candidates);
+            if !kept.is_empty() {
+                let rows = tx
+                    .query(&claim_ids, &[&kept, &node, &lease_ms])
+                    .await
+                    .map_err(engine)?;
+                let got = all(&rows, |r| claimed(r))?;
+                want = want.saturating_sub(got.len());
+                out.extend(got);
+            }
+            if !refused {
+                break;
+            }
+        }
+    }
+    throttle::save(&tx, &gate).await?;
+    tx.commit().await.map_err(engine)?;
+    Ok(out)
 }
 
 pub(crate) async fn renew(

@@ -12,6 +12,7 @@
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //! | `nodes.rs` | `register_node`, `heartbeat`, `nodes`, `drain_node`, `stop_node`, `purge_nodes` |
+//! | `throttle.rs` | `set_limits`, `limits` (and the buckets of the limited claim) |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Most are one statement (one round trip, its own
 //! transaction); those that must read before they write run in a transaction. `now` is always
@@ -27,6 +28,7 @@ pub(crate) mod nodes;
 pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod submit;
+pub(crate) mod throttle;
 
 use offload_store::rules::rows::Row;
 use offload_store::{JobId, StoreError};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Object;
 use offload_store::rules::rows::{duplicate, Row};
-use offload_store::rules::submit::same_job;
+use offload_store::rules::submit::{same_job, unique_key};
 use offload_store::rules::values::{ms, to_i64};
 use offload_store::{JobId, JobState, NewJob, StoreError, Submitted};
 use serde_json::Value;
@@ -23,6 +23,7 @@ const KEY_HOLDER: &str = include_str!("../sql/submit/key_holder.sql");
 const LOCK_KEYS: &str = include_str!("../sql/submit/lock_keys.sql");
 const FREE_KEY: &str = include_str!("../sql/submit/free_key.sql");
 const DROP_KEY: &str = include_str!("../sql/submit/drop_key.sql");
+const BY_UNIQUE: &str = include_str!("../sql/submit/by_unique.sql");
 
 /// Columns of [`INSERT_JOBS`], one vector per parameter.
 #[derive(Default)]
@@ -41,10 +42,12 @@ struct Columns {
     cron_tick: Vec<Option<i64>>,
     backoff: Vec<Option<Value>>,
     keep_result_ms: Vec<Option<i64>>,
+    unique_key: Vec<Option<String>>,
 }
 
 impl Columns {
     fn push(&mut self, id: JobId, j: NewJob) -> Result<(), StoreError> {
+        self.unique_key.push(unique_key(&j));
         self.timeout_ms
             .push(j.timeout_ms.map(|t| to_i64(t, "timeout_ms")).transpose()?);
         self.backoff_ms.push(to_i64(j.backoff_ms, "backoff_ms")?);
@@ -72,7 +75,7 @@ impl Columns {
         Ok(())
     }
 
-    fn params(&self) -> [&(dyn ToSql + Sync); 14] {
+    fn params(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.id,
             &self.job,
@@ -88,6 +91,7 @@ impl Columns {
             &self.cron_tick,
             &self.backoff,
             &self.keep_result_ms,
+            &self.unique_key,
         ]
     }
 }
@@ -100,7 +104,10 @@ pub(crate) async fn submit(
     jobs: Vec<NewJob>,
     window: Duration,
 ) -> Result<SubmitOutcome, StoreError> {
-    if jobs.iter().all(|j| j.idempotency_key.is_none()) {
+    if jobs
+        .iter()
+        .all(|j| j.idempotency_key.is_none() && !j.unique)
+    {
         return submit_plain(c, jobs).await;
     }
     let mut tries = 0;
@@ -172,8 +179,8 @@ async fn submit_plain(c: &Object, jobs: Vec<NewJob>) -> Result<SubmitOutcome, St
     Ok((out, once_each(due)))
 }
 
-/// Jobs with idempotency keys: one transaction, job by job (a later job of the batch may be a
-/// duplicate of an earlier one).
+/// Jobs with idempotency keys or unique: one transaction, job by job (a later job of the batch
+/// may be a duplicate of an earlier one).
 async fn submit_keyed(
     c: &mut Object,
     jobs: Vec<NewJob>,
@@ -185,12 +192,17 @@ async fn submit_keyed(
     let mut locks: Vec<String> = jobs
         .iter()
         .flat_map(|j| {
-            let key = j.idempotency_key.as_ref().map(|k| format!("key:{k}"));
+            let key = j
+                .idempotency_key
+                .as_ref()
+                .map(|k| format!("key:{}:{k}", j.job));
             let tick = j
                 .cron
                 .as_ref()
                 .map(|t| format!("cron:{}:{}", t.schedule, t.tick));
-            key.into_iter().chain(tick)
+            // Concurrent submits of one unique key serialize here: the later finds the first.
+            let unique = unique_key(j).map(|u| format!("unique:{}:{u}", j.job));
+            key.into_iter().chain(tick).chain(unique)
         })
         .collect();
     locks.sort();
@@ -202,6 +214,7 @@ async fn submit_keyed(
     let key_holder = tx.prepare_cached(KEY_HOLDER).await.map_err(engine)?;
     let insert = tx.prepare_cached(INSERT_JOBS).await.map_err(engine)?;
     let cron_job = tx.prepare_cached(CRON_JOB).await.map_err(engine)?;
+    let by_unique = tx.prepare_cached(BY_UNIQUE).await.map_err(engine)?;
     let mut out = Vec::with_capacity(jobs.len());
     let mut due = Vec::new();
     for job in jobs {
@@ -215,14 +228,17 @@ async fn submit_keyed(
                 .transpose()?
                 .unwrap_or(window);
             let took = tx
-                .query_opt(&take_key, &[key, &id, &window])
+                .query_opt(&take_key, &[key, &id, &window, &job.job])
                 .await
                 .map_err(engine)?;
             if took.is_none() {
-                let row = tx.query_one(&key_holder, &[key]).await.map_err(engine)?;
+                let row = tx
+                    .query_one(&key_holder, &[key, &job.job])
+                    .await
+                    .map_err(engine)?;
                 let holder = Cols(&row);
                 if let Some(state) = holder.opt_text("state")? {
-                    // Scoped: the key answers only the same job with the same params.
+                    // Scoped by job name: the key answers only the same params.
                     same_job(
                         key,
                         &job,
@@ -238,7 +254,24 @@ async fn submit_keyed(
                 }
                 // The key's job is gone: the key is free.
                 let free = tx.prepare_cached(FREE_KEY).await.map_err(engine)?;
-                tx.execute(&free, &[key, &id]).await.map_err(engine)?;
+                tx.execute(&free, &[key, &id, &job.job])
+                    .await
+                    .map_err(engine)?;
+            }
+        }
+        if let Some(unique) = unique_key(&job) {
+            let rows = tx
+                .query(&by_unique, &[&job.job, &unique])
+                .await
+                .map_err(engine)?;
+            if let Some(r) = rows.first() {
+                if let Some(key) = &key {
+                    // The key does not name a job that was not created.
+                    let drop_key = tx.prepare_cached(DROP_KEY).await.map_err(engine)?;
+                    tx.execute(&drop_key, &[key, &id]).await.map_err(engine)?;
+                }
+                out.push(duplicate(&Cols(r))?);
+                continue;
             }
         }
         let tick = job.cron.as_ref().map(|t| (t.schedule.clone(), t.tick));

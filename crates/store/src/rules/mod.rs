@@ -7,6 +7,7 @@
 //! | [`submit`] | what a job must satisfy before it reaches an engine; when an idempotency key answers the first job |
 //! | [`retry`] | when a failed attempt runs again: the [`Backoff`](retry::Backoff) curves, their maximum, jitter |
 //! | [`state`] | what `cancel`, `retry` and `complete` do in each state |
+//! | [`throttle`] | the claim's decisions under rate and concurrency limits: the token bucket, which jobs start |
 //! | [`page`] | `list`'s page sizes and its cursor (encoding and decoding) |
 //! | [`values`] | conversions between the model's values and the columns' (durations, unsigned numbers, errors as JSON), and the "corrupt row" error |
 //! | [`rows`] | the records ([`JobRecord`](crate::JobRecord), [`Claimed`](crate::Claimed), …) decoded from a row **by column name**, through the [`rows::Row`] each engine implements |
@@ -21,4 +22,5 @@ pub mod retry;
 pub mod rows;
 pub mod state;
 pub mod submit;
+pub mod throttle;
 pub mod values;

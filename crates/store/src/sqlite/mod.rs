@@ -44,6 +44,7 @@
 //!     key_ttl_ms: None,
 //!     idempotency_key: None,
 //!     cron: None,
+//!     unique: false,
 //! };
 //! // Returns once the job is committed to disk.
 //! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
@@ -67,7 +68,7 @@
 //! schedule (`delete_schedule`); [`StoreError::Conflict`] for a `retry` of a job that is not
 //! `dead` or `cancelled`; [`StoreError::Limit`] for a job with a number out of the
 //! [`limits`](crate::limits) (`max_attempts: 0`, say: the whole batch is refused);
-//! [`StoreError::IdempotencyConflict`] for a key reused for another job within the window;
+//! [`StoreError::IdempotencyConflict`] for a key of a job name reused with other params within the window;
 //! [`StoreError::Invalid`] for a `list` cursor that did not come from `list`; [`StoreError::Engine`] when SQLite fails (a full disk,
 //! an I/O error). A failing call changes nothing and does not fail the other calls of its group
 //! commit, unless the commit itself fails, which fails them all.
@@ -157,6 +158,7 @@ use crate::{
     now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
     CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
     Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, Store, StoreError, Submitted,
+    Throttle, ThrottleState,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -243,7 +245,11 @@ pub struct SqliteStore {
 }
 
 pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
-    StoreError::Engine(e.to_string())
+    let text = e.to_string();
+    if text.contains("jobs.unique_key") {
+        return crate::rules::submit::unique_conflict();
+    }
+    StoreError::Engine(text)
 }
 
 /// The settings every connection shares.
@@ -585,6 +591,16 @@ impl Store for SqliteStore {
 
     async fn paused_queues(&self) -> Result<Vec<PausedQueue>, StoreError> {
         self.read(ops::queues::list).await
+    }
+
+    async fn set_limits(&self, limits: Vec<Throttle>) -> Result<(), StoreError> {
+        crate::throttle::check_all(&limits)?;
+        self.write(1, move |c, _| ops::throttle::set(c, &limits, now_ms()))
+            .await
+    }
+
+    async fn limits(&self) -> Result<Vec<ThrottleState>, StoreError> {
+        self.read(|c| ops::throttle::list(c, now_ms())).await
     }
 
     async fn delete(&self, id: JobId) -> Result<JobState, StoreError> {

@@ -1,3 +1,3 @@
--- The key's job is gone: the key is free, it names job `$2` now.
+-- The key's job is gone: the key `$1` of job name `$3` is free, it names job `$2` now.
 UPDATE offload_idempotency SET job_id = $2, created_at = offload_now_ms()
-WHERE key = $1
+WHERE key = $1 AND job = $3

@@ -12,6 +12,7 @@
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //! | `nodes.rs` | `register_node`, `heartbeat`, `nodes`, `drain_node`, `stop_node`, `purge_nodes` |
+//! | `throttle.rs` | `set_limits`, `limits` (and the buckets `claim` reads and writes) |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Each function runs inside a transaction the caller
 //! opened (the writer's group commit, or a reader's snapshot); writes take `now` from the
@@ -28,6 +29,7 @@ pub(super) mod nodes;
 pub(super) mod queues;
 pub(super) mod read;
 pub(super) mod submit;
+pub(super) mod throttle;
 
 use rusqlite::types::FromSql;
 use rusqlite::{Params, Statement};

@@ -9,7 +9,7 @@ use super::super::counts::Deltas;
 use super::super::engine;
 use super::{first, id_text};
 use crate::rules::rows::{duplicate, Row};
-use crate::rules::submit::{same_job, validate};
+use crate::rules::submit::{same_job, unique_key, validate};
 use crate::rules::values::{ms, to_i64};
 use crate::{CronTick, JobId, JobState, Millis, NewJob, StoreError, Submitted};
 
@@ -18,9 +18,10 @@ const BY_TICK: &str = include_str!("../sql/submit/by_tick.sql");
 const INSERT_JOB: &str = include_str!("../sql/submit/insert_job.sql");
 const TAKE_KEY: &str = include_str!("../sql/submit/take_key.sql");
 const NOTE_TICK: &str = include_str!("../sql/submit/note_tick.sql");
+const BY_UNIQUE: &str = include_str!("../sql/submit/by_unique.sql");
 
-/// The first job of an idempotency key, if created within the window; a conflict when that
-/// job has another name or other params.
+/// The first job of an idempotency key of the job's name, if created within the window; a
+/// conflict when that job has other params.
 fn by_key(
     c: &Connection,
     job: &NewJob,
@@ -29,7 +30,7 @@ fn by_key(
     now: Millis,
 ) -> Result<Option<Submitted>, StoreError> {
     let mut s = c.prepare_cached(BY_KEY).map_err(engine)?;
-    let found = first(&mut s, [key], |r| {
+    let found = first(&mut s, [key, &job.job], |r| {
         let created_at = r.int("key_created_at")?;
         if now.saturating_sub(created_at) >= window {
             return Ok(None);
@@ -70,6 +71,15 @@ pub(in crate::sqlite) fn submit(
         }
         if let Some(tick) = &job.cron {
             if let Some(first) = by_tick(c, tick)? {
+                out.push(first);
+                continue;
+            }
+        }
+        let unique = unique_key(job);
+        if let Some(unique) = &unique {
+            // One writer: no other submit runs between this look and the insert.
+            let mut s = c.prepare_cached(BY_UNIQUE).map_err(engine)?;
+            if let Some(first) = first(&mut s, params![job.job, unique], |r| duplicate(r))? {
                 out.push(first);
                 continue;
             }
@@ -116,13 +126,14 @@ pub(in crate::sqlite) fn submit(
                     job.cron.as_ref().map(|t| t.tick),
                     policy,
                     keep,
+                    unique,
                 ])
             })
             .map_err(engine)?;
         deltas.add(&job.pool, state, 1);
         if let Some(key) = &job.idempotency_key {
             c.prepare_cached(TAKE_KEY)
-                .and_then(|mut s| s.execute(params![key, id_s, now]))
+                .and_then(|mut s| s.execute(params![key, id_s, now, job.job]))
                 .map_err(engine)?;
         }
         if let Some(tick) = &job.cron {

@@ -1,0 +1,1 @@
+DELETE FROM queue_limits WHERE kind = ?1 AND name = ?2
