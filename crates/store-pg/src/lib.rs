@@ -88,8 +88,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
     BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState,
-    Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page, PausedQueue,
-    Queue, Store, StoreError, Submitted,
+    Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, LogLine, LogQuery, Millis, NewJob,
+    Page, PausedQueue, Queue, Store, StoreError, Submitted,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -534,6 +534,20 @@ impl Store for PgStore {
         let (outcome, notices) = ops::bulk::bulk(&mut c, action, filter, limit).await?;
         self.announce(notices);
         Ok(outcome)
+    }
+
+    async fn append_logs(&self, lines: Vec<LogLine>) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        ops::logs::append(&c, &lines).await
+    }
+
+    async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError> {
+        query.check()?;
+        let c = self.client().await?;
+        ops::logs::read(&c, id, &query).await
     }
 }
 

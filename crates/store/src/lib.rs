@@ -35,6 +35,7 @@
 
 pub mod bulk;
 pub mod limits;
+pub mod logs;
 mod notice;
 pub mod queues;
 pub mod rules;
@@ -44,6 +45,7 @@ pub mod sqlite;
 pub mod testkit;
 
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
+pub use logs::{LogLine, LogQuery, LogStream};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
@@ -607,4 +609,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &JobFilter,
         limit: usize,
     ) -> Result<BulkOutcome, StoreError>;
+
+    /// Stores log lines of attempts (one transaction for the batch, at most
+    /// [`logs::MAX_LOG_BATCH`] lines: [`StoreError::Limit`] beyond). A line whose job no
+    /// longer exists, or whose (job, attempt, seq) is stored already, is skipped.
+    async fn append_logs(&self, lines: Vec<LogLine>) -> Result<(), StoreError>;
+
+    /// A job's log lines in (attempt, seq) order, as `query` selects (see [`LogQuery`]); none
+    /// for an unknown job. [`StoreError::Limit`] for a limit out of 1..=[`logs::MAX_LOG_PAGE`].
+    async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError>;
 }

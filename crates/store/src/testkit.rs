@@ -22,6 +22,7 @@ mod bulk;
 mod claim;
 mod complete;
 mod cron;
+mod logs;
 mod queues;
 mod read;
 mod semantics;
@@ -32,6 +33,7 @@ pub use bulk::*;
 pub use claim::*;
 pub use complete::*;
 pub use cron::*;
+pub use logs::*;
 pub use queues::*;
 pub use read::*;
 pub use semantics::*;
@@ -170,6 +172,8 @@ macro_rules! store_conformance {
             // delete, bulk
             delete_one_job,
             bulk_retry_and_delete_by_filter,
+            // logs
+            logs_are_kept_per_attempt_and_go_with_their_job,
             // queue semantics
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,

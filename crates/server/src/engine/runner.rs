@@ -14,7 +14,7 @@ use offload_pool::{
     WorkerKind,
 };
 use offload_process::{
-    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, ProcessEvent,
+    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, ProcessEvent, Stream,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
@@ -259,6 +259,11 @@ pub(crate) enum RunEvent {
         /// Its data.
         data: Value,
     },
+    /// A pool job was sent to worker `pid`.
+    Started(u32),
+    /// A line a fresh process printed (a pool worker's lines are read by its tap instead:
+    /// `logs.rs`).
+    Log(Stream, String),
     /// The job ended (or its stream closed): nothing more comes.
     End,
 }
@@ -277,6 +282,7 @@ impl RunEvents {
             let event =
                 match self {
                     Self::Pool(rx) => match rx.recv().await {
+                        Ok(JobEvent::Started { pid, .. }) => Some(RunEvent::Started(pid)),
                         Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
                         Ok(JobEvent::Event { name, data, .. }) => {
                             Some(RunEvent::Emitted { name, data })
@@ -286,6 +292,9 @@ impl RunEvents {
                         _ => None,
                     },
                     Self::Process(rx) => match rx.recv().await {
+                        Ok(ProcessEvent::Log { stream, line, .. }) => {
+                            Some(RunEvent::Log(stream, line))
+                        }
                         Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
                         Ok(ProcessEvent::Event { name, data, .. }) => {
                             Some(RunEvent::Emitted { name, data })

@@ -155,8 +155,8 @@ use serde_json::Value;
 
 use crate::{
     now_ms, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
-    CronState, Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page,
-    PausedQueue, Queue, Store, StoreError, Submitted,
+    CronState, Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, LogLine, LogQuery,
+    Millis, NewJob, Page, PausedQueue, Queue, Store, StoreError, Submitted,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -603,5 +603,19 @@ impl Store for SqliteStore {
             ops::bulk::bulk(c, d, action, &filter, limit, now_ms())
         })
         .await
+    }
+
+    async fn append_logs(&self, lines: Vec<LogLine>) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        crate::logs::check_batch(&lines)?;
+        self.write(lines.len(), move |c, _| ops::logs::append(c, &lines))
+            .await
+    }
+
+    async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError> {
+        query.check()?;
+        self.read(move |c| ops::logs::read(c, id, &query)).await
     }
 }

@@ -11,6 +11,7 @@
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
+//! | `logs.rs` | `append_logs`, `logs` |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Each function runs inside a transaction the caller
 //! opened (the writer's group commit, or a reader's snapshot); writes take `now` from the
@@ -23,6 +24,7 @@ pub(super) mod bulk;
 pub(super) mod claim;
 pub(super) mod complete;
 pub(super) mod cron;
+pub(super) mod logs;
 pub(super) mod queues;
 pub(super) mod read;
 pub(super) mod submit;
