@@ -24,6 +24,7 @@ mod error;
 mod int;
 mod jobs;
 pub mod limits;
+mod logs;
 mod ops;
 mod queues;
 mod retry;
@@ -37,6 +38,9 @@ pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
     Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, WaitQuery,
+};
+pub use logs::{
+    parse_log_cursor, JobLogs, LogLine, LogStream, LogsQuery, DEFAULT_LOG_PAGE, MAX_LOG_PAGE,
 };
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, ResizeRequest, Resized, Worker, WorkerList,

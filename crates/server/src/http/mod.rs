@@ -9,6 +9,7 @@ mod engine_error;
 pub(crate) mod guard;
 pub(crate) mod jobs;
 pub(crate) mod listen;
+pub(crate) mod logs;
 pub(crate) mod openapi;
 pub(crate) mod ops;
 pub(crate) mod queues;
@@ -106,6 +107,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(jobs::result))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(logs::logs))
         .routes(routes!(sse::events))
         .routes(routes!(ops::workers))
         .routes(routes!(ops::pools))
