@@ -144,7 +144,11 @@ async fn a_pool_workers_lines_land_on_the_job_it_runs() {
     // One worker (max = 1, concurrency 1): the jobs run on it one after the other.
     let a = submit(&d, json!({"job": "chatty", "params": {"tag": "a"}})).await;
     assert_eq!(wait_result(&d, &a).await["state"], "succeeded");
-    let b = submit(&d, json!({"job": "chatty", "params": {"tag": "b", "lines": 2}})).await;
+    let b = submit(
+        &d,
+        json!({"job": "chatty", "params": {"tag": "b", "lines": 2}}),
+    )
+    .await;
     assert_eq!(wait_result(&d, &b).await["state"], "succeeded");
     let (_, pa) = logs(&d, &a, "").await;
     assert_eq!(
@@ -184,7 +188,11 @@ async fn refusals_and_a_deleted_jobs_logs_are_gone() {
 
     let unknown = JobId::now_v7();
     let (s, v) = logs(&d, &unknown.to_string(), "").await;
-    assert_eq!((s, v["error"]["code"].as_str()), (404, Some("not_found")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
     let (s, v) = logs(&d, "not-a-uuid", "").await;
     assert_eq!(s, 404, "{v}");
     for (q, needle) in [

@@ -4,6 +4,7 @@ pub(crate) mod cancel;
 pub(crate) mod cron;
 pub(crate) mod delete;
 pub(crate) mod jobs;
+pub(crate) mod logs;
 pub(crate) mod pause;
 pub(crate) mod result;
 pub(crate) mod retry;

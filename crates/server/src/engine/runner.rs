@@ -279,31 +279,30 @@ impl RunEvents {
     /// goes on with what it still has).
     pub(crate) async fn next(&mut self) -> RunEvent {
         loop {
-            let event =
-                match self {
-                    Self::Pool(rx) => match rx.recv().await {
-                        Ok(JobEvent::Started { pid, .. }) => Some(RunEvent::Started(pid)),
-                        Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
-                        Ok(JobEvent::Event { name, data, .. }) => {
-                            Some(RunEvent::Emitted { name, data })
-                        }
-                        Ok(JobEvent::Finished { .. })
-                        | Err(broadcast::error::RecvError::Closed) => Some(RunEvent::End),
-                        _ => None,
-                    },
-                    Self::Process(rx) => match rx.recv().await {
-                        Ok(ProcessEvent::Log { stream, line, .. }) => {
-                            Some(RunEvent::Log(stream, line))
-                        }
-                        Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
-                        Ok(ProcessEvent::Event { name, data, .. }) => {
-                            Some(RunEvent::Emitted { name, data })
-                        }
-                        Ok(ProcessEvent::Exited { .. })
-                        | Err(broadcast::error::RecvError::Closed) => Some(RunEvent::End),
-                        _ => None,
-                    },
-                };
+            let event = match self {
+                Self::Pool(rx) => match rx.recv().await {
+                    Ok(JobEvent::Started { pid, .. }) => Some(RunEvent::Started(pid)),
+                    Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                    Ok(JobEvent::Event { name, data, .. }) => {
+                        Some(RunEvent::Emitted { name, data })
+                    }
+                    Ok(JobEvent::Finished { .. }) | Err(broadcast::error::RecvError::Closed) => {
+                        Some(RunEvent::End)
+                    }
+                    _ => None,
+                },
+                Self::Process(rx) => match rx.recv().await {
+                    Ok(ProcessEvent::Log { stream, line, .. }) => Some(RunEvent::Log(stream, line)),
+                    Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                    Ok(ProcessEvent::Event { name, data, .. }) => {
+                        Some(RunEvent::Emitted { name, data })
+                    }
+                    Ok(ProcessEvent::Exited { .. }) | Err(broadcast::error::RecvError::Closed) => {
+                        Some(RunEvent::End)
+                    }
+                    _ => None,
+                },
+            };
             if let Some(e) = event {
                 return e;
             }

@@ -105,7 +105,10 @@ pub async fn logs_are_kept_per_attempt_and_go_with_their_job<
         .is_empty());
     for limit in [0, MAX_LOG_PAGE + 1] {
         let e = store.logs(id, page(None, limit)).await.unwrap_err();
-        assert!(matches!(e, StoreError::Limit(ref l) if l.field == "limit"), "{e}");
+        assert!(
+            matches!(e, StoreError::Limit(ref l) if l.field == "limit"),
+            "{e}"
+        );
     }
     let many = vec![line(id, 2, 1, LogStream::Stdout, "x"); MAX_LOG_BATCH + 1];
     let e = store.append_logs(many).await.unwrap_err();
