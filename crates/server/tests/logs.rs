@@ -225,3 +225,72 @@ async fn refusals_and_a_deleted_jobs_logs_are_gone() {
     assert!(store.logs(job, all).await.unwrap().is_empty());
     d.stop().await;
 }
+
+/// A dashboard page (`hx` for htmx's partial): status and text.
+async fn page(d: &Running, path: &str, hx: bool) -> (u16, String) {
+    let mut req = common::http::client().get(format!("{}{path}", d.url()));
+    if hx {
+        req = req.header("hx-request", "true");
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_each_attempts_logs_escaped_with_the_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&jobs(), tmp.path(), TOML);
+    let d = Running::start_with(cfg.clone(), sqlite(&cfg)).await;
+    let id = submit(
+        &d,
+        json!({"job": "proc/chatty", "params": {"tag": "<b>&", "lines": 100, "width": 50}}),
+    )
+    .await;
+    assert_eq!(wait_result(&d, &id).await["state"], "succeeded");
+
+    // The job's page holds a region per attempt that loads itself.
+    let (s, html) = page(&d, &format!("/ui/jobs/{id}"), false).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("id=\"logs-h\""), "{html}");
+    let region = format!("hx-get=\"/ui/jobs/{id}/attempts/1/logs\"");
+    assert!(html.contains(&region), "{html}");
+
+    // The region: escaped lines, stderr marked, the cut marker, no polling once over.
+    let (s, html) = page(&d, &format!("/ui/jobs/{id}/attempts/1/logs"), true).await;
+    assert_eq!(s, 200, "{html}");
+    assert!(!html.contains("<html"), "a partial: {html}");
+    assert!(html.contains("&lt;b&gt;&amp; out 0 xxxx"), "{html}");
+    assert!(!html.contains("<b>&"), "{html}");
+    assert!(html.contains("class=\"cut\""), "{html}");
+    assert!(html.contains("max_log_bytes_per_attempt = 2048"), "{html}");
+    assert!(!html.contains("every 2s"), "{html}");
+
+    // Opened directly: a whole page. Refusals: a page saying why.
+    let (s, html) = page(&d, &format!("/ui/jobs/{id}/attempts/1/logs"), false).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<html") && html.contains("Output of attempt 1"),
+        "{html}"
+    );
+    let (s, html) = page(&d, &format!("/ui/jobs/{id}/attempts/3/logs"), true).await;
+    assert_eq!(s, 400, "{html}");
+    assert!(html.contains("attempt 3 is out of range"), "{html}");
+    let unknown = JobId::now_v7();
+    let (s, _) = page(&d, &format!("/ui/jobs/{unknown}/attempts/1/logs"), true).await;
+    assert_eq!(s, 404);
+
+    // A short job: stdout and stderr lines, stderr marked.
+    let id = submit(
+        &d,
+        json!({"job": "proc/chatty", "params": {"tag": "small"}}),
+    )
+    .await;
+    assert_eq!(wait_result(&d, &id).await["state"], "succeeded");
+    let (_, html) = page(&d, &format!("/ui/jobs/{id}/attempts/1/logs"), true).await;
+    assert!(
+        html.contains("<span class=\"stdout\">small out 0"),
+        "{html}"
+    );
+    assert!(html.contains("<span class=\"stderr\">small err"), "{html}");
+    d.stop().await;
+}
