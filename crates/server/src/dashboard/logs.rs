@@ -57,7 +57,7 @@ fn region(id: &str, n: u32, logs: &JobLogs) -> Markup {
             @if lines.is_empty() {
                 p.hint { @if live { "No output yet." } @else { "This attempt printed nothing." } }
             } @else {
-                pre.log aria-label={ "Output of attempt " (n) } {
+                pre.log role="region" tabindex="0" aria-label={ "Output of attempt " (n) } {
                     @for l in lines {
                         @let class = match (l.cut, l.stream) {
                             (true, _) => "cut",
