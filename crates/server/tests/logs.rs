@@ -1,6 +1,7 @@
 //! Per-attempt job logs end to end (`GET /v1/jobs/{id}/logs`): a fresh process's stdout and
 //! stderr, the cut over `max_log_bytes_per_attempt` with its marker, each attempt's log kept
-//! apart, a pool worker's lines on the job it ran, the refusals, and the logs gone with a
+//! apart, a pool worker's lines on the job it ran (on both, marked shared, when it ran two at
+//! once), the dashboard's region, the refusals, and the logs gone with a
 //! deleted job. Each waits for the job's end: its lines are stored before its end is recorded.
 
 mod common;
@@ -22,6 +23,13 @@ jobs = ["proc/*"]
 kind = "node"
 isolation = "process"
 max = 2
+
+[[pool]]
+name = "pair"
+jobs = ["gate"]
+kind = "node"
+max = 1
+concurrency = 2
 
 [[pool]]
 name = "node"
@@ -175,6 +183,75 @@ async fn a_pool_workers_lines_land_on_the_job_it_runs() {
         .iter()
         .all(|l| l["shared"] == false));
     d.stop().await;
+}
+
+#[tokio::test]
+async fn a_line_of_a_worker_running_two_jobs_is_stored_with_both_marked_shared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(&jobs(), &tmp.path().join("data"), TOML);
+    let d = Running::start_with(cfg.clone(), sqlite(&cfg)).await;
+    let dir = tmp.path().to_str().unwrap();
+    // One worker, two jobs at once: each reports progress once it runs on the worker.
+    let a = submit(
+        &d,
+        json!({"job": "gate", "params": {"tag": "a", "dir": dir}}),
+    )
+    .await;
+    let b = submit(
+        &d,
+        json!({"job": "gate", "params": {"tag": "b", "dir": dir}}),
+    )
+    .await;
+    for id in [&a, &b] {
+        wait_progress(&d, id).await;
+    }
+    std::fs::write(tmp.path().join("go"), "").unwrap();
+    // Both print while both run: each line is stored with each job.
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    for id in [&a, &b] {
+        loop {
+            let (_, page) = logs(&d, id, "").await;
+            if page["lines"].as_array().unwrap().len() == 2 {
+                let mut got: Vec<_> = page["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|l| {
+                        (
+                            l["line"].as_str().unwrap().to_owned(),
+                            l["shared"].as_bool().unwrap(),
+                        )
+                    })
+                    .collect();
+                got.sort();
+                assert_eq!(
+                    got,
+                    [("go a".to_owned(), true), ("go b".to_owned(), true)],
+                    "{page}"
+                );
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{page}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    std::fs::write(tmp.path().join("done"), "").unwrap();
+    assert_eq!(wait_result(&d, &a).await["state"], "succeeded");
+    assert_eq!(wait_result(&d, &b).await["state"], "succeeded");
+    d.stop().await;
+}
+
+/// Polls a job until it reported progress (it runs on its worker).
+async fn wait_progress(d: &Running, id: &str) {
+    let deadline = tokio::time::Instant::now() + common::DEADLINE;
+    loop {
+        let (_, job) = get(d, &format!("/v1/jobs/{id}")).await;
+        if !job["progress"].is_null() {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{job}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
