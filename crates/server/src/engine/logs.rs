@@ -7,7 +7,7 @@
 //! - A pool worker runs several jobs over time, maybe at once. The job's forwarder
 //!   [`attach`](JobLogs::attach)es the attempt to the worker when the pool says it started
 //!   there, and [`detach_all`](JobLogs::detach_all) takes it off when it ended. One tap task
-//!   per worker reads the worker's lines and gives each to the attempts attached at that
+//!   per worker (started when the pool reports the worker spawned) reads the worker's lines and gives each to the attempts attached at that
 //!   moment: one attempt gets it as its own; several each get it marked `shared` (the daemon
 //!   cannot tell which of them printed it); none — a line between jobs, or the worker's
 //!   start-up output before its handshake — is nobody's (it still reaches the daemon's log).
@@ -87,11 +87,26 @@ impl JobLogs {
     /// Attempt `key` started on pool worker `pid`: its lines go to the attempt until
     /// [`detach_all`](Self::detach_all). Taps the worker if nothing does yet.
     pub(crate) fn attach(&self, pid: u32, key: AttemptKey, pool: Option<&ChildPool>) {
-        let tap = {
-            let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-            w.attached.entry(pid).or_default().push(key);
-            w.tapped.insert(pid)
-        };
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .attached
+            .entry(pid)
+            .or_default()
+            .push(key);
+        self.tap(pid, pool);
+    }
+
+    /// Reads pool worker `pid`'s lines from now on (from its spawn when nobody read its
+    /// events yet), unless something does already. The engine taps each worker when the pool
+    /// says it spawned; an attempt that starts on a worker not tapped yet taps it.
+    pub(crate) fn tap(&self, pid: u32, pool: Option<&ChildPool>) {
+        let tap = self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .tapped
+            .insert(pid);
         if tap {
             match pool.and_then(|p| p.worker(pid)) {
                 Some(process) => {
