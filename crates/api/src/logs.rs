@@ -24,7 +24,7 @@ pub enum LogStream {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
-    /// Only this attempt's lines (1 for the first; at most the job's `attempt`).
+    /// Only this attempt's lines (1 for the first; one the job does not have yet: 404).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1)]
     pub attempt: Option<u32>,
@@ -87,5 +87,42 @@ impl LogLine {
 /// Reads a `cursor` (`<attempt>.<seq>`).
 pub fn parse_log_cursor(s: &str) -> Option<(u32, u32)> {
     let (a, q) = s.split_once('.')?;
-    Some((a.parse().ok()?, q.parse().ok()?))
+    // Up to 10 digits each (the documented pattern): a number past `u32::MAX` is past every
+    // line.
+    let num = |t: &str| -> Option<u32> {
+        if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(u32::try_from(t.parse::<u64>().ok()?).unwrap_or(u32::MAX))
+    };
+    Some((num(a)?, num(q)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_read_back() {
+        assert_eq!(parse_log_cursor("2.17"), Some((2, 17)));
+        assert_eq!(parse_log_cursor("0.0"), Some((0, 0)));
+        assert_eq!(
+            parse_log_cursor("9999999999.1"),
+            Some((u32::MAX, 1)),
+            "past every line"
+        );
+        for bad in [
+            "",
+            "1",
+            "1.",
+            ".1",
+            "a.1",
+            "1.-1",
+            "1.2.3",
+            "+1.2",
+            "12345678901.1",
+        ] {
+            assert_eq!(parse_log_cursor(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -272,9 +272,23 @@ async fn refusals_and_a_deleted_jobs_logs_are_gone() {
     );
     let (s, v) = logs(&d, "not-a-uuid", "").await;
     assert_eq!(s, 404, "{v}");
+    // An attempt the job does not have: not found, like an unknown job.
+    let (s, v) = logs(&d, &id, "?attempt=2").await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("attempt 2 is out of range: the job has 1 attempt(s) so far"),
+        "{v}"
+    );
     for (q, needle) in [
-        ("?attempt=2", "attempt 2 is out of range"),
         ("?attempt=0", "attempt 0 is out of range"),
+        ("?attempt=x", "query string"),
         ("?limit=0", "limit 0"),
         ("?limit=10001", "limit 10001"),
         ("?cursor=x", "cursor"),
@@ -350,7 +364,7 @@ async fn the_dashboard_shows_each_attempts_logs_escaped_with_the_cut() {
         "{html}"
     );
     let (s, html) = page(&d, &format!("/ui/jobs/{id}/attempts/3/logs"), true).await;
-    assert_eq!(s, 400, "{html}");
+    assert_eq!(s, 404, "{html}");
     assert!(html.contains("attempt 3 is out of range"), "{html}");
     let unknown = JobId::now_v7();
     let (s, _) = page(&d, &format!("/ui/jobs/{unknown}/attempts/1/logs"), true).await;

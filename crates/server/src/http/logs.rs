@@ -34,8 +34,14 @@ pub(crate) async fn read(app: &App, id: &str, q: LogsQuery) -> Result<JobLogs, A
     };
     let job = app.engine.store.get(id).await?;
     if let Some(a) = q.attempt {
-        if a == 0 || a > job.attempt {
-            return Err(ApiError::bad_request(format!(
+        if a == 0 {
+            return Err(ApiError::bad_request(
+                "attempt 0 is out of range: attempts are numbered from 1",
+            ));
+        }
+        // A well-formed number the job does not have (yet): not found, as an unknown job.
+        if a > job.attempt {
+            return Err(ApiError::not_found(format!(
                 "attempt {a} is out of range: the job has {} attempt(s) so far (1..={})",
                 job.attempt, job.attempt
             )));
@@ -86,8 +92,8 @@ pub(crate) async fn read(app: &App, id: &str, q: LogsQuery) -> Result<JobLogs, A
     params(("id" = String, Path, format = Uuid, description = "The job's id"), LogsQuery),
     responses(
         (status = 200, description = "A page of lines", body = JobLogs),
-        (status = 400, description = "`invalid_request`: `attempt` is not one of the job's attempts, `limit` is not 1..=10000, or a bad `cursor`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such job", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: `attempt` is 0, `limit` is not 1..=10000, or a bad `cursor`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such job, or no such attempt of it yet (`attempt` over the job's `attempt`)", body = ErrorBody),
     ))]
 pub(crate) async fn logs(
     State(app): State<Arc<App>>,
