@@ -41,10 +41,10 @@ use axum::Router;
 use crate::http::App;
 
 /// What the engine can do beyond what every daemon has: the dashboard shows a control only
-/// when its operation exists. All `false` until the back end has them (pause/resume per pool
-/// and job name, per-attempt logs, deleting a job, bulk retry/delete by filter); wiring one is
-/// setting its flag in [`Caps::of`] and filling the matching `todo`-free stub in `actions.rs` /
-/// `views_jobs.rs` (see `docs/dashboard.md`, "Wiring the new operations").
+/// when its operation exists (pause/resume per pool, per-attempt logs, deleting a job, bulk
+/// retry/delete by filter: all wired now); wiring a new one is setting its flag in
+/// [`Caps::of`] and filling the matching stub in `actions.rs` / `views_jobs.rs` (see
+/// `docs/dashboard.md`, "What is wired, what is not yet").
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Caps {
     /// Pause and resume a pool.
