@@ -11,19 +11,25 @@
 //!   moment: one attempt gets it as its own; several each get it marked `shared` (the daemon
 //!   cannot tell which of them printed it); none — a line between jobs, or the worker's
 //!   start-up output before its handshake — is nobody's (it still reaches the daemon's log).
-//!   Lines are read a moment after they are written: one printed just before a job's
-//!   answer can, rarely, be read after its end and is then not stored with it.
+//!   Lines are read a moment after they are written: when a pool job ends, its attempt keeps
+//!   taking the worker's lines until the worker's tap has seen its answer in the worker's own
+//!   event order, then until the worker has been quiet for 10 ms (at most 250 ms in all:
+//!   [`JobLogs::settle`]). Known gap: stdout and the channel are separate pipes; output still
+//!   unread in the stdout pipe when the answer is read (a burst of tens of KiB written just
+//!   before returning) can be read after the attempt let go, and is then no job's.
 //!
 //! The attached attempts are one `Mutex<HashMap>` (pid → attempts), touched when an attempt
 //! starts and ends and once per line, never held across an `.await`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use offload_pool::ChildPool;
 use offload_process::{ProcessEvent, Stream};
 use offload_store::{now_ms, LogStream, Store};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::log_writer::{self, AttemptKey, LogMsg};
 
@@ -32,14 +38,27 @@ use super::log_writer::{self, AttemptKey, LogMsg};
 pub(crate) struct JobLogs {
     tx: mpsc::Sender<LogMsg>,
     workers: Arc<Mutex<Workers>>,
+    /// Woken when a tap sees an answer.
+    answers: Arc<tokio::sync::Notify>,
 }
 
 /// Pid → the attempts running on that worker, and the workers tapped already.
 #[derive(Default)]
 struct Workers {
     attached: HashMap<u32, Vec<AttemptKey>>,
+    /// Attempt → (worker, the run's wire id on that worker's channel).
+    runs: HashMap<AttemptKey, (u32, String)>,
+    /// (worker, wire id) of the answers the taps have seen and nobody took yet.
+    answered: HashSet<(u32, String)>,
     tapped: HashSet<u32>,
+    /// When each tapped worker's last line was handled.
+    last_line: HashMap<u32, Instant>,
 }
+
+/// How long a pool worker must be quiet before an ended attempt stops taking its lines.
+const QUIET: Duration = Duration::from_millis(10);
+/// The longest an ended attempt waits for its worker to be quiet.
+const SETTLE_AT_MOST: Duration = Duration::from_millis(250);
 
 impl JobLogs {
     /// Starts the log writer: at most `max_bytes` of each attempt's lines are kept.
@@ -49,6 +68,7 @@ impl JobLogs {
         Self {
             tx,
             workers: Arc::default(),
+            answers: Arc::default(),
         }
     }
 
@@ -86,14 +106,12 @@ impl JobLogs {
 
     /// Attempt `key` started on pool worker `pid`: its lines go to the attempt until
     /// [`detach_all`](Self::detach_all). Taps the worker if nothing does yet.
-    pub(crate) fn attach(&self, pid: u32, key: AttemptKey, pool: Option<&ChildPool>) {
-        self.workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .attached
-            .entry(pid)
-            .or_default()
-            .push(key);
+    pub(crate) fn attach(&self, pid: u32, key: AttemptKey, job: u64, pool: Option<&ChildPool>) {
+        {
+            let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+            w.attached.entry(pid).or_default().push(key);
+            w.runs.insert(key, (pid, format!("j{job}")));
+        }
         self.tap(pid, pool);
     }
 
@@ -101,52 +119,108 @@ impl JobLogs {
     /// events yet), unless something does already. The engine taps each worker when the pool
     /// says it spawned; an attempt that starts on a worker not tapped yet taps it.
     pub(crate) fn tap(&self, pid: u32, pool: Option<&ChildPool>) {
-        let tap = self
+        // The handle first: a worker the pool does not list yet is tapped by its first job.
+        let Some(process) = pool.and_then(|p| p.worker(pid)) else {
+            return;
+        };
+        let new = self
             .workers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .tapped
             .insert(pid);
-        if tap {
-            match pool.and_then(|p| p.worker(pid)) {
-                Some(process) => {
-                    tokio::spawn(tap_worker(pid, process.events(), self.clone()));
-                }
-                None => {
-                    self.workers
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .tapped
-                        .remove(&pid);
-                }
+        if new {
+            tokio::spawn(tap_worker(pid, process.events(), self.clone()));
+        }
+    }
+
+    /// A pool job's attempt ended on worker `pid`: waits until the worker printed nothing for
+    /// [`QUIET`] (at most [`SETTLE_AT_MOST`]), so that what it wrote just before its answer —
+    /// still in the pipe or the tap's queue when the answer arrived — is read and given to the
+    /// attempt. No wait for a worker that was quiet already (most jobs).
+    pub(crate) async fn settle(&self, key: AttemptKey) {
+        let deadline = Instant::now() + SETTLE_AT_MOST;
+        let Some((pid, wire)) = self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .runs
+            .remove(&key)
+        else {
+            return;
+        };
+        // First the worker's tap reaches the answer in the worker's own event order: every line
+        // the worker's pumps read before the answer came is handled by then.
+        let seen = (pid, wire);
+        loop {
+            let notified = self.answers.notified();
+            if self
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .answered
+                .remove(&seen)
+            {
+                break;
             }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        // Then what was still in the pipes.
+        let pid = seen.0;
+        loop {
+            let last = self
+                .workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .last_line
+                .get(&pid)
+                .copied();
+            let Some(quiet_at) = last.map(|t| t + QUIET) else {
+                return;
+            };
+            let now = Instant::now();
+            if quiet_at <= now || now >= deadline {
+                return;
+            }
+            tokio::time::sleep_until(quiet_at.min(deadline)).await;
         }
     }
 
     /// Attempt `key` ended: no worker's lines go to it any more.
     pub(crate) fn detach_all(&self, key: AttemptKey) {
         let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        w.runs.remove(&key);
         w.attached.retain(|_, keys| {
             keys.retain(|k| *k != key);
             !keys.is_empty()
         });
     }
 
-    /// The attempts worker `pid` runs now.
+    /// The attempts worker `pid` runs now (a line of it was just read).
     fn attached(&self, pid: u32) -> Vec<AttemptKey> {
-        self.workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .attached
-            .get(&pid)
-            .cloned()
-            .unwrap_or_default()
+        let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        w.last_line.insert(pid, Instant::now());
+        w.attached.get(&pid).cloned().unwrap_or_default()
+    }
+
+    /// Worker `pid`'s tap saw the answer to run `wire`: its attempt may settle.
+    fn answered(&self, pid: u32, wire: String) {
+        let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if w.runs.values().any(|(p, id)| *p == pid && *id == wire) {
+            w.answered.insert((pid, wire));
+            drop(w);
+            self.answers.notify_waiters();
+        }
     }
 
     fn untap(&self, pid: u32) {
         let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         w.tapped.remove(&pid);
         w.attached.remove(&pid);
+        w.last_line.remove(&pid);
+        w.answered.retain(|(p, _)| *p != pid);
     }
 }
 
@@ -168,17 +242,25 @@ async fn tap_worker(pid: u32, mut events: broadcast::Receiver<ProcessEvent>, log
         };
         if std::mem::take(&mut first) && !matches!(ev, ProcessEvent::Spawned { .. }) {
             // A later subscription: the handshake happened before it.
+            tracing::debug!(pid, "a pool worker's log tap starts after its spawn");
             ready = true;
         }
         match ev {
             ProcessEvent::Ready { .. } => ready = true,
             ProcessEvent::Log { stream, line, .. } if ready => {
                 let keys = logs.attached(pid);
+                if keys.is_empty() {
+                    tracing::debug!(pid, "a pool worker's line outside any job");
+                }
                 let shared = keys.len() > 1;
                 for key in keys {
                     logs.line(key, stream, line.clone(), shared).await;
                 }
             }
+            ProcessEvent::Log { .. } => {
+                tracing::debug!(pid, "a pool worker's line before its handshake");
+            }
+            ProcessEvent::Answer { id, .. } => logs.answered(pid, id),
             ProcessEvent::Exited { .. } => break,
             _ => {}
         }

@@ -55,7 +55,9 @@ pub(super) async fn forward_progress(
     loop {
         match events.next().await {
             RunEvent::End => return (latest, written),
-            RunEvent::Started(pid) => log.logs.attach(pid, log.key, log.pool.as_ref()),
+            RunEvent::Started(pid, job) => {
+                log.logs.attach(pid, log.key, job, log.pool.as_ref());
+            }
             RunEvent::Log(stream, line) => log.logs.line(log.key, stream, line, false).await,
             RunEvent::Emitted { name, data } => {
                 let data = cap(data);
