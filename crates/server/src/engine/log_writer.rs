@@ -5,7 +5,8 @@
 //! a bounded channel. An attempt's log is opened before it starts and closed after it ended:
 //! lines of an attempt that is not open are dropped. Each attempt keeps at most `max_bytes` of
 //! text (a line counts its bytes plus its newline); later lines are counted, not kept, and
-//! the close appends one marker line saying how many lines and bytes were dropped. A batch is
+//! the close appends one marker line saying how many lines and bytes were dropped (and how
+//! many output events were lost when a job printed faster than the daemon read). A batch is
 //! stored when 1,000 lines or 1 MiB are pending, 100 ms after its first line, or at once when
 //! an attempt closes (the close is answered once its lines are stored, so a job's logs are
 //! complete when its end is recorded). Memory: the channel, one batch, and a few counters per
@@ -43,6 +44,8 @@ pub(super) enum LogMsg {
         text: String,
         shared: bool,
     },
+    /// `n` events of the attempt's output were lost before the daemon read them.
+    Lost(AttemptKey, u64),
     /// The attempt ended: store its marker (if it was cut) and its lines, then answer.
     Close(AttemptKey, oneshot::Sender<()>),
 }
@@ -54,6 +57,7 @@ struct Open {
     bytes: usize,
     dropped_lines: u64,
     dropped_bytes: u64,
+    lost: u64,
 }
 
 /// The writer's state: the open attempts and the pending batch.
@@ -148,10 +152,15 @@ impl Writer {
                     marker: false,
                 });
             }
+            LogMsg::Lost(key, n) => {
+                if let Some(o) = self.open.get_mut(&key) {
+                    o.lost += n;
+                }
+            }
             LogMsg::Close(key, done) => {
                 if let Some(o) = self.open.remove(&key) {
-                    if o.dropped_lines > 0 {
-                        let text = marker_text(o.dropped_lines, o.dropped_bytes, self.max_bytes);
+                    if o.dropped_lines > 0 || o.lost > 0 {
+                        let text = marker_text(&o, self.max_bytes);
                         self.batch_bytes += text.len();
                         self.batch.push(LogLine {
                             job_id: key.0,
@@ -187,10 +196,20 @@ impl Writer {
     }
 }
 
-/// The marker line of an attempt cut at `max` bytes.
-pub(crate) fn marker_text(lines: u64, bytes: u64, max: usize) -> String {
-    format!(
-        "[offload: log cut: {lines} more line(s), {bytes} byte(s) dropped over \
-         max_log_bytes_per_attempt = {max}]"
-    )
+/// The marker line of an attempt cut at `max` bytes, or that lost output.
+fn marker_text(o: &Open, max: usize) -> String {
+    let mut parts = Vec::new();
+    if o.dropped_lines > 0 {
+        parts.push(format!(
+            "log cut: {} more line(s), {} byte(s) dropped over max_log_bytes_per_attempt = {max}",
+            o.dropped_lines, o.dropped_bytes
+        ));
+    }
+    if o.lost > 0 {
+        parts.push(format!(
+            "{} output event(s) lost: the job printed faster than the daemon read",
+            o.lost
+        ));
+    }
+    format!("[offload: {}]", parts.join("; "))
 }

@@ -96,6 +96,12 @@ impl JobLogs {
             .await;
     }
 
+    /// `n` events of attempt `key`'s output were lost (the daemon fell behind): its log says
+    /// so at its end.
+    pub(crate) async fn lost(&self, key: AttemptKey, n: u64) {
+        let _ = self.tx.send(LogMsg::Lost(key, n)).await;
+    }
+
     /// The attempt ended: returns once its lines (and its cut marker) are stored.
     pub(crate) async fn close(&self, key: AttemptKey) {
         let (done, stored) = oneshot::channel();
@@ -236,6 +242,9 @@ async fn tap_worker(pid: u32, mut events: broadcast::Receiver<ProcessEvent>, log
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 tracing::warn!(pid, missed = n, "a pool worker's log tap fell behind");
                 ready = true;
+                for key in logs.attached(pid) {
+                    logs.lost(key, n).await;
+                }
                 continue;
             }
             Err(broadcast::error::RecvError::Closed) => break,

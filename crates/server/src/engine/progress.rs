@@ -59,6 +59,7 @@ pub(super) async fn forward_progress(
                 log.logs.attach(pid, log.key, job, log.pool.as_ref());
             }
             RunEvent::Log(stream, line) => log.logs.line(log.key, stream, line, false).await,
+            RunEvent::Lost(n) => log.logs.lost(log.key, n).await,
             RunEvent::Emitted { name, data } => {
                 let data = cap(data);
                 let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));

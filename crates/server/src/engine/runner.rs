@@ -264,6 +264,9 @@ pub(crate) enum RunEvent {
     /// A line a fresh process printed (a pool worker's lines are read by its tap instead:
     /// `logs.rs`).
     Log(Stream, String),
+    /// The daemon fell behind a fresh process's events and `n` were lost (mostly log lines,
+    /// when a job prints faster than the daemon reads).
+    Lost(u64),
     /// The job ended (or its stream closed): nothing more comes.
     End,
 }
@@ -300,6 +303,7 @@ impl RunEvents {
                     Ok(ProcessEvent::Exited { .. }) | Err(broadcast::error::RecvError::Closed) => {
                         Some(RunEvent::End)
                     }
+                    Err(broadcast::error::RecvError::Lagged(n)) => Some(RunEvent::Lost(n)),
                     _ => None,
                 },
             };
