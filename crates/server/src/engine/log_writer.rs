@@ -68,6 +68,8 @@ struct Writer {
     batch: Vec<LogLine>,
     batch_bytes: usize,
     closed: Vec<oneshot::Sender<()>>,
+    /// The batch being stored.
+    in_flight: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The writer's loop; ends when every sender is gone.
@@ -79,6 +81,7 @@ pub(super) async fn run(store: Arc<dyn Store>, max_bytes: usize, mut rx: mpsc::R
         batch: Vec::new(),
         batch_bytes: 0,
         closed: Vec::new(),
+        in_flight: None,
     };
     while let Some(first) = rx.recv().await {
         w.handle(first);
@@ -108,6 +111,9 @@ pub(super) async fn run(store: Arc<dyn Store>, max_bytes: usize, mut rx: mpsc::R
         w.flush().await;
     }
     w.flush().await;
+    if let Some(last) = w.in_flight.take() {
+        let _ = last.await;
+    }
 }
 
 impl Writer {
@@ -180,19 +186,31 @@ impl Writer {
     }
 
     /// Stores the batch (one call; a failure is logged and the lines are lost: logs never
-    /// hold up a job's end), then answers the closes.
+    /// hold up a job's end), then answers the closes. The store call runs as a task of its
+    /// own, so that the writer goes on taking lines meanwhile (senders do not stall behind
+    /// the store); at most one is in flight, and batches are stored in order.
     async fn flush(&mut self) {
-        if !self.batch.is_empty() {
-            let lines = std::mem::take(&mut self.batch);
-            self.batch_bytes = 0;
+        if let Some(previous) = self.in_flight.take() {
+            let _ = previous.await;
+        }
+        if self.batch.is_empty() && self.closed.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut self.batch);
+        self.batch_bytes = 0;
+        let closed = std::mem::take(&mut self.closed);
+        let store = Arc::clone(&self.store);
+        self.in_flight = Some(tokio::spawn(async move {
             let n = lines.len();
-            if let Err(e) = self.store.append_logs(lines).await {
-                tracing::warn!(error = %e, lines = n, "cannot store job log lines");
+            if n > 0 {
+                if let Err(e) = store.append_logs(lines).await {
+                    tracing::warn!(error = %e, lines = n, "cannot store job log lines");
+                }
             }
-        }
-        for done in self.closed.drain(..) {
-            let _ = done.send(());
-        }
+            for done in closed {
+                let _ = done.send(());
+            }
+        }));
     }
 }
 
