@@ -108,10 +108,6 @@ impl Engine {
         let key = (c.id, c.attempt);
         self.logs.open(key).await;
         let ended = self.run_attempt(entry, c, timeout).await;
-        if entry.runner.pool().is_some() {
-            // What the worker printed just before the answer is read a moment later.
-            self.logs.settle(key).await;
-        }
         // Its lines (and the cut marker) are stored before its end is recorded.
         self.logs.detach_all(key);
         self.logs.close(key).await;
@@ -148,6 +144,7 @@ impl Engine {
                 logs: self.logs.clone(),
                 key: (c.id, c.attempt),
                 pool: entry.runner.pool().cloned(),
+                concurrency: entry.concurrency().max(1) as usize,
             },
         ));
         let ended = attempt.outcome().await;

@@ -11,25 +11,21 @@
 //!   moment: one attempt gets it as its own; several each get it marked `shared` (the daemon
 //!   cannot tell which of them printed it); none — a line between jobs, or the worker's
 //!   start-up output before its handshake — is nobody's (it still reaches the daemon's log).
-//!   Lines are read a moment after they are written: when a pool job ends, its attempt keeps
-//!   taking the worker's lines until the worker's tap has seen its answer in the worker's own
-//!   event order, then until the worker has been quiet for 10 ms (at most 250 ms in all:
-//!   [`JobLogs::settle`]). Known gap: stdout and the channel are separate pipes; output still
-//!   unread in the stdout pipe when the answer is read (a burst of tens of KiB written just
-//!   before returning) can be read after the attempt let go, and is then no job's.
+//!   Lines are read a moment after they are written; when a pool job ends its attempt lets
+//!   go of the worker at once (a job the pool starts on it takes its lines from then on).
+//!   Known gap: stdout and the channel are separate pipes, so output still unread when the
+//!   answer is handled (a burst written just before returning) is no job's.
 //!
 //! The attached attempts are one `Mutex<HashMap>` (pid → attempts), touched when an attempt
 //! starts and ends and once per line, never held across an `.await`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use offload_pool::ChildPool;
 use offload_process::{ProcessEvent, Stream};
 use offload_store::{now_ms, LogStream, Store};
 use tokio::sync::{broadcast, mpsc, oneshot};
-use tokio::time::Instant;
 
 use super::log_writer::{self, AttemptKey, LogMsg};
 
@@ -38,27 +34,14 @@ use super::log_writer::{self, AttemptKey, LogMsg};
 pub(crate) struct JobLogs {
     tx: mpsc::Sender<LogMsg>,
     workers: Arc<Mutex<Workers>>,
-    /// Woken when a tap sees an answer.
-    answers: Arc<tokio::sync::Notify>,
 }
 
 /// Pid → the attempts running on that worker, and the workers tapped already.
 #[derive(Default)]
 struct Workers {
     attached: HashMap<u32, Vec<AttemptKey>>,
-    /// Attempt → (worker, the run's wire id on that worker's channel).
-    runs: HashMap<AttemptKey, (u32, String)>,
-    /// (worker, wire id) of the answers the taps have seen and nobody took yet.
-    answered: HashSet<(u32, String)>,
     tapped: HashSet<u32>,
-    /// When each tapped worker's last line was handled.
-    last_line: HashMap<u32, Instant>,
 }
-
-/// How long a pool worker must be quiet before an ended attempt stops taking its lines.
-const QUIET: Duration = Duration::from_millis(10);
-/// The longest an ended attempt waits for its worker to be quiet.
-const SETTLE_AT_MOST: Duration = Duration::from_millis(250);
 
 impl JobLogs {
     /// Starts the log writer: at most `max_bytes` of each attempt's lines are kept.
@@ -68,7 +51,6 @@ impl JobLogs {
         Self {
             tx,
             workers: Arc::default(),
-            answers: Arc::default(),
         }
     }
 
@@ -112,11 +94,22 @@ impl JobLogs {
 
     /// Attempt `key` started on pool worker `pid`: its lines go to the attempt until
     /// [`detach_all`](Self::detach_all). Taps the worker if nothing does yet.
-    pub(crate) fn attach(&self, pid: u32, key: AttemptKey, job: u64, pool: Option<&ChildPool>) {
+    /// A worker runs at most `concurrency` jobs at once: when one more is attached, the
+    /// oldest have ended (their answers came before the pool gave the worker this one) and lose
+    /// the worker.
+    pub(crate) fn attach(
+        &self,
+        pid: u32,
+        key: AttemptKey,
+        concurrency: usize,
+        pool: Option<&ChildPool>,
+    ) {
         {
             let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-            w.attached.entry(pid).or_default().push(key);
-            w.runs.insert(key, (pid, format!("j{job}")));
+            let keys = w.attached.entry(pid).or_default();
+            keys.push(key);
+            let over = keys.len().saturating_sub(concurrency.max(1));
+            keys.drain(..over);
         }
         self.tap(pid, pool);
     }
@@ -140,64 +133,9 @@ impl JobLogs {
         }
     }
 
-    /// A pool job's attempt ended on worker `pid`: waits until the worker printed nothing for
-    /// [`QUIET`] (at most [`SETTLE_AT_MOST`]), so that what it wrote just before its answer —
-    /// still in the pipe or the tap's queue when the answer arrived — is read and given to the
-    /// attempt. No wait for a worker that was quiet already (most jobs).
-    pub(crate) async fn settle(&self, key: AttemptKey) {
-        let deadline = Instant::now() + SETTLE_AT_MOST;
-        let Some((pid, wire)) = self
-            .workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .runs
-            .remove(&key)
-        else {
-            return;
-        };
-        // First the worker's tap reaches the answer in the worker's own event order: every line
-        // the worker's pumps read before the answer came is handled by then.
-        let seen = (pid, wire);
-        loop {
-            let notified = self.answers.notified();
-            if self
-                .workers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .answered
-                .remove(&seen)
-            {
-                break;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                break;
-            }
-        }
-        // Then what was still in the pipes.
-        let pid = seen.0;
-        loop {
-            let last = self
-                .workers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .last_line
-                .get(&pid)
-                .copied();
-            let Some(quiet_at) = last.map(|t| t + QUIET) else {
-                return;
-            };
-            let now = Instant::now();
-            if quiet_at <= now || now >= deadline {
-                return;
-            }
-            tokio::time::sleep_until(quiet_at.min(deadline)).await;
-        }
-    }
-
     /// Attempt `key` ended: no worker's lines go to it any more.
     pub(crate) fn detach_all(&self, key: AttemptKey) {
         let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        w.runs.remove(&key);
         w.attached.retain(|_, keys| {
             keys.retain(|k| *k != key);
             !keys.is_empty()
@@ -206,27 +144,19 @@ impl JobLogs {
 
     /// The attempts worker `pid` runs now (a line of it was just read).
     fn attached(&self, pid: u32) -> Vec<AttemptKey> {
-        let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        w.last_line.insert(pid, Instant::now());
-        w.attached.get(&pid).cloned().unwrap_or_default()
-    }
-
-    /// Worker `pid`'s tap saw the answer to run `wire`: its attempt may settle.
-    fn answered(&self, pid: u32, wire: String) {
-        let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        if w.runs.values().any(|(p, id)| *p == pid && *id == wire) {
-            w.answered.insert((pid, wire));
-            drop(w);
-            self.answers.notify_waiters();
-        }
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .attached
+            .get(&pid)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn untap(&self, pid: u32) {
         let mut w = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         w.tapped.remove(&pid);
         w.attached.remove(&pid);
-        w.last_line.remove(&pid);
-        w.answered.retain(|(p, _)| *p != pid);
     }
 }
 
@@ -269,7 +199,6 @@ async fn tap_worker(pid: u32, mut events: broadcast::Receiver<ProcessEvent>, log
             ProcessEvent::Log { .. } => {
                 tracing::debug!(pid, "a pool worker's line before its handshake");
             }
-            ProcessEvent::Answer { id, .. } => logs.answered(pid, id),
             ProcessEvent::Exited { .. } => break,
             _ => {}
         }

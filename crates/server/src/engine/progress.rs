@@ -27,6 +27,8 @@ pub(super) struct LogTo {
     pub(super) logs: JobLogs,
     pub(super) key: AttemptKey,
     pub(super) pool: Option<ChildPool>,
+    /// Jobs a worker of the pool runs at once.
+    pub(super) concurrency: usize,
 }
 
 /// Forwards a job's progress and events until its end event, and its log lines to `log`.
@@ -55,8 +57,9 @@ pub(super) async fn forward_progress(
     loop {
         match events.next().await {
             RunEvent::End => return (latest, written),
-            RunEvent::Started(pid, job) => {
-                log.logs.attach(pid, log.key, job, log.pool.as_ref());
+            RunEvent::Started(pid) => {
+                log.logs
+                    .attach(pid, log.key, log.concurrency, log.pool.as_ref());
             }
             RunEvent::Log(stream, line) => log.logs.line(log.key, stream, line, false).await,
             RunEvent::Lost(n) => log.logs.lost(log.key, n).await,

@@ -259,8 +259,8 @@ pub(crate) enum RunEvent {
         /// Its data.
         data: Value,
     },
-    /// A pool job was sent to worker `pid` under the pool's job id (its wire id is `j<id>`).
-    Started(u32, u64),
+    /// A pool job was sent to worker `pid`.
+    Started(u32),
     /// A line a fresh process printed (a pool worker's lines are read by its tap instead:
     /// `logs.rs`).
     Log(Stream, String),
@@ -284,7 +284,7 @@ impl RunEvents {
         loop {
             let event = match self {
                 Self::Pool(rx) => match rx.recv().await {
-                    Ok(JobEvent::Started { pid, id, .. }) => Some(RunEvent::Started(pid, id)),
+                    Ok(JobEvent::Started { pid, .. }) => Some(RunEvent::Started(pid)),
                     Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
                     Ok(JobEvent::Event { name, data, .. }) => {
                         Some(RunEvent::Emitted { name, data })
