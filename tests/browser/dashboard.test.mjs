@@ -173,6 +173,21 @@ test('a dead job is retried by clicking, and a refused action says why', async (
   await page.context().close();
 });
 
+test("a job's logs show", async () => {
+  // `hello` prints `greeted <name>` to stdout at its end; the page is open while it runs.
+  const id = await daemon.submit('hello', { name: 'logs-shown', steps: 25 });
+  const page = await open();
+  await page.goto(daemon.base + `/ui/jobs/${id}`);
+  await live(page);
+  await page.locator('pre.log').filter({ hasText: 'greeted logs-shown' }).waitFor();
+  await daemon.state(id, ['succeeded']);
+  await page.getByRole('heading', { name: 'Logs' }).waitFor();
+  assert.deepEqual(await axe(page), []);
+  await page.screenshot({ path: join(shots, 'job-logs-light.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('a pool is resized from its page', async () => {
   const id = await daemon.submit('hello', { name: 'pool' });
   await daemon.state(id, ['succeeded']);

@@ -25,6 +25,7 @@ mod int;
 mod jobs;
 pub mod limits;
 mod nodes;
+mod logs;
 mod ops;
 mod queues;
 mod retry;
@@ -44,6 +45,9 @@ pub use jobs::{
 pub use nodes::{
     AfterDrain, DrainRequest, Node, NodeDrain, NodeList, NodeState, DEFAULT_DRAIN_DEADLINE_MS,
     MAX_DRAIN_DEADLINE_MS,
+};
+pub use logs::{
+    parse_log_cursor, JobLogs, LogLine, LogStream, LogsQuery, DEFAULT_LOG_PAGE, MAX_LOG_PAGE,
 };
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, Recycled, ResizeRequest, Resized, Worker,

@@ -202,6 +202,18 @@ impl Client {
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 
+    /// `GET /v1/jobs/{id}/logs?attempt=&cursor=&limit=`: a page of the job's log lines.
+    pub(crate) async fn logs(
+        &self,
+        id: &str,
+        q: &offload_api::LogsQuery,
+    ) -> Result<offload_api::JobLogs, ClientError> {
+        let r = self
+            .request(Method::GET, &format!("/v1/jobs/{}/logs", segment(id)))
+            .query(q);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
     /// `DELETE /v1/jobs/{id}`.
     pub(crate) async fn delete(&self, id: &str) -> Result<offload_api::JobDeleted, ClientError> {
         let r = self.request(Method::DELETE, &format!("/v1/jobs/{}", segment(id)));

@@ -47,6 +47,8 @@ enum Command {
     Submit(commands::submit::SubmitArgs),
     /// Show a job: state, attempts, progress, error.
     Status(commands::status::StatusArgs),
+    /// Print what a job's attempts wrote to stdout and stderr (`--follow` for new lines).
+    Logs(commands::logs::LogsArgs),
     /// Print a job's result (`--wait` for the end); exit code by outcome.
     Result(commands::result::ResultArgs),
     /// Cancel a job (a running one is killed).
@@ -102,6 +104,7 @@ fn main() {
             Command::Serve(args) => commands::serve::run(*args).await,
             Command::Submit(args) => commands::submit::run(args, &client()?).await,
             Command::Status(args) => commands::status::run(args, &client()?).await,
+            Command::Logs(args) => commands::logs::run(args, &client()?).await,
             Command::Result(args) => commands::result::run(args, &client()?).await,
             Command::Cancel(args) => commands::cancel::run(args, &client()?).await,
             Command::Retry(args) => commands::retry::run(args, &client()?).await,

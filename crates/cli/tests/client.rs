@@ -397,3 +397,67 @@ fn tokens_and_unreachable_daemons_get_clear_errors() {
         1
     );
 }
+
+#[test]
+fn logs_prints_what_a_job_printed_and_follows_a_running_one() {
+    let d = Daemon::start(&examples());
+    let s = d.url.as_str();
+    let id = ok(s, &["submit", "hello", "--params", r#"{"steps": 1}"#])
+        .trim()
+        .to_owned();
+    ok(s, &["result", &id, "--wait", "30"]);
+    // `hello` prints one line to stdout.
+    let out = offload(s, &["logs", &id]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "greeted world\n", ""),
+        "{out:?}"
+    );
+    let line = json(&ok(s, &["logs", &id, "--json", "--attempt", "1"]));
+    assert_eq!(
+        (
+            &line["attempt"],
+            &line["stream"],
+            &line["line"],
+            &line["cut"]
+        ),
+        (
+            &1.into(),
+            &"stdout".into(),
+            &"greeted world".into(),
+            &false.into()
+        ),
+        "{line}"
+    );
+    // Over: `--follow` prints what there is and ends.
+    assert_eq!(ok(s, &["logs", &id, "--follow"]), "greeted world\n");
+
+    // Running: `--follow` waits for its lines and ends with the job.
+    let running = ok(
+        s,
+        &[
+            "submit",
+            "hello",
+            "--params",
+            r#"{"steps": 25, "name": "later"}"#,
+        ],
+    )
+    .trim()
+    .to_owned();
+    let out = offload(s, &["logs", &running, "--follow"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "greeted later\n"),
+        "{out:?}"
+    );
+    let job = json(&ok(s, &["status", &running, "--json"]));
+    assert_eq!(job["state"], "succeeded", "{job}");
+
+    // Refusals: an attempt the job does not have, an unknown job.
+    let out = offload(s, &["logs", &id, "--attempt", "2"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("attempt 2 is out of range"), "{out:?}");
+    let out = offload(s, &["logs", "0193aaaa-0000-7000-8000-000000000000"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("404 not_found"), "{out:?}");
+}

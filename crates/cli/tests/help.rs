@@ -9,8 +9,8 @@ use common::cli::offload;
 
 /// Every subcommand, as `offload --help` lists them (besides clap's own `help`).
 const SUBCOMMANDS: &[&str] = &[
-    "run", "serve", "submit", "status", "result", "cancel", "retry", "delete", "jobs", "workers",
-    "cron", "pause", "resume", "nodes", "drain", "undrain",
+    "run", "serve", "submit", "status", "logs", "result", "cancel", "retry", "delete", "jobs",
+    "workers", "cron", "pause", "resume", "nodes", "drain", "undrain",
 ];
 
 /// The names under `Commands:` in a help text.

@@ -54,6 +54,7 @@
 //! max_cron_schedules = 1000
 //! min_cron_interval_ms = 60000
 //! max_workers_per_pool = 64
+//! max_log_bytes_per_attempt = 65536 # a job attempt's stdout/stderr kept (..= 16 MiB); the rest cut
 //!
 //! [http]                   # limits of the HTTP API (docs/http-api.md, docs/security.md)
 //! allowed_hosts = []         # Host names accepted besides loopback names and IP literals

@@ -345,7 +345,7 @@ async fn row11_error_texts_hold_no_absolute_path() {
 }
 
 /// Row 12: the same idempotency key with another job or params returned the other job's id
-/// (since schema v5 keys are scoped by job name: another job name makes its own job).
+/// (since schema v6 keys are scoped by job name: another job name makes its own job).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row12_a_reused_key_with_another_job_or_params_is_a_conflict() {
     let d = boot(|_| {}).await;
@@ -363,7 +363,7 @@ async fn row12_a_reused_key_with_another_job_or_params_is_a_conflict() {
         (200, Some(id.as_str()), Some(true)),
         "{v}"
     );
-    // Keys are scoped by job name (schema v5): another job with the key is a job of its own,
+    // Keys are scoped by job name (schema v6): another job with the key is a job of its own,
     // and its answer holds nothing of the first.
     let (s, v) = d
         .post(

@@ -89,9 +89,9 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
     Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
-    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
-    Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, Store, StoreError, Submitted,
-    Throttle, ThrottleState,
+    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState,
+    ListFilter, LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue,
+    Queue, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -599,6 +599,20 @@ impl Store for PgStore {
     async fn purge_nodes(&self, older_than: Duration) -> Result<u64, StoreError> {
         let c = self.client().await?;
         ops::nodes::purge(&c, older_than).await
+    }
+
+    async fn append_logs(&self, lines: Vec<LogLine>) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        ops::logs::append(&c, &lines).await
+    }
+
+    async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError> {
+        query.check()?;
+        let c = self.client().await?;
+        ops::logs::read(&c, id, &query).await
     }
 }
 

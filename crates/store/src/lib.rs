@@ -37,6 +37,7 @@
 pub mod bulk;
 pub mod limits;
 pub mod nodes;
+pub mod logs;
 mod notice;
 pub mod queues;
 pub mod rules;
@@ -48,6 +49,7 @@ pub mod throttle;
 
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use nodes::{AfterDrain, Beat, DrainOrder, DrainRequest, NodeRecord, NodeStart, NodeState};
+pub use logs::{LogLine, LogQuery, LogStream};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
@@ -529,7 +531,7 @@ pub type Counts = BTreeMap<(String, JobState), u64>;
 #[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores jobs (one transaction for the batch). Idempotency keys are scoped by job name
-    /// (schema v5: the same key with two names names two jobs): a job whose `idempotency_key`
+    /// (schema v6: the same key with two names names two jobs): a job whose `idempotency_key`
     /// matches a job of its name created within `idempotency_window` (or its own `key_ttl_ms`)
     /// with the same params (compared as JSON values) returns that job with `duplicate: true`;
     /// with other params the whole batch fails with [`StoreError::IdempotencyConflict`]. A job
@@ -703,4 +705,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the rows of nodes whose last heartbeat is older than `older_than` (stopped or
     /// lost nodes); returns how many.
     async fn purge_nodes(&self, older_than: Duration) -> Result<u64, StoreError>;
+
+    /// Stores log lines of attempts (one transaction for the batch, at most
+    /// [`logs::MAX_LOG_BATCH`] lines: [`StoreError::Limit`] beyond). A line whose job no
+    /// longer exists, or whose (job, attempt, seq) is stored already, is skipped.
+    async fn append_logs(&self, lines: Vec<LogLine>) -> Result<(), StoreError>;
+
+    /// A job's log lines in (attempt, seq) order, as `query` selects (see [`LogQuery`]); none
+    /// for an unknown job. [`StoreError::Limit`] for a limit out of 1..=[`logs::MAX_LOG_PAGE`].
+    async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError>;
 }

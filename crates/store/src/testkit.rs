@@ -25,6 +25,7 @@ mod claim;
 mod complete;
 mod cron;
 mod nodes;
+mod logs;
 mod queues;
 mod read;
 mod semantics;
@@ -38,6 +39,7 @@ pub use claim::*;
 pub use complete::*;
 pub use cron::*;
 pub use nodes::*;
+pub use logs::*;
 pub use queues::*;
 pub use read::*;
 pub use semantics::*;
@@ -184,6 +186,8 @@ macro_rules! store_conformance {
             // delete, bulk
             delete_one_job,
             bulk_retry_and_delete_by_filter,
+            // logs
+            logs_are_kept_per_attempt_and_go_with_their_job,
             // queue semantics
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,

@@ -2,7 +2,7 @@
 //! starts per `period_ms` (a token bucket) and at most `max_running` jobs running at once.
 //!
 //! The daemon hands its configured limits to the store ([`Store::set_limits`](crate::Store));
-//! they are rows of the store (`queue_limits` / `offload_queue_limits`, schema v5) with the
+//! they are rows of the store (`queue_limits` / `offload_queue_limits`, schema v6) with the
 //! bucket's state beside them, and the claim itself enforces them in its transaction: a job
 //! over a limit is not started, it stays `queued`. On a shared store the limits are
 //! cluster-wide: the claim locks the limit rows, so every node takes from one bucket, and the

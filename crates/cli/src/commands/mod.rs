@@ -5,6 +5,7 @@ pub(crate) mod cron;
 pub(crate) mod delete;
 pub(crate) mod jobs;
 pub(crate) mod nodes;
+pub(crate) mod logs;
 pub(crate) mod pause;
 pub(crate) mod result;
 pub(crate) mod retry;

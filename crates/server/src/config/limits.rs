@@ -18,6 +18,8 @@ pub struct LimitsSection {
     pub min_cron_interval_ms: Option<u64>,
     /// Workers of one pool, at most (`[[pool]] max`, `POST /v1/pools/{name}/resize`).
     pub max_workers_per_pool: Option<usize>,
+    /// Bytes of stdout/stderr lines kept per attempt of a job; the rest is counted, not kept.
+    pub max_log_bytes_per_attempt: Option<usize>,
 }
 
 /// Admission control: how much work the daemon accepts.
@@ -34,7 +36,14 @@ pub struct Limits {
     pub min_cron_interval: Duration,
     /// Workers of one pool (default 64).
     pub max_workers_per_pool: usize,
+    /// Bytes of stdout/stderr lines kept per attempt of a job (default 64 KiB, at most
+    /// [`MAX_LOG_BYTES_PER_ATTEMPT`]); over it, lines are dropped and a final marker line
+    /// says how many.
+    pub max_log_bytes_per_attempt: usize,
 }
+
+/// The largest `max_log_bytes_per_attempt` (16 MiB).
+pub(crate) const MAX_LOG_BYTES_PER_ATTEMPT: usize = 16 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -44,6 +53,7 @@ impl Default for Limits {
             max_cron_schedules: 1_000,
             min_cron_interval: Duration::from_secs(60),
             max_workers_per_pool: 64,
+            max_log_bytes_per_attempt: 64 * 1024,
         }
     }
 }
@@ -64,6 +74,9 @@ impl Limits {
         }
         if let Some(n) = s.max_workers_per_pool {
             self.max_workers_per_pool = n.max(1);
+        }
+        if let Some(n) = s.max_log_bytes_per_attempt {
+            self.max_log_bytes_per_attempt = n;
         }
     }
 }

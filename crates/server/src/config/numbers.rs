@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use offload_store::limits::{self as bounds, LimitError};
 
+use super::limits::MAX_LOG_BYTES_PER_ATTEMPT;
 use super::ServeConfig;
 use crate::error::ConfigError;
 
@@ -55,6 +56,15 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
             cfg.lines.max_attempts,
             bounds::MAX_ATTEMPTS
         ));
+    }
+    let log_bytes = cfg.limits.max_log_bytes_per_attempt;
+    if log_bytes > MAX_LOG_BYTES_PER_ATTEMPT {
+        let e = LimitError::new(
+            "max_log_bytes_per_attempt",
+            log_bytes,
+            format!("0..={MAX_LOG_BYTES_PER_ATTEMPT} (16 MiB)"),
+        );
+        return Err(ConfigError::Invalid(format!("[limits] {e}")));
     }
     for p in &cfg.pools {
         let pool = |e: LimitError| ConfigError::Invalid(format!("pool {:?}: {e}", p.name));
@@ -123,6 +133,13 @@ mod tests {
         let mut c = pool(|p| p.timeout_ms = Some(30 * 24 * 3600 * 1000));
         assert!(c.validate().is_err());
         c.max_timeout_ms = 30 * 24 * 3600 * 1000;
+        assert!(c.validate().is_ok());
+        // Logs per attempt: at most 16 MiB, named in the refusal.
+        let mut c = ServeConfig::new("jobs", ".offload");
+        c.limits.max_log_bytes_per_attempt = MAX_LOG_BYTES_PER_ATTEMPT + 1;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("max_log_bytes_per_attempt"), "{e}");
+        c.limits.max_log_bytes_per_attempt = MAX_LOG_BYTES_PER_ATTEMPT;
         assert!(c.validate().is_ok());
         // Hours never overflow.
         let mut c = ServeConfig::new("jobs", ".offload");

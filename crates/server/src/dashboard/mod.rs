@@ -16,6 +16,7 @@
 //! | `actions.rs` | the `POST` actions (each carries its job, pool or schedule in the URL) |
 //! | `layout.rs` | the page frame and the formatting of times, durations, bytes and states |
 //! | `views_jobs.rs`, `views_ops.rs` | the markup of the job pages and of the overview, pools and schedules |
+//! | `logs.rs` | each attempt's logs on a job's page (a region that refreshes itself while the attempt runs) |
 //! | `stats.rs` | the chart series ([`stats::series`]) |
 //! | `assets.rs` | the embedded CSS, JavaScript and vendored htmx and uPlot |
 
@@ -24,6 +25,7 @@ mod assets;
 mod auth;
 mod call;
 mod layout;
+mod logs;
 mod pages;
 pub(crate) mod stats;
 mod views_jobs;
@@ -40,10 +42,10 @@ use axum::Router;
 use crate::http::App;
 
 /// What the engine can do beyond what every daemon has: the dashboard shows a control only
-/// when its operation exists. All `false` until the back end has them (pause/resume per pool
-/// and job name, per-attempt logs, deleting a job, bulk retry/delete by filter); wiring one is
-/// setting its flag in [`Caps::of`] and filling the matching `todo`-free stub in `actions.rs` /
-/// `views_jobs.rs` (see `docs/dashboard.md`, "Wiring the new operations").
+/// when its operation exists (pause/resume per pool, per-attempt logs, deleting a job, bulk
+/// retry/delete by filter: all wired now); wiring a new one is setting its flag in
+/// [`Caps::of`] and filling the matching stub in `actions.rs` / `views_jobs.rs` (see
+/// `docs/dashboard.md`, "What is wired, what is not yet").
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Caps {
     /// Pause and resume a pool or a job name.
@@ -59,10 +61,9 @@ pub(crate) struct Caps {
 impl Caps {
     /// What this daemon's engine offers.
     fn of(_app: &App) -> Self {
-        // Per-attempt logs are not captured by the engine yet (issue 14): their link stays off.
         Self {
             pause: true,
-            logs: false,
+            logs: true,
             delete: true,
             bulk: true,
         }
@@ -98,6 +99,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/ui/jobs/rows", get(pages::job_rows))
         .route("/ui/jobs/{id}", get(pages::job))
         .route("/ui/jobs/{id}/panel", get(pages::job_panel))
+        .route("/ui/jobs/{id}/attempts/{n}/logs", get(logs::attempt_logs))
         .route("/ui/jobs/{id}/cancel", post(actions::cancel))
         .route("/ui/jobs/{id}/retry", post(actions::retry))
         .route("/ui/jobs/{id}/delete", post(actions::delete))

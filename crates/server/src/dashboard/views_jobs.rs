@@ -252,6 +252,18 @@ pub(crate) fn job_panel(job: &Job, caps: Caps, now: i64) -> Markup {
                     } }
                 }
             }
+            @if caps.logs && !job.attempts.is_empty() {
+                section aria-labelledby="logs-h" {
+                    h2 #logs-h { "Logs" }
+                    @for a in job.attempts.iter().rev() {
+                        @let last = a.attempt == job.attempt;
+                        details.log open[last] {
+                            summary { "Attempt " (a.attempt) " · " (a.outcome.as_deref().unwrap_or("running")) }
+                            (super::logs::placeholder(&id, a.attempt, last))
+                        }
+                    }
+                }
+            }
         }
     }
 }

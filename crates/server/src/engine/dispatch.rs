@@ -10,7 +10,7 @@ use offload_process::Outcome;
 use offload_store::{now_ms, Claimed, Demand, JobId, JobState};
 
 use super::pools::PoolEntry;
-use super::progress::{finish_progress, forward_progress};
+use super::progress::{finish_progress, forward_progress, LogTo};
 use super::runner::Stop;
 use super::Engine;
 use crate::events::JobChange;
@@ -126,6 +126,22 @@ impl Engine {
     /// Runs one attempt of a claimed job: its outcome and its worker's pid (when one ran).
     async fn run_one(&self, entry: &PoolEntry, c: &Claimed) -> (Outcome, Option<u32>) {
         let timeout = c.timeout_ms.map(Duration::from_millis);
+        let key = (c.id, c.attempt);
+        self.logs.open(key).await;
+        let ended = self.run_attempt(entry, c, timeout).await;
+        // Its lines (and the cut marker) are stored before its end is recorded.
+        self.logs.detach_all(key);
+        self.logs.close(key).await;
+        ended
+    }
+
+    /// Launches and waits for one attempt (its log opened by the caller).
+    async fn run_attempt(
+        &self,
+        entry: &PoolEntry,
+        c: &Claimed,
+        timeout: Option<Duration>,
+    ) -> (Outcome, Option<u32>) {
         let mut attempt = match entry.runner.launch(&c.job, c.params.clone(), timeout).await {
             Ok(a) => a,
             Err(e) => {
@@ -145,6 +161,12 @@ impl Engine {
             attempt.take_events(),
             self.cfg.http.max_event_bytes,
             self.metrics.clone(),
+            LogTo {
+                logs: self.logs.clone(),
+                key: (c.id, c.attempt),
+                pool: entry.runner.pool().cloned(),
+                concurrency: entry.concurrency().max(1) as usize,
+            },
         ));
         let ended = attempt.outcome().await;
         finish_progress(c.id, &self.store, forward).await;

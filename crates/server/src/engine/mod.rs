@@ -11,6 +11,9 @@
 //!   decided from its outcome (`complete.rs`);
 //! - the **completer** (`complete.rs`): batches completions into one `Store::complete` (one
 //!   transaction);
+//! - the **log writer** (`log_writer.rs`): stores each attempt's captured stdout/stderr lines
+//!   in batches, bounded per attempt; pool workers' lines reach it through one tap task per
+//!   worker (`logs.rs`), which gives each line to the job the worker runs;
 //! - the **lease keeper** (`lease.rs`): renews the leases of running jobs every lease/3,
 //!   re-queues expired leases of other nodes, purges old finished jobs;
 //! - the **heartbeat** (`nodes.rs`): writes this node's row of the node registry (load, running
@@ -33,6 +36,8 @@ mod dispatch;
 pub(crate) mod error;
 mod lease;
 mod nodes;
+mod log_writer;
+pub(crate) mod logs;
 mod pools;
 mod progress;
 mod queues;
@@ -83,6 +88,8 @@ pub(crate) struct Engine {
     drain: nodes::Drain,
     /// Set once a drain asked to exit is over: the daemon stops.
     exit: tokio::sync::watch::Sender<bool>,
+    /// Each attempt's stdout/stderr lines, captured and stored (`logs.rs`, `log_writer.rs`).
+    pub(crate) logs: logs::JobLogs,
 }
 
 impl Engine {
@@ -94,8 +101,10 @@ impl Engine {
     ) -> Result<Arc<Self>, crate::error::ServeError> {
         let (events, _) = broadcast::channel(4096);
         let (ctx, crx) = mpsc::unbounded_channel();
+        let logs = logs::JobLogs::start(Arc::clone(&store), cfg.limits.max_log_bytes_per_attempt);
         let engine = Arc::new(Self {
             store,
+            logs,
             jobs_dir: JobsDir::new(&cfg.jobs),
             admission: crate::admission::Admission::new(cfg.limits.clone()),
             cfg,

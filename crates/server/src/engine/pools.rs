@@ -10,6 +10,7 @@ use offload_pool::{ChildPool, PoolEvent};
 use offload_process::JobKind;
 use tokio::sync::broadcast;
 
+use super::logs::JobLogs;
 use super::runner::Runner;
 use super::{Engine, EngineError};
 use crate::config::{Isolation, PoolSection};
@@ -105,11 +106,18 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(name.to_owned(), Arc::clone(&entry));
         if let Some(pool) = entry.pool() {
+            let events = pool.events();
+            // Each worker's output is read from its spawn on (`logs.rs`): what it prints before
+            // its first job is no job's.
+            for pid in pool.pids() {
+                self.logs.tap(pid, Some(pool));
+            }
             tokio::spawn(forward_worker_events(
                 name.to_owned(),
-                pool.events(),
+                events,
                 self.events.clone(),
                 self.metrics.clone(),
+                (self.logs.clone(), Arc::downgrade(&entry)),
             ));
         }
         self.notify();
@@ -252,6 +260,7 @@ async fn forward_worker_events(
     mut events: broadcast::Receiver<PoolEvent>,
     sse: broadcast::Sender<ServerEvent>,
     metrics: Metrics,
+    (logs, entry): (JobLogs, std::sync::Weak<PoolEntry>),
 ) {
     loop {
         let ev = match events.recv().await {
@@ -260,7 +269,12 @@ async fn forward_worker_events(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let change = match ev {
-            PoolEvent::WorkerSpawned { pid, .. } => Some((pid, "spawned", None)),
+            PoolEvent::WorkerSpawned { pid, .. } => {
+                if let Some(entry) = entry.upgrade() {
+                    logs.tap(pid, entry.pool());
+                }
+                Some((pid, "spawned", None))
+            }
             PoolEvent::WorkerReady { pid } => Some((pid, "ready", None)),
             PoolEvent::WorkerExited {
                 pid,

@@ -10,6 +10,10 @@ use offload_store::{JobId, Store};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use offload_pool::ChildPool;
+
+use super::log_writer::AttemptKey;
+use super::logs::JobLogs;
 use super::runner::{RunEvent, RunEvents};
 use crate::events::{JobEmitted, JobProgress, ServerEvent};
 use crate::metrics::Metrics;
@@ -17,7 +21,17 @@ use crate::metrics::Metrics;
 /// What a job's progress forwarder saw: the latest value and the one last stored.
 pub(super) type ProgressSeen = (Option<Value>, Option<Value>);
 
-/// Forwards a job's progress and events until its end event.
+/// Where an attempt's log lines go: the engine's capture, the attempt, and its pool (whose
+/// worker is tapped when the job starts on it).
+pub(super) struct LogTo {
+    pub(super) logs: JobLogs,
+    pub(super) key: AttemptKey,
+    pub(super) pool: Option<ChildPool>,
+    /// Jobs a worker of the pool runs at once.
+    pub(super) concurrency: usize,
+}
+
+/// Forwards a job's progress and events until its end event, and its log lines to `log`.
 pub(super) async fn forward_progress(
     id: JobId,
     store: Arc<dyn Store>,
@@ -25,6 +39,7 @@ pub(super) async fn forward_progress(
     events: Option<RunEvents>,
     max_event: usize,
     metrics: Metrics,
+    log: LogTo,
 ) -> ProgressSeen {
     let mut latest: Option<Value> = None;
     let mut written: Option<Value> = None;
@@ -42,6 +57,12 @@ pub(super) async fn forward_progress(
     loop {
         match events.next().await {
             RunEvent::End => return (latest, written),
+            RunEvent::Started(pid) => {
+                log.logs
+                    .attach(pid, log.key, log.concurrency, log.pool.as_ref());
+            }
+            RunEvent::Log(stream, line) => log.logs.line(log.key, stream, line, false).await,
+            RunEvent::Lost(n) => log.logs.lost(log.key, n).await,
             RunEvent::Emitted { name, data } => {
                 let data = cap(data);
                 let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));

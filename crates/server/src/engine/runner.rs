@@ -14,7 +14,7 @@ use offload_pool::{
     WorkerKind,
 };
 use offload_process::{
-    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, ProcessEvent,
+    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, ProcessEvent, Stream,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
@@ -259,6 +259,14 @@ pub(crate) enum RunEvent {
         /// Its data.
         data: Value,
     },
+    /// A pool job was sent to worker `pid`.
+    Started(u32),
+    /// A line a fresh process printed (a pool worker's lines are read by its tap instead:
+    /// `logs.rs`).
+    Log(Stream, String),
+    /// The daemon fell behind a fresh process's events and `n` were lost (mostly log lines,
+    /// when a job prints faster than the daemon reads).
+    Lost(u64),
     /// The job ended (or its stream closed): nothing more comes.
     End,
 }
@@ -274,27 +282,31 @@ impl RunEvents {
     /// goes on with what it still has).
     pub(crate) async fn next(&mut self) -> RunEvent {
         loop {
-            let event =
-                match self {
-                    Self::Pool(rx) => match rx.recv().await {
-                        Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
-                        Ok(JobEvent::Event { name, data, .. }) => {
-                            Some(RunEvent::Emitted { name, data })
-                        }
-                        Ok(JobEvent::Finished { .. })
-                        | Err(broadcast::error::RecvError::Closed) => Some(RunEvent::End),
-                        _ => None,
-                    },
-                    Self::Process(rx) => match rx.recv().await {
-                        Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
-                        Ok(ProcessEvent::Event { name, data, .. }) => {
-                            Some(RunEvent::Emitted { name, data })
-                        }
-                        Ok(ProcessEvent::Exited { .. })
-                        | Err(broadcast::error::RecvError::Closed) => Some(RunEvent::End),
-                        _ => None,
-                    },
-                };
+            let event = match self {
+                Self::Pool(rx) => match rx.recv().await {
+                    Ok(JobEvent::Started { pid, .. }) => Some(RunEvent::Started(pid)),
+                    Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                    Ok(JobEvent::Event { name, data, .. }) => {
+                        Some(RunEvent::Emitted { name, data })
+                    }
+                    Ok(JobEvent::Finished { .. }) | Err(broadcast::error::RecvError::Closed) => {
+                        Some(RunEvent::End)
+                    }
+                    _ => None,
+                },
+                Self::Process(rx) => match rx.recv().await {
+                    Ok(ProcessEvent::Log { stream, line, .. }) => Some(RunEvent::Log(stream, line)),
+                    Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                    Ok(ProcessEvent::Event { name, data, .. }) => {
+                        Some(RunEvent::Emitted { name, data })
+                    }
+                    Ok(ProcessEvent::Exited { .. }) | Err(broadcast::error::RecvError::Closed) => {
+                        Some(RunEvent::End)
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => Some(RunEvent::Lost(n)),
+                    _ => None,
+                },
+            };
             if let Some(e) = event {
                 return e;
             }

@@ -11,6 +11,7 @@ pub(crate) mod jobs;
 pub(crate) mod limits;
 pub(crate) mod listen;
 pub(crate) mod nodes;
+pub(crate) mod logs;
 pub(crate) mod openapi;
 pub(crate) mod ops;
 pub(crate) mod queues;
@@ -108,6 +109,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(jobs::result))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
+        .routes(routes!(logs::logs))
         .routes(routes!(sse::events))
         .routes(routes!(ops::workers))
         .routes(routes!(ops::pools))

@@ -13,6 +13,7 @@
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //! | `nodes.rs` | `register_node`, `heartbeat`, `nodes`, `drain_node`, `stop_node`, `purge_nodes` |
 //! | `throttle.rs` | `set_limits`, `limits` (and the buckets of the limited claim) |
+//! | `logs.rs` | `append_logs`, `logs` |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Most are one statement (one round trip, its own
 //! transaction); those that must read before they write run in a transaction. `now` is always
@@ -25,6 +26,7 @@ pub(crate) mod claim;
 pub(crate) mod complete;
 pub(crate) mod cron;
 pub(crate) mod nodes;
+pub(crate) mod logs;
 pub(crate) mod queues;
 pub(crate) mod read;
 pub(crate) mod submit;

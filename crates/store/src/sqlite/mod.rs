@@ -155,10 +155,10 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use crate::{
-    now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
-    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
-    Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, Store, StoreError, Submitted,
-    Throttle, ThrottleState,
+    now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts,
+    CronSchedule, CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord,
+    JobState, ListFilter, LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page,
+    PausedQueue, Queue, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -665,5 +665,19 @@ impl Store for SqliteStore {
     async fn purge_nodes(&self, older_than: Duration) -> Result<u64, StoreError> {
         self.write(1, move |c, _| ops::nodes::purge(c, older_than, now_ms()))
             .await
+    }
+
+    async fn append_logs(&self, lines: Vec<LogLine>) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        crate::logs::check_batch(&lines)?;
+        self.write(lines.len(), move |c, _| ops::logs::append(c, &lines))
+            .await
+    }
+
+    async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError> {
+        query.check()?;
+        self.read(move |c| ops::logs::read(c, id, &query)).await
     }
 }

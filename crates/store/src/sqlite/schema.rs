@@ -19,13 +19,14 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
     include_str!("sql/schema/v4.sql"),
     include_str!("sql/schema/v5.sql"),
     include_str!("sql/schema/v6.sql"),
+    include_str!("sql/schema/v7.sql"),
 ];
 
 /// The migration transaction: `user_version` is the version.

@@ -13,6 +13,7 @@
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
 //! | `nodes.rs` | `register_node`, `heartbeat`, `nodes`, `drain_node`, `stop_node`, `purge_nodes` |
 //! | `throttle.rs` | `set_limits`, `limits` (and the buckets `claim` reads and writes) |
+//! | `logs.rs` | `append_logs`, `logs` |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Each function runs inside a transaction the caller
 //! opened (the writer's group commit, or a reader's snapshot); writes take `now` from the
@@ -26,6 +27,7 @@ pub(super) mod claim;
 pub(super) mod complete;
 pub(super) mod cron;
 pub(super) mod nodes;
+pub(super) mod logs;
 pub(super) mod queues;
 pub(super) mod read;
 pub(super) mod submit;
