@@ -89,7 +89,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use offload_store::{
     BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule, CronState,
     Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page, PausedQueue,
-    Queue, Store, StoreError, Submitted,
+    Queue, StatCell, StatRow, StatsQuery, Store, StoreError, Submitted,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -534,6 +534,26 @@ impl Store for PgStore {
         let (outcome, notices) = ops::bulk::bulk(&mut c, action, filter, limit).await?;
         self.announce(notices);
         Ok(outcome)
+    }
+
+    async fn add_stats(&self, rows: Vec<StatRow>) -> Result<(), StoreError> {
+        let rows = offload_store::stats::normalize(rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        ops::stats::add(&c, &rows).await
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatCell>, StoreError> {
+        q.check()?;
+        let c = self.client().await?;
+        ops::stats::read(&c, q).await
+    }
+
+    async fn purge_stats(&self, before: Millis) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        ops::stats::purge(&c, before).await
     }
 }
 

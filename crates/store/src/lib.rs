@@ -40,6 +40,7 @@ pub mod queues;
 pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -49,6 +50,7 @@ pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
+pub use stats::{Metric, StatCell, StatRow, StatsQuery};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -607,4 +609,17 @@ pub trait Store: Send + Sync + 'static {
         filter: &JobFilter,
         limit: usize,
     ) -> Result<BulkOutcome, StoreError>;
+
+    /// Adds counts to the history (see [`stats`]): each row's `n` is summed into the stored
+    /// row of its (minute, pool, job, metric, bucket), so the adds of several nodes merge. One
+    /// transaction; [`StoreError::Limit`] for rows out of bounds ([`stats::normalize`]).
+    async fn add_stats(&self, rows: Vec<StatRow>) -> Result<(), StoreError>;
+
+    /// The history of `q`'s window, summed per point, metric and bucket over the matching
+    /// pools and job names (turn it into points with [`stats::series`]);
+    /// [`StoreError::Limit`] for a query out of bounds ([`StatsQuery::check`]).
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatCell>, StoreError>;
+
+    /// Deletes the history of the minutes before `before`; returns how many rows.
+    async fn purge_stats(&self, before: Millis) -> Result<u64, StoreError>;
 }

@@ -15,7 +15,7 @@
 //! The cases live in one file per group of [`Store`] methods, the groups of the engines'
 //! operations: `submit.rs`, `claim.rs` (claim, renew, recover), `complete.rs` (complete,
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
-//! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows).
+//! `stats.rs` (history), `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows).
 
 mod admin;
 mod bulk;
@@ -25,6 +25,7 @@ mod cron;
 mod queues;
 mod read;
 mod semantics;
+mod stats;
 mod submit;
 
 pub use admin::*;
@@ -35,6 +36,7 @@ pub use cron::*;
 pub use queues::*;
 pub use read::*;
 pub use semantics::*;
+pub use stats::*;
 pub use submit::*;
 
 use std::sync::Arc;
@@ -174,7 +176,11 @@ macro_rules! store_conformance {
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,
             purge_honours_a_succeeded_jobs_own_retention,
-            a_submits_own_key_window_decides_whether_it_is_a_duplicate;
+            a_submits_own_key_window_decides_whether_it_is_a_duplicate,
+            // history
+            stats_of_two_nodes_merge,
+            stats_purge_deletes_old_minutes,
+            stats_are_bounded;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_single_submits_are_all_committed

@@ -11,6 +11,7 @@
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
+//! | `stats.rs` | `add_stats`, `stats`, `purge_stats` (history) |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Most are one statement (one round trip, its own
 //! transaction); those that must read before they write run in a transaction. `now` is always
@@ -24,6 +25,7 @@ pub(crate) mod complete;
 pub(crate) mod cron;
 pub(crate) mod queues;
 pub(crate) mod read;
+pub(crate) mod stats;
 pub(crate) mod submit;
 
 use offload_store::rules::rows::Row;

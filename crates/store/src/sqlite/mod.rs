@@ -156,7 +156,7 @@ use serde_json::Value;
 use crate::{
     now_ms, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
     CronState, Demand, JobFilter, JobId, JobRecord, JobState, ListFilter, Millis, NewJob, Page,
-    PausedQueue, Queue, Store, StoreError, Submitted,
+    PausedQueue, Queue, StatCell, StatRow, StatsQuery, Store, StoreError, Submitted,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -603,5 +603,25 @@ impl Store for SqliteStore {
             ops::bulk::bulk(c, d, action, &filter, limit, now_ms())
         })
         .await
+    }
+
+    async fn add_stats(&self, rows: Vec<StatRow>) -> Result<(), StoreError> {
+        let rows = crate::stats::normalize(rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(rows.len(), move |c, _| ops::stats::add(c, &rows))
+            .await
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatCell>, StoreError> {
+        q.check()?;
+        let q = q.clone();
+        self.read(move |c| ops::stats::read(c, &q)).await
+    }
+
+    async fn purge_stats(&self, before: Millis) -> Result<u64, StoreError> {
+        self.write(1, move |c, _| ops::stats::purge(c, before))
+            .await
     }
 }

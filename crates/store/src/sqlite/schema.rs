@@ -19,11 +19,12 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
     include_str!("sql/schema/v4.sql"),
+    include_str!("sql/schema/v5.sql"),
 ];
 
 /// The migration transaction: `user_version` is the version.

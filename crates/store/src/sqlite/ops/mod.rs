@@ -11,6 +11,7 @@
 //! | `read.rs` | `get`, `list`, `counts` |
 //! | `cron.rs` | `put_schedule`, `schedules`, `delete_schedule`, `last_tick` |
 //! | `queues.rs` | `pause_queue`, `resume_queue`, `paused_queues` |
+//! | `stats.rs` | `add_stats`, `stats`, `purge_stats` (history) |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Each function runs inside a transaction the caller
 //! opened (the writer's group commit, or a reader's snapshot); writes take `now` from the
@@ -25,6 +26,7 @@ pub(super) mod complete;
 pub(super) mod cron;
 pub(super) mod queues;
 pub(super) mod read;
+pub(super) mod stats;
 pub(super) mod submit;
 
 use rusqlite::types::FromSql;
