@@ -27,6 +27,7 @@ pub mod limits;
 mod ops;
 mod queues;
 mod retry;
+mod stats;
 
 pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
@@ -44,3 +45,4 @@ pub use ops::{
 };
 pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};
 pub use retry::Backoff;
+pub use stats::{StatsPoint, StatsQuery, StatsSeries, StatsStep};

@@ -12,7 +12,9 @@
 //! - the **completer** (`complete.rs`): batches completions into one `Store::complete` (one
 //!   transaction);
 //! - the **lease keeper** (`lease.rs`): renews the leases of running jobs every lease/3,
-//!   re-queues expired leases of other nodes, purges old finished jobs.
+//!   re-queues expired leases of other nodes, purges old finished jobs and old history;
+//! - the **history flusher** (`stats.rs`): adds this node's counts of the current minutes
+//!   (`crate::history`) to the store every `[history] flush_ms`, one call for all.
 //!
 //! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `route.rs`
 //! (job name → pool) with `route_cache.rs` (the routes already resolved), `pools.rs` (starting
@@ -32,6 +34,7 @@ mod queues;
 mod route;
 pub(crate) mod route_cache;
 mod runner;
+mod stats;
 mod submit;
 
 use std::collections::HashMap;
@@ -61,6 +64,8 @@ pub(crate) struct Engine {
     wake: Notify,
     pub(crate) events: broadcast::Sender<ServerEvent>,
     pub(crate) metrics: Metrics,
+    /// This node's counts of the current minutes, flushed to the store's history (`stats.rs`).
+    history: crate::history::History,
     /// Completions for the completer, each with the state change it announces once durable.
     completions: mpsc::UnboundedSender<(Completion, JobChange)>,
     /// One pool start at a time.
@@ -90,6 +95,7 @@ impl Engine {
             wake: Notify::new(),
             events,
             metrics,
+            history: crate::history::History::default(),
             completions: ctx,
             pool_lock: tokio::sync::Mutex::new(()),
             routes: route_cache::RouteCache::new(route_cache::ROUTE_CACHE_LIMIT),
@@ -131,6 +137,7 @@ impl Engine {
         tokio::spawn(Arc::clone(&engine).dispatcher());
         tokio::spawn(Arc::clone(&engine).completer(crx));
         tokio::spawn(Arc::clone(&engine).lease_keeper());
+        tokio::spawn(Arc::clone(&engine).history_flusher());
         Ok(engine)
     }
 
@@ -159,5 +166,7 @@ impl Engine {
         for w in waits {
             let _ = w.await;
         }
+        // Jobs ended while the pools stopped: their counts go to the history too.
+        self.flush_history().await;
     }
 }
