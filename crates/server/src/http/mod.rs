@@ -13,6 +13,7 @@ pub(crate) mod openapi;
 pub(crate) mod ops;
 pub(crate) mod queues;
 pub(crate) mod sse;
+pub(crate) mod stats;
 
 use std::sync::Arc;
 
@@ -115,6 +116,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(queues::pause_job))
         .routes(routes!(queues::resume_job))
         .routes(routes!(queues::list))
+        .routes(routes!(stats::stats))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))
