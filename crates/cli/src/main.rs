@@ -65,6 +65,9 @@ enum Command {
     Pause(commands::pause::QueueArgs),
     /// Resume a paused pool or job name.
     Resume(commands::pause::QueueArgs),
+    /// Show the job history: per minute (or hour) submitted, succeeded, failed, dead, run time
+    /// and queue wait p50/p95.
+    Stats(commands::stats::StatsArgs),
 }
 
 fn main() {
@@ -104,6 +107,7 @@ fn main() {
             Command::Cron(args) => commands::cron::run(args, &client()?).await,
             Command::Pause(args) => commands::pause::run(args, true, &client()?).await,
             Command::Resume(args) => commands::pause::run(args, false, &client()?).await,
+            Command::Stats(args) => commands::stats::run(args, &client()?).await,
         }
     });
     let code = match code {
