@@ -68,11 +68,10 @@ impl Caps {
     }
 }
 
-/// The dashboard's state: the API's, the login sessions and the chart samples.
+/// The dashboard's state: the API's and the login sessions.
 pub(crate) struct Dash {
     pub(crate) app: Arc<App>,
     pub(crate) sessions: auth::Sessions,
-    pub(crate) stats: stats::Sampler,
     pub(crate) caps: Caps,
 }
 
@@ -83,7 +82,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         caps: Caps::of(&app),
         app,
         sessions: auth::Sessions::default(),
-        stats: stats::Sampler::default(),
     });
     Router::new()
         .route("/", get(pages::overview))
