@@ -36,7 +36,8 @@ pub struct StatsQuery {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 0)]
     pub from: Option<Millis>,
-    /// The window's end, ms since the epoch (exclusive, rounded up to a step; default: now).
+    /// The window's end, ms since the epoch (exclusive, rounded up to a step; default: the end
+    /// of the current minute or hour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1)]
     pub to: Option<Millis>,

@@ -14,11 +14,14 @@ use offload_store::{now_ms, stats};
 use super::{json, parse_query, App};
 use crate::error::ApiError;
 
-/// The store's query from the API's, with its defaults: up to now, one hour of minutes or a
-/// day of hours.
+/// The store's query from the API's, with its defaults: up to the end of the current step,
+/// one hour of minutes (60 points) or a day of hours (24).
 pub(crate) fn query(q: &StatsQuery, now: i64) -> stats::StatsQuery {
     let step = q.step.unwrap_or_default();
-    let to = q.to.unwrap_or(now);
+    // Up to the end of the current step: the last point is the one in progress.
+    let to = q
+        .to
+        .unwrap_or_else(|| (now.div_euclid(step.ms()) + 1).saturating_mul(step.ms()));
     let span = match step {
         StatsStep::Minute => stats::HOUR_MS,
         StatsStep::Hour => 24 * stats::HOUR_MS,
