@@ -426,7 +426,10 @@ fn stats_shows_the_history_of_jobs_that_ran() {
         if succeeded == 2 {
             break v;
         }
-        assert!(Instant::now() < deadline, "the history never got both runs: {v}");
+        assert!(
+            Instant::now() < deadline,
+            "the history never got both runs: {v}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(series["job"], "hello");

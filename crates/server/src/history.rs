@@ -41,7 +41,10 @@ struct Minute {
 
 impl Minute {
     fn acc(&mut self, pool: &str, job: &str) -> &mut Acc {
-        let known = self.pools.get(pool).is_some_and(|jobs| jobs.contains_key(job));
+        let known = self
+            .pools
+            .get(pool)
+            .is_some_and(|jobs| jobs.contains_key(job));
         let (pool, job) = if known || self.keys < MAX_KEYS_PER_MINUTE {
             (pool, job)
         } else {
@@ -99,7 +102,11 @@ impl History {
     }
 
     /// Jobs were submitted at `at`: their (pool, job name) pairs.
-    pub(crate) fn submitted<'a>(&self, at: Millis, jobs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    pub(crate) fn submitted<'a>(
+        &self,
+        at: Millis,
+        jobs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) {
         self.with(at, |m| {
             for (pool, job) in jobs {
                 m.acc(pool, job).counts[0] += 1;
@@ -184,7 +191,10 @@ mod tests {
     use super::*;
 
     fn sum(rows: &[StatRow], metric: Metric) -> u64 {
-        rows.iter().filter(|r| r.metric == metric).map(|r| r.n).sum()
+        rows.iter()
+            .filter(|r| r.metric == metric)
+            .map(|r| r.n)
+            .sum()
     }
 
     #[test]
@@ -210,7 +220,9 @@ mod tests {
     #[test]
     fn names_past_the_cap_are_counted_as_other() {
         let h = History::default();
-        let names: Vec<String> = (0..MAX_KEYS_PER_MINUTE + 5).map(|i| format!("j{i}")).collect();
+        let names: Vec<String> = (0..MAX_KEYS_PER_MINUTE + 5)
+            .map(|i| format!("j{i}"))
+            .collect();
         h.submitted(0, names.iter().map(|n| ("p", n.as_str())));
         let rows = h.take();
         assert_eq!(rows.len(), MAX_KEYS_PER_MINUTE + 1);

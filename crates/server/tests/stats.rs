@@ -55,7 +55,10 @@ async fn stats_until(d: &Running, path: &str, done: impl Fn(&Value) -> bool) -> 
         if done(&s) {
             return s;
         }
-        assert!(Instant::now() < deadline, "the history never got there: {s}");
+        assert!(
+            Instant::now() < deadline,
+            "the history never got there: {s}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -111,11 +114,19 @@ async fn stats_count_the_jobs_that_ran_with_their_percentiles() {
     // The failing job: one retried attempt, then dead; with no filter, everything.
     let s = stats_until(&d, "/v1/stats?job=fails", |s| total(s, "dead") == 1).await;
     assert_eq!(
-        (total(&s, "submitted"), total(&s, "failed"), total(&s, "ended")),
+        (
+            total(&s, "submitted"),
+            total(&s, "failed"),
+            total(&s, "ended")
+        ),
         (1, 1, 2),
         "{s}"
     );
-    assert_eq!(s["points"].as_array().unwrap().len(), 60, "an hour of minutes");
+    assert_eq!(
+        s["points"].as_array().unwrap().len(),
+        60,
+        "an hour of minutes"
+    );
     let s = stats_until(&d, "/v1/stats", |s| total(s, "ended") == 7).await;
     assert_eq!(total(&s, "submitted"), 6, "{s}");
     let s = stats_until(&d, "/v1/stats?pool=python", |s| total(s, "dead") == 1).await;

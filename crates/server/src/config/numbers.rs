@@ -163,11 +163,19 @@ mod tests {
         let c = with("[history]\nretention_days = 30\nflush_ms = 200").unwrap();
         assert_eq!(c.history.retention_days, 30);
         assert_eq!(c.history.flush, Duration::from_millis(200));
-        let e = with("[history]\nretention_days = 0").unwrap_err().to_string();
-        assert!(e.contains("[history] retention_days 0 is out of range: 1..=365"), "{e}");
+        let e = with("[history]\nretention_days = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[history] retention_days 0 is out of range: 1..=365"),
+            "{e}"
+        );
         assert!(with("[history]\nretention_days = 366").is_err());
         let e = with("[history]\nflush_ms = 99").unwrap_err().to_string();
-        assert!(e.contains("[history] flush_ms 99 is out of range: 100..=60000"), "{e}");
+        assert!(
+            e.contains("[history] flush_ms 99 is out of range: 100..=60000"),
+            "{e}"
+        );
         assert!(with("[history]\nflush_ms = 18446744073709551615").is_err());
     }
 }

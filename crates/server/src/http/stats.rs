@@ -19,9 +19,8 @@ use crate::error::ApiError;
 pub(crate) fn query(q: &StatsQuery, now: i64) -> stats::StatsQuery {
     let step = q.step.unwrap_or_default();
     // Up to the end of the current step: the last point is the one in progress.
-    let to = q
-        .to
-        .unwrap_or_else(|| (now.div_euclid(step.ms()) + 1).saturating_mul(step.ms()));
+    let to =
+        q.to.unwrap_or_else(|| (now.div_euclid(step.ms()) + 1).saturating_mul(step.ms()));
     let span = match step {
         StatsStep::Minute => stats::HOUR_MS,
         StatsStep::Hour => 24 * stats::HOUR_MS,
