@@ -34,12 +34,12 @@ pub struct StatsQuery {
     /// The window's start, ms since the epoch (rounded down to a step; default: `to` minus
     /// one hour for minutes, one day for hours).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub from: Option<Millis>,
     /// The window's end, ms since the epoch (exclusive, rounded up to a step; default: the end
     /// of the current minute or hour).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[param(minimum = 1)]
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub to: Option<Millis>,
     /// `minute` (default) or `hour`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
