@@ -608,15 +608,13 @@ async fn the_history_of_every_node_merges_and_any_node_answers_for_all() {
         loop {
             let (s, v) = get(d, "/v1/stats?job=quick&step=hour").await;
             assert_eq!(s, 200, "{v}");
-            if stat_total(&v, "succeeded") == submitted {
-                assert_eq!(stat_total(&v, "submitted"), submitted, "{v}");
-                assert_eq!(stat_total(&v, "ended"), submitted, "{v}");
+            // A job submitted on one node may end on the other: each count arrives with the
+            // flush of the node that saw it.
+            let got = ["submitted", "succeeded", "ended"].map(|k| stat_total(&v, k));
+            if got == [submitted; 3] {
                 break;
             }
-            assert!(
-                stat_total(&v, "succeeded") < submitted,
-                "counted twice: {v}"
-            );
+            assert!(got.iter().all(|&n| n <= submitted), "counted twice: {v}");
             assert!(Instant::now() < deadline, "the history never merged: {v}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
