@@ -10,7 +10,7 @@
 //!   back and run again with a savepoint per call, so the failing call leaves no trace and the
 //!   others commit (savepoints on every batch would cost more than the work: SQLite copies each
 //!   page a savepoint touches into a statement journal).
-//! - **Reads** (`get`, `list`, `counts`, `schedules`, `last_tick`) run on a small pool of read
+//! - **Reads** (`get`, `list`, `counts`, `schedules`, `last_tick`, `stats`) run on a small pool of read
 //!   connections: WAL readers see the last commit and never wait for the writer.
 //! - **Checkpoints** (copying the WAL back into the database file) run on their own thread and
 //!   connection, never inside a commit that callers wait on.
