@@ -64,11 +64,13 @@ test('every page loads without a console error, passes axe, and is screenshotted
   const dead = await daemon.submit('fails', { step: 2 }, { max_attempts: 1 });
   await daemon.state(dead, ['dead']);
   await daemon.api('POST', '/v1/cron', { name: 'nightly-report', cron: '0 3 * * *', job: 'hello' });
-  // The charts have a point once two samples (5 s apart at least) saw jobs end between them.
-  const stats = async () => (await fetch(daemon.base + '/ui/stats.json')).json();
-  await stats();
+  // The charts read the persisted history, which the daemon adds to every [history] flush_ms.
+  const stats = async (w = 'hour') => (await fetch(daemon.base + '/ui/stats.json?window=' + w)).json();
   for (const n of ['a', 'b', 'c']) await daemon.state(await daemon.submit('hello', { name: n }), ['succeeded']);
   await until('a point on the throughput chart', async () => (await stats()).succeeded.some((v) => v > 0), 30000);
+  const day = await stats('day');
+  assert.equal(day.t.length, 1440, 'a day of minutes');
+  assert.ok(day.succeeded.some((v) => v > 0), 'the last day holds the jobs of the last hour');
   const pages = [
     ['overview', '/'],
     ['jobs', '/ui/jobs'],
@@ -88,6 +90,11 @@ test('every page loads without a console error, passes axe, and is screenshotted
         await page.locator('[data-chart] .uplot').first().waitFor();
         // The nodes table: this node, active.
         await page.locator('#nodes tbody tr').filter({ hasText: 'active' }).first().waitFor();
+        // The window buttons switch the charts to the last day and back.
+        await page.locator('button[data-window="day"]').click();
+        await page.locator('button[data-window="day"][aria-pressed="true"]').waitFor();
+        await page.locator('button[data-window="hour"]').click();
+        await page.locator('button[data-window="hour"][aria-pressed="true"]').waitFor();
       }
       assert.deepEqual(page.errors, [], `console errors on ${path}`);
       assert.deepEqual(await axe(page), [], `axe on ${path} (${scheme})`);

@@ -30,6 +30,7 @@ mod ops;
 mod queues;
 mod retry;
 mod throttle;
+mod stats;
 
 pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
@@ -56,3 +57,4 @@ pub use ops::{
 pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};
 pub use retry::Backoff;
 pub use throttle::{Held, HeldReason, Limit, LimitList, Rate};
+pub use stats::{StatsPoint, StatsQuery, StatsSeries, StatsStep};

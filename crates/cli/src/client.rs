@@ -242,6 +242,15 @@ impl Client {
         self.send(r, REQUEST_TIMEOUT).await?.json().await
     }
 
+    /// `GET /v1/stats?from=&to=&step=&pool=&job=`.
+    pub(crate) async fn stats(
+        &self,
+        q: &offload_api::StatsQuery,
+    ) -> Result<offload_api::StatsSeries, ClientError> {
+        let r = self.request(Method::GET, "/v1/stats").query(q);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
     /// `GET /v1/workers`.
     pub(crate) async fn workers(&self) -> Result<Vec<Worker>, ClientError> {
         let r = self.request(Method::GET, "/v1/workers");

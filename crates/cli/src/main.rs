@@ -74,6 +74,9 @@ enum Command {
     Drain(commands::nodes::DrainArgs),
     /// Put a drained (or draining) node back to work.
     Undrain(commands::nodes::UndrainArgs),
+    /// Show the job history: per minute (or hour) submitted, succeeded, failed, dead, run time
+    /// and queue wait p50/p95.
+    Stats(commands::stats::StatsArgs),
 }
 
 fn main() {
@@ -117,6 +120,7 @@ fn main() {
             Command::Nodes(args) => commands::nodes::list(args, &client()?).await,
             Command::Drain(args) => commands::nodes::drain(args, &client()?).await,
             Command::Undrain(args) => commands::nodes::undrain(args, &client()?).await,
+            Command::Stats(args) => commands::stats::run(args, &client()?).await,
         }
     });
     let code = match code {

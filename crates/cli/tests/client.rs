@@ -461,3 +461,54 @@ fn logs_prints_what_a_job_printed_and_follows_a_running_one() {
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("404 not_found"), "{out:?}");
 }
+
+#[test]
+fn stats_shows_the_history_of_jobs_that_ran() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("offload.toml");
+    std::fs::write(&config, "[history]\nflush_ms = 100\n").unwrap();
+    let d = Daemon::start_with(
+        &examples(),
+        &tmp.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let s = d.url.as_str();
+    for name in ["a", "b"] {
+        let params = format!(r#"{{"name": "{name}", "steps": 1}}"#);
+        ok(s, &["submit", "hello", "--params", &params, "--wait"]);
+    }
+    // The daemon adds its counts every 100 ms: poll until both runs are in.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let series = loop {
+        let v = json(&ok(s, &["stats", "--job", "hello", "--json"]));
+        let succeeded: u64 = v["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["succeeded"].as_u64().unwrap())
+            .sum();
+        if succeeded == 2 {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the history never got both runs: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(series["job"], "hello");
+    assert_eq!(series["step"], "minute");
+
+    let table = ok(s, &["stats", "--job", "hello", "--since", "2h"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("TIME "), "{table}");
+    assert!(lines[0].contains("RUN P95"), "{table}");
+    let total: Vec<&str> = lines.last().unwrap().split_whitespace().collect();
+    assert_eq!(total[..6], ["total", "2", "2", "0", "0", "0"], "{table}");
+
+    let none = ok(s, &["stats", "--job", "nothing-ran"]);
+    assert!(none.starts_with("no jobs from "), "{none}");
+    let out = offload(s, &["stats", "--since", "40d"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("31 days"), "{out:?}");
+}

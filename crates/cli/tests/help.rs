@@ -10,7 +10,7 @@ use common::cli::offload;
 /// Every subcommand, as `offload --help` lists them (besides clap's own `help`).
 const SUBCOMMANDS: &[&str] = &[
     "run", "serve", "submit", "status", "logs", "result", "cancel", "retry", "delete", "jobs",
-    "workers", "cron", "pause", "resume", "nodes", "drain", "undrain",
+    "workers", "cron", "pause", "resume", "nodes", "drain", "undrain", "stats",
 ];
 
 /// The names under `Commands:` in a help text.

@@ -106,10 +106,23 @@
       legend: { live: false },
     };
   }
+  // The window: the last hour or the last day (buttons with data-window, aria-pressed).
+  let win = 'hour';
+  function windows() {
+    document.querySelectorAll('button[data-window]').forEach(function (b) {
+      b.addEventListener('click', function () {
+        win = b.dataset.window;
+        document.querySelectorAll('button[data-window]').forEach(function (o) {
+          o.setAttribute('aria-pressed', String(o === b));
+        });
+        draw();
+      });
+    });
+  }
   function draw() {
     const els = document.querySelectorAll('[data-chart]');
     if (!els.length || !window.uPlot) return;
-    fetch('/ui/stats.json?window=hour', { headers: { 'accept': 'application/json' } })
+    fetch('/ui/stats.json?window=' + win, { headers: { 'accept': 'application/json' } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (s) {
         if (!s) return;
@@ -117,11 +130,12 @@
           const kind = el.dataset.chart;
           const data = kind === 'throughput'
             ? [s.t, s.submitted, s.succeeded, s.failed]
-            : [s.t, s.run_ms, s.wait_ms];
+            : [s.t, s.run_p50_ms, s.run_p95_ms, s.wait_p50_ms, s.wait_p95_ms];
           const series = kind === 'throughput'
             ? [{ label: 'submitted', stroke: css('--info') }, { label: 'succeeded', stroke: css('--ok') },
                { label: 'failed', stroke: css('--bad') }]
-            : [{ label: 'run ms', stroke: css('--accent') }, { label: 'wait ms', stroke: css('--warn') }];
+            : [{ label: 'run p50', stroke: css('--accent') }, { label: 'run p95', stroke: css('--accent'), dash: [6, 4] },
+               { label: 'wait p50', stroke: css('--warn') }, { label: 'wait p95', stroke: css('--warn'), dash: [6, 4] }];
           if (charts[kind]) charts[kind].setData(data);
           else charts[kind] = new window.uPlot(opts(el, series), data, el);
         });
@@ -131,6 +145,7 @@
 
   document.addEventListener('DOMContentLoaded', function () {
     connect();
+    windows();
     relTimes();
     setInterval(relTimes, 15000);
     draw();

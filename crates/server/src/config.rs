@@ -68,6 +68,10 @@
 //! max_params_bytes = 1048576 # params of a job or schedule (at most the frame limit)
 //! max_body_bytes = 16777216  # a request body
 //!
+//! [history]                # per-minute job history: GET /v1/stats, the dashboard's charts
+//! retention_days = 7         # 1..=365
+//! flush_ms = 5000            # 100..=60000: what a crash may lose of the history
+//!
 //! [[cron]]
 //! name = "nightly-report"
 //! cron = "0 3 * * *"
@@ -192,12 +196,14 @@ fn default_missed() -> String {
 }
 
 // `[lines]` and `[limits]`, in their own files.
+mod history;
 mod jobs;
 mod limits;
 mod lines;
 mod numbers;
 pub(crate) mod throttle;
 
+pub use history::{HistoryConfig, HistorySection};
 pub use jobs::{JobSection, JobSections};
 pub use limits::{Limits, LimitsSection};
 pub use lines::{LineLimits, LinesSection, Network};
@@ -241,6 +247,8 @@ pub struct FileConfig {
     pub store: Option<String>,
     /// Limits of the HTTP API.
     pub http: Option<HttpSection>,
+    /// The job history.
+    pub history: Option<HistorySection>,
     // ---- bounds and least privilege (docs/security.md) ----
     /// A file holding the bearer token (its first line), so the token is never on argv.
     pub token_file: Option<PathBuf>,
@@ -355,6 +363,8 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// Limits of the HTTP API (`[http]`).
     pub http: HttpLimits,
+    /// The job history (`[history]`).
+    pub history: HistoryConfig,
     // ---- bounds and least privilege (docs/security.md) ----
     /// The largest `timeout_ms` a job may ask (default 7 days).
     pub max_timeout_ms: u64,
@@ -386,6 +396,7 @@ impl ServeConfig {
             limits: Limits::default(),
             store: None,
             http: HttpLimits::default(),
+            history: HistoryConfig::default(),
             max_timeout_ms: offload_store::limits::DEFAULT_MAX_TIMEOUT_MS,
             job_env: JobEnvSection::default(),
         }
@@ -467,6 +478,9 @@ impl ServeConfig {
         }
         if let Some(h) = file.http {
             self.http.apply(h, &mut self.max_body)?;
+        }
+        if let Some(h) = file.history {
+            self.history.apply(h);
         }
         self.pools = file.pools;
         self.crons = file.crons;

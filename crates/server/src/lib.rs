@@ -15,6 +15,7 @@ mod engine;
 pub mod error;
 pub mod events;
 mod handle;
+mod history;
 mod http;
 mod job_env;
 mod limits;

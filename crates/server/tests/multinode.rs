@@ -560,3 +560,65 @@ async fn a_pause_on_one_node_stops_every_nodes_claims() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Sums a count over the points of a `GET /v1/stats` answer.
+fn stat_total(s: &Value, key: &str) -> u64 {
+    s["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[key].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_of_every_node_merges_and_any_node_answers_for_all() {
+    let db = TestDb::create();
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(jobs.join("quick.js"), "module.exports = async (p) => p;").unwrap();
+    let toml = "[history]\nflush_ms = 100\n";
+    let a = node(&jobs, tmp.path(), "a", &db, toml).await;
+    let b = node(&jobs, tmp.path(), "b", &db, toml).await;
+
+    // Submits alternate between the nodes until each node has run some.
+    let mut ran_on = HashMap::<String, u64>::new();
+    let mut submitted = 0u64;
+    for n in 0..500 {
+        let to = if n % 2 == 0 { &a } else { &b };
+        let (s, v) = post(to, "/v1/jobs", json!({"job": "quick", "params": {"n": n}})).await;
+        assert_eq!(s, 201, "{v}");
+        submitted += 1;
+        let id = v["id"].as_str().unwrap().to_owned();
+        assert_eq!(wait_result(to, &id).await["state"], "succeeded");
+        let (_, j) = get(to, &format!("/v1/jobs/{id}")).await;
+        let node = j["attempts"][0]["node"].as_str().unwrap_or_default();
+        *ran_on.entry(node.to_owned()).or_default() += 1;
+        if n >= 3 && ran_on.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(ran_on.len(), 2, "{ran_on:?}");
+
+    // Each node adds its own counts; either answers with the sum (polled: a node adds every
+    // 100 ms).
+    for d in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (s, v) = get(d, "/v1/stats?job=quick&step=hour").await;
+            assert_eq!(s, 200, "{v}");
+            // A job submitted on one node may end on the other: each count arrives with the
+            // flush of the node that saw it.
+            let got = ["submitted", "succeeded", "ended"].map(|k| stat_total(&v, k));
+            if got == [submitted; 3] {
+                break;
+            }
+            assert!(got.iter().all(|&n| n <= submitted), "counted twice: {v}");
+            assert!(Instant::now() < deadline, "the history never merged: {v}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    a.stop().await;
+    b.stop().await;
+}

@@ -91,7 +91,7 @@ use offload_store::{
     Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
     CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState,
     ListFilter, LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue,
-    Queue, Store, StoreError, Submitted, Throttle, ThrottleState,
+    Queue, StatCell, StatRow, StatsQuery, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -613,6 +613,26 @@ impl Store for PgStore {
         query.check()?;
         let c = self.client().await?;
         ops::logs::read(&c, id, &query).await
+    }
+
+    async fn add_stats(&self, rows: Vec<StatRow>) -> Result<(), StoreError> {
+        let rows = offload_store::stats::normalize(rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let c = self.client().await?;
+        ops::stats::add(&c, &rows).await
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatCell>, StoreError> {
+        q.check()?;
+        let c = self.client().await?;
+        ops::stats::read(&c, q).await
+    }
+
+    async fn purge_stats(&self, before: Millis) -> Result<u64, StoreError> {
+        let c = self.client().await?;
+        ops::stats::purge(&c, before).await
     }
 }
 

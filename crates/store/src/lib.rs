@@ -43,6 +43,7 @@ pub mod queues;
 pub mod rules;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod stats;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod throttle;
@@ -56,6 +57,7 @@ pub use rules::retry::{Backoff, Curve};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
+pub use stats::{Metric, StatCell, StatRow, StatsQuery};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -714,4 +716,17 @@ pub trait Store: Send + Sync + 'static {
     /// A job's log lines in (attempt, seq) order, as `query` selects (see [`LogQuery`]); none
     /// for an unknown job. [`StoreError::Limit`] for a limit out of 1..=[`logs::MAX_LOG_PAGE`].
     async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError>;
+
+    /// Adds counts to the history (see [`stats`]): each row's `n` is summed into the stored
+    /// row of its (minute, pool, job, metric, bucket), so the adds of several nodes merge. One
+    /// transaction; [`StoreError::Limit`] for rows out of bounds ([`stats::normalize`]).
+    async fn add_stats(&self, rows: Vec<StatRow>) -> Result<(), StoreError>;
+
+    /// The history of `q`'s window, summed per point, metric and bucket over the matching
+    /// pools and job names (turn it into points with [`stats::series`]);
+    /// [`StoreError::Limit`] for a query out of bounds ([`StatsQuery::check`]).
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatCell>, StoreError>;
+
+    /// Deletes the history of the minutes before `before`; returns how many rows.
+    async fn purge_stats(&self, before: Millis) -> Result<u64, StoreError>;
 }

@@ -17,7 +17,8 @@
 //! progress), `admin.rs` (cancel, retry, purge), `read.rs` (get, list, counts), `cron.rs`,
 //! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows),
 //! `nodes.rs` (the node registry, a job handed back by a draining node),
-//! `throttle.rs` (rate and concurrency limits), `unique.rs` (`unique = "while-active"`).
+//! `throttle.rs` (rate and concurrency limits), `unique.rs` (`unique = "while-active"`),
+//! `stats.rs` (history).
 
 mod admin;
 mod bulk;
@@ -29,6 +30,7 @@ mod logs;
 mod queues;
 mod read;
 mod semantics;
+mod stats;
 mod submit;
 mod throttle;
 mod unique;
@@ -43,6 +45,7 @@ pub use logs::*;
 pub use queues::*;
 pub use read::*;
 pub use semantics::*;
+pub use stats::*;
 pub use submit::*;
 pub use throttle::*;
 pub use unique::*;
@@ -199,7 +202,11 @@ macro_rules! store_conformance {
             pool_and_job_limits_combine,
             bad_limits_are_refused,
             // unique = "while-active"
-            unique_while_active_returns_the_unfinished_job;
+            unique_while_active_returns_the_unfinished_job,
+            // history
+            stats_of_two_nodes_merge,
+            stats_purge_deletes_old_minutes,
+            stats_are_bounded;
             // on a multi-thread runtime
             concurrent_claimers_never_share_a_job,
             concurrent_claimers_respect_limits,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
+use offload_store::stats::{bucket_of, series, Metric, StatRow, StatsQuery, MINUTE_MS};
 use offload_store::{
     Backoff, CronSchedule, CronTick, Curve, JobState, ListFilter, Queue, SqliteStore, Store,
     StoredError, Transition,
@@ -151,9 +152,30 @@ async fn generate_fixture() {
     chosen.keep_result_ms = Some(60_000);
     chosen.run_at = Some(FAR_FUTURE);
     store.submit(vec![chosen], WINDOW).await.unwrap();
+    // Since v5: a minute of history.
+    store
+        .add_stats(vec![
+            stat(Metric::Submitted, 0, 3),
+            stat(Metric::Succeeded, 0, 2),
+            stat(Metric::RunMs, bucket_of(40), 2),
+        ])
+        .await
+        .unwrap();
     drop(store); // closes: the WAL is checkpointed into the file
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
+}
+
+/// A count of the history's minute `TICK` for `chosen.js` on `node`.
+fn stat(metric: Metric, bucket: u16, n: u64) -> StatRow {
+    StatRow {
+        minute: TICK / MINUTE_MS * MINUTE_MS,
+        pool: "node".into(),
+        job: "chosen.js".into(),
+        metric,
+        bucket,
+        n,
+    }
 }
 
 /// Opens a copy of the fixture of `version` (the original stays untouched).
@@ -370,4 +392,27 @@ async fn opens_a_v4_database() {
         }
     );
     assert_eq!(chosen.keep_result_ms, Some(60_000));
+}
+
+#[tokio::test]
+async fn opens_a_v8_database() {
+    let (_dir, store) = open_fixture(8);
+    let minute = TICK / MINUTE_MS * MINUTE_MS;
+    let q = StatsQuery {
+        from: minute,
+        to: minute + MINUTE_MS,
+        step_ms: MINUTE_MS,
+        pool: Some("node".into()),
+        job: None,
+    };
+    let points = series(&q, &store.stats(&q).await.unwrap());
+    assert_eq!((points[0].submitted, points[0].succeeded), (3, 2));
+    assert_eq!(points[0].ended, 2);
+    // The history works on: an add sums into the stored row.
+    store
+        .add_stats(vec![stat(Metric::Submitted, 0, 1)])
+        .await
+        .unwrap();
+    let points = series(&q, &store.stats(&q).await.unwrap());
+    assert_eq!(points[0].submitted, 4);
 }

@@ -11,6 +11,7 @@ pub(crate) mod result;
 pub(crate) mod retry;
 pub(crate) mod run;
 pub(crate) mod serve;
+pub(crate) mod stats;
 pub(crate) mod status;
 pub(crate) mod submit;
 pub(crate) mod workers;

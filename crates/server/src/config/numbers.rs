@@ -1,5 +1,5 @@
 //! The numbers of a configuration: `max_timeout_ms`, the lease, retention and idempotency
-//! hours, `[lines] max_attempts`, and each pool's `timeout_ms`, `max_attempts` and
+//! hours, `[history]`'s retention and flush period, `[lines] max_attempts`, and each pool's `timeout_ms`, `max_attempts` and
 //! `backoff_ms`, checked against the same bounds as jobs (`offload_store::limits`). Out of
 //! range is a [`ConfigError`] at start, naming the field and its range.
 
@@ -17,6 +17,10 @@ const MAX_LEASE_MS: u64 = 24 * 3600 * 1000;
 const MAX_RETENTION_HOURS: u64 = 87_600;
 /// The longest idempotency window (1 year).
 const MAX_IDEMPOTENCY_HOURS: u64 = 8_760;
+/// The longest history retention (1 year).
+const MAX_HISTORY_DAYS: u64 = 365;
+/// The bounds of the history's flush period, ms.
+const HISTORY_FLUSH_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
 
 /// `h` hours as a duration, for `field` (bounded, so it never overflows).
 pub(crate) fn hours(field: &'static str, h: u64) -> Result<Duration, ConfigError> {
@@ -65,6 +69,20 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
             format!("0..={MAX_LOG_BYTES_PER_ATTEMPT} (16 MiB)"),
         );
         return Err(ConfigError::Invalid(format!("[limits] {e}")));
+    }
+    if !(1..=MAX_HISTORY_DAYS).contains(&cfg.history.retention_days) {
+        return bad(format!(
+            "[history] retention_days {} is out of range: 1..={MAX_HISTORY_DAYS}",
+            cfg.history.retention_days
+        ));
+    }
+    let flush = u64::try_from(cfg.history.flush.as_millis()).unwrap_or(u64::MAX);
+    if !HISTORY_FLUSH_MS.contains(&flush) {
+        return bad(format!(
+            "[history] flush_ms {flush} is out of range: {}..={}",
+            HISTORY_FLUSH_MS.start(),
+            HISTORY_FLUSH_MS.end()
+        ));
     }
     for p in &cfg.pools {
         let pool = |e: LimitError| ConfigError::Invalid(format!("pool {:?}: {e}", p.name));
@@ -150,5 +168,31 @@ mod tests {
         let file: FileConfig = toml::from_str("idempotency_hours = 2").unwrap();
         c.apply_file(file).unwrap();
         assert_eq!(c.idempotency_window, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn history_numbers_are_bounded() {
+        let with = |toml_text: &str| {
+            let mut c = ServeConfig::new("jobs", ".offload");
+            c.apply_file(toml::from_str(toml_text).unwrap()).unwrap();
+            c.validate().map(|()| c)
+        };
+        let c = with("[history]\nretention_days = 30\nflush_ms = 200").unwrap();
+        assert_eq!(c.history.retention_days, 30);
+        assert_eq!(c.history.flush, Duration::from_millis(200));
+        let e = with("[history]\nretention_days = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[history] retention_days 0 is out of range: 1..=365"),
+            "{e}"
+        );
+        assert!(with("[history]\nretention_days = 366").is_err());
+        let e = with("[history]\nflush_ms = 99").unwrap_err().to_string();
+        assert!(
+            e.contains("[history] flush_ms 99 is out of range: 100..=60000"),
+            "{e}"
+        );
+        assert!(with("[history]\nflush_ms = 18446744073709551615").is_err());
     }
 }

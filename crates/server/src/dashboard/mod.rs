@@ -45,7 +45,7 @@ use crate::http::App;
 /// when its operation exists (pause/resume per pool, per-attempt logs, deleting a job, bulk
 /// retry/delete by filter: all wired now); wiring a new one is setting its flag in
 /// [`Caps::of`] and filling the matching stub in `actions.rs` / `views_jobs.rs` (see
-/// `docs/dashboard.md`, "What is wired, what is not yet").
+/// `docs/dashboard.md`, "What is wired").
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Caps {
     /// Pause and resume a pool or a job name.
@@ -70,11 +70,10 @@ impl Caps {
     }
 }
 
-/// The dashboard's state: the API's, the login sessions and the chart samples.
+/// The dashboard's state: the API's and the login sessions.
 pub(crate) struct Dash {
     pub(crate) app: Arc<App>,
     pub(crate) sessions: auth::Sessions,
-    pub(crate) stats: stats::Sampler,
     pub(crate) caps: Caps,
 }
 
@@ -85,7 +84,6 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         caps: Caps::of(&app),
         app,
         sessions: auth::Sessions::default(),
-        stats: stats::Sampler::default(),
     });
     Router::new()
         .route("/", get(pages::overview))

@@ -34,15 +34,23 @@ pub(crate) fn overview(
             (self::counts(counts))
         }
         section aria-labelledby="charts-h" {
-            h2 #charts-h { "The last hour" }
-            p.hint { "Per minute, since this page or the daemon started (in-memory samples)." }
+            h2 #charts-h { "History" }
+            p.hint {
+                "Per minute, from the store's history (every node; kept "
+                code { "[history] retention_days" } "). "
+                span role="group" aria-label="Window" {
+                    button type="button" data-window="hour" aria-pressed="true" { "Last hour" }
+                    " "
+                    button type="button" data-window="day" aria-pressed="false" { "Last day" }
+                }
+            }
             div.charts {
                 figure {
                     figcaption #chart-tp-cap { "Throughput (jobs / min)" }
                     div.chart data-chart="throughput" role="img" aria-labelledby="chart-tp-cap" {}
                 }
                 figure {
-                    figcaption #chart-rt-cap { "Mean run time and queue wait (ms)" }
+                    figcaption #chart-rt-cap { "Run time p50 / p95 and queue wait p50 / p95 (ms)" }
                     div.chart data-chart="runtime" role="img" aria-labelledby="chart-rt-cap" {}
                 }
             }

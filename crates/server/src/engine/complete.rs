@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use offload_process::Outcome;
 use offload_store::rules::retry;
+use offload_store::stats::Metric;
 use offload_store::{
     now_ms, Claimed, Completion, JobId, JobRecord, JobState, Millis, StoredError, Transition,
 };
@@ -28,12 +29,10 @@ impl Engine {
         pid: Option<u32>,
     ) {
         let ended = now_ms();
-        self.metrics.finished(
-            &c.pool,
-            outcome.kind(),
-            ms_to_s(started.saturating_sub(c.run_at)),
-            ms_to_s(ended.saturating_sub(started)),
-        );
+        let wait_ms = started.saturating_sub(c.run_at);
+        let run_ms = ended.saturating_sub(started);
+        self.metrics
+            .finished(&c.pool, outcome.kind(), ms_to_s(wait_ms), ms_to_s(run_ms));
         let then = transition(&outcome, c);
         let state = match &then {
             Transition::Succeeded { .. } => JobState::Succeeded,
@@ -42,6 +41,14 @@ impl Engine {
             Transition::Cancelled => JobState::Cancelled,
             Transition::HandBack => JobState::Queued,
         };
+        let ms = |v: Millis| u64::try_from(v).unwrap_or(0);
+        self.history.ended(
+            ended,
+            &c.pool,
+            &c.job,
+            end_metric(state),
+            Some((ms(wait_ms), ms(run_ms))),
+        );
         let completion = Completion {
             id: c.id,
             attempt: c.attempt,
@@ -79,6 +86,8 @@ impl Engine {
                 },
             },
         };
+        self.history
+            .ended(now, &c.pool, &c.job, end_metric(JobState::Dead), None);
         self.complete(completion, &c, JobState::Dead);
     }
 
@@ -177,6 +186,16 @@ impl Engine {
             }
         }
         Ok(self.store.get(id).await?)
+    }
+}
+
+/// The history's count of an attempt that left its job in `state`.
+fn end_metric(state: JobState) -> Metric {
+    match state {
+        JobState::Succeeded => Metric::Succeeded,
+        JobState::Dead => Metric::Dead,
+        JobState::Cancelled => Metric::Cancelled,
+        _ => Metric::Failed,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The lease keeper (one task): every lease/3 it renews the leases of the jobs running here
 //! (a job whose lease was lost is stopped: another node may run it now), re-queues jobs whose
-//! lease expired (their node died), and once an hour purges finished jobs past retention.
+//! lease expired (their node died), and once an hour purges finished jobs past retention and
+//! the history past `[history] retention_days`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +49,12 @@ impl Engine {
                     Ok(n) if n > 0 => tracing::info!(n, "purged finished jobs past retention"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "cannot purge"),
+                }
+                let before = now_ms().saturating_sub(self.cfg.history.retention_ms());
+                match self.store.purge_stats(before).await {
+                    Ok(n) if n > 0 => tracing::info!(n, "purged history past retention"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cannot purge the history"),
                 }
             }
         }

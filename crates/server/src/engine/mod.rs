@@ -20,6 +20,9 @@
 //!   jobs, pools) every lease/3 (at most 5 s), reads its drain order back and follows it (a
 //!   drain task per order: wait for the running jobs, hand back the rest at the deadline, exit
 //!   or idle).
+//!   re-queues expired leases of other nodes, purges old finished jobs and old history;
+//! - the **history flusher** (`stats.rs`): adds this node's counts of the current minutes
+//!   (`crate::history`) to the store every `[history] flush_ms`, one call for all.
 //!
 //! The other files: `submit.rs` (the one way in for new jobs: [`Engine::submit`]), `cancel.rs`
 //! (cancelling a job, or the unfinished runs of a schedule), `route.rs`
@@ -44,6 +47,7 @@ mod queues;
 mod route;
 pub(crate) mod route_cache;
 mod runner;
+mod stats;
 mod submit;
 
 use std::collections::HashMap;
@@ -76,6 +80,8 @@ pub(crate) struct Engine {
     wake: Notify,
     pub(crate) events: broadcast::Sender<ServerEvent>,
     pub(crate) metrics: Metrics,
+    /// This node's counts of the current minutes, flushed to the store's history (`stats.rs`).
+    history: crate::history::History,
     /// Completions for the completer, each with the state change it announces once durable.
     completions: mpsc::UnboundedSender<(Completion, JobChange)>,
     /// One pool start at a time.
@@ -114,6 +120,7 @@ impl Engine {
             wake: Notify::new(),
             events,
             metrics,
+            history: crate::history::History::default(),
             completions: ctx,
             pool_lock: tokio::sync::Mutex::new(()),
             routes: route_cache::RouteCache::new(route_cache::ROUTE_CACHE_LIMIT),
@@ -164,6 +171,7 @@ impl Engine {
         tokio::spawn(Arc::clone(&engine).completer(crx));
         tokio::spawn(Arc::clone(&engine).lease_keeper());
         tokio::spawn(Arc::clone(&engine).heartbeat_loop());
+        tokio::spawn(Arc::clone(&engine).history_flusher());
         Ok(engine)
     }
 
@@ -198,5 +206,7 @@ impl Engine {
         for w in waits {
             let _ = w.await;
         }
+        // Jobs ended while the pools stopped: their counts go to the history too.
+        self.flush_history().await;
     }
 }

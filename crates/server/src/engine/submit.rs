@@ -235,6 +235,12 @@ impl Engine {
             .filter(|(_, d)| !d.duplicate)
             .collect();
         self.metrics.submitted(fresh.len() as u64);
+        self.history.submitted(
+            offload_store::now_ms(),
+            fresh
+                .iter()
+                .map(|((job, pool), _)| (pool.as_str(), job.as_str())),
+        );
         for ((job, pool), d) in fresh {
             self.announce(JobChange {
                 id: d.id,

@@ -16,6 +16,7 @@ pub(crate) mod openapi;
 pub(crate) mod ops;
 pub(crate) mod queues;
 pub(crate) mod sse;
+pub(crate) mod stats;
 
 use std::sync::Arc;
 
@@ -124,6 +125,7 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(nodes::drain))
         .routes(routes!(nodes::undrain))
         .routes(routes!(limits::list))
+        .routes(routes!(stats::stats))
         .routes(routes!(cron::list, cron::add))
         .routes(routes!(cron::remove))
         .routes(routes!(cron::pause))

@@ -14,6 +14,7 @@
 //! | `nodes.rs` | `register_node`, `heartbeat`, `nodes`, `drain_node`, `stop_node`, `purge_nodes` |
 //! | `throttle.rs` | `set_limits`, `limits` (and the buckets of the limited claim) |
 //! | `logs.rs` | `append_logs`, `logs` |
+//! | `stats.rs` | `add_stats`, `stats`, `purge_stats` (history) |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Most are one statement (one round trip, its own
 //! transaction); those that must read before they write run in a transaction. `now` is always
@@ -29,6 +30,7 @@ pub(crate) mod nodes;
 pub(crate) mod logs;
 pub(crate) mod queues;
 pub(crate) mod read;
+pub(crate) mod stats;
 pub(crate) mod submit;
 pub(crate) mod throttle;
 

@@ -10,7 +10,7 @@
 //!   back and run again with a savepoint per call, so the failing call leaves no trace and the
 //!   others commit (savepoints on every batch would cost more than the work: SQLite copies each
 //!   page a savepoint touches into a statement journal).
-//! - **Reads** (`get`, `list`, `counts`, `schedules`, `last_tick`) run on a small pool of read
+//! - **Reads** (`get`, `list`, `counts`, `schedules`, `last_tick`, `stats`) run on a small pool of read
 //!   connections: WAL readers see the last commit and never wait for the writer.
 //! - **Checkpoints** (copying the WAL back into the database file) run on their own thread and
 //!   connection, never inside a commit that callers wait on.
@@ -158,7 +158,8 @@ use crate::{
     now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts,
     CronSchedule, CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord,
     JobState, ListFilter, LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page,
-    PausedQueue, Queue, Store, StoreError, Submitted, Throttle, ThrottleState,
+    PausedQueue, Queue, StatCell, StatRow, StatsQuery, Store, StoreError, Submitted, Throttle,
+    ThrottleState,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
@@ -679,5 +680,25 @@ impl Store for SqliteStore {
     async fn logs(&self, id: JobId, query: LogQuery) -> Result<Vec<LogLine>, StoreError> {
         query.check()?;
         self.read(move |c| ops::logs::read(c, id, &query)).await
+    }
+
+    async fn add_stats(&self, rows: Vec<StatRow>) -> Result<(), StoreError> {
+        let rows = crate::stats::normalize(rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(rows.len(), move |c, _| ops::stats::add(c, &rows))
+            .await
+    }
+
+    async fn stats(&self, q: &StatsQuery) -> Result<Vec<StatCell>, StoreError> {
+        q.check()?;
+        let q = q.clone();
+        self.read(move |c| ops::stats::read(c, &q)).await
+    }
+
+    async fn purge_stats(&self, before: Millis) -> Result<u64, StoreError> {
+        self.write(1, move |c, _| ops::stats::purge(c, before))
+            .await
     }
 }

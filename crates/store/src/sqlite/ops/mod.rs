@@ -14,6 +14,7 @@
 //! | `nodes.rs` | `register_node`, `heartbeat`, `nodes`, `drain_node`, `stop_node`, `purge_nodes` |
 //! | `throttle.rs` | `set_limits`, `limits` (and the buckets `claim` reads and writes) |
 //! | `logs.rs` | `append_logs`, `logs` |
+//! | `stats.rs` | `add_stats`, `stats`, `purge_stats` (history) |
 //!
 //! Their SQL is in `../sql/<group>/*.sql`. Each function runs inside a transaction the caller
 //! opened (the writer's group commit, or a reader's snapshot); writes take `now` from the
@@ -30,6 +31,7 @@ pub(super) mod nodes;
 pub(super) mod logs;
 pub(super) mod queues;
 pub(super) mod read;
+pub(super) mod stats;
 pub(super) mod submit;
 pub(super) mod throttle;
 
