@@ -6,7 +6,8 @@
 //! job). The addon embeds napi-rs's tokio runtime; processes are spawned by `offload-process`'s
 //! long-lived spawner thread, so `PR_SET_PDEATHSIG` holds for the life of the Node process.
 //!
-//! - [`pool`]: `NativePool` over `offload_pool::ChildPool`;
+//! - [`pool`]: `NativePool` over `offload_pool::ChildPool` (its `submit_many` hot path in
+//!   `runs`);
 //! - [`child`]: `NativeChildJob` / `NativeProcess` over `offload_process::ChildJob`;
 //! - [`balance`]: `NativeBalancer` over `offload_balance::LoadBalancer`;
 //! - [`schedule`]: `NativeSchedule` over `offload_schedule::Scheduler` on a pool.
@@ -20,6 +21,7 @@
 pub mod balance;
 pub mod child;
 pub mod pool;
+mod runs;
 pub mod schedule;
 
 use napi::bindgen_prelude::Unknown;
