@@ -81,6 +81,39 @@ class Task extends EventEmitter {
   }
 }
 
+const LIGHT_OPTS = JSON.stringify({ events: false });
+
+/** A run of `_runLight`: no Task, only its promise's two functions. */
+class LightRun {
+  constructor(pool, token, job) {
+    this.pool = pool;
+    this.token = token;
+    this.job = job;
+    this.cancelled = false;
+    this.resolve = null;
+    this.reject = null;
+  }
+
+  /** A success (`[token, value]` from the addon). */
+  done(value) {
+    this.pool._settled(this.token);
+    this.resolve(value === undefined ? null : value);
+  }
+
+  /** Any other answer: `{outcome, attempts}`, `{error}` (refused) or `{startError}`. */
+  answer(r) {
+    this.pool._settled(this.token);
+    if (r.startError) return this.reject(r.startError);
+    if (r.error) {
+      return this.reject(makeError(r.error.code, `job ${JSON.stringify(this.job)}: ${r.error.message}`, { job: this.job }));
+    }
+    const o = fromOutcome(r.outcome, this.job, r.attempts);
+    if (o.ok) this.resolve(o.value);
+    else this.reject(o.error);
+    return undefined;
+  }
+}
+
 class ChildPool extends EventEmitter {
   /**
    * @param {object} opts see index.d.ts (`PoolOptions`)
@@ -131,8 +164,12 @@ class ChildPool extends EventEmitter {
     this.closed = false;
     this.schedules = new Set();
     this.streams = new Set();
+    /** Tokens of the runs in `batch` (the JSON items, comma-separated) not yet sent. */
     this.pending = [];
+    this.batch = '';
     this.flushScheduled = false;
+    /** `JSON.stringify` of job names, by name. */
+    this.nameJson = new Map();
     this.waitingReady = false;
     this.loopHold = null;
     /** Resolves with the pool once `min` workers are ready; rejects with a StartFailedError. */
@@ -169,7 +206,15 @@ class ChildPool extends EventEmitter {
       return;
     }
     if (m.results) {
+      // A success is `[token, value]`; anything else `{token, ...}` (see `runs.rs`).
       for (const r of m.results) {
+        if (Array.isArray(r)) {
+          const t = this.tasks.get(r[0]);
+          if (t === undefined) continue;
+          if (t.done !== undefined) t.done(r[1]);
+          else if (t.answer) t.answer({ outcome: { outcome: 'succeeded', value: r[1] } });
+          continue;
+        }
         const t = this.tasks.get(r.token);
         if (t && t.answer) t.answer(r);
       }
@@ -290,7 +335,8 @@ class ChildPool extends EventEmitter {
   /** Runs submitted in the same tick go to the addon in one call (`submitMany`); their results
    * come back batched through the event callback. */
   _enqueue(token, name, item) {
-    this.pending.push({ token, name, item });
+    this.pending.push(token);
+    this.batch = this.batch === '' ? item : `${this.batch},${item}`;
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     queueMicrotask(() => this._flush());
@@ -308,7 +354,8 @@ class ChildPool extends EventEmitter {
             this._flush();
           },
           (e) => {
-            for (const { token } of this.pending.splice(0)) {
+            this.batch = '';
+            for (const token of this.pending.splice(0)) {
               const t = this.tasks.get(token);
               if (t) t.answer({ startError: e });
             }
@@ -317,13 +364,16 @@ class ChildPool extends EventEmitter {
       }
       return;
     }
-    const items = this.pending.splice(0);
+    const tokens = this.pending;
+    const batch = this.batch;
+    this.pending = [];
+    this.batch = '';
     try {
-      this.native.submitMany(`[${items.map((i) => i.item).join(',')}]`);
+      this.native.submitMany(`[${batch}]`);
     } catch (e) {
-      for (const { token, name } of items) {
+      for (const token of tokens) {
         const t = this.tasks.get(token);
-        if (t) t.answer({ startError: fromNative(e, name) });
+        if (t) t.answer({ startError: fromNative(e, t.job) });
       }
     }
   }
@@ -352,35 +402,42 @@ class ChildPool extends EventEmitter {
       if (opts.key !== undefined && (typeof opts.key !== 'string' || opts.key.length > 1024)) {
         throw makeError('InvalidArgument', `job ${JSON.stringify(name)}: "key" must be a string of at most 1024 characters`, { job: name });
       }
-      const runOpts = {
-        timeoutMs: duration('timeout', opts.timeout),
-        attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
-        key: opts.key,
-        events: false,
-      };
-      item = `[${token},${JSON.stringify(name)},${paramsJson},${JSON.stringify(runOpts)}]`;
+      // Without timeout, retries or key (the usual case) the options are always the same text.
+      const runOpts = opts.timeout === undefined && opts.retries === undefined && opts.key === undefined
+        ? LIGHT_OPTS
+        : JSON.stringify({
+          timeoutMs: duration('timeout', opts.timeout),
+          attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
+          key: opts.key,
+          events: false,
+        });
+      let nameJson = this.nameJson.get(name);
+      if (nameJson === undefined) {
+        nameJson = JSON.stringify(name);
+        if (this.nameJson.size < 1024) this.nameJson.set(name, nameJson);
+      }
+      item = `[${token},${nameJson},${paramsJson},${runOpts}]`;
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise((resolve, reject) => {
-      const settle = (r) => {
-        this.tasks.delete(token);
-        if (this.tasks.size === 0 && this.loopHold) {
-          this.loopHold();
-          this.loopHold = null;
-        }
-        if (r.startError) return reject(r.startError);
-        if (r.error) {
-          return reject(makeError(r.error.code, `job ${JSON.stringify(name)}: ${r.error.message}`, { job: name }));
-        }
-        const o = fromOutcome(r.outcome, name, r.attempts);
-        if (o.ok) resolve(o.value);
-        else reject(o.error);
-      };
-      this.tasks.set(token, { token, cancelled: false, answer: settle });
-      if (this.tasks.size === 1) this.loopHold = hold();
-      this._enqueue(token, name, item);
+    const run = new LightRun(this, token, name);
+    const promise = new Promise((resolve, reject) => {
+      run.resolve = resolve;
+      run.reject = reject;
     });
+    this.tasks.set(token, run);
+    if (this.tasks.size === 1) this.loopHold = hold();
+    this._enqueue(token, name, item);
+    return promise;
+  }
+
+  /** Forgets a settled run's token (and lets the event loop go when none is left). */
+  _settled(token) {
+    this.tasks.delete(token);
+    if (this.tasks.size === 0 && this.loopHold) {
+      this.loopHold();
+      this.loopHold = null;
+    }
   }
 
   /** Pool events (worker lifecycle, named job events) as an async iterator. */

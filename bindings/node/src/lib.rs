@@ -6,7 +6,8 @@
 //! job). The addon embeds napi-rs's tokio runtime; processes are spawned by `offload-process`'s
 //! long-lived spawner thread, so `PR_SET_PDEATHSIG` holds for the life of the Node process.
 //!
-//! - [`pool`]: `NativePool` over `offload_pool::ChildPool`;
+//! - [`pool`]: `NativePool` over `offload_pool::ChildPool` (its `submit_many` hot path in
+//!   `runs`);
 //! - [`child`]: `NativeChildJob` / `NativeProcess` over `offload_process::ChildJob`;
 //! - [`balance`]: `NativeBalancer` over `offload_balance::LoadBalancer`;
 //! - [`schedule`]: `NativeSchedule` over `offload_schedule::Scheduler` on a pool.
@@ -20,6 +21,7 @@
 pub mod balance;
 pub mod child;
 pub mod pool;
+mod runs;
 pub mod schedule;
 
 use napi::bindgen_prelude::Unknown;
@@ -67,4 +69,28 @@ pub(crate) fn signal_number(name: &str) -> napi::Result<i32> {
 /// Milliseconds to a duration.
 pub(crate) fn ms(v: u64) -> std::time::Duration {
     std::time::Duration::from_millis(v)
+}
+
+/// The addon's tokio runtime: one worker thread by default (`OFFLOAD_NODE_THREADS=<n>` for more).
+/// The runtime only moves frames between JavaScript and the worker processes; with more than
+/// one thread every wake-up also wakes an idle sibling to look for work, which costs a round
+/// trip (one job in flight) 6.5-7.4 context switches in the Node process instead of 4-5 and
+/// ~25 % more CPU (`bench/peers/README.md`, the addon row). Registered before napi starts its
+/// runtime; napi falls back to its default runtime if this one was shut down and a new Node
+/// environment starts (an Electron renderer reload).
+#[napi_derive::module_init]
+fn init_runtime() {
+    let threads = std::env::var("OFFLOAD_NODE_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    if let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("offload-node")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(rt);
+    }
 }

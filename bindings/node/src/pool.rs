@@ -5,14 +5,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use napi_derive::napi;
-use offload_pool::{
-    Backpressure, Canceller, ChildPool, PoolConfig, PoolError, PoolEvent, RunOptions, WorkerKind,
-};
+use offload_pool::{Backpressure, ChildPool, PoolConfig, PoolEvent, RunOptions, WorkerKind};
 use offload_process::{ProcessEvent, ResourceLimits, Runtimes};
 use offload_protocol::{Call, ToWorker};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::runs::{forward_job, lock, pool_error_code, Item, Runs, Slot, Slots};
 use crate::{emit, js_error, ms, parse, signal_number, EventFn};
 
 /// The pool options the JavaScript layer sends (already validated there; checked again here).
@@ -145,22 +144,16 @@ struct RunOpts {
     events: bool,
 }
 
-enum Slot {
-    /// Submitted to JavaScript, not yet accepted by the pool; `true` once cancelled.
-    Pending(bool),
-    Running(Canceller),
-}
-
-/// The stable code of a pool refusal.
-fn pool_error_code(e: &PoolError) -> &'static str {
-    match e {
-        PoolError::ShuttingDown => "ShuttingDown",
-        PoolError::QueueFull { .. } => "QueueFull",
-        PoolError::InvalidJob(m) if m.contains("no job") || m.contains("not found") => {
-            "JobNotFound"
+impl RunOpts {
+    fn options(self) -> RunOptions {
+        let mut ro = RunOptions::default();
+        ro.timeout = self.timeout_ms.map(ms);
+        ro.max_attempts = self.attempts.map(|n| n.max(1));
+        ro.key = self.key;
+        if self.events {
+            ro = ro.with_events();
         }
-        PoolError::InvalidJob(_) => "InvalidJob",
-        _ => "PoolGone",
+        ro
     }
 }
 
@@ -168,10 +161,10 @@ fn pool_error_code(e: &PoolError) -> &'static str {
 #[napi]
 pub struct NativePool {
     pool: ChildPool,
-    slots: Arc<Mutex<HashMap<u32, Slot>>>,
+    slots: Slots,
     events: Arc<EventFn>,
-    /// Results of `submit_many` runs, sent to JavaScript in batches (`{"results": [...]}`).
-    results: tokio::sync::mpsc::UnboundedSender<String>,
+    /// The runs of `submit_many` (their answers go to JavaScript in batches).
+    runs: Runs,
 }
 
 /// Starts a pool (`config` is JSON); resolves when `min` workers are ready. `on_event` gets
@@ -202,45 +195,13 @@ pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<Nativ
             }
         }
     });
-    // One wake-up of the JavaScript thread carries every result finished meanwhile.
-    let (results, mut results_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let tsfn = Arc::clone(&on_event);
-    tokio::spawn(async move {
-        let mut buf = Vec::with_capacity(256);
-        while results_rx.recv_many(&mut buf, 4096).await > 0 {
-            emit(&tsfn, format!("{{\"results\":[{}]}}", buf.join(",")));
-            buf.clear();
-        }
-    });
+    let slots: Slots = Arc::new(Mutex::new(HashMap::new()));
+    let runs = Runs::start(pool.clone(), Arc::clone(&slots), Arc::clone(&on_event));
     Ok(NativePool {
         pool,
-        slots: Arc::new(Mutex::new(HashMap::new())),
+        slots,
         events: on_event,
-        results,
-    })
-}
-
-/// Forwards one run's events as `{"token", "job"}`, then `{"token", "end": true}`.
-fn forward_job(
-    token: u32,
-    mut rx: tokio::sync::broadcast::Receiver<offload_pool::JobEvent>,
-    tsfn: Arc<EventFn>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    let last = matches!(ev, offload_pool::JobEvent::Finished { .. });
-                    emit(&tsfn, json!({"token": token, "job": ev}).to_string());
-                    if last {
-                        break;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-        emit(&tsfn, json!({"token": token, "end": true}).to_string());
+        runs,
     })
 }
 
@@ -249,34 +210,6 @@ impl NativePool {
     pub(crate) fn child_pool(&self) -> &ChildPool {
         &self.pool
     }
-}
-
-/// A run's answer for JavaScript: `{"token", "id", "outcome", "attempts"}`, serialized from
-/// the result itself (no `Value` copy). A success carries no attempts (JavaScript reads them
-/// only to describe a failure), so its value is not sent twice.
-fn result_json(token: u32, result: &offload_pool::JobResult) -> String {
-    #[derive(serde::Serialize)]
-    struct Answer<'a> {
-        token: u32,
-        id: u64,
-        outcome: &'a offload_process::Outcome,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        attempts: Option<&'a [offload_pool::Attempt]>,
-    }
-    let answer = Answer {
-        token,
-        id: result.id,
-        outcome: &result.outcome,
-        attempts: (!result.outcome.is_success()).then_some(result.attempts.as_slice()),
-    };
-    serde_json::to_string(&answer).unwrap_or_else(|e| {
-        json!({"token": token, "error": {"code": "ProtocolError", "message": format!("cannot encode the result: {e}")}})
-            .to_string()
-    })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[napi]
@@ -293,14 +226,7 @@ impl NativePool {
         opts: String,
     ) -> napi::Result<String> {
         let params: Value = parse("params", &params)?;
-        let o: RunOpts = parse("run options", &opts)?;
-        let mut ro = RunOptions::default();
-        ro.timeout = o.timeout_ms.map(ms);
-        ro.max_attempts = o.attempts.map(|n| n.max(1));
-        ro.key = o.key;
-        if o.events {
-            ro = ro.with_events();
-        }
+        let ro = parse::<RunOpts>("run options", &opts)?.options();
         // A cancel may have come first (it leaves `Pending(true)`).
         lock(&self.slots)
             .entry(token)
@@ -338,58 +264,23 @@ impl NativePool {
 
     /// Submits a batch of runs without a promise each: `batch` is a JSON array of
     /// `[token, job, params, opts]`. Each run's end arrives through the event callback, batched:
-    /// `{"results": [{"token", "id", "outcome", "attempts"} | {"token", "error": {"code",
-    /// "message"}}]}`; with `opts.events`, its events as with `run`.
+    /// `{"results": [[token, value] | {"token", "id", "outcome", "attempts"} | {"token",
+    /// "error": {"code", "message"}}]}` (an array is a success); with `opts.events`, its events
+    /// as with `run`.
     #[napi]
     pub fn submit_many(&self, batch: String) -> napi::Result<()> {
         let items: Vec<(u32, String, Value, RunOpts)> = parse("batch", &batch)?;
-        let pool = self.pool.clone();
-        let slots = Arc::clone(&self.slots);
-        let events = Arc::clone(&self.events);
-        let results = self.results.clone();
-        napi::bindgen_prelude::spawn(async move {
-            for (token, job, params, o) in items {
-                let mut ro = RunOptions::default();
-                ro.timeout = o.timeout_ms.map(ms);
-                ro.max_attempts = o.attempts.map(|n| n.max(1));
-                ro.key = o.key;
-                if o.events {
-                    ro = ro.with_events();
-                }
-                lock(&slots).entry(token).or_insert(Slot::Pending(false));
-                let mut handle = match pool.run_with(&job, params, ro).await {
-                    Ok(h) => h,
-                    Err(e) => {
-                        lock(&slots).remove(&token);
-                        let _ = results.send(
-                            json!({"token": token, "error": {"code": pool_error_code(&e), "message": e.to_string()}})
-                                .to_string(),
-                        );
-                        continue;
-                    }
-                };
-                {
-                    let mut s = lock(&slots);
-                    if matches!(s.get(&token), Some(Slot::Pending(true))) {
-                        handle.cancel();
-                    }
-                    s.insert(token, Slot::Running(handle.canceller()));
-                }
-                let forward = handle
-                    .events()
-                    .map(|rx| forward_job(token, rx, Arc::clone(&events)));
-                let slots = Arc::clone(&slots);
-                let results = results.clone();
-                tokio::spawn(async move {
-                    let result = handle.result().await;
-                    if let Some(f) = forward {
-                        let _ = f.await;
-                    }
-                    lock(&slots).remove(&token);
-                    let _ = results.send(result_json(token, &result));
-                });
-            }
-        });
+        self.runs.submit(
+            items
+                .into_iter()
+                .map(|(token, job, params, o)| Item {
+                    token,
+                    job,
+                    params,
+                    opts: o.options(),
+                })
+                .collect(),
+        );
         Ok(())
     }
 
