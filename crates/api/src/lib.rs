@@ -24,13 +24,13 @@ mod error;
 mod int;
 mod jobs;
 pub mod limits;
-mod nodes;
 mod logs;
+mod nodes;
 mod ops;
 mod queues;
 mod retry;
-mod throttle;
 mod stats;
+mod throttle;
 
 pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
 pub use cron::{
@@ -43,12 +43,12 @@ pub use jobs::{
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, Unique,
     WaitQuery,
 };
+pub use logs::{
+    parse_log_cursor, JobLogs, LogLine, LogStream, LogsQuery, DEFAULT_LOG_PAGE, MAX_LOG_PAGE,
+};
 pub use nodes::{
     AfterDrain, DrainRequest, Node, NodeDrain, NodeList, NodeState, DEFAULT_DRAIN_DEADLINE_MS,
     MAX_DRAIN_DEADLINE_MS,
-};
-pub use logs::{
-    parse_log_cursor, JobLogs, LogLine, LogStream, LogsQuery, DEFAULT_LOG_PAGE, MAX_LOG_PAGE,
 };
 pub use ops::{
     Health, Isolation, Pool, PoolKind, PoolList, Recycled, ResizeRequest, Resized, Worker,
@@ -56,5 +56,5 @@ pub use ops::{
 };
 pub use queues::{PausedQueue, PausedQueueList, QueueKind, QueueStatus};
 pub use retry::Backoff;
-pub use throttle::{Held, HeldReason, Limit, LimitList, Rate};
 pub use stats::{StatsPoint, StatsQuery, StatsSeries, StatsStep};
+pub use throttle::{Held, HeldReason, Limit, LimitList, Rate};

@@ -89,9 +89,9 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use offload_store::{
     Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
-    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState,
-    ListFilter, LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue,
-    Queue, StatCell, StatRow, StatsQuery, Store, StoreError, Submitted, Throttle, ThrottleState,
+    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
+    LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, StatCell,
+    StatRow, StatsQuery, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};

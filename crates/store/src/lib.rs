@@ -36,8 +36,8 @@
 
 pub mod bulk;
 pub mod limits;
-pub mod nodes;
 pub mod logs;
+pub mod nodes;
 mod notice;
 pub mod queues;
 pub mod rules;
@@ -49,15 +49,15 @@ pub mod testkit;
 pub mod throttle;
 
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
-pub use nodes::{AfterDrain, Beat, DrainOrder, DrainRequest, NodeRecord, NodeStart, NodeState};
 pub use logs::{LogLine, LogQuery, LogStream};
+pub use nodes::{AfterDrain, Beat, DrainOrder, DrainRequest, NodeRecord, NodeStart, NodeState};
 pub use notice::{JobNotice, Notice};
 pub use queues::{PausedQueue, Queue, QueueKind};
 pub use rules::retry::{Backoff, Curve};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
-pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
 pub use stats::{Metric, StatCell, StatRow, StatsQuery};
+pub use throttle::{HeldBy, Rate, Throttle, ThrottleState};
 
 use std::collections::BTreeMap;
 use std::time::Duration;

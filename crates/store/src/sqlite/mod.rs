@@ -155,11 +155,10 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 use crate::{
-    now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts,
-    CronSchedule, CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord,
-    JobState, ListFilter, LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page,
-    PausedQueue, Queue, StatCell, StatRow, StatsQuery, Store, StoreError, Submitted, Throttle,
-    ThrottleState,
+    now_ms, Beat, BulkAction, BulkOutcome, CancelResult, Claimed, Completion, Counts, CronSchedule,
+    CronState, Demand, DrainOrder, DrainRequest, JobFilter, JobId, JobRecord, JobState, ListFilter,
+    LogLine, LogQuery, Millis, NewJob, NodeRecord, NodeStart, Page, PausedQueue, Queue, StatCell,
+    StatRow, StatsQuery, Store, StoreError, Submitted, Throttle, ThrottleState,
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
