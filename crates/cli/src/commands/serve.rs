@@ -70,7 +70,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     grace: Option<Duration>,
     /// This node's id in the node registry and in leases (`node_id` in offload.toml; default:
-    /// kept in <data>/node-id). Letters, digits, `.`, `_`, `-`, `:`; a live node's id is refused.
+    /// kept in `<data>/node-id`). Letters, digits, `.`, `_`, `-`, `:`; a live node's id is refused.
     #[arg(long, env = "OFFLOAD_NODE_ID")]
     node_id: Option<String>,
 }

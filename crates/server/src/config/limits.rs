@@ -37,7 +37,7 @@ pub struct Limits {
     /// Workers of one pool (default 64).
     pub max_workers_per_pool: usize,
     /// Bytes of stdout/stderr lines kept per attempt of a job (default 64 KiB, at most
-    /// [`MAX_LOG_BYTES_PER_ATTEMPT`]); over it, lines are dropped and a final marker line
+    /// 16 MiB); over it, lines are dropped and a final marker line
     /// says how many.
     pub max_log_bytes_per_attempt: usize,
 }
