@@ -77,9 +77,11 @@ def post(url, body):
 
 
 class Node:
-    def __init__(self, offload, url, jobs, config, data):
+    def __init__(self, offload, url, jobs, config, data, cpu=None):
+        # With `cpu`, the node and everything it starts (its workers) run on that core only.
+        pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
         self.proc = subprocess.Popen(
-            [offload, "serve", "--jobs", jobs, "--data", data, "--listen", "127.0.0.1:0",
+            pin + [offload, "serve", "--jobs", jobs, "--data", data, "--listen", "127.0.0.1:0",
              "--store", url, "--config", config, "--lease", "30s"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             text=True, env={**os.environ, "OFFLOAD_LOG": "warn"},
@@ -125,7 +127,9 @@ def one_run(args, n_nodes):
     tmp = tempfile.mkdtemp(prefix="offload-bench-")
     jobs = os.path.join(args.dir, "jobs")
     config = os.path.join(args.dir, "offload.toml")
-    nodes = [Node(args.offload, args.url, jobs, config, os.path.join(tmp, f"n{i}"))
+    cpus = os.cpu_count() or 1
+    nodes = [Node(args.offload, args.url, jobs, config, os.path.join(tmp, f"n{i}"),
+                  cpu=(i % cpus) if args.pin else None)
              for i in range(n_nodes)]
     try:
         warm = 50 * n_nodes
@@ -169,6 +173,7 @@ def one_run(args, n_nodes):
             "machine_busy": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]), 2),
             "attempts_per_node": per_node_runs,
             "loadavg_before": float(load),
+            "pinned": bool(args.pin),
         }
         print(json.dumps(result), flush=True)
     finally:
@@ -203,6 +208,8 @@ def main():
     p.add_argument("--url")
     p.add_argument("--jobs", type=int, default=6000)
     p.add_argument("--nodes", default="1,2,3")
+    p.add_argument("--pin", action="store_true",
+                   help="pin node i (and its workers) to core i mod the core count (taskset)")
     p.add_argument("--dir", default=os.path.dirname(os.path.abspath(__file__)))
     p.add_argument("--table")
     args = p.parse_args()
