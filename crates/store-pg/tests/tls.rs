@@ -45,6 +45,18 @@ fn leaf(ca: &Ca, names: &[&str], cn: &str) -> (String, String) {
     (cert.pem(), key.serialize_pem())
 }
 
+/// Like [`leaf`], but valid only in 2020: expired.
+fn expired_leaf(ca: &Ca, names: &[&str], cn: &str) -> (String, String) {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
 async fn connect_admin() -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(&admin_url(), NoTls).await.unwrap();
     tokio::spawn(conn);
@@ -193,6 +205,7 @@ async fn every_sslmode_does_what_it_promises_against_a_server_with_ssl_on() {
     let (bad_cert, bad_key) = (put("bad-client.pem", &c), put("bad-client.key", &k));
 
     let checker = connect_admin().await;
+    let (server_dir, settings) = (dir.clone(), original.clone());
     let outcome = async move {
         let admin = checker;
         let _dir = client_dir;
@@ -311,6 +324,22 @@ async fn every_sslmode_does_what_it_promises_against_a_server_with_ssl_on() {
         );
         let e = refused(&url(&db, "localhost", "x", "sslmode=sometimes")).await;
         assert!(e.contains("sslmode=\"sometimes\""), "{e}");
+
+        // An expired server certificate from the right CA: refused, saying it expired (the
+        // server is switched to it last; the caller puts the original settings back).
+        let (c, k) = expired_leaf(&good, &["localhost"], "localhost");
+        let expired = write_for_server(&server_dir, "expired.pem", &c, owner);
+        let expired_key = write_for_server(&server_dir, "expired.key", &k, owner);
+        let ca_again = server_dir.join("ca.pem");
+        set_ssl(&admin, Some((&expired, &expired_key, &ca_again)), &settings).await;
+        let e = refused(&url(
+            &db,
+            "localhost",
+            "tls-expired",
+            &format!("sslmode=verify-full&sslrootcert={root}"),
+        ))
+        .await;
+        assert!(e.to_lowercase().contains("expired"), "{e}");
     };
     // Put the server back whatever happened, then report.
     let result = tokio::spawn(outcome).await;
