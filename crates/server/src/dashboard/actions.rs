@@ -18,7 +18,7 @@ use offload_api::{
 use serde::Deserialize;
 
 use super::call::{call, decode};
-use super::pages::{parse_time, JobsQuery};
+use super::query::{parse_time, JobsQuery};
 use super::Dash;
 use crate::error::ApiError;
 use crate::http::{bulk, cron, jobs, ops, queues};

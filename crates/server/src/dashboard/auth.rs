@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use super::layout::{self, Page};
 use super::Dash;
+use crate::error::ApiError;
 use crate::http::guard;
 
 /// The cookie that carries a session id (never the token).
@@ -330,6 +331,15 @@ pub(crate) async fn logout(State(dash): State<Arc<Dash>>, headers: HeaderMap) ->
     resp.headers_mut()
         .insert("hx-redirect", HeaderValue::from_static("/ui/login"));
     resp
+}
+
+/// A refusal of the API as a page: not found is its own clear page.
+pub(crate) fn failed(e: &ApiError) -> Response {
+    if e.status == StatusCode::NOT_FOUND {
+        refusal(StatusCode::NOT_FOUND, "Not found", &e.message)
+    } else {
+        refusal(e.status, "Could not load this page", &e.message)
+    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use offload_api::{JobLogs, LogStream, LogsQuery, MAX_LOG_PAGE};
 
+use super::auth::failed;
 use super::layout::{self, Nav, Page};
-use super::pages::failed;
 use super::Dash;
 use crate::error::ApiError;
 

@@ -27,6 +27,7 @@ mod call;
 mod layout;
 mod logs;
 mod pages;
+mod query;
 pub(crate) mod stats;
 mod views_jobs;
 mod views_nodes;

@@ -14,11 +14,11 @@ use offload_api::{
     ScheduleList, WorkerList,
 };
 use offload_store::now_ms;
-use serde::Deserialize;
 
-use super::auth::refusal;
+use super::auth::{failed, refusal};
 use super::call::call;
 use super::layout::{self, Nav, Page};
+use super::query::{parse_time, JobsQuery, JobsView};
 use super::{views_jobs, views_ops, Dash};
 use crate::error::ApiError;
 use crate::http::{cron, jobs, ops, queues, sse};
@@ -31,15 +31,6 @@ fn render(dash: &Dash, nav: Nav, title: &str, body: Markup) -> Response {
         signed_in: dash.app.token.is_some(),
     };
     layout::page(&page, body).into_response()
-}
-
-/// A refusal of the API as a page: not found is its own clear page.
-pub(crate) fn failed(e: &ApiError) -> Response {
-    if e.status == StatusCode::NOT_FOUND {
-        refusal(StatusCode::NOT_FOUND, "Not found", &e.message)
-    } else {
-        refusal(e.status, "Could not load this page", &e.message)
-    }
 }
 
 /// Any other `/ui/…` path.
@@ -105,69 +96,6 @@ pub(crate) async fn nodes(State(dash): State<Arc<Dash>>) -> Response {
         Ok(n) => layout::inner(super::views_nodes::nodes(&n)).into_response(),
         Err(e) => failed(&e),
     }
-}
-
-/// The filters of the jobs page, as the form sends them (empty fields mean "any").
-#[derive(Debug, Default, Clone, Deserialize)]
-pub(crate) struct JobsQuery {
-    pub(crate) state: Option<String>,
-    pub(crate) job: Option<String>,
-    /// Only the runs of this cron schedule.
-    pub(crate) schedule: Option<String>,
-    /// Created at or after (`YYYY-MM-DDTHH:MM`, UTC).
-    pub(crate) since: Option<String>,
-    /// Created before (`YYYY-MM-DDTHH:MM`, UTC).
-    pub(crate) until: Option<String>,
-    /// A job id to open.
-    pub(crate) id: Option<String>,
-    pub(crate) cursor: Option<String>,
-}
-
-impl JobsQuery {
-    pub(crate) fn field(v: Option<&String>) -> Option<&str> {
-        v.map(|s| s.trim()).filter(|s| !s.is_empty())
-    }
-
-    /// The query string that repeats these filters (for the partial and the next page).
-    pub(crate) fn to_query(&self, cursor: Option<&str>) -> String {
-        let mut parts = Vec::new();
-        for (k, v) in [
-            ("state", &self.state),
-            ("job", &self.job),
-            ("schedule", &self.schedule),
-            ("since", &self.since),
-            ("until", &self.until),
-        ] {
-            if let Some(v) = Self::field(v.as_ref()) {
-                parts.push(format!("{k}={}", layout::encode(v)));
-            }
-        }
-        if let Some(c) = cursor {
-            parts.push(format!("cursor={}", layout::encode(c)));
-        }
-        parts.join("&")
-    }
-}
-
-/// A `datetime-local` value (UTC) as ms since the epoch.
-pub(crate) fn parse_time(field: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(v) = v else { return Ok(None) };
-    let formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"];
-    formats
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(v, f).ok())
-        .map(|t| Some(t.and_utc().timestamp_millis()))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{field}: {v:?} is not a time like 2026-12-04T09:30 (UTC)"
-            ))
-        })
-}
-
-/// What the jobs table shows: a page of the store's list, newest first.
-pub(crate) struct JobsView {
-    pub(crate) jobs: Vec<Job>,
-    pub(crate) next: Option<String>,
 }
 
 /// Rows per page.

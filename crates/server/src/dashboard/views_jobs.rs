@@ -5,7 +5,7 @@ use maud::{html, Markup};
 use offload_api::{Job, JobState};
 
 use super::layout::{self, badge, empty, first_job_hint, progress_bar, when, Nav};
-use super::pages::{JobsQuery, JobsView};
+use super::query::{JobsQuery, JobsView};
 use super::Caps;
 use crate::error::ApiError;
 
