@@ -27,6 +27,7 @@
 //! - `output.rs`: the stdout and stderr pumps.
 
 mod actor;
+mod errors;
 mod event;
 mod handle;
 mod launch;
@@ -34,9 +35,10 @@ mod outbox;
 mod output;
 mod verdict;
 
+pub use errors::{CallError, SendError};
 pub use event::{ProcessEvent, Stream};
+pub use handle::JobProcess;
 pub(crate) use handle::MainJob;
-pub use handle::{CallError, JobProcess, SendError};
 pub(crate) use launch::{start, Dispatch};
 pub use launch::{start_process, ProcessOptions};
 pub use output::MAX_LOG_LINE;

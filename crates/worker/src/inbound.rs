@@ -20,7 +20,7 @@ use offload_protocol::{decode_to_worker, Decoded, LineFramer, ToWorker};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::context::StopReason;
-use crate::worker::Shared;
+use crate::shared::Shared;
 
 /// What the reading thread hands to the dispatcher.
 pub(crate) enum Inbound {

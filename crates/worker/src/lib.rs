@@ -5,6 +5,7 @@ mod context;
 mod fd;
 mod inbound;
 mod outbox;
+mod shared;
 mod worker;
 
 pub use context::{Context, JobError};

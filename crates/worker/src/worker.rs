@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::{Context, ContextInner, JobError, StopReason};
 use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
+use crate::shared::{Jobs, Shared};
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type Handler = Arc<dyn Fn(Value, Context) -> BoxFuture + Send + Sync>;
@@ -321,62 +322,6 @@ impl Config {
             max_frame,
             concurrency,
         })
-    }
-}
-
-/// Running jobs and calls; the flag says whether it counts toward the concurrency, `running`
-/// how many do (kept, not counted per job: 64 in flight would cost 64 steps per start).
-#[derive(Default)]
-pub(crate) struct Jobs {
-    map: HashMap<String, (Context, bool)>,
-    running: usize,
-}
-
-impl std::ops::Deref for Jobs {
-    type Target = HashMap<String, (Context, bool)>;
-
-    fn deref(&self) -> &Self::Target {
-        &self.map
-    }
-}
-
-impl Jobs {
-    fn insert(&mut self, id: String, ctx: Context, counts: bool) {
-        if let Some((_, old)) = self.map.insert(id, (ctx, counts)) {
-            self.running -= usize::from(old);
-        }
-        self.running += usize::from(counts);
-    }
-
-    fn remove(&mut self, id: &str) {
-        if let Some((_, counts)) = self.map.remove(id) {
-            self.running -= usize::from(counts);
-        }
-    }
-}
-
-pub(crate) struct Shared {
-    jobs: Mutex<Jobs>,
-    drained: Notify,
-    shutting_down: AtomicBool,
-    done: Notify,
-    /// `serve` returned after a shutdown: the reading thread ends without ending the process.
-    pub(crate) finished: AtomicBool,
-}
-
-impl Shared {
-    pub(crate) fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    async fn wait_drained(&self) {
-        loop {
-            let notified = self.drained.notified();
-            if self.jobs().is_empty() {
-                return;
-            }
-            notified.await;
-        }
     }
 }
 

@@ -19,8 +19,9 @@ use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
-use super::handle::{CallError, Command, MainJob, SendError};
+use super::handle::{Command, MainJob};
 use super::outbox::{CloseOnDrop, Outbox};
 use super::verdict;
 use crate::contain::Containment;

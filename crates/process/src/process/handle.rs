@@ -8,45 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use offload_protocol::{Call, ErrorInfo, Ready, Run, ToWorker};
+use offload_protocol::{Call, Ready, Run, ToWorker};
 use serde_json::Value;
-use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
 use super::outbox::Outbox;
 use crate::contain::Containment;
 use crate::outcome::Outcome;
-
-/// Why a message could not be sent to a process.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// The process has exited, or its channel was closed after its job ended.
-    #[error("the worker process is gone or its channel is closed")]
-    Closed,
-    /// The process was started in command mode and has no channel.
-    #[error("the process runs in command mode: it has no channel")]
-    NoChannel,
-    /// The message exceeds the frame limit.
-    #[error(transparent)]
-    Encode(#[from] offload_protocol::EncodeError),
-}
-
-/// Why a [`JobProcess::call`] failed.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum CallError {
-    /// The message could not be sent.
-    #[error(transparent)]
-    Send(#[from] SendError),
-    /// The function threw.
-    #[error("the call failed: {0}")]
-    Failed(ErrorInfo),
-    /// The process ended before answering.
-    #[error("the process ended before answering: {0}")]
-    Ended(Outcome),
-}
 
 /// What the job process runs first.
 #[derive(Debug, Clone)]

@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::Notify;
 
-use super::handle::SendError;
+use super::errors::SendError;
 
 /// A writer buffer that grew past this (a large frame) is given back after its write.
 const KEEP_CAPACITY: usize = 1024 * 1024;
