@@ -21,7 +21,7 @@ pub enum SendError {
     Encode(#[from] offload_protocol::EncodeError),
 }
 
-/// Why a [`JobProcess::call`] failed.
+/// Why a [`JobProcess::call`](crate::JobProcess::call) failed.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum CallError {
