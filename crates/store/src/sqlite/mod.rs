@@ -139,6 +139,7 @@ mod checkpointer;
 mod counts;
 mod files;
 mod ops;
+mod options;
 mod readers;
 mod schema;
 mod writer;
@@ -165,6 +166,8 @@ use counts::Deltas;
 use readers::Readers;
 use writer::Writer;
 
+pub use options::{SqliteOptions, Synchronous};
+
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = schema::VERSION;
 
@@ -173,65 +176,6 @@ pub const DB_FILE: &str = "offload.db";
 
 /// The lock file's name in the data directory.
 pub const LOCK_FILE: &str = "offload.lock";
-
-/// When a commit is flushed to disk (SQLite's `PRAGMA synchronous`, in WAL mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Synchronous {
-    /// `fsync` the WAL at every commit: survives process crash, OS crash and power loss.
-    #[default]
-    Full,
-    /// `fsync` at checkpoints only: survives a process crash (SIGKILL), not an OS crash or a
-    /// power loss.
-    Normal,
-}
-
-/// How to open a [`SqliteStore`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SqliteOptions {
-    /// The durability of a commit (default [`Synchronous::Full`]).
-    pub synchronous: Synchronous,
-    /// The most write calls in one group commit (default 1,024).
-    pub max_batch: usize,
-    /// Read connections, and reads running at once (default 4; at least 1): each read runs
-    /// on a thread of Tokio's blocking pool, so this also bounds the threads reads take however
-    /// many callers wait (more wait their turn).
-    pub readers: usize,
-}
-
-impl Default for SqliteOptions {
-    fn default() -> Self {
-        Self {
-            synchronous: Synchronous::Full,
-            max_batch: 1_024,
-            readers: 4,
-        }
-    }
-}
-
-impl SqliteOptions {
-    /// Sets [`SqliteOptions::synchronous`].
-    #[must_use]
-    pub fn with_synchronous(mut self, synchronous: Synchronous) -> Self {
-        self.synchronous = synchronous;
-        self
-    }
-
-    /// Sets [`SqliteOptions::max_batch`] (at least 1).
-    #[must_use]
-    pub fn with_max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch.max(1);
-        self
-    }
-
-    /// Sets [`SqliteOptions::readers`].
-    #[must_use]
-    pub fn with_readers(mut self, readers: usize) -> Self {
-        self.readers = readers;
-        self
-    }
-}
 
 /// The embedded SQLite [`Store`]. See the [module docs](self).
 #[derive(Debug)]
