@@ -186,10 +186,14 @@ def main():
     if get("offload-c1", "e2e"):
         row(f"(3c1) end to end as (3), {c1_jobs:,} jobs, offload with 1 job in flight per worker, jobs/s",
             "e2e", label="offload-c1")
+    if get("offload-c1-base", "e2e"):
+        row("(3c1) as above, baseline binary (offload-c1-base)", "e2e", label="offload-c1-base")
     if every("offload", "paced"):
         wait_row(f"(4) queue wait p50 / p99 ms, paced {paced_rate:,} jobs/s one per request", "paced")
     if get("offload-c1", "paced"):
         wait_row("(4c1) queue wait as (4), offload with 1 job in flight per worker", "paced", label="offload-c1")
+    if get("offload-c1-base", "paced"):
+        wait_row("(4c1) as above, baseline binary (offload-c1-base)", "paced", label="offload-c1-base")
     wait_row("(4b) queue wait p50 / p99 ms during (3) (all jobs queued at once: backlog)", "e2e")
     print()
 
@@ -202,6 +206,7 @@ def main():
     for label, title, server in (
         ("offload", f"offload (c={conc})", "daemon"),
         ("offload-c1", "offload (c=1)", "daemon"),
+        ("offload-c1-base", "offload (c=1), baseline binary", "daemon"),
         ("bullmq", "BullMQ, no persistence", "redis"),
         ("bullmq-aof", "BullMQ, AOF everysec", "redis"),
     ):

@@ -310,7 +310,7 @@ impl SqliteStore {
         checkpoints
             .execute_batch(&format!("PRAGMA synchronous = {sync}"))
             .map_err(engine)?;
-        let writer = Writer::spawn(conn, options.max_batch)?;
+        let writer = Writer::spawn(conn, options.max_batch, sync)?;
         Ok(Self {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
@@ -331,7 +331,8 @@ impl SqliteStore {
         configure(&conn)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
-            writer: Writer::spawn(conn, SqliteOptions::default().max_batch)?,
+            // In memory: nothing is flushed, so there is nothing to switch.
+            writer: Writer::spawn(conn, SqliteOptions::default().max_batch, "NORMAL")?,
             _checkpointer: None,
             readers: None,
             path: None,
@@ -403,10 +404,12 @@ impl Store for SqliteStore {
         let node = node.to_owned();
         let demand = demand.to_vec();
         let weight = demand.iter().fold(0usize, |w, d| w.saturating_add(d.n));
-        self.write(weight, move |c, d| {
-            ops::claim::claim(c, d, &node, &demand, lease, now_ms())
-        })
-        .await
+        // Lazy: a claim lost in a crash leaves its job queued, as recovery would.
+        self.writer
+            .call_lazy(weight, move |c, d| {
+                ops::claim::claim(c, d, &node, &demand, lease, now_ms())
+            })
+            .await
     }
 
     async fn renew(
@@ -420,10 +423,12 @@ impl Store for SqliteStore {
         }
         let node = node.to_owned();
         let ids = ids.to_vec();
-        self.write(ids.len(), move |c, _| {
-            ops::claim::renew(c, &node, &ids, lease, now_ms())
-        })
-        .await
+        // Lazy: after a crash every lease of this node is recovered anyway.
+        self.writer
+            .call_lazy(ids.len(), move |c, _| {
+                ops::claim::renew(c, &node, &ids, lease, now_ms())
+            })
+            .await
     }
 
     async fn complete(&self, done: Vec<Completion>) -> Result<(), StoreError> {
@@ -440,10 +445,12 @@ impl Store for SqliteStore {
         if updates.is_empty() {
             return Ok(());
         }
-        self.write(updates.len(), move |c, _| {
-            ops::complete::progress(c, &updates, now_ms())
-        })
-        .await
+        // Lazy: progress lost in a crash of the machine is only older progress.
+        self.writer
+            .call_lazy(updates.len(), move |c, _| {
+                ops::complete::progress(c, &updates, now_ms())
+            })
+            .await
     }
 
     async fn recover(&self, node: Option<&str>) -> Result<u64, StoreError> {

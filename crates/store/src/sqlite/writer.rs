@@ -12,6 +12,15 @@
 //! where a call fails, the whole transaction is rolled back and the batch runs again with one
 //! savepoint per call (requests are `FnMut` for that: a rerun computes afresh, nothing of the
 //! first run was seen by anyone).
+//!
+//! Some calls need no `fsync` of their own ([`Writer::call_lazy`]: claims, lease renewals,
+//! progress). A crash of the daemon loses none of them (the commit is in the OS's page cache);
+//! a crash of the machine may, and that only means a job is claimed again or its progress is
+//! older, which recovery after such a crash does anyway. They run first in a batch, in a
+//! transaction committed with `PRAGMA synchronous = NORMAL` (in WAL mode: appended to the WAL,
+//! not flushed), and are answered before the durable calls' commit flushes. The WAL is one file
+//! written in order, so the next durable commit's flush makes every lazy commit before it
+//! durable too: a job's completion is never on disk without the claim that preceded it.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -36,6 +45,8 @@ trait Request: Send {
     fn run(&mut self, conn: &Connection, deltas: &mut Deltas) -> bool;
     /// How much work it brings (jobs, completions…), to bound a batch.
     fn weight(&self) -> usize;
+    /// Whether its commit must be flushed to disk before it is answered.
+    fn durable(&self) -> bool;
     /// Answers the caller once the batch's fate is known.
     fn reply(self: Box<Self>, commit: Result<(), String>);
 }
@@ -43,6 +54,7 @@ trait Request: Send {
 struct Call<F, T> {
     f: F,
     weight: usize,
+    durable: bool,
     result: Option<Result<T, StoreError>>,
     tx: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -76,6 +88,10 @@ where
         self.weight
     }
 
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
     fn reply(self: Box<Self>, commit: Result<(), String>) {
         let answer = match (commit, self.result) {
             // A call that failed on its own keeps its own error.
@@ -103,12 +119,17 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`.
-    pub(crate) fn spawn(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
+    /// Starts the writer thread on `conn`, whose durable commits use `PRAGMA synchronous =
+    /// durable_sync` (`"FULL"` or `"NORMAL"`: the store's option).
+    pub(crate) fn spawn(
+        conn: Connection,
+        max_batch: usize,
+        durable_sync: &'static str,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Box<dyn Request>>();
         let thread = std::thread::Builder::new()
             .name("offload-store-writer".into())
-            .spawn(move || run(conn, &rx, max_batch.max(1)))
+            .spawn(move || run(conn, &rx, max_batch.max(1), durable_sync))
             .map_err(|e| StoreError::Engine(format!("cannot start the store's writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
@@ -123,9 +144,28 @@ impl Writer {
         F: Work<T> + 'static,
         T: Send + 'static,
     {
+        self.send(weight, true, f).await
+    }
+
+    /// Like [`call`](Self::call), but answers once the commit is visible to every reader,
+    /// before it is flushed to disk (see the module docs): for writes that a crash may lose.
+    pub(crate) async fn call_lazy<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
+    where
+        F: Work<T> + 'static,
+        T: Send + 'static,
+    {
+        self.send(weight, false, f).await
+    }
+
+    async fn send<T, F>(&self, weight: usize, durable: bool, f: F) -> Result<T, StoreError>
+    where
+        F: Work<T> + 'static,
+        T: Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let request = Box::new(Call {
             f,
+            durable,
             weight: weight.max(1),
             result: None,
             tx,
@@ -158,8 +198,15 @@ impl Drop for Writer {
 /// jobs would hold every other caller for seconds.
 const MAX_WEIGHT: usize = 20_000;
 
-fn run(mut conn: Connection, rx: &mpsc::Receiver<Box<dyn Request>>, max_batch: usize) {
+fn run(
+    mut conn: Connection,
+    rx: &mpsc::Receiver<Box<dyn Request>>,
+    max_batch: usize,
+    durable_sync: &'static str,
+) {
+    let mut sync = Sync::new(durable_sync);
     let mut batch: Vec<Box<dyn Request>> = Vec::with_capacity(max_batch);
+    let mut lazy: Vec<Box<dyn Request>> = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut weight = first.weight();
         batch.push(first);
@@ -172,17 +219,82 @@ fn run(mut conn: Connection, rx: &mpsc::Receiver<Box<dyn Request>>, max_batch: u
                 Err(_) => break,
             }
         }
-        let size = batch.len();
-        let commit = match run_optimistic(&mut conn, &mut batch) {
-            Attempt::Committed => Ok(()),
-            Attempt::Failed(e) => Err(e),
-            Attempt::CallFailed => run_isolated(&mut conn, &mut batch),
-        };
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, calls = size, "store group commit failed");
+        // The lazy calls first, in a commit of their own that is not flushed, so that they are
+        // answered without waiting for the durable calls' flush.
+        let mut i = 0;
+        while i < batch.len() {
+            if batch[i].durable() {
+                i += 1;
+            } else {
+                lazy.push(batch.remove(i));
+            }
         }
-        for request in batch.drain(..) {
-            request.reply(commit.clone());
+        if !lazy.is_empty() {
+            sync.set(&conn, false);
+            commit_group(&mut conn, &mut lazy);
+        }
+        if !batch.is_empty() {
+            if sync.set(&conn, true) {
+                commit_group(&mut conn, &mut batch);
+            } else {
+                // Never committed without the flush they were promised.
+                for request in batch.drain(..) {
+                    request.reply(Err(
+                        "cannot make the commit durable (PRAGMA synchronous)".into()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Commits `batch` in one transaction (again call by call if one failed) and answers each call.
+fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Request>>) {
+    let size = batch.len();
+    let commit = match run_optimistic(conn, batch) {
+        Attempt::Committed => Ok(()),
+        Attempt::Failed(e) => Err(e),
+        Attempt::CallFailed => run_isolated(conn, batch),
+    };
+    if let Err(e) = &commit {
+        tracing::error!(error = %e, calls = size, "store group commit failed");
+    }
+    for request in batch.drain(..) {
+        request.reply(commit.clone());
+    }
+}
+
+/// The connection's `PRAGMA synchronous`, switched between the store's setting for durable
+/// commits and `NORMAL` for lazy ones (a no-op when the store's setting is `NORMAL`).
+struct Sync {
+    durable: &'static str,
+    now_durable: bool,
+}
+
+impl Sync {
+    fn new(durable: &'static str) -> Self {
+        Self {
+            durable,
+            now_durable: true,
+        }
+    }
+
+    /// Switches to the level; `false` if that failed (then it stays as it was: a lazy commit
+    /// may be flushed, which is harmless; a durable one must not run).
+    fn set(&mut self, conn: &Connection, durable: bool) -> bool {
+        if self.now_durable == durable || self.durable.eq_ignore_ascii_case("NORMAL") {
+            return true;
+        }
+        let level = if durable { self.durable } else { "NORMAL" };
+        match conn.execute_batch(&format!("PRAGMA synchronous = {level}")) {
+            Ok(()) => {
+                self.now_durable = durable;
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, level, "cannot set PRAGMA synchronous");
+                false
+            }
         }
     }
 }
@@ -255,7 +367,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
             .unwrap();
-        Writer::spawn(conn, 64).unwrap()
+        Writer::spawn(conn, 64, "FULL").unwrap()
     }
 
     fn values(conn: &Connection) -> Vec<i64> {
@@ -324,6 +436,55 @@ mod tests {
             .call(1, |c: &Connection, _: &mut Deltas| Ok(values(c)))
             .await;
         assert_eq!(seen.unwrap(), [1, 2]);
+    }
+
+    fn synchronous(c: &Connection) -> i64 {
+        c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+    }
+
+    /// Lazy calls commit with `synchronous = NORMAL` (1), durable ones with the store's `FULL`
+    /// (2), also when both kinds share a batch, where the lazy ones run (and commit) first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lazy_calls_commit_first_unflushed_and_durable_ones_flushed() {
+        let w = Arc::new(writer());
+        let hold = {
+            let w = Arc::clone(&w);
+            tokio::spawn(async move {
+                w.call(1, |_: &Connection, _: &mut Deltas| {
+                    std::thread::sleep(Duration::from_millis(200));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let call = |name: &'static str, lazy: bool| {
+            let w = Arc::clone(&w);
+            let order = Arc::clone(&order);
+            tokio::spawn(async move {
+                let f = move |c: &Connection, _: &mut Deltas| {
+                    order.lock().unwrap().push(name);
+                    Ok(synchronous(c))
+                };
+                if lazy {
+                    w.call_lazy(1, f).await
+                } else {
+                    w.call(1, f).await
+                }
+            })
+        };
+        let durable = call("durable", false);
+        let lazy = call("lazy", true);
+        hold.await.unwrap().unwrap();
+        assert_eq!(lazy.await.unwrap().unwrap(), 1, "lazy: NORMAL");
+        assert_eq!(durable.await.unwrap().unwrap(), 2, "durable: FULL");
+        assert_eq!(*order.lock().unwrap(), ["lazy", "durable"]);
+        // Back to FULL for a durable call alone, and NORMAL for a lazy one alone.
+        let f = |c: &Connection, _: &mut Deltas| Ok(synchronous(c));
+        assert_eq!(w.call(1, f).await.unwrap(), 2);
+        assert_eq!(w.call_lazy(1, f).await.unwrap(), 1);
+        assert_eq!(w.call(1, f).await.unwrap(), 2);
     }
 
     #[tokio::test]
