@@ -198,7 +198,9 @@ async function startFork() {
 // concurrency as the offload rows (64 for a, 1 for b, 2 for c). Per-job events off: a task is
 // one napi call and one JSON result.
 async function startAddon() {
-  const { ChildPool } = require(path.join(__dirname, '..', '..', '..', 'bindings', 'node'));
+  // OFFLOAD_BENCH_ADDON: another copy of bindings/node (the `addon-before` row of `run`).
+  const dir = process.env.OFFLOAD_BENCH_ADDON || path.join(__dirname, '..', '..', '..', 'bindings', 'node');
+  const { ChildPool } = require(dir);
   const concurrency = workload === 'a' ? 64 : workload === 'b' ? 1 : 2;
   const pool = await ChildPool.start({
     jobs: path.join(__dirname, '..', 'jobs'),

@@ -83,6 +83,9 @@ class Task extends EventEmitter {
 
 const LIGHT_OPTS = JSON.stringify({ events: false });
 
+/** Runs queued in one tick that go to the addon at once, without waiting for the tick's end. */
+const FLUSH_AT = 256;
+
 /** A run of `_runLight`: no Task, only its promise's two functions. */
 class LightRun {
   constructor(pool, token, job) {
@@ -337,6 +340,13 @@ class ChildPool extends EventEmitter {
   _enqueue(token, name, item) {
     this.pending.push(token);
     this.batch = this.batch === '' ? item : `${this.batch},${item}`;
+    // A long synchronous loop of runs goes out every FLUSH_AT runs: the pool and its workers
+    // start on the first ones while JavaScript still submits the rest (one batch of 100,000
+    // left the workers idle until the loop ended).
+    if (this.pending.length >= FLUSH_AT && this.native) {
+      this._flush();
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     queueMicrotask(() => this._flush());
