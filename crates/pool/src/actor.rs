@@ -68,8 +68,8 @@ enum Timer {
 
 struct Job {
     id: JobId,
-    name: String,
-    path: Option<String>,
+    name: Arc<str>,
+    path: Option<Arc<str>>,
     params: Params,
     key: Option<String>,
     timeout: Option<Duration>,

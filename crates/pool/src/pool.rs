@@ -20,6 +20,9 @@ use crate::reply::{Callback, Reply};
 use crate::shared::Shared;
 use crate::types::{JobEvent, JobId, JobResult, PoolEvent, WorkerHealth};
 
+/// A job's checked name and, for Node and Python pools, its file.
+type Resolved = (Arc<str>, Option<Arc<str>>);
+
 /// A job submitted to a pool.
 #[derive(Debug)]
 pub struct JobHandle {
@@ -107,7 +110,9 @@ struct Inner {
     /// The runtime whose files jobs resolve to; `None` for native pools (handler names).
     kind: Option<JobKind>,
     jobs_dir: JobsDir,
-    resolved: Mutex<HashMap<String, Option<String>>>,
+    /// Job names checked (and for Node and Python pools resolved to a file), shared by their
+    /// jobs: no `String` per submit.
+    resolved: Mutex<HashMap<String, Resolved>>,
     registry_id: u64,
 }
 
@@ -315,7 +320,7 @@ impl ChildPool {
         if let Some(t) = opts.timeout {
             offload_process::timer::check("timeout", t)?;
         }
-        let path = self.resolve(job)?;
+        let (name, path) = self.resolve(job)?;
         let permit = self.permit().await?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (events_tx, events) = if opts.events {
@@ -326,7 +331,7 @@ impl ChildPool {
         };
         let submit = actor::Submission {
             id,
-            name: job.to_owned(),
+            name,
             path,
             params,
             opts,
@@ -360,30 +365,34 @@ impl ChildPool {
         }
     }
 
-    /// Validates the name; for Node and Python pools resolves it to a file once per name.
-    fn resolve(&self, job: &str) -> Result<Option<String>, PoolError> {
-        check_name(job).map_err(|e| PoolError::InvalidJob(e.to_string()))?;
-        let Some(kind) = self.inner.kind else {
-            return Ok(None);
-        };
+    /// Validates the name; for Node and Python pools resolves it to a file. Once per name
+    /// (up to 4,096 names are kept).
+    fn resolve(&self, job: &str) -> Result<Resolved, PoolError> {
         let mut cache = self
             .inner
             .resolved
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = cache.get(job) {
-            return Ok(p.clone());
+        if let Some(r) = cache.get(job) {
+            return Ok(r.clone());
         }
-        let resolved = self
-            .inner
-            .jobs_dir
-            .resolve_kind(job, kind)
-            .map_err(|e| PoolError::InvalidJob(e.to_string()))?;
-        let path = Some(resolved.path.to_string_lossy().into_owned());
+        check_name(job).map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+        let path = match self.inner.kind {
+            None => None,
+            Some(kind) => {
+                let resolved = self
+                    .inner
+                    .jobs_dir
+                    .resolve_kind(job, kind)
+                    .map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+                Some(Arc::from(resolved.path.to_string_lossy().as_ref()))
+            }
+        };
+        let r = (Arc::from(job), path);
         if cache.len() < 4096 {
-            cache.insert(job.to_owned(), path.clone());
+            cache.insert(job.to_owned(), r.clone());
         }
-        Ok(path)
+        Ok(r)
     }
 
     /// Forgets resolved job paths (after job files were added, moved or removed).

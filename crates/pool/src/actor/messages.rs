@@ -2,6 +2,7 @@
 //! plus the routing: the work is done in the file of each role.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use offload_process::JobProcess;
@@ -18,8 +19,8 @@ use crate::types::{JobEvent, JobId, RecycleReason, WorkerHealth, WorkerState};
 /// A job as submitted.
 pub(crate) struct Submission {
     pub(crate) id: JobId,
-    pub(crate) name: String,
-    pub(crate) path: Option<String>,
+    pub(crate) name: Arc<str>,
+    pub(crate) path: Option<Arc<str>>,
     pub(crate) params: Params,
     pub(crate) opts: RunOptions,
     pub(crate) reply: Reply,
