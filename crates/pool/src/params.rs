@@ -57,7 +57,8 @@ mod tests {
             unreachable!()
         };
         assert_eq!(r.get(), r#"{"a": [1, 2], "s":"x\ny"}"#);
-        let broken = RawValue::from_string("{\n  \"a\": [1,\r\n 2],\"s\":\"x\\ny\"\n}".into()).unwrap();
+        let broken =
+            RawValue::from_string("{\n  \"a\": [1,\r\n 2],\"s\":\"x\\ny\"\n}".into()).unwrap();
         let p = Params::raw(broken).unwrap();
         let text = serde_json::to_string(&p).unwrap();
         assert_eq!(text, r#"{"a":[1,2],"s":"x\ny"}"#);

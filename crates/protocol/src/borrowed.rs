@@ -133,7 +133,11 @@ mod tests {
         let text = r#"{"x":[1,"two",null],"y":{"z":"\u00e9\n\"q\""},"n":1.50}"#;
         let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
         let id = PrefixedId { prefix: "j", n: 3 };
-        let frame = encode(&RunRef::new(id, "inc", &*raw).with_path(Some("/j.js")), 4096).unwrap();
+        let frame = encode(
+            &RunRef::new(id, "inc", &*raw).with_path(Some("/j.js")),
+            4096,
+        )
+        .unwrap();
         let line = std::str::from_utf8(&frame).unwrap();
         assert!(line.contains(text), "{line}");
         assert_eq!(frame.iter().filter(|&&b| b == b'\n').count(), 1);

@@ -30,17 +30,17 @@ fn raw(text: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_owned()).unwrap()
 }
 
+/// A result callback, boxed.
+type OnResult = Box<dyn FnOnce(JobResult) + Send>;
+
 /// A callback that sends every result it gets (a second call would show as a second result).
-fn collector() -> (
-    impl Fn() -> Box<dyn FnOnce(JobResult) + Send>,
-    mpsc::UnboundedReceiver<JobResult>,
-) {
+fn collector() -> (impl Fn() -> OnResult, mpsc::UnboundedReceiver<JobResult>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let make = move || {
         let tx = tx.clone();
         Box::new(move |r: JobResult| {
             let _ = tx.send(r);
-        }) as Box<dyn FnOnce(JobResult) + Send>
+        }) as OnResult
     };
     (make, rx)
 }
@@ -86,7 +86,9 @@ async fn raw_params_reach_the_worker_as_written_even_across_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_result_callback_is_called_once_for_answers_failures_cancels_and_timeouts() {
     guarded(async {
-        let pool = ChildPool::start(rust_pool(2, 2).concurrency(4)).await.unwrap();
+        let pool = ChildPool::start(rust_pool(2, 2).concurrency(4))
+            .await
+            .unwrap();
         let (make, mut rx) = collector();
         for i in 0..20 {
             pool.run_raw_then(
@@ -148,7 +150,10 @@ async fn a_result_callback_is_called_once_for_answers_failures_cancels_and_timeo
         let refused = pool
             .run_raw_then("../escape", raw("1"), RunOptions::default(), make())
             .await;
-        assert!(matches!(refused, Err(PoolError::InvalidJob(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(PoolError::InvalidJob(_))),
+            "{refused:?}"
+        );
 
         pool.shutdown(Duration::from_secs(5)).await;
         drop(make);
@@ -224,8 +229,14 @@ async fn raw_jobs_killed_with_the_pool_or_lost_with_its_supervisor_still_get_the
         }
 
         // The restarted pool takes raw jobs; kill ends the running one with a result.
-        let r = pool.run_raw("echo", raw("3"), RunOptions::default()).await.unwrap();
-        assert_eq!(r.result().await.outcome, Outcome::Succeeded { value: json!(3) });
+        let r = pool
+            .run_raw("echo", raw("3"), RunOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            r.result().await.outcome,
+            Outcome::Succeeded { value: json!(3) }
+        );
         for _ in 0..3 {
             pool.run_raw_then(
                 "sleep",
