@@ -21,6 +21,7 @@ ROWS = [
     ("offload-rust-ct", "offload, Rust workers, current-thread runtime (experiment)"),
     ("offload-node", "offload, Node workers"),
     ("offload-python", "offload, Python workers"),
+    ("addon-before", "offload from Node (addon), $BASE_ADDON (before)"),
     ("addon", "offload from Node (addon)"),
     ("ee-core", "ee-core 4.x ChildPoolJob"),
     ("workerpool", "workerpool (process)"),

@@ -41,6 +41,8 @@ const timeLimitMs = Number(args['time-limit'] || 60) * 1000;
 const warmup = Number(args.warmup || (workload === 'c' ? 8 : Math.min(1000, Math.max(100, Math.floor(tasks / 100)))));
 const forkInFlight = Number(args['in-flight'] || 16);
 const piscinaConcurrent = Number(args.concurrent || 1);
+// --addon-in-flight N: the addon row submits with a window like fork's (default: all at once).
+const addonInFlight = Number(args['addon-in-flight'] || 0);
 const task = workload === 'c' ? 'spin' : 'inc';
 const plus = workload === 'c' ? 0 : 1;
 
@@ -198,7 +200,9 @@ async function startFork() {
 // concurrency as the offload rows (64 for a, 1 for b, 2 for c). Per-job events off: a task is
 // one napi call and one JSON result.
 async function startAddon() {
-  const { ChildPool } = require(path.join(__dirname, '..', '..', '..', 'bindings', 'node'));
+  // OFFLOAD_BENCH_ADDON: another copy of bindings/node (the `addon-before` row of `run`).
+  const dir = process.env.OFFLOAD_BENCH_ADDON || path.join(__dirname, '..', '..', '..', 'bindings', 'node');
+  const { ChildPool } = require(dir);
   const concurrency = workload === 'a' ? 64 : workload === 'b' ? 1 : 2;
   const pool = await ChildPool.start({
     jobs: path.join(__dirname, '..', 'jobs'),
@@ -208,8 +212,8 @@ async function startAddon() {
     queueBound: tasks + 1000,
   });
   return {
-    note: `bindings/node ChildPool, 2 Node workers, concurrency ${concurrency}`,
-    inFlight: Infinity,
+    note: `bindings/node ChildPool, 2 Node workers, concurrency ${concurrency}${addonInFlight ? `, at most ${addonInFlight} in flight` : ''}`,
+    inFlight: addonInFlight || Infinity,
     submit: (x) => pool.run(task, { x }, { events: false }),
     pids: () => pool.pids(),
     close: () => pool.kill(),

@@ -81,7 +81,11 @@ class Task extends EventEmitter {
   }
 }
 
-const LIGHT_OPTS = JSON.stringify({ events: false });
+// `uncancellable`: nothing can cancel a light run by its token (the addon keeps no slot for it).
+const LIGHT_OPTS = JSON.stringify({ events: false, uncancellable: true });
+
+/** Runs queued in one tick that go to the addon at once, without waiting for the tick's end. */
+const FLUSH_AT = 256;
 
 /** A run of `_runLight`: no Task, only its promise's two functions. */
 class LightRun {
@@ -199,6 +203,12 @@ class ChildPool extends EventEmitter {
   }
 
   _onNative(json) {
+    // Answers of runs without events wait in the addon: one "drain" call, then they are taken
+    // all at once (see `src/runs.rs`).
+    if (json === 'drain') {
+      if (!this.native) return;
+      json = this.native.takeResults();
+    }
     let m;
     try {
       m = JSON.parse(json);
@@ -337,6 +347,13 @@ class ChildPool extends EventEmitter {
   _enqueue(token, name, item) {
     this.pending.push(token);
     this.batch = this.batch === '' ? item : `${this.batch},${item}`;
+    // A long synchronous loop of runs goes out every FLUSH_AT runs: the pool and its workers
+    // start on the first ones while JavaScript still submits the rest (one batch of 100,000
+    // left the workers idle until the loop ended).
+    if (this.pending.length >= FLUSH_AT && this.native) {
+      this._flush();
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     queueMicrotask(() => this._flush());
@@ -410,6 +427,7 @@ class ChildPool extends EventEmitter {
           attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
           key: opts.key,
           events: false,
+          uncancellable: true,
         });
       let nameJson = this.nameJson.get(name);
       if (nameJson === undefined) {

@@ -9,6 +9,7 @@ use offload_pool::{Backpressure, ChildPool, PoolConfig, PoolEvent, RunOptions, W
 use offload_process::{ProcessEvent, ResourceLimits, Runtimes};
 use offload_protocol::{Call, ToWorker};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::runs::{forward_job, lock, pool_error_code, Item, Runs, Slot, Slots};
@@ -142,6 +143,8 @@ struct RunOpts {
     attempts: Option<u32>,
     key: Option<String>,
     events: bool,
+    /// JavaScript never cancels it by its token (`_runLight`): no slot in the token map.
+    uncancellable: bool,
 }
 
 impl RunOpts {
@@ -225,13 +228,13 @@ impl NativePool {
         params: String,
         opts: String,
     ) -> napi::Result<String> {
-        let params: Value = parse("params", &params)?;
+        let params: Box<RawValue> = parse("params", &params)?;
         let ro = parse::<RunOpts>("run options", &opts)?.options();
         // A cancel may have come first (it leaves `Pending(true)`).
         lock(&self.slots)
             .entry(token)
             .or_insert(Slot::Pending(false));
-        let mut handle = match self.pool.run_with(&job, params, ro).await {
+        let mut handle = match self.pool.run_raw(&job, params, ro).await {
             Ok(h) => h,
             Err(e) => {
                 lock(&self.slots).remove(&token);
@@ -269,12 +272,13 @@ impl NativePool {
     /// as with `run`.
     #[napi]
     pub fn submit_many(&self, batch: String) -> napi::Result<()> {
-        let items: Vec<(u32, String, Value, RunOpts)> = parse("batch", &batch)?;
+        let items: Vec<(u32, String, Box<RawValue>, RunOpts)> = parse("batch", &batch)?;
         self.runs.submit(
             items
                 .into_iter()
                 .map(|(token, job, params, o)| Item {
                     token,
+                    cancellable: !o.uncancellable,
                     job,
                     params,
                     opts: o.options(),
@@ -282,6 +286,13 @@ impl NativePool {
                 .collect(),
         );
         Ok(())
+    }
+
+    /// The answers of runs without events gathered since the last call, as
+    /// `{"results": [...]}` (the event callback got `"drain"` when the first of them came).
+    #[napi]
+    pub fn take_results(&self) -> String {
+        self.runs.take()
     }
 
     /// Cancels a run: a queued one ends at once, a running one gets `cancel`, then its worker
@@ -293,6 +304,7 @@ impl NativePool {
         match slots.get_mut(&token) {
             Some(Slot::Pending(c)) => *c = true,
             Some(Slot::Running(c)) => c.cancel(),
+            Some(Slot::Finished) => {}
             None => {
                 slots.insert(token, Slot::Pending(true));
             }

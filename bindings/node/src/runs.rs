@@ -1,7 +1,14 @@
 //! The hot path of `NativePool::submit_many`: runs are submitted on the JavaScript thread
-//! itself (no task, no thread hop, one lock of the token map per batch), and one driver task
-//! per pool awaits every run's result and hands the answers to JavaScript in batches: one
-//! threadsafe-function call carries every answer that finished meanwhile.
+//! itself (no task, no thread hop, one lock of the token map per batch), with their params as
+//! the JSON text JavaScript wrote (`ChildPool::run_raw_then`: never parsed in Rust).
+//!
+//! A run without events hands its result to a callback the pool's own task calls
+//! ([`Done::deliver`]): the answer is appended to one shared buffer and, if the buffer was
+//! empty, JavaScript gets one `"drain"` call and takes everything gathered meanwhile with
+//! `takeResults` — no task awaits the result and none is woken to deliver it. Runs with events
+//! (whose result must follow their last event) and refusals go through one driver task per
+//! pool, which awaits them and sends what finished together in one threadsafe-function call.
+//! A run JavaScript never cancels by its token (`_runLight`) has no slot in the token map.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,8 +18,9 @@ use std::task::{Context, Poll, Waker};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
-use offload_pool::{Canceller, ChildPool, JobHandle, PoolError, RunOptions};
-use serde_json::{json, Value};
+use offload_pool::{Canceller, ChildPool, JobHandle, JobResult, PoolError, RunOptions};
+use serde_json::json;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use crate::{emit, EventFn};
@@ -22,6 +30,9 @@ pub(crate) enum Slot {
     /// Submitted to JavaScript, not yet accepted by the pool; `true` once cancelled.
     Pending(bool),
     Running(Canceller),
+    /// Its result was taken by JavaScript before the submit that waited for room in the
+    /// queue recorded it (`Backpressure::Wait`): that submit removes the token.
+    Finished,
 }
 
 pub(crate) type Slots = Arc<Mutex<HashMap<u32, Slot>>>;
@@ -29,8 +40,16 @@ pub(crate) type Slots = Arc<Mutex<HashMap<u32, Slot>>>;
 /// A run's answer once it ends: its token and its JSON for JavaScript.
 type Answer = Pin<Box<dyn Future<Output = (u32, String)> + Send>>;
 
+/// A run as the pool accepted it.
+enum Accepted {
+    /// With events: its result is awaited by the driver.
+    Handle(JobHandle),
+    /// Without: its result goes to [`Done`].
+    Light(Canceller),
+}
+
 /// A submission waiting for room in the pool's queue (`Backpressure::Wait`).
-type Submit = Pin<Box<dyn Future<Output = Result<JobHandle, PoolError>> + Send>>;
+type Submit = Pin<Box<dyn Future<Output = Result<Accepted, PoolError>> + Send>>;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -39,9 +58,94 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One run of a `submit_many` batch.
 pub(crate) struct Item {
     pub token: u32,
+    /// JavaScript may cancel it by its token (else it has no slot in the token map).
+    pub cancellable: bool,
     pub job: String,
-    pub params: Value,
+    pub params: Box<RawValue>,
     pub opts: RunOptions,
+}
+
+impl Item {
+    /// Its token, and whether it has a slot in the token map (cancellable, or with events).
+    fn key(&self) -> (u32, bool) {
+        (self.token, self.cancellable || self.opts.events)
+    }
+}
+
+/// The start of what [`Done::take`] returns.
+const RESULTS: &str = "{\"results\":[";
+
+/// The answers of runs without events that JavaScript has not taken yet.
+struct Gathered {
+    /// `{"results":[` and their JSON, comma-separated.
+    json: String,
+    /// The tokens of the cancellable ones (they have a slot in the token map).
+    tokens: Vec<u32>,
+    /// JavaScript was told (`"drain"`) and has not taken them yet.
+    signalled: bool,
+}
+
+/// Where the pool's task leaves the answers of runs without events (see the module docs).
+pub(crate) struct Done {
+    gathered: Mutex<Gathered>,
+    events: Arc<EventFn>,
+}
+
+impl Done {
+    fn new(events: Arc<EventFn>) -> Arc<Self> {
+        Arc::new(Self {
+            gathered: Mutex::new(Gathered {
+                json: RESULTS.to_owned(),
+                tokens: Vec::new(),
+                signalled: false,
+            }),
+            events,
+        })
+    }
+
+    /// Called by the pool's task with a run's result: appends its answer, and tells
+    /// JavaScript when nothing was gathered yet.
+    fn deliver(&self, token: u32, cancellable: bool, result: &JobResult) {
+        let signal = {
+            let mut g = lock(&self.gathered);
+            if g.json.len() > RESULTS.len() {
+                g.json.push(',');
+            }
+            push_result_json(&mut g.json, token, result);
+            if cancellable {
+                g.tokens.push(token);
+            }
+            !std::mem::replace(&mut g.signalled, true)
+        };
+        if signal {
+            emit(&self.events, "drain".to_owned());
+        }
+    }
+
+    /// Everything gathered, as `{"results": [...]}`; the tokens leave `slots`.
+    fn take(&self, slots: &Slots) -> String {
+        let (mut json, tokens) = {
+            let mut g = lock(&self.gathered);
+            g.signalled = false;
+            let mut next = String::with_capacity(g.json.capacity().min(1 << 20));
+            next.push_str(RESULTS);
+            (
+                std::mem::replace(&mut g.json, next),
+                std::mem::take(&mut g.tokens),
+            )
+        };
+        json.push_str("]}");
+        if !tokens.is_empty() {
+            let mut s = lock(slots);
+            for t in tokens {
+                if s.remove(&t).is_none() {
+                    // Its submit has not recorded it yet (see `Slot::Finished`).
+                    s.insert(t, Slot::Finished);
+                }
+            }
+        }
+        json
+    }
 }
 
 /// The runs of one pool: submits them and delivers their answers.
@@ -49,6 +153,7 @@ pub(crate) struct Runs {
     pool: ChildPool,
     slots: Slots,
     events: Arc<EventFn>,
+    done: Arc<Done>,
     answers: mpsc::UnboundedSender<Vec<Answer>>,
 }
 
@@ -60,30 +165,71 @@ impl Runs {
         Self {
             pool,
             slots,
+            done: Done::new(Arc::clone(&events)),
             events,
             answers,
         }
+    }
+
+    /// What `takeResults` returns.
+    pub(crate) fn take(&self) -> String {
+        self.done.take(&self.slots)
+    }
+
+    fn clone_parts(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            slots: Arc::clone(&self.slots),
+            events: Arc::clone(&self.events),
+            done: Arc::clone(&self.done),
+            answers: self.answers.clone(),
+        }
+    }
+
+    /// The submission of one run.
+    fn submission(&self, it: Item) -> Submit {
+        let pool = self.pool.clone();
+        if it.opts.events {
+            return Box::pin(async move {
+                pool.run_raw(&it.job, it.params, it.opts)
+                    .await
+                    .map(Accepted::Handle)
+            });
+        }
+        let (done, token, cancellable) = (Arc::clone(&self.done), it.token, it.cancellable);
+        Box::pin(async move {
+            pool.run_raw_then(&it.job, it.params, it.opts, move |r| {
+                done.deliver(token, cancellable, &r);
+            })
+            .await
+            .map(Accepted::Light)
+        })
     }
 
     /// Submits `items` in order. A submission completes at once unless the pool's queue is full
     /// under `Backpressure::Wait`: from there on, the rest of the batch is submitted, still in
     /// order, by a task that waits for room.
     pub(crate) fn submit(&self, items: Vec<Item>) {
-        let mut answers = Vec::with_capacity(items.len());
+        let mut answers = Vec::new();
         let mut items = items.into_iter();
-        let mut waiting: Option<(u32, Submit)> = None;
+        let mut waiting: Option<((u32, bool), Submit)> = None;
         {
             let mut slots = lock(&self.slots);
             let mut cx = Context::from_waker(Waker::noop());
             for it in items.by_ref() {
-                let pool = self.pool.clone();
-                let mut submit: Submit =
-                    Box::pin(async move { pool.run_with(&it.job, it.params, it.opts).await });
+                let key = it.key();
+                let mut submit = self.submission(it);
                 match submit.as_mut().poll(&mut cx) {
-                    Poll::Ready(r) => answers.push(self.accepted(&mut slots, it.token, r)),
+                    Poll::Ready(r) => {
+                        if let Some(a) = self.accepted(&mut slots, key, r) {
+                            answers.push(a);
+                        }
+                    }
                     Poll::Pending => {
-                        slots.entry(it.token).or_insert(Slot::Pending(false));
-                        waiting = Some((it.token, submit));
+                        if key.1 {
+                            slots.entry(key.0).or_insert(Slot::Pending(false));
+                        }
+                        waiting = Some((key, submit));
                         break;
                     }
                 }
@@ -96,62 +242,75 @@ impl Runs {
             return;
         };
         let rest: Vec<Item> = items.collect();
-        let (pool, slots, events, tx) = (
-            self.pool.clone(),
-            Arc::clone(&self.slots),
-            Arc::clone(&self.events),
-            self.answers.clone(),
-        );
+        let runs = self.clone_parts();
         napi::bindgen_prelude::spawn(async move {
-            let runs = Runs {
-                pool,
-                slots,
-                events,
-                answers: tx,
-            };
-            let (token, submit) = first;
+            let (key, submit) = first;
             let r = submit.await;
-            let a = runs.accepted(&mut lock(&runs.slots), token, r);
-            let _ = runs.answers.send(vec![a]);
-            for it in rest {
-                let r = runs.pool.run_with(&it.job, it.params, it.opts).await;
-                let a = runs.accepted(&mut lock(&runs.slots), it.token, r);
+            let a = runs.accepted(&mut lock(&runs.slots), key, r);
+            if let Some(a) = a {
                 let _ = runs.answers.send(vec![a]);
+            }
+            for it in rest {
+                let key = it.key();
+                let r = runs.submission(it).await;
+                let a = runs.accepted(&mut lock(&runs.slots), key, r);
+                if let Some(a) = a {
+                    let _ = runs.answers.send(vec![a]);
+                }
             }
         });
     }
 
-    /// Records a submitted run under its token (cancelling it if JavaScript already asked to)
-    /// and returns its answer to come; a refusal is an answer at once.
+    /// Records a submitted run under its token when it is `tracked` (cancellable or with
+    /// events), cancelling it if JavaScript already asked to; returns the answer to come for
+    /// the driver (a refusal is an answer at once; a run without events has none: its result
+    /// goes to [`Done`]).
     fn accepted(
         &self,
         slots: &mut HashMap<u32, Slot>,
-        token: u32,
-        r: Result<JobHandle, PoolError>,
-    ) -> Answer {
-        let mut handle = match r {
-            Ok(h) => h,
+        (token, tracked): (u32, bool),
+        r: Result<Accepted, PoolError>,
+    ) -> Option<Answer> {
+        let accepted = match r {
+            Ok(a) => a,
             Err(e) => {
                 slots.remove(&token);
                 let answer = json!({"token": token, "error": {"code": pool_error_code(&e), "message": e.to_string()}})
                     .to_string();
-                return Box::pin(std::future::ready((token, answer)));
+                return Some(Box::pin(std::future::ready((token, answer))));
             }
         };
-        if matches!(slots.get(&token), Some(Slot::Pending(true))) {
-            handle.cancel();
+        let canceller = match &accepted {
+            Accepted::Handle(h) => Some(h.canceller()),
+            Accepted::Light(c) => tracked.then(|| c.clone()),
+        };
+        if let Some(canceller) = canceller {
+            match slots.get(&token) {
+                Some(Slot::Finished) => {
+                    slots.remove(&token);
+                }
+                Some(Slot::Pending(true)) => {
+                    canceller.cancel();
+                    slots.insert(token, Slot::Running(canceller));
+                }
+                _ => {
+                    slots.insert(token, Slot::Running(canceller));
+                }
+            }
         }
-        slots.insert(token, Slot::Running(handle.canceller()));
+        let Accepted::Handle(mut handle) = accepted else {
+            return None;
+        };
         let forward = handle
             .events()
             .map(|rx| forward_job(token, rx, Arc::clone(&self.events)));
-        Box::pin(async move {
+        Some(Box::pin(async move {
             let result = handle.result().await;
             if let Some(f) = forward {
                 let _ = f.await;
             }
             (token, result_json(token, &result))
-        })
+        }))
     }
 }
 
@@ -237,15 +396,17 @@ pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
     }
 }
 
-/// A run's answer for JavaScript, serialized from the result itself (no `Value` copy): a
-/// success is `[token, value]` (JavaScript reads nothing else of it, and an array parses into
+/// A run's answer for JavaScript (see [`push_result_json`]).
+fn result_json(token: u32, result: &JobResult) -> String {
+    let mut s = String::new();
+    push_result_json(&mut s, token, result);
+    s
+}
+
+/// Appends a run's answer for JavaScript, serialized from the result itself (no `Value` copy):
+/// a success is `[token, value]` (JavaScript reads nothing else of it, and an array parses into
 /// fewer objects), anything else `{"token", "id", "outcome", "attempts"}`.
-fn result_json(token: u32, result: &offload_pool::JobResult) -> String {
-    if let offload_process::Outcome::Succeeded { value } = &result.outcome {
-        if let Ok(s) = serde_json::to_string(&(token, value)) {
-            return s;
-        }
-    }
+fn push_result_json(out: &mut String, token: u32, result: &JobResult) {
     #[derive(serde::Serialize)]
     struct Answer<'a> {
         token: u32,
@@ -254,14 +415,28 @@ fn result_json(token: u32, result: &offload_pool::JobResult) -> String {
         #[serde(skip_serializing_if = "Option::is_none")]
         attempts: Option<&'a [offload_pool::Attempt]>,
     }
-    let answer = Answer {
-        token,
-        id: result.id,
-        outcome: &result.outcome,
-        attempts: (!result.outcome.is_success()).then_some(result.attempts.as_slice()),
+    let start = out.len();
+    // serde_json writes UTF-8 only; the `String` is rebuilt from its own bytes (no copy).
+    let mut bytes = std::mem::take(out).into_bytes();
+    let written = match &result.outcome {
+        offload_process::Outcome::Succeeded { value } => {
+            serde_json::to_writer(&mut bytes, &(token, value))
+        }
+        outcome => serde_json::to_writer(
+            &mut bytes,
+            &Answer {
+                token,
+                id: result.id,
+                outcome,
+                attempts: Some(result.attempts.as_slice()),
+            },
+        ),
     };
-    serde_json::to_string(&answer).unwrap_or_else(|e| {
-        json!({"token": token, "error": {"code": "ProtocolError", "message": format!("cannot encode the result: {e}")}})
-            .to_string()
-    })
+    if let Err(e) = written {
+        bytes.truncate(start);
+        let fallback = json!({"token": token, "error": {"code": "ProtocolError", "message": format!("cannot encode the result: {e}")}});
+        bytes.extend_from_slice(fallback.to_string().as_bytes());
+    }
+    *out = String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
 }

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use offload_balance::{LoadBalancer, Pick, Target, TargetId};
 use offload_process::{JobProcess, Outcome, ProcessEvent};
-use serde_json::Value;
 // `broadcast` is the name of the role module below: tokio's channel is spelled out.
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -41,9 +40,11 @@ pub(crate) use messages::{Msg, Query, Submission};
 
 use crate::config::PoolConfig;
 use crate::error::StartError;
+use crate::params::Params;
+use crate::reply::Reply;
 use crate::shared::{PanicGuard, Shared};
 use crate::timers::{Key, Timers};
-use crate::types::{Attempt, JobEvent, JobId, JobResult, PoolEvent, WorkerState};
+use crate::types::{Attempt, JobEvent, JobId, PoolEvent, WorkerState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
@@ -67,16 +68,16 @@ enum Timer {
 
 struct Job {
     id: JobId,
-    name: String,
-    path: Option<String>,
-    params: Value,
+    name: Arc<str>,
+    path: Option<Arc<str>>,
+    params: Params,
     key: Option<String>,
     timeout: Option<Duration>,
     max_attempts: u32,
     attempts: Vec<Attempt>,
     killed_workers: u32,
     cancel_requested: bool,
-    reply: Option<oneshot::Sender<JobResult>>,
+    reply: Option<Reply>,
     events: Option<tokio::sync::broadcast::Sender<JobEvent>>,
     permit: Option<OwnedSemaphorePermit>,
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use offload_process::{check_name, JobKind, JobProcess, JobsDir};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
@@ -14,8 +15,13 @@ use crate::actor::{self, Msg, Query};
 use crate::config::{Backpressure, PoolConfig, WorkerKind};
 use crate::error::{PoolError, StartError};
 use crate::options::RunOptions;
+use crate::params::Params;
+use crate::reply::{Callback, Reply};
 use crate::shared::Shared;
 use crate::types::{JobEvent, JobId, JobResult, PoolEvent, WorkerHealth};
+
+/// A job's checked name and, for Node and Python pools, its file.
+type Resolved = (Arc<str>, Option<Arc<str>>);
 
 /// A job submitted to a pool.
 #[derive(Debug)]
@@ -42,25 +48,9 @@ impl JobHandle {
     pub async fn result(self) -> JobResult {
         let id = self.id;
         let (shared, panics) = (self.shared, self.panics);
-        self.result.await.unwrap_or_else(|_| {
-            let (name, message) = if shared.panics() > panics {
-                (
-                    "SupervisorFailed",
-                    "the pool's supervisor failed and was restarted; the job was lost with it",
-                )
-            } else {
-                ("PoolGone", "the pool stopped before the job ended")
-            };
-            JobResult {
-                id,
-                outcome: offload_process::Outcome::Failed {
-                    name: name.into(),
-                    message: message.into(),
-                    stack: None,
-                },
-                attempts: Vec::new(),
-            }
-        })
+        self.result
+            .await
+            .unwrap_or_else(|_| crate::reply::lost(id, &shared, panics))
     }
 
     /// Asks the pool to cancel the job: a queued job ends at once, a running one gets
@@ -120,7 +110,9 @@ struct Inner {
     /// The runtime whose files jobs resolve to; `None` for native pools (handler names).
     kind: Option<JobKind>,
     jobs_dir: JobsDir,
-    resolved: Mutex<HashMap<String, Option<String>>>,
+    /// Job names checked (and for Node and Python pools resolved to a file), shared by their
+    /// jobs: no `String` per submit.
+    resolved: Mutex<HashMap<String, Resolved>>,
     registry_id: u64,
 }
 
@@ -236,38 +228,73 @@ impl ChildPool {
         params: Value,
         opts: RunOptions,
     ) -> Result<JobHandle, PoolError> {
+        self.submit_for_handle(job, Params::Value(params), opts)
+            .await
+    }
+
+    /// Submits a job whose params are JSON text, written into the worker's frame as they are:
+    /// the supervisor never parses them (the Node addon's path; text with line breaks is
+    /// compacted first, since a frame is one line). Otherwise as [`run_with`](Self::run_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_raw(
+        &self,
+        job: &str,
+        params: Box<RawValue>,
+        opts: RunOptions,
+    ) -> Result<JobHandle, PoolError> {
+        self.submit_for_handle(job, Params::raw(params)?, opts)
+            .await
+    }
+
+    /// As [`run_raw`](Self::run_raw), but the result goes to `on_result`, which the pool's own
+    /// task calls once with the job's [`JobResult`] (no task waits for it and none is woken to
+    /// deliver it): it must not block. It is called exactly once, also when the job is lost
+    /// (the pool stopped: `PoolGone`; its supervisor panicked: `SupervisorFailed`), and not
+    /// when the submit is refused (the error is returned instead). `opts.events` is ignored
+    /// (there is no handle to receive them; the pool's own [`events`](Self::events) still
+    /// has them). Returns what cancels the job.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_raw_then<F>(
+        &self,
+        job: &str,
+        params: Box<RawValue>,
+        mut opts: RunOptions,
+        on_result: F,
+    ) -> Result<Canceller, PoolError>
+    where
+        F: FnOnce(JobResult) + Send + 'static,
+    {
+        opts.events = false;
+        let params = Params::raw(params)?;
+        let (id, _) = self
+            .submit(job, params, opts, |id, shared| {
+                Reply::Callback(Callback::new(Box::new(on_result), id, shared))
+            })
+            .await?;
+        Ok(Canceller {
+            id,
+            tx: self.inner.tx.clone(),
+        })
+    }
+
+    async fn submit_for_handle(
+        &self,
+        job: &str,
+        params: Params,
+        opts: RunOptions,
+    ) -> Result<JobHandle, PoolError> {
         let inner = &self.inner;
-        if !inner.accepting.load(Ordering::Acquire) {
-            return Err(PoolError::ShuttingDown);
-        }
-        if let Some(t) = opts.timeout {
-            offload_process::timer::check("timeout", t)?;
-        }
-        let path = self.resolve(job)?;
-        let permit = self.permit().await?;
-        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let panics = inner.shared.panics();
         let (reply, result) = oneshot::channel();
-        let (events_tx, events) = if opts.events {
-            let (t, r) = broadcast::channel(256);
-            (Some(t), Some(r))
-        } else {
-            (None, None)
-        };
-        let submit = actor::Submission {
-            id,
-            name: job.to_owned(),
-            path,
-            params,
-            opts,
-            reply,
-            events: events_tx,
-            permit,
-        };
-        inner
-            .tx
-            .send(Msg::Submit(Box::new(submit)))
-            .map_err(|_| PoolError::Gone)?;
+        let (id, events) = self
+            .submit(job, params, opts, |_, _| Reply::Handle(reply))
+            .await?;
         Ok(JobHandle {
             id,
             result,
@@ -276,6 +303,50 @@ impl ChildPool {
             shared: Arc::clone(&inner.shared),
             panics,
         })
+    }
+
+    /// Checks and queues a job; `reply` makes where its result goes, once the job has an id.
+    async fn submit(
+        &self,
+        job: &str,
+        params: Params,
+        opts: RunOptions,
+        reply: impl FnOnce(JobId, Arc<Shared>) -> Reply,
+    ) -> Result<(JobId, Option<broadcast::Receiver<JobEvent>>), PoolError> {
+        let inner = &self.inner;
+        if !inner.accepting.load(Ordering::Acquire) {
+            return Err(PoolError::ShuttingDown);
+        }
+        if let Some(t) = opts.timeout {
+            offload_process::timer::check("timeout", t)?;
+        }
+        let (name, path) = self.resolve(job)?;
+        let permit = self.permit().await?;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (events_tx, events) = if opts.events {
+            let (t, r) = broadcast::channel(256);
+            (Some(t), Some(r))
+        } else {
+            (None, None)
+        };
+        let submit = actor::Submission {
+            id,
+            name,
+            path,
+            params,
+            opts,
+            reply: reply(id, Arc::clone(&inner.shared)),
+            events: events_tx,
+            permit,
+        };
+        inner.tx.send(Msg::Submit(Box::new(submit))).map_err(|e| {
+            // Refused: the caller gets the error, not a callback too.
+            if let Msg::Submit(s) = e.0 {
+                s.reply.forget();
+            }
+            PoolError::Gone
+        })?;
+        Ok((id, events))
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit, PoolError> {
@@ -294,30 +365,34 @@ impl ChildPool {
         }
     }
 
-    /// Validates the name; for Node and Python pools resolves it to a file once per name.
-    fn resolve(&self, job: &str) -> Result<Option<String>, PoolError> {
-        check_name(job).map_err(|e| PoolError::InvalidJob(e.to_string()))?;
-        let Some(kind) = self.inner.kind else {
-            return Ok(None);
-        };
+    /// Validates the name; for Node and Python pools resolves it to a file. Once per name
+    /// (up to 4,096 names are kept).
+    fn resolve(&self, job: &str) -> Result<Resolved, PoolError> {
         let mut cache = self
             .inner
             .resolved
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(p) = cache.get(job) {
-            return Ok(p.clone());
+        if let Some(r) = cache.get(job) {
+            return Ok(r.clone());
         }
-        let resolved = self
-            .inner
-            .jobs_dir
-            .resolve_kind(job, kind)
-            .map_err(|e| PoolError::InvalidJob(e.to_string()))?;
-        let path = Some(resolved.path.to_string_lossy().into_owned());
+        check_name(job).map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+        let path = match self.inner.kind {
+            None => None,
+            Some(kind) => {
+                let resolved = self
+                    .inner
+                    .jobs_dir
+                    .resolve_kind(job, kind)
+                    .map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+                Some(Arc::from(resolved.path.to_string_lossy().as_ref()))
+            }
+        };
+        let r = (Arc::from(job), path);
         if cache.len() < 4096 {
-            cache.insert(job.to_owned(), path.clone());
+            cache.insert(job.to_owned(), r.clone());
         }
-        Ok(path)
+        Ok(r)
     }
 
     /// Forgets resolved job paths (after job files were added, moved or removed).

@@ -50,22 +50,27 @@ impl Serialize for RunTag {
 /// let owned = ToWorker::Run(Run::new("j7", "inc", params.clone()).with_path("/jobs/inc.js"));
 /// assert_eq!(encode(&borrowed, 1024).unwrap(), encode(&owned, 1024).unwrap());
 /// ```
+///
+/// The params are anything that serializes as JSON: a [`Value`], or the JSON text itself as a
+/// [`serde_json::value::RawValue`], written into the frame as it is (a supervisor that got the
+/// params as text, such as the Node addon, never parses them). Raw text must be one line: a
+/// line break would end the frame (`offload_pool::ChildPool::run_raw` compacts such text).
 #[derive(Debug, Clone, Serialize)]
-pub struct RunRef<'a, I: Serialize = PrefixedId> {
+pub struct RunRef<'a, I: Serialize = PrefixedId, P: Serialize + ?Sized = Value> {
     #[serde(rename = "type")]
     tag: RunTag,
     id: I,
     job: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<&'a str>,
-    params: &'a Value,
+    params: &'a P,
     #[serde(skip_serializing_if = "Option::is_none")]
     deadline: Option<u64>,
 }
 
-impl<'a, I: Serialize> RunRef<'a, I> {
+impl<'a, I: Serialize, P: Serialize + ?Sized> RunRef<'a, I, P> {
     /// A `run` of `job` with `params`, no path and no deadline.
-    pub fn new(id: I, job: &'a str, params: &'a Value) -> Self {
+    pub fn new(id: I, job: &'a str, params: &'a P) -> Self {
         Self {
             tag: RunTag,
             id,
@@ -121,5 +126,24 @@ mod tests {
             let decoded = decode_to_worker(&frame[..frame.len() - 1]).unwrap();
             assert!(matches!(decoded, Decoded::Message(m) if m == owned));
         }
+    }
+
+    #[test]
+    fn raw_params_are_written_as_they_are_and_decode_as_the_parsed_ones() {
+        let text = r#"{"x":[1,"two",null],"y":{"z":"\u00e9\n\"q\""},"n":1.50}"#;
+        let raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
+        let id = PrefixedId { prefix: "j", n: 3 };
+        let frame = encode(
+            &RunRef::new(id, "inc", &*raw).with_path(Some("/j.js")),
+            4096,
+        )
+        .unwrap();
+        let line = std::str::from_utf8(&frame).unwrap();
+        assert!(line.contains(text), "{line}");
+        assert_eq!(frame.iter().filter(|&&b| b == b'\n').count(), 1);
+        let parsed: Value = serde_json::from_str(text).unwrap();
+        let owned = ToWorker::Run(Run::new("j3", "inc", parsed).with_path("/j.js"));
+        let decoded = decode_to_worker(&frame[..frame.len() - 1]).unwrap();
+        assert!(matches!(decoded, Decoded::Message(m) if m == owned));
     }
 }

@@ -326,7 +326,7 @@ impl Actor {
             );
         }
         if let Some(reply) = job.reply.take() {
-            let _ = reply.send(JobResult {
+            reply.send(JobResult {
                 id: job.id,
                 outcome,
                 attempts: std::mem::take(&mut job.attempts),

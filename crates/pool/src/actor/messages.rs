@@ -2,24 +2,28 @@
 //! plus the routing: the work is done in the file of each role.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use offload_process::JobProcess;
 use serde_json::Value;
 use tokio::sync::{broadcast, oneshot, OwnedSemaphorePermit};
 
+use crate::params::Params;
+use crate::reply::Reply;
+
 use super::{Actor, Leaving};
 use crate::options::RunOptions;
-use crate::types::{JobEvent, JobId, JobResult, RecycleReason, WorkerHealth, WorkerState};
+use crate::types::{JobEvent, JobId, RecycleReason, WorkerHealth, WorkerState};
 
 /// A job as submitted.
 pub(crate) struct Submission {
     pub(crate) id: JobId,
-    pub(crate) name: String,
-    pub(crate) path: Option<String>,
-    pub(crate) params: Value,
+    pub(crate) name: Arc<str>,
+    pub(crate) path: Option<Arc<str>>,
+    pub(crate) params: Params,
     pub(crate) opts: RunOptions,
-    pub(crate) reply: oneshot::Sender<JobResult>,
+    pub(crate) reply: Reply,
     pub(crate) events: Option<broadcast::Sender<JobEvent>>,
     pub(crate) permit: OwnedSemaphorePermit,
 }
