@@ -79,6 +79,7 @@ struct Job {
     reply: Option<oneshot::Sender<JobResult>>,
     events: Option<tokio::sync::broadcast::Sender<JobEvent>>,
     permit: Option<OwnedSemaphorePermit>,
+    on_start: Option<crate::options::OnStart>,
 }
 
 struct InFlight {
