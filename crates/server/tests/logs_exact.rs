@@ -179,7 +179,7 @@ async fn every_line_printed_right_before_returning_is_the_jobs() {
     d.stop().await;
 }
 
-/// A flood of `lines` 12-byte lines ("flood 000000" and its newline is 13) over a 256 KiB
+/// A flood of `lines` 13-byte lines ("flood 000000" and its newline) over a `max`-byte
 /// bound: the first lines that fit, in order, then one marker with the exact rest.
 async fn check_flood(d: &Running, id: &str, lines: usize, max: usize) {
     let got = all_lines(d, id).await;

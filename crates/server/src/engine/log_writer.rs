@@ -22,6 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use offload_store::logs::MAX_LOG_BATCH;
 use offload_store::{now_ms, JobId, LogLine, LogStream, Millis, Store};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -209,7 +210,7 @@ impl Writer {
         }
     }
 
-    /// Starts storing the batch (one call, on a task of its own; a failure is logged and the
+    /// Starts storing the batch (calls of at most `MAX_LOG_BATCH` lines, on a task of its own; a failure is logged and the
     /// lines are lost: logs never hold up a job's end), then answers the closes. The writer
     /// goes on taking lines meanwhile; at most one batch is in flight, so batches are stored
     /// in order.
@@ -220,11 +221,15 @@ impl Writer {
         let closed = std::mem::take(&mut self.closed);
         let store = Arc::clone(&self.store);
         self.in_flight = Some(tokio::spawn(async move {
-            let n = lines.len();
-            if n > 0 {
+            // A backlog gathered while the store was behind is larger than one call takes.
+            let mut lines = lines;
+            while !lines.is_empty() {
+                let rest = lines.split_off(lines.len().min(MAX_LOG_BATCH));
+                let n = lines.len();
                 if let Err(e) = store.append_logs(lines).await {
                     tracing::warn!(error = %e, lines = n, "cannot store job log lines");
                 }
+                lines = rest;
             }
             for done in closed {
                 let _ = done.send(());
@@ -251,3 +256,7 @@ fn marker_text(o: &Open, max: usize) -> String {
     }
     format!("[offload: {}]", parts.join("; "))
 }
+
+#[cfg(test)]
+#[path = "log_writer_tests.rs"]
+mod tests;
