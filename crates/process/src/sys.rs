@@ -215,6 +215,19 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// One `read(2)` on `fd`, a pipe the caller owns for the whole call (the output pumps' pipes,
+/// which tokio opened non-blocking: an empty pipe answers `WouldBlock`).
+pub(crate) fn read_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `fd` is open for the borrow's lifetime and `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n.unsigned_abs())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,18 +245,5 @@ mod tests {
         assert!(proc_stat(std::process::id()).unwrap().live);
         assert_eq!(proc_stat(u32::MAX), None);
         assert!(last_pid().unwrap() > 0);
-    }
-}
-
-/// One `read(2)` on `fd`, a pipe the caller owns for the whole call (the output pumps' pipes,
-/// which tokio opened non-blocking: an empty pipe answers `WouldBlock`).
-pub(crate) fn read_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: `fd` is open for the borrow's lifetime and `buf` is valid for `buf.len()` bytes.
-    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n.unsigned_abs())
     }
 }
