@@ -6,7 +6,7 @@
 // Prints a table and a verdict per series: bounded or growing (a least-squares slope over
 // the second half). Run by ./run, which builds the release binary; see README.md.
 import { createRequire } from 'node:module';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,10 +28,12 @@ if (!(MINUTES >= 1 && MINUTES <= 24 * 60)) throw new Error(`--minutes ${MINUTES}
 if (!(RATE > 0 && RATE <= 50)) throw new Error(`--rate ${RATE}: (0, 50]`);
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const rssMb = (pid) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+const statusMb = (pid, field) => {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
 };
+// The daemon's data folder (the SQLite database, its WAL): its page cache follows it.
+const dataMb = (dir) => readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0) / 1048576;
 
 const daemon = await Daemon.start({ jobs: join(here, 'jobs') });
 const browser = await chromium.launch({
@@ -88,7 +90,11 @@ try {
 
   const rows = [];
   async function sample(minute) {
-    const row = { minute, load: load(), submitted, refused, daemon_rss_mb: rssMb(daemon.child.pid) };
+    const pid = daemon.child.pid;
+    const row = {
+      minute, load: load(), submitted, refused,
+      daemon_rss_mb: statusMb(pid, 'VmRSS'), daemon_anon_mb: statusMb(pid, 'RssAnon'), data_mb: dataMb(daemon.data),
+    };
     for (const p of pages) {
       await p.cdp.send('HeapProfiler.collectGarbage');
       const heap = await p.cdp.send('Runtime.getHeapUsage');
@@ -125,11 +131,12 @@ try {
     ]),
   ];
   const out = [];
-  const cols = ['min', 'load', 'jobs', 'daemon RSS MB', ...pages.flatMap((p) => [`${p.name} heap MB`, `${p.name} nodes`, `${p.name} listeners`])];
+  const cols = ['min', 'load', 'jobs', 'daemon RSS MB', 'of it anon MB', 'data folder MB', ...pages.flatMap((p) => [`${p.name} heap MB`, `${p.name} nodes`, `${p.name} listeners`])];
   out.push(`| ${cols.join(' | ')} |`);
   out.push(`|${cols.map(() => '---').join('|')}|`);
   for (const r of rows) {
     out.push(`| ${[Number(r.minute.toFixed(2)), r.load.split(' ')[0], r.submitted, r.daemon_rss_mb.toFixed(1),
+      (r.daemon_anon_mb ?? NaN).toFixed(1), (r.data_mb ?? NaN).toFixed(1),
       ...pages.flatMap((p) => [r[`${p.name}_heap_mb`].toFixed(2), r[`${p.name}_nodes`], r[`${p.name}_listeners`]])].join(' | ')} |`);
   }
   out.push('');
@@ -154,6 +161,12 @@ try {
     out.push(`${grows ? 'GROWING' : 'bounded'}  ${label}: ${ys[0].toFixed(2)} → ${ys[n - 1].toFixed(2)} over the second half, fitted slope ${slope.toFixed(3)}/min (${rise >= 0 ? '+' : ''}${rise.toFixed(2)} over ${span} min; limit ${Math.max(floor, 0.05 * median).toFixed(2)})`);
   }
   const last = rows[rows.length - 1];
+  // Context for the daemon's RSS: its anonymous part, and the data folder SQLite caches
+  // (`cache_size` = 32 MB a connection), which grows with the jobs kept (`retention_hours`).
+  const h0 = half[0];
+  if (h0.daemon_anon_mb !== undefined) {
+    out.push(`context  daemon anonymous RSS ${h0.daemon_anon_mb.toFixed(1)} → ${last.daemon_anon_mb.toFixed(1)} MB, data folder ${h0.data_mb.toFixed(1)} → ${last.data_mb.toFixed(1)} MB over the second half`);
+  }
   out.push('');
   out.push(`jobs submitted ${last.submitted} (refused ${last.refused}); the long job's progress ${last.long_progress}; pages live at the end: ${pages.map((p) => `${p.name} ${last[`${p.name}_live`]}`).join(', ')}; console errors ${problems.length}`);
   for (const p of problems.slice(0, 10)) out.push(`  ${p}`);
