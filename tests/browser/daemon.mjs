@@ -30,7 +30,8 @@ export async function until(what, check, ms = 20000) {
 }
 
 export class Daemon {
-  static async start({ token } = {}) {
+  /** `jobs`: the jobs folder (default examples/jobs); `args`: more `offload serve` arguments. */
+  static async start({ token, jobs = join(repo, 'examples', 'jobs'), args = [] } = {}) {
     const bin = binary();
     if (!existsSync(bin)) throw new Error(`no ${bin}: run cargo build -p offload first`);
     const data = mkdtempSync(join(tmpdir(), 'offload-dash-'));
@@ -38,8 +39,8 @@ export class Daemon {
     delete env.OFFLOAD_TOKEN;
     if (token) env.OFFLOAD_TOKEN = token;
     const child = spawn(bin, [
-      'serve', '--jobs', join(repo, 'examples', 'jobs'), '--data', data,
-      '--listen', '127.0.0.1:0', '--log-format', 'json',
+      'serve', '--jobs', jobs, '--data', data,
+      '--listen', '127.0.0.1:0', '--log-format', 'json', ...args,
     ], { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: data });
     const d = new Daemon(child, data, token);
     d.addr = await d.#listening();

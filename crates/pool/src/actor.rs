@@ -80,6 +80,7 @@ struct Job {
     reply: Option<Reply>,
     events: Option<tokio::sync::broadcast::Sender<JobEvent>>,
     permit: Option<OwnedSemaphorePermit>,
+    on_start: Option<crate::options::OnStart>,
 }
 
 struct InFlight {

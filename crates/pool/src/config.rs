@@ -182,6 +182,12 @@ pub struct PoolConfig {
     /// scrubbed environment). Off, or without cgroups, the process group and the environment
     /// markers are used. See `docs/design/pool.md`, "Containment".
     pub cgroups: bool,
+    /// A reliable sink of every worker's stdout and stderr lines
+    /// ([`offload_process::ProcessOptions::log_sink`]; each line names its worker's pid). The
+    /// workers block on their own output while it is full; a job's answer is reported only
+    /// once the lines it printed before it are in the sink. Default none: lines go to the
+    /// workers' event streams only.
+    pub log_sink: Option<tokio::sync::mpsc::Sender<offload_process::OutputItem>>,
 }
 
 impl PoolConfig {
@@ -217,6 +223,7 @@ impl PoolConfig {
             max_frame: offload_protocol::DEFAULT_MAX_FRAME,
             handle_signals: true,
             cgroups: true,
+            log_sink: None,
         }
     }
 

@@ -40,7 +40,7 @@ mod types;
 pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};
 pub use error::{PoolError, StartError};
 pub use offload_balance::Algorithm;
-pub use options::RunOptions;
+pub use options::{OnStart, RunOptions};
 pub use pool::{Canceller, ChildPool, JobHandle};
 pub use types::{
     Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,

@@ -16,6 +16,20 @@ pub struct RunOptions {
     pub key: Option<String>,
     /// Keep a per-job event stream ([`JobHandle::events`](crate::JobHandle::events)).
     pub events: bool,
+    /// Called with the worker's pid each time the job is given to a worker, before its run
+    /// is written to the worker (so before the job can print anything there).
+    pub on_start: Option<OnStart>,
+}
+
+/// A job's start hook ([`RunOptions::on_start`]): runs on the pool's actor, so it must be
+/// quick and must not block.
+#[derive(Clone)]
+pub struct OnStart(pub std::sync::Arc<dyn Fn(u32) + Send + Sync>);
+
+impl std::fmt::Debug for OnStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart(..)")
+    }
 }
 
 impl RunOptions {
@@ -37,6 +51,14 @@ impl RunOptions {
     #[must_use]
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
+        self
+    }
+
+    /// Calls `hook` with the worker's pid each time the job is given to a worker, before the
+    /// worker gets it.
+    #[must_use]
+    pub fn on_start(mut self, hook: impl Fn(u32) + Send + Sync + 'static) -> Self {
+        self.on_start = Some(OnStart(std::sync::Arc::new(hook)));
         self
     }
 

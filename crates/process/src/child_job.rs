@@ -240,6 +240,7 @@ impl ChildJob {
             && opts.limits.is_empty()
             && opts.kill_signal.is_none()
             && opts.cancel_grace == defaults.cancel_grace
+            && opts.log_sink.is_none()
     }
 
     /// Starts a new spare runner for `kind` in the background, unless one is there.
@@ -350,6 +351,7 @@ impl ChildJob {
             max_frame: config.max_frame,
             manager_events: Some(self.inner.events.clone()),
             sink: None,
+            log_sink: opts.log_sink.clone(),
             cgroup: config.cgroups,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {

@@ -45,8 +45,8 @@ pub use markers::{SUPERVISOR_ENV, WORKER_ENV};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{
-    start_process, CallError, JobProcess, ProcessEvent, ProcessOptions, SendError, Stream,
-    MAX_LOG_LINE,
+    start_process, CallError, JobProcess, OutputItem, ProcessEvent, ProcessOptions, SendError,
+    Stream, MAX_LOG_LINE,
 };
 pub use reaper::pids_with_env;
 pub use resolve::{check_name, JobKind, JobsDir, ResolveError, ResolvedJob};

@@ -36,7 +36,7 @@ mod output;
 mod verdict;
 
 pub use errors::{CallError, SendError};
-pub use event::{ProcessEvent, Stream};
+pub use event::{OutputItem, ProcessEvent, Stream};
 pub use handle::JobProcess;
 pub(crate) use handle::MainJob;
 pub(crate) use launch::{start, Dispatch};

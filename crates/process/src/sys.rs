@@ -1,5 +1,5 @@
-//! The only module with `unsafe`: what a child does between `fork` and `exec`, and signals to
-//! process groups. Linux-only calls are behind `cfg(target_os = "linux")`.
+//! The only module with `unsafe`: what a child does between `fork` and `exec`, signals to
+//! process groups, and the output pumps' non-blocking `read` of a pipe. Linux-only calls are behind `cfg(target_os = "linux")`.
 //!
 //! Everything in [`ChildSetup::apply`] runs in the forked child, where only async-signal-safe
 //! functions may be called: no allocation, no locks, no logging. It uses raw `libc` calls on
@@ -212,6 +212,19 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
             !matches!(state, Some("Z" | "X") | None)
         }
         Err(_) => false,
+    }
+}
+
+/// One `read(2)` on `fd`, a pipe the caller owns for the whole call (the output pumps' pipes,
+/// which tokio opened non-blocking: an empty pipe answers `WouldBlock`).
+pub(crate) fn read_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `fd` is open for the borrow's lifetime and `buf` is valid for `buf.len()` bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n.unsigned_abs())
     }
 }
 

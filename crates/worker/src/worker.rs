@@ -479,6 +479,9 @@ impl Dispatcher {
                 jobs.remove(&id);
                 jobs.is_empty()
             };
+            // What the job printed is in the pipes before its answer: the supervisor drains
+            // them when the answer comes (`docs/design/job-logs.md`).
+            flush_output();
             if let Err(EncodeError::FrameTooLarge { size, max }) = outbox.try_send(&answer) {
                 outbox.send(&FromWorker::Error(WireError::new(
                     id,
@@ -564,4 +567,12 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "the handler panicked".into())
+}
+
+/// Flushes stdout (Rust's is line-buffered: a `print!` without a newline waits there) and
+/// stderr. Blocks while the pipe is full, as the job's own `println!` does.
+fn flush_output() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
 }

@@ -55,6 +55,7 @@ class Worker {
     this.exiting = false;
     this.unloading = false;
     this.pendingSends = 0;
+    this.answersPending = 0; // answers waiting for stdout/stderr to flush
     this.flushWaiters = [];
   }
 
@@ -120,11 +121,11 @@ class Worker {
       const value = this.holder ? this.holder.valueOf(job) : null;
       if (this.holder) this.holder.release(job);
       if (code === 0) {
-        this.finish(job, true, value);
+        this.finish(job, true, value, true);
       } else {
         const err = new Error(`the job exited the process with status ${code}`);
         err.name = 'Exited';
-        this.finish(job, false, err);
+        this.finish(job, false, err, true);
       }
     }
     if (this.pendingSends === 0) process.exit(code);
@@ -424,17 +425,33 @@ class Worker {
     return def.run(job.params, job.args, ctx);
   }
 
-  finish(job, ok, value) {
+  finish(job, ok, value, immediate = false) {
     if (job.answered) return;
     // ee-core ChildJob lifecycle (lib/lifecycle.js): a successful run may be held until exit().
     if (ok && this.holder && this.holder.hold(job, value)) return;
     if (this.holder) this.holder.release(job);
     this.forget(job);
-    if (ok) {
-      this.sendResult(job.id, value);
-    } else {
-      this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
+    const answer = () => {
+      if (ok) {
+        this.sendResult(job.id, value);
+      } else {
+        this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
+      }
+    };
+    // What the job printed is in the pipes before its answer: the supervisor drains them when
+    // the answer comes (docs/design/job-logs.md). Pipes are written synchronously on Linux, so
+    // this waits only when a stream still buffers (exit() answers at once: it ends the process).
+    const flushed = immediate ? null : outputFlushed();
+    if (flushed) {
+      this.answersPending++;
+      flushed.then(() => {
+        this.answersPending--;
+        answer();
+        if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
+      });
+      return;
     }
+    answer();
     if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
   }
 
@@ -480,7 +497,7 @@ class Worker {
   }
 
   finishShutdown() {
-    if (this.exiting) return;
+    if (this.exiting || this.answersPending > 0) return; // the last answer finishes it
     this.exiting = true;
     if (this.graceTimer) clearTimeout(this.graceTimer.t);
     if (this.cancelTimer) clearTimeout(this.cancelTimer);
@@ -545,6 +562,14 @@ function isChannelParseError(err) {
 
 /** The answer of a job that failed after its signal was aborted: the abort's name (Cancelled,
  * DeadlineExceeded); the job's own error, if it threw something else, is kept in the message. */
+/** A promise settled once what stdout and stderr still buffer is written, or null when they
+ * buffer nothing (the usual case: on Linux a pipe is written synchronously). */
+function outputFlushed() {
+  const busy = [process.stdout, process.stderr].filter((s) => s && !s.destroyed && s.writableLength > 0);
+  if (busy.length === 0) return null;
+  return Promise.all(busy.map((s) => new Promise((resolve) => s.write('', () => resolve()))));
+}
+
 function abortAnswer(reason, thrown) {
   const base = serializeError(reason);
   if (thrown === reason) return { wire: true, error: base };

@@ -107,11 +107,7 @@ class Runner:
             raise ProtocolError("a frame has no 'type', 'cmd' or 'channel': %s" % _excerpt(msg))
 
     def _exit(self, code):
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+        _flush_output()
         os._exit(code)
 
     def _protocol_error(self, what):
@@ -454,7 +450,9 @@ class Runner:
     def _answer(self, ctx, data):
         """Send a job's one answer; later ones (a job that ends after the runner answered for
         it at shutdown) are dropped. The slot is freed before the frame is written, so the
-        supervisor can never see the answer and still get Busy for its next run."""
+        supervisor can never see the answer and still get Busy for its next run. What the job
+        printed is flushed first: the supervisor drains the pipes when the answer comes."""
+        _flush_output()
         with self._out.lock:
             with self._lock:
                 if ctx._answered:
@@ -523,6 +521,15 @@ class _Pool:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+def _flush_output():
+    """Flush stdout and stderr (blocks while a pipe is full, as the job's own print does)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+
 
 def _error_object(exc, reason, stack=True):
     if isinstance(exc, Cancelled) or _is_asyncio_cancel(exc):

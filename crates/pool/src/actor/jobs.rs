@@ -22,6 +22,7 @@ impl Actor {
             path: s.path,
             params: s.params,
             key: s.opts.key,
+            on_start: s.opts.on_start,
             timeout: s.opts.timeout.or(self.cfg.job_timeout),
             max_attempts: s
                 .opts
@@ -257,6 +258,9 @@ impl Actor {
         let run = RunRef::new(wire_id(job.id), &job.name, &job.params)
             .with_path(job.path.as_deref())
             .with_deadline(job.timeout.map(offload_process::timer::epoch_ms_in));
+        if let Some(hook) = &job.on_start {
+            (hook.0)(pid);
+        }
         let sent = match self.workers.get(&pid) {
             Some(w) => match w.process.queue(&run) {
                 Ok(()) => true,

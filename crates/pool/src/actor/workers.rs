@@ -365,6 +365,7 @@ impl Actor {
         opts.limits = cfg.limits;
         opts.max_frame = cfg.max_frame;
         opts.sink = Some(self.worker_tx.clone());
+        opts.log_sink.clone_from(&cfg.log_sink);
         opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();
         let env = cfg.env.clone();

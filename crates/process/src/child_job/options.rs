@@ -167,6 +167,9 @@ pub struct ExecOptions {
     pub kill_signal: Option<i32>,
     /// Largest stdout kept as a command-mode result (default 16 MiB).
     pub max_output: usize,
+    /// A reliable sink of the job's log lines ([`ProcessOptions::log_sink`](crate::ProcessOptions::log_sink));
+    /// such a job never runs in a warm spare (the sink is fixed at spawn).
+    pub log_sink: Option<tokio::sync::mpsc::Sender<crate::OutputItem>>,
 }
 
 impl Default for ExecOptions {
@@ -182,6 +185,7 @@ impl Default for ExecOptions {
             mode: Mode::Protocol,
             kill_signal: None,
             max_output: DEFAULT_MAX_FRAME,
+            log_sink: None,
         }
     }
 }
@@ -198,6 +202,13 @@ impl ExecOptions {
     #[must_use]
     pub fn limits(mut self, limits: ResourceLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sends the job's log lines to `sink` (reliably, waiting while it is full).
+    #[must_use]
+    pub fn log_sink(mut self, sink: tokio::sync::mpsc::Sender<crate::OutputItem>) -> Self {
+        self.log_sink = Some(sink);
         self
     }
 

@@ -23,6 +23,7 @@ use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
 use super::handle::{Command, MainJob};
 use super::outbox::{CloseOnDrop, Outbox};
+use super::output::{self, DrainRequest};
 use super::verdict;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
@@ -69,6 +70,10 @@ pub(super) struct Actor {
     pub(super) outcome_tx: watch::Sender<Option<Outcome>>,
     pub(super) ready_tx: watch::Sender<Option<Ready>>,
     pub(super) pending_calls: HashMap<String, oneshot::Sender<Result<Value, CallError>>>,
+    /// With a log sink: the output pumps, drained before answers are reported.
+    pub(super) drains: Vec<mpsc::UnboundedSender<DrainRequest>>,
+    /// Answers read and not reported yet (waiting for the pumps' drain).
+    pub(super) answers: Vec<(String, Result<Value, ErrorInfo>)>,
     /// The main job's answer, once it came.
     pub(super) answer: Option<Outcome>,
     pub(super) protocol_error: Option<String>,
@@ -110,6 +115,7 @@ impl Actor {
                     while let Some(frame) = self.reader.as_mut().and_then(FrameReader::next_buffered) {
                         self.on_frame(frame.map(Some));
                     }
+                    self.report_answers().await;
                 }
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
@@ -135,6 +141,7 @@ impl Actor {
                 Err(_) => break,
             }
         }
+        self.report_answers().await;
         self.close_writer();
         // Nothing of the job may outlive it: its group, then anything carrying its marker
         // (grandchildren that left the group), then wait until they are really gone.
@@ -383,11 +390,15 @@ impl Actor {
         }
         let is_main = self.launch_rest.main.as_ref().is_some_and(|m| m.id == id);
         if !is_main {
-            self.emitter.emit(ProcessEvent::Answer {
-                pid: self.pid,
-                id,
-                result,
-            });
+            if self.drains.is_empty() {
+                self.emitter.emit(ProcessEvent::Answer {
+                    pid: self.pid,
+                    id,
+                    result,
+                });
+            } else {
+                self.answers.push((id, result));
+            }
             return;
         }
         if self.answer.is_some() {
@@ -410,6 +421,23 @@ impl Actor {
         // alive after the linger period is killed.
         self.close_writer();
         self.linger_at = Some(timer::deadline_in(self.launch_rest.linger));
+    }
+
+    /// Reports the answers of the frames just read, after the output pumps drained their
+    /// pipes: the worker wrote its job's output before its answer (the SDKs flush stdout and
+    /// stderr first), so every line of it is in the log sink before the answer is reported.
+    async fn report_answers(&mut self) {
+        if self.answers.is_empty() {
+            return;
+        }
+        output::drain(&self.drains).await;
+        for (id, result) in std::mem::take(&mut self.answers) {
+            self.emitter.emit(ProcessEvent::Answer {
+                pid: self.pid,
+                id,
+                result,
+            });
+        }
     }
 
     /// The verdict (`verdict.rs`) on the facts gathered.

@@ -4,6 +4,7 @@
 use offload_protocol::{ErrorInfo, Ready, Receiver};
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::oneshot;
 
 use crate::outcome::Outcome;
 
@@ -15,6 +16,27 @@ pub enum Stream {
     Stdout,
     /// The job's stderr.
     Stderr,
+}
+
+/// What a log sink ([`ProcessOptions::log_sink`](crate::ProcessOptions::log_sink)) receives:
+/// every line of the processes that share it, in the order each pipe delivered them; the
+/// pumps wait while the sink is full (nothing is dropped).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OutputItem {
+    /// A line a process wrote to stdout or stderr.
+    Line {
+        /// The process.
+        pid: u32,
+        /// Which stream.
+        stream: Stream,
+        /// The line, without its newline, at most [`MAX_LOG_LINE`](crate::MAX_LOG_LINE) bytes.
+        line: String,
+    },
+    /// A barrier the sink's owner puts in the sink: its reader answers it once it handled every
+    /// item sent before it (the processes never send one). With the pumps drained at each
+    /// answer, a barrier sent after a job's answer is read after every line the job printed.
+    Barrier(oneshot::Sender<()>),
 }
 
 /// Something a worker process did. Every event names the process's pid.

@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use super::actor::{Actor, LaunchRest, Outputs};
-use super::event::{ProcessEvent, Stream};
+use super::event::{OutputItem, ProcessEvent, Stream};
 use super::handle::{HandleInner, JobProcess, MainJob};
 use super::outbox::{CloseOnDrop, Outbox};
 use super::output;
@@ -44,6 +44,7 @@ struct Launch {
     pub(crate) max_frame: usize,
     pub(crate) manager: Option<broadcast::Sender<ProcessEvent>>,
     pub(crate) sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    pub(crate) log_sink: Option<mpsc::Sender<OutputItem>>,
     pub(crate) on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
 }
 
@@ -67,6 +68,15 @@ pub struct ProcessOptions {
     /// A reliable, unbounded stream of every event but log lines (for an owner that must not
     /// miss an answer, such as a pool's actor).
     pub sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    /// A reliable, bounded sink of the process's stdout and stderr lines, which then do not go
+    /// to the event stream (several processes may share one sink; each line names its pid).
+    /// The output pumps wait while it is full, so
+    /// the process blocks on its own output instead of lines being dropped; its reader must
+    /// keep reading. With a log sink, the actor drains the output pipes whenever an answer
+    /// arrives and reports the answer only after the lines read are in the sink: every line
+    /// the job wrote before it sent its answer comes before the answer (see
+    /// `docs/design/job-logs.md`).
+    pub log_sink: Option<mpsc::Sender<OutputItem>>,
     /// Called once the process is gone, after its exit is published.
     pub on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
     /// Put the process in a cgroup of its own where a writable cgroup v2 hierarchy exists
@@ -85,6 +95,7 @@ impl Default for ProcessOptions {
             timeout: None,
             manager_events: None,
             sink: None,
+            log_sink: None,
             on_exit: None,
             cgroup: true,
         }
@@ -101,6 +112,7 @@ impl std::fmt::Debug for ProcessOptions {
             .field("max_frame", &self.max_frame)
             .field("timeout", &self.timeout)
             .field("cgroup", &self.cgroup)
+            .field("log_sink", &self.log_sink.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +170,7 @@ pub(crate) async fn start(
         max_frame: opts.max_frame,
         manager: opts.manager_events,
         sink: opts.sink,
+        log_sink: opts.log_sink,
         on_exit: opts.on_exit,
     }))
 }
@@ -221,29 +234,33 @@ fn launch(mut l: Launch) -> JobProcess {
     let stderr = l.worker.child.stderr.take();
     let stdin = l.worker.child.stdin.take();
     let mut pumps = Vec::new();
+    let mut drains = Vec::new();
+    let line_out = |stream, tail| output::LineOut {
+        stream,
+        pid,
+        emitter: emitter.clone(),
+        tail,
+        sink: l.log_sink.clone(),
+    };
     let output = match (&l.command_input, stdout) {
         (Some(_), Some(out)) => Some(tokio::spawn(output::collect_output(out, l.max_output))),
         (None, Some(out)) => {
-            pumps.push(tokio::spawn(output::pump_lines(
-                out,
-                Stream::Stdout,
-                pid,
-                emitter.clone(),
-                None,
-            )));
+            let (tx, rx) = mpsc::unbounded_channel();
+            drains.push(tx);
+            let to = line_out(Stream::Stdout, None);
+            pumps.push(tokio::spawn(output::pump_lines(out, to, rx)));
             None
         }
         _ => None,
     };
     if let Some(err) = stderr {
-        pumps.push(tokio::spawn(output::pump_lines(
-            err,
-            Stream::Stderr,
-            pid,
-            emitter.clone(),
-            Some(Arc::clone(&stderr_tail)),
-        )));
+        let (tx, rx) = mpsc::unbounded_channel();
+        drains.push(tx);
+        let to = line_out(Stream::Stderr, Some(Arc::clone(&stderr_tail)));
+        pumps.push(tokio::spawn(output::pump_lines(err, to, rx)));
     }
+    // Only the pumps hold the sink: it closes when they end.
+    let drain_on_answer = l.log_sink.take().is_some();
     if let (Some(input), Some(mut stdin)) = (l.command_input.take(), stdin) {
         tokio::spawn(async move {
             let _ = stdin.write_all(&input).await;
@@ -263,6 +280,8 @@ fn launch(mut l: Launch) -> JobProcess {
         outcome_tx,
         ready_tx,
         pending_calls: HashMap::new(),
+        drains: if drain_on_answer { drains } else { Vec::new() },
+        answers: Vec::new(),
         answer: None,
         protocol_error: None,
         timed_out: false,

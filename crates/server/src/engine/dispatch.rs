@@ -142,7 +142,12 @@ impl Engine {
         c: &Claimed,
         timeout: Option<Duration>,
     ) -> (Outcome, Option<u32>) {
-        let mut attempt = match entry.runner.launch(&c.job, c.params.clone(), timeout).await {
+        let key = (c.id, c.attempt);
+        let launched = entry
+            .runner
+            .launch(&c.job, c.params.clone(), timeout, (&self.logs, key))
+            .await;
+        let mut attempt = match launched {
             Ok(a) => a,
             Err(e) => {
                 let not_runnable = Outcome::Failed {
@@ -163,12 +168,11 @@ impl Engine {
             self.metrics.clone(),
             LogTo {
                 logs: self.logs.clone(),
-                key: (c.id, c.attempt),
-                pool: entry.runner.pool().cloned(),
-                concurrency: entry.concurrency().max(1) as usize,
+                key,
             },
         ));
         let ended = attempt.outcome().await;
+        attempt.lines_read().await;
         finish_progress(c.id, &self.store, forward).await;
         ended
     }

@@ -10,7 +10,6 @@ use offload_pool::{ChildPool, PoolEvent};
 use offload_process::JobKind;
 use tokio::sync::broadcast;
 
-use super::logs::JobLogs;
 use super::runner::Runner;
 use super::{Engine, EngineError};
 use crate::config::{Isolation, PoolSection};
@@ -107,17 +106,11 @@ impl Engine {
             .insert(name.to_owned(), Arc::clone(&entry));
         if let Some(pool) = entry.pool() {
             let events = pool.events();
-            // Each worker's output is read from its spawn on (`logs.rs`): what it prints before
-            // its first job is no job's.
-            for pid in pool.pids() {
-                self.logs.tap(pid, Some(pool));
-            }
             tokio::spawn(forward_worker_events(
                 name.to_owned(),
                 events,
                 self.events.clone(),
                 self.metrics.clone(),
-                (self.logs.clone(), Arc::downgrade(&entry)),
             ));
         }
         self.notify();
@@ -176,7 +169,8 @@ impl Engine {
         let max = section.max.unwrap_or(2).max(1);
         let concurrency = section.concurrency.unwrap_or(1).max(1);
         let capacity = max * concurrency as usize;
-        let runner = Runner::start(&self.cfg, &section, kind, program, capacity).await?;
+        let runner =
+            Runner::start(&self.cfg, &section, kind, program, capacity, &self.logs).await?;
         tracing::info!(pool = %section.name, ?kind, min, max, concurrency, "pool started");
         Ok(PoolEntry {
             name: section.name.clone(),
@@ -260,7 +254,6 @@ async fn forward_worker_events(
     mut events: broadcast::Receiver<PoolEvent>,
     sse: broadcast::Sender<ServerEvent>,
     metrics: Metrics,
-    (logs, entry): (JobLogs, std::sync::Weak<PoolEntry>),
 ) {
     loop {
         let ev = match events.recv().await {
@@ -269,12 +262,7 @@ async fn forward_worker_events(
             Err(broadcast::error::RecvError::Closed) => return,
         };
         let change = match ev {
-            PoolEvent::WorkerSpawned { pid, .. } => {
-                if let Some(entry) = entry.upgrade() {
-                    logs.tap(pid, entry.pool());
-                }
-                Some((pid, "spawned", None))
-            }
+            PoolEvent::WorkerSpawned { pid, .. } => Some((pid, "spawned", None)),
             PoolEvent::WorkerReady { pid } => Some((pid, "ready", None)),
             PoolEvent::WorkerExited {
                 pid,

@@ -10,8 +10,6 @@ use offload_store::{JobId, Store};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use offload_pool::ChildPool;
-
 use super::log_writer::AttemptKey;
 use super::logs::JobLogs;
 use super::runner::{RunEvent, RunEvents};
@@ -21,14 +19,11 @@ use crate::metrics::Metrics;
 /// What a job's progress forwarder saw: the latest value and the one last stored.
 pub(super) type ProgressSeen = (Option<Value>, Option<Value>);
 
-/// Where an attempt's log lines go: the engine's capture, the attempt, and its pool (whose
-/// worker is tapped when the job starts on it).
+/// Where a fresh process's log lines go: the engine's capture and the attempt (a pool
+/// worker's lines are read from its pool's sink: `logs.rs`).
 pub(super) struct LogTo {
     pub(super) logs: JobLogs,
     pub(super) key: AttemptKey,
-    pub(super) pool: Option<ChildPool>,
-    /// Jobs a worker of the pool runs at once.
-    pub(super) concurrency: usize,
 }
 
 /// Forwards a job's progress and events until its end event, and its log lines to `log`.
@@ -57,12 +52,7 @@ pub(super) async fn forward_progress(
     loop {
         match events.next().await {
             RunEvent::End => return (latest, written),
-            RunEvent::Started(pid) => {
-                log.logs
-                    .attach(pid, log.key, log.concurrency, log.pool.as_ref());
-            }
             RunEvent::Log(stream, line) => log.logs.line(log.key, stream, line, false).await,
-            RunEvent::Lost(n) => log.logs.lost(log.key, n).await,
             RunEvent::Emitted { name, data } => {
                 let data = cap(data);
                 let _ = sse.send(ServerEvent::JobEvent(JobEmitted { id, name, data }));

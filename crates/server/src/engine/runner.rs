@@ -14,18 +14,26 @@ use offload_pool::{
     WorkerKind,
 };
 use offload_process::{
-    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, ProcessEvent, Stream,
+    ChildJob, ChildJobConfig, ExecOptions, JobKind, JobProcess, Outcome, OutputItem, ProcessEvent,
+    Stream,
 };
 use serde_json::Value;
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 
+use super::log_writer::AttemptKey;
+use super::logs::{self, JobLogs};
 use super::EngineError;
 use crate::config::{Isolation, PoolSection, ServeConfig};
 
 /// How a pool runs its jobs.
 pub(crate) enum Runner {
-    /// Resident workers fed from the pool's queue.
-    Pool(ChildPool),
+    /// Resident workers fed from the pool's queue, their lines in `log_sink`
+    /// (`logs.rs`), `concurrency` jobs per worker.
+    Pool {
+        pool: ChildPool,
+        log_sink: mpsc::Sender<OutputItem>,
+        concurrency: usize,
+    },
     /// A fresh process per job, at most `slots` at once.
     Process {
         jobs: ChildJob,
@@ -42,6 +50,7 @@ impl Runner {
         kind: JobKind,
         program: Option<PathBuf>,
         capacity: usize,
+        logs: &JobLogs,
     ) -> Result<Self, EngineError> {
         let name = &section.name;
         let min = section.min.unwrap_or(0);
@@ -71,6 +80,8 @@ impl Runner {
                     .handle_signals(false);
                 pc.name.clone_from(name);
                 pc.env_policy = crate::job_env::policy(cfg);
+                let log_sink = logs.pool_sink();
+                pc.log_sink = Some(log_sink.clone());
                 if let Some(a) = &section.algorithm {
                     pc.algorithm = a
                         .parse::<Algorithm>()
@@ -88,7 +99,11 @@ impl Runner {
                 let pool = ChildPool::start(pc).await.map_err(|e| {
                     EngineError::Internal(format!("pool {name:?} cannot start: {e}"))
                 })?;
-                Ok(Self::Pool(pool))
+                Ok(Self::Pool {
+                    pool,
+                    log_sink,
+                    concurrency: concurrency as usize,
+                })
             }
         }
     }
@@ -96,22 +111,34 @@ impl Runner {
     /// The resident pool, when the runner has one (resize, health, worker events).
     pub(crate) fn pool(&self) -> Option<&ChildPool> {
         match self {
-            Self::Pool(p) => Some(p),
+            Self::Pool { pool, .. } => Some(pool),
             Self::Process { .. } => None,
         }
     }
 
-    /// Starts one attempt of `job` (a process runner first waits for a free slot). `Err` is
-    /// why the job cannot run at all (its text names files absolutely: the caller cleans it).
+    /// Starts attempt `key` of `job` (a process runner first waits for a free slot); its
+    /// lines go to `logs`. `Err` is why the job cannot run at all (its text names files
+    /// absolutely: the caller cleans it).
     pub(crate) async fn launch(
         &self,
         job: &str,
         params: Value,
         timeout: Option<Duration>,
+        (logs, key): (&JobLogs, AttemptKey),
     ) -> Result<Attempt, String> {
         match self {
-            Self::Pool(pool) => {
-                let mut opts = RunOptions::default().max_attempts(1).with_events();
+            Self::Pool {
+                pool,
+                log_sink,
+                concurrency,
+            } => {
+                // Attached on the pool's actor before the worker gets the run: the worker's
+                // lines are the attempt's from its first one.
+                let (logs, concurrency) = (logs.clone(), *concurrency);
+                let mut opts = RunOptions::default()
+                    .max_attempts(1)
+                    .with_events()
+                    .on_start(move |pid| logs.attach(pid, key, concurrency));
                 if let Some(t) = timeout {
                     opts = opts.timeout(t);
                 }
@@ -125,6 +152,7 @@ impl Runner {
                     stop,
                     events,
                     end: End::Pool(Some(handle)),
+                    log_sink: Some(log_sink.clone()),
                 })
             }
             Self::Process { jobs, slots } => {
@@ -133,9 +161,11 @@ impl Runner {
                         stop: Stop::Nothing,
                         events: None,
                         end: End::Cancelled,
+                        log_sink: None,
                     });
                 };
-                let mut opts = ExecOptions::default();
+                let (sink, lines) = mpsc::channel(logs::SINK_CAPACITY);
+                let mut opts = ExecOptions::default().log_sink(sink);
                 if let Some(t) = timeout {
                     opts = opts.timeout(t);
                 }
@@ -145,8 +175,13 @@ impl Runner {
                     .map_err(|e| e.to_string())?;
                 Ok(Attempt {
                     stop: Stop::Process(process.clone()),
-                    events: Some(RunEvents::Process(process.events())),
+                    events: Some(RunEvents::Process {
+                        events: process.events(),
+                        lines: Some(lines),
+                        exited: false,
+                    }),
                     end: End::Process(process, permit),
+                    log_sink: None,
                 })
             }
         }
@@ -155,7 +190,7 @@ impl Runner {
     /// Replaces the resident workers (job files changed); a process runner starts fresh
     /// processes anyway.
     pub(crate) async fn recycle(&self, pool_name: &str) {
-        if let Self::Pool(pool) = self {
+        if let Self::Pool { pool, .. } = self {
             tracing::info!(pool = %pool_name, "job files changed: replacing workers");
             if let Err(e) = pool.recycle_all().await {
                 tracing::warn!(pool = %pool_name, error = %e, "cannot recycle");
@@ -167,7 +202,7 @@ impl Runner {
     /// at once. Runs as a task of its own, so that pools stop side by side.
     pub(crate) fn shutdown(&self, deadline: Duration) -> tokio::task::JoinHandle<()> {
         match self {
-            Self::Pool(pool) => {
+            Self::Pool { pool, .. } => {
                 let pool = pool.clone();
                 tokio::spawn(async move {
                     let _ = pool.shutdown(deadline).await;
@@ -186,6 +221,8 @@ pub(crate) struct Attempt {
     stop: Stop,
     events: Option<RunEvents>,
     end: End,
+    /// A pool attempt: the pool's log sink (for the barrier after its answer).
+    log_sink: Option<mpsc::Sender<OutputItem>>,
 }
 
 /// What an attempt's end is read from.
@@ -207,6 +244,15 @@ impl Attempt {
     /// Its progress and events (once).
     pub(crate) fn take_events(&mut self) -> Option<RunEvents> {
         self.events.take()
+    }
+
+    /// After [`outcome`](Self::outcome): waits until every line the job printed before its
+    /// answer has been given to its attempt (a pool's sink read up to a barrier put in it
+    /// now; a fresh process's lines are read by its forwarder until its pipes close).
+    pub(crate) async fn lines_read(&self) {
+        if let Some(sink) = &self.log_sink {
+            logs::barrier(sink).await;
+        }
     }
 
     /// Waits for the attempt's outcome and its worker's pid (when one ran); once only. A
@@ -259,14 +305,9 @@ pub(crate) enum RunEvent {
         /// Its data.
         data: Value,
     },
-    /// A pool job was sent to worker `pid`.
-    Started(u32),
-    /// A line a fresh process printed (a pool worker's lines are read by its tap instead:
-    /// `logs.rs`).
+    /// A line a fresh process printed (a pool worker's lines are read from the pool's log
+    /// sink instead: `logs.rs`).
     Log(Stream, String),
-    /// The daemon fell behind a fresh process's events and `n` were lost (mostly log lines,
-    /// when a job prints faster than the daemon reads).
-    Lost(u64),
     /// The job ended (or its stream closed): nothing more comes.
     End,
 }
@@ -274,17 +315,22 @@ pub(crate) enum RunEvent {
 /// A running attempt's event stream.
 pub(crate) enum RunEvents {
     Pool(broadcast::Receiver<JobEvent>),
-    Process(broadcast::Receiver<ProcessEvent>),
+    /// A fresh process: its events, and its lines (until its pipes close).
+    Process {
+        events: broadcast::Receiver<ProcessEvent>,
+        lines: Option<mpsc::Receiver<OutputItem>>,
+        exited: bool,
+    },
 }
 
 impl RunEvents {
     /// The next event that matters to the daemon (others are skipped; a lagging receiver
-    /// goes on with what it still has).
+    /// goes on with what it still has). A fresh process ends once it exited and every line
+    /// it printed was read.
     pub(crate) async fn next(&mut self) -> RunEvent {
         loop {
             let event = match self {
                 Self::Pool(rx) => match rx.recv().await {
-                    Ok(JobEvent::Started { pid, .. }) => Some(RunEvent::Started(pid)),
                     Ok(JobEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
                     Ok(JobEvent::Event { name, data, .. }) => {
                         Some(RunEvent::Emitted { name, data })
@@ -294,22 +340,55 @@ impl RunEvents {
                     }
                     _ => None,
                 },
-                Self::Process(rx) => match rx.recv().await {
-                    Ok(ProcessEvent::Log { stream, line, .. }) => Some(RunEvent::Log(stream, line)),
-                    Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
-                    Ok(ProcessEvent::Event { name, data, .. }) => {
-                        Some(RunEvent::Emitted { name, data })
+                Self::Process {
+                    events,
+                    lines,
+                    exited,
+                } => {
+                    if *exited && lines.is_none() {
+                        return RunEvent::End;
                     }
-                    Ok(ProcessEvent::Exited { .. }) | Err(broadcast::error::RecvError::Closed) => {
-                        Some(RunEvent::End)
+                    tokio::select! {
+                        item = next_line(lines) => match item {
+                            Some(OutputItem::Line { stream, line, .. }) => {
+                                Some(RunEvent::Log(stream, line))
+                            }
+                            Some(OutputItem::Barrier(passed)) => {
+                                let _ = passed.send(());
+                                None
+                            }
+                            Some(_) => None,
+                            None => {
+                                *lines = None;
+                                None
+                            }
+                        },
+                        ev = events.recv(), if !*exited => match ev {
+                            Ok(ProcessEvent::Progress { data, .. }) => Some(RunEvent::Progress(data)),
+                            Ok(ProcessEvent::Event { name, data, .. }) => {
+                                Some(RunEvent::Emitted { name, data })
+                            }
+                            Ok(ProcessEvent::Exited { .. })
+                            | Err(broadcast::error::RecvError::Closed) => {
+                                *exited = true;
+                                None
+                            }
+                            _ => None,
+                        },
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => Some(RunEvent::Lost(n)),
-                    _ => None,
-                },
+                }
             };
             if let Some(e) = event {
                 return e;
             }
         }
+    }
+}
+
+/// The next line of a fresh process (never, once its sink closed).
+async fn next_line(lines: &mut Option<mpsc::Receiver<OutputItem>>) -> Option<OutputItem> {
+    match lines {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
