@@ -83,6 +83,7 @@ impl Runner {
                     after_jobs: section.recycle_after_jobs,
                     max_rss: section.max_rss_mb.map(|mb| mb << 20),
                     max_age: section.max_age_s.map(Duration::from_secs),
+                    ..RecyclePolicy::default()
                 };
                 pc.idle_timeout = Some(Duration::from_secs(section.idle_timeout_s.unwrap_or(300)));
                 let pool = ChildPool::start(pc).await.map_err(|e| {
