@@ -1,6 +1,6 @@
 //! The Rust SDK's fixture worker: the jobs listed in `tests/conformance/cases.json`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,14 @@ struct Block {
     #[serde(default)]
     ms: u64,
 }
+
+#[derive(Deserialize)]
+struct Flow {
+    busy: bool,
+}
+
+/// Set by the `hooks` job: the shutdown and kill hooks emit their events only after it.
+static HOOKS: AtomicBool = AtomicBool::new(false);
 
 #[derive(Deserialize)]
 struct Big {
@@ -144,6 +152,28 @@ fn main() {
         })
         .handler("big", |p: Big, _ctx: Context| async move {
             Ok::<_, JobError>("x".repeat(p.bytes))
+        })
+        .handler("flow", |p: Flow, ctx: Context| async move {
+            if p.busy {
+                ctx.busy();
+            } else {
+                ctx.ready();
+            }
+            Ok::<_, JobError>(p.busy)
+        })
+        .handler("hooks", |_p: Value, _ctx: Context| async move {
+            HOOKS.store(true, Ordering::SeqCst);
+            Ok::<_, JobError>(())
+        })
+        .on_shutdown(|control| async move {
+            if HOOKS.load(Ordering::SeqCst) {
+                control.emit("shutdown-hook", Value::Null);
+            }
+        })
+        .on_kill(|control| {
+            if HOOKS.load(Ordering::SeqCst) {
+                control.emit("kill-hook", Value::Null);
+            }
         })
         .run()
 }
