@@ -300,6 +300,7 @@ impl Worker {
                 },
                 _ = sigterm.recv() => dispatcher.begin_shutdown(SIGTERM_GRACE),
                 () = shared.done.notified() => {
+                    outbox.close();
                     drop(dispatcher);
                     drop(outbox);
                     let _ = writer.await;
