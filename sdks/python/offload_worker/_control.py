@@ -8,8 +8,6 @@ plus mmapped blocks), which is where CPython's objects live; ``tracemalloc`` is 
 costs every allocation). Elsewhere than glibc no heap is reported.
 """
 
-import ctypes
-import ctypes.util
 import sys
 import threading
 import time
@@ -131,31 +129,37 @@ def run_kill_hooks():
             _report("a hard-kill hook", e)
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
-        "fordblks", "keepcost")]
+_MALLINFO2 = []  # [fn or None] once looked up: ctypes is loaded at the first ping only
 
 
 def _mallinfo2():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        fn = libc.mallinfo2
-    except (OSError, AttributeError):
-        return None
-    fn.restype = _MallInfo2
-    fn.argtypes = []
+    if _MALLINFO2:
+        return _MALLINFO2[0]
+    fn = None
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            class MallInfo2(ctypes.Structure):
+                _fields_ = [(name, ctypes.c_size_t) for name in (
+                    "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                    "uordblks", "fordblks", "keepcost")]
+
+            fn = ctypes.CDLL("libc.so.6").mallinfo2  # glibc >= 2.33; no subprocess lookup
+            fn.restype = MallInfo2
+            fn.argtypes = []
+        except (OSError, AttributeError, ImportError):
+            fn = None
+    _MALLINFO2.append(fn)
     return fn
-
-
-_MALLINFO2 = _mallinfo2() if sys.platform.startswith("linux") else None
 
 
 def heap():
     """(bytes in use, bytes reserved) of the C heap, or None where glibc does not tell."""
-    if _MALLINFO2 is None:
+    fn = _mallinfo2()
+    if fn is None:
         return None
-    m = _MALLINFO2()
+    m = fn()
     return (m.uordblks + m.hblkhd, m.arena + m.hblkhd)
 
 

@@ -213,12 +213,10 @@ class Runner:
                 return
             self._closing = True
         hooks = _control.start_shutdown_hooks()  # on_shutdown hooks run while the jobs finish
-        threading.Thread(target=self._drain, args=(grace_ms, hooks), name="offload-shutdown",
-                         daemon=True).start()
+        threading.Thread(target=self._drain, args=(grace_ms, hooks), name="offload-shutdown", daemon=True).start()
 
     def _on_kill(self, msg):
-        """The hard-kill notice: cancel every job, run the hard-kill hooks, exit (SIGKILL
-        follows the notice's grace anyway)."""
+        """The kill notice: cancel the jobs, run the hard-kill hooks, exit (SIGKILL follows)."""
         _number(msg, "grace_ms", "kill")
         with self._lock:
             self._closing = True
@@ -230,6 +228,7 @@ class Runner:
 
     def _drain(self, grace_ms, hooks=()):
         grace_end = time.monotonic() + max(0.0, grace_ms / 1000.0)
+        hooks_end = time.monotonic() + UNLOAD_MIN_S  # the shutdown hooks get at least this
         with self._lock:
             self._wait_idle(max(0.0, grace_ms / 1000.0))
             left = list(self._jobs.values())
@@ -244,7 +243,7 @@ class Runner:
             self._fail(ctx, Cancelled(
                 "the job was cancelled at shutdown and did not stop within %gs" % ANSWER_WAIT_S), stack=False)
         self._unload_jobs(max(grace_end, time.monotonic() + UNLOAD_MIN_S))
-        _control.join_hooks(hooks, max(grace_end, time.monotonic() + 0.1))
+        _control.join_hooks(hooks, max(grace_end, hooks_end))
         self._out.send({"type": "ack", "id": "shutdown"})
         self._exit(0)
 
