@@ -13,9 +13,15 @@ use serde_json::{json, Value};
 /// A hang guard for the waits below (not a timing claim).
 const GUARD: Duration = Duration::from_secs(60);
 
+/// The node pool pings its idle workers every 50 ms (`ping_interval_ms`), so the heap shows at
+/// once; its recycling thresholds are set far above what `hello` uses.
+const TOML: &str = "[[pool]]\nname = \"node\"\njobs = [\"**\"]\nkind = \"node\"\n\
+    ping_interval_ms = 50\nping_timeout_ms = 30000\nmax_heap_mb = 4096\n\
+    max_cpu_percent = 10000\ncpu_samples = 1000\n";
+
 async fn start() -> Running {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(&examples(), &tmp.path().join("data"), "");
+    let cfg = config(&examples(), &tmp.path().join("data"), TOML);
     Running::start(tmp, cfg).await
 }
 
@@ -53,7 +59,7 @@ async fn a_node_worker(d: &Running) -> u64 {
 async fn workers_show_heap_broadcast_reaches_them_and_a_soft_kill_replaces_one() {
     let d = start().await;
     let pid = a_node_worker(&d).await;
-    // The heap arrives with the first pong (the pool pings idle workers every 5 s).
+    // The heap arrives with the first pong.
     let start = Instant::now();
     loop {
         let w = node_workers(&d).await;
