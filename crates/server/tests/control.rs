@@ -102,9 +102,14 @@ async fn workers_show_heap_broadcast_reaches_them_and_a_soft_kill_replaces_one()
 }
 
 #[tokio::test]
-async fn a_hard_kill_ends_the_worker() {
+async fn a_hard_kill_ends_the_worker_and_the_event_stream_says_so() {
     let d = start().await;
     let pid = a_node_worker(&d).await;
+    let mut events = common::http::client()
+        .get(format!("{}/v1/events", d.url()))
+        .send()
+        .await
+        .unwrap();
     let (s, v) = post(
         &d,
         &format!("/v1/pools/node/workers/{pid}/kill"),
@@ -112,6 +117,9 @@ async fn a_hard_kill_ends_the_worker() {
     )
     .await;
     assert_eq!(s, 200, "{v}");
+    let text = common::http::events_until(&mut events, "\"event\":\"killed\"").await;
+    assert!(text.contains(&format!("\"pid\":{pid}")), "{text}");
+    assert!(text.contains("\"reason\":\"hard\""), "{text}");
     let start = Instant::now();
     while alive(pid) {
         assert!(start.elapsed() < GUARD, "worker {pid} still alive");

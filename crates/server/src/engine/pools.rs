@@ -294,6 +294,19 @@ async fn forward_worker_events(
             PoolEvent::WorkerRecycled { pid, reason } => {
                 Some((pid, "recycled", Some(format!("{reason:?}").to_lowercase())))
             }
+            PoolEvent::WorkerUnresponsive { pid, waited } => Some((
+                pid,
+                "unresponsive",
+                Some(format!("no pong after {} ms", waited.as_millis())),
+            )),
+            PoolEvent::WorkerKilled { pid, mode } => Some((
+                pid,
+                "killed",
+                Some(match mode {
+                    offload_pool::KillMode::Soft { .. } => "soft".to_owned(),
+                    _ => "hard".to_owned(),
+                }),
+            )),
             _ => None,
         };
         if let Some((pid, event, reason)) = change {
