@@ -145,8 +145,16 @@ export interface WorkerInfo {
   pid: number;
   index: number;
   state: 'starting' | 'ready' | 'draining' | 'stopping';
+  /** Resident memory of the worker's whole process tree, bytes. */
   rss: number;
+  /** CPU of the process tree, percent of one core. */
   cpu: number;
+  /** Heap in use, bytes, from the worker's last pong (null until one arrives). */
+  heapUsed: number | null;
+  /** Heap reserved, bytes, from the worker's last pong. */
+  heapTotal: number | null;
+  /** Processes in the worker's tree (itself included). */
+  processes: number;
   jobs: number;
   jobsDone: number;
   failures: number;

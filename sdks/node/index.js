@@ -8,6 +8,7 @@ const errors = require('./lib/errors');
 const { HandlerJobs, FileJobs } = require('./lib/jobs');
 const { Worker, JobContext, ConfigError, readConfig, writeStderr, PROTOCOL, CAPABILITIES } = require('./lib/worker');
 const { installCjsFallbacks } = require('./lib/hooks');
+const control = require('./lib/control');
 
 /** The context of the job whose code is running (through awaits, timers, callbacks), or
  * undefined outside a job. */
@@ -81,6 +82,13 @@ module.exports = {
   offEvent,
   serve,
   isWorker,
+  busy: control.busy,
+  ready: control.ready,
+  emitWorkerEvent: control.emitWorkerEvent,
+  onShutdown: control.onShutdown,
+  softKill: control.onShutdown,
+  onHardKill: control.onHardKill,
+  hardKill: control.onHardKill,
   JobContext,
   FileJobs,
   PROTOCOL,

@@ -489,7 +489,8 @@ class ChildPool extends EventEmitter {
     await keep(p.native.recycleAll());
   }
 
-  /** The live workers: pid, index, state, rss (bytes), cpu (% of a core), jobs in flight, … */
+  /** The live workers: pid, index, state, rss (bytes, whole process tree), cpu (% of a core),
+   * heapUsed / heapTotal (bytes, from the last pong; null until one), jobs in flight, … */
   async workers() {
     const p = await this.ready;
     return JSON.parse(await keep(p.native.health())).map((w) => ({
@@ -498,6 +499,9 @@ class ChildPool extends EventEmitter {
       state: w.state,
       rss: w.rss,
       cpu: w.cpu,
+      heapUsed: w.heap_used === undefined ? null : w.heap_used,
+      heapTotal: w.heap_total === undefined ? null : w.heap_total,
+      processes: w.processes,
       jobs: w.in_flight,
       jobsDone: w.jobs_done,
       failures: w.failures,

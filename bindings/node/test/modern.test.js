@@ -143,6 +143,9 @@ describe('ChildPool', () => {
       assert.equal(typeof w.rss, 'number');
       assert.equal(typeof w.cpu, 'number');
       assert.equal(typeof w.jobs, 'number');
+      assert.ok(w.heapUsed === null || w.heapUsed > 0, `heapUsed ${w.heapUsed}`);
+      assert.ok(w.heapTotal === null || w.heapTotal >= w.heapUsed, `heapTotal ${w.heapTotal}`);
+      assert.ok(w.processes >= 1, `processes ${w.processes}`);
     }
   });
 

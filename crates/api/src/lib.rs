@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod bulk;
+pub mod control;
 mod cron;
 mod error;
 mod int;
@@ -33,6 +34,9 @@ mod stats;
 mod throttle;
 
 pub use bulk::{BulkDelete, BulkDone, BulkRetry, FinishedState, JobDeleted, RetryableState};
+pub use control::{
+    BroadcastAck, BroadcastRequest, Broadcasted, KillMode, KillRequest, WorkerKilled,
+};
 pub use cron::{
     AddSchedule, Missed, Overlap, Schedule, ScheduleAdded, ScheduleCounters, ScheduleList,
     SchedulePause, ScheduleSource,

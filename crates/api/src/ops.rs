@@ -29,10 +29,17 @@ pub struct Worker {
     pub index: usize,
     /// Its state.
     pub state: WorkerState,
-    /// Resident memory, bytes.
+    /// Resident memory of its whole process tree, bytes.
     pub rss: u64,
-    /// CPU, percent of one core.
+    /// CPU of its process tree, percent of one core.
     pub cpu: f64,
+    /// Heap in use, bytes, as its last `pong` reported (Node `heapUsed`; Python and Rust: the
+    /// C allocator's bytes in use); absent until one arrives or when its runtime does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_used: Option<u64>,
+    /// Heap reserved, bytes (Node `heapTotal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_total: Option<u64>,
     /// Jobs running in it now.
     pub in_flight: usize,
     /// Jobs it finished.

@@ -258,6 +258,44 @@ impl Client {
         Ok(w.workers)
     }
 
+    /// `POST /v1/pools/{pool}/workers/{pid}/kill`.
+    pub(crate) async fn kill_worker(
+        &self,
+        pool: &str,
+        pid: u32,
+        req: &offload_api::KillRequest,
+    ) -> Result<offload_api::WorkerKilled, ClientError> {
+        let r = self
+            .request(
+                Method::POST,
+                &format!("/v1/pools/{}/workers/{pid}/kill", segment(pool)),
+            )
+            .json(req);
+        self.send(r, REQUEST_TIMEOUT).await?.json().await
+    }
+
+    /// `POST /v1/pools/{pool}/broadcast`; waits as long as the broadcast's own timeout.
+    pub(crate) async fn broadcast(
+        &self,
+        pool: &str,
+        req: &offload_api::BroadcastRequest,
+    ) -> Result<offload_api::Broadcasted, ClientError> {
+        let wait = Duration::from_millis(
+            req.timeout_ms
+                .unwrap_or(offload_api::control::DEFAULT_BROADCAST_TIMEOUT_MS),
+        );
+        let r = self
+            .request(
+                Method::POST,
+                &format!("/v1/pools/{}/broadcast", segment(pool)),
+            )
+            .json(req);
+        self.send(r, REQUEST_TIMEOUT.saturating_add(wait))
+            .await?
+            .json()
+            .await
+    }
+
     /// `GET /v1/nodes`.
     pub(crate) async fn nodes(&self) -> Result<offload_api::NodeList, ClientError> {
         let r = self.request(Method::GET, "/v1/nodes");

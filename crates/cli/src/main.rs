@@ -59,8 +59,11 @@ enum Command {
     Delete(commands::delete::DeleteArgs),
     /// List jobs, newest first.
     Jobs(commands::jobs::JobsArgs),
-    /// Show the daemon's workers: pid, pool, state, memory, CPU, jobs, restarts.
+    /// Show the daemon's workers: pid, pool, state, memory, heap, CPU, jobs, restarts
+    /// (`workers kill POOL PID`: kill one, soft or hard).
     Workers(commands::workers::WorkersArgs),
+    /// Send an event to every ready worker of a pool; show which acknowledged it.
+    Broadcast(commands::broadcast::BroadcastArgs),
     /// Cron schedules.
     Cron(commands::cron::CronArgs),
     /// Pause a pool or a job name: its jobs stay queued, none starts (running ones finish).
@@ -114,6 +117,7 @@ fn main() {
             Command::Delete(args) => commands::delete::run(args, &client()?).await,
             Command::Jobs(args) => commands::jobs::run(args, &client()?).await,
             Command::Workers(args) => commands::workers::run(args, &client()?).await,
+            Command::Broadcast(args) => commands::broadcast::run(args, &client()?).await,
             Command::Cron(args) => commands::cron::run(args, &client()?).await,
             Command::Pause(args) => commands::pause::run(args, true, &client()?).await,
             Command::Resume(args) => commands::pause::run(args, false, &client()?).await,

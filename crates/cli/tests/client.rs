@@ -298,8 +298,8 @@ fn workers_and_cron_list_show_the_daemon() {
     assert_eq!(
         rows[0].split_whitespace().collect::<Vec<_>>(),
         [
-            "PID", "POOL", "STATE", "RSS", "MiB", "CPU%", "DONE", "IN", "FLIGHT", "RESTARTS",
-            "UPTIME"
+            "PID", "POOL", "STATE", "RSS", "MiB", "HEAP", "MiB", "CPU%", "DONE", "IN", "FLIGHT",
+            "RESTARTS", "UPTIME"
         ],
         "{table}"
     );
@@ -316,7 +316,12 @@ fn workers_and_cron_list_show_the_daemon() {
         node[3].parse::<f64>().is_ok_and(|m| m >= 0.0),
         "RSS in MiB: {table}"
     );
-    assert_eq!(node[5], "1", "one job done: {table}");
+    // The heap comes with the first pong: `-` until then.
+    assert!(
+        node[4] == "-" || node[4].parse::<f64>().is_ok_and(|m| m > 0.0),
+        "heap in MiB: {table}"
+    );
+    assert_eq!(node[6], "1", "one job done: {table}");
     let workers: Vec<Value> = ok(s, &["workers", "--json"]).lines().map(json).collect();
     assert!(
         workers
@@ -348,6 +353,67 @@ fn workers_and_cron_list_show_the_daemon() {
         (list[0]["name"].as_str(), list[0]["source"].as_str()),
         (Some("nightly"), Some("config"))
     );
+}
+
+#[test]
+fn broadcast_and_workers_kill_reach_the_pools_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start_with(&examples(), &tmp.path().join("data"), &[]);
+    let s = d.url.as_str();
+    ok(s, &["submit", "hello", "--wait"]);
+    let workers: Vec<Value> = ok(s, &["workers", "--json"]).lines().map(json).collect();
+    let pid = workers
+        .iter()
+        .find(|w| w["pool"] == "node")
+        .and_then(|w| w["pid"].as_u64())
+        .unwrap_or_else(|| panic!("no node worker: {workers:?}"));
+    let table = ok(
+        s,
+        &["broadcast", "node", "config-changed", "--data", "{\"a\":1}"],
+    );
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [vec!["PID", "ACKED"], vec![&pid.to_string(), "yes"]],
+        "{table}"
+    );
+    let out = offload(s, &["broadcast", "nope", "x"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("no pool"), "{out:?}");
+    let out = offload(s, &["broadcast", "node", "x", "--data", "{not json"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = offload(s, &["workers", "kill", "node", "1"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(out.stderr.contains("no worker with pid 1"), "{out:?}");
+    let text = ok(
+        s,
+        &[
+            "workers",
+            "kill",
+            "node",
+            &pid.to_string(),
+            "--hard",
+            "--grace-ms",
+            "0",
+        ],
+    );
+    assert_eq!(
+        text,
+        format!("worker {pid} of pool node is being killed (hard, grace 0 ms)\n")
+    );
+    let start = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| !st.contains(") Z "))
+    {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{pid} lives on"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -9,8 +9,25 @@ use common::cli::offload;
 
 /// Every subcommand, as `offload --help` lists them (besides clap's own `help`).
 const SUBCOMMANDS: &[&str] = &[
-    "run", "serve", "submit", "status", "logs", "result", "cancel", "retry", "delete", "jobs",
-    "workers", "cron", "pause", "resume", "nodes", "drain", "undrain", "stats",
+    "run",
+    "serve",
+    "submit",
+    "status",
+    "logs",
+    "result",
+    "cancel",
+    "retry",
+    "delete",
+    "jobs",
+    "workers",
+    "broadcast",
+    "cron",
+    "pause",
+    "resume",
+    "nodes",
+    "drain",
+    "undrain",
+    "stats",
 ];
 
 /// The names under `Commands:` in a help text.
@@ -48,6 +65,9 @@ fn each_subcommand_has_its_help() {
         assert_eq!(out.code, 0, "{out:?}");
         insta::assert_snapshot!(format!("offload_cron_{sub}"), out.transcript());
     }
+    let out = offload(None, &["workers", "kill", "--help"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    insta::assert_snapshot!("offload_workers_kill", out.transcript());
 }
 
 #[test]

@@ -12,6 +12,8 @@
 //! - `health.rs`: the periodic samples (CPU, RSS, recycling by memory, age, idleness) and
 //!   the crash-loop detector (backoff, degraded, recovered);
 //! - `shutdown.rs`: drain, stop, kill;
+//! - `liveness.rs`: pings to idle workers, their pongs (heap), and replacing the unresponsive;
+//! - `kill.rs`: soft and hard kills of one worker or of all, in parallel or in sequence;
 //! - `broadcast.rs`: events sent to every worker and their acks;
 //! - `contain.rs`: the sweep of what a job left behind.
 //!
@@ -32,6 +34,8 @@ mod broadcast;
 mod contain;
 mod health;
 mod jobs;
+mod kill;
+mod liveness;
 mod messages;
 mod shutdown;
 mod workers;
@@ -64,6 +68,8 @@ enum Timer {
     StartTimeout,
     /// A shutdown's drain phase is over.
     ShutdownDrain,
+    /// A `ping` had its time: the worker is unresponsive unless its `pong` came.
+    PingTimeout { pid: u32, n: u64 },
 }
 
 struct Job {
@@ -102,6 +108,19 @@ struct Worker {
     failures: u64,
     rss: u64,
     cpu: f64,
+    /// Heap figures from its last `pong`.
+    heap_used: Option<u64>,
+    heap_total: Option<u64>,
+    /// Processes in its tree at the last sample.
+    processes: usize,
+    /// Health samples in a row above `max_cpu`.
+    cpu_over: u32,
+    /// Whether it announced `ping`.
+    pings: bool,
+    /// When it last answered a ping (or became ready).
+    last_pong: Instant,
+    /// The ping in flight: its number and when it was sent.
+    ping: Option<(u64, Instant)>,
     last_ticks: Option<(u64, Instant)>,
     last_error: Option<String>,
     flow_busy: bool,
@@ -117,6 +136,10 @@ enum Leaving {
     Recycled,
     /// Killed because a job ran past its grace: replaced, not a crash.
     KilledForJob,
+    /// It did not answer a ping in time: replaced, counted as a failure.
+    Unresponsive,
+    /// Killed on request (`kill_worker`): replaced, not a crash.
+    Killed,
     Shutdown,
 }
 
@@ -169,6 +192,10 @@ struct Actor {
     early: HashMap<u32, Vec<ProcessEvent>>,
     /// Workers given frames in this round of `dispatch`, flushed at its end.
     to_flush: Vec<u32>,
+    /// The number of the next `ping`.
+    next_ping: u64,
+    /// A `kill_all` in sequence: how, and the workers still to kill, in order.
+    kill_sequence: Option<(crate::types::KillMode, VecDeque<u32>)>,
 }
 
 /// Inputs of one kind handled in a row before the queue is dispatched again: a burst of
@@ -224,6 +251,8 @@ pub(crate) async fn run(
         next_broadcast: 1,
         early: HashMap::new(),
         to_flush: Vec::new(),
+        next_ping: 1,
+        kill_sequence: None,
         cfg,
     };
     actor
@@ -335,6 +364,7 @@ impl Actor {
             Timer::Broadcast(n) => self.on_broadcast_timeout(n),
             Timer::StartTimeout => self.start_timed_out(),
             Timer::ShutdownDrain => self.end_drain(),
+            Timer::PingTimeout { pid, n } => self.on_ping_timeout(pid, n),
         }
     }
 }

@@ -113,7 +113,19 @@ pub struct RecyclePolicy {
     pub max_rss: Option<u64>,
     /// After this age.
     pub max_age: Option<Duration>,
+    /// Above this heap in use, in bytes (as the worker's last `pong` reported it; workers that
+    /// report no heap are never recycled for it).
+    pub max_heap: Option<u64>,
+    /// Above this CPU use of the worker's process tree, percent of one core, for
+    /// `cpu_samples` health samples in a row (at most 100 per core: 1..=10,000).
+    pub max_cpu: Option<u32>,
+    /// Consecutive samples above `max_cpu` before recycling (0 counts as 1; at most 1,000).
+    pub cpu_samples: u32,
 }
+
+/// The shortest `ping_interval` and `ping_timeout` (a worker's event loop is not a real-time
+/// system).
+pub const MIN_PING: Duration = Duration::from_millis(10);
 
 /// Everything about a pool.
 #[derive(Debug, Clone)]
@@ -165,6 +177,12 @@ pub struct PoolConfig {
     pub start_timeout: Duration,
     /// How often RSS and CPU are sampled from /proc (default 1 s).
     pub health_interval: Duration,
+    /// How often an idle worker that announced the `ping` capability is pinged (default 5 s;
+    /// `None` never pings). Checked at each health sample, so at least `health_interval`.
+    pub ping_interval: Option<Duration>,
+    /// How long a `pong` may take before the worker is killed and replaced as unresponsive
+    /// (default 10 s).
+    pub ping_timeout: Duration,
     /// A job that was in flight on this many dying workers is poison and fails (default 3).
     pub poison_after: u32,
     /// The first signal of a kill (default SIGTERM).
@@ -216,6 +234,8 @@ impl PoolConfig {
             idle_timeout: None,
             start_timeout: Duration::from_secs(30),
             health_interval: Duration::from_secs(1),
+            ping_interval: Some(Duration::from_secs(5)),
+            ping_timeout: Duration::from_secs(10),
             poison_after: 3,
             kill_signal: libc::SIGTERM,
             kill_grace: Duration::from_secs(5),
@@ -319,6 +339,28 @@ impl PoolConfig {
         if !self.retry.jitter.is_finite() {
             return bad("retry.jitter must be a finite number".into());
         }
+        if let Some(c) = self.recycle.max_cpu {
+            if !(1..=10_000).contains(&c) {
+                return bad(format!(
+                    "recycle.max_cpu is {c}: it must be within 1..=10000 (percent)"
+                ));
+            }
+        }
+        if self.recycle.cpu_samples > 1_000 {
+            return bad(format!(
+                "recycle.cpu_samples is {}: at most 1000",
+                self.recycle.cpu_samples
+            ));
+        }
+        if self.ping_timeout < MIN_PING {
+            return bad(format!(
+                "ping_timeout is {:?}: at least {MIN_PING:?}",
+                self.ping_timeout
+            ));
+        }
+        if let Some(p) = self.ping_interval.filter(|p| *p < MIN_PING) {
+            return bad(format!("ping_interval is {p:?}: at least {MIN_PING:?}"));
+        }
         for (field, d) in self.durations() {
             if let Err(e) = offload_process::timer::check(field, d) {
                 return bad(e.to_string());
@@ -335,6 +377,7 @@ impl PoolConfig {
             ("kill_grace", self.kill_grace),
             ("start_timeout", self.start_timeout),
             ("health_interval", self.health_interval),
+            ("ping_timeout", self.ping_timeout),
             ("retry.base", self.retry.base),
             ("retry.max", self.retry.max),
             ("restart.base", self.restart.base),
@@ -345,6 +388,7 @@ impl PoolConfig {
             ("job_timeout", self.job_timeout),
             ("idle_timeout", self.idle_timeout),
             ("recycle.max_age", self.recycle.max_age),
+            ("ping_interval", self.ping_interval),
         ];
         all.extend(optional.into_iter().filter_map(|(f, d)| Some((f, d?))));
         all

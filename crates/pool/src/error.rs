@@ -52,6 +52,12 @@ pub enum PoolError {
     /// The job name is not valid or does not resolve.
     #[error("{0}")]
     InvalidJob(String),
+    /// No worker of the pool has this pid.
+    #[error("the pool has no worker with pid {pid}")]
+    NoSuchWorker {
+        /// The pid asked for.
+        pid: u32,
+    },
     /// The pool's task is gone.
     #[error("the pool is gone")]
     Gone,

@@ -37,11 +37,14 @@ mod supervise;
 mod timers;
 mod types;
 
-pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};
+pub use config::{
+    Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind, MIN_PING,
+};
 pub use error::{PoolError, StartError};
 pub use offload_balance::Algorithm;
 pub use options::{OnStart, RunOptions};
 pub use pool::{Canceller, ChildPool, JobHandle};
 pub use types::{
-    Attempt, JobEvent, JobId, JobResult, PoolEvent, RecycleReason, WorkerHealth, WorkerState,
+    Attempt, JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent, RecycleReason,
+    WorkerHealth, WorkerState,
 };

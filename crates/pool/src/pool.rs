@@ -18,7 +18,7 @@ use crate::options::RunOptions;
 use crate::params::Params;
 use crate::reply::{Callback, Reply};
 use crate::shared::Shared;
-use crate::types::{JobEvent, JobId, JobResult, PoolEvent, WorkerHealth};
+use crate::types::{JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent, WorkerHealth};
 
 /// A job's checked name and, for Node and Python pools, its file.
 type Resolved = (Arc<str>, Option<Arc<str>>);
@@ -537,6 +537,47 @@ impl ChildPool {
     #[doc(hidden)]
     pub fn inject_panic(&self) {
         let _ = self.inner.tx.send(Msg::Query(Query::Panic));
+    }
+
+    /// Kills one worker, soft or hard (see [`KillMode`]); the pool starts its replacement.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::NoSuchWorker`] for a pid that is not one of its workers,
+    /// [`PoolError::OutOfRange`] for a grace above
+    /// [`MAX_DURATION`](offload_process::timer::MAX_DURATION), [`PoolError::Gone`] when the
+    /// pool stopped.
+    pub async fn kill_worker(&self, pid: u32, mode: KillMode) -> Result<(), PoolError> {
+        offload_process::timer::check("grace", mode.grace())?;
+        self.ask(|reply| Query::KillWorker { pid, mode, reply })
+            .await?
+    }
+
+    /// Kills every worker, soft or hard, at once or one after the other, and ends the pool:
+    /// queued jobs fail with `PoolKilled`; with a soft kill running jobs may finish within the
+    /// grace. Resolves when no worker is left.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::OutOfRange`] for a grace above
+    /// [`MAX_DURATION`](offload_process::timer::MAX_DURATION).
+    pub async fn kill_all(&self, mode: KillMode, order: KillOrder) -> Result<(), PoolError> {
+        offload_process::timer::check("grace", mode.grace())?;
+        self.inner.accepting.store(false, Ordering::Release);
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .tx
+            .send(Msg::KillAll {
+                mode,
+                order,
+                reply: tx,
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        Ok(())
     }
 
     /// Kills every worker at once; running and queued jobs fail. Resolves when they are gone.

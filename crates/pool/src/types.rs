@@ -119,6 +119,48 @@ pub enum RecycleReason {
     Resize,
     /// Job files changed (hot reload).
     Reload,
+    /// Its heap (as its last `pong` reported) passed `max_heap`.
+    Heap,
+    /// Its process tree's CPU stayed above `max_cpu` for `cpu_samples` samples in a row.
+    Cpu,
+}
+
+/// Why a worker was killed on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum KillMode {
+    /// Soft kill: the worker gets `shutdown` (no new jobs; its running jobs and its shutdown
+    /// hook may finish within `grace`), then `SIGKILL` if it is still there.
+    Soft {
+        /// How long it may take.
+        grace: Duration,
+    },
+    /// Hard kill: the worker gets the `kill` notice (its hard-kill hook runs), then `SIGKILL`
+    /// after `grace`; its running jobs end with the kill (retried while attempts remain).
+    Hard {
+        /// How long between the notice and `SIGKILL`.
+        grace: Duration,
+    },
+}
+
+impl KillMode {
+    /// The grace of either mode.
+    pub fn grace(&self) -> Duration {
+        match self {
+            Self::Soft { grace } | Self::Hard { grace } => *grace,
+        }
+    }
+}
+
+/// How [`ChildPool::kill_all`](crate::ChildPool::kill_all) goes through the workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillOrder {
+    /// Every worker at once.
+    #[default]
+    Parallel,
+    /// One worker after the other, by index: the next is told once the previous is gone.
+    Sequence,
 }
 
 /// Pool-level events.
@@ -158,6 +200,22 @@ pub enum PoolEvent {
         pid: u32,
         /// Why.
         reason: RecycleReason,
+    },
+    /// A worker did not answer a `ping` within `ping_timeout`: it is killed and replaced (its
+    /// exit follows as `WorkerExited`, not expected).
+    WorkerUnresponsive {
+        /// Its pid.
+        pid: u32,
+        /// How long the pool waited for the `pong`.
+        waited: Duration,
+    },
+    /// A worker is being killed on request ([`ChildPool::kill_worker`](crate::ChildPool::kill_worker),
+    /// [`ChildPool::kill_all`](crate::ChildPool::kill_all)).
+    WorkerKilled {
+        /// Its pid.
+        pid: u32,
+        /// How.
+        mode: KillMode,
     },
     /// Workers die too often: respawning slows to the restart policy's maximum delay.
     Degraded {
@@ -205,10 +263,17 @@ pub struct WorkerHealth {
     pub index: usize,
     /// Its state.
     pub state: WorkerState,
-    /// Resident set size, bytes.
+    /// Resident set size of its whole process tree, bytes.
     pub rss: u64,
-    /// CPU use over the last sample interval, percent of one core.
+    /// CPU use of its process tree over the last sample interval, percent of one core.
     pub cpu: f64,
+    /// Heap in use, bytes, from its last `pong` (`None` until one arrives or when its runtime
+    /// does not report it).
+    pub heap_used: Option<u64>,
+    /// Heap reserved, bytes, from its last `pong`.
+    pub heap_total: Option<u64>,
+    /// Processes in its tree at the last sample (itself included).
+    pub processes: usize,
     /// Jobs running now.
     pub in_flight: usize,
     /// Jobs answered.

@@ -75,7 +75,7 @@ pub fn encode_into<T: Serialize>(
     Ok(())
 }
 
-const TO_WORKER_TYPES: &[&str] = &["run", "call", "cancel", "event", "ping", "shutdown"];
+const TO_WORKER_TYPES: &[&str] = &["run", "call", "cancel", "event", "ping", "shutdown", "kill"];
 const FROM_WORKER_TYPES: &[&str] = &[
     "ready", "busy", "progress", "event", "result", "error", "ack", "pong",
 ];
@@ -321,7 +321,7 @@ fn validate_to_worker(msg: &ToWorker) -> Result<(), DecodeError> {
         ToWorker::Cancel(c) => check_id(&c.id),
         ToWorker::Ping(p) => check_id(&p.id),
         ToWorker::Event(b) => b.id.as_deref().map_or(Ok(()), check_id),
-        ToWorker::Shutdown(_) => Ok(()),
+        ToWorker::Shutdown(_) | ToWorker::Kill(_) => Ok(()),
     }
 }
 
@@ -455,6 +455,10 @@ mod tests {
             from_worker(r#"{"type":"pong","id":"p1"}"#),
             FromWorker::Pong(Pong::new("p1"))
         );
+        assert_eq!(
+            from_worker(r#"{"type":"pong","id":"p2","heap_used":10,"heap_total":20}"#),
+            FromWorker::Pong(Pong::new("p2").with_heap(10, 20))
+        );
 
         let ToWorker::Run(run) = to_worker(
             r#"{"type":"run","id":"j7","job":"images/resize","path":"/srv/jobs/images/resize.js","params":{"width":640},"deadline":1795000000000}"#,
@@ -483,6 +487,10 @@ mod tests {
         assert_eq!(
             to_worker(r#"{"type":"shutdown","grace_ms":5000}"#),
             ToWorker::Shutdown(Shutdown::new(5000))
+        );
+        assert_eq!(
+            to_worker(r#"{"type":"kill","grace_ms":250}"#),
+            ToWorker::Kill(Kill::new(250))
         );
     }
 

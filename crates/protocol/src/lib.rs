@@ -16,7 +16,7 @@ pub use codec::{decode_from_worker, decode_to_worker, encode, encode_into, Decod
 pub use error::{DecodeError, EncodeError};
 pub use frame::LineFramer;
 pub use message::{
-    Ack, Broadcast, Call, Cancel, ErrorInfo, Event, FromWorker, Ping, Pong, Progress, Ready,
+    Ack, Broadcast, Call, Cancel, ErrorInfo, Event, FromWorker, Kill, Ping, Pong, Progress, Ready,
     Receiver, ResultMsg, Run, Shutdown, ToWorker, WorkerError,
 };
 #[cfg(feature = "tokio")]

@@ -20,6 +20,8 @@ pub enum ToWorker {
     Ping(Ping),
     /// Stop gracefully.
     Shutdown(Shutdown),
+    /// The hard-kill notice: the supervisor sends `SIGKILL` after `grace_ms`.
+    Kill(Kill),
 }
 
 /// A message from a worker to its supervisor.
@@ -210,6 +212,22 @@ pub struct Shutdown {
 
 impl Shutdown {
     /// A `shutdown` with a grace period.
+    pub fn new(grace_ms: u64) -> Self {
+        Self { grace_ms }
+    }
+}
+
+/// `kill`: the hard-kill notice (a minor addition: older workers ignore it and are killed all
+/// the same). The worker may run its hard-kill listeners; `SIGKILL` follows after `grace_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Kill {
+    /// How long before the supervisor sends `SIGKILL`.
+    pub grace_ms: u64,
+}
+
+impl Kill {
+    /// A `kill` notice with a grace period.
     pub fn new(grace_ms: u64) -> Self {
         Self { grace_ms }
     }
@@ -469,17 +487,36 @@ impl Ack {
     }
 }
 
-/// `pong`.
+/// `pong`, with the worker's heap when its runtime can tell (optional fields: a minor
+/// addition older supervisors ignore).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Pong {
     /// The ping's id.
     pub id: String,
+    /// Heap in use, bytes (Node `heapUsed`, Python and Rust: the C allocator's bytes in use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_used: Option<u64>,
+    /// Heap reserved, bytes (Node `heapTotal`, Python and Rust: the C allocator's arenas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heap_total: Option<u64>,
 }
 
 impl Pong {
-    /// A pong for ping `id`.
+    /// A pong for ping `id`, without heap figures.
     pub fn new(id: impl Into<String>) -> Self {
-        Self { id: id.into() }
+        Self {
+            id: id.into(),
+            heap_used: None,
+            heap_total: None,
+        }
+    }
+
+    /// With heap figures (bytes in use, bytes reserved).
+    #[must_use]
+    pub fn with_heap(mut self, used: u64, total: u64) -> Self {
+        self.heap_used = Some(used);
+        self.heap_total = Some(total);
+        self
     }
 }

@@ -30,6 +30,9 @@
 //! # backoff = { kind = "exponential", delay_ms = 500, max_delay_ms = 60000, jitter = true }
 //! recycle_after_jobs = 500
 //! max_rss_mb = 512
+//! max_heap_mb = 256          # from the workers' pongs (Node heapUsed, Python/Rust C heap)
+//! max_cpu_percent = 90       # with cpu_samples = 30: 30 s in a row above 90 % → recycle
+//! ping_interval_ms = 5000    # 0: never ping; an idle worker silent for ping_timeout_ms is replaced
 //! isolation = "pool"         # or "process": a fresh process per job
 //! rate = "100/1m"            # at most 100 starts a minute, on every node (config/throttle.rs)
 //! max_running = 8            # at most 8 of its jobs running at once, on every node
@@ -147,6 +150,17 @@ pub struct PoolSection {
     pub max_rss_mb: Option<u64>,
     /// Recycle a worker after this age.
     pub max_age_s: Option<u64>,
+    /// Recycle a worker whose heap (as its last `pong` reported) is above this.
+    pub max_heap_mb: Option<u64>,
+    /// Recycle a worker whose process tree used more than this CPU (percent of one core,
+    /// 1..=10000) for `cpu_samples` health samples (1 s apart) in a row.
+    pub max_cpu_percent: Option<u32>,
+    /// Samples in a row above `max_cpu_percent` (default 1, at most 1000).
+    pub cpu_samples: Option<u32>,
+    /// Ping idle workers this often (default 5000; 0: never; else at least 10).
+    pub ping_interval_ms: Option<u64>,
+    /// Replace a worker whose `pong` takes longer (default 10000; at least 10).
+    pub ping_timeout_ms: Option<u64>,
     /// Retire idle workers down to `min` after this long.
     pub idle_timeout_s: Option<u64>,
     /// `pool` or `process`.

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod context;
+mod control;
 mod fd;
 mod inbound;
 mod outbox;
@@ -9,6 +10,7 @@ mod shared;
 mod worker;
 
 pub use context::{Context, JobError};
+pub use control::Control;
 pub use offload_protocol::Receiver;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Stopped, Worker, WorkerError};

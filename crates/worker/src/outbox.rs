@@ -79,6 +79,13 @@ impl Outbox {
         Ok(())
     }
 
+    /// Ends the writer once what is queued is written, even while clones live on (a
+    /// [`Control`](crate::Control) kept by the application must not hold the exit).
+    pub(crate) fn close(&self) {
+        self.senders.0.closed.store(true, Ordering::SeqCst);
+        self.senders.0.wake.notify_one();
+    }
+
     /// Queues `msg`, dropping it (with a note on stderr) if it is too large.
     pub(crate) fn send(&self, msg: &FromWorker) {
         if let Err(e) = self.try_send(msg) {

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) done: Notify,
     /// `serve` returned after a shutdown: the reading thread ends without ending the process.
     pub(crate) finished: AtomicBool,
+    /// The supervisor sent the hard-kill notice.
+    pub(crate) killed: AtomicBool,
 }
 
 impl Shared {

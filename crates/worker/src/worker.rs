@@ -12,9 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use offload_protocol::{
-    env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Pong, Ready, ResultMsg, Run,
-    ToWorker, WorkerError as WireError, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
-    SHUTDOWN_ACK_ID,
+    env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Ready, ResultMsg, Run, ToWorker,
+    WorkerError as WireError, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,6 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, ContextInner, JobError, StopReason};
+use crate::control::{Control, KillHook, ShutdownHook, HOOK_MIN};
 use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
 use crate::shared::{Jobs, Shared};
@@ -45,6 +45,8 @@ pub struct Worker {
     functions: HashMap<(String, String), Handler>,
     listeners: HashMap<String, Vec<Listener>>,
     concurrency: Option<u32>,
+    on_shutdown: Vec<ShutdownHook>,
+    on_kill: Vec<KillHook>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -64,6 +66,8 @@ pub enum Stopped {
     Shutdown,
     /// The channel closed: the supervisor is gone or let go of this worker.
     ChannelClosed,
+    /// The supervisor sent the hard-kill notice: the kill hooks ran, `SIGKILL` follows.
+    Killed,
 }
 
 /// Why the worker could not run or had to stop.
@@ -168,6 +172,32 @@ impl Worker {
         self
     }
 
+    /// Runs `f` when the supervisor asks this worker to stop gracefully (`shutdown`, SIGTERM:
+    /// load-process-manager's `softKill`): at once, while running jobs finish. The shutdown's
+    /// `ack` (and the exit) waits for every hook and every job, for the grace (at least 1 s);
+    /// a hook still running then is abandoned.
+    #[must_use]
+    pub fn on_shutdown<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Control) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.on_shutdown.push(Arc::new(move |c| {
+            Box::pin(f(c)) as Pin<Box<dyn Future<Output = ()> + Send>>
+        }));
+        self
+    }
+
+    /// Runs `f` on the supervisor's hard-kill notice (`kill`), before `SIGKILL` arrives
+    /// (load-process-manager's `hardKill` event). Running jobs are cancelled; the worker then
+    /// stops ([`Stopped::Killed`]). Keep it short: the kill comes after the notice's grace
+    /// whatever the hook does.
+    #[must_use]
+    pub fn on_kill(mut self, f: impl Fn(&Control) + Send + Sync + 'static) -> Self {
+        self.on_kill.push(Arc::new(f));
+        self
+    }
+
     /// How many jobs run at once; `OFFLOAD_CONCURRENCY` overrides it.
     #[must_use]
     pub fn concurrency(mut self, n: u32) -> Self {
@@ -245,6 +275,7 @@ impl Worker {
             shutting_down: AtomicBool::new(false),
             done: Notify::new(),
             finished: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
         });
         let dispatcher = Dispatcher {
             worker: Arc::new(self),
@@ -269,6 +300,7 @@ impl Worker {
                 },
                 _ = sigterm.recv() => dispatcher.begin_shutdown(SIGTERM_GRACE),
                 () = shared.done.notified() => {
+                    outbox.close();
                     drop(dispatcher);
                     drop(outbox);
                     let _ = writer.await;
@@ -276,6 +308,9 @@ impl Worker {
                     // leaves the exit to our caller.
                     shared.finished.store(true, Ordering::SeqCst);
                     let _ = closer.shutdown(std::net::Shutdown::Both);
+                    if shared.killed.load(Ordering::SeqCst) {
+                        return Ok(Stopped::Killed);
+                    }
                     return Ok(Stopped::Shutdown);
                 }
             }
@@ -343,7 +378,10 @@ impl Dispatcher {
                 }
             }
             ToWorker::Event(b) => self.broadcast(b),
-            ToWorker::Ping(p) => self.outbox.send(&FromWorker::Pong(Pong::new(p.id))),
+            ToWorker::Ping(p) => self
+                .outbox
+                .send(&FromWorker::Pong(crate::control::pong(p.id))),
+            ToWorker::Kill(_) => self.on_kill_notice(),
             ToWorker::Shutdown(s) => self.begin_shutdown(Duration::from_millis(s.grace_ms)),
             // Newer message kinds of protocol v1 that this SDK does not know yet.
             _ => {}
@@ -520,7 +558,23 @@ impl Dispatcher {
         }
         let shared = Arc::clone(&self.shared);
         let outbox = self.outbox.clone();
+        let control = Control {
+            outbox: self.outbox.clone(),
+        };
+        let hooks: Vec<_> = self
+            .worker
+            .on_shutdown
+            .iter()
+            .map(|h| h(control.clone()))
+            .collect();
+        let hooks = tokio::spawn(async move {
+            for h in hooks {
+                h.await;
+            }
+        });
+        let hook_budget = grace.max(HOOK_MIN);
         tokio::spawn(async move {
+            let started = tokio::time::Instant::now();
             if tokio::time::timeout(grace, shared.wait_drained())
                 .await
                 .is_err()
@@ -530,9 +584,34 @@ impl Dispatcher {
                 }
                 let _ = tokio::time::timeout(CANCEL_ANSWER_WAIT, shared.wait_drained()).await;
             }
+            let left = hook_budget
+                .saturating_sub(started.elapsed())
+                .max(Duration::from_millis(100));
+            if tokio::time::timeout(left, hooks).await.is_err() {
+                eprintln!(
+                    "offload worker: a shutdown hook did not finish within the grace; abandoned"
+                );
+            }
             outbox.send(&FromWorker::Ack(Ack::new(SHUTDOWN_ACK_ID)));
             shared.done.notify_one();
         });
+    }
+
+    /// The hard-kill notice: every job is cancelled, the kill hooks run, and the worker stops
+    /// (the supervisor sends `SIGKILL` after the notice's grace whatever happens).
+    fn on_kill_notice(&self) {
+        self.cancel_all(StopReason::Cancelled);
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        let control = Control {
+            outbox: self.outbox.clone(),
+        };
+        for hook in &self.worker.on_kill {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&control))).is_err() {
+                eprintln!("offload worker: a kill hook panicked");
+            }
+        }
+        self.shared.killed.store(true, Ordering::SeqCst);
+        self.shared.done.notify_one();
     }
 }
 

@@ -31,6 +31,7 @@ const {
   readConfig,
 } = require('./settings');
 const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
+const control = require('./control');
 
 const debug = util.debuglog('offload');
 
@@ -236,9 +237,11 @@ class Worker {
         case 'event':
           return this.onEvent(m);
         case 'ping':
-          return this.send({ type: 'pong', id: this.needId(m) });
+          return this.send(control.pong(this.needId(m)));
         case 'shutdown':
           return this.onShutdown(m);
+        case 'kill':
+          return this.onKillNotice();
         default:
           debug('ignored a message of unknown type %j', type);
           return undefined;
@@ -479,6 +482,8 @@ class Worker {
     }
     this.shuttingDown = true;
     this.graceDeadline = deadline;
+    // The worker's shutdown hooks (onShutdown / softKill) run while its jobs finish.
+    this.hooksDone = control.runShutdownHooks(Math.max(graceMs, UNLOAD_MIN_MS));
     if (this.running.size === 0) return this.finishShutdown();
     this.graceTimer = timerAt(deadline, () => this.afterGrace());
     return undefined;
@@ -501,7 +506,7 @@ class Worker {
     this.exiting = true;
     if (this.graceTimer) clearTimeout(this.graceTimer.t);
     if (this.cancelTimer) clearTimeout(this.cancelTimer);
-    this.unloadJobs().then(() => {
+    Promise.all([this.unloadJobs(), this.hooksDone]).then(() => {
       if (!this.send({ type: 'ack', id: 'shutdown' }, () => process.exit(0)) && !process.connected) process.exit(0);
       setTimeout(() => process.exit(0), FLUSH_WAIT_MS).unref();
     });
@@ -523,6 +528,19 @@ class Worker {
         resolve();
       });
     });
+  }
+
+  /** The hard-kill notice: every job is aborted, the hard-kill hooks run, and the process exits
+   * once their frames are written (the supervisor's SIGKILL follows the grace anyway). */
+  onKillNotice() {
+    if (this.exiting) return;
+    this.exiting = true;
+    this.shuttingDown = true;
+    for (const job of this.running.values()) {
+      job.abort(CancelledError.refusal(`job ${job.id} was cancelled: the worker is being killed`));
+    }
+    control.runKillHooks();
+    this.flush().then(() => process.exit(0));
   }
 
   // --- crashes -----------------------------------------------------------------------------

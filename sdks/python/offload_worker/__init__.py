@@ -5,6 +5,7 @@ an ``async def``); the supervisor starts ``python3 -m offload_worker``. See READ
 """
 
 from ._context import Context
+from ._control import busy, on_hard_kill, on_shutdown, ready
 from ._errors import (
     Busy,
     Cancelled,
@@ -31,9 +32,13 @@ __all__ = [
     "NoSuchFunction",
     "NonRetryableError",
     "ShuttingDown",
+    "busy",
     "emit",
     "main",
     "off_event",
     "on_event",
+    "on_hard_kill",
+    "on_shutdown",
+    "ready",
     "reload",
 ]

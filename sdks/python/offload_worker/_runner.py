@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 
-from . import _context, _events, _jobs
+from . import _context, _control, _events, _jobs
 from ._channel import LineReader, ProtocolError, Writer, decode
 from ._context import Context, event_frame
 from ._errors import Busy, Cancelled, DeadlineExceeded, FrameTooLarge, JobNotFound, NoSuchFunction, ShuttingDown
@@ -62,6 +62,7 @@ class Runner:
             "event": self._on_event,
             "ping": self._on_ping,
             "shutdown": self._on_shutdown,
+            "kill": self._on_kill,
         }
 
     # -- main loop -------------------------------------------------------------------------
@@ -71,6 +72,7 @@ class Runner:
         the process ends with os._exit (0 on EOF or after shutdown, 2 on a protocol error)."""
         global _current
         _current = self
+        _control.attach(self._out, self._asyncio_loop)
         self._watch_signals()
         self._out.send({
             "type": "ready",
@@ -165,7 +167,7 @@ class Runner:
             ctx._token.cancel("cancel")
 
     def _on_ping(self, msg):
-        self._out.send({"type": "pong", "id": _id(msg, "id", "ping")})
+        self._out.send(_control.pong(_id(msg, "id", "ping")))
 
     def _on_event(self, msg):
         name = _str(msg, "name", "event", required=True)
@@ -206,10 +208,23 @@ class Runner:
             if self._closing:
                 return
             self._closing = True
-        threading.Thread(target=self._drain, args=(grace_ms,), name="offload-shutdown", daemon=True).start()
+        hooks = _control.start_shutdown_hooks()  # on_shutdown hooks run while the jobs finish
+        threading.Thread(target=self._drain, args=(grace_ms, hooks), name="offload-shutdown", daemon=True).start()
 
-    def _drain(self, grace_ms):
+    def _on_kill(self, msg):
+        """The kill notice: cancel the jobs, run the hard-kill hooks, exit (SIGKILL follows)."""
+        _number(msg, "grace_ms", "kill")
+        with self._lock:
+            self._closing = True
+            left = list(self._jobs.values())
+        for ctx in left:
+            ctx._token.cancel("killed")
+        _control.run_kill_hooks()
+        self._exit(0)
+
+    def _drain(self, grace_ms, hooks=()):
         grace_end = time.monotonic() + max(0.0, grace_ms / 1000.0)
+        hooks_end = time.monotonic() + UNLOAD_MIN_S  # the shutdown hooks get at least this
         with self._lock:
             self._wait_idle(max(0.0, grace_ms / 1000.0))
             left = list(self._jobs.values())
@@ -224,6 +239,7 @@ class Runner:
             self._fail(ctx, Cancelled(
                 "the job was cancelled at shutdown and did not stop within %gs" % ANSWER_WAIT_S), stack=False)
         self._unload_jobs(max(grace_end, time.monotonic() + UNLOAD_MIN_S))
+        _control.join_hooks(hooks, max(grace_end, hooks_end))
         self._out.send({"type": "ack", "id": "shutdown"})
         self._exit(0)
 

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub(crate) mod broadcast;
 pub(crate) mod cancel;
 pub(crate) mod cron;
 pub(crate) mod delete;

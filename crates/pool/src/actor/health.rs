@@ -1,6 +1,6 @@
-//! The pool's health: the periodic samples of every worker (CPU, RSS, fed to the balancer),
-//! recycling by memory, age and idleness, and the crash-loop detector (restart backoff,
-//! `Degraded`, `Recovered`).
+//! The pool's health: the periodic samples of every worker's process tree (CPU, RSS, fed to
+//! the balancer), the pings (`liveness.rs`), recycling by RSS, heap, CPU, age and idleness,
+//! and the crash-loop detector (restart backoff, `Degraded`, `Recovered`).
 
 use std::time::Instant;
 
@@ -16,24 +16,39 @@ impl Actor {
         let mut samples = Vec::new();
         let mut recycle = Vec::new();
         let recycle_cfg = self.cfg.recycle;
+        // One pass over /proc for every worker (none when there is no worker).
+        let snapshot = (!self.workers.is_empty()).then(procfs::Snapshot::take);
+        let ticks_per_sec = procfs::ticks_per_sec();
         for (&pid, w) in &mut self.workers {
-            if let Some((rss, ticks)) = procfs::sample(pid) {
+            if let Some(tree) = snapshot.as_ref().and_then(|s| s.tree(pid)) {
                 if let Some((last, at)) = w.last_ticks {
                     let secs = now.duration_since(at).as_secs_f64();
                     if secs > 0.0 {
-                        w.cpu = (ticks.saturating_sub(last) as f64 / procfs::TICKS_PER_SEC) / secs
-                            * 100.0;
+                        w.cpu =
+                            (tree.ticks.saturating_sub(last) as f64 / ticks_per_sec) / secs * 100.0;
                     }
                 }
-                w.last_ticks = Some((ticks, now));
-                w.rss = rss;
-                samples.push((pid, LoadSample::new(w.cpu, rss)));
+                w.last_ticks = Some((tree.ticks, now));
+                w.rss = tree.rss;
+                w.processes = tree.processes;
+                samples.push((pid, LoadSample::new(w.cpu, tree.rss)));
             }
+            w.cpu_over = match recycle_cfg.max_cpu {
+                Some(max) if w.cpu > f64::from(max) => w.cpu_over.saturating_add(1),
+                _ => 0,
+            };
             if w.state != WorkerState::Ready {
                 continue;
             }
             if recycle_cfg.max_rss.is_some_and(|max| w.rss > max) {
                 recycle.push((pid, RecycleReason::Memory));
+            } else if recycle_cfg
+                .max_heap
+                .is_some_and(|max| w.heap_used.is_some_and(|h| h > max))
+            {
+                recycle.push((pid, RecycleReason::Heap));
+            } else if w.cpu_over >= recycle_cfg.cpu_samples.max(1) {
+                recycle.push((pid, RecycleReason::Cpu));
             } else if recycle_cfg
                 .max_age
                 .is_some_and(|age| w.spawned.elapsed() >= age)
@@ -41,6 +56,7 @@ impl Actor {
                 recycle.push((pid, RecycleReason::Age));
             }
         }
+        self.send_pings(now);
         self.balancer.refresh_params(samples);
         for (pid, reason) in recycle {
             self.retire(pid, reason);

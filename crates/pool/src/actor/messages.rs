@@ -13,8 +13,11 @@ use crate::params::Params;
 use crate::reply::Reply;
 
 use super::{Actor, Leaving};
+use crate::error::PoolError;
 use crate::options::RunOptions;
-use crate::types::{JobEvent, JobId, RecycleReason, WorkerHealth, WorkerState};
+use crate::types::{
+    JobEvent, JobId, KillMode, KillOrder, RecycleReason, WorkerHealth, WorkerState,
+};
 
 /// A job as submitted.
 pub(crate) struct Submission {
@@ -40,6 +43,11 @@ pub(crate) enum Msg {
     Kill {
         reply: Option<oneshot::Sender<()>>,
     },
+    KillAll {
+        mode: KillMode,
+        order: KillOrder,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Questions and commands that need an answer.
@@ -55,6 +63,11 @@ pub(crate) enum Query {
         reply: oneshot::Sender<()>,
     },
     RecycleAll(oneshot::Sender<()>),
+    KillWorker {
+        pid: u32,
+        mode: KillMode,
+        reply: oneshot::Sender<Result<(), PoolError>>,
+    },
     Broadcast {
         name: String,
         data: Value,
@@ -74,6 +87,7 @@ impl Actor {
             Msg::Query(q) => self.on_query(q),
             Msg::Shutdown { deadline, reply } => self.on_shutdown(deadline, reply),
             Msg::Kill { reply } => self.kill_all(reply),
+            Msg::KillAll { mode, order, reply } => self.kill_all_with(mode, order, reply),
         }
     }
 
@@ -89,6 +103,9 @@ impl Actor {
                         state: w.state,
                         rss: w.rss,
                         cpu: w.cpu,
+                        heap_used: w.heap_used,
+                        heap_total: w.heap_total,
+                        processes: w.processes,
                         in_flight: w.in_flight.len(),
                         jobs_done: w.jobs_done,
                         failures: w.failures,
@@ -124,6 +141,9 @@ impl Actor {
                     }
                 }
                 let _ = reply.send(());
+            }
+            Query::KillWorker { pid, mode, reply } => {
+                let _ = reply.send(self.kill_worker(pid, mode));
             }
             Query::Broadcast {
                 name,

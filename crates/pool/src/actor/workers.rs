@@ -75,6 +75,13 @@ impl Actor {
                         failures: 0,
                         rss: 0,
                         cpu: 0.0,
+                        heap_used: None,
+                        heap_total: None,
+                        processes: 1,
+                        cpu_over: 0,
+                        pings: false,
+                        last_pong: now,
+                        ping: None,
                         last_ticks: None,
                         last_error: None,
                         flow_busy: false,
@@ -133,6 +140,8 @@ impl Actor {
                     return;
                 }
                 w.state = WorkerState::Ready;
+                w.pings = ready.has_capability("ping");
+                w.last_pong = Instant::now();
                 let announced = ready.concurrency.unwrap_or(1).max(1) as usize;
                 w.capacity = announced.min(self.cfg.concurrency as usize);
                 let weight = self.cfg.weights.get(w.index).copied().unwrap_or(1.0);
@@ -212,6 +221,12 @@ impl Actor {
                     w.flow_busy = busy;
                 }
             }
+            ProcessEvent::Pong {
+                pid,
+                id,
+                heap_used,
+                heap_total,
+            } => self.on_pong(pid, &id, heap_used, heap_total),
             ProcessEvent::Exited { pid, outcome } => self.on_exit(pid, outcome),
             _ => {}
         }
@@ -227,7 +242,10 @@ impl Actor {
             self.slots[w.index] = None;
         }
         self.bindings.retain(|_, p| *p != pid);
-        let expected = matches!(w.leaving, Some(Leaving::Recycled | Leaving::Shutdown));
+        let expected = matches!(
+            w.leaving,
+            Some(Leaving::Recycled | Leaving::Shutdown | Leaving::Killed)
+        );
         self.emit(PoolEvent::WorkerExited {
             pid,
             outcome: outcome.clone(),
@@ -238,7 +256,8 @@ impl Actor {
         }
         let never_ready = w.state == WorkerState::Starting;
         let stopping = self.stopping.is_some();
-        let killed_for_job = w.leaving == Some(Leaving::KilledForJob);
+        // Killed by the pool for a job or on request: replaced, not counted as a crash.
+        let killed_for_job = matches!(w.leaving, Some(Leaving::KilledForJob | Leaving::Killed));
         for (_, flight) in w.in_flight {
             if let Some(k) = flight.timer {
                 self.timers.remove(&k);
@@ -293,6 +312,7 @@ impl Actor {
         } else if killed_for_job {
             self.restarts[w.index] = self.restarts[w.index].saturating_add(1);
         }
+        self.kill_next_in_sequence(pid);
         self.maybe_stop_workers();
     }
 

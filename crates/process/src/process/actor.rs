@@ -378,7 +378,12 @@ impl Actor {
             FromWorker::Result(r) => self.on_answer(r.id, Ok(r.value)),
             FromWorker::Error(e) => self.on_answer(e.id, Err(e.error)),
             FromWorker::Ack(a) => self.emitter.emit(ProcessEvent::Ack { pid, id: a.id }),
-            FromWorker::Pong(_) => {}
+            FromWorker::Pong(p) => self.emitter.emit(ProcessEvent::Pong {
+                pid,
+                id: p.id,
+                heap_used: p.heap_used,
+                heap_total: p.heap_total,
+            }),
             _ => {}
         }
     }

@@ -104,6 +104,17 @@ pub enum ProcessEvent {
         /// Whether it asked for no new jobs.
         busy: bool,
     },
+    /// The worker answered a `ping`, with its heap when its runtime can tell.
+    Pong {
+        /// The process.
+        pid: u32,
+        /// The ping's id.
+        id: String,
+        /// Heap in use, bytes.
+        heap_used: Option<u64>,
+        /// Heap reserved, bytes.
+        heap_total: Option<u64>,
+    },
     /// A line the job wrote to stdout or stderr.
     Log {
         /// The process.
@@ -133,6 +144,7 @@ impl ProcessEvent {
             | Self::Answer { pid, .. }
             | Self::Ack { pid, .. }
             | Self::Flow { pid, .. }
+            | Self::Pong { pid, .. }
             | Self::Log { pid, .. }
             | Self::Exited { pid, .. } => *pid,
         }

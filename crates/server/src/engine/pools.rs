@@ -241,6 +241,11 @@ fn default_section(name: &str) -> PoolSection {
         recycle_after_jobs: None,
         max_rss_mb: None,
         max_age_s: None,
+        max_heap_mb: None,
+        max_cpu_percent: None,
+        cpu_samples: None,
+        ping_interval_ms: None,
+        ping_timeout_ms: None,
         idle_timeout_s: Some(300),
         isolation: Isolation::Pool,
         rate: None,
@@ -277,6 +282,19 @@ async fn forward_worker_events(
             PoolEvent::WorkerRecycled { pid, reason } => {
                 Some((pid, "recycled", Some(format!("{reason:?}").to_lowercase())))
             }
+            PoolEvent::WorkerUnresponsive { pid, waited } => Some((
+                pid,
+                "unresponsive",
+                Some(format!("no pong after {} ms", waited.as_millis())),
+            )),
+            PoolEvent::WorkerKilled { pid, mode } => Some((
+                pid,
+                "killed",
+                Some(match mode {
+                    offload_pool::KillMode::Soft { .. } => "soft".to_owned(),
+                    _ => "hard".to_owned(),
+                }),
+            )),
             _ => None,
         };
         if let Some((pid, event, reason)) = change {

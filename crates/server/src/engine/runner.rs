@@ -92,9 +92,20 @@ impl Runner {
                 pc.queue_bound = capacity.max(1) * 4;
                 pc.recycle = RecyclePolicy {
                     after_jobs: section.recycle_after_jobs,
-                    max_rss: section.max_rss_mb.map(|mb| mb << 20),
+                    max_rss: section.max_rss_mb.map(|mb| mb.saturating_mul(1 << 20)),
                     max_age: section.max_age_s.map(Duration::from_secs),
+                    max_heap: section.max_heap_mb.map(|mb| mb.saturating_mul(1 << 20)),
+                    max_cpu: section.max_cpu_percent,
+                    cpu_samples: section.cpu_samples.unwrap_or(1),
                 };
+                match section.ping_interval_ms {
+                    Some(0) => pc.ping_interval = None,
+                    Some(ms) => pc.ping_interval = Some(Duration::from_millis(ms)),
+                    None => {}
+                }
+                if let Some(ms) = section.ping_timeout_ms {
+                    pc.ping_timeout = Duration::from_millis(ms);
+                }
                 pc.idle_timeout = Some(Duration::from_secs(section.idle_timeout_s.unwrap_or(300)));
                 let pool = ChildPool::start(pc).await.map_err(|e| {
                     EngineError::Internal(format!("pool {name:?} cannot start: {e}"))

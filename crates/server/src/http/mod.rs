@@ -4,6 +4,7 @@
 //! bodies are `offload_api`'s types.
 
 pub(crate) mod bulk;
+pub(crate) mod control;
 pub(crate) mod cron;
 mod engine_error;
 pub(crate) mod guard;
@@ -116,6 +117,8 @@ pub(crate) fn api() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(ops::pools))
         .routes(routes!(ops::resize))
         .routes(routes!(ops::recycle))
+        .routes(routes!(control::kill_worker))
+        .routes(routes!(control::broadcast))
         .routes(routes!(queues::pause_pool))
         .routes(routes!(queues::resume_pool))
         .routes(routes!(queues::pause_job))

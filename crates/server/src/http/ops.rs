@@ -39,6 +39,8 @@ fn worker(w: WorkerView) -> api::Worker {
         },
         rss: w.rss,
         cpu: w.cpu,
+        heap_used: w.heap_used,
+        heap_total: w.heap_total,
         in_flight: w.in_flight,
         jobs_done: w.jobs_done,
         failures: w.failures,

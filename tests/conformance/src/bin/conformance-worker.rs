@@ -1,6 +1,6 @@
 //! The Rust SDK's fixture worker: the jobs listed in `tests/conformance/cases.json`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +43,18 @@ struct Block {
     #[serde(default)]
     ms: u64,
 }
+
+#[derive(Deserialize)]
+struct Flow {
+    busy: bool,
+}
+
+/// The worker's control, kept by the `flow` job: the broadcast `flow-ready` makes the worker
+/// ready again from outside any job (for the pool tests).
+static CONTROL: std::sync::OnceLock<offload_worker::Control> = std::sync::OnceLock::new();
+
+/// Set by the `hooks` job: the shutdown and kill hooks emit their events only after it.
+static HOOKS: AtomicBool = AtomicBool::new(false);
 
 #[derive(Deserialize)]
 struct Big {
@@ -144,6 +156,47 @@ fn main() {
         })
         .handler("big", |p: Big, _ctx: Context| async move {
             Ok::<_, JobError>("x".repeat(p.bytes))
+        })
+        .handler("flow", |p: Flow, ctx: Context| async move {
+            let _ = CONTROL.set(ctx.control());
+            if p.busy {
+                ctx.busy();
+            } else {
+                ctx.ready();
+            }
+            Ok::<_, JobError>(p.busy)
+        })
+        .handler("hooks", |_p: Value, _ctx: Context| async move {
+            HOOKS.store(true, Ordering::SeqCst);
+            Ok::<_, JobError>(())
+        })
+        .on_event("flow-ready", |_| {
+            if let Some(c) = CONTROL.get() {
+                c.ready();
+            }
+        })
+        // Not in cases.json: for the pool tests. Starts a child that spins (CPU) and waits
+        // until cancelled; the child is killed then (the tree's CPU counts against the worker).
+        .handler("spin_child", |_p: Value, ctx: Context| async move {
+            let mut child = std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .map_err(|e| JobError::new("SpawnError", e.to_string()))?;
+            ctx.emit("spinning", child.id());
+            ctx.cancelled().cancelled().await;
+            let _ = child.kill();
+            let _ = child.wait();
+            Err::<(), _>(JobError::cancelled())
+        })
+        .on_shutdown(|control| async move {
+            if HOOKS.load(Ordering::SeqCst) {
+                control.emit("shutdown-hook", Value::Null);
+            }
+        })
+        .on_kill(|control| {
+            if HOOKS.load(Ordering::SeqCst) {
+                control.emit("kill-hook", Value::Null);
+            }
         })
         .run()
 }
