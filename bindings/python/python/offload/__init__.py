@@ -51,7 +51,7 @@ from ._errors import (
     UnpicklableError,
     WorkerCrashed,
 )
-from ._executor import ProcessPoolExecutor, RemoteTraceback
+from ._executor import ProcessPoolExecutor, RemoteTraceback, progress
 from ._pool import Pool
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "ResultPending",
     "ProcessPoolExecutor",
     "RemoteTraceback",
+    "progress",
     "ChildJob",
     "run_job",
     "run_job_async",

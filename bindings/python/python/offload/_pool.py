@@ -31,7 +31,8 @@ class Pool:
     """A pool of supervised worker processes running the job files of ``jobs``.
 
     ``worker`` is ``"python"`` (``.py`` files, run by ``python``, default this interpreter),
-    ``"node"`` (``.js`` files), or give ``program=`` for a native worker built with the Rust SDK.
+    ``"node"`` (``.js`` files), or give ``program=`` for a native worker built with the Rust SDK
+    (``args``: extra arguments for it).
     Durations are in seconds, sizes in bytes. ``retries`` is how many times a run whose worker
     died, timed out or broke the protocol is tried again (``retry_on_error=True`` also retries
     runs that raised); ``None`` keeps the Rust default (3 attempts in all).
@@ -46,9 +47,12 @@ class Pool:
         *,
         worker: str = "python",
         program: Optional[PathLike] = None,
+        args: Optional[list[str]] = None,
         min: int = 1,
         max: Optional[int] = None,
         concurrency: int = 1,
+        algorithm: Optional[str] = None,
+        spread_first: bool = False,
         timeout: Optional[float] = None,
         retries: Optional[int] = None,
         retry_on_error: bool = False,
@@ -77,10 +81,13 @@ class Pool:
             "jobs_dir": os.path.abspath(jobs),
             "worker": worker,
             "program": os.fspath(program) if program is not None else None,
+            "args": [str(a) for a in args or []],
             "name": name,
             "min": min,
             "max": count("max", max, 1),
             "concurrency": count("concurrency", concurrency, 1),
+            "algorithm": algorithm,
+            "spread_first": spread_first,
             "timeout_ms": ms("timeout", timeout),
             "attempts": None if retries is None else retries + 1,
             "retry_on_error": retry_on_error,
