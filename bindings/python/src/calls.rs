@@ -31,9 +31,6 @@ use crate::runtime;
 /// How many times a call that never began is submitted again after its worker died.
 pub(crate) const MAX_RESUBMITS: u32 = 8;
 
-/// The progress value the worker sends when it begins a call.
-const BEGUN: &str = "b";
-
 /// What the executor's Python side gets at the end.
 enum End {
     Value(String),
@@ -64,17 +61,15 @@ pub(crate) fn submit(
             };
             Slot::accept(&slot, &handle);
             *lock(&track.events) = handle.events();
-            let mut began = false;
+            track.began.store(false, Ordering::Release);
             let mut progress = |ev: JobEvent| {
-                if let JobEvent::Progress { data, .. } = ev {
-                    match data {
-                        Value::String(s) if s == BEGUN => began = true,
-                        Value::Array(mut a) if a.len() == 2 => {
-                            if let Some(f) = &on_progress {
-                                call_shared(f, (a.swap_remove(1).to_string(),));
-                            }
-                        }
-                        _ => {}
+                if let JobEvent::Progress {
+                    data: Value::Array(mut a),
+                    ..
+                } = ev
+                {
+                    if let (Some(f), 2) = (&on_progress, a.len()) {
+                        call_shared(f, (a.swap_remove(1).to_string(),));
                     }
                 }
             };
@@ -87,6 +82,7 @@ pub(crate) fn submit(
             if timed_out {
                 break End::Other(ended(&result), Some("timeout"));
             }
+            let began = track.began.load(Ordering::Acquire);
             if !began && died(&result) && resubmits < MAX_RESUBMITS && !Slot::cancelled(&slot) {
                 resubmits += 1;
                 continue;
@@ -120,7 +116,6 @@ async fn watch(
     tokio::pin!(result);
     let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut timed_out = false;
-    let mut began = false;
     loop {
         // Events are read from the tracker's receiver, so `started()` sees the same stream.
         let next = async {
@@ -137,16 +132,13 @@ async fn watch(
         tokio::select! {
             r = &mut result => return (r, timed_out),
             ev = next => match ev {
-                Some(JobEvent::Started { .. }) => track.started.store(true, Ordering::Release),
                 Some(ev) => {
-                    let is_begun = matches!(&ev, JobEvent::Progress { data: Value::String(s), .. } if s == BEGUN);
-                    if is_begun && !began {
-                        began = true;
+                    track.note(ev, progress);
+                    if deadline.is_none() && track.began.load(Ordering::Acquire) {
                         if let Some(t) = timeout {
                             deadline = Some(Box::pin(tokio::time::sleep(t)));
                         }
                     }
-                    progress(ev);
                 }
                 None => {
                     // The stream ended (or lagged): only the end is left to wait for.

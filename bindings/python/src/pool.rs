@@ -203,18 +203,24 @@ impl Slot {
     }
 }
 
+/// The progress value the executor's worker sends when it begins a call (`calls.rs`).
+pub(crate) const BEGUN: &str = "b";
+
 /// What is known of a run's progress through the pool, read without the GIL.
 #[derive(Default)]
 pub(crate) struct Track {
     /// Sent to a worker.
     pub(crate) started: AtomicBool,
+    /// Begun by the executor's worker (its progress value `"b"`, `calls.rs`).
+    pub(crate) began: AtomicBool,
     /// The run's events not read yet (an executor call without a timeout or progress
     /// callback: nothing waits on them, `started()` and the run's end read them).
     pub(crate) events: Mutex<Option<broadcast::Receiver<JobEvent>>>,
 }
 
 impl Track {
-    /// Reads the events queued so far: notes `Started`, hands the others to `other`.
+    /// Reads the events queued so far: notes `Started` and the executor's begin, hands the
+    /// others to `other`.
     pub(crate) fn drain(&self, mut other: impl FnMut(JobEvent)) {
         let mut rx = lock(&self.events);
         let Some(rx) = rx.as_mut() else {
@@ -222,11 +228,24 @@ impl Track {
         };
         loop {
             match rx.try_recv() {
-                Ok(JobEvent::Started { .. }) => self.started.store(true, Ordering::Release),
-                Ok(ev) => other(ev),
+                Ok(ev) => self.note(ev, &mut other),
                 Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                 Err(_) => return,
             }
+        }
+    }
+
+    /// Notes `Started` and the executor's begin, hands the other events to `other`.
+    pub(crate) fn note(&self, ev: JobEvent, other: &mut impl FnMut(JobEvent)) {
+        match ev {
+            JobEvent::Started { .. } => self.started.store(true, Ordering::Release),
+            JobEvent::Progress {
+                data: Value::String(s),
+                ..
+            } if s == BEGUN => {
+                self.began.store(true, Ordering::Release);
+            }
+            ev => other(ev),
         }
     }
 }

@@ -124,6 +124,7 @@ class Pool:
         attempts: Optional[int],
         key: Optional[str],
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Callable[[Callable[[str], None]], _native.NativeRun]:
         if not isinstance(name, str) or not name:
             raise OffloadError(f"a job name is a non-empty string, not {name!r}")
@@ -143,9 +144,16 @@ class Pool:
             def progress(data: str) -> None:
                 report(json.loads(data))
 
+        event = None
+        if on_event is not None:
+            tell = on_event
+
+            def event(event_name: str, data: str) -> None:
+                tell(event_name, json.loads(data))
+
         def start(on_done: Callable[[str], None]) -> _native.NativeRun:
             try:
-                return self._native.submit(name, p, opts, on_done, False, progress)
+                return self._native.submit(name, p, opts, on_done, False, progress, event)
             except RuntimeError as e:
                 raise from_native(e, name) from None
 
@@ -160,12 +168,15 @@ class Pool:
         attempts: Optional[int] = None,
         key: Optional[str] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Any:
         """Runs job ``name`` with ``params`` (JSON) and returns its result; raises the typed
         error of any other end. Blocks without holding the GIL; Ctrl-C cancels the run.
-        ``on_progress(data)`` gets each value the job reports with ``ctx.progress``, in order,
-        all before the run ends, on one of the extension's threads (keep it short)."""
-        return settle(wait_sync(self._start(name, params, timeout, attempts, key, on_progress)), name)
+        ``on_progress(data)`` gets each value the job reports with ``ctx.progress``, and
+        ``on_event(name, data)`` each event it emits with ``ctx.emit``, in order, all before
+        the run ends, on the extension's delivery thread (keep them short)."""
+        start = self._start(name, params, timeout, attempts, key, on_progress, on_event)
+        return settle(wait_sync(start), name)
 
     async def run_async(
         self,
@@ -176,9 +187,11 @@ class Pool:
         attempts: Optional[int] = None,
         key: Optional[str] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Any:
         """:meth:`run` for asyncio; cancelling the awaiting task cancels and kills the job."""
-        answer = await wait_async(self._start(name, params, timeout, attempts, key, on_progress))
+        start = self._start(name, params, timeout, attempts, key, on_progress, on_event)
+        answer = await wait_async(start)
         return settle(answer, name)
 
     def submit(
@@ -190,6 +203,7 @@ class Pool:
         attempts: Optional[int] = None,
         key: Optional[str] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> concurrent.futures.Future[Any]:
         """Starts a run and returns a :class:`concurrent.futures.Future` of its result.
         Cancelling the future cancels the run (and kills its worker after the cancel grace)."""
@@ -205,7 +219,7 @@ class Pool:
             else:
                 _set(fut, value=value)
 
-        run = self._start(name, params, timeout, attempts, key, on_progress)(on_done)
+        run = self._start(name, params, timeout, attempts, key, on_progress, on_event)(on_done)
         fut.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
         return fut
 
