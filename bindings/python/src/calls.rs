@@ -104,7 +104,7 @@ pub(crate) fn submit(
 
 /// Waits for the run's end while reading its events as they come: progress is delivered at
 /// once, and the timeout starts when the call begins. Returns the end and whether the timeout
-/// cancelled it.
+/// cancelled it; the events left are read into `track` before it returns.
 async fn watch(
     handle: offload_pool::JobHandle,
     track: &Track,
@@ -114,25 +114,21 @@ async fn watch(
     let canceller = handle.canceller();
     let result = handle.result();
     tokio::pin!(result);
+    // This task owns the receiver meanwhile (`started()` reads the atomics it sets).
+    let mut rx = lock(&track.events).take();
     let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     let mut timed_out = false;
-    loop {
-        // Events are read from the tracker's receiver, so `started()` sees the same stream.
+    let result = loop {
         let next = async {
-            let rx = lock(&track.events).take();
-            match rx {
-                Some(mut rx) => {
-                    let ev = rx.recv().await;
-                    *lock(&track.events) = Some(rx);
-                    ev.ok()
-                }
+            match rx.as_mut() {
+                Some(rx) => rx.recv().await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
-            r = &mut result => return (r, timed_out),
+            r = &mut result => break r,
             ev = next => match ev {
-                Some(ev) => {
+                Ok(ev) => {
                     track.note(ev, progress);
                     if deadline.is_none() && track.began.load(Ordering::Acquire) {
                         if let Some(t) = timeout {
@@ -140,20 +136,17 @@ async fn watch(
                         }
                     }
                 }
-                None => {
-                    // The stream ended (or lagged): only the end is left to wait for.
-                    let mut rx = lock(&track.events);
-                    if rx.as_ref().is_some_and(|r| r.is_empty()) {
-                        *rx = None;
-                    }
-                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => rx = None,
             },
             () = async { deadline.as_mut().expect("guarded").await }, if deadline.is_some() && !timed_out => {
                 timed_out = true;
                 canceller.cancel();
             }
         }
-    }
+    };
+    *lock(&track.events) = rx;
+    (result, timed_out)
 }
 
 /// Whether the run ended because its worker went away (not by its own answer).

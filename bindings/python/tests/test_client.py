@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         daemon.wait()
 
 
-def _until_done(client: offload.Client, job_id: str) -> dict[str, Any]:
+def _until_done(client: offload.Client, job_id: str) -> offload.ResultDone:
     for _ in range(10):
         r = client.result(job_id, wait=30)
         if r["done"]:
@@ -118,15 +118,15 @@ def test_cancel_retry_batch_and_errors(server: str, tmp_path: Path) -> None:
 
 
 def test_async_client(server: str) -> None:
-    async def main() -> dict[str, Any]:
+    async def main() -> Any:
         client = offload.AsyncClient(server)
         sub = await client.submit("echo", {"n": 9})
-        r = await client.result(sub["id"], wait=30)
-        while not r["done"]:
+        while True:
             r = await client.result(sub["id"], wait=30)
-        return r
+            if r["done"]:
+                return r.get("result")
 
-    assert asyncio.run(main())["result"]["params"] == {"n": 9}
+    assert asyncio.run(main())["params"] == {"n": 9}
 
 
 def _fits(answer: Any, model: Any) -> None:

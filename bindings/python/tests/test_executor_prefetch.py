@@ -21,7 +21,8 @@ def test_calls_waiting_behind_a_crash_run_again_on_the_next_worker(tmp_path: Pat
         (first,) = ex.pids()
         dying = ex.submit(calls.wait_then_kill, str(gate))
         waiting = [ex.submit(calls.pid) for _ in range(2)]
-        for f in [dying, *waiting]:  # all three are in the one worker
+        until(dying.running, "the first call to be sent to the worker")
+        for f in waiting:  # all three are in the one worker
             until(f.running, "the calls to be sent to the worker")
         gate.touch()
         with pytest.raises(offload.WorkerCrashed) as e:

@@ -27,6 +27,7 @@ import pickle
 import sys
 import threading
 import traceback
+from typing import Any, Deque, Optional, Tuple
 
 PROTOCOL = 1
 _CHUNK = 256 * 1024
@@ -39,11 +40,11 @@ _host = [e for e in os.environ.get("OFFLOAD_EXECUTOR_PATH", "").split(os.pathsep
 sys.path[:] = _host + [p for p in sys.path if p not in _host and os.path.abspath(p or ".") != _here]
 
 
-def _b64(data):
+def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _exception(e):
+def _exception(e: BaseException) -> bytes:
     """``e`` pickled, or a RuntimeError naming it when it does not survive a round trip."""
     try:
         data = pickle.dumps(e, protocol=_HIGHEST)
@@ -55,19 +56,19 @@ def _exception(e):
 
 
 class _Worker:
-    def __init__(self, fd, max_frame, depth):
+    def __init__(self, fd: int, max_frame: int, depth: int) -> None:
         self.fd = fd
         self.max_frame = max_frame
         self.depth = depth
         self.lock = threading.Lock()  # whole frames: a call's threads may report progress
-        self.current = None  # the id of the running call
-        self.queue = collections.deque()  # (id, params) not begun yet
+        self.current: Optional[str] = None  # the id of the running call
+        self.queue: Deque[Tuple[str, Any]] = collections.deque()  # (id, params) not begun yet
         self.closing = False
         self.buf = bytearray()
 
     # -- the channel -------------------------------------------------------------------------
 
-    def write(self, data):
+    def write(self, data: bytes) -> None:
         with self.lock:
             view = memoryview(data)
             while view:
@@ -77,10 +78,10 @@ class _Worker:
                     os._exit(0)  # the supervisor is gone
                 view = view[n:]
 
-    def frame(self, obj):
+    def frame(self, obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
 
-    def read(self):
+    def read(self) -> None:
         """Reads what the channel has (blocking when nothing is there) and handles each whole
         frame. Exits at the end of the channel."""
         try:
@@ -105,7 +106,7 @@ class _Worker:
             sys.stderr.write("offload executor worker: a frame is longer than OFFLOAD_MAX_FRAME\n")
             os._exit(2)
 
-    def handle(self, msg):
+    def handle(self, msg: Any) -> None:
         kind = msg.get("type")
         if kind == "run":
             if self.closing:
@@ -125,13 +126,13 @@ class _Worker:
         elif kind == "call":
             self.write(self.error(msg.get("id"), "NoSuchFunction", "the executor's worker has no functions to call"))
 
-    def error(self, job_id, name, message, stack=None):
+    def error(self, job_id: Any, name: str, message: str, stack: Optional[str] = None) -> bytes:
         err = {"name": name, "message": message, "stack": stack, "retry": False}
         return self.frame({"type": "error", "id": job_id, "error": err})
 
     # -- calls -------------------------------------------------------------------------------
 
-    def run(self, job_id, params):
+    def run(self, job_id: str, params: Any) -> bytes:
         """One call: its result frame (the value or what it raised, pickled)."""
         try:
             fn, args, kwargs = pickle.loads(base64.b64decode(params["call"]))
@@ -149,7 +150,7 @@ class _Worker:
             )
         return data
 
-    def progress(self, data):
+    def progress(self, data: Any) -> bool:
         """``offload.progress(data)`` from the running call (any of its threads)."""
         job_id = self.current
         if job_id is None:
@@ -161,7 +162,7 @@ class _Worker:
         self.write(frame)
         return True
 
-    def serve(self):
+    def serve(self) -> None:
         self.write(self.frame({
             "type": "ready",
             "protocol": PROTOCOL,
@@ -191,14 +192,14 @@ class _Worker:
             pending = result
 
 
-def main():
+def main() -> None:
     fd = int(os.environ.get("OFFLOAD_CHANNEL_FD", "3"))
     max_frame = int(os.environ.get("OFFLOAD_MAX_FRAME", "") or _DEFAULT_MAX_FRAME)
     depth = max(1, int(os.environ.get("OFFLOAD_CONCURRENCY", "") or 1))
     os.set_inheritable(fd, False)  # the calls' own child processes must not hold the channel
     os.environ.pop("OFFLOAD_CHANNEL_FD", None)
     worker = _Worker(fd, max_frame, depth)
-    sys.modules["__main__"]._offload_progress = worker.progress  # offload.progress() finds it
+    setattr(sys.modules["__main__"], "_offload_progress", worker.progress)  # offload.progress() finds it
     worker.serve()
 
 
