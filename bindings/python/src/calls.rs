@@ -31,6 +31,10 @@ use crate::runtime;
 /// How many times a call that never began is submitted again after its worker died.
 pub(crate) const MAX_RESUBMITS: u32 = 8;
 
+/// The events a call's stream holds when nothing reads them as they come: `Started`, the
+/// begin, `Finished`, and a few more for the pool's own retries.
+const LIFECYCLE_EVENTS: usize = 16;
+
 /// What the executor's Python side gets at the end.
 enum End {
     Value(String),
@@ -54,7 +58,13 @@ pub(crate) fn submit(
         let params = json!({ "call": call });
         let mut resubmits = 0;
         let end = loop {
-            let opts = RunOptions::default().with_events();
+            // Without a watcher only the lifecycle is kept (started, begun, retried, finished):
+            // a small stream, allocated with every call.
+            let opts = if timeout.is_none() && on_progress.is_none() {
+                RunOptions::default().with_events_capacity(LIFECYCLE_EVENTS)
+            } else {
+                RunOptions::default().with_events()
+            };
             let mut handle = match pool.run_with("call", params.clone(), opts).await {
                 Ok(h) => h,
                 Err(e) => break End::Other(refusal(&e), None),

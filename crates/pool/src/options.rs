@@ -16,6 +16,10 @@ pub struct RunOptions {
     pub key: Option<String>,
     /// Keep a per-job event stream ([`JobHandle::events`](crate::JobHandle::events)).
     pub events: bool,
+    /// Events the stream holds for a slow reader before the oldest are dropped (default
+    /// 256; a reader that only wants a job's few lifecycle events can ask for less: the
+    /// buffer is allocated with every job).
+    pub events_capacity: Option<usize>,
 }
 
 impl RunOptions {
@@ -44,6 +48,14 @@ impl RunOptions {
     #[must_use]
     pub fn with_events(mut self) -> Self {
         self.events = true;
+        self
+    }
+
+    /// Keeps a per-job event stream holding at most `n` unread events (at least 1).
+    #[must_use]
+    pub fn with_events_capacity(mut self, n: usize) -> Self {
+        self.events = true;
+        self.events_capacity = Some(n.max(1));
         self
     }
 }

@@ -249,7 +249,7 @@ impl ChildPool {
         let panics = inner.shared.panics();
         let (reply, result) = oneshot::channel();
         let (events_tx, events) = if opts.events {
-            let (t, r) = broadcast::channel(256);
+            let (t, r) = broadcast::channel(opts.events_capacity.unwrap_or(256).max(1));
             (Some(t), Some(r))
         } else {
             (None, None)
