@@ -396,6 +396,10 @@ async fn spread_first_keeps_a_second_job_off_a_busy_worker_while_one_restarts() 
         let busy = started_on(&mut long.events().unwrap()).await;
         let other = pool.pids().into_iter().find(|&p| p != busy).unwrap();
         sigkill(other);
+        wait_until("the pool saw the death", Duration::from_secs(10), || {
+            !pool.pids().contains(&other)
+        })
+        .await;
         // The busy worker has a free slot, but a worker is missing: the job waits for the
         // replacement instead of queueing behind the 3 s job.
         let mut short = pool
