@@ -28,6 +28,9 @@ ROWS = [
     ("piscina", "piscina (threads)"),
     ("fork", "raw child_process.fork"),
     ("multiprocessing", "Python multiprocessing.Pool"),
+    ("offload-executor", "offload.ProcessPoolExecutor (Python, bindings/python)"),
+    ("py-executor", "Python concurrent.futures.ProcessPoolExecutor"),
+    ("loky", "loky (joblib's executor)"),
 ]
 
 

@@ -12,7 +12,8 @@ use pyo3::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{call_back, ms, parse, py_error, runtime, signal_number};
+use crate::deliver::call_back;
+use crate::{ms, parse, py_error, runtime, signal_number};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -131,7 +132,7 @@ impl NativeChildJob {
         runtime().spawn(async move {
             let outcome = waiter.outcome().await;
             let answer = json!({"pid": waiter.pid(), "outcome": outcome});
-            call_back(&on_done, answer.to_string());
+            call_back(on_done, answer.to_string());
         });
         Ok(NativeProcess { proc })
     }

@@ -8,17 +8,23 @@
 //! of the Python process.
 //!
 //! - `pool.rs`: `NativePool` over `offload_pool::ChildPool`, its runs as `NativeRun`;
-//! - `child.rs`: `NativeChildJob` over `offload_process::ChildJob` (one fresh process a run).
+//! - `calls.rs`: the executor's calls (`NativePool.call`), resubmitted when their worker died
+//!   before they began;
+//! - `child.rs`: `NativeChildJob` over `offload_process::ChildJob` (one fresh process a run);
+//! - `deliver.rs`: the thread that runs callbacks in Python, in batches.
 //!
 //! No call holds the GIL while it waits: blocking calls detach from the interpreter, and a
-//! run's end reaches Python through its `on_done(json)` callback, called on a runtime thread
-//! after attaching (skipped when the interpreter is shutting down). Errors raised here carry a
+//! run's end reaches Python through its `on_done` callback, queued to the delivery thread
+//! (`deliver.rs`; nothing runs once the interpreter is shutting down), never called from a
+//! runtime thread. Errors raised here carry a
 //! message `"[Code] text"`; the Python layer turns the code into the matching exception class.
 
 // pyo3's macros expand to FFI glue (`unsafe` blocks): this crate has no hand-written unsafe.
 #![allow(unsafe_code)]
 
+mod calls;
 mod child;
+mod deliver;
 mod pool;
 
 use std::sync::OnceLock;
@@ -32,7 +38,7 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("offload-rt")
             .enable_all()
             .build()
@@ -53,16 +59,6 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> P
 /// Milliseconds to a duration.
 pub(crate) fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
-}
-
-/// Calls `f(json)` from a runtime thread, attached to the interpreter; does nothing once the
-/// interpreter is finalizing. An exception raised by the callback is printed, not lost.
-pub(crate) fn call_back(f: &Py<PyAny>, json: String) {
-    let _ = Python::try_attach(|py| {
-        if let Err(e) = f.call1(py, (json,)) {
-            e.print(py);
-        }
-    });
 }
 
 /// A signal by name (`SIGTERM`, `SIGINT`, `SIGKILL`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`).

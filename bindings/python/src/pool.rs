@@ -6,14 +6,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use offload_pool::{
-    Backpressure, Canceller, ChildPool, JobEvent, PoolConfig, PoolError, RunOptions, WorkerKind,
+    Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, PoolConfig,
+    PoolError, RunOptions, WorkerKind,
 };
 use offload_process::{ResourceLimits, Runtimes};
 use pyo3::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{call_back, ms, parse, py_error, runtime, signal_number};
+use tokio::sync::broadcast;
+
+use crate::deliver::{call_back, call_shared};
+use crate::{ms, parse, py_error, runtime, signal_number};
 
 /// The pool options the Python layer sends (validated there; checked again here).
 #[derive(Deserialize, Default)]
@@ -23,6 +27,11 @@ struct PoolOpts {
     /// `"python"` (default), `"node"`, or a native worker program's path in `program`.
     worker: Option<String>,
     program: Option<String>,
+    /// Extra arguments for the worker program.
+    args: Vec<String>,
+    /// The balancing algorithm's name (`polling`, `minimumConnection`, …).
+    algorithm: Option<String>,
+    spread_first: bool,
     name: Option<String>,
     min: Option<usize>,
     max: Option<usize>,
@@ -64,6 +73,13 @@ impl PoolOpts {
         };
         let mut c = PoolConfig::new(worker, &self.jobs_dir);
         c.handle_signals = false;
+        c.args = self.args;
+        c.spread_first = self.spread_first;
+        if let Some(a) = &self.algorithm {
+            c.algorithm = a
+                .parse::<Algorithm>()
+                .map_err(|e| py_error("InvalidArgument", format!("algorithm: {e}")))?;
+        }
         if let Some(n) = self.name {
             c.name = n;
         }
@@ -137,7 +153,7 @@ struct RunOpts {
 }
 
 /// The stable code of a pool refusal.
-fn pool_error_code(e: &PoolError) -> &'static str {
+pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
     match e {
         PoolError::ShuttingDown => "ShuttingDown",
         PoolError::QueueFull { .. } => "QueueFull",
@@ -149,24 +165,106 @@ fn pool_error_code(e: &PoolError) -> &'static str {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A pool's refusal as the JSON answer `{"error": {"code", "message"}}`.
+pub(crate) fn refusal(e: &PoolError) -> String {
+    json!({"error": {"code": pool_error_code(e), "message": e.to_string()}}).to_string()
+}
+
+/// A run's end as the JSON answer `{"id", "outcome", "attempts"}`.
+pub(crate) fn ended(result: &JobResult) -> String {
+    json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts}).to_string()
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Where a run is, for `cancel`.
-enum Slot {
+pub(crate) enum Slot {
     /// Not yet accepted by the pool; `true` once cancelled.
     Pending(bool),
     Running(Canceller),
     Done,
 }
 
+impl Slot {
+    /// Records the pool's handle of an accepted run, cancelling it if `cancel()` came first.
+    pub(crate) fn accept(slot: &Mutex<Slot>, handle: &JobHandle) {
+        let mut s = lock(slot);
+        if matches!(*s, Slot::Pending(true)) {
+            handle.cancel();
+        }
+        *s = Slot::Running(handle.canceller());
+    }
+
+    /// Whether `cancel()` was called on the run.
+    pub(crate) fn cancelled(slot: &Mutex<Slot>) -> bool {
+        matches!(*lock(slot), Slot::Pending(true))
+    }
+}
+
+/// The progress value the executor's worker sends when it begins a call (`calls.rs`).
+pub(crate) const BEGUN: &str = "b";
+
+/// What is known of a run's progress through the pool, read without the GIL.
+#[derive(Default)]
+pub(crate) struct Track {
+    /// Sent to a worker.
+    pub(crate) started: AtomicBool,
+    /// Begun by the executor's worker (its progress value `"b"`, `calls.rs`).
+    pub(crate) began: AtomicBool,
+    /// The run's events not read yet (an executor call without a timeout or progress
+    /// callback: nothing waits on them, `started()` and the run's end read them).
+    pub(crate) events: Mutex<Option<broadcast::Receiver<JobEvent>>>,
+}
+
+impl Track {
+    /// Reads the events queued so far: notes `Started` and the executor's begin, hands the
+    /// others to `other`.
+    pub(crate) fn drain(&self, mut other: impl FnMut(JobEvent)) {
+        let mut rx = lock(&self.events);
+        let Some(rx) = rx.as_mut() else {
+            return;
+        };
+        loop {
+            match rx.try_recv() {
+                Ok(ev) => self.note(ev, &mut other),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Notes `Started` and the executor's begin, hands the other events to `other`.
+    pub(crate) fn note(&self, ev: JobEvent, other: &mut impl FnMut(JobEvent)) {
+        match ev {
+            JobEvent::Started { .. } => self.started.store(true, Ordering::Release),
+            JobEvent::Progress {
+                data: Value::String(s),
+                ..
+            } if s == BEGUN => {
+                self.began.store(true, Ordering::Release);
+            }
+            ev => other(ev),
+        }
+    }
+}
+
 /// One run on a pool: `cancel()` ends it (a queued run at once; a running one gets `cancel`,
 /// then its worker is killed after the pool's cancel grace).
 #[pyclass(module = "offload._native", frozen)]
 pub(crate) struct NativeRun {
-    slot: Arc<Mutex<Slot>>,
-    started: Arc<AtomicBool>,
+    pub(crate) slot: Arc<Mutex<Slot>>,
+    pub(crate) track: Arc<Track>,
+}
+
+impl NativeRun {
+    pub(crate) fn new() -> Self {
+        Self {
+            slot: Arc::new(Mutex::new(Slot::Pending(false))),
+            track: Arc::new(Track::default()),
+        }
+    }
 }
 
 #[pymethods]
@@ -181,9 +279,13 @@ impl NativeRun {
         }
     }
 
-    /// Whether the run was sent to a worker (known only when submitted with `track_start`).
+    /// Whether the run was sent to a worker (known only when submitted with `track_start`, and
+    /// for executor calls).
     fn started(&self) -> bool {
-        self.started.load(Ordering::Acquire)
+        if !self.track.started.load(Ordering::Acquire) {
+            self.track.drain(|_| {});
+        }
+        self.track.started.load(Ordering::Acquire)
     }
 }
 
@@ -206,12 +308,13 @@ impl NativePool {
     }
 
     /// Submits `job` with `params` (JSON) and returns at once. `on_done(json)` is called once,
-    /// from a runtime thread: `{"id", "outcome", "attempts"}`, or `{"error": {"code",
+    /// from the delivery thread: `{"id", "outcome", "attempts"}`, or `{"error": {"code",
     /// "message"}}` when the pool refused the run. With `track_start`, the run's `started()`
     /// turns true when it is sent to a worker (read from the pool's events, without the GIL).
-    /// `on_progress(json)`, if given, gets each progress value the job reports, in order and
-    /// all before `on_done`.
-    #[pyo3(signature = (job, params, opts, on_done, track_start=false, on_progress=None))]
+    /// `on_progress(json)`, if given, gets each progress value the job reports, and
+    /// `on_event(name, json)` each event it emits, in order and all before `on_done`.
+    #[pyo3(signature = (job, params, opts, on_done, track_start=false, on_progress=None, on_event=None))]
+    #[allow(clippy::too_many_arguments)]
     fn submit(
         &self,
         job: String,
@@ -220,6 +323,7 @@ impl NativePool {
         on_done: Py<PyAny>,
         track_start: bool,
         on_progress: Option<Py<PyAny>>,
+        on_event: Option<Py<PyAny>>,
     ) -> PyResult<NativeRun> {
         let params: Value = parse("params", params)?;
         let o: RunOpts = parse("run options", opts)?;
@@ -227,47 +331,44 @@ impl NativePool {
         ro.timeout = o.timeout_ms.map(ms);
         ro.max_attempts = o.attempts.map(|n| n.max(1));
         ro.key = o.key;
-        if track_start || on_progress.is_some() {
+        if track_start || on_progress.is_some() || on_event.is_some() {
             ro = ro.with_events();
         }
-        let slot = Arc::new(Mutex::new(Slot::Pending(false)));
-        let started = Arc::new(AtomicBool::new(false));
-        let run = NativeRun {
-            slot: Arc::clone(&slot),
-            started: Arc::clone(&started),
-        };
+        let run = NativeRun::new();
+        let (slot, track) = (Arc::clone(&run.slot), Arc::clone(&run.track));
+        let on_progress = on_progress.map(Arc::new);
+        let on_event = on_event.map(Arc::new);
         let pool = self.pool.clone();
         runtime().spawn(async move {
             let mut handle = match pool.run_with(&job, params, ro).await {
                 Ok(h) => h,
                 Err(e) => {
                     *lock(&slot) = Slot::Done;
-                    let answer =
-                        json!({"error": {"code": pool_error_code(&e), "message": e.to_string()}});
-                    call_back(&on_done, answer.to_string());
+                    call_back(on_done, refusal(&e));
                     return;
                 }
             };
-            {
-                let mut s = lock(&slot);
-                if matches!(*s, Slot::Pending(true)) {
-                    handle.cancel();
-                }
-                *s = Slot::Running(handle.canceller());
-            }
+            Slot::accept(&slot, &handle);
             let watch = handle.events().map(|mut rx| {
                 tokio::spawn(async move {
                     loop {
                         let ev = match rx.recv().await {
                             Ok(ev) => ev,
-                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::RecvError::Closed) => break,
                         };
                         match ev {
-                            JobEvent::Started { .. } => started.store(true, Ordering::Release),
+                            JobEvent::Started { .. } => {
+                                track.started.store(true, Ordering::Release);
+                            }
                             JobEvent::Progress { data, .. } => {
                                 if let Some(f) = &on_progress {
-                                    call_back(f, data.to_string());
+                                    call_shared(f, (data.to_string(),));
+                                }
+                            }
+                            JobEvent::Event { name, data, .. } => {
+                                if let Some(f) = &on_event {
+                                    call_shared(f, (name, data.to_string()));
                                 }
                             }
                             JobEvent::Finished { .. } => break,
@@ -281,11 +382,21 @@ impl NativePool {
                 let _ = w.await;
             }
             *lock(&slot) = Slot::Done;
-            let answer =
-                json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts});
-            call_back(&on_done, answer.to_string());
+            call_back(on_done, ended(&result));
         });
         Ok(run)
+    }
+
+    /// An executor call (`calls.rs`): `call` is the pickled `(fn, args, kwargs)` in base64.
+    #[pyo3(signature = (call, on_done, timeout_ms=None, on_progress=None))]
+    fn call(
+        &self,
+        call: String,
+        on_done: Py<PyAny>,
+        timeout_ms: Option<u64>,
+        on_progress: Option<Py<PyAny>>,
+    ) -> NativeRun {
+        crate::calls::submit(&self.pool, call, on_done, timeout_ms.map(ms), on_progress)
     }
 
     /// The live workers' pids.

@@ -62,3 +62,41 @@ def exit3() -> None:
 def hog(n_bytes: int) -> int:
     data = bytearray(n_bytes)
     return len(data)
+
+
+def report(n: int) -> str:
+    """Reports ``n`` progress values through offload.progress, then returns."""
+    import offload
+
+    for i in range(n):
+        assert offload.progress({"done": i + 1})
+    return "reported"
+
+
+def report_late(path: str) -> bool:
+    """Starts a thread that reports progress after this call returned (dropped), and writes
+    whether offload.progress saw a call when it ran."""
+    import threading
+
+    import offload
+
+    def late() -> None:
+        time.sleep(0.2)
+        with open(path, "w") as f:
+            f.write(str(offload.progress("late")))
+
+    threading.Thread(target=late).start()
+    return offload.progress("early")
+
+
+def wait_then_kill(path: str) -> None:
+    """Blocks until ``path`` exists, then SIGKILLs its own worker."""
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def report_object() -> None:
+    import offload
+
+    offload.progress(object())

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import threading
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 import offload
 from helpers import HERE, JOBS
+from test_models import differences
 
 REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 
@@ -64,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         daemon.wait()
 
 
-def _until_done(client: offload.Client, job_id: str) -> dict[str, Any]:
+def _until_done(client: offload.Client, job_id: str) -> offload.ResultDone:
     for _ in range(10):
         r = client.result(job_id, wait=30)
         if r["done"]:
@@ -116,12 +118,36 @@ def test_cancel_retry_batch_and_errors(server: str, tmp_path: Path) -> None:
 
 
 def test_async_client(server: str) -> None:
-    async def main() -> dict[str, Any]:
+    async def main() -> Any:
         client = offload.AsyncClient(server)
         sub = await client.submit("echo", {"n": 9})
-        r = await client.result(sub["id"], wait=30)
-        while not r["done"]:
+        while True:
             r = await client.result(sub["id"], wait=30)
-        return r
+            if r["done"]:
+                return r.get("result")
 
-    assert asyncio.run(main())["result"]["params"] == {"n": 9}
+    assert asyncio.run(main())["params"] == {"n": 9}
+
+
+def _fits(answer: Any, model: Any) -> None:
+    """``answer``'s keys are the model's: every required one, nothing unknown."""
+    assert set(model.__required_keys__) <= set(answer) <= set(model.__annotations__) | set(
+        typing.get_type_hints(model)
+    ), (model.__name__, sorted(answer))
+
+
+def test_the_daemon_serves_the_contract_the_models_follow(server: str) -> None:
+    client = offload.Client(server)
+    assert differences(client.openapi()) == []
+    sub = client.submit("echo", {"n": 1})
+    _fits(sub, offload.Submitted)
+    done = _until_done(client, sub["id"])
+    _fits({k: v for k, v in done.items() if k != "done"}, offload.JobResult)
+    job = client.status(sub["id"])
+    _fits(job, offload.Job)
+    for attempt in job["attempts"]:
+        _fits(attempt, offload.Attempt)
+    page = client.list(limit=5)
+    _fits(page, offload.JobPage)
+    batch = client.submit_batch([{"job": "echo", "params": 2}])
+    _fits(batch[0], offload.Submitted)

@@ -163,3 +163,26 @@ def test_progress_reaches_the_callback_in_order_before_the_end(pool: offload.Poo
     seen.clear()
     assert asyncio.run(pool.run_async("progress", {"n": 3}, on_progress=seen.append)) == "ok"
     assert seen == [{"done": i, "total": 3} for i in range(1, 4)]
+
+
+def test_job_events_reach_on_event_in_order_before_the_end(pool: offload.Pool) -> None:
+    seen: list[tuple[str, object]] = []
+    mixed: list[object] = []
+
+    def progress(data: object) -> None:
+        mixed.append(("progress", data))
+
+    def event(name: str, data: object) -> None:
+        seen.append((name, data))
+        mixed.append((name, data))
+
+    assert pool.run("events", {"n": 4}, on_event=event, on_progress=progress) == "ok"
+    want = [("step", {"i": i}) for i in range(4)] + [("last", None)]
+    assert seen == want  # every receiver ("task", "job", "all"), in order
+    assert mixed == want[:4] + [("progress", "half"), ("last", None)]
+    seen.clear()
+    assert asyncio.run(pool.run_async("events", {"n": 2}, on_event=event)) == "ok"
+    assert seen == [("step", {"i": 0}), ("step", {"i": 1}), ("last", None)]
+    seen.clear()
+    assert pool.submit("events", {"n": 1}, on_event=event).result() == "ok"
+    assert seen == [("step", {"i": 0}), ("last", None)]

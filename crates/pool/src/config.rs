@@ -154,6 +154,11 @@ pub struct PoolConfig {
     pub concurrency: u32,
     /// How a worker is chosen among those with free capacity (default `polling`).
     pub algorithm: Algorithm,
+    /// With `concurrency` above 1: a worker that has a job in flight gets another only while
+    /// at least `min` workers are ready (default false). While a worker starts (a restart, a
+    /// recycling), jobs then wait in the pool's queue for it instead of queueing behind a busy
+    /// worker's job (Python's executor uses it with `min == max`).
+    pub spread_first: bool,
     /// Weights by worker index (the k-th worker keeps weight `weights[k]` across restarts;
     /// default 1).
     pub weights: Vec<f64>,
@@ -222,6 +227,7 @@ impl PoolConfig {
             min: 1,
             max: 4,
             concurrency: 1,
+            spread_first: false,
             algorithm: Algorithm::Polling,
             weights: Vec::new(),
             queue_bound: 10_000,

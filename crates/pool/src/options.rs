@@ -19,6 +19,10 @@ pub struct RunOptions {
     /// Called with the worker's pid each time the job is given to a worker, before its run
     /// is written to the worker (so before the job can print anything there).
     pub on_start: Option<OnStart>,
+    /// Events the stream holds for a slow reader before the oldest are dropped (default
+    /// 256; a reader that only wants a job's few lifecycle events can ask for less: the
+    /// buffer is allocated with every job).
+    pub events_capacity: Option<usize>,
 }
 
 /// A job's start hook ([`RunOptions::on_start`]): runs on the pool's actor, so it must be
@@ -66,6 +70,14 @@ impl RunOptions {
     #[must_use]
     pub fn with_events(mut self) -> Self {
         self.events = true;
+        self
+    }
+
+    /// Keeps a per-job event stream holding at most `n` unread events (at least 1).
+    #[must_use]
+    pub fn with_events_capacity(mut self, n: usize) -> Self {
+        self.events = true;
+        self.events_capacity = Some(n.max(1));
         self
     }
 }

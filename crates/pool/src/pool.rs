@@ -324,7 +324,7 @@ impl ChildPool {
         let permit = self.permit().await?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (events_tx, events) = if opts.events {
-            let (t, r) = broadcast::channel(256);
+            let (t, r) = broadcast::channel(opts.events_capacity.unwrap_or(256).max(1));
             (Some(t), Some(r))
         } else {
             (None, None)

@@ -383,6 +383,42 @@ async fn minimum_connection_and_p2c_spread_work_with_concurrency_above_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spread_first_keeps_a_second_job_off_a_busy_worker_while_one_restarts() {
+    guarded(async {
+        let mut cfg = rust_pool(2, 2).concurrency(2);
+        cfg.spread_first = true;
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let opts = || RunOptions::default().with_events();
+        let mut long = pool
+            .run_with("sleep", json!({"ms": 3000}), opts())
+            .await
+            .unwrap();
+        let busy = started_on(&mut long.events().unwrap()).await;
+        let other = pool.pids().into_iter().find(|&p| p != busy).unwrap();
+        sigkill(other);
+        wait_until("the pool saw the death", Duration::from_secs(10), || {
+            !pool.pids().contains(&other)
+        })
+        .await;
+        // The busy worker has a free slot, but a worker is missing: the job waits for the
+        // replacement instead of queueing behind the 3 s job.
+        let mut short = pool
+            .run_with("sleep", json!({"ms": 1}), opts())
+            .await
+            .unwrap();
+        let ran_on = started_on(&mut short.events().unwrap()).await;
+        assert!(
+            ran_on != busy && ran_on != other,
+            "ran on {ran_on}, busy {busy}"
+        );
+        assert!(short.result().await.outcome.is_success());
+        assert!(long.result().await.outcome.is_success());
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_cannot_start_fails_start_with_its_stderr() {
     guarded(async {
         let dir = tempfile::tempdir().unwrap();

@@ -11,7 +11,24 @@ Every failure is a typed :class:`OffloadError`. See ``bindings/python/README.md`
 
 from __future__ import annotations
 
-from ._client import AsyncClient, Client, ClientError, Event, EventStream, Submitted
+from ._client import AsyncClient, Client, ClientError, Event, EventStream
+from ._models import (
+    Attempt,
+    BatchSubmitted,
+    ErrorCode,
+    Held,
+    Job,
+    JobError,
+    JobPage,
+    JobPending,
+    JobResult,
+    JobState,
+    JobStateView,
+    ResultAnswer,
+    ResultDone,
+    ResultPending,
+    Submitted,
+)
 from ._child import ChildJob, run_job, run_job_async
 from ._errors import (
     Cancelled,
@@ -34,7 +51,7 @@ from ._errors import (
     UnpicklableError,
     WorkerCrashed,
 )
-from ._executor import ProcessPoolExecutor, RemoteTraceback
+from ._executor import ProcessPoolExecutor, RemoteTraceback, progress
 from ._pool import Pool
 
 __all__ = [
@@ -45,8 +62,23 @@ __all__ = [
     "Event",
     "EventStream",
     "Submitted",
+    "BatchSubmitted",
+    "Job",
+    "JobPage",
+    "JobResult",
+    "JobPending",
+    "JobStateView",
+    "JobError",
+    "JobState",
+    "ErrorCode",
+    "Attempt",
+    "Held",
+    "ResultAnswer",
+    "ResultDone",
+    "ResultPending",
     "ProcessPoolExecutor",
     "RemoteTraceback",
+    "progress",
     "ChildJob",
     "run_job",
     "run_job_async",

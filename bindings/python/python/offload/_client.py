@@ -9,19 +9,12 @@ import json
 import socket
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any, Optional, TypedDict
+from typing import Any, Optional, TypedDict, cast
 
 from ._errors import OffloadError
+from ._models import Job, JobPage, JobStateView, ResultAnswer, Submitted
 
 _MAX_SSE_LINE = 16 * 1024 * 1024
-
-
-class Submitted(TypedDict):
-    """The answer to a submit: the job's id, its state, whether an idempotency key found it."""
-
-    id: str
-    state: str
-    duplicate: bool
 
 
 class Event(TypedDict):
@@ -43,7 +36,7 @@ class ClientError(OffloadError):
         self.status = status
 
 
-_SUBMIT_FIELDS = (
+SUBMIT_FIELDS = (
     "priority",
     "delay_ms",
     "run_at",
@@ -53,13 +46,16 @@ _SUBMIT_FIELDS = (
     "backoff",
     "keep_result_ms",
     "key_ttl_ms",
+    "unique",
 )
+"""The submit body's fields besides ``job`` and ``params`` (``_models.SubmitField``; checked
+against the contract's ``Submit`` by ``tests/test_models.py``)."""
 
 
 def _submit_body(job: str, params: Any, opts: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(opts) - set(_SUBMIT_FIELDS)
+    unknown = set(opts) - set(SUBMIT_FIELDS)
     if unknown:
-        raise TypeError(f"unknown submit option(s) {sorted(unknown)}: use {', '.join(_SUBMIT_FIELDS)}")
+        raise TypeError(f"unknown submit option(s) {sorted(unknown)}: use {', '.join(SUBMIT_FIELDS)}")
     body: dict[str, Any] = {"job": job}
     if params is not None:
         body["params"] = params
@@ -157,13 +153,13 @@ class Client:
         jobs: list[Submitted] = out["jobs"]
         return jobs
 
-    def status(self, job_id: str) -> dict[str, Any]:
+    def status(self, job_id: str) -> Job:
         """The job: state, params, progress, result, error, attempts…"""
         _, out = self._request("GET", f"/v1/jobs/{self._id(job_id)}")
-        job: dict[str, Any] = out
+        job: Job = out
         return job
 
-    def result(self, job_id: str, wait: float = 0) -> dict[str, Any]:
+    def result(self, job_id: str, wait: float = 0) -> ResultAnswer:
         """The job's end (``{"id", "state", "result", "error", "done": True}``), waiting up to
         ``wait`` seconds (at most 60) for it; ``{"id", "state", "progress", "done": False}``
         while it is not over."""
@@ -174,20 +170,20 @@ class Client:
             accept=(200, 202),
             extra_timeout=float(wait_s),
         )
-        answer: dict[str, Any] = dict(out)
+        answer = dict(out)
         answer["done"] = status == 200
-        return answer
+        return cast(ResultAnswer, answer)
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str) -> JobStateView:
         """Cancels the job (a running one is killed): ``{"id", "state"}``."""
         _, out = self._request("POST", f"/v1/jobs/{self._id(job_id)}/cancel")
-        answer: dict[str, Any] = out
+        answer: JobStateView = out
         return answer
 
-    def retry(self, job_id: str) -> dict[str, Any]:
+    def retry(self, job_id: str) -> JobStateView:
         """Queues a dead or cancelled job again (``conflict`` for another state)."""
         _, out = self._request("POST", f"/v1/jobs/{self._id(job_id)}/retry")
-        answer: dict[str, Any] = out
+        answer: JobStateView = out
         return answer
 
     def list(
@@ -198,13 +194,20 @@ class Client:
         limit: Optional[int] = None,
         cursor: Optional[str] = None,
         include: Optional[str] = None,
-    ) -> dict[str, Any]:
+    ) -> JobPage:
         """A page of jobs, newest first: ``{"jobs": [...], "next_cursor": str | None}``."""
         q = {"state": state, "job": job, "limit": limit, "cursor": cursor, "include": include}
         query = urllib.parse.urlencode({k: v for k, v in q.items() if v is not None})
         _, out = self._request("GET", "/v1/jobs" + (f"?{query}" if query else ""))
-        page: dict[str, Any] = out
+        page: JobPage = out
         return page
+
+    def openapi(self) -> dict[str, Any]:
+        """The daemon's API contract (``GET /v1/openapi.json``): the document the typed models
+        (``offload.Job``, ``offload.Submitted``, …) follow."""
+        _, out = self._request("GET", "/v1/openapi.json")
+        doc: dict[str, Any] = out
+        return doc
 
     def events(self) -> EventStream:
         """The daemon's events (``GET /v1/events``), an iterator of :class:`Event`; the
@@ -300,17 +303,17 @@ class AsyncClient:
     async def submit_batch(self, items: list[dict[str, Any]]) -> list[Submitted]:
         return await asyncio.to_thread(self.sync.submit_batch, items)
 
-    async def status(self, job_id: str) -> dict[str, Any]:
+    async def status(self, job_id: str) -> Job:
         return await asyncio.to_thread(self.sync.status, job_id)
 
-    async def result(self, job_id: str, wait: float = 0) -> dict[str, Any]:
+    async def result(self, job_id: str, wait: float = 0) -> ResultAnswer:
         return await asyncio.to_thread(self.sync.result, job_id, wait)
 
-    async def cancel(self, job_id: str) -> dict[str, Any]:
+    async def cancel(self, job_id: str) -> JobStateView:
         return await asyncio.to_thread(self.sync.cancel, job_id)
 
-    async def retry(self, job_id: str) -> dict[str, Any]:
+    async def retry(self, job_id: str) -> JobStateView:
         return await asyncio.to_thread(self.sync.retry, job_id)
 
-    async def list(self, **filters: Any) -> dict[str, Any]:
+    async def list(self, **filters: Any) -> JobPage:
         return await asyncio.to_thread(lambda: self.sync.list(**filters))

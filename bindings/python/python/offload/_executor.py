@@ -13,13 +13,14 @@ import threading
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from . import _native
-from ._errors import OffloadError, UnpicklableError, WorkerCrashed, from_native
+from ._errors import InvalidArgument, OffloadError, TimedOut, UnpicklableError, WorkerCrashed
 from ._pool import Pool, _set, settle
 from ._wait import count, ms, options_json
 
 T = TypeVar("T")
 
 _JOBS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_jobs")
+_WORKER = os.path.join(_JOBS, "worker.py")
 
 
 class RemoteTraceback(Exception):
@@ -75,16 +76,31 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
         recycle_max_rss: Optional[int] = None,
         recycle_max_age: Optional[float] = None,
         retries: int = 0,
-        min_workers: int = 1,
+        min_workers: Optional[int] = None,
         start_timeout: Optional[float] = None,
         python: Optional[str] = None,
+        prefetch: int = 2,
     ) -> None:
         if max_workers is None:
             max_workers = len(os.sched_getaffinity(0)) or 1
         count("max_workers", max_workers, 1)
+        count("prefetch", prefetch, 1)
+        if min_workers is None:
+            min_workers = max_workers if prefetch > 1 else 1
+        count("min_workers", min_workers, 0)
+        if prefetch > 1 and min_workers < max_workers:
+            raise InvalidArgument(
+                f"prefetch={prefetch} starts every worker at once: min_workers ({min_workers}) "
+                f"must be max_workers ({max_workers}), or use prefetch=1 to grow on demand"
+            )
         self._timeout = ms("timeout", timeout)
         self._pool = Pool(
             _JOBS,
+            program=python or os.environ.get("OFFLOAD_PYTHON") or sys.executable,
+            args=["-u", _WORKER],
+            concurrency=prefetch,
+            algorithm="minimumConnection",
+            spread_first=True,
             name="executor",
             min=min(min_workers, max_workers),
             max=max_workers,
@@ -98,8 +114,8 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
             kill_grace=1.0,
             start_timeout=start_timeout,
             env={"OFFLOAD_EXECUTOR_PATH": os.pathsep.join(p for p in sys.path if p)},
-            python=python,
         )
+        self._native = self._pool._native
         self._lock = threading.Lock()
         self._pending: set[concurrent.futures.Future[Any]] = set()
         self._shutdown = False
@@ -117,10 +133,14 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
         kwargs: Optional[dict[str, Any]] = None,
         *,
         timeout: Optional[float] = None,
+        on_progress: Optional[Callable[[Any], object]] = None,
     ) -> concurrent.futures.Future[T]:
-        """:meth:`submit` with options: ``timeout`` (seconds) kills the call's worker when the
-        call runs longer (the future raises :class:`TimedOut`; the executor's own ``timeout``
-        applies when this is ``None``)."""
+        """:meth:`submit` with options: ``timeout`` (seconds, from the moment the call begins in
+        its worker) kills the call's worker when the call runs longer (the future raises
+        :class:`TimedOut`; the executor's own ``timeout`` applies when this is ``None``).
+        ``on_progress(data)`` gets each value the call reports with :func:`offload.progress`,
+        in order, all before the future is done, on the extension's delivery thread (keep it
+        short)."""
         call = (fn, tuple(args), dict(kwargs or {}))
         try:
             data = pickle.dumps(call, protocol=pickle.HIGHEST_PROTOCOL)
@@ -129,33 +149,23 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
                 f"cannot send {_describe(fn)} to a worker: {type(e).__name__}: {e}"
             ) from e
         timeout_ms = ms("timeout", timeout) if timeout is not None else self._timeout
-        params = json.dumps({"call": base64.b64encode(data).decode("ascii")})
-        opts = options_json({"timeout_ms": timeout_ms})
         fut: _CallFuture[T] = _CallFuture()
-        name = _describe(fn)
+        fut._offload_name = fn
+        progress = None
+        if on_progress is not None:
+            report = on_progress
 
-        def on_done(answer: str) -> None:
-            with self._lock:
-                self._pending.discard(fut)
-            if fut.cancelled():
-                return
-            try:
-                value = _result(answer, name)
-            except BaseException as e:
-                _set(fut, exc=e)
-            else:
-                _set(fut, value=value)
+            def progress(value: str) -> None:
+                report(json.loads(value))
 
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._pending.add(fut)
-            try:
-                run = self._pool._native.submit("call", params, opts, on_done, True)
-            except RuntimeError as e:
-                self._pending.discard(fut)
-                raise from_native(e, name) from None
-        fut.attach(run)
+            run = self._native.call(
+                base64.b64encode(data).decode("ascii"), fut._offload_done, timeout_ms, progress
+            )
+        fut.attach(run, self)
         return fut
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -191,10 +201,33 @@ class _CallFuture(concurrent.futures.Future[T]):
     library's."""
 
     _run: Optional[_native.NativeRun] = None
+    _executor: Optional[ProcessPoolExecutor] = None
+    _offload_name: Any = None
 
-    def attach(self, run: _native.NativeRun) -> None:
+    def attach(self, run: _native.NativeRun, executor: ProcessPoolExecutor) -> None:
         self._run = run
-        self.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
+        self._executor = executor
+
+    def _offload_done(self, kind: int, payload: str, extra: Optional[str]) -> None:
+        """The native end of the call (``calls.rs``): 0 a value, 1 what it raised, 2 any other
+        end (JSON; ``extra`` is ``"timeout"`` when its timeout cancelled it)."""
+        ex = self._executor
+        if ex is not None:
+            with ex._lock:
+                ex._pending.discard(self)
+        if self.cancelled():
+            return
+        try:
+            if kind == 0:
+                value = pickle.loads(base64.b64decode(payload))
+            elif kind == 1:
+                _raise_remote(payload, extra or "", self._offload_name)
+            else:
+                value = _other_end(payload, extra, self._offload_name)
+        except BaseException as e:
+            _set(self, exc=e)
+        else:
+            _set(self, value=value)
 
     def _sync(self) -> None:
         run = self._run
@@ -210,19 +243,46 @@ class _CallFuture(concurrent.futures.Future[T]):
 
     def cancel(self) -> bool:
         self._sync()
-        return super().cancel()
+        if super().cancel():
+            run = self._run
+            if run is not None:
+                run.cancel()
+            return True
+        return False
 
 
-def _result(answer: str, name: str) -> Any:
-    """A call's value, or raises what the call raised (with the worker's traceback as its
-    cause), or the typed error of the worker's end."""
-    reply = settle(answer, name, WorkerCrashed)
-    if not isinstance(reply, dict):
-        raise OffloadError(f"the executor's job answered {reply!r}", job=name)
-    if "value" in reply:
-        return pickle.loads(base64.b64decode(reply["value"]))
-    exc = pickle.loads(base64.b64decode(reply["error"]))
+def _raise_remote(payload: str, tb: str, fn: Any) -> None:
+    """Raises what the call raised, with the worker's traceback as its cause."""
+    exc = pickle.loads(base64.b64decode(payload))
     if isinstance(exc, BaseException):
-        exc.__cause__ = RemoteTraceback(str(reply.get("traceback", "")))
+        exc.__cause__ = RemoteTraceback(tb)
         raise exc
-    raise OffloadError(f"the call {name} raised {exc!r}", job=name)
+    raise OffloadError(f"the call {_describe(fn)} raised {exc!r}", job=_describe(fn))
+
+
+def _other_end(answer: str, why: Optional[str], fn: Any) -> Any:
+    """Raises the typed error of a call that ended without its own answer (a crash, a
+    timeout, a refusal)."""
+    name = _describe(fn)
+    if why == "timeout":
+        a = json.loads(answer)
+        raise TimedOut(
+            f"the call {name} ran past its timeout; its worker was killed",
+            job=name,
+            outcome=a.get("outcome"),
+            attempts=a.get("attempts"),
+        )
+    reply = settle(answer, name, WorkerCrashed)
+    raise OffloadError(f"the executor's worker answered {reply!r}", job=name)
+
+
+def progress(data: Any) -> bool:
+    """Reports ``data`` (JSON) as the progress of the :class:`ProcessPoolExecutor` call that
+    runs in this process: the call's ``on_progress`` (:meth:`ProcessPoolExecutor.submit_with`)
+    gets it, in order, before the call's future is done. Returns False (and does nothing)
+    outside an executor's worker, or from a thread after its call returned; raises
+    ``TypeError`` when ``data`` is not JSON."""
+    hook = getattr(sys.modules.get("__main__"), "_offload_progress", None)
+    if hook is None:
+        return False
+    return bool(hook(data))

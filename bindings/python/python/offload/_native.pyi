@@ -16,6 +16,14 @@ class NativePool:
         on_done: Callable[[str], object],
         track_start: bool = False,
         on_progress: Optional[Callable[[str], object]] = None,
+        on_event: Optional[Callable[[str, str], object]] = None,
+    ) -> NativeRun: ...
+    def call(
+        self,
+        call: str,
+        on_done: Callable[[int, str, Optional[str]], object],
+        timeout_ms: Optional[int] = None,
+        on_progress: Optional[Callable[[str], object]] = None,
     ) -> NativeRun: ...
     def pids(self) -> list[int]: ...
     def queued(self) -> int: ...

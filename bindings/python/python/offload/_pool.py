@@ -31,7 +31,8 @@ class Pool:
     """A pool of supervised worker processes running the job files of ``jobs``.
 
     ``worker`` is ``"python"`` (``.py`` files, run by ``python``, default this interpreter),
-    ``"node"`` (``.js`` files), or give ``program=`` for a native worker built with the Rust SDK.
+    ``"node"`` (``.js`` files), or give ``program=`` for a native worker built with the Rust SDK
+    (``args``: extra arguments for it).
     Durations are in seconds, sizes in bytes. ``retries`` is how many times a run whose worker
     died, timed out or broke the protocol is tried again (``retry_on_error=True`` also retries
     runs that raised); ``None`` keeps the Rust default (3 attempts in all).
@@ -46,9 +47,12 @@ class Pool:
         *,
         worker: str = "python",
         program: Optional[PathLike] = None,
+        args: Optional[list[str]] = None,
         min: int = 1,
         max: Optional[int] = None,
         concurrency: int = 1,
+        algorithm: Optional[str] = None,
+        spread_first: bool = False,
         timeout: Optional[float] = None,
         retries: Optional[int] = None,
         retry_on_error: bool = False,
@@ -77,10 +81,13 @@ class Pool:
             "jobs_dir": os.path.abspath(jobs),
             "worker": worker,
             "program": os.fspath(program) if program is not None else None,
+            "args": [str(a) for a in args or []],
             "name": name,
             "min": min,
             "max": count("max", max, 1),
             "concurrency": count("concurrency", concurrency, 1),
+            "algorithm": algorithm,
+            "spread_first": spread_first,
             "timeout_ms": ms("timeout", timeout),
             "attempts": None if retries is None else retries + 1,
             "retry_on_error": retry_on_error,
@@ -117,6 +124,7 @@ class Pool:
         attempts: Optional[int],
         key: Optional[str],
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Callable[[Callable[[str], None]], _native.NativeRun]:
         if not isinstance(name, str) or not name:
             raise OffloadError(f"a job name is a non-empty string, not {name!r}")
@@ -136,9 +144,16 @@ class Pool:
             def progress(data: str) -> None:
                 report(json.loads(data))
 
+        event = None
+        if on_event is not None:
+            tell = on_event
+
+            def event(event_name: str, data: str) -> None:
+                tell(event_name, json.loads(data))
+
         def start(on_done: Callable[[str], None]) -> _native.NativeRun:
             try:
-                return self._native.submit(name, p, opts, on_done, False, progress)
+                return self._native.submit(name, p, opts, on_done, False, progress, event)
             except RuntimeError as e:
                 raise from_native(e, name) from None
 
@@ -153,12 +168,15 @@ class Pool:
         attempts: Optional[int] = None,
         key: Optional[str] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Any:
         """Runs job ``name`` with ``params`` (JSON) and returns its result; raises the typed
         error of any other end. Blocks without holding the GIL; Ctrl-C cancels the run.
-        ``on_progress(data)`` gets each value the job reports with ``ctx.progress``, in order,
-        all before the run ends, on one of the extension's threads (keep it short)."""
-        return settle(wait_sync(self._start(name, params, timeout, attempts, key, on_progress)), name)
+        ``on_progress(data)`` gets each value the job reports with ``ctx.progress``, and
+        ``on_event(name, data)`` each event it emits with ``ctx.emit``, in order, all before
+        the run ends, on the extension's delivery thread (keep them short)."""
+        start = self._start(name, params, timeout, attempts, key, on_progress, on_event)
+        return settle(wait_sync(start), name)
 
     async def run_async(
         self,
@@ -169,9 +187,11 @@ class Pool:
         attempts: Optional[int] = None,
         key: Optional[str] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Any:
         """:meth:`run` for asyncio; cancelling the awaiting task cancels and kills the job."""
-        answer = await wait_async(self._start(name, params, timeout, attempts, key, on_progress))
+        start = self._start(name, params, timeout, attempts, key, on_progress, on_event)
+        answer = await wait_async(start)
         return settle(answer, name)
 
     def submit(
@@ -183,6 +203,7 @@ class Pool:
         attempts: Optional[int] = None,
         key: Optional[str] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
+        on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> concurrent.futures.Future[Any]:
         """Starts a run and returns a :class:`concurrent.futures.Future` of its result.
         Cancelling the future cancels the run (and kills its worker after the cancel grace)."""
@@ -198,7 +219,7 @@ class Pool:
             else:
                 _set(fut, value=value)
 
-        run = self._start(name, params, timeout, attempts, key, on_progress)(on_done)
+        run = self._start(name, params, timeout, attempts, key, on_progress, on_event)(on_done)
         fut.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
         return fut
 

@@ -183,6 +183,8 @@ impl Actor {
     }
 
     pub(super) fn dispatch(&mut self) {
+        // `spread_first`: no second job on a busy worker while a worker is missing.
+        let hold_busy = self.cfg.spread_first && self.live_ready() < self.cfg.min;
         let mut i = 0;
         while i < self.queue.len() {
             if self.free_capacity() == 0 {
@@ -200,7 +202,10 @@ impl Actor {
                 pid_of(id).is_some_and(|pid| {
                     pinned.is_none_or(|p| p == pid)
                         && workers.get(&pid).is_some_and(|w| {
-                            w.state == WorkerState::Ready && !w.flow_busy && !w.sweeping
+                            w.state == WorkerState::Ready
+                                && !w.flow_busy
+                                && !w.sweeping
+                                && (!hold_busy || w.in_flight.is_empty())
                         })
                 })
             };

@@ -1,0 +1,68 @@
+//! Delivery of callbacks to Python from one thread of its own.
+//!
+//! A run's end, its progress and its events reach Python as closures queued here, in order. The
+//! `offload-deliver` thread waits for the first one without the GIL, then attaches to the
+//! interpreter once and runs every closure already queued (at most [`BATCH`]) before it lets
+//! the GIL go: a burst of completions costs one attach, and no tokio thread ever waits for the
+//! GIL (a runtime thread blocked on it would stall every pool of the process). Nothing runs once
+//! the interpreter is finalizing; an exception raised by a callback is printed, not lost.
+
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
+
+use pyo3::prelude::*;
+
+/// A callback waiting for the GIL.
+pub(crate) type Delivery = Box<dyn FnOnce(Python<'_>) -> PyResult<()> + Send>;
+
+/// Most callbacks run in one attach; the GIL is released between batches.
+const BATCH: usize = 512;
+
+fn sender() -> &'static Sender<Delivery> {
+    static TX: OnceLock<Sender<Delivery>> = OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = channel::<Delivery>();
+        std::thread::Builder::new()
+            .name("offload-deliver".into())
+            .spawn(move || serve(&rx))
+            .unwrap_or_else(|e| panic!("offload: cannot start the delivery thread: {e}"));
+        tx
+    })
+}
+
+fn serve(rx: &Receiver<Delivery>) {
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        let _ = Python::try_attach(|py| {
+            let mut n = 0;
+            while let Some(f) = next.take() {
+                if let Err(e) = f(py) {
+                    e.print(py);
+                }
+                n += 1;
+                if n < BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+        });
+    }
+}
+
+/// Queues `f` to run on the delivery thread, attached to the interpreter.
+pub(crate) fn deliver(f: Delivery) {
+    let _ = sender().send(f);
+}
+
+/// Queues the call `f(json)`.
+pub(crate) fn call_back(f: Py<PyAny>, json: String) {
+    deliver(Box::new(move |py| f.call1(py, (json,)).map(drop)));
+}
+
+/// Queues the call `f(*args)` of a callback called more than once (progress, events).
+pub(crate) fn call_shared<A>(f: &Arc<Py<PyAny>>, args: A)
+where
+    A: for<'py> pyo3::call::PyCallArgs<'py> + Send + 'static,
+{
+    let f = Arc::clone(f);
+    deliver(Box::new(move |py| f.call1(py, args).map(drop)));
+}
