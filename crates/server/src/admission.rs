@@ -171,6 +171,8 @@ mod tests {
             idempotency_key: None,
             cron: None,
             unique: false,
+            after: Vec::new(),
+            after_policy: Default::default(),
         }
     }
 

@@ -213,6 +213,8 @@ impl Engine {
                 _ => None,
             },
             unique,
+            after: Vec::new(),
+            after_policy: Default::default(),
         };
         crate::limits::check_job(&new, self.cfg.max_timeout_ms)?;
         Ok(new)
