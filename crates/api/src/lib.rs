@@ -39,7 +39,8 @@ pub use cron::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
-    Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
+    AfterPolicy, Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage,
+    JobPending,
     JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, Unique,
     WaitQuery,
 };

@@ -93,14 +93,17 @@ pub fn resolve(after: &[After], index: usize, earlier: &[JobId]) -> Result<Vec<J
         let id = match *a {
             After::Job(id) => id,
             After::Item(k) => *earlier.get(k).filter(|_| k < index).ok_or_else(|| {
-                LimitError::new(
-                    FIELD,
-                    format!("#{k}"),
-                    format!(
+                let earlier = match index {
+                    0 => "an earlier item of a batch (this is a single submit or a batch's \
+                          first item: none is earlier)"
+                        .to_owned(),
+                    1 => "an earlier item of the batch (this is item 1: #0)".to_owned(),
+                    _ => format!(
                         "an earlier item of the batch (this is item {index}: #0..#{})",
-                        index.saturating_sub(1)
+                        index - 1
                     ),
-                )
+                };
+                LimitError::new(FIELD, format!("#{k}"), earlier)
             })?,
         };
         if !ids.contains(&id) {

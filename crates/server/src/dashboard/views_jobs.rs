@@ -23,7 +23,11 @@ const STATES: [&str; 7] = [
 fn cancellable(s: JobState) -> bool {
     matches!(
         s,
-        JobState::Scheduled | JobState::Queued | JobState::Running | JobState::Failed
+        JobState::Scheduled
+            | JobState::Queued
+            | JobState::Running
+            | JobState::Failed
+            | JobState::Waiting
     )
 }
 
