@@ -30,11 +30,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::limits::MAX_AFTER;
 use crate::limits::LimitError;
 use crate::{JobId, JobState, StoredError};
-
-/// The most jobs one job may run after.
-pub const MAX_AFTER: usize = 64;
 
 /// One job a new job runs after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
