@@ -469,6 +469,18 @@ pub struct CronSchedule {
     pub pause_after_failures: Option<u32>,
     /// The IANA time zone its expression is read in (`None`: UTC).
     pub timezone: Option<String>,
+    /// Each run is due up to this many ms after its tick, at random (`None`: at the tick).
+    #[serde(default)]
+    pub jitter_ms: Option<u64>,
+    /// After a run that ended `dead`, ticks fire nothing for this long, doubling with each
+    /// consecutive failure (`None`: no wait; the counters it reads are the store's, so every
+    /// node waits alike).
+    #[serde(default)]
+    pub failure_backoff_ms: Option<u64>,
+    /// The longest such wait (`None`: [`failure_backoff_ms`](Self::failure_backoff_ms) × 64,
+    /// at most a day).
+    #[serde(default)]
+    pub failure_backoff_max_ms: Option<u64>,
 }
 
 /// The counters of a schedule (from `offload.toml` or stored), kept by the store as its jobs

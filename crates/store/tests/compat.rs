@@ -125,6 +125,10 @@ async fn generate_fixture() {
             overlap: "queue".into(),
             pause_after_failures: Some(3),
             timezone: Some("Europe/Berlin".into()),
+            // Since v9.
+            jitter_ms: Some(30_000),
+            failure_backoff_ms: Some(60_000),
+            failure_backoff_max_ms: Some(600_000),
         })
         .await
         .unwrap();
@@ -444,6 +448,11 @@ async fn opens_a_v9_database() {
     let waiting = find("waiting.js").await;
     assert_eq!(waiting.state, JobState::Waiting);
     assert_eq!((waiting.after.clone(), waiting.waiting_on), (vec![running.id], 1));
+    let s = &store.schedules().await.unwrap()[0];
+    assert_eq!(
+        (s.jitter_ms, s.failure_backoff_ms, s.failure_backoff_max_ms),
+        (Some(30_000), Some(60_000), Some(600_000))
+    );
     // Its dependency's end still releases it: its node is gone (recovered), it runs again.
     assert!(store.resume_queue(&Queue::pool("node")).await.unwrap());
     store.recover(Some(FIXTURE_NODE)).await.unwrap();
@@ -470,6 +479,11 @@ async fn a_v8_database_gains_dependencies() {
         .jobs
         .iter()
         .all(|j| j.after.is_empty() && j.waiting_on == 0));
+    let s = &store.schedules().await.unwrap()[0];
+    assert_eq!(
+        (s.jitter_ms, s.failure_backoff_ms, s.failure_backoff_max_ms),
+        (None, None, None)
+    );
     // A job of the old file can be waited for.
     let dep = page.jobs.iter().find(|j| j.job == "scheduled.js").unwrap().id;
     let mut j = job("after.js", "node");

@@ -169,7 +169,15 @@ pub fn schedule(r: &impl Row) -> Result<CronSchedule, StoreError> {
             .map(|n| to_u32(n, "pause_after_failures"))
             .transpose()?,
         timezone: r.opt_text("timezone")?,
+        jitter_ms: opt_u64(r, "jitter_ms")?,
+        failure_backoff_ms: opt_u64(r, "failure_backoff_ms")?,
+        failure_backoff_max_ms: opt_u64(r, "failure_backoff_max_ms")?,
     })
+}
+
+/// An unsigned integer column or `NULL`.
+fn opt_u64(r: &impl Row, col: &'static str) -> Result<Option<u64>, StoreError> {
+    r.opt_int(col)?.map(|n| to_u64(n, col)).transpose()
 }
 
 /// The counters of a schedule, from the columns of `cron_states.sql`.

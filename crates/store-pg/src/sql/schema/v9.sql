@@ -17,8 +17,16 @@
 --   dependency ended otherwise than `succeeded` and its policy is not `always`: then it is
 --   `cancelled` with a `DependencyFailed` error, which fires the trigger again for its own
 --   dependents. The count triggers see these rows as any update.
+-- - `offload_schedules`: a run's jitter and the wait after failed runs of an API schedule
+--   (`jitter_ms`, `failure_backoff_ms`, `failure_backoff_max_ms`; NULL: none). The wait reads
+--   the counters of `offload_cron_state`, shared by every node, so it needs no state of its
+--   own.
 -- - `offload_jobs_state_check` allows `waiting`; `offload_jobs_unique_active` counts it as
 --   unfinished.
+
+ALTER TABLE offload_schedules ADD COLUMN jitter_ms bigint;
+ALTER TABLE offload_schedules ADD COLUMN failure_backoff_ms bigint;
+ALTER TABLE offload_schedules ADD COLUMN failure_backoff_max_ms bigint;
 
 ALTER TABLE offload_jobs DROP CONSTRAINT offload_jobs_state_check;
 ALTER TABLE offload_jobs ADD CONSTRAINT offload_jobs_state_check CHECK (state IN ('scheduled',

@@ -15,6 +15,13 @@
 --   turns `recursive_triggers` on). They keep `job_counts` themselves (the writer's deltas
 --   know nothing of these rows).
 -- - `jobs_unique_active` counts `waiting` jobs as unfinished.
+-- - `schedules`: a run's jitter and the wait after failed runs of an API schedule
+--   (`jitter_ms`, `failure_backoff_ms`, `failure_backoff_max_ms`; NULL: none). The wait reads
+--   the counters of `cron_state`, so it needs no state of its own.
+
+ALTER TABLE schedules ADD COLUMN jitter_ms INTEGER;
+ALTER TABLE schedules ADD COLUMN failure_backoff_ms INTEGER;
+ALTER TABLE schedules ADD COLUMN failure_backoff_max_ms INTEGER;
 
 ALTER TABLE jobs ADD COLUMN after_ids TEXT;
 ALTER TABLE jobs ADD COLUMN after_policy TEXT;
