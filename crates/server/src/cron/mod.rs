@@ -459,7 +459,7 @@ impl Scheduler {
             Decision::Pause => self.pause_for_failures(engine, e).await,
             Decision::SkipBackoff => {
                 tracing::info!(schedule = %e.schedule.name, tick, "cron tick skipped: waiting after failed runs (failure_backoff_ms)");
-                engine.metrics.tick_skipped();
+                engine.metrics.tick_backed_off();
             }
             Decision::Paused => {}
         }
