@@ -37,7 +37,14 @@ fn unique_and_after_from_the_command_line() {
     snapshot("unique_again", &again);
     let other = ok(
         s,
-        &["submit", "hello", "--unique", "while-active", "-p", r#"{"name": "b"}"#],
+        &[
+            "submit",
+            "hello",
+            "--unique",
+            "while-active",
+            "-p",
+            r#"{"name": "b"}"#,
+        ],
     );
     assert_ne!(other, first, "other params make another job");
     snapshot(
@@ -47,14 +54,27 @@ fn unique_and_after_from_the_command_line() {
 
     let waiting = ok(
         s,
-        &["submit", "primes", "--after", &first, "--after", &other, "--after-always"],
+        &[
+            "submit",
+            "primes",
+            "--after",
+            &first,
+            "--after",
+            &other,
+            "--after-always",
+        ],
     );
     snapshot("status_waiting", &offload(Some(s), &["status", &waiting]));
     snapshot(
         "after_unknown",
         &offload(
             Some(s),
-            &["submit", "primes", "--after", "01900000-0000-7000-8000-000000000000"],
+            &[
+                "submit",
+                "primes",
+                "--after",
+                "01900000-0000-7000-8000-000000000000",
+            ],
         ),
     );
     snapshot(

@@ -49,8 +49,16 @@ async fn a_batch_chain_runs_in_order_and_a_failure_cancels_its_dependents() {
     .await;
     assert_eq!(s, 201, "{v}");
     let chain = ids(&v);
-    let states: Vec<&Value> = v["jobs"].as_array().unwrap().iter().map(|j| &j["state"]).collect();
-    assert_eq!(states, [&json!("queued"), &json!("waiting"), &json!("waiting")]);
+    let states: Vec<&Value> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| &j["state"])
+        .collect();
+    assert_eq!(
+        states,
+        [&json!("queued"), &json!("waiting"), &json!("waiting")]
+    );
     let b = job(&d, &chain[1]).await;
     assert_eq!(b["after"], json!([chain[0]]));
     assert_eq!(b["waiting_on"], 1);
@@ -85,7 +93,10 @@ async fn a_batch_chain_runs_in_order_and_a_failure_cancels_its_dependents() {
         let j = wait_state(&d, &f[k], "cancelled").await;
         assert_eq!(j["error"]["name"], "DependencyFailed", "{j}");
         assert!(
-            j["error"]["message"].as_str().unwrap().contains(dep.as_str()),
+            j["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(dep.as_str()),
             "{j}"
         );
     }
@@ -128,7 +139,12 @@ async fn bad_after_values_are_refused_naming_the_field() {
         assert!(text.contains("after"), "the refusal names the field: {v}");
     }
     // A bad policy: refused by the body's parser, naming the values it takes.
-    let (s, v) = post(&d, "/v1/jobs", json!({"job": "primes", "after_policy": "sometimes"})).await;
+    let (s, v) = post(
+        &d,
+        "/v1/jobs",
+        json!({"job": "primes", "after_policy": "sometimes"}),
+    )
+    .await;
     assert_eq!(s, 400, "{v}");
     assert!(v.to_string().contains("always"), "{v}");
     // A batch whose second item names a later one (or an unknown job) creates nothing.

@@ -59,9 +59,15 @@ async fn jitter_delays_each_run_within_its_bound() {
     let jobs = runs(&d, "spread", 3).await;
     let mut offsets = Vec::new();
     for j in &jobs {
-        let (created, run_at) = (j["created_at"].as_i64().unwrap(), j["run_at"].as_i64().unwrap());
+        let (created, run_at) = (
+            j["created_at"].as_i64().unwrap(),
+            j["run_at"].as_i64().unwrap(),
+        );
         // Due between its tick (at most a second before it was created) and tick + jitter.
-        assert!(run_at >= created - 1000 && run_at <= created + jitter, "{j}");
+        assert!(
+            run_at >= created - 1000 && run_at <= created + jitter,
+            "{j}"
+        );
         offsets.push(run_at - created);
     }
     // Drawn per tick: three runs of one schedule are not all due at once (each offset is one
@@ -118,7 +124,10 @@ async fn bad_pacing_is_refused_naming_its_field() {
             json!({"failure_backoff_ms": 10_000, "failure_backoff_max_ms": 5_000}),
             "failure_backoff",
         ),
-        (json!({"failure_backoff_max_ms": 5_000}), "failure_backoff_max_ms"),
+        (
+            json!({"failure_backoff_max_ms": 5_000}),
+            "failure_backoff_max_ms",
+        ),
     ] {
         let mut body = json!({"name": "bad", "cron": "0 3 * * *", "job": "hello"});
         body.as_object_mut()

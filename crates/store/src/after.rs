@@ -30,8 +30,8 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::limits::MAX_AFTER;
 use crate::limits::LimitError;
+pub use crate::limits::MAX_AFTER;
 use crate::{JobId, JobState, StoredError};
 
 /// One job a new job runs after.
@@ -192,7 +192,12 @@ mod tests {
     fn items_resolve_only_to_earlier_ones_and_each_id_once() {
         let earlier = [id(1), id(2)];
         let got = resolve(
-            &[After::Item(1), After::Job(id(9)), After::Item(0), After::Item(1)],
+            &[
+                After::Item(1),
+                After::Job(id(9)),
+                After::Item(0),
+                After::Item(1),
+            ],
             2,
             &earlier,
         )

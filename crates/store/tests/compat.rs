@@ -447,7 +447,10 @@ async fn opens_a_v9_database() {
     let running = find("running.js").await;
     let waiting = find("waiting.js").await;
     assert_eq!(waiting.state, JobState::Waiting);
-    assert_eq!((waiting.after.clone(), waiting.waiting_on), (vec![running.id], 1));
+    assert_eq!(
+        (waiting.after.clone(), waiting.waiting_on),
+        (vec![running.id], 1)
+    );
     let s = &store.schedules().await.unwrap()[0];
     assert_eq!(
         (s.jitter_ms, s.failure_backoff_ms, s.failure_backoff_max_ms),
@@ -485,7 +488,12 @@ async fn a_v8_database_gains_dependencies() {
         (None, None, None)
     );
     // A job of the old file can be waited for.
-    let dep = page.jobs.iter().find(|j| j.job == "scheduled.js").unwrap().id;
+    let dep = page
+        .jobs
+        .iter()
+        .find(|j| j.job == "scheduled.js")
+        .unwrap()
+        .id;
     let mut j = job("after.js", "node");
     j.after = vec![After::Job(dep)];
     let s = store.submit(vec![j], WINDOW).await.unwrap();

@@ -174,7 +174,9 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
             .map(|c| backoff(c, args.max_delay, args.jitter)),
         keep_result_ms: args.keep_result.map(millis),
         key_ttl_ms: args.key_ttl.map(millis),
-        unique: args.unique.map(|UniqueArg::WhileActive| Unique::WhileActive),
+        unique: args
+            .unique
+            .map(|UniqueArg::WhileActive| Unique::WhileActive),
         after: (!args.after.is_empty()).then(|| args.after.clone()),
         after_policy: args.after_always.then_some(AfterPolicy::Always),
         ..SubmitRequest::default()

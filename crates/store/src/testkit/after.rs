@@ -45,7 +45,10 @@ pub async fn after_waits_until_every_dependency_succeeded<H: Harness, Fut: Futur
         .unwrap();
     let (a, b) = (s[0].id, s[1].id);
     let c = store
-        .submit(vec![after("c", &[After::Job(a), After::Job(b), After::Job(a)])], WINDOW)
+        .submit(
+            vec![after("c", &[After::Job(a), After::Job(b), After::Job(a)])],
+            WINDOW,
+        )
         .await
         .unwrap()[0]
         .clone();
@@ -111,7 +114,12 @@ pub async fn a_failed_dependency_cancels_its_chain_unless_always<
     let states: Vec<JobState> = s.iter().map(|s| s.state).collect();
     assert_eq!(
         states,
-        [JobState::Queued, JobState::Waiting, JobState::Waiting, JobState::Waiting]
+        [
+            JobState::Queued,
+            JobState::Waiting,
+            JobState::Waiting,
+            JobState::Waiting
+        ]
     );
     assert_eq!(store.get(ids[2]).await.unwrap().after, vec![ids[1]]);
     assert_eq!(claim_all(&*store).await, HashSet::from([ids[0]]));
@@ -217,7 +225,10 @@ pub async fn cancel_and_delete_release_dependents<H: Harness, Fut: Future<Output
         .await
         .unwrap();
     assert_eq!(state(&*store, s[1].id).await, JobState::Cancelled);
-    assert!(matches!(store.get(s[2].id).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.get(s[2].id).await,
+        Err(StoreError::NotFound)
+    ));
     harness.check_counts().await;
 }
 
@@ -233,7 +244,10 @@ pub async fn bad_after_is_refused_whole<H: Harness, Fut: Future<Output = H>>(
         vec![job("a", "node"), after("b", &[After::Job(JobId::now_v7())])],
         vec![job("a", "node"), after("b", &[After::Item(1)])],
         vec![after("b", &[After::Item(3)]), job("a", "node")],
-        vec![job("a", "node"), after("b", &vec![After::Job(known); MAX_AFTER + 1])],
+        vec![
+            job("a", "node"),
+            after("b", &vec![After::Job(known); MAX_AFTER + 1]),
+        ],
     ];
     for batch in cases {
         match store.submit(batch, WINDOW).await {
@@ -298,8 +312,16 @@ pub async fn concurrent_ends_release_the_dependent<H: Harness, Fut: Future<Outpu
         t1.await.unwrap().unwrap();
         t2.await.unwrap().unwrap();
         let v = store.get(c).await.unwrap();
-        assert_eq!((v.state, v.waiting_on), (JobState::Queued, 0), "round {round}");
-        assert_eq!(state(&*store, late).await, JobState::Queued, "round {round}");
+        assert_eq!(
+            (v.state, v.waiting_on),
+            (JobState::Queued, 0),
+            "round {round}"
+        );
+        assert_eq!(
+            state(&*store, late).await,
+            JobState::Queued,
+            "round {round}"
+        );
         assert_eq!(claim_all(&*store).await, HashSet::from([c, late]));
         for id in [c, late] {
             store
