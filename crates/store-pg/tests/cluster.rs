@@ -445,7 +445,11 @@ async fn dependencies_completed_on_two_nodes_at_once_release_their_dependents() 
             .claim(NODE, &demand("node", 10), LEASE)
             .await
             .unwrap();
-        assert_eq!(claimed.len(), 2, "round {round}: only a and b are claimable");
+        assert_eq!(
+            claimed.len(),
+            2,
+            "round {round}: only a and b are claimable"
+        );
         let (sa, sb, sc) = (
             Arc::clone(&stores[0]),
             Arc::clone(&stores[1]),
@@ -471,7 +475,11 @@ async fn dependencies_completed_on_two_nodes_at_once_release_their_dependents() 
         ids.push(late);
         for id in &ids {
             let j = stores[1].get(*id).await.unwrap();
-            assert_eq!((j.state, j.waiting_on), (JobState::Queued, 0), "round {round}");
+            assert_eq!(
+                (j.state, j.waiting_on),
+                (JobState::Queued, 0),
+                "round {round}"
+            );
         }
         let claimed: HashSet<_> = stores[2]
             .claim(NODE, &demand("node", 100), LEASE)
