@@ -110,6 +110,25 @@ mod tests {
         assert!(p.contains("jobs_state"), "{p}");
     }
 
+    /// A job's end finds its dependents by the key of `job_deps` (the statements of the
+    /// `job_deps_released` trigger, schema v9): a search, never a scan of `jobs` or the edges.
+    #[test]
+    fn the_release_of_dependents_searches_by_key() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        for sql in [
+            "SELECT j.pool FROM job_deps d JOIN jobs j ON j.id = d.job_id \
+             WHERE d.dep_id = ?1 AND j.state = 'waiting'",
+            "UPDATE jobs SET waiting_on = waiting_on - 1 \
+             WHERE state = 'waiting' AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)",
+            "DELETE FROM job_deps WHERE dep_id = ?1",
+        ] {
+            let p = plan(&conn, sql);
+            assert!(!p.contains("SCAN"), "{sql}: {p}");
+            assert!(p.contains("SEARCH"), "{sql}: {p}");
+        }
+    }
+
     /// With STAT4 compiled in (as libsqlite3-sys does), SQLite re-prepares a statement when a
     /// rebound parameter might change its plan: the claim did on every call, and parsing cost
     /// a third of the claim path. The query planner stability guarantee turns that off.
