@@ -112,6 +112,16 @@ pub struct Schedule {
     pub pause_after_failures: Option<u32>,
     /// The IANA time zone its expression is read in (`null`: UTC).
     pub timezone: Option<String>,
+    /// Each run is due up to this many ms after its tick, at random (absent: at the tick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<u64>,
+    /// After a run that ended dead, ticks fire nothing for this long, doubling with each
+    /// consecutive failure (absent: no wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_backoff_ms: Option<u64>,
+    /// The longest such wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_backoff_max_ms: Option<u64>,
     /// Set while it is paused.
     pub paused: Option<SchedulePause>,
     /// Its counters.
@@ -176,6 +186,32 @@ pub struct AddSchedule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 1, max_length = 64)]
     pub timezone: Option<String>,
+    /// Each run is due up to this many ms after its tick, at random, so that schedules on the
+    /// same minute do not all start at once (absent: at the tick).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
+    #[schema(minimum = 0, maximum = 3_600_000)]
+    pub jitter_ms: Option<u64>,
+    /// After a run that ended dead, ticks fire nothing for this long, doubling with each
+    /// consecutive failure, up to `failure_backoff_max_ms` (absent: no wait).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
+    #[schema(minimum = 1, maximum = 86_400_000)]
+    pub failure_backoff_ms: Option<u64>,
+    /// The longest wait after failures (default: `failure_backoff_ms` × 64, at most a day).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::int::opt"
+    )]
+    #[schema(minimum = 1, maximum = 86_400_000)]
+    pub failure_backoff_max_ms: Option<u64>,
 }
 
 /// The answer to `POST /v1/cron`.

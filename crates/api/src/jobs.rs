@@ -12,7 +12,7 @@ pub type JobId = Uuid;
 pub type Millis = i64;
 
 /// A job's state (`succeeded`, `dead` and `cancelled` are terminal; `failed` means a retry is
-/// due at `run_at`).
+/// due at `run_at`; `waiting`: the jobs it runs after, `after`, are not all over yet).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
@@ -33,11 +33,13 @@ pub enum JobState {
     Dead,
     /// Cancelled.
     Cancelled,
+    /// Waiting for the jobs it runs after (`after`).
+    Waiting,
 }
 
 impl JobState {
     /// Every state.
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 8] = [
         Self::Scheduled,
         Self::Queued,
         Self::Running,
@@ -45,6 +47,7 @@ impl JobState {
         Self::Failed,
         Self::Dead,
         Self::Cancelled,
+        Self::Waiting,
     ];
 
     /// Its wire name.
@@ -57,6 +60,7 @@ impl JobState {
             Self::Failed => "failed",
             Self::Dead => "dead",
             Self::Cancelled => "cancelled",
+            Self::Waiting => "waiting",
         }
     }
 
@@ -85,6 +89,11 @@ pub struct JobError {
 
 fn yes() -> bool {
     true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The body of `POST /v1/jobs` (and each item of a batch). Only `job` is required; `delay_ms`
@@ -186,6 +195,27 @@ pub struct SubmitRequest {
     /// unique`, else none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique: Option<Unique>,
+    /// Run only after these jobs (at most 64): each the id of an existing job, or in a batch
+    /// `"#k"`, the job the batch's earlier item `k` (0-based) answered. The job is `waiting`
+    /// until they are all over; it then runs if they all succeeded, else it is `cancelled`
+    /// with a `DependencyFailed` error naming the one that did not (see `after_policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 64, example = json!(["#0"]))]
+    pub after: Option<Vec<String>>,
+    /// `"succeeded"` (default): run only if every job of `after` succeeded; `"always"`: run
+    /// once they are all over, whatever their ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_policy: Option<AfterPolicy>,
+}
+
+/// When a job with `after` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterPolicy {
+    /// Only if every job it runs after succeeded (else it is cancelled).
+    Succeeded,
+    /// Once every job it runs after is over, whatever their ends.
+    Always,
 }
 
 /// Uniqueness of a submitted job.
@@ -314,6 +344,17 @@ pub struct Job {
     /// otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held: Option<crate::Held>,
+    /// The jobs it runs after (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub after: Vec<JobId>,
+    /// When it runs (with `after` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_policy: Option<AfterPolicy>,
+    /// How many of the jobs of `after` are not over yet (`waiting` while more than 0; absent:
+    /// 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub waiting_on: u32,
     /// Every attempt (`[]` in lists).
     pub attempts: Vec<Attempt>,
 }

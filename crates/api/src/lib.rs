@@ -43,9 +43,9 @@ pub use cron::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorDetail, UnknownCode};
 pub use jobs::{
-    Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage, JobPending,
-    JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted, Unique,
-    WaitQuery,
+    AfterPolicy, Attempt, BatchRequest, BatchSubmitted, EventsQuery, Job, JobError, JobId, JobPage,
+    JobPending, JobResult, JobState, JobStateView, ListQuery, Millis, SubmitRequest, Submitted,
+    Unique, WaitQuery,
 };
 pub use logs::{
     parse_log_cursor, JobLogs, LogLine, LogStream, LogsQuery, DEFAULT_LOG_PAGE, MAX_LOG_PAGE,

@@ -14,6 +14,8 @@ pub const MAX_ATTEMPTS: u32 = 100;
 pub const MAX_BACKOFF_MS: u64 = 3_600_000;
 /// Longest `key_ttl_ms` (365 days).
 pub const MAX_KEY_TTL_MS: u64 = 31_536_000_000;
+/// Most ids in a job's `after`.
+pub const MAX_AFTER: usize = 64;
 /// Longest `keep_result_ms` (3,650 days).
 pub const MAX_KEEP_RESULT_MS: u64 = 315_360_000_000;
 /// Most entries of a `list` backoff.

@@ -87,7 +87,7 @@ impl Admission {
         for ((pool, state), n) in counts {
             if matches!(
                 state,
-                JobState::Scheduled | JobState::Queued | JobState::Failed
+                JobState::Scheduled | JobState::Queued | JobState::Failed | JobState::Waiting
             ) {
                 *per_pool.entry(pool).or_default() += n;
             }
@@ -171,6 +171,8 @@ mod tests {
             idempotency_key: None,
             cron: None,
             unique: false,
+            after: Vec::new(),
+            after_policy: Default::default(),
         }
     }
 

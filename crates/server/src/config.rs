@@ -199,6 +199,17 @@ pub struct CronSection {
     /// The IANA time zone its expression is read in (absent: UTC).
     #[serde(default)]
     pub timezone: Option<String>,
+    /// Each run is due up to this many ms after its tick, at random (0..=3,600,000; absent:
+    /// at the tick).
+    #[serde(default)]
+    pub jitter_ms: Option<u64>,
+    /// After a run that ended dead, ticks fire nothing for this long, doubling with each
+    /// consecutive failure (1..=86,400,000; absent: no wait).
+    #[serde(default)]
+    pub failure_backoff_ms: Option<u64>,
+    /// The longest such wait (absent: `failure_backoff_ms` × 64, at most a day).
+    #[serde(default)]
+    pub failure_backoff_max_ms: Option<u64>,
 }
 
 fn default_overlap() -> String {

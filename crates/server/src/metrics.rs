@@ -165,6 +165,14 @@ impl Metrics {
             .increment(1);
     }
 
+    /// A cron tick fired nothing because the wait after the schedule's failed runs is not over
+    /// (`failure_backoff_ms`).
+    pub(crate) fn tick_backed_off(&self) {
+        self.recorder
+            .register_counter(&Key::from_name("offload_cron_backoff_ticks_total"), &META)
+            .increment(1);
+    }
+
     /// A cron tick fired nothing because the schedule's previous run is unfinished
     /// (`overlap = "skip"`).
     pub(crate) fn tick_skipped(&self) {

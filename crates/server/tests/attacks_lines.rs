@@ -492,6 +492,9 @@ async fn cron_schedules_are_capped_in_number_and_frequency() {
         overlap: "skip".into(),
         pause_after_failures: None,
         timezone: None,
+        jitter_ms: None,
+        failure_backoff_ms: None,
+        failure_backoff_max_ms: None,
     };
     let tmp = tempfile::tempdir().unwrap();
     let mut cfg = base_config(&tmp);

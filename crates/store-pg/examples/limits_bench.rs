@@ -50,6 +50,8 @@ fn job(name: &str, i: usize) -> NewJob {
         idempotency_key: None,
         cron: None,
         unique: false,
+        after: Vec::new(),
+        after_policy: Default::default(),
     }
 }
 

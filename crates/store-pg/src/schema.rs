@@ -17,7 +17,7 @@ use crate::{engine, StoreError};
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
@@ -26,6 +26,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("sql/schema/v6.sql"),
     include_str!("sql/schema/v7.sql"),
     include_str!("sql/schema/v8.sql"),
+    include_str!("sql/schema/v9.sql"),
 ];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).

@@ -419,3 +419,81 @@ async fn unique_submits_racing_on_several_nodes_make_one_job() {
     assert_eq!(all.iter().filter(|s| !s.duplicate).count(), 1);
     check_counts(&db, &stores[0]).await;
 }
+
+/// Dependencies across nodes: many dependents, each after two jobs that two nodes complete at
+/// the same moment, while a third node submits more dependents of the same jobs. Every
+/// dependent ends `queued` exactly once (none stuck `waiting`, none released twice), and the
+/// counts match the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dependencies_completed_on_two_nodes_at_once_release_their_dependents() {
+    use offload_store::After;
+    let db = TestDb::create();
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(PgStore::connect(&db.url).await.unwrap()));
+    }
+    for round in 0..8 {
+        let mut batch = vec![job("a", "node"), job("b", "node")];
+        for k in 0..6 {
+            let mut d = job(&format!("d{k}"), "node");
+            d.after = vec![After::Item(0), After::Item(1)];
+            batch.push(d);
+        }
+        let s = stores[0].submit(batch, WINDOW).await.unwrap();
+        let (a, b) = (s[0].id, s[1].id);
+        let claimed = stores[0]
+            .claim(NODE, &demand("node", 10), LEASE)
+            .await
+            .unwrap();
+        assert_eq!(
+            claimed.len(),
+            2,
+            "round {round}: only a and b are claimable"
+        );
+        let (sa, sb, sc) = (
+            Arc::clone(&stores[0]),
+            Arc::clone(&stores[1]),
+            Arc::clone(&stores[2]),
+        );
+        let ta = tokio::spawn(async move {
+            sa.complete(vec![completion(a, 1, succeeded(json!(1)))])
+                .await
+        });
+        let tb = tokio::spawn(async move {
+            sb.complete(vec![completion(b, 1, succeeded(json!(2)))])
+                .await
+        });
+        let tc = tokio::spawn(async move {
+            let mut late = job("late", "node");
+            late.after = vec![After::Job(b), After::Job(a)];
+            sc.submit(vec![late], WINDOW).await
+        });
+        ta.await.unwrap().unwrap();
+        tb.await.unwrap().unwrap();
+        let late = tc.await.unwrap().unwrap()[0].id;
+        let mut ids: Vec<_> = s[2..].iter().map(|d| d.id).collect();
+        ids.push(late);
+        for id in &ids {
+            let j = stores[1].get(*id).await.unwrap();
+            assert_eq!(
+                (j.state, j.waiting_on),
+                (JobState::Queued, 0),
+                "round {round}"
+            );
+        }
+        let claimed: HashSet<_> = stores[2]
+            .claim(NODE, &demand("node", 100), LEASE)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(claimed, ids.iter().copied().collect(), "round {round}");
+        let done = ids
+            .iter()
+            .map(|id| completion(*id, 1, succeeded(json!(0))))
+            .collect();
+        stores[0].complete(done).await.unwrap();
+    }
+    check_counts(&db, &stores[0]).await;
+}

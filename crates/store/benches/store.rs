@@ -35,6 +35,8 @@ fn job(i: usize) -> NewJob {
         idempotency_key: None,
         cron: None,
         unique: false,
+        after: Vec::new(),
+        after_policy: Default::default(),
     }
 }
 

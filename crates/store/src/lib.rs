@@ -15,6 +15,9 @@
 //!              └─ (delay / run_at in the future)              └──▶ cancelled
 //! ```
 //!
+//! A job submitted with `after` starts `waiting` until the jobs it names are over, then goes
+//! on as `queued` (or `scheduled`), or ends `cancelled` (see [`after`]).
+//!
 //! `succeeded`, `dead` and `cancelled` are terminal; `failed` means "an attempt failed, a retry
 //! is scheduled at `run_at`". `retry` moves a `dead` or `cancelled` job back to `queued`.
 //!
@@ -34,6 +37,7 @@
 //!   groups.
 #![deny(missing_docs)]
 
+pub mod after;
 pub mod bulk;
 pub mod limits;
 pub mod logs;
@@ -49,6 +53,7 @@ mod store;
 pub mod testkit;
 pub mod throttle;
 
+pub use after::{After, AfterPolicy};
 pub use bulk::{BulkAction, BulkOutcome, JobFilter};
 pub use logs::{LogLine, LogQuery, LogStream};
 pub use nodes::{AfterDrain, Beat, DrainOrder, DrainRequest, NodeRecord, NodeStart, NodeState};
@@ -98,11 +103,13 @@ pub enum JobState {
     Dead,
     /// Cancelled.
     Cancelled,
+    /// Waiting for the jobs it runs after ([`after`]).
+    Waiting,
 }
 
 impl JobState {
     /// Every state.
-    pub const ALL: [JobState; 7] = [
+    pub const ALL: [JobState; 8] = [
         JobState::Scheduled,
         JobState::Queued,
         JobState::Running,
@@ -110,6 +117,7 @@ impl JobState {
         JobState::Failed,
         JobState::Dead,
         JobState::Cancelled,
+        JobState::Waiting,
     ];
 
     /// Its wire name.
@@ -122,6 +130,7 @@ impl JobState {
             Self::Failed => "failed",
             Self::Dead => "dead",
             Self::Cancelled => "cancelled",
+            Self::Waiting => "waiting",
         }
     }
 
@@ -178,6 +187,13 @@ pub struct NewJob {
     /// ([`rules::submit::unique_key`]).
     #[serde(default)]
     pub unique: bool,
+    /// The jobs it runs after (at most [`after::MAX_AFTER`]): it is `waiting` until they are
+    /// over ([`after`]).
+    #[serde(default)]
+    pub after: Vec<After>,
+    /// What it does when one of them ends dead or cancelled.
+    #[serde(default)]
+    pub after_policy: AfterPolicy,
 }
 
 /// A cron tick that produced a job.
@@ -381,6 +397,12 @@ pub struct JobRecord {
     pub lease_until: Option<Millis>,
     /// The cron schedule that submitted it, if one did.
     pub schedule: Option<String>,
+    /// The jobs it runs after (empty: none).
+    pub after: Vec<JobId>,
+    /// What it does when one of them ends dead or cancelled.
+    pub after_policy: AfterPolicy,
+    /// How many of them are not over yet (`waiting` while more than 0).
+    pub waiting_on: u32,
     /// Every attempt (filled by `get`, empty in lists).
     pub attempts: Vec<AttemptRecord>,
 }
@@ -447,6 +469,18 @@ pub struct CronSchedule {
     pub pause_after_failures: Option<u32>,
     /// The IANA time zone its expression is read in (`None`: UTC).
     pub timezone: Option<String>,
+    /// Each run is due up to this many ms after its tick, at random (`None`: at the tick).
+    #[serde(default)]
+    pub jitter_ms: Option<u64>,
+    /// After a run that ended `dead`, ticks fire nothing for this long, doubling with each
+    /// consecutive failure (`None`: no wait; the counters it reads are the store's, so every
+    /// node waits alike).
+    #[serde(default)]
+    pub failure_backoff_ms: Option<u64>,
+    /// The longest such wait (`None`: [`failure_backoff_ms`](Self::failure_backoff_ms) × 64,
+    /// at most a day).
+    #[serde(default)]
+    pub failure_backoff_max_ms: Option<u64>,
 }
 
 /// The counters of a schedule (from `offload.toml` or stored), kept by the store as its jobs

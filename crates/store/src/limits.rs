@@ -13,6 +13,7 @@
 //! | `idempotency_key` | 1..=[`MAX_IDEMPOTENCY_KEY`] (256) bytes | |
 //! | `backoff` | each delay `0..=`[`MAX_BACKOFF_MS`], a list of 1..=32 (`rules::retry`) | |
 //! | `key_ttl_ms` | `1..=`[`MAX_KEY_TTL_MS`] (365 days, `idempotency_hours`' bound) | |
+//! | `after` | at most [`MAX_AFTER`] (64) ids, each an existing job or an earlier item of the batch | a release touches each edge once |
 //! | `keep_result_ms` | `0..=`[`MAX_KEEP_RESULT_MS`] (3,650 days, the daemon's longest retention) | no wrap in `updated_at + keep_result_ms` |
 //!
 //! A refusal is a [`LimitError`] naming the field, the value and the limit.
@@ -47,6 +48,9 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 256;
 pub const MAX_KEY_TTL_MS: u64 = 365 * DAY_MS;
 /// The longest a succeeded job may ask to be kept (3,650 days, as `retention_hours`' bound).
 pub const MAX_KEEP_RESULT_MS: u64 = 3650 * DAY_MS;
+
+/// The most jobs one job may run after (`after`, [`crate::after`]).
+pub const MAX_AFTER: usize = 64;
 
 /// A number (or length) out of its range.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -208,6 +212,7 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
             format!("{MIN_PRIORITY}..={MAX_PRIORITY}"),
         ));
     }
+    crate::after::check_len(job.after.len())?;
     if let Some(k) = &job.idempotency_key {
         if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY {
             return Err(LimitError::new(
@@ -240,6 +245,8 @@ mod tests {
             idempotency_key: None,
             cron: None,
             unique: false,
+            after: Vec::new(),
+            after_policy: Default::default(),
         }
     }
 

@@ -22,8 +22,11 @@ pub trait Store: Send + Sync + 'static {
     /// with the same params (compared as JSON values) returns that job with `duplicate: true`;
     /// with other params the whole batch fails with [`StoreError::IdempotencyConflict`]. A job
     /// whose `cron` tick already fired returns the first one; a `unique` job whose unfinished
-    /// twin exists returns it. Numbers out of the ranges of [`limits`](crate::limits) are
-    /// [`StoreError::Limit`].
+    /// twin exists returns it. A job with `after` ([`after`](crate::after)) starts `waiting`
+    /// for the jobs it names (earlier items of the batch by index), or `cancelled` when one of
+    /// them is dead or cancelled already; an unknown id or a later item refuses the whole batch
+    /// ([`StoreError::Limit`] naming `after`). Numbers out of the ranges of
+    /// [`limits`](crate::limits) are [`StoreError::Limit`].
     async fn submit(
         &self,
         jobs: Vec<NewJob>,

@@ -18,9 +18,10 @@
 //! `semantics.rs` (backoffs, non-retryable errors, per-job result retention, per-submit key windows),
 //! `nodes.rs` (the node registry, a job handed back by a draining node),
 //! `throttle.rs` (rate and concurrency limits), `unique.rs` (`unique = "while-active"`),
-//! `stats.rs` (history).
+//! `stats.rs` (history), `after.rs` (dependencies).
 
 mod admin;
+mod after;
 mod bulk;
 mod claim;
 mod complete;
@@ -36,6 +37,7 @@ mod throttle;
 mod unique;
 
 pub use admin::*;
+pub use after::*;
 pub use bulk::*;
 pub use claim::*;
 pub use complete::*;
@@ -96,6 +98,8 @@ pub fn job(name: &str, pool: &str) -> NewJob {
         idempotency_key: None,
         cron: None,
         unique: false,
+        after: Vec::new(),
+        after_policy: Default::default(),
     }
 }
 
@@ -203,6 +207,11 @@ macro_rules! store_conformance {
             bad_limits_are_refused,
             // unique = "while-active"
             unique_while_active_returns_the_unfinished_job,
+            // dependencies (after)
+            after_waits_until_every_dependency_succeeded,
+            a_failed_dependency_cancels_its_chain_unless_always,
+            cancel_and_delete_release_dependents,
+            bad_after_is_refused_whole,
             // history
             stats_of_two_nodes_merge,
             stats_purge_deletes_old_minutes,
@@ -211,7 +220,8 @@ macro_rules! store_conformance {
             concurrent_claimers_never_share_a_job,
             concurrent_claimers_respect_limits,
             concurrent_unique_submits_make_one_job,
-            concurrent_single_submits_are_all_committed
+            concurrent_single_submits_are_all_committed,
+            concurrent_ends_release_the_dependent
         );
     };
     (@cases $fresh:expr; $($case:ident),+; $($multi:ident),+) => {

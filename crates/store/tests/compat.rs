@@ -14,7 +14,7 @@ use common::*;
 use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
 use offload_store::stats::{bucket_of, series, Metric, StatRow, StatsQuery, MINUTE_MS};
 use offload_store::{
-    Backoff, CronSchedule, CronTick, Curve, JobState, ListFilter, Queue, SqliteStore, Store,
+    After, Backoff, CronSchedule, CronTick, Curve, JobState, ListFilter, Queue, SqliteStore, Store,
     StoredError, Transition,
 };
 use serde_json::json;
@@ -90,8 +90,8 @@ async fn generate_fixture() {
     };
     store.complete(vec![end(id, dead)]).await.unwrap();
 
-    let id = store.submit(vec![one("running.js")], WINDOW).await.unwrap()[0].id;
-    assert_eq!(claim_one().await, id);
+    let running = store.submit(vec![one("running.js")], WINDOW).await.unwrap()[0].id;
+    assert_eq!(claim_one().await, running);
 
     let id = store
         .submit(vec![one("cancelled.js")], WINDOW)
@@ -125,6 +125,10 @@ async fn generate_fixture() {
             overlap: "queue".into(),
             pause_after_failures: Some(3),
             timezone: Some("Europe/Berlin".into()),
+            // Since v9.
+            jitter_ms: Some(30_000),
+            failure_backoff_ms: Some(60_000),
+            failure_backoff_max_ms: Some(600_000),
         })
         .await
         .unwrap();
@@ -161,6 +165,11 @@ async fn generate_fixture() {
         ])
         .await
         .unwrap();
+    // Since v9: a job waiting for the running one.
+    let mut waiting = one("waiting.js");
+    waiting.after = vec![After::Job(running)];
+    let w = store.submit(vec![waiting], WINDOW).await.unwrap();
+    assert_eq!(w[0].state, JobState::Waiting);
     drop(store); // closes: the WAL is checkpointed into the file
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
@@ -415,4 +424,80 @@ async fn opens_a_v8_database() {
         .unwrap();
     let points = series(&q, &store.stats(&q).await.unwrap());
     assert_eq!(points[0].submitted, 4);
+}
+
+#[tokio::test]
+async fn opens_a_v9_database() {
+    let (_dir, store) = open_fixture(9);
+    let find = |name: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .list(ListFilter {
+                    job: Some(name.into()),
+                    limit: 1,
+                    ..ListFilter::default()
+                })
+                .await
+                .unwrap()
+                .jobs
+                .remove(0)
+        }
+    };
+    let running = find("running.js").await;
+    let waiting = find("waiting.js").await;
+    assert_eq!(waiting.state, JobState::Waiting);
+    assert_eq!(
+        (waiting.after.clone(), waiting.waiting_on),
+        (vec![running.id], 1)
+    );
+    let s = &store.schedules().await.unwrap()[0];
+    assert_eq!(
+        (s.jitter_ms, s.failure_backoff_ms, s.failure_backoff_max_ms),
+        (Some(30_000), Some(60_000), Some(600_000))
+    );
+    // Its dependency's end still releases it: its node is gone (recovered), it runs again.
+    assert!(store.resume_queue(&Queue::pool("node")).await.unwrap());
+    store.recover(Some(FIXTURE_NODE)).await.unwrap();
+    let claimed = store.claim(NODE, &demand("node", 10), LEASE).await.unwrap();
+    let run = claimed.iter().find(|c| c.id == running.id).unwrap();
+    store
+        .complete(vec![completion(run.id, run.attempt, succeeded(json!(1)))])
+        .await
+        .unwrap();
+    assert_eq!(store.get(waiting.id).await.unwrap().state, JobState::Queued);
+}
+
+#[tokio::test]
+async fn a_v8_database_gains_dependencies() {
+    let (_dir, store) = open_fixture(8);
+    let page = store
+        .list(ListFilter {
+            limit: 100,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(page
+        .jobs
+        .iter()
+        .all(|j| j.after.is_empty() && j.waiting_on == 0));
+    let s = &store.schedules().await.unwrap()[0];
+    assert_eq!(
+        (s.jitter_ms, s.failure_backoff_ms, s.failure_backoff_max_ms),
+        (None, None, None)
+    );
+    // A job of the old file can be waited for.
+    let dep = page
+        .jobs
+        .iter()
+        .find(|j| j.job == "scheduled.js")
+        .unwrap()
+        .id;
+    let mut j = job("after.js", "node");
+    j.after = vec![After::Job(dep)];
+    let s = store.submit(vec![j], WINDOW).await.unwrap();
+    assert_eq!(s[0].state, JobState::Waiting);
+    store.cancel(dep).await.unwrap();
+    assert_eq!(store.get(s[0].id).await.unwrap().state, JobState::Cancelled);
 }

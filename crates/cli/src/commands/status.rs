@@ -63,6 +63,23 @@ fn render(job: &Value) -> String {
     if let Some(t) = job.get("timeout_ms").and_then(Value::as_u64) {
         lines.push(("timeout", duration_ms(t)));
     }
+    if let Some(after) = job
+        .get("after")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        let ids: Vec<String> = after.iter().map(|a| compact(a, 40)).collect();
+        let waiting = int("waiting_on").unwrap_or(0);
+        let policy = if field(job, "after_policy") == "always" {
+            ", runs whatever their ends"
+        } else {
+            ""
+        };
+        lines.push((
+            "after",
+            format!("{} ({waiting} not over{policy})", ids.join(", ")),
+        ));
+    }
     if let Some(k) = job.get("idempotency_key").filter(|k| !k.is_null()) {
         lines.push(("key", compact(k, 80)));
     }

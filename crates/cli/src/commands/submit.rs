@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde_json::Value;
 
-use offload_api::{Backoff, SubmitRequest};
+use offload_api::{AfterPolicy, Backoff, SubmitRequest, Unique};
 
 use crate::client::Client;
 use crate::commands::result::{await_outcome, print_outcome};
@@ -55,6 +55,18 @@ pub(crate) struct SubmitArgs {
     /// (`10m`, `7d`; default: the daemon's idempotency window).
     #[arg(long, requires = "key", value_parser = humantime::parse_duration)]
     key_ttl: Option<Duration>,
+    /// `while-active`: while a job of the same name and params (or, with `--key`, the same
+    /// key) is not finished, return it instead of queuing another.
+    #[arg(long, value_enum)]
+    unique: Option<UniqueArg>,
+    /// Run only after this job (an id; repeat for several, at most 64): the job waits until
+    /// they are all over, then runs if they all succeeded, else it is cancelled.
+    #[arg(long, value_name = "ID")]
+    after: Vec<String>,
+    /// With `--after`: run once they are all over, whatever their ends (not only when they
+    /// all succeeded).
+    #[arg(long, requires = "after")]
+    after_always: bool,
     /// Wait for the outcome: progress live on stderr, the result on stdout, exit code by
     /// outcome.
     #[arg(long, short)]
@@ -65,6 +77,13 @@ pub(crate) struct SubmitArgs {
     /// With `--wait`: do not show progress even on a terminal.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// The values of `--unique`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum UniqueArg {
+    /// One unfinished job per job name and params (or key).
+    WhileActive,
 }
 
 /// Reads `--params`: JSON, `@file`, or `-` for stdin.
@@ -155,12 +174,18 @@ pub(crate) async fn run(args: SubmitArgs, client: &Client) -> anyhow::Result<i32
             .map(|c| backoff(c, args.max_delay, args.jitter)),
         keep_result_ms: args.keep_result.map(millis),
         key_ttl_ms: args.key_ttl.map(millis),
+        unique: args
+            .unique
+            .map(|UniqueArg::WhileActive| Unique::WhileActive),
+        after: (!args.after.is_empty()).then(|| args.after.clone()),
+        after_policy: args.after_always.then_some(AfterPolicy::Always),
         ..SubmitRequest::default()
     };
     let submitted = client.submit(&req).await?;
     if submitted.duplicate {
         eprintln!(
-            "offload: a job with this key was already submitted: {} ({})",
+            "offload: a job with this key (or, with --unique, these params) was already \
+             submitted: {} ({})",
             submitted.id,
             submitted.state.as_str()
         );

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use croner::Cron;
+use offload_schedule::policy::{FailureBackoff, MAX_FAILURE_BACKOFF};
 use offload_schedule::{Policy, ScheduleError};
 
 use crate::engine::error::EngineError;
@@ -45,6 +46,31 @@ pub(crate) fn policy(
     timezone: Option<&str>,
 ) -> Result<Policy, EngineError> {
     Ok(Policy::check(overlap, pause_after_failures, timezone)?)
+}
+
+/// Adds a schedule's jitter and failure backoff to `policy`.
+///
+/// # Errors
+///
+/// [`EngineError::Invalid`] naming `jitter` or `failure_backoff` and the bound.
+pub(crate) fn pacing(
+    policy: Policy,
+    s: &offload_store::CronSchedule,
+) -> Result<Policy, EngineError> {
+    let mut policy = policy.with_jitter(Duration::from_millis(s.jitter_ms.unwrap_or(0)))?;
+    if let Some(base) = s.failure_backoff_ms {
+        let base = Duration::from_millis(base);
+        let max = s.failure_backoff_max_ms.map_or_else(
+            || base.saturating_mul(64).min(MAX_FAILURE_BACKOFF).max(base),
+            Duration::from_millis,
+        );
+        policy.failure_backoff = Some(FailureBackoff::new(base, max)?);
+    } else if s.failure_backoff_max_ms.is_some() {
+        return Err(EngineError::Invalid(
+            "failure_backoff_max_ms: given without failure_backoff_ms".into(),
+        ));
+    }
+    Ok(policy)
 }
 
 #[cfg(test)]

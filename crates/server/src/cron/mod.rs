@@ -85,6 +85,7 @@ fn compile(
         parse(&s.cron)?
     };
     let policy = checks::policy(&s.overlap, s.pause_after_failures, s.timezone.as_deref())?;
+    let policy = checks::pacing(policy, s)?;
     Ok((cron, policy))
 }
 
@@ -115,6 +116,9 @@ impl Scheduler {
                         overlap: c.overlap.clone(),
                         pause_after_failures: c.pause_after_failures,
                         timezone: c.timezone.clone(),
+                        jitter_ms: c.jitter_ms,
+                        failure_backoff_ms: c.failure_backoff_ms,
+                        failure_backoff_max_ms: c.failure_backoff_max_ms,
                     },
                     "config",
                 )
@@ -301,7 +305,8 @@ impl Scheduler {
             .get(name)
             .map(|e| e.schedule.clone())
             .ok_or_else(|| EngineError::NotFound(format!("no schedule {name:?}")))?;
-        let done = submit(engine, &s, now_ms()).await?;
+        // An operator's run starts now: no jitter.
+        let done = submit(engine, &s, now_ms(), None).await?;
         self.refresh(engine).await;
         Ok(done)
     }
@@ -452,8 +457,11 @@ impl Scheduler {
                 engine.metrics.tick_skipped();
             }
             Decision::Pause => self.pause_for_failures(engine, e).await,
-            // The daemon sets no failure backoff (checks.rs).
-            Decision::Paused | Decision::SkipBackoff => {}
+            Decision::SkipBackoff => {
+                tracing::info!(schedule = %e.schedule.name, tick, "cron tick skipped: waiting after failed runs (failure_backoff_ms)");
+                engine.metrics.tick_backed_off();
+            }
+            Decision::Paused => {}
         }
     }
 
@@ -523,7 +531,8 @@ fn changed(
 
 /// Submits the job of tick `tick` of `e` and marks the schedule active.
 async fn fire(engine: &Engine, e: &mut Entry, tick: Millis) {
-    match submit(engine, &e.schedule, tick).await {
+    let delay = jitter(&e.policy, &e.schedule.name, tick);
+    match submit(engine, &e.schedule, tick, delay).await {
         Ok(done) => {
             if !done.duplicate {
                 tracing::info!(schedule = %e.schedule.name, tick, "cron tick fired");
@@ -545,14 +554,35 @@ async fn fire(engine: &Engine, e: &mut Entry, tick: Millis) {
     }
 }
 
-/// Submits the job of one tick (the store answers a tick that already fired with its job).
-async fn submit(engine: &Engine, s: &CronSchedule, tick: Millis) -> Result<Submitted, EngineError> {
+/// The jitter of one tick's run (`jitter_ms`): drawn by the shared rule from a generator
+/// seeded by the schedule's name and the tick, so every node that might submit the tick gives
+/// its job the same due time.
+fn jitter(policy: &Policy, name: &str, tick: Millis) -> Option<u64> {
+    use rand::SeedableRng;
+    use std::hash::{Hash, Hasher};
+    if policy.jitter.is_zero() {
+        return None;
+    }
+    let mut h = std::hash::DefaultHasher::new();
+    (name, tick).hash(&mut h);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(h.finish());
+    u64::try_from(policy.jitter_delay(&mut rng).as_millis()).ok()
+}
+
+/// Submits the job of one tick (the store answers a tick that already fired with its job),
+/// due `delay_ms` after now (its jitter).
+async fn submit(
+    engine: &Engine,
+    s: &CronSchedule,
+    tick: Millis,
+    delay_ms: Option<u64>,
+) -> Result<Submitted, EngineError> {
     let source = Source::Cron(CronTick {
         schedule: s.name.clone(),
         tick,
     });
-    let done = engine
-        .submit(source, Submit::new(&s.job, s.params.clone()))
-        .await?;
+    let mut job = Submit::new(&s.job, s.params.clone());
+    job.delay_ms = delay_ms;
+    let done = engine.submit(source, job).await?;
     Ok(done)
 }

@@ -9,8 +9,9 @@ use super::query::{JobsQuery, JobsView};
 use super::Caps;
 use crate::error::ApiError;
 
-const STATES: [&str; 7] = [
+const STATES: [&str; 8] = [
     "scheduled",
+    "waiting",
     "queued",
     "running",
     "failed",
@@ -23,7 +24,11 @@ const STATES: [&str; 7] = [
 fn cancellable(s: JobState) -> bool {
     matches!(
         s,
-        JobState::Scheduled | JobState::Queued | JobState::Running | JobState::Failed
+        JobState::Scheduled
+            | JobState::Queued
+            | JobState::Running
+            | JobState::Failed
+            | JobState::Waiting
     )
 }
 
@@ -206,6 +211,18 @@ pub(crate) fn job_panel(job: &Job, caps: Caps, now: i64) -> Markup {
                 dt { "Updated" } dd { (when(job.updated_at, now)) }
                 dt { "Timeout" } dd { (job.timeout_ms.map_or_else(|| "none".to_owned(), layout::duration)) }
                 dt { "Backoff" } dd { (layout::duration(job.backoff_ms)) }
+                @if !job.after.is_empty() {
+                    dt { "Runs after" }
+                    dd {
+                        @for (i, dep) in job.after.iter().enumerate() {
+                            @if i > 0 { ", " }
+                            a href={ "/ui/jobs/" (dep) } { code { (dep) } }
+                        }
+                        " (" (job.waiting_on) " not over; "
+                        @if job.after_policy == Some(offload_api::AfterPolicy::Always) { "runs whatever their ends" } @else { "runs if they all succeed" }
+                        ")"
+                    }
+                }
                 @if let Some(node) = &job.node { dt { "Node" } dd { (node) } }
                 @if let Some(k) = &job.idempotency_key { dt { "Idempotency key" } dd { code { (k) } } }
             }

@@ -10,9 +10,10 @@ use offload_api::{
 use super::layout::{self, count, empty, first_job_hint, when};
 use super::Caps;
 
-const ORDER: [JobState; 7] = [
+const ORDER: [JobState; 8] = [
     JobState::Queued,
     JobState::Scheduled,
+    JobState::Waiting,
     JobState::Running,
     JobState::Failed,
     JobState::Succeeded,

@@ -26,7 +26,7 @@
 //! `[lines] max_request_bytes`, a cron schedule's params when it is added).
 
 use offload_store::limits::{LimitError, MAX_ATTEMPTS};
-use offload_store::{now_ms, Backoff, CronTick, Millis, NewJob, Submitted};
+use offload_store::{now_ms, After, AfterPolicy, Backoff, CronTick, Millis, NewJob, Submitted};
 use serde_json::Value;
 
 use super::{Engine, EngineError};
@@ -82,6 +82,40 @@ pub(crate) struct Submit {
     pub(crate) key_ttl_ms: Option<u64>,
     /// `unique = "while-active"` asked (else its `[job."<name>"] unique`).
     pub(crate) unique: bool,
+    /// The jobs it runs after, as given: ids, or `#k` for an earlier item of a batch
+    /// ([`after_refs`]).
+    pub(crate) after: Vec<String>,
+    /// When it runs with `after`.
+    pub(crate) after_policy: AfterPolicy,
+}
+
+/// The jobs of `after` as the store takes them: a job id (a UUID) or `#k`, the batch's
+/// earlier item `k` (whether `k` is earlier, and whether an id names a job, the store checks in
+/// its transaction).
+///
+/// # Errors
+///
+/// [`LimitError`] naming `after` for more than [`MAX_AFTER`](offload_store::after::MAX_AFTER)
+/// entries or an entry of neither
+/// form.
+pub(crate) fn after_refs(after: &[String]) -> Result<Vec<After>, LimitError> {
+    offload_store::after::check_len(after.len())?;
+    after
+        .iter()
+        .map(|a| {
+            let item = a.strip_prefix('#').and_then(|k| k.parse::<usize>().ok());
+            match item {
+                Some(k) => Ok(After::Item(k)),
+                None => a.parse().map(After::Job).map_err(|_| {
+                    LimitError::new(
+                        "after",
+                        format!("{a:?}"),
+                        "a job id (a UUID) or #k, the batch's earlier item k (0-based)",
+                    )
+                }),
+            }
+        })
+        .collect()
 }
 
 impl Submit {
@@ -172,6 +206,7 @@ impl Engine {
             .into());
         }
         let run_at = crate::limits::run_at(s.delay_ms, s.run_at, now)?;
+        let after = after_refs(&s.after)?;
         let route = self.route(&s.job).await?;
         let section = self.pool(&route.pool).map(|p| p.section.clone());
         let section = section.as_ref();
@@ -213,6 +248,8 @@ impl Engine {
                 _ => None,
             },
             unique,
+            after,
+            after_policy: s.after_policy,
         };
         crate::limits::check_job(&new, self.cfg.max_timeout_ms)?;
         Ok(new)

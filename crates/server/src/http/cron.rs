@@ -52,6 +52,9 @@ fn view(v: ScheduleView) -> Schedule {
         },
         pause_after_failures: s.pause_after_failures,
         timezone: s.timezone,
+        jitter_ms: s.jitter_ms,
+        failure_backoff_ms: s.failure_backoff_ms,
+        failure_backoff_max_ms: s.failure_backoff_max_ms,
         paused: state.paused_at.map(|at| SchedulePause {
             at,
             reason: state.paused_reason.clone().unwrap_or_default(),
@@ -116,6 +119,9 @@ pub(crate) async fn add(
             })
             .transpose()?,
         timezone: b.timezone,
+        jitter_ms: b.jitter_ms,
+        failure_backoff_ms: b.failure_backoff_ms,
+        failure_backoff_max_ms: b.failure_backoff_max_ms,
     };
     let next_at = app.cron.put(&app.engine, schedule).await?;
     Ok(json(

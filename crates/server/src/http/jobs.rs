@@ -28,6 +28,7 @@ pub(crate) fn state(s: JobState) -> api::JobState {
         JobState::Failed => api::JobState::Failed,
         JobState::Dead => api::JobState::Dead,
         JobState::Cancelled => api::JobState::Cancelled,
+        JobState::Waiting => api::JobState::Waiting,
     }
 }
 
@@ -74,6 +75,12 @@ fn job_view(r: JobRecord, params: bool, result: bool) -> api::Job {
         lease_until: r.lease_until,
         schedule: r.schedule,
         held: None,
+        after_policy: (!r.after.is_empty()).then_some(match r.after_policy {
+            offload_store::AfterPolicy::Succeeded => api::AfterPolicy::Succeeded,
+            offload_store::AfterPolicy::Always => api::AfterPolicy::Always,
+        }),
+        after: r.after,
+        waiting_on: r.waiting_on,
         attempts: r
             .attempts
             .into_iter()
@@ -113,6 +120,11 @@ impl From<SubmitRequest> for Submit {
             keep_result_ms: b.keep_result_ms,
             key_ttl_ms: b.key_ttl_ms,
             unique: b.unique.is_some(),
+            after: b.after.unwrap_or_default(),
+            after_policy: match b.after_policy {
+                Some(api::AfterPolicy::Always) => offload_store::AfterPolicy::Always,
+                _ => offload_store::AfterPolicy::Succeeded,
+            },
         }
     }
 }

@@ -331,6 +331,8 @@ mod tests {
         assert_eq!(api::MAX_KEEP_RESULT_MS, store::MAX_KEEP_RESULT_MS);
         assert_eq!(api::MAX_KEY_TTL_MS, store::MAX_KEY_TTL_MS);
         assert_eq!(p("key_ttl_ms")["maximum"], json!(api::MAX_KEY_TTL_MS));
+        assert_eq!(api::MAX_AFTER, store::MAX_AFTER);
+        assert_eq!(p("after")["maxItems"], json!(api::MAX_AFTER));
         assert_eq!(
             p("keep_result_ms")["maximum"],
             json!(api::MAX_KEEP_RESULT_MS)

@@ -82,7 +82,10 @@ pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiEr
             max: p.max(),
             concurrency: p.concurrency(),
             workers,
-            queued: count(JobState::Queued) + count(JobState::Scheduled) + count(JobState::Failed),
+            queued: count(JobState::Queued)
+                + count(JobState::Scheduled)
+                + count(JobState::Failed)
+                + count(JobState::Waiting),
             running: count(JobState::Running),
             paused: paused.contains(&p.name),
         });

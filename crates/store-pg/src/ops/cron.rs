@@ -2,6 +2,7 @@
 
 use deadpool_postgres::Object;
 use offload_store::rules::rows::{cron_state, schedule, Row};
+use offload_store::rules::values::to_i64;
 use offload_store::{CronSchedule, CronState, Millis, StoreError};
 
 use super::{all, Cols};
@@ -29,6 +30,13 @@ pub(crate) async fn put_schedule(c: &Object, s: &CronSchedule) -> Result<(), Sto
             &s.overlap,
             &s.pause_after_failures.map(i64::from),
             &s.timezone,
+            &s.jitter_ms.map(|n| to_i64(n, "jitter_ms")).transpose()?,
+            &s.failure_backoff_ms
+                .map(|n| to_i64(n, "failure_backoff_ms"))
+                .transpose()?,
+            &s.failure_backoff_max_ms
+                .map(|n| to_i64(n, "failure_backoff_max_ms"))
+                .transpose()?,
         ],
     )
     .await

@@ -22,6 +22,7 @@
 //! [`offload_store::rules::rows`]).
 
 pub(crate) mod admin;
+pub(crate) mod after;
 pub(crate) mod bulk;
 pub(crate) mod claim;
 pub(crate) mod complete;

@@ -1,6 +1,7 @@
 //! `submit`: jobs without idempotency keys go in one statement for the whole batch; a batch
 //! with keys runs job by job in one transaction (a later job of the batch may be a duplicate
-//! of an earlier one), after locking its keys and ticks in one order.
+//! of an earlier one, or name earlier ones in `after`), after locking its keys and ticks in one
+//! order.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -106,7 +107,7 @@ pub(crate) async fn submit(
 ) -> Result<SubmitOutcome, StoreError> {
     if jobs
         .iter()
-        .all(|j| j.idempotency_key.is_none() && !j.unique)
+        .all(|j| j.idempotency_key.is_none() && !j.unique && j.after.is_empty())
     {
         return submit_plain(c, jobs).await;
     }
@@ -179,7 +180,7 @@ async fn submit_plain(c: &Object, jobs: Vec<NewJob>) -> Result<SubmitOutcome, St
     Ok((out, once_each(due)))
 }
 
-/// Jobs with idempotency keys or unique: one transaction, job by job (a later job of the batch
+/// Jobs with idempotency keys, unique or `after`: one transaction, job by job (a later job of the batch
 /// may be a duplicate of an earlier one).
 async fn submit_keyed(
     c: &mut Object,
@@ -217,7 +218,7 @@ async fn submit_keyed(
     let by_unique = tx.prepare_cached(BY_UNIQUE).await.map_err(engine)?;
     let mut out = Vec::with_capacity(jobs.len());
     let mut due = Vec::new();
-    for job in jobs {
+    for (index, job) in jobs.into_iter().enumerate() {
         let id = JobId::now_v7();
         let key = job.idempotency_key.clone();
         if let Some(key) = &key {
@@ -275,12 +276,17 @@ async fn submit_keyed(
             }
         }
         let tick = job.cron.as_ref().map(|t| (t.schedule.clone(), t.tick));
+        let deps = (!job.after.is_empty()).then(|| job.clone());
         let mut cols = Columns::default();
         cols.push(id, job)?;
         let rows = tx.query(&insert, &cols.params()).await.map_err(engine)?;
         if let Some(r) = rows.first() {
             let r = Cols(r);
-            let state = r.state("state")?;
+            let mut state = r.state("state")?;
+            if let Some(job) = &deps {
+                let earlier: Vec<JobId> = out.iter().map(|d: &Submitted| d.id).collect();
+                state = super::after::attach(&tx, id, state, job, index, &earlier).await?;
+            }
             if state == JobState::Queued {
                 due.push(r.text("pool")?);
             }

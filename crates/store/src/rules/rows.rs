@@ -44,7 +44,7 @@ pub trait Row {
 /// A job without its attempts, from the columns `id, job, pool, params, state, priority,
 /// run_at, created_at, updated_at, attempt, max_attempts, timeout_ms, backoff_ms, backoff,
 /// keep_result_ms, idempotency_key, progress, result, error, cancel_requested, node, lease_until,
-/// cron_schedule`.
+/// cron_schedule, after_ids, after_policy, waiting_on`.
 ///
 /// # Errors
 ///
@@ -80,8 +80,19 @@ pub fn job(r: &impl Row) -> Result<JobRecord, StoreError> {
         node: r.opt_text("node")?,
         lease_until: r.opt_int("lease_until")?,
         schedule: r.opt_text("cron_schedule")?,
+        after: after_ids(r)?,
+        after_policy: crate::AfterPolicy::parse(r.opt_text("after_policy")?.as_deref()),
+        waiting_on: to_u32(r.int("waiting_on")?, "waiting_on")?,
         attempts: Vec::new(),
     })
+}
+
+/// The ids in the column `after_ids` (a JSON array of ids, `NULL`: none).
+fn after_ids(r: &impl Row) -> Result<Vec<JobId>, StoreError> {
+    let Some(v) = r.opt_json("after_ids")? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_value(v).map_err(|e| corrupt("after_ids", e))
 }
 
 /// A claimed job, from the columns `id, job, pool, params, attempt, max_attempts, timeout_ms,
@@ -158,7 +169,15 @@ pub fn schedule(r: &impl Row) -> Result<CronSchedule, StoreError> {
             .map(|n| to_u32(n, "pause_after_failures"))
             .transpose()?,
         timezone: r.opt_text("timezone")?,
+        jitter_ms: opt_u64(r, "jitter_ms")?,
+        failure_backoff_ms: opt_u64(r, "failure_backoff_ms")?,
+        failure_backoff_max_ms: opt_u64(r, "failure_backoff_max_ms")?,
     })
+}
+
+/// An unsigned integer column or `NULL`.
+fn opt_u64(r: &impl Row, col: &'static str) -> Result<Option<u64>, StoreError> {
+    r.opt_int(col)?.map(|n| to_u64(n, col)).transpose()
 }
 
 /// The counters of a schedule, from the columns of `cron_states.sql`.

@@ -8,7 +8,7 @@ use crate::{CancelResult, JobState, Millis, StoreError, StoredError, Transition}
 /// What a `cancel` does to a job in `state`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cancel {
-    /// It waits (`scheduled`, `queued`, `failed`): make it `cancelled` now.
+    /// It waits (`scheduled`, `queued`, `failed`, `waiting`): make it `cancelled` now.
     Now,
     /// It runs: set `cancel_requested`; the node holding it kills it and completes it.
     Request,
@@ -20,7 +20,9 @@ impl Cancel {
     /// The decision for a job in `state`.
     pub fn of(state: JobState) -> Self {
         match state {
-            JobState::Scheduled | JobState::Queued | JobState::Failed => Self::Now,
+            JobState::Scheduled | JobState::Queued | JobState::Failed | JobState::Waiting => {
+                Self::Now
+            }
             JobState::Running => Self::Request,
             JobState::Succeeded | JobState::Dead | JobState::Cancelled => Self::AlreadyDone(state),
         }

@@ -138,6 +138,8 @@ mod tests {
             idempotency_key: None,
             cron: None,
             unique: false,
+            after: Vec::new(),
+            after_policy: Default::default(),
         };
         assert_eq!(unique_key(&job), None);
         job.unique = true;

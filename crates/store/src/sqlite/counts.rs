@@ -19,6 +19,7 @@ fn index(state: JobState) -> usize {
         JobState::Failed => 4,
         JobState::Dead => 5,
         JobState::Cancelled => 6,
+        JobState::Waiting => 7,
     }
 }
 

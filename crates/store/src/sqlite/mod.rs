@@ -204,6 +204,10 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
     // the claim statement at every call.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(engine)?;
+    // A dependent cancelled by the trigger of its dependency cancels its own dependents by the
+    // same trigger (schema v9, `offload_store::after`).
+    conn.pragma_update(None, "recursive_triggers", true)
+        .map_err(engine)?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
@@ -28,6 +28,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("sql/schema/v6.sql"),
     include_str!("sql/schema/v7.sql"),
     include_str!("sql/schema/v8.sql"),
+    include_str!("sql/schema/v9.sql"),
 ];
 
 /// The migration transaction: `user_version` is the version.
@@ -107,6 +108,25 @@ mod tests {
         assert!(p.contains("jobs_due"), "{p}");
         let p = plan(&conn, ops::claim::PICK_LOST);
         assert!(p.contains("jobs_state"), "{p}");
+    }
+
+    /// A job's end finds its dependents by the key of `job_deps` (the statements of the
+    /// `job_deps_released` trigger, schema v9): a search, never a scan of `jobs` or the edges.
+    #[test]
+    fn the_release_of_dependents_searches_by_key() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        for sql in [
+            "SELECT j.pool FROM job_deps d JOIN jobs j ON j.id = d.job_id \
+             WHERE d.dep_id = ?1 AND j.state = 'waiting'",
+            "UPDATE jobs SET waiting_on = waiting_on - 1 \
+             WHERE state = 'waiting' AND id IN (SELECT job_id FROM job_deps WHERE dep_id = ?1)",
+            "DELETE FROM job_deps WHERE dep_id = ?1",
+        ] {
+            let p = plan(&conn, sql);
+            assert!(!p.contains("SCAN"), "{sql}: {p}");
+            assert!(p.contains("SEARCH"), "{sql}: {p}");
+        }
     }
 
     /// With STAT4 compiled in (as libsqlite3-sys does), SQLite re-prepares a statement when a

@@ -73,6 +73,9 @@ pub async fn schedules_crud<H: Harness, Fut: Future<Output = H>>(fresh: impl FnO
         overlap: "skip".into(),
         pause_after_failures: None,
         timezone: None,
+        jitter_ms: None,
+        failure_backoff_ms: None,
+        failure_backoff_max_ms: None,
     };
     assert!(store.schedules().await.unwrap().is_empty());
     store.put_schedule(sched("b", "0 * * * *")).await.unwrap();
@@ -82,6 +85,9 @@ pub async fn schedules_crud<H: Harness, Fut: Future<Output = H>>(fresh: impl FnO
     replaced.overlap = "queue".into();
     replaced.pause_after_failures = Some(3);
     replaced.timezone = Some("Europe/Berlin".into());
+    replaced.jitter_ms = Some(1_500);
+    replaced.failure_backoff_ms = Some(2_000);
+    replaced.failure_backoff_max_ms = Some(8_000);
     store.put_schedule(replaced.clone()).await.unwrap();
     assert_eq!(
         store.schedules().await.unwrap(),
@@ -210,6 +216,9 @@ pub async fn cron_counters_and_pause<H: Harness, Fut: Future<Output = H>>(
         overlap: "skip".into(),
         pause_after_failures: Some(2),
         timezone: None,
+        jitter_ms: None,
+        failure_backoff_ms: None,
+        failure_backoff_max_ms: None,
     };
     store.put_schedule(sched).await.unwrap();
     store.delete_schedule("nightly").await.unwrap();

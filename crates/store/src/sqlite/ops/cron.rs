@@ -5,6 +5,7 @@ use rusqlite::{params, Connection};
 use super::super::engine;
 use super::{all, first};
 use crate::rules::rows::{cron_state, schedule, Row};
+use crate::rules::values::to_i64;
 use crate::{CronSchedule, CronState, Millis, StoreError};
 
 const PUT_SCHEDULE: &str = include_str!("../sql/cron/put_schedule.sql");
@@ -18,6 +19,10 @@ const PAUSE: &str = include_str!("../sql/cron/pause.sql");
 const RESUME: &str = include_str!("../sql/cron/resume.sql");
 
 pub(in crate::sqlite) fn put_schedule(c: &Connection, s: &CronSchedule) -> Result<(), StoreError> {
+    let ms = |n: Option<u64>, field| n.map(|n| to_i64(n, field)).transpose();
+    let jitter = ms(s.jitter_ms, "jitter_ms")?;
+    let backoff = ms(s.failure_backoff_ms, "failure_backoff_ms")?;
+    let backoff_max = ms(s.failure_backoff_max_ms, "failure_backoff_max_ms")?;
     c.prepare_cached(PUT_SCHEDULE)
         .and_then(|mut st| {
             st.execute(params![
@@ -29,7 +34,10 @@ pub(in crate::sqlite) fn put_schedule(c: &Connection, s: &CronSchedule) -> Resul
                 s.created_at,
                 s.overlap,
                 s.pause_after_failures,
-                s.timezone
+                s.timezone,
+                jitter,
+                backoff,
+                backoff_max,
             ])
         })
         .map_err(engine)?;

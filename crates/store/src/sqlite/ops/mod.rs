@@ -4,6 +4,7 @@
 //! | file | methods |
 //! |---|---|
 //! | `submit.rs` | `submit` |
+//! | `after.rs` | `submit`'s dependencies (`after`; their release is the schema's triggers) |
 //! | `claim.rs` | `claim`, `renew`, `recover` (the leases) |
 //! | `complete.rs` | `complete`, `progress` |
 //! | `admin.rs` | `cancel`, `retry`, `purge` |
@@ -23,6 +24,7 @@
 //! by column name ([`Cols`], through [`crate::rules::rows`]).
 
 pub(super) mod admin;
+pub(super) mod after;
 pub(super) mod bulk;
 pub(super) mod claim;
 pub(super) mod complete;

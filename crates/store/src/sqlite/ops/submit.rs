@@ -56,7 +56,7 @@ pub(in crate::sqlite) fn submit(
 ) -> Result<Vec<Submitted>, StoreError> {
     let window = ms(window);
     let mut out = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for (index, job) in jobs.iter().enumerate() {
         if let Some(key) = &job.idempotency_key {
             // The submit's own window, else the store's.
             let window = job
@@ -131,6 +131,8 @@ pub(in crate::sqlite) fn submit(
             })
             .map_err(engine)?;
         deltas.add(&job.pool, state, 1);
+        let earlier: Vec<JobId> = out.iter().map(|d: &Submitted| d.id).collect();
+        let state = super::after::attach(c, deltas, &id_s, state, job, index, &earlier)?;
         if let Some(key) = &job.idempotency_key {
             c.prepare_cached(TAKE_KEY)
                 .and_then(|mut s| s.execute(params![key, id_s, now, job.job]))

@@ -1,2 +1,3 @@
-SELECT name, cron, job, params, missed, created_at, overlap, pause_after_failures, timezone
+SELECT name, cron, job, params, missed, created_at, overlap, pause_after_failures, timezone,
+    jitter_ms, failure_backoff_ms, failure_backoff_max_ms
 FROM schedules ORDER BY name

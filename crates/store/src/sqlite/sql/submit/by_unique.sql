@@ -1,3 +1,3 @@
 -- The unfinished job of name ?1 holding unique key ?2, if any (index `jobs_unique_active`).
 SELECT id, state FROM jobs
-WHERE job = ?1 AND unique_key = ?2 AND state IN ('scheduled', 'queued', 'running', 'failed')
+WHERE job = ?1 AND unique_key = ?2 AND state IN ('scheduled', 'queued', 'running', 'failed', 'waiting')
