@@ -79,6 +79,9 @@ struct Job {
     reply: Option<oneshot::Sender<JobResult>>,
     events: Option<tokio::sync::broadcast::Sender<JobEvent>>,
     permit: Option<OwnedSemaphorePermit>,
+    /// Descriptors to pass with the run: taken by its one attempt (such a job is never
+    /// retried), closed with the job otherwise.
+    fds: Vec<std::os::fd::OwnedFd>,
 }
 
 struct InFlight {

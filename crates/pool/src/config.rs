@@ -182,6 +182,12 @@ pub struct PoolConfig {
     /// scrubbed environment). Off, or without cgroups, the process group and the environment
     /// markers are used. See `docs/design/pool.md`, "Containment".
     pub cgroups: bool,
+    /// The largest number of descriptors one run may carry (default 16; see
+    /// [`ChildPool::run_with_fds`](crate::ChildPool::run_with_fds)).
+    pub max_fds_per_run: usize,
+    /// How long a worker has to acknowledge each descriptor passed (default 5 s); one that
+    /// misses it fails that run and gets no more descriptors.
+    pub fd_ack_timeout: Duration,
 }
 
 impl PoolConfig {
@@ -217,6 +223,8 @@ impl PoolConfig {
             max_frame: offload_protocol::DEFAULT_MAX_FRAME,
             handle_signals: true,
             cgroups: true,
+            max_fds_per_run: offload_process::DEFAULT_MAX_FDS_PER_RUN,
+            fd_ack_timeout: offload_process::DEFAULT_FD_ACK_TIMEOUT,
         }
     }
 

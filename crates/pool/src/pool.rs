@@ -117,6 +117,7 @@ struct Inner {
     events: broadcast::Sender<PoolEvent>,
     backpressure: Backpressure,
     queue_bound: usize,
+    max_fds_per_run: usize,
     /// The runtime whose files jobs resolve to; `None` for native pools (handler names).
     kind: Option<JobKind>,
     jobs_dir: JobsDir,
@@ -159,6 +160,7 @@ impl ChildPool {
         let (online_tx, online_rx) = oneshot::channel();
         let jobs_dir = JobsDir::new(&config.jobs_dir);
         let (backpressure, queue_bound) = (config.backpressure, config.queue_bound);
+        let max_fds_per_run = config.max_fds_per_run;
         let handle_signals = config.handle_signals;
         tokio::spawn(crate::supervise::supervise(
             config,
@@ -179,6 +181,7 @@ impl ChildPool {
                 events,
                 backpressure,
                 queue_bound,
+                max_fds_per_run,
                 kind,
                 jobs_dir,
                 resolved: Mutex::new(HashMap::new()),
@@ -236,6 +239,40 @@ impl ChildPool {
         params: Value,
         opts: RunOptions,
     ) -> Result<JobHandle, PoolError> {
+        self.submit(job, params, opts, Vec::new()).await
+    }
+
+    /// Submits a job with descriptors passed to its worker (`docs/protocol.md` §9): the
+    /// worker's handler gets them with its run (Rust SDK: `OwnedFd`s, Python: sockets and
+    /// files, Node: `net.Socket` / `net.Server` / `dgram.Socket`). The pool owns them from
+    /// here and closes its copies once passed, or when the job ends without reaching a
+    /// worker. Such a job has one attempt (descriptors cannot be passed twice). A worker that
+    /// does not take descriptors (or not this kind), refuses one or does not acknowledge it
+    /// in `fd_ack_timeout` fails the job with an error named as
+    /// [`FdError::name`](offload_process::FdError::name).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run), and [`PoolError::Fds`] for more than `max_fds_per_run`
+    /// descriptors or one that is not open.
+    pub async fn run_with_fds(
+        &self,
+        job: &str,
+        params: Value,
+        opts: RunOptions,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<JobHandle, PoolError> {
+        offload_process::FdError::check(&fds, self.inner.max_fds_per_run)?;
+        self.submit(job, params, opts, fds).await
+    }
+
+    async fn submit(
+        &self,
+        job: &str,
+        params: Value,
+        opts: RunOptions,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<JobHandle, PoolError> {
         let inner = &self.inner;
         if !inner.accepting.load(Ordering::Acquire) {
             return Err(PoolError::ShuttingDown);
@@ -263,6 +300,7 @@ impl ChildPool {
             reply,
             events: events_tx,
             permit,
+            fds,
         };
         inner
             .tx

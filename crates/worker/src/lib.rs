@@ -3,12 +3,14 @@
 
 mod context;
 mod fd;
+mod fds;
 mod inbound;
 mod outbox;
 mod shared;
 mod worker;
 
 pub use context::{Context, JobError};
+pub use fds::MAX_PENDING_FDS;
 pub use offload_protocol::Receiver;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Stopped, Worker, WorkerError};

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use offload_protocol::{
     env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Pong, Ready, ResultMsg, Run,
-    ToWorker, WorkerError as WireError, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION,
-    SHUTDOWN_ACK_ID,
+    ToWorker, WorkerError as WireError, CAP_FDS, CHANNEL_FD, DEFAULT_MAX_FRAME, HANDLE_ACK,
+    HANDLE_NACK, PROTOCOL_MINOR, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, ContextInner, JobError, StopReason};
+use crate::fds::PendingFds;
 use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
 use crate::shared::{Jobs, Shared};
@@ -226,18 +227,23 @@ impl Worker {
         let closer = stream.try_clone()?;
         let stream = tokio::net::UnixStream::from_std(stream)?;
         let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
-        outbox.send(&FromWorker::Ready(Ready::handshake(
-            PROTOCOL_VERSION,
-            std::process::id(),
-            format!(
-                "rust/{}",
-                option_env!("CARGO_PKG_RUST_VERSION").unwrap_or("1")
-            ),
-            ["cancel", "call", "progress", "events", "shutdown", "ping"]
+        outbox.send(&FromWorker::Ready(
+            Ready::handshake(
+                PROTOCOL_VERSION,
+                std::process::id(),
+                format!(
+                    "rust/{}",
+                    option_env!("CARGO_PKG_RUST_VERSION").unwrap_or("1")
+                ),
+                [
+                    "cancel", "call", "progress", "events", "shutdown", "ping", CAP_FDS,
+                ]
                 .map(String::from)
                 .to_vec(),
-            cfg.concurrency,
-        )));
+                cfg.concurrency,
+            )
+            .with_minor(PROTOCOL_MINOR),
+        ));
 
         let shared = Arc::new(Shared {
             jobs: Mutex::new(Jobs::default()),
@@ -251,6 +257,7 @@ impl Worker {
             shared: Arc::clone(&shared),
             outbox: outbox.clone(),
             concurrency: cfg.concurrency as usize,
+            fds: PendingFds::default(),
         };
         let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
         crate::inbound::start(read_side, cfg.max_frame, Arc::clone(&shared), tx, on_end)?;
@@ -261,6 +268,10 @@ impl Worker {
             tokio::select! {
                 msg = inbound.recv() => match msg {
                     Some(Inbound::Message(msg)) => dispatcher.dispatch(msg),
+                    Some(Inbound::Fd(notice, fd)) => {
+                        let taken = dispatcher.fds.offer(&notice, fd);
+                        dispatcher.outbox.send_line(if taken { HANDLE_ACK } else { HANDLE_NACK });
+                    }
                     Some(Inbound::Closed) | None => {
                         dispatcher.cancel_all(StopReason::Cancelled);
                         return Ok(Stopped::ChannelClosed);
@@ -330,6 +341,8 @@ struct Dispatcher {
     shared: Arc<Shared>,
     outbox: Outbox,
     concurrency: usize,
+    /// Descriptors waiting for their run.
+    fds: PendingFds,
 }
 
 impl Dispatcher {
@@ -338,6 +351,7 @@ impl Dispatcher {
             ToWorker::Run(run) => self.run(run),
             ToWorker::Call(call) => self.call(call),
             ToWorker::Cancel(c) => {
+                self.fds.forget(&c.id);
                 if let Some((ctx, _)) = self.shared.jobs().get(&c.id) {
                     ctx.stop(StopReason::Cancelled);
                 }
@@ -367,6 +381,13 @@ impl Dispatcher {
     }
 
     fn run(&self, run: Run) {
+        let fds = match run.fds {
+            Some(n) => match self.fds.take(&run.id, n) {
+                Ok(fds) => fds,
+                Err(e) => return self.fail(run.id, "FdMissing", e),
+            },
+            None => Vec::new(),
+        };
         let Some(handler) = self.lookup(&run.job) else {
             return self.fail(
                 run.id,
@@ -374,7 +395,15 @@ impl Dispatcher {
                 format!("no handler for job {:?}", run.job),
             );
         };
-        self.start(run.id, run.job, run.params, run.deadline, handler, true);
+        self.start(
+            run.id,
+            run.job,
+            run.params,
+            run.deadline,
+            handler,
+            true,
+            fds,
+        );
     }
 
     fn call(&self, call: Call) {
@@ -400,6 +429,7 @@ impl Dispatcher {
             None,
             handler,
             false,
+            Vec::new(),
         );
     }
 
@@ -413,6 +443,7 @@ impl Dispatcher {
         deadline: Option<u64>,
         h: Handler,
         counts: bool,
+        fds: Vec<std::os::fd::OwnedFd>,
     ) {
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return self.fail(id, "ShuttingDown", "the worker is shutting down".into());
@@ -439,6 +470,7 @@ impl Dispatcher {
                     token: CancellationToken::new(),
                     reason: Mutex::new(None),
                     outbox: self.outbox.clone(),
+                    fds: Mutex::new(fds),
                 }),
             };
             jobs.insert(id.clone(), ctx.clone(), counts);
@@ -462,6 +494,8 @@ impl Dispatcher {
             if let Some(t) = timer {
                 t.abort();
             }
+            // Descriptors the handler did not take are closed before the answer goes.
+            drop(ctx.take_fds());
             let answer = match outcome {
                 Ok(value) => FromWorker::Result(ResultMsg::new(id.clone(), value)),
                 Err(mut e) => {

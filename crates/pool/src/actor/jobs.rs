@@ -16,6 +16,8 @@ use crate::types::{Attempt, JobEvent, JobId, JobResult, RecycleReason, WorkerSta
 
 impl Actor {
     pub(super) fn on_submit(&mut self, s: Submission) {
+        // Descriptors can be passed once: such a job has one attempt.
+        let one_attempt = !s.fds.is_empty();
         let job = Job {
             id: s.id,
             name: s.name,
@@ -23,17 +25,21 @@ impl Actor {
             params: s.params,
             key: s.opts.key,
             timeout: s.opts.timeout.or(self.cfg.job_timeout),
-            max_attempts: s
-                .opts
-                .max_attempts
-                .unwrap_or(self.cfg.retry.max_attempts)
-                .max(1),
+            max_attempts: if one_attempt {
+                1
+            } else {
+                s.opts
+                    .max_attempts
+                    .unwrap_or(self.cfg.retry.max_attempts)
+                    .max(1)
+            },
             attempts: Vec::new(),
             killed_workers: 0,
             cancel_requested: false,
             reply: Some(s.reply),
             events: s.events,
             permit: Some(s.permit),
+            fds: s.fds,
         };
         if self.stopping.is_some() {
             return self.finish(job, failed("ShuttingDown", "the pool is shutting down"));
@@ -251,7 +257,27 @@ impl Actor {
         w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
     }
 
-    pub(super) fn send_to(&mut self, pid: u32, job: Job, pick: Pick) {
+    pub(super) fn send_to(&mut self, pid: u32, mut job: Job, pick: Pick) {
+        if !job.fds.is_empty() {
+            // Through the worker's actor: each descriptor acknowledged, then the run
+            // (`docs/protocol.md` §9). A refusal later comes back as the run's error answer.
+            let mut run = offload_protocol::Run::new(
+                wire_id(job.id).to_string(),
+                job.name.clone(),
+                job.params.clone(),
+            );
+            run.path.clone_from(&job.path);
+            run.deadline = job.timeout.map(offload_process::timer::epoch_ms_in);
+            let fds = std::mem::take(&mut job.fds);
+            let started = match self.workers.get(&pid) {
+                Some(w) => w.process.start_run_with_fds(run, fds, None),
+                None => Err(offload_process::FdError::ChannelClosed),
+            };
+            if let Err(e) = started {
+                return self.finish(job, failed(e.name(), e.to_string()));
+            }
+            return self.in_flight(pid, job, pick);
+        }
         // Encoded straight into the worker's write buffer from the job (no copy of the
         // params, no `String` for the id); `dispatch` writes every worker's batch at its end.
         let run = RunRef::new(wire_id(job.id), &job.name, &job.params)
@@ -278,6 +304,11 @@ impl Actor {
         if !self.to_flush.contains(&pid) {
             self.to_flush.push(pid);
         }
+        self.in_flight(pid, job, pick);
+    }
+
+    /// The job is on its way to `pid`: its timer, its `Started` event, its in-flight entry.
+    fn in_flight(&mut self, pid: u32, job: Job, pick: Pick) {
         let timer = job
             .timeout
             .map(|t| self.timers.insert(Timer::JobTimeout { id: job.id, pid }, t));

@@ -98,6 +98,15 @@ impl FdError {
         }
     }
 
+    /// Checks descriptors before they are handed over: at most `max`, each open.
+    ///
+    /// # Errors
+    ///
+    /// [`FdError::TooMany`], [`FdError::Closed`].
+    pub fn check(fds: &[OwnedFd], max: usize) -> Result<(), FdError> {
+        classify_all(fds, max).map(drop)
+    }
+
     /// The error answer of a run that failed this way (never retried).
     pub fn to_error_info(&self) -> ErrorInfo {
         let mut e = ErrorInfo::new(self.name(), self.to_string());

@@ -45,6 +45,11 @@ struct Block {
 }
 
 #[derive(Deserialize)]
+struct FdText {
+    text: String,
+}
+
+#[derive(Deserialize)]
 struct Big {
     bytes: usize,
 }
@@ -144,6 +149,23 @@ fn main() {
         })
         .handler("big", |p: Big, _ctx: Context| async move {
             Ok::<_, JobError>("x".repeat(p.bytes))
+        })
+        // Descriptors passed with the run (`docs/protocol.md` §9): writes `text` and the
+        // descriptor's index to each, then closes them; answers how many it got.
+        .handler("fd_write", |p: FdText, ctx: Context| async move {
+            use std::io::Write;
+            let fds = ctx.take_fds();
+            let n = fds.len();
+            for (i, fd) in fds.into_iter().enumerate() {
+                let mut f = std::fs::File::from(fd);
+                f.write_all(format!("{} {i}\n", p.text).as_bytes())
+                    .map_err(|e| JobError::new("IoError", e.to_string()))?;
+            }
+            Ok::<_, JobError>(json!({ "fds": n }))
+        })
+        // Keeps its descriptors untaken: they close when the job ends.
+        .handler("fd_ignore", |_p: Value, _ctx: Context| async move {
+            Ok::<_, JobError>("ignored")
         })
         .run()
 }

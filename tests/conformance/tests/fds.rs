@@ -1,0 +1,274 @@
+//! Descriptors passed with a run (`docs/protocol.md` §9), against real worker processes: a
+//! pool and a ChildJob pass sockets, pipes and files; too many, a worker without the
+//! capability, a kind it cannot take and a worker that never acknowledges each fail typed; and
+//! nothing leaks on either side (the tests count `/proc/<pid>/fd` of the supervisor — this test
+//! process — and of the worker).
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use common::*;
+use offload_conformance::{repo_root, Kind};
+use offload_pool::{ChildPool, JobResult, PoolConfig, PoolError, RunOptions, WorkerKind};
+use offload_process::{FdError, Outcome, ProcessOptions};
+use offload_protocol::Run;
+use serde_json::json;
+
+const GUARD: Duration = Duration::from_secs(60);
+
+async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(GUARD, f).await.expect("the test hung")
+}
+
+fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// What this process's descriptors point at, for a readable diff.
+fn fd_links() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            Some(format!(
+                "{:?} -> {:?}",
+                e.file_name(),
+                std::fs::read_link(e.path()).ok()?
+            ))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn rust_pool() -> PoolConfig {
+    PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
+        .size(1, 1)
+        .handle_signals(false)
+}
+
+/// The one worker of a one-worker pool, after a first job (its fds are settled).
+async fn warm(pool: &ChildPool) -> u32 {
+    let r = pool.run("echo", json!(1)).await.unwrap().result().await;
+    assert!(r.outcome.is_success(), "{:?}", r.outcome);
+    r.attempts[0].pid
+}
+
+fn read_all(mut s: UnixStream) -> String {
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn failed_name(r: &JobResult) -> &str {
+    match &r.outcome {
+        Outcome::Failed { name, .. } | Outcome::FailedNoRetry { name, .. } => name,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_passes_sockets_and_pipes_and_nothing_leaks_on_either_side() {
+    guarded(async {
+        let pool = ChildPool::start(rust_pool()).await.unwrap();
+        let pid = warm(&pool).await;
+        let (mine, worker) = (open_fds(), fds_of(pid));
+        for round in 0..3 {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            let (pipe_r, pipe_w) = std::io::pipe().unwrap();
+            let fds: Vec<OwnedFd> = vec![theirs.into(), pipe_w.into()];
+            let r = pool
+                .run_with_fds(
+                    "fd_write",
+                    json!({"text": format!("hi{round}")}),
+                    RunOptions::default(),
+                    fds,
+                )
+                .await
+                .unwrap()
+                .result()
+                .await;
+            assert_eq!(
+                r.outcome,
+                Outcome::Succeeded {
+                    value: json!({"fds": 2})
+                }
+            );
+            // The worker closed both, the pool closed its copies: both reads end.
+            assert_eq!(read_all(ours), format!("hi{round} 0\n"));
+            let mut piped = String::new();
+            std::io::BufReader::new(pipe_r)
+                .read_to_string(&mut piped)
+                .unwrap();
+            assert_eq!(piped, format!("hi{round} 1\n"));
+        }
+        assert_eq!(open_fds(), mine, "the supervisor leaked descriptors");
+        assert_eq!(fds_of(pid), worker, "the worker leaked descriptors");
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptors_a_job_does_not_take_are_closed_when_it_ends_whatever_the_outcome() {
+    guarded(async {
+        let pool = ChildPool::start(rust_pool()).await.unwrap();
+        let pid = warm(&pool).await;
+        let (mine, worker) = (open_fds(), fds_of(pid));
+        for job in ["fd_ignore", "no_such_job", "fail"] {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            let r = pool
+                .run_with_fds(
+                    job,
+                    json!({"message": "no"}),
+                    RunOptions::default(),
+                    vec![theirs.into()],
+                )
+                .await
+                .unwrap()
+                .result()
+                .await;
+            assert_eq!(
+                r.attempts.len(),
+                1,
+                "{job}: a run with descriptors has one attempt"
+            );
+            // End of file: no copy is left open anywhere.
+            assert_eq!(read_all(ours), "", "{job}");
+        }
+        assert_eq!(open_fds(), mine, "the supervisor leaked descriptors");
+        assert_eq!(fds_of(pid), worker, "the worker leaked descriptors");
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_descriptors_than_the_limit_are_refused_at_submit_and_closed() {
+    guarded(async {
+        let mut cfg = rust_pool();
+        cfg.max_fds_per_run = 2;
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let mine = open_fds();
+        let pairs: Vec<(UnixStream, UnixStream)> =
+            (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+        let (ours, theirs): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+        let fds: Vec<OwnedFd> = theirs.into_iter().map(Into::into).collect();
+        let err = pool
+            .run_with_fds("fd_write", json!({"text": "x"}), RunOptions::default(), fds)
+            .await
+            .unwrap_err();
+        assert_eq!(err, PoolError::Fds(FdError::TooMany { count: 3, max: 2 }));
+        for s in ours {
+            assert_eq!(read_all(s), "");
+        }
+        assert_eq!(open_fds(), mine);
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_never_acknowledges_fails_the_run_typed_and_the_pool_stays_healthy() {
+    guarded(async {
+        let script = repo_root().join("tests/conformance/fixtures/workers/no-ack-worker.py");
+        let mut cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
+            .size(1, 1)
+            .handle_signals(false);
+        cfg.fd_ack_timeout = Duration::from_millis(300);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let pid = warm(&pool).await;
+        let mine = open_fds();
+        for expect_index in [0, 0] {
+            let (ours, theirs) = UnixStream::pair().unwrap();
+            let r = pool
+                .run_with_fds("echo", json!(1), RunOptions::default(), vec![theirs.into()])
+                .await
+                .unwrap()
+                .result()
+                .await;
+            // The first misses its acknowledgement; the worker gets no more descriptors, so
+            // the second fails the same way without waiting.
+            assert_eq!(failed_name(&r), "FdAckTimeout", "{:?}", r.outcome);
+            assert!(format!("{:?}", r.outcome).contains(&format!("descriptor {expect_index}")));
+            drop(ours);
+        }
+        // The worker still runs jobs, and it is the same worker.
+        assert_eq!(warm(&pool).await, pid);
+        assert_eq!(open_fds(), mine, "the supervisor leaked descriptors");
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_the_capability_fails_typed_before_anything_is_sent() {
+    guarded(async {
+        let cmd = Kind::PlainNode
+            .command(std::path::Path::new(RUST_WORKER))
+            .jobs_dir(offload_conformance::jobs_dir());
+        let process = offload_process::start_process(cmd, ProcessOptions::default())
+            .await
+            .unwrap();
+        process.ready().await.unwrap();
+        let mine = open_fds();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let err = process
+            .run_with_fds(Run::new("r1", "echo", json!(1)), vec![theirs.into()])
+            .await
+            .unwrap_err();
+        assert_eq!(err, FdError::NotSupported);
+        assert_eq!(read_all(ours), "");
+        assert_eq!(open_fds(), mine);
+        process.kill(Duration::from_secs(2)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_job_passes_a_socket_to_its_one_run() {
+    guarded(async {
+        let (_dir, jobs) = native_jobs(&["fd_write"]);
+        // A first job opens what the supervisor keeps for its life (the lifeline).
+        let first = jobs
+            .exec(
+                "fd_write",
+                json!({"text": "none"}),
+                offload_process::ExecOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert!(first.exited().await.is_success());
+        let mine = fd_links();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let p = jobs
+            .exec_with_fds(
+                "fd_write",
+                json!({"text": "child"}),
+                offload_process::ExecOptions::default(),
+                vec![theirs.into()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            p.outcome().await,
+            Outcome::Succeeded {
+                value: json!({"fds": 1})
+            }
+        );
+        assert_eq!(read_all(ours), "child 0\n");
+        p.exited().await;
+        let start = std::time::Instant::now();
+        while fd_links() != mine && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(fd_links(), mine, "the supervisor leaked descriptors");
+    })
+    .await;
+}
