@@ -16,6 +16,10 @@ pub struct RunOptions {
     pub key: Option<String>,
     /// Keep a per-job event stream ([`JobHandle::events`](crate::JobHandle::events)).
     pub events: bool,
+    /// The descriptors of [`run_with_fds`](crate::ChildPool::run_with_fds) are only offered:
+    /// a worker that does not take descriptors (or not of their kinds) gets the run without
+    /// them instead of the job failing (default false).
+    pub fds_optional: bool,
 }
 
 impl RunOptions {
@@ -30,6 +34,13 @@ impl RunOptions {
     #[must_use]
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
+        self
+    }
+
+    /// Offers the descriptors instead of requiring them (see [`fds_optional`](Self::fds_optional)).
+    #[must_use]
+    pub fn offer_fds(mut self) -> Self {
+        self.fds_optional = true;
         self
     }
 

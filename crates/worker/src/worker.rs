@@ -336,6 +336,14 @@ impl Config {
     }
 }
 
+/// What a run carries besides its params.
+#[derive(Default)]
+struct Extras {
+    deadline: Option<u64>,
+    /// Descriptors passed with it (`docs/protocol.md` §9).
+    fds: Vec<std::os::fd::OwnedFd>,
+}
+
 struct Dispatcher {
     worker: Arc<Worker>,
     shared: Arc<Shared>,
@@ -399,10 +407,12 @@ impl Dispatcher {
             run.id,
             run.job,
             run.params,
-            run.deadline,
+            Extras {
+                deadline: run.deadline,
+                fds,
+            },
             handler,
             true,
-            fds,
         );
     }
 
@@ -426,10 +436,9 @@ impl Dispatcher {
             call.id,
             call.job,
             Value::Array(call.args),
-            None,
+            Extras::default(),
             handler,
             false,
-            Vec::new(),
         );
     }
 
@@ -440,11 +449,11 @@ impl Dispatcher {
         id: String,
         job: String,
         params: Value,
-        deadline: Option<u64>,
+        extras: Extras,
         h: Handler,
         counts: bool,
-        fds: Vec<std::os::fd::OwnedFd>,
     ) {
+        let Extras { deadline, fds } = extras;
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return self.fail(id, "ShuttingDown", "the worker is shutting down".into());
         }

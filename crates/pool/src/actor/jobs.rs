@@ -18,6 +18,7 @@ impl Actor {
     pub(super) fn on_submit(&mut self, s: Submission) {
         // Descriptors can be passed once: such a job has one attempt.
         let one_attempt = !s.fds.is_empty();
+        let fds_optional = s.opts.fds_optional;
         let job = Job {
             id: s.id,
             name: s.name,
@@ -40,6 +41,7 @@ impl Actor {
             events: s.events,
             permit: Some(s.permit),
             fds: s.fds,
+            fds_optional,
         };
         if self.stopping.is_some() {
             return self.finish(job, failed("ShuttingDown", "the pool is shutting down"));
@@ -270,6 +272,7 @@ impl Actor {
             run.deadline = job.timeout.map(offload_process::timer::epoch_ms_in);
             let fds = std::mem::take(&mut job.fds);
             let started = match self.workers.get(&pid) {
+                Some(w) if job.fds_optional => w.process.start_run_offering_fds(run, fds),
                 Some(w) => w.process.start_run_with_fds(run, fds, None),
                 None => Err(offload_process::FdError::ChannelClosed),
             };

@@ -227,6 +227,7 @@ impl Actor {
                 total,
                 sent: 0,
                 cancelled: false,
+                optional: false,
                 reply: None,
             });
         }
@@ -281,7 +282,12 @@ impl Actor {
                 self.launch_rest.main = Some(main);
                 self.send_main_run();
             }
-            Command::RunWithFds { run, fds, reply } => {
+            Command::RunWithFds {
+                run,
+                fds,
+                optional,
+                reply,
+            } => {
                 let total = u32::try_from(fds.len()).unwrap_or(u32::MAX);
                 self.queue_fd_run(FdRun {
                     run,
@@ -289,6 +295,7 @@ impl Actor {
                     total,
                     sent: 0,
                     cancelled: false,
+                    optional,
                     reply,
                 });
             }

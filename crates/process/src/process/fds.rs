@@ -143,6 +143,8 @@ pub(super) struct FdRun {
     pub(super) total: u32,
     pub(super) sent: u32,
     pub(super) cancelled: bool,
+    /// Offered, not required: a worker that does not take them gets the run without them.
+    pub(super) optional: bool,
     pub(super) reply: Option<oneshot::Sender<Result<(), FdError>>>,
 }
 
@@ -211,7 +213,27 @@ impl Actor {
                     }
                 });
                 if let Some(e) = refused {
-                    self.fail_front(e);
+                    if front.optional {
+                        // An offer the worker cannot take: the run goes without them (they
+                        // are closed here).
+                        if let Some(r) = self.passing.queue.pop_front() {
+                            tracing::debug!(pid = self.pid, id = %r.run.id, error = %e, "descriptors offered, not taken");
+                            let id = r.run.id.clone();
+                            drop(r.fds);
+                            match self.send_frame(&ToWorker::Run(r.run)) {
+                                Ok(()) => {
+                                    if let Some(reply) = r.reply {
+                                        let _ = reply.send(Ok(()));
+                                    }
+                                }
+                                Err(_) => {
+                                    self.fd_run_failed(&id, r.reply, FdError::ChannelClosed);
+                                }
+                            }
+                        }
+                    } else {
+                        self.fail_front(e);
+                    }
                     continue;
                 }
             }

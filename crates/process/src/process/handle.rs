@@ -44,6 +44,8 @@ pub(super) enum Command {
     RunWithFds {
         run: Run,
         fds: Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>,
+        /// Offered: a worker that cannot take them gets the run without them.
+        optional: bool,
         reply: Option<oneshot::Sender<Result<(), FdError>>>,
     },
     /// A warm spare gets its one job.
@@ -291,11 +293,42 @@ impl JobProcess {
         fds: Vec<std::os::fd::OwnedFd>,
         reply: Option<oneshot::Sender<Result<(), FdError>>>,
     ) -> Result<(), FdError> {
+        self.send_fd_run(run, fds, false, reply)
+    }
+
+    /// Like [`start_run_with_fds`](Self::start_run_with_fds), but the descriptors are only
+    /// offered: a worker that does not take descriptors, or not of these kinds, gets the run
+    /// without them (they are closed here), instead of the run failing. Refusals and missing
+    /// acknowledgements from a worker that does take them still fail the run.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_run_with_fds`](Self::start_run_with_fds).
+    pub fn start_run_offering_fds(
+        &self,
+        run: Run,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<(), FdError> {
+        self.send_fd_run(run, fds, true, None)
+    }
+
+    fn send_fd_run(
+        &self,
+        run: Run,
+        fds: Vec<std::os::fd::OwnedFd>,
+        optional: bool,
+        reply: Option<oneshot::Sender<Result<(), FdError>>>,
+    ) -> Result<(), FdError> {
         let kinds = classify_all(&fds, self.inner.max_fds_per_run)?;
         let fds = fds.into_iter().zip(kinds).collect();
         self.inner
             .commands
-            .send(Command::RunWithFds { run, fds, reply })
+            .send(Command::RunWithFds {
+                run,
+                fds,
+                optional,
+                reply,
+            })
             .map_err(|_| FdError::ChannelClosed)
     }
 
