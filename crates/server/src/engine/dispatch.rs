@@ -142,7 +142,17 @@ impl Engine {
         c: &Claimed,
         timeout: Option<Duration>,
     ) -> (Outcome, Option<u32>) {
-        let mut attempt = match entry.runner.launch(&c.job, c.params.clone(), timeout).await {
+        // A descriptor offered for this job on this node (a line-protocol client socket).
+        let offered = c
+            .params
+            .get(super::attach::CLIENT_FIELD)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|token| self.attachments.take(token));
+        let mut attempt = match entry
+            .runner
+            .launch(&c.job, c.params.clone(), timeout, offered)
+            .await
+        {
             Ok(a) => a,
             Err(e) => {
                 let not_runnable = Outcome::Failed {

@@ -101,13 +101,16 @@ impl Runner {
         }
     }
 
-    /// Starts one attempt of `job` (a process runner first waits for a free slot). `Err` is
-    /// why the job cannot run at all (its text names files absolutely: the caller cleans it).
+    /// Starts one attempt of `job` (a process runner first waits for a free slot), offering
+    /// `offered` to its worker (a pool's worker gets it with the run if it takes descriptors;
+    /// a process runner closes it). `Err` is why the job cannot run at all (its text names
+    /// files absolutely: the caller cleans it).
     pub(crate) async fn launch(
         &self,
         job: &str,
         params: Value,
         timeout: Option<Duration>,
+        offered: Option<std::os::fd::OwnedFd>,
     ) -> Result<Attempt, String> {
         match self {
             Self::Pool(pool) => {
@@ -115,10 +118,11 @@ impl Runner {
                 if let Some(t) = timeout {
                     opts = opts.timeout(t);
                 }
-                let mut handle = pool
-                    .run_with(job, params, opts)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let run = match offered {
+                    Some(fd) => pool.run_with_fds(job, params, opts.offer_fds(), vec![fd]).await,
+                    None => pool.run_with(job, params, opts).await,
+                };
+                let mut handle = run.map_err(|e| e.to_string())?;
                 let stop = Stop::Pool(handle.canceller());
                 let events = handle.events().map(RunEvents::Pool);
                 Ok(Attempt {
