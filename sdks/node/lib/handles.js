@@ -33,6 +33,10 @@ class PendingHandles {
       closeHandle(handle);
       return;
     }
+    // A connection stays writable after its peer half-closes (a line client that ends its
+    // request with shutdown(SHUT_WR) still reads the answer). Set now, in the tick Node made
+    // the socket: its end of file is read in a later one.
+    if ('allowHalfOpen' in handle) handle.allowHalfOpen = true;
     list.push(handle);
     this.byRun.set(m.id, list);
     this.count += 1;
