@@ -27,6 +27,7 @@
 mod actor;
 mod config;
 mod error;
+mod listen;
 mod options;
 mod pool;
 mod procfs;
@@ -37,6 +38,7 @@ mod types;
 
 pub use config::{Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind};
 pub use error::{PoolError, StartError};
+pub use listen::{Affinity, ConnectionServer, ServeConnections};
 pub use offload_balance::Algorithm;
 pub use options::RunOptions;
 pub use pool::{Canceller, ChildPool, JobHandle};

@@ -389,3 +389,131 @@ async fn the_python_sdk_gets_sockets_and_files() {
     })
     .await;
 }
+
+mod distribution {
+    //! Connection distribution (`offload_pool::ConnectionServer`): a pool owns a listener and
+    //! hands each accepted connection to a worker.
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpStream;
+
+    use offload_pool::{Affinity, Algorithm, ConnectionServer, ServeConnections};
+
+    use super::*;
+
+    struct Client {
+        out: TcpStream,
+        lines: BufReader<TcpStream>,
+    }
+
+    impl Client {
+        fn connect(addr: std::net::SocketAddr) -> Self {
+            let out = TcpStream::connect(addr).unwrap();
+            out.set_read_timeout(Some(GUARD)).unwrap();
+            let lines = BufReader::new(out.try_clone().unwrap());
+            Self { out, lines }
+        }
+
+        /// Sends a line; the serving worker's pid and the echo, or `None` at end of file.
+        fn ask(&mut self, text: &str) -> Option<(u32, String)> {
+            self.out.write_all(format!("{text}\n").as_bytes()).ok()?;
+            let mut line = String::new();
+            if self.lines.read_line(&mut line).ok()? == 0 {
+                return None;
+            }
+            let (pid, echo) = line.trim_end().split_once(' ')?;
+            Some((pid.parse().ok()?, echo.to_owned()))
+        }
+    }
+
+    async fn serving(algorithm: Algorithm, affinity: Affinity) -> (ChildPool, ConnectionServer) {
+        let cfg = rust_pool().size(2, 2).concurrency(8).algorithm(algorithm);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = ConnectionServer::start(
+            &pool,
+            listener,
+            ServeConnections::new("conn_serve").affinity(affinity),
+        )
+        .unwrap();
+        (pool, server)
+    }
+
+    /// Runs blocking client code off the runtime.
+    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        tokio::task::spawn_blocking(f).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connections_are_spread_over_the_workers_and_a_dead_worker_takes_only_its_own() {
+        guarded(async {
+            let (pool, server) = serving(Algorithm::Polling, Affinity::None).await;
+            let addr = server.local_addr();
+            let (mut a, mut b, pid_a, pid_b) = blocking(move || {
+                let mut a = Client::connect(addr);
+                let (pid_a, echo) = a.ask("one").unwrap();
+                assert_eq!(echo, "one");
+                // Polling (round robin): the next connection goes to the other worker.
+                let mut b = Client::connect(addr);
+                let (pid_b, _) = b.ask("two").unwrap();
+                (a, b, pid_a, pid_b)
+            })
+            .await;
+            assert_ne!(pid_a, pid_b, "two connections, two workers");
+            let mut events = pool.events();
+            sigkill(pid_a);
+            let (a_after, b_after, b) = blocking(move || {
+                let (x, y) = (a.ask("still?"), b.ask("still?"));
+                (x, y, b)
+            })
+            .await;
+            assert_eq!(a_after, None, "the dead worker's connection is gone");
+            assert_eq!(
+                b_after,
+                Some((pid_b, "still?".into())),
+                "the other one goes on"
+            );
+            // Once the pool saw the death (a connection handed out before then would go to the
+            // dying worker and fail: one attempt), new connections are served.
+            loop {
+                if let offload_pool::PoolEvent::WorkerExited { pid, .. } =
+                    events.recv().await.unwrap()
+                {
+                    if pid == pid_a {
+                        break;
+                    }
+                }
+            }
+            let answer = blocking(move || Client::connect(addr).ask("new")).await;
+            assert_eq!(answer.map(|(_, e)| e), Some("new".into()));
+            drop(b);
+            server.stop();
+            pool.shutdown(Duration::from_secs(5)).await;
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_client_ip_affinity_one_address_stays_on_one_worker() {
+        guarded(async {
+            let (pool, server) = serving(Algorithm::Polling, Affinity::ClientIp).await;
+            let addr = server.local_addr();
+            let pids = blocking(move || {
+                let mut clients: Vec<Client> = (0..4).map(|_| Client::connect(addr)).collect();
+                clients
+                    .iter_mut()
+                    .map(|c| c.ask("hi").unwrap().0)
+                    .collect::<Vec<_>>()
+            })
+            .await;
+            assert!(pids.iter().all(|&p| p == pids[0]), "{pids:?}");
+            assert_eq!(server.accepted(), 4);
+            server.stop();
+            pool.shutdown(Duration::from_secs(5)).await;
+        })
+        .await;
+    }
+
+    fn sigkill(pid: u32) {
+        assert!(offload_process::signal_group(pid, 9).unwrap());
+    }
+}

@@ -119,7 +119,10 @@ impl Runner {
                     opts = opts.timeout(t);
                 }
                 let run = match offered {
-                    Some(fd) => pool.run_with_fds(job, params, opts.offer_fds(), vec![fd]).await,
+                    Some(fd) => {
+                        pool.run_with_fds(job, params, opts.offer_fds(), vec![fd])
+                            .await
+                    }
                     None => pool.run_with(job, params, opts).await,
                 };
                 let mut handle = run.map_err(|e| e.to_string())?;

@@ -163,6 +163,29 @@ fn main() {
             }
             Ok::<_, JobError>(json!({ "fds": n }))
         })
+        // Serves a connection handed out by a pool's ConnectionServer: answers each line with
+        // "<pid> <line>" until the client closes.
+        .handler("conn_serve", |_p: Value, ctx: Context| async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+            let io = |e: std::io::Error| JobError::new("IoError", e.to_string());
+            let Some(fd) = ctx.take_fds().into_iter().next() else {
+                return Err(JobError::new("FdMissing", "no connection"));
+            };
+            let std_stream = std::net::TcpStream::from(fd);
+            std_stream.set_nonblocking(true).map_err(io)?;
+            let stream = tokio::net::TcpStream::from_std(std_stream).map_err(io)?;
+            let (rd, mut wr) = stream.into_split();
+            let mut lines = tokio::io::BufReader::new(rd).lines();
+            let pid = std::process::id();
+            let mut n = 0u64;
+            while let Some(line) = lines.next_line().await.map_err(io)? {
+                wr.write_all(format!("{pid} {line}\n").as_bytes())
+                    .await
+                    .map_err(io)?;
+                n += 1;
+            }
+            Ok::<_, JobError>(json!({ "lines": n }))
+        })
         // Keeps its descriptors untaken: they close when the job ends.
         .handler("fd_ignore", |_p: Value, _ctx: Context| async move {
             Ok::<_, JobError>("ignored")
