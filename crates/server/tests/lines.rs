@@ -345,6 +345,23 @@ fn a_seed_module_gets_the_real_client_socket_reads_more_writes_binary_and_ends()
 }
 
 #[test]
+fn a_udp_module_gets_the_datagrams_source_and_answers_it_from_the_daemons_port() {
+    let d = start(BASE);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(common::lines::ANSWER_WAIT))
+        .unwrap();
+    s.send_to(b"sockmod:ping", d.udp()).unwrap();
+    let mut buf = [0u8; 1024];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        from,
+        d.udp(),
+        "the answer comes from the port the datagram went to"
+    );
+    assert_eq!(&buf[..n], b"re:ping from 127.0.0.1 \x00\xff");
+}
+
+#[test]
 fn stopping_the_daemon_answers_a_waiting_client_503_naming_its_job() {
     let d = start(BASE);
     let tcp = d.tcp();

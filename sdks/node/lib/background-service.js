@@ -187,6 +187,25 @@ function runTExecute(mod, parts, ctx, peer) {
   });
 }
 
+/** The largest UDP answer: one datagram. */
+const MAX_UDP_ANSWER = 65507;
+
+/** UExecute's third argument: answer(data) sends `data` (a string or bytes) back to the
+ * datagram's source, from the daemon's UDP port (docs/line-protocol.md). */
+function udpAnswer(ctx) {
+  return function answer(data) {
+    const bytes = Buffer.isBuffer(data) || data instanceof Uint8Array ? Buffer.from(data) : null;
+    const size = bytes ? bytes.length : Buffer.byteLength(String(data));
+    if (size > MAX_UDP_ANSWER) {
+      throw new RangeError(`a UDP answer is at most ${MAX_UDP_ANSWER} bytes, got ${size}`);
+    }
+    const msg = bytes
+      ? { data: bytes.toString('latin1'), encoding: 'latin1' }
+      : { data: String(data), encoding: 'utf8' };
+    ctx.emit('$offload/udp-answer', msg);
+  };
+}
+
 /** The result of a job that answered on the real client socket (docs/line-protocol.md): the
  * daemon then writes nothing more. */
 function clientReplied(bytes) {
@@ -283,7 +302,17 @@ function seedHandler(mod) {
     const udp = params !== null && typeof params === 'object' && params.transport === 'udp';
     const hasT = typeof mod.TExecute === 'function';
     const hasU = typeof mod.UExecute === 'function';
-    if ((udp && hasU) || !hasT) return jsonable(await mod.UExecute(parts));
+    if ((udp && hasU) || !hasT) {
+      if (!udp) return jsonable(await mod.UExecute(parts));
+      const [address, port] = splitPeer(params.peer);
+      const rinfo = {
+        address,
+        port,
+        family: address && address.includes(':') ? 'IPv6' : 'IPv4',
+        size: Buffer.byteLength(String(parts[1])),
+      };
+      return jsonable(await mod.UExecute(parts, rinfo, udpAnswer(ctx)));
+    }
     const peer = params !== null && typeof params === 'object' ? params.peer : undefined;
     // The daemon offered the real connection (params.client): TExecute gets it.
     const offered = params !== null && typeof params === 'object' && typeof params.client === 'string';

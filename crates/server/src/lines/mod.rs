@@ -46,6 +46,7 @@
 //! `408` too slow, `413` too large, `500` the job failed, `503` overloaded, queue full or
 //! stopping, `504` the job did not end within `max_wait_ms`.
 
+mod answers;
 mod bucket;
 mod ends;
 mod handlers;
