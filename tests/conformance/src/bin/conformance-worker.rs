@@ -186,6 +186,24 @@ fn main() {
             }
             Ok::<_, JobError>(json!({ "lines": n }))
         })
+        // Writes `bytes` zero bytes into the descriptor passed (a pipe), 64 KiB at a time:
+        // the streaming measurement of tests/conformance/tests/fds.rs.
+        .handler("fd_pump", |p: Big, ctx: Context| async move {
+            use std::io::Write;
+            let Some(fd) = ctx.take_fds().into_iter().next() else {
+                return Err(JobError::new("FdMissing", "no descriptor"));
+            };
+            let mut out = std::fs::File::from(fd);
+            let chunk = vec![0u8; 64 * 1024];
+            let mut left = p.bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                out.write_all(&chunk[..n])
+                    .map_err(|e| JobError::new("IoError", e.to_string()))?;
+                left -= n;
+            }
+            Ok::<_, JobError>(p.bytes)
+        })
         // Keeps its descriptors untaken: they close when the job ends.
         .handler("fd_ignore", |_p: Value, _ctx: Context| async move {
             Ok::<_, JobError>("ignored")
