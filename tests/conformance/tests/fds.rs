@@ -522,7 +522,12 @@ mod distribution {
 fn cpu_ticks(pid: Option<u32>) -> u64 {
     let path = pid.map_or("/proc/self/stat".to_owned(), |p| format!("/proc/{p}/stat"));
     let stat = std::fs::read_to_string(path).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
     // After the command: state is field 3; utime and stime are fields 14 and 15.
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
@@ -537,7 +542,11 @@ async fn measure_a_passed_pipe_against_result_frames() {
     const FRAME: usize = (16 << 20) - 1024;
     let pool = ChildPool::start(rust_pool()).await.unwrap();
     let pid = warm(&pool).await;
-    let (me0, w0, t0) = (cpu_ticks(None), cpu_ticks(Some(pid)), std::time::Instant::now());
+    let (me0, w0, t0) = (
+        cpu_ticks(None),
+        cpu_ticks(Some(pid)),
+        std::time::Instant::now(),
+    );
     let (r, w) = std::io::pipe().unwrap();
     let reader = tokio::task::spawn_blocking(move || {
         let mut r = r;
@@ -551,26 +560,55 @@ async fn measure_a_passed_pipe_against_result_frames() {
         }
     });
     let res = pool
-        .run_with_fds("fd_pump", json!({"bytes": TOTAL}), RunOptions::default(), vec![w.into()])
+        .run_with_fds(
+            "fd_pump",
+            json!({"bytes": TOTAL}),
+            RunOptions::default(),
+            vec![w.into()],
+        )
         .await
         .unwrap()
         .result()
         .await;
     assert!(res.outcome.is_success(), "{:?}", res.outcome);
     assert_eq!(reader.await.unwrap(), TOTAL);
-    let pipe = (cpu_ticks(None) - me0, cpu_ticks(Some(pid)) - w0, t0.elapsed());
-    let (me0, w0, t0) = (cpu_ticks(None), cpu_ticks(Some(pid)), std::time::Instant::now());
+    let pipe = (
+        cpu_ticks(None) - me0,
+        cpu_ticks(Some(pid)) - w0,
+        t0.elapsed(),
+    );
+    let (me0, w0, t0) = (
+        cpu_ticks(None),
+        cpu_ticks(Some(pid)),
+        std::time::Instant::now(),
+    );
     let mut got = 0;
     while got < TOTAL {
-        let r = pool.run("big", json!({"bytes": FRAME.min(TOTAL - got)})).await.unwrap().result().await;
-        let Outcome::Succeeded { value } = r.outcome else { panic!("{:?}", r.outcome) };
+        let r = pool
+            .run("big", json!({"bytes": FRAME.min(TOTAL - got)}))
+            .await
+            .unwrap()
+            .result()
+            .await;
+        let Outcome::Succeeded { value } = r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
         got += value.as_str().unwrap().len();
     }
-    let frames = (cpu_ticks(None) - me0, cpu_ticks(Some(pid)) - w0, t0.elapsed());
+    let frames = (
+        cpu_ticks(None) - me0,
+        cpu_ticks(Some(pid)) - w0,
+        t0.elapsed(),
+    );
     println!(
         "256 MiB: passed pipe: supervisor {} ms CPU, worker {} ms CPU, {:?} wall; \
          result frames: supervisor {} ms CPU, worker {} ms CPU, {:?} wall",
-        pipe.0 * 10, pipe.1 * 10, pipe.2, frames.0 * 10, frames.1 * 10, frames.2
+        pipe.0 * 10,
+        pipe.1 * 10,
+        pipe.2,
+        frames.0 * 10,
+        frames.1 * 10,
+        frames.2
     );
     pool.shutdown(Duration::from_secs(5)).await;
 }
