@@ -87,6 +87,11 @@ struct Job {
     events: Option<tokio::sync::broadcast::Sender<JobEvent>>,
     permit: Option<OwnedSemaphorePermit>,
     on_start: Option<crate::options::OnStart>,
+    /// Descriptors to pass with the run: taken by its one attempt (such a job is never
+    /// retried), closed with the job otherwise.
+    fds: Vec<std::os::fd::OwnedFd>,
+    /// The descriptors are offered, not required (`RunOptions::fds_optional`).
+    fds_optional: bool,
 }
 
 struct InFlight {

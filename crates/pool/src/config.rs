@@ -211,6 +211,12 @@ pub struct PoolConfig {
     /// once the lines it printed before it are in the sink. Default none: lines go to the
     /// workers' event streams only.
     pub log_sink: Option<tokio::sync::mpsc::Sender<offload_process::OutputItem>>,
+    /// The largest number of descriptors one run may carry (default 16; see
+    /// [`ChildPool::run_with_fds`](crate::ChildPool::run_with_fds)).
+    pub max_fds_per_run: usize,
+    /// How long a worker has to acknowledge each descriptor passed (default 5 s); one that
+    /// misses it fails that run and gets no more descriptors.
+    pub fd_ack_timeout: Duration,
 }
 
 impl PoolConfig {
@@ -250,6 +256,8 @@ impl PoolConfig {
             handle_signals: true,
             cgroups: true,
             log_sink: None,
+            max_fds_per_run: offload_process::DEFAULT_MAX_FDS_PER_RUN,
+            fd_ack_timeout: offload_process::DEFAULT_FD_ACK_TIMEOUT,
         }
     }
 

@@ -65,4 +65,9 @@ pub enum PoolError {
     /// [`MAX_DURATION`](offload_process::timer::MAX_DURATION)).
     #[error(transparent)]
     OutOfRange(#[from] offload_process::timer::OutOfRange),
+    /// The descriptors of [`run_with_fds`](crate::ChildPool::run_with_fds) cannot be
+    /// passed: more than `max_fds_per_run`, or one is not open. (What a worker refuses later
+    /// fails the job with an error of the same name.)
+    #[error(transparent)]
+    Fds(#[from] offload_process::FdError),
 }

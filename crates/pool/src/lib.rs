@@ -27,6 +27,7 @@
 mod actor;
 mod config;
 mod error;
+mod listen;
 mod options;
 mod params;
 mod pool;
@@ -41,6 +42,7 @@ pub use config::{
     Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind, MIN_PING,
 };
 pub use error::{PoolError, StartError};
+pub use listen::{Affinity, ConnectionServer, ServeConnections};
 pub use offload_balance::Algorithm;
 pub use options::{OnStart, RunOptions};
 pub use pool::{Canceller, ChildPool, JobHandle};

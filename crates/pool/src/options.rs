@@ -23,6 +23,10 @@ pub struct RunOptions {
     /// 256; a reader that only wants a job's few lifecycle events can ask for less: the
     /// buffer is allocated with every job).
     pub events_capacity: Option<usize>,
+    /// The descriptors of [`run_with_fds`](crate::ChildPool::run_with_fds) are only offered:
+    /// a worker that does not take descriptors (or not of their kinds) gets the run without
+    /// them instead of the job failing (default false).
+    pub fds_optional: bool,
 }
 
 /// A job's start hook ([`RunOptions::on_start`]): runs on the pool's actor, so it must be
@@ -48,6 +52,13 @@ impl RunOptions {
     #[must_use]
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
+        self
+    }
+
+    /// Offers the descriptors instead of requiring them (see [`fds_optional`](Self::fds_optional)).
+    #[must_use]
+    pub fn offer_fds(mut self) -> Self {
+        self.fds_optional = true;
         self
     }
 

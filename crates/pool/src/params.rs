@@ -37,6 +37,17 @@ impl Params {
     }
 }
 
+impl Params {
+    /// The params as a parsed value (the descriptor path builds an owned `Run`).
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Self::Value(v) => v.clone(),
+            // A `RawValue` holds valid JSON text: parsing it again cannot fail.
+            Self::Raw(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
+        }
+    }
+}
+
 impl Serialize for Params {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

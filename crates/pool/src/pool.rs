@@ -107,6 +107,7 @@ struct Inner {
     events: broadcast::Sender<PoolEvent>,
     backpressure: Backpressure,
     queue_bound: usize,
+    max_fds_per_run: usize,
     /// The runtime whose files jobs resolve to; `None` for native pools (handler names).
     kind: Option<JobKind>,
     jobs_dir: JobsDir,
@@ -151,6 +152,7 @@ impl ChildPool {
         let (online_tx, online_rx) = oneshot::channel();
         let jobs_dir = JobsDir::new(&config.jobs_dir);
         let (backpressure, queue_bound) = (config.backpressure, config.queue_bound);
+        let max_fds_per_run = config.max_fds_per_run;
         let handle_signals = config.handle_signals;
         tokio::spawn(crate::supervise::supervise(
             config,
@@ -171,6 +173,7 @@ impl ChildPool {
                 events,
                 backpressure,
                 queue_bound,
+                max_fds_per_run,
                 kind,
                 jobs_dir,
                 resolved: Mutex::new(HashMap::new()),
@@ -228,7 +231,7 @@ impl ChildPool {
         params: Value,
         opts: RunOptions,
     ) -> Result<JobHandle, PoolError> {
-        self.submit_for_handle(job, Params::Value(params), opts)
+        self.submit_for_handle(job, Params::Value(params), opts, Vec::new())
             .await
     }
 
@@ -245,7 +248,7 @@ impl ChildPool {
         params: Box<RawValue>,
         opts: RunOptions,
     ) -> Result<JobHandle, PoolError> {
-        self.submit_for_handle(job, Params::raw(params)?, opts)
+        self.submit_for_handle(job, Params::raw(params)?, opts, Vec::new())
             .await
     }
 
@@ -273,7 +276,7 @@ impl ChildPool {
         opts.events = false;
         let params = Params::raw(params)?;
         let (id, _) = self
-            .submit(job, params, opts, |id, shared| {
+            .submit(job, params, opts, Vec::new(), |id, shared| {
                 Reply::Callback(Callback::new(Box::new(on_result), id, shared))
             })
             .await?;
@@ -283,17 +286,43 @@ impl ChildPool {
         })
     }
 
+    /// Submits a job with descriptors passed to its worker (`docs/protocol.md` §9): the
+    /// worker's handler gets them with its run (Rust SDK: `OwnedFd`s, Python: sockets and
+    /// files, Node: `net.Socket` / `net.Server` / `dgram.Socket`). The pool owns them from
+    /// here and closes its copies once passed, or when the job ends without reaching a
+    /// worker. Such a job has one attempt (descriptors cannot be passed twice). A worker that
+    /// does not take descriptors (or not this kind), refuses one or does not acknowledge it
+    /// in `fd_ack_timeout` fails the job with an error named as
+    /// [`FdError::name`](offload_process::FdError::name).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run), and [`PoolError::Fds`] for more than `max_fds_per_run`
+    /// descriptors or one that is not open.
+    pub async fn run_with_fds(
+        &self,
+        job: &str,
+        params: Value,
+        opts: RunOptions,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<JobHandle, PoolError> {
+        offload_process::FdError::check(&fds, self.inner.max_fds_per_run)?;
+        self.submit_for_handle(job, Params::Value(params), opts, fds)
+            .await
+    }
+
     async fn submit_for_handle(
         &self,
         job: &str,
         params: Params,
         opts: RunOptions,
+        fds: Vec<std::os::fd::OwnedFd>,
     ) -> Result<JobHandle, PoolError> {
         let inner = &self.inner;
         let panics = inner.shared.panics();
         let (reply, result) = oneshot::channel();
         let (id, events) = self
-            .submit(job, params, opts, |_, _| Reply::Handle(reply))
+            .submit(job, params, opts, fds, |_, _| Reply::Handle(reply))
             .await?;
         Ok(JobHandle {
             id,
@@ -311,6 +340,7 @@ impl ChildPool {
         job: &str,
         params: Params,
         opts: RunOptions,
+        fds: Vec<std::os::fd::OwnedFd>,
         reply: impl FnOnce(JobId, Arc<Shared>) -> Reply,
     ) -> Result<(JobId, Option<broadcast::Receiver<JobEvent>>), PoolError> {
         let inner = &self.inner;
@@ -338,6 +368,7 @@ impl ChildPool {
             reply: reply(id, Arc::clone(&inner.shared)),
             events: events_tx,
             permit,
+            fds,
         };
         inner.tx.send(Msg::Submit(Box::new(submit))).map_err(|e| {
             // Refused: the caller gets the error, not a callback too.

@@ -166,6 +166,46 @@ impl ChildJob {
         params: Value,
         opts: ExecOptions,
     ) -> Result<JobProcess, ExecError> {
+        self.exec_inner(job, params, opts, None).await
+    }
+
+    /// [`exec`](Self::exec) with descriptors passed to the job (`docs/protocol.md` §9): the
+    /// worker gets them with its run (Rust SDK: `OwnedFd`s, Python: sockets and files, Node:
+    /// `net.Socket` / `net.Server` / `dgram.Socket`). The run is sent once the worker's
+    /// handshake says it takes them; a worker that does not, a refusal or a missing
+    /// acknowledgement fails the job's outcome with an error named as [`FdError::name`]
+    /// (never retried). The descriptors are closed on this side once passed, whatever
+    /// happens.
+    ///
+    /// [`FdError::name`]: crate::FdError::name
+    ///
+    /// # Errors
+    ///
+    /// As [`exec`](Self::exec), and [`ExecError::Fds`] for more than `max_fds_per_run` or a
+    /// descriptor that is not open, [`ExecError::FdsNeedProtocolMode`] in command mode.
+    pub async fn exec_with_fds(
+        &self,
+        job: &str,
+        params: Value,
+        opts: ExecOptions,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<JobProcess, ExecError> {
+        if opts.mode != Mode::Protocol {
+            return Err(ExecError::FdsNeedProtocolMode);
+        }
+        let kinds = crate::process::classify_all(&fds, self.inner.config.max_fds_per_run)?;
+        let resolved = self.inner.jobs_dir.resolve(job)?;
+        let fds = fds.into_iter().zip(kinds).collect();
+        self.exec_inner(resolved, params, opts, Some(fds)).await
+    }
+
+    async fn exec_inner(
+        &self,
+        job: ResolvedJob,
+        params: Value,
+        opts: ExecOptions,
+        fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
+    ) -> Result<JobProcess, ExecError> {
         if let Some(t) = opts.timeout {
             crate::timer::check("timeout", t)?;
         }
@@ -214,7 +254,7 @@ impl ChildJob {
             path: Some(job.path.to_string_lossy().into_owned()),
             params,
         };
-        if self.spare_fits(job.kind, &opts) {
+        if fds.is_none() && self.spare_fits(job.kind, &opts) {
             let spare = self.inner.spares().remove(&job.kind);
             self.refill_spare(job.kind);
             if let Some(spare) = spare.filter(JobProcess::is_running) {
@@ -224,7 +264,11 @@ impl ChildJob {
                 }
             }
         }
-        self.start(cmd, Some(main), command_input, &opts).await
+        let process = self
+            .spawn(cmd, Some(main), command_input, fds, &opts)
+            .await?;
+        self.track(&process);
+        Ok(process)
     }
 
     /// Whether a job can use a warm spare: protocol mode, and nothing fixed at spawn differs
@@ -253,7 +297,10 @@ impl ChildJob {
             let Ok(cmd) = this.runtime_command(kind, Path::new("")) else {
                 return;
             };
-            match this.spawn(cmd, None, None, &ExecOptions::default()).await {
+            match this
+                .spawn(cmd, None, None, None, &ExecOptions::default())
+                .await
+            {
                 Ok(p) => {
                     let mut spares = this.inner.spares();
                     if spares.contains_key(&kind) || !p.is_running() {
@@ -302,7 +349,7 @@ impl ChildJob {
         command_input: Option<Vec<u8>>,
         opts: &ExecOptions,
     ) -> Result<JobProcess, ExecError> {
-        let process = self.spawn(cmd, main, command_input, opts).await?;
+        let process = self.spawn(cmd, main, command_input, None, opts).await?;
         self.track(&process);
         Ok(process)
     }
@@ -322,6 +369,7 @@ impl ChildJob {
         cmd: WorkerCommand,
         main: Option<MainJob>,
         command_input: Option<Vec<u8>>,
+        main_fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
         opts: &ExecOptions,
     ) -> Result<JobProcess, ExecError> {
         let config = &self.inner.config;
@@ -353,6 +401,8 @@ impl ChildJob {
             sink: None,
             log_sink: opts.log_sink.clone(),
             cgroup: config.cgroups,
+            max_fds_per_run: config.max_fds_per_run,
+            fd_ack_timeout: config.fd_ack_timeout,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);
@@ -367,6 +417,7 @@ impl ChildJob {
                 main,
                 command_input,
                 max_output: opts.max_output,
+                main_fds,
             },
         )
         .await?;

@@ -23,6 +23,7 @@ mod child_job;
 mod contain;
 mod emitter;
 mod env_policy;
+mod fdpass;
 mod guard;
 mod limits;
 mod markers;
@@ -45,8 +46,8 @@ pub use markers::{SUPERVISOR_ENV, WORKER_ENV};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{
-    start_process, CallError, JobProcess, OutputItem, ProcessEvent, ProcessOptions, SendError,
-    Stream, MAX_LOG_LINE,
+    start_process, CallError, FdError, JobProcess, OutputItem, ProcessEvent, ProcessOptions,
+    SendError, Stream, DEFAULT_FD_ACK_TIMEOUT, DEFAULT_MAX_FDS_PER_RUN, MAX_LOG_LINE,
 };
 pub use reaper::pids_with_env;
 pub use resolve::{check_name, JobKind, JobsDir, ResolveError, ResolvedJob};

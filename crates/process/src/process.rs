@@ -22,6 +22,7 @@
 //! - `event.rs`: [`ProcessEvent`], what the actor reports;
 //! - `launch.rs`: [`start_process`], [`ProcessOptions`], wiring a spawned worker to its actor;
 //! - `outbox.rs`: the channel's shared write buffer and its writer task;
+//! - `fds.rs`: runs that carry descriptors (`SCM_RIGHTS`), one acknowledged at a time;
 //! - `actor.rs`: the `select!` loop over frames, commands, the exit and the timers;
 //! - `verdict.rs`: how the outcome is decided, as pure functions with their own table tests;
 //! - `output.rs`: the stdout and stderr pumps.
@@ -29,6 +30,7 @@
 mod actor;
 mod errors;
 mod event;
+mod fds;
 mod handle;
 mod launch;
 mod outbox;
@@ -37,6 +39,8 @@ mod verdict;
 
 pub use errors::{CallError, SendError};
 pub use event::{OutputItem, ProcessEvent, Stream};
+pub(crate) use fds::classify_all;
+pub use fds::{FdError, DEFAULT_FD_ACK_TIMEOUT, DEFAULT_MAX_FDS_PER_RUN};
 pub use handle::JobProcess;
 pub(crate) use handle::MainJob;
 pub(crate) use launch::{start, Dispatch};

@@ -186,6 +186,10 @@ impl WorkerCommand {
         if self.channel {
             cmd.env(env::CHANNEL_FD, CHANNEL_FD.to_string())
                 .env(env::PROTOCOL, PROTOCOL_VERSION.to_string())
+                .env(
+                    env::PROTOCOL_MINOR,
+                    offload_protocol::PROTOCOL_MINOR.to_string(),
+                )
                 .env(env::MAX_FRAME, self.max_frame.to_string());
             if self.node_channel {
                 cmd.env(env::NODE_CHANNEL_FD, CHANNEL_FD.to_string())

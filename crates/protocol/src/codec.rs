@@ -270,6 +270,7 @@ fn legacy_run(mut map: Map<String, Value>) -> Result<ToWorker, DecodeError> {
         params: args.first().cloned().unwrap_or(Value::Null),
         args: Some(args),
         deadline: None,
+        fds: None,
     }))
 }
 
@@ -304,7 +305,7 @@ fn legacy_event(mut map: Map<String, Value>) -> Result<Event, DecodeError> {
     Ok(Event::new(name, data, receiver))
 }
 
-fn check_id(id: &str) -> Result<(), DecodeError> {
+pub(crate) fn check_id(id: &str) -> Result<(), DecodeError> {
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(DecodeError::InvalidId {
             len: id.len(),
@@ -420,6 +421,7 @@ mod tests {
                 protocol: Some(1),
                 pid: Some(4242),
                 concurrency: Some(1),
+                minor: None,
                 ..
             })
         ));

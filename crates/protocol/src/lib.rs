@@ -6,6 +6,7 @@ mod borrowed;
 mod codec;
 mod error;
 mod frame;
+mod handle;
 mod message;
 
 #[cfg(feature = "tokio")]
@@ -15,6 +16,10 @@ pub use borrowed::{PrefixedId, RunRef};
 pub use codec::{decode_from_worker, decode_to_worker, encode, encode_into, Decoded};
 pub use error::{DecodeError, EncodeError};
 pub use frame::LineFramer;
+pub use handle::{
+    decode_handle, decode_handle_reply, encode_handle, FdKind, FdNotice, HandleFrame, HandleReply,
+    CAP_FDS, CAP_HANDLES, HANDLE_ACK, HANDLE_NACK, PROTOCOL_MINOR,
+};
 pub use message::{
     Ack, Broadcast, Call, Cancel, ErrorInfo, Event, FromWorker, Kill, Ping, Pong, Progress, Ready,
     Receiver, ResultMsg, Run, Shutdown, ToWorker, WorkerError,
@@ -40,6 +45,8 @@ pub mod env {
     pub const CHANNEL_FD: &str = "OFFLOAD_CHANNEL_FD";
     /// The highest protocol version the supervisor speaks.
     pub const PROTOCOL: &str = "OFFLOAD_PROTOCOL";
+    /// The highest minor version of it the supervisor speaks (`1`: descriptors, §9).
+    pub const PROTOCOL_MINOR: &str = "OFFLOAD_PROTOCOL_MINOR";
     /// The largest frame either side may send, in bytes.
     pub const MAX_FRAME: &str = "OFFLOAD_MAX_FRAME";
     /// The jobs folder, absolute.

@@ -67,6 +67,9 @@ pub struct Run {
     /// Soft deadline, Unix epoch milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<u64>,
+    /// How many descriptors were passed for this run just before it (protocol 1.1, §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fds: Option<u32>,
 }
 
 impl Run {
@@ -79,6 +82,7 @@ impl Run {
             params,
             args: None,
             deadline: None,
+            fds: None,
         }
     }
 
@@ -252,6 +256,9 @@ pub struct Ready {
     /// How many jobs it runs at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
+    /// The minor version of the protocol it speaks (absent: 0; 1 adds descriptors, §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minor: Option<u32>,
 }
 
 impl Ready {
@@ -269,7 +276,23 @@ impl Ready {
             runtime: Some(runtime.into()),
             capabilities,
             concurrency: Some(concurrency),
+            minor: None,
         }
+    }
+
+    /// Announces the minor version (protocol 1.1 and later).
+    #[must_use]
+    pub fn with_minor(mut self, minor: u32) -> Self {
+        self.minor = Some(minor);
+        self
+    }
+
+    /// Whether the worker takes descriptors of `kind` (§9): minor ≥ 1 and `fds`, or
+    /// `handles` for the socket kinds Node can wrap.
+    pub fn takes_fd(&self, kind: crate::FdKind) -> bool {
+        self.minor.unwrap_or(0) >= 1
+            && (self.has_capability(crate::CAP_FDS)
+                || (self.has_capability(crate::CAP_HANDLES) && kind.node_type().is_some()))
     }
 
     /// Whether the worker announced `capability`.

@@ -320,6 +320,48 @@ fn a_seed_module_with_texecute_and_uexecute_runs_unchanged() {
 }
 
 #[test]
+fn a_seed_module_gets_the_real_client_socket_reads_more_writes_binary_and_ends() {
+    use std::io::Read;
+    let d = start(BASE);
+    let mut s = common::lines::connect(d.tcp());
+    s.write_all(b"sockmod:first\n").unwrap();
+    // Binary, straight from the module on the client's own connection.
+    let mut head = [0u8; 4];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head, [0, 1, 2, 255]);
+    // What the client sends after its request is the module's to read.
+    s.write_all(b"more").unwrap();
+    let mut rest = String::new();
+    s.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "got:more for first");
+    // The daemon wrote nothing of its own; the job's result says the client was answered.
+    let (_rec, result) = finished_job(&d, "sockmod");
+    assert_eq!(result["state"], "succeeded", "{result}");
+    assert_eq!(result["result"]["$offload"], "client-replied", "{result}");
+    assert_eq!(result["result"]["bytes"], 4 + "got:more for first".len());
+    // The seed's own modules still answer through it unchanged, and other jobs as before.
+    assert_eq!(php_call(d.tcp(), b"seedmod:again"), "seedmod>AGAIN");
+    assert_eq!(line_call(d.tcp(), "echo:plain"), "plain");
+}
+
+#[test]
+fn a_udp_module_gets_the_datagrams_source_and_answers_it_from_the_daemons_port() {
+    let d = start(BASE);
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(common::lines::ANSWER_WAIT))
+        .unwrap();
+    s.send_to(b"sockmod:ping", d.udp()).unwrap();
+    let mut buf = [0u8; 1024];
+    let (n, from) = s.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        from,
+        d.udp(),
+        "the answer comes from the port the datagram went to"
+    );
+    assert_eq!(&buf[..n], b"re:ping from 127.0.0.1 \x00\xff");
+}
+
+#[test]
 fn stopping_the_daemon_answers_a_waiting_client_503_naming_its_job() {
     let d = start(BASE);
     let tcp = d.tcp();

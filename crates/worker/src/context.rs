@@ -31,6 +31,9 @@ pub(crate) struct ContextInner {
     pub(crate) token: CancellationToken,
     pub(crate) reason: std::sync::Mutex<Option<StopReason>>,
     pub(crate) outbox: Outbox,
+    /// Descriptors passed with the run, until the handler takes them (closed with the
+    /// context otherwise).
+    pub(crate) fds: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
 }
 
 impl Context {
@@ -42,6 +45,13 @@ impl Context {
     /// The job's name as the supervisor sent it.
     pub fn job(&self) -> &str {
         &self.inner.job
+    }
+
+    /// Takes the descriptors the supervisor passed with this run (`ChildPool::run_with_fds`,
+    /// `ChildJob::exec_with_fds`; `docs/protocol.md` §9), in order; empty for a run without
+    /// any, and on a second call. Those not taken are closed when the job ends.
+    pub fn take_fds(&self) -> Vec<std::os::fd::OwnedFd> {
+        std::mem::take(&mut *self.inner.fds.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The soft deadline, if any.

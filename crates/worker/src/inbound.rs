@@ -10,13 +10,16 @@
 //! [`Worker::run`]: crate::Worker::run
 #![allow(unsafe_code)]
 
-use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use offload_protocol::{decode_to_worker, Decoded, LineFramer, ToWorker};
+use offload_protocol::{
+    decode_handle, decode_to_worker, Decoded, FdNotice, HandleFrame, LineFramer, ToWorker,
+};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::context::StopReason;
@@ -26,6 +29,8 @@ use crate::shared::Shared;
 pub(crate) enum Inbound {
     /// A decoded message, in channel order.
     Message(ToWorker),
+    /// A descriptor passed for a run (`NODE_HANDLE`), `None` if none came with the frame.
+    Fd(FdNotice, Option<OwnedFd>),
     /// End of file, or the channel failed: the supervisor is gone.
     Closed,
     /// A frame broke the protocol.
@@ -76,13 +81,16 @@ pub(crate) fn start(
 }
 
 fn read_loop(
-    mut stream: UnixStream,
+    stream: UnixStream,
     max_frame: usize,
     shared: &Shared,
     tx: &UnboundedSender<Inbound>,
 ) -> Inbound {
     let mut framer = LineFramer::new(max_frame);
     let mut chunk = vec![0u8; 64 * 1024];
+    // Descriptors received and not yet matched with their `NODE_HANDLE` frame (the kernel
+    // hands one over with the read that has its frame's first byte).
+    let mut fds: VecDeque<OwnedFd> = VecDeque::new();
     // After a short read the channel is most likely drained: wait first instead of paying a
     // `read` that returns `WouldBlock` (one system call less per round trip).
     let mut maybe_more = true;
@@ -90,7 +98,7 @@ fn read_loop(
         if !maybe_more && wait_readable(&stream).is_err() {
             return Inbound::Closed;
         }
-        let n = match stream.read(&mut chunk) {
+        let n = match crate::fd::recv_with_fds(&stream, &mut chunk, &mut fds) {
             Ok(0) => {
                 return if framer.pending() == 0 {
                     Inbound::Closed
@@ -103,6 +111,11 @@ fn read_loop(
             }
             Ok(n) => {
                 maybe_more = n == chunk.len();
+                // A supervisor sends one descriptor per frame, each acknowledged before the
+                // next: more unmatched ones than this are not ours to keep.
+                while fds.len() > crate::fds::MAX_PENDING_FDS {
+                    fds.pop_front();
+                }
                 n
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -119,6 +132,18 @@ fn read_loop(
         framer.push(&chunk[..n], |frame| {
             if failed.is_some() {
                 return;
+            }
+            if let Ok(line) = &frame {
+                if let Some(handle) = decode_handle(line) {
+                    match handle {
+                        Ok(HandleFrame::Handle(notice)) => {
+                            let _ = tx.send(Inbound::Fd(notice, fds.pop_front()));
+                        }
+                        Ok(_) => {}
+                        Err(e) => failed = Some(e.to_string()),
+                    }
+                    return;
+                }
             }
             let msg = frame
                 .map_err(|e| e.to_string())

@@ -4,6 +4,7 @@
 mod context;
 mod control;
 mod fd;
+mod fds;
 mod inbound;
 mod outbox;
 mod shared;
@@ -11,6 +12,7 @@ mod worker;
 
 pub use context::{Context, JobError};
 pub use control::Control;
+pub use fds::MAX_PENDING_FDS;
 pub use offload_protocol::Receiver;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Stopped, Worker, WorkerError};

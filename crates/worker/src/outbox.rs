@@ -86,6 +86,21 @@ impl Outbox {
         self.senders.0.wake.notify_one();
     }
 
+    /// Queues one frame already encoded (without its newline): the descriptor replies
+    /// (`NODE_HANDLE_ACK` / `NODE_HANDLE_NACK`), which are not [`FromWorker`] messages.
+    pub(crate) fn send_line(&self, line: &[u8]) {
+        let shared = &self.senders.0;
+        if shared.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let mut buf = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+            buf.extend_from_slice(line);
+            buf.push(b'\n');
+        }
+        shared.wake.notify_one();
+    }
+
     /// Queues `msg`, dropping it (with a note on stderr) if it is too large.
     pub(crate) fn send(&self, msg: &FromWorker) {
         if let Err(e) = self.try_send(msg) {

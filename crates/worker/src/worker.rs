@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use offload_protocol::{
     env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Ready, ResultMsg, Run, ToWorker,
-    WorkerError as WireError, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
+    WorkerError as WireError, CAP_FDS, CHANNEL_FD, DEFAULT_MAX_FRAME, HANDLE_ACK, HANDLE_NACK,
+    PROTOCOL_MINOR, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{Context, ContextInner, JobError, StopReason};
 use crate::control::{Control, KillHook, ShutdownHook, HOOK_MIN};
+use crate::fds::PendingFds;
 use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
 use crate::shared::{Jobs, Shared};
@@ -256,18 +258,23 @@ impl Worker {
         let closer = stream.try_clone()?;
         let stream = tokio::net::UnixStream::from_std(stream)?;
         let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
-        outbox.send(&FromWorker::Ready(Ready::handshake(
-            PROTOCOL_VERSION,
-            std::process::id(),
-            format!(
-                "rust/{}",
-                option_env!("CARGO_PKG_RUST_VERSION").unwrap_or("1")
-            ),
-            ["cancel", "call", "progress", "events", "shutdown", "ping"]
+        outbox.send(&FromWorker::Ready(
+            Ready::handshake(
+                PROTOCOL_VERSION,
+                std::process::id(),
+                format!(
+                    "rust/{}",
+                    option_env!("CARGO_PKG_RUST_VERSION").unwrap_or("1")
+                ),
+                [
+                    "cancel", "call", "progress", "events", "shutdown", "ping", CAP_FDS,
+                ]
                 .map(String::from)
                 .to_vec(),
-            cfg.concurrency,
-        )));
+                cfg.concurrency,
+            )
+            .with_minor(PROTOCOL_MINOR),
+        ));
 
         let shared = Arc::new(Shared {
             jobs: Mutex::new(Jobs::default()),
@@ -282,6 +289,7 @@ impl Worker {
             shared: Arc::clone(&shared),
             outbox: outbox.clone(),
             concurrency: cfg.concurrency as usize,
+            fds: PendingFds::default(),
         };
         let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
         crate::inbound::start(read_side, cfg.max_frame, Arc::clone(&shared), tx, on_end)?;
@@ -292,6 +300,10 @@ impl Worker {
             tokio::select! {
                 msg = inbound.recv() => match msg {
                     Some(Inbound::Message(msg)) => dispatcher.dispatch(msg),
+                    Some(Inbound::Fd(notice, fd)) => {
+                        let taken = dispatcher.fds.offer(&notice, fd);
+                        dispatcher.outbox.send_line(if taken { HANDLE_ACK } else { HANDLE_NACK });
+                    }
                     Some(Inbound::Closed) | None => {
                         dispatcher.cancel_all(StopReason::Cancelled);
                         return Ok(Stopped::ChannelClosed);
@@ -360,11 +372,21 @@ impl Config {
     }
 }
 
+/// What a run carries besides its params.
+#[derive(Default)]
+struct Extras {
+    deadline: Option<u64>,
+    /// Descriptors passed with it (`docs/protocol.md` §9).
+    fds: Vec<std::os::fd::OwnedFd>,
+}
+
 struct Dispatcher {
     worker: Arc<Worker>,
     shared: Arc<Shared>,
     outbox: Outbox,
     concurrency: usize,
+    /// Descriptors waiting for their run.
+    fds: PendingFds,
 }
 
 impl Dispatcher {
@@ -373,6 +395,7 @@ impl Dispatcher {
             ToWorker::Run(run) => self.run(run),
             ToWorker::Call(call) => self.call(call),
             ToWorker::Cancel(c) => {
+                self.fds.forget(&c.id);
                 if let Some((ctx, _)) = self.shared.jobs().get(&c.id) {
                     ctx.stop(StopReason::Cancelled);
                 }
@@ -405,6 +428,13 @@ impl Dispatcher {
     }
 
     fn run(&self, run: Run) {
+        let fds = match run.fds {
+            Some(n) => match self.fds.take(&run.id, n) {
+                Ok(fds) => fds,
+                Err(e) => return self.fail(run.id, "FdMissing", e),
+            },
+            None => Vec::new(),
+        };
         let Some(handler) = self.lookup(&run.job) else {
             return self.fail(
                 run.id,
@@ -412,7 +442,17 @@ impl Dispatcher {
                 format!("no handler for job {:?}", run.job),
             );
         };
-        self.start(run.id, run.job, run.params, run.deadline, handler, true);
+        self.start(
+            run.id,
+            run.job,
+            run.params,
+            Extras {
+                deadline: run.deadline,
+                fds,
+            },
+            handler,
+            true,
+        );
     }
 
     fn call(&self, call: Call) {
@@ -435,7 +475,7 @@ impl Dispatcher {
             call.id,
             call.job,
             Value::Array(call.args),
-            None,
+            Extras::default(),
             handler,
             false,
         );
@@ -448,10 +488,11 @@ impl Dispatcher {
         id: String,
         job: String,
         params: Value,
-        deadline: Option<u64>,
+        extras: Extras,
         h: Handler,
         counts: bool,
     ) {
+        let Extras { deadline, fds } = extras;
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return self.fail(id, "ShuttingDown", "the worker is shutting down".into());
         }
@@ -477,6 +518,7 @@ impl Dispatcher {
                     token: CancellationToken::new(),
                     reason: Mutex::new(None),
                     outbox: self.outbox.clone(),
+                    fds: Mutex::new(fds),
                 }),
             };
             jobs.insert(id.clone(), ctx.clone(), counts);
@@ -500,6 +542,8 @@ impl Dispatcher {
             if let Some(t) = timer {
                 t.abort();
             }
+            // Descriptors the handler did not take are closed before the answer goes.
+            drop(ctx.take_fds());
             let answer = match outcome {
                 Ok(value) => FromWorker::Result(ResultMsg::new(id.clone(), value)),
                 Err(mut e) => {

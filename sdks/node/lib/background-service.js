@@ -187,6 +187,104 @@ function runTExecute(mod, parts, ctx, peer) {
   });
 }
 
+/** The largest UDP answer: one datagram. */
+const MAX_UDP_ANSWER = 65507;
+
+/** UExecute's third argument: answer(data) sends `data` (a string or bytes) back to the
+ * datagram's source, from the daemon's UDP port (docs/line-protocol.md). */
+function udpAnswer(ctx) {
+  return function answer(data) {
+    const bytes = Buffer.isBuffer(data) || data instanceof Uint8Array ? Buffer.from(data) : null;
+    const size = bytes ? bytes.length : Buffer.byteLength(String(data));
+    if (size > MAX_UDP_ANSWER) {
+      throw new RangeError(`a UDP answer is at most ${MAX_UDP_ANSWER} bytes, got ${size}`);
+    }
+    const msg = bytes
+      ? { data: bytes.toString('latin1'), encoding: 'latin1' }
+      : { data: String(data), encoding: 'utf8' };
+    ctx.emit('$offload/udp-answer', msg);
+  };
+}
+
+/** The result of a job that answered on the real client socket (docs/line-protocol.md): the
+ * daemon then writes nothing more. */
+function clientReplied(bytes) {
+  return { $offload: 'client-replied', bytes };
+}
+
+/**
+ * Runs TExecute with the real client socket (a net.Socket the daemon passed with the run,
+ * docs/protocol.md §9): the module reads more, writes binary, streams, ends. The reply is
+ * complete when the socket is ended or closed, when the promise TExecute returns settles, or
+ * otherwise QUIET_MS after the last write (the seed's modules never end the socket); then this
+ * ends it (its data flushed) and closes it. Resolves with clientReplied(bytes written).
+ */
+function runTExecuteOnSocket(mod, parts, ctx, sock) {
+  return new Promise((resolve, reject) => {
+    const signal = ctx && ctx.signal;
+    let done = false;
+    let returned = true;
+    let timer = null;
+    const write = sock.write;
+    const onAbort = () => settle(false, signal.reason);
+    const onClose = () => settle(true);
+    const settle = (ok, value) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.write = write;
+      sock.removeListener('close', onClose);
+      sock.removeListener('finish', onClose);
+      if (signal) signal.removeEventListener('abort', onAbort);
+      if (!ok) {
+        // The daemon answers 500 on its own copy; this one is closed without a FIN.
+        sock.destroy();
+        return reject(value);
+      }
+      if (sock.destroyed || sock.writableFinished) {
+        sock.destroy();
+        return resolve(clientReplied(sock.bytesWritten));
+      }
+      return sock.end(() => {
+        const bytes = sock.bytesWritten;
+        sock.destroy();
+        resolve(clientReplied(bytes));
+      });
+    };
+    const changed = () => {
+      if (done || !returned) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => settle(true), QUIET_MS);
+    };
+    // Writes are the module's; this only notices them (for the quiet rule).
+    sock.write = function (...args) {
+      const r = write.apply(this, args);
+      changed();
+      return r;
+    };
+    sock.once('finish', onClose);
+    sock.once('close', onClose);
+    if (signal) {
+      if (signal.aborted) return settle(false, signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+    let out;
+    try {
+      out = mod.TExecute(parts, sock);
+    } catch (e) {
+      return settle(false, e);
+    }
+    if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
+      returned = false;
+      Promise.resolve(out).then(
+        () => settle(true),
+        (e) => settle(false, e),
+      );
+    }
+    return undefined;
+  });
+}
+
 /** A result that survives JSON: undefined and functions are null, Buffers are text. */
 function jsonable(v) {
   if (Buffer.isBuffer(v)) return v.toString('utf8');
@@ -204,10 +302,24 @@ function seedHandler(mod) {
     const udp = params !== null && typeof params === 'object' && params.transport === 'udp';
     const hasT = typeof mod.TExecute === 'function';
     const hasU = typeof mod.UExecute === 'function';
-    if ((udp && hasU) || !hasT) return jsonable(await mod.UExecute(parts));
+    if ((udp && hasU) || !hasT) {
+      if (!udp) return jsonable(await mod.UExecute(parts));
+      const [address, port] = splitPeer(params.peer);
+      const rinfo = {
+        address,
+        port,
+        family: address && address.includes(':') ? 'IPv6' : 'IPv4',
+        size: Buffer.byteLength(String(parts[1])),
+      };
+      return jsonable(await mod.UExecute(parts, rinfo, udpAnswer(ctx)));
+    }
     const peer = params !== null && typeof params === 'object' ? params.peer : undefined;
+    // The daemon offered the real connection (params.client): TExecute gets it.
+    const offered = params !== null && typeof params === 'object' && typeof params.client === 'string';
+    const sock = offered && ctx && ctx.fds.length > 0 ? ctx.fds[0] : null;
+    if (sock && typeof sock.write === 'function') return runTExecuteOnSocket(mod, parts, ctx, sock);
     return runTExecute(mod, parts, ctx, peer);
   };
 }
 
-module.exports = { isSeedModule, seedHandler, partsOf, ReplyClient, QUIET_MS };
+module.exports = { isSeedModule, seedHandler, partsOf, ReplyClient, QUIET_MS, clientReplied };

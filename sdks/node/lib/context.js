@@ -134,6 +134,15 @@ class JobContext {
   get signal() {
     return this[JOB].signal;
   }
+  /** The descriptors passed with this run (docs/protocol.md §9), in order: net.Socket,
+   * net.Server or dgram.Socket. Reading this makes them the job's (it closes them when done);
+   * a job that never reads it has them closed when it is answered. */
+  get fds() {
+    const job = this[JOB];
+    if (!job.handles) return [];
+    job.handlesTaken = true;
+    return job.handles;
+  }
   /** Whether the signal was aborted (cancel, deadline or shutdown). */
   get cancelled() {
     return this[JOB].aborted;

@@ -6,7 +6,9 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const PROTOCOL = 1;
-const CAPABILITIES = Object.freeze(['cancel', 'call', 'progress', 'events', 'shutdown', 'ping']);
+/** Protocol 1.1: descriptors passed with a run (§9), as Node handles ("handles"). */
+const PROTOCOL_MINOR = 1;
+const CAPABILITIES = Object.freeze(['cancel', 'call', 'progress', 'events', 'shutdown', 'ping', 'handles']);
 const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
 /** Grace period of SIGTERM (and of a `shutdown` without grace_ms). */
 const DEFAULT_GRACE_MS = 5000;
@@ -64,6 +66,7 @@ function readConfig(env = process.env) {
 module.exports = {
   PROTOCOL,
   CAPABILITIES,
+  PROTOCOL_MINOR,
   DEFAULT_MAX_FRAME,
   DEFAULT_GRACE_MS,
   CANCEL_WAIT_MS,

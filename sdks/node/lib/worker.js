@@ -19,6 +19,7 @@ const {
 } = require('./errors');
 const {
   PROTOCOL,
+  PROTOCOL_MINOR,
   CAPABILITIES,
   DEFAULT_MAX_FRAME,
   DEFAULT_GRACE_MS,
@@ -30,6 +31,7 @@ const {
   ConfigError,
   readConfig,
 } = require('./settings');
+const { PendingHandles, closeHandle } = require('./handles');
 const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
 const control = require('./control');
 
@@ -58,6 +60,7 @@ class Worker {
     this.pendingSends = 0;
     this.answersPending = 0; // answers waiting for stdout/stderr to flush
     this.flushWaiters = [];
+    this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
   }
 
   /** Take over the process: listen on the channel, then announce `ready`. */
@@ -69,7 +72,7 @@ class Worker {
     }
     state.worker = this;
     this.holder = new Holder(this);
-    process.on('message', (m) => this.receive(m));
+    process.on('message', (m, handle) => this.receive(m, handle));
     // The supervisor closed the channel or died: stop now, whatever the jobs are doing.
     process.on('disconnect', () => process.exit(0));
     process.on('uncaughtException', (err, origin) => this.onUncaught(err, origin));
@@ -82,6 +85,7 @@ class Worker {
       runtime: `node/${process.versions.node}`,
       capabilities: CAPABILITIES,
       concurrency: this.concurrency,
+      minor: PROTOCOL_MINOR,
     });
     return this;
   }
@@ -213,7 +217,7 @@ class Worker {
 
   // --- receiving ---------------------------------------------------------------------------
 
-  receive(m) {
+  receive(m, handle) {
     if (m === null || typeof m !== 'object' || Array.isArray(m)) {
       return protocolError(`a frame must be a JSON object, got ${preview(m)}`);
     }
@@ -242,6 +246,8 @@ class Worker {
           return this.onShutdown(m);
         case 'kill':
           return this.onKillNotice();
+        case 'fd':
+          return this.handles.offer(m, handle);
         default:
           debug('ignored a message of unknown type %j', type);
           return undefined;
@@ -271,7 +277,10 @@ class Worker {
 
   jobFields(m, id) {
     const kind = m.type || m.cmd;
-    const { job, path: file, args, deadline } = m;
+    const { job, path: file, args, deadline, fds } = m;
+    if (fds !== undefined && fds !== null && !(Number.isInteger(fds) && fds >= 0)) {
+      protocolError(`${kind}: "fds" must be an integer >= 0`);
+    }
     if (file !== undefined && file !== null && typeof file !== 'string') {
       protocolError(`${kind}: "path" must be a string`);
     }
@@ -287,11 +296,20 @@ class Worker {
       params: m.params === undefined ? null : m.params,
       args: Array.isArray(args) ? args : null,
       deadline: typeof deadline === 'number' ? deadline : null,
+      fds: typeof fds === 'number' ? fds : 0,
     };
   }
 
   onRun(m) {
-    this.startJob('run', this.jobFields(m, this.needId(m)));
+    const fields = this.jobFields(m, this.needId(m));
+    if (fields.fds > 0) {
+      try {
+        fields.handles = this.handles.take(fields.id, fields.fds);
+      } catch (err) {
+        return this.sendError(fields.id, err);
+      }
+    }
+    return this.startJob('run', fields);
   }
 
   onCall(m) {
@@ -338,6 +356,7 @@ class Worker {
 
   onCancel(m) {
     const id = this.needId(m);
+    this.handles.forget(id);
     const job = this.running.get(id);
     if (!job) {
       debug('cancel of unknown job %s ignored', id);
@@ -383,6 +402,10 @@ class Worker {
 
   startJob(kind, fields) {
     const { id } = fields;
+    // A run refused before it starts closes the descriptors it carried.
+    if (fields.handles && (this.running.has(id) || this.shuttingDown || (kind === 'run' && this.runs >= this.concurrency))) {
+      fields.handles.forEach(closeHandle);
+    }
     if (this.running.has(id)) return protocolError(`${kind}: job id ${JSON.stringify(id)} is already in flight`);
     if (this.shuttingDown) return this.sendError(id, ShuttingDownError.refusal('the worker is shutting down'));
     // A call is a control operation on a running job (pause, resume, status): it does not count.
@@ -393,6 +416,7 @@ class Worker {
       );
     }
     const job = new Job(kind, fields);
+    if (fields.handles) job.handles = fields.handles;
     this.running.set(id, job);
     if (kind === 'run') this.runs += 1;
     if (job.deadline !== null) {
@@ -461,6 +485,8 @@ class Worker {
   /** The job is answered: it no longer runs for the protocol. */
   forget(job) {
     job.answered = true;
+    // Handles the job never looked at are closed with it; taken ones are the job's.
+    if (job.handles && !job.handlesTaken) job.handles.forEach(closeHandle);
     job.dispose();
     if (job.releaseInstance) job.releaseInstance();
     if (this.running.delete(job.id) && job.kind === 'run') this.runs -= 1;

@@ -177,8 +177,9 @@ describe('handshake and environment', { concurrency: 4 }, () => {
       protocol: 1,
       pid: w.child.pid,
       runtime: `node/${process.versions.node}`,
-      capabilities: ['cancel', 'call', 'progress', 'events', 'shutdown', 'ping'],
+      capabilities: ['cancel', 'call', 'progress', 'events', 'shutdown', 'ping', 'handles'],
       concurrency: 5,
+      minor: 1,
     });
   });
 

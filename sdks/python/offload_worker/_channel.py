@@ -1,7 +1,9 @@
 """The channel: newline-delimited compact JSON over a file descriptor (docs/protocol.md §1-2)."""
 
+import collections
 import json
 import os
+import socket
 import threading
 
 from ._errors import FrameTooLarge
@@ -26,6 +28,15 @@ class LineReader:
         self._chunk = chunk
         self._buf = bytearray()
         self._scanned = 0  # the first _scanned bytes of _buf hold no newline
+        # Descriptors received (docs/protocol.md §9), oldest first, until a NODE_HANDLE frame
+        # takes one. Read through a socket on a duplicate of fd (a pipe in unit tests: none).
+        self.fds = collections.deque()
+        self._sock = None
+        dup = os.dup(fd)
+        try:
+            self._sock = socket.socket(fileno=dup)
+        except OSError:  # not a socket
+            os.close(dup)
 
     def read_line(self):
         """The next line without its newline; None at end of file (a partial last line is dropped)."""
@@ -43,12 +54,21 @@ class LineReader:
             if len(buf) > self._max:
                 raise self._too_long()
             try:
-                data = os.read(self._fd, min(self._chunk, self._max + 1 - len(buf)))
+                data = self._read(min(self._chunk, self._max + 1 - len(buf)))
             except OSError:  # ECONNRESET and the like: the supervisor is gone
                 return None
             if not data:
                 return None
             buf += data
+
+    def _read(self, n):
+        if self._sock is None:
+            return os.read(self._fd, n)
+        data, fds, _flags, _addr = socket.recv_fds(self._sock, n, 8, getattr(socket, "MSG_CMSG_CLOEXEC", 0))
+        self.fds.extend(fds)
+        while len(self.fds) > 64:  # more unmatched ones than a supervisor sends: not ours to keep
+            os.close(self.fds.popleft())
+        return data
 
     def _too_long(self):
         del self._buf[:]

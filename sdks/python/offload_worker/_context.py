@@ -58,6 +58,7 @@ class Context:
     __slots__ = (
         "id", "job", "params", "args", "deadline",
         "_runner", "_token", "_answered", "_timer", "_task", "_delivered", "_waiter", "_is_call", "sent",
+        "_fds",
     )
 
     def __init__(self, id, job, params=None, args=None, deadline=None, runner=None):
@@ -75,9 +76,18 @@ class Context:
         self._waiter = None  # the future wait_cancelled() is awaiting
         self._is_call = False  # a `call`: a control operation, outside the concurrency limit
         self.sent = [] if runner is None else None
+        self._fds = []  # descriptors passed with the run, until take_fds()
 
     def __repr__(self):
         return "<offload_worker.Context id=%r job=%r cancelled=%r>" % (self.id, self.job, self.cancelled)
+
+    def take_fds(self):
+        """The descriptors passed with this run (docs/protocol.md §9), in order: a
+        socket.socket for a socket, an unbuffered file object otherwise. They are the caller's
+        to close; a second call returns []. Those never taken are closed when the job is
+        answered."""
+        fds, self._fds = self._fds, []
+        return fds
 
     # -- messages --------------------------------------------------------------------------
 

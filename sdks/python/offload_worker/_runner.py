@@ -23,11 +23,13 @@ import time
 
 from . import _context, _control, _events, _jobs
 from ._channel import LineReader, ProtocolError, Writer, decode
+from . import _fds
 from ._context import Context, event_frame
 from ._errors import Busy, Cancelled, DeadlineExceeded, FrameTooLarge, JobNotFound, NoSuchFunction, ShuttingDown
 
 PROTOCOL = 1
-CAPABILITIES = ["cancel", "call", "progress", "events", "shutdown", "ping"]
+CAPABILITIES = ["cancel", "call", "progress", "events", "shutdown", "ping", "fds"]
+PROTOCOL_MINOR = 1  # 1.1: descriptors passed with a run (docs/protocol.md §9)
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 SIGNAL_GRACE_MS = 5000  # SIGTERM / SIGINT: a shutdown with this grace
 ANSWER_WAIT_S = 2.0  # after cancelling at shutdown, how long jobs get to answer before the runner answers for them
@@ -55,6 +57,7 @@ class Runner:
         self._loop = None
         self._loop_lock = threading.Lock()
         self._tasks = set()  # strong references to background asyncio tasks
+        self._fds = _fds.PendingFds()  # descriptors waiting for their run
         self._handlers = {
             "run": self._on_run,
             "call": self._on_call,
@@ -81,12 +84,16 @@ class Runner:
             "runtime": "python/%d.%d.%d" % sys.version_info[:3],
             "capabilities": CAPABILITIES,
             "concurrency": self.concurrency,
+            "minor": PROTOCOL_MINOR,
         })
         while True:
             try:
                 line = self._reader.read_line()
                 if line is None:
                     self._exit(0)
+                if line.startswith(b'{"cmd":"NODE_HANDLE"'):
+                    self._on_handle(line)
+                    continue
                 msg = decode(line)
                 if msg is not None:
                     self._dispatch(msg)
@@ -120,6 +127,13 @@ class Runner:
 
     # -- supervisor messages ---------------------------------------------------------------
 
+    def _on_handle(self, line):
+        """A NODE_HANDLE frame: the oldest descriptor received is its (docs/protocol.md §9)."""
+        msg = decode(line)
+        fd = self._reader.fds.popleft() if self._reader.fds else None
+        kept = self._fds.offer(msg.get("msg"), fd)
+        self._out.write(_fds.ACK if kept else _fds.NACK)
+
     def _on_run(self, msg):
         job_id = _id(msg, "id", "run")
         job, path = _str(msg, "job", "run"), _str(msg, "path", "run")
@@ -129,6 +143,14 @@ class Runner:
         args = _array(msg, "args", "run")
         ctx = Context(job_id, job if job is not None else _jobs.legacy_job_name(path),
                       msg.get("params"), args, deadline, self)
+        n = _number(msg, "fds", "run")
+        if n:
+            try:
+                ctx._fds = self._fds.take(job_id, int(n))
+            except ValueError as e:
+                err = {"name": "FdMissing", "message": str(e), "stack": None}
+                self._out.write(self._error_frame(job_id, err))
+                return
         self._admit(ctx, path, None, None)
 
     def _on_call(self, msg):
@@ -162,6 +184,7 @@ class Runner:
             self._admit(ctx, path, None, None)
 
     def _on_cancel(self, msg):
+        self._fds.forget(_id(msg, "id", "cancel"))
         ctx = self._jobs.get(_id(msg, "id", "cancel"))
         if ctx is not None:  # an unknown or finished id is ignored
             ctx._token.cancel("cancel")
@@ -332,6 +355,7 @@ class Runner:
                 self._jobs[ctx.id] = ctx
                 self._runs += not ctx._is_call
         if refusal is not None:
+            _fds.close_all(ctx.take_fds())
             self._out.write(self._error_frame(ctx.id, _error_object(refusal, None, stack=False)))
             return
         if ctx.deadline is not None:
@@ -480,6 +504,7 @@ class Runner:
             self._out.write_locked(data)
         if ctx._timer is not None:
             ctx._timer.cancel()
+        _fds.close_all(ctx.take_fds())  # what the handler did not take
 
     def _error_frame(self, job_id, err):
         """An error frame that always fits in a frame: long texts are cut, odd characters replaced."""

@@ -181,7 +181,9 @@ class Resolution(unittest.TestCase):
             w.expect({"type": "result", "id": "m2", "value": 5})
             w.send({"mid": "m3", "cmd": "run", "jobPath": "calls"})
             w.expect({"type": "result", "id": "m3", "value": "handled"})
+            # A descriptor frame without a descriptor is refused, as Node refuses it (§9).
             w.send({"cmd": "NODE_HANDLE", "msg": {}})
+            w.expect({"cmd": "NODE_HANDLE_NACK"})
             w.send({"channel": "ee#sendToMain", "event": "x"})
             w.send({"cmd": "stop"})
             w.send({"type": "ping", "id": "p"})
@@ -578,7 +580,7 @@ class Startup(unittest.TestCase):
             frame = w.expect({"type": "ready", "protocol": 1})
             self.assertEqual(frame["pid"], w.pid)
             self.assertTrue(frame["runtime"].startswith("python/3."))
-            self.assertEqual(set(frame["capabilities"]), {"cancel", "call", "progress", "events", "shutdown", "ping"})
+            self.assertEqual(set(frame["capabilities"]), {"cancel", "call", "progress", "events", "shutdown", "ping", "fds"})
 
 
 if __name__ == "__main__":

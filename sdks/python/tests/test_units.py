@@ -266,3 +266,40 @@ class NonRetryableErrorTest(unittest.TestCase):
         with self.assertRaises(RuntimeError) as raised:
             Context.fail(None, "plain")
         self.assertNotIn("retry", _error_object(raised.exception, None, stack=False))
+
+
+class PendingDescriptors(unittest.TestCase):
+    """Descriptors waiting for their run (offload_worker/_fds.py, docs/protocol.md §9)."""
+
+    def _pipe_w(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        return w
+
+    def test_kept_in_order_wrapped_and_closed_when_not_taken(self):
+        from offload_worker import _fds
+        p = _fds.PendingFds()
+        w0, w1 = self._pipe_w(), self._pipe_w()
+        self.assertTrue(p.offer({"type": "fd", "id": "r", "index": 0, "of": 2, "kind": "pipe"}, w0))
+        self.assertTrue(p.offer({"type": "fd", "id": "r", "index": 1, "of": 2, "kind": "pipe"}, w1))
+        files = p.take("r", 2)
+        self.assertEqual([f.fileno() for f in files], [w0, w1])
+        self.assertEqual(files[0].mode, "wb")
+        _fds.close_all(files)
+        self.assertRaises(OSError, os.fstat, w0)
+
+    def test_refused_out_of_order_or_missing_and_forgotten_on_cancel(self):
+        from offload_worker import _fds
+        p = _fds.PendingFds()
+        self.assertFalse(p.offer({"type": "fd", "id": "r", "index": 0, "of": 1, "kind": "pipe"}, None))
+        late = self._pipe_w()
+        self.assertFalse(p.offer({"type": "fd", "id": "r", "index": 1, "of": 2, "kind": "pipe"}, late))
+        self.assertRaises(OSError, os.fstat, late)  # closed
+        kept = self._pipe_w()
+        self.assertTrue(p.offer({"type": "fd", "id": "c", "index": 0, "of": 2, "kind": "pipe"}, kept))
+        self.assertRaises(ValueError, p.take, "c", 2)  # one of two: closed
+        self.assertRaises(OSError, os.fstat, kept)
+        again = self._pipe_w()
+        p.offer({"type": "fd", "id": "x", "index": 0, "of": 1, "kind": "pipe"}, again)
+        p.forget("x")
+        self.assertRaises(OSError, os.fstat, again)

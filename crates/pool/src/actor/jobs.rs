@@ -16,6 +16,9 @@ use crate::types::{Attempt, JobEvent, JobId, JobResult, RecycleReason, WorkerSta
 
 impl Actor {
     pub(super) fn on_submit(&mut self, s: Submission) {
+        // Descriptors can be passed once: such a job has one attempt.
+        let one_attempt = !s.fds.is_empty();
+        let fds_optional = s.opts.fds_optional;
         let job = Job {
             id: s.id,
             name: s.name,
@@ -24,17 +27,22 @@ impl Actor {
             key: s.opts.key,
             on_start: s.opts.on_start,
             timeout: s.opts.timeout.or(self.cfg.job_timeout),
-            max_attempts: s
-                .opts
-                .max_attempts
-                .unwrap_or(self.cfg.retry.max_attempts)
-                .max(1),
+            max_attempts: if one_attempt {
+                1
+            } else {
+                s.opts
+                    .max_attempts
+                    .unwrap_or(self.cfg.retry.max_attempts)
+                    .max(1)
+            },
             attempts: Vec::new(),
             killed_workers: 0,
             cancel_requested: false,
             reply: Some(s.reply),
             events: s.events,
             permit: Some(s.permit),
+            fds: s.fds,
+            fds_optional,
         };
         if self.stopping.is_some() {
             return self.finish(job, failed("ShuttingDown", "the pool is shutting down"));
@@ -257,15 +265,36 @@ impl Actor {
         w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
     }
 
-    pub(super) fn send_to(&mut self, pid: u32, job: Job, pick: Pick) {
+    pub(super) fn send_to(&mut self, pid: u32, mut job: Job, pick: Pick) {
+        if let Some(hook) = &job.on_start {
+            (hook.0)(pid);
+        }
+        if !job.fds.is_empty() {
+            // Through the worker's actor: each descriptor acknowledged, then the run
+            // (`docs/protocol.md` §9). A refusal later comes back as the run's error answer.
+            let mut run = offload_protocol::Run::new(
+                wire_id(job.id).to_string(),
+                job.name.to_string(),
+                job.params.to_value(),
+            );
+            run.path = job.path.as_deref().map(str::to_owned);
+            run.deadline = job.timeout.map(offload_process::timer::epoch_ms_in);
+            let fds = std::mem::take(&mut job.fds);
+            let started = match self.workers.get(&pid) {
+                Some(w) if job.fds_optional => w.process.start_run_offering_fds(run, fds),
+                Some(w) => w.process.start_run_with_fds(run, fds, None),
+                None => Err(offload_process::FdError::ChannelClosed),
+            };
+            if let Err(e) = started {
+                return self.finish(job, failed(e.name(), e.to_string()));
+            }
+            return self.in_flight(pid, job, pick);
+        }
         // Encoded straight into the worker's write buffer from the job (no copy of the
         // params, no `String` for the id); `dispatch` writes every worker's batch at its end.
         let run = RunRef::new(wire_id(job.id), &job.name, &job.params)
             .with_path(job.path.as_deref())
             .with_deadline(job.timeout.map(offload_process::timer::epoch_ms_in));
-        if let Some(hook) = &job.on_start {
-            (hook.0)(pid);
-        }
         let sent = match self.workers.get(&pid) {
             Some(w) => match w.process.queue(&run) {
                 Ok(()) => true,
@@ -287,6 +316,11 @@ impl Actor {
         if !self.to_flush.contains(&pid) {
             self.to_flush.push(pid);
         }
+        self.in_flight(pid, job, pick);
+    }
+
+    /// The job is on its way to `pid`: its timer, its `Started` event, its in-flight entry.
+    fn in_flight(&mut self, pid: u32, job: Job, pick: Pick) {
         let timer = job
             .timeout
             .map(|t| self.timers.insert(Timer::JobTimeout { id: job.id, pid }, t));

@@ -29,6 +29,9 @@ pub(crate) struct Submission {
     pub(crate) reply: Reply,
     pub(crate) events: Option<broadcast::Sender<JobEvent>>,
     pub(crate) permit: OwnedSemaphorePermit,
+    /// Descriptors passed with the run (`run_with_fds`); closed with the submission if it
+    /// never reaches a worker.
+    pub(crate) fds: Vec<std::os::fd::OwnedFd>,
 }
 
 /// Messages from the handles.

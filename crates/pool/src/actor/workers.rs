@@ -384,6 +384,8 @@ impl Actor {
         opts.cancel_grace = cfg.kill_grace;
         opts.limits = cfg.limits;
         opts.max_frame = cfg.max_frame;
+        opts.max_fds_per_run = cfg.max_fds_per_run;
+        opts.fd_ack_timeout = cfg.fd_ack_timeout;
         opts.sink = Some(self.worker_tx.clone());
         opts.log_sink.clone_from(&cfg.log_sink);
         opts.cgroup = cfg.cgroups;

@@ -42,6 +42,11 @@ pub struct ChildJobConfig {
     /// `exec` (measured on a loaded 2-core VM); turn it off to save that where the other three
     /// containment layers are enough.
     pub cgroups: bool,
+    /// The largest number of descriptors one run may carry (default 16; see
+    /// [`ChildJob::exec_with_fds`](super::ChildJob::exec_with_fds)).
+    pub max_fds_per_run: usize,
+    /// How long a worker has to acknowledge each descriptor passed (default 5 s).
+    pub fd_ack_timeout: Duration,
 }
 
 impl Default for ChildJobConfig {
@@ -56,6 +61,8 @@ impl Default for ChildJobConfig {
             warm_spare: false,
             env_policy: crate::EnvPolicy::Inherit,
             cgroups: true,
+            max_fds_per_run: crate::process::DEFAULT_MAX_FDS_PER_RUN,
+            fd_ack_timeout: crate::process::DEFAULT_FD_ACK_TIMEOUT,
         }
     }
 }
@@ -298,4 +305,11 @@ pub enum ExecError {
     /// An option is out of range (a timeout above [`crate::timer::MAX_DURATION`]).
     #[error(transparent)]
     OutOfRange(#[from] crate::timer::OutOfRange),
+    /// The descriptors cannot be passed: too many, or one is not open. (What the worker
+    /// refuses later fails the job's outcome with an error of the same name.)
+    #[error(transparent)]
+    Fds(#[from] crate::process::FdError),
+    /// Descriptors go over the protocol channel: command mode has none.
+    #[error("descriptors need protocol mode: a command-mode job has no channel")]
+    FdsNeedProtocolMode,
 }

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
+use super::fds::{FdRun, Passing};
 use super::handle::{Command, MainJob};
 use super::outbox::{CloseOnDrop, Outbox};
 use super::output::{self, DrainRequest};
@@ -55,6 +56,8 @@ pub(super) struct LaunchRest {
     pub(super) limits: ResourceLimits,
     pub(super) containment: Arc<Containment>,
     pub(super) command_mode: bool,
+    /// The main job's descriptors (a `ChildJob` run with descriptors), with their kinds.
+    pub(super) main_fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
 }
 
 /// The one owner of a worker process (see the module docs).
@@ -86,6 +89,8 @@ pub(super) struct Actor {
     /// After the answer: when a process that has not exited gets killed.
     pub(super) linger_at: Option<Instant>,
     pub(super) launch_rest: LaunchRest,
+    /// Runs passing descriptors (`fds.rs`).
+    pub(super) passing: Passing,
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -126,6 +131,7 @@ impl Actor {
                 status = child.wait() => break status,
                 () = sleep_until_opt(self.timeout_at) => self.on_timeout(),
                 () = sleep_until_opt(self.kill_at) => self.escalate(),
+                () = sleep_until_opt(self.passing.ack_at) => self.on_fd_ack_timeout(),
                 () = sleep_until_opt(self.linger_at) => {
                     self.linger_at = None;
                     self.signal(self.launch_rest.kill_signal);
@@ -219,12 +225,25 @@ impl Actor {
             let left = at.saturating_duration_since(Instant::now());
             run = run.with_deadline(timer::epoch_ms_in(left));
         }
+        if let Some(fds) = self.launch_rest.main_fds.take() {
+            // Sent once the handshake says the worker takes them (`fds.rs`).
+            let total = u32::try_from(fds.len()).unwrap_or(u32::MAX);
+            return self.queue_fd_run(FdRun {
+                run,
+                fds: fds.into(),
+                total,
+                sent: 0,
+                cancelled: false,
+                optional: false,
+                reply: None,
+            });
+        }
         if let Err(e) = self.send_frame(&ToWorker::Run(run)) {
             self.protocol_violation(format!("cannot send the job: {e}"));
         }
     }
 
-    fn send_frame(&mut self, msg: &ToWorker) -> Result<(), SendError> {
+    pub(super) fn send_frame(&mut self, msg: &ToWorker) -> Result<(), SendError> {
         let writer = self.writer.as_ref().ok_or(if self.reader.is_none() {
             SendError::NoChannel
         } else {
@@ -247,6 +266,9 @@ impl Actor {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Send(msg) => {
+                if let ToWorker::Cancel(c) = &msg {
+                    self.cancel_fd_run(&c.id);
+                }
                 if let Err(e) = self.send_frame(&msg) {
                     tracing::debug!(pid = self.pid, error = %e, "message not sent");
                 }
@@ -266,6 +288,23 @@ impl Actor {
                 self.timeout_at = timeout.map(timer::deadline_in);
                 self.launch_rest.main = Some(main);
                 self.send_main_run();
+            }
+            Command::RunWithFds {
+                run,
+                fds,
+                optional,
+                reply,
+            } => {
+                let total = u32::try_from(fds.len()).unwrap_or(u32::MAX);
+                self.queue_fd_run(FdRun {
+                    run,
+                    fds: fds.into(),
+                    total,
+                    sent: 0,
+                    cancelled: false,
+                    optional,
+                    reply,
+                });
             }
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("injected fault: the process actor panics"),
@@ -336,6 +375,9 @@ impl Actor {
             }
             Err(e) => return self.protocol_violation(e.to_string()),
         };
+        if let Some(reply) = offload_protocol::decode_handle_reply(&line) {
+            return self.on_handle_reply(reply);
+        }
         let msg = match decode_from_worker(&line) {
             Ok(Decoded::Message(m)) => m,
             Ok(Decoded::Ignored { reason }) => {
@@ -358,6 +400,7 @@ impl Actor {
                 if self.ready_tx.borrow().is_none() {
                     let _ = self.ready_tx.send(Some(r.clone()));
                     self.emitter.emit(ProcessEvent::Ready { pid, ready: r });
+                    self.pump_fds();
                 } else {
                     self.emitter.emit(ProcessEvent::Flow { pid, busy: false });
                 }
@@ -388,7 +431,7 @@ impl Actor {
         }
     }
 
-    fn on_answer(&mut self, id: String, result: Result<Value, ErrorInfo>) {
+    pub(super) fn on_answer(&mut self, id: String, result: Result<Value, ErrorInfo>) {
         if let Some(reply) = self.pending_calls.remove(&id) {
             let _ = reply.send(result.map_err(CallError::Failed));
             return;

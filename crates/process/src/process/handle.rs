@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
+use super::fds::{classify_all, FdError};
 use super::outbox::Outbox;
 use crate::contain::Containment;
 use crate::outcome::Outcome;
@@ -38,6 +39,14 @@ pub(super) enum Command {
     Kill {
         signal: i32,
         grace: Duration,
+    },
+    /// A run that carries descriptors (`fds.rs`), already checked and classified.
+    RunWithFds {
+        run: Run,
+        fds: Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>,
+        /// Offered: a worker that cannot take them gets the run without them.
+        optional: bool,
+        reply: Option<oneshot::Sender<Result<(), FdError>>>,
     },
     /// A warm spare gets its one job.
     Assign {
@@ -74,6 +83,8 @@ pub(super) struct HandleInner {
     pub(super) next_id: AtomicU64,
     pub(super) kill_signal: i32,
     pub(super) containment: Arc<Containment>,
+    /// The largest number of descriptors one run may carry.
+    pub(super) max_fds_per_run: usize,
 }
 
 impl JobProcess {
@@ -245,6 +256,80 @@ impl JobProcess {
             Run::new(id.clone(), job, first).with_args(params),
         ))?;
         Ok(id)
+    }
+
+    /// Sends `run` with `fds` passed to the worker just before it (`docs/protocol.md` §9):
+    /// each descriptor in a `NODE_HANDLE` frame, acknowledged one at a time, then the `run`
+    /// with `fds: n`. Returns once the `run` is sent; its answer arrives as a
+    /// [`ProcessEvent::Answer`] (a failure here is also answered there, as an error named
+    /// [`FdError::name`], so an owner that only watches answers sees it). The descriptors are
+    /// this process's from here: closed once sent, or whatever fails.
+    ///
+    /// # Errors
+    ///
+    /// [`FdError`]: too many (the process's `max_fds_per_run`), one not open, a worker that
+    /// does not take descriptors or not this kind, a refusal, no acknowledgement in time, a
+    /// cancel, or a closed channel.
+    pub async fn run_with_fds(
+        &self,
+        run: Run,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<(), FdError> {
+        let (reply, rx) = oneshot::channel();
+        self.start_run_with_fds(run, fds, Some(reply))?;
+        rx.await.unwrap_or(Err(FdError::ChannelClosed))
+    }
+
+    /// [`run_with_fds`](Self::run_with_fds) without waiting: the outcome comes as the run's
+    /// answer. Checks the count and that each descriptor is open here, in the caller's task.
+    ///
+    /// # Errors
+    ///
+    /// [`FdError::TooMany`], [`FdError::Closed`], [`FdError::ChannelClosed`] (the descriptors
+    /// are closed then).
+    pub fn start_run_with_fds(
+        &self,
+        run: Run,
+        fds: Vec<std::os::fd::OwnedFd>,
+        reply: Option<oneshot::Sender<Result<(), FdError>>>,
+    ) -> Result<(), FdError> {
+        self.send_fd_run(run, fds, false, reply)
+    }
+
+    /// Like [`start_run_with_fds`](Self::start_run_with_fds), but the descriptors are only
+    /// offered: a worker that does not take descriptors, or not of these kinds, gets the run
+    /// without them (they are closed here), instead of the run failing. Refusals and missing
+    /// acknowledgements from a worker that does take them still fail the run.
+    ///
+    /// # Errors
+    ///
+    /// As [`start_run_with_fds`](Self::start_run_with_fds).
+    pub fn start_run_offering_fds(
+        &self,
+        run: Run,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) -> Result<(), FdError> {
+        self.send_fd_run(run, fds, true, None)
+    }
+
+    fn send_fd_run(
+        &self,
+        run: Run,
+        fds: Vec<std::os::fd::OwnedFd>,
+        optional: bool,
+        reply: Option<oneshot::Sender<Result<(), FdError>>>,
+    ) -> Result<(), FdError> {
+        let kinds = classify_all(&fds, self.inner.max_fds_per_run)?;
+        let fds = fds.into_iter().zip(kinds).collect();
+        self.inner
+            .commands
+            .send(Command::RunWithFds {
+                run,
+                fds,
+                optional,
+                reply,
+            })
+            .map_err(|_| FdError::ChannelClosed)
     }
 
     /// ee-core's `callFunc`: calls `func` of this process's job with `args`, and waits for

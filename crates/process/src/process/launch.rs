@@ -46,6 +46,9 @@ struct Launch {
     pub(crate) sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
     pub(crate) log_sink: Option<mpsc::Sender<OutputItem>>,
     pub(crate) on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
+    pub(crate) max_fds_per_run: usize,
+    pub(crate) fd_ack_timeout: Duration,
+    pub(crate) main_fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
 }
 
 /// How a supervised process behaves; the defaults suit a long-lived pool worker.
@@ -82,6 +85,10 @@ pub struct ProcessOptions {
     /// Put the process in a cgroup of its own where a writable cgroup v2 hierarchy exists
     /// (default true; `OFFLOAD_NO_CGROUP=1` turns it off for the whole supervisor).
     pub cgroup: bool,
+    /// The largest number of descriptors one run may carry (default 16).
+    pub max_fds_per_run: usize,
+    /// How long the worker has to acknowledge each descriptor passed (default 5 s).
+    pub fd_ack_timeout: Duration,
 }
 
 impl Default for ProcessOptions {
@@ -98,6 +105,8 @@ impl Default for ProcessOptions {
             log_sink: None,
             on_exit: None,
             cgroup: true,
+            max_fds_per_run: super::fds::DEFAULT_MAX_FDS_PER_RUN,
+            fd_ack_timeout: super::fds::DEFAULT_FD_ACK_TIMEOUT,
         }
     }
 }
@@ -113,6 +122,8 @@ impl std::fmt::Debug for ProcessOptions {
             .field("timeout", &self.timeout)
             .field("cgroup", &self.cgroup)
             .field("log_sink", &self.log_sink.is_some())
+            .field("max_fds_per_run", &self.max_fds_per_run)
+            .field("fd_ack_timeout", &self.fd_ack_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +135,8 @@ pub(crate) struct Dispatch {
     /// `Some(stdin)` in command mode.
     pub(crate) command_input: Option<Vec<u8>>,
     pub(crate) max_output: usize,
+    /// The main job's descriptors, checked and classified (`ChildJob` with descriptors).
+    pub(crate) main_fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
 }
 
 /// Starts `cmd` as a supervised worker (its own group, death signal, markers, the lifeline
@@ -172,6 +185,9 @@ pub(crate) async fn start(
         sink: opts.sink,
         log_sink: opts.log_sink,
         on_exit: opts.on_exit,
+        max_fds_per_run: opts.max_fds_per_run,
+        fd_ack_timeout: opts.fd_ack_timeout,
+        main_fds: dispatch.main_fds,
     }))
 }
 
@@ -228,6 +244,7 @@ fn launch(mut l: Launch) -> JobProcess {
         next_id: AtomicU64::new(1),
         kill_signal: l.kill_signal,
         containment: Arc::clone(&containment),
+        max_fds_per_run: l.max_fds_per_run,
     });
 
     let stdout = l.worker.child.stdout.take();
@@ -297,7 +314,9 @@ fn launch(mut l: Launch) -> JobProcess {
             limits: l.limits,
             containment,
             command_mode: output.is_some(),
+            main_fds: l.main_fds,
         },
+        passing: super::fds::Passing::new(l.fd_ack_timeout),
     };
     let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
     let guard = ActorGuard {

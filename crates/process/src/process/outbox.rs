@@ -10,14 +10,21 @@
 //!   writer task, which waits until the socket is writable: a sender never blocks and never
 //!   waits, whatever the worker does. While the writer task holds bytes, senders only append
 //!   (the order of frames is the order of `queue` calls).
+//! - [`Outbox::queue_with_fd`] appends a frame that carries a descriptor (`docs/protocol.md`
+//!   §9): the writes stop at its first byte, which goes out with the descriptor attached
+//!   (`sendmsg`, `SCM_RIGHTS`); the outbox's copy is closed once it is sent, or when the
+//!   channel breaks or closes first.
 //! - [`Outbox::close`] (the actor, when the job is over or the process is gone): what is
 //!   queued is still written, then the socket is shut down for writing (end of file for the
 //!   worker) and the writing half is dropped; frames queued after it are refused.
 
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use offload_protocol::encode_into;
 use serde::Serialize;
+use tokio::io::Interest;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::Notify;
 
@@ -30,6 +37,8 @@ const KEEP_CAPACITY: usize = 1024 * 1024;
 struct State {
     /// Frames queued and not yet written.
     buf: Vec<u8>,
+    /// Descriptors to attach, by the offset in `buf` of their frame's first byte (ascending).
+    marks: VecDeque<(usize, OwnedFd)>,
     /// The writer task holds bytes it has not written yet: senders append, never write.
     writing: bool,
     /// The writing half, `None` once closed and written out (or broken).
@@ -59,6 +68,7 @@ impl Outbox {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 buf: Vec::with_capacity(16 * 1024),
+                marks: VecDeque::new(),
                 writing: false,
                 half: Some(Arc::new(half)),
                 closed: false,
@@ -88,6 +98,25 @@ impl Outbox {
         Ok(())
     }
 
+    /// Appends `frame` (one encoded line, without its newline) with `fd` attached to its
+    /// first byte; nothing is written until [`flush`](Self::flush). The outbox owns `fd` from
+    /// here: it is closed once sent, or dropped with the queue if the channel breaks or closes.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Closed`] after [`close`](Self::close) or a failed write (`fd` is closed).
+    pub(crate) fn queue_with_fd(&self, frame: &[u8], fd: OwnedFd) -> Result<(), SendError> {
+        let mut st = self.lock();
+        if st.closed || st.half.is_none() {
+            return Err(SendError::Closed);
+        }
+        let at = st.buf.len();
+        st.buf.extend_from_slice(frame);
+        st.buf.push(b'\n');
+        st.marks.push_back((at, fd));
+        Ok(())
+    }
+
     /// Writes what is queued: at once from this task when the socket takes it, the rest by
     /// the writer task. Never blocks.
     ///
@@ -98,10 +127,15 @@ impl Outbox {
     pub(crate) fn flush(&self) -> Result<(), SendError> {
         let mut st = self.lock();
         let State {
-            buf, half, writing, ..
+            buf,
+            half,
+            writing,
+            marks,
+            ..
         } = &mut *st;
         let Some(half) = half.as_ref() else {
             buf.clear();
+            marks.clear();
             return Err(SendError::Closed);
         };
         if *writing || buf.is_empty() {
@@ -109,7 +143,7 @@ impl Outbox {
         }
         let mut written = 0;
         let broken = loop {
-            match half.try_write(&buf[written..]) {
+            match write_some(half, buf, written, marks) {
                 Ok(0) => break true,
                 Ok(n) => {
                     written += n;
@@ -125,10 +159,14 @@ impl Outbox {
         if broken {
             // The worker is gone: its exit decides the fate of what was queued.
             st.buf.clear();
+            st.marks.clear();
             st.half = None;
             drop(st);
             self.shared.wake.notify_one();
             return Err(SendError::Closed);
+        }
+        for (at, _) in &mut st.marks {
+            *at -= written;
         }
         if written == st.buf.len() {
             st.buf.clear();
@@ -177,11 +215,13 @@ impl Drop for CloseOnDrop {
 /// The writer task: writes what senders left to it, waiting for the socket to be writable.
 async fn write_loop(shared: Arc<Shared>) {
     let mut local: Vec<u8> = Vec::new();
+    let mut local_marks: VecDeque<(usize, OwnedFd)> = VecDeque::new();
     loop {
         let half = {
             let mut st = shared.state.lock().unwrap_or_else(|e| e.into_inner());
             let Some(half) = st.half.clone() else {
                 st.buf = Vec::new();
+                st.marks.clear();
                 return;
             };
             if st.buf.is_empty() {
@@ -195,6 +235,7 @@ async fn write_loop(shared: Arc<Shared>) {
                 None
             } else {
                 std::mem::swap(&mut st.buf, &mut local);
+                std::mem::swap(&mut st.marks, &mut local_marks);
                 st.writing = true;
                 Some(half)
             }
@@ -203,8 +244,9 @@ async fn write_loop(shared: Arc<Shared>) {
             shared.wake.notified().await;
             continue;
         };
-        let ok = write_all(&half, &local).await;
+        let ok = write_all(&half, &local, &mut local_marks).await;
         local.clear();
+        local_marks.clear();
         if local.capacity() > KEEP_CAPACITY {
             local = Vec::new();
         }
@@ -212,20 +254,54 @@ async fn write_loop(shared: Arc<Shared>) {
         st.writing = false;
         if !ok {
             st.buf = Vec::new();
+            st.marks.clear();
             st.half = None;
             return;
         }
+        // Frames queued while this task wrote came after the ones it held: their marks are
+        // already relative to `st.buf`.
     }
 }
 
-async fn write_all(half: &OwnedWriteHalf, mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
+/// One write of `buf[at..]`: up to the next descriptor's frame with a plain write, or that
+/// frame (up to the one after) with its descriptor attached, which is closed once sent.
+fn write_some(
+    half: &OwnedWriteHalf,
+    buf: &[u8],
+    at: usize,
+    marks: &mut VecDeque<(usize, OwnedFd)>,
+) -> std::io::Result<usize> {
+    match marks.front() {
+        Some((m, fd)) if *m == at => {
+            let end = marks.get(1).map_or(buf.len(), |(next, _)| *next);
+            let stream: &tokio::net::UnixStream = half.as_ref();
+            let n = stream.try_io(Interest::WRITABLE, || {
+                crate::fdpass::send_with_fd(stream.as_fd(), &buf[at..end], fd.as_fd())
+            })?;
+            if n > 0 {
+                // Sent: the kernel holds its own reference, ours is closed.
+                marks.pop_front();
+            }
+            Ok(n)
+        }
+        Some((m, _)) => half.try_write(&buf[at..*m]),
+        None => half.try_write(&buf[at..]),
+    }
+}
+
+async fn write_all(
+    half: &OwnedWriteHalf,
+    bytes: &[u8],
+    marks: &mut VecDeque<(usize, OwnedFd)>,
+) -> bool {
+    let mut at = 0;
+    while at < bytes.len() {
         if half.writable().await.is_err() {
             return false;
         }
-        match half.try_write(bytes) {
+        match write_some(half, bytes, at, marks) {
             Ok(0) => return false,
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => at += n,
             Err(e)
                 if matches!(
                     e.kind(),

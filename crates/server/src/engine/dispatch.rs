@@ -143,9 +143,21 @@ impl Engine {
         timeout: Option<Duration>,
     ) -> (Outcome, Option<u32>) {
         let key = (c.id, c.attempt);
+        // A descriptor offered for this job on this node (a line-protocol client socket).
+        let offered = c
+            .params
+            .get(super::attach::CLIENT_FIELD)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|token| self.attachments.take(token));
         let launched = entry
             .runner
-            .launch(&c.job, c.params.clone(), timeout, (&self.logs, key))
+            .launch(
+                &c.job,
+                c.params.clone(),
+                timeout,
+                (&self.logs, key),
+                offered,
+            )
             .await;
         let mut attempt = match launched {
             Ok(a) => a,

@@ -231,6 +231,8 @@ async fn a_stuck_store_never_holds_up_the_senders_and_lost_lines_are_counted() {
                 idempotency_key: None,
                 cron: None,
                 unique: false,
+                after: Vec::new(),
+                after_policy: offload_store::AfterPolicy::default(),
             }],
             Duration::from_secs(60),
         )

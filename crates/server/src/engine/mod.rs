@@ -33,6 +33,7 @@
 //! The running-job table (`running`) is the only shared state: the dispatcher inserts, a job's
 //! task removes, the API reads it to cancel.
 
+pub(crate) mod attach;
 mod cancel;
 mod complete;
 mod dispatch;
@@ -96,6 +97,8 @@ pub(crate) struct Engine {
     exit: tokio::sync::watch::Sender<bool>,
     /// Each attempt's stdout/stderr lines, captured and stored (`logs.rs`, `log_writer.rs`).
     pub(crate) logs: logs::JobLogs,
+    /// Descriptors offered to the attempts that run here (`attach.rs`: line-protocol sockets).
+    pub(crate) attachments: Arc<attach::Attachments>,
 }
 
 impl Engine {
@@ -126,6 +129,7 @@ impl Engine {
             routes: route_cache::RouteCache::new(route_cache::ROUTE_CACHE_LIMIT),
             drain: nodes::Drain::default(),
             exit: tokio::sync::watch::channel(false).0,
+            attachments: Arc::default(),
         });
         // First: a live node with this id refuses the start (before its jobs are recovered).
         engine.register().await?;

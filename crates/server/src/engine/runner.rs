@@ -128,14 +128,16 @@ impl Runner {
     }
 
     /// Starts attempt `key` of `job` (a process runner first waits for a free slot); its
-    /// lines go to `logs`. `Err` is why the job cannot run at all (its text names files
-    /// absolutely: the caller cleans it).
+    /// lines go to `logs`. `offered` goes to its worker (a pool's worker gets it with the run
+    /// if it takes descriptors; a process runner closes it). `Err` is why the job cannot run
+    /// at all (its text names files absolutely: the caller cleans it).
     pub(crate) async fn launch(
         &self,
         job: &str,
         params: Value,
         timeout: Option<Duration>,
         (logs, key): (&JobLogs, AttemptKey),
+        offered: Option<std::os::fd::OwnedFd>,
     ) -> Result<Attempt, String> {
         match self {
             Self::Pool {
@@ -153,10 +155,14 @@ impl Runner {
                 if let Some(t) = timeout {
                     opts = opts.timeout(t);
                 }
-                let mut handle = pool
-                    .run_with(job, params, opts)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let run = match offered {
+                    Some(fd) => {
+                        pool.run_with_fds(job, params, opts.offer_fds(), vec![fd])
+                            .await
+                    }
+                    None => pool.run_with(job, params, opts).await,
+                };
+                let mut handle = run.map_err(|e| e.to_string())?;
                 let stop = Stop::Pool(handle.canceller());
                 let events = handle.events().map(RunEvents::Pool);
                 Ok(Attempt {

@@ -15,7 +15,8 @@
 //!   `read.rs` frames the request (half-close, newline or a quiet gap), `request.rs` parses
 //!   it, `handlers/` answers it (one file per request kind), `reply.rs` renders the answer;
 //! - `udp.rs`: the receive loop (source allow-list, rate per source: `bucket.rs`), then one
-//!   short task per datagram that submits its job;
+//!   short task per datagram that submits its job; the same loop sends the answers jobs emit
+//!   (`answers.rs`);
 //! - `ends.rs`: follows the engine's job ends, waking the requests that wait for one and
 //!   counting the UDP jobs that have not ended.
 //!
@@ -38,7 +39,11 @@
 //!
 //! A job receives `{"module", "data", "parts": [module, data], "transport", "peer"}` as its
 //! params; the Node SDK runs the seed's `TExecute(parts, client)` / `UExecute(parts)` modules
-//! from them (`sdks/node/lib/background-service.js`).
+//! from them (`sdks/node/lib/background-service.js`). A direct TCP call also offers its
+//! connection to the job's worker (`"client"`: a token of `engine/attach.rs`): a seed module
+//! then gets the real socket, answers on it, and the call writes nothing more. A UDP job may
+//! answer its datagram (`answers.rs`: `UExecute(parts, rinfo, answer)`), from this listener's
+//! port.
 //!
 //! # Errors
 //!
@@ -46,6 +51,7 @@
 //! `408` too slow, `413` too large, `500` the job failed, `503` overloaded, queue full or
 //! stopping, `504` the job did not end within `max_wait_ms`.
 
+mod answers;
 mod bucket;
 mod ends;
 mod handlers;

@@ -142,6 +142,21 @@ pub(crate) fn result_text(result: Option<&Value>) -> String {
 }
 
 /// The answer for a finished job: its result, or `500:` with its error.
+/// The result of a job whose worker took the offered client socket and answered on it
+/// itself: `{"$offload": "client-replied", …}` (the Node SDK's seed-module runner).
+pub(crate) const CLIENT_REPLIED: &str = "client-replied";
+
+/// Whether the job succeeded having answered its client itself ([`CLIENT_REPLIED`]).
+pub(crate) fn client_replied(rec: &JobRecord) -> bool {
+    rec.state == JobState::Succeeded
+        && rec
+            .result
+            .as_ref()
+            .and_then(|r| r.get("$offload"))
+            .and_then(serde_json::Value::as_str)
+            == Some(CLIENT_REPLIED)
+}
+
 pub(crate) fn finished(rec: &JobRecord) -> Result<String, LineError> {
     match rec.state {
         JobState::Succeeded => Ok(result_text(rec.result.as_ref())),

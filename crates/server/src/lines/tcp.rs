@@ -9,6 +9,7 @@
 //! `503:` (their jobs stay in the store).
 
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,10 +133,20 @@ async fn exchange(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option
         Err(e) => return Some(e.render()),
     };
     tracing::debug!(%peer, ?end, bytes = bytes.len(), "tcp line protocol: request");
-    let gone = client_gone(stream, end, ctx.limits.max_request);
+    // A direct call offers the connection itself to its job's worker (`engine/attach.rs`):
+    // then what the client sends next is the job's to read, and the watch only peeks.
+    let client = match &req {
+        request::Request::Call(_) => stream.as_fd().try_clone_to_owned().ok(),
+        _ => None,
+    };
+    let peek = client.is_some();
+    let gone = client_gone(stream, end, ctx.limits.max_request, peek);
     tokio::pin!(gone);
-    match handlers::answer(ctx, req, peer, gone).await {
-        Ok(answer) => Some(answer),
+    match handlers::answer(ctx, req, peer, gone, client).await {
+        // The worker answered on the socket itself: close this copy without a word (no
+        // shutdown: that would end the worker's copy too).
+        Ok(None) => None,
+        Ok(Some(answer)) => Some(answer),
         Err(e) if e.is_client_gone() => {
             tracing::debug!(%peer, "tcp line protocol: the client left while waiting");
             None
@@ -146,10 +157,19 @@ async fn exchange(stream: &mut TcpStream, peer: SocketAddr, ctx: &Ctx) -> Option
 
 /// Resolves when the client closes its connection (or sends more than `max` further bytes,
 /// which are discarded). Never, after a half-close: that client's end cannot be told from the
-/// way it ends its request.
-async fn client_gone(stream: &mut TcpStream, end: End, max: usize) {
+/// way it ends its request. With `peek` (the connection is offered to the job) nothing is
+/// consumed: it resolves at end of file, and stops watching once the client sends more (those
+/// bytes are the job's to read).
+async fn client_gone(stream: &mut TcpStream, end: End, max: usize, peek: bool) {
     if end == End::HalfClose {
         return std::future::pending().await;
+    }
+    if peek {
+        let mut one = [0u8; 1];
+        return match stream.peek(&mut one).await {
+            Ok(0) | Err(_) => {}
+            Ok(_) => std::future::pending().await,
+        };
     }
     let mut sink = [0u8; 1024];
     let mut extra = 0usize;

@@ -57,6 +57,11 @@ static CONTROL: std::sync::OnceLock<offload_worker::Control> = std::sync::OnceLo
 static HOOKS: AtomicBool = AtomicBool::new(false);
 
 #[derive(Deserialize)]
+struct FdText {
+    text: String,
+}
+
+#[derive(Deserialize)]
 struct Big {
     bytes: usize,
 }
@@ -197,6 +202,64 @@ fn main() {
             if HOOKS.load(Ordering::SeqCst) {
                 control.emit("kill-hook", Value::Null);
             }
+        })
+        // Descriptors passed with the run (`docs/protocol.md` §9): writes `text` and the
+        // descriptor's index to each, then closes them; answers how many it got.
+        .handler("fd_write", |p: FdText, ctx: Context| async move {
+            use std::io::Write;
+            let fds = ctx.take_fds();
+            let n = fds.len();
+            for (i, fd) in fds.into_iter().enumerate() {
+                let mut f = std::fs::File::from(fd);
+                f.write_all(format!("{} {i}\n", p.text).as_bytes())
+                    .map_err(|e| JobError::new("IoError", e.to_string()))?;
+            }
+            Ok::<_, JobError>(json!({ "fds": n }))
+        })
+        // Serves a connection handed out by a pool's ConnectionServer: answers each line with
+        // "<pid> <line>" until the client closes.
+        .handler("conn_serve", |_p: Value, ctx: Context| async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+            let io = |e: std::io::Error| JobError::new("IoError", e.to_string());
+            let Some(fd) = ctx.take_fds().into_iter().next() else {
+                return Err(JobError::new("FdMissing", "no connection"));
+            };
+            let std_stream = std::net::TcpStream::from(fd);
+            std_stream.set_nonblocking(true).map_err(io)?;
+            let stream = tokio::net::TcpStream::from_std(std_stream).map_err(io)?;
+            let (rd, mut wr) = stream.into_split();
+            let mut lines = tokio::io::BufReader::new(rd).lines();
+            let pid = std::process::id();
+            let mut n = 0u64;
+            while let Some(line) = lines.next_line().await.map_err(io)? {
+                wr.write_all(format!("{pid} {line}\n").as_bytes())
+                    .await
+                    .map_err(io)?;
+                n += 1;
+            }
+            Ok::<_, JobError>(json!({ "lines": n }))
+        })
+        // Writes `bytes` zero bytes into the descriptor passed (a pipe), 64 KiB at a time:
+        // the streaming measurement of tests/conformance/tests/fds.rs.
+        .handler("fd_pump", |p: Big, ctx: Context| async move {
+            use std::io::Write;
+            let Some(fd) = ctx.take_fds().into_iter().next() else {
+                return Err(JobError::new("FdMissing", "no descriptor"));
+            };
+            let mut out = std::fs::File::from(fd);
+            let chunk = vec![0u8; 64 * 1024];
+            let mut left = p.bytes;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                out.write_all(&chunk[..n])
+                    .map_err(|e| JobError::new("IoError", e.to_string()))?;
+                left -= n;
+            }
+            Ok::<_, JobError>(p.bytes)
+        })
+        // Keeps its descriptors untaken: they close when the job ends.
+        .handler("fd_ignore", |_p: Value, _ctx: Context| async move {
+            Ok::<_, JobError>("ignored")
         })
         .run()
 }

@@ -1,6 +1,7 @@
 //! `module:data`: submit the job (durably, like any job), wait for its end, answer its result.
 
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use offload_store::{JobId, JobRecord, Submitted};
@@ -11,6 +12,7 @@ use super::super::reply::{self, LineError};
 use super::super::request::Call;
 use super::super::{stopped, Ctx};
 use super::Gone;
+use crate::engine::attach::CLIENT_FIELD;
 use crate::engine::{Source, Submit};
 
 /// How the request came.
@@ -50,7 +52,22 @@ pub(crate) async fn submit(
     transport: Transport,
     peer: SocketAddr,
 ) -> Result<Submitted, LineError> {
-    let job = Submit::new(&call.module, params(call, transport, peer));
+    submit_offering(ctx, call, transport, peer, None).await
+}
+
+/// [`submit`], the params naming the client socket offered under `client` (`attach.rs`).
+async fn submit_offering(
+    ctx: &Ctx,
+    call: &Call,
+    transport: Transport,
+    peer: SocketAddr,
+    client: Option<&str>,
+) -> Result<Submitted, LineError> {
+    let mut params = params(call, transport, peer);
+    if let (Some(token), Some(map)) = (client, params.as_object_mut()) {
+        map.insert(CLIENT_FIELD.into(), Value::String(token.to_owned()));
+    }
+    let job = Submit::new(&call.module, params);
     Ok(ctx.engine.submit(Source::Lines, job).await?)
 }
 
@@ -100,15 +117,26 @@ pub(crate) async fn wait(
     }
 }
 
+/// A direct call. `client` is the connection's socket, offered to the job's worker (`None`
+/// for no offer): a worker that takes it and answers on it itself (a seed module's
+/// `TExecute(parts, client)` under the Node SDK) ends the job with the result
+/// [`reply::CLIENT_REPLIED`], and the call answers nothing more (`Ok(None)`).
 pub(super) async fn call(
     ctx: &Ctx,
     call: &Call,
     peer: SocketAddr,
     gone: Gone<'_>,
-) -> Result<String, LineError> {
+    client: Option<OwnedFd>,
+) -> Result<Option<String>, LineError> {
     // A place to wait first: a refused call creates no job.
     let slot = ctx.ends.wait_slot()?;
-    let submitted = submit(ctx, call, Transport::Tcp, peer).await?;
+    // Its entry goes with this call, taken or not.
+    let offered = client.map(|fd| ctx.engine.attachments.attach(fd));
+    let token = offered.as_ref().map(|a| a.token());
+    let submitted = submit_offering(ctx, call, Transport::Tcp, peer, token).await?;
     let rec = wait(ctx, submitted.id, gone, Some(slot)).await?;
-    reply::finished(&rec)
+    if reply::client_replied(&rec) {
+        return Ok(None);
+    }
+    reply::finished(&rec).map(Some)
 }
