@@ -120,12 +120,13 @@ fn tables_and_results() {
         &offload(Some(s), &["workers"]),
         &[
             (
-                r"(?m)^ *PID +POOL +STATE +RSS MiB +CPU% +DONE +IN FLIGHT +RESTARTS +UPTIME$",
-                "PID  POOL  STATE  RSS MiB  CPU%  DONE  IN FLIGHT  RESTARTS  UPTIME",
+                r"(?m)^ *PID +POOL +STATE +RSS MiB +HEAP MiB +CPU% +DONE +IN FLIGHT +RESTARTS +UPTIME$",
+                "PID  POOL  STATE  RSS MiB  HEAP MiB  CPU%  DONE  IN FLIGHT  RESTARTS  UPTIME",
             ),
             (
-                r"(?m)^ *\d+  (\S+) +(\S+) +[0-9.]+ +[0-9.]+ +(\d+) +(\d+) +(\d+) +\S+( \S+)?$",
-                "[PID]  $1  $2  [RSS]  [CPU]  $3  $4  $5  [UPTIME]",
+                // The heap is a number once the worker answered a ping, "-" before.
+                r"(?m)^ *\d+  (\S+) +(\S+) +[0-9.]+ +(?:[0-9.]+|-) +[0-9.]+ +(\d+) +(\d+) +(\d+) +\S+( \S+)?$",
+                "[PID]  $1  $2  [RSS]  [HEAP]  [CPU]  $3  $4  $5  [UPTIME]",
             ),
         ],
     );
