@@ -44,6 +44,8 @@
 //!     idempotency_key: None,
 //!     cron: None,
 //!     unique: false,
+//!     after: Vec::new(),
+//!     after_policy: Default::default(),
 //! };
 //! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
 //! let demand = [Demand { pool: "node".into(), n: 8 }];

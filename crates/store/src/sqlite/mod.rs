@@ -45,6 +45,8 @@
 //!     idempotency_key: None,
 //!     cron: None,
 //!     unique: false,
+//!     after: Vec::new(),
+//!     after_policy: Default::default(),
 //! };
 //! // Returns once the job is committed to disk.
 //! let submitted = store.submit(vec![job], Duration::from_secs(3600)).await?;
