@@ -37,6 +37,8 @@ class ClientError(OffloadError):
 
 
 SUBMIT_FIELDS = (
+    "after",
+    "after_policy",
     "priority",
     "delay_ms",
     "run_at",
@@ -140,7 +142,8 @@ class Client:
     def submit(self, job: str, params: Any = None, **opts: Any) -> Submitted:
         """Submits ``job`` with ``params``; ``opts`` are the submit body's other fields
         (``priority``, ``delay_ms``, ``run_at``, ``timeout_ms``, ``max_attempts``,
-        ``idempotency_key``, ``backoff``, ``keep_result_ms``, ``key_ttl_ms``)."""
+        ``idempotency_key``, ``backoff``, ``keep_result_ms``, ``key_ttl_ms``, ``unique``,
+        ``after``: ids of jobs it runs after, ``after_policy``)."""
         _, out = self._request("POST", "/v1/jobs", _submit_body(job, params, opts))
         answer: Submitted = out
         return answer

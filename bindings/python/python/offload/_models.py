@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, TypedDict, Union
 
-JobState = Literal["scheduled", "queued", "running", "succeeded", "failed", "dead", "cancelled"]
+JobState = Literal[
+    "scheduled", "waiting", "queued", "running", "succeeded", "failed", "dead", "cancelled"
+]
 """A job's state (schema ``JobState``)."""
 
 ErrorCode = Literal[
@@ -42,6 +44,8 @@ ErrorCode = Literal[
 
 HeldReason = Literal["rate_limit", "concurrency_limit"]
 QueueKind = Literal["pool", "job"]
+AfterPolicy = Literal["succeeded", "always"]
+"""When a job with ``after`` runs (schema ``AfterPolicy``)."""
 
 
 class _SubmittedBase(TypedDict):
@@ -135,6 +139,8 @@ class _JobBase(TypedDict):
 class Job(_JobBase, total=False):
     """A job as ``GET /v1/jobs/{id}`` shows it (schema ``Job``)."""
 
+    after: list[str]
+    after_policy: Optional[AfterPolicy]
     error: Optional[JobError]
     held: Optional[Held]
     idempotency_key: Optional[str]
@@ -146,6 +152,7 @@ class Job(_JobBase, total=False):
     result: Any
     schedule: Optional[str]
     timeout_ms: Optional[int]
+    waiting_on: int
 
 
 class _JobPageBase(TypedDict):
@@ -204,6 +211,8 @@ ResultAnswer = Union[ResultDone, ResultPending]
 """What :meth:`Client.result` returns; ``answer["done"]`` tells which."""
 
 SubmitField = Literal[
+    "after",
+    "after_policy",
     "backoff",
     "delay_ms",
     "idempotency_key",
@@ -237,5 +246,6 @@ ENUMS: dict[str, Any] = {
     "ErrorCode": ErrorCode,
     "HeldReason": HeldReason,
     "QueueKind": QueueKind,
+    "AfterPolicy": AfterPolicy,
 }
 """Each ``Literal`` by the name of its schema in the contract."""
