@@ -359,7 +359,6 @@ fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::time::Duration;
 
     use super::*;
 
@@ -376,60 +375,72 @@ mod tests {
         rows.collect::<Result<_, _>>().unwrap()
     }
 
+    /// The writer kept busy in a call of its own until `gate` is dropped: calls sent
+    /// meanwhile queue up and form the next batch, in the order they were sent.
+    struct Hold {
+        gate: std::sync::mpsc::Sender<()>,
+        done: tokio::task::JoinHandle<Result<(), StoreError>>,
+    }
+
+    async fn hold(w: &Arc<Writer>) -> Hold {
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (gate, gate_rx) = std::sync::mpsc::channel::<()>();
+        let w = Arc::clone(w);
+        let done = tokio::spawn(async move {
+            w.call(1, move |_: &Connection, _: &mut Deltas| {
+                let _ = started_tx.send(());
+                let _ = gate_rx.recv();
+                Ok(())
+            })
+            .await
+        });
+        tokio::task::spawn_blocking(move || started_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        Hold { gate, done }
+    }
+
+    /// `f` polled once: a call is in the writer's queue when this returns.
+    fn sent<F: std::future::Future>(f: F) -> std::pin::Pin<Box<F>> {
+        let mut f = Box::pin(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(f.as_mut().poll(&mut cx).is_pending());
+        f
+    }
+
+    fn insert(v: i64, runs: &Arc<AtomicUsize>) -> impl Work<i64> + 'static {
+        let runs = Arc::clone(runs);
+        move |c: &Connection, _: &mut Deltas| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                .map_err(super::super::engine)?;
+            Ok(v)
+        }
+    }
+
     /// A failing call in a group commit leaves no trace and does not fail the others, which run
     /// again (isolated) and commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failing_call_rolls_back_alone() {
         let w = Arc::new(writer());
-        // Hold the writer so that the next calls queue up and form one batch.
-        let hold = {
-            let w = Arc::clone(&w);
-            tokio::spawn(async move {
-                w.call(1, |_: &Connection, _: &mut Deltas| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let held = hold(&w).await;
         let runs = Arc::new(AtomicUsize::new(0));
-        let ok = |v: i64| {
-            let w = Arc::clone(&w);
-            let runs = Arc::clone(&runs);
-            tokio::spawn(async move {
-                w.call(1, move |c: &Connection, _: &mut Deltas| {
-                    runs.fetch_add(1, Ordering::SeqCst);
-                    c.execute("INSERT INTO t (v) VALUES (?1)", [v])
-                        .map_err(super::super::engine)?;
-                    Ok(v)
-                })
-                .await
-            })
-        };
-        let a = ok(1);
-        let failing = {
-            let w = Arc::clone(&w);
-            tokio::spawn(async move {
-                w.call(
-                    1,
-                    |c: &Connection, _: &mut Deltas| -> Result<(), StoreError> {
-                        c.execute("INSERT INTO t (v) VALUES (666)", [])
-                            .map_err(super::super::engine)?;
-                        Err(StoreError::Conflict("no".into()))
-                    },
-                )
-                .await
-            })
-        };
-        let b = ok(2);
-        hold.await.unwrap().unwrap();
-        assert_eq!(a.await.unwrap().unwrap(), 1);
-        assert!(matches!(
-            failing.await.unwrap(),
-            Err(StoreError::Conflict(m)) if m == "no"
+        let a = sent(w.call(1, insert(1, &runs)));
+        let failing = sent(w.call(
+            1,
+            |c: &Connection, _: &mut Deltas| -> Result<(), StoreError> {
+                c.execute("INSERT INTO t (v) VALUES (666)", [])
+                    .map_err(super::super::engine)?;
+                Err(StoreError::Conflict("no".into()))
+            },
         ));
-        assert_eq!(b.await.unwrap().unwrap(), 2);
+        let b = sent(w.call(1, insert(2, &runs)));
+        drop(held.gate);
+        held.done.await.unwrap().unwrap();
+        assert_eq!(a.await.unwrap(), 1);
+        assert!(matches!(failing.await, Err(StoreError::Conflict(m)) if m == "no"));
+        assert_eq!(b.await.unwrap(), 2);
         // The good calls ran again, isolated, after the optimistic run stopped at the failure.
         assert!((3..=4).contains(&runs.load(Ordering::SeqCst)));
         let seen = w
@@ -447,38 +458,21 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn lazy_calls_commit_first_unflushed_and_durable_ones_flushed() {
         let w = Arc::new(writer());
-        let hold = {
-            let w = Arc::clone(&w);
-            tokio::spawn(async move {
-                w.call(1, |_: &Connection, _: &mut Deltas| {
-                    std::thread::sleep(Duration::from_millis(200));
-                    Ok(())
-                })
-                .await
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let held = hold(&w).await;
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let call = |name: &'static str, lazy: bool| {
-            let w = Arc::clone(&w);
+        let noting = |name: &'static str| {
             let order = Arc::clone(&order);
-            tokio::spawn(async move {
-                let f = move |c: &Connection, _: &mut Deltas| {
-                    order.lock().unwrap().push(name);
-                    Ok(synchronous(c))
-                };
-                if lazy {
-                    w.call_lazy(1, f).await
-                } else {
-                    w.call(1, f).await
-                }
-            })
+            move |c: &Connection, _: &mut Deltas| {
+                order.lock().unwrap().push(name);
+                Ok(synchronous(c))
+            }
         };
-        let durable = call("durable", false);
-        let lazy = call("lazy", true);
-        hold.await.unwrap().unwrap();
-        assert_eq!(lazy.await.unwrap().unwrap(), 1, "lazy: NORMAL");
-        assert_eq!(durable.await.unwrap().unwrap(), 2, "durable: FULL");
+        let durable = sent(w.call(1, noting("durable")));
+        let lazy = sent(w.call_lazy(1, noting("lazy")));
+        drop(held.gate);
+        held.done.await.unwrap().unwrap();
+        assert_eq!(lazy.await.unwrap(), 1, "lazy: NORMAL");
+        assert_eq!(durable.await.unwrap(), 2, "durable: FULL");
         assert_eq!(*order.lock().unwrap(), ["lazy", "durable"]);
         // Back to FULL for a durable call alone, and NORMAL for a lazy one alone.
         let f = |c: &Connection, _: &mut Deltas| Ok(synchronous(c));
