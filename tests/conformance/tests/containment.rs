@@ -14,12 +14,6 @@ use offload_pool::{ChildPool, PoolConfig, RunOptions, WorkerKind};
 use offload_process::{Outcome, WORKER_ENV};
 use serde_json::json;
 
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("the test hung")
-}
-
 /// A Node job that starts `params.cmd` detached (its own session), waits until it wrote its
 /// pid to `params.pidfile`, and returns.
 const LEAVE_BEHIND: &str = r#"'use strict';

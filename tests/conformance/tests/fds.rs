@@ -18,12 +18,6 @@ use offload_process::{FdError, Outcome, ProcessOptions};
 use offload_protocol::Run;
 use serde_json::json;
 
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("the test hung")
-}
-
 fn fds_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -58,12 +52,6 @@ async fn assert_supervisor_fds(mine: &[String]) {
     assert_eq!(fd_links(), mine, "the supervisor leaked descriptors");
 }
 
-fn rust_pool() -> PoolConfig {
-    PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-        .size(1, 1)
-        .handle_signals(false)
-}
-
 /// The one worker of a one-worker pool, after a first job (its fds are settled).
 async fn warm(pool: &ChildPool) -> u32 {
     let r = pool.run("echo", json!(1)).await.unwrap().result().await;
@@ -87,7 +75,7 @@ fn failed_name(r: &JobResult) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_passes_sockets_and_pipes_and_nothing_leaks_on_either_side() {
     guarded(async {
-        let pool = ChildPool::start(rust_pool()).await.unwrap();
+        let pool = ChildPool::start(rust_pool(1, 1)).await.unwrap();
         let pid = warm(&pool).await;
         let (mine, worker) = (fd_links(), fds_of(pid));
         for round in 0..3 {
@@ -129,7 +117,7 @@ async fn a_pool_passes_sockets_and_pipes_and_nothing_leaks_on_either_side() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn descriptors_a_job_does_not_take_are_closed_when_it_ends_whatever_the_outcome() {
     guarded(async {
-        let pool = ChildPool::start(rust_pool()).await.unwrap();
+        let pool = ChildPool::start(rust_pool(1, 1)).await.unwrap();
         let pid = warm(&pool).await;
         let (mine, worker) = (fd_links(), fds_of(pid));
         for job in ["fd_ignore", "no_such_job", "fail"] {
@@ -163,7 +151,7 @@ async fn descriptors_a_job_does_not_take_are_closed_when_it_ends_whatever_the_ou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_descriptors_than_the_limit_are_refused_at_submit_and_closed() {
     guarded(async {
-        let mut cfg = rust_pool();
+        let mut cfg = rust_pool(1, 1);
         cfg.max_fds_per_run = 2;
         let pool = ChildPool::start(cfg).await.unwrap();
         let mine = fd_links();
@@ -426,7 +414,10 @@ mod distribution {
     }
 
     async fn serving(algorithm: Algorithm, affinity: Affinity) -> (ChildPool, ConnectionServer) {
-        let cfg = rust_pool().size(2, 2).concurrency(8).algorithm(algorithm);
+        let cfg = rust_pool(1, 1)
+            .size(2, 2)
+            .concurrency(8)
+            .algorithm(algorithm);
         let pool = ChildPool::start(cfg).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = ConnectionServer::start(
@@ -540,7 +531,7 @@ fn cpu_ticks(pid: Option<u32>) -> u64 {
 async fn measure_a_passed_pipe_against_result_frames() {
     const TOTAL: usize = 256 << 20;
     const FRAME: usize = (16 << 20) - 1024;
-    let pool = ChildPool::start(rust_pool()).await.unwrap();
+    let pool = ChildPool::start(rust_pool(1, 1)).await.unwrap();
     let pid = warm(&pool).await;
     let (me0, w0, t0) = (
         cpu_ticks(None),

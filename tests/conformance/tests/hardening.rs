@@ -13,12 +13,6 @@ use offload_process::{
 };
 use serde_json::json;
 
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("the test hung")
-}
-
 /// A pool of the Rust fixture worker that leaves the test's signals alone.
 fn rust_pool() -> PoolConfig {
     PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures()).handle_signals(false)

@@ -12,21 +12,8 @@ use offload_pool::{
     Algorithm, Backpressure, ChildPool, JobEvent, PoolConfig, PoolError, PoolEvent, RecyclePolicy,
     RetryPolicy, RunOptions, StartError, WorkerKind,
 };
-use offload_process::{live_group_members, Outcome};
+use offload_process::Outcome;
 use serde_json::json;
-
-/// Every test gets this long before it is declared hung (a guard, not a timing claim).
-const GUARD: Duration = Duration::from_secs(60);
-
-fn rust_pool(min: usize, max: usize) -> PoolConfig {
-    PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-        .size(min, max)
-        .handle_signals(false)
-}
-
-async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("the test hung")
-}
 
 fn sigkill(pid: u32) {
     assert!(offload_process::signal_group(pid, 9).unwrap());
@@ -39,18 +26,6 @@ async fn started_on(events: &mut tokio::sync::broadcast::Receiver<JobEvent>) -> 
             return pid;
         }
     }
-}
-
-async fn assert_all_gone(pids: &[u32]) {
-    wait_until(
-        "every worker process is gone",
-        Duration::from_secs(10),
-        || {
-            pids.iter()
-                .all(|&p| !alive(p) && live_group_members(p).is_empty())
-        },
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

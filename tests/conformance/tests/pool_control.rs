@@ -14,22 +14,9 @@ use offload_pool::{
     ChildPool, JobEvent, KillMode, KillOrder, PoolConfig, PoolError, PoolEvent, RecyclePolicy,
     RecycleReason, RunOptions, WorkerKind,
 };
-use offload_process::{live_group_members, Outcome};
+use offload_process::Outcome;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
-
-/// Every test gets this long before it is declared hung (a guard, not a timing claim).
-const GUARD: Duration = Duration::from_secs(60);
-
-fn rust_pool(min: usize, max: usize) -> PoolConfig {
-    PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-        .size(min, max)
-        .handle_signals(false)
-}
-
-async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("the test hung")
-}
 
 /// The next pool event `pick` accepts.
 async fn next<T>(
@@ -47,18 +34,6 @@ async fn next<T>(
             Err(RecvError::Closed) => panic!("the pool's events ended"),
         }
     }
-}
-
-async fn assert_all_gone(pids: &[u32]) {
-    wait_until(
-        "every worker process is gone",
-        Duration::from_secs(20),
-        || {
-            pids.iter()
-                .all(|&p| !alive(p) && live_group_members(p).is_empty())
-        },
-    )
-    .await;
 }
 
 async fn run_on(pool: &ChildPool, job: &str, params: serde_json::Value) -> (Outcome, u32) {

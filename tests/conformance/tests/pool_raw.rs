@@ -8,23 +8,11 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use offload_pool::{ChildPool, JobResult, PoolConfig, PoolError, RunOptions, WorkerKind};
+use offload_pool::{ChildPool, JobResult, PoolError, RunOptions};
 use offload_process::Outcome;
 use serde_json::json;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
-
-const GUARD: Duration = Duration::from_secs(60);
-
-async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(GUARD, f).await.expect("the test hung")
-}
-
-fn rust_pool(min: usize, max: usize) -> PoolConfig {
-    PoolConfig::new(WorkerKind::Program(RUST_WORKER.into()), fixtures())
-        .size(min, max)
-        .handle_signals(false)
-}
 
 fn raw(text: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_owned()).unwrap()

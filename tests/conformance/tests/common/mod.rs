@@ -88,3 +88,34 @@ pub fn make_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Every test gets this long before it is declared hung (a guard, not a timing claim).
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// `f`, or a panic naming a hung test after [`GUARD`].
+pub async fn guarded<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(GUARD, f).await.expect("the test hung")
+}
+
+/// A pool of `min`..=`max` Rust fixture workers.
+pub fn rust_pool(min: usize, max: usize) -> offload_pool::PoolConfig {
+    offload_pool::PoolConfig::new(
+        offload_pool::WorkerKind::Program(RUST_WORKER.into()),
+        fixtures(),
+    )
+    .size(min, max)
+    .handle_signals(false)
+}
+
+/// Waits until every process of `pids` and of their process groups is gone.
+pub async fn assert_all_gone(pids: &[u32]) {
+    wait_until(
+        "every worker process is gone",
+        Duration::from_secs(20),
+        || {
+            pids.iter()
+                .all(|&p| !alive(p) && offload_process::live_group_members(p).is_empty())
+        },
+    )
+    .await;
+}
