@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use offload_protocol::{
-    env, Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Ready, ResultMsg, Run, ToWorker,
-    WorkerError as WireError, CAP_FDS, CHANNEL_FD, DEFAULT_MAX_FRAME, HANDLE_ACK, HANDLE_NACK,
-    PROTOCOL_MINOR, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
+    Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Ready, ResultMsg, Run, ToWorker,
+    WorkerError as WireError, CAP_FDS, HANDLE_ACK, HANDLE_NACK, PROTOCOL_MINOR, PROTOCOL_VERSION,
+    SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,6 +23,7 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Config;
 use crate::context::{Context, ContextInner, JobError, StopReason};
 use crate::control::{Control, KillHook, ShutdownHook, HOOK_MIN};
 use crate::fds::PendingFds;
@@ -327,48 +328,6 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-struct Config {
-    fd: i32,
-    max_frame: usize,
-    concurrency: u32,
-}
-
-impl Config {
-    fn from_env(default_concurrency: Option<u32>) -> Result<Self, WorkerError> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let fd = var(env::CHANNEL_FD).ok_or_else(|| {
-            WorkerError::Environment(format!(
-                "{} is not set: this program is an offload worker; start it with offload \
-                 (offload run, ChildJob or ChildPool)",
-                env::CHANNEL_FD
-            ))
-        })?;
-        let fd = fd.parse::<i32>().map_err(|_| {
-            WorkerError::Environment(format!("{}={fd:?} is not an fd number", env::CHANNEL_FD))
-        })?;
-        let supervisor = var(env::PROTOCOL)
-            .map(|v| v.parse::<u32>().unwrap_or(0))
-            .unwrap_or(PROTOCOL_VERSION);
-        if supervisor < PROTOCOL_VERSION {
-            return Err(WorkerError::UnsupportedVersion { supervisor });
-        }
-        let max_frame = var(env::MAX_FRAME)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(DEFAULT_MAX_FRAME);
-        let concurrency = var(env::CONCURRENCY)
-            .and_then(|v| v.parse::<u32>().ok())
-            .or(default_concurrency)
-            .unwrap_or(1)
-            .max(1);
-        debug_assert_eq!(CHANNEL_FD, 3);
-        Ok(Self {
-            fd,
-            max_frame,
-            concurrency,
-        })
     }
 }
 
