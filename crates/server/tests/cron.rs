@@ -4,28 +4,10 @@
 
 mod common;
 
+use common::http::schedule;
 use common::http::{client as http, events_until, get, post, wait_state};
-use common::{config, examples, Running};
+use common::cron_daemon as start;
 use serde_json::{json, Value};
-
-/// A daemon on the example jobs that allows a schedule every second.
-async fn start() -> Running {
-    let tmp = tempfile::tempdir().unwrap();
-    let toml = "[limits]\nmin_cron_interval_ms = 1000\n";
-    let cfg = config(&examples(), &tmp.path().join("data"), toml);
-    Running::start(tmp, cfg).await
-}
-
-async fn schedule(d: &Running, name: &str) -> Value {
-    let (_, list) = get(d, "/v1/cron").await;
-    list["schedules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {list}"))
-        .clone()
-}
 
 #[tokio::test]
 async fn a_failing_schedule_pauses_itself_then_resumes_pauses_and_runs_on_demand() {

@@ -6,28 +6,10 @@
 
 mod common;
 
+use common::http::schedule;
 use common::http::{get, post};
-use common::{config, examples, Running};
+use common::{cron_daemon as start, Running};
 use serde_json::{json, Value};
-
-/// A daemon on the example jobs that allows a schedule every second.
-async fn start() -> Running {
-    let tmp = tempfile::tempdir().unwrap();
-    let toml = "[limits]\nmin_cron_interval_ms = 1000\n";
-    let cfg = config(&examples(), &tmp.path().join("data"), toml);
-    Running::start(tmp, cfg).await
-}
-
-async fn schedule(d: &Running, name: &str) -> Value {
-    let (_, list) = get(d, "/v1/cron").await;
-    list["schedules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {list}"))
-        .clone()
-}
 
 /// The runs of schedule `name`, polled until there are at least `n` (a hang guard of a minute).
 async fn runs(d: &Running, name: &str, n: usize) -> Vec<Value> {

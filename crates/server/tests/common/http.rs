@@ -90,3 +90,15 @@ pub async fn events_until(events: &mut reqwest::Response, needle: &str) -> Strin
     }
     text
 }
+
+/// Schedule `name` as `GET /v1/cron` lists it.
+pub async fn schedule(d: &Running, name: &str) -> Value {
+    let (_, list) = get(d, "/v1/cron").await;
+    list["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {list}"))
+        .clone()
+}

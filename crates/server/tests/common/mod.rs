@@ -288,3 +288,11 @@ fn runtime() -> Runtime {
         .build()
         .unwrap()
 }
+
+/// A daemon on the example jobs that allows a schedule every second.
+pub async fn cron_daemon() -> Running {
+    let tmp = tempfile::tempdir().unwrap();
+    let toml = "[limits]\nmin_cron_interval_ms = 1000\n";
+    let cfg = config(&examples(), &tmp.path().join("data"), toml);
+    Running::start(tmp, cfg).await
+}
