@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::cron_daemon as start;
 use common::http::schedule;
 use common::http::{client as http, events_until, get, post, wait_state};
-use common::cron_daemon as start;
 use serde_json::{json, Value};
 
 #[tokio::test]
