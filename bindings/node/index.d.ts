@@ -61,6 +61,11 @@ export class DeadlineExceededError extends OffloadError {}
 export class NoSuchFunctionError extends OffloadError {}
 export class BusyError extends OffloadError {}
 export class FrameTooLargeError extends OffloadError {}
+export class NoSuchWorkerError extends OffloadError {}
+/** A run's descriptors could not be passed; `code` says why: `FdTooMany`, `FdClosed`,
+ * `FdsNotSupported`, `FdWrongKind`, `FdRefused`, `FdAckTimeout`, `FdChannelClosed`,
+ * `FdMissing`. */
+export class FdError extends OffloadError {}
 
 export type Signal = 'SIGTERM' | 'SIGINT' | 'SIGKILL' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2';
 
@@ -92,7 +97,16 @@ export interface PoolOptions {
   /** Also retry jobs that threw. */
   retryOnError?: boolean;
   retryDelay?: number;
-  recycle?: { jobs?: number; rss?: number; age?: number };
+  /** Replace a healthy worker (the replacement starts first; a running job is never killed
+   * for it) after `jobs` jobs, above `rss` bytes (its whole process tree), after `age` ms,
+   * above `heap` bytes of heap in use (as its last pong reported: needs pings), or above
+   * `cpu` percent of one core (1..10000) for `cpuSamples` health samples in a row (≤ 1000). */
+  recycle?: { jobs?: number; rss?: number; age?: number; heap?: number; cpu?: number; cpuSamples?: number };
+  /** How often an idle worker is pinged (default 5000 ms, at least 10; `false` or 0: never).
+   * A worker that does not answer within `pingTimeout` is replaced (reason `unresponsive`). */
+  pingInterval?: number | false;
+  /** How long a ping may wait for its pong (default 10000 ms, at least 10). */
+  pingTimeout?: number;
   idleTimeout?: number;
   killSignal?: Signal;
   killGrace?: number;
@@ -124,7 +138,16 @@ export interface RunOptions {
   onProgress?: (data: unknown, info: { pid: number; job: string }) => void;
   /** Per-job events (default true). */
   events?: boolean;
+  /** Descriptors passed to the worker with the run (`ctx.fds` there: a net.Socket, net.Server
+   * or dgram.Socket). Copied at the call: the caller keeps (and closes) its own handles. Such
+   * a run has one attempt; failures reject with an FdError. */
+  fds?: Array<FdSource>;
 }
+
+/** What `fds` takes: a connected or listening socket (its descriptor) or a descriptor number. */
+export type FdSource = import('node:net').Socket | import('node:net').Server | import('node:dgram').Socket | number;
+
+export type KillMode = 'soft' | 'hard';
 
 export type TaskEvent =
   | { type: 'started'; pid: number; attempt: number; job: string }
@@ -178,7 +201,13 @@ export class ChildPool extends EventEmitter {
   workers(): Promise<WorkerInfo[]>;
   pids(): number[];
   queued(): Promise<number>;
-  killWorker(pid: number, opts?: { signal?: Signal; grace?: number }): Promise<boolean>;
+  /** Kills one worker; resolves false for a pid that is not one of them. `mode: 'soft'`:
+   * `shutdown` (running jobs and the worker's shutdown hook may finish), `'hard'`: the kill
+   * notice; either ends in SIGKILL after `grace` (default 5000 ms). Without `mode`: `signal`
+   * (default SIGTERM), then SIGKILL after `grace`. */
+  killWorker(pid: number, opts?: { mode: KillMode; grace?: number } | { signal?: Signal; grace?: number }): Promise<boolean>;
+  /** Kills every worker (`mode` default 'hard', `order` default 'parallel') and ends the pool. */
+  killAll(opts?: { mode?: KillMode; order?: 'parallel' | 'sequence'; grace?: number }): Promise<void>;
   /** Runs `job` periodically on this pool (exactly one of `every` and `cron`). Throws an
    * InvalidArgumentError at once for a bad expression, time zone or policy. */
   schedule(job: string, params: unknown, opts: ScheduleOptions): Schedule;

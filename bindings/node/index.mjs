@@ -11,5 +11,5 @@ export const {
   ResourceLimitError, ProtocolError, JobFailedError, JobNotFoundError, InvalidJobError,
   InvalidArgumentError, QueueFullError, ShuttingDownError, PoolGoneError, StartFailedError,
   SpawnFailedError, ParamsTooLargeError, ProcessGoneError, DeadlineExceededError,
-  NoSuchFunctionError, BusyError, FrameTooLargeError,
+  NoSuchFunctionError, BusyError, FrameTooLargeError, NoSuchWorkerError, FdError,
 } = offload;

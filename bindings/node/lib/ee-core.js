@@ -390,10 +390,12 @@ class ChildPoolJob extends EventEmitter {
     return this.pool ? this.pool.pids().map(String) : [];
   }
 
-  /** Kill every child (`type` is accepted for compatibility; they are all killed at once). */
-  killAll(_type = 'parallel') {
+  /** Kill every child: `type` 'parallel' (at once, the default) or 'sequence' (the next once
+   * the previous is gone), as ee-core; each gets the kill notice, then SIGKILL after 1 s. */
+  killAll(type = 'parallel') {
     const p = this.pool;
-    const done = p ? keep(p.kill()) : Promise.resolve();
+    const order = type === 'sequence' ? 'sequence' : 'parallel';
+    const done = p ? keep(p.killAll('hard', 1000, order)) : Promise.resolve();
     return done.then(() => {
       this.children = {};
       this.boundMap.clear();

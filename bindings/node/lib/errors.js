@@ -52,6 +52,7 @@ const CODES = [
   ['NoSuchFunctionError', 'NoSuchFunction'],
   ['BusyError', 'Busy'],
   ['FrameTooLargeError', 'FrameTooLarge'],
+  ['NoSuchWorkerError', 'NoSuchWorker'],
 ];
 
 const classes = { OffloadError };
@@ -62,6 +63,13 @@ for (const [name, code] of CODES) {
   classes[name] = cls;
   byCode.set(code, cls);
 }
+
+/** Descriptors passed with a run (`opts.fds`) that could not be passed: the code says why
+ * (crates/process `FdError::name`; `FdMissing` from the Node worker). */
+class FdError extends OffloadError {}
+classes.FdError = FdError;
+const FD_CODES = new Set(['FdTooMany', 'FdClosed', 'FdsNotSupported', 'FdWrongKind', 'FdRefused', 'FdAckTimeout', 'FdChannelClosed', 'FdMissing']);
+for (const code of FD_CODES) byCode.set(code, FdError);
 
 /** An error of `code` (unknown codes give a plain OffloadError with that code). */
 function makeError(code, message, extra = {}) {
@@ -86,7 +94,7 @@ function fromOutcome(outcome, job, attempts = null) {
     case 'failed':
     case 'failed_no_retry': {
       // failed_no_retry: the job marked its error `retry: false` (the pool did not retry it).
-      const code = SDK_NAMES.has(o.name) ? o.name : 'Failed';
+      const code = SDK_NAMES.has(o.name) || FD_CODES.has(o.name) ? o.name : 'Failed';
       const retry = o.outcome === 'failed';
       return { ok: false, error: makeError(code, `${at} failed: ${o.name}: ${o.message}`, { ...extra, errorName: o.name, jobStack: o.stack || null, retry }) };
     }

@@ -9,13 +9,15 @@ const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
 const { positive, whole, duration, checkOptions } = require('./options');
 const { keep, hold } = require('./keepalive');
+const { healthConfig, killOptions, fdNumbers } = require('./controls');
 
 const POOL_OPTIONS = [
   'jobs', 'program', 'name', 'min', 'max', 'concurrency', 'algorithm', 'weights', 'timeout', 'retries',
   'retryOnError', 'retryDelay', 'recycle', 'idleTimeout', 'killSignal', 'killGrace', 'cancelGrace',
   'queueBound', 'failFast', 'env', 'startTimeout', 'healthInterval', 'maxRestarts', 'restartWindow', 'node',
-  'memoryLimit', 'cpuSeconds', 'poisonAfter',
+  'memoryLimit', 'cpuSeconds', 'poisonAfter', 'pingInterval', 'pingTimeout',
 ];
+const RUN_OPTIONS = ['timeout', 'retries', 'key', 'signal', 'onProgress', 'events', 'fds'];
 
 /** One job submitted to a pool: an EventEmitter ('started', 'progress', 'event', 'retrying',
  * 'finished') and an async iterator over the same events; `result` settles with the job. */
@@ -125,7 +127,6 @@ class ChildPool extends EventEmitter {
   constructor(opts = {}) {
     super();
     checkOptions('ChildPool', opts, POOL_OPTIONS);
-    const recycle = opts.recycle || {};
     this.jobsDir = path.resolve(opts.jobs || './jobs');
     this.program = opts.program ? path.resolve(opts.program) : null;
     this.resolver = this.program ? null : new PathResolver(this.jobsDir);
@@ -142,9 +143,7 @@ class ChildPool extends EventEmitter {
       attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
       retryOnError: opts.retryOnError,
       retryDelayMs: duration('retryDelay', opts.retryDelay),
-      recycleAfterJobs: positive('recycle.jobs', recycle.jobs),
-      recycleMaxRss: positive('recycle.rss', recycle.rss),
-      recycleMaxAgeMs: duration('recycle.age', recycle.age),
+      ...healthConfig(opts),
       idleTimeoutMs: duration('idleTimeout', opts.idleTimeout),
       killSignal: opts.killSignal,
       killGraceMs: duration('killGrace', opts.killGrace),
@@ -253,6 +252,9 @@ class ChildPool extends EventEmitter {
     else if (ev.event === 'worker_ready') this._emitIfListened('workerReady', ev.pid);
     else if (ev.event === 'worker_exited') this._emitIfListened('workerExited', ev.pid, ev.outcome, ev.expected);
     else if (ev.event === 'worker_recycled') this._emitIfListened('workerRecycled', ev.pid, ev.reason);
+    else if (ev.event === 'worker_unresponsive') {
+      this._emitIfListened('workerUnresponsive', ev.pid, Math.round(ev.waited.secs * 1000 + ev.waited.nanos / 1e6));
+    } else if (ev.event === 'worker_killed') this._emitIfListened('workerKilled', ev.pid, ev.mode.mode);
     else if (ev.event === 'degraded') this._emitIfListened('degraded', ev.restarts);
     else if (ev.event === 'recovered') this._emitIfListened('recovered');
   }
@@ -286,8 +288,9 @@ class ChildPool extends EventEmitter {
     let name;
     let paramsJson;
     let runOpts;
+    let fds;
     try {
-      checkOptions('run', opts, ['timeout', 'retries', 'key', 'signal', 'onProgress', 'events']);
+      checkOptions('run', opts, RUN_OPTIONS);
       if (this.closed) throw makeError('ShuttingDown', `job ${JSON.stringify(job)}: the pool is shut down`, { job });
       name = this._jobName(job);
       task.job = name;
@@ -301,6 +304,7 @@ class ChildPool extends EventEmitter {
         key: opts.key,
         events: opts.events !== false,
       };
+      if (opts.fds !== undefined) fds = fdNumbers(opts.fds, name);
     } catch (e) {
       return fail(e);
     }
@@ -315,7 +319,11 @@ class ChildPool extends EventEmitter {
     if (this.tasks.size === 1) this.loopHold = hold();
     if (runOpts.events) task.ended = new Promise((r) => (task.endedResolve = r));
     const answered = new Promise((resolve) => (task.answer = resolve));
-    this._enqueue(token, name, `[${token},${JSON.stringify(name)},${paramsJson},${JSON.stringify(runOpts)}]`);
+    if (fds === undefined) {
+      this._enqueue(token, name, `[${token},${JSON.stringify(name)},${paramsJson},${JSON.stringify(runOpts)}]`);
+    } else {
+      this._runWithFds(task, fds, paramsJson, runOpts);
+    }
     task.result = answered
       .then(async (r) => {
         if (r.startError) throw r.startError;
@@ -340,6 +348,23 @@ class ChildPool extends EventEmitter {
       });
     task.result.catch(() => {}); // the caller's await sees it; no unhandled rejection here
     return task;
+  }
+
+  /** A run with descriptors: they are copied now (the caller may close its handles at once)
+   * and go with the run to its worker (`docs/protocol.md` §9); such a run has one attempt. */
+  _runWithFds(task, fds, paramsJson, runOpts) {
+    let key;
+    try {
+      key = native.holdFds(fds);
+    } catch (e) {
+      task.answer({ startError: fromNative(e, task.job) });
+      return;
+    }
+    const opts = JSON.stringify({ ...runOpts, fds: key });
+    this.ready
+      .then((p) => keep(p.native.run(task.token, task.job, paramsJson, opts)))
+      .then((json) => task.answer(JSON.parse(json)), (e) => task.answer({ startError: fromNative(e, task.job) }))
+      .finally(() => native.dropFds(key));
   }
 
   /** Runs submitted in the same tick go to the addon in one call (`submitMany`); their results
@@ -398,7 +423,7 @@ class ChildPool extends EventEmitter {
   /** Run a job and resolve with its result (or reject with a typed error naming it). */
   run(job, params, opts = {}) {
     if (opts !== null && typeof opts === 'object' && opts.events === false
-        && opts.signal === undefined && opts.onProgress === undefined) {
+        && opts.signal === undefined && opts.onProgress === undefined && opts.fds === undefined) {
       return this._runLight(job, params, opts);
     }
     return this.submit(job, params, opts).result;
@@ -412,7 +437,7 @@ class ChildPool extends EventEmitter {
     let name = typeof job === 'string' ? job : String(job);
     let item;
     try {
-      checkOptions('run', opts, ['timeout', 'retries', 'key', 'signal', 'onProgress', 'events']);
+      checkOptions('run', opts, RUN_OPTIONS);
       if (this.closed) throw makeError('ShuttingDown', `job ${JSON.stringify(job)}: the pool is shut down`, { job });
       name = this._jobName(job);
       const paramsJson = toJson(params, name);
@@ -522,10 +547,45 @@ class ChildPool extends EventEmitter {
     return keep(p.native.queued());
   }
 
-  /** Kill one worker (soft: SIGTERM then SIGKILL after `grace` ms; hard: `signal: 'SIGKILL'`). */
-  async killWorker(pid, { signal = 'SIGTERM', grace = 5000 } = {}) {
+  /** Kill one worker; the pool starts its replacement. Resolves false for a pid that is not
+   * one of its workers. `mode: 'soft'`: the worker gets `shutdown` (no new jobs; running ones
+   * and its shutdown hook may finish), `mode: 'hard'`: the kill notice (running jobs end);
+   * either ends in SIGKILL after `grace` ms. Without `mode`: `signal` (default SIGTERM), then
+   * SIGKILL after `grace`. */
+  async killWorker(pid, opts = {}) {
     const p = await this.ready;
-    return p.native.killWorker(pid, signal, duration('grace', grace));
+    if (opts.mode === undefined) {
+      checkOptions('killWorker', opts, ['signal', 'grace']);
+      return p.native.killWorker(pid, opts.signal || 'SIGTERM', duration('grace', opts.grace === undefined ? 5000 : opts.grace));
+    }
+    if (opts.signal !== undefined) throw makeError('InvalidArgument', 'killWorker: give either "mode" or "signal", not both');
+    const { mode, grace } = killOptions('killWorker', opts, false);
+    try {
+      return await keep(p.native.killWorkerMode(whole('pid', pid), mode, grace));
+    } catch (e) {
+      throw fromNative(e);
+    }
+  }
+
+  /** Kill every worker, `mode` soft or hard (default hard), `order` 'parallel' (default) or
+   * 'sequence' (the next once the previous is gone), `grace` ms before SIGKILL (default
+   * 5000), and end the pool: queued jobs fail; with a soft kill running ones may finish within
+   * the grace. Resolves when no worker is left. */
+  async killAll(opts = {}) {
+    const { mode, grace, order } = killOptions('killAll', opts, true);
+    this.closed = true;
+    await Promise.allSettled([...this.schedules].map((s) => s.stop({ deadline: 0 })));
+    let p;
+    try {
+      p = await this.ready;
+    } catch {
+      return;
+    }
+    try {
+      await keep(p.native.killAll(mode, grace, order));
+    } finally {
+      for (const s of this.streams) s.end();
+    }
   }
 
   /** Runs `job` with `params` periodically on this pool (`every` ms or a `cron` expression);

@@ -10,16 +10,19 @@
 //!   `runs`);
 //! - [`child`]: `NativeChildJob` / `NativeProcess` over `offload_process::ChildJob`;
 //! - [`balance`]: `NativeBalancer` over `offload_balance::LoadBalancer`;
-//! - [`schedule`]: `NativeSchedule` over `offload_schedule::Scheduler` on a pool.
+//! - [`schedule`]: `NativeSchedule` over `offload_schedule::Scheduler` on a pool;
+//! - [`fds`]: descriptors passed with a run (`holdFds` / `dropFds`).
 //!
 //! Errors thrown to JavaScript carry a message `"[Code] text"`; the JavaScript layer turns the
 //! code into the matching `OffloadError` subclass.
 
-// napi-rs's macros expand to FFI glue (`unsafe` blocks): this crate has no hand-written unsafe.
+// napi-rs's macros expand to FFI glue (`unsafe` blocks); the only hand-written unsafe is the
+// descriptor copy in `fds.rs`.
 #![allow(unsafe_code)]
 
 pub mod balance;
 pub mod child;
+pub mod fds;
 pub mod pool;
 mod runs;
 pub mod schedule;

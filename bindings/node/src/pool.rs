@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use napi_derive::napi;
-use offload_pool::{Backpressure, ChildPool, PoolConfig, PoolEvent, RunOptions, WorkerKind};
+use offload_pool::{
+    Backpressure, ChildPool, KillMode, KillOrder, PoolConfig, PoolEvent, RunOptions, StartError,
+    WorkerKind,
+};
 use offload_process::{ProcessEvent, ResourceLimits, Runtimes};
 use offload_protocol::{Call, ToWorker};
 use serde::Deserialize;
@@ -34,6 +37,12 @@ struct PoolOpts {
     recycle_after_jobs: Option<u64>,
     recycle_max_rss: Option<u64>,
     recycle_max_age_ms: Option<u64>,
+    recycle_max_heap: Option<u64>,
+    recycle_max_cpu: Option<u32>,
+    recycle_cpu_samples: Option<u32>,
+    /// 0: never ping.
+    ping_interval_ms: Option<u64>,
+    ping_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     kill_signal: Option<String>,
     kill_grace_ms: Option<u64>,
@@ -86,6 +95,19 @@ impl PoolOpts {
         c.recycle.after_jobs = self.recycle_after_jobs;
         c.recycle.max_rss = self.recycle_max_rss;
         c.recycle.max_age = self.recycle_max_age_ms.map(ms);
+        c.recycle.max_heap = self.recycle_max_heap;
+        c.recycle.max_cpu = self.recycle_max_cpu;
+        if let Some(n) = self.recycle_cpu_samples {
+            c.recycle.cpu_samples = n;
+        }
+        match self.ping_interval_ms {
+            Some(0) => c.ping_interval = None,
+            Some(t) => c.ping_interval = Some(ms(t)),
+            None => {}
+        }
+        if let Some(t) = self.ping_timeout_ms {
+            c.ping_timeout = ms(t);
+        }
         c.idle_timeout = self.idle_timeout_ms.map(ms);
         if let Some(s) = &self.kill_signal {
             c.kill_signal = signal_number(s)?;
@@ -145,6 +167,8 @@ struct RunOpts {
     events: bool,
     /// JavaScript never cancels it by its token (`_runLight`): no slot in the token map.
     uncancellable: bool,
+    /// The key of descriptors held for it (`holdFds`); only `run` takes them.
+    fds: Option<u32>,
 }
 
 impl RunOpts {
@@ -178,9 +202,11 @@ pub struct NativePool {
 pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<NativePool> {
     let opts: PoolOpts = parse("pool options", &config)?;
     let config = opts.config()?;
-    let pool = ChildPool::start(config)
-        .await
-        .map_err(|e| js_error("StartFailed", e))?;
+    let pool = ChildPool::start(config).await.map_err(|e| match e {
+        // A limit of the options (ping below 10 ms, CPU above 10,000 %, …), named by the pool.
+        StartError::Config(m) => js_error("InvalidArgument", m),
+        e => js_error("StartFailed", e),
+    })?;
     let mut rx = pool.events();
     let on_event = Arc::new(on_event);
     let tsfn = Arc::clone(&on_event);
@@ -229,12 +255,21 @@ impl NativePool {
         opts: String,
     ) -> napi::Result<String> {
         let params: Box<RawValue> = parse("params", &params)?;
-        let ro = parse::<RunOpts>("run options", &opts)?.options();
+        let ro = parse::<RunOpts>("run options", &opts)?;
+        let fds = ro.fds.map(crate::fds::take);
+        let ro = ro.options();
         // A cancel may have come first (it leaves `Pending(true)`).
         lock(&self.slots)
             .entry(token)
             .or_insert(Slot::Pending(false));
-        let mut handle = match self.pool.run_raw(&job, params, ro).await {
+        let submitted = match fds {
+            Some(fds) => {
+                let params: Value = parse("params", params.get())?;
+                self.pool.run_with_fds(&job, params, ro, fds).await
+            }
+            None => self.pool.run_raw(&job, params, ro).await,
+        };
+        let mut handle = match submitted {
             Ok(h) => h,
             Err(e) => {
                 lock(&self.slots).remove(&token);
@@ -453,6 +488,48 @@ impl NativePool {
         self.pool.kill().await;
     }
 
+    /// Kills one worker the way load-process-manager does: `soft` sends `shutdown` (its
+    /// running jobs and shutdown hook may finish), `hard` the kill notice; either ends in
+    /// SIGKILL after `grace_ms`. Resolves false for a pid that is not one of the workers; the
+    /// pool starts the replacement.
+    #[napi]
+    pub async fn kill_worker_mode(
+        &self,
+        pid: u32,
+        mode: String,
+        grace_ms: u32,
+    ) -> napi::Result<bool> {
+        match self
+            .pool
+            .kill_worker(pid, kill_mode(&mode, grace_ms)?)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(offload_pool::PoolError::NoSuchWorker { .. }) => Ok(false),
+            Err(e) => Err(js_error(pool_error_code(&e), e)),
+        }
+    }
+
+    /// Kills every worker, soft or hard, at once (`parallel`) or one after the other
+    /// (`sequence`), and ends the pool; resolves when no worker is left.
+    #[napi]
+    pub async fn kill_all(&self, mode: String, grace_ms: u32, order: String) -> napi::Result<()> {
+        let order = match order.as_str() {
+            "parallel" => KillOrder::Parallel,
+            "sequence" => KillOrder::Sequence,
+            other => {
+                return Err(js_error(
+                    "InvalidArgument",
+                    format!("order {other:?}: use \"parallel\" or \"sequence\""),
+                ))
+            }
+        };
+        self.pool
+            .kill_all(kill_mode(&mode, grace_ms)?, order)
+            .await
+            .map_err(|e| js_error(pool_error_code(&e), e))
+    }
+
     /// Kills one worker (SIGTERM, then SIGKILL after `grace_ms`); the pool replaces it.
     #[napi]
     pub fn kill_worker(&self, pid: u32, signal: String, grace_ms: u32) -> napi::Result<bool> {
@@ -464,5 +541,18 @@ impl NativePool {
             }
             None => false,
         })
+    }
+}
+
+/// A kill mode by name (`soft` or `hard`) with its grace.
+fn kill_mode(mode: &str, grace_ms: u32) -> napi::Result<KillMode> {
+    let grace = ms(u64::from(grace_ms));
+    match mode {
+        "soft" => Ok(KillMode::Soft { grace }),
+        "hard" => Ok(KillMode::Hard { grace }),
+        other => Err(js_error(
+            "InvalidArgument",
+            format!("kill mode {other:?}: use \"soft\" or \"hard\""),
+        )),
     }
 }

@@ -392,6 +392,9 @@ pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
             "JobNotFound"
         }
         PoolError::InvalidJob(_) => "InvalidJob",
+        PoolError::Fds(e) => e.name(),
+        PoolError::NoSuchWorker { .. } => "NoSuchWorker",
+        PoolError::OutOfRange(_) => "InvalidArgument",
         _ => "PoolGone",
     }
 }
