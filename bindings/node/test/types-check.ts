@@ -1,6 +1,8 @@
 // Compiled by `tsc --noEmit` (npm run typecheck): the declarations describe real usage.
 import { ChildPool, ChildJob, LoadBalancer, OffloadError, TimedOutError, WorkerInfo, Task, Schedule, ScheduleStatus } from '..';
 import * as eeCore from '../ee-core';
+import { connect } from 'node:net';
+import { FdError } from '..';
 
 async function modern(): Promise<void> {
   const pool = await ChildPool.start({ jobs: './jobs', min: 2, max: 4, algorithm: 'leastLoad', timeout: 5000, retries: 1, recycle: { jobs: 100 } });
@@ -18,6 +20,15 @@ async function modern(): Promise<void> {
   sched.on('paused', (reason: string) => void reason);
   const st: ScheduleStatus = await sched.stop({ deadline: 1000 });
   void st.consecutiveFailures;
+  const ctl = new ChildPool({ jobs: './jobs', pingInterval: 1000, pingTimeout: 2000, recycle: { heap: 64 << 20, cpu: 90, cpuSamples: 3 } });
+  const quiet = new ChildPool({ jobs: './jobs', pingInterval: false });
+  const sock = connect('/tmp/x.sock');
+  const wrote: number = await ctl.run<number>('fd-write', { text: 'hi' }, { fds: [sock, 3] });
+  const soft: boolean = await ctl.killWorker(ws[0].pid, { mode: 'soft', grace: 1000 });
+  await ctl.killWorker(ws[0].pid, { signal: 'SIGKILL' });
+  await ctl.killAll({ mode: 'hard', order: 'sequence', grace: 500 });
+  await quiet.kill();
+  void [wrote, soft, FdError];
   await pool.shutdown({ deadline: 2000 });
   try {
     await ChildJob.exec('hello', null, { jobs: './jobs', timeout: 100 });
