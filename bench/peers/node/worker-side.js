@@ -1,0 +1,84 @@
+'use strict';
+// The worker side of (b) alone: one parent (Node's own fork + JSON IPC channel, the channel the
+// offload Node SDK runs on) drives either the Node SDK's runner (`sdks/node/runner.js`, sent
+// offload `run` frames as the supervisor sends them) or the raw fork child (`fork-child.js`),
+// one message in flight, and reads the child's CPU time and context switches from /proc.
+// Same parent for both, so the difference is the worker: its JS per job and its wake-ups.
+//
+//   node worker-side.js --child sdk|fork [--tasks N]
+//
+// WORKER_SIDE_PROF=<dir> writes the child's CPU profile there (`--cpu-prof`, 20 µs samples).
+const { fork } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const child = args.child || 'sdk';
+const tasks = Number(args.tasks || 20000);
+const JOBS = path.join(__dirname, '..', 'jobs');
+
+/** The child's CPU time (all its threads, from schedstat: exact, not tick-sampled) and its
+ * context switches. */
+function usage(pid) {
+  let ns = 0;
+  let switches = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    const status = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+    for (const k of ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']) {
+      switches += Number(new RegExp(`\\n${k}:\\s+(\\d+)`).exec(status)[1]);
+    }
+  }
+  return { cpuMs: ns / 1e6, switches };
+}
+
+async function main() {
+  const file = child === 'sdk' ? path.join(__dirname, '..', '..', '..', 'sdks', 'node', 'runner.js') : path.join(__dirname, 'fork-child.js');
+  const env = { ...process.env, OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: JOBS, OFFLOAD_CONCURRENCY: '1' };
+  const execArgv = process.env.WORKER_SIDE_PROF ? ['--cpu-prof', '--cpu-prof-interval=20', `--cpu-prof-dir=${process.env.WORKER_SIDE_PROF}`] : [];
+  const p = fork(file, [], { env, execArgv, serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let waiting = null;
+  p.on('message', (m) => {
+    if (m.type === 'ready' || m.type === 'progress' || m.type === 'event') return;
+    const w = waiting;
+    waiting = null;
+    if (w) w(m);
+  });
+  if (child === 'sdk') await new Promise((r) => p.once('message', r)); // ready
+  const incPath = path.join(JOBS, 'inc.js');
+  const one = (x) => new Promise((resolve) => {
+    waiting = resolve;
+    if (child === 'sdk') p.send({ type: 'run', id: String(x), job: 'inc', path: incPath, params: { x } });
+    else p.send({ i: x, t: 'i', x });
+  });
+  for (let x = 0; x < 2000; x++) await one(x); // warm-up
+  const before = usage(p.pid);
+  const lat = [];
+  const t0 = process.hrtime.bigint();
+  for (let x = 0; x < tasks; x++) {
+    const t = process.hrtime.bigint();
+    const m = await one(x);
+    lat.push(Number(process.hrtime.bigint() - t) / 1000);
+    const v = child === 'sdk' ? m.value : m.v;
+    if (v !== x + 1) throw new Error(`bad answer ${JSON.stringify(m)}`);
+  }
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const after = usage(p.pid);
+  lat.sort((a, b) => a - b);
+  p.disconnect(); // the child exits on disconnect (writing its profile)
+  await new Promise((r) => p.once('exit', r));
+  console.log(JSON.stringify({
+    child,
+    tasks,
+    p50_us: +lat[Math.floor(lat.length / 2)].toFixed(1),
+    per_sec: Math.round(tasks / secs),
+    child_cpu_us: +(((after.cpuMs - before.cpuMs) * 1000) / tasks).toFixed(1),
+    child_switches: +((after.switches - before.switches) / tasks).toFixed(2),
+  }));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
