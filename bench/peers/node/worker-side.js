@@ -5,7 +5,11 @@
 // one message in flight, and reads the child's CPU time and context switches from /proc.
 // Same parent for both, so the difference is the worker: its JS per job and its wake-ups.
 //
-//   node worker-side.js --child sdk|fork [--tasks N]
+//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K]
+//
+// --in-flight K (default 1) keeps K messages outstanding (the SDK worker runs with
+// OFFLOAD_CONCURRENCY=K): (a)'s pipelined cost per task instead of (b)'s round trip; the p50
+// is then not measured.
 //
 // WORKER_SIDE_PROF=<dir> writes the child's CPU profile there (`--cpu-prof`, 20 µs samples).
 const { fork } = require('node:child_process');
@@ -16,6 +20,7 @@ const args = {};
 for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
 const child = args.child || 'sdk';
 const tasks = Number(args.tasks || 20000);
+const inFlight = Math.max(1, Number(args['in-flight'] || 1));
 const JOBS = path.join(__dirname, '..', 'jobs');
 
 /** The child's CPU time (all its threads, from schedstat: exact, not tick-sampled) and its
@@ -35,33 +40,47 @@ function usage(pid) {
 
 async function main() {
   const file = child === 'sdk' ? path.join(__dirname, '..', '..', '..', 'sdks', 'node', 'runner.js') : path.join(__dirname, 'fork-child.js');
-  const env = { ...process.env, OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: JOBS, OFFLOAD_CONCURRENCY: '1' };
+  const env = { ...process.env, OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: JOBS, OFFLOAD_CONCURRENCY: String(inFlight) };
   const execArgv = process.env.WORKER_SIDE_PROF ? ['--cpu-prof', '--cpu-prof-interval=20', `--cpu-prof-dir=${process.env.WORKER_SIDE_PROF}`] : [];
   const p = fork(file, [], { env, execArgv, serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let waiting = null;
+  const waiting = new Map(); // id -> resolve
   p.on('message', (m) => {
     if (m.type === 'ready' || m.type === 'progress' || m.type === 'event') return;
-    const w = waiting;
-    waiting = null;
+    const id = child === 'sdk' ? Number(m.id) : m.i;
+    const w = waiting.get(id);
+    waiting.delete(id);
     if (w) w(m);
   });
   if (child === 'sdk') await new Promise((r) => p.once('message', r)); // ready
   const incPath = path.join(JOBS, 'inc.js');
   const one = (x) => new Promise((resolve) => {
-    waiting = resolve;
+    waiting.set(x, resolve);
     if (child === 'sdk') p.send({ type: 'run', id: String(x), job: 'inc', path: incPath, params: { x } });
     else p.send({ i: x, t: 'i', x });
   });
-  for (let x = 0; x < 2000; x++) await one(x); // warm-up
+  const check = (x, m) => {
+    const v = child === 'sdk' ? m.value : m.v;
+    if (v !== x + 1) throw new Error(`bad answer ${JSON.stringify(m)}`);
+  };
+  for (let x = 0; x < 2000; x++) await one(-1 - x); // warm-up (ids apart from the measured ones)
   const before = usage(p.pid);
   const lat = [];
   const t0 = process.hrtime.bigint();
-  for (let x = 0; x < tasks; x++) {
-    const t = process.hrtime.bigint();
-    const m = await one(x);
-    lat.push(Number(process.hrtime.bigint() - t) / 1000);
-    const v = child === 'sdk' ? m.value : m.v;
-    if (v !== x + 1) throw new Error(`bad answer ${JSON.stringify(m)}`);
+  if (inFlight === 1) {
+    for (let x = 0; x < tasks; x++) {
+      const t = process.hrtime.bigint();
+      check(x, await one(x));
+      lat.push(Number(process.hrtime.bigint() - t) / 1000);
+    }
+  } else {
+    let next = 0;
+    const lane = async () => {
+      while (next < tasks) {
+        const x = next++;
+        check(x, await one(x));
+      }
+    };
+    await Promise.all(Array.from({ length: inFlight }, lane));
   }
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const after = usage(p.pid);
@@ -71,7 +90,8 @@ async function main() {
   console.log(JSON.stringify({
     child,
     tasks,
-    p50_us: +lat[Math.floor(lat.length / 2)].toFixed(1),
+    inFlight,
+    p50_us: lat.length ? +lat[Math.floor(lat.length / 2)].toFixed(1) : null,
     per_sec: Math.round(tasks / secs),
     child_cpu_us: +(((after.cpuMs - before.cpuMs) * 1000) / tasks).toFixed(1),
     child_switches: +((after.switches - before.switches) / tasks).toFixed(2),
