@@ -212,6 +212,7 @@ macro_rules! store_conformance {
             a_failed_dependency_cancels_its_chain_unless_always,
             cancel_and_delete_release_dependents,
             bad_after_is_refused_whole,
+            a_deep_chain_is_cancelled_whole,
             // history
             stats_of_two_nodes_merge,
             stats_purge_deletes_old_minutes,

@@ -332,3 +332,46 @@ pub async fn concurrent_ends_release_the_dependent<H: Harness, Fut: Future<Outpu
     }
     harness.check_counts().await;
 }
+
+/// A chain far deeper than any trigger recursion limit (`DEEP_CHAIN` jobs, each after the one
+/// before): its head dead cancels every link, in the one transaction that ends the head, and
+/// the counts stay true. Guards the release against SQLite's trigger depth (1,000) and
+/// PostgreSQL's stack depth.
+pub async fn a_deep_chain_is_cancelled_whole<H: Harness, Fut: Future<Output = H>>(
+    fresh: impl FnOnce() -> Fut,
+) {
+    const DEEP_CHAIN: usize = 2_500;
+    const BATCH: usize = 500;
+    let harness = fresh().await;
+    let store = harness.store();
+    let head = store.submit(vec![job("head", "node")], WINDOW).await.unwrap()[0].id;
+    let mut ids = vec![head];
+    while ids.len() < DEEP_CHAIN {
+        let last = *ids.last().unwrap();
+        let batch: Vec<NewJob> = (0..BATCH)
+            .map(|k| match k {
+                0 => after("link", &[After::Job(last)]),
+                k => after("link", &[After::Item(k - 1)]),
+            })
+            .collect();
+        let s = store.submit(batch, WINDOW).await.unwrap();
+        assert!(s.iter().all(|s| s.state == JobState::Waiting));
+        ids.extend(s.iter().map(|s| s.id));
+    }
+    assert_eq!(claim_all(&*store).await, HashSet::from([head]));
+    store
+        .complete(vec![completion(
+            head,
+            1,
+            Transition::Dead {
+                error: error("boom"),
+            },
+        )])
+        .await
+        .unwrap();
+    for (k, id) in ids.iter().enumerate().skip(1) {
+        let v = store.get(*id).await.unwrap();
+        assert_eq!(v.state, JobState::Cancelled, "link {k} of {}", ids.len());
+    }
+    harness.check_counts().await;
+}
