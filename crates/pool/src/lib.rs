@@ -39,7 +39,8 @@ mod timers;
 mod types;
 
 pub use config::{
-    Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind, MIN_PING,
+    Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind,
+    DEFAULT_SOFT_KILL_BUSY_LIMIT, MIN_PING,
 };
 pub use error::{PoolError, StartError};
 pub use listen::{Affinity, ConnectionServer, ServeConnections};
@@ -47,6 +48,6 @@ pub use offload_balance::Algorithm;
 pub use options::{OnStart, RunOptions};
 pub use pool::{Canceller, ChildPool, JobHandle};
 pub use types::{
-    Attempt, JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent, RecycleReason,
-    WorkerHealth, WorkerState,
+    Attempt, EscalationReason, JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent,
+    RecycleReason, WorkerHealth, WorkerState,
 };
