@@ -94,6 +94,8 @@ struct Job {
     fds: Vec<std::os::fd::OwnedFd>,
     /// The descriptors are offered, not required (`RunOptions::fds_optional`).
     fds_optional: bool,
+    /// Which descriptors are the job's streams (`run_with_streams`).
+    streams: Option<offload_protocol::StreamSpec>,
 }
 
 struct InFlight {

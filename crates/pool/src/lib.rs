@@ -34,6 +34,7 @@ mod pool;
 mod procfs;
 mod reply;
 mod shared;
+mod streams;
 mod supervise;
 mod timers;
 mod types;
@@ -45,8 +46,10 @@ pub use config::{
 pub use error::{PoolError, StartError};
 pub use listen::{Affinity, ConnectionServer, ServeConnections};
 pub use offload_balance::Algorithm;
+pub use offload_protocol::{StreamError, StreamReader, StreamWriter, DEFAULT_STREAM_STALL};
 pub use options::{OnStart, RunOptions};
 pub use pool::{Canceller, ChildPool, JobHandle};
+pub use streams::{JobStreams, StreamOptions};
 pub use types::{
     Attempt, EscalationReason, JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent,
     RecycleReason, WorkerHealth, WorkerState,
