@@ -130,13 +130,13 @@ impl ChildPool {
         let (mut input, mut output) = (None, None);
         let (mut input_at, mut output_at) = (None, None);
         if streams.input {
-            let (mine, theirs) = UnixStream::pair().map_err(io)?;
+            let (mine, theirs) = pair().map_err(io)?;
             input = Some(StreamWriter::from_fd(mine.into(), streams.stall).map_err(io)?);
             input_at = Some(index(&fds));
             fds.push(theirs.into());
         }
         if streams.output {
-            let (mine, theirs) = UnixStream::pair().map_err(io)?;
+            let (mine, theirs) = pair().map_err(io)?;
             output = Some(StreamReader::from_fd(mine.into()).map_err(io)?);
             output_at = Some(index(&fds));
             fds.push(theirs.into());
@@ -148,6 +148,15 @@ impl ChildPool {
             .await?;
         Ok((handle, JobStreams { input, output }))
     }
+}
+
+/// A socket pair; the job's end non-blocking (the flag belongs to the socket, so it crosses
+/// with it): Node's event loop takes a passed socket as it is, and a blocking one would block
+/// its thread on a full buffer.
+fn pair() -> std::io::Result<(UnixStream, UnixStream)> {
+    let (mine, theirs) = UnixStream::pair()?;
+    theirs.set_nonblocking(true)?;
+    Ok((mine, theirs))
 }
 
 fn index(fds: &[OwnedFd]) -> u32 {
