@@ -256,3 +256,53 @@ mod io {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{decode_to_worker, encode, Run, ToWorker};
+
+    #[test]
+    fn a_run_carries_its_streams_and_old_runs_have_none() {
+        let run = Run::new("j1", "gzip", serde_json::json!({})).with_streams(StreamSpec::new(
+            Some(0),
+            None,
+            Duration::from_millis(300),
+        ));
+        let line = encode(&ToWorker::Run(run), 1024).unwrap();
+        let text = String::from_utf8(line.clone()).unwrap();
+        assert!(
+            text.contains(r#""streams":{"input":0,"stall_ms":300}"#),
+            "{text}"
+        );
+        match decode_to_worker(&line[..line.len() - 1]).unwrap() {
+            crate::Decoded::Message(ToWorker::Run(r)) => {
+                let s = r.streams.unwrap();
+                assert_eq!(
+                    (s.input, s.output, s.stall()),
+                    (Some(0), None, Duration::from_millis(300))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match decode_to_worker(br#"{"type":"run","id":"j2","job":"x"}"#).unwrap() {
+            crate::Decoded::Message(ToWorker::Run(r)) => assert_eq!(r.streams, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn io_errors_map_to_stream_errors() {
+        let limit = Duration::from_millis(5);
+        let e: std::io::Error = StreamError::Stalled { limit }.into();
+        assert_eq!(
+            StreamError::from_io(&e),
+            Some(StreamError::Stalled { limit })
+        );
+        assert_eq!(StreamError::Stalled { limit }.name(), "StreamStalled");
+        let pipe = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(StreamError::from_io(&pipe), Some(StreamError::Closed));
+        let other = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(StreamError::from_io(&other), None);
+    }
+}

@@ -55,3 +55,44 @@ impl RunStreams {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    fn fds(n: usize) -> Vec<OwnedFd> {
+        (0..n)
+            .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+            .collect()
+    }
+
+    #[test]
+    fn the_streams_leave_the_other_descriptors_in_order() {
+        let mut all = fds(3);
+        let raw: Vec<i32> = all.iter().map(AsRawFd::as_raw_fd).collect();
+        let spec = StreamSpec::new(Some(2), Some(0), Duration::from_millis(7));
+        let s = RunStreams::split(Some(spec), &mut all).unwrap();
+        assert_eq!(s.input.as_ref().map(AsRawFd::as_raw_fd), Some(raw[2]));
+        assert_eq!(s.output.as_ref().map(AsRawFd::as_raw_fd), Some(raw[0]));
+        assert_eq!(s.stall, Duration::from_millis(7));
+        assert_eq!(
+            all.iter().map(AsRawFd::as_raw_fd).collect::<Vec<_>>(),
+            [raw[1]]
+        );
+    }
+
+    #[test]
+    fn a_bad_index_is_refused_and_nothing_is_taken() {
+        let mut all = fds(1);
+        let out_of_range = StreamSpec::new(None, Some(1), Duration::ZERO);
+        let e = RunStreams::split(Some(out_of_range), &mut all).unwrap_err();
+        assert!(e.contains("index 1"), "{e}");
+        let same = StreamSpec::new(Some(0), Some(0), Duration::ZERO);
+        assert!(RunStreams::split(Some(same), &mut all).is_err());
+        assert_eq!(all.len(), 1);
+        let none = RunStreams::split(None, &mut all).unwrap();
+        assert!(none.input.is_none() && none.output.is_none());
+        assert_eq!(all.len(), 1);
+    }
+}
