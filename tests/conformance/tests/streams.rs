@@ -185,6 +185,7 @@ async fn a_slow_consumer_holds_the_producer_back(kind: &str) {
         }
     }
     let bound = socket_buffers() + 2 * CHUNK;
+    eprintln!("{kind}: the producer wrote {written} bytes while nothing was read (bound {bound})");
     assert!(
         written <= bound && written < BIG,
         "the producer wrote {written} bytes while nothing was read (bound {bound})"
