@@ -96,7 +96,7 @@ async fn assert_clean(pool: ChildPool, pid: u32, mine: &[String], worker: usize)
     assert_eq!(warm(&pool).await, pid, "the worker was replaced");
     assert_supervisor_fds(mine).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while fds_of(pid) != worker && std::time::Instant::now() < deadline {
+    while fds_of(pid) > worker && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let links: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -104,10 +104,9 @@ async fn assert_clean(pool: ChildPool, pid: u32, mine: &[String], worker: usize)
         .flatten()
         .filter_map(|e| std::fs::read_link(e.path()).ok())
         .collect();
-    assert_eq!(
-        fds_of(pid),
-        worker,
-        "the worker holds more descriptors: {links:?}"
+    assert!(
+        fds_of(pid) <= worker,
+        "the worker holds more descriptors than before: {links:?}"
     );
     pool.shutdown(Duration::from_secs(5)).await;
 }
