@@ -62,6 +62,8 @@ enum Timer {
     Respawn,
     /// A stopping worker had its grace: kill it.
     StopGrace(u32),
+    /// A soft-killed worker stayed busy past `soft_kill_busy_limit`: hard-kill it.
+    SoftKillBusy(u32),
     /// A broadcast's time is up.
     Broadcast(u64),
     /// `start` waited long enough.
@@ -92,6 +94,8 @@ struct Job {
     fds: Vec<std::os::fd::OwnedFd>,
     /// The descriptors are offered, not required (`RunOptions::fds_optional`).
     fds_optional: bool,
+    /// Which descriptors are the job's streams (`run_with_streams`).
+    streams: Option<offload_protocol::StreamSpec>,
 }
 
 struct InFlight {
@@ -129,6 +133,8 @@ struct Worker {
     last_ticks: Option<(u64, Instant)>,
     last_error: Option<String>,
     flow_busy: bool,
+    /// A soft kill waiting for its `ready()` (it declared `busy()`): the kill's grace.
+    soft_kill_waiting: Option<Duration>,
     /// Its leftovers are being killed (`contain.rs`): it takes no job meanwhile.
     sweeping: bool,
     idle_since: Instant,
@@ -366,6 +372,7 @@ impl Actor {
             Timer::Retry(id) => self.on_retry_due(id),
             Timer::Respawn => self.respawn_timer = false,
             Timer::StopGrace(pid) => self.on_stop_grace(pid),
+            Timer::SoftKillBusy(pid) => self.on_soft_kill_busy_limit(pid),
             Timer::Broadcast(n) => self.on_broadcast_timeout(n),
             Timer::StartTimeout => self.start_timed_out(),
             Timer::ShutdownDrain => self.end_drain(),

@@ -127,6 +127,9 @@ pub struct RecyclePolicy {
 /// system).
 pub const MIN_PING: Duration = Duration::from_millis(10);
 
+/// The default [`PoolConfig::soft_kill_busy_limit`]: 60 s.
+pub const DEFAULT_SOFT_KILL_BUSY_LIMIT: Duration = Duration::from_secs(60);
+
 /// Everything about a pool.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -194,6 +197,10 @@ pub struct PoolConfig {
     pub kill_signal: i32,
     /// How long a stopping worker gets before SIGKILL (default 5 s).
     pub kill_grace: Duration,
+    /// How long a soft kill ([`KillMode::Soft`](crate::KillMode::Soft)) waits for a worker
+    /// that declared `busy()` to call `ready()` before it hard-kills it (default 60 s;
+    /// [`PoolEvent::SoftKillEscalated`](crate::PoolEvent::SoftKillEscalated)).
+    pub soft_kill_busy_limit: Duration,
     /// setrlimit limits of each worker.
     pub limits: ResourceLimits,
     /// The largest frame (default 16 MiB).
@@ -251,6 +258,7 @@ impl PoolConfig {
             poison_after: 3,
             kill_signal: libc::SIGTERM,
             kill_grace: Duration::from_secs(5),
+            soft_kill_busy_limit: DEFAULT_SOFT_KILL_BUSY_LIMIT,
             limits: ResourceLimits::default(),
             max_frame: offload_protocol::DEFAULT_MAX_FRAME,
             handle_signals: true,
@@ -389,6 +397,7 @@ impl PoolConfig {
         let mut all = vec![
             ("cancel_grace", self.cancel_grace),
             ("kill_grace", self.kill_grace),
+            ("soft_kill_busy_limit", self.soft_kill_busy_limit),
             ("start_timeout", self.start_timeout),
             ("health_interval", self.health_interval),
             ("ping_timeout", self.ping_timeout),

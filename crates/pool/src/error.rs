@@ -70,4 +70,8 @@ pub enum PoolError {
     /// fails the job with an error of the same name.)
     #[error(transparent)]
     Fds(#[from] offload_process::FdError),
+    /// The sockets of [`run_with_streams`](crate::ChildPool::run_with_streams) could not be
+    /// made (the process is out of descriptors, or the runtime has no I/O driver).
+    #[error("the job's streams could not be made: {0}")]
+    Streams(String),
 }

@@ -34,19 +34,23 @@ mod pool;
 mod procfs;
 mod reply;
 mod shared;
+mod streams;
 mod supervise;
 mod timers;
 mod types;
 
 pub use config::{
-    Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind, MIN_PING,
+    Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind,
+    DEFAULT_SOFT_KILL_BUSY_LIMIT, MIN_PING,
 };
 pub use error::{PoolError, StartError};
 pub use listen::{Affinity, ConnectionServer, ServeConnections};
 pub use offload_balance::Algorithm;
+pub use offload_protocol::{StreamError, StreamReader, StreamWriter, DEFAULT_STREAM_STALL};
 pub use options::{OnStart, RunOptions};
 pub use pool::{Canceller, ChildPool, JobHandle};
+pub use streams::{JobStreams, StreamOptions};
 pub use types::{
-    Attempt, JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent, RecycleReason,
-    WorkerHealth, WorkerState,
+    Attempt, EscalationReason, JobEvent, JobId, JobResult, KillMode, KillOrder, PoolEvent,
+    RecycleReason, WorkerHealth, WorkerState,
 };

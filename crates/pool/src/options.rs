@@ -27,6 +27,9 @@ pub struct RunOptions {
     /// a worker that does not take descriptors (or not of their kinds) gets the run without
     /// them instead of the job failing (default false).
     pub fds_optional: bool,
+    /// Set by [`run_with_streams`](crate::ChildPool::run_with_streams): which of the run's
+    /// descriptors are its streams.
+    pub(crate) streams: Option<offload_protocol::StreamSpec>,
 }
 
 /// A job's start hook ([`RunOptions::on_start`]): runs on the pool's actor, so it must be

@@ -311,7 +311,7 @@ impl ChildPool {
             .await
     }
 
-    async fn submit_for_handle(
+    pub(crate) async fn submit_for_handle(
         &self,
         job: &str,
         params: Params,

@@ -130,7 +130,9 @@ pub enum RecycleReason {
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum KillMode {
     /// Soft kill: the worker gets `shutdown` (no new jobs; its running jobs and its shutdown
-    /// hook may finish within `grace`), then `SIGKILL` if it is still there.
+    /// hook may finish within `grace`), then `SIGKILL` if it is still there. A worker that
+    /// declared `busy()` gets it only once it calls `ready()`, or is hard-killed after
+    /// [`PoolConfig::soft_kill_busy_limit`](crate::PoolConfig::soft_kill_busy_limit).
     Soft {
         /// How long it may take.
         grace: Duration,
@@ -150,6 +152,19 @@ impl KillMode {
             Self::Soft { grace } | Self::Hard { grace } => *grace,
         }
     }
+}
+
+/// Why a soft kill became a hard kill ([`PoolEvent::SoftKillEscalated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EscalationReason {
+    /// The worker had declared `busy()` and did not call `ready()` within
+    /// [`PoolConfig::soft_kill_busy_limit`](crate::PoolConfig::soft_kill_busy_limit).
+    BusyPastLimit {
+        /// The limit it passed.
+        limit: Duration,
+    },
 }
 
 /// How [`ChildPool::kill_all`](crate::ChildPool::kill_all) goes through the workers.
@@ -216,6 +231,13 @@ pub enum PoolEvent {
         pid: u32,
         /// How.
         mode: KillMode,
+    },
+    /// A soft kill became a hard kill (a `WorkerKilled` with the hard mode follows).
+    SoftKillEscalated {
+        /// Its pid.
+        pid: u32,
+        /// Why.
+        reason: EscalationReason,
     },
     /// Workers die too often: respawning slows to the restart policy's maximum delay.
     Degraded {

@@ -271,6 +271,7 @@ fn legacy_run(mut map: Map<String, Value>) -> Result<ToWorker, DecodeError> {
         args: Some(args),
         deadline: None,
         fds: None,
+        streams: None,
     }))
 }
 

@@ -8,6 +8,7 @@ mod error;
 mod frame;
 mod handle;
 mod message;
+mod stream;
 
 #[cfg(feature = "tokio")]
 mod reader;
@@ -26,6 +27,9 @@ pub use message::{
 };
 #[cfg(feature = "tokio")]
 pub use reader::{write_frames, FrameReader, ReadError};
+pub use stream::{StreamError, StreamSpec, DEFAULT_STREAM_STALL};
+#[cfg(feature = "tokio")]
+pub use stream::{StreamReader, StreamWriter};
 
 /// The protocol version this crate speaks. See `docs/protocol.md` §8.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -70,6 +70,9 @@ pub struct Run {
     /// How many descriptors were passed for this run just before it (protocol 1.1, §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fds: Option<u32>,
+    /// Which of those descriptors are the job's byte streams (protocol 1.1, §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<crate::StreamSpec>,
 }
 
 impl Run {
@@ -83,6 +86,7 @@ impl Run {
             args: None,
             deadline: None,
             fds: None,
+            streams: None,
         }
     }
 
@@ -97,6 +101,13 @@ impl Run {
     #[must_use]
     pub fn with_deadline(mut self, deadline_ms: u64) -> Self {
         self.deadline = Some(deadline_ms);
+        self
+    }
+
+    /// Names the job's byte streams among the run's descriptors (§10).
+    #[must_use]
+    pub fn with_streams(mut self, streams: crate::StreamSpec) -> Self {
+        self.streams = Some(streams);
         self
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct ContextInner {
     /// Descriptors passed with the run, until the handler takes them (closed with the
     /// context otherwise).
     pub(crate) fds: std::sync::Mutex<Vec<std::os::fd::OwnedFd>>,
+    /// The run's streams, until the handler takes them.
+    pub(crate) streams: std::sync::Mutex<crate::streams::RunStreams>,
 }
 
 impl Context {
@@ -52,6 +54,50 @@ impl Context {
     /// any, and on a second call. Those not taken are closed when the job ends.
     pub fn take_fds(&self) -> Vec<std::os::fd::OwnedFd> {
         std::mem::take(&mut *self.inner.fds.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes the job's input stream (`ChildPool::run_with_streams`; `docs/protocol.md`
+    /// §10): an [`AsyncRead`](tokio::io::AsyncRead) of what the caller writes, to its end
+    /// of file. The kernel's socket buffer is the backpressure: the caller waits while the
+    /// job does not read.
+    ///
+    /// # Errors
+    ///
+    /// `NoInputStream` when the run has none (or it was taken already).
+    pub fn input_stream(&self) -> Result<offload_protocol::StreamReader, JobError> {
+        let fd = self.streams().input.take();
+        let fd = fd.ok_or_else(|| JobError::new("NoInputStream", "the run has no input stream"))?;
+        Ok(offload_protocol::StreamReader::from_fd(fd)?)
+    }
+
+    /// Takes the job's output stream: an [`AsyncWrite`](tokio::io::AsyncWrite) the caller
+    /// reads. A write waits while the caller does not read; one that waited for the run's
+    /// stall limit fails with [`StreamError::Stalled`](offload_protocol::StreamError) (as a
+    /// job error: `StreamStalled`, naming the limit), one whose reader is gone with
+    /// `StreamClosed`. `shutdown` ends the stream; it also ends when the job answers.
+    ///
+    /// # Errors
+    ///
+    /// `NoOutputStream` when the run has none (or it was taken already).
+    pub fn output_stream(&self) -> Result<offload_protocol::StreamWriter, JobError> {
+        let (fd, stall) = {
+            let mut s = self.streams();
+            (s.output.take(), s.stall)
+        };
+        let fd =
+            fd.ok_or_else(|| JobError::new("NoOutputStream", "the run has no output stream"))?;
+        Ok(offload_protocol::StreamWriter::from_fd(fd, stall)?)
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, crate::streams::RunStreams> {
+        self.inner.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Closes the streams the handler did not take.
+    pub(crate) fn close_streams(&self) {
+        let mut s = self.streams();
+        s.input = None;
+        s.output = None;
     }
 
     /// The soft deadline, if any.
@@ -220,8 +266,12 @@ impl From<&str> for JobError {
 }
 
 impl From<std::io::Error> for JobError {
+    /// `IoError`, or the stream error it carries (`StreamStalled`, `StreamClosed`).
     fn from(e: std::io::Error) -> Self {
-        Self::from_error("IoError", &e)
+        match offload_protocol::StreamError::from_io(&e) {
+            Some(s) => Self::new(s.name(), s.to_string()),
+            None => Self::from_error("IoError", &e),
+        }
     }
 }
 

@@ -9,11 +9,12 @@ mod fds;
 mod inbound;
 mod outbox;
 mod shared;
+mod streams;
 mod worker;
 
 pub use context::{Context, JobError};
 pub use control::Control;
 pub use fds::MAX_PENDING_FDS;
-pub use offload_protocol::Receiver;
+pub use offload_protocol::{Receiver, StreamError, StreamReader, StreamWriter};
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Stopped, Worker, WorkerError};

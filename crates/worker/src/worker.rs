@@ -30,6 +30,7 @@ use crate::fds::PendingFds;
 use crate::inbound::{Inbound, OnEnd};
 use crate::outbox::Outbox;
 use crate::shared::{Jobs, Shared};
+use crate::streams::RunStreams;
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type Handler = Arc<dyn Fn(Value, Context) -> BoxFuture + Send + Sync>;
@@ -337,6 +338,8 @@ struct Extras {
     deadline: Option<u64>,
     /// Descriptors passed with it (`docs/protocol.md` §9).
     fds: Vec<std::os::fd::OwnedFd>,
+    /// Those of them that are its streams (§10).
+    streams: RunStreams,
 }
 
 struct Dispatcher {
@@ -387,12 +390,16 @@ impl Dispatcher {
     }
 
     fn run(&self, run: Run) {
-        let fds = match run.fds {
+        let mut fds = match run.fds {
             Some(n) => match self.fds.take(&run.id, n) {
                 Ok(fds) => fds,
                 Err(e) => return self.fail(run.id, "FdMissing", e),
             },
             None => Vec::new(),
+        };
+        let streams = match RunStreams::split(run.streams, &mut fds) {
+            Ok(s) => s,
+            Err(e) => return self.fail(run.id, "FdMissing", e),
         };
         let Some(handler) = self.lookup(&run.job) else {
             return self.fail(
@@ -408,6 +415,7 @@ impl Dispatcher {
             Extras {
                 deadline: run.deadline,
                 fds,
+                streams,
             },
             handler,
             true,
@@ -451,7 +459,11 @@ impl Dispatcher {
         h: Handler,
         counts: bool,
     ) {
-        let Extras { deadline, fds } = extras;
+        let Extras {
+            deadline,
+            fds,
+            streams,
+        } = extras;
         if self.shared.shutting_down.load(Ordering::SeqCst) {
             return self.fail(id, "ShuttingDown", "the worker is shutting down".into());
         }
@@ -478,6 +490,7 @@ impl Dispatcher {
                     reason: Mutex::new(None),
                     outbox: self.outbox.clone(),
                     fds: Mutex::new(fds),
+                    streams: Mutex::new(streams),
                 }),
             };
             jobs.insert(id.clone(), ctx.clone(), counts);
@@ -503,6 +516,7 @@ impl Dispatcher {
             }
             // Descriptors the handler did not take are closed before the answer goes.
             drop(ctx.take_fds());
+            ctx.close_streams();
             let answer = match outcome {
                 Ok(value) => FromWorker::Result(ResultMsg::new(id.clone(), value)),
                 Err(mut e) => {

@@ -5,6 +5,7 @@
 
 const util = require('node:util');
 const { MAX_TIMER_MS, writeStderr } = require('./settings');
+const { asOutput } = require('./streams');
 
 function preview(v) {
   let s;
@@ -142,6 +143,25 @@ class JobContext {
     if (!job.handles) return [];
     job.handlesTaken = true;
     return job.handles;
+  }
+  /** The job's input stream (docs/protocol.md §10; the host's `run_with_streams`): a
+   * net.Socket to read to its end, or null. It is closed when the job is answered. */
+  get inputStream() {
+    const s = this[JOB].streams;
+    return s && s.input ? s.input : null;
+  }
+  /** The job's output stream: a net.Socket (Writable) the host reads, or null. Honour
+   * backpressure (`write()` false → wait for 'drain'); a write that waits for the run's stall
+   * limit destroys it with a `StreamStalled` error naming the limit, a reader gone is a
+   * `StreamClosed` error. It is ended when the job is answered. */
+  get outputStream() {
+    const s = this[JOB].streams;
+    if (!s || !s.output) return null;
+    if (!s.outputReady) {
+      s.outputReady = true;
+      asOutput(s.output, s.stallMs);
+    }
+    return s.output;
   }
   /** Whether the signal was aborted (cancel, deadline or shutdown). */
   get cancelled() {

@@ -32,6 +32,7 @@ const {
   readConfig,
 } = require('./settings');
 const { PendingHandles, closeHandle } = require('./handles');
+const { parseStreams, splitStreams, endStreams } = require('./streams');
 const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
 const control = require('./control');
 
@@ -297,6 +298,7 @@ class Worker {
       args: Array.isArray(args) ? args : null,
       deadline: typeof deadline === 'number' ? deadline : null,
       fds: typeof fds === 'number' ? fds : 0,
+      streams: parseStreams(m.streams, kind, protocolError),
     };
   }
 
@@ -305,6 +307,11 @@ class Worker {
     if (fields.fds > 0) {
       try {
         fields.handles = this.handles.take(fields.id, fields.fds);
+        if (fields.streams) {
+          const { streams, rest } = splitStreams(fields.streams, fields.handles);
+          fields.handles = rest;
+          fields.streamHandles = streams;
+        }
       } catch (err) {
         return this.sendError(fields.id, err);
       }
@@ -405,6 +412,7 @@ class Worker {
     // A run refused before it starts closes the descriptors it carried.
     if (fields.handles && (this.running.has(id) || this.shuttingDown || (kind === 'run' && this.runs >= this.concurrency))) {
       fields.handles.forEach(closeHandle);
+      if (fields.streamHandles) endStreams(fields.streamHandles);
     }
     if (this.running.has(id)) return protocolError(`${kind}: job id ${JSON.stringify(id)} is already in flight`);
     if (this.shuttingDown) return this.sendError(id, ShuttingDownError.refusal('the worker is shutting down'));
@@ -417,6 +425,7 @@ class Worker {
     }
     const job = new Job(kind, fields);
     if (fields.handles) job.handles = fields.handles;
+    if (fields.streamHandles) job.streams = fields.streamHandles;
     this.running.set(id, job);
     if (kind === 'run') this.runs += 1;
     if (job.deadline !== null) {
@@ -487,6 +496,7 @@ class Worker {
     job.answered = true;
     // Handles the job never looked at are closed with it; taken ones are the job's.
     if (job.handles && !job.handlesTaken) job.handles.forEach(closeHandle);
+    endStreams(job.streams);
     job.dispose();
     if (job.releaseInstance) job.releaseInstance();
     if (this.running.delete(job.id) && job.kind === 'run') this.runs -= 1;

@@ -15,6 +15,8 @@ from ._errors import (
     NonRetryableError,
     NoSuchFunction,
     ShuttingDown,
+    StreamClosed,
+    StreamStalled,
 )
 from ._events import off_event, on_event
 from ._jobs import reload
@@ -32,6 +34,8 @@ __all__ = [
     "NoSuchFunction",
     "NonRetryableError",
     "ShuttingDown",
+    "StreamClosed",
+    "StreamStalled",
     "busy",
     "emit",
     "main",

@@ -2,6 +2,7 @@
 
 import threading
 
+from . import _streams
 from ._errors import Cancelled, DeadlineExceeded
 
 RECEIVERS = {"all": "all", "job": "job", "task": "task", "childJob": "job", "forkProcess": "task"}
@@ -58,7 +59,7 @@ class Context:
     __slots__ = (
         "id", "job", "params", "args", "deadline",
         "_runner", "_token", "_answered", "_timer", "_task", "_delivered", "_waiter", "_is_call", "sent",
-        "_fds",
+        "_fds", "_streams", "_taken",
     )
 
     def __init__(self, id, job, params=None, args=None, deadline=None, runner=None):
@@ -77,6 +78,8 @@ class Context:
         self._is_call = False  # a `call`: a control operation, outside the concurrency limit
         self.sent = [] if runner is None else None
         self._fds = []  # descriptors passed with the run, until take_fds()
+        self._streams = [None, None, 30.0]  # input socket, output socket, stall seconds
+        self._taken = []  # the stream files the handler took: closed when the job is answered
 
     def __repr__(self):
         return "<offload_worker.Context id=%r job=%r cancelled=%r>" % (self.id, self.job, self.cancelled)
@@ -88,6 +91,41 @@ class Context:
         answered."""
         fds, self._fds = self._fds, []
         return fds
+
+    def input_stream(self):
+        """The job's input stream (docs/protocol.md §10; the host's ``run_with_streams``): a
+        buffered binary file to read to its end (``read()`` returns b"" there). Raises
+        LookupError when the run has none (or it was taken). Closed when the job is answered."""
+        sock, self._streams[0] = self._streams[0], None
+        if sock is None:
+            raise LookupError("the run has no input stream")
+        f = _streams.reader(sock)
+        self._taken.append(f)
+        return f
+
+    def output_stream(self):
+        """The job's output stream: a binary file whose ``write`` sends all it is given,
+        waiting while the host does not read; StreamStalled (naming the limit) when it waited
+        the run's stall limit, StreamClosed when the host closed its end. ``close()`` ends the
+        stream; it is closed when the job is answered. Raises LookupError when the run has
+        none. (Blocking: an ``async def`` job calls it through ``asyncio.to_thread``.)"""
+        sock, self._streams[1] = self._streams[1], None
+        if sock is None:
+            raise LookupError("the run has no output stream")
+        f = _streams.writer(sock, self._streams[2])
+        self._taken.append(f)
+        return f
+
+    def _close_streams(self):
+        """The job is answered: its streams are closed, taken or not."""
+        left = [s for s in self._streams[:2] if s is not None] + self._taken
+        self._streams[0] = self._streams[1] = None
+        self._taken = []
+        for f in left:
+            try:
+                f.close()
+            except OSError:
+                pass
 
     # -- messages --------------------------------------------------------------------------
 

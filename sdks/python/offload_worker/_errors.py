@@ -34,6 +34,15 @@ class ShuttingDown(Exception):
     """A run or call arrived after shutdown (or SIGTERM)."""
 
 
+class StreamStalled(OSError):
+    """A job's stream write waited the run's stall limit without its reader taking anything
+    (docs/protocol.md §10): the reader stopped reading."""
+
+
+class StreamClosed(OSError):
+    """The other end of a job's stream was closed before the job was done with it."""
+
+
 class NonRetryableError(Exception):
     """A failure no retry can fix (bad input, a missing record): the job goes straight to dead,
     whatever attempts it has left (``retry: false`` on the wire). Any exception with a

@@ -23,7 +23,7 @@ import time
 
 from . import _context, _control, _events, _jobs
 from ._channel import LineReader, ProtocolError, Writer, decode
-from . import _fds
+from . import _fds, _streams
 from ._context import Context, event_frame
 from ._errors import Busy, Cancelled, DeadlineExceeded, FrameTooLarge, JobNotFound, NoSuchFunction, ShuttingDown
 
@@ -147,7 +147,10 @@ class Runner:
         if n:
             try:
                 ctx._fds = self._fds.take(job_id, int(n))
+                inp, out, stall, ctx._fds = _streams.split(msg.get("streams"), ctx._fds)
+                ctx._streams = [inp, out, stall]
             except ValueError as e:
+                _fds.close_all(ctx._fds)
                 err = {"name": "FdMissing", "message": str(e), "stack": None}
                 self._out.write(self._error_frame(job_id, err))
                 return
@@ -356,6 +359,7 @@ class Runner:
                 self._runs += not ctx._is_call
         if refusal is not None:
             _fds.close_all(ctx.take_fds())
+            ctx._close_streams()
             self._out.write(self._error_frame(ctx.id, _error_object(refusal, None, stack=False)))
             return
         if ctx.deadline is not None:
@@ -491,7 +495,9 @@ class Runner:
         """Send a job's one answer; later ones (a job that ends after the runner answered for
         it at shutdown) are dropped. The slot is freed before the frame is written, so the
         supervisor can never see the answer and still get Busy for its next run. What the job
-        printed is flushed first: the supervisor drains the pipes when the answer comes."""
+        printed is flushed first: the supervisor drains the pipes when the answer comes. Its
+        streams are closed first too: the host has their ends when the answer comes."""
+        ctx._close_streams()
         _flush_output()
         with self._out.lock:
             with self._lock:

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod streams;
+
 use offload_process::WorkerCommand;
 
 /// The repository root.

@@ -18,47 +18,6 @@ use offload_process::{FdError, Outcome, ProcessOptions};
 use offload_protocol::Run;
 use serde_json::json;
 
-fn fds_of(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count()
-}
-
-/// What this process's descriptors point at, for a readable diff. Files in /proc are left out:
-/// a pool reads them (health, load) and may keep one open; descriptors passed never are.
-fn fd_links() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            let target = std::fs::read_link(e.path()).ok()?;
-            if target.starts_with("/proc") {
-                return None;
-            }
-            Some(format!("{:?} -> {target:?}", e.file_name()))
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// Waits until this process's descriptors are `mine` again, then asserts it (a pool's tasks
-/// open files in /proc for a moment now and then: a leak stays, those go).
-async fn assert_supervisor_fds(mine: &[String]) {
-    let start = std::time::Instant::now();
-    while fd_links() != mine && start.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(fd_links(), mine, "the supervisor leaked descriptors");
-}
-
-/// The one worker of a one-worker pool, after a first job (its fds are settled).
-async fn warm(pool: &ChildPool) -> u32 {
-    let r = pool.run("echo", json!(1)).await.unwrap().result().await;
-    assert!(r.outcome.is_success(), "{:?}", r.outcome);
-    r.attempts[0].pid
-}
-
 fn read_all(mut s: UnixStream) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();

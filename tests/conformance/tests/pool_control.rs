@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::*;
 use offload_pool::{
-    ChildPool, JobEvent, KillMode, KillOrder, PoolConfig, PoolError, PoolEvent, RecyclePolicy,
-    RecycleReason, RunOptions, WorkerKind,
+    ChildPool, EscalationReason, JobEvent, KillMode, KillOrder, PoolConfig, PoolError, PoolEvent,
+    RecyclePolicy, RecycleReason, RunOptions, WorkerKind,
 };
 use offload_process::Outcome;
 use serde_json::json;
@@ -568,6 +568,117 @@ async fn kill_all_in_parallel_tells_every_worker_at_once() {
             "every worker is told before any exits: {trace:?}"
         );
         assert_all_gone(&pids).await;
+    })
+    .await;
+}
+
+// --- a busy worker delays its soft kill (seed 001) --------------------------------------------
+
+/// The pool's events so far, without waiting.
+fn drain(events: &mut tokio::sync::broadcast::Receiver<PoolEvent>) -> Vec<PoolEvent> {
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        seen.push(ev);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_worker_soft_killed_stays_until_it_is_ready_then_exits() {
+    guarded(async {
+        let pool = ChildPool::start(rust_pool(1, 1)).await.unwrap();
+        let mut events = pool.events();
+        let (outcome, pid) = run_on(&pool, "flow", json!({"busy": true})).await;
+        assert!(outcome.is_success(), "{outcome:?}");
+        let grace = Duration::from_secs(10);
+        pool.kill_worker(pid, KillMode::Soft { grace })
+            .await
+            .unwrap();
+        // Not told yet: it still answers a broadcast (an idle worker told to stop would have
+        // been left out of it, and would exit), and it has not exited.
+        let acks = pool
+            .broadcast("hello", json!(null), Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(acks.get(&pid), Some(&true), "{acks:?}");
+        assert!(alive(pid));
+        let so_far = drain(&mut events);
+        assert!(
+            !so_far
+                .iter()
+                .any(|ev| matches!(ev, PoolEvent::WorkerExited { pid: p, .. } if *p == pid)),
+            "{so_far:?}"
+        );
+        // `ready()` (the fixture's `flow-ready` listener): now the soft kill goes on.
+        pool.broadcast("flow-ready", json!(null), Duration::from_secs(10))
+            .await
+            .unwrap();
+        let outcome = next(&mut events, |ev| match ev {
+            PoolEvent::WorkerExited {
+                pid: p,
+                outcome,
+                expected: true,
+            } if *p == pid => Some(outcome.clone()),
+            _ => None,
+        })
+        .await;
+        assert_eq!(
+            outcome,
+            Outcome::Exited { code: 0 },
+            "a clean exit, not a kill"
+        );
+        assert_all_gone(&[pid]).await;
+        let (outcome, other) = run_on(&pool, "echo", json!(1)).await;
+        assert!(outcome.is_success());
+        assert_ne!(other, pid);
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_busy_past_the_limit_is_hard_killed_with_a_typed_reason() {
+    guarded(async {
+        let mut cfg = rust_pool(1, 1);
+        cfg.soft_kill_busy_limit = Duration::from_millis(200);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let mut events = pool.events();
+        let _ = run_on(&pool, "hooks", json!(null)).await;
+        let (_, pid) = run_on(&pool, "flow", json!({"busy": true})).await;
+        pool.kill_worker(
+            pid,
+            KillMode::Soft {
+                grace: Duration::from_secs(10),
+            },
+        )
+        .await
+        .unwrap();
+        let reason = next(&mut events, |ev| match ev {
+            PoolEvent::SoftKillEscalated { pid: p, reason } if *p == pid => Some(*reason),
+            _ => None,
+        })
+        .await;
+        assert_eq!(
+            reason,
+            EscalationReason::BusyPastLimit {
+                limit: Duration::from_millis(200)
+            }
+        );
+        // The hard kill's notice: its hook runs, no shutdown hook.
+        assert_eq!(worker_event(&mut events, "kill-hook").await, pid);
+        next(&mut events, |ev| match ev {
+            PoolEvent::WorkerExited { pid: p, .. } if *p == pid => Some(()),
+            PoolEvent::Job(JobEvent::Event { name, .. }) if name == "shutdown-hook" => {
+                panic!("the shutdown hook ran: the soft kill was told")
+            }
+            _ => None,
+        })
+        .await;
+        assert_all_gone(&[pid]).await;
+        let (outcome, other) = run_on(&pool, "echo", json!(2)).await;
+        assert!(outcome.is_success());
+        assert_ne!(other, pid);
+        pool.shutdown(Duration::from_secs(5)).await;
     })
     .await;
 }

@@ -1,4 +1,5 @@
-//! Broadcasts: an event sent to every ready worker, answered with the map of which workers
+//! Broadcasts: an event sent to every ready worker (and to a soft-killed one still waiting
+//! for its `ready()`: seed 001 lets custom events flow during a soft kill), answered with the map of which workers
 //! acknowledged it before its timeout.
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ impl Actor {
         let id = format!("b{n}");
         let mut acks = BTreeMap::new();
         for (&pid, w) in &self.workers {
-            if w.state == WorkerState::Ready {
+            if w.state == WorkerState::Ready || w.soft_kill_waiting.is_some() {
                 let msg =
                     ToWorker::Event(Broadcast::new(name.clone(), data.clone(), Some(id.clone())));
                 if w.process.send(msg).is_ok() {

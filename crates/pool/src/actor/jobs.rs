@@ -43,6 +43,7 @@ impl Actor {
             permit: Some(s.permit),
             fds: s.fds,
             fds_optional,
+            streams: s.opts.streams,
         };
         if self.stopping.is_some() {
             return self.finish(job, failed("ShuttingDown", "the pool is shutting down"));
@@ -279,6 +280,7 @@ impl Actor {
             );
             run.path = job.path.as_deref().map(str::to_owned);
             run.deadline = job.timeout.map(offload_process::timer::epoch_ms_in);
+            run.streams = job.streams;
             let fds = std::mem::take(&mut job.fds);
             let started = match self.workers.get(&pid) {
                 Some(w) if job.fds_optional => w.process.start_run_offering_fds(run, fds),

@@ -2,7 +2,11 @@
 //! parallel or in sequence.
 //!
 //! - Soft: the worker gets `shutdown` with the grace (no new job; its running jobs and its
-//!   shutdown hook may finish), then `SIGKILL` one second after the grace if still there.
+//!   shutdown hook may finish), then `SIGKILL` one second after the grace if still there. A
+//!   worker that declared `busy()` is told only once it calls `ready()` (seed 001: a busy
+//!   worker "will not die until it's ready() again"); it takes no job meanwhile but still gets
+//!   broadcasts. Busy past `soft_kill_busy_limit`, it is hard-killed
+//!   ([`PoolEvent::SoftKillEscalated`], reason [`EscalationReason::BusyPastLimit`]).
 //! - Hard: the worker gets the `kill` notice (its hard-kill hook runs), then `SIGKILL` after the
 //!   grace (at once for a zero grace); its running jobs end with the kill.
 //!
@@ -18,7 +22,7 @@ use tokio::sync::oneshot;
 
 use super::{failed, Actor, Leaving, Stopping, Timer};
 use crate::error::PoolError;
-use crate::types::{KillMode, KillOrder, PoolEvent, WorkerState};
+use crate::types::{EscalationReason, KillMode, KillOrder, PoolEvent, WorkerState};
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -45,6 +49,27 @@ impl Actor {
         w.state = WorkerState::Stopping;
         let _ = self.balancer.del(&TargetId::from(pid));
         let grace = mode.grace();
+        if let KillMode::Soft { .. } = mode {
+            if w.flow_busy {
+                // Told once it is ready again (`soft_kill_when_ready`), or hard-killed.
+                w.soft_kill_waiting = Some(grace);
+                self.timers
+                    .insert(Timer::SoftKillBusy(pid), self.cfg.soft_kill_busy_limit);
+                self.emit(PoolEvent::WorkerKilled { pid, mode });
+                return;
+            }
+        }
+        w.soft_kill_waiting = None;
+        self.tell_kill(pid, mode);
+        self.emit(PoolEvent::WorkerKilled { pid, mode });
+    }
+
+    /// Sends the kill's frame (or `SIGKILL` when it cannot be sent) and arms its grace.
+    fn tell_kill(&mut self, pid: u32, mode: KillMode) {
+        let Some(w) = self.workers.get_mut(&pid) else {
+            return;
+        };
+        let grace = mode.grace();
         let told = match mode {
             KillMode::Soft { .. } => w
                 .process
@@ -61,9 +86,6 @@ impl Actor {
         };
         if !told {
             w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
-        }
-        self.emit(PoolEvent::WorkerKilled { pid, mode });
-        if !told {
             return;
         }
         let after = match mode {
@@ -72,6 +94,38 @@ impl Actor {
             KillMode::Hard { .. } => grace,
         };
         self.timers.insert(Timer::StopGrace(pid), after);
+    }
+
+    /// A worker called `ready()`: a soft kill that waited for it goes on.
+    pub(super) fn soft_kill_when_ready(&mut self, pid: u32) {
+        let Some(grace) = self
+            .workers
+            .get_mut(&pid)
+            .and_then(|w| w.soft_kill_waiting.take())
+        else {
+            return;
+        };
+        self.tell_kill(pid, KillMode::Soft { grace });
+    }
+
+    /// A soft-killed worker stayed busy past `soft_kill_busy_limit`: a hard kill with the
+    /// soft kill's grace (its hard-kill hook runs), with the reason as an event.
+    pub(super) fn on_soft_kill_busy_limit(&mut self, pid: u32) {
+        let Some(grace) = self
+            .workers
+            .get_mut(&pid)
+            .and_then(|w| w.soft_kill_waiting.take())
+        else {
+            return;
+        };
+        let limit = self.cfg.soft_kill_busy_limit;
+        self.emit(PoolEvent::SoftKillEscalated {
+            pid,
+            reason: EscalationReason::BusyPastLimit { limit },
+        });
+        let mode = KillMode::Hard { grace };
+        self.tell_kill(pid, mode);
+        self.emit(PoolEvent::WorkerKilled { pid, mode });
     }
 
     /// Kills every worker and ends the pool; `reply` is answered once the last is gone.

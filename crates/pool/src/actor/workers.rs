@@ -85,6 +85,7 @@ impl Actor {
                         last_ticks: None,
                         last_error: None,
                         flow_busy: false,
+                        soft_kill_waiting: None,
                         sweeping: false,
                         idle_since: now,
                         leaving: None,
@@ -219,6 +220,9 @@ impl Actor {
             ProcessEvent::Flow { pid, busy } => {
                 if let Some(w) = self.workers.get_mut(&pid) {
                     w.flow_busy = busy;
+                }
+                if !busy {
+                    self.soft_kill_when_ready(pid);
                 }
             }
             ProcessEvent::Pong {

@@ -68,7 +68,7 @@ struct Big {
 
 fn main() {
     let arrived = Arc::new((AtomicU64::new(0), Notify::new()));
-    Worker::new()
+    let worker = Worker::new()
         .handler("echo", |p: Value, _ctx: Context| async move {
             Ok::<_, JobError>(p)
         })
@@ -260,6 +260,6 @@ fn main() {
         // Keeps its descriptors untaken: they close when the job ends.
         .handler("fd_ignore", |_p: Value, _ctx: Context| async move {
             Ok::<_, JobError>("ignored")
-        })
-        .run()
+        });
+    offload_conformance::streams::stream_jobs(worker).run()
 }

@@ -119,3 +119,63 @@ pub async fn assert_all_gone(pids: &[u32]) {
     )
     .await;
 }
+
+// --- descriptors: this process's and a worker's (fds.rs, streams.rs) ---------------------
+
+/// How many descriptors `pid` has open.
+pub fn fds_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// What this process's descriptors point at, for a readable diff. Files in /proc are left out:
+/// a pool reads them (health, load) and may keep one open; descriptors passed never are.
+pub fn fd_links() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let target = std::fs::read_link(e.path()).ok()?;
+            if target.starts_with("/proc") {
+                return None;
+            }
+            Some(format!("{:?} -> {target:?}", e.file_name()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Waits until this process holds no descriptor beyond `mine`, then asserts it (a pool's
+/// tasks open files for a moment now and then — in /proc, a worker's `cgroup.procs` — so one
+/// may be in `mine` and gone now, or open now and gone soon: a leak stays).
+pub async fn assert_supervisor_fds(mine: &[String]) {
+    let extra = || -> Vec<String> {
+        fd_links()
+            .into_iter()
+            .filter(|l| !mine.contains(l))
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    while !extra().is_empty() && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        extra(),
+        Vec::<String>::new(),
+        "the supervisor leaked descriptors"
+    );
+}
+
+/// The one worker of a one-worker pool, after a first job (its fds are settled).
+pub async fn warm(pool: &offload_pool::ChildPool) -> u32 {
+    let r = pool
+        .run("echo", serde_json::json!(1))
+        .await
+        .unwrap()
+        .result()
+        .await;
+    assert!(r.outcome.is_success(), "{:?}", r.outcome);
+    r.attempts[0].pid
+}
