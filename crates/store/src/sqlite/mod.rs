@@ -140,6 +140,7 @@
 mod checkpointer;
 mod counts;
 mod files;
+pub mod memory;
 mod ops;
 mod options;
 mod readers;
@@ -168,7 +169,7 @@ use counts::Deltas;
 use readers::Readers;
 use writer::Writer;
 
-pub use options::{SqliteOptions, Synchronous};
+pub use options::{SqliteOptions, Synchronous, DEFAULT_CACHE_KIB, MIN_CACHE_KIB};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = schema::VERSION;
@@ -198,9 +199,14 @@ pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
     StoreError::Engine(text)
 }
 
-/// The settings every connection shares.
-pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
+/// The settings every connection shares; `cache_kib` bounds its page cache.
+pub(crate) fn configure(conn: &Connection, cache_kib: u32) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+    // A negative cache_size is in KiB. Without it a connection's cache would grow to
+    // SQLite's default (2 MiB), and the writer's used to be set to 32 MiB: it filled as the
+    // database grew (bench/dashboard-soak/README.md).
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib}"))
+        .map_err(engine)?;
     conn.set_prepared_statement_cache_capacity(64);
     // Plans never depend on bound values: without this, SQLite (built with STAT4) re-prepares
     // the claim statement at every call.
@@ -214,13 +220,13 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Opens a read-write connection to `path`, configured.
-pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path, cache_kib: u32) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Engine(format!("cannot open {}: {e}", path.display())))?;
-    configure(&conn)?;
+    configure(&conn, cache_kib)?;
     Ok(conn)
 }
 
@@ -288,7 +294,8 @@ impl SqliteStore {
                 files::private_file(&side)?;
             }
         }
-        let mut conn = open_connection(&path)?;
+        let cache_kib = options.cache_kib.max(MIN_CACHE_KIB);
+        let mut conn = open_connection(&path, cache_kib)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get("journal_mode"))
             .map_err(engine)?;
@@ -304,7 +311,6 @@ impl SqliteStore {
         };
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {sync};
-             PRAGMA cache_size = -32000;
              PRAGMA temp_store = MEMORY;
              PRAGMA journal_size_limit = 67108864;
              PRAGMA wal_autocheckpoint = {};",
@@ -312,7 +318,7 @@ impl SqliteStore {
         ))
         .map_err(engine)?;
         schema::migrate(&mut conn)?;
-        let checkpoints = open_connection(&path)?;
+        let checkpoints = open_connection(&path, cache_kib)?;
         checkpoints
             .execute_batch(&format!("PRAGMA synchronous = {sync}"))
             .map_err(engine)?;
@@ -320,7 +326,11 @@ impl SqliteStore {
         Ok(Self {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
-            readers: Some(Arc::new(Readers::new(path.clone(), options.readers))),
+            readers: Some(Arc::new(Readers::new(
+                path.clone(),
+                options.readers,
+                cache_kib,
+            ))),
             path: Some(path),
             _lock: Some(lock),
         })
@@ -334,7 +344,8 @@ impl SqliteStore {
     /// [`StoreError::Engine`] if SQLite cannot start.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let mut conn = Connection::open_in_memory().map_err(engine)?;
-        configure(&conn)?;
+        // An in-memory database lives in its page cache, whatever the cache's size.
+        configure(&conn, DEFAULT_CACHE_KIB)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             // In memory: nothing is flushed, so there is nothing to switch.

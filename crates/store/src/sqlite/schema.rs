@@ -135,7 +135,7 @@ mod tests {
     #[test]
     fn hot_statements_are_not_reprepared_when_rebound() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::sqlite::configure(&conn).unwrap();
+        crate::sqlite::configure(&conn, crate::sqlite::DEFAULT_CACHE_KIB).unwrap();
         migrate(&mut conn).unwrap();
         for (sql, n) in [
             (ops::claim::CLAIM, 5),
