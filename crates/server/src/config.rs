@@ -12,7 +12,7 @@
 //! max_timeout_ms = 604800000 # the largest timeout_ms a job may ask: 7 days (..= 365 days)
 //! # node_id = "worker-1"     # or --node-id; default: kept in <data>/node-id (docs/multi-node.md)
 //! drain_deadline_ms = 10000  # SIGTERM drains: running jobs get this long, then are handed back
-//! sqlite_cache_mb = 4        # 1..=1024: SQLite's page cache per connection (6 connections)
+//! sqlite_cache_mb = 2        # 1..=1024: SQLite's page cache per connection (6 connections)
 //!
 //! [job_env]                  # what jobs inherit of the daemon's environment (docs/security.md)
 //! allow = ["AWS_REGION", "MYAPP_*"]   # added to the default allow-list
@@ -59,6 +59,7 @@
 //! min_cron_interval_ms = 60000
 //! max_workers_per_pool = 64
 //! max_log_bytes_per_attempt = 65536 # a job attempt's stdout/stderr kept (..= 16 MiB); the rest cut
+//! max_log_attempts_per_job = 10     # a retry keeps the logs of the job's last 10 attempts (1..=1000)
 //!
 //! [http]                   # limits of the HTTP API (docs/http-api.md, docs/security.md)
 //! allowed_hosts = []         # Host names accepted besides loopback names and IP literals
@@ -286,7 +287,7 @@ pub struct FileConfig {
     pub drain_deadline_ms: Option<u64>,
     /// What jobs inherit of the daemon's environment.
     pub job_env: Option<JobEnvSection>,
-    /// SQLite's page cache per connection, in MiB (default 4, 1..=1024).
+    /// SQLite's page cache per connection, in MiB (default 2, 1..=1024).
     pub sqlite_cache_mb: Option<u32>,
 }
 
@@ -398,7 +399,7 @@ pub struct ServeConfig {
     pub max_timeout_ms: u64,
     /// What jobs inherit of the daemon's environment.
     pub job_env: JobEnvSection,
-    /// SQLite's page cache per connection, in MiB (default 4): the embedded store holds a
+    /// SQLite's page cache per connection, in MiB (default 2): the embedded store holds a
     /// writer, 4 readers and a checkpointer, so its caches stay under 6 × this.
     pub sqlite_cache_mb: u32,
 }

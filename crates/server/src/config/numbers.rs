@@ -23,7 +23,7 @@ const MAX_HISTORY_DAYS: u64 = 365;
 const HISTORY_FLUSH_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
 
 /// The default `sqlite_cache_mb`: SQLite's page cache per connection.
-pub(crate) const DEFAULT_SQLITE_CACHE_MB: u32 = 4;
+pub(crate) const DEFAULT_SQLITE_CACHE_MB: u32 = 2;
 /// The largest `sqlite_cache_mb` (1 GiB a connection).
 const MAX_SQLITE_CACHE_MB: u32 = 1_024;
 
@@ -82,6 +82,15 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
             "max_log_bytes_per_attempt",
             log_bytes,
             format!("0..={MAX_LOG_BYTES_PER_ATTEMPT} (16 MiB)"),
+        );
+        return Err(ConfigError::Invalid(format!("[limits] {e}")));
+    }
+    let log_attempts = cfg.limits.max_log_attempts_per_job;
+    if !(1..=offload_store::logs::MAX_LOG_ATTEMPTS).contains(&log_attempts) {
+        let e = LimitError::new(
+            "max_log_attempts_per_job",
+            log_attempts,
+            format!("1..={}", offload_store::logs::MAX_LOG_ATTEMPTS),
         );
         return Err(ConfigError::Invalid(format!("[limits] {e}")));
     }
@@ -173,6 +182,14 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("max_log_bytes_per_attempt"), "{e}");
         c.limits.max_log_bytes_per_attempt = MAX_LOG_BYTES_PER_ATTEMPT;
+        assert!(c.validate().is_ok());
+        // Attempts whose logs a retry keeps: 1..=1000, named in the refusal.
+        for bad in [0, offload_store::logs::MAX_LOG_ATTEMPTS + 1] {
+            c.limits.max_log_attempts_per_job = bad;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("max_log_attempts_per_job"), "{e}");
+        }
+        c.limits.max_log_attempts_per_job = offload_store::logs::MAX_LOG_ATTEMPTS;
         assert!(c.validate().is_ok());
         // Hours never overflow.
         let mut c = ServeConfig::new("jobs", ".offload");

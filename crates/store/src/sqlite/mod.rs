@@ -187,6 +187,8 @@ pub struct SqliteStore {
     writer: Writer,
     _checkpointer: Option<Checkpointer>,
     readers: Option<Arc<Readers>>,
+    /// How many attempts' logs a retry keeps ([`SqliteOptions::log_attempts`]).
+    log_attempts: u32,
     path: Option<PathBuf>,
     _lock: Option<File>,
 }
@@ -326,6 +328,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
+            log_attempts: options.log_attempts.clamp(1, crate::logs::MAX_LOG_ATTEMPTS),
             readers: Some(Arc::new(Readers::new(
                 path.clone(),
                 options.readers,
@@ -352,6 +355,7 @@ impl SqliteStore {
             writer: Writer::spawn(conn, SqliteOptions::default().max_batch, "NORMAL")?,
             _checkpointer: None,
             readers: None,
+            log_attempts: crate::logs::DEFAULT_LOG_ATTEMPTS,
             path: None,
             _lock: None,
         })
@@ -492,7 +496,8 @@ impl Store for SqliteStore {
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
-        self.write(1, move |c, d| ops::admin::retry(c, d, id, now_ms()))
+        let keep = self.log_attempts;
+        self.write(1, move |c, d| ops::admin::retry(c, d, id, now_ms(), keep))
             .await
     }
 
@@ -583,8 +588,9 @@ impl Store for SqliteStore {
     ) -> Result<BulkOutcome, StoreError> {
         filter.check(action, limit)?;
         let filter = filter.clone();
+        let keep = self.log_attempts;
         self.write(limit, move |c, d| {
-            ops::bulk::bulk(c, d, action, &filter, limit, now_ms())
+            ops::bulk::bulk(c, d, action, &filter, limit, now_ms(), keep)
         })
         .await
     }

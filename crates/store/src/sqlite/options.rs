@@ -25,15 +25,19 @@ pub struct SqliteOptions {
     /// on a thread of Tokio's blocking pool, so this also bounds the threads reads take however
     /// many callers wait (more wait their turn).
     pub readers: usize,
-    /// The page cache of each connection, in KiB (default 4,096: 4 MiB; at least 64). The
+    /// The page cache of each connection, in KiB (default 2,048: 2 MiB; at least 64). The
     /// store holds `readers + 2` connections (the writer, the readers, the checkpointer), so
     /// SQLite's page caches take at most `(readers + 2) × cache_kib` however large the
     /// database grows (`PRAGMA cache_size`).
     pub cache_kib: u32,
+    /// The attempts whose logs a manual retry keeps: the job's last ones (default
+    /// [`DEFAULT_LOG_ATTEMPTS`](crate::logs::DEFAULT_LOG_ATTEMPTS), at least 1); the retry
+    /// deletes the older attempts' logs.
+    pub log_attempts: u32,
 }
 
-/// The default [`SqliteOptions::cache_kib`]: 4 MiB a connection.
-pub const DEFAULT_CACHE_KIB: u32 = 4_096;
+/// The default [`SqliteOptions::cache_kib`]: 2 MiB a connection (SQLite's own default).
+pub const DEFAULT_CACHE_KIB: u32 = 2_048;
 
 /// The smallest [`SqliteOptions::cache_kib`]: 64 KiB.
 pub const MIN_CACHE_KIB: u32 = 64;
@@ -45,6 +49,7 @@ impl Default for SqliteOptions {
             max_batch: 1_024,
             readers: 4,
             cache_kib: DEFAULT_CACHE_KIB,
+            log_attempts: crate::logs::DEFAULT_LOG_ATTEMPTS,
         }
     }
 }
@@ -68,6 +73,13 @@ impl SqliteOptions {
     #[must_use]
     pub fn with_readers(mut self, readers: usize) -> Self {
         self.readers = readers;
+        self
+    }
+
+    /// Sets [`SqliteOptions::log_attempts`] (1..=[`MAX_LOG_ATTEMPTS`](crate::logs::MAX_LOG_ATTEMPTS)).
+    #[must_use]
+    pub fn with_log_attempts(mut self, log_attempts: u32) -> Self {
+        self.log_attempts = log_attempts.clamp(1, crate::logs::MAX_LOG_ATTEMPTS);
         self
     }
 
