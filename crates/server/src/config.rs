@@ -435,6 +435,14 @@ impl ServeConfig {
         }
     }
 
+    /// How the embedded SQLite store opens with this configuration: `sqlite_cache_mb` per
+    /// connection, the logs of `[limits] max_log_attempts_per_job` attempts kept by a retry.
+    pub fn sqlite_options(&self) -> offload_store::SqliteOptions {
+        offload_store::SqliteOptions::default()
+            .with_cache_kib(self.sqlite_cache_mb.saturating_mul(1024))
+            .with_log_attempts(self.limits.max_log_attempts_per_job)
+    }
+
     /// Applies a file's values (the command line applies after, over them).
     ///
     /// # Errors

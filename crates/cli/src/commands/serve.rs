@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use offload_server::{Daemon, FileConfig, ServeConfig};
-use offload_store::{SqliteOptions, SqliteStore, Store};
+use offload_store::{SqliteStore, Store};
 use offload_store_pg::{PgOptions, PgStore};
 
 /// Arguments of `offload serve`.
@@ -151,10 +151,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     };
     let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
         None | Some("sqlite") => {
-            let options = SqliteOptions::default()
-                .with_cache_kib(cfg.sqlite_cache_mb * 1024)
-                .with_log_attempts(cfg.limits.max_log_attempts_per_job);
-            let store = SqliteStore::open_with(&cfg.data, options)
+            let store = SqliteStore::open_with(&cfg.data, cfg.sqlite_options())
                 .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
             (Arc::new(store), None, cfg.data.display().to_string())
         }

@@ -127,8 +127,10 @@
 //! - Timestamps are the store's clock (`now_ms` when a call runs in the writer), not the
 //!   caller's, except `Completion::started_at`/`ended_at`, which are recorded as given.
 //! - `list` pages with `limit: 0` hold 100 jobs; any limit is capped at 1,000.
-//! - A `retry` numbers attempts from 1 again; `get` keeps the earlier attempts, in order, so the
-//!   same number can appear twice.
+//! - A `retry` keeps the attempt count and numbers the next attempt on (3 after 2; schema
+//!   v10); it raises `max_attempts` by the job's round (its `max_attempts` at submit), so the
+//!   job gets as many attempts again. `get` keeps every attempt, in order. The retry keeps the
+//!   logs of the job's last [`SqliteOptions::log_attempts`] attempts and deletes older ones.
 //! - A job whose cancel was asked while it ran does not run again: a `Retry` completion or a
 //!   `recover` makes it `cancelled`.
 //! - `recover` puts a lost job back in the queue even when its attempts are used up: the
