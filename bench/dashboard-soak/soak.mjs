@@ -7,7 +7,7 @@
 // the second half). Run by ./run, which builds the release binary; see README.md.
 import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Daemon, repo } from '../../tests/browser/daemon.mjs';
@@ -35,7 +35,10 @@ const statusMb = (pid, field) => {
 // The daemon's data folder (the SQLite database, its WAL): its page cache follows it.
 const dataMb = (dir) => readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0) / 1048576;
 
-const daemon = await Daemon.start({ jobs: join(here, 'jobs') });
+// --config FILE: an offload.toml for the daemon (e.g. another sqlite_cache_mb).
+const configAt = process.argv.indexOf('--config');
+const daemonArgs = configAt > 0 ? ['--config', resolve(process.argv[configAt + 1])] : [];
+const daemon = await Daemon.start({ jobs: join(here, 'jobs'), args: daemonArgs });
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
@@ -106,6 +109,10 @@ try {
       row[`${p.name}_live`] = live === 1;
       row[`${p.name}_errors`] = p.errors;
     }
+    // SQLite's own heap (its page caches), from the daemon's /metrics.
+    const metrics = await fetch(`${daemon.base}/metrics`).then((r) => r.text()).catch(() => '');
+    const sqlite = /^offload_sqlite_memory_bytes (\d+)/m.exec(metrics);
+    row.sqlite_mb = sqlite ? Number(sqlite[1]) / 1048576 : NaN;
     const progress = await daemon.api('GET', `/v1/jobs/${longId}`);
     row.long_progress = progress.body && progress.body.progress ? progress.body.progress.done : null;
     rows.push(row);
@@ -124,6 +131,7 @@ try {
   // The table and the verdict.
   const series = [
     ['daemon_rss_mb', 'daemon RSS (MB)', 5],
+    ['sqlite_mb', 'daemon SQLite heap (MB)', 2],
     ...pages.flatMap((p) => [
       [`${p.name}_heap_mb`, `${p.name} page JS heap (MB)`, 0.5],
       [`${p.name}_nodes`, `${p.name} page DOM nodes`, 200],
@@ -131,12 +139,12 @@ try {
     ]),
   ];
   const out = [];
-  const cols = ['min', 'load', 'jobs', 'daemon RSS MB', 'of it anon MB', 'data folder MB', ...pages.flatMap((p) => [`${p.name} heap MB`, `${p.name} nodes`, `${p.name} listeners`])];
+  const cols = ['min', 'load', 'jobs', 'daemon RSS MB', 'of it anon MB', 'SQLite heap MB', 'data folder MB', ...pages.flatMap((p) => [`${p.name} heap MB`, `${p.name} nodes`, `${p.name} listeners`])];
   out.push(`| ${cols.join(' | ')} |`);
   out.push(`|${cols.map(() => '---').join('|')}|`);
   for (const r of rows) {
     out.push(`| ${[Number(r.minute.toFixed(2)), r.load.split(' ')[0], r.submitted, r.daemon_rss_mb.toFixed(1),
-      (r.daemon_anon_mb ?? NaN).toFixed(1), (r.data_mb ?? NaN).toFixed(1),
+      (r.daemon_anon_mb ?? NaN).toFixed(1), (r.sqlite_mb ?? NaN).toFixed(1), (r.data_mb ?? NaN).toFixed(1),
       ...pages.flatMap((p) => [r[`${p.name}_heap_mb`].toFixed(2), r[`${p.name}_nodes`], r[`${p.name}_listeners`]])].join(' | ')} |`);
   }
   out.push('');
@@ -162,10 +170,10 @@ try {
   }
   const last = rows[rows.length - 1];
   // Context for the daemon's RSS: its anonymous part, and the data folder SQLite caches
-  // (`cache_size` = 32 MB a connection), which grows with the jobs kept (`retention_hours`).
+  // (`sqlite_cache_mb` a connection), which grows with the jobs kept (`retention_hours`).
   const h0 = half[0];
   if (h0.daemon_anon_mb !== undefined) {
-    out.push(`context  daemon anonymous RSS ${h0.daemon_anon_mb.toFixed(1)} → ${last.daemon_anon_mb.toFixed(1)} MB, data folder ${h0.data_mb.toFixed(1)} → ${last.data_mb.toFixed(1)} MB over the second half`);
+    out.push(`context  daemon anonymous RSS ${h0.daemon_anon_mb.toFixed(1)} → ${last.daemon_anon_mb.toFixed(1)} MB, SQLite heap ${h0.sqlite_mb.toFixed(1)} → ${last.sqlite_mb.toFixed(1)} MB, data folder ${h0.data_mb.toFixed(1)} → ${last.data_mb.toFixed(1)} MB over the second half`);
   }
   out.push('');
   out.push(`jobs submitted ${last.submitted} (refused ${last.refused}); the long job's progress ${last.long_progress}; pages live at the end: ${pages.map((p) => `${p.name} ${last[`${p.name}_live`]}`).join(', ')}; console errors ${problems.length}`);

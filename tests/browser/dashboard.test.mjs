@@ -164,6 +164,18 @@ test('a dead job is retried by clicking, and a refused action says why', async (
   await page.locator('#flash .notice.ok').filter({ hasText: id }).waitFor();
   // It runs again (and, as `fails` does, fails again): a second attempt is recorded.
   await until(`a second attempt of ${id}`, async () => (await daemon.api('GET', `/v1/jobs/${id}`)).body.attempts.length >= 2);
+  // Its page keeps its history: attempts 1 and 2 (numbered on, not from 1 again), each with
+  // its own log region.
+  await daemon.state(id, ['dead']);
+  await page.goto(daemon.base + `/ui/jobs/${id}`);
+  await live(page);
+  const numbers = await page.locator('section[aria-labelledby="attempts-h"] tbody tr td:first-child').allTextContents();
+  assert.deepEqual(numbers.map((n) => n.trim()), ['1', '2']);
+  const summaries = await page.locator('details.log summary').allTextContents();
+  assert.deepEqual(summaries.map((t) => t.trim()), ['Attempt 2 · failed', 'Attempt 1 · failed']);
+  assert.equal(await page.locator('#log-1').count(), 1);
+  assert.equal(await page.locator('#log-2').count(), 1);
+  assert.deepEqual(await axe(page), []);
   // The job page of a succeeded job: Retry is not offered; the API's refusal shows if forced.
   const ok = await daemon.submit('hello', { name: 'x' });
   await daemon.state(ok, ['succeeded']);

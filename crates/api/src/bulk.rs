@@ -27,7 +27,8 @@ pub enum FinishedState {
     Cancelled,
 }
 
-/// The body of `POST /v1/jobs/retry`: which jobs to queue again with a fresh set of attempts.
+/// The body of `POST /v1/jobs/retry`: which jobs to queue again with a fresh round of
+/// attempts (numbered on after the earlier ones).
 /// Every condition given must hold; at most `limit` jobs (oldest first) in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

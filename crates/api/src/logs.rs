@@ -25,6 +25,9 @@ pub enum LogStream {
 #[into_params(parameter_in = Query)]
 pub struct LogsQuery {
     /// Only this attempt's lines (1 for the first; one the job does not have yet: 404).
+    /// Absent: every attempt's lines kept, attempt after attempt. Attempts are numbered on
+    /// across manual retries; a retry keeps the lines of the job's last
+    /// `max_log_attempts_per_job` attempts (default 10), so an older attempt may have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[param(minimum = 1)]
     pub attempt: Option<u32>,

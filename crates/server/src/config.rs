@@ -12,6 +12,7 @@
 //! max_timeout_ms = 604800000 # the largest timeout_ms a job may ask: 7 days (..= 365 days)
 //! # node_id = "worker-1"     # or --node-id; default: kept in <data>/node-id (docs/multi-node.md)
 //! drain_deadline_ms = 10000  # SIGTERM drains: running jobs get this long, then are handed back
+//! sqlite_cache_mb = 2        # 1..=1024: SQLite's page cache per connection (6 connections)
 //!
 //! [job_env]                  # what jobs inherit of the daemon's environment (docs/security.md)
 //! allow = ["AWS_REGION", "MYAPP_*"]   # added to the default allow-list
@@ -58,6 +59,7 @@
 //! min_cron_interval_ms = 60000
 //! max_workers_per_pool = 64
 //! max_log_bytes_per_attempt = 65536 # a job attempt's stdout/stderr kept (..= 16 MiB); the rest cut
+//! max_log_attempts_per_job = 10     # a retry keeps the logs of the job's last 10 attempts (1..=1000)
 //!
 //! [http]                   # limits of the HTTP API (docs/http-api.md, docs/security.md)
 //! allowed_hosts = []         # Host names accepted besides loopback names and IP literals
@@ -285,6 +287,8 @@ pub struct FileConfig {
     pub drain_deadline_ms: Option<u64>,
     /// What jobs inherit of the daemon's environment.
     pub job_env: Option<JobEnvSection>,
+    /// SQLite's page cache per connection, in MiB (default 2, 1..=1024).
+    pub sqlite_cache_mb: Option<u32>,
 }
 
 /// `[job_env]` of `offload.toml`: jobs start from an allow-listed environment (see
@@ -395,6 +399,9 @@ pub struct ServeConfig {
     pub max_timeout_ms: u64,
     /// What jobs inherit of the daemon's environment.
     pub job_env: JobEnvSection,
+    /// SQLite's page cache per connection, in MiB (default 2): the embedded store holds a
+    /// writer, 4 readers and a checkpointer, so its caches stay under 6 × this.
+    pub sqlite_cache_mb: u32,
 }
 
 impl ServeConfig {
@@ -424,7 +431,16 @@ impl ServeConfig {
             history: HistoryConfig::default(),
             max_timeout_ms: offload_store::limits::DEFAULT_MAX_TIMEOUT_MS,
             job_env: JobEnvSection::default(),
+            sqlite_cache_mb: numbers::DEFAULT_SQLITE_CACHE_MB,
         }
+    }
+
+    /// How the embedded SQLite store opens with this configuration: `sqlite_cache_mb` per
+    /// connection, the logs of `[limits] max_log_attempts_per_job` attempts kept by a retry.
+    pub fn sqlite_options(&self) -> offload_store::SqliteOptions {
+        offload_store::SqliteOptions::default()
+            .with_cache_kib(self.sqlite_cache_mb.saturating_mul(1024))
+            .with_log_attempts(self.limits.max_log_attempts_per_job)
     }
 
     /// Applies a file's values (the command line applies after, over them).
@@ -460,6 +476,9 @@ impl ServeConfig {
         }
         if let Some(h) = file.retention_hours {
             self.retention = numbers::hours("retention_hours", h)?;
+        }
+        if let Some(mb) = file.sqlite_cache_mb {
+            self.sqlite_cache_mb = numbers::sqlite_cache_mb(mb)?;
         }
         if let Some(h) = file.idempotency_hours {
             self.idempotency_window = numbers::hours("idempotency_hours", h)?;

@@ -233,6 +233,14 @@ impl Metrics {
                 w.cpu
             );
         }
+        // SQLite's own heap in this process (page caches, statements, schema): bounded by
+        // `sqlite_cache_mb`; 0 on PostgreSQL.
+        out.push_str("# TYPE offload_sqlite_memory_bytes gauge\n");
+        let _ = writeln!(
+            out,
+            "offload_sqlite_memory_bytes {}",
+            offload_store::sqlite::memory::memory_used()
+        );
         out
     }
 }

@@ -1,6 +1,7 @@
 //! Per-attempt job logs end to end (`GET /v1/jobs/{id}/logs`): a fresh process's stdout and
 //! stderr, the cut over `max_log_bytes_per_attempt` with its marker, each attempt's log kept
-//! apart, a pool worker's lines on the job it ran (on both, marked shared, when it ran two at
+//! apart (across manual retries too, numbered on, the oldest cut by
+//! `max_log_attempts_per_job`), a pool worker's lines on the job it ran (on both, marked shared, when it ran two at
 //! once), the dashboard's region, the refusals, and the logs gone with a
 //! deleted job. Each waits for the job's end: its lines are stored before its end is recorded.
 
@@ -16,6 +17,7 @@ use serde_json::{json, Value};
 const TOML: &str = r#"
 [limits]
 max_log_bytes_per_attempt = 2048
+max_log_attempts_per_job = 3
 
 [[pool]]
 name = "proc"
@@ -141,6 +143,43 @@ async fn each_attempt_keeps_its_own_log() {
     assert_eq!(lines(&one), want(1));
     let (_, two) = logs(&d, &id, "?attempt=2").await;
     assert_eq!(lines(&two), want(2));
+
+    // Retried by hand twice: attempts 3 and 4, then 5 and 6, each with its own log; the job
+    // lists every attempt. The second retry (after attempt 4) keeps the logs of the last 3
+    // attempts (`max_log_attempts_per_job = 3`): attempt 1's go; 5 and 6 come after.
+    for round in [3, 5] {
+        let (s, v) = d.http("POST", &format!("/v1/jobs/{id}/retry"), None).await;
+        assert_eq!((s, v["state"].as_str()), (200, Some("queued")), "{v}");
+        assert_eq!(wait_result(&d, &id).await["state"], "dead");
+        let (_, page) = logs(&d, &id, &format!("?attempt={round}")).await;
+        assert_eq!(lines(&page), want(round), "{page}");
+    }
+    let (_, page) = logs(&d, &id, "").await;
+    assert_eq!(page["attempts"], 6, "{page}");
+    assert_eq!(
+        lines(&page),
+        [want(2), want(3), want(4), want(5), want(6)].concat(),
+        "{page}"
+    );
+    let (_, one) = logs(&d, &id, "?attempt=1").await;
+    assert!(lines(&one).is_empty(), "{one}");
+    let (_, job) = get(&d, &format!("/v1/jobs/{id}")).await;
+    let attempts = job["attempts"].as_array().unwrap();
+    let numbers: Vec<u64> = attempts
+        .iter()
+        .map(|a| a["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6], "{job}");
+    for a in attempts {
+        assert_eq!(a["outcome"], "failed", "{job}");
+        assert!(a["node"].is_string(), "{job}");
+        assert!(a["pid"].as_u64().is_some_and(|p| p > 0), "{job}");
+        assert!(a["ended_at"].as_i64() >= a["started_at"].as_i64(), "{job}");
+    }
+    assert_eq!(
+        (job["attempt"].as_u64(), job["max_attempts"].as_u64()),
+        (Some(6), Some(6))
+    );
     d.stop().await;
 }
 

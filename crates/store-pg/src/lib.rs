@@ -114,6 +114,10 @@ pub struct PgOptions {
     /// Whether to open the `LISTEN`/`NOTIFY` connection (default true). Without it, other
     /// nodes are not woken by this node's submits and it hears nothing: polling only.
     pub listen: bool,
+    /// The attempts whose logs a manual retry keeps: the job's last ones (default
+    /// [`DEFAULT_LOG_ATTEMPTS`](offload_store::logs::DEFAULT_LOG_ATTEMPTS), at least 1); the
+    /// retry deletes the older attempts' logs.
+    pub log_attempts: u32,
 }
 
 impl Default for PgOptions {
@@ -121,6 +125,7 @@ impl Default for PgOptions {
         Self {
             pool_size: 16,
             listen: true,
+            log_attempts: offload_store::logs::DEFAULT_LOG_ATTEMPTS,
         }
     }
 }
@@ -130,6 +135,13 @@ impl PgOptions {
     #[must_use]
     pub fn with_pool_size(mut self, n: usize) -> Self {
         self.pool_size = n.max(1);
+        self
+    }
+
+    /// Sets [`PgOptions::log_attempts`] (1..=[`MAX_LOG_ATTEMPTS`](offload_store::logs::MAX_LOG_ATTEMPTS)).
+    #[must_use]
+    pub fn with_log_attempts(mut self, n: u32) -> Self {
+        self.log_attempts = n.clamp(1, offload_store::logs::MAX_LOG_ATTEMPTS);
         self
     }
 
@@ -148,6 +160,8 @@ pub struct PgStore {
     outgoing: Option<mpsc::UnboundedSender<Notice>>,
     channel: Option<tokio::task::JoinHandle<()>>,
     target: String,
+    /// [`PgOptions::log_attempts`].
+    log_attempts: u32,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -308,6 +322,9 @@ impl PgStore {
             outgoing,
             channel,
             target,
+            log_attempts: options
+                .log_attempts
+                .clamp(1, offload_store::logs::MAX_LOG_ATTEMPTS),
         })
     }
 
@@ -448,7 +465,7 @@ impl Store for PgStore {
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
         let mut c = self.client().await?;
-        let (state, notice) = ops::admin::retry(&mut c, id).await?;
+        let (state, notice) = ops::admin::retry(&mut c, id, self.log_attempts).await?;
         self.announce(Some(notice));
         Ok(state)
     }
@@ -550,7 +567,8 @@ impl Store for PgStore {
         limit: usize,
     ) -> Result<BulkOutcome, StoreError> {
         let mut c = self.client().await?;
-        let (outcome, notices) = ops::bulk::bulk(&mut c, action, filter, limit).await?;
+        let (outcome, notices) =
+            ops::bulk::bulk(&mut c, action, filter, limit, self.log_attempts).await?;
         self.announce(notices);
         Ok(outcome)
     }

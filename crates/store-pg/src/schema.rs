@@ -17,7 +17,7 @@ use crate::{engine, StoreError};
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
@@ -27,6 +27,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("sql/schema/v7.sql"),
     include_str!("sql/schema/v8.sql"),
     include_str!("sql/schema/v9.sql"),
+    include_str!("sql/schema/v10.sql"),
 ];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).

@@ -16,7 +16,7 @@ pub const MAX_BULK: usize = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BulkAction {
-    /// `dead` or `cancelled` jobs back to `queued` with a fresh set of attempts (as `retry`).
+    /// `dead` or `cancelled` jobs back to `queued` with a fresh round of attempts (as `retry`).
     Retry,
     /// Finished jobs (`succeeded`, `dead`, `cancelled`) deleted with their attempts.
     Delete,

@@ -4,9 +4,12 @@
 //! The daemon captures them (bounded per attempt, the cut marked by a final [`LogLine::marker`]
 //! line) and appends them in batches with [`Store::append_logs`](crate::Store::append_logs);
 //! [`Store::logs`](crate::Store::logs) reads them back in order, a page at a time. A job's logs
-//! go with the job: deleting or purging it deletes them, and a manual `retry` (which numbers
-//! the attempts from 1 again) drops the earlier attempts' logs. Lines for a job that no longer
-//! exists are ignored.
+//! go with the job: deleting or purging it deletes them. A manual `retry` numbers the next
+//! attempt on (3 after 2, schema v10) and keeps the earlier attempts' logs, but only those of
+//! the job's last [`DEFAULT_LOG_ATTEMPTS`] attempts (configurable: `SqliteOptions::log_attempts`,
+//! the daemon's `[limits] max_log_attempts_per_job`); the retry deletes older ones. A job's
+//! attempts between two retries (at most its `max_attempts`) all keep their logs. Lines for a
+//! job that no longer exists are ignored.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +22,10 @@ use crate::{JobId, Millis, StoreError};
 pub const MAX_LOG_PAGE: usize = 10_000;
 /// The most lines one [`Store::append_logs`](crate::Store::append_logs) call stores.
 pub const MAX_LOG_BATCH: usize = 10_000;
+/// The attempts whose logs a manual retry keeps by default (the last 10).
+pub const DEFAULT_LOG_ATTEMPTS: u32 = 10;
+/// The most attempts whose logs a retry may be configured to keep.
+pub const MAX_LOG_ATTEMPTS: u32 = 1_000;
 
 /// Which stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -75,7 +75,9 @@ pub trait Store: Send + Sync + 'static {
     /// Cancels a job (see [`CancelResult`]).
     async fn cancel(&self, id: JobId) -> Result<CancelResult, StoreError>;
 
-    /// Moves a `dead` or `cancelled` job back to `queued` with a fresh set of attempts.
+    /// Moves a `dead` or `cancelled` job back to `queued` with a fresh round of attempts:
+    /// numbered on after the earlier ones (whose rows and logs stay), as many as the job's
+    /// `max_attempts` at submit (`max_attempts` grows by that much).
     /// [`StoreError::Conflict`] in any other state.
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError>;
 

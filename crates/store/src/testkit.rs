@@ -195,6 +195,7 @@ macro_rules! store_conformance {
             bulk_retry_and_delete_by_filter,
             // logs
             logs_are_kept_per_attempt_and_go_with_their_job,
+            a_retry_keeps_the_logs_of_the_last_attempts_only,
             // queue semantics
             backoffs_and_final_errors_round_trip,
             bad_backoffs_are_refused,

@@ -14,8 +14,8 @@ use common::*;
 use offload_store::sqlite::{DB_FILE, SCHEMA_VERSION};
 use offload_store::stats::{bucket_of, series, Metric, StatRow, StatsQuery, MINUTE_MS};
 use offload_store::{
-    After, Backoff, CronSchedule, CronTick, Curve, JobState, ListFilter, Queue, SqliteStore, Store,
-    StoredError, Transition,
+    After, Backoff, CronSchedule, CronTick, Curve, JobId, JobState, ListFilter, LogLine, LogQuery,
+    LogStream, Queue, SqliteStore, Store, StoredError, Transition,
 };
 use serde_json::json;
 
@@ -100,6 +100,28 @@ async fn generate_fixture() {
         .id;
     store.cancel(id).await.unwrap();
 
+    // Since v10: a job retried by hand, its attempts numbered on (1, then 2), each with its
+    // log; dead again.
+    let mut once = one("retried.js");
+    once.max_attempts = 1;
+    let id = store.submit(vec![once], WINDOW).await.unwrap()[0].id;
+    for attempt in 1..=2 {
+        assert_eq!(claim_one().await, id);
+        store
+            .append_logs(vec![log_line(id, attempt)])
+            .await
+            .unwrap();
+        let dead = Transition::Dead {
+            error: error("again"),
+        };
+        let mut c = completion(id, attempt, dead);
+        c.node = FIXTURE_NODE.into();
+        store.complete(vec![c]).await.unwrap();
+        if attempt == 1 {
+            store.retry(id).await.unwrap();
+        }
+    }
+
     let mut queued = one("queued.js");
     queued.priority = 3;
     queued.idempotency_key = Some("fixture-key".into());
@@ -173,6 +195,20 @@ async fn generate_fixture() {
     drop(store); // closes: the WAL is checkpointed into the file
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
+}
+
+/// The one line of attempt `attempt` of job `id`.
+fn log_line(id: JobId, attempt: u32) -> LogLine {
+    LogLine {
+        job_id: id,
+        attempt,
+        seq: 0,
+        stream: LogStream::Stdout,
+        at: TICK,
+        line: format!("attempt {attempt}"),
+        shared: false,
+        marker: false,
+    }
 }
 
 /// A count of the history's minute `TICK` for `chosen.js` on `node`.
@@ -500,4 +536,67 @@ async fn a_v8_database_gains_dependencies() {
     assert_eq!(s[0].state, JobState::Waiting);
     store.cancel(dep).await.unwrap();
     assert_eq!(store.get(s[0].id).await.unwrap().state, JobState::Cancelled);
+}
+
+/// The job of `name` in `store` (the first listed).
+async fn find(store: &SqliteStore, name: &str) -> offload_store::JobRecord {
+    let id = store
+        .list(ListFilter {
+            job: Some(name.into()),
+            limit: 1,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap()
+        .jobs[0]
+        .id;
+    store.get(id).await.unwrap()
+}
+
+/// Every line of job `id`, as (attempt, text).
+async fn all_logs(store: &SqliteStore, id: JobId) -> Vec<(u32, String)> {
+    let q = LogQuery {
+        attempt: None,
+        after: None,
+        limit: 100,
+    };
+    let lines = store.logs(id, q).await.unwrap();
+    lines.into_iter().map(|l| (l.attempt, l.line)).collect()
+}
+
+#[tokio::test]
+async fn opens_a_v10_database() {
+    let (_dir, store) = open_fixture(10);
+    let r = find(&store, "retried.js").await;
+    assert_eq!((r.state, r.attempt, r.max_attempts), (JobState::Dead, 2, 2));
+    let numbers: Vec<u32> = r.attempts.iter().map(|a| a.attempt).collect();
+    assert_eq!(numbers, [1, 2]);
+    assert_eq!(
+        all_logs(&store, r.id).await,
+        [(1, "attempt 1".into()), (2, "attempt 2".into())]
+    );
+    // Retried again: attempt 3, one more attempt, the old logs stay.
+    store.retry(r.id).await.unwrap();
+    assert!(store.resume_queue(&Queue::pool("node")).await.unwrap());
+    store.recover(Some(FIXTURE_NODE)).await.unwrap();
+    let claimed = store.claim(NODE, &demand("node", 20), LEASE).await.unwrap();
+    let c = claimed.iter().find(|c| c.id == r.id).unwrap();
+    assert_eq!((c.attempt, c.max_attempts), (3, 3));
+    assert_eq!(all_logs(&store, r.id).await.len(), 2);
+}
+
+/// A job retried on an older file numbers its attempts on from the count the file holds.
+#[tokio::test]
+async fn a_v9_database_numbers_retried_attempts_on() {
+    let (_dir, store) = open_fixture(9);
+    let dead = find(&store, "dead.js").await;
+    assert_eq!(
+        (dead.state, dead.attempt, dead.max_attempts),
+        (JobState::Dead, 1, 3)
+    );
+    store.retry(dead.id).await.unwrap();
+    assert!(store.resume_queue(&Queue::pool("node")).await.unwrap());
+    let claimed = store.claim(NODE, &demand("node", 20), LEASE).await.unwrap();
+    let c = claimed.iter().find(|c| c.id == dead.id).unwrap();
+    assert_eq!((c.attempt, c.max_attempts), (2, 4));
 }

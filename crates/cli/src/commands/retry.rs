@@ -1,4 +1,5 @@
-//! `offload retry`: queue a dead or cancelled job again, with a fresh set of attempts; with
+//! `offload retry`: queue a dead or cancelled job again, with a fresh round of attempts
+//! (numbered on: the earlier attempts and their logs stay); with
 //! `--all`, every job matching a filter (at most 10,000 a request; repeated until none is
 //! left).
 

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 use offload_server::{Daemon, FileConfig, ServeConfig};
 use offload_store::{SqliteStore, Store};
-use offload_store_pg::PgStore;
+use offload_store_pg::{PgOptions, PgStore};
 
 /// Arguments of `offload serve`.
 #[derive(Debug, Args)]
@@ -151,12 +151,14 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     };
     let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
         None | Some("sqlite") => {
-            let store = SqliteStore::open(&cfg.data)
+            let store = SqliteStore::open_with(&cfg.data, cfg.sqlite_options())
                 .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
             (Arc::new(store), None, cfg.data.display().to_string())
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let store = PgStore::connect(url)
+            let options =
+                PgOptions::default().with_log_attempts(cfg.limits.max_log_attempts_per_job);
+            let store = PgStore::connect_with(url, options)
                 .await
                 .context("cannot open the PostgreSQL store")?;
             let notices = store.notifications();

@@ -20,6 +20,8 @@ pub struct LimitsSection {
     pub max_workers_per_pool: Option<usize>,
     /// Bytes of stdout/stderr lines kept per attempt of a job; the rest is counted, not kept.
     pub max_log_bytes_per_attempt: Option<usize>,
+    /// The attempts of a job whose logs a manual retry keeps (its last ones).
+    pub max_log_attempts_per_job: Option<u32>,
 }
 
 /// Admission control: how much work the daemon accepts.
@@ -40,6 +42,10 @@ pub struct Limits {
     /// 16 MiB); over it, lines are dropped and a final marker line
     /// says how many.
     pub max_log_bytes_per_attempt: usize,
+    /// The attempts of a job whose logs a manual retry keeps: its last ones (default 10,
+    /// 1..=1000); the retry deletes the older attempts' logs. The attempts between two retries
+    /// (at most the job's `max_attempts`) all keep theirs.
+    pub max_log_attempts_per_job: u32,
 }
 
 /// The largest `max_log_bytes_per_attempt` (16 MiB).
@@ -54,6 +60,7 @@ impl Default for Limits {
             min_cron_interval: Duration::from_secs(60),
             max_workers_per_pool: 64,
             max_log_bytes_per_attempt: 64 * 1024,
+            max_log_attempts_per_job: offload_store::logs::DEFAULT_LOG_ATTEMPTS,
         }
     }
 }
@@ -77,6 +84,9 @@ impl Limits {
         }
         if let Some(n) = s.max_log_bytes_per_attempt {
             self.max_log_bytes_per_attempt = n;
+        }
+        if let Some(n) = s.max_log_attempts_per_job {
+            self.max_log_attempts_per_job = n;
         }
     }
 }

@@ -22,6 +22,21 @@ const MAX_HISTORY_DAYS: u64 = 365;
 /// The bounds of the history's flush period, ms.
 const HISTORY_FLUSH_MS: std::ops::RangeInclusive<u64> = 100..=60_000;
 
+/// The default `sqlite_cache_mb`: SQLite's page cache per connection.
+pub(crate) const DEFAULT_SQLITE_CACHE_MB: u32 = 2;
+/// The largest `sqlite_cache_mb` (1 GiB a connection).
+const MAX_SQLITE_CACHE_MB: u32 = 1_024;
+
+/// `sqlite_cache_mb`, checked: 1..=1024.
+pub(crate) fn sqlite_cache_mb(mb: u32) -> Result<u32, ConfigError> {
+    if !(1..=MAX_SQLITE_CACHE_MB).contains(&mb) {
+        return Err(ConfigError::Invalid(format!(
+            "sqlite_cache_mb {mb} is out of range: 1..={MAX_SQLITE_CACHE_MB}"
+        )));
+    }
+    Ok(mb)
+}
+
 /// `h` hours as a duration, for `field` (bounded, so it never overflows).
 pub(crate) fn hours(field: &'static str, h: u64) -> Result<Duration, ConfigError> {
     let max = match field {
@@ -67,6 +82,15 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
             "max_log_bytes_per_attempt",
             log_bytes,
             format!("0..={MAX_LOG_BYTES_PER_ATTEMPT} (16 MiB)"),
+        );
+        return Err(ConfigError::Invalid(format!("[limits] {e}")));
+    }
+    let log_attempts = cfg.limits.max_log_attempts_per_job;
+    if !(1..=offload_store::logs::MAX_LOG_ATTEMPTS).contains(&log_attempts) {
+        let e = LimitError::new(
+            "max_log_attempts_per_job",
+            log_attempts,
+            format!("1..={}", offload_store::logs::MAX_LOG_ATTEMPTS),
         );
         return Err(ConfigError::Invalid(format!("[limits] {e}")));
     }
@@ -159,6 +183,14 @@ mod tests {
         assert!(e.contains("max_log_bytes_per_attempt"), "{e}");
         c.limits.max_log_bytes_per_attempt = MAX_LOG_BYTES_PER_ATTEMPT;
         assert!(c.validate().is_ok());
+        // Attempts whose logs a retry keeps: 1..=1000, named in the refusal.
+        for bad in [0, offload_store::logs::MAX_LOG_ATTEMPTS + 1] {
+            c.limits.max_log_attempts_per_job = bad;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("max_log_attempts_per_job"), "{e}");
+        }
+        c.limits.max_log_attempts_per_job = offload_store::logs::MAX_LOG_ATTEMPTS;
+        assert!(c.validate().is_ok());
         // Hours never overflow.
         let mut c = ServeConfig::new("jobs", ".offload");
         let file: FileConfig = toml::from_str("retention_hours = 18446744073709551615").unwrap();
@@ -168,6 +200,15 @@ mod tests {
         let file: FileConfig = toml::from_str("idempotency_hours = 2").unwrap();
         c.apply_file(file).unwrap();
         assert_eq!(c.idempotency_window, Duration::from_secs(7200));
+        // SQLite's page cache per connection: 1..=1024 MiB, named in the refusal.
+        for bad in ["sqlite_cache_mb = 0", "sqlite_cache_mb = 1025"] {
+            let e = c.apply_file(toml::from_str(bad).unwrap()).unwrap_err();
+            assert!(e.to_string().contains("sqlite_cache_mb"), "{e}");
+        }
+        assert_eq!(c.sqlite_cache_mb, DEFAULT_SQLITE_CACHE_MB);
+        c.apply_file(toml::from_str("sqlite_cache_mb = 16").unwrap())
+            .unwrap();
+        assert_eq!(c.sqlite_cache_mb, 16);
     }
 
     #[test]

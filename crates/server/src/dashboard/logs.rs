@@ -55,7 +55,14 @@ fn region(id: &str, n: u32, logs: &JobLogs) -> Markup {
         div.log-region id=(region_id(n)) hx-get=(url(id, n)) hx-swap="outerHTML"
             hx-trigger=[live.then_some("every 2s")] {
             @if lines.is_empty() {
-                p.hint { @if live { "No output yet." } @else { "This attempt printed nothing." } }
+                p.hint {
+                    @if live { "No output yet." }
+                    @else if n < logs.attempts {
+                        "No lines kept: this attempt printed nothing, or a later retry deleted them (a retry keeps the logs of the job's last attempts only: "
+                        code { "[limits] max_log_attempts_per_job" } ")."
+                    }
+                    @else { "This attempt printed nothing." }
+                }
             } @else {
                 pre.log role="region" tabindex="0" aria-label={ "Output of attempt " (n) } {
                     @for l in lines {

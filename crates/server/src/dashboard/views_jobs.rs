@@ -78,7 +78,7 @@ pub(crate) fn jobs_page(
     html! {
         h1 { @if dead { "Dead jobs" } @else { "Jobs" } }
         @if dead {
-            p.lead { "Jobs that used every attempt. Retry one to queue it again with a fresh set of attempts." }
+            p.lead { "Jobs that used every attempt. Retry one to queue it again with a fresh round of attempts; its earlier attempts and their logs stay." }
             @if caps.bulk {
                 p.actions {
                     button type="button" hx-post={ "/ui/dead/retry?" (q.to_query(None)) } hx-target="#flash" hx-confirm="Retry every dead job that matches?" { "Retry all matching" }

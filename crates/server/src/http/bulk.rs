@@ -67,7 +67,8 @@ fn limit(given: Option<u32>) -> usize {
     given.map_or(MAX_BULK, |n| n as usize)
 }
 
-/// Queue dead or cancelled jobs again, by a filter, with a fresh set of attempts each.
+/// Queue dead or cancelled jobs again, by a filter, each with a fresh round of attempts
+/// (numbered on after the earlier ones, whose history and logs stay).
 #[utoipa::path(post, path = "/v1/jobs/retry", operation_id = "retry_jobs", tag = "jobs",
     request_body = BulkRetry,
     responses(

@@ -295,7 +295,7 @@ pub(crate) async fn cancel(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// A `dead` or `cancelled` job back to `queued`, with a fresh set of attempts.
+/// A `dead` or `cancelled` job back to `queued`, with a fresh round of attempts (numbered on after the earlier ones, whose history and logs stay).
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", operation_id = "retry_job", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "The job's id")),
     responses(

@@ -87,7 +87,10 @@ pub(crate) async fn read(app: &App, id: &str, q: LogsQuery) -> Result<JobLogs, A
 /// A job's log: the lines its attempts printed to stdout and stderr, in order, each attempt
 /// bounded (`[limits] max_log_bytes_per_attempt`, default 64 KiB; a cut log ends with a line
 /// marked `cut`). Pool workers' lines are the job's they were running (`shared` when several
-/// ran at once); lines between jobs are no job's.
+/// ran at once); lines between jobs are no job's. By default every attempt's lines, attempt
+/// after attempt; `attempt=N` for one. A manual retry numbers the attempts on and keeps the
+/// lines of the job's last `[limits] max_log_attempts_per_job` attempts (default 10), deleting
+/// older ones.
 #[utoipa::path(get, path = "/v1/jobs/{id}/logs", operation_id = "get_job_logs", tag = "jobs",
     params(("id" = String, Path, format = Uuid, description = "The job's id"), LogsQuery),
     responses(

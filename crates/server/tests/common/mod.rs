@@ -51,7 +51,7 @@ pub fn config(jobs: &Path, data: &Path, toml: &str) -> ServeConfig {
 
 /// The SQLite store in `cfg.data`, as `offload serve` opens it by default.
 pub fn sqlite(cfg: &ServeConfig) -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open(&cfg.data).unwrap())
+    Arc::new(SqliteStore::open_with(&cfg.data, cfg.sqlite_options()).unwrap())
 }
 
 /// A daemon in this process.

@@ -54,7 +54,11 @@ pub(crate) async fn cancel(
     Ok((action.result(), Some(notice)))
 }
 
-pub(crate) async fn retry(c: &mut Object, id: JobId) -> Result<(JobState, Notice), StoreError> {
+pub(crate) async fn retry(
+    c: &mut Object,
+    id: JobId,
+    log_attempts: u32,
+) -> Result<(JobState, Notice), StoreError> {
     let tx = c.transaction().await.map_err(engine)?;
     let st = tx.prepare_cached(LOCK_JOB).await.map_err(engine)?;
     let row = tx
@@ -65,7 +69,9 @@ pub(crate) async fn retry(c: &mut Object, id: JobId) -> Result<(JobState, Notice
     let row = Cols(&row);
     check_retry(row.state("state")?)?;
     let st = tx.prepare_cached(RETRY).await.map_err(engine)?;
-    tx.execute(&st, &[&id]).await.map_err(engine)?;
+    tx.execute(&st, &[&id, &i64::from(log_attempts)])
+        .await
+        .map_err(engine)?;
     tx.commit().await.map_err(engine)?;
     Ok((
         JobState::Queued,

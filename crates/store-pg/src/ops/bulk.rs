@@ -40,25 +40,29 @@ pub(crate) async fn bulk(
     action: BulkAction,
     filter: &JobFilter,
     limit: usize,
+    log_attempts: u32,
 ) -> Result<(BulkOutcome, Vec<Notice>), StoreError> {
     filter.check(action, limit)?;
     let states = filter.state_names();
     let n = i64::try_from(limit).unwrap_or(i64::MAX);
-    let args: [&(dyn ToSql + Sync); 6] = [
+    let keep = i64::from(log_attempts);
+    let args: [&(dyn ToSql + Sync); 7] = [
         &states,
         &filter.job,
         &filter.pool,
         &filter.since,
         &filter.until,
         &n,
+        &keep,
     ];
     let tx = c.transaction().await.map_err(engine)?;
-    let sql = match action {
-        BulkAction::Retry => RETRY,
-        BulkAction::Delete => DELETE,
+    // The retry also takes the logs kept ($7).
+    let (sql, n_args) = match action {
+        BulkAction::Retry => (RETRY, 7),
+        BulkAction::Delete => (DELETE, 6),
     };
     let st = tx.prepare_cached(sql).await.map_err(engine)?;
-    let rows = tx.query(&st, &args).await.map_err(engine)?;
+    let rows = tx.query(&st, &args[..n_args]).await.map_err(engine)?;
     let per_pool = all(&rows, |r| Ok((r.text("pool")?, r.int("n")?)))?;
     let st = tx.prepare_cached(MORE).await.map_err(engine)?;
     let more = Cols(&tx.query_one(&st, &args[..5]).await.map_err(engine)?).flag("more")?;

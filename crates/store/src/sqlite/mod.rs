@@ -127,8 +127,10 @@
 //! - Timestamps are the store's clock (`now_ms` when a call runs in the writer), not the
 //!   caller's, except `Completion::started_at`/`ended_at`, which are recorded as given.
 //! - `list` pages with `limit: 0` hold 100 jobs; any limit is capped at 1,000.
-//! - A `retry` numbers attempts from 1 again; `get` keeps the earlier attempts, in order, so the
-//!   same number can appear twice.
+//! - A `retry` keeps the attempt count and numbers the next attempt on (3 after 2; schema
+//!   v10); it raises `max_attempts` by the job's round (its `max_attempts` at submit), so the
+//!   job gets as many attempts again. `get` keeps every attempt, in order. The retry keeps the
+//!   logs of the job's last [`SqliteOptions::log_attempts`] attempts and deletes older ones.
 //! - A job whose cancel was asked while it ran does not run again: a `Retry` completion or a
 //!   `recover` makes it `cancelled`.
 //! - `recover` puts a lost job back in the queue even when its attempts are used up: the
@@ -140,6 +142,7 @@
 mod checkpointer;
 mod counts;
 mod files;
+pub mod memory;
 mod ops;
 mod options;
 mod readers;
@@ -168,7 +171,7 @@ use counts::Deltas;
 use readers::Readers;
 use writer::Writer;
 
-pub use options::{SqliteOptions, Synchronous};
+pub use options::{SqliteOptions, Synchronous, DEFAULT_CACHE_KIB, MIN_CACHE_KIB};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = schema::VERSION;
@@ -186,6 +189,8 @@ pub struct SqliteStore {
     writer: Writer,
     _checkpointer: Option<Checkpointer>,
     readers: Option<Arc<Readers>>,
+    /// How many attempts' logs a retry keeps ([`SqliteOptions::log_attempts`]).
+    log_attempts: u32,
     path: Option<PathBuf>,
     _lock: Option<File>,
 }
@@ -198,9 +203,14 @@ pub(crate) fn engine(e: rusqlite::Error) -> StoreError {
     StoreError::Engine(text)
 }
 
-/// The settings every connection shares.
-pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
+/// The settings every connection shares; `cache_kib` bounds its page cache.
+pub(crate) fn configure(conn: &Connection, cache_kib: u32) -> Result<(), StoreError> {
     conn.busy_timeout(Duration::from_secs(5)).map_err(engine)?;
+    // A negative cache_size is in KiB. Without it a connection's cache would grow to
+    // SQLite's default (2 MiB), and the writer's used to be set to 32 MiB: it filled as the
+    // database grew (bench/dashboard-soak/README.md).
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib}"))
+        .map_err(engine)?;
     conn.set_prepared_statement_cache_capacity(64);
     // Plans never depend on bound values: without this, SQLite (built with STAT4) re-prepares
     // the claim statement at every call.
@@ -214,13 +224,13 @@ pub(crate) fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 /// Opens a read-write connection to `path`, configured.
-pub(crate) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+pub(crate) fn open_connection(path: &Path, cache_kib: u32) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)
         .map_err(|e| StoreError::Engine(format!("cannot open {}: {e}", path.display())))?;
-    configure(&conn)?;
+    configure(&conn, cache_kib)?;
     Ok(conn)
 }
 
@@ -288,7 +298,8 @@ impl SqliteStore {
                 files::private_file(&side)?;
             }
         }
-        let mut conn = open_connection(&path)?;
+        let cache_kib = options.cache_kib.max(MIN_CACHE_KIB);
+        let mut conn = open_connection(&path, cache_kib)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get("journal_mode"))
             .map_err(engine)?;
@@ -304,7 +315,6 @@ impl SqliteStore {
         };
         conn.execute_batch(&format!(
             "PRAGMA synchronous = {sync};
-             PRAGMA cache_size = -32000;
              PRAGMA temp_store = MEMORY;
              PRAGMA journal_size_limit = 67108864;
              PRAGMA wal_autocheckpoint = {};",
@@ -312,7 +322,7 @@ impl SqliteStore {
         ))
         .map_err(engine)?;
         schema::migrate(&mut conn)?;
-        let checkpoints = open_connection(&path)?;
+        let checkpoints = open_connection(&path, cache_kib)?;
         checkpoints
             .execute_batch(&format!("PRAGMA synchronous = {sync}"))
             .map_err(engine)?;
@@ -320,7 +330,12 @@ impl SqliteStore {
         Ok(Self {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
-            readers: Some(Arc::new(Readers::new(path.clone(), options.readers))),
+            log_attempts: options.log_attempts.clamp(1, crate::logs::MAX_LOG_ATTEMPTS),
+            readers: Some(Arc::new(Readers::new(
+                path.clone(),
+                options.readers,
+                cache_kib,
+            ))),
             path: Some(path),
             _lock: Some(lock),
         })
@@ -334,13 +349,15 @@ impl SqliteStore {
     /// [`StoreError::Engine`] if SQLite cannot start.
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let mut conn = Connection::open_in_memory().map_err(engine)?;
-        configure(&conn)?;
+        // An in-memory database lives in its page cache, whatever the cache's size.
+        configure(&conn, DEFAULT_CACHE_KIB)?;
         schema::migrate(&mut conn)?;
         Ok(Self {
             // In memory: nothing is flushed, so there is nothing to switch.
             writer: Writer::spawn(conn, SqliteOptions::default().max_batch, "NORMAL")?,
             _checkpointer: None,
             readers: None,
+            log_attempts: crate::logs::DEFAULT_LOG_ATTEMPTS,
             path: None,
             _lock: None,
         })
@@ -481,7 +498,8 @@ impl Store for SqliteStore {
     }
 
     async fn retry(&self, id: JobId) -> Result<JobState, StoreError> {
-        self.write(1, move |c, d| ops::admin::retry(c, d, id, now_ms()))
+        let keep = self.log_attempts;
+        self.write(1, move |c, d| ops::admin::retry(c, d, id, now_ms(), keep))
             .await
     }
 
@@ -572,8 +590,9 @@ impl Store for SqliteStore {
     ) -> Result<BulkOutcome, StoreError> {
         filter.check(action, limit)?;
         let filter = filter.clone();
+        let keep = self.log_attempts;
         self.write(limit, move |c, d| {
-            ops::bulk::bulk(c, d, action, &filter, limit, now_ms())
+            ops::bulk::bulk(c, d, action, &filter, limit, now_ms(), keep)
         })
         .await
     }

@@ -1,4 +1,5 @@
-//! How to open a [`SqliteStore`](super::SqliteStore): durability, group commit size, readers.
+//! How to open a [`SqliteStore`](super::SqliteStore): durability, group commit size, readers,
+//! page cache.
 
 /// When a commit is flushed to disk (SQLite's `PRAGMA synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,7 +25,22 @@ pub struct SqliteOptions {
     /// on a thread of Tokio's blocking pool, so this also bounds the threads reads take however
     /// many callers wait (more wait their turn).
     pub readers: usize,
+    /// The page cache of each connection, in KiB (default 2,048: 2 MiB; at least 64). The
+    /// store holds `readers + 2` connections (the writer, the readers, the checkpointer), so
+    /// SQLite's page caches take at most `(readers + 2) × cache_kib` however large the
+    /// database grows (`PRAGMA cache_size`).
+    pub cache_kib: u32,
+    /// The attempts whose logs a manual retry keeps: the job's last ones (default
+    /// [`DEFAULT_LOG_ATTEMPTS`](crate::logs::DEFAULT_LOG_ATTEMPTS), at least 1); the retry
+    /// deletes the older attempts' logs.
+    pub log_attempts: u32,
 }
+
+/// The default [`SqliteOptions::cache_kib`]: 2 MiB a connection (SQLite's own default).
+pub const DEFAULT_CACHE_KIB: u32 = 2_048;
+
+/// The smallest [`SqliteOptions::cache_kib`]: 64 KiB.
+pub const MIN_CACHE_KIB: u32 = 64;
 
 impl Default for SqliteOptions {
     fn default() -> Self {
@@ -32,6 +48,8 @@ impl Default for SqliteOptions {
             synchronous: Synchronous::Full,
             max_batch: 1_024,
             readers: 4,
+            cache_kib: DEFAULT_CACHE_KIB,
+            log_attempts: crate::logs::DEFAULT_LOG_ATTEMPTS,
         }
     }
 }
@@ -55,6 +73,20 @@ impl SqliteOptions {
     #[must_use]
     pub fn with_readers(mut self, readers: usize) -> Self {
         self.readers = readers;
+        self
+    }
+
+    /// Sets [`SqliteOptions::log_attempts`] (1..=[`MAX_LOG_ATTEMPTS`](crate::logs::MAX_LOG_ATTEMPTS)).
+    #[must_use]
+    pub fn with_log_attempts(mut self, log_attempts: u32) -> Self {
+        self.log_attempts = log_attempts.clamp(1, crate::logs::MAX_LOG_ATTEMPTS);
+        self
+    }
+
+    /// Sets [`SqliteOptions::cache_kib`] (at least [`MIN_CACHE_KIB`]).
+    #[must_use]
+    pub fn with_cache_kib(mut self, cache_kib: u32) -> Self {
+        self.cache_kib = cache_kib.max(MIN_CACHE_KIB);
         self
     }
 }

@@ -15,6 +15,7 @@ pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     max_idle: usize,
+    cache_kib: u32,
     turns: Arc<Semaphore>,
 }
 
@@ -28,11 +29,12 @@ impl std::fmt::Debug for Readers {
 }
 
 impl Readers {
-    pub(crate) fn new(path: PathBuf, max_idle: usize) -> Self {
+    pub(crate) fn new(path: PathBuf, max_idle: usize, cache_kib: u32) -> Self {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
             max_idle,
+            cache_kib,
             turns: Arc::new(Semaphore::new(max_idle.max(1))),
         }
     }
@@ -54,7 +56,7 @@ impl Readers {
         let conn = match pooled {
             Some(c) => c,
             None => {
-                let c = open_connection(&self.path)?;
+                let c = open_connection(&self.path, self.cache_kib)?;
                 c.execute_batch("PRAGMA query_only = ON").map_err(engine)?;
                 c
             }

@@ -19,7 +19,7 @@ use crate::StoreError;
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
@@ -29,6 +29,7 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("sql/schema/v7.sql"),
     include_str!("sql/schema/v8.sql"),
     include_str!("sql/schema/v9.sql"),
+    include_str!("sql/schema/v10.sql"),
 ];
 
 /// The migration transaction: `user_version` is the version.
@@ -135,7 +136,7 @@ mod tests {
     #[test]
     fn hot_statements_are_not_reprepared_when_rebound() {
         let mut conn = Connection::open_in_memory().unwrap();
-        crate::sqlite::configure(&conn).unwrap();
+        crate::sqlite::configure(&conn, crate::sqlite::DEFAULT_CACHE_KIB).unwrap();
         migrate(&mut conn).unwrap();
         for (sql, n) in [
             (ops::claim::CLAIM, 5),

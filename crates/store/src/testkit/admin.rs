@@ -114,7 +114,8 @@ pub async fn cancel_in_every_state<H: Harness, Fut: Future<Output = H>>(
     harness.check_counts().await;
 }
 
-/// Retry requeues dead and cancelled jobs with fresh attempts, and refuses the others.
+/// Retry requeues dead and cancelled jobs with a fresh round of attempts, numbered on after
+/// the earlier ones (schema v10), and refuses the others.
 pub async fn retry_requeues_dead_and_cancelled_jobs_with_fresh_attempts<
     H: Harness,
     Fut: Future<Output = H>,
@@ -141,29 +142,51 @@ pub async fn retry_requeues_dead_and_cancelled_jobs_with_fresh_attempts<
         .unwrap();
     assert_eq!(store.retry(id).await.unwrap(), JobState::Queued);
     let r = store.get(id).await.unwrap();
+    // The attempt count stays; the job gets its round (1 attempt) again.
     assert_eq!(
-        (r.state, r.attempt, r.error),
-        (JobState::Queued, 0, Some(error("no")))
+        (r.state, r.attempt, r.max_attempts, r.error),
+        (JobState::Queued, 1, 2, Some(error("no")))
     );
     assert!(matches!(
         store.retry(id).await,
         Err(StoreError::Conflict(_))
     ));
     let c = store.claim(NODE, &demand("node", 1), LEASE).await.unwrap();
-    assert_eq!((c[0].id, c[0].attempt, c[0].max_attempts), (id, 1, 1));
+    assert_eq!((c[0].id, c[0].attempt, c[0].max_attempts), (id, 2, 2));
     store
-        .complete(vec![completion(id, 1, succeeded(json!("second time")))])
+        .complete(vec![completion(
+            id,
+            2,
+            Transition::Dead {
+                error: error("again"),
+            },
+        )])
+        .await
+        .unwrap();
+    // A second retry: one more attempt again (the round is 1, however often it is retried).
+    assert_eq!(store.retry(id).await.unwrap(), JobState::Queued);
+    let c = store.claim(NODE, &demand("node", 1), LEASE).await.unwrap();
+    assert_eq!((c[0].id, c[0].attempt, c[0].max_attempts), (id, 3, 3));
+    store
+        .complete(vec![completion(id, 3, succeeded(json!("third time")))])
         .await
         .unwrap();
     let r = store.get(id).await.unwrap();
     assert_eq!(r.state, JobState::Succeeded);
-    // The earlier attempt is kept, in order.
+    // Every attempt is kept, numbered 1, 2, 3, in order, with its own outcome.
     let a: Vec<_> = r
         .attempts
         .iter()
         .map(|a| (a.attempt, a.outcome.clone().unwrap()))
         .collect();
-    assert_eq!(a, [(1, "failed".to_string()), (1, "succeeded".to_string())]);
+    assert_eq!(
+        a,
+        [
+            (1, "failed".to_string()),
+            (2, "failed".to_string()),
+            (3, "succeeded".to_string())
+        ]
+    );
     assert!(matches!(
         store.retry(id).await,
         Err(StoreError::Conflict(_))

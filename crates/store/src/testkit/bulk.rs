@@ -162,6 +162,20 @@ pub async fn bulk_retry_and_delete_by_filter<H: Harness, Fut: Future<Output = H>
     };
     assert_eq!(state_count(JobState::Queued).await, 3);
     assert_eq!(state_count(JobState::Dead).await, 1);
+    // Retried in bulk as one by one: the attempts are numbered on (1 done, the next is 2).
+    let queued = store
+        .list(ListFilter {
+            state: Some(JobState::Queued),
+            limit: 100,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
+    for j in &queued {
+        let r = store.get(j.id).await.unwrap();
+        assert_eq!((r.attempt, r.attempts.len()), (1, 1), "{}", j.id);
+    }
 
     // Delete every finished job of pool `node`: the dead `b` and the succeeded `a`.
     let finished = JobFilter {

@@ -13,6 +13,7 @@ const STATE_OF: &str = include_str!("../sql/admin/state_of.sql");
 const CANCEL_NOW: &str = include_str!("../sql/admin/cancel_now.sql");
 const CANCEL_REQUEST: &str = include_str!("../sql/admin/cancel_request.sql");
 const RETRY: &str = include_str!("../sql/admin/retry.sql");
+const TRIM_LOGS: &str = include_str!("../sql/logs/trim.sql");
 const PURGE_COUNTS: &str = include_str!("../sql/admin/purge_counts.sql");
 const PURGE_ATTEMPTS: &str = include_str!("../sql/admin/purge_attempts.sql");
 const PURGE_KEYS: &str = include_str!("../sql/admin/purge_keys.sql");
@@ -52,15 +53,31 @@ pub(in crate::sqlite) fn retry(
     deltas: &mut Deltas,
     id: JobId,
     now: Millis,
+    log_attempts: u32,
 ) -> Result<JobState, StoreError> {
     let id = id_text(id);
     let (state, pool) = state_of(c, &id)?;
     check_retry(state)?;
+    retry_one(c, &id, now, log_attempts)?;
+    deltas.moved(&pool, state, JobState::Queued);
+    Ok(JobState::Queued)
+}
+
+/// Queues job `id` for a new round of attempts, numbered on, and keeps the logs of its last
+/// `log_attempts` attempts; the caller checked its state.
+pub(in crate::sqlite) fn retry_one(
+    c: &Connection,
+    id: &str,
+    now: Millis,
+    log_attempts: u32,
+) -> Result<(), StoreError> {
     c.prepare_cached(RETRY)
         .and_then(|mut s| s.execute(params![id, now]))
         .map_err(engine)?;
-    deltas.moved(&pool, state, JobState::Queued);
-    Ok(JobState::Queued)
+    c.prepare_cached(TRIM_LOGS)
+        .and_then(|mut s| s.execute(params![id, log_attempts]))
+        .map_err(engine)?;
+    Ok(())
 }
 
 pub(in crate::sqlite) fn purge(

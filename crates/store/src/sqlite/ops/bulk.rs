@@ -10,7 +10,6 @@ use crate::rules::rows::Row;
 use crate::{JobId, JobState, Millis, StoreError};
 
 const STATE_OF: &str = include_str!("../sql/admin/state_of.sql");
-const RETRY: &str = include_str!("../sql/admin/retry.sql");
 const PICK: &str = include_str!("../sql/bulk/pick.sql");
 const FORGET_KEY: &str = include_str!("../sql/bulk/forget_key.sql");
 const DELETE_ATTEMPTS: &str = include_str!("../sql/bulk/delete_attempts.sql");
@@ -50,6 +49,7 @@ pub(in crate::sqlite) fn bulk(
     filter: &JobFilter,
     limit: usize,
     now: Millis,
+    log_attempts: u32,
 ) -> Result<BulkOutcome, StoreError> {
     filter.check(action, limit)?;
     let states = serde_json::to_string(&filter.state_names())
@@ -74,9 +74,7 @@ pub(in crate::sqlite) fn bulk(
     for (id, pool, state) in picked.iter().take(limit) {
         match action {
             BulkAction::Retry => {
-                c.prepare_cached(RETRY)
-                    .and_then(|mut s| s.execute(params![id, now]))
-                    .map_err(engine)?;
+                super::admin::retry_one(c, id, now, log_attempts)?;
                 deltas.moved(pool, *state, JobState::Queued);
             }
             BulkAction::Delete => {
