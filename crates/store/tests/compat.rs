@@ -192,6 +192,11 @@ async fn generate_fixture() {
     waiting.after = vec![After::Job(running)];
     let w = store.submit(vec![waiting], WINDOW).await.unwrap();
     assert_eq!(w[0].state, JobState::Waiting);
+    // Since v11: a second link, waiting for the waiting one.
+    let mut chained = one("chained.js");
+    chained.after = vec![After::Job(w[0].id)];
+    let c = store.submit(vec![chained], WINDOW).await.unwrap();
+    assert_eq!(c[0].state, JobState::Waiting);
     drop(store); // closes: the WAL is checkpointed into the file
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::copy(dir.path().join(DB_FILE), &target).unwrap();
@@ -599,4 +604,92 @@ async fn a_v9_database_numbers_retried_attempts_on() {
     let claimed = store.claim(NODE, &demand("node", 20), LEASE).await.unwrap();
     let c = claimed.iter().find(|c| c.id == dead.id).unwrap();
     assert_eq!((c.attempt, c.max_attempts), (2, 4));
+}
+
+/// The chain of a v11 file (`running.js` ← `waiting.js` ← `chained.js`): its head dead
+/// cancels both links, each naming the job it waited for.
+#[tokio::test]
+async fn opens_a_v11_database() {
+    let (_dir, store) = open_fixture(11);
+    let running = find(&store, "running.js").await;
+    let (waiting, chained) = (
+        find(&store, "waiting.js").await,
+        find(&store, "chained.js").await,
+    );
+    assert_eq!(
+        (waiting.state, chained.state),
+        (JobState::Waiting, JobState::Waiting)
+    );
+    let mut c = completion(
+        running.id,
+        running.attempt,
+        Transition::Dead {
+            error: error("gone"),
+        },
+    );
+    c.node = FIXTURE_NODE.into();
+    store.complete(vec![c]).await.unwrap();
+    for (link, dep) in [("waiting.js", running.id), ("chained.js", waiting.id)] {
+        let v = find(&store, link).await;
+        assert_eq!(v.state, JobState::Cancelled, "{link}");
+        let e = v.error.expect("a cancelled dependent says why");
+        assert!(
+            e.message.contains(&dep.to_string()),
+            "{link}: {}",
+            e.message
+        );
+    }
+}
+
+/// A file from before v11 gains the cascade without trigger nesting: a chain longer than
+/// SQLite's trigger depth (1,000) is cancelled whole when its head dies.
+#[tokio::test]
+async fn a_v10_database_cancels_a_chain_past_the_trigger_depth() {
+    const LINKS: usize = 1_500;
+    let (_dir, store) = open_fixture(10);
+    let head = store
+        .submit(vec![job("head", "chain")], WINDOW)
+        .await
+        .unwrap()[0]
+        .id;
+    let links: Vec<_> = (0..LINKS)
+        .map(|k| {
+            let mut j = job("link", "chain");
+            j.after = vec![if k == 0 {
+                After::Job(head)
+            } else {
+                After::Item(k - 1)
+            }];
+            j
+        })
+        .collect();
+    let ids: Vec<JobId> = store
+        .submit(links, WINDOW)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    let claimed = store.claim(NODE, &demand("chain", 5), LEASE).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [head]);
+    let dead = Transition::Dead {
+        error: error("boom"),
+    };
+    store
+        .complete(vec![completion(head, 1, dead)])
+        .await
+        .unwrap();
+    for id in [ids[0], ids[LINKS / 2], ids[LINKS - 1]] {
+        assert_eq!(store.get(id).await.unwrap().state, JobState::Cancelled);
+    }
+    let page = store
+        .list(ListFilter {
+            state: Some(JobState::Waiting),
+            job: Some("link".into()),
+            limit: 10,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.jobs.is_empty(), "no link is left waiting");
 }

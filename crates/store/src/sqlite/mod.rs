@@ -326,7 +326,7 @@ impl SqliteStore {
         checkpoints
             .execute_batch(&format!("PRAGMA synchronous = {sync}"))
             .map_err(engine)?;
-        let writer = Writer::spawn(conn, options.max_batch, sync)?;
+        let writer = Writer::spawn(conn, options.max_batch, sync, ops::after::release_cascade)?;
         Ok(Self {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
@@ -354,7 +354,12 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         Ok(Self {
             // In memory: nothing is flushed, so there is nothing to switch.
-            writer: Writer::spawn(conn, SqliteOptions::default().max_batch, "NORMAL")?,
+            writer: Writer::spawn(
+                conn,
+                SqliteOptions::default().max_batch,
+                "NORMAL",
+                ops::after::release_cascade,
+            )?,
             _checkpointer: None,
             readers: None,
             log_attempts: crate::logs::DEFAULT_LOG_ATTEMPTS,

@@ -39,9 +39,13 @@ pub(crate) trait Work<T>:
 }
 impl<T, F: FnMut(&Connection, &mut Deltas) -> Result<T, StoreError> + Send> Work<T> for F {}
 
+/// What the writer runs after every call, in the call's transaction (and savepoint): the
+/// store's follow-up of changes its triggers leave to finish (`ops::after::release_cascade`).
+pub(crate) type AfterCall = fn(&Connection) -> Result<(), StoreError>;
+
 /// One call waiting for the writer.
 trait Request: Send {
-    /// Runs the call; `false` if it failed.
+    /// Runs the call (and its [`AfterCall`]); `false` if it failed.
     fn run(&mut self, conn: &Connection, deltas: &mut Deltas) -> bool;
     /// How much work it brings (jobs, completions…), to bound a batch.
     fn weight(&self) -> usize;
@@ -53,6 +57,7 @@ trait Request: Send {
 
 struct Call<F, T> {
     f: F,
+    after: AfterCall,
     weight: usize,
     durable: bool,
     result: Option<Result<T, StoreError>>,
@@ -66,19 +71,23 @@ where
 {
     fn run(&mut self, conn: &Connection, deltas: &mut Deltas) -> bool {
         // A bug that panics fails its call, not the writer (and with it every later call).
-        let f = &mut self.f;
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn, deltas)))
-            .unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                tracing::error!(panic = %what, "a store call panicked");
-                Err(StoreError::Engine(format!(
-                    "the store call panicked: {what}"
-                )))
-            });
+        let (f, after) = (&mut self.f, self.after);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let value = f(conn, deltas)?;
+            after(conn)?;
+            Ok(value)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a store call panicked");
+            Err(StoreError::Engine(format!(
+                "the store call panicked: {what}"
+            )))
+        });
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -109,6 +118,7 @@ where
 /// the connection (which checkpoints the WAL) and exit; `Drop` waits for that.
 pub(crate) struct Writer {
     tx: Option<mpsc::Sender<Box<dyn Request>>>,
+    after: AfterCall,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -120,11 +130,13 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`, whose durable commits use `PRAGMA synchronous =
-    /// durable_sync` (`"FULL"` or `"NORMAL"`: the store's option).
+    /// durable_sync` (`"FULL"` or `"NORMAL"`: the store's option); `after` runs after every
+    /// call, in its transaction.
     pub(crate) fn spawn(
         conn: Connection,
         max_batch: usize,
         durable_sync: &'static str,
+        after: AfterCall,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Box<dyn Request>>();
         let thread = std::thread::Builder::new()
@@ -133,6 +145,7 @@ impl Writer {
             .map_err(|e| StoreError::Engine(format!("cannot start the store's writer: {e}")))?;
         Ok(Self {
             tx: Some(tx),
+            after,
             thread: Some(thread),
         })
     }
@@ -165,6 +178,7 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let request = Box::new(Call {
             f,
+            after: self.after,
             durable,
             weight: weight.max(1),
             result: None,
@@ -366,7 +380,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
             .unwrap();
-        Writer::spawn(conn, 64, "FULL").unwrap()
+        Writer::spawn(conn, 64, "FULL", |_| Ok(())).unwrap()
     }
 
     fn values(conn: &Connection) -> Vec<i64> {

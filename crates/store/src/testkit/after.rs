@@ -344,7 +344,11 @@ pub async fn a_deep_chain_is_cancelled_whole<H: Harness, Fut: Future<Output = H>
     const BATCH: usize = 500;
     let harness = fresh().await;
     let store = harness.store();
-    let head = store.submit(vec![job("head", "node")], WINDOW).await.unwrap()[0].id;
+    let head = store
+        .submit(vec![job("head", "node")], WINDOW)
+        .await
+        .unwrap()[0]
+        .id;
     let mut ids = vec![head];
     while ids.len() < DEEP_CHAIN {
         let last = *ids.last().unwrap();

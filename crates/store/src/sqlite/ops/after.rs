@@ -1,6 +1,7 @@
 //! `after` at submit: the new job's dependencies are looked up (and marked as having
 //! dependents), and it starts `waiting`, free, or `cancelled` ([`crate::after`]). Their ends
-//! release it by the schema's triggers (`sql/schema/v9.sql`).
+//! release it by the schema's triggers (`sql/schema/v9.sql`, `v11.sql`), and
+//! [`release_cascade`] finishes what they leave, after every write call.
 
 use rusqlite::{params, Connection};
 
@@ -15,6 +16,29 @@ use crate::{JobId, JobState, NewJob, StoreError};
 const MARK: &str = include_str!("../sql/after/mark.sql");
 const SET: &str = include_str!("../sql/after/set.sql");
 const EDGE: &str = include_str!("../sql/after/edge.sql");
+const CASCADE: &str = include_str!("../sql/after/cascade.sql");
+
+/// The most levels of a chain released by one call: a bound on the loop, far beyond any chain
+/// a database can hold pending (each level is at least one job; it only stops a bug from
+/// spinning the writer).
+const MAX_CASCADE_LEVELS: usize = 100_000_000;
+
+/// Releases the dependents of every job in `job_cascade` (jobs a dependency's end cancelled,
+/// whose own dependents wait), level by level until none is left: each `DELETE` fires
+/// `job_cascade_released` for the rows it takes, which may add the next level. The trigger
+/// depth stays the same whatever the chain's length (schema v11). The writer calls it after
+/// every call, in the call's transaction: a chain ends with the job that ended its head.
+pub(in crate::sqlite) fn release_cascade(c: &Connection) -> Result<(), StoreError> {
+    let mut s = c.prepare_cached(CASCADE).map_err(engine)?;
+    for _ in 0..MAX_CASCADE_LEVELS {
+        if s.execute([]).map_err(engine)? == 0 {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Engine(format!(
+        "the release of dependents did not end after {MAX_CASCADE_LEVELS} levels"
+    )))
+}
 
 /// Attaches the dependencies of `job`, item `index` of its batch, just inserted as `id` in
 /// `state`; `earlier` are the ids the batch's earlier items answered. Returns its state now.

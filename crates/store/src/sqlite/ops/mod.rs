@@ -24,7 +24,7 @@
 //! by column name ([`Cols`], through [`crate::rules::rows`]).
 
 pub(super) mod admin;
-pub(super) mod after;
+pub(in crate::sqlite) mod after;
 pub(super) mod bulk;
 pub(super) mod claim;
 pub(super) mod complete;
