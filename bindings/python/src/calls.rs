@@ -10,7 +10,8 @@
 //! waited behind another call): when it passes, the call is cancelled, the pool kills its
 //! worker at once (the executor's cancel grace is 0), and the answer says `timed_out`.
 //!
-//! The end reaches Python as `on_done(kind, payload, extra)`: `(0, value_b64, None)`,
+//! The end reaches Python as `on_done(kind, payload, extra)` on the delivery thread, or as the
+//! answer of `NativeRun.take_end` to a caller that waits for it (`handoff.rs`): `(0, value_b64, None)`,
 //! `(1, exception_b64, traceback)` for what the call raised, or `(2, json, why)` for any other
 //! end (`{"id", "outcome", "attempts"}` or a refusal `{"error"}`; `why` is `"timeout"` or
 //! `None`). Progress values (`offload.progress(data)`) go to `on_progress(json)` before it.
@@ -36,10 +37,21 @@ pub(crate) const MAX_RESUBMITS: u32 = 8;
 const LIFECYCLE_EVENTS: usize = 16;
 
 /// What the executor's Python side gets at the end.
-enum End {
+pub(crate) enum End {
     Value(String),
     Raised(String, String),
     Other(String, Option<&'static str>),
+}
+
+impl End {
+    /// `on_done`'s arguments: `(kind, payload, extra)`.
+    pub(crate) fn into_args(self) -> (u8, String, Option<String>) {
+        match self {
+            End::Value(v) => (0, v, None),
+            End::Raised(e, tb) => (1, e, Some(tb)),
+            End::Other(json, why) => (2, json, why.map(str::to_owned)),
+        }
+    }
 }
 
 /// Submits an executor call; see the module's doc.
@@ -52,6 +64,7 @@ pub(crate) fn submit(
 ) -> NativeRun {
     let run = NativeRun::new();
     let (slot, track) = (Arc::clone(&run.slot), Arc::clone(&run.track));
+    let handoff = Arc::clone(&run.handoff);
     let on_progress = on_progress.map(Arc::new);
     let pool = pool.clone();
     runtime().spawn(async move {
@@ -100,14 +113,12 @@ pub(crate) fn submit(
             break answer(&result);
         };
         *lock(&slot) = Slot::Done;
-        deliver(Box::new(move |py| {
-            match end {
-                End::Value(v) => on_done.call1(py, (0, v, py.None())),
-                End::Raised(e, tb) => on_done.call1(py, (1, e, tb)),
-                End::Other(json, why) => on_done.call1(py, (2, json, why)),
-            }
-            .map(drop)
-        }));
+        // A caller waiting in `take_end` settles the future itself (`handoff.rs`).
+        if let Some(end) = handoff.offer(end) {
+            deliver(Box::new(move |py| {
+                on_done.call1(py, end.into_args()).map(drop)
+            }));
+        }
     });
     run
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use offload_pool::{
     Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, PoolConfig,
@@ -16,7 +17,9 @@ use serde_json::{json, Value};
 
 use tokio::sync::broadcast;
 
+use crate::calls::End;
 use crate::deliver::{call_back, call_shared};
+use crate::handoff::{Handoff, Waited};
 use crate::{ms, parse, py_error, runtime, signal_number};
 
 /// The pool options the Python layer sends (validated there; checked again here).
@@ -256,6 +259,8 @@ impl Track {
 pub(crate) struct NativeRun {
     pub(crate) slot: Arc<Mutex<Slot>>,
     pub(crate) track: Arc<Track>,
+    /// An executor call's end, for a caller waiting in `take_end` (`handoff.rs`).
+    pub(crate) handoff: Arc<Handoff<End>>,
 }
 
 impl NativeRun {
@@ -263,9 +268,13 @@ impl NativeRun {
         Self {
             slot: Arc::new(Mutex::new(Slot::Pending(false))),
             track: Arc::new(Track::default()),
+            handoff: Arc::new(Handoff::default()),
         }
     }
 }
+
+/// How long `take_end` waits without the GIL before it checks for signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 #[pymethods]
 impl NativeRun {
@@ -286,6 +295,34 @@ impl NativeRun {
             self.track.drain(|_| {});
         }
         self.track.started.load(Ordering::Acquire)
+    }
+
+    /// An executor call's end `(kind, payload, extra)`, as `on_done` would get it, when it
+    /// comes within `timeout` seconds (`None`: no limit) and no other caller or the delivery
+    /// thread has it: the caller then settles the future itself. `None` otherwise. Waits
+    /// without the GIL; a signal handler that raises (Ctrl-C) ends the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn take_end(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<(u8, String, Option<String>)>> {
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            let slice = deadline.map_or(SIGNAL_CHECK, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK)
+            });
+            match py.detach(|| self.handoff.wait(slice)) {
+                Waited::End(end) => return Ok(Some(end.into_args())),
+                Waited::Elsewhere => return Ok(None),
+                Waited::TimedOut => {}
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
     }
 }
 

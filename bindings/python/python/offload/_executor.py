@@ -10,6 +10,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from . import _native
@@ -240,6 +241,27 @@ class _CallFuture(concurrent.futures.Future[T]):
     def running(self) -> bool:
         self._sync()
         return super().running()
+
+    def _take(self, timeout: Optional[float]) -> Optional[float]:
+        """Waits in the extension for the call's end and settles the future from this thread
+        (``handoff.rs``: no hop through the delivery thread). Returns what is left of
+        ``timeout``."""
+        run = self._run
+        if run is None or self.done():
+            return timeout
+        start = time.monotonic()
+        end = run.take_end(timeout)
+        if end is not None:
+            self._offload_done(*end)
+        if timeout is None:
+            return None
+        return max(0.0, timeout - (time.monotonic() - start))
+
+    def result(self, timeout: Optional[float] = None) -> T:
+        return super().result(self._take(timeout))
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        return super().exception(self._take(timeout))
 
     def cancel(self) -> bool:
         self._sync()
