@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use offload_pool::{
-    Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, PoolConfig,
-    PoolError, RunOptions, WorkerKind,
+    Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, KillMode,
+    KillOrder, PoolConfig, PoolError, RunOptions, WorkerKind,
 };
 use offload_process::{ResourceLimits, Runtimes};
 use pyo3::prelude::*;
@@ -46,6 +46,12 @@ struct PoolOpts {
     recycle_after_jobs: Option<u64>,
     recycle_max_rss: Option<u64>,
     recycle_max_age_ms: Option<u64>,
+    recycle_max_heap: Option<u64>,
+    recycle_max_cpu: Option<u32>,
+    recycle_cpu_samples: Option<u32>,
+    /// `0`: never ping.
+    ping_interval_ms: Option<u64>,
+    ping_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     kill_signal: Option<String>,
     kill_grace_ms: Option<u64>,
@@ -104,6 +110,17 @@ impl PoolOpts {
         c.recycle.after_jobs = self.recycle_after_jobs;
         c.recycle.max_rss = self.recycle_max_rss;
         c.recycle.max_age = self.recycle_max_age_ms.map(ms);
+        c.recycle.max_heap = self.recycle_max_heap;
+        c.recycle.max_cpu = self.recycle_max_cpu;
+        if let Some(n) = self.recycle_cpu_samples {
+            c.recycle.cpu_samples = n;
+        }
+        if let Some(p) = self.ping_interval_ms {
+            c.ping_interval = (p > 0).then(|| ms(p));
+        }
+        if let Some(t) = self.ping_timeout_ms {
+            c.ping_timeout = ms(t);
+        }
         c.idle_timeout = self.idle_timeout_ms.map(ms);
         if let Some(s) = &self.kill_signal {
             c.kill_signal = signal_number(s)?;
@@ -155,6 +172,19 @@ struct RunOpts {
     key: Option<String>,
 }
 
+/// A kill mode by name, with its grace.
+fn kill_mode(mode: &str, grace_ms: u64) -> PyResult<KillMode> {
+    let grace = ms(grace_ms);
+    match mode {
+        "soft" => Ok(KillMode::Soft { grace }),
+        "hard" => Ok(KillMode::Hard { grace }),
+        other => Err(py_error(
+            "InvalidArgument",
+            format!("unknown kill mode {other:?}: use \"soft\" or \"hard\""),
+        )),
+    }
+}
+
 /// The stable code of a pool refusal.
 pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
     match e {
@@ -164,6 +194,8 @@ pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
             "JobNotFound"
         }
         PoolError::InvalidJob(_) => "InvalidJob",
+        PoolError::NoSuchWorker { .. } => "NoSuchWorker",
+        PoolError::OutOfRange(_) => "InvalidArgument",
         _ => "PoolGone",
     }
 }
@@ -464,6 +496,32 @@ impl NativePool {
     /// Stops accepting jobs, lets running ones finish until `deadline_ms`, then kills the rest.
     fn shutdown(&self, py: Python<'_>, deadline_ms: u64) {
         py.detach(|| runtime().block_on(self.pool.shutdown(ms(deadline_ms))));
+    }
+
+    /// Kills worker `pid` (`mode`: `"soft"` or `"hard"`, see `offload_pool::KillMode`); the
+    /// pool starts its replacement.
+    fn kill_worker(&self, py: Python<'_>, pid: u32, mode: &str, grace_ms: u64) -> PyResult<()> {
+        let mode = kill_mode(mode, grace_ms)?;
+        py.detach(|| runtime().block_on(self.pool.kill_worker(pid, mode)))
+            .map_err(|e| py_error(pool_error_code(&e), e))
+    }
+
+    /// Kills every worker (`order`: `"parallel"` or `"sequence"`) and ends the pool; returns
+    /// when no worker is left.
+    fn kill_all(&self, py: Python<'_>, mode: &str, order: &str, grace_ms: u64) -> PyResult<()> {
+        let mode = kill_mode(mode, grace_ms)?;
+        let order = match order {
+            "parallel" => KillOrder::Parallel,
+            "sequence" => KillOrder::Sequence,
+            other => {
+                return Err(py_error(
+                    "InvalidArgument",
+                    format!("unknown kill order {other:?}: use \"parallel\" or \"sequence\""),
+                ))
+            }
+        };
+        py.detach(|| runtime().block_on(self.pool.kill_all(mode, order)))
+            .map_err(|e| py_error(pool_error_code(&e), e))
     }
 
     /// Kills every worker at once.
