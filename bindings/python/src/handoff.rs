@@ -7,6 +7,9 @@
 //! the end to it instead ([`Handoff::offer`]) and the caller settles the future itself: one hop,
 //! and the delivery thread is not woken at all. Nobody waiting: the end goes to the delivery
 //! thread as before, so callbacks, `concurrent.futures.wait` and asyncio see every end.
+//!
+//! Tested from Python (the crate's tests are pytest's): `test_executor.py`'s
+//! `test_result_timeout_then_many_waiters_see_the_same_end`.
 
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -85,52 +88,5 @@ impl<T> Handoff<T> {
             None if s.offered => Waited::Elsewhere,
             None => Waited::TimedOut,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-
-    #[test]
-    fn nobody_waiting_returns_the_end_for_delivery() {
-        let h = Handoff::default();
-        assert_eq!(h.offer(7), Some(7));
-        assert!(matches!(h.wait(Duration::ZERO), Waited::Elsewhere));
-    }
-
-    #[test]
-    fn a_waiting_caller_takes_the_end() {
-        let h = Arc::new(Handoff::default());
-        let waiter = {
-            let h = Arc::clone(&h);
-            std::thread::spawn(move || loop {
-                match h.wait(Duration::from_secs(30)) {
-                    Waited::TimedOut => continue,
-                    Waited::End(v) => return Some(v),
-                    Waited::Elsewhere => return None,
-                }
-            })
-        };
-        // Offered until a waiter is inside `wait`: then it must get it, not the delivery.
-        let mut end = Some(5);
-        while let Some(v) = end.take() {
-            if lock(&h.state).waiting > 0 {
-                assert_eq!(h.offer(v), None);
-            } else {
-                end = Some(v);
-                std::thread::yield_now();
-            }
-        }
-        assert_eq!(waiter.join().ok().flatten(), Some(5));
-    }
-
-    #[test]
-    fn nothing_offered_times_out() {
-        let h: Handoff<u8> = Handoff::default();
-        assert!(matches!(h.wait(Duration::from_millis(1)), Waited::TimedOut));
-        assert_eq!(lock(&h.state).waiting, 0);
     }
 }
