@@ -113,8 +113,15 @@ pub(crate) fn submit(
             break answer(&result);
         };
         *lock(&slot) = Slot::Done;
-        // A caller waiting in `take_end` settles the future itself (`handoff.rs`).
-        if let Some(end) = handoff.offer(end) {
+        // A caller waiting in `take_end` settles the future itself (`handoff.rs`), unless
+        // progress values were queued to the delivery thread: they run before the end.
+        let end = if on_progress.is_some() {
+            handoff.pass();
+            Some(end)
+        } else {
+            handoff.offer(end)
+        };
+        if let Some(end) = end {
             deliver(Box::new(move |py| {
                 on_done.call1(py, end.into_args()).map(drop)
             }));

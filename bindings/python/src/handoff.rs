@@ -6,7 +6,9 @@
 //! waits in `NativeRun.take_end` (`_CallFuture.result()` and `exception()`), the runtime hands
 //! the end to it instead ([`Handoff::offer`]) and the caller settles the future itself: one hop,
 //! and the delivery thread is not woken at all. Nobody waiting: the end goes to the delivery
-//! thread as before, so callbacks, `concurrent.futures.wait` and asyncio see every end.
+//! thread as before, so callbacks, `concurrent.futures.wait` and asyncio see every end. A call
+//! with an `on_progress` callback always ends through the delivery thread ([`Handoff::pass`]),
+//! so its progress values, queued there, all run before its future is done.
 //!
 //! Tested from Python (the crate's tests are pytest's): `test_executor.py`'s
 //! `test_result_timeout_then_many_waiters_see_the_same_end`.
@@ -68,6 +70,14 @@ impl<T> Handoff<T> {
         drop(s);
         self.cv.notify_one();
         None
+    }
+
+    /// From the runtime, once, instead of [`offer`](Self::offer) when the end must go through
+    /// the delivery thread (after the call's progress callbacks queued there): a waiting caller
+    /// stops waiting and reads the future as the delivery thread settles it.
+    pub(crate) fn pass(&self) {
+        lock(&self.state).offered = true;
+        self.cv.notify_all();
     }
 
     /// Waits up to `slice` for the end (without the GIL: the caller detaches). A caller that
