@@ -176,3 +176,19 @@ def test_executor_cpu_seconds_fails_only_that_call() -> None:
             ex.submit(calls.spin).result()
         assert ex.submit(calls.pid).result() != first
         assert not alive(first)
+
+
+def test_executor_kill_worker_hard_fails_the_running_call_only(tmp_path: Any) -> None:
+    gate = tmp_path / "gate"
+    with offload.ProcessPoolExecutor(1, prefetch=2) as ex:
+        (first,) = ex.pids()
+        running = ex.submit(calls.wait_for_file, str(gate), 1)
+        waiting = ex.submit(calls.pid)  # held by the same worker, behind the running call
+        until(lambda: running.running() and waiting.running(), "both calls in the worker")
+        ex.kill_worker(first, "hard", grace=0)
+        with pytest.raises(offload.Killed):
+            running.result()
+        assert waiting.result() != first  # run again on the replacement
+        assert not alive(first)
+        with pytest.raises(offload.NoSuchWorker):
+            ex.kill_worker(first)

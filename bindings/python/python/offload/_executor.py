@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from . import _native
 from ._errors import InvalidArgument, OffloadError, TimedOut, UnpicklableError, WorkerCrashed
-from ._pool import Pool, _set, settle
+from ._pool import KillMode, Pool, _set, settle
 from ._wait import count, ms, options_json
 
 T = TypeVar("T")
@@ -193,6 +193,14 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
     def pids(self) -> list[int]:
         """The live workers' pids."""
         return self._pool.pids()
+
+    def kill_worker(self, pid: int, mode: KillMode = "soft", grace: float = 5.0) -> None:
+        """Kills worker ``pid`` (:meth:`Pool.kill_worker`); the executor starts its replacement.
+        ``"soft"``: the worker runs the calls it holds, then exits (SIGKILL after ``grace``
+        seconds). ``"hard"``: SIGKILL after ``grace``; its running call fails with
+        :class:`Killed`, the calls only waiting in it run on another worker. Raises
+        :class:`NoSuchWorker` for a pid that is not one of its workers."""
+        self._pool.kill_worker(pid, mode, grace)
 
 
 class _CallFuture(concurrent.futures.Future[T]):
