@@ -207,7 +207,9 @@ class _CallFuture(concurrent.futures.Future[T]):
     """A call's future: it is running once the pool sent the call to a worker (the native
     run's ``started()``, read when asked: no callback per start). Cancelling it before then
     removes the call from the queue; after, ``cancel()`` returns False, as the standard
-    library's."""
+    library's. ``result()`` and ``exception()`` wait in the extension without the GIL and
+    settle the future themselves when the end comes to them (``src/handoff.rs``); other
+    ends are settled by the delivery thread."""
 
     _run: Optional[_native.NativeRun] = None
     _executor: Optional[ProcessPoolExecutor] = None
