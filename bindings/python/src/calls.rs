@@ -4,7 +4,9 @@
 //!
 //! A call whose worker died (a signal, an exit, a kill) before it began was only waiting behind
 //! the call that died: it is submitted again, at most [`MAX_RESUBMITS`] times, and its future
-//! never sees the death. A call that had begun ends with the death's outcome.
+//! never sees the death. A call that had begun ends with the death's outcome. A call the worker
+//! gave back (it waited behind a call that runs long; the worker is `busy` until that one
+//! ends) is submitted again too, and runs on the first worker that is ready.
 //!
 //! Its timeout runs from the moment it began (the pool's own timeout would count the time it
 //! waited behind another call): when it passes, the call is cancelled, the pool kills its
@@ -28,6 +30,9 @@ use serde_json::{json, Value};
 use crate::deliver::{call_shared, deliver};
 use crate::pool::{ended, lock, refusal, NativeRun, Slot, Track};
 use crate::runtime;
+
+/// The error name of a call the executor's worker gave back (`REQUEUED` in `worker.py`).
+const GIVEN_BACK: &str = "Requeued";
 
 /// How many times a call that never began is submitted again after its worker died.
 pub(crate) const MAX_RESUBMITS: u32 = 8;
@@ -110,6 +115,9 @@ pub(crate) fn submit(
                 resubmits += 1;
                 continue;
             }
+            if !began && given_back(&result) && !Slot::cancelled(&slot) {
+                continue; // it waited behind a long call: to the first worker that is ready
+            }
             break answer(&result);
         };
         *lock(&slot) = Slot::Done;
@@ -175,6 +183,15 @@ async fn watch(
     };
     *lock(&track.events) = rx;
     (result, timed_out)
+}
+
+/// Whether the worker gave the call back without beginning it (the `Requeued` answer of
+/// `_jobs/worker.py`: it waited behind a call that runs long).
+fn given_back(result: &JobResult) -> bool {
+    matches!(
+        &result.outcome,
+        Outcome::Failed { name, .. } | Outcome::FailedNoRetry { name, .. } if name == GIVEN_BACK
+    )
 }
 
 /// Whether the run ended because its worker went away (not by its own answer).
