@@ -4,13 +4,16 @@
 //!
 //! A call whose worker died (a signal, an exit, a kill) before it began was only waiting behind
 //! the call that died: it is submitted again, at most [`MAX_RESUBMITS`] times, and its future
-//! never sees the death. A call that had begun ends with the death's outcome.
+//! never sees the death. A call that had begun ends with the death's outcome. A call the worker
+//! gave back (it waited behind a call that runs long; the worker is `busy` until that one
+//! ends) is submitted again too, and runs on the first worker that is ready.
 //!
 //! Its timeout runs from the moment it began (the pool's own timeout would count the time it
 //! waited behind another call): when it passes, the call is cancelled, the pool kills its
 //! worker at once (the executor's cancel grace is 0), and the answer says `timed_out`.
 //!
-//! The end reaches Python as `on_done(kind, payload, extra)`: `(0, value_b64, None)`,
+//! The end reaches Python as `on_done(kind, payload, extra)` on the delivery thread, or as the
+//! answer of `NativeRun.take_end` to a caller that waits for it (`handoff.rs`): `(0, value_b64, None)`,
 //! `(1, exception_b64, traceback)` for what the call raised, or `(2, json, why)` for any other
 //! end (`{"id", "outcome", "attempts"}` or a refusal `{"error"}`; `why` is `"timeout"` or
 //! `None`). Progress values (`offload.progress(data)`) go to `on_progress(json)` before it.
@@ -28,6 +31,9 @@ use crate::deliver::{call_shared, deliver};
 use crate::pool::{ended, lock, refusal, NativeRun, Slot, Track};
 use crate::runtime;
 
+/// The error name of a call the executor's worker gave back (`REQUEUED` in `worker.py`).
+const GIVEN_BACK: &str = "Requeued";
+
 /// How many times a call that never began is submitted again after its worker died.
 pub(crate) const MAX_RESUBMITS: u32 = 8;
 
@@ -36,10 +42,21 @@ pub(crate) const MAX_RESUBMITS: u32 = 8;
 const LIFECYCLE_EVENTS: usize = 16;
 
 /// What the executor's Python side gets at the end.
-enum End {
+pub(crate) enum End {
     Value(String),
     Raised(String, String),
     Other(String, Option<&'static str>),
+}
+
+impl End {
+    /// `on_done`'s arguments: `(kind, payload, extra)`.
+    pub(crate) fn into_args(self) -> (u8, String, Option<String>) {
+        match self {
+            End::Value(v) => (0, v, None),
+            End::Raised(e, tb) => (1, e, Some(tb)),
+            End::Other(json, why) => (2, json, why.map(str::to_owned)),
+        }
+    }
 }
 
 /// Submits an executor call; see the module's doc.
@@ -52,6 +69,7 @@ pub(crate) fn submit(
 ) -> NativeRun {
     let run = NativeRun::new();
     let (slot, track) = (Arc::clone(&run.slot), Arc::clone(&run.track));
+    let handoff = Arc::clone(&run.handoff);
     let on_progress = on_progress.map(Arc::new);
     let pool = pool.clone();
     runtime().spawn(async move {
@@ -97,17 +115,25 @@ pub(crate) fn submit(
                 resubmits += 1;
                 continue;
             }
+            if !began && given_back(&result) && !Slot::cancelled(&slot) {
+                continue; // it waited behind a long call: to the first worker that is ready
+            }
             break answer(&result);
         };
         *lock(&slot) = Slot::Done;
-        deliver(Box::new(move |py| {
-            match end {
-                End::Value(v) => on_done.call1(py, (0, v, py.None())),
-                End::Raised(e, tb) => on_done.call1(py, (1, e, tb)),
-                End::Other(json, why) => on_done.call1(py, (2, json, why)),
-            }
-            .map(drop)
-        }));
+        // A caller waiting in `take_end` settles the future itself (`handoff.rs`), unless
+        // progress values were queued to the delivery thread: they run before the end.
+        let end = if on_progress.is_some() {
+            handoff.pass();
+            Some(end)
+        } else {
+            handoff.offer(end)
+        };
+        if let Some(end) = end {
+            deliver(Box::new(move |py| {
+                on_done.call1(py, end.into_args()).map(drop)
+            }));
+        }
     });
     run
 }
@@ -157,6 +183,15 @@ async fn watch(
     };
     *lock(&track.events) = rx;
     (result, timed_out)
+}
+
+/// Whether the worker gave the call back without beginning it (the `Requeued` answer of
+/// `_jobs/worker.py`: it waited behind a call that runs long).
+fn given_back(result: &JobResult) -> bool {
+    matches!(
+        &result.outcome,
+        Outcome::Failed { name, .. } | Outcome::FailedNoRetry { name, .. } if name == GIVEN_BACK
+    )
 }
 
 /// Whether the run ended because its worker went away (not by its own answer).

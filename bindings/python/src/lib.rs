@@ -11,7 +11,8 @@
 //! - `calls.rs`: the executor's calls (`NativePool.call`), resubmitted when their worker died
 //!   before they began;
 //! - `child.rs`: `NativeChildJob` over `offload_process::ChildJob` (one fresh process a run);
-//! - `deliver.rs`: the thread that runs callbacks in Python, in batches.
+//! - `deliver.rs`: the thread that runs callbacks in Python, in batches;
+//! - `handoff.rs`: an executor call's end handed straight to a caller waiting for it.
 //!
 //! No call holds the GIL while it waits: blocking calls detach from the interpreter, and a
 //! run's end reaches Python through its `on_done` callback, queued to the delivery thread
@@ -25,6 +26,7 @@
 mod calls;
 mod child;
 mod deliver;
+mod handoff;
 mod pool;
 
 use std::sync::OnceLock;

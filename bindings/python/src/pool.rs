@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use offload_pool::{
-    Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, PoolConfig,
-    PoolError, RunOptions, WorkerKind,
+    Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, KillMode,
+    KillOrder, PoolConfig, PoolError, RunOptions, WorkerKind,
 };
 use offload_process::{ResourceLimits, Runtimes};
 use pyo3::prelude::*;
@@ -16,7 +17,9 @@ use serde_json::{json, Value};
 
 use tokio::sync::broadcast;
 
+use crate::calls::End;
 use crate::deliver::{call_back, call_shared};
+use crate::handoff::{Handoff, Waited};
 use crate::{ms, parse, py_error, runtime, signal_number};
 
 /// The pool options the Python layer sends (validated there; checked again here).
@@ -43,6 +46,12 @@ struct PoolOpts {
     recycle_after_jobs: Option<u64>,
     recycle_max_rss: Option<u64>,
     recycle_max_age_ms: Option<u64>,
+    recycle_max_heap: Option<u64>,
+    recycle_max_cpu: Option<u32>,
+    recycle_cpu_samples: Option<u32>,
+    /// `0`: never ping.
+    ping_interval_ms: Option<u64>,
+    ping_timeout_ms: Option<u64>,
     idle_timeout_ms: Option<u64>,
     kill_signal: Option<String>,
     kill_grace_ms: Option<u64>,
@@ -101,6 +110,17 @@ impl PoolOpts {
         c.recycle.after_jobs = self.recycle_after_jobs;
         c.recycle.max_rss = self.recycle_max_rss;
         c.recycle.max_age = self.recycle_max_age_ms.map(ms);
+        c.recycle.max_heap = self.recycle_max_heap;
+        c.recycle.max_cpu = self.recycle_max_cpu;
+        if let Some(n) = self.recycle_cpu_samples {
+            c.recycle.cpu_samples = n;
+        }
+        if let Some(p) = self.ping_interval_ms {
+            c.ping_interval = (p > 0).then(|| ms(p));
+        }
+        if let Some(t) = self.ping_timeout_ms {
+            c.ping_timeout = ms(t);
+        }
         c.idle_timeout = self.idle_timeout_ms.map(ms);
         if let Some(s) = &self.kill_signal {
             c.kill_signal = signal_number(s)?;
@@ -152,6 +172,19 @@ struct RunOpts {
     key: Option<String>,
 }
 
+/// A kill mode by name, with its grace.
+fn kill_mode(mode: &str, grace_ms: u64) -> PyResult<KillMode> {
+    let grace = ms(grace_ms);
+    match mode {
+        "soft" => Ok(KillMode::Soft { grace }),
+        "hard" => Ok(KillMode::Hard { grace }),
+        other => Err(py_error(
+            "InvalidArgument",
+            format!("unknown kill mode {other:?}: use \"soft\" or \"hard\""),
+        )),
+    }
+}
+
 /// The stable code of a pool refusal.
 pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
     match e {
@@ -161,6 +194,8 @@ pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
             "JobNotFound"
         }
         PoolError::InvalidJob(_) => "InvalidJob",
+        PoolError::NoSuchWorker { .. } => "NoSuchWorker",
+        PoolError::OutOfRange(_) => "InvalidArgument",
         _ => "PoolGone",
     }
 }
@@ -256,6 +291,8 @@ impl Track {
 pub(crate) struct NativeRun {
     pub(crate) slot: Arc<Mutex<Slot>>,
     pub(crate) track: Arc<Track>,
+    /// An executor call's end, for a caller waiting in `take_end` (`handoff.rs`).
+    pub(crate) handoff: Arc<Handoff<End>>,
 }
 
 impl NativeRun {
@@ -263,9 +300,13 @@ impl NativeRun {
         Self {
             slot: Arc::new(Mutex::new(Slot::Pending(false))),
             track: Arc::new(Track::default()),
+            handoff: Arc::new(Handoff::default()),
         }
     }
 }
+
+/// How long `take_end` waits without the GIL before it checks for signals (Ctrl-C).
+const SIGNAL_CHECK: Duration = Duration::from_millis(100);
 
 #[pymethods]
 impl NativeRun {
@@ -286,6 +327,34 @@ impl NativeRun {
             self.track.drain(|_| {});
         }
         self.track.started.load(Ordering::Acquire)
+    }
+
+    /// An executor call's end `(kind, payload, extra)`, as `on_done` would get it, when it
+    /// comes within `timeout` seconds (`None`: no limit) and no other caller or the delivery
+    /// thread has it: the caller then settles the future itself. `None` otherwise. Waits
+    /// without the GIL; a signal handler that raises (Ctrl-C) ends the wait.
+    #[pyo3(signature = (timeout=None))]
+    fn take_end(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<(u8, String, Option<String>)>> {
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        loop {
+            let slice = deadline.map_or(SIGNAL_CHECK, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .min(SIGNAL_CHECK)
+            });
+            match py.detach(|| self.handoff.wait(slice)) {
+                Waited::End(end) => return Ok(Some(end.into_args())),
+                Waited::Elsewhere => return Ok(None),
+                Waited::TimedOut => {}
+            }
+            py.check_signals()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
     }
 }
 
@@ -427,6 +496,32 @@ impl NativePool {
     /// Stops accepting jobs, lets running ones finish until `deadline_ms`, then kills the rest.
     fn shutdown(&self, py: Python<'_>, deadline_ms: u64) {
         py.detach(|| runtime().block_on(self.pool.shutdown(ms(deadline_ms))));
+    }
+
+    /// Kills worker `pid` (`mode`: `"soft"` or `"hard"`, see `offload_pool::KillMode`); the
+    /// pool starts its replacement.
+    fn kill_worker(&self, py: Python<'_>, pid: u32, mode: &str, grace_ms: u64) -> PyResult<()> {
+        let mode = kill_mode(mode, grace_ms)?;
+        py.detach(|| runtime().block_on(self.pool.kill_worker(pid, mode)))
+            .map_err(|e| py_error(pool_error_code(&e), e))
+    }
+
+    /// Kills every worker (`order`: `"parallel"` or `"sequence"`) and ends the pool; returns
+    /// when no worker is left.
+    fn kill_all(&self, py: Python<'_>, mode: &str, order: &str, grace_ms: u64) -> PyResult<()> {
+        let mode = kill_mode(mode, grace_ms)?;
+        let order = match order {
+            "parallel" => KillOrder::Parallel,
+            "sequence" => KillOrder::Sequence,
+            other => {
+                return Err(py_error(
+                    "InvalidArgument",
+                    format!("unknown kill order {other:?}: use \"parallel\" or \"sequence\""),
+                ))
+            }
+        };
+        py.detach(|| runtime().block_on(self.pool.kill_all(mode, order)))
+            .map_err(|e| py_error(pool_error_code(&e), e))
     }
 
     /// Kills every worker at once.

@@ -100,3 +100,23 @@ def report_object() -> None:
     import offload
 
     offload.progress(object())
+
+
+def spin() -> None:
+    """Spins on the CPU until the worker's CPU limit ends it."""
+    n = 0
+    while True:
+        n += 1
+
+
+_held: list[bytearray] = []
+
+
+def hold(n_bytes: int) -> int:
+    """Allocates and touches ``n_bytes`` and keeps them for the life of the worker; returns
+    its pid."""
+    block = bytearray(n_bytes)
+    for i in range(0, n_bytes, 4096):
+        block[i] = 1
+    _held.append(block)
+    return os.getpid()

@@ -8,6 +8,7 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
@@ -82,6 +83,31 @@ def test_done_callbacks_and_as_completed(executor: Executor) -> None:
     done = {f.result() for f in concurrent.futures.as_completed(futs)}
     assert done == {0, 1, 4, 9, 16, 25}
     until(lambda: seen == [0], "the done callback")
+
+
+def test_result_timeout_then_many_waiters_see_the_same_end(
+    executor: Executor, tmp_path: Path
+) -> None:
+    # offload: the caller in result() settles the future itself (handoff.rs); a timed-out
+    # wait, a second waiting thread and a done callback must all see the one end.
+    gate = tmp_path / "gate"
+    fut = executor.submit(calls.wait_for_file, str(gate), 7)
+    with pytest.raises(concurrent.futures.TimeoutError):
+        fut.result(timeout=0.05)
+    assert not fut.done()
+    got: list[object] = []
+    seen: list[int] = []
+    fut.add_done_callback(lambda f: seen.append(f.result()))
+    waiters = [threading.Thread(target=lambda: got.append(fut.result())) for _ in range(2)]
+    waiters.append(threading.Thread(target=lambda: got.append(fut.exception())))
+    for w in waiters:
+        w.start()
+    gate.touch()
+    assert fut.result() == 7
+    for w in waiters:
+        w.join()
+    assert sorted(got, key=repr) == [7, 7, None]
+    until(lambda: seen == [7], "the done callback")
 
 
 def test_submit_after_shutdown_raises(executor: Executor) -> None:

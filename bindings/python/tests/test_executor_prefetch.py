@@ -5,7 +5,9 @@ Then progress reports (``offload.progress``) reaching ``on_progress``."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,36 @@ def test_prefetch_one_grows_on_demand_and_more_needs_every_worker() -> None:
         offload.ProcessPoolExecutor(2, min_workers=1, prefetch=2)
     with pytest.raises(offload.InvalidArgument, match="prefetch"):
         offload.ProcessPoolExecutor(2, prefetch=0)
+
+
+@contextlib.contextmanager
+def _opened(*gates: Path) -> Iterator[None]:
+    """Opens the gates on the way out, so a failed test does not leave calls blocked."""
+    try:
+        yield
+    finally:
+        for g in gates:
+            g.touch()
+
+
+def test_a_call_waiting_behind_a_long_one_moves_to_the_worker_that_frees_up(
+    tmp_path: Path,
+) -> None:
+    long_gate, short_gate = tmp_path / "long", tmp_path / "short"
+    with offload.ProcessPoolExecutor(2, prefetch=2) as ex, _opened(long_gate, short_gate):
+        long = ex.submit(calls.wait_for_file, str(long_gate), 1)
+        short = ex.submit(calls.wait_for_file, str(short_gate), 2)
+        until(lambda: long.running() and short.running(), "a call running in each worker")
+        waiting = [ex.submit(calls.pid) for _ in range(2)]  # one waits behind each call
+        until(lambda: all(f.running() for f in waiting), "the calls to wait in the workers")
+        short_gate.touch()
+        assert short.result() == 2
+        # Both run on the worker that freed up while the long call still runs.
+        assert len({f.result(timeout=30) for f in waiting}) == 1
+        assert not long.done()
+        long_gate.touch()
+        assert long.result() == 1
+        assert ex.submit(calls.add, 3).result() == 3
 
 
 def test_progress_reaches_on_progress_in_order_before_the_result(tmp_path: Path) -> None:

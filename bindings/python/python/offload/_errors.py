@@ -185,6 +185,12 @@ class PoolGone(OffloadError):
     code = "PoolGone"
 
 
+class NoSuchWorker(OffloadError):
+    """``kill_worker`` was given a pid that is not one of the pool's workers."""
+
+    code = "NoSuchWorker"
+
+
 class StartFailed(OffloadError):
     """The pool could not start its first workers."""
 
@@ -219,6 +225,7 @@ _BY_CODE: dict[str, type[OffloadError]] = {
         QueueFull,
         ShuttingDown,
         PoolGone,
+        NoSuchWorker,
         StartFailed,
         SpawnFailed,
         ParamsTooLarge,

@@ -10,11 +10,12 @@ import os
 import pickle
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from . import _native
 from ._errors import InvalidArgument, OffloadError, TimedOut, UnpicklableError, WorkerCrashed
-from ._pool import Pool, _set, settle
+from ._pool import KillMode, Pool, _set, settle
 from ._wait import count, ms, options_json
 
 T = TypeVar("T")
@@ -193,12 +194,22 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
         """The live workers' pids."""
         return self._pool.pids()
 
+    def kill_worker(self, pid: int, mode: KillMode = "soft", grace: float = 5.0) -> None:
+        """Kills worker ``pid`` (:meth:`Pool.kill_worker`); the executor starts its replacement.
+        ``"soft"``: the worker runs the calls it holds, then exits (SIGKILL after ``grace``
+        seconds). ``"hard"``: SIGKILL after ``grace``; its running call fails with
+        :class:`Killed`, the calls only waiting in it run on another worker. Raises
+        :class:`NoSuchWorker` for a pid that is not one of its workers."""
+        self._pool.kill_worker(pid, mode, grace)
+
 
 class _CallFuture(concurrent.futures.Future[T]):
     """A call's future: it is running once the pool sent the call to a worker (the native
     run's ``started()``, read when asked: no callback per start). Cancelling it before then
     removes the call from the queue; after, ``cancel()`` returns False, as the standard
-    library's."""
+    library's. ``result()`` and ``exception()`` wait in the extension without the GIL and
+    settle the future themselves when the end comes to them (``src/handoff.rs``); other
+    ends are settled by the delivery thread."""
 
     _run: Optional[_native.NativeRun] = None
     _executor: Optional[ProcessPoolExecutor] = None
@@ -240,6 +251,27 @@ class _CallFuture(concurrent.futures.Future[T]):
     def running(self) -> bool:
         self._sync()
         return super().running()
+
+    def _take(self, timeout: Optional[float]) -> Optional[float]:
+        """Waits in the extension for the call's end and settles the future from this thread
+        (``handoff.rs``: no hop through the delivery thread). Returns what is left of
+        ``timeout``."""
+        run = self._run
+        if run is None or self.done():
+            return timeout
+        start = time.monotonic()
+        end = run.take_end(timeout)
+        if end is not None:
+            self._offload_done(*end)
+        if timeout is None:
+            return None
+        return max(0.0, timeout - (time.monotonic() - start))
+
+    def result(self, timeout: Optional[float] = None) -> T:
+        return super().result(self._take(timeout))
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        return super().exception(self._take(timeout))
 
     def cancel(self) -> bool:
         self._sync()

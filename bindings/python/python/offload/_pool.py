@@ -7,10 +7,10 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Literal, Optional, Union
 
 from . import _native
-from ._errors import Crashed, OffloadError, from_code, from_native, from_outcome
+from ._errors import Crashed, InvalidArgument, OffloadError, from_code, from_native, from_outcome
 from ._wait import count, ms, options_json, params_json, wait_async, wait_sync
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -33,7 +33,14 @@ class Pool:
     ``worker`` is ``"python"`` (``.py`` files, run by ``python``, default this interpreter),
     ``"node"`` (``.js`` files), or give ``program=`` for a native worker built with the Rust SDK
     (``args``: extra arguments for it).
-    Durations are in seconds, sizes in bytes. ``retries`` is how many times a run whose worker
+    Durations are in seconds, sizes in bytes. Workers are recycled (replaced, their running
+    runs finish first) after ``recycle_after_jobs`` runs, above ``recycle_max_rss`` resident
+    bytes or ``recycle_max_heap`` bytes of C heap in use (as the worker's ``pong`` reports it:
+    pings must be on), after ``recycle_max_age``, or above ``recycle_max_cpu`` percent of one
+    core for ``recycle_cpu_samples`` health samples (1 s apart) in a row. An idle worker is
+    pinged every ``ping_interval`` (default 5 s; ``0`` never pings) and replaced when its
+    ``pong`` takes longer than ``ping_timeout`` (default 10 s; both at least 0.01 s).
+    ``retries`` is how many times a run whose worker
     died, timed out or broke the protocol is tried again (``retry_on_error=True`` also retries
     runs that raised); ``None`` keeps the Rust default (3 attempts in all).
 
@@ -62,6 +69,11 @@ class Pool:
         recycle_after_jobs: Optional[int] = None,
         recycle_max_rss: Optional[int] = None,
         recycle_max_age: Optional[float] = None,
+        recycle_max_heap: Optional[int] = None,
+        recycle_max_cpu: Optional[int] = None,
+        recycle_cpu_samples: Optional[int] = None,
+        ping_interval: Optional[float] = None,
+        ping_timeout: Optional[float] = None,
         idle_timeout: Optional[float] = None,
         kill_grace: Optional[float] = None,
         cancel_grace: Optional[float] = None,
@@ -97,6 +109,11 @@ class Pool:
             "recycle_after_jobs": count("recycle_after_jobs", recycle_after_jobs, 1),
             "recycle_max_rss": count("recycle_max_rss", recycle_max_rss, 1),
             "recycle_max_age_ms": ms("recycle_max_age", recycle_max_age),
+            "recycle_max_heap": count("recycle_max_heap", recycle_max_heap, 1),
+            "recycle_max_cpu": count("recycle_max_cpu", recycle_max_cpu, 1),
+            "recycle_cpu_samples": count("recycle_cpu_samples", recycle_cpu_samples, 1),
+            "ping_interval_ms": ms("ping_interval", ping_interval),
+            "ping_timeout_ms": ms("ping_timeout", ping_timeout),
             "idle_timeout_ms": ms("idle_timeout", idle_timeout),
             "kill_grace_ms": ms("kill_grace", kill_grace),
             "cancel_grace_ms": ms("cancel_grace", cancel_grace),
@@ -251,6 +268,35 @@ class Pool:
             self._closed = True
         self._native.shutdown(ms("timeout", timeout) or 0)
 
+    def kill_worker(self, pid: int, mode: KillMode = "soft", grace: float = 5.0) -> None:
+        """Kills worker ``pid``; the pool starts its replacement. ``"soft"``: the worker gets
+        ``shutdown`` (no new runs; its running runs may finish within ``grace`` seconds),
+        then SIGKILL. ``"hard"``: the kill notice, then SIGKILL after ``grace``; its running
+        runs end ``Killed`` (retried while attempts remain). Raises :class:`NoSuchWorker`
+        for a pid that is not one of the pool's workers."""
+        _kill_mode(mode)
+        try:
+            self._native.kill_worker(_pid(pid), mode, ms("grace", grace) or 0)
+        except RuntimeError as e:
+            raise from_native(e) from None
+
+    def kill_all(
+        self, mode: KillMode = "soft", order: KillOrder = "parallel", grace: float = 5.0
+    ) -> None:
+        """Kills every worker (``mode`` and ``grace`` as in :meth:`kill_worker`), all at once
+        (``"parallel"``) or one after the other (``"sequence"``: the next once the previous is
+        gone), and ends the pool: queued runs fail with ``PoolKilled``. Returns when no worker
+        is left."""
+        _kill_mode(mode)
+        if order not in ("parallel", "sequence"):
+            raise InvalidArgument(f'order must be "parallel" or "sequence", not {order!r}')
+        with self._lock:
+            self._closed = True
+        try:
+            self._native.kill_all(mode, order, ms("grace", grace) or 0)
+        except RuntimeError as e:
+            raise from_native(e) from None
+
     def kill(self) -> None:
         """Kills every worker at once (their runs end ``Killed``)."""
         with self._lock:
@@ -262,6 +308,23 @@ class Pool:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
+
+
+KillMode = Literal["soft", "hard"]
+"""How :meth:`Pool.kill_worker` and :meth:`Pool.kill_all` stop a worker."""
+KillOrder = Literal["parallel", "sequence"]
+"""How :meth:`Pool.kill_all` goes through the workers."""
+
+
+def _kill_mode(mode: str) -> None:
+    if mode not in ("soft", "hard"):
+        raise InvalidArgument(f'mode must be "soft" or "hard", not {mode!r}')
+
+
+def _pid(pid: int) -> int:
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**32:
+        raise InvalidArgument(f"pid must be a process id (a positive integer), not {pid!r}")
+    return pid
 
 
 def _set(

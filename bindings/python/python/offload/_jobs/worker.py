@@ -9,10 +9,18 @@ for it, written together with the previous call's result. The host (``src/calls.
 call whose worker died with ``WorkerCrashed`` only when it had begun, and submits again the
 calls that were only waiting.
 
-Single-threaded: frames are read only between calls (a ``cancel`` or ``shutdown`` that arrives
-during a call is seen after it; the pool kills a worker whose running call is cancelled). A
-call's own threads may report progress (``offload.progress(data)``), written under a lock and
-dropped once the call has returned.
+Frames are read only between calls (a ``cancel`` or ``shutdown`` that arrives during a call is
+seen after it; the pool kills a worker whose running call is cancelled). A call's own threads
+may report progress (``offload.progress(data)``), written under a lock and dropped once the call
+has returned.
+
+**Giving back** (with ``OFFLOAD_CONCURRENCY`` above 1): a call that runs longer than
+``_GIVE_BACK_AFTER`` would keep the calls sent after it from a worker that frees up first. A
+watcher thread then reads the frames that came meanwhile and, when calls wait, sends ``busy``
+(the pool sends this worker nothing more) and answers each waiting call with the error
+``Requeued``; the host (``src/calls.rs``) submits them again, so they run on the first worker
+that is ready. The worker sends ``ready`` with the long call's result. The watcher sleeps
+while no call runs, and wakes at most once per ``_GIVE_BACK_AFTER`` while calls run.
 
 It is started as ``python <this file>`` (``PoolConfig.args``), not through the worker SDK: no
 job files, no handler threads, no asyncio. The host's ``sys.path`` arrives in
@@ -24,8 +32,10 @@ import collections
 import json
 import os
 import pickle
+import select
 import sys
 import threading
+import time
 import traceback
 from typing import Any, Deque, Optional, Tuple
 
@@ -33,6 +43,8 @@ PROTOCOL = 1
 _CHUNK = 256 * 1024
 _DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _HIGHEST = pickle.HIGHEST_PROTOCOL
+_GIVE_BACK_AFTER = 0.02  # seconds a call runs before the calls waiting behind it are given back
+REQUEUED = "Requeued"  # the error name of a call given back (src/calls.rs submits it again)
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # built once: json.dumps with options builds one a call
 
 # This file's folder would shadow nothing but is not the host's: the host's path, in its order.
@@ -61,23 +73,36 @@ class _Worker:
         self.fd = fd
         self.max_frame = max_frame
         self.depth = depth
-        self.lock = threading.Lock()  # whole frames: a call's threads may report progress
+        # Whole frames (a call's threads may report progress); the watcher also reads under it.
+        self.lock = threading.RLock()
         self.current: Optional[str] = None  # the id of the running call
+        self.since = 0.0  # when it began (time.monotonic())
+        self.busy = False  # `busy` was sent: `ready` goes with the running call's result
+        self.watch = threading.Condition(threading.Lock())
+        self.watching = False  # the watcher times a running call
         self.queue: Deque[Tuple[str, Any]] = collections.deque()  # (id, params) not begun yet
         self.closing = False
-        self.buf = bytearray()
+        self.buf = bytearray()  # what was read and is not a whole frame yet
+        # Read into this buffer, allocated once: `os.read(fd, _CHUNK)` would map and unmap a
+        # fresh 256 KiB buffer on every read (three syscalls and a page fault per call).
+        self.chunk = bytearray(_CHUNK)
+        self.view = memoryview(self.chunk)
 
     # -- the channel -------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         with self.lock:
-            view = memoryview(data)
-            while view:
-                try:
-                    n = os.write(self.fd, view)
-                except BrokenPipeError:
-                    os._exit(0)  # the supervisor is gone
-                view = view[n:]
+            self.send(data)
+
+    def send(self, data: bytes) -> None:
+        """Writes ``data`` whole; the caller holds ``self.lock``."""
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.fd, view)
+            except BrokenPipeError:
+                os._exit(0)  # the supervisor is gone
+            view = view[n:]
 
     def frame(self, obj: Any) -> bytes:
         return (_encode(obj) + "\n").encode()
@@ -86,13 +111,13 @@ class _Worker:
         """Reads what the channel has (blocking when nothing is there) and handles each whole
         frame. Exits at the end of the channel."""
         try:
-            data = os.read(self.fd, _CHUNK)
+            n = os.readv(self.fd, [self.chunk])
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if not n:
             os._exit(0)
         buf = self.buf
-        buf += data
+        buf += self.view[:n]
         start = 0
         while True:
             i = buf.find(b"\n", start)
@@ -163,7 +188,44 @@ class _Worker:
         self.write(frame)
         return True
 
+    # -- giving back ------------------------------------------------------------------------
+
+    def watcher(self) -> None:
+        """Gives back the calls waiting behind a call that runs too long (the module's doc)."""
+        with self.watch:
+            while True:
+                job_id, since = self.current, self.since
+                if job_id is None:
+                    self.watching = False
+                    self.watch.wait()
+                    continue
+                left = since + _GIVE_BACK_AFTER - time.monotonic()
+                if left > 0:
+                    self.watch.wait(left)
+                    continue
+                self.give_back(job_id)
+                self.watch.wait(_GIVE_BACK_AFTER)  # it still runs: look again later
+
+    def give_back(self, job_id: str) -> None:
+        """Reads the frames that came during the long call ``job_id`` (the main thread does
+        not read while a call runs) and gives back every call waiting in this worker."""
+        with self.lock:
+            if self.current != job_id:  # it returned meanwhile
+                return
+            if select.select([self.fd], [], [], 0)[0]:
+                self.read()  # `run`s join the queue; a ping is answered
+            if not self.queue:
+                return
+            frames = [] if self.busy else [b'{"type":"busy"}\n']
+            while self.queue:
+                waiting, _ = self.queue.popleft()
+                frames.append(self.error(waiting, REQUEUED, "given back: it waited behind a long call"))
+            self.busy = True
+            self.send(b"".join(frames))
+
     def serve(self) -> None:
+        if self.depth > 1:
+            threading.Thread(target=self.watcher, name="offload-give-back", daemon=True).start()
         self.write(self.frame({
             "type": "ready",
             "protocol": PROTOCOL,
@@ -185,11 +247,20 @@ class _Worker:
                 continue
             job_id, params = self.queue.popleft()
             begun = b'{"type":"progress","id":%s,"data":"b"}\n' % _encode(job_id).encode()
+            self.since = time.monotonic()
             self.current = job_id
+            if self.depth > 1:
+                with self.watch:  # the watcher times the call
+                    if not self.watching:
+                        self.watching = True
+                        self.watch.notify()
             self.write(pending + begun)
             result = self.run(job_id, params)
             with self.lock:
                 self.current = None
+                if self.busy:
+                    self.busy = False
+                    result += b'{"type":"ready"}\n'
             pending = result
 
 
