@@ -15,12 +15,16 @@
 //! caught signal to its default, then empties its mask (as `std::process::Command` leaves it:
 //! empty mask, `SIGPIPE` default), then `execve`s.
 //!
+//! Before `execve` the child also closes every descriptor above its stdio and channel
+//! (`close_range`): a descriptor the supervisor inherited without close-on-exec does not reach
+//! the job.
+//!
 //! Non-Linux Unixes fork instead (same child code, the failure reported through a pipe).
 #![allow(unsafe_code)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -109,13 +113,17 @@ fn cstring(s: &OsStr) -> io::Result<CString> {
     })
 }
 
-/// `program` found the way `execvp` would (a name without `/` is looked up in `path`); the
-/// lookup happens in the parent, so the child only calls `execve`.
+/// `program` found the way `execvp` would: a name without `/` is looked up in `path` (the
+/// child's `PATH`), else in the supervisor's `PATH`, else in `/usr/local/bin:/usr/bin:/bin`.
+/// The lookup happens in the parent, so the child only calls `execve`.
 pub(crate) fn find_program(program: &OsStr, path: Option<&OsStr>) -> io::Result<PathBuf> {
     if program.as_bytes().contains(&b'/') {
         return Ok(PathBuf::from(program));
     }
-    let path = path.unwrap_or_else(|| OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    let own = std::env::var_os("PATH");
+    let path = path
+        .or(own.as_deref())
+        .unwrap_or_else(|| OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|p| is_executable(p))
@@ -347,6 +355,11 @@ fn child_main(arg: &ChildArg<'_>) {
             return;
         }
     }
+    close_inherited(if p.setup.channel_fd < 0 {
+        3
+    } else {
+        p.setup.target_fd + 1
+    });
     // SAFETY: execve with null-terminated arrays of pointers into live CStrings.
     unsafe {
         libc::execve(
@@ -356,6 +369,24 @@ fn child_main(arg: &ChildArg<'_>) {
         );
     }
     fail(arg.shared);
+}
+
+/// Closes every descriptor from `first` up: what the supervisor inherited without
+/// close-on-exec from its own parent must not reach a job (its own descriptors are all
+/// close-on-exec). One `close_range` (Linux 5.9+); elsewhere, or on an older kernel, only
+/// close-on-exec applies.
+fn close_inherited(first: RawFd) {
+    #[cfg(target_os = "linux")]
+    {
+        let first = libc::c_uint::try_from(first).unwrap_or(3);
+        // SAFETY: close_range only closes descriptors of this (child) process's own table
+        // (the clone did not share it) and is async-signal-safe.
+        unsafe {
+            libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, 0);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = first;
 }
 
 /// Every caught signal back to its default action, then an empty mask (ignored signals stay
