@@ -35,6 +35,8 @@ enum Exit {
     Pidfd(tokio::io::unix::AsyncFd<OwnedFd>),
     /// Woken by every `SIGCHLD` of the supervisor; each wake-up tries to reap.
     Sigchld(tokio::signal::unix::Signal),
+    /// Reaped: the pidfd is closed.
+    Reaped,
 }
 
 impl WorkerChild {
@@ -99,7 +101,9 @@ impl WorkerChild {
             return Ok(Some(s));
         }
         let status = crate::sys::try_reap(self.pid, false)?.map(ExitStatus::from_raw);
-        self.status = status;
+        if status.is_some() {
+            self.reaped(status);
+        }
         Ok(status)
     }
 
@@ -119,19 +123,30 @@ impl WorkerChild {
                 Exit::Pidfd(fd) => {
                     let mut ready = fd.readable().await?;
                     match crate::sys::try_reap(self.pid, false)? {
-                        Some(raw) => self.status = Some(ExitStatus::from_raw(raw)),
+                        Some(raw) => {
+                            drop(ready);
+                            self.reaped(Some(ExitStatus::from_raw(raw)));
+                        }
                         // Not exited after all: wait for the next edge.
                         None => ready.clear_ready(),
                     }
                 }
                 Exit::Sigchld(sig) => match crate::sys::try_reap(self.pid, false)? {
-                    Some(raw) => self.status = Some(ExitStatus::from_raw(raw)),
+                    Some(raw) => self.reaped(Some(ExitStatus::from_raw(raw))),
                     None => {
                         sig.recv().await;
                     }
                 },
+                Exit::Reaped => {}
             }
         }
+    }
+
+    /// Records the exit status and closes the exit watch (the pidfd): nothing of the process
+    /// stays open once it is reaped.
+    fn reaped(&mut self, status: Option<ExitStatus>) {
+        self.status = status;
+        self.exit = Exit::Reaped;
     }
 
     /// Sends `SIGKILL` to the process (not its group) unless it is already reaped.
