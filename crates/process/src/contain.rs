@@ -18,29 +18,15 @@ pub(crate) struct Containment {
     /// without a cgroup only newer pids are read (all of them after a pid wrap-around), and
     /// with or without one, no sweep is needed while it is still the last pid.
     pub(crate) swept_from: Mutex<u32>,
-    /// Clock ticks since boot just before the worker was spawned: nothing started earlier
-    /// carries its marker (`reaper::kill_marked`).
-    pub(crate) born_after: u64,
 }
 
 impl Containment {
-    pub(crate) fn new(
-        pid: u32,
-        marker: String,
-        cgroup: Option<WorkerCgroup>,
-        born_after: u64,
-    ) -> Self {
+    pub(crate) fn new(pid: u32, marker: String, cgroup: Option<WorkerCgroup>) -> Self {
         Self {
             marker,
             cgroup,
             swept_from: Mutex::new(pid),
-            born_after,
         }
-    }
-
-    /// Kills every process carrying the worker's marker (`reaper::kill_marked`).
-    pub(crate) fn kill_marked(&self) -> Vec<u32> {
-        crate::reaper::kill_marked(&self.marker, self.born_after)
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) async fn guarded(actor: impl Future<Output = ()>, guard: ActorGuard) 
     let pid = guard.pid;
     tracing::error!(pid, panic = %message, "a process actor panicked; killing its process");
     let _ = crate::spawn::signal_group(pid, libc::SIGKILL);
-    guard.containment.kill_marked();
+    crate::reaper::kill_marked(&guard.containment.marker);
     guard.containment.kill_cgroup().await;
     let outcome = Outcome::Failed {
         name: "SupervisorFailed".into(),

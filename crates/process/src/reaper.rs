@@ -112,31 +112,11 @@ pub fn pids_with_env(key: &str, value: &str) -> Vec<u32> {
 }
 
 /// Kills (SIGKILL) every process carrying worker marker `marker`; returns their pids.
-///
-/// Only processes started at or after `born_after` (clock ticks since boot, `sys::boot_ticks_now`
-/// before the worker was spawned) can carry it: the others are told apart by their
-/// `/proc/<pid>/stat`, and only the rest have their environment read (reading another
-/// process's environment goes through its memory: the costly part of a scan).
-pub(crate) fn kill_marked(marker: &str, born_after: u64) -> Vec<u32> {
+pub(crate) fn kill_marked(marker: &str) -> Vec<u32> {
     let mut killed = Vec::new();
-    let needle = format!("{WORKER_ENV}={marker}");
-    let me = std::process::id();
     // Twice: a process may fork while the first round runs.
     for _ in 0..2 {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            break;
-        };
-        let marked = dir
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| pid != me)
-            .filter(|&pid| crate::sys::proc_stat(pid).is_some_and(|s| s.start_ticks >= born_after))
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ"))
-                    .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
-                    .unwrap_or(false)
-            });
-        for pid in marked {
+        for pid in pids_with_env(WORKER_ENV, marker) {
             if crate::sys::kill_pid(pid, libc::SIGKILL) && !killed.contains(&pid) {
                 killed.push(pid);
             }

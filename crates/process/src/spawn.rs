@@ -208,7 +208,6 @@ impl WorkerCommand {
             setup,
         )
         .map_err(spawn_error)?;
-        let born_after = sys::boot_ticks_now();
         let started = spawner::spawn(prepared, ends).await.map_err(spawn_error)?;
         let pid = started.pid;
         // The child moved itself in before `exec` and said whether it could.
@@ -235,7 +234,6 @@ impl WorkerCommand {
             child,
             channel,
             cgroup,
-            born_after,
         })
     }
 
@@ -285,8 +283,6 @@ pub struct SpawnedWorker {
     pub channel: Option<UnixStream>,
     /// The worker's own cgroup, when the cgroup layer is on.
     pub(crate) cgroup: Option<crate::cgroup::WorkerCgroup>,
-    /// Clock ticks since boot just before the spawn (`Containment::born_after`).
-    pub(crate) born_after: u64,
 }
 
 /// Why a worker could not be started.

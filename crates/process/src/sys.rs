@@ -200,31 +200,6 @@ pub(crate) struct ProcStat {
     /// Neither a zombie nor dead.
     pub(crate) live: bool,
     pub(crate) pgrp: u32,
-    /// When it started, in clock ticks since boot (field 22).
-    pub(crate) start_ticks: u64,
-}
-
-/// Now, in the clock ticks of `/proc/<pid>/stat`'s start time (`CLOCK_BOOTTIME`, floored):
-/// a process started after this call has a start time at least this.
-pub(crate) fn boot_ticks_now() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec; sysconf has no preconditions.
-    let (ok, hz) = unsafe {
-        (
-            libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) == 0,
-            libc::sysconf(libc::_SC_CLK_TCK),
-        )
-    };
-    let hz = u64::try_from(hz).unwrap_or(100).max(1);
-    if !ok {
-        return 0;
-    }
-    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
-    secs.saturating_mul(hz) + nanos * hz / 1_000_000_000
 }
 
 /// Parses `/proc/<pid>/stat` (Linux; `None` elsewhere or when the process is gone).
@@ -234,15 +209,13 @@ pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
 }
 
 fn parse_stat(stat: &str) -> Option<ProcStat> {
-    // After the command name: state (field 3), ppid, pgrp (5), …, starttime (22).
+    // After the command name: state (field 3), ppid, pgrp (5), …
     let mut fields = stat.rsplit(')').next()?.split_whitespace();
     let state = fields.next()?;
     let pgrp = fields.nth(1)?.parse().ok()?;
-    let start_ticks = fields.nth(16)?.parse().ok()?;
     Some(ProcStat {
         live: !matches!(state, "Z" | "X"),
         pgrp,
-        start_ticks,
     })
 }
 
@@ -302,12 +275,8 @@ mod tests {
             Some(ProcStat {
                 live: true,
                 pgrp: 40,
-                start_ticks: 987654,
             })
         );
-        let own = proc_stat(std::process::id()).unwrap();
-        assert!(own.start_ticks <= boot_ticks_now());
-        assert!(own.start_ticks > 0);
         assert!(proc_stat(std::process::id()).unwrap().live);
         assert_eq!(proc_stat(u32::MAX), None);
         assert!(last_pid().unwrap() > 0);

@@ -198,7 +198,6 @@ fn launch(mut l: Launch) -> JobProcess {
         pid,
         std::mem::take(&mut l.marker),
         l.worker.cgroup.take(),
-        l.worker.born_after,
     ));
     // The channel: the actor reads it; the actor and every handle write into its outbox.
     let outbox = l.worker.channel.take().map(|ch| {
