@@ -89,14 +89,6 @@ impl EnvPolicy {
             ),
         }
     }
-
-    /// Applies the policy to a command before offload's own variables are added.
-    pub(crate) fn apply(&self, cmd: &mut tokio::process::Command) {
-        if let Some(vars) = self.filter(std::env::vars_os()) {
-            cmd.env_clear();
-            cmd.envs(vars);
-        }
-    }
 }
 
 /// An allow-list of inherited variables (see [`EnvPolicy`]). For each inherited variable, in

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod cgroup;
+mod child;
 mod child_job;
 mod contain;
 mod emitter;
@@ -36,8 +37,10 @@ mod runtime;
 mod spawn;
 mod sys;
 pub mod timer;
+mod vfork;
 
 pub use cgroup::NO_CGROUP_ENV;
+pub use child::WorkerChild;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
 pub use guard::panic_message;

@@ -1,27 +1,29 @@
 //! Starting a worker process with its channel, contained: its own process group,
-//! `PR_SET_PDEATHSIG`, optional rlimits, spawned from one long-lived thread.
+//! `PR_SET_PDEATHSIG`, optional rlimits, its cgroup, spawned from one long-lived thread
+//! without copying the supervisor (`vfork.rs`).
 //!
 //! `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the process. A
 //! child forked from a short-lived thread (a `spawn_blocking` worker, a runtime's thread that is
 //! shut down) would be killed early. So every spawn goes through [`spawner`], one thread that
 //! lives as long as the process.
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::OnceLock;
 
 use offload_protocol::{env, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 use thiserror::Error;
 use tokio::net::UnixStream;
-use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 
+use crate::child::WorkerChild;
 use crate::limits::ResourceLimits;
 use crate::sys::{self, ChildSetup};
+use crate::vfork::{ParentEnds, Prepared, Started};
 
 /// How to start one worker process.
 #[derive(Debug, Clone)]
@@ -162,46 +164,22 @@ impl WorkerCommand {
     ///
     /// [`SpawnError`] when the channel cannot be created or the program cannot be started.
     pub async fn spawn(&self) -> Result<SpawnedWorker, SpawnError> {
+        let spawn_error = |source| SpawnError::Spawn {
+            program: self.program.to_string_lossy().into_owned(),
+            source,
+        };
         let (ours, theirs) = if self.channel {
             let (a, b) = std::os::unix::net::UnixStream::pair().map_err(SpawnError::Channel)?;
-            (Some(a), Some(b))
+            (Some(a), Some(OwnedFd::from(b)))
         } else {
             (None, None)
         };
-
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args)
-            .stdin(if self.stdin_piped {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        self.env_policy.apply(&mut cmd);
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
-        }
-        if self.channel {
-            cmd.env(env::CHANNEL_FD, CHANNEL_FD.to_string())
-                .env(env::PROTOCOL, PROTOCOL_VERSION.to_string())
-                .env(
-                    env::PROTOCOL_MINOR,
-                    offload_protocol::PROTOCOL_MINOR.to_string(),
-                )
-                .env(env::MAX_FRAME, self.max_frame.to_string());
-            if self.node_channel {
-                cmd.env(env::NODE_CHANNEL_FD, CHANNEL_FD.to_string())
-                    .env(env::NODE_CHANNEL_SERIALIZATION_MODE, "json");
-            }
-        }
-        if let Some(dir) = &self.jobs_dir {
-            cmd.env(env::JOBS_DIR, dir);
-        }
-        for (k, v) in &self.envs {
-            cmd.env(k, v);
-        }
+        let env = self.environment();
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_os_str());
+        let program = crate::vfork::find_program(&self.program, path).map_err(spawn_error)?;
         let cgroup = if self.cgroup {
             crate::cgroup::hierarchy().and_then(|h| {
                 crate::cgroup::WorkerCgroup::create(h)
@@ -212,7 +190,7 @@ impl WorkerCommand {
             None
         };
         let setup = ChildSetup {
-            channel_fd: theirs.as_ref().map_or(-1, AsRawFd::as_raw_fd),
+            channel_fd: -1,
             target_fd: CHANNEL_FD,
             parent_pid: sys::current_pid(),
             limits: self.limits,
@@ -220,31 +198,30 @@ impl WorkerCommand {
                 .as_ref()
                 .map_or(-1, crate::cgroup::WorkerCgroup::procs_fd),
         };
-        setup.install(&mut cmd);
-
-        let child = spawner::spawn(cmd)
-            .await
-            .map_err(|source| SpawnError::Spawn {
-                program: self.program.to_string_lossy().into_owned(),
-                source,
-            })?;
-        drop(theirs);
-        let pid = child.id().ok_or_else(|| SpawnError::Spawn {
-            program: self.program.to_string_lossy().into_owned(),
-            source: io::Error::other("child exited before its pid was read"),
-        })?;
-        // The child moved itself in before `exec`; keep the cgroup only if it really did.
+        let (prepared, ends) = crate::vfork::Prepared::new(
+            &program,
+            &self.args,
+            &env,
+            self.cwd.as_deref(),
+            self.stdin_piped,
+            theirs,
+            setup,
+        )
+        .map_err(spawn_error)?;
+        let started = spawner::spawn(prepared, ends).await.map_err(spawn_error)?;
+        let pid = started.pid;
+        // The child moved itself in before `exec` and said whether it could.
         let cgroup = cgroup.filter(|cg| {
-            let inside = cg.members().contains(&pid);
-            if !inside {
+            if !started.joined_cgroup {
                 tracing::warn!(pid, cgroup = %cg.dir().display(), "the worker is not in its cgroup; contained without it");
             }
-            inside
+            started.joined_cgroup
         });
         let cgroup = cgroup.map(|mut cg| {
             cg.close_procs_fd();
             cg
         });
+        let child = WorkerChild::new(started).map_err(spawn_error)?;
         let channel = match ours {
             Some(s) => {
                 s.set_nonblocking(true).map_err(SpawnError::Channel)?;
@@ -259,6 +236,39 @@ impl WorkerCommand {
             cgroup,
         })
     }
+
+    /// The child's whole environment: the policy's inherited variables, offload's own, then
+    /// the command's.
+    fn environment(&self) -> Vec<(OsString, OsString)> {
+        let mut env: BTreeMap<OsString, OsString> =
+            match self.env_policy.filter(std::env::vars_os()) {
+                Some(vars) => vars.into_iter().collect(),
+                None => std::env::vars_os().collect(),
+            };
+        let mut set = |k: &str, v: OsString| {
+            env.insert(k.into(), v);
+        };
+        if self.channel {
+            set(env::CHANNEL_FD, CHANNEL_FD.to_string().into());
+            set(env::PROTOCOL, PROTOCOL_VERSION.to_string().into());
+            set(
+                env::PROTOCOL_MINOR,
+                offload_protocol::PROTOCOL_MINOR.to_string().into(),
+            );
+            set(env::MAX_FRAME, self.max_frame.to_string().into());
+            if self.node_channel {
+                set(env::NODE_CHANNEL_FD, CHANNEL_FD.to_string().into());
+                set(env::NODE_CHANNEL_SERIALIZATION_MODE, "json".into());
+            }
+        }
+        if let Some(dir) = &self.jobs_dir {
+            set(env::JOBS_DIR, dir.clone().into_os_string());
+        }
+        for (k, v) in &self.envs {
+            env.insert(k.clone(), v.clone());
+        }
+        env.into_iter().collect()
+    }
 }
 
 /// A started worker: its pid (= its process group id), the tokio child (stdout and stderr
@@ -268,7 +278,7 @@ pub struct SpawnedWorker {
     /// The pid, also the process group id.
     pub pid: u32,
     /// The child; `stdout` and `stderr` are pipes.
-    pub child: Child,
+    pub child: WorkerChild,
     /// The supervisor's end of the channel, unless the command had none.
     pub channel: Option<UnixStream>,
     /// The worker's own cgroup, when the cgroup layer is on.
@@ -320,9 +330,9 @@ mod spawner {
     use super::*;
 
     struct Request {
-        cmd: Command,
-        handle: tokio::runtime::Handle,
-        reply: oneshot::Sender<io::Result<Child>>,
+        prepared: Prepared,
+        ends: ParentEnds,
+        reply: oneshot::Sender<io::Result<Started>>,
     }
 
     fn sender() -> &'static mpsc::Sender<Request> {
@@ -332,9 +342,8 @@ mod spawner {
             std::thread::Builder::new()
                 .name("offload-spawner".into())
                 .spawn(move || {
-                    for mut req in rx {
-                        let _guard = req.handle.enter();
-                        let _ = req.reply.send(req.cmd.spawn());
+                    for req in rx {
+                        let _ = req.reply.send(req.prepared.spawn(req.ends));
                     }
                 })
                 .expect("cannot start the offload-spawner thread");
@@ -342,11 +351,11 @@ mod spawner {
         })
     }
 
-    pub(super) async fn spawn(cmd: Command) -> io::Result<Child> {
+    pub(super) async fn spawn(prepared: Prepared, ends: ParentEnds) -> io::Result<Started> {
         let (reply, rx) = oneshot::channel();
         let req = Request {
-            cmd,
-            handle: tokio::runtime::Handle::current(),
+            prepared,
+            ends,
             reply,
         };
         sender()

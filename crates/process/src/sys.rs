@@ -1,7 +1,8 @@
-//! The only module with `unsafe`: what a child does between `fork` and `exec`, signals to
-//! process groups, and the output pumps' non-blocking `read` of a pipe. Linux-only calls are behind `cfg(target_os = "linux")`.
+//! With `vfork.rs` (the spawn itself), the only modules with `unsafe`: what a child does between
+//! its clone and `exec`, signals to process groups, waiting for a child (`pidfd_open`,
+//! `waitpid`), and the output pumps' non-blocking `read` of a pipe. Linux-only calls are behind `cfg(target_os = "linux")`.
 //!
-//! Everything in [`ChildSetup::apply`] runs in the forked child, where only async-signal-safe
+//! Everything in [`ChildSetup::apply`] runs in the child (sharing the parent's memory), where only async-signal-safe
 //! functions may be called: no allocation, no locks, no logging. It uses raw `libc` calls on
 //! values prepared in the parent.
 #![allow(unsafe_code)]
@@ -25,21 +26,15 @@ pub(crate) struct ChildSetup {
 }
 
 impl ChildSetup {
-    /// Installs the setup as a `pre_exec` hook of `cmd`.
-    pub(crate) fn install(self, cmd: &mut tokio::process::Command) {
-        // SAFETY: `apply` only calls async-signal-safe libc functions on plain values copied
-        // into the closure; it allocates nothing and takes no locks.
-        unsafe {
-            cmd.pre_exec(move || self.apply());
-        }
-    }
-
-    fn apply(&self) -> io::Result<()> {
+    /// Runs in the child between the clone and `execve` (`vfork.rs`); whether the child moved
+    /// itself into its cgroup.
+    pub(crate) fn apply(&self) -> io::Result<bool> {
+        let mut joined = false;
         if self.cgroup_procs_fd >= 0 {
-            // Writing "0" moves the writing process. Not fatal: the parent checks membership
-            // after the spawn and falls back to the other layers if the move failed.
+            // Writing "0" moves the writing process. Not fatal: the parent learns whether it
+            // worked and falls back to the other layers if the move failed.
             // SAFETY: write is async-signal-safe; the buffer is a static byte string.
-            let _ = unsafe { libc::write(self.cgroup_procs_fd, b"0".as_ptr().cast(), 1) };
+            joined = unsafe { libc::write(self.cgroup_procs_fd, b"0".as_ptr().cast(), 1) } == 1;
         }
         #[cfg(target_os = "linux")]
         {
@@ -93,7 +88,47 @@ impl ChildSetup {
                 }
             }
         }
-        Ok(())
+        Ok(joined)
+    }
+}
+
+/// A pidfd of our child `pid` (Linux 5.3+), registered with the current runtime's reactor:
+/// readable once the process has exited.
+#[cfg(target_os = "linux")]
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open has no memory-safety preconditions.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, libc::PIDFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(fd).map_err(|_| io::Error::other("pidfd out of range"))?;
+    // SAFETY: a new descriptor nobody else owns; an `OwnedFd` keeps it open, and the same, for
+    // as long as the `AsyncFd` holds it.
+    unsafe {
+        let fd = std::os::fd::OwnedFd::from_raw_fd(fd);
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+            .map_err(io::Error::from)
+    }
+}
+
+/// Reaps our child `pid` if it has exited: its raw wait status, `None` while it runs.
+pub(crate) fn try_reap(pid: u32, block: bool) -> io::Result<Option<i32>> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid on our own child; `status` is a valid int.
+        let r = unsafe { libc::waitpid(pid, &mut status, if block { 0 } else { libc::WNOHANG }) };
+        match r {
+            0 => return Ok(None),
+            r if r > 0 => return Ok(Some(status)),
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::EINTR) {
+                    return Err(err);
+                }
+            }
+        }
     }
 }
 

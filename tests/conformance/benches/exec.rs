@@ -1,7 +1,12 @@
 //! `ChildJob::exec()` → outcome latency, one fresh process per job, side by side in one run with
 //! the cost of spawning `/bin/true` and a raw Node child (spawn → its first IPC message).
 //!
-//! `cargo bench -p offload-conformance --bench exec` (samples per row: env `SAMPLES`, default 50).
+//! `cargo bench -p offload-conformance --bench exec` (samples per row: env `SAMPLES`, default 50;
+//! `ROWS=native` runs only the native rows, for `strace`/`perf` of the spawn path).
+//!
+//! The native row is also broken down: `exec()` returned (the process is spawned), the worker's
+//! handshake seen (`ready`), the outcome, and the exit (the group reaped; not part of the
+//! outcome's latency).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -25,19 +30,44 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 async fn time_exec(jobs: &ChildJob, job: &str, n: usize) -> Duration {
-    let mut samples = Vec::with_capacity(n);
+    time_exec_phases(jobs, job, n).await.outcome
+}
+
+/// Medians of each phase of an exec, each from the exec call.
+struct Phases {
+    spawned: Duration,
+    ready: Duration,
+    outcome: Duration,
+    exited: Duration,
+}
+
+async fn time_exec_phases(jobs: &ChildJob, job: &str, n: usize) -> Phases {
+    let mut spawned = Vec::with_capacity(n);
+    let mut ready = Vec::with_capacity(n);
+    let mut outcomes = Vec::with_capacity(n);
+    let mut exited = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
         let p = jobs
             .exec(job, json!({ "i": i }), ExecOptions::default())
             .await
             .expect("exec");
+        spawned.push(t.elapsed());
+        let handshake = p.ready().await;
+        ready.push(t.elapsed());
         let outcome = p.outcome().await;
-        samples.push(t.elapsed());
+        outcomes.push(t.elapsed());
+        assert!(handshake.is_some(), "{job}: no handshake");
         assert!(outcome.is_success(), "{job}: {outcome}");
         p.exited().await;
+        exited.push(t.elapsed());
     }
-    median(samples)
+    Phases {
+        spawned: median(spawned),
+        ready: median(ready),
+        outcome: median(outcomes),
+        exited: median(exited),
+    }
 }
 
 /// Like `time_exec`, but lets the next spare finish starting between jobs (as an application
@@ -107,9 +137,19 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let only_native = std::env::var("ROWS").is_ok_and(|r| r == "native");
     rt.block_on(async {
         let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(&dir).handle_signals(false));
         let t_true = time_true(n).await;
+        let phases = time_exec_phases(&jobs, "echo", n).await;
+        println!("native (Rust SDK) exec, median of {n} of each phase, from the exec call");
+        println!(
+            "  spawned {:.2?}  ready {:.2?}  outcome {:.2?}  exited {:.2?}  (/bin/true {:.2?})",
+            phases.spawned, phases.ready, phases.outcome, phases.exited, t_true
+        );
+        if only_native {
+            return;
+        }
         let t_node_raw = time_raw_node(n).await;
         let rows = [
             ("native (Rust SDK)", time_exec(&jobs, "echo", n).await),

@@ -5,12 +5,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use offload_conformance::{repo_root, Kind};
+use offload_process::WorkerChild as Child;
 use offload_process::{group_alive, signal_group};
 use offload_protocol::{decode_from_worker, Decoded, FrameReader, DEFAULT_MAX_FRAME};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::process::Child;
 
 const DEFAULT_WITHIN: Duration = Duration::from_secs(10);
 

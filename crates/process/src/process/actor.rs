@@ -103,7 +103,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 impl Actor {
     pub(super) async fn run(
         mut self,
-        mut child: tokio::process::Child,
+        mut child: crate::WorkerChild,
         mut commands: mpsc::UnboundedReceiver<Command>,
         outputs: Outputs,
         exit_tx: watch::Sender<Option<Outcome>>,
