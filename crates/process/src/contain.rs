@@ -2,7 +2,7 @@
 //! (`JobProcess::sweep_leftovers`, in `process/handle.rs`), and everything at its exit. Four layers where cgroups
 //! exist (`cgroup.rs`), three elsewhere (`reaper.rs`).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::cgroup::WorkerCgroup;
 use crate::markers::WORKER_ENV;
@@ -65,10 +65,17 @@ impl Containment {
             Some(last) if last >= *swept_from => *swept_from,
             _ => 0, // wrapped around, or unknown: read everything
         };
+        let killed = self.kill_new_strays(pid, from);
+        *swept_from = began_at.unwrap_or(0);
+        killed
+    }
+
+    /// SIGKILLs the processes newer than pid `from` that are in `pid`'s process group or carry
+    /// the worker's marker, twice (a process may fork while the first round runs).
+    fn kill_new_strays(&self, pid: u32, from: u32) -> Vec<u32> {
         let needle = format!("{WORKER_ENV}={}", self.marker);
         let me = std::process::id();
         let mut killed = Vec::new();
-        // Twice: a process may fork while the first round runs.
         for _ in 0..2 {
             let Ok(dir) = std::fs::read_dir("/proc") else {
                 break;
@@ -89,8 +96,30 @@ impl Containment {
                 }
             }
         }
-        *swept_from = began_at.unwrap_or(0);
         killed
+    }
+
+    /// At the worker `pid`'s exit (its group already killed): SIGKILLs what it left outside
+    /// its group that carries its marker, cgroup or not (a job running as a user who may
+    /// write another cgroup's `cgroup.procs` can leave its own). Only processes created since
+    /// the last sweep began are read (every older one was killed by that sweep, or is not the
+    /// worker's: the first "sweep" is the worker's own start), and the reading runs off the
+    /// runtime's threads: `/proc` holds every process of the machine.
+    pub(crate) async fn kill_strays_at_exit(self: &Arc<Self>, pid: u32) -> Vec<u32> {
+        let from = {
+            let swept_from = *self
+                .swept_from
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match sys::last_pid() {
+                Some(last) if last >= swept_from => swept_from,
+                _ => 0,
+            }
+        };
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || me.kill_new_strays(pid, from))
+            .await
+            .unwrap_or_default()
     }
 
     /// At the worker's exit: kills its whole cgroup, waits until it is empty, removes it.
