@@ -423,11 +423,18 @@ async fn a_hard_kill_sends_the_notice_runs_the_hook_and_the_worker_is_gone() {
         .await
         .unwrap();
         assert_eq!(worker_event(&mut events, "kill-hook").await, pid);
-        next(&mut events, |ev| match ev {
-            PoolEvent::WorkerExited { pid: p, .. } if *p == pid => Some(()),
+        let outcome = next(&mut events, |ev| match ev {
+            PoolEvent::WorkerExited {
+                pid: p, outcome, ..
+            } if *p == pid => Some(outcome.clone()),
             _ => None,
         })
         .await;
+        // Killed, even when the worker exits by itself within the grace after its hook.
+        assert!(
+            matches!(outcome, Outcome::Killed { signal: 9 }),
+            "{outcome:?}"
+        );
         assert_all_gone(&[pid]).await;
         let (outcome, _) = run_on(&pool, "echo", json!(1)).await;
         assert!(outcome.is_success());

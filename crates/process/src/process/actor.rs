@@ -270,8 +270,14 @@ impl Actor {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Send(msg) => {
-                if let ToWorker::Cancel(c) = &msg {
-                    self.cancel_fd_run(&c.id);
+                match &msg {
+                    ToWorker::Cancel(c) => self.cancel_fd_run(&c.id),
+                    // A hard kill's notice announces SIGKILL: a worker that exits by itself
+                    // within the grace (its hook ran) was still killed.
+                    ToWorker::Kill(_) if self.killed_with.is_none() => {
+                        self.killed_with = Some(libc::SIGKILL);
+                    }
+                    _ => {}
                 }
                 if let Err(e) = self.send_frame(&msg) {
                     tracing::debug!(pid = self.pid, error = %e, "message not sent");
