@@ -216,8 +216,9 @@ pub(crate) fn configure(conn: &Connection, cache_kib: u32) -> Result<(), StoreEr
     // the claim statement at every call.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
         .map_err(engine)?;
-    // A dependent cancelled by the trigger of its dependency cancels its own dependents by the
-    // same trigger (schema v9, `offload_store::after`).
+    // Schema v9's release of dependents fired itself, one level per link of a chain; v11's
+    // triggers never fire themselves (the writer walks a chain level by level:
+    // `ops::after::release_cascade`), but a trigger that did must still run, not be skipped.
     conn.pragma_update(None, "recursive_triggers", true)
         .map_err(engine)?;
     Ok(())
