@@ -17,7 +17,11 @@
 //!   dependent's `waiting_on` drops by one in one statement (it becomes `queued`, or
 //!   `scheduled` until its `run_at`, at 0), or it is cancelled, which cascades to its own
 //!   dependents the same way. Every path to an end (a completion, a cancel, a lost lease, a
-//!   delete) goes through it, in the transaction that ends the job.
+//!   delete) goes through it, in the transaction that ends the job. Since schema v11 a cascade
+//!   is walked level by level (PostgreSQL: a loop in the trigger's function; SQLite: the
+//!   `job_cascade` table, emptied by the writer after every call), never by a trigger firing
+//!   itself: a chain of any length ends in that transaction (triggers nested one level per
+//!   link failed the completion past about 1,000 links).
 //! - At submit, each named job still running or waiting gets its flag set by an `UPDATE` of
 //!   its row (on PostgreSQL: a row lock, so a dependency that ends at the same time on
 //!   another node either ends first, and the submit sees it over, or waits for the submit, and
