@@ -261,7 +261,7 @@ pub struct BatchSubmitted {
 /// One attempt of a job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Attempt {
-    /// 1-based.
+    /// 1-based, numbered on across manual retries (1, 2, then 3 after a retry).
     pub attempt: u32,
     /// The node that ran it.
     pub node: Option<String>,
@@ -305,9 +305,9 @@ pub struct Job {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
-    /// The current or last attempt (0 before the first).
+    /// The current or last attempt (0 before the first; numbered on across manual retries).
     pub attempt: u32,
-    /// Attempts in all.
+    /// Attempts in all: the submitted number, raised by that much at each manual retry.
     pub max_attempts: u32,
     /// Per-attempt timeout.
     pub timeout_ms: Option<u64>,

@@ -80,3 +80,76 @@ pub(crate) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     offload_store::rules::migrate::migrate(&mut m, &MIGRATIONS).await?;
     m.0.commit().await.map_err(engine)
 }
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use offload_store::{JobId, JobState, LogQuery, Store};
+    use tokio_postgres::NoTls;
+
+    use super::*;
+    use crate::testing::TestDb;
+    use crate::{PgOptions, PgStore};
+
+    /// A database at v9 with a dead job (attempts 1 and 2, a log line each) migrates to v10:
+    /// the retry trigger is gone, and a retry numbers the attempts on and keeps the logs.
+    #[tokio::test]
+    async fn a_v9_database_gets_v10_and_a_retry_keeps_its_history() {
+        let db = TestDb::create();
+        let (mut client, conn) = tokio_postgres::connect(&db.url, NoTls).await.unwrap();
+        let driver = tokio::spawn(conn);
+        {
+            let tx = client.transaction().await.unwrap();
+            let mut m = Pg(tx);
+            let (_, to) = offload_store::rules::migrate::migrate(&mut m, &MIGRATIONS[..9])
+                .await
+                .unwrap();
+            assert_eq!(to, 9);
+            m.0.commit().await.unwrap();
+        }
+        let id = JobId::now_v7();
+        client
+            .execute(
+                "INSERT INTO offload_jobs (id, job, pool, params, state, priority, run_at,
+                     created_at, updated_at, attempt, max_attempts, backoff_ms)
+                 VALUES ($1, 'old.js', 'node', '{}', 'dead', 0, 1, 1, 1, 2, 2, 0)",
+                &[&id],
+            )
+            .await
+            .unwrap();
+        for attempt in [1_i64, 2] {
+            client
+                .execute(
+                    "INSERT INTO offload_job_logs (job_id, attempt, seq, stream, at, line)
+                     VALUES ($1, $2, 0, 'stdout', 1, 'a line')",
+                    &[&id, &attempt],
+                )
+                .await
+                .unwrap();
+        }
+        drop(client);
+        let _ = driver.await;
+
+        let store = PgStore::connect_with(&db.url, PgOptions::default().with_listen(false))
+            .await
+            .unwrap();
+        assert_eq!(
+            db.query_i64("SELECT max(version)::bigint FROM offload_schema"),
+            [10]
+        );
+        assert_eq!(
+            db.query_i64(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = 'offload_job_logs_retried'"
+            ),
+            [0]
+        );
+        assert_eq!(store.retry(id).await.unwrap(), JobState::Queued);
+        let r = store.get(id).await.unwrap();
+        assert_eq!((r.attempt, r.max_attempts), (2, 4));
+        let q = LogQuery {
+            attempt: None,
+            after: None,
+            limit: 10,
+        };
+        assert_eq!(store.logs(id, q).await.unwrap().len(), 2);
+    }
+}

@@ -228,9 +228,10 @@ pub struct Claimed {
     pub pool: String,
     /// Its input.
     pub params: Value,
-    /// The attempt number now starting (1-based; counts expired leases too).
+    /// The attempt number now starting (1-based; counts expired leases too; numbered on
+    /// across manual retries).
     pub attempt: u32,
-    /// Attempts in all.
+    /// Attempts in all (raised by the job's round at each manual retry).
     pub max_attempts: u32,
     /// Per-attempt timeout.
     pub timeout_ms: Option<u64>,
@@ -332,7 +333,7 @@ pub struct Completion {
 /// One attempt, as recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
-    /// 1-based.
+    /// 1-based, numbered on across manual retries.
     pub attempt: u32,
     /// The node.
     pub node: Option<String>,
@@ -369,9 +370,9 @@ pub struct JobRecord {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
-    /// The current or last attempt (0 before the first claim).
+    /// The current or last attempt (0 before the first claim; a manual retry keeps it).
     pub attempt: u32,
-    /// Attempts in all.
+    /// Attempts in all: as submitted, raised by that much at each manual retry (schema v10).
     pub max_attempts: u32,
     /// Timeout.
     pub timeout_ms: Option<u64>,
