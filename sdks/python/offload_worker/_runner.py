@@ -25,6 +25,7 @@ from . import _context, _control, _events, _jobs
 from ._channel import LineReader, ProtocolError, Writer, decode
 from . import _fds, _streams
 from ._context import Context, event_frame
+from ._frames import _array, _excerpt, _id, _number, _str
 from ._errors import Busy, Cancelled, DeadlineExceeded, FrameTooLarge, JobNotFound, NoSuchFunction, ShuttingDown
 
 PROTOCOL = 1
@@ -34,7 +35,6 @@ DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 SIGNAL_GRACE_MS = 5000  # SIGTERM / SIGINT: a shutdown with this grace
 ANSWER_WAIT_S = 2.0  # after cancelling at shutdown, how long jobs get to answer before the runner answers for them
 UNLOAD_MIN_S = 1.0  # at shutdown, the least time the job modules' unload() get, however little grace is left
-MAX_ID_BYTES = 256
 
 _current = None  # the running Runner, for the module-level emit()
 
@@ -646,46 +646,6 @@ def _log_exception(what):
 
     sys.stderr.write("offload worker: %s:\n%s" % (what, traceback.format_exc()))
     sys.stderr.flush()
-
-
-def _excerpt(msg):
-    text = json.dumps(msg, ensure_ascii=False)
-    return text if len(text) <= 80 else text[:80] + "..."
-
-
-def _field(msg, key, kind, types, type_name, required):
-    value = msg.get(key)
-    if value is None:
-        if required:
-            raise ProtocolError("%s frame without %r" % (kind, key))
-        return None
-    if not isinstance(value, types) or isinstance(value, bool):
-        raise ProtocolError("%s frame: %r must be %s, not %s" % (kind, key, type_name, _excerpt(value)))
-    return value
-
-
-def _str(msg, key, kind, required=False):
-    return _field(msg, key, kind, str, "a string", required)
-
-
-def _number(msg, key, kind):
-    return _field(msg, key, kind, (int, float), "a number", False)
-
-
-def _array(msg, key, kind):
-    return _field(msg, key, kind, list, "an array", False)
-
-
-def _id(msg, key, kind, required=True):
-    value = _str(msg, key, kind, required)
-    if value is not None:
-        try:
-            size = len(value.encode("utf-8"))
-        except UnicodeEncodeError:  # a lone surrogate escape: it could never be sent back
-            raise ProtocolError("%s frame: %r is not valid Unicode" % (kind, key))
-        if not 1 <= size <= MAX_ID_BYTES:
-            raise ProtocolError("%s frame: %r must be 1 to %d bytes long" % (kind, key, MAX_ID_BYTES))
-    return value
 
 
 # -- entry point -----------------------------------------------------------------------------
