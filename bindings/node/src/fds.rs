@@ -2,7 +2,7 @@
 //! `holdFds` duplicates them on the JavaScript thread, at the call (so the caller may close its
 //! own handle right after, and a descriptor number reused meanwhile can never be passed by
 //! mistake), and keeps the copies under a key until the run takes them
-//! ([`take`], by `NativePool::run`) or JavaScript lets them go (`dropFds`, a run that never
+//! (`take`, by `NativePool::run`) or JavaScript lets them go (`dropFds`, a run that never
 //! reached the addon). Every copy is an `OwnedFd`: closed by the pool once passed, or when its
 //! run ends without reaching a worker, or here when dropped — never leaked.
 //!
@@ -46,7 +46,7 @@ fn dup(fd: i32) -> Option<OwnedFd> {
 /// Copies `fds` (descriptor numbers: `socket._handle.fd`, `server._handle.fd` or a number) and
 /// returns the key `NativePool::run` takes them by (`opts.fds`). Refuses, copying nothing, a
 /// number that is not an open descriptor (`InvalidArgument`, naming its position) and more
-/// than [`MAX_HELD`] held at once (`QueueFull`).
+/// than `MAX_HELD` held at once (`QueueFull`).
 #[napi]
 pub fn hold_fds(fds: Vec<i32>) -> napi::Result<u32> {
     static NEXT: AtomicU32 = AtomicU32::new(1);

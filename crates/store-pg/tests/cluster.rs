@@ -150,6 +150,34 @@ async fn a_node_hears_the_others_but_not_itself() {
     drop((a, b));
 }
 
+/// A dependent released by a completion on one node is announced to the others for its own
+/// pool (before, they found it only at their next poll); submitting it `waiting` announced
+/// nothing.
+#[tokio::test]
+async fn a_released_dependent_wakes_the_other_nodes_for_its_pool() {
+    use offload_store::After;
+    let db = TestDb::create();
+    let a = PgStore::connect(&db.url).await.unwrap();
+    let b = PgStore::connect(&db.url).await.unwrap();
+    let mut hear_b = b.notifications();
+    let head = a.submit(vec![job("head", "first")], WINDOW).await.unwrap()[0].id;
+    let mut later = job("later", "second");
+    later.after = vec![After::Job(head)];
+    let dep = a.submit(vec![later], WINDOW).await.unwrap()[0].id;
+    let c = a.claim("node-a", &demand("first", 1), LEASE).await.unwrap();
+    assert_eq!(c[0].id, head);
+    let mut done = completion(head, 1, succeeded(json!(1)));
+    done.node = "node-a".into();
+    a.complete(vec![done]).await.unwrap();
+    // B hears "first" (the submit) and then "second", which only the release can have sent.
+    expect_notice(&mut hear_b, |n| {
+        matches!(n, Notice::Due { pool } if pool == "second").then_some(())
+    })
+    .await;
+    assert_eq!(b.get(dep).await.unwrap().state, JobState::Queued);
+    drop((a, b));
+}
+
 #[tokio::test]
 async fn a_dead_nodes_jobs_are_reclaimed_by_another_after_the_lease() {
     let db = TestDb::create();

@@ -71,16 +71,23 @@ pub(crate) async fn complete(c: &Object, done: Vec<Completion>) -> Result<Vec<No
         )
         .await
         .map_err(engine)?;
-    let ended = all(&rows, |r| Ok((job_notice(r)?, r.flag("due")?)))?;
+    let ended = all(&rows, |r| {
+        let woken: Option<Vec<String>> = r.0.try_get("woken").map_err(engine)?;
+        Ok((job_notice(r)?, r.flag("due")?, woken.unwrap_or_default()))
+    })?;
     let mut notices = Vec::with_capacity(ended.len() + 1);
-    for (n, due) in ended {
+    let mut due_pools: Vec<String> = Vec::new();
+    for (n, due, woken) in ended {
         if (n.state == JobState::Failed && due) || n.state == JobState::Queued {
-            notices.push(Notice::Due {
-                pool: n.pool.clone(),
-            });
+            due_pools.push(n.pool.clone());
         }
+        // Dependents the end released are due on every node, not only at the next poll.
+        due_pools.extend(woken);
         notices.push(Notice::Job(n));
     }
+    due_pools.sort_unstable();
+    due_pools.dedup();
+    notices.extend(due_pools.into_iter().map(|pool| Notice::Due { pool }));
     if rows.len() < id.len() {
         tracing::debug!(
             stale = id.len() - rows.len(),

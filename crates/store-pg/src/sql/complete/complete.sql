@@ -25,7 +25,8 @@ WITH c AS (
                      ELSE coalesce(cur.error, j.error) END,
         node = NULL, lease_until = NULL, updated_at = offload_now_ms()
     FROM cur WHERE j.id = cur.id
-    RETURNING j.id, j.job, j.pool, j.state, j.attempt, j.run_at <= offload_now_ms() AS due
+    RETURNING j.id, j.job, j.pool, j.state, j.attempt, j.run_at <= offload_now_ms() AS due,
+        j.has_dependents
 ), closed AS (
     UPDATE offload_attempts a SET pid = coalesce(cur.pid, a.pid), started_at = cur.started_at,
         ended_at = cur.ended_at, outcome = cur.outcome, error = cur.error
@@ -40,4 +41,13 @@ WITH c AS (
            cur.error
     FROM cur WHERE cur.id NOT IN (SELECT job_id FROM closed)
 )
-SELECT id, job, pool, state, attempt, due FROM ended
+-- `woken`: the pools of an ended job's waiting dependents (its trigger may release them), read
+-- from the statement's snapshot, before the trigger took the edges: the other nodes are told
+-- those pools are due.
+SELECT id, job, pool, state, attempt, due,
+       CASE WHEN has_dependents AND state IN ('succeeded', 'dead', 'cancelled')
+            THEN ARRAY(SELECT DISTINCT d.pool FROM offload_job_deps e
+                       JOIN offload_jobs d ON d.id = e.job_id
+                       WHERE e.dep_id = ended.id AND d.state = 'waiting')
+       END AS woken
+FROM ended
