@@ -156,15 +156,17 @@ impl Scheduler {
                 policy,
                 source,
             };
+            let mut told = Told(None);
             if entry.schedule.missed == "run_once" {
                 let last = engine.store.last_tick(&entry.schedule.name).await?;
                 if let Some(prev) = previous_before(&entry.cron, entry.policy.tz, now) {
                     if last.is_none_or(|l| l < prev) {
-                        this.tick(&engine, &mut entry, prev).await;
+                        told = this.tick(&engine, &mut entry, prev).await;
                     }
                 }
             }
             this.lock().insert(entry.schedule.name.clone(), entry);
+            told.tell(&engine);
         }
         tokio::spawn(Arc::clone(&this).run(engine));
         Ok(this)
@@ -272,15 +274,17 @@ impl Scheduler {
     pub(crate) async fn pause(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
         self.known(name)?;
         // Already paused: it stays as it was (and nothing is told again).
-        if engine
+        let paused = engine
             .store
             .pause_schedule(name, now_ms(), "manual")
-            .await?
-        {
+            .await?;
+        // Told after the refresh: a reader woken by the event (the dashboard's table) reads
+        // the schedules from here, and must see the pause.
+        self.refresh(engine).await;
+        if paused {
             engine.metrics.schedule_paused("manual");
             changed(engine, name, "paused", Some("manual".into()), None);
         }
-        self.refresh(engine).await;
         Ok(())
     }
 
@@ -288,8 +292,8 @@ impl Scheduler {
     pub(crate) async fn resume(&self, engine: &Engine, name: &str) -> Result<(), EngineError> {
         self.known(name)?;
         engine.store.resume_schedule(name).await?;
-        changed(engine, name, "resumed", None, None);
         self.refresh(engine).await;
+        changed(engine, name, "resumed", None, None);
         Ok(())
     }
 
@@ -382,8 +386,9 @@ impl Scheduler {
             let Some(mut e) = self.lock().get(&name).cloned() else {
                 continue;
             };
-            self.pause_for_failures(engine, &mut e).await;
+            let told = self.pause_for_failures(engine, &mut e).await;
             self.write_back(e);
+            told.tell(engine);
         }
     }
 
@@ -399,9 +404,11 @@ impl Scheduler {
         }
     }
 
-    async fn pause_for_failures(&self, engine: &Engine, e: &mut Entry) {
+    /// Pauses `e` for its failures; what to tell once `e` is written back (a reader woken by
+    /// the event reads the schedules from here).
+    async fn pause_for_failures(&self, engine: &Engine, e: &mut Entry) -> Told {
         let Some(state) = e.state.as_mut() else {
-            return;
+            return Told(None);
         };
         let reason = format!("{} consecutive failures", state.consecutive_failures);
         let now = now_ms();
@@ -414,28 +421,27 @@ impl Scheduler {
             // Another node paused it first, and told.
             Ok(false) => {
                 state.paused_at = Some(now);
-                return;
+                return Told(None);
             }
             Err(err) => {
                 tracing::error!(schedule = %e.schedule.name, error = %err, "cannot pause a schedule");
-                return;
+                return Told(None);
             }
         }
         tracing::warn!(schedule = %e.schedule.name, %reason, "cron schedule paused");
         engine.metrics.schedule_paused("failures");
-        changed(
-            engine,
-            &e.schedule.name,
-            "paused",
-            Some(reason.clone()),
+        let told = Told(Some((
+            e.schedule.name.clone(),
+            reason.clone(),
             state.last_error.clone(),
-        );
+        )));
         state.paused_at = Some(now);
         state.paused_reason = Some(reason);
+        told
     }
 
     /// One due tick of `e`: fires, skips, replaces or pauses as [`decide`] says.
-    async fn tick(&self, engine: &Engine, e: &mut Entry, tick: Millis) {
+    async fn tick(&self, engine: &Engine, e: &mut Entry, tick: Millis) -> Told {
         match decide(&e.policy, e.status(), now_ms()) {
             Decision::Fire => fire(engine, e, tick).await,
             Decision::Replace => {
@@ -456,13 +462,14 @@ impl Scheduler {
                 tracing::info!(schedule = %e.schedule.name, tick, "cron tick skipped: the previous run is unfinished");
                 engine.metrics.tick_skipped();
             }
-            Decision::Pause => self.pause_for_failures(engine, e).await,
+            Decision::Pause => return self.pause_for_failures(engine, e).await,
             Decision::SkipBackoff => {
                 tracing::info!(schedule = %e.schedule.name, tick, "cron tick skipped: waiting after failed runs (failure_backoff_ms)");
                 engine.metrics.tick_backed_off();
             }
             Decision::Paused => {}
         }
+        Told(None)
     }
 
     async fn run(self: Arc<Self>, engine: Arc<Engine>) {
@@ -482,11 +489,15 @@ impl Scheduler {
                     let Some(mut e) = self.lock().get(&name).cloned() else {
                         continue;
                     };
+                    let mut told = Vec::new();
                     while let Some(at) = e.next_at.filter(|at| *at <= now) {
                         e.next_at = next_after(&e.cron, e.policy.tz, at);
-                        self.tick(&engine, &mut e, at).await;
+                        told.push(self.tick(&engine, &mut e, at).await);
                     }
                     self.write_back(e);
+                    for t in told {
+                        t.tell(&engine);
+                    }
                 }
                 // What the ticks did (and a pause or resume that came meanwhile), for the list.
                 self.refresh(&engine).await;
@@ -512,6 +523,19 @@ async fn states_by_name(
         .into_iter()
         .map(|s| (s.schedule.clone(), s))
         .collect())
+}
+
+/// A pause for failures to announce once its entry is written back: (schedule, reason, the
+/// last error).
+#[must_use]
+struct Told(Option<(String, String, Option<serde_json::Value>)>);
+
+impl Told {
+    fn tell(self, engine: &Engine) {
+        if let Some((name, reason, last_error)) = self.0 {
+            changed(engine, &name, "paused", Some(reason), last_error);
+        }
+    }
 }
 
 fn changed(

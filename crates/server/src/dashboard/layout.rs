@@ -38,8 +38,10 @@ impl<'a> Page<'a> {
 }
 
 /// The htmx settings: no attribute inheritance (each element says what it swaps), no inline styles (the CSP forbids them), no `eval`, and refusals (4xx)
-/// swapped like answers so a refused action shows its reason.
-const HTMX_CONFIG: &str = r#"{"disableInheritance":true,"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
+/// swapped like answers so a refused action shows its reason. No settle delay: htmx wires up
+/// swapped-in content when it settles, so with its default 20 ms a button a live refresh had
+/// just replaced ignored a click for that long.
+const HTMX_CONFIG: &str = r#"{"defaultSettleDelay":0,"disableInheritance":true,"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"selfRequestsOnly":true,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"...","swap":false,"error":true}]}"#;
 
 /// A whole page around `body`.
 pub(crate) fn page(p: &Page<'_>, body: Markup) -> Markup {
