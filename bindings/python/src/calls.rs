@@ -10,7 +10,8 @@
 //!
 //! Its timeout runs from the moment it began (the pool's own timeout would count the time it
 //! waited behind another call): when it passes, the call is cancelled, the pool kills its
-//! worker at once (the executor's cancel grace is 0), and the answer says `timed_out`.
+//! worker after the executor's cancel grace (0.25 s: the worker cannot stop a running call,
+//! but drops a waiting one within it), and the answer says `timed_out`.
 //!
 //! The end reaches Python as `on_done(kind, payload, extra)` on the delivery thread, or as the
 //! answer of `NativeRun.take_end` to a caller that waits for it (`handoff.rs`): `(0, value_b64, None)`,

@@ -111,7 +111,10 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
             recycle_after_jobs=max_tasks_per_child,
             recycle_max_rss=recycle_max_rss,
             recycle_max_age=recycle_max_age,
-            cancel_grace=0.0,
+            # A call cancelled while it waits in a worker (prefetch) is dropped by the worker,
+            # which reads its frames at most _GIVE_BACK_AFTER (20 ms) apart even during a call;
+            # with no grace the pool killed the worker, and the call running in it, at once.
+            cancel_grace=0.25,
             kill_grace=1.0,
             start_timeout=start_timeout,
             env={"OFFLOAD_EXECUTOR_PATH": os.pathsep.join(p for p in sys.path if p)},
