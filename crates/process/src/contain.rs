@@ -2,7 +2,7 @@
 //! (`JobProcess::sweep_leftovers`, in `process/handle.rs`), and everything at its exit. Four layers where cgroups
 //! exist (`cgroup.rs`), three elsewhere (`reaper.rs`).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::cgroup::WorkerCgroup;
 use crate::markers::WORKER_ENV;
@@ -103,9 +103,8 @@ impl Containment {
     /// its group that carries its marker, cgroup or not (a job running as a user who may
     /// write another cgroup's `cgroup.procs` can leave its own). Only processes created since
     /// the last sweep began are read (every older one was killed by that sweep, or is not the
-    /// worker's: the first "sweep" is the worker's own start), and the reading runs off the
-    /// runtime's threads: `/proc` holds every process of the machine.
-    pub(crate) async fn kill_strays_at_exit(self: &Arc<Self>, pid: u32) -> Vec<u32> {
+    /// worker's: the first "sweep" is the worker's own start).
+    pub(crate) fn kill_strays_at_exit(&self, pid: u32) -> Vec<u32> {
         let from = {
             let swept_from = *self
                 .swept_from
@@ -116,10 +115,9 @@ impl Containment {
                 _ => 0,
             }
         };
-        let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || me.kill_new_strays(pid, from))
-            .await
-            .unwrap_or_default()
+        // On this thread: a blocking-pool thread per exit made hundreds of threads when many
+        // workers ended at once, and reading only the new pids is short.
+        self.kill_new_strays(pid, from)
     }
 
     /// At the worker's exit: kills its whole cgroup, waits until it is empty, removes it.

@@ -152,11 +152,7 @@ impl Actor {
         // Nothing of the job may outlive it: its group, then anything carrying its marker
         // (grandchildren that left the group), then wait until they are really gone.
         let _ = signal_group(self.pid, libc::SIGKILL);
-        let mut leaked = self
-            .launch_rest
-            .containment
-            .kill_strays_at_exit(self.pid)
-            .await;
+        let mut leaked = self.launch_rest.containment.kill_strays_at_exit(self.pid);
         leaked.extend(self.launch_rest.containment.kill_cgroup().await);
         if !leaked.is_empty() {
             tracing::warn!(
