@@ -2,7 +2,9 @@
 //! the cost of spawning `/bin/true` and a raw Node child (spawn → its first IPC message).
 //!
 //! `cargo bench -p offload-conformance --bench exec` (samples per row: env `SAMPLES`, default 50;
-//! `ROWS=native` runs only the native rows, for `strace`/`perf` of the spawn path).
+//! `ROWS=native` runs only the native rows, for `strace`/`perf` of the spawn path;
+//! `STATIC_WORKER=<path>` adds the conformance worker linked statically beside it, one exec of
+//! each in turn).
 //!
 //! The native row is also broken down: `exec()` returned (the process is spawned), the worker's
 //! handshake seen (`ready`), the outcome, and the exit (the group reaped; not part of the
@@ -42,32 +44,60 @@ struct Phases {
 }
 
 async fn time_exec_phases(jobs: &ChildJob, job: &str, n: usize) -> Phases {
-    let mut spawned = Vec::with_capacity(n);
-    let mut ready = Vec::with_capacity(n);
-    let mut outcomes = Vec::with_capacity(n);
-    let mut exited = Vec::with_capacity(n);
+    let mut samples = Vec::with_capacity(n);
     for i in 0..n {
-        let t = Instant::now();
-        let p = jobs
-            .exec(job, json!({ "i": i }), ExecOptions::default())
-            .await
-            .expect("exec");
-        spawned.push(t.elapsed());
-        let handshake = p.ready().await;
-        ready.push(t.elapsed());
-        let outcome = p.outcome().await;
-        outcomes.push(t.elapsed());
-        assert!(handshake.is_some(), "{job}: no handshake");
-        assert!(outcome.is_success(), "{job}: {outcome}");
-        p.exited().await;
-        exited.push(t.elapsed());
+        samples.push(exec_once(jobs, job, i).await);
     }
-    Phases {
-        spawned: median(spawned),
-        ready: median(ready),
-        outcome: median(outcomes),
-        exited: median(exited),
+    Phases::of(samples)
+}
+
+/// One exec of `job`: the times of its phases, each from the exec call (spawned, ready,
+/// outcome, exited).
+async fn exec_once(jobs: &ChildJob, job: &str, i: usize) -> [Duration; 4] {
+    let t = Instant::now();
+    let p = jobs
+        .exec(job, json!({ "i": i }), ExecOptions::default())
+        .await
+        .expect("exec");
+    let spawned = t.elapsed();
+    let handshake = p.ready().await;
+    let ready = t.elapsed();
+    let outcome = p.outcome().await;
+    let done = t.elapsed();
+    assert!(handshake.is_some(), "{job}: no handshake");
+    assert!(outcome.is_success(), "{job}: {outcome}");
+    p.exited().await;
+    [spawned, ready, done, t.elapsed()]
+}
+
+impl Phases {
+    fn of(samples: Vec<[Duration; 4]>) -> Self {
+        let phase = |k: usize| median(samples.iter().map(|s| s[k]).collect());
+        Phases {
+            spawned: phase(0),
+            ready: phase(1),
+            outcome: phase(2),
+            exited: phase(3),
+        }
     }
+
+    fn print(&self, name: &str) {
+        println!(
+            "  {name:<28} spawned {:.2?}  ready {:.2?}  outcome {:.2?}  exited {:.2?}",
+            self.spawned, self.ready, self.outcome, self.exited
+        );
+    }
+}
+
+/// The worker built as usual and the same worker linked statically (`STATIC_WORKER`), one exec
+/// of each in turn, so a change of the machine's load falls on both alike.
+async fn time_static_pair(jobs: &ChildJob, statics: &ChildJob, n: usize) -> (Phases, Phases) {
+    let (mut dynamic, mut fixed) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        dynamic.push(exec_once(jobs, "echo", i).await);
+        fixed.push(exec_once(statics, "echo", i).await);
+    }
+    (Phases::of(dynamic), Phases::of(fixed))
 }
 
 /// Like `time_exec`, but lets the next spare finish starting between jobs (as an application
@@ -130,6 +160,14 @@ fn main() {
         .unwrap_or(50);
     let dir = tempfile_dir();
     std::fs::copy(rust_worker(), dir.join("echo")).expect("copy the rust worker");
+    // The same worker linked statically, for a row beside it (see the README).
+    let static_worker = std::env::var_os("STATIC_WORKER").map(PathBuf::from);
+    let has_static = static_worker.is_some();
+    let static_dir = dir.join("static");
+    if let Some(path) = static_worker {
+        std::fs::create_dir_all(&static_dir).expect("static jobs folder");
+        std::fs::copy(path, static_dir.join("echo")).expect("copy STATIC_WORKER");
+    }
     std::fs::copy(jobs_dir().join("echo.js"), dir.join("echo_node.js")).expect("copy echo.js");
     std::fs::copy(jobs_dir().join("echo.py"), dir.join("echo_py.py")).expect("copy echo.py");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -141,12 +179,19 @@ fn main() {
     rt.block_on(async {
         let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(&dir).handle_signals(false));
         let t_true = time_true(n).await;
-        let phases = time_exec_phases(&jobs, "echo", n).await;
-        println!("native (Rust SDK) exec, median of {n} of each phase, from the exec call");
         println!(
-            "  spawned {:.2?}  ready {:.2?}  outcome {:.2?}  exited {:.2?}  (/bin/true {:.2?})",
-            phases.spawned, phases.ready, phases.outcome, phases.exited, t_true
+            "native (Rust SDK) exec, median of {n} of each phase, from the exec call \
+             (/bin/true spawn+wait {t_true:.2?})"
         );
+        if has_static {
+            let statics =
+                ChildJob::new(ChildJobConfig::with_jobs_dir(&static_dir).handle_signals(false));
+            let (dynamic, fixed) = time_static_pair(&jobs, &statics, n).await;
+            dynamic.print("worker as built");
+            fixed.print("worker linked statically");
+        } else {
+            time_exec_phases(&jobs, "echo", n).await.print("worker");
+        }
         if only_native {
             return;
         }
