@@ -307,7 +307,8 @@ pub struct Job {
     pub updated_at: i64,
     /// The current or last attempt (0 before the first; numbered on across manual retries).
     pub attempt: u32,
-    /// Attempts in all: the submitted number, raised by that much at each manual retry.
+    /// Attempts in all: the submitted number, raised by that much at each manual retry (at most
+    /// 1,000 in all: a retry's round is cut to end there).
     pub max_attempts: u32,
     /// Per-attempt timeout.
     pub timeout_ms: Option<u64>,

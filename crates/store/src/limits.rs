@@ -8,6 +8,7 @@
 //! | `run_at` | `0..=`[`MAX_RUN_AT`] (year 9999) here; the daemon also refuses more than [`MAX_DELAY_MS`] (365 days) ahead | no wrap in `run_at − now` arithmetic |
 //! | `delay_ms` | `0..=`[`MAX_DELAY_MS`] (365 days) | the same |
 //! | `max_attempts` | `1..=`[`MAX_ATTEMPTS`] (100) | |
+//! | attempts of one job, across manual retries | at most [`MAX_ATTEMPTS_PER_JOB`] (1,000): a retry that would pass it is refused, a retry's round is cut to fit | a job's view lists every attempt; an endless retry loop would grow it without end |
 //! | `backoff_ms` | `0..=`[`MAX_BACKOFF_MS`] (1 hour, also the cap of one retry delay) | |
 //! | `priority` | [`MIN_PRIORITY`]`..=`[`MAX_PRIORITY`] (−1,000..=1,000) | |
 //! | `idempotency_key` | 1..=[`MAX_IDEMPOTENCY_KEY`] (256) bytes | |
@@ -36,6 +37,9 @@ pub const MAX_DELAY_MS: u64 = 365 * DAY_MS;
 pub const MAX_RUN_AT: Millis = 253_402_300_799_999;
 /// The most attempts of a job.
 pub const MAX_ATTEMPTS: u32 = 100;
+/// The most attempts one job may have in all, manual retries included (each retry numbers its
+/// attempts on after the earlier ones, and the job keeps a record of each).
+pub const MAX_ATTEMPTS_PER_JOB: u32 = 1_000;
 /// The largest retry backoff base (1 hour; one retry delay is capped at 1 hour anyway).
 pub const MAX_BACKOFF_MS: u64 = 3_600_000;
 /// The lowest priority.

@@ -173,6 +173,7 @@ macro_rules! store_conformance {
             // cancel, retry, purge
             cancel_in_every_state,
             retry_requeues_dead_and_cancelled_jobs_with_fresh_attempts,
+            retries_stop_at_the_bound_of_attempts_per_job,
             purge_deletes_old_terminal_jobs_only,
             // get, list, counts
             list_newest_first_with_filters_and_cursor,

@@ -301,7 +301,7 @@ pub(crate) async fn cancel(
     responses(
         (status = 200, description = "Queued", body = JobStateView),
         (status = 404, description = "`not_found`", body = ErrorBody),
-        (status = 409, description = "`conflict`: the job is not dead or cancelled", body = ErrorBody),
+        (status = 409, description = "`conflict`: the job is not dead or cancelled, or has had 1,000 attempts (the most one job may have)", body = ErrorBody),
     ))]
 pub(crate) async fn retry(
     State(app): State<Arc<App>>,

@@ -2,6 +2,7 @@
 //! decide from its state ([`offload_store::rules::state`]) and write, in one transaction.
 
 use deadpool_postgres::Object;
+use offload_store::limits::MAX_ATTEMPTS_PER_JOB;
 use offload_store::rules::rows::Row;
 use offload_store::rules::state::{check_retry, Cancel};
 use offload_store::rules::values::{to_u32, to_u64};
@@ -67,9 +68,10 @@ pub(crate) async fn retry(
         .map_err(engine)?
         .ok_or(StoreError::NotFound)?;
     let row = Cols(&row);
-    check_retry(row.state("state")?)?;
+    check_retry(row.state("state")?, to_u32(row.int("attempt")?, "attempt")?)?;
     let st = tx.prepare_cached(RETRY).await.map_err(engine)?;
-    tx.execute(&st, &[&id, &i64::from(log_attempts)])
+    let bound = i64::from(MAX_ATTEMPTS_PER_JOB);
+    tx.execute(&st, &[&id, &i64::from(log_attempts), &bound])
         .await
         .map_err(engine)?;
     tx.commit().await.map_err(engine)?;

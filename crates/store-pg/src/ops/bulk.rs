@@ -3,6 +3,7 @@
 
 use deadpool_postgres::Object;
 use offload_store::bulk::{running_refusal, BulkAction, BulkOutcome, JobFilter};
+use offload_store::limits::MAX_ATTEMPTS_PER_JOB;
 use offload_store::rules::rows::Row;
 use offload_store::{JobId, JobState, Notice, StoreError};
 use tokio_postgres::types::ToSql;
@@ -46,7 +47,9 @@ pub(crate) async fn bulk(
     let states = filter.state_names();
     let n = i64::try_from(limit).unwrap_or(i64::MAX);
     let keep = i64::from(log_attempts);
-    let args: [&(dyn ToSql + Sync); 7] = [
+    // A retry skips the jobs at the bound of attempts (`check_retry`).
+    let bound = (action == BulkAction::Retry).then_some(i64::from(MAX_ATTEMPTS_PER_JOB));
+    let args: [&(dyn ToSql + Sync); 8] = [
         &states,
         &filter.job,
         &filter.pool,
@@ -54,18 +57,27 @@ pub(crate) async fn bulk(
         &filter.until,
         &n,
         &keep,
+        &bound,
+    ];
+    let more_args: [&(dyn ToSql + Sync); 6] = [
+        &states,
+        &filter.job,
+        &filter.pool,
+        &filter.since,
+        &filter.until,
+        &bound,
     ];
     let tx = c.transaction().await.map_err(engine)?;
-    // The retry also takes the logs kept ($7).
+    // The retry also takes the logs kept ($7) and the bound of attempts ($8).
     let (sql, n_args) = match action {
-        BulkAction::Retry => (RETRY, 7),
+        BulkAction::Retry => (RETRY, 8),
         BulkAction::Delete => (DELETE, 6),
     };
     let st = tx.prepare_cached(sql).await.map_err(engine)?;
     let rows = tx.query(&st, &args[..n_args]).await.map_err(engine)?;
     let per_pool = all(&rows, |r| Ok((r.text("pool")?, r.int("n")?)))?;
     let st = tx.prepare_cached(MORE).await.map_err(engine)?;
-    let more = Cols(&tx.query_one(&st, &args[..5]).await.map_err(engine)?).flag("more")?;
+    let more = Cols(&tx.query_one(&st, &more_args).await.map_err(engine)?).flag("more")?;
     tx.commit().await.map_err(engine)?;
     let affected = per_pool.iter().map(|(_, n)| *n).sum::<i64>();
     let notices = match action {

@@ -38,13 +38,23 @@ impl Cancel {
     }
 }
 
-/// Checks that a job in `state` can be retried (only `dead` and `cancelled` jobs can).
+/// Checks that a job in `state` that has had `attempts` attempts can be retried: only `dead`
+/// and `cancelled` jobs can, and only while they have had fewer than
+/// [`MAX_ATTEMPTS_PER_JOB`](crate::limits::MAX_ATTEMPTS_PER_JOB) attempts (the retry's round is
+/// cut to fit: the engines' statements take the same bound).
 ///
 /// # Errors
 ///
-/// [`StoreError::Conflict`] naming the state.
-pub fn check_retry(state: JobState) -> Result<(), StoreError> {
+/// [`StoreError::Conflict`] naming the state, or the bound.
+pub fn check_retry(state: JobState, attempts: u32) -> Result<(), StoreError> {
+    use crate::limits::MAX_ATTEMPTS_PER_JOB;
     match state {
+        JobState::Dead | JobState::Cancelled if attempts >= MAX_ATTEMPTS_PER_JOB => {
+            Err(StoreError::Conflict(format!(
+                "this job has had {attempts} attempts, the most one job may have \
+                 ({MAX_ATTEMPTS_PER_JOB}); submit it again as a new job"
+            )))
+        }
         JobState::Dead | JobState::Cancelled => Ok(()),
         other => Err(StoreError::Conflict(format!(
             "only a dead or cancelled job can be retried; this one is {}",
@@ -107,14 +117,22 @@ mod tests {
             );
             assert_eq!(cancel == Cancel::Request, state == JobState::Running);
             assert_eq!(
-                check_retry(state).is_ok(),
+                check_retry(state, 3).is_ok(),
                 matches!(state, JobState::Dead | JobState::Cancelled)
             );
+            assert!(check_retry(state, crate::limits::MAX_ATTEMPTS_PER_JOB).is_err());
         }
-        let e = check_retry(JobState::Running).unwrap_err();
+        assert!(check_retry(JobState::Dead, crate::limits::MAX_ATTEMPTS_PER_JOB - 1).is_ok());
+        let e = check_retry(JobState::Running, 1).unwrap_err();
         assert_eq!(
             e.to_string(),
             "conflict: only a dead or cancelled job can be retried; this one is running"
+        );
+        let e = check_retry(JobState::Dead, 1000).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "conflict: this job has had 1000 attempts, the most one job may have (1000); \
+             submit it again as a new job"
         );
     }
 

@@ -114,6 +114,98 @@ pub async fn cancel_in_every_state<H: Harness, Fut: Future<Output = H>>(
     harness.check_counts().await;
 }
 
+/// A job has at most `MAX_ATTEMPTS_PER_JOB` attempts in all: a retry's round is cut to fit, a
+/// retry past it is refused naming the bound, and a bulk retry leaves such a job alone.
+pub async fn retries_stop_at_the_bound_of_attempts_per_job<H: Harness, Fut: Future<Output = H>>(
+    fresh: impl FnOnce() -> Fut,
+) {
+    use crate::bulk::{BulkAction, BulkOutcome, JobFilter};
+    use crate::limits::MAX_ATTEMPTS_PER_JOB as BOUND;
+    let harness = fresh().await;
+    let store = harness.store();
+    let mut spent = job("spent", "node");
+    spent.max_attempts = 100;
+    let id = store.submit(vec![spent], WINDOW).await.unwrap()[0].id;
+    for k in 1..=BOUND {
+        let c = store.claim(NODE, &demand("node", 1), LEASE).await.unwrap();
+        assert_eq!((c[0].id, c[0].attempt), (id, k));
+        let round_ends = k == BOUND || (k % 100 == 0 && k <= 900);
+        let to = if round_ends {
+            Transition::Dead { error: error("no") }
+        } else {
+            Transition::Retry {
+                error: error("again"),
+                run_at: 0,
+            }
+        };
+        store.complete(vec![completion(id, k, to)]).await.unwrap();
+        if k == 950 {
+            // Cancelled between two attempts, then retried: the round of 100 is cut to end at
+            // the bound (1,000, not 1,050).
+            assert_eq!(store.cancel(id).await.unwrap(), CancelResult::Cancelled);
+            assert_eq!(store.retry(id).await.unwrap(), JobState::Queued);
+            assert_eq!(store.get(id).await.unwrap().max_attempts, BOUND);
+        } else if round_ends && k < BOUND {
+            assert_eq!(store.retry(id).await.unwrap(), JobState::Queued);
+            assert_eq!(store.get(id).await.unwrap().max_attempts, k + 100);
+        }
+    }
+    let r = store.get(id).await.unwrap();
+    assert_eq!(
+        (r.state, r.attempt, r.max_attempts),
+        (JobState::Dead, BOUND, BOUND)
+    );
+    assert_eq!(r.attempts.len(), BOUND as usize);
+    match store.retry(id).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("(1000)"), "{m}"),
+        other => panic!("a retry past the bound: {other:?}"),
+    }
+    assert_eq!(store.get(id).await.unwrap().state, JobState::Dead);
+
+    // A bulk retry of the dead jobs takes the other one and leaves the spent one dead.
+    let mut other = job("other", "node");
+    other.max_attempts = 1;
+    let other = store.submit(vec![other], WINDOW).await.unwrap()[0].id;
+    store.claim(NODE, &demand("node", 1), LEASE).await.unwrap();
+    store
+        .complete(vec![completion(
+            other,
+            1,
+            Transition::Dead { error: error("no") },
+        )])
+        .await
+        .unwrap();
+    let dead = JobFilter {
+        states: vec![JobState::Dead],
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        store.bulk(BulkAction::Retry, &dead, 1).await.unwrap(),
+        BulkOutcome {
+            affected: 1,
+            more: false
+        }
+    );
+    assert_eq!(store.get(other).await.unwrap().state, JobState::Queued);
+    assert_eq!(store.get(id).await.unwrap().state, JobState::Dead);
+    assert_eq!(
+        store.bulk(BulkAction::Retry, &dead, 10).await.unwrap(),
+        BulkOutcome {
+            affected: 0,
+            more: false
+        }
+    );
+    // Deleting still takes it.
+    assert_eq!(
+        store.bulk(BulkAction::Delete, &dead, 10).await.unwrap(),
+        BulkOutcome {
+            affected: 1,
+            more: false
+        }
+    );
+    harness.check_counts().await;
+}
+
 /// Retry requeues dead and cancelled jobs with a fresh round of attempts, numbered on after
 /// the earlier ones (schema v10), and refuses the others.
 pub async fn retry_requeues_dead_and_cancelled_jobs_with_fresh_attempts<

@@ -5,6 +5,7 @@ use rusqlite::{params, Connection};
 use super::super::counts::Deltas;
 use super::super::engine;
 use super::{all, first, id_text};
+use crate::limits::MAX_ATTEMPTS_PER_JOB;
 use crate::rules::rows::Row;
 use crate::rules::state::{check_retry, Cancel};
 use crate::{CancelResult, JobId, JobState, Millis, StoreError};
@@ -21,8 +22,20 @@ const PURGE_JOBS: &str = include_str!("../sql/admin/purge_jobs.sql");
 
 /// A job's state and pool.
 fn state_of(c: &Connection, id: &str) -> Result<(JobState, String), StoreError> {
+    state_and_attempts(c, id).map(|(state, pool, _)| (state, pool))
+}
+
+/// The job's state, pool and attempts so far.
+fn state_and_attempts(c: &Connection, id: &str) -> Result<(JobState, String, u32), StoreError> {
     let mut s = c.prepare_cached(STATE_OF).map_err(engine)?;
-    first(&mut s, [id], |r| Ok((r.state("state")?, r.text("pool")?)))?.ok_or(StoreError::NotFound)
+    first(&mut s, [id], |r| {
+        Ok((
+            r.state("state")?,
+            r.text("pool")?,
+            u32::try_from(r.int("attempt")?).unwrap_or(u32::MAX),
+        ))
+    })?
+    .ok_or(StoreError::NotFound)
 }
 
 pub(in crate::sqlite) fn cancel(
@@ -56,8 +69,8 @@ pub(in crate::sqlite) fn retry(
     log_attempts: u32,
 ) -> Result<JobState, StoreError> {
     let id = id_text(id);
-    let (state, pool) = state_of(c, &id)?;
-    check_retry(state)?;
+    let (state, pool, attempts) = state_and_attempts(c, &id)?;
+    check_retry(state, attempts)?;
     retry_one(c, &id, now, log_attempts)?;
     deltas.moved(&pool, state, JobState::Queued);
     Ok(JobState::Queued)
@@ -72,7 +85,7 @@ pub(in crate::sqlite) fn retry_one(
     log_attempts: u32,
 ) -> Result<(), StoreError> {
     c.prepare_cached(RETRY)
-        .and_then(|mut s| s.execute(params![id, now]))
+        .and_then(|mut s| s.execute(params![id, now, MAX_ATTEMPTS_PER_JOB]))
         .map_err(engine)?;
     c.prepare_cached(TRIM_LOGS)
         .and_then(|mut s| s.execute(params![id, log_attempts]))

@@ -65,7 +65,9 @@ pub(in crate::sqlite) fn bulk(
                 filter.pool,
                 filter.since,
                 filter.until,
-                n
+                n,
+                // A retry skips the jobs at the bound of attempts (`check_retry`).
+                (action == BulkAction::Retry).then_some(crate::limits::MAX_ATTEMPTS_PER_JOB)
             ],
             |r| Ok((r.text("id")?, r.text("pool")?, r.state("state")?)),
         )?

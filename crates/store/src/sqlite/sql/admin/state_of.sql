@@ -1,1 +1,1 @@
-SELECT state, pool FROM jobs WHERE id = ?1
+SELECT state, pool, attempt FROM jobs WHERE id = ?1
