@@ -260,7 +260,6 @@ impl Worker {
         let read_side = stream.try_clone()?;
         let ready_side = stream.try_clone()?;
         let closer = stream.try_clone()?;
-        let stream = tokio::net::UnixStream::from_std(stream)?;
         let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
         outbox.send(&FromWorker::Ready(
             Ready::handshake(
