@@ -1,5 +1,5 @@
-//! The state the worker's runtime and its reading thread share: the running jobs and calls,
-//! and the shutdown flags (a leaf: `worker.rs` and `inbound.rs` both use it).
+//! The state the worker's runtime and its watchdog thread share: the running jobs and calls,
+//! and the shutdown flags (a leaf: `worker.rs`, `inbound.rs` and `watchdog.rs` use it).
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -45,7 +45,7 @@ pub(crate) struct Shared {
     pub(crate) drained: Notify,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) done: Notify,
-    /// `serve` returned after a shutdown: the reading thread ends without ending the process.
+    /// `serve` returned after a shutdown: the watchdog ends without ending the process.
     pub(crate) finished: AtomicBool,
     /// The supervisor sent the hard-kill notice.
     pub(crate) killed: AtomicBool,

@@ -1,8 +1,10 @@
 //! The worker: handler registry and the main loop.
 //!
-//! A dedicated thread reads and decodes frames ([`crate::inbound`]); one task dispatches them
-//! ([`Worker::serve`]); each job runs in its own task; one task writes frames ([`Outbox`]).
-//! Shared state is the map of running jobs.
+//! The runtime's thread reads and decodes frames ([`crate::inbound`]) and dispatches them
+//! ([`Worker::serve`]); the watchdog thread reads instead while a handler holds that thread
+//! ([`crate::watchdog`]); each job is polled once in place, then in its own task if it waits
+//! ([`crate::job`]); one task writes frames ([`Outbox`]). Shared state is the map of running
+//! jobs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -214,9 +216,10 @@ impl Worker {
     /// shutdown or when the channel closes, 2 with a message on stderr after a protocol or
     /// environment error.
     ///
-    /// Handlers share the runtime's one thread (no cross-thread wake-up per job: half the CPU
-    /// of a multi-threaded runtime per round trip). The channel is read by a thread of its own,
-    /// so a handler that blocks its thread still gets its cancellation token fired on `cancel`,
+    /// Handlers share the runtime's one thread, which also reads the channel (one wake-up per
+    /// round trip). A watchdog thread reads it instead while that thread is held, so a handler
+    /// that blocks it still gets its cancellation token fired on `cancel` (within a tick of
+    /// 10 ms or two),
     /// and the end of the channel still ends the process; but the other jobs wait while it
     /// blocks: run CPU-bound or blocking work with `tokio::task::spawn_blocking` when jobs are
     /// to run in parallel.
