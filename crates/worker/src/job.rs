@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
 
-use offload_protocol::{EncodeError, ErrorInfo, FromWorker, ResultMsg, WorkerError as WireError};
+use offload_protocol::{EncodeError, ErrorInfo, FromWorker, WorkerError as WireError};
 use serde_json::Value;
 
 use crate::context::{Context, JobError, StopReason};
@@ -22,7 +22,6 @@ pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>>
 /// deadline's timer.
 pub(crate) fn launch(
     fut: BoxFuture,
-    id: String,
     ctx: Context,
     deadline: Option<u64>,
     shared: &Arc<Shared>,
@@ -33,7 +32,7 @@ pub(crate) fn launch(
     // below replaces this one.
     let mut cx = std::task::Context::from_waker(Waker::noop());
     if let Poll::Ready(outcome) = Pin::new(&mut fut).poll(&mut cx) {
-        return finish(outcome, id, &ctx, shared, outbox);
+        return finish(outcome, &ctx, shared, outbox);
     }
     let shared = Arc::clone(shared);
     let outbox = outbox.clone();
@@ -49,14 +48,24 @@ pub(crate) fn launch(
         if let Some(t) = timer {
             t.abort();
         }
-        finish(outcome, id, &ctx, &shared, &outbox);
+        finish(outcome, &ctx, &shared, &outbox);
     });
 }
 
 type Outcome = Result<Result<Value, JobError>, Box<dyn std::any::Any + Send>>;
 
+/// A `result` frame written from the job's own id (no copy of it); it encodes exactly as
+/// `FromWorker::Result` (a test checks it).
+#[derive(serde::Serialize)]
+struct ResultRef<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    value: &'a Value,
+}
+
 /// The job's answer: descriptors closed, slot freed, output flushed, then the frame.
-fn finish(outcome: Outcome, id: String, ctx: &Context, shared: &Shared, outbox: &Outbox) {
+fn finish(outcome: Outcome, ctx: &Context, shared: &Shared, outbox: &Outbox) {
     let outcome =
         outcome.unwrap_or_else(|panic| Err(JobError::new("Panic", panic_message(&*panic))));
     // Descriptors the handler did not take are closed before the answer goes.
@@ -65,31 +74,30 @@ fn finish(outcome: Outcome, id: String, ctx: &Context, shared: &Shared, outbox: 
     // Free the slot before answering, so the supervisor's next job is not `Busy`.
     let empty = {
         let mut jobs = shared.jobs();
-        jobs.remove(&id);
+        jobs.remove(ctx.id());
         jobs.is_empty()
     };
-    let answer = match outcome {
-        Ok(value) => FromWorker::Result(ResultMsg::new(id, value)),
+    // What the job printed is in the pipes before its answer: the supervisor drains them
+    // when the answer comes (`docs/design/job-logs.md`).
+    flush_output();
+    let sent = match outcome {
+        Ok(value) => outbox.try_send_frame(&ResultRef {
+            kind: "result",
+            id: ctx.id(),
+            value: &value,
+        }),
         Err(mut e) => {
             match ctx.stop_reason() {
                 Some(StopReason::Cancelled) => e.name = "Cancelled".into(),
                 Some(StopReason::Deadline) => e.name = "DeadlineExceeded".into(),
                 None => {}
             }
-            FromWorker::Error(WireError::new(id, e.into_info()))
+            outbox.try_send(&FromWorker::Error(WireError::new(ctx.id(), e.into_info())))
         }
     };
-    // What the job printed is in the pipes before its answer: the supervisor drains them
-    // when the answer comes (`docs/design/job-logs.md`).
-    flush_output();
-    if let Err(EncodeError::FrameTooLarge { size, max }) = outbox.try_send(&answer) {
-        let id = match answer {
-            FromWorker::Result(r) => r.id,
-            FromWorker::Error(e) => e.id,
-            _ => unreachable!("an answer is a result or an error"),
-        };
+    if let Err(EncodeError::FrameTooLarge { size, max }) = sent {
         outbox.send(&FromWorker::Error(WireError::new(
-            id,
+            ctx.id(),
             ErrorInfo::new(
                 "FrameTooLarge",
                 format!("the result is {size} bytes, over the frame limit of {max}"),
@@ -137,4 +145,32 @@ fn flush_output() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use offload_protocol::{encode, ResultMsg};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_borrowed_result_encodes_as_the_owned_one() {
+        for value in [
+            json!(2),
+            json!(null),
+            json!({"a": [1, "é\n\"q\""], "b": 2.5}),
+        ] {
+            let borrowed = ResultRef {
+                kind: "result",
+                id: "j17",
+                value: &value,
+            };
+            let owned = FromWorker::Result(ResultMsg::new("j17", value.clone()));
+            assert_eq!(
+                encode(&borrowed, 4096).unwrap(),
+                encode(&owned, 4096).unwrap()
+            );
+        }
+    }
 }

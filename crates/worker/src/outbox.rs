@@ -74,6 +74,16 @@ impl Outbox {
     ///
     /// [`EncodeError::FrameTooLarge`] when it would exceed the frame limit; nothing is sent.
     pub(crate) fn try_send(&self, msg: &FromWorker) -> Result<(), EncodeError> {
+        self.try_send_frame(msg)
+    }
+
+    /// Queues any frame that serializes as a [`FromWorker`] message would (a borrowed form
+    /// of one).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub(crate) fn try_send_frame(&self, msg: &impl serde::Serialize) -> Result<(), EncodeError> {
         let shared = &self.senders.0;
         if shared.broken.load(Ordering::Relaxed) {
             return Ok(());

@@ -226,3 +226,86 @@ fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+
+    use offload_protocol::ToWorker;
+    use tokio::sync::Notify;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::context::{Context, ContextInner};
+    use crate::outbox::Outbox;
+    use crate::shared::Jobs;
+
+    fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Inbound>) -> Inbound {
+        rx.blocking_recv().expect("the watchdog hands frames over")
+    }
+
+    /// The runtime's thread never reads here (its progress never moves, as under a handler
+    /// that blocks it): the watchdog reads in its stead, fires the cancel's token before it
+    /// hands the frame over, keeps the frames' order, and reports the end of the channel.
+    #[test]
+    fn a_held_runtime_s_frames_are_read_by_the_watchdog_in_order() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _in_rt = rt.enter();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let (outbox, _writer) = Outbox::start(ours.try_clone().unwrap(), 1 << 20);
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new(Jobs::default()),
+            drained: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            done: Notify::new(),
+            finished: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+        });
+        let ctx = Context {
+            inner: Arc::new(ContextInner {
+                id: "j1".into(),
+                job: "block".into(),
+                deadline: None,
+                token: CancellationToken::new(),
+                reason: Mutex::new(None),
+                outbox,
+                fds: Mutex::new(Vec::new()),
+                streams: Mutex::new(crate::streams::RunStreams::default()),
+            }),
+        };
+        shared.jobs().insert("j1".into(), ctx.clone(), true);
+        let channel = Arc::new(Channel::new(ours, 1 << 20));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let rouser = start(
+            Arc::clone(&channel),
+            Arc::clone(&shared),
+            tx,
+            OnEnd::Forward,
+        )
+        .unwrap();
+        rouser.rouse();
+
+        theirs
+            .write_all(b"{\"type\":\"run\",\"id\":\"j2\",\"job\":\"x\"}\n{\"type\":\"cancel\",\"id\":\"j1\"}\n")
+            .unwrap();
+        assert!(matches!(next(&mut rx), Inbound::Message(ToWorker::Run(r)) if r.id == "j2"));
+        assert!(matches!(next(&mut rx), Inbound::Message(ToWorker::Cancel(c)) if c.id == "j1"));
+        assert!(
+            ctx.is_cancelled(),
+            "the token fires before the frame is handed over"
+        );
+
+        theirs
+            .write_all(b"{\"type\":\"ping\",\"id\":\"p1\"}\n")
+            .unwrap();
+        assert!(matches!(next(&mut rx), Inbound::Message(ToWorker::Ping(p)) if p.id == "p1"));
+        drop(theirs);
+        assert!(matches!(next(&mut rx), Inbound::Closed));
+        assert!(channel.ended.load(Ordering::SeqCst));
+    }
+}

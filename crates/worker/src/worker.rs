@@ -554,13 +554,12 @@ impl Dispatcher {
                     streams: Mutex::new(streams),
                 }),
             };
-            jobs.insert(id.clone(), ctx.clone(), counts);
+            jobs.insert(id, ctx.clone(), counts);
             ctx
         };
         self.rouser.rouse();
         crate::job::launch(
             h(params, ctx.clone()),
-            id,
             ctx,
             deadline,
             &self.shared,
