@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, SystemTime};
@@ -27,7 +28,10 @@ pub(crate) fn launch(
     shared: &Arc<Shared>,
     outbox: &Outbox,
 ) {
-    let mut fut = CatchUnwind(fut);
+    let mut fut = CatchUnwind {
+        fut,
+        shared: Arc::clone(shared),
+    };
     // A future that is not ready keeps the waker of its latest poll: the task's first poll
     // below replaces this one.
     let mut cx = std::task::Context::from_waker(Waker::noop());
@@ -116,15 +120,23 @@ fn until(deadline_ms: u64) -> Duration {
     Duration::from_millis(deadline_ms).saturating_sub(now)
 }
 
-/// A handler's future with its panics caught: the panic's payload instead of an unwind.
-struct CatchUnwind(BoxFuture);
+/// A handler's future with its panics caught (the panic's payload instead of an unwind), its
+/// polls counted in [`Shared::polls`] for the watchdog.
+struct CatchUnwind {
+    fut: BoxFuture,
+    shared: Arc<Shared>,
+}
 
 impl Future for CatchUnwind {
     type Output = Outcome;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let fut = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
+        let this = &mut *self;
+        this.shared.polls.fetch_add(1, Ordering::Relaxed);
+        let fut = this.fut.as_mut();
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx)));
+        this.shared.polls.fetch_add(1, Ordering::Relaxed);
+        match polled {
             Ok(Poll::Ready(r)) => Poll::Ready(Ok(r)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(panic) => Poll::Ready(Err(panic)),

@@ -2,7 +2,7 @@
 //! and the shutdown flags (a leaf: `worker.rs`, `inbound.rs` and `watchdog.rs` use it).
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     pub(crate) finished: AtomicBool,
     /// The supervisor sent the hard-kill notice.
     pub(crate) killed: AtomicBool,
+    /// Bumped before and after each poll of a handler: odd while the runtime's thread is in
+    /// one (the watchdog's sign that a handler holds it).
+    pub(crate) polls: AtomicU64,
 }
 
 impl Shared {

@@ -6,12 +6,15 @@
 //!
 //! - While no job runs it sleeps in `poll` on the wake-up socket (a job start rouses it) and on
 //!   the channel's `POLLRDHUP` only (the kernel does not wake it for data).
-//! - While jobs run it looks every [`TICK`]: when the channel has had unread data for a whole
-//!   tick and the runtime's thread has not read meanwhile ([`Channel::progress`]), it takes
-//!   over: it reads, fires every `cancel`'s token at once, and queues the frames for the
-//!   runtime (in order: under the reading lock), then waits on the channel itself until the
-//!   runtime reads again. A blocked handler thus sees a `cancel` within one or two ticks, and
-//!   at once after that.
+//! - While jobs run it looks every [`TICK`]. When one handler's poll has lasted from one look
+//!   to the next ([`Shared::polls`] odd and unchanged), the handler holds the runtime's thread:
+//!   the watchdog takes over at once, before anything comes. It also takes over when the
+//!   channel has had unread data for a whole tick and the runtime's thread has not read
+//!   meanwhile ([`Channel::progress`]: something else holds it). Taking over, it waits on the
+//!   channel itself, reads, fires every `cancel`'s token at once, and queues the frames for the
+//!   runtime (in order: under the reading lock), until the runtime reads again or polls another
+//!   handler. A handler that blocks its thread thus sees a `cancel` at once once it has blocked
+//!   for one or two ticks, and within two ticks before that.
 //! - At the end of the channel read while the runtime's thread is held it cancels every job
 //!   and, under [`Worker::run`], ends the process itself.
 //!
@@ -94,6 +97,8 @@ impl Watchdog {
         let mut last = self.channel.progress.load(Ordering::SeqCst);
         // The channel had unread data at the previous look, with the same progress.
         let mut armed = false;
+        // `Shared::polls` at the previous look.
+        let mut last_polls = self.shared.polls.load(Ordering::Relaxed);
         // `POLLRDHUP` came: the channel is not polled for it again (it stays set).
         let mut hup = false;
         loop {
@@ -126,6 +131,19 @@ impl Watchdog {
                 return;
             }
             let now = self.channel.progress.load(Ordering::SeqCst);
+            let polls = self.shared.polls.load(Ordering::Relaxed);
+            let same_poll = polls % 2 == 1 && polls == last_polls;
+            last_polls = polls;
+            if same_poll {
+                // One handler's poll has lasted a whole tick: it holds the runtime's thread.
+                // Read in its stead from now on, before anything comes.
+                if self.take_over(now, polls) {
+                    return;
+                }
+                last = self.channel.progress.load(Ordering::SeqCst);
+                armed = false;
+                continue;
+            }
             if now != last {
                 last = now;
                 armed = false;
@@ -141,17 +159,19 @@ impl Watchdog {
                 armed = true;
                 continue;
             }
-            // Unread data for a whole tick and the runtime's thread did not read: it is held.
-            if self.take_over(last) {
+            // Unread data for a whole tick and the runtime's thread did not read: something
+            // holds it (not a handler's poll, or one that began since the last look).
+            if self.take_over(last, polls) {
                 return;
             }
+            last = self.channel.progress.load(Ordering::SeqCst);
             armed = false;
         }
     }
 
-    /// Reads in the runtime's stead until it reads again (`false`) or the channel ends
-    /// (`true`: the thread ends).
-    fn take_over(&self, progress: u64) -> bool {
+    /// Reads in the runtime's stead until it reads again or polls another handler (`false`),
+    /// or the channel ends (`true`: the thread ends).
+    fn take_over(&self, progress: u64, polls: u64) -> bool {
         let sock = self.channel.stream.as_raw_fd();
         let mut batch = Vec::new();
         loop {
@@ -177,7 +197,9 @@ impl Watchdog {
                 self.on_end(end);
                 return true;
             }
-            if self.channel.progress.load(Ordering::SeqCst) != progress {
+            if self.channel.progress.load(Ordering::SeqCst) != progress
+                || self.shared.polls.load(Ordering::Relaxed) != polls
+            {
                 return false;
             }
             let mut fds = [pollfd(sock, libc::POLLIN | libc::POLLRDHUP)];
@@ -265,6 +287,7 @@ mod tests {
             done: Notify::new(),
             finished: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            polls: std::sync::atomic::AtomicU64::new(0),
         });
         let ctx = Context {
             inner: Arc::new(ContextInner {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -218,8 +218,8 @@ impl Worker {
     ///
     /// Handlers share the runtime's one thread, which also reads the channel (one wake-up per
     /// round trip). A watchdog thread reads it instead while that thread is held, so a handler
-    /// that blocks it still gets its cancellation token fired on `cancel` (within a tick of
-    /// 10 ms or two),
+    /// that blocks it still gets its cancellation token fired on `cancel` (at once once it has
+    /// blocked for a tick or two of 10 ms, within two ticks before that),
     /// and the end of the channel still ends the process; but the other jobs wait while it
     /// blocks: run CPU-bound or blocking work with `tokio::task::spawn_blocking` when jobs are
     /// to run in parallel.
@@ -289,6 +289,7 @@ impl Worker {
             done: Notify::new(),
             finished: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            polls: AtomicU64::new(0),
         });
         let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
         let channel = Arc::new(Channel::new(read_side, cfg.max_frame));
