@@ -249,6 +249,10 @@ impl Worker {
     /// time, io and signal drivers enabled. Running jobs are not awaited when the channel
     /// closes: exit the process promptly after this returns.
     ///
+    /// On a multi-threaded runtime, while a handler blocks one of its threads for longer than
+    /// the watchdog's tick (10 ms), the watchdog reads the channel in this future's stead and
+    /// hands it the frames (one hop more per frame; nothing is lost or reordered).
+    ///
     /// # Errors
     ///
     /// [`WorkerError`] for a bad environment or a protocol error from the supervisor.
