@@ -250,7 +250,7 @@ impl Worker {
     /// closes: exit the process promptly after this returns.
     ///
     /// On a multi-threaded runtime, while a handler blocks one of its threads for longer than
-    /// the watchdog's tick (10 ms), the watchdog reads the channel in this future's stead and
+    /// the watchdog's tick (10 ms), the watchdog may read the channel in this future's stead and
     /// hands it the frames (one hop more per frame; nothing is lost or reordered).
     ///
     /// # Errors
