@@ -90,6 +90,16 @@ const FROM_WORKER_TYPES: &[&str] = &[
 /// A [`DecodeError`] for anything that is not a well-formed message; an unknown `type` is not
 /// an error but [`Decoded::Ignored`].
 pub fn decode_to_worker(line: &[u8]) -> Result<Decoded<ToWorker>, DecodeError> {
+    if let Some(msg) = decode_run(line) {
+        validate_to_worker(&msg)?;
+        return Ok(Decoded::Message(msg));
+    }
+    decode_to_worker_general(line)
+}
+
+/// Every frame from a supervisor, through a JSON object first (the hot `run` frame skips it:
+/// `decode_run`).
+fn decode_to_worker_general(line: &[u8]) -> Result<Decoded<ToWorker>, DecodeError> {
     let map = parse_object(line)?;
     if let Some(kind) = map.get("type") {
         let kind = type_name(kind)?;
@@ -197,6 +207,51 @@ fn decode_answer(line: &[u8]) -> Option<FromWorker> {
         ))),
         _ => None,
     }
+}
+
+/// The fields of a `run` frame, read in one pass (no intermediate map); as [`Run`]'s.
+#[derive(serde::Deserialize)]
+struct RunFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    id: String,
+    job: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    params: Value,
+    #[serde(default)]
+    args: Option<Vec<Value>>,
+    #[serde(default)]
+    deadline: Option<u64>,
+    #[serde(default)]
+    fds: Option<u32>,
+    #[serde(default)]
+    streams: Option<crate::StreamSpec>,
+}
+
+/// The worker's hot path: a well-formed `run` frame whose `type` comes first (as every
+/// supervisor of this crate writes it), parsed straight into its message. `None` for anything
+/// else (another type or order, a duplicate key, a field of the wrong type, bad JSON): the
+/// general path then decides, with its own errors, so both agree on every frame.
+fn decode_run(line: &[u8]) -> Option<ToWorker> {
+    if !line.starts_with(br#"{"type":"run","#) {
+        return None;
+    }
+    let f: RunFrame<'_> = serde_json::from_slice(line).ok()?;
+    if f.kind != "run" {
+        return None;
+    }
+    Some(ToWorker::Run(crate::message::Run {
+        id: f.id,
+        job: f.job,
+        path: f.path,
+        params: f.params,
+        args: f.args,
+        deadline: f.deadline,
+        fds: f.fds,
+        streams: f.streams,
+    }))
 }
 
 fn ignored<T>(reason: String) -> Decoded<T> {
@@ -388,6 +443,48 @@ mod tests {
         );
         assert!(decode_from_worker(long_id.as_bytes()).is_err());
         assert!(decode_answer(br#"{"type":"result","id":"j1","value":2}"#).is_some());
+    }
+
+    #[test]
+    fn the_run_fast_path_agrees_with_the_general_decoder() {
+        let frames: &[&str] = &[
+            r#"{"type":"run","id":"j1","job":"inc","params":{"x":1}}"#,
+            r#"{"type":"run","id":"j1","job":"inc","path":"/j/inc.js","params":[1,"é\n"],"deadline":1700000000123}"#,
+            r#"{"type":"run","id":"j1","job":"inc"}"#,
+            r#"{"type":"run","id":"j1","job":"inc","params":null,"path":null,"deadline":null}"#,
+            r#"{"type":"run","id":"j1","job":"inc","args":[1,2],"extra":{"x":1}}"#,
+            r#"{"type":"run","id":"j1","job":"inc","fds":2,"streams":{"input":0,"output":1,"stall_ms":1000}}"#,
+            r#"{"type":"run","id":"j1","job":"inc","fds":-1}"#,
+            r#"{"type":"run","id":"j1","job":"inc","deadline":1.5}"#,
+            r#"{"type":"run","id":"j1","job":"inc","params":1,"params":2}"#,
+            r#"{"type":"run","type":"cancel","id":"j1","job":"inc"}"#,
+            r#"{"type":"run","id":7,"job":"inc"}"#,
+            r#"{"type":"run","id":"","job":"inc"}"#,
+            r#"{"type":"run","job":"inc"}"#,
+            r#"{"type":"run","id":"j1","job":"inc","params":{"x":1}"#,
+            r#"{"type":"run","id":"j1","job":"inc"} trailing"#,
+            r#"{"id":"j1","job":"inc","type":"run"}"#,
+            r#"{"type":"cancel","id":"j1"}"#,
+        ];
+        let mut fast_taken = 0;
+        for f in frames {
+            if let Some(fast) = decode_run(f.as_bytes()) {
+                fast_taken += 1;
+                let general = decode_to_worker_general(f.as_bytes());
+                match validate_to_worker(&fast) {
+                    Ok(()) => assert_eq!(general.unwrap().into_message().unwrap(), fast, "{f}"),
+                    Err(e) => assert_eq!(general.unwrap_err().to_string(), e.to_string(), "{f}"),
+                }
+            }
+            // The public decoder answers as the general one, error or not.
+            let public = format!("{:?}", decode_to_worker(f.as_bytes()));
+            let general = format!("{:?}", decode_to_worker_general(f.as_bytes()));
+            assert_eq!(public, general, "{f}");
+        }
+        assert_eq!(fast_taken, 7, "the well-formed runs take the fast path");
+        let long_id = format!(r#"{{"type":"run","id":"{}","job":"inc"}}"#, "x".repeat(300));
+        assert!(decode_run(long_id.as_bytes()).is_some());
+        assert!(decode_to_worker(long_id.as_bytes()).is_err());
     }
 
     #[test]

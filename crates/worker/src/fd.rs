@@ -1,5 +1,5 @@
 //! Taking ownership of the inherited channel fd, and reading it with the descriptors a run
-//! carries (`recvmsg`, `SCM_RIGHTS`): the crate's `unsafe` besides the reader's `poll`.
+//! carries (`recvmsg`, `SCM_RIGHTS`): and registering it with the runtime: the crate's `unsafe` besides the watchdog's `poll`.
 #![allow(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -81,4 +81,15 @@ pub(crate) fn recv_with_fds(
         }
     }
     Ok(n as usize)
+}
+
+/// Registers `stream` (non-blocking) with the current tokio runtime for `interest` only.
+pub(crate) fn register(
+    stream: std::os::unix::net::UnixStream,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::unix::net::UnixStream>> {
+    // SAFETY: the `AsyncFd` owns `stream`, so the descriptor stays open (and is not reused)
+    // for as long as it is registered.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(stream, interest) }
+        .map_err(|e| e.into_parts().1)
 }

@@ -1,31 +1,27 @@
-//! The channel's reading side: a dedicated OS thread.
+//! The channel's reading side, shared by the runtime's thread and the watchdog thread.
 //!
-//! The worker's runtime is single-threaded (one thread per round trip instead of a pool's
-//! cross-thread wake-ups), so a handler that blocks its thread would stall a reader task. This
-//! thread keeps reading whatever the handlers do: it decodes frames, fires a `cancel`'s token at
-//! once (a handler polling [`Context::is_cancelled`](crate::Context::is_cancelled) sees it
-//! while it blocks), and on end of file cancels every job and, under [`Worker::run`], ends the
-//! process itself. Everything is also forwarded, in order, to the dispatcher on the runtime.
-//!
-//! [`Worker::run`]: crate::Worker::run
-#![allow(unsafe_code)]
+//! The runtime's thread reads the channel itself (one wake-up per round trip: the one that
+//! runs the handler), and the watchdog ([`crate::watchdog`]) reads it only while the runtime's
+//! thread is held (a handler that blocks it): whoever reads holds [`Channel`]'s lock, and the
+//! watchdog hands what it read to the runtime through a queue under that same lock, which the
+//! runtime empties before it reads again, so frames keep their order. Both fire a `cancel`'s
+//! token as soon as they decode it.
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Mutex, MutexGuard};
 
 use offload_protocol::{
     decode_handle, decode_to_worker, Decoded, FdNotice, HandleFrame, LineFramer, ToWorker,
 };
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::context::StopReason;
 use crate::shared::Shared;
 
-/// What the reading thread hands to the dispatcher.
+/// What a read hands to the dispatcher.
 pub(crate) enum Inbound {
     /// A decoded message, in channel order.
     Message(ToWorker),
@@ -37,7 +33,8 @@ pub(crate) enum Inbound {
     Protocol(String),
 }
 
-/// What the thread does at the end of the channel.
+/// What the watchdog does at the end of the channel when it reads it (the runtime's thread
+/// being held).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum OnEnd {
     /// Tell the dispatcher (the caller of `serve` decides).
@@ -47,70 +44,76 @@ pub(crate) enum OnEnd {
     Exit,
 }
 
-/// Starts the reading thread on `stream` (a clone of the channel, which is non-blocking: the
-/// writer shares it).
-pub(crate) fn start(
-    stream: UnixStream,
-    max_frame: usize,
-    shared: Arc<Shared>,
-    tx: UnboundedSender<Inbound>,
-    on_end: OnEnd,
-) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name("offload-reader".into())
-        .spawn(move || {
-            let end = read_loop(stream, max_frame, &shared, &tx);
-            for (ctx, _) in shared.jobs().values() {
-                ctx.stop(StopReason::Cancelled);
-            }
-            if shared.finished.load(Ordering::SeqCst) {
-                return;
-            }
-            if on_end == OnEnd::Exit {
-                match &end {
-                    Inbound::Protocol(e) => {
-                        eprintln!("offload worker: protocol error: {e}");
-                        std::process::exit(2)
-                    }
-                    _ => std::process::exit(0),
-                }
-            }
-            let _ = tx.send(end);
-        })?;
-    Ok(())
+/// What one `recvmsg` found.
+pub(crate) enum Read {
+    /// A short read: the channel is most likely drained (wait before reading again).
+    Drained,
+    /// The read filled the buffer: there may be more.
+    More,
+    /// The end of the channel (or a protocol error): nothing more will be read.
+    End(Inbound),
 }
 
-fn read_loop(
-    stream: UnixStream,
-    max_frame: usize,
-    shared: &Shared,
-    tx: &UnboundedSender<Inbound>,
-) -> Inbound {
-    let mut framer = LineFramer::new(max_frame);
-    let mut chunk = vec![0u8; 64 * 1024];
-    // Descriptors received and not yet matched with their `NODE_HANDLE` frame (the kernel
-    // hands one over with the read that has its frame's first byte).
-    let mut fds: VecDeque<OwnedFd> = VecDeque::new();
-    // After a short read the channel is most likely drained: wait first instead of paying a
-    // `read` that returns `WouldBlock` (one system call less per round trip).
-    let mut maybe_more = true;
-    loop {
-        if !maybe_more && wait_readable(&stream).is_err() {
-            return Inbound::Closed;
+/// The reader's buffers, owned by whoever holds the lock.
+pub(crate) struct State {
+    framer: LineFramer,
+    chunk: Box<[u8]>,
+    /// Descriptors received and not yet matched with their `NODE_HANDLE` frame (the kernel
+    /// hands one over with the read that has its frame's first byte).
+    fds: VecDeque<OwnedFd>,
+}
+
+/// The channel's reading end and the state both readers share.
+pub(crate) struct Channel {
+    /// A clone of the channel (non-blocking: the writer shares it).
+    pub(crate) stream: UnixStream,
+    state: Mutex<State>,
+    /// Bumped each time the runtime's thread takes the lock to read: the watchdog's sign that
+    /// the runtime's thread is not held.
+    pub(crate) progress: AtomicU64,
+    /// The end of the channel was read (by either reader): the watchdog ends.
+    pub(crate) ended: AtomicBool,
+}
+
+impl Channel {
+    pub(crate) fn new(stream: UnixStream, max_frame: usize) -> Self {
+        Self {
+            stream,
+            state: Mutex::new(State {
+                framer: LineFramer::new(max_frame),
+                chunk: vec![0u8; 64 * 1024].into_boxed_slice(),
+                fds: VecDeque::new(),
+            }),
+            progress: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
         }
-        let n = match crate::fd::recv_with_fds(&stream, &mut chunk, &mut fds) {
+    }
+
+    /// The right to read.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One `recvmsg`: every complete frame goes to `out` (a `cancel`'s token fires at once).
+    pub(crate) fn read_once(
+        &self,
+        st: &mut State,
+        shared: &Shared,
+        out: &mut Vec<Inbound>,
+    ) -> Read {
+        let State { framer, chunk, fds } = st;
+        let n = match crate::fd::recv_with_fds(&self.stream, chunk, fds) {
             Ok(0) => {
-                return if framer.pending() == 0 {
+                return Read::End(if framer.pending() == 0 {
                     Inbound::Closed
                 } else {
                     Inbound::Protocol(format!(
                         "channel closed in the middle of a frame ({} bytes without a newline)",
                         framer.pending()
                     ))
-                };
+                });
             }
             Ok(n) => {
-                maybe_more = n == chunk.len();
                 // A supervisor sends one descriptor per frame, each acknowledged before the
                 // next: more unmatched ones than this are not ours to keep.
                 while fds.len() > crate::fds::MAX_PENDING_FDS {
@@ -118,16 +121,11 @@ fn read_loop(
                 }
                 n
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                maybe_more = false;
-                continue;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                maybe_more = true;
-                continue;
-            }
-            Err(_) => return Inbound::Closed,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Read::Drained,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Read::More,
+            Err(_) => return Read::End(Inbound::Closed),
         };
+        let more = n == chunk.len();
         let mut failed = None;
         framer.push(&chunk[..n], |frame| {
             if failed.is_some() {
@@ -137,7 +135,7 @@ fn read_loop(
                 if let Some(handle) = decode_handle(line) {
                     match handle {
                         Ok(HandleFrame::Handle(notice)) => {
-                            let _ = tx.send(Inbound::Fd(notice, fds.pop_front()));
+                            out.push(Inbound::Fd(notice, fds.pop_front()));
                         }
                         Ok(_) => {}
                         Err(e) => failed = Some(e.to_string()),
@@ -155,36 +153,18 @@ fn read_loop(
                             ctx.stop(StopReason::Cancelled);
                         }
                     }
-                    // Forwarded too: a `run` read just before is registered only when the
+                    // Dispatched too: a `run` read just before is registered only when the
                     // dispatcher takes it, and the dispatcher handles the cancel after it.
-                    let _ = tx.send(Inbound::Message(msg));
+                    out.push(Inbound::Message(msg));
                 }
                 Ok(Decoded::Ignored { .. }) => {}
                 Err(e) => failed = Some(e),
             }
         });
-        if let Some(e) = failed {
-            return Inbound::Protocol(e);
-        }
-    }
-}
-
-/// Blocks until the channel is readable (or closed).
-fn wait_readable(stream: &UnixStream) -> io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd: stream.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: `pfd` is a valid pollfd for the duration of the call; nfds is 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match failed {
+            Some(e) => Read::End(Inbound::Protocol(e)),
+            None if more => Read::More,
+            None => Read::Drained,
         }
     }
 }

@@ -7,9 +7,11 @@ mod control;
 mod fd;
 mod fds;
 mod inbound;
+mod job;
 mod outbox;
 mod shared;
 mod streams;
+mod watchdog;
 mod worker;
 
 pub use context::{Context, JobError};

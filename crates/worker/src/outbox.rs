@@ -4,12 +4,21 @@
 //! No buffer or queue node per frame: a sender appends to the buffer under a short lock, the
 //! writer swaps it with its own (emptied, reused) buffer. A busy worker thus writes many
 //! answers per system call, and a quiet one writes each answer as soon as it is queued.
+//!
+//! The writer writes to the non-blocking socket directly and asks the runtime to wait for it
+//! to be writable only when it is full: a socket registered for writability all the time
+//! would wake the runtime's thread each time the supervisor reads an answer (the kernel
+//! signals the freed space), one useless wake-up per round trip.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use offload_protocol::{encode_into, EncodeError, FromWorker};
-use tokio::io::AsyncWriteExt;
+use std::io::{self, Write as _};
+use std::os::unix::net::UnixStream;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::Notify;
 
 /// A writer buffer that grew past this (a large result) is given back after its write.
@@ -45,11 +54,9 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// Starts the writer task on `sink`; it ends when every `Outbox` is dropped.
-    pub(crate) fn start<W>(sink: W, max_frame: usize) -> (Self, tokio::task::JoinHandle<()>)
-    where
-        W: tokio::io::AsyncWrite + Unpin + Send + 'static,
-    {
+    /// Starts the writer task on `sink` (non-blocking); it ends when every `Outbox` is
+    /// dropped.
+    pub(crate) fn start(sink: UnixStream, max_frame: usize) -> (Self, tokio::task::JoinHandle<()>) {
         let shared = Arc::new(Shared::default());
         let writer = tokio::spawn(write_loop(Arc::clone(&shared), sink));
         (
@@ -67,6 +74,16 @@ impl Outbox {
     ///
     /// [`EncodeError::FrameTooLarge`] when it would exceed the frame limit; nothing is sent.
     pub(crate) fn try_send(&self, msg: &FromWorker) -> Result<(), EncodeError> {
+        self.try_send_frame(msg)
+    }
+
+    /// Queues any frame that serializes as a [`FromWorker`] message would (a borrowed form
+    /// of one).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub(crate) fn try_send_frame(&self, msg: &impl serde::Serialize) -> Result<(), EncodeError> {
         let shared = &self.senders.0;
         if shared.broken.load(Ordering::Relaxed) {
             return Ok(());
@@ -109,10 +126,11 @@ impl Outbox {
     }
 }
 
-async fn write_loop<W>(shared: Arc<Shared>, mut sink: W)
-where
-    W: tokio::io::AsyncWrite + Unpin,
-{
+async fn write_loop(shared: Arc<Shared>, sink: UnixStream) {
+    let mut sink = Sink {
+        stream: sink,
+        waiting: None,
+    };
     let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
         std::mem::swap(
@@ -134,12 +152,51 @@ where
         if shared.closed.load(Ordering::SeqCst) {
             // Every frame was appended before the last sender went: one more swap has them.
             let rest = std::mem::take(&mut *shared.buf.lock().unwrap_or_else(|e| e.into_inner()));
-            if !rest.is_empty() && sink.write_all(&rest).await.is_err() {
-                return;
+            if !rest.is_empty() {
+                let _ = sink.write_all(&rest).await;
             }
-            let _ = sink.flush().await;
             return;
         }
         shared.wake.notified().await;
+    }
+}
+
+/// The socket, registered with the runtime (for writability) only while it is full.
+struct Sink {
+    stream: UnixStream,
+    waiting: Option<AsyncFd<UnixStream>>,
+}
+
+impl Sink {
+    async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = match (&self.stream).write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let fd = match &mut self.waiting {
+                        Some(fd) => fd,
+                        none => none.insert(crate::fd::register(
+                            self.stream.try_clone()?,
+                            Interest::WRITABLE,
+                        )?),
+                    };
+                    let mut guard = fd.writable().await?;
+                    match guard.try_io(|fd| fd.get_ref().write(buf)) {
+                        Ok(written) => written,
+                        // Still full: readiness cleared, wait for the next edge.
+                        Err(_) => continue,
+                    }
+                }
+                written => written,
+            };
+            match n {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Written out: no more writability wake-ups.
+        self.waiting = None;
+        Ok(())
     }
 }

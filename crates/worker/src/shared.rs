@@ -1,8 +1,8 @@
-//! The state the worker's runtime and its reading thread share: the running jobs and calls,
-//! and the shutdown flags (a leaf: `worker.rs` and `inbound.rs` both use it).
+//! The state the worker's runtime and its watchdog thread share: the running jobs and calls,
+//! and the shutdown flags (a leaf: `worker.rs`, `inbound.rs` and `watchdog.rs` use it).
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
@@ -45,10 +45,13 @@ pub(crate) struct Shared {
     pub(crate) drained: Notify,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) done: Notify,
-    /// `serve` returned after a shutdown: the reading thread ends without ending the process.
+    /// `serve` returned after a shutdown: the watchdog ends without ending the process.
     pub(crate) finished: AtomicBool,
     /// The supervisor sent the hard-kill notice.
     pub(crate) killed: AtomicBool,
+    /// Bumped before and after each poll of a handler: odd while the runtime's thread is in
+    /// one (the watchdog's sign that a handler holds it).
+    pub(crate) polls: AtomicU64,
 }
 
 impl Shared {

@@ -1,25 +1,27 @@
 //! The worker: handler registry and the main loop.
 //!
-//! A dedicated thread reads and decodes frames ([`crate::inbound`]); one task dispatches them
-//! ([`Worker::serve`]); each job runs in its own task; one task writes frames ([`Outbox`]).
-//! Shared state is the map of running jobs.
+//! The runtime's thread reads and decodes frames ([`crate::inbound`]) and dispatches them
+//! ([`Worker::serve`]); the watchdog thread reads instead while a handler holds that thread
+//! ([`crate::watchdog`]); each job is polled once in place, then in its own task if it waits
+//! ([`crate::job`]); one task writes frames ([`Outbox`]). Shared state is the map of running
+//! jobs.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use offload_protocol::{
-    Ack, Broadcast, Call, EncodeError, ErrorInfo, FromWorker, Ready, ResultMsg, Run, ToWorker,
-    WorkerError as WireError, CAP_FDS, HANDLE_ACK, HANDLE_NACK, PROTOCOL_MINOR, PROTOCOL_VERSION,
-    SHUTDOWN_ACK_ID,
+    Ack, Broadcast, Call, ErrorInfo, FromWorker, Ready, Run, ToWorker, WorkerError as WireError,
+    CAP_FDS, HANDLE_ACK, HANDLE_NACK, PROTOCOL_MINOR, PROTOCOL_VERSION, SHUTDOWN_ACK_ID,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
+use tokio::io::Interest;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -27,12 +29,13 @@ use crate::config::Config;
 use crate::context::{Context, ContextInner, JobError, StopReason};
 use crate::control::{Control, KillHook, ShutdownHook, HOOK_MIN};
 use crate::fds::PendingFds;
-use crate::inbound::{Inbound, OnEnd};
+use crate::inbound::{Channel, Inbound, OnEnd, Read};
+use crate::job::BoxFuture;
 use crate::outbox::Outbox;
 use crate::shared::{Jobs, Shared};
 use crate::streams::RunStreams;
+use crate::watchdog::Rouser;
 
-type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
 type Handler = Arc<dyn Fn(Value, Context) -> BoxFuture + Send + Sync>;
 type Listener = Arc<dyn Fn(&Value) + Send + Sync>;
 
@@ -213,9 +216,10 @@ impl Worker {
     /// shutdown or when the channel closes, 2 with a message on stderr after a protocol or
     /// environment error.
     ///
-    /// Handlers share the runtime's one thread (no cross-thread wake-up per job: half the CPU
-    /// of a multi-threaded runtime per round trip). The channel is read by a thread of its own,
-    /// so a handler that blocks its thread still gets its cancellation token fired on `cancel`,
+    /// Handlers share the runtime's one thread, which also reads the channel (one wake-up per
+    /// round trip). A watchdog thread reads it instead while that thread is held, so a handler
+    /// that blocks it still gets its cancellation token fired on `cancel` (at once once it has
+    /// blocked for a tick or two of 10 ms, within two ticks before that),
     /// and the end of the channel still ends the process; but the other jobs wait while it
     /// blocks: run CPU-bound or blocking work with `tokio::task::spawn_blocking` when jobs are
     /// to run in parallel.
@@ -245,6 +249,10 @@ impl Worker {
     /// time, io and signal drivers enabled. Running jobs are not awaited when the channel
     /// closes: exit the process promptly after this returns.
     ///
+    /// On a multi-threaded runtime, while a handler blocks one of its threads for longer than
+    /// the watchdog's tick (10 ms), the watchdog may read the channel in this future's stead and
+    /// hands it the frames (one hop more per frame; nothing is lost or reordered).
+    ///
     /// # Errors
     ///
     /// [`WorkerError`] for a bad environment or a protocol error from the supervisor.
@@ -257,8 +265,8 @@ impl Worker {
         let stream = crate::fd::take_channel_fd(cfg.fd)?;
         stream.set_nonblocking(true)?;
         let read_side = stream.try_clone()?;
+        let ready_side = stream.try_clone()?;
         let closer = stream.try_clone()?;
-        let stream = tokio::net::UnixStream::from_std(stream)?;
         let (outbox, writer) = Outbox::start(stream, cfg.max_frame);
         outbox.send(&FromWorker::Ready(
             Ready::handshake(
@@ -285,41 +293,78 @@ impl Worker {
             done: Notify::new(),
             finished: AtomicBool::new(false),
             killed: AtomicBool::new(false),
+            polls: AtomicU64::new(0),
         });
+        let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
+        let channel = Arc::new(Channel::new(read_side, cfg.max_frame));
+        let rouser = crate::watchdog::start(Arc::clone(&channel), Arc::clone(&shared), tx, on_end)?;
         let dispatcher = Dispatcher {
             worker: Arc::new(self),
             shared: Arc::clone(&shared),
             outbox: outbox.clone(),
             concurrency: cfg.concurrency as usize,
             fds: PendingFds::default(),
+            rouser,
         };
-        let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
-        crate::inbound::start(read_side, cfg.max_frame, Arc::clone(&shared), tx, on_end)?;
+        // The runtime's own registration of the channel, for reading (the writer has another).
+        let readable = crate::fd::register(ready_side, Interest::READABLE)?;
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut batch = Vec::new();
 
-        loop {
+        let end = loop {
             tokio::select! {
-                msg = inbound.recv() => match msg {
-                    Some(Inbound::Message(msg)) => dispatcher.dispatch(msg),
-                    Some(Inbound::Fd(notice, fd)) => {
-                        let taken = dispatcher.fds.offer(&notice, fd);
-                        dispatcher.outbox.send_line(if taken { HANDLE_ACK } else { HANDLE_NACK });
+                biased;
+                // What the watchdog read while this thread was held: older than the channel.
+                msg = inbound.recv() => {
+                    channel.progress.fetch_add(1, Ordering::SeqCst);
+                    let Some(msg) = msg else { break Ok(Stopped::ChannelClosed) };
+                    if let Some(end) = dispatcher.take(msg) {
+                        break end;
                     }
-                    Some(Inbound::Closed) | None => {
-                        dispatcher.cancel_all(StopReason::Cancelled);
-                        return Ok(Stopped::ChannelClosed);
+                }
+                guard = readable.readable() => {
+                    let mut guard = guard?;
+                    let end = {
+                        let mut st = channel.lock();
+                        channel.progress.fetch_add(1, Ordering::SeqCst);
+                        while let Ok(msg) = inbound.try_recv() {
+                            batch.push(msg);
+                        }
+                        let mut reads = 0;
+                        loop {
+                            match channel.read_once(&mut st, &shared, &mut batch) {
+                                Read::Drained => {
+                                    guard.clear_ready();
+                                    break None;
+                                }
+                                // Bounded: the batch is handled before reading on.
+                                Read::More if reads < 4 => reads += 1,
+                                Read::More => break None,
+                                Read::End(end) => {
+                                    channel.ended.store(true, Ordering::SeqCst);
+                                    break Some(end);
+                                }
+                            }
+                        }
+                    };
+                    let mut stop = None;
+                    for msg in batch.drain(..).chain(end) {
+                        if stop.is_none() {
+                            stop = dispatcher.take(msg);
+                        }
                     }
-                    Some(Inbound::Protocol(e)) => return Err(WorkerError::Protocol(e)),
-                },
+                    if let Some(stop) = stop {
+                        break stop;
+                    }
+                }
                 _ = sigterm.recv() => dispatcher.begin_shutdown(SIGTERM_GRACE),
                 () = shared.done.notified() => {
                     outbox.close();
                     drop(dispatcher);
                     drop(outbox);
                     let _ = writer.await;
-                    // Ends the reading thread too (it holds the channel open otherwise); it
-                    // leaves the exit to our caller.
+                    // Ends the watchdog too; it leaves the exit to our caller.
                     shared.finished.store(true, Ordering::SeqCst);
                     let _ = closer.shutdown(std::net::Shutdown::Both);
                     if shared.killed.load(Ordering::SeqCst) {
@@ -328,7 +373,9 @@ impl Worker {
                     return Ok(Stopped::Shutdown);
                 }
             }
-        }
+        };
+        channel.ended.store(true, Ordering::SeqCst);
+        end
     }
 }
 
@@ -349,9 +396,28 @@ struct Dispatcher {
     concurrency: usize,
     /// Descriptors waiting for their run.
     fds: PendingFds,
+    rouser: Rouser,
 }
 
 impl Dispatcher {
+    /// Handles one thing read; `Some` ends `serve` with it.
+    fn take(&self, msg: Inbound) -> Option<Result<Stopped, WorkerError>> {
+        match msg {
+            Inbound::Message(msg) => self.dispatch(msg),
+            Inbound::Fd(notice, fd) => {
+                let taken = self.fds.offer(&notice, fd);
+                self.outbox
+                    .send_line(if taken { HANDLE_ACK } else { HANDLE_NACK });
+            }
+            Inbound::Closed => {
+                self.cancel_all(StopReason::Cancelled);
+                return Some(Ok(Stopped::ChannelClosed));
+            }
+            Inbound::Protocol(e) => return Some(Err(WorkerError::Protocol(e))),
+        }
+        None
+    }
+
     fn dispatch(&self, msg: ToWorker) {
         match msg {
             ToWorker::Run(run) => self.run(run),
@@ -493,63 +559,17 @@ impl Dispatcher {
                     streams: Mutex::new(streams),
                 }),
             };
-            jobs.insert(id.clone(), ctx.clone(), counts);
+            jobs.insert(id, ctx.clone(), counts);
             ctx
         };
-        let shared = Arc::clone(&self.shared);
-        let outbox = self.outbox.clone();
-        tokio::spawn(async move {
-            let timer = deadline.map(|ms| {
-                let ctx = ctx.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(until(ms)).await;
-                    ctx.stop(StopReason::Deadline);
-                })
-            });
-            // Polled in this task (no second task per job), its panics caught here.
-            let outcome = match CatchUnwind(h(params, ctx.clone())).await {
-                Ok(r) => r,
-                Err(panic) => Err(JobError::new("Panic", panic_message(&*panic))),
-            };
-            if let Some(t) = timer {
-                t.abort();
-            }
-            // Descriptors the handler did not take are closed before the answer goes.
-            drop(ctx.take_fds());
-            ctx.close_streams();
-            let answer = match outcome {
-                Ok(value) => FromWorker::Result(ResultMsg::new(id.clone(), value)),
-                Err(mut e) => {
-                    match ctx.stop_reason() {
-                        Some(StopReason::Cancelled) => e.name = "Cancelled".into(),
-                        Some(StopReason::Deadline) => e.name = "DeadlineExceeded".into(),
-                        None => {}
-                    }
-                    FromWorker::Error(WireError::new(id.clone(), e.into_info()))
-                }
-            };
-            // Free the slot before answering, so the supervisor's next job is not `Busy`.
-            let empty = {
-                let mut jobs = shared.jobs();
-                jobs.remove(&id);
-                jobs.is_empty()
-            };
-            // What the job printed is in the pipes before its answer: the supervisor drains
-            // them when the answer comes (`docs/design/job-logs.md`).
-            flush_output();
-            if let Err(EncodeError::FrameTooLarge { size, max }) = outbox.try_send(&answer) {
-                outbox.send(&FromWorker::Error(WireError::new(
-                    id,
-                    ErrorInfo::new(
-                        "FrameTooLarge",
-                        format!("the result is {size} bytes, over the frame limit of {max}"),
-                    ),
-                )));
-            }
-            if empty {
-                shared.drained.notify_waiters();
-            }
-        });
+        self.rouser.rouse();
+        crate::job::launch(
+            h(params, ctx.clone()),
+            ctx,
+            deadline,
+            &self.shared,
+            &self.outbox,
+        );
     }
 
     fn broadcast(&self, b: Broadcast) {
@@ -630,45 +650,4 @@ impl Dispatcher {
         self.shared.killed.store(true, Ordering::SeqCst);
         self.shared.done.notify_one();
     }
-}
-
-fn until(deadline_ms: u64) -> Duration {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    Duration::from_millis(deadline_ms).saturating_sub(now)
-}
-
-/// A handler's future with its panics caught: the panic's payload instead of an unwind.
-struct CatchUnwind(BoxFuture);
-
-impl Future for CatchUnwind {
-    type Output = Result<Result<Value, JobError>, Box<dyn std::any::Any + Send>>;
-
-    fn poll(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        let fut = self.0.as_mut();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(std::task::Poll::Ready(r)) => std::task::Poll::Ready(Ok(r)),
-            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-            Err(panic) => std::task::Poll::Ready(Err(panic)),
-        }
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "the handler panicked".into())
-}
-
-/// Flushes stdout (Rust's is line-buffered: a `print!` without a newline waits there) and
-/// stderr. Blocks while the pipe is full, as the job's own `println!` does.
-fn flush_output() {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
 }

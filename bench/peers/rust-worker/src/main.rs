@@ -2,7 +2,7 @@
 //! CPU stays busy: no sleep) and returns `x`.
 //!
 //! By default it runs as the SDK intends (`Worker::run`: a current-thread tokio runtime and a
-//! reading thread). `BENCH_WORKER_RUNTIME=current` calls `Worker::serve` on a current-thread
+//! watchdog thread). `BENCH_WORKER_RUNTIME=current` calls `Worker::serve` on a current-thread
 //! runtime of its own instead (the experiment row `offload-rust-ct`; before the SDK moved to a
 //! current-thread runtime it measured what the multi-threaded one cost).
 
