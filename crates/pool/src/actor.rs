@@ -24,8 +24,8 @@
 //! come through the loop at all: they run the same methods under the same lock where they
 //! arise (`direct.rs` states the invariants).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -229,7 +229,10 @@ struct Actor {
 const BATCH: usize = 256;
 
 /// Runs the pool until it is stopped and its last worker is gone.
-#[expect(clippy::too_many_arguments, reason = "the pool's channels and shared parts")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pool's channels and shared parts"
+)]
 pub(crate) async fn run(
     cfg: PoolConfig,
     rx: &mut mpsc::UnboundedReceiver<Msg>,
