@@ -38,7 +38,10 @@ use crate::types::PoolEvent;
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the actor, restarting it after a panic (see the module docs).
-#[expect(clippy::too_many_arguments, reason = "the pool's channels and shared parts")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pool's channels and shared parts"
+)]
 pub(crate) async fn supervise(
     cfg: PoolConfig,
     mut rx: mpsc::UnboundedReceiver<Msg>,

@@ -25,12 +25,12 @@
 //!    pool waits in the actor's channel (`in_channel == 0`).
 //! 3. Results are delivered after the lock is released (`Actor::replies`): a result callback
 //!    may call the pool again.
-//! 4. A panic in a direct input poisons the lock; the actor's task is woken, finds it poisoned
-//!    and panics too, so the supervisor (`supervise.rs`) ends the incarnation as for any panic
+//! 4. A panic in a direct input is caught and marks the state broken; the actor's task is woken,
+//!    finds it broken and panics too, so the supervisor (`supervise.rs`) ends the incarnation as for any panic
 //!    of the actor: every job fails with `SupervisorFailed`, every worker is killed.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use offload_process::{Answers, SinkHook};
@@ -47,6 +47,9 @@ pub(crate) struct Direct {
     /// Submissions sent to the actor's channel and not handled yet (across incarnations: the
     /// channel outlives them).
     in_channel: AtomicUsize,
+    /// A direct input panicked: the state may be half changed; the actor's task must end this
+    /// incarnation (invariant 4). Cleared by the next one.
+    broken: AtomicBool,
     /// Wakes the actor's task after a direct input that needs it (the pool finished, or a
     /// direct input panicked).
     pub(super) wake: Notify,
@@ -68,17 +71,29 @@ impl Direct {
         Self {
             actor: Mutex::new(None),
             in_channel: AtomicUsize::new(0),
+            broken: AtomicBool::new(false),
             wake: Notify::new(),
         }
     }
 
-    /// The state, for the actor's own task. A poisoned lock means a direct input panicked:
-    /// the actor panics too, and its supervisor handles it (invariant 4).
+    /// The state, for the actor's own task. A broken state (a direct input panicked) or a
+    /// poisoned lock: the actor panics too, and its supervisor handles it (invariant 4).
     pub(super) fn lock(&self) -> MutexGuard<'_, Option<Actor>> {
-        match self.actor.lock() {
-            Ok(g) => g,
-            Err(_) => panic!("a direct input of the pool panicked while it held the pool's state"),
+        let guard = self.actor.lock();
+        if self.broken.load(Ordering::Acquire) {
+            panic!("a direct input of the pool panicked while it held the pool's state");
         }
+        match guard {
+            Ok(g) => g,
+            Err(_) => panic!("the pool's state lock is poisoned"),
+        }
+    }
+
+    /// The state for a direct input: `None` when it must go through the actor's channels
+    /// (between incarnations, or after a direct input panicked).
+    fn lock_direct(&self) -> Option<MutexGuard<'_, Option<Actor>>> {
+        let guard = self.actor.lock().ok()?;
+        (guard.is_some() && !self.broken.load(Ordering::Acquire)).then_some(guard)
     }
 
     /// Installs a new incarnation.
@@ -86,6 +101,7 @@ impl Direct {
         *self.actor.lock().unwrap_or_else(|e| e.into_inner()) = Some(actor);
         // The previous incarnation may have panicked holding the lock.
         self.actor.clear_poison();
+        self.broken.store(false, Ordering::Release);
     }
 
     /// Removes the incarnation (its end, or its panic: then the actor's `PanicGuard` counts the
@@ -108,10 +124,10 @@ impl Direct {
     /// Gives the submission back when it must go through the actor's channel: between two
     /// incarnations, or behind a submission already there (invariant 2).
     pub(crate) fn submit(&self, s: Submission) -> Result<(), Box<Submission>> {
-        let Ok(guard) = self.actor.lock() else {
+        let Some(guard) = self.lock_direct() else {
             return Err(Box::new(s));
         };
-        if guard.is_none() || self.in_channel.load(Ordering::Acquire) > 0 {
+        if self.in_channel.load(Ordering::Acquire) > 0 {
             return Err(Box::new(s));
         }
         let replies = self.run_locked(guard, |a| a.on_submit(s));
@@ -150,6 +166,7 @@ impl Direct {
             }
             Err(_) => {
                 tracing::error!("a direct input of the pool panicked; its actor restarts");
+                self.broken.store(true, Ordering::Release);
                 self.wake.notify_one();
                 Vec::new()
             }
@@ -180,7 +197,7 @@ impl SinkHook for Hook {
         let Some(direct) = self.direct.upgrade() else {
             return;
         };
-        let Ok(guard) = direct.actor.lock() else {
+        let Some(guard) = direct.lock_direct() else {
             return;
         };
         // Only for this incarnation's workers, and only when nothing sent before waits in the
