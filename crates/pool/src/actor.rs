@@ -220,8 +220,6 @@ struct Actor {
     in_sink: Arc<AtomicUsize>,
     /// Where the state lives, for the workers' answer hooks.
     direct: Weak<Direct>,
-    /// The runtime, entered by direct inputs from threads outside it.
-    rt: tokio::runtime::Handle,
 }
 
 /// Inputs of one kind handled in a row before the queue is dispatched again: a burst of
@@ -288,7 +286,6 @@ pub(crate) async fn run(
         replies: RefCell::new(Vec::new()),
         in_sink: Arc::clone(&in_sink),
         direct: Arc::downgrade(&direct),
-        rt: tokio::runtime::Handle::current(),
         cfg,
     };
     actor

@@ -1,6 +1,6 @@
 //! The pool's direct path (`crates/pool/src/actor/direct.rs`): submissions dispatched on the
 //! caller's task or thread, answers handled on the worker's reading task. What it must keep:
-//! the order of a job's events before its end, timers armed from a thread outside the pool's
+//! the order of a job's events before its end, submissions from a thread outside the pool's
 //! runtime, and result callbacks that call the pool again (results are delivered after the
 //! state's lock is released).
 
@@ -83,9 +83,9 @@ async fn a_job_submitted_from_a_thread_outside_the_runtime_keeps_its_timeout() {
         let pool = ChildPool::start(rust_pool(1, 2)).await.unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel::<JobResult>();
         let p = pool.clone();
-        // A plain thread (no tokio context), like the Node addon's JavaScript thread: the
-        // first run is dispatched from here and its timer armed from here; the second waits
-        // for a worker, and the second worker is spawned from here.
+        // A plain thread (no tokio context), like the Node addon's JavaScript thread: its
+        // submissions go through the actor's channel (the direct path is for tasks of the
+        // runtime), the first times out, the second waits for a second worker.
         std::thread::spawn(move || {
             let (t1, t2) = (tx.clone(), tx);
             submit_now(

@@ -2,8 +2,9 @@
 //! lock, and the two hot inputs run the actor's own code on the task (or thread) where they
 //! arise instead of waking the actor's task:
 //!
-//! - **submit** ([`Direct::submit`]): the caller's task queues the job, dispatches (balancer
-//!   pick, `run` frame into the worker's write buffer) and flushes the frame itself;
+//! - **submit** ([`Direct::submit`]): the caller's task (a task of the pool's runtime) queues
+//!   the job, dispatches (balancer pick, `run` frame into the worker's write buffer) and
+//!   flushes the frame itself;
 //! - **answers** ([`Hook`], a [`SinkHook`] of every worker process): the task that read the
 //!   answers from the worker's socket runs `on_answer` for them, dispatches what that freed,
 //!   and completes the callers.
@@ -130,6 +131,12 @@ impl Direct {
         if self.in_channel.load(Ordering::Acquire) > 0 {
             return Err(Box::new(s));
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            // From a thread outside the runtime (the Node addon's JavaScript thread) writing
+            // the frame here cost more wake-ups than it saved (`bench/peers/README.md`, "The
+            // data path without the actor"): the actor's task dispatches it.
+            return Err(Box::new(s));
+        }
         let replies = self.run_locked(guard, |a| a.on_submit(s));
         deliver(replies);
         Ok(())
@@ -146,11 +153,6 @@ impl Direct {
             let Some(actor) = guard.as_mut() else {
                 return (Vec::new(), false);
             };
-            // Timers and spawns need the runtime: a direct input may come from a thread
-            // outside it (the Node addon's JavaScript thread).
-            let _rt = tokio::runtime::Handle::try_current()
-                .is_err()
-                .then(|| actor.rt.enter());
             f(actor);
             actor.dispatch();
             actor.scale();
