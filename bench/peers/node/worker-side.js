@@ -5,7 +5,10 @@
 // one message in flight, and reads the child's CPU time and context switches from /proc.
 // Same parent for both, so the difference is the worker: its JS per job and its wake-ups.
 //
-//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K]
+//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K] [--runner PATH]
+//
+// --runner PATH drives another copy of the SDK's runner.js (e.g. `git archive <commit> sdks/node`
+// unpacked in a temporary folder): the SDK before and after a change, alternated in one loop.
 //
 // --in-flight K (default 1) keeps K messages outstanding (the SDK worker runs with
 // OFFLOAD_CONCURRENCY=K): (a)'s pipelined cost per task instead of (b)'s round trip; the p50
@@ -39,7 +42,8 @@ function usage(pid) {
 }
 
 async function main() {
-  const file = child === 'sdk' ? path.join(__dirname, '..', '..', '..', 'sdks', 'node', 'runner.js') : path.join(__dirname, 'fork-child.js');
+  const runner = args.runner ? path.resolve(args.runner) : path.join(__dirname, '..', '..', '..', 'sdks', 'node', 'runner.js');
+  const file = child === 'sdk' ? runner : path.join(__dirname, 'fork-child.js');
   const env = { ...process.env, OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: JOBS, OFFLOAD_CONCURRENCY: String(inFlight) };
   const execArgv = process.env.WORKER_SIDE_PROF ? ['--cpu-prof', '--cpu-prof-interval=20', `--cpu-prof-dir=${process.env.WORKER_SIDE_PROF}`] : [];
   const p = fork(file, [], { env, execArgv, serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -88,7 +92,7 @@ async function main() {
   p.disconnect(); // the child exits on disconnect (writing its profile)
   await new Promise((r) => p.once('exit', r));
   console.log(JSON.stringify({
-    child,
+    child: child === 'sdk' && args.runner ? `sdk ${args.runner}` : child,
     tasks,
     inFlight,
     p50_us: lat.length ? +lat[Math.floor(lat.length / 2)].toFixed(1) : null,

@@ -1,8 +1,8 @@
 'use strict';
 // The worker side of protocol v1 (docs/protocol.md) over Node's IPC channel: the supervisor
 // starts `node runner.js` with NODE_CHANNEL_FD=3 and NODE_CHANNEL_SERIALIZATION_MODE=json, so
-// Node itself opens fd 3 and frames one JSON object per line; this module only uses
-// process.on('message') and process.send().
+// Node itself opens fd 3 and frames one JSON object per line; this module reads frames with
+// process.on('message') and writes them through lib/channel.js (one write per tick).
 
 const path = require('node:path');
 const util = require('node:util');
@@ -35,6 +35,7 @@ const { PendingHandles, closeHandle } = require('./handles');
 const { parseStreams, splitStreams, endStreams } = require('./streams');
 const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
 const control = require('./control');
+const { Channel } = require('./channel');
 
 const debug = util.debuglog('offload');
 
@@ -72,6 +73,11 @@ class Worker {
       );
     }
     state.worker = this;
+    this.channel = new Channel();
+    debug(
+      'channel: %s',
+      this.channel.fast ? 'frames of a tick in one write, read sizes counted' : 'process.send per frame, received frames re-serialized to measure them',
+    );
     this.holder = new Holder(this);
     process.on('message', (m, handle) => this.receive(m, handle));
     // The supervisor closed the channel or died: stop now, whatever the jobs are doing.
@@ -94,12 +100,17 @@ class Worker {
   // --- sending -----------------------------------------------------------------------------
 
   send(msg, cb) {
+    return this.sendLine(msg, JSON.stringify(msg), cb);
+  }
+
+  /** Send `msg`, already serialized as `line`. */
+  sendLine(msg, line, cb) {
     if (!process.connected) {
       if (cb) process.nextTick(cb, new Error('the channel is closed'));
       return false;
     }
     this.pendingSends++;
-    return process.send(msg, (err) => {
+    return this.channel.send(msg, line, (err) => {
       this.pendingSends--;
       if (this.pendingSends === 0 && this.flushWaiters.length) {
         for (const w of this.flushWaiters.splice(0)) w();
@@ -138,20 +149,23 @@ class Worker {
     this.flush().then(() => process.exit(code));
   }
 
-  frameSize(msg) {
-    return Buffer.byteLength(JSON.stringify(msg));
+  /** The UTF-8 length of `line`, computed only when it could exceed the frame limit. */
+  lineBytes(line) {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    return line.length * 3 <= this.maxFrame ? line.length : Buffer.byteLength(line);
   }
 
   sendResult(id, value) {
     const msg = { type: 'result', id, value: value === undefined ? null : value };
-    let size;
+    let line;
     try {
-      size = this.frameSize(msg);
+      line = JSON.stringify(msg);
     } catch (e) {
       const err = new TypeError(`the job's result is not JSON-serializable: ${e.message}`);
       Object.defineProperty(err, 'internal', { value: true });
       return this.sendError(id, err);
     }
+    const size = this.lineBytes(line);
     if (size > this.maxFrame) {
       return this.sendError(
         id,
@@ -160,13 +174,14 @@ class Worker {
         ),
       );
     }
-    return this.send(msg);
+    return this.sendLine(msg, line);
   }
 
   sendError(id, err) {
     let error = err && err.wire === true ? err.error : serializeError(err);
     let msg = { type: 'error', id, error };
-    if (this.frameSize(msg) > this.maxFrame) {
+    let line = JSON.stringify(msg);
+    if (this.lineBytes(line) > this.maxFrame) {
       const budget = Math.max(16, Math.floor(this.maxFrame / 16) - 64);
       error = {
         name: truncate(error.name, 200),
@@ -175,23 +190,25 @@ class Worker {
         ...(error.retry === false ? { retry: false } : {}),
       };
       msg = { type: 'error', id, error };
+      line = JSON.stringify(msg);
     }
-    return this.send(msg);
+    return this.sendLine(msg, line);
   }
 
   checkedSend(msg, what) {
-    let size;
+    let line;
     try {
-      size = this.frameSize(msg);
+      line = JSON.stringify(msg);
     } catch (e) {
       throw new TypeError(`${what} is not JSON-serializable: ${e.message}`);
     }
+    const size = this.lineBytes(line);
     if (size > this.maxFrame) {
       throw new FrameTooLargeError(
         `${what} would be a ${size}-byte frame, more than OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`,
       );
     }
-    this.send(msg);
+    this.sendLine(msg, line);
   }
 
   sendProgress(job, data) {
@@ -223,11 +240,14 @@ class Worker {
       return protocolError(`a frame must be a JSON object, got ${preview(m)}`);
     }
     // Node's channel reads and parses the whole line before 'message' fires and offers no hook
-    // to stop buffering at OFFLOAD_MAX_FRAME, so the limit is checked here, after receipt, on the
+    // to stop buffering at OFFLOAD_MAX_FRAME, so the limit is checked here, after receipt: free
+    // when the read that brought the frame was within the limit (lib/channel.js), else on the
     // compact re-serialization (never longer than the line received, up to escape spelling).
-    const size = Buffer.byteLength(JSON.stringify(m));
-    if (size > this.maxFrame) {
-      return protocolError(`a ${size}-byte frame exceeds OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`);
+    if (!this.channel.boundedBy(this.maxFrame)) {
+      const size = Buffer.byteLength(JSON.stringify(m));
+      if (size > this.maxFrame) {
+        return protocolError(`a ${size}-byte frame exceeds OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`);
+      }
     }
     const type = m.type;
     if (type !== undefined && type !== null) {
