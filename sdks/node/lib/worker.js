@@ -63,6 +63,8 @@ class Worker {
     this.answersPending = 0; // answers waiting for stdout/stderr to flush
     this.flushWaiters = [];
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
+    this.toStart = []; // jobs whose definition is loaded, started in the next microtask
+    this.startQueued = this.startQueued.bind(this);
   }
 
   /** Take over the process: listen on the channel, then announce `ready`. */
@@ -459,6 +461,16 @@ class Worker {
     }
     const ctx = new JobContext(this, job);
     job.ctx = ctx;
+    // A job whose file is loaded already starts without awaiting its definition: queued, and
+    // started with the others of this read in one microtask (after every frame of the read was
+    // dispatched, as the await did: a cancel in the same read still stops it before it runs).
+    const def = this.jobs.settled ? this.jobs.settled(job.name, job.path) : null;
+    if (def) {
+      job.def = def;
+      this.toStart.push(job);
+      if (this.toStart.length === 1) RESOLVED.then(this.startQueued);
+      return undefined;
+    }
     state.als
       .run(ctx, () => this.execute(job, ctx))
       .then(
@@ -469,16 +481,39 @@ class Worker {
   }
 
   async execute(job, ctx) {
-    const def = await this.jobs.resolve(job.name, job.path);
-    if (job.aborted) throw job.signal.reason;
-    if (job.kind === 'run' && holdable()) {
-      // A held run keeps its class instance reachable by `call` until it is answered.
-      job.holdable = true;
-      const released = new Promise((resolve) => (job.releaseInstance = resolve));
-      Object.defineProperty(ctx, 'heldUntil', { value: released, configurable: true });
+    return invoke(this, job, await this.jobs.resolve(job.name, job.path));
+  }
+
+  /** Start the queued jobs (see startJob). */
+  startQueued() {
+    const jobs = this.toStart;
+    this.toStart = [];
+    for (const job of jobs) {
+      try {
+        this.startNow(job);
+      } catch (e) {
+        // As from the promise chain it replaces: an unhandled rejection (onUncaught).
+        Promise.reject(e);
+      }
     }
-    if (job.kind === 'call') return def.call(job.func, job.args, ctx);
-    return def.run(job.params, job.args, ctx);
+  }
+
+  startNow(job) {
+    let value;
+    try {
+      value = state.als.run(job.ctx, invoke, this, job, job.def);
+      if (!isThenable(value)) {
+        this.finish(job, true, value);
+        return;
+      }
+    } catch (err) {
+      this.finish(job, false, err);
+      return;
+    }
+    Promise.resolve(value).then(
+      (v) => this.finish(job, true, v),
+      (err) => this.finish(job, false, err),
+    );
   }
 
   finish(job, ok, value, immediate = false) {
@@ -623,6 +658,25 @@ class Worker {
     this.flush().then(() => process.exit(1));
     return undefined;
   }
+}
+
+const RESOLVED = Promise.resolve();
+
+function isThenable(v) {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+}
+
+/** Run `job` with its definition, in the job's async context. */
+function invoke(worker, job, def) {
+  if (job.aborted) throw job.signal.reason;
+  if (job.kind === 'run' && holdable()) {
+    // A held run keeps its class instance reachable by `call` until it is answered.
+    job.holdable = true;
+    const released = new Promise((resolve) => (job.releaseInstance = resolve));
+    Object.defineProperty(job.ctx, 'heldUntil', { value: released, configurable: true });
+  }
+  if (job.kind === 'call') return def.call(job.func, job.args, job.ctx);
+  return def.run(job.params, job.args, job.ctx);
 }
 
 /** Node's channel throws a SyntaxError from its line parser on invalid JSON or a blank line. */
