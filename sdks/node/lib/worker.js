@@ -65,6 +65,7 @@ class Worker {
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
     this.toStart = []; // jobs whose definition is loaded, started in the next microtask
     this.startQueued = this.startQueued.bind(this);
+    this.sentOne = (err) => this.sent(err, null);
   }
 
   /** Take over the process: listen on the channel, then announce `ready`. */
@@ -112,13 +113,16 @@ class Worker {
       return false;
     }
     this.pendingSends++;
-    return this.channel.send(msg, line, (err) => {
-      this.pendingSends--;
-      if (this.pendingSends === 0 && this.flushWaiters.length) {
-        for (const w of this.flushWaiters.splice(0)) w();
-      }
-      if (cb) cb(err);
-    });
+    return this.channel.send(msg, line, cb ? (err) => this.sent(err, cb) : this.sentOne);
+  }
+
+  /** A frame was written (or failed): wake flush() once none is pending. */
+  sent(err, cb) {
+    this.pendingSends--;
+    if (this.pendingSends === 0 && this.flushWaiters.length) {
+      for (const w of this.flushWaiters.splice(0)) w();
+    }
+    if (cb) cb(err);
   }
 
   /** Resolve once every queued frame was handed to the kernel (or after FLUSH_WAIT_MS). */
@@ -292,7 +296,8 @@ class Worker {
 
   needId(m, field = 'id') {
     const id = m[field];
-    if (typeof id !== 'string' || id === '' || Buffer.byteLength(id) > 256) {
+    // A UTF-16 code unit is at most 3 bytes: short ids need no byte count.
+    if (typeof id !== 'string' || id === '' || (id.length > 85 && Buffer.byteLength(id) > 256)) {
       protocolError(`${m.type || m.cmd}: "${field}" must be a string of 1 to 256 bytes, got ${preview(id)}`);
     }
     return id;
@@ -522,13 +527,6 @@ class Worker {
     if (ok && this.holder && this.holder.hold(job, value)) return;
     if (this.holder) this.holder.release(job);
     this.forget(job);
-    const answer = () => {
-      if (ok) {
-        this.sendResult(job.id, value);
-      } else {
-        this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
-      }
-    };
     // What the job printed is in the pipes before its answer: the supervisor drains them when
     // the answer comes (docs/design/job-logs.md). Pipes are written synchronously on Linux, so
     // this waits only when a stream still buffers (exit() answers at once: it ends the process).
@@ -537,13 +535,21 @@ class Worker {
       this.answersPending++;
       flushed.then(() => {
         this.answersPending--;
-        answer();
+        this.answer(job, ok, value);
         if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
       });
       return;
     }
-    answer();
+    this.answer(job, ok, value);
     if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
+  }
+
+  answer(job, ok, value) {
+    if (ok) {
+      this.sendResult(job.id, value);
+    } else {
+      this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
+    }
   }
 
   /** The job is answered: it no longer runs for the protocol. */
@@ -693,9 +699,16 @@ function isChannelParseError(err) {
 /** A promise settled once what stdout and stderr still buffer is written, or null when they
  * buffer nothing (the usual case: on Linux a pipe is written synchronously). */
 function outputFlushed() {
-  const busy = [process.stdout, process.stderr].filter((s) => s && !s.destroyed && s.writableLength > 0);
-  if (busy.length === 0) return null;
+  const out = buffering(process.stdout);
+  const err = buffering(process.stderr);
+  if (!out && !err) return null;
+  const busy = [out, err].filter(Boolean);
   return Promise.all(busy.map((s) => new Promise((resolve) => s.write('', () => resolve()))));
+}
+
+/** `s` when it still buffers output, else null. */
+function buffering(s) {
+  return s && !s.destroyed && s.writableLength > 0 ? s : null;
 }
 
 function abortAnswer(reason, thrown) {
