@@ -15,6 +15,8 @@
 // is then not measured.
 //
 // WORKER_SIDE_PROF=<dir> writes the child's CPU profile there (`--cpu-prof`, 20 µs samples).
+// WORKER_SIDE_THREADS=1 adds the child's CPU per task thread by thread (by thread name: the
+// JavaScript thread is "main", the rest by their name: V8's GC helpers, libuv's pool).
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -31,14 +33,19 @@ const JOBS = path.join(__dirname, '..', 'jobs');
 function usage(pid) {
   let ns = 0;
   let switches = 0;
+  const threads = {};
   for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    const tns = Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    ns += tns;
+    const comm = fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+    const name = t === String(pid) ? 'main' : `other ${comm}`;
+    threads[name] = (threads[name] || 0) + tns;
     const status = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
     for (const k of ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']) {
       switches += Number(new RegExp(`\\n${k}:\\s+(\\d+)`).exec(status)[1]);
     }
   }
-  return { cpuMs: ns / 1e6, switches };
+  return { cpuMs: ns / 1e6, switches, threads };
 }
 
 async function main() {
@@ -99,6 +106,13 @@ async function main() {
     per_sec: Math.round(tasks / secs),
     child_cpu_us: +(((after.cpuMs - before.cpuMs) * 1000) / tasks).toFixed(1),
     child_switches: +((after.switches - before.switches) / tasks).toFixed(2),
+    ...(process.env.WORKER_SIDE_THREADS
+      ? {
+          child_threads_us: Object.fromEntries(
+            Object.keys(after.threads).map((k) => [k, +((after.threads[k] - (before.threads[k] || 0)) / 1000 / tasks).toFixed(2)]),
+          ),
+        }
+      : {}),
   }));
 }
 
