@@ -42,11 +42,18 @@ function lowLevel() {
 }
 
 class Channel {
-  constructor() {
+  /**
+   * @param {(frames: number, err: Error | null) => void} onWritten told, synchronously, when
+   *   frames were handed to the kernel (or failed): the sender's count of frames in flight.
+   */
+  constructor(onWritten = () => {}) {
     this.low = lowLevel();
+    this.onWritten = onWritten;
     this.text = ''; // queued frames, each followed by "\n"
-    this.callbacks = []; // one per queued frame (or null)
+    this.frames = 0; // how many
+    this.callbacks = []; // the callbacks given with them (few frames have one)
     this.scheduled = false;
+    this.corked = 0;
     // In: bytes since the last line break before the current read, and the longest line the
     // current read can complete (Infinity: unknown).
     this.carry = 0;
@@ -64,8 +71,9 @@ class Channel {
 
   /**
    * Queue `msg`, already serialized as `line` (no line break), for the next write. `cb(err)`
-   * runs once the frame was handed to the kernel, or failed. Returns false when the channel is
-   * closed (the frame is dropped, `cb` gets an error), like `process.send`.
+   * runs (asynchronously, as with `process.send`) once the frame was handed to the kernel, or
+   * failed. Returns false when the channel is closed (the frame is dropped, `cb` gets an
+   * error), like `process.send`; `onWritten` is then not told.
    */
   send(msg, line, cb) {
     if (!process.connected) {
@@ -77,46 +85,58 @@ class Channel {
     if (this.low === null || process._handleQueue) {
       this.drain();
       return process.send(msg, (err) => {
+        this.onWritten(1, err || null);
         if (cb) cb(err);
       });
     }
     this.text += line;
     this.text += '\n';
-    this.callbacks.push(cb || null);
-    if (!this.scheduled) {
+    this.frames++;
+    if (cb) this.callbacks.push(cb);
+    if (!this.scheduled && this.corked === 0) {
       this.scheduled = true;
       process.nextTick(this.flushNow);
     }
     return true;
   }
 
+  /** Hold the frames queued from now until `uncork()`, which writes them (no tick scheduled). */
+  cork() {
+    this.corked++;
+  }
+
+  uncork() {
+    if (--this.corked === 0 && !this.scheduled) this.drain();
+  }
+
   /** Write everything queued now, in one write. */
   drain() {
     this.scheduled = false;
-    if (this.text === '') return;
+    if (this.frames === 0) return;
     const text = this.text;
+    const frames = this.frames;
     const callbacks = this.callbacks;
     this.text = '';
-    this.callbacks = [];
+    this.frames = 0;
+    if (callbacks.length > 0) this.callbacks = [];
     const done = (err) => {
-      for (const cb of callbacks) if (cb) cb(err);
+      this.onWritten(frames, err);
+      if (callbacks.length > 0) process.nextTick(callAll, callbacks, err);
     };
     if (!process.connected) {
-      process.nextTick(done, new Error('the channel is closed'));
+      done(new Error('the channel is closed'));
       return;
     }
     const { pipe, WriteWrap, streamBaseState, kLastWriteWasAsync } = this.low;
     const req = new WriteWrap();
     const status = pipe.writeUtf8String(req, text);
     if (status !== 0) {
-      const err = new Error(`write to the channel failed (status ${status})`);
-      err.errno = status;
-      process.nextTick(done, err);
+      done(Object.assign(new Error(`write to the channel failed (status ${status})`), { errno: status }));
     } else if (streamBaseState[kLastWriteWasAsync]) {
       // libuv keeps the loop alive while the write is pending (an active request).
       req.oncomplete = (s) => done(s < 0 ? Object.assign(new Error(`write to the channel failed (status ${s})`), { errno: s }) : null);
     } else {
-      process.nextTick(done, null);
+      done(null);
     }
   }
 
@@ -147,6 +167,10 @@ class Channel {
     // The line's own "\n" was in the read too.
     return this.bound - 1 <= max;
   }
+}
+
+function callAll(callbacks, err) {
+  for (const cb of callbacks) cb(err);
 }
 
 module.exports = { Channel };

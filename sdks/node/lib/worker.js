@@ -65,7 +65,6 @@ class Worker {
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
     this.toStart = []; // jobs whose definition is loaded, started in the next microtask
     this.startQueued = this.startQueued.bind(this);
-    this.sentOne = (err) => this.sent(err, null);
   }
 
   /** Take over the process: listen on the channel, then announce `ready`. */
@@ -76,7 +75,7 @@ class Worker {
       );
     }
     state.worker = this;
-    this.channel = new Channel();
+    this.channel = new Channel((frames) => this.written(frames));
     debug(
       'channel: %s',
       this.channel.fast ? 'frames of a tick in one write, read sizes counted' : 'process.send per frame, received frames re-serialized to measure them',
@@ -113,16 +112,17 @@ class Worker {
       return false;
     }
     this.pendingSends++;
-    return this.channel.send(msg, line, cb ? (err) => this.sent(err, cb) : this.sentOne);
+    if (this.channel.send(msg, line, cb)) return true;
+    this.pendingSends--; // dropped: the channel closed
+    return false;
   }
 
-  /** A frame was written (or failed): wake flush() once none is pending. */
-  sent(err, cb) {
-    this.pendingSends--;
+  /** Frames were written (or failed): wake flush() once none is pending. */
+  written(frames) {
+    this.pendingSends -= frames;
     if (this.pendingSends === 0 && this.flushWaiters.length) {
       for (const w of this.flushWaiters.splice(0)) w();
     }
-    if (cb) cb(err);
   }
 
   /** Resolve once every queued frame was handed to the kernel (or after FLUSH_WAIT_MS). */
@@ -493,6 +493,8 @@ class Worker {
   startQueued() {
     const jobs = this.toStart;
     this.toStart = [];
+    // What the jobs that end at once send goes out in one write when the last has run.
+    this.channel.cork();
     for (const job of jobs) {
       try {
         this.startNow(job);
@@ -501,6 +503,7 @@ class Worker {
         Promise.reject(e);
       }
     }
+    this.channel.uncork();
   }
 
   startNow(job) {
