@@ -58,6 +58,7 @@ class Channel {
     // current read can complete (Infinity: unknown).
     this.carry = 0;
     this.bound = Infinity;
+    this.unread = -1; // frames of the latest read not dispatched yet (-1: unknown)
     this.flushNow = () => this.drain();
     if (this.low) this.watchReads();
   }
@@ -155,11 +156,26 @@ class Channel {
         const bytes = new Uint8Array(arrayBuffer, offset, nread);
         const nl = bytes.lastIndexOf(10);
         self.carry = nl === -1 ? self.carry + nread : nread - 1 - nl;
+        let lines = 0;
+        for (let i = nl === -1 ? -1 : bytes.indexOf(10); i !== -1; i = i === nl ? -1 : bytes.indexOf(10, i + 1)) lines++;
+        self.unread = lines;
       } else {
         self.bound = Infinity;
+        self.unread = -1;
       }
       return original.call(this, arrayBuffer);
     };
+  }
+
+  /**
+   * A frame without a handle reached the worker: whether it was the last frame of its read, so
+   * that every frame read with it was dispatched already. Node emits one 'message' or
+   * 'internalMessage' per line of a read, in order, on process.nextTick, before the next read;
+   * internal lines (never seen here) keep the count above zero, which only costs the fast path.
+   */
+  dispatched() {
+    if (this.unread <= 0) return false;
+    return --this.unread === 0;
   }
 
   /** Whether every frame delivered by the latest read is at most `max` bytes long. */

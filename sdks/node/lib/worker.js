@@ -64,6 +64,7 @@ class Worker {
     this.flushWaiters = [];
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
     this.toStart = []; // jobs whose definition is loaded, started in the next microtask
+    this.endOfRead = false; // the frame being dispatched is the last of its read
     this.startQueued = this.startQueued.bind(this);
   }
 
@@ -249,7 +250,9 @@ class Worker {
     // to stop buffering at OFFLOAD_MAX_FRAME, so the limit is checked here, after receipt: free
     // when the read that brought the frame was within the limit (lib/channel.js), else on the
     // compact re-serialization (never longer than the line received, up to escape spelling).
-    if (!this.channel.boundedBy(this.maxFrame)) {
+    // (A frame that brings a handle may be emitted after later reads: always measured.)
+    this.endOfRead = handle === undefined && this.channel.dispatched();
+    if (handle !== undefined || !this.channel.boundedBy(this.maxFrame)) {
       const size = Buffer.byteLength(JSON.stringify(m));
       if (size > this.maxFrame) {
         return protocolError(`a ${size}-byte frame exceeds OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`);
@@ -466,14 +469,16 @@ class Worker {
     }
     const ctx = new JobContext(this, job);
     job.ctx = ctx;
-    // A job whose file is loaded already starts without awaiting its definition: queued, and
-    // started with the others of this read in one microtask (after every frame of the read was
-    // dispatched, as the await did: a cancel in the same read still stops it before it runs).
+    // A job whose file is loaded already starts without awaiting its definition, but only
+    // once every frame of its read was dispatched, as the await did (a cancel in the same read
+    // still stops it before it runs): at once when this frame was the read's last, else queued
+    // and started with the others of the read in one microtask.
     const def = this.jobs.settled ? this.jobs.settled(job.name, job.path) : null;
     if (def) {
       job.def = def;
       this.toStart.push(job);
-      if (this.toStart.length === 1) RESOLVED.then(this.startQueued);
+      if (this.endOfRead) this.startQueued();
+      else if (this.toStart.length === 1) RESOLVED.then(this.startQueued);
       return undefined;
     }
     state.als

@@ -11,6 +11,12 @@ const { WorkerProcess, tempTree } = require('./harness');
 
 const JOBS = {
   'echo.js': 'module.exports = (p) => p;',
+  'slow.js': `
+    module.exports = async (p, ctx) => {
+      ctx.progress('started');
+      await new Promise((r) => setTimeout(r, 20));
+      return 'done';
+    };`,
   'steps.js': `
     module.exports = async (p, ctx) => {
       for (let i = 0; i < p.n; i++) ctx.progress(i);
@@ -91,6 +97,21 @@ for (const [mode, env, announced] of MODES) {
       assert.equal((await w.exited()).code, 2);
       assert.match(w.stderr, /protocol error: a \d+-byte frame exceeds OFFLOAD_MAX_FRAME \(4096 bytes\)/);
       assert.equal(w.frames.filter((f) => f.id === 'big').length, 0);
+    });
+
+    test('a loaded job whose run ends in the read that brings its cancel never starts', async () => {
+      const w = start(env);
+      await w.ready();
+      assert.equal((await w.run('slow', null, { id: 'warm' })).value, 'done'); // loaded now
+      const run = JSON.stringify({ type: 'run', id: 'split', job: 'slow', params: null });
+      w.sendRaw(run.slice(0, 20)); // a read with no complete line
+      await sleep(30);
+      w.sendRaw(`${run.slice(20)}\n${JSON.stringify({ type: 'cancel', id: 'split' })}\n`);
+      const r = await w.answer('split');
+      assert.equal(r.error.name, 'Cancelled');
+      assert.deepEqual(r.seen, []);
+      // Alone at the end of its read, it runs.
+      assert.equal((await w.run('slow', null, { id: 'alone' })).value, 'done');
     });
 
     test('a frame exactly at the limit is run', async () => {
