@@ -58,7 +58,7 @@ class Channel {
     // current read can complete (Infinity: unknown).
     this.carry = 0;
     this.bound = Infinity;
-    this.unread = -1; // frames of the latest read not dispatched yet (-1: unknown)
+    this.unread = -1; // frames of the latest read not dispatched yet (-1: unknown, or several)
     this.flushNow = () => this.drain();
     if (this.low) this.watchReads();
   }
@@ -156,9 +156,9 @@ class Channel {
         const bytes = new Uint8Array(arrayBuffer, offset, nread);
         const nl = bytes.lastIndexOf(10);
         self.carry = nl === -1 ? self.carry + nread : nread - 1 - nl;
-        let lines = 0;
-        for (let i = nl === -1 ? -1 : bytes.indexOf(10); i !== -1; i = i === nl ? -1 : bytes.indexOf(10, i + 1)) lines++;
-        self.unread = lines;
+        // A read of exactly one line (one round trip at a time) is known to be dispatched
+        // with its frame; for more, counting them cost more than the microtask it saves.
+        self.unread = nl !== -1 && bytes.indexOf(10) === nl ? 1 : -1;
       } else {
         self.bound = Infinity;
         self.unread = -1;

@@ -471,8 +471,8 @@ class Worker {
     job.ctx = ctx;
     // A job whose file is loaded already starts without awaiting its definition, but only
     // once every frame of its read was dispatched, as the await did (a cancel in the same read
-    // still stops it before it runs): at once when this frame was the read's last, else queued
-    // and started with the others of the read in one microtask.
+    // still stops it before it runs): at once when this frame was its read's only one, else
+    // queued and started with the others of the read in one microtask.
     const def = this.jobs.settled ? this.jobs.settled(job.name, job.path) : null;
     if (def) {
       job.def = def;
