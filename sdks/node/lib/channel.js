@@ -116,29 +116,31 @@ class Channel {
     if (this.frames === 0) return;
     const text = this.text;
     const frames = this.frames;
-    const callbacks = this.callbacks;
+    // The callbacks of these frames only (a later frame's must wait for its own write).
+    const callbacks = this.callbacks.length > 0 ? this.callbacks : null;
+    if (callbacks !== null) this.callbacks = [];
     this.text = '';
     this.frames = 0;
-    if (callbacks.length > 0) this.callbacks = [];
-    const done = (err) => {
-      this.onWritten(frames, err);
-      if (callbacks.length > 0) process.nextTick(callAll, callbacks, err);
-    };
     if (!process.connected) {
-      done(new Error('the channel is closed'));
+      this.written(frames, callbacks, new Error('the channel is closed'));
       return;
     }
     const { pipe, WriteWrap, streamBaseState, kLastWriteWasAsync } = this.low;
     const req = new WriteWrap();
     const status = pipe.writeUtf8String(req, text);
     if (status !== 0) {
-      done(Object.assign(new Error(`write to the channel failed (status ${status})`), { errno: status }));
+      this.written(frames, callbacks, writeError(status));
     } else if (streamBaseState[kLastWriteWasAsync]) {
       // libuv keeps the loop alive while the write is pending (an active request).
-      req.oncomplete = (s) => done(s < 0 ? Object.assign(new Error(`write to the channel failed (status ${s})`), { errno: s }) : null);
+      req.oncomplete = (s) => this.written(frames, callbacks, s < 0 ? writeError(s) : null);
     } else {
-      done(null);
+      this.written(frames, callbacks, null);
     }
+  }
+
+  written(frames, callbacks, err) {
+    this.onWritten(frames, err);
+    if (callbacks !== null) process.nextTick(callAll, callbacks, err);
   }
 
   // --- in ----------------------------------------------------------------------------------
@@ -183,6 +185,10 @@ class Channel {
     // The line's own "\n" was in the read too.
     return this.bound - 1 <= max;
   }
+}
+
+function writeError(status) {
+  return Object.assign(new Error(`write to the channel failed (status ${status})`), { errno: status });
 }
 
 function callAll(callbacks, err) {

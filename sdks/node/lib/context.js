@@ -68,6 +68,17 @@ class Job {
     this.answered = false;
     this.deadlineTimer = null;
     this.ctx = null;
+    // Set later by the worker; declared here so that every Job has one shape (no property
+    // added after construction, no out-of-object storage allocated per job).
+    this.def = null; // the loaded definition, when the job starts without awaiting it
+    this.handles = null; // descriptors passed with the run
+    this.handlesTaken = false;
+    this.streams = null; // its input/output streams
+    this.holdable = false; // ee-core ChildJob lifecycle (lib/lifecycle.js)
+    this.held = false;
+    this.heldValue = undefined;
+    this.holdReleased = false;
+    this.releaseInstance = null;
   }
 
   get signal() {

@@ -476,9 +476,15 @@ class Worker {
     const def = this.jobs.settled ? this.jobs.settled(job.name, job.path) : null;
     if (def) {
       job.def = def;
-      this.toStart.push(job);
-      if (this.endOfRead) this.startQueued();
-      else if (this.toStart.length === 1) RESOLVED.then(this.startQueued);
+      if (this.endOfRead && this.toStart.length === 0) {
+        this.channel.cork();
+        this.startOne(job);
+        this.channel.uncork();
+      } else {
+        this.toStart.push(job);
+        if (this.endOfRead) this.startQueued();
+        else if (this.toStart.length === 1) RESOLVED.then(this.startQueued);
+      }
       return undefined;
     }
     state.als
@@ -497,18 +503,21 @@ class Worker {
   /** Start the queued jobs (see startJob). */
   startQueued() {
     const jobs = this.toStart;
+    if (jobs.length === 0) return; // started already, at the end of their read
     this.toStart = [];
     // What the jobs that end at once send goes out in one write when the last has run.
     this.channel.cork();
-    for (const job of jobs) {
-      try {
-        this.startNow(job);
-      } catch (e) {
-        // As from the promise chain it replaces: an unhandled rejection (onUncaught).
-        Promise.reject(e);
-      }
-    }
+    for (const job of jobs) this.startOne(job);
     this.channel.uncork();
+  }
+
+  startOne(job) {
+    try {
+      this.startNow(job);
+    } catch (e) {
+      // As from the promise chain it replaces: an unhandled rejection (onUncaught).
+      Promise.reject(e);
+    }
   }
 
   startNow(job) {
