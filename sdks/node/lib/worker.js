@@ -7,7 +7,7 @@
 const path = require('node:path');
 const util = require('node:util');
 const state = require('./state');
-const { Holder, holdable } = require('./lifecycle');
+const { Holder } = require('./lifecycle');
 const {
   CancelledError,
   DeadlineExceededError,
@@ -36,6 +36,7 @@ const { parseStreams, splitStreams, endStreams } = require('./streams');
 const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
 const control = require('./control');
 const { Channel } = require('./channel');
+const { Starter } = require('./starter');
 
 const debug = util.debuglog('offload');
 
@@ -63,9 +64,8 @@ class Worker {
     this.answersPending = 0; // answers waiting for stdout/stderr to flush
     this.flushWaiters = [];
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
-    this.toStart = []; // jobs whose definition is loaded, started in the next microtask
-    this.endOfRead = false; // the frame being dispatched is the last of its read
-    this.startQueued = this.startQueued.bind(this);
+    this.starter = new Starter(this); // starts the jobs' code (lib/starter.js)
+    this.endOfRead = false; // the frame being dispatched is the only one of its read
   }
 
   /** Take over the process: listen on the channel, then announce `ready`. */
@@ -469,73 +469,8 @@ class Worker {
     }
     const ctx = new JobContext(this, job);
     job.ctx = ctx;
-    // A job whose file is loaded already starts without awaiting its definition, but only
-    // once every frame of its read was dispatched, as the await did (a cancel in the same read
-    // still stops it before it runs): at once when this frame was its read's only one, else
-    // queued and started with the others of the read in one microtask.
-    const def = this.jobs.settled ? this.jobs.settled(job.name, job.path) : null;
-    if (def) {
-      job.def = def;
-      if (this.endOfRead && this.toStart.length === 0) {
-        this.channel.cork();
-        this.startOne(job);
-        this.channel.uncork();
-      } else {
-        this.toStart.push(job);
-        if (this.endOfRead) this.startQueued();
-        else if (this.toStart.length === 1) RESOLVED.then(this.startQueued);
-      }
-      return undefined;
-    }
-    state.als
-      .run(ctx, () => this.execute(job, ctx))
-      .then(
-        (value) => this.finish(job, true, value),
-        (err) => this.finish(job, false, err),
-      );
+    this.starter.begin(job);
     return undefined;
-  }
-
-  async execute(job, ctx) {
-    return invoke(this, job, await this.jobs.resolve(job.name, job.path));
-  }
-
-  /** Start the queued jobs (see startJob). */
-  startQueued() {
-    const jobs = this.toStart;
-    if (jobs.length === 0) return; // started already, at the end of their read
-    this.toStart = [];
-    // What the jobs that end at once send goes out in one write when the last has run.
-    this.channel.cork();
-    for (const job of jobs) this.startOne(job);
-    this.channel.uncork();
-  }
-
-  startOne(job) {
-    try {
-      this.startNow(job);
-    } catch (e) {
-      // As from the promise chain it replaces: an unhandled rejection (onUncaught).
-      Promise.reject(e);
-    }
-  }
-
-  startNow(job) {
-    let value;
-    try {
-      value = state.als.run(job.ctx, invoke, this, job, job.def);
-      if (!isThenable(value)) {
-        this.finish(job, true, value);
-        return;
-      }
-    } catch (err) {
-      this.finish(job, false, err);
-      return;
-    }
-    Promise.resolve(value).then(
-      (v) => this.finish(job, true, v),
-      (err) => this.finish(job, false, err),
-    );
   }
 
   finish(job, ok, value, immediate = false) {
@@ -681,25 +616,6 @@ class Worker {
     this.flush().then(() => process.exit(1));
     return undefined;
   }
-}
-
-const RESOLVED = Promise.resolve();
-
-function isThenable(v) {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
-}
-
-/** Run `job` with its definition, in the job's async context. */
-function invoke(worker, job, def) {
-  if (job.aborted) throw job.signal.reason;
-  if (job.kind === 'run' && holdable()) {
-    // A held run keeps its class instance reachable by `call` until it is answered.
-    job.holdable = true;
-    const released = new Promise((resolve) => (job.releaseInstance = resolve));
-    Object.defineProperty(job.ctx, 'heldUntil', { value: released, configurable: true });
-  }
-  if (job.kind === 'call') return def.call(job.func, job.args, job.ctx);
-  return def.run(job.params, job.args, job.ctx);
 }
 
 /** Node's channel throws a SyntaxError from its line parser on invalid JSON or a blank line. */
