@@ -5,13 +5,18 @@
 // one message in flight, and reads the child's CPU time and context switches from /proc.
 // Same parent for both, so the difference is the worker: its JS per job and its wake-ups.
 //
-//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K]
+//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K] [--runner PATH]
+//
+// --runner PATH drives another copy of the SDK's runner.js (e.g. `git archive <commit> sdks/node`
+// unpacked in a temporary folder): the SDK before and after a change, alternated in one loop.
 //
 // --in-flight K (default 1) keeps K messages outstanding (the SDK worker runs with
 // OFFLOAD_CONCURRENCY=K): (a)'s pipelined cost per task instead of (b)'s round trip; the p50
 // is then not measured.
 //
 // WORKER_SIDE_PROF=<dir> writes the child's CPU profile there (`--cpu-prof`, 20 µs samples).
+// WORKER_SIDE_THREADS=1 adds the child's CPU per task thread by thread (by thread name: the
+// JavaScript thread is "main", the rest by their name: V8's GC helpers, libuv's pool).
 const { fork } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -28,18 +33,24 @@ const JOBS = path.join(__dirname, '..', 'jobs');
 function usage(pid) {
   let ns = 0;
   let switches = 0;
+  const threads = {};
   for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    const tns = Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    ns += tns;
+    const comm = fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+    const name = t === String(pid) ? 'main' : `other ${comm}`;
+    threads[name] = (threads[name] || 0) + tns;
     const status = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
     for (const k of ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']) {
       switches += Number(new RegExp(`\\n${k}:\\s+(\\d+)`).exec(status)[1]);
     }
   }
-  return { cpuMs: ns / 1e6, switches };
+  return { cpuMs: ns / 1e6, switches, threads };
 }
 
 async function main() {
-  const file = child === 'sdk' ? path.join(__dirname, '..', '..', '..', 'sdks', 'node', 'runner.js') : path.join(__dirname, 'fork-child.js');
+  const runner = args.runner ? path.resolve(args.runner) : path.join(__dirname, '..', '..', '..', 'sdks', 'node', 'runner.js');
+  const file = child === 'sdk' ? runner : path.join(__dirname, 'fork-child.js');
   const env = { ...process.env, OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: JOBS, OFFLOAD_CONCURRENCY: String(inFlight) };
   const execArgv = process.env.WORKER_SIDE_PROF ? ['--cpu-prof', '--cpu-prof-interval=20', `--cpu-prof-dir=${process.env.WORKER_SIDE_PROF}`] : [];
   const p = fork(file, [], { env, execArgv, serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -88,13 +99,20 @@ async function main() {
   p.disconnect(); // the child exits on disconnect (writing its profile)
   await new Promise((r) => p.once('exit', r));
   console.log(JSON.stringify({
-    child,
+    child: child === 'sdk' && args.runner ? `sdk ${args.runner}` : child,
     tasks,
     inFlight,
     p50_us: lat.length ? +lat[Math.floor(lat.length / 2)].toFixed(1) : null,
     per_sec: Math.round(tasks / secs),
     child_cpu_us: +(((after.cpuMs - before.cpuMs) * 1000) / tasks).toFixed(1),
     child_switches: +((after.switches - before.switches) / tasks).toFixed(2),
+    ...(process.env.WORKER_SIDE_THREADS
+      ? {
+          child_threads_us: Object.fromEntries(
+            Object.keys(after.threads).map((k) => [k, +((after.threads[k] - (before.threads[k] || 0)) / 1000 / tasks).toFixed(2)]),
+          ),
+        }
+      : {}),
   }));
 }
 

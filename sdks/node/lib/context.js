@@ -68,6 +68,10 @@ class Job {
     this.answered = false;
     this.deadlineTimer = null;
     this.ctx = null;
+    // Set by the worker on most jobs: declared, so that they are not added to each job later.
+    // (The rare ones — handles, streams, ee-core's hold — are added when used: declaring them
+    // made every job larger, 4.25 -> 4.45 µs per task in 7 of 10 pairs.)
+    this.def = null; // the loaded definition, when the job starts without awaiting it
   }
 
   get signal() {

@@ -250,6 +250,28 @@ class FileJobs {
     this.byName = new Map(); // job name -> file
     this.byFile = new Map(); // file -> Promise<JobDefinition>
     this.versions = new Map(); // file -> ESM reload generation
+    this.loaded = new Map(); // file -> JobDefinition, once its load succeeded
+    this.ready = new Map(); // job name or path as a frame gives it -> JobDefinition (settled())
+  }
+
+  /**
+   * The definition of a job whose file is loaded already, without a promise; null when it is
+   * not (or the name is refused): then resolve() loads it or gives the error.
+   */
+  settled(job, file) {
+    const key = typeof file === 'string' && file !== '' ? file : job;
+    const hit = this.ready.get(key);
+    if (hit !== undefined) return hit;
+    let resolved;
+    try {
+      resolved = this.resolveFile(job, file);
+    } catch {
+      return null;
+    }
+    const def = this.loaded.get(resolved);
+    if (def === undefined) return null;
+    this.ready.set(key, def);
+    return def;
   }
 
   /** The file of `job` (a name in the jobs folder) or of `file` (an absolute path the
@@ -300,9 +322,14 @@ class FileJobs {
       def = this.load(resolved, name);
       this.byFile.set(resolved, def);
       // A file that fails to load is tried again next time (it may be fixed meanwhile).
-      def.catch(() => {
-        if (this.byFile.get(resolved) === def) this.byFile.delete(resolved);
-      });
+      def.then(
+        (d) => {
+          if (this.byFile.get(resolved) === def) this.loaded.set(resolved, d);
+        },
+        () => {
+          if (this.byFile.get(resolved) === def) this.byFile.delete(resolved);
+        },
+      );
     }
     return def;
   }
@@ -346,6 +373,8 @@ class FileJobs {
     if (!path.isAbsolute(file)) file = this.resolveFile(file);
     const pending = this.byFile.get(file);
     this.byFile.delete(file);
+    this.loaded.delete(file);
+    this.ready.clear();
     for (const [name, f] of this.byName) if (f === file) this.byName.delete(name);
     packageTypeCache.clear();
     let unloadError = null;
@@ -380,6 +409,8 @@ class FileJobs {
   unloadAll(onError) {
     const pending = [...this.byFile.entries()];
     this.byFile.clear();
+    this.loaded.clear();
+    this.ready.clear();
     return Promise.all(
       pending.map(async ([file, p]) => {
         let def;
@@ -434,11 +465,18 @@ class HandlerJobs {
   }
 
   resolve(job) {
-    const name = typeof job === 'string' ? job : '';
-    const def =
-      this.defs.get(name) || this.defs.get(name.split('/').pop()) || this.defs.get('default');
-    if (!def) return Promise.reject(JobNotFoundError.refusal(`no handler for job ${JSON.stringify(name)}`));
+    const def = this.settled(job);
+    if (!def) {
+      const name = typeof job === 'string' ? job : '';
+      return Promise.reject(JobNotFoundError.refusal(`no handler for job ${JSON.stringify(name)}`));
+    }
     return Promise.resolve(def);
+  }
+
+  /** The handler of `job`, or null. */
+  settled(job) {
+    const name = typeof job === 'string' ? job : '';
+    return this.defs.get(name) || this.defs.get(name.split('/').pop()) || this.defs.get('default') || null;
   }
 }
 

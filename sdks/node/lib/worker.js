@@ -1,13 +1,13 @@
 'use strict';
 // The worker side of protocol v1 (docs/protocol.md) over Node's IPC channel: the supervisor
 // starts `node runner.js` with NODE_CHANNEL_FD=3 and NODE_CHANNEL_SERIALIZATION_MODE=json, so
-// Node itself opens fd 3 and frames one JSON object per line; this module only uses
-// process.on('message') and process.send().
+// Node itself opens fd 3 and frames one JSON object per line; this module reads frames with
+// process.on('message') and writes them through lib/channel.js (one write per tick).
 
 const path = require('node:path');
 const util = require('node:util');
 const state = require('./state');
-const { Holder, holdable } = require('./lifecycle');
+const { Holder } = require('./lifecycle');
 const {
   CancelledError,
   DeadlineExceededError,
@@ -35,6 +35,8 @@ const { PendingHandles, closeHandle } = require('./handles');
 const { parseStreams, splitStreams, endStreams } = require('./streams');
 const { Job, JobContext, JOB, preview, truncate, normalizeReceiver, timerAt } = require('./context');
 const control = require('./control');
+const { Channel } = require('./channel');
+const { Starter } = require('./starter');
 
 const debug = util.debuglog('offload');
 
@@ -62,6 +64,8 @@ class Worker {
     this.answersPending = 0; // answers waiting for stdout/stderr to flush
     this.flushWaiters = [];
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
+    this.starter = new Starter(this); // starts the jobs' code (lib/starter.js)
+    this.endOfRead = false; // the frame being dispatched is the only one of its read
   }
 
   /** Take over the process: listen on the channel, then announce `ready`. */
@@ -72,6 +76,11 @@ class Worker {
       );
     }
     state.worker = this;
+    this.channel = new Channel((frames) => this.written(frames));
+    debug(
+      'channel: %s',
+      this.channel.fast ? 'frames of a tick in one write, read sizes counted' : 'process.send per frame, received frames re-serialized to measure them',
+    );
     this.holder = new Holder(this);
     process.on('message', (m, handle) => this.receive(m, handle));
     // The supervisor closed the channel or died: stop now, whatever the jobs are doing.
@@ -94,18 +103,27 @@ class Worker {
   // --- sending -----------------------------------------------------------------------------
 
   send(msg, cb) {
+    return this.sendLine(msg, JSON.stringify(msg), cb);
+  }
+
+  /** Send `msg`, already serialized as `line`. */
+  sendLine(msg, line, cb) {
     if (!process.connected) {
       if (cb) process.nextTick(cb, new Error('the channel is closed'));
       return false;
     }
     this.pendingSends++;
-    return process.send(msg, (err) => {
-      this.pendingSends--;
-      if (this.pendingSends === 0 && this.flushWaiters.length) {
-        for (const w of this.flushWaiters.splice(0)) w();
-      }
-      if (cb) cb(err);
-    });
+    if (this.channel.send(msg, line, cb)) return true;
+    this.pendingSends--; // dropped: the channel closed
+    return false;
+  }
+
+  /** Frames were written (or failed): wake flush() once none is pending. */
+  written(frames) {
+    this.pendingSends -= frames;
+    if (this.pendingSends === 0 && this.flushWaiters.length) {
+      for (const w of this.flushWaiters.splice(0)) w();
+    }
   }
 
   /** Resolve once every queued frame was handed to the kernel (or after FLUSH_WAIT_MS). */
@@ -138,20 +156,23 @@ class Worker {
     this.flush().then(() => process.exit(code));
   }
 
-  frameSize(msg) {
-    return Buffer.byteLength(JSON.stringify(msg));
+  /** The UTF-8 length of `line`, computed only when it could exceed the frame limit. */
+  lineBytes(line) {
+    // A UTF-16 code unit is at most 3 bytes of UTF-8.
+    return line.length * 3 <= this.maxFrame ? line.length : Buffer.byteLength(line);
   }
 
   sendResult(id, value) {
     const msg = { type: 'result', id, value: value === undefined ? null : value };
-    let size;
+    let line;
     try {
-      size = this.frameSize(msg);
+      line = JSON.stringify(msg);
     } catch (e) {
       const err = new TypeError(`the job's result is not JSON-serializable: ${e.message}`);
       Object.defineProperty(err, 'internal', { value: true });
       return this.sendError(id, err);
     }
+    const size = this.lineBytes(line);
     if (size > this.maxFrame) {
       return this.sendError(
         id,
@@ -160,13 +181,14 @@ class Worker {
         ),
       );
     }
-    return this.send(msg);
+    return this.sendLine(msg, line);
   }
 
   sendError(id, err) {
     let error = err && err.wire === true ? err.error : serializeError(err);
     let msg = { type: 'error', id, error };
-    if (this.frameSize(msg) > this.maxFrame) {
+    let line = JSON.stringify(msg);
+    if (this.lineBytes(line) > this.maxFrame) {
       const budget = Math.max(16, Math.floor(this.maxFrame / 16) - 64);
       error = {
         name: truncate(error.name, 200),
@@ -175,23 +197,25 @@ class Worker {
         ...(error.retry === false ? { retry: false } : {}),
       };
       msg = { type: 'error', id, error };
+      line = JSON.stringify(msg);
     }
-    return this.send(msg);
+    return this.sendLine(msg, line);
   }
 
   checkedSend(msg, what) {
-    let size;
+    let line;
     try {
-      size = this.frameSize(msg);
+      line = JSON.stringify(msg);
     } catch (e) {
       throw new TypeError(`${what} is not JSON-serializable: ${e.message}`);
     }
+    const size = this.lineBytes(line);
     if (size > this.maxFrame) {
       throw new FrameTooLargeError(
         `${what} would be a ${size}-byte frame, more than OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`,
       );
     }
-    this.send(msg);
+    this.sendLine(msg, line);
   }
 
   sendProgress(job, data) {
@@ -223,11 +247,16 @@ class Worker {
       return protocolError(`a frame must be a JSON object, got ${preview(m)}`);
     }
     // Node's channel reads and parses the whole line before 'message' fires and offers no hook
-    // to stop buffering at OFFLOAD_MAX_FRAME, so the limit is checked here, after receipt, on the
+    // to stop buffering at OFFLOAD_MAX_FRAME, so the limit is checked here, after receipt: free
+    // when the read that brought the frame was within the limit (lib/channel.js), else on the
     // compact re-serialization (never longer than the line received, up to escape spelling).
-    const size = Buffer.byteLength(JSON.stringify(m));
-    if (size > this.maxFrame) {
-      return protocolError(`a ${size}-byte frame exceeds OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`);
+    // (A frame that brings a handle may be emitted after later reads: always measured.)
+    this.endOfRead = handle === undefined && this.channel.dispatched();
+    if (handle !== undefined || !this.channel.boundedBy(this.maxFrame)) {
+      const size = Buffer.byteLength(JSON.stringify(m));
+      if (size > this.maxFrame) {
+        return protocolError(`a ${size}-byte frame exceeds OFFLOAD_MAX_FRAME (${this.maxFrame} bytes)`);
+      }
     }
     const type = m.type;
     if (type !== undefined && type !== null) {
@@ -270,7 +299,8 @@ class Worker {
 
   needId(m, field = 'id') {
     const id = m[field];
-    if (typeof id !== 'string' || id === '' || Buffer.byteLength(id) > 256) {
+    // A UTF-16 code unit is at most 3 bytes: short ids need no byte count.
+    if (typeof id !== 'string' || id === '' || (id.length > 85 && Buffer.byteLength(id) > 256)) {
       protocolError(`${m.type || m.cmd}: "${field}" must be a string of 1 to 256 bytes, got ${preview(id)}`);
     }
     return id;
@@ -439,26 +469,8 @@ class Worker {
     }
     const ctx = new JobContext(this, job);
     job.ctx = ctx;
-    state.als
-      .run(ctx, () => this.execute(job, ctx))
-      .then(
-        (value) => this.finish(job, true, value),
-        (err) => this.finish(job, false, err),
-      );
+    this.starter.begin(job);
     return undefined;
-  }
-
-  async execute(job, ctx) {
-    const def = await this.jobs.resolve(job.name, job.path);
-    if (job.aborted) throw job.signal.reason;
-    if (job.kind === 'run' && holdable()) {
-      // A held run keeps its class instance reachable by `call` until it is answered.
-      job.holdable = true;
-      const released = new Promise((resolve) => (job.releaseInstance = resolve));
-      Object.defineProperty(ctx, 'heldUntil', { value: released, configurable: true });
-    }
-    if (job.kind === 'call') return def.call(job.func, job.args, ctx);
-    return def.run(job.params, job.args, ctx);
   }
 
   finish(job, ok, value, immediate = false) {
@@ -467,13 +479,6 @@ class Worker {
     if (ok && this.holder && this.holder.hold(job, value)) return;
     if (this.holder) this.holder.release(job);
     this.forget(job);
-    const answer = () => {
-      if (ok) {
-        this.sendResult(job.id, value);
-      } else {
-        this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
-      }
-    };
     // What the job printed is in the pipes before its answer: the supervisor drains them when
     // the answer comes (docs/design/job-logs.md). Pipes are written synchronously on Linux, so
     // this waits only when a stream still buffers (exit() answers at once: it ends the process).
@@ -482,13 +487,21 @@ class Worker {
       this.answersPending++;
       flushed.then(() => {
         this.answersPending--;
-        answer();
+        this.answer(job, ok, value);
         if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
       });
       return;
     }
-    answer();
+    this.answer(job, ok, value);
     if (this.running.size === 0 && this.shuttingDown) this.finishShutdown();
+  }
+
+  answer(job, ok, value) {
+    if (ok) {
+      this.sendResult(job.id, value);
+    } else {
+      this.sendError(job.id, job.aborted ? abortAnswer(job.signal.reason, value) : value);
+    }
   }
 
   /** The job is answered: it no longer runs for the protocol. */
@@ -619,9 +632,16 @@ function isChannelParseError(err) {
 /** A promise settled once what stdout and stderr still buffer is written, or null when they
  * buffer nothing (the usual case: on Linux a pipe is written synchronously). */
 function outputFlushed() {
-  const busy = [process.stdout, process.stderr].filter((s) => s && !s.destroyed && s.writableLength > 0);
-  if (busy.length === 0) return null;
+  const out = buffering(process.stdout);
+  const err = buffering(process.stderr);
+  if (!out && !err) return null;
+  const busy = [out, err].filter(Boolean);
   return Promise.all(busy.map((s) => new Promise((resolve) => s.write('', () => resolve()))));
+}
+
+/** `s` when it still buffers output, else null. */
+function buffering(s) {
+  return s && !s.destroyed && s.writableLength > 0 ? s : null;
 }
 
 function abortAnswer(reason, thrown) {

@@ -163,6 +163,36 @@ describe('hot reload through the runner', () => {
     assert.equal(again.call('counter', []), 'c');
   });
 
+  test('settled(): the loaded definition without a promise, by name and by path, until a reload', async () => {
+    const jobs = runner.jobs;
+    const file = path.join(jobsDir, 'klass.js');
+    await runner.reload('klass');
+    assert.equal(jobs.settled('klass'), null, 'not loaded: resolve() loads it');
+    assert.equal(jobs.settled('', file), null);
+    const def = await jobs.resolve('klass');
+    assert.equal(jobs.settled('klass'), def);
+    assert.equal(jobs.settled('other', file), def, 'a path wins over the name');
+    await runner.reload(file);
+    assert.equal(jobs.settled('klass'), null, 'forgotten with the module');
+    assert.equal(jobs.settled('', file), null);
+    const again = await jobs.resolve('', file);
+    assert.notEqual(again, def);
+    assert.equal(jobs.settled('klass'), again);
+    assert.equal(jobs.settled('../escape'), null, 'a refused name: resolve() gives the error');
+    assert.equal(jobs.settled('missing'), null);
+  });
+
+  test('settled(): a file that failed to load is not settled, and loads again once fixed', async () => {
+    const jobs = new FileJobs({ jobsDir });
+    writeTree(jobsDir, { 'broken.js': 'module.exports = ;' });
+    await assert.rejects(jobs.resolve('broken'), SyntaxError);
+    assert.equal(jobs.settled('broken'), null);
+    writeTree(jobsDir, { 'broken.js': 'module.exports = () => "fixed";' });
+    delete require.cache[path.join(jobsDir, 'broken.js')];
+    assert.equal(await run(jobs, 'broken'), 'fixed');
+    assert.equal(jobs.settled('broken').run(null, null, undefined), 'fixed');
+  });
+
   test('reloading a job never loaded is harmless', async () => {
     await runner.reload(path.join(jobsDir, 'lib', 'helper.js'));
   });

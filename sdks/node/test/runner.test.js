@@ -511,6 +511,17 @@ describe('cancel and deadlines', { concurrency: 4 }, () => {
     assert.deepEqual(r.seen, [], 'no "started" progress');
   });
 
+  test('a job already loaded and cancelled in the same read is answered Cancelled and never runs', async () => {
+    const w = await sharedWorker();
+    assert.equal((await w.run('ignore', { ms: 1 }, { id: 'cl0' })).value.done, true); // loaded now
+    // The loaded job starts without awaiting its module, but only after the whole read was
+    // dispatched: the cancel still comes first.
+    w.sendRaw(`${JSON.stringify({ type: 'run', id: 'cl', job: 'ignore', params: { ms: 1 } })}\n${JSON.stringify({ type: 'cancel', id: 'cl' })}\n`);
+    const r = await w.answer('cl');
+    assert.equal(r.error.name, 'Cancelled');
+    assert.deepEqual(r.seen, [], 'no "started" progress');
+  });
+
   test('timers/promises with ctx.signal ends with Cancelled too', async () => {
     const w = await sharedWorker();
     w.send({ type: 'run', id: 'ct', job: 'timers', params: { ms: 30000 } });
