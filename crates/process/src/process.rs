@@ -28,6 +28,7 @@
 //! - `output.rs`: the stdout and stderr pumps.
 
 mod actor;
+mod channel;
 mod errors;
 mod event;
 mod fds;

@@ -1,4 +1,5 @@
-//! With `vfork.rs` (the spawn itself), the only modules with `unsafe`: what a child does between
+//! With `vfork.rs` (the spawn itself), `fdpass.rs` (descriptors over the channel) and `process/channel.rs`
+//! (the channel's registrations with the runtime), the only modules with `unsafe`: what a child does between
 //! its clone and `exec`, signals to process groups, waiting for a child (`pidfd_open`,
 //! `waitpid`), and the output pumps' non-blocking `read` of a pipe. Linux-only calls are behind `cfg(target_os = "linux")`.
 //!

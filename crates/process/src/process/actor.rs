@@ -15,10 +15,10 @@ use offload_protocol::{
     ToWorker,
 };
 use serde_json::Value;
-use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use super::channel::ReadHalf;
 use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
 use super::fds::{FdRun, Passing};
@@ -63,7 +63,7 @@ pub(super) struct LaunchRest {
 /// The one owner of a worker process (see the module docs).
 pub(super) struct Actor {
     pub(super) pid: u32,
-    pub(super) reader: Option<FrameReader<OwnedReadHalf>>,
+    pub(super) reader: Option<FrameReader<ReadHalf>>,
     /// The channel's write buffer (shared with the handles); `None` once the actor closed it.
     pub(super) writer: Option<Outbox>,
     /// Closes the outbox if the actor ends or panics without closing it.
@@ -523,7 +523,7 @@ impl Actor {
 }
 
 async fn next_frame(
-    reader: &mut Option<FrameReader<OwnedReadHalf>>,
+    reader: &mut Option<FrameReader<ReadHalf>>,
 ) -> Result<Option<Vec<u8>>, ReadError> {
     match reader {
         Some(r) => r.next_frame().await,

@@ -206,9 +206,13 @@ fn launch(mut l: Launch) -> JobProcess {
         l.worker.cgroup.take(),
     ));
     // The channel: the actor reads it; the actor and every handle write into its outbox.
-    let outbox = l.worker.channel.take().map(|ch| {
-        let (rd, wr) = ch.into_split();
-        (rd, Outbox::start(wr, l.max_frame))
+    let outbox = l.worker.channel.take().and_then(|ch| {
+        // Cannot fail for a socket the runtime took (its registration moves to the halves); if
+        // it did, the worker has no channel, which its handshake timeout reports.
+        let (rd, wr) = super::channel::split(ch)
+            .map_err(|e| tracing::warn!(pid, error = %e, "cannot split the worker's channel"))
+            .ok()?;
+        Some((rd, Outbox::start(wr, l.max_frame)))
     });
     let writer = outbox.as_ref().map(|(_, o)| o.clone());
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);

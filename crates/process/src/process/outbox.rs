@@ -24,10 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use offload_protocol::encode_into;
 use serde::Serialize;
-use tokio::io::Interest;
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::Notify;
 
+use super::channel::WriteHalf;
 use super::errors::SendError;
 
 /// A writer buffer that grew past this (a large frame) is given back after its write.
@@ -42,7 +41,7 @@ struct State {
     /// The writer task holds bytes it has not written yet: senders append, never write.
     writing: bool,
     /// The writing half, `None` once closed and written out (or broken).
-    half: Option<Arc<OwnedWriteHalf>>,
+    half: Option<Arc<WriteHalf>>,
     /// [`Outbox::close`] was called: no new frames.
     closed: bool,
 }
@@ -64,7 +63,7 @@ pub(crate) struct Outbox {
 impl Outbox {
     /// Starts the writer task on `half`. It ends after [`close`](Self::close) (once what is
     /// queued is written) or when a write fails (the worker is gone).
-    pub(crate) fn start(half: OwnedWriteHalf, max_frame: usize) -> Self {
+    pub(crate) fn start(half: WriteHalf, max_frame: usize) -> Self {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 buf: Vec::with_capacity(16 * 1024),
@@ -266,7 +265,7 @@ async fn write_loop(shared: Arc<Shared>) {
 /// One write of `buf[at..]`: up to the next descriptor's frame with a plain write, or that
 /// frame (up to the one after) with its descriptor attached, which is closed once sent.
 fn write_some(
-    half: &OwnedWriteHalf,
+    half: &WriteHalf,
     buf: &[u8],
     at: usize,
     marks: &mut VecDeque<(usize, OwnedFd)>,
@@ -274,10 +273,7 @@ fn write_some(
     match marks.front() {
         Some((m, fd)) if *m == at => {
             let end = marks.get(1).map_or(buf.len(), |(next, _)| *next);
-            let stream: &tokio::net::UnixStream = half.as_ref();
-            let n = stream.try_io(Interest::WRITABLE, || {
-                crate::fdpass::send_with_fd(stream.as_fd(), &buf[at..end], fd.as_fd())
-            })?;
+            let n = crate::fdpass::send_with_fd(half.as_fd(), &buf[at..end], fd.as_fd())?;
             if n > 0 {
                 // Sent: the kernel holds its own reference, ours is closed.
                 marks.pop_front();
@@ -289,24 +285,29 @@ fn write_some(
     }
 }
 
-async fn write_all(
-    half: &OwnedWriteHalf,
-    bytes: &[u8],
-    marks: &mut VecDeque<(usize, OwnedFd)>,
-) -> bool {
+async fn write_all(half: &WriteHalf, bytes: &[u8], marks: &mut VecDeque<(usize, OwnedFd)>) -> bool {
     let mut at = 0;
+    // Registered for writability only while the socket is full (see `channel.rs`).
+    let mut waiter = None;
     while at < bytes.len() {
-        if half.writable().await.is_err() {
-            return false;
-        }
         match write_some(half, bytes, at, marks) {
             Ok(0) => return false,
             Ok(n) => at += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let fd = match &mut waiter {
+                    Some(fd) => fd,
+                    none => match half.waiter() {
+                        Ok(fd) => none.insert(fd),
+                        Err(_) => return false,
+                    },
+                };
+                match fd.writable().await {
+                    // Full again after this wake-up: the next write clears it or goes on.
+                    Ok(mut guard) => guard.clear_ready(),
+                    Err(_) => return false,
+                }
+            }
             Err(_) => return false,
         }
     }
@@ -323,7 +324,7 @@ mod tests {
     #[tokio::test]
     async fn frames_arrive_whole_and_in_order_when_the_reader_comes_late_then_end_of_file() {
         let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-        let (_rd, wr) = ours.into_split();
+        let (_rd, wr) = super::super::channel::split(ours).unwrap();
         let outbox = Outbox::start(wr, 1 << 20);
         // Far more than the socket buffer: the first frames go out from this task, the rest
         // wait for the writer task; nothing blocks while nobody reads.
@@ -350,7 +351,7 @@ mod tests {
     #[tokio::test]
     async fn a_frame_over_the_limit_is_refused_and_nothing_of_it_is_queued() {
         let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-        let (_rd, wr) = ours.into_split();
+        let (_rd, wr) = super::super::channel::split(ours).unwrap();
         let outbox = Outbox::start(wr, 64);
         assert!(matches!(
             outbox.send(&json!({"pad": "x".repeat(100)})),
@@ -366,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn a_peer_that_is_gone_breaks_the_outbox_without_blocking() {
         let (ours, theirs) = tokio::net::UnixStream::pair().unwrap();
-        let (_rd, wr) = ours.into_split();
+        let (_rd, wr) = super::super::channel::split(ours).unwrap();
         let outbox = Outbox::start(wr, 1 << 20);
         drop(theirs);
         let pad = "p".repeat(4096);
