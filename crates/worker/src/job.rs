@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use offload_protocol::{EncodeError, ErrorInfo, FromWorker, WorkerError as WireError};
 use serde_json::Value;
@@ -15,6 +15,9 @@ use serde_json::Value;
 use crate::context::{Context, JobError, StopReason};
 use crate::outbox::Outbox;
 use crate::shared::Shared;
+
+/// A first poll at least this long sends its answer at once ([`Outbox::flush_now`]).
+const LONG_POLL: Duration = Duration::from_micros(50);
 
 /// A handler's future.
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<Value, JobError>> + Send>>;
@@ -35,8 +38,17 @@ pub(crate) fn launch(
     // A future that is not ready keeps the waker of its latest poll: the task's first poll
     // below replaces this one.
     let mut cx = std::task::Context::from_waker(Waker::noop());
+    let polled = Instant::now();
     if let Poll::Ready(outcome) = Pin::new(&mut fut).poll(&mut cx) {
-        return finish(outcome, &ctx, shared, outbox);
+        finish(outcome, &ctx, shared, outbox);
+        // A job that held the thread for a while (CPU work done in its first poll): its answer
+        // goes now, not after the rest of its batch, which may hold the thread as long (two
+        // 1 ms jobs in flight would otherwise answer together, and the worker idle a round
+        // trip per pair). Quick jobs keep answering together, one write per batch.
+        if polled.elapsed() >= LONG_POLL {
+            outbox.flush_now();
+        }
+        return;
     }
     let shared = Arc::clone(shared);
     let outbox = outbox.clone();

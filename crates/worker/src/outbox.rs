@@ -33,6 +33,11 @@ struct Shared {
     closed: AtomicBool,
     /// A write failed (the supervisor is gone): frames are dropped from then on.
     broken: AtomicBool,
+    /// The writer task holds bytes it has not written yet (set under `buf`'s lock when it
+    /// takes them): [`Outbox::flush_now`] must not write past them.
+    writer_holds: AtomicBool,
+    /// The socket (non-blocking), for [`Outbox::flush_now`].
+    direct: Option<UnixStream>,
 }
 
 /// Marks the end when the last [`Outbox`] clone goes.
@@ -57,7 +62,10 @@ impl Outbox {
     /// Starts the writer task on `sink` (non-blocking); it ends when every `Outbox` is
     /// dropped.
     pub(crate) fn start(sink: UnixStream, max_frame: usize) -> (Self, tokio::task::JoinHandle<()>) {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            direct: sink.try_clone().ok(),
+            ..Shared::default()
+        });
         let writer = tokio::spawn(write_loop(Arc::clone(&shared), sink));
         (
             Self {
@@ -118,6 +126,35 @@ impl Outbox {
         shared.wake.notify_one();
     }
 
+    /// Writes what is queued now, from the caller, if the socket takes it at once and the
+    /// writer task holds nothing older; whatever is left stays for the writer task. For an
+    /// answer that should not wait until the runtime's thread is free again (a job that held
+    /// the thread for a while: the next jobs of its batch may do the same).
+    pub(crate) fn flush_now(&self) {
+        let shared = &self.senders.0;
+        let Some(direct) = &shared.direct else {
+            return;
+        };
+        let mut buf = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+        if buf.is_empty()
+            || shared.writer_holds.load(Ordering::Acquire)
+            || shared.broken.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let mut written = 0;
+        while written < buf.len() {
+            match (&*direct).write(&buf[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Full, or broken: the writer task waits for room, or finds out.
+                Err(_) => break,
+            }
+        }
+        buf.drain(..written);
+    }
+
     /// Queues `msg`, dropping it (with a note on stderr) if it is too large.
     pub(crate) fn send(&self, msg: &FromWorker) {
         if let Err(e) = self.try_send(msg) {
@@ -133,12 +170,17 @@ async fn write_loop(shared: Arc<Shared>, sink: UnixStream) {
     };
     let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
-        std::mem::swap(
-            &mut *shared.buf.lock().unwrap_or_else(|e| e.into_inner()),
-            &mut local,
-        );
+        {
+            let mut buf = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::swap(&mut *buf, &mut local);
+            if !local.is_empty() {
+                shared.writer_holds.store(true, Ordering::Release);
+            }
+        }
         if !local.is_empty() {
-            if sink.write_all(&local).await.is_err() {
+            let written = sink.write_all(&local).await;
+            shared.writer_holds.store(false, Ordering::Release);
+            if written.is_err() {
                 // The supervisor is gone; the reading side sees the end of the channel.
                 shared.broken.store(true, Ordering::SeqCst);
                 return;
@@ -151,7 +193,12 @@ async fn write_loop(shared: Arc<Shared>, sink: UnixStream) {
         }
         if shared.closed.load(Ordering::SeqCst) {
             // Every frame was appended before the last sender went: one more swap has them.
-            let rest = std::mem::take(&mut *shared.buf.lock().unwrap_or_else(|e| e.into_inner()));
+            let rest = {
+                let mut buf = shared.buf.lock().unwrap_or_else(|e| e.into_inner());
+                // From here on nothing may be written past `rest`.
+                shared.writer_holds.store(true, Ordering::Release);
+                std::mem::take(&mut *buf)
+            };
             if !rest.is_empty() {
                 let _ = sink.write_all(&rest).await;
             }
@@ -198,5 +245,36 @@ impl Sink {
         // Written out: no more writability wake-ups.
         self.waiting = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    /// `flush_now` writes from the caller: the frame is on the socket although the writer
+    /// task never ran (this test does not yield to the runtime until it has read it).
+    #[tokio::test(flavor = "current_thread")]
+    async fn flush_now_writes_without_the_writer_task() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let (outbox, _writer) = Outbox::start(ours, 1 << 20);
+        outbox.send_line(br#"{"type":"result","id":"7","value":1}"#);
+        outbox.flush_now();
+        theirs.set_nonblocking(true).unwrap();
+        let mut got = [0u8; 256];
+        let n = theirs.read(&mut got).expect("written by flush_now");
+        assert_eq!(
+            &got[..n],
+            b"{\"type\":\"result\",\"id\":\"7\",\"value\":1}\n"
+        );
+        // Nothing is left for the writer: a second flush writes nothing more.
+        outbox.flush_now();
+        assert_eq!(
+            theirs.read(&mut got).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
     }
 }
