@@ -410,6 +410,10 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn queued_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.writer.queued_signal())
+    }
+
     async fn submit(
         &self,
         jobs: Vec<NewJob>,

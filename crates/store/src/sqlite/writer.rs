@@ -126,6 +126,7 @@ pub(crate) struct Writer {
     after: AfterCall,
     thread: Option<JoinHandle<()>>,
     flushes: Arc<AtomicU64>,
+    queued: Arc<tokio::sync::Notify>,
 }
 
 /// The calls waiting for the writer, lazy and durable apart.
@@ -186,11 +187,13 @@ impl Writer {
         let flushes = flusher
             .as_ref()
             .map_or_else(|| Arc::new(AtomicU64::new(0)), |f| Arc::clone(&f.flushes));
+        let queued = Arc::new(tokio::sync::Notify::new());
         let thread = {
             let inbox = Arc::clone(&inbox);
+            let queued = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name("offload-store-writer".into())
-                .spawn(move || run(conn, &inbox, max_batch.max(1), flusher))
+                .spawn(move || run(conn, &inbox, max_batch.max(1), flusher, &queued))
                 .map_err(|e| StoreError::Engine(format!("cannot start the store's writer: {e}")))?
         };
         Ok(Self {
@@ -198,7 +201,14 @@ impl Writer {
             after,
             thread: Some(thread),
             flushes,
+            queued,
         })
+    }
+
+    /// Woken after every commit that made jobs `queued`, before its flush (see
+    /// [`Store::queued_signal`](crate::Store::queued_signal)).
+    pub(crate) fn queued_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.queued)
     }
 
     /// How many times the WAL was flushed so far (0 for a store that does not flush).
@@ -276,17 +286,23 @@ impl Drop for Writer {
 /// jobs would hold every other caller for seconds.
 const MAX_WEIGHT: usize = 20_000;
 
-fn run(mut conn: Connection, inbox: &Inbox, max_batch: usize, flusher: Option<Flusher>) {
+fn run(
+    mut conn: Connection,
+    inbox: &Inbox,
+    max_batch: usize,
+    flusher: Option<Flusher>,
+    queued: &tokio::sync::Notify,
+) {
     while let Some((mut lazy, mut durable)) = next_calls(inbox, max_batch) {
         // The lazy calls first, in a commit of their own, answered at once.
         if !lazy.is_empty() {
-            let commit = commit_group(&mut conn, &mut lazy);
+            let commit = commit_group(&mut conn, &mut lazy, queued);
             reply_all(&mut lazy, &commit);
         }
         if durable.is_empty() {
             continue;
         }
-        let commit = commit_group(&mut conn, &mut durable);
+        let commit = commit_group(&mut conn, &mut durable, queued);
         match (&flusher, commit) {
             (Some(f), Ok(())) => {
                 if let Err(mut group) = f.send(durable) {
@@ -350,17 +366,30 @@ fn next_calls(
     Some((lazy, durable))
 }
 
-/// Commits `batch` in one transaction (again call by call if one failed).
-fn commit_group(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result<(), String> {
+/// Commits `batch` in one transaction (again call by call if one failed); wakes `queued` if
+/// the commit made jobs `queued`.
+fn commit_group(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Request>],
+    queued: &tokio::sync::Notify,
+) -> Result<(), String> {
     let commit = match run_optimistic(conn, batch) {
-        Attempt::Committed => Ok(()),
+        Attempt::Committed(grew) => Ok(grew),
         Attempt::Failed(e) => Err(e),
         Attempt::CallFailed => run_isolated(conn, batch),
     };
-    if let Err(e) = &commit {
-        tracing::error!(error = %e, calls = batch.len(), "store group commit failed");
+    match commit {
+        Ok(grew) => {
+            if grew {
+                queued.notify_one();
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, calls = batch.len(), "store group commit failed");
+            Err(e)
+        }
     }
-    commit
 }
 
 /// Answers every call of `batch`.
@@ -371,7 +400,8 @@ fn reply_all(batch: &mut Vec<Box<dyn Request>>, commit: &Result<(), String>) {
 }
 
 enum Attempt {
-    Committed,
+    /// Committed; whether it made jobs `queued`.
+    Committed(bool),
     /// The transaction failed as a whole (BEGIN or COMMIT): every call fails with this.
     Failed(String),
     /// A call failed: the transaction was rolled back, run the batch again call by call.
@@ -395,14 +425,15 @@ fn run_optimistic(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Atte
         return Attempt::Failed(e.to_string());
     }
     match tx.commit() {
-        Ok(()) => Attempt::Committed,
+        Ok(()) => Attempt::Committed(deltas.queued_grew()),
         Err(e) => Attempt::Failed(e.to_string()),
     }
 }
 
 /// Runs the batch in one transaction, each call in its own savepoint: a failing call rolls back
-/// alone. `Err` when the transaction as a whole did not commit.
-fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result<(), String> {
+/// alone. `Err` when the transaction as a whole did not commit; else whether it made jobs
+/// `queued`.
+fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result<bool, String> {
     let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
@@ -423,7 +454,8 @@ fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result
         }
     }
     deltas.flush(&tx).map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(deltas.queued_grew())
 }
 
 #[cfg(test)]
@@ -587,6 +619,54 @@ mod tests {
         assert_eq!(w.call_lazy(1, f).await.unwrap(), 1);
         assert_eq!(w.call(1, f).await.unwrap(), 1);
         assert_eq!(w.flushes(), 0);
+    }
+
+    /// Whether `notify` holds a permit (a `notified()` completes at once).
+    fn woken(notify: &tokio::sync::Notify) -> bool {
+        use std::future::Future as _;
+        let mut f = Box::pin(notify.notified());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        f.as_mut().poll(&mut cx).is_ready()
+    }
+
+    /// The queued signal is woken by a commit that made jobs `queued` (lazy or durable), before
+    /// the call is answered, and not by other commits.
+    #[tokio::test]
+    async fn a_commit_that_queues_jobs_wakes_the_queued_signal() {
+        use crate::JobState;
+        let conn = Connection::open_in_memory().unwrap();
+        // The table the writer adds each batch's deltas to (as in the schema).
+        conn.execute_batch(
+            "CREATE TABLE job_counts (pool TEXT NOT NULL, state TEXT NOT NULL,
+             n INTEGER NOT NULL, PRIMARY KEY (pool, state)) WITHOUT ROWID",
+        )
+        .unwrap();
+        let w = Writer::spawn(conn, 64, None, |_| Ok(())).unwrap();
+        let q = w.queued_signal();
+        let queue = |n: i64| {
+            move |_: &Connection, d: &mut Deltas| {
+                d.add("p", JobState::Queued, n);
+                d.add("p", JobState::Scheduled, -n);
+                Ok(())
+            }
+        };
+        w.call(1, |_: &Connection, _: &mut Deltas| Ok(()))
+            .await
+            .unwrap();
+        assert!(!woken(&q), "nothing was queued");
+        w.call(1, queue(2)).await.unwrap();
+        assert!(woken(&q));
+        assert!(!woken(&q), "one permit");
+        // A claim: queued jobs become running.
+        w.call_lazy(1, |_: &Connection, d: &mut Deltas| {
+            d.moved("p", JobState::Queued, JobState::Running);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(!woken(&q), "a claim queues nothing");
+        w.call_lazy(1, queue(1)).await.unwrap();
+        assert!(woken(&q));
     }
 
     #[tokio::test]
