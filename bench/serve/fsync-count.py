@@ -1,6 +1,6 @@
-import json, os, re, subprocess, sys, tempfile, time, urllib.request
+import json, os, re, shutil, subprocess, sys, tempfile, time, urllib.request
 bin_=sys.argv[1]; n=int(sys.argv[2]) if len(sys.argv)>2 else 2000
-d=tempfile.mkdtemp(); H="/work/main/bench/serve"
+d=tempfile.mkdtemp(); H=os.path.dirname(os.path.abspath(__file__))
 open(d+"/offload.toml","w").write('[[pool]]\nname = "bench"\njobs = ["noop"]\nkind = "node"\nmin = 2\nmax = 2\nconcurrency = 1\n')
 err=open(d+"/err.log","w")
 p=subprocess.Popen([bin_,"serve","--config",d+"/offload.toml","--jobs",H+"/jobs","--data",d+"/data","--listen","127.0.0.1:0"],stdin=subprocess.DEVNULL,stdout=subprocess.DEVNULL,stderr=err)
@@ -29,3 +29,4 @@ perf.send_signal(2); perf.wait(timeout=30); p.terminate(); p.wait(timeout=30)
 s=open(d+"/perf.txt").read()
 calls=sum(int(l.split(",")[0]) for l in s.splitlines() if "sys_enter" in l)
 print(f"{bin_}: {n} jobs in {el:.2f} s ({n/el:.0f}/s), fsync+fdatasync calls {calls} = {calls/n:.2f} per job")
+shutil.rmtree(d, ignore_errors=True)

@@ -16,6 +16,11 @@
 //             e2e-single     e2e with --mode single
 //             paced          --rate R jobs/s for --seconds S, one per request, then waits for
 //                            them and reads each job's queue wait (created → first attempt start)
+//             submit-wrk     offload only: submit-single driven by `wrk` (C, one event-loop
+//                            thread per --threads, --conns keep-alive connections) for --seconds
+//                            S instead of this Node client, so the client is not the bottleneck
+//                            (wrk/submit.lua: the same delayed job every time); wrk's CPU (bash
+//                            `times` of its children) is counted as the load generator's
 //
 //   --limit S     hard time bound of the workload (default 60 s): a workload still running is
 //                 stopped and reported with "timed_out": true and the rate of what finished
@@ -48,6 +53,7 @@ const opt = {
   watch: '',
   waitSample: 1000,
   label: null,
+  threads: 1,
 };
 for (let i = 2; i < argv.length; i++) {
   const k = argv[i].replace(/^--/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase());
@@ -56,7 +62,8 @@ for (let i = 2; i < argv.length; i++) {
   opt[k] = typeof opt[k] === 'number' ? Number(v) : v;
 }
 if (!['offload', 'bullmq'].includes(system)) die('system: offload or bullmq');
-if (!['submit-single', 'submit-batch', 'e2e', 'e2e-single', 'paced'].includes(workload)) die(`workload? ${workload}`);
+if (!['submit-single', 'submit-batch', 'e2e', 'e2e-single', 'paced', 'submit-wrk'].includes(workload)) die(`workload? ${workload}`);
+if (workload === 'submit-wrk' && system !== 'offload') die('submit-wrk drives offload only (HTTP)');
 // e2e-single: the end-to-end workload with one job per request.
 if (workload === 'e2e-single') opt.mode = 'single';
 
@@ -335,6 +342,53 @@ const bullmq = {
   },
 };
 
+// ---- wrk ---------------------------------------------------------------------------------------
+
+/** Runs wrk against offload for --seconds; its counts, and its CPU added to the generator's. */
+function runWrk() {
+  const { spawnSync } = require('node:child_process');
+  const script = require('node:path').join(__dirname, 'wrk', 'submit.lua');
+  const args = ['-t', String(opt.threads), '-c', String(opt.conns), '-d', `${opt.seconds}s`,
+    '--timeout', '10s', '-s', script, opt.url];
+  const before = cpuSnapshot(watch);
+  const t = now();
+  // bash's `times` prints its children's (wrk's) user and system CPU time.
+  const res = spawnSync('bash', ['-c', 'wrk "$@"; s=$?; times >&2; exit $s', 'wrk', ...args], {
+    encoding: 'utf8',
+    timeout: (opt.limit + 30) * 1000,
+  });
+  const secs = (now() - t) / 1000;
+  const cpu = cpuDelta(before, cpuSnapshot(watch), watch);
+  const line = (res.stdout || '').split('\n').find((l) => l.startsWith('WRK '));
+  if (res.status !== 0 || !line) {
+    throw new Error(`wrk failed (${res.status}): ${(res.stderr || '').slice(0, 300)} ${(res.stdout || '').slice(0, 300)}`);
+  }
+  const w = JSON.parse(line.slice(4));
+  const times = (res.stderr || '').trim().split('\n').filter((l) => /^\d+m[\d.]+s \d+m[\d.]+s$/.test(l));
+  const sec = (x) => { const [m, s] = x.slice(0, -1).split('m'); return Number(m) * 60 + Number(s); };
+  const [u, s] = times.length ? times[times.length - 1].split(' ').map(sec) : [NaN, NaN];
+  cpu.loadgen.node = cpu.loadgen.total;
+  cpu.loadgen.wrk = round(u + s, 3);
+  cpu.loadgen.total = round(cpu.loadgen.total + u + s, 3);
+  cpu.machine.others = round(Math.max(0, cpu.machine.others - (u + s)), 3);
+  const ok = w.requests - w.status_errors;
+  const errors = w.status_errors + w.connect_errors + w.read_errors + w.write_errors + w.timeouts;
+  return {
+    cpu,
+    client: 'wrk',
+    threads: opt.threads,
+    jobs: ok,
+    seconds: round(w.duration_us / 1e6, 3),
+    wall_seconds: round(secs, 3),
+    per_sec: ok / (w.duration_us / 1e6),
+    errors,
+    first_error: errors ? `wrk: ${JSON.stringify(w)}` : null,
+    timed_out: false,
+    req_p50_ms: round(w.p50_us / 1000, 3),
+    req_p99_ms: round(w.p99_us / 1000, 3),
+  };
+}
+
 // ---- workloads ---------------------------------------------------------------------------------
 
 const sys = system === 'offload' ? offload : bullmq;
@@ -371,7 +425,9 @@ async function main() {
   let before = cpuSnapshot(watch);
   let tStart = now();
 
-  if (workload === 'submit-single' || workload === 'submit-batch') {
+  if (workload === 'submit-wrk') {
+    Object.assign(r, runWrk());
+  } else if (workload === 'submit-single' || workload === 'submit-batch') {
     const lat = [];
     let res;
     if (workload === 'submit-single') {

@@ -180,6 +180,11 @@ def main():
     for workload, title in titles.items():
         if every("offload", workload):
             row(title, workload)
+        if workload == "submit-single" and every("offload", "submit-wrk"):
+            w = get("offload", "submit-wrk")
+            row(f"(1w) as (1), offload driven by wrk ({w[0].get('conns')} connections, "
+                f"{w[0].get('threads', 1)} thread) instead of the Node client; BullMQ as (1), jobs/s",
+                "submit-wrk", peer_workload="submit-single")
         if every("offload-base", workload):
             row(title.split(" ", 1)[0] + " as above, baseline binary (offload-base)", workload,
                 label="offload-base")
@@ -248,14 +253,58 @@ def main():
         print(f"| {title} | {f(srv)} | {of} | {f(kids)} | {f(gen)} | {f(total)} | "
               f"{'—' if share is None else f'{share:.0%}'} |")
 
+    # CPU of the single submits: who pays for a request, and how much of the 2 cores the load
+    # generator takes (it must not be the bottleneck).
+    single = [(l, w, t) for l, w, t in (
+        ("offload", "submit-single", "offload (1), Node client"),
+        ("offload", "submit-wrk", "offload (1w), wrk"),
+        ("bullmq", "submit-single", "BullMQ (1), no persistence"),
+        ("bullmq-aof", "submit-single", "BullMQ (1), AOF everysec"),
+    ) if get(l, w)]
+    if single:
+        print()
+        print("CPU during the single submits, µs of CPU per job (utime+stime from /proc), medians; "
+              "share: CPU seconds ÷ (wall seconds × 2 cores):")
+        print()
+        print("| measure, system | server | of which | load generator | its share of 2 cores | all ours, share |")
+        print("|---|---:|---|---:|---:|---:|")
+    for label, workload, title in single:
+        rs = get(label, workload)
+        server = "daemon" if label.startswith("offload") else "redis"
+
+        def per_job(path, rs=rs):
+            vals = []
+            for r in rs:
+                v = r.get("cpu", {})
+                for p in path:
+                    v = v.get(p, {}) if isinstance(v, dict) else {}
+                if isinstance(v, (int, float)) and r.get("jobs"):
+                    vals.append(v / r["jobs"] * 1e6)
+            return statistics.median(vals) if vals else None
+
+        srv = per_job([server, "total"])
+        names = {}
+        for r in rs:
+            for name, v in r.get("cpu", {}).get(server, {}).get("threads", {}).items():
+                if r.get("jobs"):
+                    names.setdefault(name, []).append(v / r["jobs"] * 1e6)
+        parts = sorted(((statistics.median(v), n) for n, v in names.items()), reverse=True)
+        of = ", ".join(f"{n} {v:.0f}" for v, n in parts if v >= 1) if server == "daemon" else "redis-server"
+        gen = per_job(["loadgen", "total"])
+        rate_ = med(rs, "per_sec")
+        f = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
+        share = lambda v: "—" if v is None or not rate_ else f"{v * rate_ / 1e6 / 2:.0%}"  # noqa: E731
+        print(f"| {title} | {f(srv)} | {of} | {f(gen)} | {share(gen)} | "
+              f"{share((srv or 0) + (gen or 0))} |")
+
     print()
     print("Every run of the throughputs, in order, with [the load average before it, the share of the CPU "
           "other processes took during it]:")
     print()
     print("| measure | system | runs |")
     print("|---|---|---|")
-    for workload, title in (("submit-single", "(1)"), ("submit-batch", "(2)"), ("e2e", "(3)"),
-                            ("e2e-single", "(3s)")):
+    for workload, title in (("submit-single", "(1)"), ("submit-wrk", "(1w)"), ("submit-batch", "(2)"),
+                            ("e2e", "(3)"), ("e2e-single", "(3s)")):
         for label in ("offload", "offload-c1", "bullmq", "bullmq-aof"):
             rs = sorted(every(label, workload), key=lambda r: r.get("run", 0))
             if rs:

@@ -33,6 +33,14 @@ pub trait Store: Send + Sync + 'static {
         idempotency_window: Duration,
     ) -> Result<Vec<Submitted>, StoreError>;
 
+    /// Woken (`notify_one`) whenever a commit makes jobs `queued` (a submit, a release of
+    /// dependents…), possibly before that commit is flushed: a dispatcher that waits on it may
+    /// claim them at once instead of when the writing call returns. `None` (the default): no
+    /// such signal, the caller wakes its dispatcher itself.
+    fn queued_signal(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
     /// Claims due jobs for `node`: first makes due `scheduled`/`failed` jobs `queued`, then
     /// picks per pool up to `n` queued jobs, highest priority first, then oldest `run_at`,
     /// then id; they become `running` with `attempt + 1` and a lease until now + `lease`.

@@ -21,8 +21,12 @@ pub(super) struct Running {
 }
 
 impl Engine {
-    /// The dispatcher's loop (one task).
+    /// The dispatcher's loop (one task). Woken by [`Engine::notify`] (a slot freed, a submit
+    /// answered…) and by the store's [`queued_signal`](offload_store::Store::queued_signal)
+    /// (jobs became `queued`, possibly before their submit's commit was flushed: a job may
+    /// start while its submit is being flushed), else every 100 ms.
     pub(super) async fn dispatcher(self: Arc<Self>) {
+        let queued = self.store.queued_signal();
         loop {
             // A draining node claims nothing.
             let pools = if self.draining() {
@@ -56,8 +60,19 @@ impl Engine {
                 self.start_job(c);
             }
             if got == 0 {
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(100), self.wake.notified()).await;
+                let poll = Duration::from_millis(100);
+                match &queued {
+                    Some(q) => {
+                        tokio::select! {
+                            () = self.wake.notified() => {}
+                            () = q.notified() => {}
+                            () = tokio::time::sleep(poll) => {}
+                        }
+                    }
+                    None => {
+                        let _ = tokio::time::timeout(poll, self.wake.notified()).await;
+                    }
+                }
             }
         }
     }

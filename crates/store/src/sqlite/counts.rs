@@ -60,6 +60,13 @@ impl Deltas {
         }
     }
 
+    /// Whether some pool has more `queued` jobs than before (jobs a dispatcher may claim now).
+    pub(crate) fn queued_grew(&self) -> bool {
+        self.by_pool
+            .values()
+            .any(|row| row[index(JobState::Queued)] > 0)
+    }
+
     /// Adds the deltas to `job_counts`.
     pub(crate) fn flush(&self, c: &Connection) -> rusqlite::Result<()> {
         if self.by_pool.is_empty() {

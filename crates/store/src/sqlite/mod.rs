@@ -142,6 +142,7 @@
 mod checkpointer;
 mod counts;
 mod files;
+mod flusher;
 pub mod memory;
 mod ops;
 mod options;
@@ -327,7 +328,10 @@ impl SqliteStore {
         checkpoints
             .execute_batch(&format!("PRAGMA synchronous = {sync}"))
             .map_err(engine)?;
-        let writer = Writer::spawn(conn, options.max_batch, sync, ops::after::release_cascade)?;
+        // `FULL`: the writer's durable calls are answered once the WAL is flushed.
+        let wal = matches!(options.synchronous, Synchronous::Full)
+            .then(|| dir.join(format!("{DB_FILE}-wal")));
+        let writer = Writer::spawn(conn, options.max_batch, wal, ops::after::release_cascade)?;
         Ok(Self {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
@@ -358,7 +362,7 @@ impl SqliteStore {
             writer: Writer::spawn(
                 conn,
                 SqliteOptions::default().max_batch,
-                "NORMAL",
+                None,
                 ops::after::release_cascade,
             )?,
             _checkpointer: None,
@@ -406,6 +410,10 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl Store for SqliteStore {
+    fn queued_signal(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.writer.queued_signal())
+    }
+
     async fn submit(
         &self,
         jobs: Vec<NewJob>,

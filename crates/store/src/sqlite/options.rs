@@ -5,7 +5,10 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Synchronous {
-    /// `fsync` the WAL at every commit: survives process crash, OS crash and power loss.
+    /// `fsync` (`fdatasync`) the WAL before a durable write is answered: a write that was
+    /// answered survives a process crash, an OS crash and a power loss. Claims, lease
+    /// renewals and progress are not flushed on their own (the next flush takes them along);
+    /// a commit is visible to readers up to one flush before its writer is answered.
     #[default]
     Full,
     /// `fsync` at checkpoints only: survives a process crash (SIGKILL), not an OS crash or a

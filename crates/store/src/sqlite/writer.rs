@@ -16,19 +16,31 @@
 //! Some calls need no `fsync` of their own ([`Writer::call_lazy`]: claims, lease renewals,
 //! progress). A crash of the daemon loses none of them (the commit is in the OS's page cache);
 //! a crash of the machine may, and that only means a job is claimed again or its progress is
-//! older, which recovery after such a crash does anyway. They run first in a batch, in a
-//! transaction committed with `PRAGMA synchronous = NORMAL` (in WAL mode: appended to the WAL,
-//! not flushed), and are answered before the durable calls' commit flushes. The WAL is one file
-//! written in order, so the next durable commit's flush makes every lazy commit before it
-//! durable too: a job's completion is never on disk without the claim that preceded it.
+//! older, which recovery after such a crash does anyway. They are answered as soon as they are
+//! committed. Every commit is made with `PRAGMA synchronous = NORMAL` (in WAL mode: appended to
+//! the WAL, not flushed); a file store's durable calls are then handed to the flusher thread
+//! (`flusher.rs`), which flushes the WAL and answers them, while this thread goes on with the
+//! lazy calls: a claim never waits behind a flush. The next group of durable calls waits here
+//! until that flush is done (and grows meanwhile), so there is one flush per group as before.
+//! The WAL is one file written in order: each flush makes every commit before it durable, so a
+//! job's completion is never on disk without the claim that preceded it.
+//!
+//! A commit is visible to readers before its flush (by up to one flush): a reader may see a
+//! submitted job, or an end, that a crash of the machine in that moment would undo. Nothing
+//! that was answered is undone; a job that ran while its submit was being flushed runs again
+//! after such a crash only if its submit survived (at least once, as after any crash).
 
-use std::sync::mpsc;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::counts::Deltas;
+use super::flusher::Flusher;
 use crate::StoreError;
 
 /// A write call's work: runs inside the batch's transaction, notes its state changes in the
@@ -44,13 +56,11 @@ impl<T, F: FnMut(&Connection, &mut Deltas) -> Result<T, StoreError> + Send> Work
 pub(crate) type AfterCall = fn(&Connection) -> Result<(), StoreError>;
 
 /// One call waiting for the writer.
-trait Request: Send {
+pub(super) trait Request: Send {
     /// Runs the call (and its [`AfterCall`]); `false` if it failed.
     fn run(&mut self, conn: &Connection, deltas: &mut Deltas) -> bool;
     /// How much work it brings (jobs, completions…), to bound a batch.
     fn weight(&self) -> usize;
-    /// Whether its commit must be flushed to disk before it is answered.
-    fn durable(&self) -> bool;
     /// Answers the caller once the batch's fate is known.
     fn reply(self: Box<Self>, commit: Result<(), String>);
 }
@@ -59,7 +69,6 @@ struct Call<F, T> {
     f: F,
     after: AfterCall,
     weight: usize,
-    durable: bool,
     result: Option<Result<T, StoreError>>,
     tx: oneshot::Sender<Result<T, StoreError>>,
 }
@@ -97,10 +106,6 @@ where
         self.weight
     }
 
-    fn durable(&self) -> bool {
-        self.durable
-    }
-
     fn reply(self: Box<Self>, commit: Result<(), String>) {
         let answer = match (commit, self.result) {
             // A call that failed on its own keeps its own error.
@@ -117,9 +122,39 @@ where
 /// The handle to the writer thread. Dropping it lets the thread finish the queued writes, close
 /// the connection (which checkpoints the WAL) and exit; `Drop` waits for that.
 pub(crate) struct Writer {
-    tx: Option<mpsc::Sender<Box<dyn Request>>>,
+    inbox: Arc<Inbox>,
     after: AfterCall,
     thread: Option<JoinHandle<()>>,
+    flushes: Arc<AtomicU64>,
+    queued: Arc<tokio::sync::Notify>,
+}
+
+/// The calls waiting for the writer, lazy and durable apart.
+#[derive(Default)]
+struct Inbox {
+    queued: Mutex<Queued>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    lazy: VecDeque<Box<dyn Request>>,
+    durable: VecDeque<Box<dyn Request>>,
+    /// A group of durable calls is being flushed: the next one waits (and grows).
+    flushing: bool,
+    /// The handle was dropped: finish what is queued, then stop.
+    closed: bool,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn flushed(&self) {
+        self.lock().flushing = false;
+        self.wake.notify_one();
+    }
 }
 
 impl std::fmt::Debug for Writer {
@@ -129,25 +164,57 @@ impl std::fmt::Debug for Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, whose durable commits use `PRAGMA synchronous =
-    /// durable_sync` (`"FULL"` or `"NORMAL"`: the store's option); `after` runs after every
-    /// call, in its transaction.
+    /// Starts the writer thread on `conn`. `wal`: the WAL file of a store whose durable calls
+    /// must be flushed to disk before they are answered (`PRAGMA synchronous = FULL`, the
+    /// store's default); `None` when a commit is as durable as it gets (`NORMAL`, or in
+    /// memory). `after` runs after every call, in its transaction.
     pub(crate) fn spawn(
         conn: Connection,
         max_batch: usize,
-        durable_sync: &'static str,
+        wal: Option<PathBuf>,
         after: AfterCall,
     ) -> Result<Self, StoreError> {
-        let (tx, rx) = mpsc::channel::<Box<dyn Request>>();
-        let thread = std::thread::Builder::new()
-            .name("offload-store-writer".into())
-            .spawn(move || run(conn, &rx, max_batch.max(1), durable_sync))
-            .map_err(|e| StoreError::Engine(format!("cannot start the store's writer: {e}")))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(super::engine)?;
+        let inbox = Arc::new(Inbox::default());
+        let flusher = match wal {
+            Some(wal) => {
+                let inbox = Arc::clone(&inbox);
+                Some(Flusher::spawn(wal, move || inbox.flushed())?)
+            }
+            None => None,
+        };
+        let flushes = flusher
+            .as_ref()
+            .map_or_else(|| Arc::new(AtomicU64::new(0)), |f| Arc::clone(&f.flushes));
+        let queued = Arc::new(tokio::sync::Notify::new());
+        let thread = {
+            let inbox = Arc::clone(&inbox);
+            let queued = Arc::clone(&queued);
+            std::thread::Builder::new()
+                .name("offload-store-writer".into())
+                .spawn(move || run(conn, &inbox, max_batch.max(1), flusher, &queued))
+                .map_err(|e| StoreError::Engine(format!("cannot start the store's writer: {e}")))?
+        };
         Ok(Self {
-            tx: Some(tx),
+            inbox,
             after,
             thread: Some(thread),
+            flushes,
+            queued,
         })
+    }
+
+    /// Woken after every commit that made jobs `queued`, before its flush (see
+    /// [`Store::queued_signal`](crate::Store::queued_signal)).
+    pub(crate) fn queued_signal(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.queued)
+    }
+
+    /// How many times the WAL was flushed so far (0 for a store that does not flush).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn flushes(&self) -> u64 {
+        self.flushes.load(Ordering::Relaxed)
     }
 
     /// Runs `f` in the next group commit; returns its result once that commit is durable.
@@ -179,16 +246,22 @@ impl Writer {
         let request = Box::new(Call {
             f,
             after: self.after,
-            durable,
             weight: weight.max(1),
             result: None,
             tx,
         });
-        self.tx
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(request)
-            .map_err(|_| stopped())?;
+        {
+            let mut q = self.inbox.lock();
+            if q.closed {
+                return Err(stopped());
+            }
+            if durable {
+                q.durable.push_back(request);
+            } else {
+                q.lazy.push_back(request);
+            }
+        }
+        self.inbox.wake.notify_one();
         rx.await.map_err(|_| stopped())?
     }
 }
@@ -199,7 +272,8 @@ fn stopped() -> StoreError {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        drop(self.tx.take());
+        self.inbox.lock().closed = true;
+        self.inbox.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 tracing::error!("the store's writer thread panicked");
@@ -214,107 +288,120 @@ const MAX_WEIGHT: usize = 20_000;
 
 fn run(
     mut conn: Connection,
-    rx: &mpsc::Receiver<Box<dyn Request>>,
+    inbox: &Inbox,
     max_batch: usize,
-    durable_sync: &'static str,
+    flusher: Option<Flusher>,
+    queued: &tokio::sync::Notify,
 ) {
-    let mut sync = Sync::new(durable_sync);
-    let mut batch: Vec<Box<dyn Request>> = Vec::with_capacity(max_batch);
-    let mut lazy: Vec<Box<dyn Request>> = Vec::new();
-    while let Ok(first) = rx.recv() {
-        let mut weight = first.weight();
-        batch.push(first);
-        while batch.len() < max_batch && weight < MAX_WEIGHT {
-            match rx.try_recv() {
-                Ok(r) => {
-                    weight += r.weight();
-                    batch.push(r);
-                }
-                Err(_) => break,
-            }
-        }
-        // The lazy calls first, in a commit of their own that is not flushed, so that they are
-        // answered without waiting for the durable calls' flush.
-        let mut i = 0;
-        while i < batch.len() {
-            if batch[i].durable() {
-                i += 1;
-            } else {
-                lazy.push(batch.remove(i));
-            }
-        }
+    while let Some((mut lazy, mut durable)) = next_calls(inbox, max_batch) {
+        // The lazy calls first, in a commit of their own, answered at once.
         if !lazy.is_empty() {
-            sync.set(&conn, false);
-            commit_group(&mut conn, &mut lazy);
+            let commit = commit_group(&mut conn, &mut lazy, queued);
+            reply_all(&mut lazy, &commit);
         }
-        if !batch.is_empty() {
-            if sync.set(&conn, true) {
-                commit_group(&mut conn, &mut batch);
-            } else {
-                // Never committed without the flush they were promised.
-                for request in batch.drain(..) {
-                    request.reply(Err(
-                        "cannot make the commit durable (PRAGMA synchronous)".into()
-                    ));
+        if durable.is_empty() {
+            continue;
+        }
+        let commit = commit_group(&mut conn, &mut durable, queued);
+        match (&flusher, commit) {
+            (Some(f), Ok(())) => {
+                if let Err(mut group) = f.send(durable) {
+                    // Never answered without the flush they were promised.
+                    reply_all(&mut group, &Err("the store's flusher has stopped".into()));
+                    inbox.flushed();
                 }
             }
+            (_, commit) => {
+                reply_all(&mut durable, &commit);
+                inbox.flushed();
+            }
+        }
+    }
+    // Dropping the flusher (after the loop) waits for its last group.
+    drop(flusher);
+}
+
+/// The next calls to run: every lazy call queued, and the durable ones unless a flush is under
+/// way (each list bounded by `max_batch` calls and [`MAX_WEIGHT`]). `None` once the handle is
+/// dropped and nothing is left.
+#[allow(clippy::type_complexity)]
+fn next_calls(
+    inbox: &Inbox,
+    max_batch: usize,
+) -> Option<(Vec<Box<dyn Request>>, Vec<Box<dyn Request>>)> {
+    let mut q = inbox.lock();
+    loop {
+        let durable_ready = !q.durable.is_empty() && !q.flushing;
+        if !q.lazy.is_empty() || durable_ready {
+            break;
+        }
+        if q.closed && q.lazy.is_empty() && q.durable.is_empty() && !q.flushing {
+            return None;
+        }
+        q = inbox.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+    }
+    let take = |from: &mut VecDeque<Box<dyn Request>>| {
+        let mut out = Vec::new();
+        let mut weight = 0;
+        while out.len() < max_batch && weight < MAX_WEIGHT {
+            match from.pop_front() {
+                Some(r) => {
+                    weight += r.weight();
+                    out.push(r);
+                }
+                None => break,
+            }
+        }
+        out
+    };
+    let lazy = take(&mut q.lazy);
+    let durable = if q.flushing {
+        Vec::new()
+    } else {
+        take(&mut q.durable)
+    };
+    if !durable.is_empty() {
+        q.flushing = true;
+    }
+    Some((lazy, durable))
+}
+
+/// Commits `batch` in one transaction (again call by call if one failed); wakes `queued` if
+/// the commit made jobs `queued`.
+fn commit_group(
+    conn: &mut Connection,
+    batch: &mut [Box<dyn Request>],
+    queued: &tokio::sync::Notify,
+) -> Result<(), String> {
+    let commit = match run_optimistic(conn, batch) {
+        Attempt::Committed(grew) => Ok(grew),
+        Attempt::Failed(e) => Err(e),
+        Attempt::CallFailed => run_isolated(conn, batch),
+    };
+    match commit {
+        Ok(grew) => {
+            if grew {
+                queued.notify_one();
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, calls = batch.len(), "store group commit failed");
+            Err(e)
         }
     }
 }
 
-/// Commits `batch` in one transaction (again call by call if one failed) and answers each call.
-fn commit_group(conn: &mut Connection, batch: &mut Vec<Box<dyn Request>>) {
-    let size = batch.len();
-    let commit = match run_optimistic(conn, batch) {
-        Attempt::Committed => Ok(()),
-        Attempt::Failed(e) => Err(e),
-        Attempt::CallFailed => run_isolated(conn, batch),
-    };
-    if let Err(e) = &commit {
-        tracing::error!(error = %e, calls = size, "store group commit failed");
-    }
+/// Answers every call of `batch`.
+fn reply_all(batch: &mut Vec<Box<dyn Request>>, commit: &Result<(), String>) {
     for request in batch.drain(..) {
         request.reply(commit.clone());
     }
 }
 
-/// The connection's `PRAGMA synchronous`, switched between the store's setting for durable
-/// commits and `NORMAL` for lazy ones (a no-op when the store's setting is `NORMAL`).
-struct Sync {
-    durable: &'static str,
-    now_durable: bool,
-}
-
-impl Sync {
-    fn new(durable: &'static str) -> Self {
-        Self {
-            durable,
-            now_durable: true,
-        }
-    }
-
-    /// Switches to the level; `false` if that failed (then it stays as it was: a lazy commit
-    /// may be flushed, which is harmless; a durable one must not run).
-    fn set(&mut self, conn: &Connection, durable: bool) -> bool {
-        if self.now_durable == durable || self.durable.eq_ignore_ascii_case("NORMAL") {
-            return true;
-        }
-        let level = if durable { self.durable } else { "NORMAL" };
-        match conn.execute_batch(&format!("PRAGMA synchronous = {level}")) {
-            Ok(()) => {
-                self.now_durable = durable;
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, level, "cannot set PRAGMA synchronous");
-                false
-            }
-        }
-    }
-}
-
 enum Attempt {
-    Committed,
+    /// Committed; whether it made jobs `queued`.
+    Committed(bool),
     /// The transaction failed as a whole (BEGIN or COMMIT): every call fails with this.
     Failed(String),
     /// A call failed: the transaction was rolled back, run the batch again call by call.
@@ -338,14 +425,15 @@ fn run_optimistic(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Atte
         return Attempt::Failed(e.to_string());
     }
     match tx.commit() {
-        Ok(()) => Attempt::Committed,
+        Ok(()) => Attempt::Committed(deltas.queued_grew()),
         Err(e) => Attempt::Failed(e.to_string()),
     }
 }
 
 /// Runs the batch in one transaction, each call in its own savepoint: a failing call rolls back
-/// alone. `Err` when the transaction as a whole did not commit.
-fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result<(), String> {
+/// alone. `Err` when the transaction as a whole did not commit; else whether it made jobs
+/// `queued`.
+fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result<bool, String> {
     let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| e.to_string())?;
@@ -366,7 +454,8 @@ fn run_isolated(conn: &mut Connection, batch: &mut [Box<dyn Request>]) -> Result
         }
     }
     deltas.flush(&tx).map_err(|e| e.to_string())?;
-    tx.commit().map_err(|e| e.to_string())
+    tx.commit().map_err(|e| e.to_string())?;
+    Ok(deltas.queued_grew())
 }
 
 #[cfg(test)]
@@ -380,7 +469,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
             .unwrap();
-        Writer::spawn(conn, 64, "FULL", |_| Ok(())).unwrap()
+        Writer::spawn(conn, 64, None, |_| Ok(())).unwrap()
     }
 
     fn values(conn: &Connection) -> Vec<i64> {
@@ -467,11 +556,35 @@ mod tests {
         c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
     }
 
-    /// Lazy calls commit with `synchronous = NORMAL` (1), durable ones with the store's `FULL`
-    /// (2), also when both kinds share a batch, where the lazy ones run (and commit) first.
+    /// A writer on a file in WAL mode, whose durable calls are flushed.
+    fn flushing_writer(dir: &std::path::Path) -> Writer {
+        let path = dir.join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.execute_batch("CREATE TABLE t (v INTEGER NOT NULL)")
+            .unwrap();
+        Writer::spawn(conn, 64, Some(dir.join("w.db-wal")), |_| Ok(())).unwrap()
+    }
+
+    /// Every commit is made with `synchronous = NORMAL` (1); a durable call is answered after
+    /// a flush of the WAL, a lazy one without any; in a batch holding both, the lazy calls
+    /// commit first.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn lazy_calls_commit_first_unflushed_and_durable_ones_flushed() {
-        let w = Arc::new(writer());
+    async fn durable_calls_are_answered_after_a_flush_lazy_ones_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Arc::new(flushing_writer(dir.path()));
+        let f = |c: &Connection, _: &mut Deltas| Ok(synchronous(c));
+        assert_eq!(w.call_lazy(1, f).await.unwrap(), 1);
+        assert_eq!(w.flushes(), 0, "a lazy call alone is not flushed");
+        let runs = Arc::new(AtomicUsize::new(0));
+        assert_eq!(w.call(1, insert(5, &runs)).await.unwrap(), 5);
+        assert_eq!(w.flushes(), 1, "answered after its flush");
+        assert_eq!(w.call(1, f).await.unwrap(), 1);
+        assert_eq!(w.flushes(), 2);
+
         let held = hold(&w).await;
         let order = Arc::new(std::sync::Mutex::new(Vec::new()));
         let noting = |name: &'static str| {
@@ -485,14 +598,75 @@ mod tests {
         let lazy = sent(w.call_lazy(1, noting("lazy")));
         drop(held.gate);
         held.done.await.unwrap().unwrap();
-        assert_eq!(lazy.await.unwrap(), 1, "lazy: NORMAL");
-        assert_eq!(durable.await.unwrap(), 2, "durable: FULL");
+        assert_eq!(lazy.await.unwrap(), 1);
+        assert_eq!(durable.await.unwrap(), 1);
         assert_eq!(*order.lock().unwrap(), ["lazy", "durable"]);
-        // Back to FULL for a durable call alone, and NORMAL for a lazy one alone.
+        // The held call, then the durable one: a flush each (the second group waited for the
+        // first one's flush).
+        assert_eq!(w.flushes(), 4);
+        // What was answered is in the WAL, read by another connection.
+        let other = Connection::open(dir.path().join("w.db")).unwrap();
+        assert_eq!(values(&other), [5]);
+    }
+
+    /// Without a WAL to flush (in memory, or `synchronous = NORMAL`), nothing is flushed and
+    /// both kinds of calls are answered after their commit.
+    #[tokio::test]
+    async fn a_store_that_does_not_flush_answers_after_the_commit() {
+        let w = writer();
         let f = |c: &Connection, _: &mut Deltas| Ok(synchronous(c));
-        assert_eq!(w.call(1, f).await.unwrap(), 2);
+        assert_eq!(w.call(1, f).await.unwrap(), 1);
         assert_eq!(w.call_lazy(1, f).await.unwrap(), 1);
-        assert_eq!(w.call(1, f).await.unwrap(), 2);
+        assert_eq!(w.call(1, f).await.unwrap(), 1);
+        assert_eq!(w.flushes(), 0);
+    }
+
+    /// Whether `notify` holds a permit (a `notified()` completes at once).
+    fn woken(notify: &tokio::sync::Notify) -> bool {
+        use std::future::Future as _;
+        let mut f = Box::pin(notify.notified());
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        f.as_mut().poll(&mut cx).is_ready()
+    }
+
+    /// The queued signal is woken by a commit that made jobs `queued` (lazy or durable), before
+    /// the call is answered, and not by other commits.
+    #[tokio::test]
+    async fn a_commit_that_queues_jobs_wakes_the_queued_signal() {
+        use crate::JobState;
+        let conn = Connection::open_in_memory().unwrap();
+        // The table the writer adds each batch's deltas to (as in the schema).
+        conn.execute_batch(
+            "CREATE TABLE job_counts (pool TEXT NOT NULL, state TEXT NOT NULL,
+             n INTEGER NOT NULL, PRIMARY KEY (pool, state)) WITHOUT ROWID",
+        )
+        .unwrap();
+        let w = Writer::spawn(conn, 64, None, |_| Ok(())).unwrap();
+        let q = w.queued_signal();
+        let queue = |n: i64| {
+            move |_: &Connection, d: &mut Deltas| {
+                d.add("p", JobState::Queued, n);
+                d.add("p", JobState::Scheduled, -n);
+                Ok(())
+            }
+        };
+        w.call(1, |_: &Connection, _: &mut Deltas| Ok(()))
+            .await
+            .unwrap();
+        assert!(!woken(&q), "nothing was queued");
+        w.call(1, queue(2)).await.unwrap();
+        assert!(woken(&q));
+        assert!(!woken(&q), "one permit");
+        // A claim: queued jobs become running.
+        w.call_lazy(1, |_: &Connection, d: &mut Deltas| {
+            d.moved("p", JobState::Queued, JobState::Running);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(!woken(&q), "a claim queues nothing");
+        w.call_lazy(1, queue(1)).await.unwrap();
+        assert!(woken(&q));
     }
 
     #[tokio::test]
