@@ -55,6 +55,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// No job, nothing started or asked yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            jobs: Mutex::new(Jobs::default()),
+            drained: Notify::new(),
+            shutting_down: AtomicBool::new(false),
+            done: Notify::new(),
+            finished: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+            polls: AtomicU64::new(0),
+        }
+    }
+
     pub(crate) fn jobs(&self) -> std::sync::MutexGuard<'_, Jobs> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }

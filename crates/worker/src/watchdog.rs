@@ -252,17 +252,14 @@ fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) {
 #[cfg(test)]
 mod tests {
     use std::io::Write as _;
-    use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
 
     use offload_protocol::ToWorker;
-    use tokio::sync::Notify;
     use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::context::{Context, ContextInner};
     use crate::outbox::Outbox;
-    use crate::shared::Jobs;
 
     fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Inbound>) -> Inbound {
         rx.blocking_recv().expect("the watchdog hands frames over")
@@ -280,15 +277,7 @@ mod tests {
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         ours.set_nonblocking(true).unwrap();
         let (outbox, _writer) = Outbox::start(ours.try_clone().unwrap(), 1 << 20);
-        let shared = Arc::new(Shared {
-            jobs: Mutex::new(Jobs::default()),
-            drained: Notify::new(),
-            shutting_down: AtomicBool::new(false),
-            done: Notify::new(),
-            finished: AtomicBool::new(false),
-            killed: AtomicBool::new(false),
-            polls: std::sync::atomic::AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new());
         let ctx = Context {
             inner: Arc::new(ContextInner {
                 id: "j1".into(),

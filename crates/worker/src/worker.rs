@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +22,6 @@ use serde::Serialize;
 use serde_json::Value;
 use thiserror::Error;
 use tokio::io::Interest;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -32,7 +31,7 @@ use crate::fds::PendingFds;
 use crate::inbound::{Channel, Inbound, OnEnd, Read};
 use crate::job::BoxFuture;
 use crate::outbox::Outbox;
-use crate::shared::{Jobs, Shared};
+use crate::shared::Shared;
 use crate::streams::RunStreams;
 use crate::watchdog::Rouser;
 
@@ -286,15 +285,7 @@ impl Worker {
             .with_minor(PROTOCOL_MINOR),
         ));
 
-        let shared = Arc::new(Shared {
-            jobs: Mutex::new(Jobs::default()),
-            drained: Notify::new(),
-            shutting_down: AtomicBool::new(false),
-            done: Notify::new(),
-            finished: AtomicBool::new(false),
-            killed: AtomicBool::new(false),
-            polls: AtomicU64::new(0),
-        });
+        let shared = Arc::new(Shared::new());
         let (tx, mut inbound) = tokio::sync::mpsc::unbounded_channel();
         let channel = Arc::new(Channel::new(read_side, cfg.max_frame));
         let rouser = crate::watchdog::start(Arc::clone(&channel), Arc::clone(&shared), tx, on_end)?;
