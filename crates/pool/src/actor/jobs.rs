@@ -371,13 +371,11 @@ impl Actor {
             );
         }
         if let Some(reply) = job.reply.take() {
-            // Delivered once the state's lock is released (`direct.rs`, invariant 3).
-            let result = JobResult {
+            reply.send(JobResult {
                 id: job.id,
                 outcome,
                 attempts: std::mem::take(&mut job.attempts),
-            };
-            self.replies.borrow_mut().push((reply, result));
+            });
         }
     }
 
