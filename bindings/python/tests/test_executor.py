@@ -202,6 +202,25 @@ def test_a_dying_worker_fails_only_its_own_future(
     assert sibling.result() == 42  # the other worker's call was not touched
 
 
+def test_a_cancelled_future_is_done_for_wait_at_once(
+    oex: offload.ProcessPoolExecutor, tmp_path: Path
+) -> None:
+    # concurrent.futures.wait counts a cancelled future as done only once it was notified
+    # (CANCELLED_AND_NOTIFIED); shutdown(wait=True) waits that way. The call leaves the queue
+    # at cancel(), so the wait must not depend on when the native side hears of it.
+    gate = tmp_path / "gate"
+    first = [oex.submit(calls.wait_for_file, str(gate), i) for i in range(2)]
+    until(lambda: all(f.running() for f in first), "both workers to be busy")
+    rest = [oex.submit(calls.add, i) for i in range(4)]  # two may wait in the workers
+    queued = rest[-1]
+    assert queued.cancel()
+    done, not_done = concurrent.futures.wait([queued], timeout=0)
+    assert (done, not_done) == ({queued}, set())
+    assert queued.cancel() and queued.cancelled()  # a second cancel is a no-op, not an error
+    gate.touch()
+    assert [f.result() for f in first + rest[:2]] == [0, 1, 0, 1]
+
+
 def test_a_memory_hog_under_a_limit_fails_only_its_own_future() -> None:
     # Under the address-space limit CPython's allocation fails inside the call: MemoryError
     # comes back to the future and the worker lives on.

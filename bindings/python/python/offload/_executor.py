@@ -217,6 +217,7 @@ class _CallFuture(concurrent.futures.Future[T]):
     _run: Optional[_native.NativeRun] = None
     _executor: Optional[ProcessPoolExecutor] = None
     _offload_name: Any = None
+    _told_cancelled = False
 
     def attach(self, run: _native.NativeRun, executor: ProcessPoolExecutor) -> None:
         self._run = run
@@ -282,8 +283,25 @@ class _CallFuture(concurrent.futures.Future[T]):
             run = self._run
             if run is not None:
                 run.cancel()
+            self._notify_cancelled()
             return True
         return False
+
+    def _notify_cancelled(self) -> None:
+        """Tells the waiters of ``concurrent.futures.wait`` (``shutdown(wait=True)`` among them)
+        that this future is cancelled: they count a future as done only once it is
+        ``CANCELLED_AND_NOTIFIED``, which the standard library's executors set when their worker
+        dequeues the cancelled call. Here the call leaves the queue at ``cancel()``, so the
+        waiters hear of it then; without this a ``wait`` on it blocked for ever. Once only:
+        a second notice would be logged as an error by ``concurrent.futures``."""
+        with _NOTIFY:
+            if self._told_cancelled:
+                return
+            self._told_cancelled = True
+        self.set_running_or_notify_cancel()
+
+
+_NOTIFY = threading.Lock()
 
 
 def _raise_remote(payload: str, tb: str, fn: Any) -> None:
