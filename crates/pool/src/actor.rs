@@ -15,14 +15,19 @@
 //! - `liveness.rs`: pings to idle workers, their pongs (heap), and replacing the unresponsive;
 //! - `kill.rs`: soft and hard kills of one worker or of all, in parallel or in sequence;
 //! - `broadcast.rs`: events sent to every worker and their acks;
-//! - `contain.rs`: the sweep of what a job left behind.
+//! - `contain.rs`: the sweep of what a job left behind;
+//! - `direct.rs`: the state behind its lock, and the data path that runs on the caller's task
+//!   (submit) and on the worker's reading task (answers) instead of waking this one.
 //!
-//! Every file adds methods to the one [`Actor`]: one owner of the state, no locks, and the
-//! `select!` loop below is the only place that waits.
+//! Every file adds methods to the one [`Actor`]: one state, behind one lock ([`Direct`]); the
+//! `select!` loop below is the only place that waits. Submissions and answers normally do not
+//! come through the loop at all: they run the same methods under the same lock where they
+//! arise (`direct.rs` states the invariants).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use offload_balance::{LoadBalancer, Pick, Target, TargetId};
@@ -32,6 +37,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 mod broadcast;
 mod contain;
+mod direct;
 mod health;
 mod jobs;
 mod kill;
@@ -40,6 +46,7 @@ mod messages;
 mod shutdown;
 mod workers;
 
+pub(crate) use direct::Direct;
 pub(crate) use messages::{Msg, Query, Submission};
 
 use crate::config::PoolConfig;
@@ -207,6 +214,12 @@ struct Actor {
     next_ping: u64,
     /// A `kill_all` in sequence: how, and the workers still to kill, in order.
     kill_sequence: Option<(crate::types::KillMode, VecDeque<u32>)>,
+    /// Results decided under the lock, delivered once it is released (`direct.rs`).
+    replies: RefCell<direct::Replies>,
+    /// This incarnation's events in the sink not handled yet (`direct.rs`, invariant 2).
+    in_sink: Arc<AtomicUsize>,
+    /// Where the state lives, for the workers' answer hooks.
+    direct: Weak<Direct>,
 }
 
 /// Inputs of one kind handled in a row before the queue is dispatched again: a burst of
@@ -214,10 +227,15 @@ struct Actor {
 const BATCH: usize = 256;
 
 /// Runs the pool until it is stopped and its last worker is gone.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pool's channels and shared parts"
+)]
 pub(crate) async fn run(
     cfg: PoolConfig,
     rx: &mut mpsc::UnboundedReceiver<Msg>,
     shared: Arc<Shared>,
+    direct: Arc<Direct>,
     events: tokio::sync::broadcast::Sender<PoolEvent>,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
@@ -234,6 +252,7 @@ pub(crate) async fn run(
         cfg.health_interval.max(Duration::from_millis(10)),
     ));
     health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let in_sink = Arc::new(AtomicUsize::new(0));
     let mut actor = Actor {
         _panic_guard: PanicGuard::new(Arc::clone(&shared)),
         shared,
@@ -264,6 +283,9 @@ pub(crate) async fn run(
         to_flush: Vec::new(),
         next_ping: 1,
         kill_sequence: None,
+        replies: RefCell::new(Vec::new()),
+        in_sink: Arc::clone(&in_sink),
+        direct: Arc::downgrade(&direct),
         cfg,
     };
     actor
@@ -271,25 +293,42 @@ pub(crate) async fn run(
         .insert(Timer::StartTimeout, actor.cfg.start_timeout);
     actor.scale();
     actor.check_online();
+    direct.install(actor);
+    // Takes the state out when this incarnation ends, also by a panic (then the actor's
+    // `PanicGuard` counts it as the state drops, before the replies it holds are dropped).
+    let _installed = Installed(&direct);
     let mut handles_gone = false;
     loop {
         tokio::select! {
             biased;
+            () = direct.wake.notified() => {}
             Some(ev) = worker_rx.recv() => {
+                let mut g = direct.lock();
+                let Some(actor) = g.as_mut() else { break };
+                in_sink.fetch_sub(1, Ordering::AcqRel);
                 actor.on_worker_event(ev);
                 // What else is queued, before one dispatch for the whole batch.
                 for _ in 1..BATCH {
                     let Ok(ev) = worker_rx.try_recv() else { break };
+                    in_sink.fetch_sub(1, Ordering::AcqRel);
                     actor.on_worker_event(ev);
                 }
             }
-            Some(sp) = spawned_rx.recv() => actor.on_spawned(sp),
-            Some(pid) = swept_rx.recv() => actor.on_swept(pid),
+            Some(sp) = spawned_rx.recv() => with(&direct, |a| a.on_spawned(sp)),
+            Some(pid) = swept_rx.recv() => with(&direct, |a| a.on_swept(pid)),
             msg = rx.recv(), if !handles_gone => match msg {
                 Some(msg) => {
+                    let mut g = direct.lock();
+                    let Some(actor) = g.as_mut() else { break };
+                    if matches!(msg, Msg::Submit(_)) {
+                        direct.received_submission();
+                    }
                     actor.on_msg(msg);
                     for _ in 1..BATCH {
                         let Ok(msg) = rx.try_recv() else { break };
+                        if matches!(msg, Msg::Submit(_)) {
+                            direct.received_submission();
+                        }
                         actor.on_msg(msg);
                     }
                 }
@@ -297,21 +336,54 @@ pub(crate) async fn run(
                     // Every handle is gone: nobody can get results any more.
                     handles_gone = true;
                     accepting.store(false, Ordering::Release);
-                    actor.kill_all(None);
+                    with(&direct, |a| a.kill_all(None));
                 }
             },
-            Some(expired) = std::future::poll_fn(|cx| actor.timers.poll_expired(cx)) => {
-                actor.on_timer(expired);
+            Some(expired) = std::future::poll_fn(|cx| {
+                match direct.lock().as_mut() {
+                    Some(a) => a.timers.poll_expired(cx),
+                    None => std::task::Poll::Ready(None),
+                }
+            }) => {
+                with(&direct, |a| a.on_timer(expired));
             }
-            _ = health.tick() => actor.on_health(),
+            _ = health.tick() => with(&direct, Actor::on_health),
         }
+        let mut g = direct.lock();
+        let Some(actor) = g.as_mut() else { break };
         actor.dispatch();
         actor.scale();
-        if actor.finished() {
+        let finished = actor.finished();
+        if finished {
+            actor.finish_stopping();
+        }
+        let replies = actor.replies.take();
+        drop(g);
+        direct::deliver(replies);
+        if finished {
             break;
         }
     }
-    actor.finish_stopping();
+}
+
+/// Runs `f` on the state (the actor's own task).
+fn with(direct: &Direct, f: impl FnOnce(&mut Actor)) {
+    if let Some(a) = direct.lock().as_mut() {
+        f(a);
+    }
+}
+
+/// Takes the state out of [`Direct`] when the incarnation ends.
+struct Installed<'a>(&'a Direct);
+
+impl Drop for Installed<'_> {
+    fn drop(&mut self) {
+        if let Some(actor) = self.0.uninstall() {
+            let replies = actor.replies.take();
+            drop(actor);
+            direct::deliver(replies);
+        }
+    }
 }
 
 fn pid_of(id: &TargetId) -> Option<u32> {

@@ -32,8 +32,9 @@ pub struct RunOptions {
     pub(crate) streams: Option<offload_protocol::StreamSpec>,
 }
 
-/// A job's start hook ([`RunOptions::on_start`]): runs on the pool's actor, so it must be
-/// quick and must not block.
+/// A job's start hook ([`RunOptions::on_start`]): runs under the pool's state lock (on the
+/// actor's task or a submitting or answering one), so it must be quick, must not block and must
+/// not call the pool.
 #[derive(Clone)]
 pub struct OnStart(pub std::sync::Arc<dyn Fn(u32) + Send + Sync>);
 

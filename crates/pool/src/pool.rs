@@ -101,6 +101,8 @@ pub struct ChildPool {
 struct Inner {
     tx: mpsc::UnboundedSender<Msg>,
     shared: Arc<Shared>,
+    /// The pool's state behind its lock: submissions go straight to it (`actor/direct.rs`).
+    direct: Arc<actor::Direct>,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
     next_id: AtomicU64,
@@ -146,6 +148,7 @@ impl ChildPool {
         let permits = Arc::new(Semaphore::new(config.queue_bound));
         let accepting = Arc::new(AtomicBool::new(true));
         let shared = Arc::new(Shared::new(config.kill_signal, config.kill_grace));
+        let direct = Arc::new(actor::Direct::new());
         let registry_id = offload_process::registry::register(
             Arc::downgrade(&shared) as std::sync::Weak<dyn offload_process::registry::Managed>
         );
@@ -158,6 +161,7 @@ impl ChildPool {
             config,
             rx,
             Arc::clone(&shared),
+            Arc::clone(&direct),
             events.clone(),
             Arc::clone(&permits),
             Arc::clone(&accepting),
@@ -167,6 +171,7 @@ impl ChildPool {
             inner: Arc::new(Inner {
                 tx,
                 shared,
+                direct,
                 permits,
                 accepting,
                 next_id: AtomicU64::new(1),
@@ -370,7 +375,13 @@ impl ChildPool {
             permit,
             fds,
         };
-        inner.tx.send(Msg::Submit(Box::new(submit))).map_err(|e| {
+        // On this task when it can (`actor/direct.rs`), else through the actor's channel.
+        let Err(submit) = inner.direct.submit(submit) else {
+            return Ok((id, events));
+        };
+        inner.direct.sending_submission();
+        inner.tx.send(Msg::Submit(submit)).map_err(|e| {
+            inner.direct.received_submission();
             // Refused: the caller gets the error, not a callback too.
             if let Msg::Submit(s) = e.0 {
                 s.reply.forget();

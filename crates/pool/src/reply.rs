@@ -1,6 +1,7 @@
 //! [`Reply`]: where a job's one [`JobResult`] goes — the `oneshot` a [`JobHandle`] awaits, or a
-//! callback the actor calls itself ([`ChildPool::run_raw_then`]: no task has to wake to await
-//! the result, the hot path of the Node addon). Either way a job that never finishes (its pool
+//! callback called by whoever finished the job, once the pool's state lock is released (the
+//! actor's task, or the worker's reading task on the direct path: [`ChildPool::run_raw_then`],
+//! no task has to wake to await the result, the hot path of the Node addon). Either way a job that never finishes (its pool
 //! gone, its supervisor panicked) still gets a result, naming why.
 //!
 //! [`JobHandle`]: crate::JobHandle
@@ -21,7 +22,7 @@ pub(crate) type OnResult = Box<dyn FnOnce(JobResult) + Send + 'static>;
 pub(crate) enum Reply {
     /// A [`JobHandle`](crate::JobHandle) awaits it.
     Handle(oneshot::Sender<JobResult>),
-    /// Called by the actor.
+    /// Called by whoever finished the job.
     Callback(Callback),
 }
 
@@ -68,7 +69,7 @@ impl Callback {
 
     fn call(&mut self, result: JobResult) {
         if let Some(f) = self.f.take() {
-            // The actor calls it: a panicking callback must not take the pool down with it.
+            // The pool calls it: a panicking callback must not take the pool down with it.
             if catch_unwind(AssertUnwindSafe(|| f(result))).is_err() {
                 tracing::error!(job = self.id, "a job's result callback panicked");
             }

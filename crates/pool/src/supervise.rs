@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use offload_process::{panic_message, timer};
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
-use crate::actor::{self, Msg};
+use crate::actor::{self, Direct, Msg};
 use crate::config::{PoolConfig, RestartPolicy};
 use crate::error::StartError;
 use crate::shared::Shared;
@@ -38,10 +38,15 @@ use crate::types::PoolEvent;
 const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// Runs the actor, restarting it after a panic (see the module docs).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the pool's channels and shared parts"
+)]
 pub(crate) async fn supervise(
     cfg: PoolConfig,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     shared: Arc<Shared>,
+    direct: Arc<Direct>,
     events: broadcast::Sender<PoolEvent>,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
@@ -55,6 +60,7 @@ pub(crate) async fn supervise(
             cfg.clone(),
             &mut rx,
             Arc::clone(&shared),
+            Arc::clone(&direct),
             events.clone(),
             Arc::clone(&permits),
             Arc::clone(&accepting),

@@ -399,6 +399,7 @@ impl ChildJob {
             max_frame: config.max_frame,
             manager_events: Some(self.inner.events.clone()),
             sink: None,
+            sink_hook: None,
             log_sink: opts.log_sink.clone(),
             cgroup: config.cgroups,
             max_fds_per_run: config.max_fds_per_run,

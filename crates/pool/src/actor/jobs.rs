@@ -371,11 +371,13 @@ impl Actor {
             );
         }
         if let Some(reply) = job.reply.take() {
-            reply.send(JobResult {
+            // Delivered once the state's lock is released (`direct.rs`, invariant 3).
+            let result = JobResult {
                 id: job.id,
                 outcome,
                 attempts: std::mem::take(&mut job.attempts),
-            });
+            };
+            self.replies.borrow_mut().push((reply, result));
         }
     }
 

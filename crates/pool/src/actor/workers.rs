@@ -391,6 +391,11 @@ impl Actor {
         opts.max_fds_per_run = cfg.max_fds_per_run;
         opts.fd_ack_timeout = cfg.fd_ack_timeout;
         opts.sink = Some(self.worker_tx.clone());
+        // Its answers are handled on its reading task when nothing is ahead of them.
+        opts.sink_hook = Some(Arc::new(super::direct::Hook {
+            direct: self.direct.clone(),
+            in_sink: Arc::clone(&self.in_sink),
+        }));
         opts.log_sink.clone_from(&cfg.log_sink);
         opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();

@@ -76,7 +76,7 @@ pub(super) struct Actor {
     /// With a log sink: the output pumps, drained before answers are reported.
     pub(super) drains: Vec<mpsc::UnboundedSender<DrainRequest>>,
     /// Answers read and not reported yet (waiting for the pumps' drain).
-    pub(super) answers: Vec<(String, Result<Value, ErrorInfo>)>,
+    pub(super) answers: crate::emitter::Answers,
     /// The main job's answer, once it came.
     pub(super) answer: Option<Outcome>,
     pub(super) protocol_error: Option<String>,
@@ -444,7 +444,7 @@ impl Actor {
         }
         let is_main = self.launch_rest.main.as_ref().is_some_and(|m| m.id == id);
         if !is_main {
-            if self.drains.is_empty() {
+            if self.drains.is_empty() && self.emitter.hook.is_none() {
                 self.emitter.emit(ProcessEvent::Answer {
                     pid: self.pid,
                     id,
@@ -485,6 +485,18 @@ impl Actor {
             return;
         }
         output::drain(&self.drains).await;
+        self.hand_over_answers();
+    }
+
+    /// Hands the answers gathered to the sink's hook, then the rest to the sink.
+    pub(super) fn hand_over_answers(&mut self) {
+        if self.answers.is_empty() {
+            return;
+        }
+        if let Some(hook) = &self.emitter.hook {
+            // The pool may complete them here, on the reading task (its direct answer path).
+            hook.answers(self.pid, &mut self.answers);
+        }
         for (id, result) in std::mem::take(&mut self.answers) {
             self.emitter.emit(ProcessEvent::Answer {
                 pid: self.pid,

@@ -368,5 +368,9 @@ impl Actor {
             let _ = r.send(Err(e.clone()));
         }
         self.on_answer(id.to_owned(), Err(e.to_error_info()));
+        if self.drains.is_empty() {
+            // Not from a read of the channel: no drain to wait for, handed over now.
+            self.hand_over_answers();
+        }
     }
 }

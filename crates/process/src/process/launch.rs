@@ -19,7 +19,7 @@ use super::handle::{HandleInner, JobProcess, MainJob};
 use super::outbox::{CloseOnDrop, Outbox};
 use super::output;
 use crate::contain::Containment;
-use crate::emitter::Emitter;
+use crate::emitter::{Emitter, SinkHook};
 use crate::guard::{ActorGuard, OnExit};
 use crate::limits::ResourceLimits;
 use crate::spawn::SpawnedWorker;
@@ -44,6 +44,7 @@ struct Launch {
     pub(crate) max_frame: usize,
     pub(crate) manager: Option<broadcast::Sender<ProcessEvent>>,
     pub(crate) sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    pub(crate) sink_hook: Option<Arc<dyn SinkHook>>,
     pub(crate) log_sink: Option<mpsc::Sender<OutputItem>>,
     pub(crate) on_exit: Option<Box<dyn FnOnce(u32) + Send>>,
     pub(crate) max_fds_per_run: usize,
@@ -71,6 +72,9 @@ pub struct ProcessOptions {
     /// A reliable, unbounded stream of every event but log lines (for an owner that must not
     /// miss an answer, such as a pool's actor).
     pub sink: Option<mpsc::UnboundedSender<ProcessEvent>>,
+    /// Sees the events bound for `sink` first and may take the answers of each read itself,
+    /// on the reading task (see [`SinkHook`]; a pool's direct answer path).
+    pub sink_hook: Option<Arc<dyn SinkHook>>,
     /// A reliable, bounded sink of the process's stdout and stderr lines, which then do not go
     /// to the event stream (several processes may share one sink; each line names its pid).
     /// The output pumps wait while it is full, so
@@ -102,6 +106,7 @@ impl Default for ProcessOptions {
             timeout: None,
             manager_events: None,
             sink: None,
+            sink_hook: None,
             log_sink: None,
             on_exit: None,
             cgroup: true,
@@ -183,6 +188,7 @@ pub(crate) async fn start(
         max_frame: opts.max_frame,
         manager: opts.manager_events,
         sink: opts.sink,
+        sink_hook: opts.sink_hook,
         log_sink: opts.log_sink,
         on_exit: opts.on_exit,
         max_fds_per_run: opts.max_fds_per_run,
@@ -222,6 +228,7 @@ fn launch(mut l: Launch) -> JobProcess {
         process: events.clone(),
         manager: l.manager.take(),
         sink: l.sink.take(),
+        hook: l.sink_hook.take(),
     };
     emitter.emit(ProcessEvent::Spawned {
         pid,
