@@ -200,8 +200,15 @@ pub(crate) fn live_group_members(pgid: u32) -> Vec<u32> {
 pub(crate) struct ProcStat {
     /// Neither a zombie nor dead.
     pub(crate) live: bool,
+    /// In the kernel's exit path (`PF_EXITING`): it has begun to die, its descriptors may
+    /// already be closed, it is not a zombie yet.
+    pub(crate) exiting: bool,
     pub(crate) pgrp: u32,
 }
+
+/// The kernel's `PF_EXITING` task flag (`include/linux/sched.h`), set when a task starts to
+/// exit, before it closes its descriptors.
+const PF_EXITING: u64 = 0x4;
 
 /// Parses `/proc/<pid>/stat` (Linux; `None` elsewhere or when the process is gone).
 pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
@@ -210,14 +217,27 @@ pub(crate) fn proc_stat(pid: u32) -> Option<ProcStat> {
 }
 
 fn parse_stat(stat: &str) -> Option<ProcStat> {
-    // After the command name: state (field 3), ppid, pgrp (5), …
+    // After the command name: state (field 3), ppid, pgrp (5), session, tty, tpgid, flags (9)
     let mut fields = stat.rsplit(')').next()?.split_whitespace();
     let state = fields.next()?;
     let pgrp = fields.nth(1)?.parse().ok()?;
+    let flags: u64 = fields.nth(3)?.parse().ok()?;
     Some(ProcStat {
         live: !matches!(state, "Z" | "X"),
+        exiting: flags & PF_EXITING != 0,
         pgrp,
     })
+}
+
+/// Whether our child `pid` has already begun to die by itself: gone, a zombie, or in the exit
+/// path. A kill sent then did not cause the death, so it is not the outcome's cause (a worker
+/// SIGKILLed from outside closes its channel before it becomes a zombie, and the pool's
+/// answer to a closed channel is a kill). Off Linux: `false` (a kill is always the cause).
+pub(crate) fn dying(pid: u32) -> bool {
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    proc_stat(pid).is_none_or(|s| !s.live || s.exiting)
 }
 
 /// The last pid the system created (in this pid namespace), from `/proc/loadavg`.
@@ -275,10 +295,23 @@ mod tests {
             parse_stat(stat),
             Some(ProcStat {
                 live: true,
+                exiting: false,
                 pgrp: 40,
             })
         );
-        assert!(proc_stat(std::process::id()).unwrap().live);
+        let exiting = "7 (w) R 1 7 7 0 -1 4194884 0 0 0 0 0 0 0 0 20 0 1 0 1 1 1";
+        assert_eq!(
+            parse_stat(exiting),
+            Some(ProcStat {
+                live: true,
+                exiting: true,
+                pgrp: 7,
+            })
+        );
+        let me = proc_stat(std::process::id()).unwrap();
+        assert!(me.live && !me.exiting);
+        assert!(!dying(std::process::id()));
+        assert!(dying(u32::MAX));
         assert_eq!(proc_stat(u32::MAX), None);
         assert!(last_pid().unwrap() > 0);
     }

@@ -4,7 +4,8 @@
 //! and the actor (`actor.rs`) only gathers the facts.
 //!
 //! Precedence at exit, first match wins: the answer that already came; a protocol violation;
-//! the job's timeout; an explicit kill (the signal that ended it, else the one sent); a
+//! the job's timeout; an explicit kill (the signal that ended it, else the one sent; a kill
+//! sent once the process had begun to die by itself is not one: `Actor::attribute_kill`); a
 //! resource limit recognised from the signal or the stderr tail; in command mode a successful
 //! exit's stdout (JSON, else its text); else a crash (signal) or an exit code.
 
