@@ -52,21 +52,7 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> n
 
 /// A signal by name (`SIGTERM`, `SIGINT`, `SIGKILL`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`).
 pub(crate) fn signal_number(name: &str) -> napi::Result<i32> {
-    Ok(match name {
-        "SIGTERM" => libc::SIGTERM,
-        "SIGINT" => libc::SIGINT,
-        "SIGKILL" => libc::SIGKILL,
-        "SIGHUP" => libc::SIGHUP,
-        "SIGQUIT" => libc::SIGQUIT,
-        "SIGUSR1" => libc::SIGUSR1,
-        "SIGUSR2" => libc::SIGUSR2,
-        other => {
-            return Err(js_error(
-                "InvalidArgument",
-                format!("unknown signal {other:?}: use SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2"),
-            ))
-        }
-    })
+    offload_pool::signal_by_name(name).map_err(|e| js_error("InvalidArgument", e.message))
 }
 
 /// Milliseconds to a duration.

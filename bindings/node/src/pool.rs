@@ -1,15 +1,14 @@
 //! `NativePool`: `offload_pool::ChildPool` for JavaScript.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use napi_derive::napi;
 use offload_pool::{
-    Backpressure, ChildPool, KillMode, KillOrder, PoolConfig, PoolEvent, RunOptions, StartError,
+    ChildPool, HostPoolOptions, KillMode, KillOrder, PoolConfig, PoolEvent, RunOptions, StartError,
     WorkerKind,
 };
-use offload_process::{ProcessEvent, ResourceLimits, Runtimes};
+use offload_process::ProcessEvent;
 use offload_protocol::{Call, ToWorker};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -18,144 +17,30 @@ use serde_json::{json, Value};
 use crate::runs::{forward_job, lock, pool_error_code, Item, Runs, Slot, Slots};
 use crate::{emit, js_error, ms, parse, signal_number, EventFn};
 
-/// The pool options the JavaScript layer sends (already validated there; checked again here).
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-struct PoolOpts {
-    jobs_dir: String,
-    program: Option<String>,
-    name: Option<String>,
-    min: Option<usize>,
-    max: Option<usize>,
-    concurrency: Option<u32>,
-    algorithm: Option<String>,
-    weights: Option<Vec<f64>>,
-    timeout_ms: Option<u64>,
-    attempts: Option<u32>,
-    retry_on_error: Option<bool>,
-    retry_delay_ms: Option<u64>,
-    recycle_after_jobs: Option<u64>,
-    recycle_max_rss: Option<u64>,
-    recycle_max_age_ms: Option<u64>,
-    recycle_max_heap: Option<u64>,
-    recycle_max_cpu: Option<u32>,
-    recycle_cpu_samples: Option<u32>,
-    /// 0: never ping.
-    ping_interval_ms: Option<u64>,
-    ping_timeout_ms: Option<u64>,
-    idle_timeout_ms: Option<u64>,
-    kill_signal: Option<String>,
-    kill_grace_ms: Option<u64>,
-    cancel_grace_ms: Option<u64>,
-    queue_bound: Option<usize>,
-    fail_fast: Option<bool>,
-    env: BTreeMap<String, String>,
-    start_timeout_ms: Option<u64>,
-    health_interval_ms: Option<u64>,
-    max_restarts: Option<u32>,
-    restart_interval_ms: Option<u64>,
-    node: Option<String>,
-    memory_limit: Option<u64>,
-    cpu_seconds: Option<u64>,
-    poison_after: Option<u32>,
+/// The pool options the JavaScript layer sends (already validated there; checked again by
+/// [`HostPoolOptions`], shared with the Python binding): its `camelCase` keys are renamed to
+/// the `snake_case` of [`HostPoolOptions`] first (top-level keys only: `env`'s are names).
+fn pool_config(json: &str) -> napi::Result<PoolConfig> {
+    let keys: serde_json::Map<String, Value> = parse("pool options", json)?;
+    let snake = keys.into_iter().map(|(k, v)| (snake_case(&k), v)).collect();
+    let opts: HostPoolOptions = serde_json::from_value(Value::Object(snake))
+        .map_err(|e| js_error("InvalidArgument", format!("pool options: {e}")))?;
+    opts.into_config(WorkerKind::Node)
+        .map_err(|e| js_error("InvalidArgument", e))
 }
 
-impl PoolOpts {
-    fn config(self) -> napi::Result<PoolConfig> {
-        let worker = match &self.program {
-            Some(p) => WorkerKind::Program(PathBuf::from(p)),
-            None => WorkerKind::Node,
-        };
-        let mut c = PoolConfig::new(worker, &self.jobs_dir);
-        c.handle_signals = false;
-        if let Some(n) = self.name {
-            c.name = n;
+/// `jobsDir` → `jobs_dir`.
+fn snake_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
         }
-        c.min = self.min.unwrap_or(c.min);
-        c.max = self.max.unwrap_or(c.max.max(c.min));
-        if let Some(n) = self.concurrency {
-            c.concurrency = n;
-        }
-        if let Some(a) = &self.algorithm {
-            c.algorithm = a.parse().map_err(|e| js_error("InvalidArgument", e))?;
-        }
-        if let Some(w) = self.weights {
-            c.weights = w;
-        }
-        c.job_timeout = self.timeout_ms.map(ms);
-        if let Some(n) = self.attempts {
-            c.retry.max_attempts = n.max(1);
-        }
-        if let Some(b) = self.retry_on_error {
-            c.retry.on_error = b;
-        }
-        if let Some(d) = self.retry_delay_ms {
-            c.retry.base = ms(d);
-        }
-        c.recycle.after_jobs = self.recycle_after_jobs;
-        c.recycle.max_rss = self.recycle_max_rss;
-        c.recycle.max_age = self.recycle_max_age_ms.map(ms);
-        c.recycle.max_heap = self.recycle_max_heap;
-        c.recycle.max_cpu = self.recycle_max_cpu;
-        if let Some(n) = self.recycle_cpu_samples {
-            c.recycle.cpu_samples = n;
-        }
-        match self.ping_interval_ms {
-            Some(0) => c.ping_interval = None,
-            Some(t) => c.ping_interval = Some(ms(t)),
-            None => {}
-        }
-        if let Some(t) = self.ping_timeout_ms {
-            c.ping_timeout = ms(t);
-        }
-        c.idle_timeout = self.idle_timeout_ms.map(ms);
-        if let Some(s) = &self.kill_signal {
-            c.kill_signal = signal_number(s)?;
-        }
-        if let Some(g) = self.kill_grace_ms {
-            c.kill_grace = ms(g);
-        }
-        if let Some(g) = self.cancel_grace_ms {
-            c.cancel_grace = ms(g);
-        }
-        if let Some(q) = self.queue_bound {
-            c.queue_bound = q;
-        }
-        if self.fail_fast == Some(true) {
-            c.backpressure = Backpressure::FailFast;
-        }
-        c.env = self.env.into_iter().collect();
-        if let Some(t) = self.start_timeout_ms {
-            c.start_timeout = ms(t);
-        }
-        if let Some(t) = self.health_interval_ms {
-            c.health_interval = ms(t);
-        }
-        if let Some(n) = self.max_restarts {
-            c.restart.max_restarts = n;
-        }
-        if let Some(t) = self.restart_interval_ms {
-            c.restart.interval = ms(t);
-        }
-        if let Some(n) = self.poison_after {
-            c.poison_after = n;
-        }
-        if let Some(node) = self.node {
-            c.runtimes = Runtimes {
-                node: PathBuf::from(node),
-                ..Runtimes::default()
-            };
-        }
-        let mut limits = ResourceLimits::none();
-        if let Some(b) = self.memory_limit {
-            limits = limits.address_space(b);
-        }
-        if let Some(s) = self.cpu_seconds {
-            limits = limits.cpu_seconds(s);
-        }
-        c.limits = limits;
-        Ok(c)
     }
+    out
 }
 
 #[derive(Deserialize, Default)]
@@ -200,8 +85,7 @@ pub struct NativePool {
 /// the manager), `{"worker": pid, "process": ProcessEvent}`.
 #[napi]
 pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<NativePool> {
-    let opts: PoolOpts = parse("pool options", &config)?;
-    let config = opts.config()?;
+    let config = pool_config(&config)?;
     let pool = ChildPool::start(config).await.map_err(|e| match e {
         // A limit of the options (ping below 10 ms, CPU above 10,000 %, …), named by the pool.
         StartError::Config(m) => js_error("InvalidArgument", m),

@@ -65,21 +65,7 @@ pub(crate) fn ms(v: u64) -> Duration {
 
 /// A signal by name (`SIGTERM`, `SIGINT`, `SIGKILL`, `SIGHUP`, `SIGQUIT`, `SIGUSR1`, `SIGUSR2`).
 pub(crate) fn signal_number(name: &str) -> PyResult<i32> {
-    Ok(match name {
-        "SIGTERM" => libc::SIGTERM,
-        "SIGINT" => libc::SIGINT,
-        "SIGKILL" => libc::SIGKILL,
-        "SIGHUP" => libc::SIGHUP,
-        "SIGQUIT" => libc::SIGQUIT,
-        "SIGUSR1" => libc::SIGUSR1,
-        "SIGUSR2" => libc::SIGUSR2,
-        other => {
-            return Err(py_error(
-                "InvalidArgument",
-                format!("unknown signal {other:?}: use SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT, SIGUSR1 or SIGUSR2"),
-            ))
-        }
-    })
+    offload_pool::signal_by_name(name).map_err(|e| py_error("InvalidArgument", e.message))
 }
 
 /// The native module.

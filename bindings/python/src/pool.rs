@@ -1,16 +1,13 @@
 //! `NativePool`: `offload_pool::ChildPool` for Python, and `NativeRun`, one run on it.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use offload_pool::{
-    Algorithm, Backpressure, Canceller, ChildPool, JobEvent, JobHandle, JobResult, KillMode,
-    KillOrder, PoolConfig, PoolError, RunOptions, WorkerKind,
+    Canceller, ChildPool, HostPoolOptions, JobEvent, JobHandle, JobResult, KillMode, KillOrder,
+    PoolError, RunOptions, WorkerKind,
 };
-use offload_process::{ResourceLimits, Runtimes};
 use pyo3::prelude::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,149 +17,7 @@ use tokio::sync::broadcast;
 use crate::calls::End;
 use crate::deliver::{call_back, call_shared};
 use crate::handoff::{Handoff, Waited};
-use crate::{ms, parse, py_error, runtime, signal_number};
-
-/// The pool options the Python layer sends (validated there; checked again here).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-struct PoolOpts {
-    jobs_dir: String,
-    /// `"python"` (default), `"node"`, or a native worker program's path in `program`.
-    worker: Option<String>,
-    program: Option<String>,
-    /// Extra arguments for the worker program.
-    args: Vec<String>,
-    /// The balancing algorithm's name (`polling`, `minimumConnection`, …).
-    algorithm: Option<String>,
-    spread_first: bool,
-    name: Option<String>,
-    min: Option<usize>,
-    max: Option<usize>,
-    concurrency: Option<u32>,
-    timeout_ms: Option<u64>,
-    attempts: Option<u32>,
-    retry_on_error: Option<bool>,
-    retry_delay_ms: Option<u64>,
-    recycle_after_jobs: Option<u64>,
-    recycle_max_rss: Option<u64>,
-    recycle_max_age_ms: Option<u64>,
-    recycle_max_heap: Option<u64>,
-    recycle_max_cpu: Option<u32>,
-    recycle_cpu_samples: Option<u32>,
-    /// `0`: never ping.
-    ping_interval_ms: Option<u64>,
-    ping_timeout_ms: Option<u64>,
-    idle_timeout_ms: Option<u64>,
-    kill_signal: Option<String>,
-    kill_grace_ms: Option<u64>,
-    cancel_grace_ms: Option<u64>,
-    queue_bound: Option<usize>,
-    fail_fast: Option<bool>,
-    env: BTreeMap<String, String>,
-    start_timeout_ms: Option<u64>,
-    max_restarts: Option<u32>,
-    python: Option<String>,
-    node: Option<String>,
-    memory_limit: Option<u64>,
-    cpu_seconds: Option<u64>,
-}
-
-impl PoolOpts {
-    fn config(self) -> PyResult<PoolConfig> {
-        let worker = match (self.worker.as_deref(), &self.program) {
-            (_, Some(p)) => WorkerKind::Program(PathBuf::from(p)),
-            (None | Some("python"), None) => WorkerKind::Python,
-            (Some("node"), None) => WorkerKind::Node,
-            (Some(other), None) => {
-                return Err(py_error(
-                    "InvalidArgument",
-                    format!("unknown worker {other:?}: use \"python\", \"node\" or program="),
-                ))
-            }
-        };
-        let mut c = PoolConfig::new(worker, &self.jobs_dir);
-        c.handle_signals = false;
-        c.args = self.args;
-        c.spread_first = self.spread_first;
-        if let Some(a) = &self.algorithm {
-            c.algorithm = a
-                .parse::<Algorithm>()
-                .map_err(|e| py_error("InvalidArgument", format!("algorithm: {e}")))?;
-        }
-        if let Some(n) = self.name {
-            c.name = n;
-        }
-        c.min = self.min.unwrap_or(c.min);
-        c.max = self.max.unwrap_or(c.max).max(c.min);
-        if let Some(n) = self.concurrency {
-            c.concurrency = n;
-        }
-        c.job_timeout = self.timeout_ms.map(ms);
-        if let Some(n) = self.attempts {
-            c.retry.max_attempts = n.max(1);
-        }
-        if let Some(b) = self.retry_on_error {
-            c.retry.on_error = b;
-        }
-        if let Some(d) = self.retry_delay_ms {
-            c.retry.base = ms(d);
-        }
-        c.recycle.after_jobs = self.recycle_after_jobs;
-        c.recycle.max_rss = self.recycle_max_rss;
-        c.recycle.max_age = self.recycle_max_age_ms.map(ms);
-        c.recycle.max_heap = self.recycle_max_heap;
-        c.recycle.max_cpu = self.recycle_max_cpu;
-        if let Some(n) = self.recycle_cpu_samples {
-            c.recycle.cpu_samples = n;
-        }
-        if let Some(p) = self.ping_interval_ms {
-            c.ping_interval = (p > 0).then(|| ms(p));
-        }
-        if let Some(t) = self.ping_timeout_ms {
-            c.ping_timeout = ms(t);
-        }
-        c.idle_timeout = self.idle_timeout_ms.map(ms);
-        if let Some(s) = &self.kill_signal {
-            c.kill_signal = signal_number(s)?;
-        }
-        if let Some(g) = self.kill_grace_ms {
-            c.kill_grace = ms(g);
-        }
-        if let Some(g) = self.cancel_grace_ms {
-            c.cancel_grace = ms(g);
-        }
-        if let Some(q) = self.queue_bound {
-            c.queue_bound = q;
-        }
-        if self.fail_fast == Some(true) {
-            c.backpressure = Backpressure::FailFast;
-        }
-        c.env = self.env.into_iter().collect();
-        if let Some(t) = self.start_timeout_ms {
-            c.start_timeout = ms(t);
-        }
-        if let Some(n) = self.max_restarts {
-            c.restart.max_restarts = n;
-        }
-        let mut runtimes = Runtimes::default();
-        if let Some(p) = self.python {
-            runtimes.python = PathBuf::from(p);
-        }
-        if let Some(n) = self.node {
-            runtimes.node = PathBuf::from(n);
-        }
-        c.runtimes = runtimes;
-        let mut limits = ResourceLimits::none();
-        if let Some(b) = self.memory_limit {
-            limits = limits.address_space(b);
-        }
-        if let Some(s) = self.cpu_seconds {
-            limits = limits.cpu_seconds(s);
-        }
-        c.limits = limits;
-        Ok(c)
-    }
-}
+use crate::{ms, parse, py_error, runtime};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -369,7 +224,9 @@ impl NativePool {
     /// Starts a pool (`config` is JSON); returns when `min` workers are ready.
     #[new]
     fn new(py: Python<'_>, config: &str) -> PyResult<Self> {
-        let config = parse::<PoolOpts>("pool options", config)?.config()?;
+        let config = parse::<HostPoolOptions>("pool options", config)?
+            .into_config(WorkerKind::Python)
+            .map_err(|e| py_error("InvalidArgument", e))?;
         let pool = py
             .detach(|| runtime().block_on(ChildPool::start(config)))
             .map_err(|e| py_error("StartFailed", e))?;

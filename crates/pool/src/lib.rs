@@ -27,6 +27,7 @@
 mod actor;
 mod config;
 mod error;
+mod host_options;
 mod listen;
 mod options;
 mod params;
@@ -44,6 +45,7 @@ pub use config::{
     DEFAULT_SOFT_KILL_BUSY_LIMIT, MIN_PING,
 };
 pub use error::{PoolError, StartError};
+pub use host_options::{signal_by_name, HostOptionError, HostPoolOptions};
 pub use listen::{Affinity, ConnectionServer, ServeConnections};
 pub use offload_balance::Algorithm;
 pub use offload_protocol::{StreamError, StreamReader, StreamWriter, DEFAULT_STREAM_STALL};
