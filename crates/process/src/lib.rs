@@ -21,6 +21,7 @@
 mod cgroup;
 mod child;
 mod child_job;
+mod clone3;
 mod contain;
 mod emitter;
 mod env_policy;

@@ -180,15 +180,12 @@ impl WorkerCommand {
             .find(|(k, _)| k == "PATH")
             .map(|(_, v)| v.as_os_str());
         let program = crate::vfork::find_program(&self.program, path).map_err(spawn_error)?;
-        let cgroup = if self.cgroup {
-            crate::cgroup::hierarchy().and_then(|h| {
-                crate::cgroup::WorkerCgroup::create(h)
-                    .map_err(|e| tracing::warn!(error = %e, "cannot create a worker cgroup; this worker is contained without one"))
-                    .ok()
-            })
-        } else {
-            None
-        };
+        let hierarchy = self.cgroup.then(crate::cgroup::hierarchy).flatten();
+        let cgroup = hierarchy.and_then(|h| {
+            crate::cgroup::WorkerCgroup::take(h)
+                .map_err(|e| tracing::warn!(error = %e, "cannot create a worker cgroup; this worker is contained without one"))
+                .ok()
+        });
         let setup = ChildSetup {
             channel_fd: -1,
             target_fd: CHANNEL_FD,
@@ -197,6 +194,9 @@ impl WorkerCommand {
             cgroup_procs_fd: cgroup
                 .as_ref()
                 .map_or(-1, crate::cgroup::WorkerCgroup::procs_fd),
+            cgroup_dir_fd: cgroup
+                .as_ref()
+                .map_or(-1, crate::cgroup::WorkerCgroup::dir_fd),
         };
         let (prepared, ends) = crate::vfork::Prepared::new(
             &program,
@@ -208,9 +208,12 @@ impl WorkerCommand {
             setup,
         )
         .map_err(spawn_error)?;
-        let started = spawner::spawn(prepared, ends).await.map_err(spawn_error)?;
+        let started = spawner::spawn(prepared, ends, hierarchy)
+            .await
+            .map_err(spawn_error)?;
         let pid = started.pid;
-        // The child moved itself in before `exec` and said whether it could.
+        // The child was created in its cgroup, or moved itself in before `exec` and said
+        // whether it could.
         let cgroup = cgroup.filter(|cg| {
             if !started.joined_cgroup {
                 tracing::warn!(pid, cgroup = %cg.dir().display(), "the worker is not in its cgroup; contained without it");
@@ -218,7 +221,7 @@ impl WorkerCommand {
             started.joined_cgroup
         });
         let cgroup = cgroup.map(|mut cg| {
-            cg.close_procs_fd();
+            cg.close_spawn_fds();
             cg
         });
         let child = WorkerChild::new(started).map_err(spawn_error)?;
@@ -333,6 +336,8 @@ mod spawner {
         prepared: Prepared,
         ends: ParentEnds,
         reply: oneshot::Sender<io::Result<Started>>,
+        /// After answering, make the next worker's cgroup while this one starts.
+        spare_in: Option<&'static crate::cgroup::Hierarchy>,
     }
 
     fn sender() -> &'static mpsc::Sender<Request> {
@@ -344,6 +349,9 @@ mod spawner {
                 .spawn(move || {
                     for req in rx {
                         let _ = req.reply.send(req.prepared.spawn(req.ends));
+                        if let Some(h) = req.spare_in {
+                            crate::cgroup::WorkerCgroup::prepare_spare(h);
+                        }
                     }
                 })
                 .expect("cannot start the offload-spawner thread");
@@ -351,12 +359,17 @@ mod spawner {
         })
     }
 
-    pub(super) async fn spawn(prepared: Prepared, ends: ParentEnds) -> io::Result<Started> {
+    pub(super) async fn spawn(
+        prepared: Prepared,
+        ends: ParentEnds,
+        spare_in: Option<&'static crate::cgroup::Hierarchy>,
+    ) -> io::Result<Started> {
         let (reply, rx) = oneshot::channel();
         let req = Request {
             prepared,
             ends,
             reply,
+            spare_in,
         };
         sender()
             .send(req)

@@ -1,4 +1,4 @@
-//! With `vfork.rs` (the spawn itself), `fdpass.rs` (descriptors over the channel) and `process/channel.rs`
+//! With `vfork.rs` (the spawn itself), `clone3.rs` (the spawn into a cgroup), `fdpass.rs` (descriptors over the channel) and `process/channel.rs`
 //! (the channel's registrations with the runtime), the only modules with `unsafe`: what a child does between
 //! its clone and `exec`, signals to process groups, waiting for a child (`pidfd_open`,
 //! `waitpid`), and the output pumps' non-blocking `read` of a pipe. Linux-only calls are behind `cfg(target_os = "linux")`.
@@ -24,14 +24,17 @@ pub(crate) struct ChildSetup {
     pub(crate) limits: ResourceLimits,
     /// An open `cgroup.procs` of the worker's cgroup (close-on-exec); `-1` for none.
     pub(crate) cgroup_procs_fd: RawFd,
+    /// The worker's cgroup directory, open (close-on-exec) for `clone3`'s
+    /// `CLONE_INTO_CGROUP` (`clone3.rs`); `-1` for none.
+    pub(crate) cgroup_dir_fd: RawFd,
 }
 
 impl ChildSetup {
-    /// Runs in the child between the clone and `execve` (`vfork.rs`); whether the child moved
-    /// itself into its cgroup.
-    pub(crate) fn apply(&self) -> io::Result<bool> {
-        let mut joined = false;
-        if self.cgroup_procs_fd >= 0 {
+    /// Runs in the child between the clone and `execve` (`vfork.rs`); whether the child is in
+    /// its cgroup: created there (`in_cgroup`, `clone3.rs`), or moved there by itself now.
+    pub(crate) fn apply(&self, in_cgroup: bool) -> io::Result<bool> {
+        let mut joined = in_cgroup;
+        if !in_cgroup && self.cgroup_procs_fd >= 0 {
             // Writing "0" moves the writing process. Not fatal: the parent learns whether it
             // worked and falls back to the other layers if the move failed.
             // SAFETY: write is async-signal-safe; the buffer is a static byte string.

@@ -241,18 +241,34 @@ impl Prepared {
     #[cfg(target_os = "linux")]
     fn clone_child(&self, shared: &Shared) -> io::Result<libc::pid_t> {
         let stack = ChildStack::get()?;
-        let arg = ChildArg {
+        let into_cgroup = ChildArg {
             prepared: self,
             shared,
+            in_cgroup: true,
+        };
+        let arg = ChildArg {
+            in_cgroup: false,
+            ..into_cgroup
         };
         let all = full_sigset();
         let mut old = empty_sigset();
         // SAFETY: blocks every signal in this thread around the clone (restored below), so no
         // handler runs in the child while it shares our memory. `child_main` gets a pointer to
-        // `arg`, alive until clone returns: with CLONE_VFORK that is after the child's execve
-        // or exit. The stack is ours alone (one spawning thread) and outlives the child's use.
+        // its `ChildArg`, alive until the clone returns: with CLONE_VFORK that is after the
+        // child's execve or exit. The stack is ours alone (one spawning thread) and outlives
+        // the child's use. First created in its cgroup (`clone3.rs`), else as before.
         let pid = unsafe {
             libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+            if let Some(pid) = crate::clone3::spawn_into_cgroup(
+                child_entry,
+                std::ptr::from_ref(&into_cgroup).cast_mut().cast(),
+                stack.bottom(),
+                STACK_SIZE,
+                self.setup.cgroup_dir_fd,
+            ) {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                return Ok(pid);
+            }
             let pid = libc::clone(
                 child_entry,
                 stack.top(),
@@ -283,6 +299,7 @@ impl Prepared {
             let arg = ChildArg {
                 prepared: self,
                 shared: &own,
+                in_cgroup: false,
             };
             child_main(&arg);
             let errno = own.errno.load(Ordering::Relaxed).to_ne_bytes();
@@ -313,9 +330,12 @@ fn reap_blocking(pid: libc::pid_t) {
     {}
 }
 
+#[derive(Clone, Copy)]
 struct ChildArg<'a> {
     prepared: &'a Prepared,
     shared: &'a Shared,
+    /// Created in its cgroup (`clone3.rs`): no `write("0")` to join it.
+    in_cgroup: bool,
 }
 
 #[cfg(target_os = "linux")]
@@ -356,7 +376,7 @@ fn child_main(arg: &ChildArg<'_>) {
             return fail(arg.shared);
         }
     }
-    match p.setup.apply() {
+    match p.setup.apply(arg.in_cgroup) {
         Ok(joined) => {
             if joined {
                 arg.shared.joined.store(1, Ordering::Release);
@@ -494,6 +514,12 @@ impl ChildStack {
             let _ = cell.set(s);
             Ok(s)
         })
+    }
+
+    /// The lowest usable address (above the guard page).
+    fn bottom(&self) -> *mut libc::c_void {
+        // SAFETY: inside the mapping.
+        unsafe { self.base.cast::<u8>().add(GUARD).cast() }
     }
 
     fn top(&self) -> *mut libc::c_void {

@@ -263,7 +263,7 @@ impl Actor {
         tracing::warn!(pool = %self.cfg.name, pid, "the worker's channel is closed; killing it");
         w.state = WorkerState::Stopping;
         let _ = self.balancer.del(&TargetId::from(pid));
-        w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
+        w.process.start_kill_for_closed_channel();
     }
 
     pub(super) fn send_to(&mut self, pid: u32, mut job: Job, pick: Pick) {

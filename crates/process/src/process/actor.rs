@@ -271,7 +271,7 @@ impl Actor {
                     // A hard kill's notice announces SIGKILL: a worker that exits by itself
                     // within the grace (its hook ran) was still killed.
                     ToWorker::Kill(_) if self.killed_with.is_none() => {
-                        self.attribute_kill(libc::SIGKILL);
+                        self.killed_with = Some(libc::SIGKILL);
                     }
                     _ => {}
                 }
@@ -314,22 +314,18 @@ impl Actor {
             }
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("injected fault: the process actor panics"),
-            Command::Kill { signal, grace } => {
-                self.attribute_kill(signal);
+            Command::Kill {
+                signal,
+                grace,
+                if_alive,
+            } => {
+                if self.killed_with.is_none() && !(if_alive && crate::sys::dying(self.pid)) {
+                    self.killed_with = Some(signal);
+                }
                 self.signal(signal);
                 let at = timer::deadline_in(grace);
                 self.kill_at = Some(self.kill_at.map_or(at, |k| k.min(at)));
             }
-        }
-    }
-
-    /// Records the first kill as the cause of the death to come, unless the process had
-    /// already begun to die by itself (`sys::dying`): then its own exit status stays the
-    /// outcome (a worker SIGKILLed from outside is `Crashed`, not `Killed` by the pool that
-    /// answered its closed channel with a kill).
-    fn attribute_kill(&mut self, signal: i32) {
-        if self.killed_with.is_none() && !crate::sys::dying(self.pid) {
-            self.killed_with = Some(signal);
         }
     }
 

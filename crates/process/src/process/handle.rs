@@ -39,6 +39,9 @@ pub(super) enum Command {
     Kill {
         signal: i32,
         grace: Duration,
+        /// The outcome names this kill only if the process had not begun to die by itself
+        /// (a kill that answers a closed channel), else always.
+        if_alive: bool,
     },
     /// A run that carries descriptors (`fds.rs`), already checked and classified.
     RunWithFds {
@@ -361,7 +364,11 @@ impl JobProcess {
 
     /// [`kill`](Self::kill) with an explicit first signal (SIGINT for seed parity).
     pub async fn kill_with(&self, signal: i32, grace: Duration) -> Outcome {
-        let _ = self.inner.commands.send(Command::Kill { signal, grace });
+        let _ = self.inner.commands.send(Command::Kill {
+            signal,
+            grace,
+            if_alive: false,
+        });
         self.exited().await
     }
 
@@ -389,7 +396,22 @@ impl JobProcess {
 
     /// Starts a kill with `signal`, without waiting for it.
     pub fn start_kill_with(&self, signal: i32, grace: Duration) {
-        let _ = self.inner.commands.send(Command::Kill { signal, grace });
+        let _ = self.inner.commands.send(Command::Kill {
+            signal,
+            grace,
+            if_alive: false,
+        });
+    }
+
+    /// SIGKILLs a worker whose channel closed or broke. The outcome says `Killed` only if the
+    /// process had not already begun to die by itself: a worker killed from outside closes
+    /// its channel before it becomes a zombie, and its own death (`Crashed`) is the cause.
+    pub fn start_kill_for_closed_channel(&self) {
+        let _ = self.inner.commands.send(Command::Kill {
+            signal: libc::SIGKILL,
+            grace: Duration::ZERO,
+            if_alive: true,
+        });
     }
 
     /// Test-only fault hook: makes this process's actor panic (`guard.rs` then kills the

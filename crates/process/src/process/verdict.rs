@@ -4,8 +4,9 @@
 //! and the actor (`actor.rs`) only gathers the facts.
 //!
 //! Precedence at exit, first match wins: the answer that already came; a protocol violation;
-//! the job's timeout; an explicit kill (the signal that ended it, else the one sent; a kill
-//! sent once the process had begun to die by itself is not one: `Actor::attribute_kill`); a
+//! the job's timeout; an explicit kill (the signal that ended it, else the one sent; the kill
+//! of a closed channel counts only if the process had not begun to die by itself:
+//! `JobProcess::start_kill_for_closed_channel`); a
 //! resource limit recognised from the signal or the stderr tail; in command mode a successful
 //! exit's stdout (JSON, else its text); else a crash (signal) or an exit code.
 
