@@ -72,6 +72,10 @@ pub(crate) unsafe fn spawn_into_cgroup(
     if cgroup_dir < 0 || UNSUPPORTED.load(Ordering::Relaxed) {
         return None;
     }
+    #[cfg(test)]
+    if tests::JOIN_BY_WRITE.load(Ordering::Relaxed) {
+        return None;
+    }
     let args = CloneArgs {
         flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
@@ -138,7 +142,13 @@ pub(crate) unsafe fn spawn_into_cgroup(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    /// Makes this process's spawns take the fallback (the child's `write("0")`), for the
+    /// test of both paths (`spawn.rs`).
+    pub(crate) static JOIN_BY_WRITE: AtomicBool = AtomicBool::new(false);
+
     #[test]
     fn clone_args_has_the_kernels_layout() {
         // CLONE_ARGS_SIZE_VER2: the size the kernel expects with `cgroup`.

@@ -378,3 +378,51 @@ mod spawner {
             .map_err(|_| io::Error::other("the offload-spawner thread dropped a request"))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    /// The cgroup v2 path of `pid` (the `0::` line).
+    fn cgroup_of(pid: u32) -> String {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Both ways into the worker's cgroup: created there (`clone3.rs`), and the fallback
+    /// where the child writes itself into `cgroup.procs`. Each spawn also leaves the next
+    /// worker's directory made (the spare), which the second spawn takes.
+    #[tokio::test]
+    async fn a_worker_starts_inside_its_own_cgroup_either_way() {
+        if crate::cgroup::hierarchy().is_none() {
+            eprintln!("SKIPPED: no writable cgroup v2 hierarchy here");
+            return;
+        }
+        for by_write in [false, true] {
+            crate::clone3::tests::JOIN_BY_WRITE.store(by_write, Ordering::Relaxed);
+            let mut w = WorkerCommand::new("/bin/sleep")
+                .arg("30")
+                .channel(false)
+                .cgroup(true)
+                .spawn()
+                .await
+                .unwrap();
+            let cg = w.cgroup.as_ref().expect("the worker has its cgroup");
+            let dir = cg.dir().to_string_lossy().into_owned();
+            let own = cgroup_of(w.pid);
+            assert!(
+                dir.ends_with(&own),
+                "by_write={by_write}: {own} is not {dir}"
+            );
+            assert!(own.contains("/offload-"), "{own}");
+            w.child.start_kill().unwrap();
+            w.child.wait().await.unwrap();
+        }
+        crate::clone3::tests::JOIN_BY_WRITE.store(false, Ordering::Relaxed);
+    }
+}
