@@ -385,18 +385,7 @@ pub(crate) fn forward_job(
 
 /// The stable code of a pool refusal.
 pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
-    match e {
-        PoolError::ShuttingDown => "ShuttingDown",
-        PoolError::QueueFull { .. } => "QueueFull",
-        PoolError::InvalidJob(m) if m.contains("no job") || m.contains("not found") => {
-            "JobNotFound"
-        }
-        PoolError::InvalidJob(_) => "InvalidJob",
-        PoolError::Fds(e) => e.name(),
-        PoolError::NoSuchWorker { .. } => "NoSuchWorker",
-        PoolError::OutOfRange(_) => "InvalidArgument",
-        _ => "PoolGone",
-    }
+    e.code()
 }
 
 /// A run's answer for JavaScript (see [`push_result_json`]).

@@ -42,17 +42,7 @@ fn kill_mode(mode: &str, grace_ms: u64) -> PyResult<KillMode> {
 
 /// The stable code of a pool refusal.
 pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
-    match e {
-        PoolError::ShuttingDown => "ShuttingDown",
-        PoolError::QueueFull { .. } => "QueueFull",
-        PoolError::InvalidJob(m) if m.contains("no job") || m.contains("not found") => {
-            "JobNotFound"
-        }
-        PoolError::InvalidJob(_) => "InvalidJob",
-        PoolError::NoSuchWorker { .. } => "NoSuchWorker",
-        PoolError::OutOfRange(_) => "InvalidArgument",
-        _ => "PoolGone",
-    }
+    e.code()
 }
 
 /// A pool's refusal as the JSON answer `{"error": {"code", "message"}}`.

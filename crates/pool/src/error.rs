@@ -49,9 +49,12 @@ pub enum PoolError {
         /// The bound.
         bound: usize,
     },
-    /// The job name is not valid or does not resolve.
+    /// The job name is not valid, is ambiguous, or resolves outside the jobs folder.
     #[error("{0}")]
     InvalidJob(String),
+    /// No job file has this name (Node and Python pools resolve names to files).
+    #[error("{0}")]
+    JobNotFound(String),
     /// No worker of the pool has this pid.
     #[error("the pool has no worker with pid {pid}")]
     NoSuchWorker {
@@ -74,4 +77,25 @@ pub enum PoolError {
     /// made (the process is out of descriptors, or the runtime has no I/O driver).
     #[error("the job's streams could not be made: {0}")]
     Streams(String),
+}
+
+impl PoolError {
+    /// The refusal's stable code, as the host bindings name it to their users (`code` of the
+    /// JavaScript and Python errors): `ShuttingDown`, `QueueFull`, `InvalidJob`,
+    /// `JobNotFound`, `NoSuchWorker`, `PoolGone`, `InvalidArgument`, `Streams`, or the
+    /// descriptor error's own name ([`FdError::name`](offload_process::FdError::name)).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ShuttingDown => "ShuttingDown",
+            Self::QueueFull { .. } => "QueueFull",
+            Self::InvalidJob(_) => "InvalidJob",
+            Self::JobNotFound(_) => "JobNotFound",
+            Self::NoSuchWorker { .. } => "NoSuchWorker",
+            Self::Gone => "PoolGone",
+            Self::OutOfRange(_) => "InvalidArgument",
+            Self::Fds(e) => e.name(),
+            Self::Streams(_) => "Streams",
+        }
+    }
 }

@@ -422,11 +422,16 @@ impl ChildPool {
         let path = match self.inner.kind {
             None => None,
             Some(kind) => {
-                let resolved = self
-                    .inner
-                    .jobs_dir
-                    .resolve_kind(job, kind)
-                    .map_err(|e| PoolError::InvalidJob(e.to_string()))?;
+                let resolved =
+                    self.inner
+                        .jobs_dir
+                        .resolve_kind(job, kind)
+                        .map_err(|e| match e {
+                            offload_process::ResolveError::NotFound { .. } => {
+                                PoolError::JobNotFound(e.to_string())
+                            }
+                            e => PoolError::InvalidJob(e.to_string()),
+                        })?;
                 Some(Arc::from(resolved.path.to_string_lossy().as_ref()))
             }
         };

@@ -540,6 +540,11 @@ async fn node_and_python_pools_run_jobs_and_resize() {
             );
             let bad = pool.run("../escape", json!(null)).await.unwrap_err();
             assert!(matches!(bad, PoolError::InvalidJob(_)), "{bad:?}");
+            assert_eq!(bad.code(), "InvalidJob");
+            let missing = pool.run("no_such_job", json!(null)).await.unwrap_err();
+            assert!(matches!(missing, PoolError::JobNotFound(_)), "{missing:?}");
+            assert_eq!(missing.code(), "JobNotFound");
+            assert!(missing.to_string().contains("no_such_job"), "{missing}");
             pool.resize(3).await.unwrap();
             wait_until("three workers", Duration::from_secs(20), || {
                 pool.pids().len() == 3
