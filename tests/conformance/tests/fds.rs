@@ -165,6 +165,38 @@ async fn a_worker_that_never_acknowledges_fails_the_run_typed_and_the_pool_stays
     .await;
 }
 
+/// With a log sink (the daemon's), answers wait for the output pumps' drain; an answer the
+/// supervisor makes itself, outside a read of the channel (here the missed acknowledgement),
+/// must not wait for a next read that may never come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_log_sink_a_run_whose_descriptors_fail_still_ends() {
+    guarded(async {
+        let script = repo_root().join("tests/conformance/fixtures/workers/no-ack-worker.py");
+        let mut cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
+            .size(1, 1)
+            .handle_signals(false);
+        cfg.fd_ack_timeout = Duration::from_millis(300);
+        let (sink, mut lines) = tokio::sync::mpsc::channel(64);
+        cfg.log_sink = Some(sink);
+        let reader = tokio::spawn(async move { while lines.recv().await.is_some() {} });
+        let pool = ChildPool::start(cfg).await.unwrap();
+        warm(&pool).await;
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let handle = pool
+            .run_with_fds("echo", json!(1), RunOptions::default(), vec![theirs.into()])
+            .await
+            .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(20), handle.result())
+            .await
+            .expect("the run's end never came");
+        assert_eq!(failed_name(&r), "FdAckTimeout", "{:?}", r.outcome);
+        drop(ours);
+        pool.shutdown(Duration::from_secs(5)).await;
+        reader.abort();
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_without_the_capability_fails_typed_before_anything_is_sent() {
     guarded(async {

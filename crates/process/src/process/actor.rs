@@ -120,7 +120,6 @@ impl Actor {
                     while let Some(frame) = self.reader.as_mut().and_then(FrameReader::next_buffered) {
                         self.on_frame(frame.map(Some));
                     }
-                    self.report_answers().await;
                 }
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
@@ -138,6 +137,10 @@ impl Actor {
                     self.kill_at = Some(timer::deadline_in(self.launch_rest.cancel_grace));
                 }
             }
+            // The answers of that read; and answers made here rather than read (a run whose
+            // descriptors could not be passed, `fds.rs`), now, not with a next read that may
+            // never come.
+            self.report_answers().await;
         };
         // The last frames may still be in the socket: read them before deciding.
         let drain_until = timer::deadline_in(DRAIN_AFTER_EXIT);
@@ -493,7 +496,7 @@ impl Actor {
     }
 
     /// Hands the answers gathered to the sink's hook, then the rest to the sink.
-    pub(super) fn hand_over_answers(&mut self) {
+    fn hand_over_answers(&mut self) {
         if self.answers.is_empty() {
             return;
         }

@@ -367,10 +367,7 @@ impl Actor {
         if let Some(r) = reply {
             let _ = r.send(Err(e.clone()));
         }
+        // Not from a read of the channel: the actor's loop reports it once this returns.
         self.on_answer(id.to_owned(), Err(e.to_error_info()));
-        if self.drains.is_empty() {
-            // Not from a read of the channel: no drain to wait for, handed over now.
-            self.hand_over_answers();
-        }
     }
 }
