@@ -132,15 +132,20 @@ async fn more_descriptors_than_the_limit_are_refused_at_submit_and_closed() {
     .await;
 }
 
+/// One worker that takes descriptors but never acknowledges them (300 ms to do it).
+fn no_ack_pool() -> PoolConfig {
+    let script = repo_root().join("tests/conformance/fixtures/workers/no-ack-worker.py");
+    let mut cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
+        .size(1, 1)
+        .handle_signals(false);
+    cfg.fd_ack_timeout = Duration::from_millis(300);
+    cfg
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_never_acknowledges_fails_the_run_typed_and_the_pool_stays_healthy() {
     guarded(async {
-        let script = repo_root().join("tests/conformance/fixtures/workers/no-ack-worker.py");
-        let mut cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
-            .size(1, 1)
-            .handle_signals(false);
-        cfg.fd_ack_timeout = Duration::from_millis(300);
-        let pool = ChildPool::start(cfg).await.unwrap();
+        let pool = ChildPool::start(no_ack_pool()).await.unwrap();
         let pid = warm(&pool).await;
         let mine = fd_links();
         for expect_index in [0, 0] {
@@ -171,11 +176,7 @@ async fn a_worker_that_never_acknowledges_fails_the_run_typed_and_the_pool_stays
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_log_sink_a_run_whose_descriptors_fail_still_ends() {
     guarded(async {
-        let script = repo_root().join("tests/conformance/fixtures/workers/no-ack-worker.py");
-        let mut cfg = PoolConfig::new(WorkerKind::Program(script), fixtures())
-            .size(1, 1)
-            .handle_signals(false);
-        cfg.fd_ack_timeout = Duration::from_millis(300);
+        let mut cfg = no_ack_pool();
         let (sink, mut lines) = tokio::sync::mpsc::channel(64);
         cfg.log_sink = Some(sink);
         let reader = tokio::spawn(async move { while lines.recv().await.is_some() {} });
