@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use offload_pool::{
     Canceller, ChildPool, HostPoolOptions, JobEvent, JobHandle, JobResult, KillMode, KillOrder,
-    PoolError, RunOptions, WorkerKind,
+    PoolError, RunOptions, StartError, WorkerKind,
 };
 use pyo3::prelude::*;
 use serde::Deserialize;
@@ -219,7 +219,11 @@ impl NativePool {
             .map_err(|e| py_error("InvalidArgument", e))?;
         let pool = py
             .detach(|| runtime().block_on(ChildPool::start(config)))
-            .map_err(|e| py_error("StartFailed", e))?;
+            .map_err(|e| match e {
+                // A limit of the options (min above max, ping below 10 ms, …), named by the pool.
+                StartError::Config(m) => py_error("InvalidArgument", m),
+                e => py_error("StartFailed", e),
+            })?;
         Ok(Self { pool })
     }
 

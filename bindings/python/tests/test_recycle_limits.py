@@ -88,8 +88,11 @@ def test_a_worker_that_stops_answering_pings_is_replaced(one: dict[str, Any]) ->
 
 
 def test_ping_options_are_checked() -> None:
-    with pytest.raises(offload.StartFailed, match="ping_interval"):
+    # A limit the pool checks at start is a bad argument, not a failed start.
+    with pytest.raises(offload.InvalidArgument, match="ping_interval"):
         offload.Pool(JOBS, ping_interval=0.001)
+    with pytest.raises(offload.InvalidArgument, match=r"min \(3\) is above max \(2\)"):
+        offload.Pool(JOBS, min=3, max=2)
     with pytest.raises(offload.InvalidArgument, match="ping_timeout"):
         offload.Pool(JOBS, ping_timeout=-1)
     with offload.Pool(JOBS, ping_interval=0, min=1) as pool:  # 0: never ping
