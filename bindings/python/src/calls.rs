@@ -29,7 +29,8 @@ use pyo3::prelude::*;
 use serde_json::{json, Value};
 
 use crate::deliver::{call_shared, deliver};
-use crate::pool::{ended, lock, refusal, NativeRun, Slot, Track};
+use crate::lock;
+use crate::run::{ended, refusal, End, NativeRun, Slot, Track};
 use crate::runtime;
 
 /// The error name of a call the executor's worker gave back (`REQUEUED` in `worker.py`).
@@ -41,24 +42,6 @@ pub(crate) const MAX_RESUBMITS: u32 = 8;
 /// The events a call's stream holds when nothing reads them as they come: `Started`, the
 /// begin, `Finished`, and a few more for the pool's own retries.
 const LIFECYCLE_EVENTS: usize = 16;
-
-/// What the executor's Python side gets at the end.
-pub(crate) enum End {
-    Value(String),
-    Raised(String, String),
-    Other(String, Option<&'static str>),
-}
-
-impl End {
-    /// `on_done`'s arguments: `(kind, payload, extra)`.
-    pub(crate) fn into_args(self) -> (u8, String, Option<String>) {
-        match self {
-            End::Value(v) => (0, v, None),
-            End::Raised(e, tb) => (1, e, Some(tb)),
-            End::Other(json, why) => (2, json, why.map(str::to_owned)),
-        }
-    }
-}
 
 /// Submits an executor call; see the module's doc.
 pub(crate) fn submit(

@@ -16,7 +16,7 @@
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use crate::pool::lock;
+use crate::lock;
 
 /// Where one call's end goes: to a waiting caller, or back to the runtime for delivery.
 pub(crate) struct Handoff<T> {

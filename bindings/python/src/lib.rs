@@ -28,8 +28,9 @@ mod child;
 mod deliver;
 mod handoff;
 mod pool;
+mod run;
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
@@ -58,6 +59,12 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> P
     serde_json::from_str(json).map_err(|e| py_error("InvalidArgument", format!("{what}: {e}")))
 }
 
+/// Locks `m`, taking the data of a poisoned lock as it is (a panic elsewhere must not make
+/// every later call panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Milliseconds to a duration.
 pub(crate) fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
@@ -72,7 +79,7 @@ pub(crate) fn signal_number(name: &str) -> PyResult<i32> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pool::NativePool>()?;
-    m.add_class::<pool::NativeRun>()?;
+    m.add_class::<run::NativeRun>()?;
     m.add_class::<child::NativeChildJob>()?;
     m.add_class::<child::NativeProcess>()?;
     Ok(())

@@ -1,22 +1,20 @@
-//! `NativePool`: `offload_pool::ChildPool` for Python, and `NativeRun`, one run on it.
+//! `NativePool`: `offload_pool::ChildPool` for Python (its runs are `run.rs`'s `NativeRun`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use offload_pool::{
-    Canceller, ChildPool, HostPoolOptions, JobEvent, JobHandle, JobResult, KillMode, KillOrder,
-    PoolError, RunOptions, StartError, WorkerKind,
+    ChildPool, HostPoolOptions, JobEvent, KillMode, KillOrder, RunOptions, StartError, WorkerKind,
 };
 use pyo3::prelude::*;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use tokio::sync::broadcast;
 
-use crate::calls::End;
 use crate::deliver::{call_back, call_shared};
-use crate::handoff::{Handoff, Waited};
+use crate::lock;
+use crate::run::{ended, refusal, NativeRun, Slot};
 use crate::{ms, parse, py_error, runtime};
 
 #[derive(Deserialize, Default)]
@@ -37,169 +35,6 @@ fn kill_mode(mode: &str, grace_ms: u64) -> PyResult<KillMode> {
             "InvalidArgument",
             format!("unknown kill mode {other:?}: use \"soft\" or \"hard\""),
         )),
-    }
-}
-
-/// The stable code of a pool refusal.
-pub(crate) fn pool_error_code(e: &PoolError) -> &'static str {
-    e.code()
-}
-
-/// A pool's refusal as the JSON answer `{"error": {"code", "message"}}`.
-pub(crate) fn refusal(e: &PoolError) -> String {
-    json!({"error": {"code": pool_error_code(e), "message": e.to_string()}}).to_string()
-}
-
-/// A run's end as the JSON answer `{"id", "outcome", "attempts"}`.
-pub(crate) fn ended(result: &JobResult) -> String {
-    json!({"id": result.id, "outcome": result.outcome, "attempts": result.attempts}).to_string()
-}
-
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Where a run is, for `cancel`.
-pub(crate) enum Slot {
-    /// Not yet accepted by the pool; `true` once cancelled.
-    Pending(bool),
-    Running(Canceller),
-    Done,
-}
-
-impl Slot {
-    /// Records the pool's handle of an accepted run, cancelling it if `cancel()` came first.
-    pub(crate) fn accept(slot: &Mutex<Slot>, handle: &JobHandle) {
-        let mut s = lock(slot);
-        if matches!(*s, Slot::Pending(true)) {
-            handle.cancel();
-        }
-        *s = Slot::Running(handle.canceller());
-    }
-
-    /// Whether `cancel()` was called on the run.
-    pub(crate) fn cancelled(slot: &Mutex<Slot>) -> bool {
-        matches!(*lock(slot), Slot::Pending(true))
-    }
-}
-
-/// The progress value the executor's worker sends when it begins a call (`calls.rs`).
-pub(crate) const BEGUN: &str = "b";
-
-/// What is known of a run's progress through the pool, read without the GIL.
-#[derive(Default)]
-pub(crate) struct Track {
-    /// Sent to a worker.
-    pub(crate) started: AtomicBool,
-    /// Begun by the executor's worker (its progress value `"b"`, `calls.rs`).
-    pub(crate) began: AtomicBool,
-    /// The run's events not read yet (an executor call without a timeout or progress
-    /// callback: nothing waits on them, `started()` and the run's end read them).
-    pub(crate) events: Mutex<Option<broadcast::Receiver<JobEvent>>>,
-}
-
-impl Track {
-    /// Reads the events queued so far: notes `Started` and the executor's begin, hands the
-    /// others to `other`.
-    pub(crate) fn drain(&self, mut other: impl FnMut(JobEvent)) {
-        let mut rx = lock(&self.events);
-        let Some(rx) = rx.as_mut() else {
-            return;
-        };
-        loop {
-            match rx.try_recv() {
-                Ok(ev) => self.note(ev, &mut other),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// Notes `Started` and the executor's begin, hands the other events to `other`.
-    pub(crate) fn note(&self, ev: JobEvent, other: &mut impl FnMut(JobEvent)) {
-        match ev {
-            JobEvent::Started { .. } => self.started.store(true, Ordering::Release),
-            JobEvent::Progress {
-                data: Value::String(s),
-                ..
-            } if s == BEGUN => {
-                self.began.store(true, Ordering::Release);
-            }
-            ev => other(ev),
-        }
-    }
-}
-
-/// One run on a pool: `cancel()` ends it (a queued run at once; a running one gets `cancel`,
-/// then its worker is killed after the pool's cancel grace).
-#[pyclass(module = "offload._native", frozen)]
-pub(crate) struct NativeRun {
-    pub(crate) slot: Arc<Mutex<Slot>>,
-    pub(crate) track: Arc<Track>,
-    /// An executor call's end, for a caller waiting in `take_end` (`handoff.rs`).
-    pub(crate) handoff: Arc<Handoff<End>>,
-}
-
-impl NativeRun {
-    pub(crate) fn new() -> Self {
-        Self {
-            slot: Arc::new(Mutex::new(Slot::Pending(false))),
-            track: Arc::new(Track::default()),
-            handoff: Arc::new(Handoff::default()),
-        }
-    }
-}
-
-/// How long `take_end` waits without the GIL before it checks for signals (Ctrl-C).
-const SIGNAL_CHECK: Duration = Duration::from_millis(100);
-
-#[pymethods]
-impl NativeRun {
-    /// Cancels the run; a no-op once it ended.
-    fn cancel(&self) {
-        let mut slot = lock(&self.slot);
-        match &mut *slot {
-            Slot::Pending(c) => *c = true,
-            Slot::Running(c) => c.cancel(),
-            Slot::Done => {}
-        }
-    }
-
-    /// Whether the run was sent to a worker (known only when submitted with `track_start`, and
-    /// for executor calls).
-    fn started(&self) -> bool {
-        if !self.track.started.load(Ordering::Acquire) {
-            self.track.drain(|_| {});
-        }
-        self.track.started.load(Ordering::Acquire)
-    }
-
-    /// An executor call's end `(kind, payload, extra)`, as `on_done` would get it, when it
-    /// comes within `timeout` seconds (`None`: no limit) and no other caller or the delivery
-    /// thread has it: the caller then settles the future itself. `None` otherwise. Waits
-    /// without the GIL; a signal handler that raises (Ctrl-C) ends the wait.
-    #[pyo3(signature = (timeout=None))]
-    fn take_end(
-        &self,
-        py: Python<'_>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<(u8, String, Option<String>)>> {
-        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        loop {
-            let slice = deadline.map_or(SIGNAL_CHECK, |d| {
-                d.saturating_duration_since(Instant::now())
-                    .min(SIGNAL_CHECK)
-            });
-            match py.detach(|| self.handoff.wait(slice)) {
-                Waited::End(end) => return Ok(Some(end.into_args())),
-                Waited::Elsewhere => return Ok(None),
-                Waited::TimedOut => {}
-            }
-            py.check_signals()?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-        }
     }
 }
 
@@ -354,7 +189,7 @@ impl NativePool {
     fn kill_worker(&self, py: Python<'_>, pid: u32, mode: &str, grace_ms: u64) -> PyResult<()> {
         let mode = kill_mode(mode, grace_ms)?;
         py.detach(|| runtime().block_on(self.pool.kill_worker(pid, mode)))
-            .map_err(|e| py_error(pool_error_code(&e), e))
+            .map_err(|e| py_error(e.code(), e))
     }
 
     /// Kills every worker (`order`: `"parallel"` or `"sequence"`) and ends the pool; returns
@@ -372,7 +207,7 @@ impl NativePool {
             }
         };
         py.detach(|| runtime().block_on(self.pool.kill_all(mode, order)))
-            .map_err(|e| py_error(pool_error_code(&e), e))
+            .map_err(|e| py_error(e.code(), e))
     }
 
     /// Kills every worker at once.

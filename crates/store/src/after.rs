@@ -35,7 +35,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::limits::LimitError;
-pub use crate::limits::MAX_AFTER;
+pub use crate::limits::{check_after_len as check_len, MAX_AFTER};
 use crate::{JobId, JobState, StoredError};
 
 /// One job a new job runs after.
@@ -113,22 +113,6 @@ pub fn resolve(after: &[After], index: usize, earlier: &[JobId]) -> Result<Vec<J
         }
     }
     Ok(ids)
-}
-
-/// Checks the number of `after` entries.
-///
-/// # Errors
-///
-/// [`LimitError`] over [`MAX_AFTER`].
-pub fn check_len(n: usize) -> Result<(), LimitError> {
-    if n > MAX_AFTER {
-        return Err(LimitError::new(
-            FIELD,
-            format!("of {n} ids"),
-            format!("at most {MAX_AFTER} ids"),
-        ));
-    }
-    Ok(())
 }
 
 /// The refusal of an `after` id that names no job (never submitted, deleted or purged).

@@ -216,7 +216,7 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
             format!("{MIN_PRIORITY}..={MAX_PRIORITY}"),
         ));
     }
-    crate::after::check_len(job.after.len())?;
+    check_after_len(job.after.len())?;
     if let Some(k) = &job.idempotency_key {
         if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY {
             return Err(LimitError::new(
@@ -225,6 +225,22 @@ pub fn check_job(job: &NewJob, max_timeout_ms: u64) -> Result<(), LimitError> {
                 format!("1..={MAX_IDEMPOTENCY_KEY} bytes"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Checks the number of `after` entries (`after::check_len`).
+///
+/// # Errors
+///
+/// [`LimitError`] over [`MAX_AFTER`].
+pub fn check_after_len(n: usize) -> Result<(), LimitError> {
+    if n > MAX_AFTER {
+        return Err(LimitError::new(
+            "after",
+            format!("of {n} ids"),
+            format!("at most {MAX_AFTER} ids"),
+        ));
     }
     Ok(())
 }

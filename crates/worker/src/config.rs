@@ -3,7 +3,7 @@
 
 use offload_protocol::{env, CHANNEL_FD, DEFAULT_MAX_FRAME, PROTOCOL_VERSION};
 
-use crate::worker::WorkerError;
+use crate::error::WorkerError;
 
 /// The worker's settings, read from the environment the supervisor sets.
 pub(crate) struct Config {

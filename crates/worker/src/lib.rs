@@ -4,6 +4,7 @@
 mod config;
 mod context;
 mod control;
+mod error;
 mod fd;
 mod fds;
 mod inbound;
@@ -16,7 +17,8 @@ mod worker;
 
 pub use context::{Context, JobError};
 pub use control::Control;
+pub use error::WorkerError;
 pub use fds::MAX_PENDING_FDS;
 pub use offload_protocol::{Receiver, StreamError, StreamReader, StreamWriter};
 pub use tokio_util::sync::CancellationToken;
-pub use worker::{Stopped, Worker, WorkerError};
+pub use worker::{Stopped, Worker};

@@ -20,13 +20,13 @@ use offload_protocol::{
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
-use thiserror::Error;
 use tokio::io::Interest;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::context::{Context, ContextInner, JobError, StopReason};
 use crate::control::{Control, KillHook, ShutdownHook, HOOK_MIN};
+use crate::error::WorkerError;
 use crate::fds::PendingFds;
 use crate::inbound::{Channel, Inbound, OnEnd, Read};
 use crate::job::BoxFuture;
@@ -74,27 +74,6 @@ pub enum Stopped {
     ChannelClosed,
     /// The supervisor sent the hard-kill notice: the kill hooks ran, `SIGKILL` follows.
     Killed,
-}
-
-/// Why the worker could not run or had to stop.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum WorkerError {
-    /// Not started by an offload supervisor, or started with a bad environment.
-    #[error("{0}")]
-    Environment(String),
-    /// The supervisor speaks only protocol versions this SDK does not.
-    #[error("supervisor speaks protocol {supervisor}, this worker needs {PROTOCOL_VERSION}")]
-    UnsupportedVersion {
-        /// `OFFLOAD_PROTOCOL`.
-        supervisor: u32,
-    },
-    /// A frame from the supervisor broke the protocol.
-    #[error("protocol error: {0}")]
-    Protocol(String),
-    /// The channel failed.
-    #[error("channel error: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 fn wrap<P, R, E, F, Fut>(f: F) -> Handler

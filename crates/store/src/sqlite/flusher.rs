@@ -24,24 +24,26 @@ use std::thread::JoinHandle;
 
 use crate::StoreError;
 
-/// A group of committed calls to answer once the WAL is flushed.
-pub(super) type Group = Vec<Box<dyn super::writer::Request>>;
+/// A group of committed calls to answer once the WAL is flushed (the writer's requests).
+pub(super) type Group<T> = Vec<T>;
 
 /// The flusher thread. Dropping it lets it finish the groups sent, then waits for it.
-pub(super) struct Flusher {
-    tx: Option<mpsc::Sender<Group>>,
+pub(super) struct Flusher<T> {
+    tx: Option<mpsc::Sender<Group<T>>>,
     thread: Option<JoinHandle<()>>,
     /// How many flushes it did (for tests and the curious).
     pub(super) flushes: Arc<AtomicU64>,
 }
 
-impl Flusher {
-    /// Starts the thread for the WAL at `wal`; `done` runs after each group was answered.
+impl<T: Send + 'static> Flusher<T> {
+    /// Starts the thread for the WAL at `wal`: each call of a group gets the flush's result
+    /// through `answer`, then `done` runs.
     pub(super) fn spawn(
         wal: PathBuf,
+        answer: impl Fn(T, Result<(), String>) + Send + 'static,
         done: impl Fn() + Send + 'static,
     ) -> Result<Self, StoreError> {
-        let (tx, rx) = mpsc::channel::<Group>();
+        let (tx, rx) = mpsc::channel::<Group<T>>();
         let flushes = Arc::new(AtomicU64::new(0));
         let counted = Arc::clone(&flushes);
         let thread = std::thread::Builder::new()
@@ -55,7 +57,7 @@ impl Flusher {
                         tracing::error!(error = %e, calls = group.len(), "cannot flush the store's WAL");
                     }
                     for request in group {
-                        request.reply(flushed.clone());
+                        answer(request, flushed.clone());
                     }
                     done();
                 }
@@ -70,7 +72,7 @@ impl Flusher {
 
     /// Flushes, then answers, `group` (already committed). `Err` gives it back if the thread
     /// is gone.
-    pub(super) fn send(&self, group: Group) -> Result<(), Group> {
+    pub(super) fn send(&self, group: Group<T>) -> Result<(), Group<T>> {
         match &self.tx {
             Some(tx) => tx.send(group).map_err(|e| e.0),
             None => Err(group),
@@ -78,7 +80,7 @@ impl Flusher {
     }
 }
 
-impl Drop for Flusher {
+impl<T> Drop for Flusher<T> {
     fn drop(&mut self) {
         drop(self.tx.take());
         if let Some(thread) = self.thread.take() {

@@ -180,7 +180,11 @@ impl Writer {
         let flusher = match wal {
             Some(wal) => {
                 let inbox = Arc::clone(&inbox);
-                Some(Flusher::spawn(wal, move || inbox.flushed())?)
+                Some(Flusher::spawn(
+                    wal,
+                    |r: Box<dyn Request>, commit| r.reply(commit),
+                    move || inbox.flushed(),
+                )?)
             }
             None => None,
         };
@@ -290,7 +294,7 @@ fn run(
     mut conn: Connection,
     inbox: &Inbox,
     max_batch: usize,
-    flusher: Option<Flusher>,
+    flusher: Option<Flusher<Box<dyn Request>>>,
     queued: &tokio::sync::Notify,
 ) {
     while let Some((mut lazy, mut durable)) = next_calls(inbox, max_batch) {
