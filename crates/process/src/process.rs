@@ -22,8 +22,9 @@
 //! - `event.rs`: [`ProcessEvent`], what the actor reports;
 //! - `launch.rs`: [`start_process`], [`ProcessOptions`], wiring a spawned worker to its actor;
 //! - `outbox.rs`: the channel's shared write buffer and its writer task;
-//! - `fds.rs`: runs that carry descriptors (`SCM_RIGHTS`), one acknowledged at a time;
-//! - `actor.rs`: the `select!` loop over frames, commands, the exit and the timers;
+//! - `fds.rs`: what descriptors a run may carry (`SCM_RIGHTS`), their limits and typed errors;
+//! - `actor.rs`: the `select!` loop over frames, commands, the exit and the timers; its
+//!   `actor/passing.rs` sends a run's descriptors, one acknowledged at a time;
 //! - `verdict.rs`: how the outcome is decided, as pure functions with their own table tests;
 //! - `output.rs`: the stdout and stderr pumps.
 

@@ -21,7 +21,6 @@ use tokio::time::Instant;
 use super::channel::ReadHalf;
 use super::errors::{CallError, SendError};
 use super::event::ProcessEvent;
-use super::fds::{FdRun, Passing};
 use super::handle::{Command, MainJob};
 use super::outbox::{CloseOnDrop, Outbox};
 use super::output::{self, DrainRequest};
@@ -33,6 +32,11 @@ use crate::limits::ResourceLimits;
 use crate::outcome::Outcome;
 use crate::spawn::signal_group;
 use crate::timer;
+
+mod passing;
+
+use passing::FdRun;
+pub(super) use passing::Passing;
 
 /// How long to keep reading the channel after the process exited (its last frames).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
@@ -89,7 +93,7 @@ pub(super) struct Actor {
     /// After the answer: when a process that has not exited gets killed.
     pub(super) linger_at: Option<Instant>,
     pub(super) launch_rest: LaunchRest,
-    /// Runs passing descriptors (`fds.rs`).
+    /// Runs passing descriptors (`actor/passing.rs`).
     pub(super) passing: Passing,
 }
 
@@ -138,7 +142,7 @@ impl Actor {
                 }
             }
             // The answers of that read; and answers made here rather than read (a run whose
-            // descriptors could not be passed, `fds.rs`), now, not with a next read that may
+            // descriptors could not be passed, `actor/passing.rs`), now, not with a next read that may
             // never come.
             self.report_answers().await;
         };
@@ -229,7 +233,7 @@ impl Actor {
             run = run.with_deadline(timer::epoch_ms_in(left));
         }
         if let Some(fds) = self.launch_rest.main_fds.take() {
-            // Sent once the handshake says the worker takes them (`fds.rs`).
+            // Sent once the handshake says the worker takes them (`actor/passing.rs`).
             let total = u32::try_from(fds.len()).unwrap_or(u32::MAX);
             return self.queue_fd_run(FdRun {
                 run,

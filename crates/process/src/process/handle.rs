@@ -43,7 +43,8 @@ pub(super) enum Command {
         /// (a kill that answers a closed channel), else always.
         if_alive: bool,
     },
-    /// A run that carries descriptors (`fds.rs`), already checked and classified.
+    /// A run that carries descriptors (`fds.rs` checked and classified them; `actor/passing.rs`
+    /// sends them).
     RunWithFds {
         run: Run,
         fds: Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>,

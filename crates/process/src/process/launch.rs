@@ -327,7 +327,7 @@ fn launch(mut l: Launch) -> JobProcess {
             command_mode: output.is_some(),
             main_fds: l.main_fds,
         },
-        passing: super::fds::Passing::new(l.fd_ack_timeout),
+        passing: super::actor::Passing::new(l.fd_ack_timeout),
     };
     let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
     let guard = ActorGuard {
