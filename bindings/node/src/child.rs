@@ -51,14 +51,7 @@ impl ExecOpts {
         if let Some(s) = &self.kill_signal {
             o.kill_signal = Some(signal_number(s)?);
         }
-        let mut limits = ResourceLimits::none();
-        if let Some(b) = self.memory_limit {
-            limits = limits.address_space(b);
-        }
-        if let Some(s) = self.cpu_seconds {
-            limits = limits.cpu_seconds(s);
-        }
-        o.limits = limits;
+        o.limits = ResourceLimits::of_host(self.memory_limit, self.cpu_seconds);
         o.id = self.id;
         Ok(o)
     }

@@ -45,14 +45,7 @@ impl ExecOpts {
         }
         o.env = self.env.into_iter().collect();
         o.cwd = self.cwd.map(PathBuf::from);
-        let mut limits = ResourceLimits::none();
-        if let Some(b) = self.memory_limit {
-            limits = limits.address_space(b);
-        }
-        if let Some(s) = self.cpu_seconds {
-            limits = limits.cpu_seconds(s);
-        }
-        o.limits = limits;
+        o.limits = ResourceLimits::of_host(self.memory_limit, self.cpu_seconds);
         o
     }
 }

@@ -190,14 +190,7 @@ impl HostPoolOptions {
             runtimes.node = PathBuf::from(n);
         }
         c.runtimes = runtimes;
-        let mut limits = ResourceLimits::none();
-        if let Some(b) = self.memory_limit {
-            limits = limits.address_space(b);
-        }
-        if let Some(s) = self.cpu_seconds {
-            limits = limits.cpu_seconds(s);
-        }
-        c.limits = limits;
+        c.limits = ResourceLimits::of_host(self.memory_limit, self.cpu_seconds);
         Ok(c)
     }
 }

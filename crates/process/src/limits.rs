@@ -22,6 +22,16 @@ impl ResourceLimits {
         Self::default()
     }
 
+    /// The limits a host binding's options name (its `memory_limit` in bytes and
+    /// `cpu_seconds`), each optional.
+    pub fn of_host(address_space_bytes: Option<u64>, cpu_seconds: Option<u64>) -> Self {
+        Self {
+            address_space_bytes,
+            cpu_seconds,
+            open_files: None,
+        }
+    }
+
     /// Sets the address-space limit in bytes.
     #[must_use]
     pub fn address_space(mut self, bytes: u64) -> Self {
