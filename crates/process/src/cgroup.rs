@@ -7,8 +7,8 @@
 //! `CLONE_INTO_CGROUP`, `clone3.rs`, x86-64 Linux 5.7+), or else moves itself there between
 //! the clone and `exec` (it writes `0` to an inherited `cgroup.procs` descriptor opened by the
 //! parent: one async-signal-safe `write`, see `sys.rs`). The next worker's cgroup directory is
-//! made ahead by the spawner thread ([`WorkerCgroup::take`]). Everything it starts is born there, whatever
-//! its session, process group or environment (leaving needs write access to a common
+//! made ahead by the spawner thread ([`WorkerCgroup::take`]). Everything the worker starts is
+//! born there, whatever its session, process group or environment (leaving needs write access to a common
 //! ancestor's `cgroup.procs`: an unprivileged job has none; a job running as root that moves
 //! itself out on purpose is not contained). So a grandchild that calls
 //! `setsid`, ignores SIGTERM and scrubs its environment is still found:

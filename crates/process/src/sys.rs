@@ -1,11 +1,13 @@
-//! With `vfork.rs` (the spawn itself), `clone3.rs` (the spawn into a cgroup), `fdpass.rs` (descriptors over the channel) and `process/channel.rs`
-//! (the channel's registrations with the runtime), the only modules with `unsafe`: what a child does between
-//! its clone and `exec`, signals to process groups, waiting for a child (`pidfd_open`,
-//! `waitpid`), and the output pumps' non-blocking `read` of a pipe. Linux-only calls are behind `cfg(target_os = "linux")`.
+//! With `vfork.rs` (the spawn itself), `clone3.rs` (the spawn into a cgroup), `fdpass.rs`
+//! (descriptors over the channel) and `process/channel.rs` (the channel's registrations with
+//! the runtime), the only modules with `unsafe`: what a child does between its clone and
+//! `exec`, signals to process groups, waiting for a child (`pidfd_open`, `waitpid`), and the
+//! output pumps' non-blocking `read` of a pipe. Linux-only calls are behind
+//! `cfg(target_os = "linux")`.
 //!
-//! Everything in [`ChildSetup::apply`] runs in the child (sharing the parent's memory), where only async-signal-safe
-//! functions may be called: no allocation, no locks, no logging. It uses raw `libc` calls on
-//! values prepared in the parent.
+//! Everything in [`ChildSetup::apply`] runs in the child (sharing the parent's memory), where
+//! only async-signal-safe functions may be called: no allocation, no locks, no logging. It uses
+//! raw `libc` calls on values prepared in the parent.
 #![allow(unsafe_code)]
 
 use std::io;

@@ -142,8 +142,8 @@ impl Actor {
                 }
             }
             // The answers of that read; and answers made here rather than read (a run whose
-            // descriptors could not be passed, `actor/passing.rs`), now, not with a next read that may
-            // never come.
+            // descriptors could not be passed, `actor/passing.rs`), now: not with a next read,
+            // which may never come.
             self.report_answers().await;
         };
         // The last frames may still be in the socket: read them before deciding.
