@@ -37,6 +37,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 mod broadcast;
 mod contain;
+mod defer;
 mod direct;
 mod health;
 mod jobs;
@@ -57,7 +58,7 @@ use crate::shared::{PanicGuard, Shared};
 use crate::timers::{Key, Timers};
 use crate::types::{Attempt, JobEvent, JobId, PoolEvent, WorkerState};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Timer {
     /// A job's attempt ran past its timeout.
     JobTimeout { id: JobId, pid: u32 },
@@ -220,6 +221,8 @@ struct Actor {
     in_sink: Arc<AtomicUsize>,
     /// Where the state lives, for the workers' answer hooks.
     direct: Weak<Direct>,
+    /// Timers put off while a worker's input waits to be handled (host reading, `defer.rs`).
+    deferred: HashMap<Timer, u32>,
 }
 
 /// Inputs of one kind handled in a row before the queue is dispatched again: a burst of
@@ -286,6 +289,7 @@ pub(crate) async fn run(
         replies: RefCell::new(Vec::new()),
         in_sink: Arc::clone(&in_sink),
         direct: Arc::downgrade(&direct),
+        deferred: HashMap::new(),
         cfg,
     };
     actor
@@ -438,6 +442,9 @@ impl Actor {
 
     /// Routes an expired timer to the role it belongs to.
     fn on_timer(&mut self, t: Timer) {
+        if self.defer_for_input(t) {
+            return;
+        }
         match t {
             Timer::JobTimeout { id, pid } => self.on_job_timeout(id, pid),
             Timer::CancelGrace { id, pid } => self.on_cancel_grace(id, pid),

@@ -224,6 +224,26 @@ pub struct PoolConfig {
     /// How long a worker has to acknowledge each descriptor passed (default 5 s); one that
     /// misses it fails that run and gets no more descriptors.
     pub fd_ack_timeout: Duration,
+    /// Read the workers' channels on the host's own thread (see [`HostReader`]); default none:
+    /// the pool's runtime reads them. Not used with a [`log_sink`](Self::log_sink).
+    pub host_reader: Option<HostReader>,
+}
+
+/// Given each new worker's channel, to read on the host's own thread (the Node addon watches
+/// it from the JavaScript thread's event loop and calls
+/// [`HostChannel::read_ready`](offload_process::HostChannel::read_ready) when it is readable):
+/// a job's answer then completes on that thread, without waking the pool's runtime, and a
+/// submission from that thread is written there too. The pool still decides every timeout on
+/// what the worker sent: before one, the worker's process reads the channel itself.
+#[derive(Clone)]
+pub struct HostReader(
+    pub std::sync::Arc<dyn Fn(std::sync::Arc<offload_process::HostChannel>) + Send + Sync>,
+);
+
+impl std::fmt::Debug for HostReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HostReader")
+    }
 }
 
 impl PoolConfig {
@@ -266,6 +286,7 @@ impl PoolConfig {
             log_sink: None,
             max_fds_per_run: offload_process::DEFAULT_MAX_FDS_PER_RUN,
             fd_ack_timeout: offload_process::DEFAULT_FD_ACK_TIMEOUT,
+            host_reader: None,
         }
     }
 

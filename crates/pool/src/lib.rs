@@ -41,7 +41,7 @@ mod timers;
 mod types;
 
 pub use config::{
-    Backpressure, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind,
+    Backpressure, HostReader, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind,
     DEFAULT_SOFT_KILL_BUSY_LIMIT, MIN_PING,
 };
 pub use error::{PoolError, StartError};

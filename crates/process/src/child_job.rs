@@ -404,6 +404,7 @@ impl ChildJob {
             cgroup: config.cgroups,
             max_fds_per_run: config.max_fds_per_run,
             fd_ack_timeout: config.fd_ack_timeout,
+            host_read: false,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);

@@ -51,8 +51,9 @@ pub use markers::{SUPERVISOR_ENV, WORKER_ENV};
 pub use offload_protocol::{ErrorInfo, Receiver};
 pub use outcome::{Limit, Outcome};
 pub use process::{
-    start_process, CallError, FdError, JobProcess, OutputItem, ProcessEvent, ProcessOptions,
-    SendError, Stream, DEFAULT_FD_ACK_TIMEOUT, DEFAULT_MAX_FDS_PER_RUN, MAX_LOG_LINE,
+    start_process, CallError, FdError, HostChannel, HostRead, JobProcess, OutputItem, ProcessEvent,
+    ProcessOptions, SendError, Stream, DEFAULT_FD_ACK_TIMEOUT, DEFAULT_MAX_FDS_PER_RUN,
+    MAX_LOG_LINE,
 };
 pub use reaper::pids_with_env;
 pub use resolve::{check_name, JobKind, JobsDir, ResolveError, ResolvedJob};

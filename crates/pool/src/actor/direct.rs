@@ -54,6 +54,12 @@ pub(crate) struct Direct {
     /// Wakes the actor's task after a direct input that needs it (the pool finished, or a
     /// direct input panicked).
     pub(super) wake: Notify,
+    /// The host's thread reads the workers' channels ([`crate::HostReader`]): it writes its
+    /// submissions too.
+    host_reads: bool,
+    /// The pool's runtime, entered by a direct input from a thread outside it (the host's):
+    /// what it does may arm a timer or spawn a task.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl std::fmt::Debug for Direct {
@@ -68,8 +74,10 @@ impl std::fmt::Debug for Direct {
 pub(super) type Replies = Vec<(Reply, JobResult)>;
 
 impl Direct {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(host_reads: bool) -> Self {
         Self {
+            host_reads,
+            runtime: tokio::runtime::Handle::try_current().ok(),
             actor: Mutex::new(None),
             in_channel: AtomicUsize::new(0),
             broken: AtomicBool::new(false),
@@ -131,10 +139,11 @@ impl Direct {
         if self.in_channel.load(Ordering::Acquire) > 0 {
             return Err(Box::new(s));
         }
-        if tokio::runtime::Handle::try_current().is_err() {
-            // From a thread outside the runtime (the Node addon's JavaScript thread) writing
-            // the frame here cost more wake-ups than it saved (`bench/peers/README.md`, "The
-            // data path without the actor"): the actor's task dispatches it.
+        if !self.host_reads && tokio::runtime::Handle::try_current().is_err() {
+            // From a thread outside the runtime that does not also read the answers (the
+            // Node addon's JavaScript thread without host reading), writing the frame here cost
+            // more wake-ups than it saved (`bench/peers/README.md`, "The data path without the
+            // actor"): the actor's task dispatches it.
             return Err(Box::new(s));
         }
         let replies = self.run_locked(guard, |a| a.on_submit(s));
@@ -149,6 +158,10 @@ impl Direct {
         mut guard: MutexGuard<'_, Option<Actor>>,
         f: impl FnOnce(&mut Actor),
     ) -> Replies {
+        let _entered = match (&self.runtime, tokio::runtime::Handle::try_current()) {
+            (Some(rt), Err(_)) => Some(rt.enter()),
+            _ => None,
+        };
         let run = catch_unwind(AssertUnwindSafe(|| {
             let Some(actor) = guard.as_mut() else {
                 return (Vec::new(), false);

@@ -397,6 +397,8 @@ impl Actor {
             in_sink: Arc::clone(&self.in_sink),
         }));
         opts.log_sink.clone_from(&cfg.log_sink);
+        let host_reader = cfg.host_reader.clone().filter(|_| cfg.log_sink.is_none());
+        opts.host_read = host_reader.is_some();
         opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();
         let env = cfg.env.clone();
@@ -427,6 +429,9 @@ impl Actor {
             // for it is gone (`supervise.rs` kills what `shared` lists).
             if let Ok(p) = &result {
                 shared.map().insert(p.pid(), p.clone());
+                if let (Some(reader), Some(channel)) = (&host_reader, p.host_channel()) {
+                    (reader.0)(Arc::clone(channel));
+                }
             }
             if let Err(mpsc::error::SendError(SpawnResult { result: Ok(p), .. })) =
                 tx.send(SpawnResult { index, result })

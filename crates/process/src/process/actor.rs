@@ -33,8 +33,10 @@ use crate::outcome::Outcome;
 use crate::spawn::signal_group;
 use crate::timer;
 
+mod host;
 mod passing;
 
+pub(super) use host::HostSide;
 use passing::FdRun;
 pub(super) use passing::Passing;
 
@@ -68,6 +70,8 @@ pub(super) struct LaunchRest {
 pub(super) struct Actor {
     pub(super) pid: u32,
     pub(super) reader: Option<FrameReader<ReadHalf>>,
+    /// The channel read by the host's thread instead (`host_read.rs`, `actor/host.rs`).
+    pub(super) host: Option<HostSide>,
     /// The channel's write buffer (shared with the handles); `None` once the actor closed it.
     pub(super) writer: Option<Outbox>,
     /// Closes the outbox if the actor ends or panics without closing it.
@@ -125,6 +129,7 @@ impl Actor {
                         self.on_frame(frame.map(Some));
                     }
                 }
+                input = host::next_input(&mut self.host) => self.on_queued_input(input),
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
                     // Every handle is gone; the process keeps running until its manager or
@@ -132,9 +137,16 @@ impl Actor {
                     None => commands = mpsc::unbounded_channel().1,
                 },
                 status = child.wait() => break status,
-                () = sleep_until_opt(self.timeout_at) => self.on_timeout(),
+                () = sleep_until_opt(self.timeout_at) => {
+                    // What the worker sent before its deadline counts (host reading).
+                    self.drain_host();
+                    self.on_timeout();
+                }
                 () = sleep_until_opt(self.kill_at) => self.escalate(),
-                () = sleep_until_opt(self.passing.ack_at) => self.on_fd_ack_timeout(),
+                () = sleep_until_opt(self.passing.ack_at) => {
+                    self.drain_host();
+                    self.on_fd_ack_timeout();
+                }
                 () = sleep_until_opt(self.linger_at) => {
                     self.linger_at = None;
                     self.signal(self.launch_rest.kill_signal);
@@ -145,9 +157,11 @@ impl Actor {
             // descriptors could not be passed, `actor/passing.rs`), now: not with a next read,
             // which may never come.
             self.report_answers().await;
+            self.settle_host();
         };
         // The last frames may still be in the socket: read them before deciding.
         let drain_until = timer::deadline_in(DRAIN_AFTER_EXIT);
+        self.drain_host_at_exit(drain_until).await;
         while self.reader.is_some() {
             match tokio::time::timeout_at(drain_until, next_frame(&mut self.reader)).await {
                 Ok(frame) => self.on_frame(frame),
@@ -251,7 +265,7 @@ impl Actor {
     }
 
     pub(super) fn send_frame(&mut self, msg: &ToWorker) -> Result<(), SendError> {
-        let writer = self.writer.as_ref().ok_or(if self.reader.is_none() {
+        let writer = self.writer.as_ref().ok_or(if !self.reading() {
             SendError::NoChannel
         } else {
             SendError::Closed
@@ -289,6 +303,7 @@ impl Actor {
             Command::Call { id, msg, reply } => match self.send_frame(&msg) {
                 Ok(()) => {
                     self.pending_calls.insert(id, reply);
+                    self.count_calls();
                 }
                 Err(e) => {
                     let _ = reply.send(Err(CallError::Send(e)));
@@ -319,6 +334,7 @@ impl Actor {
                     reply,
                 });
             }
+            Command::Drain => self.drain_host(),
             #[cfg(feature = "fault-injection")]
             Command::Panic => panic!("injected fault: the process actor panics"),
             Command::Kill {
@@ -378,6 +394,7 @@ impl Actor {
             self.protocol_error = Some(message);
         }
         self.reader = None;
+        self.stop_host();
         self.close_writer();
         self.signal(libc::SIGKILL);
     }
@@ -395,14 +412,16 @@ impl Actor {
         if let Some(reply) = offload_protocol::decode_handle_reply(&line) {
             return self.on_handle_reply(reply);
         }
-        let msg = match decode_from_worker(&line) {
-            Ok(Decoded::Message(m)) => m,
+        match decode_from_worker(&line) {
+            Ok(Decoded::Message(m)) => self.on_message(m),
             Ok(Decoded::Ignored { reason }) => {
                 tracing::debug!(pid = self.pid, %reason, "frame ignored");
-                return;
             }
-            Err(e) => return self.protocol_violation(e.to_string()),
-        };
+            Err(e) => self.protocol_violation(e.to_string()),
+        }
+    }
+
+    fn on_message(&mut self, msg: FromWorker) {
         let pid = self.pid;
         match msg {
             FromWorker::Ready(r) => {
@@ -451,6 +470,7 @@ impl Actor {
     pub(super) fn on_answer(&mut self, id: String, result: Result<Value, ErrorInfo>) {
         if let Some(reply) = self.pending_calls.remove(&id) {
             let _ = reply.send(result.map_err(CallError::Failed));
+            self.count_calls();
             return;
         }
         let is_main = self.launch_rest.main.as_ref().is_some_and(|m| m.id == id);
@@ -500,7 +520,7 @@ impl Actor {
     }
 
     /// Hands the answers gathered to the sink's hook, then the rest to the sink.
-    fn hand_over_answers(&mut self) {
+    pub(super) fn hand_over_answers(&mut self) {
         if self.answers.is_empty() {
             return;
         }

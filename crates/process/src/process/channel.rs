@@ -29,6 +29,17 @@ pub(crate) fn split(stream: tokio::net::UnixStream) -> io::Result<(ReadHalf, Wri
     Ok((ReadHalf(reader), WriteHalf(writer)))
 }
 
+/// Splits a worker's channel into a reading half registered with no runtime (the host reads
+/// it, `host_read.rs`) and the writing half.
+pub(crate) fn split_unregistered(
+    stream: tokio::net::UnixStream,
+) -> io::Result<(UnixStream, WriteHalf)> {
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(true)?;
+    let writer = stream.try_clone()?;
+    Ok((stream, WriteHalf(writer)))
+}
+
 /// Registers `stream` with the current runtime for `interest` only.
 fn register(stream: UnixStream, interest: Interest) -> io::Result<AsyncFd<UnixStream>> {
     // SAFETY: the `AsyncFd` owns `stream`, so its descriptor stays open (and is not reused) for

@@ -57,6 +57,8 @@ pub(super) enum Command {
         main: MainJob,
         timeout: Option<Duration>,
     },
+    /// Host reading (`host_read.rs`): the actor reads the socket itself now.
+    Drain,
     /// Test-only: makes the actor panic (`fault-injection` feature).
     #[cfg(feature = "fault-injection")]
     Panic,
@@ -89,6 +91,8 @@ pub(super) struct HandleInner {
     pub(super) containment: Arc<Containment>,
     /// The largest number of descriptors one run may carry.
     pub(super) max_fds_per_run: usize,
+    /// The channel, when the host reads it (`host_read.rs`).
+    pub(super) host: Option<Arc<super::host_read::HostChannel>>,
 }
 
 impl JobProcess {
@@ -105,6 +109,27 @@ impl JobProcess {
     /// The pid (also the process group id).
     pub fn pid(&self) -> u32 {
         self.inner.pid
+    }
+
+    /// The channel to read on the host's own thread, for a process started with
+    /// [`ProcessOptions::host_read`](crate::ProcessOptions::host_read).
+    pub fn host_channel(&self) -> Option<&Arc<super::host_read::HostChannel>> {
+        self.inner.host.as_ref()
+    }
+
+    /// Something the worker sent waits to be handled (host reading only; else always false).
+    /// Call [`drain_input`](Self::drain_input) before deciding anything on what it has not
+    /// said yet (a timeout).
+    pub fn input_pending(&self) -> bool {
+        self.inner.host.as_ref().is_some_and(|h| h.input_pending())
+    }
+
+    /// Host reading: the process's actor reads the channel itself now, whatever the host's
+    /// thread is doing (what it reads is handled as usual; answers reach the pool's hook).
+    pub fn drain_input(&self) {
+        if self.inner.host.is_some() {
+            let _ = self.inner.commands.send(Command::Drain);
+        }
     }
 
     /// The job it was started for, if any.

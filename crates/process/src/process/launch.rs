@@ -16,6 +16,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use super::actor::{Actor, LaunchRest, Outputs};
 use super::event::{OutputItem, ProcessEvent, Stream};
 use super::handle::{HandleInner, JobProcess, MainJob};
+use super::host_read::{HostChannel, HostInput};
 use super::outbox::{CloseOnDrop, Outbox};
 use super::output;
 use crate::contain::Containment;
@@ -50,6 +51,7 @@ struct Launch {
     pub(crate) max_fds_per_run: usize,
     pub(crate) fd_ack_timeout: Duration,
     pub(crate) main_fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
+    pub(crate) host_read: bool,
 }
 
 /// How a supervised process behaves; the defaults suit a long-lived pool worker.
@@ -93,6 +95,13 @@ pub struct ProcessOptions {
     pub max_fds_per_run: usize,
     /// How long the worker has to acknowledge each descriptor passed (default 5 s).
     pub fd_ack_timeout: Duration,
+    /// The channel is read by the host's own thread through
+    /// [`JobProcess::host_channel`] instead of a runtime task (see [`HostChannel`]; the Node
+    /// addon's JavaScript thread). Ignored with a log sink or a main job (a `ChildJob`), whose
+    /// answers the actor must see first. Default false.
+    ///
+    /// [`HostChannel`]: crate::HostChannel
+    pub host_read: bool,
 }
 
 impl Default for ProcessOptions {
@@ -112,6 +121,7 @@ impl Default for ProcessOptions {
             cgroup: true,
             max_fds_per_run: super::fds::DEFAULT_MAX_FDS_PER_RUN,
             fd_ack_timeout: super::fds::DEFAULT_FD_ACK_TIMEOUT,
+            host_read: false,
         }
     }
 }
@@ -174,6 +184,7 @@ pub(crate) async fn start(
         .cgroup(opts.cgroup)
         .spawn()
         .await?;
+    let host_read = opts.host_read && dispatch.main.is_none() && opts.log_sink.is_none();
     Ok(launch(Launch {
         worker,
         marker,
@@ -193,6 +204,7 @@ pub(crate) async fn start(
         on_exit: opts.on_exit,
         max_fds_per_run: opts.max_fds_per_run,
         fd_ack_timeout: opts.fd_ack_timeout,
+        host_read,
         main_fds: dispatch.main_fds,
     }))
 }
@@ -205,16 +217,29 @@ fn launch(mut l: Launch) -> JobProcess {
         std::mem::take(&mut l.marker),
         l.worker.cgroup.take(),
     ));
-    // The channel: the actor reads it; the actor and every handle write into its outbox.
+    // The channel: the actor (or the host, `host_read.rs`) reads it; the actor and every
+    // handle write into its outbox.
     let outbox = l.worker.channel.take().and_then(|ch| {
         // Cannot fail for a socket the runtime took (its registration moves to the halves); if
         // it did, the worker has no channel, which its handshake timeout reports.
-        let (rd, wr) = super::channel::split(ch)
+        let halves = if l.host_read {
+            super::channel::split_unregistered(ch).and_then(|(rd, wr)| {
+                let (host, rx) = HostChannel::new(pid, rd, l.max_frame, l.sink_hook.clone())?;
+                Ok((Reading::Host(host, rx), wr))
+            })
+        } else {
+            super::channel::split(ch).map(|(rd, wr)| (Reading::Runtime(rd), wr))
+        };
+        let (rd, wr) = halves
             .map_err(|e| tracing::warn!(pid, error = %e, "cannot split the worker's channel"))
             .ok()?;
         Some((rd, Outbox::start(wr, l.max_frame)))
     });
     let writer = outbox.as_ref().map(|(_, o)| o.clone());
+    let host_channel = outbox.as_ref().and_then(|(rd, _)| match rd {
+        Reading::Host(h, _) => Some(Arc::clone(h)),
+        Reading::Runtime(_) => None,
+    });
     let (events, first_events) = broadcast::channel(EVENT_CAPACITY);
     // A worker with a reliable sink (a pool's) gets no buffered first subscriber: nobody may
     // ever read it, and it would hold the last 1,024 events (answers included) in memory.
@@ -256,6 +281,7 @@ fn launch(mut l: Launch) -> JobProcess {
         kill_signal: l.kill_signal,
         containment: Arc::clone(&containment),
         max_fds_per_run: l.max_fds_per_run,
+        host: host_channel,
     });
 
     let stdout = l.worker.child.stdout.take();
@@ -296,11 +322,24 @@ fn launch(mut l: Launch) -> JobProcess {
         });
     }
 
-    let reader = outbox.map(|(rd, _)| FrameReader::new(rd, l.max_frame));
+    let (reader, host) = match outbox.map(|(rd, _)| rd) {
+        Some(Reading::Runtime(rd)) => (Some(FrameReader::new(rd, l.max_frame)), None),
+        Some(Reading::Host(channel, rx)) => (
+            None,
+            Some(super::actor::HostSide {
+                channel,
+                rx,
+                ended: false,
+                handled: 0,
+            }),
+        ),
+        None => (None, None),
+    };
 
     let actor = Actor {
         pid,
         reader,
+        host,
         _close_outbox: writer.clone().map(CloseOnDrop),
         writer,
         emitter,
@@ -350,4 +389,12 @@ fn launch(mut l: Launch) -> JobProcess {
     );
     tokio::spawn(crate::guard::guarded(run, guard));
     handle
+}
+
+/// Who reads a worker's channel.
+enum Reading {
+    /// The actor, through the runtime.
+    Runtime(super::channel::ReadHalf),
+    /// The host's thread (`host_read.rs`), handing the actor what it does not handle.
+    Host(Arc<HostChannel>, mpsc::UnboundedReceiver<HostInput>),
 }

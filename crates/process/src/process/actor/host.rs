@@ -1,0 +1,140 @@
+//! The actor's side of a channel the host reads (`host_read.rs`): the inputs the host hands
+//! over through the queue, and the actor's own reads of the socket before a decision.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::Actor;
+use crate::process::host_read::{HostChannel, HostInput};
+
+/// How often the actor looks at the socket again while it waits for the worker's last frames
+/// after its exit (nothing wakes it: the socket is registered with no runtime).
+const EXIT_POLL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The channel and the queue of what the host read.
+pub(in crate::process) struct HostSide {
+    pub(in crate::process) channel: Arc<HostChannel>,
+    pub(in crate::process) rx: mpsc::UnboundedReceiver<HostInput>,
+    /// The worker closed its end, or the actor stopped reading (a protocol violation).
+    pub(in crate::process) ended: bool,
+    /// Inputs of the queue handled and not yet counted off (see [`Actor::settle_host`]).
+    pub(in crate::process) handled: usize,
+}
+
+/// The next input of the host's queue (never, without host reading).
+pub(super) async fn next_input(host: &mut Option<HostSide>) -> HostInput {
+    match host {
+        // The channel holds the sender for as long as the actor holds the channel.
+        Some(h) => match h.rx.recv().await {
+            Some(input) => input,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+impl Actor {
+    /// The channel is read, by the actor's reader or by the host.
+    pub(super) fn reading(&self) -> bool {
+        self.reader.is_some() || self.host.as_ref().is_some_and(|h| !h.ended)
+    }
+
+    /// An input from the host's queue, and the rest of the queue without the select. They are
+    /// counted off the queue only after their answers were handed over ([`Self::settle_host`]):
+    /// until then the host gives later answers to the actor too, so none overtakes them.
+    pub(super) fn on_queued_input(&mut self, first: HostInput) {
+        self.on_host_input(first);
+        let mut n = 1;
+        while let Some(input) = self.host.as_mut().and_then(|h| h.rx.try_recv().ok()) {
+            self.on_host_input(input);
+            n += 1;
+        }
+        if let Some(h) = &mut self.host {
+            h.handled += n;
+        }
+    }
+
+    /// After the loop's answers were handed over: the inputs handled leave the count.
+    pub(super) fn settle_host(&mut self) {
+        if let Some(h) = &mut self.host {
+            for _ in 0..std::mem::take(&mut h.handled) {
+                h.channel.handled();
+            }
+        }
+    }
+
+    fn on_host_input(&mut self, input: HostInput) {
+        if self.host.as_ref().is_none_or(|h| h.ended) {
+            // After a violation or the end: nothing more counts.
+            return;
+        }
+        match input {
+            HostInput::Message(m) => self.on_message(m),
+            HostInput::Answer(id, result) => self.on_answer(id, result),
+            HostInput::Line(line) => self.on_frame(Ok(Some(line))),
+            HostInput::Violation(message) => self.protocol_violation(message),
+            HostInput::End => {
+                if let Some(h) = &mut self.host {
+                    h.ended = true;
+                }
+            }
+        }
+    }
+
+    /// Reads the socket here, under the channel's lock: first what the host queued, then what
+    /// the socket holds, then the answers go to the hook; the host's next read comes after.
+    pub(super) fn drain_host(&mut self) {
+        let Some(channel) = self.host.as_ref().map(|h| Arc::clone(&h.channel)) else {
+            return;
+        };
+        let mut lock = channel.lock();
+        let mut queued = 0;
+        while let Some(input) = self.host.as_mut().and_then(|h| h.rx.try_recv().ok()) {
+            self.on_host_input(input);
+            queued += 1;
+        }
+        if self.host.as_ref().is_some_and(|h| !h.ended) {
+            for input in HostChannel::read_for_actor(&mut lock) {
+                self.on_host_input(input);
+            }
+        }
+        // No log sink with host reading: the answers need no drain of the output pumps.
+        self.hand_over_answers();
+        for _ in 0..queued {
+            channel.handled();
+        }
+        self.settle_host();
+    }
+
+    /// After the exit: the last frames, until the end of file or `until`; then the host stops.
+    pub(super) async fn drain_host_at_exit(&mut self, until: Instant) {
+        if self.host.is_none() {
+            return;
+        }
+        loop {
+            self.drain_host();
+            if self.host.as_ref().is_none_or(|h| h.ended) || Instant::now() >= until {
+                break;
+            }
+            tokio::time::sleep(EXIT_POLL).await;
+        }
+        self.stop_host();
+    }
+
+    /// The actor reads nothing more, and the host stops reading at its next read.
+    pub(super) fn stop_host(&mut self) {
+        if let Some(h) = &mut self.host {
+            h.ended = true;
+            h.channel.stop();
+        }
+    }
+
+    /// The channel learns how many calls wait for an answer.
+    pub(super) fn count_calls(&self) {
+        if let Some(h) = &self.host {
+            h.channel.set_calls(self.pending_calls.len());
+        }
+    }
+}

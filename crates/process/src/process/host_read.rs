@@ -1,0 +1,327 @@
+//! A worker's channel read by the host's own thread (the Node addon's JavaScript thread), so
+//! that an answer goes from the socket to the caller without waking a runtime thread
+//! (`docs/design/node-answers-on-the-js-thread.md`).
+//!
+//! [`HostChannel`] owns the reading half: the socket (non-blocking, registered with no runtime)
+//! and the frame buffer, behind one lock that two readers take in turn:
+//!
+//! - **the host** ([`HostChannel::read_ready`]), when its event loop reports the socket
+//!   readable: the answers at the front of what it read go to the pool's [`SinkHook`], which
+//!   completes them there; everything else (ready, progress, events, acknowledgements, handle
+//!   replies, the answers behind them, protocol errors, end of file) goes to the process actor
+//!   through its queue, in order;
+//! - **the process actor** (`actor.rs`), which registers nothing for the socket: it handles its
+//!   queue, and reads the socket itself before any decision that depends on what the worker
+//!   sent (a timeout, a pool's [`drain`](crate::JobProcess::drain_input), the exit). A host
+//!   thread busy in its own code delays answers, as a `child_process.fork` pipe would, but
+//!   never turns a finished job into a timeout and never loses a frame.
+//!
+//! Order: one reader at a time decodes one byte stream, and an answer is handed to the hook
+//! only while nothing this worker sent before it waits in the actor's queue (`queued`), no
+//! call of the actor waits for an answer (`calls`), and the hook itself refuses it while an
+//! earlier event waits in the pool's sink.
+#![allow(unsafe_code)]
+
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use offload_protocol::{decode_from_worker, Decoded, FromWorker, LineFramer};
+use tokio::sync::mpsc;
+
+use crate::emitter::{Answers, SinkHook};
+
+/// One read's buffer (the socket's default size is about 200 KiB; most reads are one frame).
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the host's reads hand to the process actor, in the order the worker sent it.
+#[derive(Debug)]
+pub(crate) enum HostInput {
+    /// A frame that is not an answer the hook took, decoded.
+    Message(FromWorker),
+    /// An answer the hook left (decoded already).
+    Answer(
+        String,
+        Result<serde_json::Value, offload_protocol::ErrorInfo>,
+    ),
+    /// A descriptor-passing reply (`NODE_HANDLE_*`), undecoded.
+    Line(Vec<u8>),
+    /// A frame that breaks the protocol.
+    Violation(String),
+    /// The worker closed its end (or the read failed): nothing more will come.
+    End,
+}
+
+/// Where a [`HostChannel::read_ready`] leaves the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRead {
+    /// Keep watching the socket.
+    Open,
+    /// The channel is closed (end of file, a protocol error, or the process actor took the
+    /// reading back at the worker's exit): stop watching and drop the channel.
+    Closed,
+}
+
+struct State {
+    /// `None` once closed.
+    stream: Option<UnixStream>,
+    framer: LineFramer,
+    buf: Vec<u8>,
+}
+
+/// The reading half of a worker's channel, read by the host (see the module docs). Given by
+/// [`JobProcess::host_channel`](crate::JobProcess::host_channel) for a process started with
+/// [`ProcessOptions::host_read`](crate::ProcessOptions::host_read).
+pub struct HostChannel {
+    pid: u32,
+    /// A duplicate of the socket for the host's event loop to watch; open as long as this is.
+    watch: OwnedFd,
+    state: Mutex<State>,
+    /// Inputs handed to the actor and not handled yet.
+    queued: AtomicUsize,
+    /// Calls of the actor waiting for an answer: meanwhile every answer goes to the actor.
+    calls: AtomicUsize,
+    /// The actor stopped reading (a protocol violation, the end of the process).
+    stopped: AtomicBool,
+    to_actor: mpsc::UnboundedSender<HostInput>,
+    hook: Option<Arc<dyn SinkHook>>,
+}
+
+impl std::fmt::Debug for HostChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostChannel")
+            .field("pid", &self.pid)
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostChannel {
+    /// A channel over `stream` (made non-blocking here); the receiver is the actor's queue.
+    pub(crate) fn new(
+        pid: u32,
+        stream: UnixStream,
+        max_frame: usize,
+        hook: Option<Arc<dyn SinkHook>>,
+    ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<HostInput>)> {
+        stream.set_nonblocking(true)?;
+        let watch = OwnedFd::from(stream.try_clone()?);
+        let (to_actor, rx) = mpsc::unbounded_channel();
+        let channel = Arc::new(Self {
+            pid,
+            watch,
+            state: Mutex::new(State {
+                stream: Some(stream),
+                framer: LineFramer::new(max_frame),
+                buf: Vec::new(),
+            }),
+            queued: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            to_actor,
+            hook,
+        });
+        Ok((channel, rx))
+    }
+
+    /// The worker's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Reads what the socket holds, until it would block (call it when the socket is
+    /// readable; the host's event loop watches [`as_fd`](AsFd::as_fd)). Answers are completed
+    /// on the calling thread when nothing is ahead of them; the rest goes to the actor.
+    pub fn read_ready(&self) -> HostRead {
+        let mut st = self.lock();
+        if self.stopped.load(Ordering::Acquire) {
+            st.0.stream = None;
+        }
+        let Some(inputs) = read_frames(&mut st.0) else {
+            return HostRead::Closed;
+        };
+        self.route(inputs);
+        if st.0.stream.is_some() {
+            HostRead::Open
+        } else {
+            HostRead::Closed
+        }
+    }
+
+    /// The worker sent something nobody has handled yet: inputs in the actor's queue, or bytes
+    /// in the socket. Never blocks (the pool asks it under its own lock).
+    pub fn input_pending(&self) -> bool {
+        if self.queued.load(Ordering::Acquire) > 0 {
+            return true;
+        }
+        if self.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        let open = match self.state.try_lock() {
+            Ok(st) => st.stream.is_some(),
+            // A reader holds it: it is reading what is there.
+            Err(_) => return true,
+        };
+        open && readable(self.watch.as_fd())
+    }
+
+    pub(crate) fn lock(&self) -> ReadLock<'_> {
+        ReadLock(self.state.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Reads what the socket holds for the actor itself (it holds `lock`): every input, in
+    /// order, without the queue.
+    pub(crate) fn read_for_actor(lock: &mut ReadLock<'_>) -> Vec<HostInput> {
+        read_frames(&mut lock.0).unwrap_or_default()
+    }
+
+    /// The actor reads nothing more (a protocol violation, the end of the process): the
+    /// host's next read closes the socket and says [`HostRead::Closed`].
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// The actor handled one input of its queue.
+    pub(crate) fn handled(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// How many of the actor's calls wait for an answer.
+    pub(crate) fn set_calls(&self, n: usize) {
+        self.calls.store(n, Ordering::Release);
+    }
+
+    /// The host's inputs: the leading answers to the hook (what it leaves, and everything
+    /// after, to the actor, in order).
+    fn route(&self, inputs: Vec<HostInput>) {
+        let mut inputs = inputs.into_iter().peekable();
+        let direct = self.hook.as_ref().filter(|_| {
+            self.queued.load(Ordering::Acquire) == 0 && self.calls.load(Ordering::Acquire) == 0
+        });
+        if let Some(hook) = direct {
+            let mut answers: Answers = Vec::new();
+            while let Some(HostInput::Message(FromWorker::Result(_) | FromWorker::Error(_))) =
+                inputs.peek()
+            {
+                match inputs.next() {
+                    Some(HostInput::Message(FromWorker::Result(r))) => {
+                        answers.push((r.id, Ok(r.value)));
+                    }
+                    Some(HostInput::Message(FromWorker::Error(e))) => {
+                        answers.push((e.id, Err(e.error)));
+                    }
+                    _ => unreachable!("peeked an answer"),
+                }
+            }
+            if !answers.is_empty() {
+                hook.answers(self.pid, &mut answers);
+                for (id, result) in answers {
+                    self.send(HostInput::Answer(id, result));
+                }
+            }
+        }
+        for input in inputs {
+            self.send(input);
+        }
+    }
+
+    fn send(&self, input: HostInput) {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if self.to_actor.send(input).is_err() {
+            // The actor is gone: nobody will handle it.
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl AsFd for HostChannel {
+    /// The socket to watch for readability (a duplicate: never read it directly).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.watch.as_fd()
+    }
+}
+
+/// The reading half, held by one reader.
+pub(crate) struct ReadLock<'a>(MutexGuard<'a, State>);
+
+/// Reads until the socket would block, decoding what came; `None` when already closed. End of
+/// file (or a failed read) closes the state and ends the list with [`HostInput::End`].
+fn read_frames(st: &mut State) -> Option<Vec<HostInput>> {
+    let mut inputs = Vec::new();
+    let State {
+        stream,
+        framer,
+        buf,
+    } = st;
+    let s = stream.as_mut()?;
+    if buf.is_empty() {
+        buf.resize(READ_CHUNK, 0);
+    }
+    loop {
+        match s.read(buf) {
+            Ok(0) => {
+                if framer.pending() > 0 {
+                    inputs.push(HostInput::Violation(format!(
+                        "channel closed in the middle of a frame ({} bytes without a newline)",
+                        framer.pending()
+                    )));
+                }
+                inputs.push(HostInput::End);
+                *stream = None;
+                break;
+            }
+            Ok(n) => framer.push(&buf[..n], |frame| inputs.push(decode(frame))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "worker channel read failed");
+                inputs.push(HostInput::End);
+                *stream = None;
+                break;
+            }
+        }
+    }
+    // A frame that closed the channel ends it: nothing after it is read.
+    if let Some(i) = inputs
+        .iter()
+        .position(|x| matches!(x, HostInput::Violation(_)))
+    {
+        inputs.truncate(i + 1);
+        *stream = None;
+    }
+    inputs.retain(|x| !matches!(x, HostInput::Line(l) if l.is_empty()));
+    Some(inputs)
+}
+
+fn decode(frame: Result<&[u8], offload_protocol::DecodeError>) -> HostInput {
+    let line = match frame {
+        Ok(line) => line,
+        Err(e) => return HostInput::Violation(e.to_string()),
+    };
+    if line.windows(12).any(|w| w == b"NODE_HANDLE_") {
+        return HostInput::Line(line.to_vec());
+    }
+    match decode_from_worker(line) {
+        Ok(Decoded::Message(m)) => HostInput::Message(m),
+        Ok(Decoded::Ignored { reason }) => {
+            tracing::debug!(%reason, "frame ignored");
+            // Dropped by `read_frames`.
+            HostInput::Line(Vec::new())
+        }
+        Err(e) => HostInput::Violation(e.to_string()),
+    }
+}
+
+/// The socket has bytes (or its end of file) to read.
+fn readable(fd: BorrowedFd<'_>) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd`, a zero timeout.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+}
