@@ -179,6 +179,8 @@ class ChildPool extends EventEmitter {
     this.ready = keep(native.startPool(JSON.stringify(config), (json) => this._onNative(json)).then(
       (p) => {
         this.native = p;
+        // Results read on this thread come straight here (see `src/js_answers.rs`).
+        p.directResults((json) => this._onNative(json));
         for (const t of this.tasks.values()) if (t.cancelled) p.cancel(t.token);
         // The pool's own `online` event fired before this listener existed.
         process.nextTick(() => this._emitIfListened('online', p.pids().length));

@@ -23,6 +23,8 @@
 pub mod balance;
 pub mod child;
 pub mod fds;
+pub mod host_poll;
+mod js_answers;
 pub mod pool;
 mod runs;
 pub mod schedule;

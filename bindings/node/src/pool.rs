@@ -77,22 +77,48 @@ pub struct NativePool {
     events: Arc<EventFn>,
     /// The runs of `submit_many` (their answers go to JavaScript in batches).
     runs: Runs,
+    /// The key of its workers' channels in `host_poll.rs`.
+    poll_key: u32,
+}
+
+impl Drop for NativePool {
+    fn drop(&mut self) {
+        crate::host_poll::forget(self.poll_key);
+        crate::js_answers::unregister(self.poll_key);
+    }
 }
 
 /// Starts a pool (`config` is JSON); resolves when `min` workers are ready. `on_event` gets
 /// every event as a JSON string: `{"token", "job": JobEvent}`, `{"token", "end": true}`,
 /// `{"pool": PoolEvent}` (worker lifecycle), `{"poolJob": JobEvent}` (named job events for
-/// the manager), `{"worker": pid, "process": ProcessEvent}`.
-#[napi]
-pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<NativePool> {
-    let config = pool_config(&config)?;
+/// the manager), `{"worker": pid, "process": ProcessEvent}`. Its workers' channels are read
+/// on this thread (`host_poll.rs`).
+#[napi(ts_return_type = "Promise<NativePool>")]
+pub fn start_pool(
+    env: &napi::Env,
+    config: String,
+    on_event: EventFn,
+) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'_, NativePool>> {
+    let mut config = pool_config(&config)?;
+    let on_event = Arc::new(on_event);
+    let poll_key = crate::host_poll::next_key();
+    let done = crate::runs::Done::new(Arc::clone(&on_event));
+    config.host_reader = crate::host_poll::host_reader(env, poll_key, Arc::clone(&done))?;
+    env.spawn_future(start(config, on_event, poll_key, done))
+}
+
+async fn start(
+    config: PoolConfig,
+    on_event: Arc<EventFn>,
+    poll_key: u32,
+    done: Arc<crate::runs::Done>,
+) -> napi::Result<NativePool> {
     let pool = ChildPool::start(config).await.map_err(|e| match e {
         // A limit of the options (ping below 10 ms, CPU above 10,000 %, …), named by the pool.
         StartError::Config(m) => js_error("InvalidArgument", m),
         e => js_error("StartFailed", e),
     })?;
-    let mut rx = pool.events();
-    let on_event = Arc::new(on_event);
+    let mut rx = pool.control_events();
     let tsfn = Arc::clone(&on_event);
     tokio::spawn(async move {
         loop {
@@ -109,12 +135,18 @@ pub async fn start_pool(config: String, on_event: EventFn) -> napi::Result<Nativ
         }
     });
     let slots: Slots = Arc::new(Mutex::new(HashMap::new()));
-    let runs = Runs::start(pool.clone(), Arc::clone(&slots), Arc::clone(&on_event));
+    let runs = Runs::start(
+        pool.clone(),
+        Arc::clone(&slots),
+        Arc::clone(&on_event),
+        done,
+    );
     Ok(NativePool {
         pool,
         slots,
         events: on_event,
         runs,
+        poll_key,
     })
 }
 
@@ -205,6 +237,27 @@ impl NativePool {
                 .collect(),
         );
         Ok(())
+    }
+
+    /// Results read on this thread go to `callback` at once, as `{"results": [...]}` (see
+    /// `js_answers.rs`); others still come through `"drain"` and `takeResults`.
+    #[napi]
+    pub fn direct_results(
+        &self,
+        env: napi::Env,
+        callback: napi::bindgen_prelude::Function<String, ()>,
+    ) -> napi::Result<()> {
+        let (done, slots) = self.runs.done_and_slots();
+        // SAFETY: a call from JavaScript, on its thread, with a function of its environment.
+        unsafe {
+            crate::js_answers::register(
+                env.raw(),
+                napi::JsValue::raw(&callback),
+                self.poll_key,
+                done,
+                slots,
+            )
+        }
     }
 
     /// The answers of runs without events gathered since the last call, as

@@ -92,7 +92,7 @@ pub(crate) struct Done {
 }
 
 impl Done {
-    fn new(events: Arc<EventFn>) -> Arc<Self> {
+    pub(crate) fn new(events: Arc<EventFn>) -> Arc<Self> {
         Arc::new(Self {
             gathered: Mutex::new(Gathered {
                 json: RESULTS.to_owned(),
@@ -103,10 +103,11 @@ impl Done {
         })
     }
 
-    /// Called by the pool's task with a run's result: appends its answer, and tells
-    /// JavaScript when nothing was gathered yet.
+    /// Called with a run's result (by the pool's task, or on the JavaScript thread by a
+    /// watch, `host_poll.rs`): appends its answer, and tells JavaScript when nothing was
+    /// gathered yet, unless a watch reading on this thread delivers it (`js_answers.rs`).
     fn deliver(&self, token: u32, cancellable: bool, result: &JobResult) {
-        let signal = {
+        {
             let mut g = lock(&self.gathered);
             if g.json.len() > RESULTS.len() {
                 g.json.push(',');
@@ -115,15 +116,21 @@ impl Done {
             if cancellable {
                 g.tokens.push(token);
             }
-            !std::mem::replace(&mut g.signalled, true)
-        };
-        if signal {
+        }
+        if !crate::js_answers::gathered_by_watch() {
+            self.signal();
+        }
+    }
+
+    /// Tells JavaScript (`"drain"`) that results wait, once until it takes them.
+    pub(crate) fn signal(&self) {
+        if !std::mem::replace(&mut lock(&self.gathered).signalled, true) {
             emit(&self.events, "drain".to_owned());
         }
     }
 
     /// Everything gathered, as `{"results": [...]}`; the tokens leave `slots`.
-    fn take(&self, slots: &Slots) -> String {
+    pub(crate) fn take(&self, slots: &Slots) -> String {
         let (mut json, tokens) = {
             let mut g = lock(&self.gathered);
             g.signalled = false;
@@ -159,16 +166,26 @@ pub(crate) struct Runs {
 
 impl Runs {
     /// Starts the driver task (on napi's runtime; callable from any thread).
-    pub(crate) fn start(pool: ChildPool, slots: Slots, events: Arc<EventFn>) -> Self {
+    pub(crate) fn start(
+        pool: ChildPool,
+        slots: Slots,
+        events: Arc<EventFn>,
+        done: Arc<Done>,
+    ) -> Self {
         let (answers, rx) = mpsc::unbounded_channel();
         napi::bindgen_prelude::spawn(drive(rx, Arc::clone(&slots), Arc::clone(&events)));
         Self {
             pool,
             slots,
-            done: Done::new(Arc::clone(&events)),
+            done,
             events,
             answers,
         }
+    }
+
+    /// Where the results of runs without events wait, and the token map.
+    pub(crate) fn done_and_slots(&self) -> (Arc<Done>, Slots) {
+        (Arc::clone(&self.done), Arc::clone(&self.slots))
     }
 
     /// What `takeResults` returns.

@@ -182,7 +182,7 @@ struct Actor {
     _panic_guard: PanicGuard,
     cfg: PoolConfig,
     shared: Arc<Shared>,
-    events: tokio::sync::broadcast::Sender<PoolEvent>,
+    events: crate::events::PoolEvents,
     permits: Arc<Semaphore>,
     balancer: LoadBalancer,
     workers: HashMap<u32, Worker>,
@@ -239,7 +239,7 @@ pub(crate) async fn run(
     rx: &mut mpsc::UnboundedReceiver<Msg>,
     shared: Arc<Shared>,
     direct: Arc<Direct>,
-    events: tokio::sync::broadcast::Sender<PoolEvent>,
+    events: crate::events::PoolEvents,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
     online: Option<oneshot::Sender<Result<(), StartError>>>,
@@ -416,9 +416,7 @@ fn failed(name: &str, message: impl Into<String>) -> Outcome {
 
 impl Actor {
     fn emit(&self, ev: PoolEvent) {
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(ev);
-        }
+        self.events.send(ev);
     }
 
     fn emit_job(&self, job: &Job, ev: JobEvent) {

@@ -27,6 +27,7 @@
 mod actor;
 mod config;
 mod error;
+mod events;
 mod host_options;
 mod listen;
 mod options;

@@ -106,7 +106,7 @@ struct Inner {
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
     next_id: AtomicU64,
-    events: broadcast::Sender<PoolEvent>,
+    events: crate::events::PoolEvents,
     backpressure: Backpressure,
     queue_bound: usize,
     max_fds_per_run: usize,
@@ -144,7 +144,7 @@ impl ChildPool {
             _ => None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let (events, _) = broadcast::channel(4096);
+        let events = crate::events::PoolEvents::new();
         let permits = Arc::new(Semaphore::new(config.queue_bound));
         let accepting = Arc::new(AtomicBool::new(true));
         let shared = Arc::new(Shared::new(config.kill_signal, config.kill_grace));
@@ -559,6 +559,14 @@ impl ChildPool {
     /// than 4,096 events behind loses the oldest.
     pub fn events(&self) -> broadcast::Receiver<PoolEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// The pool's control events only: what [`events`](Self::events) gives but each job's
+    /// `Started`, `Progress`, `Retrying` and `Finished` (workers' lifecycle, health,
+    /// broadcasts, named job events). A subscriber is then not woken for every job, and the
+    /// pool makes no job event for it.
+    pub fn control_events(&self) -> broadcast::Receiver<PoolEvent> {
+        self.inner.events.subscribe_control()
     }
 
     /// Stops accepting jobs, lets queued and running jobs finish until `deadline`, sends

@@ -26,7 +26,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use offload_process::{panic_message, timer};
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::actor::{self, Direct, Msg};
 use crate::config::{PoolConfig, RestartPolicy};
@@ -47,7 +47,7 @@ pub(crate) async fn supervise(
     mut rx: mpsc::UnboundedReceiver<Msg>,
     shared: Arc<Shared>,
     direct: Arc<Direct>,
-    events: broadcast::Sender<PoolEvent>,
+    events: crate::events::PoolEvents,
     permits: Arc<Semaphore>,
     accepting: Arc<AtomicBool>,
     online: oneshot::Sender<Result<(), StartError>>,
@@ -88,13 +88,11 @@ pub(crate) async fn supervise(
         }
         in_a_row = in_a_row.saturating_add(1);
         let delay = restart_delay(&cfg.restart, in_a_row);
-        if events.receiver_count() > 0 {
-            let _ = events.send(PoolEvent::SupervisorRestarted {
-                panics,
-                message,
-                delay,
-            });
-        }
+        events.send(PoolEvent::SupervisorRestarted {
+            panics,
+            message,
+            delay,
+        });
         tokio::time::sleep(timer::clamp(delay)).await;
     }
 }
