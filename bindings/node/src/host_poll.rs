@@ -373,9 +373,16 @@ fn close_all() {
     let Some(uv) = uv() else { return };
     for handle in open {
         let handle = handle as *mut c_void;
-        // SAFETY: a handle this thread started and has not closed.
+        // SAFETY: a handle this thread started and has not closed. Its channel is let go now
+        // (the loop may never run its close callback again; that only leaks the handle's
+        // memory, not the channel's descriptor).
         unsafe {
             (uv.poll_stop)(handle);
+            let data = handle.cast::<*mut Watch>();
+            if !(*data).is_null() {
+                drop(Box::from_raw(*data));
+                *data = std::ptr::null_mut();
+            }
             (uv.close)(handle, on_closed);
         }
     }
