@@ -1,23 +1,23 @@
 'use strict';
 // The addon's promises do not keep Node's event loop alive by themselves; while a job, a call
 // or a pool operation is pending, one ref'd timer does (like a child process handle would).
+// The timer is made once and only ref'd and unref'd after: one job at a time (a round trip)
+// would otherwise make and clear an interval per job.
 
 let pending = 0;
 let timer = null;
 
 /** Keep the loop alive until the returned function is called (idempotent). */
 function hold() {
-  pending += 1;
-  if (timer === null) timer = setInterval(() => {}, 1 << 30);
+  if (pending++ === 0) {
+    if (timer === null) timer = setInterval(() => {}, 1 << 30);
+    else timer.ref();
+  }
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    pending -= 1;
-    if (pending === 0 && timer !== null) {
-      clearInterval(timer);
-      timer = null;
-    }
+    if (--pending === 0) timer.unref();
   };
 }
 

@@ -131,7 +131,7 @@ impl HostChannel {
         self.pid
     }
 
-    /// Reads what the socket holds, until it would block (call it when the socket is
+    /// Reads what the socket holds (call it when the socket is
     /// readable; the host's event loop watches [`as_fd`](AsFd::as_fd)). Answers are completed
     /// on the calling thread when nothing is ahead of them; the rest goes to the actor.
     pub fn read_ready(&self) -> HostRead {
@@ -246,8 +246,9 @@ impl AsFd for HostChannel {
 /// The reading half, held by one reader.
 pub(crate) struct ReadLock<'a>(MutexGuard<'a, State>);
 
-/// Reads until the socket would block, decoding what came; `None` when already closed. End of
-/// file (or a failed read) closes the state and ends the list with [`HostInput::End`].
+/// Reads what the socket holds (until a read returns less than the buffer, or would block),
+/// decoding what came; `None` when already closed. End of file (or a failed read) closes the
+/// state and ends the list with [`HostInput::End`].
 fn read_frames(st: &mut State) -> Option<Vec<HostInput>> {
     let mut inputs = Vec::new();
     let State {
@@ -272,7 +273,15 @@ fn read_frames(st: &mut State) -> Option<Vec<HostInput>> {
                 *stream = None;
                 break;
             }
-            Ok(n) => framer.push(&buf[..n], |frame| inputs.push(decode(frame))),
+            Ok(n) => {
+                framer.push(&buf[..n], |frame| inputs.push(decode(frame)));
+                if n < buf.len() {
+                    // The socket held less than the buffer: it is empty now (a read to
+                    // `WouldBlock` would cost one more system call per round trip). What comes
+                    // next makes it readable again.
+                    break;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
