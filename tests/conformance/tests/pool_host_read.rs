@@ -272,6 +272,47 @@ async fn every_progress_comes_before_its_end_when_the_host_reads() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_progress_arrives_whole_and_in_order() {
+    guarded(async {
+        let (reader, _host) = start_host();
+        let mut cfg = rust_pool(1, 1);
+        cfg.host_reader = Some(reader);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        // Far more frames than the host may hand the process actor before it handled them
+        // (`MAX_QUEUED`): past it the host stops reading and the actor reads in its stead.
+        let count = 40_000;
+        let mut job = pool
+            .run_with(
+                "progress",
+                json!({ "count": count }),
+                RunOptions::default().with_events_capacity(count + 16),
+            )
+            .await
+            .unwrap();
+        let mut events = job.events().unwrap();
+        let mut progress = 0;
+        loop {
+            match events.recv().await.unwrap() {
+                JobEvent::Progress { .. } => progress += 1,
+                JobEvent::Finished { outcome, .. } => {
+                    assert_eq!(
+                        outcome,
+                        Outcome::Succeeded {
+                            value: json!(count)
+                        }
+                    );
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(progress, count);
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_is_replaced_and_its_channel_closed() {
     guarded(async {
         let (reader, host) = start_host();

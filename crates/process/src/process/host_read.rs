@@ -36,6 +36,11 @@ use crate::emitter::{Answers, SinkHook};
 /// One read's buffer (the socket's default size is about 200 KiB; most reads are one frame).
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The most inputs the host hands the actor before it has handled them: past it the host stops
+/// reading and the actor reads the socket itself (a worker that floods its channel is slowed by
+/// the socket, not buffered in memory).
+pub(crate) const MAX_QUEUED: usize = 4096;
+
 /// What the host's reads hand to the process actor, in the order the worker sent it.
 #[derive(Debug)]
 pub(crate) enum HostInput {
@@ -52,6 +57,9 @@ pub(crate) enum HostInput {
     Violation(String),
     /// The worker closed its end (or the read failed): nothing more will come.
     End,
+    /// The host stopped reading ([`MAX_QUEUED`]): the actor reads the socket itself once it
+    /// has handled what is ahead of this (not counted in `queued`).
+    Backlog,
 }
 
 /// Where a [`HostChannel::read_ready`] leaves the channel.
@@ -85,6 +93,8 @@ pub struct HostChannel {
     calls: AtomicUsize,
     /// The actor stopped reading (a protocol violation, the end of the process).
     stopped: AtomicBool,
+    /// A [`HostInput::Backlog`] waits in the actor's queue.
+    backlog: AtomicBool,
     to_actor: mpsc::UnboundedSender<HostInput>,
     hook: Option<Arc<dyn SinkHook>>,
 }
@@ -120,6 +130,7 @@ impl HostChannel {
             queued: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
+            backlog: AtomicBool::new(false),
             to_actor,
             hook,
         });
@@ -139,7 +150,17 @@ impl HostChannel {
         if self.stopped.load(Ordering::Acquire) {
             st.0.stream = None;
         }
-        let Some(inputs) = read_frames(&mut st.0) else {
+        if st.0.stream.is_some() && self.queued.load(Ordering::Acquire) >= MAX_QUEUED {
+            // The actor is behind: it reads the socket itself once it caught up.
+            if !self.backlog.swap(true, Ordering::AcqRel)
+                && self.to_actor.send(HostInput::Backlog).is_err()
+            {
+                self.backlog.store(false, Ordering::Release);
+            }
+            return HostRead::Open;
+        }
+        let room = MAX_QUEUED - self.queued.load(Ordering::Acquire).min(MAX_QUEUED);
+        let Some(inputs) = read_frames(&mut st.0, room) else {
             return HostRead::Closed;
         };
         self.route(inputs);
@@ -174,7 +195,7 @@ impl HostChannel {
     /// Reads what the socket holds for the actor itself (it holds `lock`): every input, in
     /// order, without the queue.
     pub(crate) fn read_for_actor(lock: &mut ReadLock<'_>) -> Vec<HostInput> {
-        read_frames(&mut lock.0).unwrap_or_default()
+        read_frames(&mut lock.0, MAX_QUEUED).unwrap_or_default()
     }
 
     /// The actor reads nothing more (a protocol violation, the end of the process): the
@@ -186,6 +207,11 @@ impl HostChannel {
     /// The actor handled one input of its queue.
     pub(crate) fn handled(&self) {
         self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The actor took the [`HostInput::Backlog`]: the host may ask again.
+    pub(crate) fn backlog_taken(&self) {
+        self.backlog.store(false, Ordering::Release);
     }
 
     /// How many of the actor's calls wait for an answer.
@@ -246,10 +272,11 @@ impl AsFd for HostChannel {
 /// The reading half, held by one reader.
 pub(crate) struct ReadLock<'a>(MutexGuard<'a, State>);
 
-/// Reads what the socket holds (until a read returns less than the buffer, or would block),
+/// Reads what the socket holds (until a read returns less than the buffer, or would block, or
+/// at least `room` inputs came: a worker writing without pause cannot keep its reader here),
 /// decoding what came; `None` when already closed. End of file (or a failed read) closes the
 /// state and ends the list with [`HostInput::End`].
-fn read_frames(st: &mut State) -> Option<Vec<HostInput>> {
+fn read_frames(st: &mut State, room: usize) -> Option<Vec<HostInput>> {
     let mut inputs = Vec::new();
     let State {
         stream,
@@ -275,7 +302,7 @@ fn read_frames(st: &mut State) -> Option<Vec<HostInput>> {
             }
             Ok(n) => {
                 framer.push(&buf[..n], |frame| inputs.push(decode(frame)));
-                if n < buf.len() {
+                if n < buf.len() || inputs.len() >= room {
                     // The socket held less than the buffer: it is empty now (a read to
                     // `WouldBlock` would cost one more system call per round trip). What comes
                     // next makes it readable again.
@@ -333,4 +360,115 @@ fn readable(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: one valid `pollfd`, a zero timeout.
     let n = unsafe { libc::poll(&mut p, 1, 0) };
     n > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn channel() -> (
+        Arc<HostChannel>,
+        mpsc::UnboundedReceiver<HostInput>,
+        UnixStream,
+    ) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let (ch, rx) = HostChannel::new(7, ours, 1 << 20, None).unwrap();
+        (ch, rx, theirs)
+    }
+
+    #[test]
+    fn frames_go_to_the_actor_in_order_then_the_end() {
+        let (ch, mut rx, mut theirs) = channel();
+        theirs
+            .write_all(b"{\"type\":\"progress\",\"id\":\"j1\",\"data\":1}\n{\"type\":\"result\",\"id\":\"j1\",\"value\":2}\n")
+            .unwrap();
+        assert_eq!(ch.read_ready(), HostRead::Open);
+        assert!(ch.input_pending());
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(HostInput::Message(FromWorker::Progress(_)))
+        ));
+        // No hook: the answer goes to the actor too, behind the progress.
+        assert!(matches!(
+            rx.try_recv(),
+            Ok(HostInput::Message(FromWorker::Result(_)))
+        ));
+        drop(theirs);
+        assert_eq!(ch.read_ready(), HostRead::Closed);
+        assert!(matches!(rx.try_recv(), Ok(HostInput::End)));
+    }
+
+    #[test]
+    fn a_frame_cut_by_the_end_of_file_is_a_violation() {
+        let (ch, mut rx, mut theirs) = channel();
+        theirs.write_all(b"{\"type\":\"res").unwrap();
+        drop(theirs);
+        // The bytes, then (the socket still readable) the end of file.
+        assert_eq!(ch.read_ready(), HostRead::Open);
+        assert_eq!(ch.read_ready(), HostRead::Closed);
+        assert!(matches!(rx.try_recv(), Ok(HostInput::Violation(_))));
+    }
+
+    #[test]
+    fn a_flooding_worker_is_not_buffered_past_the_bound() {
+        let (ch, mut rx, mut theirs) = channel();
+        let frame = b"{\"type\":\"progress\",\"id\":\"j1\",\"data\":0}\n";
+        let per_read = READ_CHUNK / frame.len() + 1;
+        // More than the bound, written in large writes by a thread (which blocks while the
+        // socket is full, until the end of the test).
+        let writer = std::thread::spawn(move || {
+            let all = frame.repeat(MAX_QUEUED + 4 * per_read);
+            let _ = theirs.write_all(&all);
+            theirs
+        });
+        let mut backlogs = 0;
+        let mut inputs = 0;
+        for _ in 0..10_000 {
+            ch.read_ready();
+            while let Ok(input) = rx.try_recv() {
+                match input {
+                    HostInput::Backlog => backlogs += 1,
+                    _ => inputs += 1,
+                }
+            }
+            if inputs >= MAX_QUEUED {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        // Nothing handled them (`handled` never called): the host stopped at the bound and
+        // asked the actor, once, to read the socket itself.
+        assert!(ch.queued.load(Ordering::Acquire) >= MAX_QUEUED);
+        assert!(inputs < MAX_QUEUED + 2 * per_read, "{inputs} inputs read");
+        for _ in 0..100 {
+            assert_eq!(ch.read_ready(), HostRead::Open);
+        }
+        while let Ok(input) = rx.try_recv() {
+            assert!(matches!(input, HostInput::Backlog));
+            backlogs += 1;
+        }
+        assert_eq!(backlogs, 1);
+        // The actor read it all: the host reads again.
+        for _ in 0..inputs {
+            ch.handled();
+        }
+        ch.backlog_taken();
+        drop(ch.lock());
+        let mut more = false;
+        for _ in 0..10_000 {
+            ch.read_ready();
+            if rx.try_recv().is_ok() {
+                more = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        assert!(more, "the host did not read again");
+        // Unblock the writer: read the rest, then its end of file.
+        ch.stop();
+        drop(rx);
+        drop(ch);
+        drop(writer);
+    }
 }

@@ -45,14 +45,30 @@ impl Actor {
     /// counted off the queue only after their answers were handed over ([`Self::settle_host`]):
     /// until then the host gives later answers to the actor too, so none overtakes them.
     pub(super) fn on_queued_input(&mut self, first: HostInput) {
-        self.on_host_input(first);
-        let mut n = 1;
-        while let Some(input) = self.host.as_mut().and_then(|h| h.rx.try_recv().ok()) {
-            self.on_host_input(input);
-            n += 1;
+        let mut n = 0;
+        let mut backlog = false;
+        let mut next = Some(first);
+        while let Some(input) = next {
+            if matches!(input, HostInput::Backlog) {
+                backlog = true;
+            } else {
+                self.on_host_input(input);
+                n += 1;
+            }
+            next = self.host.as_mut().and_then(|h| h.rx.try_recv().ok());
         }
         if let Some(h) = &mut self.host {
             h.handled += n;
+        }
+        if backlog {
+            // The host stopped reading: what was ahead is handled, the socket is ours to read.
+            // No log sink with host reading: no output pump to drain before the answers.
+            self.hand_over_answers();
+            self.settle_host();
+            if let Some(h) = &self.host {
+                h.channel.backlog_taken();
+            }
+            self.drain_host();
         }
     }
 
@@ -80,6 +96,8 @@ impl Actor {
                     h.ended = true;
                 }
             }
+            // Only the queue carries it (`on_queued_input`).
+            HostInput::Backlog => {}
         }
     }
 
@@ -92,6 +110,13 @@ impl Actor {
         let mut lock = channel.lock();
         let mut queued = 0;
         while let Some(input) = self.host.as_mut().and_then(|h| h.rx.try_recv().ok()) {
+            if matches!(input, HostInput::Backlog) {
+                // Read below, now.
+                if let Some(h) = &self.host {
+                    h.channel.backlog_taken();
+                }
+                continue;
+            }
             self.on_host_input(input);
             queued += 1;
         }
