@@ -9,7 +9,7 @@
 
 #![allow(unsafe_code)]
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ptr::null_mut;
 use std::sync::Arc;
@@ -19,10 +19,6 @@ use napi::sys;
 use crate::runs::{Done, Slots};
 
 thread_local! {
-    /// A watch reads on this thread: results gathered now are delivered by the watch.
-    static READING: Cell<bool> = const { Cell::new(false) };
-    /// Results were gathered while reading.
-    static GATHERED: Cell<bool> = const { Cell::new(false) };
     /// The pools' callbacks, by poll key (registered on this thread).
     static CALLBACKS: RefCell<HashMap<u32, Callback>> = RefCell::new(HashMap::new());
 }
@@ -36,25 +32,11 @@ struct Callback {
     slots: Slots,
 }
 
-/// Whether a watch reads on this thread now; if so, the caller's result is counted as
-/// gathered (the watch delivers it) and no `"drain"` is needed.
-pub(crate) fn gathered_by_watch() -> bool {
-    if READING.with(Cell::get) {
-        GATHERED.with(|g| g.set(true));
-        true
-    } else {
-        false
-    }
-}
-
 /// Runs `read` as a watch's read, then delivers what it gathered for pool `key` (whose
 /// results wait in `done`).
 pub(crate) fn read_then_deliver<R>(key: u32, done: &Done, read: impl FnOnce() -> R) -> R {
-    READING.with(|r| r.set(true));
-    GATHERED.with(|g| g.set(false));
-    let out = read();
-    READING.with(|r| r.set(false));
-    if GATHERED.with(Cell::take) {
+    let (out, gathered) = crate::runs::as_watch(read);
+    if gathered {
         deliver(key, done);
     }
     out

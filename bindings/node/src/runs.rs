@@ -117,7 +117,7 @@ impl Done {
                 g.tokens.push(token);
             }
         }
-        if !crate::js_answers::gathered_by_watch() {
+        if !gathered_by_watch() {
             self.signal();
         }
     }
@@ -152,6 +152,34 @@ impl Done {
             }
         }
         json
+    }
+}
+
+thread_local! {
+    /// A watch reads on this thread (`host_poll.rs`): results gathered now are its to deliver.
+    static READING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Results were gathered while it read.
+    static GATHERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read` as a watch's read; also says whether results were gathered meanwhile (then no
+/// `"drain"` was signalled for them: the watch delivers them, `js_answers.rs`).
+pub(crate) fn as_watch<R>(read: impl FnOnce() -> R) -> (R, bool) {
+    READING.with(|r| r.set(true));
+    GATHERED.with(|g| g.set(false));
+    let out = read();
+    READING.with(|r| r.set(false));
+    (out, GATHERED.with(std::cell::Cell::take))
+}
+
+/// Whether a watch reads on this thread now; if so, the result just gathered is counted as its
+/// to deliver.
+fn gathered_by_watch() -> bool {
+    if READING.with(std::cell::Cell::get) {
+        GATHERED.with(|g| g.set(true));
+        true
+    } else {
+        false
     }
 }
 

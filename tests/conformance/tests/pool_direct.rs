@@ -12,7 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use common::*;
-use offload_pool::{ChildPool, JobEvent, JobResult, RunOptions};
+use offload_pool::{ChildPool, JobResult, RunOptions};
 use offload_process::Outcome;
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -51,26 +51,8 @@ async fn every_progress_of_a_job_comes_before_its_end() {
             let events = job.events().unwrap();
             jobs.push((job, events));
         }
-        for (job, mut events) in jobs {
-            let mut progress = 0;
-            loop {
-                match events.recv().await.unwrap() {
-                    JobEvent::Progress { .. } => progress += 1,
-                    JobEvent::Finished { outcome, .. } => {
-                        assert_eq!(outcome, Outcome::Succeeded { value: json!(40) });
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            assert_eq!(
-                progress, 40,
-                "a progress came after the job's end, or was lost"
-            );
-            assert_eq!(
-                job.result().await.outcome,
-                Outcome::Succeeded { value: json!(40) }
-            );
+        for (job, events) in jobs {
+            expect_progress_then_end(job, events, 40).await;
         }
         pool.shutdown(Duration::from_secs(5)).await;
     })

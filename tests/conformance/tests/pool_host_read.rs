@@ -13,7 +13,7 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use offload_pool::{ChildPool, HostReader, JobEvent, JobResult, RunOptions};
+use offload_pool::{ChildPool, HostReader, JobResult, RunOptions};
 use offload_process::{HostChannel, HostRead, Outcome};
 use serde_json::json;
 use serde_json::value::RawValue;
@@ -115,6 +115,13 @@ impl Drop for Host {
     }
 }
 
+/// A pool started with `cfg`, its channels read by a new host thread.
+async fn host_pool(mut cfg: offload_pool::PoolConfig) -> (ChildPool, Host) {
+    let (reader, host) = start_host();
+    cfg.host_reader = Some(reader);
+    (ChildPool::start(cfg).await.unwrap(), host)
+}
+
 fn raw(text: &str) -> Box<RawValue> {
     RawValue::from_string(text.to_owned()).unwrap()
 }
@@ -122,10 +129,7 @@ fn raw(text: &str) -> Box<RawValue> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_and_submissions_go_through_the_host_thread() {
     guarded(async {
-        let (reader, host) = start_host();
-        let mut cfg = rust_pool(2, 2);
-        cfg.host_reader = Some(reader);
-        let pool = ChildPool::start(cfg).await.unwrap();
+        let (pool, host) = host_pool(rust_pool(2, 2)).await;
         assert_eq!(host.given.load(Ordering::Acquire), 2);
         // Submitted on the host thread, as the addon submits on the JavaScript thread.
         let (tx, mut rx) = mpsc::unbounded_channel::<(u64, JobResult)>();
@@ -181,10 +185,7 @@ async fn answers_and_submissions_go_through_the_host_thread() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_host_delays_an_answer_but_never_turns_it_into_a_timeout() {
     guarded(async {
-        let (reader, host) = start_host();
-        let mut cfg = rust_pool(1, 1);
-        cfg.host_reader = Some(reader);
-        let pool = ChildPool::start(cfg).await.unwrap();
+        let (pool, host) = host_pool(rust_pool(1, 1)).await;
         let opts = || {
             RunOptions::default()
                 .timeout(Duration::from_millis(100))
@@ -224,10 +225,7 @@ async fn a_busy_host_delays_an_answer_but_never_turns_it_into_a_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_progress_comes_before_its_end_when_the_host_reads() {
     guarded(async {
-        let (reader, host) = start_host();
-        let mut cfg = rust_pool(2, 2).concurrency(4);
-        cfg.host_reader = Some(reader);
-        let pool = ChildPool::start(cfg).await.unwrap();
+        let (pool, host) = host_pool(rust_pool(2, 2).concurrency(4)).await;
         let mut jobs = Vec::new();
         for k in 0..24 {
             if k == 12 {
@@ -245,26 +243,8 @@ async fn every_progress_comes_before_its_end_when_the_host_reads() {
             let events = job.events().unwrap();
             jobs.push((job, events));
         }
-        for (job, mut events) in jobs {
-            let mut progress = 0;
-            loop {
-                match events.recv().await.unwrap() {
-                    JobEvent::Progress { .. } => progress += 1,
-                    JobEvent::Finished { outcome, .. } => {
-                        assert_eq!(outcome, Outcome::Succeeded { value: json!(40) });
-                        break;
-                    }
-                    _ => {}
-                }
-            }
-            assert_eq!(
-                progress, 40,
-                "a progress came after the job's end, or was lost"
-            );
-            assert_eq!(
-                job.result().await.outcome,
-                Outcome::Succeeded { value: json!(40) }
-            );
+        for (job, events) in jobs {
+            expect_progress_then_end(job, events, 40).await;
         }
         pool.shutdown(Duration::from_secs(5)).await;
     })
@@ -274,39 +254,20 @@ async fn every_progress_comes_before_its_end_when_the_host_reads() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_progress_arrives_whole_and_in_order() {
     guarded(async {
-        let (reader, _host) = start_host();
-        let mut cfg = rust_pool(1, 1);
-        cfg.host_reader = Some(reader);
-        let pool = ChildPool::start(cfg).await.unwrap();
+        let (pool, _host) = host_pool(rust_pool(1, 1)).await;
         // Far more frames than the host may hand the process actor before it handled them
         // (`MAX_QUEUED`): past it the host stops reading and the actor reads in its stead.
-        let count = 40_000;
+        let count: u64 = 40_000;
         let mut job = pool
             .run_with(
                 "progress",
                 json!({ "count": count }),
-                RunOptions::default().with_events_capacity(count + 16),
+                RunOptions::default().with_events_capacity(40_016),
             )
             .await
             .unwrap();
-        let mut events = job.events().unwrap();
-        let mut progress = 0;
-        loop {
-            match events.recv().await.unwrap() {
-                JobEvent::Progress { .. } => progress += 1,
-                JobEvent::Finished { outcome, .. } => {
-                    assert_eq!(
-                        outcome,
-                        Outcome::Succeeded {
-                            value: json!(count)
-                        }
-                    );
-                    break;
-                }
-                _ => {}
-            }
-        }
-        assert_eq!(progress, count);
+        let events = job.events().unwrap();
+        expect_progress_then_end(job, events, count).await;
         pool.shutdown(Duration::from_secs(5)).await;
     })
     .await;
@@ -315,10 +276,7 @@ async fn a_flood_of_progress_arrives_whole_and_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_is_replaced_and_its_channel_closed() {
     guarded(async {
-        let (reader, host) = start_host();
-        let mut cfg = rust_pool(1, 1);
-        cfg.host_reader = Some(reader);
-        let pool = ChildPool::start(cfg).await.unwrap();
+        let (pool, host) = host_pool(rust_pool(1, 1)).await;
         let first = pool.pids()[0];
         let job = pool
             .run_with(

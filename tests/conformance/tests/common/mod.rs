@@ -179,3 +179,31 @@ pub async fn warm(pool: &offload_pool::ChildPool) -> u32 {
     assert!(r.outcome.is_success(), "{:?}", r.outcome);
     r.attempts[0].pid
 }
+
+/// Reads a `progress` fixture job's events to its end: exactly `count` progress events, all
+/// before the end, and a result of `count` (a progress after the end, or lost, fails).
+pub async fn expect_progress_then_end(
+    job: offload_pool::JobHandle,
+    mut events: tokio::sync::broadcast::Receiver<offload_pool::JobEvent>,
+    count: u64,
+) {
+    let done = offload_process::Outcome::Succeeded {
+        value: serde_json::json!(count),
+    };
+    let mut progress = 0;
+    loop {
+        match events.recv().await.unwrap() {
+            offload_pool::JobEvent::Progress { .. } => progress += 1,
+            offload_pool::JobEvent::Finished { outcome, .. } => {
+                assert_eq!(outcome, done);
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        progress, count,
+        "a progress came after the job's end, or was lost"
+    );
+    assert_eq!(job.result().await.outcome, done);
+}
