@@ -32,6 +32,8 @@ struct Host {
     stop: Arc<AtomicBool>,
     /// Runs closures on the host thread (a submission from it).
     tasks: std_mpsc::Sender<Box<dyn FnOnce() + Send>>,
+    /// Read without pausing between rounds (else a millisecond).
+    eager: Arc<AtomicBool>,
 }
 
 fn start_host() -> (HostReader, Host) {
@@ -44,7 +46,9 @@ fn start_host() -> (HostReader, Host) {
         reads: Arc::new(AtomicUsize::new(0)),
         stop: Arc::new(AtomicBool::new(false)),
         tasks: task_tx,
+        eager: Arc::new(AtomicBool::new(false)),
     };
+    let eager = Arc::clone(&host.eager);
     let (busy, open, reads, stop) = (
         Arc::clone(&host.busy_until),
         Arc::clone(&host.open),
@@ -77,7 +81,9 @@ fn start_host() -> (HostReader, Host) {
                 channels.swap_remove(i);
             }
             open.store(channels.len(), Ordering::Release);
-            std::thread::sleep(Duration::from_millis(1));
+            if !eager.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
         }
     });
     let given = Arc::clone(&host.given);
@@ -246,6 +252,28 @@ async fn every_progress_comes_before_its_end_when_the_host_reads() {
         for (job, events) in jobs {
             expect_progress_then_end(job, events, 40).await;
         }
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calls_reply_read_by_the_host_reaches_the_call_not_the_pool() {
+    guarded(async {
+        let (pool, host) = host_pool(rust_pool(1, 1)).await;
+        // A host that reads as fast as it can: a reply may be read right after the call's
+        // frame is written, before the process's actor goes on.
+        host.eager.store(true, Ordering::Release);
+        let worker = pool.worker(pool.pids()[0]).unwrap();
+        for _ in 0..2000 {
+            match worker.call("nothing", vec![]).await {
+                Err(offload_process::CallError::Failed(e)) => assert_eq!(e.name, "NoSuchFunction"),
+                other => panic!("{other:?}"),
+            }
+        }
+        host.eager.store(false, Ordering::Release);
+        let r = pool.run("echo", json!(1)).await.unwrap().result().await;
+        assert_eq!(r.outcome, Outcome::Succeeded { value: json!(1) });
         pool.shutdown(Duration::from_secs(5)).await;
     })
     .await;

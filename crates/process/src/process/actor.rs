@@ -300,15 +300,20 @@ impl Actor {
                     tracing::debug!(pid = self.pid, error = %e, "message not sent");
                 }
             }
-            Command::Call { id, msg, reply } => match self.send_frame(&msg) {
-                Ok(()) => {
-                    self.pending_calls.insert(id, reply);
-                    self.count_calls();
+            Command::Call { id, msg, reply } => {
+                // Counted before the frame goes: the host must not hand its reply, read before
+                // the call is recorded, to the pool's hook as a job's answer.
+                self.count_calls_with(1);
+                match self.send_frame(&msg) {
+                    Ok(()) => {
+                        self.pending_calls.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(CallError::Send(e)));
+                    }
                 }
-                Err(e) => {
-                    let _ = reply.send(Err(CallError::Send(e)));
-                }
-            },
+                self.count_calls();
+            }
             Command::Assign { main, timeout } => {
                 if self.launch_rest.main.is_some() {
                     return;

@@ -158,8 +158,13 @@ impl Actor {
 
     /// The channel learns how many calls wait for an answer.
     pub(super) fn count_calls(&self) {
+        self.count_calls_with(0);
+    }
+
+    /// The same, with `more` calls about to be sent.
+    pub(super) fn count_calls_with(&self, more: usize) {
         if let Some(h) = &self.host {
-            h.channel.set_calls(self.pending_calls.len());
+            h.channel.set_calls(self.pending_calls.len() + more);
         }
     }
 }
