@@ -252,8 +252,14 @@ fn watch_pending(env: Env, key: u32) -> napi::Result<()> {
     if channels.is_empty() {
         return Ok(());
     }
-    let uv = uv().ok_or_else(|| js_error("Internal", "libuv is not available"))?;
-    let uv_loop = env.get_uv_event_loop()?.cast::<c_void>();
+    let (Some(uv), Ok(uv_loop)) = (uv(), env.get_uv_event_loop()) else {
+        // No loop to watch them on: threads read them (never left unread).
+        for (channel, _) in channels {
+            read_on_a_thread(channel);
+        }
+        return Err(js_error("Internal", "libuv's loop is not available"));
+    };
+    let uv_loop = uv_loop.cast::<c_void>();
     let first = OPEN.with(|o| {
         let mut o = o.borrow_mut();
         let first = o.is_none();
