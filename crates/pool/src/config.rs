@@ -247,6 +247,14 @@ impl std::fmt::Debug for HostReader {
 }
 
 impl PoolConfig {
+    /// The host reader in use: none with a log sink (the actor must drain the output pumps
+    /// before it reports an answer).
+    pub(crate) fn active_host_reader(&self) -> Option<&HostReader> {
+        self.host_reader
+            .as_ref()
+            .filter(|_| self.log_sink.is_none())
+    }
+
     /// A pool of `worker`s for the jobs in `jobs_dir`, with the defaults.
     pub fn new(worker: WorkerKind, jobs_dir: impl Into<PathBuf>) -> Self {
         Self {

@@ -148,9 +148,7 @@ impl ChildPool {
         let permits = Arc::new(Semaphore::new(config.queue_bound));
         let accepting = Arc::new(AtomicBool::new(true));
         let shared = Arc::new(Shared::new(config.kill_signal, config.kill_grace));
-        let direct = Arc::new(actor::Direct::new(
-            config.host_reader.is_some() && config.log_sink.is_none(),
-        ));
+        let direct = Arc::new(actor::Direct::new(config.active_host_reader().is_some()));
         let registry_id = offload_process::registry::register(
             Arc::downgrade(&shared) as std::sync::Weak<dyn offload_process::registry::Managed>
         );

@@ -40,16 +40,7 @@ async fn every_progress_of_a_job_comes_before_its_end() {
             .unwrap();
         let mut jobs = Vec::new();
         for _ in 0..24 {
-            let mut job = pool
-                .run_with(
-                    "progress",
-                    json!({"count": 40}),
-                    RunOptions::default().with_events(),
-                )
-                .await
-                .unwrap();
-            let events = job.events().unwrap();
-            jobs.push((job, events));
+            jobs.push(submit_progress(&pool, 40, 256).await);
         }
         for (job, events) in jobs {
             expect_progress_then_end(job, events, 40).await;

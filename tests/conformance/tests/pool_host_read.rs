@@ -238,16 +238,7 @@ async fn every_progress_comes_before_its_end_when_the_host_reads() {
                 // Half of them with a busy host: what it has not read, the process reads.
                 host.busy_for(Duration::from_millis(50));
             }
-            let mut job = pool
-                .run_with(
-                    "progress",
-                    json!({"count": 40}),
-                    RunOptions::default().with_events(),
-                )
-                .await
-                .unwrap();
-            let events = job.events().unwrap();
-            jobs.push((job, events));
+            jobs.push(submit_progress(&pool, 40, 256).await);
         }
         for (job, events) in jobs {
             expect_progress_then_end(job, events, 40).await;
@@ -286,15 +277,7 @@ async fn a_flood_of_progress_arrives_whole_and_in_order() {
         // Far more frames than the host may hand the process actor before it handled them
         // (`MAX_QUEUED`): past it the host stops reading and the actor reads in its stead.
         let count: u64 = 40_000;
-        let mut job = pool
-            .run_with(
-                "progress",
-                json!({ "count": count }),
-                RunOptions::default().with_events_capacity(40_016),
-            )
-            .await
-            .unwrap();
-        let events = job.events().unwrap();
+        let (job, events) = submit_progress(&pool, count, 40_016).await;
         expect_progress_then_end(job, events, count).await;
         pool.shutdown(Duration::from_secs(5)).await;
     })

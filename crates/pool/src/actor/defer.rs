@@ -24,7 +24,7 @@ const MAX_TRACKED: usize = 4096;
 impl Actor {
     /// Puts `t` off if what it decides on may still be unread; true when it did.
     pub(super) fn defer_for_input(&mut self, t: Timer) -> bool {
-        if self.cfg.host_reader.is_none() || self.cfg.log_sink.is_some() {
+        if self.cfg.active_host_reader().is_none() {
             return false;
         }
         let waiting: Vec<u32> = match t {

@@ -397,7 +397,7 @@ impl Actor {
             in_sink: Arc::clone(&self.in_sink),
         }));
         opts.log_sink.clone_from(&cfg.log_sink);
-        let host_reader = cfg.host_reader.clone().filter(|_| cfg.log_sink.is_none());
+        let host_reader = cfg.active_host_reader().cloned();
         opts.host_read = host_reader.is_some();
         opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();

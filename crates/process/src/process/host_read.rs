@@ -301,7 +301,7 @@ fn read_frames(st: &mut State, room: usize) -> Option<Vec<HostInput>> {
                 break;
             }
             Ok(n) => {
-                framer.push(&buf[..n], |frame| inputs.push(decode(frame)));
+                framer.push(&buf[..n], |frame| inputs.extend(decode(frame)));
                 if n < buf.len() || inputs.len() >= room {
                     // The socket held less than the buffer: it is empty now (a read to
                     // `WouldBlock` would cost one more system call per round trip). What comes
@@ -327,26 +327,25 @@ fn read_frames(st: &mut State, room: usize) -> Option<Vec<HostInput>> {
         inputs.truncate(i + 1);
         *stream = None;
     }
-    inputs.retain(|x| !matches!(x, HostInput::Line(l) if l.is_empty()));
     Some(inputs)
 }
 
-fn decode(frame: Result<&[u8], offload_protocol::DecodeError>) -> HostInput {
+/// One frame as the actor takes it; `None` for a frame to ignore (an unknown `type`).
+fn decode(frame: Result<&[u8], offload_protocol::DecodeError>) -> Option<HostInput> {
     let line = match frame {
         Ok(line) => line,
-        Err(e) => return HostInput::Violation(e.to_string()),
+        Err(e) => return Some(HostInput::Violation(e.to_string())),
     };
     if line.windows(12).any(|w| w == b"NODE_HANDLE_") {
-        return HostInput::Line(line.to_vec());
+        return Some(HostInput::Line(line.to_vec()));
     }
     match decode_from_worker(line) {
-        Ok(Decoded::Message(m)) => HostInput::Message(m),
+        Ok(Decoded::Message(m)) => Some(HostInput::Message(m)),
         Ok(Decoded::Ignored { reason }) => {
             tracing::debug!(%reason, "frame ignored");
-            // Dropped by `read_frames`.
-            HostInput::Line(Vec::new())
+            None
         }
-        Err(e) => HostInput::Violation(e.to_string()),
+        Err(e) => Some(HostInput::Violation(e.to_string())),
     }
 }
 

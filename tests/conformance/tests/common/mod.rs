@@ -180,6 +180,28 @@ pub async fn warm(pool: &offload_pool::ChildPool) -> u32 {
     r.attempts[0].pid
 }
 
+/// Submits the `progress` fixture job (`count` progress events, then `count`), with room for
+/// `capacity` events; returns it with its event stream.
+pub async fn submit_progress(
+    pool: &offload_pool::ChildPool,
+    count: u64,
+    capacity: usize,
+) -> (
+    offload_pool::JobHandle,
+    tokio::sync::broadcast::Receiver<offload_pool::JobEvent>,
+) {
+    let mut job = pool
+        .run_with(
+            "progress",
+            serde_json::json!({ "count": count }),
+            offload_pool::RunOptions::default().with_events_capacity(capacity),
+        )
+        .await
+        .unwrap();
+    let events = job.events().unwrap();
+    (job, events)
+}
+
 /// Reads a `progress` fixture job's events to its end: exactly `count` progress events, all
 /// before the end, and a result of `count` (a progress after the end, or lost, fails).
 pub async fn expect_progress_then_end(

@@ -61,10 +61,8 @@ impl Actor {
             h.handled += n;
         }
         if backlog {
-            // The host stopped reading: what was ahead is handled, the socket is ours to read.
-            // No log sink with host reading: no output pump to drain before the answers.
-            self.hand_over_answers();
-            self.settle_host();
+            // The host stopped reading: what was ahead is handled, the socket is ours to read
+            // (`drain_host` hands those inputs' answers over first, then counts them off).
             if let Some(h) = &self.host {
                 h.channel.backlog_taken();
             }
