@@ -193,12 +193,16 @@ def main():
             "e2e", label="offload-c1")
     if get("offload-c1-base", "e2e"):
         row("(3c1) as above, baseline binary (offload-c1-base)", "e2e", label="offload-c1-base")
+    if get("offload-c1-ahead", "e2e"):
+        row("(3c1a) as (3c1), claim_ahead = 2 (offload-c1-ahead)", "e2e", label="offload-c1-ahead")
     if every("offload", "paced"):
         wait_row(f"(4) queue wait p50 / p99 ms, paced {paced_rate:,} jobs/s one per request", "paced")
     if get("offload-c1", "paced"):
         wait_row("(4c1) queue wait as (4), offload with 1 job in flight per worker", "paced", label="offload-c1")
     if get("offload-c1-base", "paced"):
         wait_row("(4c1) as above, baseline binary (offload-c1-base)", "paced", label="offload-c1-base")
+    if get("offload-c1-ahead", "paced"):
+        wait_row("(4c1a) as (4c1), claim_ahead = 2 (offload-c1-ahead)", "paced", label="offload-c1-ahead")
     wait_row("(4b) queue wait p50 / p99 ms during (3) (all jobs queued at once: backlog)", "e2e")
     print()
 
@@ -212,6 +216,7 @@ def main():
         ("offload", f"offload (c={conc})", "daemon"),
         ("offload-c1", "offload (c=1)", "daemon"),
         ("offload-c1-base", "offload (c=1), baseline binary", "daemon"),
+        ("offload-c1-ahead", "offload (c=1), claim_ahead = 2", "daemon"),
         ("bullmq", "BullMQ, no persistence", "redis"),
         ("bullmq-aof", "BullMQ, AOF everysec", "redis"),
     ):
@@ -305,14 +310,15 @@ def main():
     print("|---|---|---|")
     for workload, title in (("submit-single", "(1)"), ("submit-wrk", "(1w)"), ("submit-batch", "(2)"),
                             ("e2e", "(3)"), ("e2e-single", "(3s)")):
-        for label in ("offload", "offload-c1", "bullmq", "bullmq-aof"):
+        for label in ("offload", "offload-c1", "offload-c1-ahead", "bullmq", "bullmq-aof"):
             rs = sorted(every(label, workload), key=lambda r: r.get("run", 0))
             if rs:
                 cells = ", ".join(
                     f"{rate(r['per_sec'])} [{r.get('load1_before', 0):.1f}"
                     + (f", {others(r):.0%}]" if others(r) is not None else "]")
                     for r in rs)
-                print(f"| {title if label != 'offload-c1' else '(3c1)'} | {label} | {cells} |")
+                shown = {"offload-c1": "(3c1)", "offload-c1-ahead": "(3c1a)"}.get(label, title)
+                print(f"| {shown} | {label} | {cells} |")
 
     if problems:
         print()

@@ -174,6 +174,34 @@ pub struct PoolSection {
     /// At most this many of the pool's jobs running at once, on every node (`concurrency` is
     /// the jobs of one worker).
     pub max_running: Option<i64>,
+    /// Jobs claimed beyond the free slots (`isolation = "pool"` only): held by this node,
+    /// `running` in the store, each started the moment a slot frees, without waiting for a
+    /// claim (default 0; at most 3 × `max` × `concurrency`). See `docs/http-api.md`.
+    pub claim_ahead: Option<usize>,
+}
+
+impl PoolSection {
+    /// Jobs the pool runs at once: `max` workers × `concurrency`.
+    pub fn capacity(&self) -> usize {
+        self.max.unwrap_or(2).max(1) * self.concurrency.unwrap_or(1).max(1) as usize
+    }
+
+    /// The most [`claim_ahead`](Self::claim_ahead) may be: 3 × its capacity; none for a
+    /// process per job.
+    pub fn max_claim_ahead(&self) -> usize {
+        match self.isolation {
+            Isolation::Pool => self.capacity().saturating_mul(3),
+            Isolation::Process => 0,
+        }
+    }
+
+    /// Jobs the dispatcher claims beyond the free slots (see [`claim_ahead`](Self::claim_ahead)).
+    pub fn claim_ahead(&self) -> usize {
+        match self.isolation {
+            Isolation::Pool => self.claim_ahead.unwrap_or(0).min(self.max_claim_ahead()),
+            Isolation::Process => 0,
+        }
+    }
 }
 
 /// One `[[cron]]` of `offload.toml`.

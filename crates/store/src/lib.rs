@@ -77,8 +77,12 @@ pub type Millis = i64;
 
 /// The current time in [`Millis`].
 pub fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    system_ms(std::time::SystemTime::now())
+}
+
+/// `t` in [`Millis`] (0 before the epoch).
+pub fn system_ms(t: std::time::SystemTime) -> Millis {
+    t.duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use offload_store::limits::{self as bounds, LimitError};
 
 use super::limits::MAX_LOG_BYTES_PER_ATTEMPT;
-use super::ServeConfig;
+use super::{Isolation, ServeConfig};
 use crate::error::ConfigError;
 
 /// The longest lease (1 day).
@@ -134,6 +134,16 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
         if let Some(b) = &p.backoff {
             crate::backoff::to_store(b).check().map_err(pool)?;
         }
+        if let Some(n) = p.claim_ahead {
+            let most = p.max_claim_ahead();
+            if n > most {
+                let range = match p.isolation {
+                    Isolation::Pool => format!("0..={most} (3 × max × concurrency)"),
+                    Isolation::Process => "0 (a process per job claims nothing ahead)".into(),
+                };
+                return Err(pool(LimitError::new("claim_ahead", n, range)));
+            }
+        }
     }
     Ok(())
 }
@@ -209,6 +219,40 @@ mod tests {
         c.apply_file(toml::from_str("sqlite_cache_mb = 16").unwrap())
             .unwrap();
         assert_eq!(c.sqlite_cache_mb, 16);
+    }
+
+    #[test]
+    fn claim_ahead_is_bounded_by_the_pool_queue() {
+        // Default: none; 3 × max × concurrency at most; none for a process per job.
+        let p: PoolSection = toml::from_str("name = \"p\"\nmax = 3\nconcurrency = 2").unwrap();
+        assert_eq!(
+            (p.capacity(), p.claim_ahead(), p.max_claim_ahead()),
+            (6, 0, 18)
+        );
+        assert!(pool(|p| p.claim_ahead = Some(0)).validate().is_ok());
+        assert!(pool(|p| p.claim_ahead = Some(6)).validate().is_ok());
+        let e = pool(|p| p.claim_ahead = Some(7))
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pool \"p\": claim_ahead 7 is out of range: 0..=6 (3 × max × concurrency)"),
+            "{e}"
+        );
+        let process = |n| {
+            pool(|p| {
+                p.isolation = Isolation::Process;
+                p.claim_ahead = Some(n);
+            })
+        };
+        assert!(process(0).validate().is_ok());
+        let e = process(1).validate().unwrap_err().to_string();
+        assert!(
+            e.contains("claim_ahead 1 is out of range: 0 (a process per job"),
+            "{e}"
+        );
+        let p: PoolSection = toml::from_str("name = \"p\"\nisolation = \"process\"").unwrap();
+        assert_eq!(p.claim_ahead(), 0);
     }
 
     #[test]

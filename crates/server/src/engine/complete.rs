@@ -19,16 +19,15 @@ use super::{Engine, EngineError};
 use crate::events::{JobChange, ServerEvent};
 
 impl Engine {
-    /// An attempt of `c` that started at `started` ended with `outcome`: counts it, decides
-    /// the job's transition and hands it to the completer.
+    /// An attempt of `c` that ran from `started` to `ended` ended with `outcome`: counts it,
+    /// decides the job's transition and hands it to the completer.
     pub(super) fn attempt_ended(
         &self,
         c: &Claimed,
-        started: Millis,
+        (started, ended): (Millis, Millis),
         outcome: Outcome,
         pid: Option<u32>,
     ) {
-        let ended = now_ms();
         let wait_ms = started.saturating_sub(c.run_at);
         let run_ms = ended.saturating_sub(started);
         self.metrics

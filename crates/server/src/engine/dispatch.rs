@@ -1,6 +1,8 @@
-//! The dispatcher and the job tasks: claim as many due jobs as the pools have room for, then
-//! run each in a task of its own (one attempt through its pool's runner) until its end is
-//! handed to the completer (`complete.rs`). Also the running-job table and cancellation.
+//! The dispatcher and the job tasks: claim as many due jobs as the pools have room for (their
+//! free slots, plus `claim_ahead` jobs held here so that a freed slot starts its next job
+//! without waiting for a claim), then run each in a task of its own (one attempt through its
+//! pool's runner) until its end is handed to the completer (`complete.rs`). Also the
+//! running-job table and cancellation.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use offload_store::{now_ms, Claimed, Demand, JobId, JobState};
 
 use super::pools::PoolEntry;
 use super::progress::{finish_progress, forward_progress, LogTo};
-use super::runner::Stop;
+use super::runner::{Ended, Stop};
 use super::Engine;
 use crate::events::JobChange;
 
@@ -37,10 +39,10 @@ impl Engine {
             let demand: Vec<Demand> = pools
                 .iter()
                 .filter_map(|p| {
-                    let free = p.capacity.saturating_sub(p.running());
-                    (free > 0).then(|| Demand {
+                    let n = p.claimable();
+                    (n > 0).then(|| Demand {
                         pool: p.name.clone(),
-                        n: free,
+                        n,
                     })
                 })
                 .collect();
@@ -77,7 +79,8 @@ impl Engine {
         }
     }
 
-    /// Starts the task of a claimed job.
+    /// Takes a claimed job in: runs it now if its pool has a free slot and none waits before
+    /// it, else holds it until a slot frees (a job claimed ahead, `claim_ahead`).
     fn start_job(self: &Arc<Self>, c: Claimed) {
         if c.attempt > c.max_attempts {
             // Every attempt ended with its daemon gone (a job that takes its node down, say):
@@ -89,7 +92,6 @@ impl Engine {
             tracing::error!(pool = %c.pool, id = %c.id, "claimed a job of an unknown pool");
             return;
         };
-        entry.in_flight.fetch_add(1, Ordering::Relaxed);
         // A cancel that came between the claim and now: no entry, so the attempt is stopped
         // as it launches (`set_stop`) and ends `cancelled`.
         let cancelled_early = self
@@ -110,12 +112,41 @@ impl Engine {
             state: JobState::Running,
             attempt: c.attempt,
         });
+        let c = {
+            let mut held = entry.held.lock().unwrap_or_else(|e| e.into_inner());
+            if held.is_empty() && entry.in_flight.load(Ordering::Relaxed) < entry.capacity {
+                entry.in_flight.fetch_add(1, Ordering::Relaxed);
+                c
+            } else if self.draining() {
+                drop(held);
+                self.hand_back_unstarted(c);
+                return;
+            } else {
+                held.push_back(c);
+                return;
+            }
+        };
+        self.launch(entry, c);
+    }
+
+    /// Runs a claimed job in a task of its own, in a slot of `entry` already counted in its
+    /// `in_flight`; when it ends, the slot goes to the next held job, if any.
+    fn launch(self: &Arc<Self>, entry: Arc<PoolEntry>, c: Claimed) {
         let engine = Arc::clone(self);
         self.drain.tasks.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            let started = now_ms();
-            let (outcome, pid) = engine.run_one(&entry, &c).await;
-            entry.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let launched = now_ms();
+            let Ended {
+                outcome,
+                pid,
+                started,
+                ended,
+            } = engine.run_one(&entry, &c).await;
+            // A pool's own times when it has them (when its worker got the job, when the
+            // answer came), else the task's.
+            let started = started.map_or(launched, |s| s.max(launched));
+            let ended = ended.map_or_else(now_ms, |e| e.max(started));
+            engine.next_held(&entry);
             let cancelled = engine
                 .running
                 .lock()
@@ -131,15 +162,91 @@ impl Engine {
             if engine.take_handed_back(c.id) && !outcome.is_success() {
                 engine.handed_back(&c, started, pid);
             } else {
-                engine.attempt_ended(&c, started, outcome, pid);
+                engine.attempt_ended(&c, (started, ended), outcome, pid);
             }
             engine.drain.tasks.fetch_sub(1, Ordering::SeqCst);
             engine.drain.ended.notify_waiters();
         });
     }
 
+    /// A slot of `entry` freed: it goes to the first held job still wanted (one cancelled
+    /// while held ends `cancelled` without running; on a draining node each is handed back),
+    /// else it is free for the dispatcher.
+    fn next_held(self: &Arc<Self>, entry: &Arc<PoolEntry>) {
+        loop {
+            let next = {
+                let mut held = entry.held.lock().unwrap_or_else(|e| e.into_inner());
+                let next = held.pop_front();
+                if next.is_none() {
+                    entry.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                next
+            };
+            let Some(c) = next else { return };
+            if self.draining() {
+                self.hand_back_unstarted(c);
+                continue;
+            }
+            let wanted = self
+                .running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&c.id);
+            if wanted {
+                self.launch(Arc::clone(entry), c);
+                return;
+            }
+            // Cancelled (or its lease lost) while it waited: it never reaches a worker.
+            let now = now_ms();
+            self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
+        }
+    }
+
+    /// Ends held job `id` as `cancelled`, if it is held (else it has started, or is about to).
+    fn end_held(&self, id: JobId) {
+        for entry in self.pools() {
+            let c = {
+                let mut held = entry.held.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(i) = held.iter().position(|c| c.id == id) else {
+                    continue;
+                };
+                held.remove(i)
+            };
+            if let Some(c) = c {
+                let now = now_ms();
+                self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
+                self.notify();
+            }
+            return;
+        }
+    }
+
+    /// Hands every held job of every pool back to the queue (a drain began).
+    pub(super) fn hand_back_held(&self) {
+        for entry in self.pools() {
+            let held: Vec<Claimed> = entry
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect();
+            for c in held {
+                self.hand_back_unstarted(c);
+            }
+        }
+    }
+
+    /// A claimed job that never started goes back to the queue, its attempt not counted.
+    fn hand_back_unstarted(&self, c: Claimed) {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&c.id);
+        self.handed_back(&c, now_ms(), None);
+    }
+
     /// Runs one attempt of a claimed job: its outcome and its worker's pid (when one ran).
-    async fn run_one(&self, entry: &PoolEntry, c: &Claimed) -> (Outcome, Option<u32>) {
+    async fn run_one(&self, entry: &PoolEntry, c: &Claimed) -> Ended {
         let timeout = c.timeout_ms.map(Duration::from_millis);
         let key = (c.id, c.attempt);
         self.logs.open(key).await;
@@ -156,7 +263,7 @@ impl Engine {
         entry: &PoolEntry,
         c: &Claimed,
         timeout: Option<Duration>,
-    ) -> (Outcome, Option<u32>) {
+    ) -> Ended {
         let key = (c.id, c.attempt);
         // A descriptor offered for this job on this node (a line-protocol client socket).
         let offered = c
@@ -182,7 +289,10 @@ impl Engine {
                     message: self.client_text(&e),
                     stack: None,
                 };
-                return (not_runnable, None);
+                return Ended {
+                    outcome: not_runnable,
+                    ..Ended::cancelled()
+                };
             }
         };
         self.set_stop(c.id, attempt.take_stop());
@@ -242,8 +352,10 @@ impl Engine {
             .remove(&id);
         match entry {
             Some(r) => {
-                if let Some(s) = r.stop {
-                    s.stop();
+                match r.stop {
+                    Some(s) => s.stop(),
+                    // Held, not started: it ends now, without running.
+                    None => self.end_held(id),
                 }
                 true
             }

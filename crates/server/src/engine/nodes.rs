@@ -219,6 +219,8 @@ impl Engine {
     /// beats (the registry shows `drained`) and exits when asked.
     async fn drain_task(self: Arc<Self>, generation: u64, deadline: Duration, then: AfterDrain) {
         let current = || self.drain.generation.load(Ordering::SeqCst) == generation;
+        // Jobs claimed ahead have not started: other nodes may run them now.
+        self.hand_back_held();
         let until = tokio::time::sleep(deadline);
         tokio::pin!(until);
         let mut handed_back = false;

@@ -2,12 +2,14 @@
 //! and program, reading its workers ([`Engine::workers`]), forwarding its worker events to the
 //! event stream, and hot reload ([`Engine::files_changed`]).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use offload_pool::{ChildPool, PoolEvent};
 use offload_process::JobKind;
+use offload_store::Claimed;
 use tokio::sync::broadcast;
 
 use super::runner::Runner;
@@ -23,9 +25,13 @@ pub(crate) struct PoolEntry {
     pub(crate) kind: JobKind,
     pub(crate) section: PoolSection,
     pub(super) runner: Runner,
-    /// Jobs of this pool running now (the dispatcher claims up to `capacity` minus these).
+    /// Jobs of this pool running now, at most `capacity`.
     pub(super) in_flight: AtomicUsize,
     pub(super) capacity: usize,
+    /// Jobs claimed beyond `capacity` (`[[pool]] claim_ahead`).
+    pub(super) ahead: usize,
+    /// Those jobs, in claim order: each starts when a slot frees (`dispatch.rs`).
+    pub(super) held: Mutex<VecDeque<Claimed>>,
 }
 
 impl PoolEntry {
@@ -40,6 +46,13 @@ impl PoolEntry {
 
     pub(crate) fn running(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// How many more jobs the dispatcher may claim for this pool now: its free slots plus
+    /// the jobs it claims ahead, less those already held.
+    pub(super) fn claimable(&self) -> usize {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (self.capacity + self.ahead).saturating_sub(self.running() + held)
     }
 
     pub(crate) fn min(&self) -> usize {
@@ -168,10 +181,11 @@ impl Engine {
         let min = section.min.unwrap_or(0);
         let max = section.max.unwrap_or(2).max(1);
         let concurrency = section.concurrency.unwrap_or(1).max(1);
-        let capacity = max * concurrency as usize;
+        let capacity = section.capacity();
+        let ahead = section.claim_ahead();
         let runner =
             Runner::start(&self.cfg, &section, kind, program, capacity, &self.logs).await?;
-        tracing::info!(pool = %section.name, ?kind, min, max, concurrency, "pool started");
+        tracing::info!(pool = %section.name, ?kind, min, max, concurrency, ahead, "pool started");
         Ok(PoolEntry {
             name: section.name.clone(),
             kind,
@@ -179,6 +193,8 @@ impl Engine {
             runner,
             in_flight: AtomicUsize::new(0),
             capacity,
+            ahead,
+            held: Mutex::default(),
         })
     }
 
@@ -250,6 +266,7 @@ fn default_section(name: &str) -> PoolSection {
         isolation: Isolation::Pool,
         rate: None,
         max_running: None,
+        claim_ahead: None,
     }
 }
 

@@ -272,21 +272,56 @@ impl Attempt {
         }
     }
 
-    /// Waits for the attempt's outcome and its worker's pid (when one ran); once only. A
-    /// process runner's slot is held until the attempt is dropped (after the process exited:
-    /// an outcome can be known while the process still lingers).
-    pub(crate) async fn outcome(&mut self) -> (Outcome, Option<u32>) {
+    /// Waits for the attempt's end; once only. A process runner's slot is held until the
+    /// attempt is dropped (after the process exited: an outcome can be known while the
+    /// process still lingers).
+    pub(crate) async fn outcome(&mut self) -> Ended {
         match &mut self.end {
             End::Pool(handle) => match handle.take() {
                 Some(handle) => {
                     let result = handle.result().await;
-                    let pid = result.attempts.last().map(|a| a.pid);
-                    (result.outcome, pid)
+                    let last = result.attempts.last();
+                    Ended {
+                        pid: last.map(|a| a.pid),
+                        // A job claimed ahead waited in the pool's queue: it started when it
+                        // was sent to its worker.
+                        started: last.map(|a| offload_store::system_ms(a.started)),
+                        ended: last.map(|a| offload_store::system_ms(a.ended)),
+                        outcome: result.outcome,
+                    }
                 }
-                None => (Outcome::Cancelled, None),
+                None => Ended::cancelled(),
             },
-            End::Process(process, _slot) => (process.outcome().await, Some(process.pid())),
-            End::Cancelled => (Outcome::Cancelled, None),
+            End::Process(process, _slot) => Ended {
+                outcome: process.outcome().await,
+                pid: Some(process.pid()),
+                started: None,
+                ended: None,
+            },
+            End::Cancelled => Ended::cancelled(),
+        }
+    }
+}
+
+/// How an attempt ended.
+pub(crate) struct Ended {
+    pub(crate) outcome: Outcome,
+    /// Its worker, when one ran it.
+    pub(crate) pid: Option<u32>,
+    /// When its worker got it (ms since the epoch), when the runner knows it.
+    pub(crate) started: Option<offload_store::Millis>,
+    /// When its answer came, when the runner knows it.
+    pub(crate) ended: Option<offload_store::Millis>,
+}
+
+impl Ended {
+    /// An attempt that never reached a worker.
+    pub(crate) fn cancelled() -> Self {
+        Self {
+            outcome: Outcome::Cancelled,
+            pid: None,
+            started: None,
+            ended: None,
         }
     }
 }
