@@ -251,6 +251,38 @@ async fn a_drain_hands_held_jobs_back_at_once_and_lets_the_running_one_finish() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_daemon_hands_held_jobs_back_instead_of_starting_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jobs = tmp.path().join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(jobs.join("gate.js"), GATE_JOB).unwrap();
+    let toml = "[[pool]]\nname = \"gate\"\njobs = [\"gate\"]\nkind = \"node\"\nmin = 1\nmax = 1\nconcurrency = 1\nclaim_ahead = 2\n";
+    let cfg = config(&jobs, &tmp.path().join("data"), toml);
+    // The test keeps a handle on the store, to read it once the daemon stopped.
+    let store = common::sqlite(&cfg);
+    let d = Running::start_with(cfg, std::sync::Arc::clone(&store)).await;
+    let (gate, log) = (tmp.path().join("open"), tmp.path().join("started.log"));
+    let mut ids = Vec::new();
+    for mark in ["run", "held-1", "held-2"] {
+        let body = json!({"job": "gate", "params": {"gate": gate, "log": log, "mark": mark}});
+        ids.push(submit(&d, body).await);
+    }
+    until_counts(&d, &ids, (3, 0)).await;
+    // Stopped while the first job still runs (the pool's grace ends it): the held jobs must not
+    // be started in a pool that is stopping (they would end `dead` as not runnable).
+    d.stop_within(Duration::from_millis(200)).await;
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "run\n");
+    for id in &ids[1..] {
+        let j = store.get(id.parse().unwrap()).await.unwrap();
+        assert_eq!(
+            (j.state, j.attempt),
+            (offload_store::JobState::Queued, 0),
+            "{j:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_waiting_ahead_is_cancelled_before_it_runs() {
     let s = start("claim_ahead = 1\n").await;
     let first = s.submit("first").await;

@@ -30,8 +30,8 @@ impl Engine {
     pub(super) async fn dispatcher(self: Arc<Self>) {
         let queued = self.store.queued_signal();
         loop {
-            // A draining node claims nothing.
-            let pools = if self.draining() {
+            // A draining or stopping node claims nothing.
+            let pools = if self.stops_claiming() {
                 Vec::new()
             } else {
                 self.pools()
@@ -117,7 +117,7 @@ impl Engine {
             if held.is_empty() && entry.in_flight.load(Ordering::Relaxed) < entry.capacity {
                 entry.in_flight.fetch_add(1, Ordering::Relaxed);
                 c
-            } else if self.draining() {
+            } else if self.stops_claiming() {
                 drop(held);
                 self.hand_back_unstarted(c);
                 return;
@@ -183,7 +183,7 @@ impl Engine {
                 next
             };
             let Some(c) = next else { return };
-            if self.draining() {
+            if self.stops_claiming() {
                 self.hand_back_unstarted(c);
                 continue;
             }
@@ -221,7 +221,8 @@ impl Engine {
         }
     }
 
-    /// Hands every held job of every pool back to the queue (a drain began).
+    /// Hands every held job of every pool back to the queue (a drain began, or the daemon
+    /// stops).
     pub(super) fn hand_back_held(&self) {
         for entry in self.pools() {
             let held: Vec<Claimed> = entry

@@ -202,6 +202,11 @@ impl Engine {
 
     /// Stops every pool gracefully.
     pub(crate) async fn shutdown(&self, deadline: Duration) {
+        // Held jobs never started: back to the queue now, not into pools that are stopping.
+        self.drain
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.hand_back_held();
         let waits: Vec<_> = self
             .pools()
             .iter()

@@ -33,6 +33,8 @@ pub(super) struct Drain {
     generation: AtomicU64,
     /// Jobs stopped to be handed back: their end is `Transition::HandBack`.
     handed_back: Mutex<HashSet<JobId>>,
+    /// The daemon is stopping: jobs held ahead are handed back, not started.
+    pub(super) closing: AtomicBool,
     /// Job tasks not yet ended (their end handed to the completer).
     pub(super) tasks: AtomicUsize,
     /// Ends handed to the completer and not yet written.
@@ -158,6 +160,12 @@ impl Engine {
     /// Whether this node claims nothing.
     pub(crate) fn draining(&self) -> bool {
         self.drain.draining.load(Ordering::Relaxed)
+    }
+
+    /// A drain, or the daemon stops: the dispatcher claims nothing, and a held job is handed
+    /// back rather than started.
+    pub(super) fn stops_claiming(&self) -> bool {
+        self.draining() || self.drain.closing.load(Ordering::SeqCst)
     }
 
     /// Follows the order the store holds for this node: starts a drain for a new one, ends
