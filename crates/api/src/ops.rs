@@ -109,6 +109,13 @@ pub struct Pool {
     /// Whether the pool is paused (it claims nothing; `POST /v1/pools/{name}/resume`).
     #[serde(default)]
     pub paused: bool,
+    /// Jobs this node claims beyond its free slots (`[[pool]] claim_ahead`; 0: none).
+    #[serde(default)]
+    pub claim_ahead: usize,
+    /// Jobs this node holds now: claimed (`running` in the store, counted in `running`), each
+    /// started when a slot frees.
+    #[serde(default)]
+    pub held: usize,
 }
 
 /// `GET /v1/pools`.

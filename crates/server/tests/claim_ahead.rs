@@ -148,8 +148,15 @@ async fn holds_slots_plus(extra: &str, ahead: usize) {
     // And no more, however long the worker stays busy (the dispatcher wakes every 100 ms).
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(counts(&s.d, &ids).await, (1 + ahead, 4 - ahead));
-    // Only the first ever reached the worker.
+    // Only the first ever reached the worker; the pool's view says how many are held.
     assert_eq!(s.started(), ["j0"]);
+    let (_, pools) = get(&s.d, "/v1/pools").await;
+    let view = &pools["pools"][0];
+    assert_eq!(
+        (&view["claim_ahead"], &view["held"], &view["running"]),
+        (&json!(ahead), &json!(ahead), &json!(1 + ahead)),
+        "{pools}"
+    );
     s.open();
     for (i, id) in ids.iter().enumerate() {
         let r = wait_result(&s.d, id).await;
@@ -279,6 +286,41 @@ async fn a_stopping_daemon_hands_held_jobs_back_instead_of_starting_them() {
             (offload_store::JobState::Queued, 0),
             "{j:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_hands_held_jobs_back_and_a_resume_runs_them() {
+    for (path, resume) in [
+        ("/v1/pools/gate/pause", "/v1/pools/gate/resume"),
+        ("/v1/queues/gate/pause", "/v1/queues/gate/resume"),
+    ] {
+        let s = start("claim_ahead = 2\n").await;
+        let ids = vec![
+            s.submit("run").await,
+            s.submit("held-1").await,
+            s.submit("held-2").await,
+        ];
+        until_counts(&s.d, &ids, (3, 0)).await;
+        let (status, v) = post(&s.d, path, json!({})).await;
+        assert!((200..300).contains(&status), "{path}: {status} {v}");
+        // The held jobs are queued again, uncounted; the running one goes on.
+        until_counts(&s.d, &ids, (1, 2)).await;
+        for id in &ids[1..] {
+            assert_eq!(get(&s.d, &format!("/v1/jobs/{id}")).await.1["attempt"], 0);
+        }
+        s.open();
+        assert_eq!(wait_result(&s.d, &ids[0]).await["state"], "succeeded");
+        // Paused: nothing else starts; resumed: the rest run.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(s.started(), ["run"], "{path}");
+        let (status, v) = post(&s.d, resume, json!({})).await;
+        assert!((200..300).contains(&status), "{resume}: {status} {v}");
+        for id in &ids[1..] {
+            assert_eq!(wait_result(&s.d, id).await["state"], "succeeded");
+        }
+        assert_eq!(s.started(), ["run", "held-1", "held-2"], "{path}");
+        s.d.stop().await;
     }
 }
 

@@ -224,26 +224,44 @@ impl Engine {
     /// Hands every held job of every pool back to the queue (a drain began, or the daemon
     /// stops).
     pub(super) fn hand_back_held(&self) {
+        self.hand_back_held_where(|_| true);
+    }
+
+    /// Hands the held jobs that `which` picks back to the queue (their queue was paused).
+    pub(super) fn hand_back_held_where(&self, which: impl Fn(&Claimed) -> bool) {
         for entry in self.pools() {
-            let held: Vec<Claimed> = entry
-                .held
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..)
-                .collect();
-            for c in held {
+            let mut picked = Vec::new();
+            {
+                let mut held = entry.held.lock().unwrap_or_else(|e| e.into_inner());
+                for c in std::mem::take(&mut *held) {
+                    if which(&c) {
+                        picked.push(c);
+                    } else {
+                        held.push_back(c);
+                    }
+                }
+            }
+            for c in picked {
                 self.hand_back_unstarted(c);
             }
         }
     }
 
-    /// A claimed job that never started goes back to the queue, its attempt not counted.
+    /// A claimed job that never started goes back to the queue, its attempt not counted —
+    /// unless it was cancelled meanwhile: then it ends `cancelled`.
     fn hand_back_unstarted(&self, c: Claimed) {
-        self.running
+        let wanted = self
+            .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&c.id);
-        self.handed_back(&c, now_ms(), None);
+            .remove(&c.id)
+            .is_some();
+        let now = now_ms();
+        if wanted {
+            self.handed_back(&c, now, None);
+        } else {
+            self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
+        }
     }
 
     /// Runs one attempt of a claimed job: its outcome and its worker's pid (when one ran).

@@ -48,11 +48,20 @@ impl PoolEntry {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// Jobs it claims beyond its free slots (`[[pool]] claim_ahead`).
+    pub(crate) fn claim_ahead(&self) -> usize {
+        self.ahead
+    }
+
+    /// Jobs held now, each waiting for a slot.
+    pub(crate) fn held(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// How many more jobs the dispatcher may claim for this pool now: its free slots plus
     /// the jobs it claims ahead, less those already held.
     pub(super) fn claimable(&self) -> usize {
-        let held = self.held.lock().unwrap_or_else(|e| e.into_inner()).len();
-        (self.capacity + self.ahead).saturating_sub(self.running() + held)
+        (self.capacity + self.ahead).saturating_sub(self.running() + self.held())
     }
 
     pub(crate) fn min(&self) -> usize {

@@ -1,7 +1,7 @@
 //! Pausing and resuming queues (a pool, or every job of one name): the pause lives in the
 //! store, whose claim skips paused queues, so it survives restarts and, on PostgreSQL, stops
-//! every node's claims. Running jobs finish. Each change is told on the event stream
-//! (`queue`) by the node that made it.
+//! every node's claims. Running jobs finish; the jobs this node holds ahead of a slot go back
+//! to the queue. Each change is told on the event stream (`queue`) by the node that made it.
 
 use offload_store::{now_ms, PausedQueue, Queue, QueueKind};
 
@@ -14,6 +14,12 @@ impl Engine {
     pub(crate) async fn pause_queue(&self, queue: &Queue) -> Result<bool, EngineError> {
         self.check_queue(queue)?;
         let changed = self.store.pause_queue(queue, now_ms()).await?;
+        // Jobs this node holds ahead (`claim_ahead`) have not started: back to the queue, so
+        // the pause stops them too (another node's held jobs still start).
+        match queue.kind {
+            QueueKind::Pool => self.hand_back_held_where(|c| c.pool == queue.name),
+            QueueKind::Job => self.hand_back_held_where(|c| c.job == queue.name),
+        }
         if changed {
             self.tell(queue, "paused");
         }

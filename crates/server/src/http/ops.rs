@@ -88,6 +88,8 @@ pub(crate) async fn pools(State(app): State<Arc<App>>) -> Result<Response, ApiEr
                 + count(JobState::Waiting),
             running: count(JobState::Running),
             paused: paused.contains(&p.name),
+            claim_ahead: p.claim_ahead(),
+            held: p.held(),
         });
     }
     Ok(json(StatusCode::OK, &PoolList { pools }))
