@@ -122,8 +122,8 @@
 //! - Dropping the store waits for the queued writes to finish and closes the file (which
 //!   checkpoints the WAL: a closed store is one file); do not drop it in a latency-sensitive
 //!   place.
-//! - Reads run on Tokio's blocking pool (`spawn_blocking`), at most [`SqliteOptions::readers`]
-//!   at once (more wait their turn, holding no thread): call the store from a Tokio runtime.
+//! - Reads run on [`SqliteOptions::readers`] threads of the store's own (`offload-store-r`;
+//!   more reads wait in their queue, holding no thread): call the store from a Tokio runtime.
 //! - Timestamps are the store's clock (`now_ms` when a call runs in the writer), not the
 //!   caller's, except `Completion::started_at`/`ended_at`, which are recorded as given.
 //! - `list` pages with `limit: 0` hold 100 jobs; any limit is capped at 1,000.
@@ -169,7 +169,7 @@ use crate::{
 };
 use checkpointer::Checkpointer;
 use counts::Deltas;
-use readers::Readers;
+use readers::{ReadThreads, Readers};
 use writer::Writer;
 
 pub use options::{SqliteOptions, Synchronous, DEFAULT_CACHE_KIB, MIN_CACHE_KIB};
@@ -189,7 +189,7 @@ pub struct SqliteStore {
     // Field order is drop order: the writer finishes and closes before the lock is released.
     writer: Writer,
     _checkpointer: Option<Checkpointer>,
-    readers: Option<Arc<Readers>>,
+    readers: Option<ReadThreads>,
     /// How many attempts' logs a retry keeps ([`SqliteOptions::log_attempts`]).
     log_attempts: u32,
     path: Option<PathBuf>,
@@ -336,11 +336,10 @@ impl SqliteStore {
             writer,
             _checkpointer: Some(Checkpointer::spawn(checkpoints)?),
             log_attempts: options.log_attempts.clamp(1, crate::logs::MAX_LOG_ATTEMPTS),
-            readers: Some(Arc::new(Readers::new(
-                path.clone(),
+            readers: Some(ReadThreads::spawn(
+                Readers::new(path.clone(), options.readers, cache_kib),
                 options.readers,
-                cache_kib,
-            ))),
+            )?),
             path: Some(path),
             _lock: Some(lock),
         })
@@ -392,17 +391,7 @@ impl SqliteStore {
         T: Send + 'static,
     {
         match &self.readers {
-            Some(readers) => {
-                // A permit per read: never more blocking threads than read connections.
-                let turn = readers.turn().await;
-                let readers = Arc::clone(readers);
-                tokio::task::spawn_blocking(move || {
-                    let _turn = turn;
-                    readers.with(f)
-                })
-                .await
-                .map_err(|e| StoreError::Engine(format!("a store read failed: {e}")))?
-            }
+            Some(readers) => readers.read(f).await,
             None => self.writer.call(1, move |c, _: &mut Deltas| f(c)).await,
         }
     }

@@ -24,9 +24,9 @@ pub struct SqliteOptions {
     pub synchronous: Synchronous,
     /// The most write calls in one group commit (default 1,024).
     pub max_batch: usize,
-    /// Read connections, and reads running at once (default 4; at least 1): each read runs
-    /// on a thread of Tokio's blocking pool, so this also bounds the threads reads take however
-    /// many callers wait (more wait their turn).
+    /// Read connections, and the store's reader threads (default 4; at least 1): as many
+    /// reads run at once, however many callers wait (the others wait in the readers' queue,
+    /// holding no thread).
     pub readers: usize,
     /// The page cache of each connection, in KiB (default 2,048: 2 MiB; at least 64). The
     /// store holds `readers + 2` connections (the writer, the readers, the checkpointer), so
