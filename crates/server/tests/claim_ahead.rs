@@ -70,6 +70,17 @@ impl Setup {
     }
 }
 
+/// A pool with `claim_ahead = 2`, one job running ("run") and two held ("held-1", "held-2").
+async fn one_running_two_held() -> (Setup, Vec<String>) {
+    let s = start("claim_ahead = 2\n").await;
+    let mut ids = Vec::new();
+    for mark in ["run", "held-1", "held-2"] {
+        ids.push(s.submit(mark).await);
+    }
+    until_counts(&s.d, &ids, (3, 0)).await;
+    (s, ids)
+}
+
 /// How many of `ids` are in each state: `(running, queued)`.
 async fn counts(d: &Running, ids: &[String]) -> (usize, usize) {
     let (mut running, mut queued) = (0, 0);
@@ -204,13 +215,7 @@ async fn claim_ahead_sets_how_many_jobs_wait_for_a_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_hands_held_jobs_back_at_once_and_lets_the_running_one_finish() {
-    let s = start("claim_ahead = 2\n").await;
-    let ids = vec![
-        s.submit("run").await,
-        s.submit("held-1").await,
-        s.submit("held-2").await,
-    ];
-    until_counts(&s.d, &ids, (3, 0)).await;
+    let (s, ids) = one_running_two_held().await;
     let url = s.d.url();
     let Setup { d, gate, log } = s;
     // A drain with a long deadline: the held jobs go back to the queue now, uncounted, while
@@ -295,13 +300,7 @@ async fn a_pause_hands_held_jobs_back_and_a_resume_runs_them() {
         ("/v1/pools/gate/pause", "/v1/pools/gate/resume"),
         ("/v1/queues/gate/pause", "/v1/queues/gate/resume"),
     ] {
-        let s = start("claim_ahead = 2\n").await;
-        let ids = vec![
-            s.submit("run").await,
-            s.submit("held-1").await,
-            s.submit("held-2").await,
-        ];
-        until_counts(&s.d, &ids, (3, 0)).await;
+        let (s, ids) = one_running_two_held().await;
         let (status, v) = post(&s.d, path, json!({})).await;
         assert!((200..300).contains(&status), "{path}: {status} {v}");
         // The held jobs are queued again, uncounted; the running one goes on.

@@ -147,12 +147,7 @@ impl Engine {
             let started = started.map_or(launched, |s| s.max(launched));
             let ended = ended.map_or_else(now_ms, |e| e.max(started));
             engine.next_held(&entry);
-            let cancelled = engine
-                .running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&c.id)
-                .is_none();
+            let cancelled = !engine.forget_running(c.id);
             engine.notify();
             let outcome = if cancelled && !outcome.is_success() {
                 Outcome::Cancelled
@@ -250,14 +245,8 @@ impl Engine {
     /// A claimed job that never started goes back to the queue, its attempt not counted —
     /// unless it was cancelled meanwhile: then it ends `cancelled`.
     fn hand_back_unstarted(&self, c: Claimed) {
-        let wanted = self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&c.id)
-            .is_some();
         let now = now_ms();
-        if wanted {
+        if self.forget_running(c.id) {
             self.handed_back(&c, now, None);
         } else {
             self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
@@ -386,6 +375,16 @@ impl Engine {
                 false
             }
         }
+    }
+
+    /// Removes job `id` from the running table: whether it was there (it was not: cancelled,
+    /// or its lease lost).
+    fn forget_running(&self, id: JobId) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+            .is_some()
     }
 
     /// The ids of the jobs running here (their leases are kept).
