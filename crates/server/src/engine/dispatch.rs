@@ -192,8 +192,7 @@ impl Engine {
                 return;
             }
             // Cancelled (or its lease lost) while it waited: it never reaches a worker.
-            let now = now_ms();
-            self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
+            self.cancel_unstarted(&c);
         }
     }
 
@@ -208,8 +207,7 @@ impl Engine {
                 held.remove(i)
             };
             if let Some(c) = c {
-                let now = now_ms();
-                self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
+                self.cancel_unstarted(&c);
                 self.notify();
             }
             return;
@@ -245,12 +243,17 @@ impl Engine {
     /// A claimed job that never started goes back to the queue, its attempt not counted —
     /// unless it was cancelled meanwhile: then it ends `cancelled`.
     fn hand_back_unstarted(&self, c: Claimed) {
-        let now = now_ms();
         if self.forget_running(c.id) {
-            self.handed_back(&c, now, None);
+            self.handed_back(&c, now_ms(), None);
         } else {
-            self.attempt_ended(&c, (now, now), Outcome::Cancelled, None);
+            self.cancel_unstarted(&c);
         }
+    }
+
+    /// A claimed job cancelled before it started ends `cancelled`, never having run.
+    fn cancel_unstarted(&self, c: &Claimed) {
+        let now = now_ms();
+        self.attempt_ended(c, (now, now), Outcome::Cancelled, None);
     }
 
     /// Runs one attempt of a claimed job: its outcome and its worker's pid (when one ran).
@@ -297,10 +300,7 @@ impl Engine {
                     message: self.client_text(&e),
                     stack: None,
                 };
-                return Ended {
-                    outcome: not_runnable,
-                    ..Ended::cancelled()
-                };
+                return Ended::without_worker(not_runnable);
             }
         };
         self.set_stop(c.id, attempt.take_stop());

@@ -315,14 +315,19 @@ pub(crate) struct Ended {
 }
 
 impl Ended {
-    /// An attempt that never reached a worker.
-    pub(crate) fn cancelled() -> Self {
+    /// An attempt that never reached a worker, ended with `outcome`.
+    pub(crate) fn without_worker(outcome: Outcome) -> Self {
         Self {
-            outcome: Outcome::Cancelled,
+            outcome,
             pid: None,
             started: None,
             ended: None,
         }
+    }
+
+    /// An attempt cancelled before it reached a worker.
+    pub(crate) fn cancelled() -> Self {
+        Self::without_worker(Outcome::Cancelled)
     }
 }
 
