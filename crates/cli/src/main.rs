@@ -10,6 +10,9 @@ mod progress;
 
 use clap::{Parser, Subcommand};
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Run background jobs in separate OS processes.
 #[derive(Debug, Parser)]
 #[command(name = "offload", version, about, long_about = None)]

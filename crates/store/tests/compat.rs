@@ -641,6 +641,39 @@ async fn opens_a_v11_database() {
     }
 }
 
+/// A file from before v12 loses the trigger that counted a schedule's runs (`cron_run`): the
+/// submit counts them now, once per new tick and not for a duplicate one.
+#[tokio::test]
+async fn a_v11_database_counts_cron_runs_without_its_trigger() {
+    let (_dir, store) = open_fixture(11);
+    let runs = || async {
+        let states = store.cron_states().await.unwrap();
+        let nightly = states.iter().find(|s| s.schedule == "nightly").unwrap();
+        nightly.runs
+    };
+    assert_eq!(runs().await, 1);
+    let tick = |t: i64| {
+        let mut j = job("cron.js", "node");
+        j.cron = Some(CronTick {
+            schedule: "nightly".into(),
+            tick: t,
+        });
+        j
+    };
+    let s = store
+        .submit(vec![tick(TICK + 86_400_000)], WINDOW)
+        .await
+        .unwrap();
+    assert!(!s[0].duplicate);
+    assert_eq!(runs().await, 2);
+    let again = store
+        .submit(vec![tick(TICK + 86_400_000)], WINDOW)
+        .await
+        .unwrap();
+    assert_eq!((again[0].id, again[0].duplicate), (s[0].id, true));
+    assert_eq!(runs().await, 2, "a duplicate tick is not a run");
+}
+
 /// A file from before v11 gains the cascade without trigger nesting: a chain longer than
 /// SQLite's trigger depth (1,000) is cancelled whole when its head dies.
 #[tokio::test]

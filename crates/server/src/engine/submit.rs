@@ -26,7 +26,9 @@
 //! `[lines] max_request_bytes`, a cron schedule's params when it is added).
 
 use offload_store::limits::{LimitError, MAX_ATTEMPTS};
-use offload_store::{now_ms, After, AfterPolicy, Backoff, CronTick, Millis, NewJob, Submitted};
+use offload_store::{
+    now_ms, After, AfterPolicy, Backoff, CronTick, JobState, Millis, NewJob, Submitted,
+};
 use serde_json::Value;
 
 use super::{Engine, EngineError};
@@ -278,6 +280,9 @@ impl Engine {
                 .iter()
                 .map(|((job, pool), _)| (pool.as_str(), job.as_str())),
         );
+        // Only a queued job can be claimed now; a scheduled (or waiting) one is claimed once
+        // the store makes it queued, which wakes the dispatcher then.
+        let claimable = fresh.iter().any(|(_, d)| d.state == JobState::Queued);
         for ((job, pool), d) in fresh {
             self.announce(JobChange {
                 id: d.id,
@@ -287,7 +292,9 @@ impl Engine {
                 attempt: 0,
             });
         }
-        self.notify();
+        if claimable {
+            self.notify();
+        }
         Ok(done)
     }
 }

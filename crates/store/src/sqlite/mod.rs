@@ -412,10 +412,12 @@ impl Store for SqliteStore {
         if jobs.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(jobs.len(), move |c, d| {
-            ops::submit::submit(c, d, &jobs, idempotency_window, now_ms())
-        })
-        .await
+        // A submit ends and deletes no job: no release of dependents can follow it.
+        self.writer
+            .call_ending_none(jobs.len(), move |c, d| {
+                ops::submit::submit(c, d, &jobs, idempotency_window, now_ms())
+            })
+            .await
     }
 
     async fn claim(
@@ -430,9 +432,10 @@ impl Store for SqliteStore {
         let node = node.to_owned();
         let demand = demand.to_vec();
         let weight = demand.iter().fold(0usize, |w, d| w.saturating_add(d.n));
-        // Lazy: a claim lost in a crash leaves its job queued, as recovery would.
+        // Lazy: a claim lost in a crash leaves its job queued, as recovery would. A claim
+        // ends no job (no release of dependents can follow it).
         self.writer
-            .call_lazy(weight, move |c, d| {
+            .call_lazy_ending_none(weight, move |c, d| {
                 ops::claim::claim(c, d, &node, &demand, lease, now_ms())
             })
             .await

@@ -67,7 +67,8 @@ pub(super) trait Request: Send {
 
 struct Call<F, T> {
     f: F,
-    after: AfterCall,
+    /// `None` for a call that ends and deletes no job.
+    after: Option<AfterCall>,
     weight: usize,
     result: Option<Result<T, StoreError>>,
     tx: oneshot::Sender<Result<T, StoreError>>,
@@ -83,7 +84,9 @@ where
         let (f, after) = (&mut self.f, self.after);
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let value = f(conn, deltas)?;
-            after(conn)?;
+            if let Some(after) = after {
+                after(conn)?;
+            }
             Ok(value)
         }))
         .unwrap_or_else(|panic| {
@@ -228,7 +231,7 @@ impl Writer {
         F: Work<T> + 'static,
         T: Send + 'static,
     {
-        self.send(weight, true, f).await
+        self.send(weight, true, Some(self.after), f).await
     }
 
     /// Like [`call`](Self::call), but answers once the commit is visible to every reader,
@@ -238,10 +241,40 @@ impl Writer {
         F: Work<T> + 'static,
         T: Send + 'static,
     {
-        self.send(weight, false, f).await
+        self.send(weight, false, Some(self.after), f).await
     }
 
-    async fn send<T, F>(&self, weight: usize, durable: bool, f: F) -> Result<T, StoreError>
+    /// Like [`call`](Self::call), for a call that ends and deletes no job (a submit): the
+    /// store's follow-up ([`AfterCall`]) has nothing to finish after it and is not run.
+    pub(crate) async fn call_ending_none<T, F>(&self, weight: usize, f: F) -> Result<T, StoreError>
+    where
+        F: Work<T> + 'static,
+        T: Send + 'static,
+    {
+        self.send(weight, true, None, f).await
+    }
+
+    /// [`call_lazy`](Self::call_lazy) for a call that ends and deletes no job (a claim), as
+    /// [`call_ending_none`](Self::call_ending_none).
+    pub(crate) async fn call_lazy_ending_none<T, F>(
+        &self,
+        weight: usize,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        F: Work<T> + 'static,
+        T: Send + 'static,
+    {
+        self.send(weight, false, None, f).await
+    }
+
+    async fn send<T, F>(
+        &self,
+        weight: usize,
+        durable: bool,
+        after: Option<AfterCall>,
+        f: F,
+    ) -> Result<T, StoreError>
     where
         F: Work<T> + 'static,
         T: Send + 'static,
@@ -249,7 +282,7 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let request = Box::new(Call {
             f,
-            after: self.after,
+            after,
             weight: weight.max(1),
             result: None,
             tx,

@@ -18,6 +18,7 @@ const BY_TICK: &str = include_str!("../sql/submit/by_tick.sql");
 const INSERT_JOB: &str = include_str!("../sql/submit/insert_job.sql");
 const TAKE_KEY: &str = include_str!("../sql/submit/take_key.sql");
 const NOTE_TICK: &str = include_str!("../sql/submit/note_tick.sql");
+const COUNT_CRON_RUN: &str = include_str!("../sql/submit/count_cron_run.sql");
 const BY_UNIQUE: &str = include_str!("../sql/submit/by_unique.sql");
 
 /// The first job of an idempotency key of the job's name, if created within the window; a
@@ -141,6 +142,9 @@ pub(in crate::sqlite) fn submit(
         if let Some(tick) = &job.cron {
             c.prepare_cached(NOTE_TICK)
                 .and_then(|mut s| s.execute(params![tick.schedule, tick.tick, id_s]))
+                .map_err(engine)?;
+            c.prepare_cached(COUNT_CRON_RUN)
+                .and_then(|mut s| s.execute([&tick.schedule]))
                 .map_err(engine)?;
         }
         out.push(Submitted {
