@@ -185,6 +185,9 @@ def main():
             row(f"(1w) as (1), offload driven by wrk ({w[0].get('conns')} connections, "
                 f"{w[0].get('threads', 1)} thread) instead of the Node client; BullMQ as (1), jobs/s",
                 "submit-wrk", peer_workload="submit-single")
+            if every("offload-base", "submit-wrk"):
+                row("(1w) as above, baseline binary (offload-base)", "submit-wrk",
+                    label="offload-base", peer_workload="submit-single")
         if every("offload-base", workload):
             row(title.split(" ", 1)[0] + " as above, baseline binary (offload-base)", workload,
                 label="offload-base")
@@ -263,6 +266,7 @@ def main():
     single = [(l, w, t) for l, w, t in (
         ("offload", "submit-single", "offload (1), Node client"),
         ("offload", "submit-wrk", "offload (1w), wrk"),
+        ("offload-base", "submit-wrk", "offload (1w), wrk, baseline binary"),
         ("bullmq", "submit-single", "BullMQ (1), no persistence"),
         ("bullmq-aof", "submit-single", "BullMQ (1), AOF everysec"),
     ) if get(l, w)]
