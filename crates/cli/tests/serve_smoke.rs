@@ -1,5 +1,6 @@
 //! The `offload serve` binary itself: it starts, serves a job over HTTP, and stops on SIGTERM
-//! and on SIGINT with exit 0. What the daemon does is tested in-process with the server crate
+//! and on SIGINT with exit 0; a stop that cannot finish (its store broke) ends at its bound or
+//! at a second signal, its workers with it. What the daemon does is tested in-process with the server crate
 //! (`crates/server/tests/`); this is the wiring of the binary around it (arguments, the signal
 //! handler, the banner).
 
@@ -71,4 +72,121 @@ async fn offload_serve_starts_serves_and_stops_on_a_signal() {
             );
         }
     }
+}
+
+/// A job that waits for the file named by `params.file`, then answers.
+const GATE_JOB: &str = "const fs = require('node:fs');\n\
+module.exports = async ({ file }) => {\n\
+  while (!fs.existsSync(file)) await new Promise((r) => setTimeout(r, 20));\n\
+  return 'opened';\n\
+};\n";
+
+/// A daemon with one job running on a store that can no longer write: the job started, then
+/// the data folder was removed (the WAL can no longer be flushed), then the job ended. Its end
+/// cannot be recorded, so a drain never becomes idle. Returns the daemon and the job's worker.
+async fn daemon_whose_store_broke(tmp: &std::path::Path) -> (Daemon, u32) {
+    let jobs = tmp.join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    std::fs::write(jobs.join("gate.js"), GATE_JOB).unwrap();
+    let gate = tmp.join("gate");
+    let d = Daemon::start_with(&jobs, &tmp.join("data"), &["--grace", "1s"]);
+    let (s, v) = post(
+        &d,
+        "/v1/jobs",
+        json!({"job": "gate", "params": {"file": gate}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        let (_, w) = get(&d, "/v1/workers").await;
+        let busy = w["workers"].as_array().and_then(|ws| {
+            ws.iter()
+                .find(|w| w["in_flight"].as_u64().is_some_and(|n| n > 0))
+                .and_then(|w| w["pid"].as_u64())
+        });
+        if let Some(pid) = busy {
+            break u32::try_from(pid).unwrap();
+        }
+        assert!(Instant::now() < deadline, "the job never ran: {w}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    std::fs::remove_dir_all(tmp.join("data")).unwrap();
+    std::fs::write(&gate, "").unwrap();
+    // The end is refused by the store: the daemon says so, and keeps the end to retry.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d
+        .stderr()
+        .iter()
+        .any(|l| l.contains("cannot record job ends"))
+    {
+        assert!(Instant::now() < deadline, "{:?}", d.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (d, pid)
+}
+
+/// Waits (bounded) for a line of the daemon's stderr holding `what`: its reader may still be
+/// catching up with the last lines when the process has exited.
+fn said(d: &Daemon, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d.stderr().iter().any(|l| l.contains(what)) {
+        assert!(Instant::now() < deadline, "no {what:?} in {:?}", d.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded) until process `pid` is gone: no orphan left by a forced stop.
+fn gone(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+        {
+            return; // a zombie waiting for its reaper: no longer running
+        }
+        assert!(
+            Instant::now() < deadline,
+            "worker {pid} outlived the daemon"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn a_stop_the_store_cannot_finish_ends_at_its_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, worker) = daemon_whose_store_broke(tmp.path()).await;
+    // Before: the drain waited for the end forever, and later signals were not heard.
+    let status = stop_with(&mut d, "-TERM");
+    assert_eq!(status.code(), Some(70), "{status:?}: {:?}", d.stderr());
+    said(&d, "the stop did not finish within 16s");
+    assert!(
+        !d.stderr()
+            .iter()
+            .any(|l| l.contains("offload serve: stopped")),
+        "{:?}",
+        d.stderr()
+    );
+    gone(worker);
+}
+
+#[tokio::test]
+async fn a_second_signal_ends_a_stop_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut d, worker) = daemon_whose_store_broke(tmp.path()).await;
+    let pid = d.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    said(&d, "offload serve: stopping");
+    let status = stop_with(&mut d, "-INT");
+    assert_eq!(status.code(), Some(130), "{status:?}: {:?}", d.stderr());
+    said(&d, "a second signal: exiting now");
+    gone(worker);
 }

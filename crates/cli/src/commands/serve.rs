@@ -12,6 +12,8 @@ use offload_server::{Daemon, FileConfig, ServeConfig};
 use offload_store::{SqliteStore, Store};
 use offload_store_pg::{PgOptions, PgStore};
 
+use crate::exit;
+
 /// Arguments of `offload serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -66,7 +68,8 @@ pub(crate) struct ServeArgs {
     #[arg(long)]
     max_connections: Option<usize>,
     /// SIGTERM drains the node: running jobs may finish for this long, then are handed back to
-    /// the queue (`drain_deadline_ms` in offload.toml; default 10s).
+    /// the queue (`drain_deadline_ms` in offload.toml; default 10s). A second signal exits at
+    /// once; a stop unfinished 15s after this deadline exits anyway (code 70).
     #[arg(long, value_parser = humantime::parse_duration)]
     grace: Option<Duration>,
     /// This node's id in the node registry and in leases (`node_id` in offload.toml; default:
@@ -187,9 +190,69 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     eprintln!(
         "  or:                  curl -s http://{addr}/v1/jobs -H 'content-type: application/json' -d '{{\"job\": \"<job>\"}}'"
     );
-    daemon.run_until(shutdown_signal(), deadline).await;
+    // The stop is bounded: a store that can no longer write (its disk failed, its folder was
+    // removed) would keep the drain waiting for job ends it cannot record.
+    let forced = tokio::select! {
+        () = daemon.run_until(shutdown_signal(), deadline) => None,
+        code = forced_stop(deadline + STOP_MARGIN) => Some(code),
+    };
+    if let Some(code) = forced {
+        return Ok(code);
+    }
     eprintln!("offload serve: stopped");
     Ok(0)
+}
+
+/// How long a stop may take beyond the drain deadline (handing jobs back, writing the ends of
+/// the last jobs) before the daemon exits anyway.
+const STOP_MARGIN: Duration = Duration::from_secs(15);
+
+/// Resolves when a stop must end now: at a second SIGINT or SIGTERM (exit code 128 + the
+/// signal), or when the stop has taken `bound` since the first one ([`exit::INTERNAL`]).
+/// Jobs whose end was not written stay `running` in the store and run again after the next
+/// start (or on another node once their lease ends): at least once, as after a crash. The
+/// workers are killed with the daemon.
+async fn forced_stop(bound: Duration) -> i32 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    let why = tokio::select! {
+        _ = int.recv() => Err(libc_signal::INT),
+        _ = term.recv() => Err(libc_signal::TERM),
+        () = tokio::time::sleep(bound) => Ok(()),
+    };
+    match why {
+        Err(signal) => {
+            eprintln!(
+                "offload serve: a second signal: exiting now (jobs whose end was not written \
+                 run again after the next start)"
+            );
+            128 + signal
+        }
+        Ok(()) => {
+            eprintln!(
+                "offload serve: the stop did not finish within {} (the drain deadline + {}): \
+                 exiting anyway; jobs whose end was not written run again after the next start",
+                humantime::format_duration(bound),
+                humantime::format_duration(STOP_MARGIN)
+            );
+            exit::INTERNAL
+        }
+    }
+}
+
+/// The numbers of the two stop signals (Linux).
+mod libc_signal {
+    pub(super) const INT: i32 = 2;
+    pub(super) const TERM: i32 = 15;
 }
 
 /// Whether `--token` was given on the command line (not through OFFLOAD_TOKEN).
