@@ -12,6 +12,18 @@ use std::time::{Duration, Instant};
 use common::{get, post, repo_root, wait_result, Daemon};
 use serde_json::json;
 
+/// Polls `f` every 20 ms until it gives a value; fails with `what()` after 30 s.
+fn until<T>(what: impl Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{}", what());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Sends `signal` to the daemon and waits (bounded) for its exit status.
 fn stop_with(d: &mut Daemon, signal: &str) -> std::process::ExitStatus {
     let pid = d.child.id().to_string();
@@ -20,17 +32,10 @@ fn stop_with(d: &mut Daemon, signal: &str) -> std::process::ExitStatus {
         .status()
         .unwrap()
         .success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = d.child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "offload serve did not stop on {signal}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until(
+        || format!("offload serve did not stop on {signal}"),
+        || d.child.try_wait().unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -51,24 +56,15 @@ async fn offload_serve_starts_serves_and_stops_on_a_signal() {
 
         let status = stop_with(&mut d, signal);
         assert_eq!(status.code(), Some(0), "{signal}: {status:?}");
-        // The reader of its stderr may still be catching up with the last lines.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !d
-            .stderr()
-            .iter()
-            .any(|l| l.contains("offload serve: stopped"))
-        {
-            assert!(Instant::now() < deadline, "{signal}: {:?}", d.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        said(&d, "offload serve: stopped");
         let log = d.stderr();
-        for said in [
+        for line in [
             "offload serve: listening on http://127.0.0.1:",
             "offload serve: stopping",
         ] {
             assert!(
-                log.iter().any(|l| l.contains(said)),
-                "{signal}: no {said:?} in {log:?}"
+                log.iter().any(|l| l.contains(line)),
+                "{signal}: no {line:?} in {log:?}"
             );
         }
     }
@@ -114,46 +110,30 @@ async fn daemon_whose_store_broke(tmp: &std::path::Path) -> (Daemon, u32) {
     std::fs::remove_dir_all(tmp.join("data")).unwrap();
     std::fs::write(&gate, "").unwrap();
     // The end is refused by the store: the daemon says so, and keeps the end to retry.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d
-        .stderr()
-        .iter()
-        .any(|l| l.contains("cannot record job ends"))
-    {
-        assert!(Instant::now() < deadline, "{:?}", d.stderr());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    said(&d, "cannot record job ends");
     (d, pid)
 }
 
 /// Waits (bounded) for a line of the daemon's stderr holding `what`: its reader may still be
 /// catching up with the last lines when the process has exited.
 fn said(d: &Daemon, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.stderr().iter().any(|l| l.contains(what)) {
-        assert!(Instant::now() < deadline, "no {what:?} in {:?}", d.stderr());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until(
+        || format!("no {what:?} in {:?}", d.stderr()),
+        || d.stderr().iter().any(|l| l.contains(what)).then_some(()),
+    );
 }
 
-/// Waits (bounded) until process `pid` is gone: no orphan left by a forced stop.
+/// Waits (bounded) until process `pid` no longer runs (gone, or a zombie waiting for its
+/// reaper): no orphan left by a forced stop.
 fn gone(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        if stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|s| s.trim_start().starts_with('Z'))
-        {
-            return; // a zombie waiting for its reaper: no longer running
-        }
-        assert!(
-            Instant::now() < deadline,
-            "worker {pid} outlived the daemon"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until(
+        || format!("worker {pid} outlived the daemon"),
+        || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            (stat.is_empty() || state.starts_with('Z')).then_some(())
+        },
+    );
 }
 
 #[tokio::test]
