@@ -170,3 +170,51 @@ async fn a_second_signal_ends_a_stop_at_once() {
     said(&d, "a second signal: exiting now");
     gone(worker);
 }
+
+/// `--grace` has the bound of `drain_deadline_ms` (1 day); beyond it the daemon refuses to
+/// start, naming the limit (it took any duration, up to the edge of `Duration`).
+#[test]
+fn a_grace_beyond_a_day_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = Reaped(
+        common::cli::command(
+            None,
+            &[
+                "serve",
+                "--grace",
+                "2days",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
+    // Bounded: a daemon that accepted the value would serve until killed (on drop).
+    let status = until(
+        || "offload serve started with --grace 2days".to_owned(),
+        || child.0.try_wait().unwrap(),
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--grace 2days is out of range: at most 86400000 ms (1 day)"),
+        "{stderr}"
+    );
+}
+
+/// A child process killed and waited for when dropped (a failed assertion leaves none behind).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -146,6 +146,12 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot create the data folder {}", cfg.data.display()))?;
     }
     if let Some(g) = args.grace {
+        let max = offload_store::nodes::MAX_DRAIN_DEADLINE_MS;
+        anyhow::ensure!(
+            g.as_millis() <= u128::from(max),
+            "--grace {} is out of range: at most {max} ms (1 day), as drain_deadline_ms",
+            humantime::format_duration(g)
+        );
         cfg.drain_deadline = g;
     }
     cfg.node = match args.node_id.or_else(|| cfg.node_id.clone()) {
@@ -194,7 +200,7 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     // removed) would keep the drain waiting for job ends it cannot record.
     let forced = tokio::select! {
         () = daemon.run_until(shutdown_signal(), deadline) => None,
-        code = forced_stop(deadline + STOP_MARGIN) => Some(code),
+        code = forced_stop(deadline.saturating_add(STOP_MARGIN)) => Some(code),
     };
     if let Some(code) = forced {
         return Ok(code);
