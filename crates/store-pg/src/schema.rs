@@ -17,7 +17,7 @@ use crate::{engine, StoreError};
 pub(crate) const VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Every migration, oldest first.
-const MIGRATIONS: [&str; 11] = [
+const MIGRATIONS: [&str; 12] = [
     include_str!("sql/schema/v1.sql"),
     include_str!("sql/schema/v2.sql"),
     include_str!("sql/schema/v3.sql"),
@@ -29,6 +29,7 @@ const MIGRATIONS: [&str; 11] = [
     include_str!("sql/schema/v9.sql"),
     include_str!("sql/schema/v10.sql"),
     include_str!("sql/schema/v11.sql"),
+    include_str!("sql/schema/v12.sql"),
 ];
 
 /// The advisory lock key that serializes migrations (`offload` in ASCII).
