@@ -219,46 +219,28 @@ const STOP_MARGIN: Duration = Duration::from_secs(15);
 /// start (or on another node once their lease ends): at least once, as after a crash. The
 /// workers are killed with the daemon.
 async fn forced_stop(bound: Duration) -> i32 {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let Some(mut signals) = StopSignals::listen() else {
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
-    let why = tokio::select! {
-        _ = int.recv() => Err(libc_signal::INT),
-        _ = term.recv() => Err(libc_signal::TERM),
-        () = tokio::time::sleep(bound) => Ok(()),
+    signals.next().await;
+    let second = tokio::select! {
+        signal = signals.next() => Some(signal),
+        () = tokio::time::sleep(bound) => None,
     };
-    match why {
-        Err(signal) => {
-            eprintln!(
-                "offload serve: a second signal: exiting now (jobs whose end was not written \
-                 run again after the next start)"
-            );
-            128 + signal
-        }
-        Ok(()) => {
-            eprintln!(
-                "offload serve: the stop did not finish within {} (the drain deadline + {}): \
-                 exiting anyway; jobs whose end was not written run again after the next start",
-                humantime::format_duration(bound),
-                humantime::format_duration(STOP_MARGIN)
-            );
-            exit::INTERNAL
-        }
+    if let Some(signal) = second {
+        eprintln!(
+            "offload serve: a second signal: exiting now (jobs whose end was not written \
+             run again after the next start)"
+        );
+        return 128 + signal;
     }
-}
-
-/// The numbers of the two stop signals (Linux).
-mod libc_signal {
-    pub(super) const INT: i32 = 2;
-    pub(super) const TERM: i32 = 15;
+    eprintln!(
+        "offload serve: the stop did not finish within {} (the drain deadline + {}): \
+         exiting anyway; jobs whose end was not written run again after the next start",
+        humantime::format_duration(bound),
+        humantime::format_duration(STOP_MARGIN)
+    );
+    exit::INTERNAL
 }
 
 /// Whether `--token` was given on the command line (not through OFFLOAD_TOKEN).
@@ -304,19 +286,36 @@ fn node_id(data: &std::path::Path) -> anyhow::Result<String> {
 }
 
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
+    let Some(mut signals) = StopSignals::listen() else {
+        return std::future::pending().await;
     };
-    tokio::select! {
-        _ = int.recv() => {}
-        _ = term.recv() => {}
-    }
+    signals.next().await;
     eprintln!(
         "offload serve: stopping: draining (running jobs get the drain deadline, then are handed back)"
     );
+}
+
+/// SIGINT and SIGTERM, listened to from the daemon's start.
+struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// `None` when they cannot be listened to.
+    fn listen() -> Option<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Some(Self {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    /// The next of them: its number (Linux).
+    async fn next(&mut self) -> i32 {
+        tokio::select! {
+            _ = self.int.recv() => 2,
+            _ = self.term.recv() => 15,
+        }
+    }
 }
