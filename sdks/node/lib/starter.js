@@ -9,11 +9,21 @@
 // corked into one write. Either way after the whole read was dispatched, as the `await` of the
 // definition guaranteed before: a cancel in the same read still stops the job before its code
 // runs. Other jobs await their definition (the first run of a file loads it).
+//
+// The write of a read's answers is held only while the jobs are short: what is queued goes out
+// before the next job starts once it has waited `HOLD_MS`, or when that job's definition kept
+// the thread that long in its last run (`JobDefinition.slow`). Else the answer of a job that came in the
+// same read as a long one waited for the other's run: a fast job's answer for a slow one's whole
+// run, and with 1 ms jobs two at a time, the supervisor, answered two at a time, sent the next
+// two at a time and the worker idled a round trip every other job.
 
 const state = require('./state');
 const { holdable } = require('./lifecycle');
 
 const RESOLVED = Promise.resolve();
+
+/** How long the answers of the jobs of one read may wait for the read's other jobs, in ms. */
+const HOLD_MS = 0.05;
 
 class Starter {
   constructor(worker) {
@@ -38,7 +48,9 @@ class Starter {
     job.def = def;
     if (w.endOfRead && this.queued.length === 0) {
       w.channel.cork();
+      const began = performance.now();
       this.startOne(job);
+      def.slow = performance.now() - began >= HOLD_MS;
       w.channel.uncork();
     } else {
       this.queued.push(job);
@@ -56,10 +68,24 @@ class Starter {
     const jobs = this.queued;
     if (jobs.length === 0) return; // started already, at the end of their read
     this.queued = [];
-    // What the jobs that end at once send goes out in one write when the last has run.
-    this.worker.channel.cork();
-    for (const job of jobs) this.startOne(job);
-    this.worker.channel.uncork();
+    // What the jobs that end at once send goes out in one write when the last has run, or
+    // earlier (HOLD_MS, above).
+    const channel = this.worker.channel;
+    channel.cork();
+    let now = performance.now();
+    let flushed = now;
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i];
+      if (i > 0 && channel.frames > 0 && (job.def.slow || now - flushed >= HOLD_MS)) {
+        channel.drain();
+        flushed = now;
+      }
+      this.startOne(job);
+      const end = performance.now();
+      job.def.slow = end - now >= HOLD_MS;
+      now = end;
+    }
+    channel.uncork();
   }
 
   startOne(job) {

@@ -17,6 +17,14 @@ const JOBS = {
       await new Promise((r) => setTimeout(r, 20));
       return 'done';
     };`,
+  // Keeps the thread until the file p.file exists (at most 20 s: then 'gave up').
+  'gate.js': `
+    const fs = require('node:fs');
+    module.exports = (p) => {
+      const until = Date.now() + 20000;
+      while (!fs.existsSync(p.file)) if (Date.now() > until) return 'gave up';
+      return 'opened';
+    };`,
   'steps.js': `
     module.exports = async (p, ctx) => {
       for (let i = 0; i < p.n; i++) ctx.progress(i);
@@ -75,6 +83,42 @@ for (const [mode, env, announced] of MODES) {
           [...Array.from({ length: n }, (_, k) => k), 'last'],
         );
       }
+    });
+
+    // lib/starter.js, HOLD_MS: the answers of a read's jobs are written together only while the
+    // jobs are short. Each case would hang without it: the file that ends the second job is made
+    // only once the first job's answer has arrived.
+    test('the answer of a job is not held behind a job of the same read known to be long', async () => {
+      const w = start({ ...env, OFFLOAD_CONCURRENCY: '2' });
+      await w.ready();
+      const file = path.join(root, `gate-${w.child.pid}`);
+      // Both files loaded (a job's first run waits for its file to load), then gate's run long.
+      assert.equal((await w.run('echo', 0)).value, 0);
+      assert.equal((await w.run('gate', { file: __filename })).value, 'opened');
+      w.send({ type: 'run', id: 'long', job: 'gate', params: { file } });
+      await sleep(50);
+      fs.writeFileSync(file, '');
+      assert.equal((await w.answer('long')).value, 'opened'); // gate's last run was long
+      fs.rmSync(file);
+      w.sendRaw(`${JSON.stringify({ type: 'run', id: 'quick', job: 'echo', params: 1 })}\n${JSON.stringify({ type: 'run', id: 'held', job: 'gate', params: { file } })}\n`);
+      assert.equal((await w.answer('quick')).value, 1);
+      fs.writeFileSync(file, '');
+      assert.equal((await w.answer('held')).value, 'opened');
+    });
+
+    test('the answer of a job that ran long goes out before the next job of its read starts', async () => {
+      const w = start({ ...env, OFFLOAD_CONCURRENCY: '2' });
+      await w.ready();
+      const [a, b] = ['a', 'b'].map((k) => path.join(root, `gate-${w.child.pid}-${k}`));
+      fs.writeFileSync(a, '');
+      assert.equal((await w.run('gate', { file: a })).value, 'opened'); // loaded, and quick
+      fs.rmSync(a);
+      w.sendRaw(`${JSON.stringify({ type: 'run', id: 'first', job: 'gate', params: { file: a } })}\n${JSON.stringify({ type: 'run', id: 'second', job: 'gate', params: { file: b } })}\n`);
+      await sleep(50);
+      fs.writeFileSync(a, '');
+      assert.equal((await w.answer('first')).value, 'opened');
+      fs.writeFileSync(b, '');
+      assert.equal((await w.answer('second')).value, 'opened');
     });
 
     test('frames within the limit in a read larger than the limit are all run', async () => {
