@@ -140,12 +140,22 @@ mod tests {
             .spawn()
             .unwrap();
         let with_child = Snapshot::take().tree(me).unwrap();
-        let alone = Snapshot::take().tree(child.id()).unwrap();
+        // Right after its execve the child may have no resident page yet: sampled until it
+        // has one (bounded; the loop ends with the last sample either way).
+        let mut alone = Snapshot::take().tree(child.id()).unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while alone.rss == 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            alone = Snapshot::take().tree(child.id()).unwrap();
+        }
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(alone.processes, 1);
         assert!(with_child.processes > before.processes);
-        assert!(alone.rss > 0);
+        assert!(
+            alone.rss > 0,
+            "a live `sleep` without a resident page for 10 s"
+        );
         assert!(Snapshot::take().tree(u32::MAX).is_none());
     }
 

@@ -111,7 +111,12 @@ pub fn received_signal() -> Option<i32> {
 
 /// Installs the SIGINT/SIGTERM listener once (inside a tokio runtime; a no-op outside one).
 /// Managers created with `handle_signals` call it.
+///
+/// The handlers are registered before it returns, not by the task it spawns: a signal that
+/// came after the first child started but before that task first ran took the default action,
+/// which ended the host and left the children behind.
 pub fn install_signal_handlers() {
+    use tokio::signal::unix::{signal, SignalKind};
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         return;
@@ -119,14 +124,13 @@ pub fn install_signal_handlers() {
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return;
     }
-    rt.spawn(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    rt.spawn(async move {
         let code = tokio::select! {
             _ = int.recv() => 130,
             _ = term.recv() => 143,

@@ -140,6 +140,25 @@ async fn sigterm_of_the_supervisor_runs_the_registry() {
     .await;
 }
 
+/// The registry's handlers are in place as soon as a ChildJob is made: a SIGTERM at once
+/// (the fixture raises it before it awaits anything) runs the registry's shutdown and exits
+/// 143. When a task of their own registered them, such a signal took the default action
+/// (status: killed by signal 15; the workers then died by their parent-death signal alone,
+/// without the graceful shutdown).
+#[tokio::test]
+async fn sigterm_right_after_the_child_job_is_made_runs_the_registry() {
+    let status = tokio::process::Command::new(SUPERVISOR)
+        .arg(fixtures())
+        .arg("ignore-term")
+        .arg("--term-at-once")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+}
+
 #[expect(unsafe_code, reason = "sending a signal to a child of this test")]
 fn unsafe_kill(pid: i32, sig: i32) -> i32 {
     // SAFETY: kill(2) has no memory-safety preconditions.

@@ -1,9 +1,11 @@
 //! A supervisor in a process of its own, for tests that signal or SIGKILL it: runs one job
 //! with ChildJob, prints `pid <worker pid>` on stdout, and waits for its outcome.
 //!
-//! Usage: `supervisor-fixture <jobs dir> <job> [params json] [--shutdown-all]`; the
-//! environment passes through to the job. With `--shutdown-all` it calls
-//! `registry::shutdown_all()` right after the start and prints the outcome.
+//! Usage: `supervisor-fixture <jobs dir> <job> [params json] [--shutdown-all] [--term-at-once]`;
+//! the environment passes through to the job. With `--shutdown-all` it calls
+//! `registry::shutdown_all()` right after the start and prints the outcome. With
+//! `--term-at-once` it sends itself SIGTERM right after making its ChildJob (which installs
+//! the registry's signal handlers), before it yields to the runtime.
 
 use offload_process::{registry, ChildJob, ChildJobConfig, ExecOptions};
 
@@ -11,6 +13,7 @@ use offload_process::{registry, ChildJob, ChildJobConfig, ExecOptions};
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let shutdown_all = args.iter().any(|a| a == "--shutdown-all");
+    let term_at_once = args.iter().any(|a| a == "--term-at-once");
     let args: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let (Some(dir), Some(job)) = (args.first(), args.get(1)) else {
         eprintln!("usage: supervisor-fixture <jobs dir> <job> [params] [--shutdown-all]");
@@ -20,6 +23,9 @@ async fn main() {
         serde_json::from_str(p).expect("params are json")
     });
     let jobs = ChildJob::new(ChildJobConfig::with_jobs_dir(dir.as_str()));
+    if term_at_once {
+        raise_term();
+    }
     let process = jobs
         .exec(job, params, ExecOptions::default())
         .await
@@ -32,5 +38,13 @@ async fn main() {
     println!("outcome {}", serde_json::to_string(&outcome).expect("json"));
     if let Some(signal) = registry::received_signal() {
         std::process::exit(128 + signal);
+    }
+}
+
+#[expect(unsafe_code, reason = "the fixture signals itself")]
+fn raise_term() {
+    // SAFETY: raise(3) has no memory-safety preconditions.
+    unsafe {
+        libc::raise(libc::SIGTERM);
     }
 }
