@@ -209,6 +209,68 @@ fn a_grace_beyond_a_day_is_refused() {
     );
 }
 
+/// A stop signal while the store opens ends the start at once, with 128 + the signal: here a
+/// "PostgreSQL server" that takes the connection and never answers. (The signal used to take
+/// its default action before the daemon listened for it: killed by the signal, no message.)
+#[test]
+fn a_stop_signal_while_the_store_opens_ends_the_start() {
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        silent.set_nonblocking(true).unwrap();
+        let url = format!(
+            "postgres://offload@{}/offload",
+            silent.local_addr().unwrap()
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let mut child = Reaped(
+            common::cli::command(
+                None,
+                &[
+                    "serve",
+                    "--store",
+                    &url,
+                    "--data",
+                    data.to_str().unwrap(),
+                    "--listen",
+                    "127.0.0.1:0",
+                ],
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+        );
+        // In its start once it has connected (and waits for an answer that never comes).
+        let _held = until(
+            || format!("offload serve never connected to {url}"),
+            || {
+                if let Some(status) = child.0.try_wait().unwrap() {
+                    panic!("offload serve exited before it connected: {status:?}");
+                }
+                silent.accept().ok()
+            },
+        );
+        let pid = child.0.id().to_string();
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = until(
+            || format!("offload serve did not end its start on {signal}"),
+            || child.0.try_wait().unwrap(),
+        );
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(code), "{signal}: {status:?} {stderr}");
+        assert!(
+            stderr.contains("offload serve: stopped while starting"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A child process killed and waited for when dropped (a failed assertion leaves none behind).
 struct Reaped(std::process::Child);
 

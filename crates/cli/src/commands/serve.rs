@@ -158,32 +158,19 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
         Some(id) => id,
         None => node_id(&cfg.data)?,
     };
-    let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
-        None | Some("sqlite") => {
-            let store = SqliteStore::open_with(&cfg.data, cfg.sqlite_options())
-                .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
-            (Arc::new(store), None, cfg.data.display().to_string())
-        }
-        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            let options =
-                PgOptions::default().with_log_attempts(cfg.limits.max_log_attempts_per_job);
-            let store = PgStore::connect_with(url, options)
-                .await
-                .context("cannot open the PostgreSQL store")?;
-            let notices = store.notifications();
-            let shown = format!("postgres {} (node {})", store.target(), cfg.node);
-            (Arc::new(store), Some(notices), shown)
-        }
-        Some(other) => anyhow::bail!(
-            "store {other:?}: use `sqlite` (the default, in --data) or a postgres:// URL"
-        ),
-    };
+    // Listened to from here on, before anything is opened or printed: a stop signal while the
+    // store opens or the daemon starts ends the start (a PostgreSQL server that does not
+    // answer would keep it waiting), one right after "listening" stops the daemon as any other.
+    let (mut stop, force) = (StopSignals::listen(), StopSignals::listen());
     let jobs = cfg.jobs.clone();
     let deadline = cfg.drain_deadline;
-    let daemon = Daemon::start(cfg, store).await?;
-    if let Some(notices) = notices {
-        tokio::spawn(daemon.handle().follow(notices));
-    }
+    let (daemon, shown) = tokio::select! {
+        started = start(cfg) => started?,
+        signal = StopSignals::next_of(stop.as_mut()) => {
+            eprintln!("offload serve: stopped while starting (signal {signal})");
+            return Ok(128 + signal);
+        }
+    };
     let addr = daemon.addr();
     eprintln!("offload serve: listening on http://{addr}");
     eprintln!("  jobs: {}   store: {shown}", jobs.display());
@@ -199,8 +186,8 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<i32> {
     // The stop is bounded: a store that can no longer write (its disk failed, its folder was
     // removed) would keep the drain waiting for job ends it cannot record.
     let forced = tokio::select! {
-        () = daemon.run_until(shutdown_signal(), deadline) => None,
-        code = forced_stop(deadline.saturating_add(STOP_MARGIN)) => Some(code),
+        () = daemon.run_until(shutdown_signal(stop), deadline) => None,
+        code = forced_stop(force, deadline.saturating_add(STOP_MARGIN)) => Some(code),
     };
     if let Some(code) = forced {
         return Ok(code);
@@ -218,8 +205,8 @@ const STOP_MARGIN: Duration = Duration::from_secs(15);
 /// Jobs whose end was not written stay `running` in the store and run again after the next
 /// start (or on another node once their lease ends): at least once, as after a crash. The
 /// workers are killed with the daemon.
-async fn forced_stop(bound: Duration) -> i32 {
-    let Some(mut signals) = StopSignals::listen() else {
+async fn forced_stop(signals: Option<StopSignals>, bound: Duration) -> i32 {
+    let Some(mut signals) = signals else {
         return std::future::pending().await;
     };
     signals.next().await;
@@ -285,14 +272,43 @@ fn node_id(data: &std::path::Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
-async fn shutdown_signal() {
-    let Some(mut signals) = StopSignals::listen() else {
+async fn shutdown_signal(signals: Option<StopSignals>) {
+    let Some(mut signals) = signals else {
         return std::future::pending().await;
     };
     signals.next().await;
     eprintln!(
         "offload serve: stopping: draining (running jobs get the drain deadline, then are handed back)"
     );
+}
+
+/// Opens the store and starts the daemon: the daemon, and how its store is shown.
+async fn start(cfg: ServeConfig) -> anyhow::Result<(Daemon, String)> {
+    let (store, notices, shown): (Arc<dyn Store>, _, _) = match cfg.store.as_deref() {
+        None | Some("sqlite") => {
+            let store = SqliteStore::open_with(&cfg.data, cfg.sqlite_options())
+                .with_context(|| format!("cannot open the store in {}", cfg.data.display()))?;
+            (Arc::new(store), None, cfg.data.display().to_string())
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let options =
+                PgOptions::default().with_log_attempts(cfg.limits.max_log_attempts_per_job);
+            let store = PgStore::connect_with(url, options)
+                .await
+                .context("cannot open the PostgreSQL store")?;
+            let notices = store.notifications();
+            let shown = format!("postgres {} (node {})", store.target(), cfg.node);
+            (Arc::new(store), Some(notices), shown)
+        }
+        Some(other) => anyhow::bail!(
+            "store {other:?}: use `sqlite` (the default, in --data) or a postgres:// URL"
+        ),
+    };
+    let daemon = Daemon::start(cfg, store).await?;
+    if let Some(notices) = notices {
+        tokio::spawn(daemon.handle().follow(notices));
+    }
+    Ok((daemon, shown))
 }
 
 /// SIGINT and SIGTERM, listened to from the daemon's start.
@@ -309,6 +325,14 @@ impl StopSignals {
             int: signal(SignalKind::interrupt()).ok()?,
             term: signal(SignalKind::terminate()).ok()?,
         })
+    }
+
+    /// The next of `signals`, never without them.
+    async fn next_of(signals: Option<&mut Self>) -> i32 {
+        match signals {
+            Some(s) => s.next().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// The next of them: its number (Linux).
