@@ -152,11 +152,15 @@ impl ChildPool {
         let registry_id = offload_process::registry::register(
             Arc::downgrade(&shared) as std::sync::Weak<dyn offload_process::registry::Managed>
         );
+        // Before the first worker starts: a signal during the start ends the workers started
+        // so far through the registry, as it would once the pool is up.
+        if config.handle_signals {
+            offload_process::registry::install_signal_handlers();
+        }
         let (online_tx, online_rx) = oneshot::channel();
         let jobs_dir = JobsDir::new(&config.jobs_dir);
         let (backpressure, queue_bound) = (config.backpressure, config.queue_bound);
         let max_fds_per_run = config.max_fds_per_run;
-        let handle_signals = config.handle_signals;
         tokio::spawn(crate::supervise::supervise(
             config,
             rx,
@@ -186,12 +190,7 @@ impl ChildPool {
             }),
         };
         match online_rx.await {
-            Ok(Ok(())) => {
-                if handle_signals {
-                    offload_process::registry::install_signal_handlers();
-                }
-                Ok(pool)
-            }
+            Ok(Ok(())) => Ok(pool),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(StartError::Spawn(
                 "the pool's task ended during start".into(),

@@ -159,6 +159,27 @@ async fn sigterm_right_after_the_child_job_is_made_runs_the_registry() {
     assert_eq!(status.code(), Some(143), "{status:?}");
 }
 
+/// The same for a ChildPool: a SIGTERM while its workers start runs the registry (exit 143),
+/// whose shutdown ends the workers started so far. (The handlers used to be installed only
+/// once `min` workers were ready.)
+#[tokio::test]
+async fn sigterm_while_a_pool_starts_runs_the_registry() {
+    let jobs = offload_conformance::jobs_dir();
+    let status = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(SUPERVISOR)
+            .arg(&jobs)
+            .arg("--pool-term-at-start")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .status(),
+    )
+    .await
+    .expect("the fixture ended")
+    .unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+}
+
 #[expect(unsafe_code, reason = "sending a signal to a child of this test")]
 fn unsafe_kill(pid: i32, sig: i32) -> i32 {
     // SAFETY: kill(2) has no memory-safety preconditions.
