@@ -113,8 +113,8 @@ pub fn received_signal() -> Option<i32> {
 /// Managers created with `handle_signals` call it.
 ///
 /// The handlers are registered before it returns, not by the task it spawns: a signal that
-/// came after the first child started but before that task first ran took the default action,
-/// which ended the host and left the children behind.
+/// came before that task first ran took the default action, which killed the host without the
+/// graceful shutdown (its children then ended only by their parent-death signal).
 pub fn install_signal_handlers() {
     use tokio::signal::unix::{signal, SignalKind};
     static INSTALLED: AtomicBool = AtomicBool::new(false);

@@ -12,10 +12,10 @@
 //
 // The write of a read's answers is held only while the jobs are short: what is queued goes out
 // before the next job starts once it has waited `HOLD_MS`, or when that job's definition kept
-// the thread that long in its last run (`JobDefinition.slow`). Else the answer of a job that came in the
-// same read as a long one waited for the other's run: a fast job's answer for a slow one's whole
-// run, and with 1 ms jobs two at a time, the supervisor, answered two at a time, sent the next
-// two at a time and the worker idled a round trip every other job.
+// the thread that long in its last run (`JobDefinition.slow`). Else the answer of a job that
+// came in the same read as a long one waited for the other's run: a fast job's answer for a
+// slow one's whole run, and with 1 ms jobs two at a time, the supervisor, answered two at a
+// time, sent the next two at a time and the worker idled a round trip every other job.
 
 const state = require('./state');
 const { holdable } = require('./lifecycle');
