@@ -26,12 +26,7 @@ fn until<T>(what: impl Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
 
 /// Sends `signal` to the daemon and waits (bounded) for its exit status.
 fn stop_with(d: &mut Daemon, signal: &str) -> std::process::ExitStatus {
-    let pid = d.child.id().to_string();
-    assert!(Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap()
-        .success());
+    send(signal, d.child.id());
     until(
         || format!("offload serve did not stop on {signal}"),
         || d.child.try_wait().unwrap(),
@@ -177,31 +172,13 @@ async fn a_second_signal_ends_a_stop_at_once() {
 fn a_grace_beyond_a_day_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut child = Reaped(
-        common::cli::command(
-            None,
-            &[
-                "serve",
-                "--grace",
-                "2days",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ],
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap(),
-    );
+    let mut child = Reaped::serve(&["--grace", "2days"], &data);
     // Bounded: a daemon that accepted the value would serve until killed (on drop).
     let status = until(
         || "offload serve started with --grace 2days".to_owned(),
         || child.0.try_wait().unwrap(),
     );
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let stderr = child.stderr();
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("--grace 2days is out of range: at most 86400000 ms (1 day)"),
@@ -223,24 +200,7 @@ fn a_stop_signal_while_the_store_opens_ends_the_start() {
         );
         let tmp = tempfile::tempdir().unwrap();
         let data = tmp.path().join("data");
-        let mut child = Reaped(
-            common::cli::command(
-                None,
-                &[
-                    "serve",
-                    "--store",
-                    &url,
-                    "--data",
-                    data.to_str().unwrap(),
-                    "--listen",
-                    "127.0.0.1:0",
-                ],
-            )
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-        );
+        let mut child = Reaped::serve(&["--store", &url], &data);
         // In its start once it has connected (and waits for an answer that never comes).
         let _held = until(
             || format!("offload serve never connected to {url}"),
@@ -251,18 +211,12 @@ fn a_stop_signal_while_the_store_opens_ends_the_start() {
                 silent.accept().ok()
             },
         );
-        let pid = child.0.id().to_string();
-        assert!(Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success());
+        send(signal, child.0.id());
         let status = until(
             || format!("offload serve did not end its start on {signal}"),
             || child.0.try_wait().unwrap(),
         );
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        let stderr = child.stderr();
         assert_eq!(status.code(), Some(code), "{signal}: {status:?} {stderr}");
         assert!(
             stderr.contains("offload serve: stopped while starting"),
@@ -271,8 +225,43 @@ fn a_stop_signal_while_the_store_opens_ends_the_start() {
     }
 }
 
+/// Sends `signal` (`-TERM`, `-INT`) to `pid`.
+fn send(signal: &str, pid: u32) {
+    assert!(Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
 /// A child process killed and waited for when dropped (a failed assertion leaves none behind).
 struct Reaped(std::process::Child);
+
+impl Reaped {
+    /// `offload serve` with `args`, its data in `data`, on a free port, its stderr piped.
+    fn serve(args: &[&str], data: &std::path::Path) -> Self {
+        let data = data.to_str().unwrap();
+        let all: Vec<&str> = ["serve"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .chain(["--data", data, "--listen", "127.0.0.1:0"])
+            .collect();
+        Self(
+            common::cli::command(None, &all)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    /// What it printed on stderr (once it has exited).
+    fn stderr(&mut self) -> String {
+        let mut text = String::new();
+        std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut text).unwrap();
+        text
+    }
+}
 
 impl Drop for Reaped {
     fn drop(&mut self) {
