@@ -86,9 +86,9 @@ class JobDefinition {
     // Instances of this class whose run is in progress, in start order: a `call` reaches the
     // latest (ee-core's callFunc: pause or resume the running timer).
     this.live = [];
-    // Whether its last run kept the JavaScript thread for HOLD_MS or more (lib/starter.js):
-    // the answers queued before its next run go out first.
-    this.slow = false;
+    // How many more runs it counts as slow (lib/starter.js: a run kept the JavaScript thread
+    // for HOLD_MS or more lately): while > 0, the answers queued before its run go out first.
+    this.slow = 0;
   }
 
   /**

@@ -12,10 +12,11 @@
 //
 // The write of a read's answers is held only while the jobs are short: what is queued goes out
 // before the next job starts once it has waited `HOLD_MS`, or when that job's definition kept
-// the thread that long in its last run (`JobDefinition.slow`). Else the answer of a job that
-// came in the same read as a long one waited for the other's run: a fast job's answer for a
-// slow one's whole run, and with 1 ms jobs two at a time, the supervisor, answered two at a
-// time, sent the next two at a time and the worker idled a round trip every other job.
+// the thread that long in one of its last `SLOW_MEMORY` runs (`JobDefinition.slow`). Else the
+// answer of a job that came in the same read as a long one waited for the other's run: a fast
+// job's answer for a slow one's whole run, and with 1 ms jobs two at a time, the supervisor,
+// answered two at a time, sent the next two at a time and the worker idled a round trip every
+// other job.
 
 const state = require('./state');
 const { holdable } = require('./lifecycle');
@@ -24,6 +25,16 @@ const RESOLVED = Promise.resolve();
 
 /** How long the answers of the jobs of one read may wait for the read's other jobs, in ms. */
 const HOLD_MS = 0.05;
+
+/** For how many runs a definition counts as slow after a run that took HOLD_MS or more (a job
+ * whose runs alternate quick and slow is still slow before its next slow run). */
+const SLOW_MEMORY = 8;
+
+/** The definition's slowness after a run that took `ms`. */
+function ran(def, ms) {
+  if (ms >= HOLD_MS) def.slow = SLOW_MEMORY;
+  else if (def.slow > 0) def.slow -= 1;
+}
 
 class Starter {
   constructor(worker) {
@@ -50,7 +61,7 @@ class Starter {
       w.channel.cork();
       const began = performance.now();
       this.startOne(job);
-      def.slow = performance.now() - began >= HOLD_MS;
+      ran(def, performance.now() - began);
       w.channel.uncork();
     } else {
       this.queued.push(job);
@@ -76,13 +87,13 @@ class Starter {
     let flushed = now;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i];
-      if (i > 0 && channel.frames > 0 && (job.def.slow || now - flushed >= HOLD_MS)) {
+      if (i > 0 && channel.frames > 0 && (job.def.slow > 0 || now - flushed >= HOLD_MS)) {
         channel.drain();
         flushed = now;
       }
       this.startOne(job);
       const end = performance.now();
-      job.def.slow = end - now >= HOLD_MS;
+      ran(job.def, end - now);
       now = end;
     }
     channel.uncork();
