@@ -81,9 +81,9 @@ export interface PoolOptions {
   /** A native worker program (Rust SDK) instead of Node job files. */
   program?: string;
   name?: string;
-  /** Workers kept alive (default 1). */
+  /** Workers kept alive (default 1; at most MAX_WORKERS). */
   min?: number;
-  /** Workers at most (default max(min, 4)); enforced. */
+  /** Workers at most (default max(min, 4); at most MAX_WORKERS); enforced. */
   max?: number;
   /** Jobs per worker at once (default 1). */
   concurrency?: number;
@@ -196,6 +196,7 @@ export class ChildPool extends EventEmitter {
   run<T = unknown>(job: string, params?: unknown, opts?: RunOptions): Promise<T>;
   events(): AsyncIterableIterator<PoolEvent>;
   broadcast(name: string, data?: unknown, opts?: { timeout?: number }): Promise<Record<string, boolean>>;
+  /** Sets the number of workers (0 to MAX_WORKERS; more rejects with InvalidArgumentError). */
   resize(n: number): Promise<void>;
   recycle(): Promise<void>;
   workers(): Promise<WorkerInfo[]>;
@@ -338,6 +339,8 @@ export class LoadBalancer {
 
 export const AlgorithmType: Readonly<Record<Algorithm, Algorithm>>;
 export const ALGORITHMS: Algorithm[];
+/** The most workers one pool may have (1024): `min`, `max` and `resize(n)` above it are refused. */
+export const MAX_WORKERS: number;
 
 /** A daemon (`offload serve`) error: `code` is the daemon's (`unknown_job`, `not_found`,
  * `conflict`, `unauthorized`, …, or `unreachable`), `status` the HTTP status. */

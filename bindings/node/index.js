@@ -7,6 +7,7 @@ const { ChildJob, JobRun } = require('./lib/child-job');
 const { LoadBalancer, AlgorithmType, ALGORITHMS } = require('./lib/balancer');
 const { Client, ClientError } = require('./lib/client');
 const { Schedule } = require('./lib/schedule');
+const { MAX_WORKERS } = require('./lib/options');
 
 module.exports = {
   ChildPool,
@@ -19,5 +20,6 @@ module.exports = {
   ALGORITHMS,
   Client,
   ClientError,
+  MAX_WORKERS,
   ...Object.fromEntries(Object.entries(errors).filter(([k]) => /Error$/.test(k))),
 };

@@ -12,6 +12,7 @@ const { EventEmitter } = require('node:events');
 const path = require('node:path');
 const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
+const { MAX_WORKERS } = require('./options');
 const { PathResolver } = require('./paths');
 const { LoadBalancer, AlgorithmType } = require('./balancer');
 const { keep, hold } = require('./keepalive');
@@ -228,6 +229,9 @@ class ChildPoolJob extends EventEmitter {
     this.boundMap = new Map();
     this.min = 3;
     this.max = Number.isSafeInteger(opt.max) && opt.max > 0 ? opt.max : 6;
+    if (this.max > MAX_WORKERS) {
+      throw makeError('InvalidArgument', `ChildPoolJob: "max" is ${this.max}, at most ${MAX_WORKERS} (MAX_WORKERS)`);
+    }
     this.strategy = opt.strategy || AlgorithmType.polling;
     this.weights = Array.isArray(opt.weights) ? opt.weights : [];
     this.LB = new LoadBalancer({ targets: [], algorithm: this.strategy === 'specify' ? 'polling' : this.strategy });

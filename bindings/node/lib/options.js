@@ -1,6 +1,7 @@
 'use strict';
 // Option checks: every refusal names the option and the limit.
 const { makeError } = require('./errors');
+const { MAX_WORKERS } = require('./native');
 
 const MAX_MS = 2 ** 31 - 1; // setTimeout's limit, ~24.8 days
 
@@ -22,6 +23,16 @@ function positive(name, v) {
   return v;
 }
 
+/** A number of workers: an integer from `least` to MAX_WORKERS (1024, the pool's own bound;
+ * or undefined). */
+function workers(name, v, least = 0) {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || v < least || v > MAX_WORKERS) {
+    throw bad(name, `an integer from ${least} to ${MAX_WORKERS} (MAX_WORKERS)`, v);
+  }
+  return v;
+}
+
 /** Milliseconds, 0 to 2^31-1 (or undefined). */
 function duration(name, v) {
   if (v === undefined || v === null) return undefined;
@@ -39,4 +50,4 @@ function checkOptions(where, opts, known) {
   }
 }
 
-module.exports = { whole, positive, duration, checkOptions, MAX_MS };
+module.exports = { whole, positive, workers, duration, checkOptions, MAX_MS, MAX_WORKERS };

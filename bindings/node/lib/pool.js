@@ -7,7 +7,7 @@ const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
-const { positive, whole, duration, checkOptions } = require('./options');
+const { positive, whole, workers, duration, checkOptions } = require('./options');
 const { keep, hold } = require('./keepalive');
 const { healthConfig, killOptions, fdNumbers } = require('./controls');
 
@@ -134,8 +134,8 @@ class ChildPool extends EventEmitter {
       jobsDir: this.jobsDir,
       program: this.program || undefined,
       name: opts.name,
-      min: whole('min', opts.min),
-      max: positive('max', opts.max),
+      min: workers('min', opts.min),
+      max: workers('max', opts.max, 1),
       concurrency: positive('concurrency', opts.concurrency),
       algorithm: opts.algorithm,
       weights: opts.weights,
@@ -503,10 +503,13 @@ class ChildPool extends EventEmitter {
     return out;
   }
 
-  /** Set the number of workers (started or retired, idle first, never killing a running job). */
+  /** Set the number of workers, at most MAX_WORKERS (started or retired, idle first, never
+   * killing a running job). */
   async resize(n) {
+    const size = workers('n', n === undefined ? null : n);
+    if (size === undefined) throw makeError('InvalidArgument', 'resize: the number of workers is required');
     const p = await this.ready;
-    await keep(p.native.resize(whole('n', n)));
+    await keep(p.native.resize(size));
   }
 
   /** Replace every worker (after job files changed). */

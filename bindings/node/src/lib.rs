@@ -33,6 +33,14 @@ use napi::bindgen_prelude::Unknown;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Status};
 
+/// The most workers one pool may have (`offload_pool::MAX_WORKERS`): `max`, `min` and
+/// `resize(n)` above it are refused in JavaScript, naming it.
+#[napi_derive::napi]
+pub const MAX_WORKERS: u32 = {
+    assert!(offload_pool::MAX_WORKERS <= u32::MAX as usize);
+    offload_pool::MAX_WORKERS as u32
+};
+
 /// A JavaScript callback taking one JSON string, callable from any thread; weak, so it never
 /// keeps Node's event loop alive by itself.
 pub(crate) type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;

@@ -317,7 +317,7 @@ impl NativePool {
         self.pool
             .resize(n as usize)
             .await
-            .map_err(|e| js_error("PoolGone", e))
+            .map_err(|e| js_error(e.code(), e))
     }
 
     /// Replaces every worker (after job files changed).

@@ -102,6 +102,10 @@ describe('ee-core ChildPoolJob', () => {
     assert.deepEqual(pool.getPids().sort(), more.sort());
   });
 
+  test('a max above MAX_WORKERS is refused, naming the limit', () => {
+    assert.throws(() => new ChildPoolJob({ baseDir: APP, max: 1e9 }), (e) => e.code === 'InvalidArgument' && /1024/.test(e.message));
+  });
+
   test('runPromise resolves the task with .pid and .emitter; the timer ticks on it; the worker stays', async () => {
     const jobId = 'p1';
     const task = await pool.runPromise('./jobs/example/timer', { jobId, countdown: 30 });

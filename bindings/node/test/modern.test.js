@@ -160,6 +160,18 @@ describe('ChildPool', () => {
     await until(() => pool.pids().length === 2, 20000, 'two workers');
   });
 
+  test('a size above MAX_WORKERS is refused, naming the limit, and changes nothing', async () => {
+    // resize(1e9) used to grow the pool's slot table to a billion entries: 12 GB and a hang.
+    assert.equal(offload.MAX_WORKERS, 1024);
+    const before = pool.pids().sort();
+    for (const n of [1025, 1e9, 2 ** 32 + 2, -1, 1.5, '3']) {
+      await assert.rejects(pool.resize(n), (e) => e instanceof offload.InvalidArgumentError && /"n"/.test(e.message) && /1024/.test(e.message));
+    }
+    await assert.rejects(pool.resize(), (e) => e.code === 'InvalidArgument');
+    assert.deepEqual(pool.pids().sort(), before);
+    assert.deepEqual(await pool.run('echo', { n: 3 }), { n: 3 });
+  });
+
   test('key: jobs with the same key go to the same worker', async () => {
     const a = await pool.run('pid', null, { key: 'user-1' });
     const b = await pool.run('pid', null, { key: 'user-1' });
@@ -195,6 +207,9 @@ describe('ChildPool lifecycle', () => {
   test('bad options are refused with the option named', () => {
     assert.throws(() => new ChildPool({ jobs: JOBS, min: -1 }), /option "min"/);
     assert.throws(() => new ChildPool({ jobs: JOBS, mni: 1 }), /unknown option "mni"/);
+    assert.throws(() => new ChildPool({ jobs: JOBS, max: 1025 }), (e) => e.code === 'InvalidArgument' && /"max"/.test(e.message) && /1024/.test(e.message));
+    assert.throws(() => new ChildPool({ jobs: JOBS, min: 1e9 }), (e) => e.code === 'InvalidArgument' && /"min"/.test(e.message) && /1024/.test(e.message));
+    assert.throws(() => new ChildPool({ jobs: JOBS, max: 0 }), /option "max"/);
   });
 });
 

@@ -78,6 +78,7 @@ pub(crate) fn signal_number(name: &str) -> PyResult<i32> {
 /// The native module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_WORKERS", offload_pool::MAX_WORKERS)?;
     m.add_class::<pool::NativePool>()?;
     m.add_class::<run::NativeRun>()?;
     m.add_class::<child::NativeChildJob>()?;

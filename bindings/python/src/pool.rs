@@ -162,13 +162,13 @@ impl NativePool {
     /// Jobs waiting in the queue.
     fn queued(&self, py: Python<'_>) -> PyResult<usize> {
         py.detach(|| runtime().block_on(self.pool.queued()))
-            .map_err(|e| py_error("PoolGone", e))
+            .map_err(|e| py_error(e.code(), e))
     }
 
     /// Sets the number of workers.
     fn resize(&self, py: Python<'_>, n: usize) -> PyResult<()> {
         py.detach(|| runtime().block_on(self.pool.resize(n)))
-            .map_err(|e| py_error("PoolGone", e))
+            .map_err(|e| py_error(e.code(), e))
     }
 
     /// Per-worker health as JSON (pid, state, rss, cpu, in_flight, jobs_done, …).

@@ -58,6 +58,24 @@ def test_refusals_are_typed_and_name_the_job(pool: offload.Pool) -> None:
     assert pool.run("echo", 3)["params"] == 3
 
 
+def test_a_size_above_max_workers_is_refused_naming_the_limit(pool: offload.Pool) -> None:
+    # resize(10**9) used to grow the pool's slot table to a billion entries (12 GB, a hang).
+    assert offload.MAX_WORKERS == 1024
+    before = sorted(pool.pids())
+    for n in (1025, 10**9, 2**64 + 2):
+        with pytest.raises(offload.InvalidArgument, match="1024"):
+            pool.resize(n)
+    with pytest.raises(offload.InvalidArgument):
+        pool.resize(-1)
+    assert sorted(pool.pids()) == before
+    assert pool.run("echo", 4)["params"] == 4
+    for kw in ({"max": 1025}, {"min": 10**9}):
+        with pytest.raises(offload.InvalidArgument, match="1024"):
+            offload.Pool(JOBS, **kw)  # type: ignore[arg-type]
+    with pytest.raises(offload.InvalidArgument, match="1024"):
+        offload.ProcessPoolExecutor(max_workers=5000)
+
+
 def test_timeout_kills_the_worker(pool: offload.Pool, tmp_path: Path) -> None:
     with pytest.raises(offload.TimedOut) as e:
         pool.run("stubborn", {"started": str(tmp_path / "started")}, timeout=0.2)

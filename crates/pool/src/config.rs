@@ -127,6 +127,13 @@ pub struct RecyclePolicy {
 /// system).
 pub const MIN_PING: Duration = Duration::from_millis(10);
 
+/// The most workers one pool may have ([`PoolConfig::max`], [`ChildPool::resize`]): each is a
+/// process, and the pool keeps a slot per possible worker, so an unbounded count (a
+/// `resize(1e9)`) would take the host's memory before the OS refused the processes.
+///
+/// [`ChildPool::resize`]: crate::ChildPool::resize
+pub const MAX_WORKERS: usize = 1024;
+
 /// The default [`PoolConfig::soft_kill_busy_limit`]: 60 s.
 pub const DEFAULT_SOFT_KILL_BUSY_LIMIT: Duration = Duration::from_secs(60);
 
@@ -151,7 +158,7 @@ pub struct PoolConfig {
     pub runtimes: Runtimes,
     /// Workers kept alive (default 1).
     pub min: usize,
-    /// Workers at most (default 4); enforced.
+    /// Workers at most (default 4, at most [`MAX_WORKERS`]); enforced.
     pub max: usize,
     /// Jobs per worker at once (default 1).
     pub concurrency: u32,
@@ -367,6 +374,12 @@ impl PoolConfig {
         let bad = |why: String| Err(crate::StartError::Config(why));
         if self.max == 0 {
             return bad("max must be at least 1".into());
+        }
+        if self.max > MAX_WORKERS {
+            return bad(format!(
+                "max is {}: a pool has at most {MAX_WORKERS} workers (MAX_WORKERS)",
+                self.max
+            ));
         }
         if self.min > self.max {
             return bad(format!("min ({}) is above max ({})", self.min, self.max));

@@ -73,6 +73,14 @@ pub enum PoolError {
     /// fails the job with an error of the same name.)
     #[error(transparent)]
     Fds(#[from] offload_process::FdError),
+    /// [`resize`](crate::ChildPool::resize) asked for more workers than a pool may have.
+    #[error("a pool has at most {limit} workers (MAX_WORKERS), {asked} were asked for")]
+    TooManyWorkers {
+        /// The size asked for.
+        asked: usize,
+        /// [`MAX_WORKERS`](crate::MAX_WORKERS).
+        limit: usize,
+    },
     /// The sockets of [`run_with_streams`](crate::ChildPool::run_with_streams) could not be
     /// made (the process is out of descriptors, or the runtime has no I/O driver).
     #[error("the job's streams could not be made: {0}")]
@@ -93,7 +101,7 @@ impl PoolError {
             Self::JobNotFound(_) => "JobNotFound",
             Self::NoSuchWorker { .. } => "NoSuchWorker",
             Self::Gone => "PoolGone",
-            Self::OutOfRange(_) => "InvalidArgument",
+            Self::OutOfRange(_) | Self::TooManyWorkers { .. } => "InvalidArgument",
             Self::Fds(e) => e.name(),
             Self::Streams(_) => "Streams",
         }

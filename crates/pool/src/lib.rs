@@ -43,7 +43,7 @@ mod types;
 
 pub use config::{
     Backpressure, HostReader, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind,
-    DEFAULT_SOFT_KILL_BUSY_LIMIT, MIN_PING,
+    DEFAULT_SOFT_KILL_BUSY_LIMIT, MAX_WORKERS, MIN_PING,
 };
 pub use error::{PoolError, StartError};
 pub use host_options::{signal_by_name, HostOptionError, HostPoolOptions};

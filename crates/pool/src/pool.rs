@@ -514,8 +514,15 @@ impl ChildPool {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Gone`] when the pool stopped.
+    /// [`PoolError::TooManyWorkers`] when `n` is above [`MAX_WORKERS`](crate::MAX_WORKERS)
+    /// (nothing changes); [`PoolError::Gone`] when the pool stopped.
     pub async fn resize(&self, n: usize) -> Result<(), PoolError> {
+        if n > crate::MAX_WORKERS {
+            return Err(PoolError::TooManyWorkers {
+                asked: n,
+                limit: crate::MAX_WORKERS,
+            });
+        }
         self.ask(|reply| Query::Resize { n, reply }).await
     }
 

@@ -57,7 +57,7 @@
 //! max_queued_total = 1000000
 //! max_cron_schedules = 1000
 //! min_cron_interval_ms = 60000
-//! max_workers_per_pool = 64
+//! max_workers_per_pool = 64         # ..= 1024 (offload_pool::MAX_WORKERS)
 //! max_log_bytes_per_attempt = 65536 # a job attempt's stdout/stderr kept (..= 16 MiB); the rest cut
 //! max_log_attempts_per_job = 10     # a retry keeps the logs of the job's last 10 attempts (1..=1000)
 //!

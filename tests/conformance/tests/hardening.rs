@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use offload_pool::{ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind};
+use offload_pool::{ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind, MAX_WORKERS};
 use offload_process::{
     start_process, timer, ExecError, ExecOptions, Outcome, ProcessOptions, WorkerCommand,
 };
@@ -68,6 +68,45 @@ async fn a_pool_config_with_an_absurd_timeout_is_refused() {
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("job_timeout"), "{text}");
+}
+
+/// `resize(1_000_000_000)` used to grow the pool's slot table to a billion entries: the host
+/// took 12 GB and hung, and no worker started. A size above `MAX_WORKERS` is refused, naming
+/// the limit, and changes nothing; so is a pool configured above it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resize_above_max_workers_is_refused_and_changes_nothing() {
+    guarded(async {
+        let pool = ChildPool::start(rust_pool().size(1, 2)).await.unwrap();
+        let before = pool.pids();
+        for n in [MAX_WORKERS + 1, 1_000_000_000, usize::MAX] {
+            let err = pool.resize(n).await.unwrap_err();
+            assert_eq!(
+                err,
+                PoolError::TooManyWorkers {
+                    asked: n,
+                    limit: MAX_WORKERS
+                }
+            );
+            assert_eq!(err.code(), "InvalidArgument");
+            assert!(err.to_string().contains("1024"), "{err}");
+        }
+        assert_eq!(pool.pids(), before);
+        let r = pool.run("echo", json!(7)).await.unwrap().result().await;
+        assert!(r.outcome.is_success(), "{:?}", r.outcome);
+        pool.shutdown(Duration::from_secs(5)).await;
+        assert_all_gone(&before).await;
+    })
+    .await;
+    for (min, max) in [(0, MAX_WORKERS + 1), (1, usize::MAX)] {
+        let err = ChildPool::start(rust_pool().size(min, max))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("MAX_WORKERS") && text.contains("1024"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,9 +53,11 @@ from ._errors import (
     WorkerCrashed,
 )
 from ._executor import ProcessPoolExecutor, RemoteTraceback, progress
+from ._native import MAX_WORKERS
 from ._pool import Pool
 
 __all__ = [
+    "MAX_WORKERS",
     "Pool",
     "Client",
     "AsyncClient",

@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from . import _native
 from ._errors import InvalidArgument, OffloadError, TimedOut, UnpicklableError, WorkerCrashed
+from ._native import MAX_WORKERS
 from ._pool import KillMode, Pool, _set, settle
-from ._wait import count, ms, options_json
+from ._wait import count, ms, options_json, workers
 
 T = TypeVar("T")
 
@@ -83,8 +84,8 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
         prefetch: int = 2,
     ) -> None:
         if max_workers is None:
-            max_workers = len(os.sched_getaffinity(0)) or 1
-        count("max_workers", max_workers, 1)
+            max_workers = min(len(os.sched_getaffinity(0)) or 1, MAX_WORKERS)
+        workers("max_workers", max_workers, 1)
         count("prefetch", prefetch, 1)
         if min_workers is None:
             min_workers = max_workers if prefetch > 1 else 1

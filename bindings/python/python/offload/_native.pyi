@@ -2,6 +2,8 @@
 
 from typing import Callable, Optional
 
+MAX_WORKERS: int
+
 class NativeRun:
     def cancel(self) -> None: ...
     def started(self) -> bool: ...

@@ -11,7 +11,7 @@ from typing import Any, Callable, Literal, Optional, Union
 
 from . import _native
 from ._errors import Crashed, InvalidArgument, OffloadError, from_code, from_native, from_outcome
-from ._wait import count, ms, options_json, params_json, wait_async, wait_sync
+from ._wait import count, ms, options_json, params_json, wait_async, wait_sync, workers
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -87,7 +87,7 @@ class Pool:
     ) -> None:
         if not os.path.isdir(jobs):
             raise OffloadError(f"the jobs folder {os.fspath(jobs)!r} does not exist")
-        min = count("min", min) or 0
+        min = workers("min", min) or 0
         retries = count("retries", retries)
         config = {
             "jobs_dir": os.path.abspath(jobs),
@@ -96,7 +96,7 @@ class Pool:
             "args": [str(a) for a in args or []],
             "name": name,
             "min": min,
-            "max": count("max", max, 1),
+            "max": workers("max", max, 1),
             "concurrency": count("concurrency", concurrency, 1),
             "algorithm": algorithm,
             "spread_first": spread_first,
@@ -251,8 +251,14 @@ class Pool:
         return self._native.queued()
 
     def resize(self, n: int) -> None:
-        """Sets the number of workers."""
-        self._native.resize(count("n", n) or 0)
+        """Sets the number of workers (at most ``MAX_WORKERS``, 1024): ``min`` becomes ``n``,
+        workers start or retire (idle first; a busy one finishes its runs) to match. Raises
+        :class:`InvalidArgument` naming the limit for more."""
+        n = workers("n", n) or 0
+        try:
+            self._native.resize(n)
+        except RuntimeError as e:
+            raise from_native(e) from None
 
     def health(self) -> list[dict[str, Any]]:
         """Each worker's pid, state, rss, cpu, jobs in flight and done."""

@@ -10,6 +10,7 @@ import threading
 from typing import Any, Callable, Optional, Protocol
 
 from ._errors import InvalidArgument
+from ._native import MAX_WORKERS
 
 
 class Cancellable(Protocol):
@@ -72,6 +73,15 @@ def ms(what: str, seconds: Optional[float]) -> Optional[int]:
     if not math.isfinite(seconds) or seconds < 0:
         raise InvalidArgument(f"{what} must be a finite number of seconds >= 0, not {seconds!r}")
     return int(round(seconds * 1000))
+
+
+def workers(what: str, n: Optional[int], least: int = 0) -> Optional[int]:
+    """A number of workers: an integer option of at most ``MAX_WORKERS`` (1024, the pool's
+    own bound; ``None`` stays ``None``)."""
+    n = count(what, n, least)
+    if n is not None and n > MAX_WORKERS:
+        raise InvalidArgument(f"{what} must be at most {MAX_WORKERS} (MAX_WORKERS), not {n!r}")
+    return n
 
 
 def count(what: str, n: Optional[int], least: int = 0) -> Optional[int]:

@@ -85,6 +85,15 @@ pub(crate) fn check_config(cfg: &ServeConfig) -> Result<(), ConfigError> {
         );
         return Err(ConfigError::Invalid(format!("[limits] {e}")));
     }
+    let workers = cfg.limits.max_workers_per_pool;
+    if workers > offload_pool::MAX_WORKERS {
+        let e = LimitError::new(
+            "max_workers_per_pool",
+            workers,
+            format!("1..={} (a pool's own bound)", offload_pool::MAX_WORKERS),
+        );
+        return Err(ConfigError::Invalid(format!("[limits] {e}")));
+    }
     let log_attempts = cfg.limits.max_log_attempts_per_job;
     if !(1..=offload_store::logs::MAX_LOG_ATTEMPTS).contains(&log_attempts) {
         let e = LimitError::new(
@@ -192,6 +201,15 @@ mod tests {
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("max_log_bytes_per_attempt"), "{e}");
         c.limits.max_log_bytes_per_attempt = MAX_LOG_BYTES_PER_ATTEMPT;
+        assert!(c.validate().is_ok());
+        // Workers per pool: at most offload_pool::MAX_WORKERS, named in the refusal.
+        c.limits.max_workers_per_pool = offload_pool::MAX_WORKERS + 1;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("max_workers_per_pool") && e.contains("1024"),
+            "{e}"
+        );
+        c.limits.max_workers_per_pool = offload_pool::MAX_WORKERS;
         assert!(c.validate().is_ok());
         // Attempts whose logs a retry keeps: 1..=1000, named in the refusal.
         for bad in [0, offload_store::logs::MAX_LOG_ATTEMPTS + 1] {
