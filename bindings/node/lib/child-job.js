@@ -7,7 +7,7 @@ const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
-const { duration, positive, checkOptions } = require('./options');
+const { duration, positive, abortSignal, callback, checkOptions } = require('./options');
 const { keep } = require('./keepalive');
 
 const EXEC_OPTIONS = ['timeout', 'signal', 'onProgress', 'env', 'cwd', 'args', 'killSignal', 'cancelGrace', 'memoryLimit', 'cpuSeconds'];
@@ -137,6 +137,8 @@ class ChildJob extends EventEmitter {
     checkOptions('exec', opts, EXEC_OPTIONS);
     const { file, name } = this.resolver.resolve(job);
     const paramsJson = toJson(params, name);
+    abortSignal('signal', opts.signal);
+    callback('onProgress', opts.onProgress);
     const run = new JobRun(name);
     if (opts.signal && opts.signal.aborted) {
       throw makeError('Cancelled', `job ${JSON.stringify(name)} was aborted before it started`, { job: name, cause: opts.signal.reason });

@@ -40,6 +40,24 @@ function duration(name, v) {
   return Math.round(v);
 }
 
+/** An AbortSignal (or undefined): anything with `aborted` and `addEventListener`, so that a
+ * signal of another realm (an Electron renderer's, a polyfill's) passes. Checked before a job
+ * starts: a bad one found later would leave a started job without its handle. */
+function abortSignal(name, v) {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || typeof v.addEventListener !== 'function' || typeof v.aborted !== 'boolean') {
+    throw makeError('InvalidArgument', `option "${name}" must be an AbortSignal, got ${typeof v === 'object' ? 'an object without addEventListener/aborted' : JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** A callback (or undefined). */
+function callback(name, v) {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'function') throw bad(name, 'a function', typeof v);
+  return v;
+}
+
 /** Refuse unknown option names (a typo would otherwise be ignored silently). */
 function checkOptions(where, opts, known) {
   if (opts === null || typeof opts !== 'object') throw makeError('InvalidArgument', `${where}: options must be an object`);
@@ -50,4 +68,4 @@ function checkOptions(where, opts, known) {
   }
 }
 
-module.exports = { whole, positive, workers, duration, checkOptions, MAX_MS, MAX_WORKERS };
+module.exports = { whole, positive, workers, duration, abortSignal, callback, checkOptions, MAX_MS, MAX_WORKERS };

@@ -7,7 +7,7 @@ const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream } = require('./events');
-const { positive, whole, workers, duration, checkOptions } = require('./options');
+const { positive, whole, workers, duration, abortSignal, callback, checkOptions } = require('./options');
 const { keep, hold } = require('./keepalive');
 const { healthConfig, killOptions, fdNumbers } = require('./controls');
 
@@ -279,7 +279,7 @@ class ChildPool extends EventEmitter {
    */
   submit(job, params, opts = {}) {
     const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
-    const task = new Task(this, token, typeof job === 'string' ? job : String(job));
+    const task = new Task(this, token, typeof job === 'string' ? job : Object.prototype.toString.call(job));
     const fail = (e) => {
       task.settled = true;
       task._end();
@@ -307,6 +307,8 @@ class ChildPool extends EventEmitter {
         events: opts.events !== false,
       };
       if (opts.fds !== undefined) fds = fdNumbers(opts.fds, name);
+      abortSignal('signal', opts.signal);
+      callback('onProgress', opts.onProgress);
     } catch (e) {
       return fail(e);
     }
@@ -436,7 +438,7 @@ class ChildPool extends EventEmitter {
    * tiny jobs; same validation, errors and results as `submit`). */
   _runLight(job, params, opts) {
     const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
-    let name = typeof job === 'string' ? job : String(job);
+    let name = typeof job === 'string' ? job : Object.prototype.toString.call(job); // a toString may throw
     let item;
     try {
       checkOptions('run', opts, RUN_OPTIONS);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use napi_derive::napi;
 use offload_process::{
     CallError, ChildJob, ChildJobConfig, ExecError, ExecOptions, JobProcess, Outcome, ProcessEvent,
-    ResolveError, ResourceLimits, Runtime, Runtimes,
+    ResourceLimits, Runtime, Runtimes,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -59,13 +59,7 @@ impl ExecOpts {
 
 /// The stable code of a start failure.
 fn exec_error(job: &str, e: &ExecError) -> napi::Error {
-    let code = match e {
-        ExecError::Resolve(ResolveError::NotFound { .. }) => "JobNotFound",
-        ExecError::Resolve(_) => "InvalidJob",
-        ExecError::ParamsTooLarge { .. } => "ParamsTooLarge",
-        _ => "SpawnFailed",
-    };
-    js_error(code, format!("job {job:?}: {e}"))
+    js_error(e.code(), format!("job {job:?}: {e}"))
 }
 
 fn forward(mut rx: broadcast::Receiver<ProcessEvent>, tsfn: EventFn, until_exit: bool) {

@@ -113,6 +113,11 @@ describe('ChildPool', () => {
     await assert.rejects(pool.run('echo', () => 1), (e) => e.code === 'InvalidArgument');
     await assert.rejects(pool.run('echo', {}, { timeout: -1 }), (e) => e.code === 'InvalidArgument' && /timeout/.test(e.message));
     await assert.rejects(pool.run('echo', {}, { tiemout: 5 }), (e) => e.code === 'InvalidArgument' && /tiemout/.test(e.message));
+    await assert.rejects(pool.run('echo', {}, { signal: {} }), (e) => e.code === 'InvalidArgument' && /"signal"/.test(e.message));
+    await assert.rejects(pool.run('echo', {}, { onProgress: 1 }), (e) => e.code === 'InvalidArgument' && /"onProgress"/.test(e.message));
+    const unnamed = { toString() { throw new Error('no name'); } };
+    await assert.rejects(pool.run(unnamed, {}), (e) => e.code === 'InvalidJob');
+    await assert.rejects(pool.run(unnamed, {}, { events: false }), (e) => e.code === 'InvalidJob');
     assert.deepEqual(await pool.run('echo', { n: 2 }), { n: 2 });
   });
 
@@ -211,6 +216,13 @@ describe('ChildPool lifecycle', () => {
     assert.throws(() => new ChildPool({ jobs: JOBS, min: 1e9 }), (e) => e.code === 'InvalidArgument' && /"min"/.test(e.message) && /1024/.test(e.message));
     assert.throws(() => new ChildPool({ jobs: JOBS, max: 0 }), /option "max"/);
   });
+
+  test('an environment variable that cannot be set as written is refused, naming it', async () => {
+    for (const env of [{ 'A=B': 'x' }, { '': 'x' }, { A: 'x\0y' }]) {
+      const pool = new ChildPool({ jobs: JOBS, min: 1, max: 1, env });
+      await assert.rejects(pool.ready, (e) => e.code === 'InvalidArgument' && /environment variable/.test(e.message));
+    }
+  });
 });
 
 describe('ChildJob', () => {
@@ -259,6 +271,16 @@ describe('ChildJob', () => {
     assert.throws(() => jobs.start('../outside', {}), (e) => e.code === 'InvalidJob');
     await assert.rejects(jobs.exec('nope', {}), (e) => e.code === 'JobNotFound' && e.message.includes('"nope"'));
     await assert.rejects(jobs.exec('echo', { x: 1n }), (e) => e.code === 'InvalidArgument' && e.message.includes('"echo"'));
+    // A signal that is not one used to throw a TypeError from start() after the process had
+    // started: the caller got no handle on a running job.
+    const before = jobs.pids().length;
+    assert.throws(() => jobs.start('echo', {}, { signal: {} }), (e) => e.code === 'InvalidArgument' && /"signal"/.test(e.message));
+    assert.throws(() => jobs.start('echo', {}, { onProgress: 'x' }), (e) => e.code === 'InvalidArgument' && /"onProgress"/.test(e.message));
+    assert.equal(jobs.pids().length, before);
+    // "A=B" used to set A to "B=x".
+    for (const env of [{ 'A=B': 'x' }, { '': 'x' }, { A: 'x\0y' }]) {
+      await assert.rejects(jobs.exec('echo', {}, { env }), (e) => e.code === 'InvalidArgument' && /environment variable/.test(e.message));
+    }
   });
 });
 

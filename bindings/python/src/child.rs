@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use offload_process::{
-    ChildJob, ChildJobConfig, ExecError, ExecOptions, JobProcess, ResolveError, ResourceLimits,
-    Runtimes,
+    ChildJob, ChildJobConfig, ExecError, ExecOptions, JobProcess, ResourceLimits, Runtimes,
 };
 use pyo3::prelude::*;
 use serde::Deserialize;
@@ -52,13 +51,7 @@ impl ExecOpts {
 
 /// The stable code of a start failure.
 fn exec_error(job: &str, e: &ExecError) -> PyErr {
-    let code = match e {
-        ExecError::Resolve(ResolveError::NotFound { .. }) => "JobNotFound",
-        ExecError::Resolve(_) => "InvalidJob",
-        ExecError::ParamsTooLarge { .. } => "ParamsTooLarge",
-        _ => "SpawnFailed",
-    };
-    py_error(code, format!("job {job:?}: {e}"))
+    py_error(e.code(), format!("job {job:?}: {e}"))
 }
 
 /// Runs each job in a fresh child process.

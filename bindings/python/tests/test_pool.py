@@ -135,6 +135,12 @@ def test_run_job_errors_are_typed(tmp_path: Path) -> None:
         offload.run_job("../echo", jobs=JOBS)
     with pytest.raises(offload.TimedOut):
         offload.run_job("stubborn", {"started": str(tmp_path / "s")}, jobs=JOBS, timeout=0.2)
+    # "A=B" used to set A to "B=x".
+    for env in ({"A=B": "x"}, {"": "x"}, {"A": "x\0y"}):
+        with pytest.raises(offload.InvalidArgument, match="environment variable"):
+            offload.run_job("echo", jobs=JOBS, env=env)
+        with pytest.raises(offload.InvalidArgument, match="environment variable"):
+            offload.Pool(JOBS, min=1, max=1, env=env)
 
 
 def test_run_job_async_cancel_kills_the_process(tmp_path: Path) -> None:

@@ -384,6 +384,11 @@ impl PoolConfig {
         if self.min > self.max {
             return bad(format!("min ({}) is above max ({})", self.min, self.max));
         }
+        for (name, value) in &self.env {
+            if let Err(e) = offload_process::check_env_var(name, value) {
+                return bad(format!("env: {e}"));
+            }
+        }
         if self.concurrency == 0 {
             return bad("concurrency must be at least 1".into());
         }

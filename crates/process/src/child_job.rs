@@ -210,6 +210,9 @@ impl ChildJob {
             crate::timer::check("timeout", t)?;
         }
         crate::timer::check("cancel_grace", opts.cancel_grace)?;
+        for (name, value) in &opts.env {
+            crate::check_env_var(name, value)?;
+        }
         let id = opts.id.clone().unwrap_or_else(|| {
             format!("job-{}", self.inner.next_id.fetch_add(1, Ordering::Relaxed))
         });

@@ -57,6 +57,42 @@ pub const DEFAULT_DENY: &[&str] = &["OFFLOAD_*"];
 /// Secret values shorter than this are matched as whole values only.
 const MIN_SECRET_SUBSTRING: usize = 6;
 
+/// A variable given explicitly (`ExecOptions::env`, `WorkerCommand::env`'s callers, a pool's
+/// `env`) that cannot be set as written: an empty name, a name holding `=` (`"A=B"` would set
+/// `A` to `B=…`) or NUL, or a value holding NUL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {name:?}: {why}")]
+#[non_exhaustive]
+pub struct EnvVarError {
+    /// The name as given.
+    pub name: String,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+/// Whether `name=value` can be set in a worker's environment as written.
+///
+/// # Errors
+///
+/// [`EnvVarError`] naming the variable and what is wrong with it.
+pub fn check_env_var(name: &str, value: &str) -> Result<(), EnvVarError> {
+    let why = if name.is_empty() {
+        "the name is empty"
+    } else if name.contains('=') {
+        "the name holds '=' (it would set another variable)"
+    } else if name.contains('\0') {
+        "the name holds a NUL byte"
+    } else if value.contains('\0') {
+        "the value holds a NUL byte"
+    } else {
+        return Ok(());
+    };
+    Err(EnvVarError {
+        name: name.to_owned(),
+        why,
+    })
+}
+
 /// How a worker's environment is built from the supervisor's: everything ([`Inherit`], the
 /// library's default), or only what an [`EnvAllowList`] lets through (`offload serve`'s policy).
 /// Either way, what offload sets itself and the variables given explicitly
@@ -254,5 +290,21 @@ mod tests {
         assert!(EnvAllowList::new()
             .secret_value("")
             .admits(OsStr::new("PATH"), OsStr::new("/bin")));
+    }
+
+    #[test]
+    fn a_variable_that_cannot_be_set_as_written_is_named() {
+        assert!(check_env_var("A", "x=y").is_ok());
+        assert!(check_env_var("LC_ALL", "").is_ok());
+        for (name, value, why) in [
+            ("", "x", "empty"),
+            ("A=B", "x", "'='"),
+            ("A\0", "x", "NUL"),
+            ("A", "x\0y", "NUL"),
+        ] {
+            let e = check_env_var(name, value).unwrap_err();
+            assert_eq!(e.name, name);
+            assert!(e.to_string().contains(why), "{e}");
+        }
     }
 }

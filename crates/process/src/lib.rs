@@ -44,7 +44,9 @@ pub use cgroup::NO_CGROUP_ENV;
 pub use child::WorkerChild;
 pub use child_job::{ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, ParamsVia, Runtime};
 pub use emitter::{Answers, SinkHook};
-pub use env_policy::{EnvAllowList, EnvPolicy, DEFAULT_ALLOW, DEFAULT_DENY};
+pub use env_policy::{
+    check_env_var, EnvAllowList, EnvPolicy, EnvVarError, DEFAULT_ALLOW, DEFAULT_DENY,
+};
 pub use guard::panic_message;
 pub use limits::ResourceLimits;
 pub use markers::{SUPERVISOR_ENV, WORKER_ENV};

@@ -109,6 +109,26 @@ async fn a_resize_above_max_workers_is_refused_and_changes_nothing() {
     }
 }
 
+/// `("A=B", "x")` in a job's or a pool's `env` used to set `A` to `B=x`; an empty name or a
+/// NUL failed only at spawn. Each is refused before anything starts, naming the variable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_variable_that_cannot_be_set_as_written_is_refused() {
+    let (_dir, jobs) = native_jobs(&["echo"]);
+    for (name, value) in [("A=B", "x"), ("", "x"), ("A", "x\0y")] {
+        let opts = ExecOptions::default().env(name, value);
+        let err = jobs.exec("echo", json!(1), opts).await.unwrap_err();
+        assert!(
+            matches!(err, ExecError::Env(ref e) if e.name == name),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), "InvalidArgument");
+        let mut cfg = rust_pool().size(1, 1);
+        cfg.env = vec![(name.to_owned(), value.to_owned())];
+        let text = ChildPool::start(cfg).await.unwrap_err().to_string();
+        assert!(text.contains("environment variable"), "{text}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn child_job_refuses_an_absurd_timeout() {
     let (_dir, jobs) = native_jobs(&["echo"]);

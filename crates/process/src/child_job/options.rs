@@ -312,4 +312,24 @@ pub enum ExecError {
     /// Descriptors go over the protocol channel: command mode has none.
     #[error("descriptors need protocol mode: a command-mode job has no channel")]
     FdsNeedProtocolMode,
+    /// A variable of [`ExecOptions::env`] cannot be set as written.
+    #[error(transparent)]
+    Env(#[from] crate::EnvVarError),
+}
+
+impl ExecError {
+    /// The refusal's stable code, as the host bindings name it to their users (`code` of the
+    /// JavaScript and Python errors): `JobNotFound`, `InvalidJob`, `ParamsTooLarge`,
+    /// `InvalidArgument` (an option out of range, an environment variable that cannot be set),
+    /// or `SpawnFailed`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Resolve(ResolveError::NotFound { .. }) => "JobNotFound",
+            Self::Resolve(_) => "InvalidJob",
+            Self::ParamsTooLarge { .. } => "ParamsTooLarge",
+            Self::OutOfRange(_) | Self::Env(_) => "InvalidArgument",
+            _ => "SpawnFailed",
+        }
+    }
 }
