@@ -161,6 +161,10 @@ export class Task<T = unknown> extends EventEmitter implements AsyncIterable<Tas
   readonly pid: number | null;
   readonly result: Promise<T>;
   cancel(): void;
+  /** `lost`: events of this run dropped on the way (sent faster than delivered); with the
+   * events received, they add up to what the job sent. */
+  on(event: 'lost', listener: (count: number) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
   [Symbol.asyncIterator](): AsyncIterator<TaskEvent>;
 }
 
@@ -302,6 +306,9 @@ export class JobRun<T = unknown> extends EventEmitter implements AsyncIterable<R
   readonly result: Promise<T>;
   kill(opts?: { signal?: Signal; grace?: number }): Promise<Outcome>;
   call<R = unknown>(func: string, ...args: unknown[]): Promise<R>;
+  /** `lost`: events of this process dropped on the way (sent faster than delivered). */
+  on(event: 'lost', listener: (count: number) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
   [Symbol.asyncIterator](): AsyncIterator<RunEvent>;
 }
 

@@ -6,7 +6,7 @@ const path = require('node:path');
 const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
-const { EventStream } = require('./events');
+const { EventStream, eventsLost } = require('./events');
 const { duration, positive, abortSignal, callback, checkOptions } = require('./options');
 const { keep } = require('./keepalive');
 
@@ -62,6 +62,10 @@ class JobRun extends EventEmitter {
         break;
       case 'log':
         if (this.listenerCount('log') > 0) this.emit('log', ev.line, ev.stream);
+        break;
+      case 'lost':
+        eventsLost(ev.lost);
+        this.emit('lost', ev.lost);
         break;
       case 'exited':
         this.exitedOutcome = ev.outcome;

@@ -13,6 +13,7 @@ const path = require('node:path');
 const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { MAX_WORKERS } = require('./options');
+const { eventsLost } = require('./events');
 const { PathResolver } = require('./paths');
 const { LoadBalancer, AlgorithmType } = require('./balancer');
 const { keep, hold } = require('./keepalive');
@@ -62,6 +63,8 @@ class JobProcess {
   _onProcessEvent(ev) {
     if (ev.event === 'event') {
       if (ev.receiver === 'task' || ev.receiver === 'all') this.emitter.emit(ev.name, ev.data);
+    } else if (ev.event === 'lost') {
+      eventsLost(ev.lost);
     } else if (ev.event === 'exited') {
       this.exitOutcome = ev.outcome;
       this.host._exited(this, ev.outcome);
@@ -255,6 +258,8 @@ class ChildPoolJob extends EventEmitter {
     } else if (m.poolJob) {
       const ev = m.poolJob;
       if (ev.receiver === 'job' || ev.receiver === 'all') this.emit(ev.name, ev.data);
+    } else if (m.lost) {
+      eventsLost(m.lost);
     } else if (m.pool) {
       const ev = m.pool;
       if (ev.event === 'worker_ready') this._adopt(ev.pid);

@@ -42,4 +42,18 @@ class EventStream {
   }
 }
 
-module.exports = { EventStream };
+let warned = false;
+
+/** `n` events of a job were dropped on their way to JavaScript: the job sent them faster than
+ * they were delivered, past what offload buffers (256 per run, 1,024 per process). Warns once
+ * per process (`OFFLOAD_EVENTS_LOST`); the run's Task or JobRun also emits `lost`. */
+function eventsLost(n) {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(
+    `offload: ${n} events of a job were dropped (the oldest): it sent them faster than they were delivered; see "Events under a flood" in bindings/node/README.md`,
+    { code: 'OFFLOAD_EVENTS_LOST' },
+  );
+}
+
+module.exports = { EventStream, eventsLost };

@@ -6,7 +6,7 @@ const path = require('node:path');
 const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
-const { EventStream } = require('./events');
+const { EventStream, eventsLost } = require('./events');
 const { positive, whole, workers, duration, abortSignal, callback, checkOptions } = require('./options');
 const { keep, hold } = require('./keepalive');
 const { healthConfig, killOptions, fdNumbers } = require('./controls');
@@ -236,8 +236,13 @@ class ChildPool extends EventEmitter {
       if (!t) return;
       // Only a Task has events (a light run asked for none).
       if (m.end) { if (t._end) t._end(); } else if (m.job && t._event) t._event(m.job);
+      else if (m.lost) {
+        eventsLost(m.lost);
+        if (t._event) t.emit('lost', m.lost);
+      }
       return;
     }
+    if (m.lost) return eventsLost(m.lost);
     if (m.pool) this._onPool(m.pool);
     else if (m.poolJob) {
       const ev = m.poolJob;

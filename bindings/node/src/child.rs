@@ -73,7 +73,9 @@ fn forward(mut rx: broadcast::Receiver<ProcessEvent>, tsfn: EventFn, until_exit:
                         break;
                     }
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    emit(&tsfn, json!({"event": "lost", "lost": n}).to_string());
+                }
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }

@@ -129,7 +129,9 @@ async fn start(
                 }
                 Ok(PoolEvent::Job(_)) => {}
                 Ok(ev) => emit(&tsfn, json!({ "pool": ev }).to_string()),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    emit(&tsfn, json!({ "lost": n }).to_string());
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
@@ -376,7 +378,10 @@ impl NativePool {
                             break;
                         }
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let lost = json!({"event": "lost", "lost": n});
+                        emit(&tsfn, json!({"worker": pid, "process": lost}).to_string());
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }

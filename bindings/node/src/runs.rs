@@ -420,7 +420,9 @@ pub(crate) fn forward_job(
                         break;
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    emit(&tsfn, json!({"token": token, "lost": n}).to_string());
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             }
         }
