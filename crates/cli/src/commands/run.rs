@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Args;
 use offload_process::{
-    ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, Outcome, ParamsVia, ProcessEvent,
-    Receiver, ResourceLimits,
+    ChildJob, ChildJobConfig, ExecError, ExecOptions, Mode, Outcome, OutputItem, ParamsVia,
+    ProcessEvent, Receiver, ResourceLimits,
 };
 use serde_json::Value;
 
@@ -141,6 +141,12 @@ fn job_name(arg: &str, jobs: &Path) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// Log lines waiting to be printed before the job's own writes wait for the terminal.
+const LOG_BUFFER: usize = 1024;
+
+/// How long the lines still on their way are waited for once the job has ended.
+const LOG_DRAIN: Duration = Duration::from_secs(5);
+
 pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
     args.job = match job_name(&args.job, &args.jobs) {
         Ok(name) => name,
@@ -167,6 +173,11 @@ pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
     if args.command {
         opts = opts.mode(Mode::Command(ParamsVia::Stdin));
     }
+    // The job's output lines come through a reliable sink: a job printing faster than the
+    // terminal scrolls waits on its own writes, as on a terminal, instead of losing lines (a
+    // job printing 100,000 lines lost 25-41 % of them through the event stream).
+    let (log_tx, mut log_rx) = tokio::sync::mpsc::channel(LOG_BUFFER);
+    opts = opts.log_sink(log_tx);
     // Manager-level events (receiver `job`/`all`, progress, logs, exit) are subscribed before
     // the start so none is missed; `task`-only events come from the process's own stream.
     let mut events = jobs.events();
@@ -184,6 +195,11 @@ pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
     let pid = process.pid();
     let outcome = loop {
         tokio::select! {
+            Some(item) = log_rx.recv() => {
+                if let OutputItem::Line { line, .. } = item {
+                    bar.println(line);
+                }
+            }
             ev = task_events.recv() => {
                 if let Ok(ProcessEvent::Event { name, data, receiver: Receiver::Task, .. }) = ev {
                     bar.println(format!("event {name}: {data}"));
@@ -198,11 +214,20 @@ pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
                 }
                 Ok(ProcessEvent::Exited { outcome, .. }) => break outcome,
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => bar.println(format!(
+                    "offload: {n} progress updates or events of the job were not shown (sent faster than printed)"
+                )),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break process.exited().await,
             },
         }
     };
+    // Every line the job printed comes before its result (the sink closes once the output
+    // pumps are done).
+    while let Ok(Some(item)) = tokio::time::timeout(LOG_DRAIN, log_rx.recv()).await {
+        if let OutputItem::Line { line, .. } = item {
+            bar.println(line);
+        }
+    }
     bar.finish();
     if args.json {
         println!("{}", serde_json::to_string(&outcome)?);
