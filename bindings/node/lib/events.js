@@ -51,7 +51,7 @@ function eventsLost(n) {
   if (warned) return;
   warned = true;
   process.emitWarning(
-    `offload: ${n} events of a job were dropped (the oldest): it sent them faster than they were delivered; see "Events under a flood" in bindings/node/README.md`,
+    `offload: events of a job were dropped (${n} at this first loss, the oldest): it sent them faster than they were delivered; each Task or JobRun emits 'lost' with its count; see "Events under a flood" in bindings/node/README.md`,
     { code: 'OFFLOAD_EVENTS_LOST' },
   );
 }

@@ -156,7 +156,7 @@ async fn watch(
                         }
                     }
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => crate::deliver::warn_lost(n),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => rx = None,
             },
             () = async { deadline.as_mut().expect("guarded").await }, if deadline.is_some() && !timed_out => {

@@ -48,6 +48,26 @@ fn serve(rx: &Receiver<Delivery>) {
     }
 }
 
+/// `n` progress values or events of a run were dropped on their way (the job sent them faster
+/// than they were delivered, past the run's buffer): one `RuntimeWarning` per process, queued
+/// in order with the callbacks.
+pub(crate) fn warn_lost(n: u64) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    deliver(Box::new(move |py| {
+        let text = format!(
+            "offload: progress values or events of a job were dropped ({n} at this first loss, \
+             the oldest): it sent them faster than they were delivered; later losses are not \
+             reported"
+        );
+        let text = std::ffi::CString::new(text).unwrap_or_default();
+        let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+        PyErr::warn(py, &category, &text, 1)
+    }));
+}
+
 /// Queues `f` to run on the delivery thread, attached to the interpreter.
 pub(crate) fn deliver(f: Delivery) {
     let _ = sender().send(f);

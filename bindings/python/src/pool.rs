@@ -109,7 +109,10 @@ impl NativePool {
                     loop {
                         let ev = match rx.recv().await {
                             Ok(ev) => ev,
-                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                crate::deliver::warn_lost(n);
+                                continue;
+                            }
                             Err(broadcast::error::RecvError::Closed) => break,
                         };
                         match ev {

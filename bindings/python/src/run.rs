@@ -92,7 +92,7 @@ impl Track {
         loop {
             match rx.try_recv() {
                 Ok(ev) => self.note(ev, &mut other),
-                Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(broadcast::error::TryRecvError::Lagged(n)) => crate::deliver::warn_lost(n),
                 Err(_) => return,
             }
         }

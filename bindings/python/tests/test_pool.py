@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,6 +188,25 @@ def test_progress_reaches_the_callback_in_order_before_the_end(pool: offload.Poo
     seen.clear()
     assert asyncio.run(pool.run_async("progress", {"n": 3}, on_progress=seen.append)) == "ok"
     assert seen == [{"done": i, "total": 3} for i in range(1, 4)]
+
+
+def test_events_lost_under_a_flood_are_reported(pool: offload.Pool) -> None:
+    # A job emitting 20,000 events in a burst: past the run's buffer the oldest are dropped;
+    # that used to happen silently.
+    n = 20000
+    seen = 0
+
+    def event(name: str, data: object) -> None:
+        nonlocal seen
+        seen += 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert pool.run("events", {"n": n}, on_event=event) == "ok"
+    lost = [w for w in caught if issubclass(w.category, RuntimeWarning) and "dropped" in str(w.message)]
+    assert seen <= n + 1
+    if seen < n + 1:
+        assert lost, f"{n + 1 - seen} events vanished without a warning"
 
 
 def test_job_events_reach_on_event_in_order_before_the_end(pool: offload.Pool) -> None:
