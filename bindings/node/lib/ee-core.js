@@ -406,6 +406,12 @@ class ChildPoolJob extends EventEmitter {
     const order = type === 'sequence' ? 'sequence' : 'parallel';
     const done = p ? keep(p.killAll('hard', 1000, order)) : Promise.resolve();
     return done.then(() => {
+      // As in ee-core, the pool stays usable: the next run or create starts new children (a
+      // killed native pool refuses every run, so it is dropped).
+      if (this.pool === p) {
+        this.pool = null;
+        this.starting = null;
+      }
       this.children = {};
       this.boundMap.clear();
       this.LB.wipe();

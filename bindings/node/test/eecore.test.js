@@ -137,11 +137,20 @@ describe('ee-core ChildPoolJob', () => {
     await assert.rejects(pool.runPromise('./jobs/nope', {}), (e) => e.code === 'JobNotFound' && e.message.includes('./jobs/nope'));
   });
 
-  test('killAll ends every child', async () => {
+  test('killAll ends every child; the pool starts new ones for the next run, as in ee-core', async () => {
     const pids = pool.getPids().map(Number);
     await pool.killAll();
     assert.deepEqual(pool.getPids(), []);
     await until(() => pids.every((p) => !alive(p)), 20000, 'children gone');
+    // A run after killAll used to be refused with ShuttingDown forever.
+    const task = await pool.runPromise('./jobs/example/timer', { jobId: 'again', countdown: 1 });
+    assert.ok(!pids.includes(task.pid), 'a new child');
+    assert.deepEqual(pool.getPids(), [String(task.pid)]);
+    const more = await pool.create(2); // every pid: the new child and two more (max 3)
+    assert.equal(more.length, 3);
+    assert.ok(more.includes(String(task.pid)));
+    await pool.killAll();
+    await until(() => more.every((p) => !alive(Number(p))), 20000, 'the new children gone');
   });
 });
 
