@@ -513,8 +513,8 @@ class ChildPool extends EventEmitter {
   /** Set the number of workers, at most MAX_WORKERS (started or retired, idle first, never
    * killing a running job). */
   async resize(n) {
-    const size = workers('n', n === undefined ? null : n);
-    if (size === undefined) throw makeError('InvalidArgument', 'resize: the number of workers is required');
+    if (n === undefined || n === null) throw makeError('InvalidArgument', 'resize: the number of workers is required');
+    const size = workers('n', n);
     const p = await this.ready;
     await keep(p.native.resize(size));
   }

@@ -208,7 +208,6 @@ pub(crate) async fn run(mut args: RunArgs) -> anyhow::Result<i32> {
             ev = events.recv() => match ev {
                 Ok(ev) if ev.pid() != pid => {}
                 Ok(ProcessEvent::Progress { data, .. }) => bar.update(&data),
-                Ok(ProcessEvent::Log { line, .. }) => bar.println(line),
                 Ok(ProcessEvent::Event { name, data, .. }) => {
                     bar.println(format!("event {name}: {data}"));
                 }
