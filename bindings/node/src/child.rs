@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
-use crate::{emit, js_error, ms, parse, signal_number, EventFn};
+use crate::{emit, emit_with, js_error, ms, parse, signal_number, EventFn};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -68,7 +68,12 @@ fn forward(mut rx: broadcast::Receiver<ProcessEvent>, tsfn: EventFn, until_exit:
             match rx.recv().await {
                 Ok(ev) => {
                     let last = until_exit && matches!(ev, ProcessEvent::Exited { .. });
-                    emit(&tsfn, serde_json::to_string(&ev).unwrap_or_default());
+                    let credit = crate::process_credit(&ev);
+                    emit_with(
+                        &tsfn,
+                        serde_json::to_string(&ev).unwrap_or_default(),
+                        credit,
+                    );
                     if last {
                         break;
                     }
@@ -108,7 +113,9 @@ impl NativeChildJob {
                 ..Runtimes::default()
             });
         }
-        c = c.warm_spare(o.warm_spare);
+        c = c
+            .warm_spare(o.warm_spare)
+            .event_backpressure(crate::EVENTS_IN_FLIGHT);
         let jobs = napi::bindgen_prelude::within_runtime_if_available(|| ChildJob::new(c));
         let rx = jobs.events();
         napi::bindgen_prelude::within_runtime_if_available(|| forward(rx, on_event, false));

@@ -244,6 +244,14 @@ struct Watch {
 thread_local! {
     /// This thread's open watches (their handles), closed at the environment's teardown.
     static OPEN: RefCell<Option<HashSet<usize>>> = const { RefCell::new(None) };
+    /// The channels watched on this thread (by address), and their watches' handles.
+    static WATCHED: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
+}
+
+/// The watch of `channel` on this thread, if any.
+fn watch_of(channel: &Arc<HostChannel>) -> Option<*mut c_void> {
+    let key = Arc::as_ptr(channel) as usize;
+    WATCHED.with(|w| w.borrow().get(&key).map(|&h| h as *mut c_void))
 }
 
 /// Starts watching the channels queued under `key`, on this thread's loop.
@@ -273,15 +281,23 @@ fn watch_pending(env: Env, key: u32) -> napi::Result<()> {
         })?;
     }
     for (channel, done) in channels {
-        // What came before the watch starts (the worker's `ready`), and a channel that
-        // closed meanwhile.
-        if channel.read_ready() == HostRead::Closed {
-            continue;
-        }
-        // SAFETY: on the loop's own thread; see `watch`.
-        if let Err(channel) = unsafe { watch(uv, uv_loop, channel, key, done) } {
-            // The loop refused the watch: a thread reads this channel instead.
-            read_on_a_thread(channel);
+        // What came before the watch starts (the worker's `ready`), a channel that closed
+        // meanwhile; or a channel given again once what it read may go on (backpressure,
+        // `HostRead::Paused`): its answers go to JavaScript now, as from a watch.
+        let read = crate::js_answers::read_then_deliver(key, &done, || channel.read_ready());
+        let watched = watch_of(&channel);
+        match (read, watched) {
+            (HostRead::Open, Some(_)) => {}
+            (HostRead::Open, None) => {
+                // SAFETY: on the loop's own thread; see `watch`.
+                if let Err(channel) = unsafe { watch(uv, uv_loop, channel, key, done) } {
+                    // The loop refused the watch: a thread reads this channel instead.
+                    read_on_a_thread(channel);
+                }
+            }
+            // SAFETY: a handle this thread started (`WATCHED` holds only those).
+            (HostRead::Paused | HostRead::Closed, Some(handle)) => unsafe { stop(handle) },
+            (HostRead::Paused | HostRead::Closed, None) => {}
         }
     }
     Ok(())
@@ -328,10 +344,16 @@ unsafe fn watch(
             o.insert(handle as usize);
         }
     });
+    WATCHED.with(|w| {
+        w.borrow_mut()
+            .insert(Arc::as_ptr(&channel) as usize, handle as usize)
+    });
     Ok(())
 }
 
-/// The socket is readable: read it; a closed channel ends its watch.
+/// The socket is readable: read it; a closed channel ends its watch, and so does one whose
+/// reads wait for JavaScript to take its events (`HostRead::Paused`: it is given again, through
+/// the pool's reader, once they may go on).
 unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
     let watch = &*(*handle.cast::<*mut Watch>());
     let read = catch_unwind(AssertUnwindSafe(|| {
@@ -351,6 +373,16 @@ unsafe fn stop(handle: *mut c_void) {
     });
     if !open {
         return;
+    }
+    let data = *handle.cast::<*mut Watch>();
+    if !data.is_null() {
+        let channel = Arc::as_ptr(&(*data).channel) as usize;
+        WATCHED.with(|w| {
+            let mut w = w.borrow_mut();
+            if w.get(&channel) == Some(&(handle as usize)) {
+                w.remove(&channel);
+            }
+        });
     }
     if let Some(uv) = uv() {
         (uv.poll_stop)(handle);
@@ -375,6 +407,7 @@ unsafe extern "C" fn on_closed(handle: *mut c_void) {
 /// The environment ends: every watch of this thread closes (their channels are read by their
 /// processes from now on).
 fn close_all() {
+    WATCHED.with(|w| w.borrow_mut().clear());
     let open = OPEN.with(|o| o.borrow_mut().take()).unwrap_or_default();
     let Some(uv) = uv() else { return };
     for handle in open {
@@ -410,8 +443,11 @@ fn read_on_a_thread(channel: Arc<HostChannel>) {
             };
             // SAFETY: one valid pollfd, a bounded timeout.
             unsafe { libc::poll(&mut p, 1, 100) };
-            if channel.read_ready() == HostRead::Closed {
-                break;
+            match channel.read_ready() {
+                HostRead::Closed => break,
+                // JavaScript has not taken its events yet: look again in a while.
+                HostRead::Paused => std::thread::sleep(std::time::Duration::from_millis(1)),
+                HostRead::Open => {}
             }
         });
 }

@@ -29,9 +29,11 @@ pub mod pool;
 mod runs;
 pub mod schedule;
 
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{ToNapiValue, TypeName, Unknown};
+use napi::sys;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Error, Status};
+use offload_process::Credit;
 
 /// The most workers one pool may have (`offload_pool::MAX_WORKERS`): `max`, `min` and
 /// `resize(n)` above it are refused in JavaScript, naming it.
@@ -43,11 +45,73 @@ pub const MAX_WORKERS: u32 = {
 
 /// A JavaScript callback taking one JSON string, callable from any thread; weak, so it never
 /// keeps Node's event loop alive by itself.
-pub(crate) type EventFn = ThreadsafeFunction<String, Unknown<'static>, String, Status, false, true>;
+pub(crate) type EventFn =
+    ThreadsafeFunction<Payload, Unknown<'static>, Payload, Status, false, true>;
 
-/// Queues `json` for the callback (non-blocking; the queue is unbounded).
+/// What goes to an [`EventFn`]: one JSON string for JavaScript, and the credit of the event it
+/// carries (backpressure, `offload_process::EventFlow`), returned once JavaScript has the
+/// string: a worker is read on only as fast as JavaScript takes its events.
+pub struct Payload {
+    json: String,
+    credit: Credit,
+}
+
+impl ToNapiValue for Payload {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        let Payload { json, credit } = val;
+        // SAFETY: called by napi on the JavaScript thread with its environment.
+        let value = unsafe { String::to_napi_value(env, json) };
+        drop(credit);
+        value
+    }
+}
+
+impl TypeName for Payload {
+    fn type_name() -> &'static str {
+        "String"
+    }
+
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::String
+    }
+}
+
+/// Every event's pool and process streams in the addon are read at once, so backpressure is
+/// on: at most this many events of one worker process wait for JavaScript.
+pub(crate) const EVENTS_IN_FLIGHT: usize = offload_process::MAX_EVENT_BACKPRESSURE;
+
+/// Queues `json` for the callback (non-blocking; the queue is bounded by the events' credits,
+/// and holds at most a few lifecycle messages per run besides).
 pub(crate) fn emit(f: &EventFn, json: String) {
-    let _ = f.call(json, ThreadsafeFunctionCallMode::NonBlocking);
+    emit_with(f, json, Credit::default());
+}
+
+/// [`emit`] with the credit of the event `json` carries.
+pub(crate) fn emit_with(f: &EventFn, json: String, credit: Credit) {
+    let _ = f.call(
+        Payload { json, credit },
+        ThreadsafeFunctionCallMode::NonBlocking,
+    );
+}
+
+/// The credit a process event carries (none for most).
+pub(crate) fn process_credit(ev: &offload_process::ProcessEvent) -> Credit {
+    use offload_process::ProcessEvent as E;
+    match ev {
+        E::Progress { credit, .. } | E::Event { credit, .. } | E::Log { credit, .. } => {
+            credit.clone()
+        }
+        _ => Credit::default(),
+    }
+}
+
+/// The credit a pool run's event carries (none for its lifecycle events).
+pub(crate) fn job_credit(ev: &offload_pool::JobEvent) -> Credit {
+    use offload_pool::JobEvent as E;
+    match ev {
+        E::Progress { credit, .. } | E::Event { credit, .. } => credit.clone(),
+        _ => Credit::default(),
+    }
 }
 
 /// An error for JavaScript whose message starts with `[code]`.

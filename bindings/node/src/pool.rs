@@ -25,8 +25,12 @@ fn pool_config(json: &str) -> napi::Result<PoolConfig> {
     let snake = keys.into_iter().map(|(k, v)| (snake_case(&k), v)).collect();
     let opts: HostPoolOptions = serde_json::from_value(Value::Object(snake))
         .map_err(|e| js_error("InvalidArgument", format!("pool options: {e}")))?;
-    opts.into_config(WorkerKind::Node)
-        .map_err(|e| js_error("InvalidArgument", e))
+    let mut config = opts
+        .into_config(WorkerKind::Node)
+        .map_err(|e| js_error("InvalidArgument", e))?;
+    // Every stream of the pool the addon subscribes to is read at once (`runs.rs`, `start`).
+    config.event_backpressure = Some(crate::EVENTS_IN_FLIGHT);
+    Ok(config)
 }
 
 /// `jobsDir` → `jobs_dir`.
@@ -125,7 +129,8 @@ async fn start(
             match rx.recv().await {
                 // Named events for the manager (receiver `job`/`all`), with or without a job.
                 Ok(PoolEvent::Job(ev @ offload_pool::JobEvent::Event { .. })) => {
-                    emit(&tsfn, json!({ "poolJob": ev }).to_string());
+                    let credit = crate::job_credit(&ev);
+                    crate::emit_with(&tsfn, json!({ "poolJob": ev }).to_string(), credit);
                 }
                 Ok(PoolEvent::Job(_)) => {}
                 Ok(ev) => emit(&tsfn, json!({ "pool": ev }).to_string()),
@@ -373,7 +378,9 @@ impl NativePool {
                 match rx.recv().await {
                     Ok(ev) => {
                         let last = matches!(ev, ProcessEvent::Exited { .. });
-                        emit(&tsfn, json!({"worker": pid, "process": ev}).to_string());
+                        let credit = crate::process_credit(&ev);
+                        let json = json!({"worker": pid, "process": ev}).to_string();
+                        crate::emit_with(&tsfn, json, credit);
                         if last {
                             break;
                         }

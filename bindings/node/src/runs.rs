@@ -415,7 +415,12 @@ pub(crate) fn forward_job(
             match rx.recv().await {
                 Ok(ev) => {
                     let last = matches!(ev, offload_pool::JobEvent::Finished { .. });
-                    emit(&tsfn, json!({"token": token, "job": ev}).to_string());
+                    let credit = crate::job_credit(&ev);
+                    crate::emit_with(
+                        &tsfn,
+                        json!({"token": token, "job": ev}).to_string(),
+                        credit,
+                    );
                     if last {
                         break;
                     }

@@ -234,6 +234,15 @@ pub struct PoolConfig {
     /// Read the workers' channels on the host's own thread (see [`HostReader`]); default none:
     /// the pool's runtime reads them. Not used with a [`log_sink`](Self::log_sink).
     pub host_reader: Option<HostReader>,
+    /// Backpressure for each worker's progress, events and log lines (see
+    /// [`offload_process::EventFlow`]; at most
+    /// [`MAX_EVENT_BACKPRESSURE`](offload_process::MAX_EVENT_BACKPRESSURE)): at most this many
+    /// on their way to listeners; past it the worker's channel is not read until listeners
+    /// took some, so nothing is dropped. Every subscriber then must keep reading: the
+    /// receivers of [`JobHandle::events`](crate::JobHandle::events) (whose capacity must stay
+    /// above the bound), [`ChildPool::events`](crate::ChildPool::events) and the workers'
+    /// streams. Default none: a listener more than a ring behind loses the oldest.
+    pub event_backpressure: Option<usize>,
 }
 
 /// Given each new worker's channel, to read on the host's own thread (the Node addon watches
@@ -302,7 +311,16 @@ impl PoolConfig {
             max_fds_per_run: offload_process::DEFAULT_MAX_FDS_PER_RUN,
             fd_ack_timeout: offload_process::DEFAULT_FD_ACK_TIMEOUT,
             host_reader: None,
+            event_backpressure: None,
         }
+    }
+
+    /// At most `limit` events of each worker on their way to listeners (see
+    /// [`event_backpressure`](Self::event_backpressure)).
+    #[must_use]
+    pub fn event_backpressure(mut self, limit: usize) -> Self {
+        self.event_backpressure = Some(limit);
+        self
     }
 
     /// Sets `min` and `max`.
@@ -391,6 +409,14 @@ impl PoolConfig {
         }
         if self.concurrency == 0 {
             return bad("concurrency must be at least 1".into());
+        }
+        if let Some(n) = self.event_backpressure {
+            let most = offload_process::MAX_EVENT_BACKPRESSURE;
+            if n == 0 || n > most {
+                return bad(format!(
+                    "event_backpressure is {n}: it must be 1 to {most} (MAX_EVENT_BACKPRESSURE)"
+                ));
+            }
         }
         if self.queue_bound == 0 {
             return bad("queue_bound must be at least 1".into());

@@ -83,6 +83,7 @@ mod tests {
             name: "x".into(),
             data: serde_json::Value::Null,
             receiver: offload_process::Receiver::All,
+            credit: offload_process::Credit::default(),
         }));
         assert!(matches!(
             all.try_recv(),

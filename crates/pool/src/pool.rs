@@ -110,6 +110,8 @@ struct Inner {
     backpressure: Backpressure,
     queue_bound: usize,
     max_fds_per_run: usize,
+    /// A run's event ring holds at least this many (above the backpressure bound, if any).
+    min_events_capacity: usize,
     /// The runtime whose files jobs resolve to; `None` for native pools (handler names).
     kind: Option<JobKind>,
     jobs_dir: JobsDir,
@@ -161,6 +163,8 @@ impl ChildPool {
         let jobs_dir = JobsDir::new(&config.jobs_dir);
         let (backpressure, queue_bound) = (config.backpressure, config.queue_bound);
         let max_fds_per_run = config.max_fds_per_run;
+        // Above the bound plus a run's own lifecycle events: a reading subscriber never lags.
+        let min_events_capacity = config.event_backpressure.map_or(1, |n| 2 * n + 16);
         tokio::spawn(crate::supervise::supervise(
             config,
             rx,
@@ -183,6 +187,7 @@ impl ChildPool {
                 backpressure,
                 queue_bound,
                 max_fds_per_run,
+                min_events_capacity,
                 kind,
                 jobs_dir,
                 resolved: Mutex::new(HashMap::new()),
@@ -358,7 +363,8 @@ impl ChildPool {
         let permit = self.permit().await?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (events_tx, events) = if opts.events {
-            let (t, r) = broadcast::channel(opts.events_capacity.unwrap_or(256).max(1));
+            let capacity = opts.events_capacity.unwrap_or(256);
+            let (t, r) = broadcast::channel(capacity.max(inner.min_events_capacity));
             (Some(t), Some(r))
         } else {
             (None, None)

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use offload_process::{Outcome, Receiver};
+use offload_process::{Credit, Outcome, Receiver};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -57,6 +57,9 @@ pub enum JobEvent {
         pid: u32,
         /// The value.
         data: Value,
+        /// Its credit, with backpressure (see [`PoolConfig::event_backpressure`](crate::PoolConfig::event_backpressure)).
+        #[serde(skip)]
+        credit: Credit,
     },
     /// It emitted an event.
     Event {
@@ -70,6 +73,9 @@ pub enum JobEvent {
         data: Value,
         /// Who it is for.
         receiver: Receiver,
+        /// Its credit, with backpressure (see [`PoolConfig::event_backpressure`](crate::PoolConfig::event_backpressure)).
+        #[serde(skip)]
+        credit: Credit,
     },
     /// An attempt ended badly; another follows after `delay`.
     Retrying {

@@ -408,6 +408,7 @@ impl ChildJob {
             max_fds_per_run: config.max_fds_per_run,
             fd_ack_timeout: config.fd_ack_timeout,
             host_read: false,
+            event_backpressure: config.event_backpressure,
             on_exit: Some(Box::new(move |pid| {
                 if let Some(inner) = weak.upgrade() {
                     inner.procs().remove(&pid);

@@ -26,6 +26,7 @@ mod contain;
 mod emitter;
 mod env_policy;
 mod fdpass;
+mod flow;
 mod guard;
 mod limits;
 mod markers;
@@ -47,6 +48,7 @@ pub use emitter::{Answers, SinkHook};
 pub use env_policy::{
     check_env_var, EnvAllowList, EnvPolicy, EnvVarError, DEFAULT_ALLOW, DEFAULT_DENY,
 };
+pub use flow::{Credit, EventFlow, MAX_EVENT_BACKPRESSURE};
 pub use guard::panic_message;
 pub use limits::ResourceLimits;
 pub use markers::{SUPERVISOR_ENV, WORKER_ENV};

@@ -73,7 +73,8 @@ fn start_host() -> (HostReader, Host) {
             let mut closed = Vec::new();
             for (i, c) in channels.iter().enumerate() {
                 reads.fetch_add(1, Ordering::AcqRel);
-                if c.read_ready() == HostRead::Closed {
+                // Paused (backpressure): not watched until the pool gives it again.
+                if matches!(c.read_ready(), HostRead::Closed | HostRead::Paused) {
                     closed.push(i);
                 }
             }
@@ -334,4 +335,47 @@ fn futures_poll_once<T>(f: impl std::future::Future<Output = T>) -> T {
         Poll::Ready(v) => v,
         Poll::Pending => panic!("the submission did not complete at once"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_backpressure_a_paused_channel_is_given_again_and_nothing_is_lost() {
+    guarded(async {
+        let (pool, host) = host_pool(rust_pool(1, 1).event_backpressure(8)).await;
+        let given = host.given.load(Ordering::Acquire);
+        let count = 5_000u64;
+        let mut job = pool
+            .run_with(
+                "progress",
+                json!({ "count": count }),
+                RunOptions::default().with_events(),
+            )
+            .await
+            .unwrap();
+        let mut events = job.events().unwrap();
+        let mut next = 0u64;
+        loop {
+            match events.recv().await {
+                Ok(offload_pool::JobEvent::Progress { data, .. }) => {
+                    assert_eq!(data["i"], json!(next));
+                    next += 1;
+                    // Slower than the worker: its reads wait for this.
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+                Ok(offload_pool::JobEvent::Finished { .. }) => break,
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(next, count);
+        assert_eq!(
+            job.result().await.outcome,
+            Outcome::Succeeded {
+                value: json!(count)
+            }
+        );
+        // The host stopped watching while the events waited, and was given the channel again.
+        assert!(host.given.load(Ordering::Acquire) > given);
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
 }

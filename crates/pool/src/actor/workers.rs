@@ -160,7 +160,13 @@ impl Actor {
                     self.stop_worker(pid, Leaving::Shutdown);
                 }
             }
-            ProcessEvent::Progress { pid, id, data } => {
+            ProcessEvent::Progress {
+                pid,
+                id,
+                data,
+                credit,
+                ..
+            } => {
                 let Some(job_id) = parse_wire_id(&id) else {
                     return;
                 };
@@ -175,6 +181,7 @@ impl Actor {
                             id: job_id,
                             pid,
                             data,
+                            credit,
                         },
                     );
                 }
@@ -185,6 +192,8 @@ impl Actor {
                 name,
                 data,
                 receiver,
+                credit,
+                ..
             } => {
                 let job_id = id.as_deref().and_then(parse_wire_id);
                 let flight =
@@ -197,6 +206,7 @@ impl Actor {
                             name,
                             data,
                             receiver,
+                            credit,
                         };
                         if let Some(tx) = &f.job.events {
                             let _ = tx.send(ev.clone());
@@ -211,6 +221,7 @@ impl Actor {
                         name,
                         data,
                         receiver,
+                        credit,
                     })),
                     None => {}
                 }
@@ -399,6 +410,7 @@ impl Actor {
         opts.log_sink.clone_from(&cfg.log_sink);
         let host_reader = cfg.active_host_reader().cloned();
         opts.host_read = host_reader.is_some();
+        opts.event_backpressure = cfg.event_backpressure;
         opts.cgroup = cfg.cgroups;
         let args = cfg.args.clone();
         let env = cfg.env.clone();
@@ -430,6 +442,9 @@ impl Actor {
             if let Ok(p) = &result {
                 shared.map().insert(p.pid(), p.clone());
                 if let (Some(reader), Some(channel)) = (&host_reader, p.host_channel()) {
+                    // Read again by the host once inputs that waited for credits may go on.
+                    let again = Arc::clone(&reader.0);
+                    channel.on_resume(move |ch| again(ch));
                     (reader.0)(Arc::clone(channel));
                 }
             }

@@ -47,6 +47,11 @@ pub struct ChildJobConfig {
     pub max_fds_per_run: usize,
     /// How long a worker has to acknowledge each descriptor passed (default 5 s).
     pub fd_ack_timeout: Duration,
+    /// Backpressure for each process's progress, events and log lines (see
+    /// [`EventFlow`](crate::EventFlow)): nothing is dropped, and every subscriber of its
+    /// streams (the processes' and [`ChildJob::events`](super::ChildJob::events)) must keep
+    /// reading. Default none.
+    pub event_backpressure: Option<usize>,
 }
 
 impl Default for ChildJobConfig {
@@ -63,6 +68,7 @@ impl Default for ChildJobConfig {
             cgroups: true,
             max_fds_per_run: crate::process::DEFAULT_MAX_FDS_PER_RUN,
             fd_ack_timeout: crate::process::DEFAULT_FD_ACK_TIMEOUT,
+            event_backpressure: None,
         }
     }
 }
@@ -123,6 +129,14 @@ impl ChildJobConfig {
     #[must_use]
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.max_frame = bytes;
+        self
+    }
+
+    /// At most `limit` events of each process on their way to listeners (see
+    /// [`event_backpressure`](Self::event_backpressure)).
+    #[must_use]
+    pub fn event_backpressure(mut self, limit: usize) -> Self {
+        self.event_backpressure = Some(limit);
         self
     }
 }

@@ -27,6 +27,7 @@ use super::output::{self, DrainRequest};
 use super::verdict;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
+use crate::flow::{Credit, EventFlow};
 use crate::guard::OnExit;
 use crate::limits::ResourceLimits;
 use crate::outcome::Outcome;
@@ -99,6 +100,9 @@ pub(super) struct Actor {
     pub(super) launch_rest: LaunchRest,
     /// Runs passing descriptors (`actor/passing.rs`).
     pub(super) passing: Passing,
+    /// Backpressure for events (`flow.rs`): a progress or event frame is read only with a
+    /// credit.
+    pub(super) flow: Option<EventFlow>,
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -121,14 +125,21 @@ impl Actor {
             self.send_main_run();
         }
         let status = loop {
+            // Read once: the listeners return credits concurrently, and the two branches below
+            // must not both see themselves disabled.
+            let held = self.held_back();
             tokio::select! {
-                frame = next_frame(&mut self.reader) => {
+                frame = next_frame(&mut self.reader), if !held => {
                     self.on_frame(frame);
                     // The rest of the same read, without going back through the select.
-                    while let Some(frame) = self.reader.as_mut().and_then(FrameReader::next_buffered) {
+                    while !self.held_back() {
+                        let Some(frame) = self.reader.as_mut().and_then(FrameReader::next_buffered) else {
+                            break;
+                        };
                         self.on_frame(frame.map(Some));
                     }
                 }
+                () = room(&self.flow), if held => {}
                 input = host::next_input(&mut self.host) => self.on_queued_input(input),
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),
@@ -162,8 +173,12 @@ impl Actor {
         // The last frames may still be in the socket: read them before deciding.
         let drain_until = timer::deadline_in(DRAIN_AFTER_EXIT);
         self.drain_host_at_exit(drain_until).await;
+        let mut drain = ExitDrain::new(drain_until, self.flow.as_ref());
         while self.reader.is_some() {
-            match tokio::time::timeout_at(drain_until, next_frame(&mut self.reader)).await {
+            if self.held_back() && drain.wait_for_listeners(self.flow.as_ref()).await {
+                continue;
+            }
+            match tokio::time::timeout_at(drain.until, next_frame(&mut self.reader)).await {
                 Ok(frame) => self.on_frame(frame),
                 Err(_) => break,
             }
@@ -412,13 +427,21 @@ impl Actor {
                 self.reader = None;
                 return;
             }
+            Err(ReadError::Truncated { .. }) if self.stopped_by_us() => {
+                // Killed in the middle of a write: the kill's doing, not the worker's.
+                self.reader = None;
+                return;
+            }
             Err(e) => return self.protocol_violation(e.to_string()),
         };
         if let Some(reply) = offload_protocol::decode_handle_reply(&line) {
             return self.on_handle_reply(reply);
         }
         match decode_from_worker(&line) {
-            Ok(Decoded::Message(m)) => self.on_message(m),
+            Ok(Decoded::Message(m)) => {
+                let credit = self.credit_for(&m);
+                self.on_message(m, credit);
+            }
             Ok(Decoded::Ignored { reason }) => {
                 tracing::debug!(pid = self.pid, %reason, "frame ignored");
             }
@@ -426,7 +449,26 @@ impl Actor {
         }
     }
 
-    fn on_message(&mut self, msg: FromWorker) {
+    /// The credit a progress or event frame takes with backpressure (read only when one was
+    /// left; past the bound only at the exit, once the listeners stopped taking events).
+    fn credit_for(&self, msg: &FromWorker) -> Credit {
+        match &self.flow {
+            Some(flow) if needs_credit(msg) => flow.take().unwrap_or_else(|| flow.force()),
+            _ => Credit::default(),
+        }
+    }
+
+    /// The process was killed or timed out: a frame its end cut short is no protocol error.
+    pub(super) fn stopped_by_us(&self) -> bool {
+        self.killed_with.is_some() || self.timed_out
+    }
+
+    /// A flow without credits holds the actor's reading back.
+    fn held_back(&self) -> bool {
+        self.reader.is_some() && self.flow.as_ref().is_some_and(EventFlow::exhausted)
+    }
+
+    fn on_message(&mut self, msg: FromWorker, credit: Credit) {
         let pid = self.pid;
         match msg {
             FromWorker::Ready(r) => {
@@ -451,6 +493,7 @@ impl Actor {
                 pid,
                 id: p.id,
                 data: p.data,
+                credit,
             }),
             FromWorker::Event(e) => self.emitter.emit(ProcessEvent::Event {
                 pid,
@@ -458,6 +501,7 @@ impl Actor {
                 name: e.name,
                 data: e.data,
                 receiver: e.receiver,
+                credit,
             }),
             FromWorker::Result(r) => self.on_answer(r.id, Ok(r.value)),
             FromWorker::Error(e) => self.on_answer(e.id, Err(e.error)),
@@ -555,6 +599,62 @@ impl Actor {
             command_mode: self.launch_rest.command_mode,
         };
         verdict::at_exit(&facts, status.into(), stdout, &tail)
+    }
+}
+
+/// Whether a frame from the worker takes a credit with backpressure.
+pub(super) fn needs_credit(msg: &FromWorker) -> bool {
+    matches!(msg, FromWorker::Progress(_) | FromWorker::Event(_))
+}
+
+/// Waits for credits to come back (never, without backpressure).
+async fn room(flow: &Option<EventFlow>) {
+    match flow {
+        Some(f) => f.room().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The reading of the last frames after the exit: [`DRAIN_AFTER_EXIT`] from the exit, plus
+/// as long as the listeners keep taking events (with backpressure). Listeners that take none
+/// for [`DRAIN_AFTER_EXIT`] stop the waiting: the rest is read past the bound.
+pub(super) struct ExitDrain {
+    pub(super) until: Instant,
+    returned: u64,
+    stalled: bool,
+}
+
+impl ExitDrain {
+    pub(super) fn new(until: Instant, flow: Option<&EventFlow>) -> Self {
+        Self {
+            until,
+            returned: flow.map_or(0, EventFlow::returned),
+            stalled: false,
+        }
+    }
+
+    /// The listeners stopped taking events: read past the bound.
+    pub(super) fn stalled(&self) -> bool {
+        self.stalled
+    }
+
+    /// Waits while no credit is left and the listeners take events; true to look again,
+    /// false when they stopped taking them (read on past the bound).
+    pub(super) async fn wait_for_listeners(&mut self, flow: Option<&EventFlow>) -> bool {
+        let Some(flow) = flow.filter(|f| f.exhausted() && !self.stalled) else {
+            return false;
+        };
+        let wait = timer::deadline_in(DRAIN_AFTER_EXIT);
+        if tokio::time::timeout_at(wait, flow.room()).await.is_err()
+            && flow.returned() == self.returned
+        {
+            tracing::warn!("the listeners of an ended process's events stopped taking them; its last frames are read past the backpressure bound");
+            self.stalled = true;
+            return false;
+        }
+        self.returned = flow.returned();
+        self.until = self.until.max(timer::deadline_in(DRAIN_AFTER_EXIT));
+        true
     }
 }
 

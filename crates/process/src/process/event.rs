@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use crate::flow::Credit;
 use crate::outcome::Outcome;
 
 /// Which output stream a log line came from.
@@ -66,6 +67,9 @@ pub enum ProcessEvent {
         id: String,
         /// The progress value.
         data: Value,
+        /// Its credit, with backpressure ([`EventFlow`](crate::EventFlow)).
+        #[serde(skip)]
+        credit: Credit,
     },
     /// A job emitted a named event.
     Event {
@@ -79,6 +83,9 @@ pub enum ProcessEvent {
         data: Value,
         /// Who it is for.
         receiver: Receiver,
+        /// Its credit, with backpressure ([`EventFlow`](crate::EventFlow)).
+        #[serde(skip)]
+        credit: Credit,
     },
     /// The answer to a run or call sent with [`JobProcess::dispatch`](crate::JobProcess::dispatch) or
     /// [`JobProcess::send`](crate::JobProcess::send).
@@ -123,6 +130,9 @@ pub enum ProcessEvent {
         stream: Stream,
         /// The line, without its newline, at most [`MAX_LOG_LINE`](crate::MAX_LOG_LINE) bytes.
         line: String,
+        /// Its credit, with backpressure ([`EventFlow`](crate::EventFlow)).
+        #[serde(skip)]
+        credit: Credit,
     },
     /// The process is gone; `outcome` is final.
     Exited {

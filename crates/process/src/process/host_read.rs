@@ -22,16 +22,18 @@
 //! earlier event waits in the pool's sink.
 #![allow(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use offload_protocol::{decode_from_worker, Decoded, FromWorker, LineFramer};
 use tokio::sync::mpsc;
 
 use crate::emitter::{Answers, SinkHook};
+use crate::flow::{Credit, EventFlow};
 
 /// One read's buffer (the socket's default size is about 200 KiB; most reads are one frame).
 const READ_CHUNK: usize = 64 * 1024;
@@ -44,8 +46,9 @@ pub(crate) const MAX_QUEUED: usize = 4096;
 /// What the host's reads hand to the process actor, in the order the worker sent it.
 #[derive(Debug)]
 pub(crate) enum HostInput {
-    /// A frame that is not an answer the hook took, decoded.
-    Message(FromWorker),
+    /// A frame that is not an answer the hook took, decoded; a progress or event frame with
+    /// its credit under backpressure (`flow.rs`).
+    Message(FromWorker, Credit),
     /// An answer the hook left (decoded already).
     Answer(
         String,
@@ -55,6 +58,9 @@ pub(crate) enum HostInput {
     Line(Vec<u8>),
     /// A frame that breaks the protocol.
     Violation(String),
+    /// The channel closed in the middle of a frame: a violation, unless the supervisor killed
+    /// the worker.
+    Cut(String),
     /// The worker closed its end (or the read failed): nothing more will come.
     End,
     /// The host stopped reading ([`MAX_QUEUED`]): the actor reads the socket itself once it
@@ -67,6 +73,9 @@ pub(crate) enum HostInput {
 pub enum HostRead {
     /// Keep watching the socket.
     Open,
+    /// Backpressure: what was read waits for credits (`flow.rs`). Stop watching the socket;
+    /// the channel's [`HostChannel::on_resume`] callback asks for a read once credits are back.
+    Paused,
     /// The channel is closed (end of file, a protocol error, or the process actor took the
     /// reading back at the worker's exit): stop watching and drop the channel.
     Closed,
@@ -77,7 +86,12 @@ struct State {
     stream: Option<UnixStream>,
     framer: LineFramer,
     buf: Vec<u8>,
+    /// Inputs read that wait for a credit (the first needs one), in order.
+    held: VecDeque<HostInput>,
 }
+
+/// Asks the host for a read of a channel whose inputs waited for credits.
+type Resume = Arc<dyn Fn(Arc<HostChannel>) + Send + Sync>;
 
 /// The reading half of a worker's channel, read by the host (see the module docs). Given by
 /// [`JobProcess::host_channel`](crate::JobProcess::host_channel) for a process started with
@@ -97,6 +111,12 @@ pub struct HostChannel {
     backlog: AtomicBool,
     to_actor: mpsc::UnboundedSender<HostInput>,
     hook: Option<Arc<dyn SinkHook>>,
+    /// Backpressure for progress and events.
+    flow: Option<EventFlow>,
+    /// Inputs wait for credits and nobody watches for them: the flow's room asks for a read.
+    waiting: AtomicBool,
+    resume: Mutex<Option<Resume>>,
+    me: Weak<HostChannel>,
 }
 
 impl std::fmt::Debug for HostChannel {
@@ -115,17 +135,19 @@ impl HostChannel {
         stream: UnixStream,
         max_frame: usize,
         hook: Option<Arc<dyn SinkHook>>,
+        flow: Option<EventFlow>,
     ) -> io::Result<(Arc<Self>, mpsc::UnboundedReceiver<HostInput>)> {
         stream.set_nonblocking(true)?;
         let watch = OwnedFd::from(stream.try_clone()?);
         let (to_actor, rx) = mpsc::unbounded_channel();
-        let channel = Arc::new(Self {
+        let channel = Arc::new_cyclic(|me| Self {
             pid,
             watch,
             state: Mutex::new(State {
                 stream: Some(stream),
                 framer: LineFramer::new(max_frame),
                 buf: Vec::new(),
+                held: VecDeque::new(),
             }),
             queued: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
@@ -133,8 +155,51 @@ impl HostChannel {
             backlog: AtomicBool::new(false),
             to_actor,
             hook,
+            flow,
+            waiting: AtomicBool::new(false),
+            resume: Mutex::new(None),
+            me: me.clone(),
         });
+        if let Some(flow) = &channel.flow {
+            let me = Arc::downgrade(&channel);
+            flow.on_room(move || {
+                if let Some(ch) = me.upgrade() {
+                    ch.resume_if_waiting();
+                }
+            });
+        }
         Ok((channel, rx))
+    }
+
+    /// `f` is called (from any thread) with this channel when inputs that waited for credits
+    /// can go on: call [`read_ready`](Self::read_ready) on the host's thread then, and watch
+    /// the socket again unless it says [`HostRead::Paused`]. Without it, such a channel is
+    /// read again only when its socket is readable.
+    pub fn on_resume(&self, f: impl Fn(Arc<HostChannel>) + Send + Sync + 'static) {
+        *self.resume.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+    }
+
+    fn resume_if_waiting(&self) {
+        if !self.waiting.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let f = self
+            .resume
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let (Some(f), Some(me)) = (f, self.me.upgrade()) {
+            f(me);
+        }
+    }
+
+    /// After a read that left inputs waiting for credits: the flow's room resumes them; if
+    /// credits came back meanwhile, now.
+    fn wait_for_credits(&self) {
+        self.waiting.store(true, Ordering::Release);
+        if self.flow.as_ref().is_some_and(|f| !f.exhausted()) {
+            self.resume_if_waiting();
+        }
     }
 
     /// The worker's pid.
@@ -149,6 +214,7 @@ impl HostChannel {
         let mut st = self.lock();
         if self.stopped.load(Ordering::Acquire) {
             st.0.stream = None;
+            st.0.held.clear();
         }
         if st.0.stream.is_some() && self.queued.load(Ordering::Acquire) >= MAX_QUEUED {
             // The actor is behind: it reads the socket itself once it caught up.
@@ -160,11 +226,16 @@ impl HostChannel {
             return HostRead::Open;
         }
         let room = MAX_QUEUED - self.queued.load(Ordering::Acquire).min(MAX_QUEUED);
-        let Some(inputs) = read_frames(&mut st.0, room) else {
+        let flow = self.flow.as_ref().map(|f| (f, false));
+        let Some(inputs) = read_frames(&mut st.0, room, flow) else {
             return HostRead::Closed;
         };
         self.route(inputs);
-        if st.0.stream.is_some() {
+        if !st.0.held.is_empty() {
+            drop(st);
+            self.wait_for_credits();
+            HostRead::Paused
+        } else if st.0.stream.is_some() {
             HostRead::Open
         } else {
             HostRead::Closed
@@ -181,6 +252,7 @@ impl HostChannel {
             return false;
         }
         let open = match self.state.try_lock() {
+            Ok(st) if !st.held.is_empty() => return true,
             Ok(st) => st.stream.is_some(),
             // A reader holds it: it is reading what is there.
             Err(_) => return true,
@@ -194,8 +266,21 @@ impl HostChannel {
 
     /// Reads what the socket holds for the actor itself (it holds `lock`): every input, in
     /// order, without the queue.
-    pub(crate) fn read_for_actor(lock: &mut ReadLock<'_>) -> Vec<HostInput> {
-        read_frames(&mut lock.0, MAX_QUEUED).unwrap_or_default()
+    /// With `force`, past the backpressure bound (the exit, its listeners stopped taking
+    /// events): what waited for credits and what the socket holds take them regardless.
+    pub(crate) fn read_for_actor(&self, lock: &mut ReadLock<'_>, force: bool) -> Vec<HostInput> {
+        let flow = self.flow.as_ref().map(|f| (f, force));
+        read_frames(&mut lock.0, MAX_QUEUED, flow).unwrap_or_default()
+    }
+
+    /// Inputs read wait for credits (the actor's read leaves them to the host's next one).
+    pub(crate) fn holds(lock: &ReadLock<'_>) -> bool {
+        !lock.0.held.is_empty()
+    }
+
+    /// The actor's read left inputs waiting for credits: the host reads them once there are.
+    pub(crate) fn resume_later(&self) {
+        self.wait_for_credits();
     }
 
     /// The actor reads nothing more (a protocol violation, the end of the process): the
@@ -228,14 +313,14 @@ impl HostChannel {
         });
         if let Some(hook) = direct {
             let mut answers: Answers = Vec::new();
-            while let Some(HostInput::Message(FromWorker::Result(_) | FromWorker::Error(_))) =
+            while let Some(HostInput::Message(FromWorker::Result(_) | FromWorker::Error(_), _)) =
                 inputs.peek()
             {
                 match inputs.next() {
-                    Some(HostInput::Message(FromWorker::Result(r))) => {
+                    Some(HostInput::Message(FromWorker::Result(r), _)) => {
                         answers.push((r.id, Ok(r.value)));
                     }
-                    Some(HostInput::Message(FromWorker::Error(e))) => {
+                    Some(HostInput::Message(FromWorker::Error(e), _)) => {
                         answers.push((e.id, Err(e.error)));
                     }
                     _ => unreachable!("peeked an answer"),
@@ -272,18 +357,102 @@ impl AsFd for HostChannel {
 /// The reading half, held by one reader.
 pub(crate) struct ReadLock<'a>(MutexGuard<'a, State>);
 
+/// Whether a frame takes a credit under backpressure.
+fn needs_credit(msg: &FromWorker) -> bool {
+    matches!(msg, FromWorker::Progress(_) | FromWorker::Event(_))
+}
+
+/// Inputs decoded from the socket, in order: each progress or event takes a credit; from the
+/// first that finds none, everything waits in `held`. Nothing after a protocol violation
+/// counts.
+struct Taker<'a> {
+    inputs: Vec<HostInput>,
+    held: &'a mut VecDeque<HostInput>,
+    /// The flow, and whether credits are forced past its bound.
+    flow: Option<(&'a EventFlow, bool)>,
+    violated: bool,
+}
+
+impl Taker<'_> {
+    fn push(&mut self, input: HostInput) {
+        if self.violated {
+            return;
+        }
+        self.violated = matches!(input, HostInput::Violation(_));
+        if !self.held.is_empty() {
+            return self.held.push_back(input);
+        }
+        match (input, self.flow) {
+            (HostInput::Message(m, _), Some(flow)) if needs_credit(&m) => match take(flow) {
+                Some(c) => self.inputs.push(HostInput::Message(m, c)),
+                None => self
+                    .held
+                    .push_back(HostInput::Message(m, Credit::default())),
+            },
+            (input, _) => self.inputs.push(input),
+        }
+    }
+
+    /// What waited, while credits last; false if some still wait.
+    fn take_held(&mut self) -> bool {
+        while let Some(input) = self.held.pop_front() {
+            match (input, self.flow) {
+                (HostInput::Message(m, c), Some(flow)) if !c.is_held() && needs_credit(&m) => {
+                    match take(flow) {
+                        Some(c) => self.inputs.push(HostInput::Message(m, c)),
+                        None => {
+                            self.held.push_front(HostInput::Message(m, c));
+                            return false;
+                        }
+                    }
+                }
+                (input, _) => self.inputs.push(input),
+            }
+        }
+        true
+    }
+}
+
+fn take((flow, force): (&EventFlow, bool)) -> Option<Credit> {
+    if force {
+        Some(flow.force())
+    } else {
+        flow.take()
+    }
+}
+
 /// Reads what the socket holds (until a read returns less than the buffer, or would block, or
-/// at least `room` inputs came: a worker writing without pause cannot keep its reader here),
-/// decoding what came; `None` when already closed. End of file (or a failed read) closes the
-/// state and ends the list with [`HostInput::End`].
-fn read_frames(st: &mut State, room: usize) -> Option<Vec<HostInput>> {
-    let mut inputs = Vec::new();
+/// at least `room` inputs came: a worker writing without pause cannot keep its reader here, or
+/// an input waits for a credit), decoding what came, after what waited for credits; `None`
+/// when already closed. End of file (or a failed read) closes the state and ends the list with
+/// [`HostInput::End`]; so does a frame that breaks the protocol (nothing after it is read).
+fn read_frames(
+    st: &mut State,
+    room: usize,
+    flow: Option<(&EventFlow, bool)>,
+) -> Option<Vec<HostInput>> {
     let State {
         stream,
         framer,
         buf,
+        held,
     } = st;
-    let s = stream.as_mut()?;
+    if stream.is_none() && held.is_empty() {
+        return None;
+    }
+    let mut t = Taker {
+        inputs: Vec::new(),
+        held,
+        flow,
+        violated: false,
+    };
+    if !t.take_held() {
+        return Some(t.inputs);
+    }
+    let Some(s) = stream.as_mut() else {
+        // The end was read already: it was among what waited.
+        return Some(t.inputs);
+    };
     if buf.is_empty() {
         buf.resize(READ_CHUNK, 0);
     }
@@ -291,18 +460,22 @@ fn read_frames(st: &mut State, room: usize) -> Option<Vec<HostInput>> {
         match s.read(buf) {
             Ok(0) => {
                 if framer.pending() > 0 {
-                    inputs.push(HostInput::Violation(format!(
+                    t.push(HostInput::Cut(format!(
                         "channel closed in the middle of a frame ({} bytes without a newline)",
                         framer.pending()
                     )));
                 }
-                inputs.push(HostInput::End);
+                t.push(HostInput::End);
                 *stream = None;
                 break;
             }
             Ok(n) => {
-                framer.push(&buf[..n], |frame| inputs.extend(decode(frame)));
-                if n < buf.len() || inputs.len() >= room {
+                framer.push(&buf[..n], |frame| {
+                    if let Some(input) = decode(frame) {
+                        t.push(input);
+                    }
+                });
+                if n < buf.len() || t.inputs.len() >= room || !t.held.is_empty() || t.violated {
                     // The socket held less than the buffer: it is empty now (a read to
                     // `WouldBlock` would cost one more system call per round trip). What comes
                     // next makes it readable again.
@@ -313,21 +486,16 @@ fn read_frames(st: &mut State, room: usize) -> Option<Vec<HostInput>> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 tracing::debug!(error = %e, "worker channel read failed");
-                inputs.push(HostInput::End);
+                t.push(HostInput::End);
                 *stream = None;
                 break;
             }
         }
     }
-    // A frame that closed the channel ends it: nothing after it is read.
-    if let Some(i) = inputs
-        .iter()
-        .position(|x| matches!(x, HostInput::Violation(_)))
-    {
-        inputs.truncate(i + 1);
+    if t.violated {
         *stream = None;
     }
-    Some(inputs)
+    Some(t.inputs)
 }
 
 /// One frame as the actor takes it; `None` for a frame to ignore (an unknown `type`).
@@ -340,7 +508,7 @@ fn decode(frame: Result<&[u8], offload_protocol::DecodeError>) -> Option<HostInp
         return Some(HostInput::Line(line.to_vec()));
     }
     match decode_from_worker(line) {
-        Ok(Decoded::Message(m)) => Some(HostInput::Message(m)),
+        Ok(Decoded::Message(m)) => Some(HostInput::Message(m, Credit::default())),
         Ok(Decoded::Ignored { reason }) => {
             tracing::debug!(%reason, "frame ignored");
             None
@@ -372,7 +540,7 @@ mod tests {
         UnixStream,
     ) {
         let (ours, theirs) = UnixStream::pair().unwrap();
-        let (ch, rx) = HostChannel::new(7, ours, 1 << 20, None).unwrap();
+        let (ch, rx) = HostChannel::new(7, ours, 1 << 20, None, None).unwrap();
         (ch, rx, theirs)
     }
 
@@ -386,12 +554,12 @@ mod tests {
         assert!(ch.input_pending());
         assert!(matches!(
             rx.try_recv(),
-            Ok(HostInput::Message(FromWorker::Progress(_)))
+            Ok(HostInput::Message(FromWorker::Progress(_), _))
         ));
         // No hook: the answer goes to the actor too, behind the progress.
         assert!(matches!(
             rx.try_recv(),
-            Ok(HostInput::Message(FromWorker::Result(_)))
+            Ok(HostInput::Message(FromWorker::Result(_), _))
         ));
         drop(theirs);
         assert_eq!(ch.read_ready(), HostRead::Closed);
@@ -399,14 +567,14 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_cut_by_the_end_of_file_is_a_violation() {
+    fn a_frame_cut_by_the_end_of_file_is_reported_as_cut() {
         let (ch, mut rx, mut theirs) = channel();
         theirs.write_all(b"{\"type\":\"res").unwrap();
         drop(theirs);
         // The bytes, then (the socket still readable) the end of file.
         assert_eq!(ch.read_ready(), HostRead::Open);
         assert_eq!(ch.read_ready(), HostRead::Closed);
-        assert!(matches!(rx.try_recv(), Ok(HostInput::Violation(_))));
+        assert!(matches!(rx.try_recv(), Ok(HostInput::Cut(_))));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::outbox::{CloseOnDrop, Outbox};
 use super::output;
 use crate::contain::Containment;
 use crate::emitter::{Emitter, SinkHook};
+use crate::flow::EventFlow;
 use crate::guard::{ActorGuard, OnExit};
 use crate::limits::ResourceLimits;
 use crate::spawn::SpawnedWorker;
@@ -52,6 +53,7 @@ struct Launch {
     pub(crate) fd_ack_timeout: Duration,
     pub(crate) main_fds: Option<Vec<(std::os::fd::OwnedFd, offload_protocol::FdKind)>>,
     pub(crate) host_read: bool,
+    pub(crate) flow: Option<EventFlow>,
 }
 
 /// How a supervised process behaves; the defaults suit a long-lived pool worker.
@@ -102,6 +104,13 @@ pub struct ProcessOptions {
     ///
     /// [`HostChannel`]: crate::HostChannel
     pub host_read: bool,
+    /// Backpressure for the process's progress, events and log lines (see [`EventFlow`]): at
+    /// most this many on their way to listeners at once (at most
+    /// [`MAX_EVENT_BACKPRESSURE`](crate::MAX_EVENT_BACKPRESSURE)); past it the channel and the
+    /// output pipes are not read until listeners took some. Nothing is dropped then, but every
+    /// subscriber of the process's streams must keep reading. Default none: listeners that
+    /// fall more than a ring behind lose the oldest events.
+    pub event_backpressure: Option<usize>,
 }
 
 impl Default for ProcessOptions {
@@ -122,6 +131,7 @@ impl Default for ProcessOptions {
             max_fds_per_run: super::fds::DEFAULT_MAX_FDS_PER_RUN,
             fd_ack_timeout: super::fds::DEFAULT_FD_ACK_TIMEOUT,
             host_read: false,
+            event_backpressure: None,
         }
     }
 }
@@ -139,6 +149,7 @@ impl std::fmt::Debug for ProcessOptions {
             .field("log_sink", &self.log_sink.is_some())
             .field("max_fds_per_run", &self.max_fds_per_run)
             .field("fd_ack_timeout", &self.fd_ack_timeout)
+            .field("event_backpressure", &self.event_backpressure)
             .finish_non_exhaustive()
     }
 }
@@ -206,6 +217,7 @@ pub(crate) async fn start(
         fd_ack_timeout: opts.fd_ack_timeout,
         host_read,
         main_fds: dispatch.main_fds,
+        flow: opts.event_backpressure.map(EventFlow::new),
     }))
 }
 
@@ -224,7 +236,8 @@ fn launch(mut l: Launch) -> JobProcess {
         // it did, the worker has no channel, which its handshake timeout reports.
         let halves = if l.host_read {
             super::channel::split_unregistered(ch).and_then(|(rd, wr)| {
-                let (host, rx) = HostChannel::new(pid, rd, l.max_frame, l.sink_hook.clone())?;
+                let (host, rx) =
+                    HostChannel::new(pid, rd, l.max_frame, l.sink_hook.clone(), l.flow.clone())?;
                 Ok((Reading::Host(host, rx), wr))
             })
         } else {
@@ -295,6 +308,7 @@ fn launch(mut l: Launch) -> JobProcess {
         emitter: emitter.clone(),
         tail,
         sink: l.log_sink.clone(),
+        flow: l.flow.clone(),
     };
     let output = match (&l.command_input, stdout) {
         (Some(_), Some(out)) => Some(tokio::spawn(output::collect_output(out, l.max_output))),
@@ -367,6 +381,7 @@ fn launch(mut l: Launch) -> JobProcess {
             main_fds: l.main_fds,
         },
         passing: super::actor::Passing::new(l.fd_ack_timeout),
+        flow: l.flow,
     };
     let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
     let guard = ActorGuard {

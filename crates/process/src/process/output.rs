@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::event::{OutputItem, ProcessEvent, Stream};
 use crate::emitter::Emitter;
+use crate::flow::{Credit, EventFlow};
 
 /// Longest log line kept; the rest of a longer line is cut off.
 pub const MAX_LOG_LINE: usize = 64 * 1024;
@@ -39,6 +40,8 @@ pub(super) struct LineOut {
     pub(super) tail: Option<Arc<Mutex<VecDeque<String>>>>,
     /// The reliable, waiting sink.
     pub(super) sink: Option<mpsc::Sender<OutputItem>>,
+    /// Backpressure without a sink: a line waits for a credit (`flow.rs`).
+    pub(super) flow: Option<EventFlow>,
 }
 
 /// One line being assembled: at most [`MAX_LOG_LINE`] bytes kept.
@@ -102,11 +105,23 @@ impl LineOut {
                     })
                     .await;
             }
-            None => self.emitter.emit(ProcessEvent::Log {
-                pid,
-                stream: self.stream,
-                line: text,
-            }),
+            None => {
+                let credit = match &self.flow {
+                    Some(flow) => loop {
+                        if let Some(c) = flow.take() {
+                            break c;
+                        }
+                        flow.room().await;
+                    },
+                    None => Credit::default(),
+                };
+                self.emitter.emit(ProcessEvent::Log {
+                    pid,
+                    stream: self.stream,
+                    line: text,
+                    credit,
+                });
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::Actor;
+use super::{Actor, ExitDrain};
 use crate::process::host_read::{HostChannel, HostInput};
 
 /// How often the actor looks at the socket again while it waits for the worker's last frames
@@ -85,10 +85,17 @@ impl Actor {
             return;
         }
         match input {
-            HostInput::Message(m) => self.on_message(m),
+            HostInput::Message(m, credit) => self.on_message(m, credit),
             HostInput::Answer(id, result) => self.on_answer(id, result),
             HostInput::Line(line) => self.on_frame(Ok(Some(line))),
             HostInput::Violation(message) => self.protocol_violation(message),
+            HostInput::Cut(_) if self.stopped_by_us() => {
+                // Killed in the middle of a write: the end of the channel, no violation.
+                if let Some(h) = &mut self.host {
+                    h.ended = true;
+                }
+            }
+            HostInput::Cut(message) => self.protocol_violation(message),
             HostInput::End => {
                 if let Some(h) = &mut self.host {
                     h.ended = true;
@@ -102,6 +109,11 @@ impl Actor {
     /// Reads the socket here, under the channel's lock: first what the host queued, then what
     /// the socket holds, then the answers go to the hook; the host's next read comes after.
     pub(super) fn drain_host(&mut self) {
+        self.drain_host_with(false);
+    }
+
+    /// [`Self::drain_host`]; with `force`, past the backpressure bound.
+    fn drain_host_with(&mut self, force: bool) {
         let Some(channel) = self.host.as_ref().map(|h| Arc::clone(&h.channel)) else {
             return;
         };
@@ -118,10 +130,17 @@ impl Actor {
             self.on_host_input(input);
             queued += 1;
         }
+        let mut holds = false;
         if self.host.as_ref().is_some_and(|h| !h.ended) {
-            for input in HostChannel::read_for_actor(&mut lock) {
+            for input in channel.read_for_actor(&mut lock, force) {
                 self.on_host_input(input);
             }
+            holds = HostChannel::holds(&lock);
+        }
+        drop(lock);
+        if holds {
+            // Inputs wait for credits: the host reads them once listeners took events.
+            channel.resume_later();
         }
         // No log sink with host reading: the answers need no drain of the output pumps.
         self.hand_over_answers();
@@ -132,13 +151,21 @@ impl Actor {
     }
 
     /// After the exit: the last frames, until the end of file or `until`; then the host stops.
+    /// With backpressure, the wait lasts as long as the listeners take events (`ExitDrain`).
     pub(super) async fn drain_host_at_exit(&mut self, until: Instant) {
-        if self.host.is_none() {
+        let Some(channel) = self.host.as_ref().map(|h| Arc::clone(&h.channel)) else {
             return;
-        }
+        };
+        let mut drain = ExitDrain::new(until, self.flow.as_ref());
         loop {
-            self.drain_host();
-            if self.host.as_ref().is_none_or(|h| h.ended) || Instant::now() >= until {
+            self.drain_host_with(drain.stalled());
+            if self.host.as_ref().is_none_or(|h| h.ended) {
+                break;
+            }
+            if channel.input_pending() && drain.wait_for_listeners(self.flow.as_ref()).await {
+                continue;
+            }
+            if Instant::now() >= drain.until {
                 break;
             }
             tokio::time::sleep(EXIT_POLL).await;

@@ -1,0 +1,184 @@
+//! Backpressure for a worker's events (`crates/process/src/flow.rs`): with
+//! `event_backpressure(n)`, a reader slower than the worker gets every progress, event and log
+//! line, in order, while at most `n` of them wait in the supervisor; a job whose events nobody
+//! takes still ends by its timeout. Real Node workers and a real shell flood.
+
+use std::time::Duration;
+
+use offload_pool::{ChildPool, JobEvent, PoolConfig, RunOptions, WorkerKind};
+use offload_process::{ChildJob, ChildJobConfig, ExecOptions, Outcome, ProcessEvent};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+mod common;
+
+use common::*;
+
+/// A reader slower than any worker: about 20 µs per event, on this task's thread.
+fn slow() {
+    std::thread::sleep(Duration::from_micros(20));
+}
+
+fn sdk_jobs(limit: usize) -> ChildJob {
+    ChildJob::new(
+        ChildJobConfig::with_jobs_dir(offload_conformance::jobs_dir())
+            .handle_signals(false)
+            .event_backpressure(limit),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_job_delivers_every_progress_to_a_slow_reader_and_buffers_at_most_the_bound() {
+    guarded(async {
+        let count = 5_000;
+        let jobs = sdk_jobs(16);
+        let p = jobs
+            .exec(
+                "progress.js",
+                json!({ "count": count }),
+                ExecOptions::default(),
+            )
+            .await
+            .unwrap();
+        let mut events = p.events();
+        let (mut next, mut most_waiting) = (0u64, 0usize);
+        loop {
+            most_waiting = most_waiting.max(events.len());
+            match events.recv().await {
+                Ok(ProcessEvent::Progress { data, .. }) => {
+                    assert_eq!(data["i"], json!(next), "in the order sent");
+                    next += 1;
+                    slow();
+                }
+                Ok(ProcessEvent::Exited { outcome, .. }) => {
+                    assert_eq!(
+                        outcome,
+                        Outcome::Succeeded {
+                            value: json!(count)
+                        }
+                    );
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(next, count, "every progress arrived");
+        // The bound, plus the few lifecycle events (spawned, ready, the exit) that take none.
+        assert!(
+            most_waiting <= 16 + 4,
+            "{most_waiting} events waited at once"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_output_line_reaches_a_slow_reader() {
+    guarded(async {
+        // The shell fixture prints 20,000 lines, then one 1 MiB line, then exits 3.
+        let jobs = ChildJob::new(
+            ChildJobConfig::with_jobs_dir(fixtures())
+                .handle_signals(false)
+                .event_backpressure(8),
+        );
+        let p = jobs
+            .exec("flood", serde_json::Value::Null, ExecOptions::default())
+            .await
+            .unwrap();
+        let mut events = p.events();
+        let mut lines = 0usize;
+        loop {
+            match events.recv().await {
+                Ok(ProcessEvent::Log { line, .. }) => {
+                    if lines < 20_000 {
+                        assert_eq!(line, format!("flood line {lines}"));
+                    }
+                    lines += 1;
+                    slow();
+                }
+                Ok(ProcessEvent::Exited { outcome, .. }) => {
+                    assert_eq!(outcome, Outcome::Exited { code: 3 });
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(lines, 20_001, "every line, and the cut one");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_run_delivers_every_event_to_a_slow_reader() {
+    guarded(async {
+        let count = 3_000;
+        let cfg = PoolConfig::new(WorkerKind::Node, offload_conformance::jobs_dir())
+            .size(1, 1)
+            .handle_signals(false)
+            .event_backpressure(8);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let opts = RunOptions::default().with_events();
+        // Two runs at once on the one worker: each gets all of its own, in order.
+        let mut a = pool
+            .run_with("progress", json!({ "count": count }), opts.clone())
+            .await
+            .unwrap();
+        let mut b = pool
+            .run_with("progress", json!({ "count": count }), opts)
+            .await
+            .unwrap();
+        for h in [&mut a, &mut b] {
+            let mut events = h.events().expect("asked for events");
+            let mut next = 0u64;
+            loop {
+                match events.recv().await {
+                    Ok(JobEvent::Progress { data, .. }) => {
+                        assert_eq!(data["i"], json!(next));
+                        next += 1;
+                        slow();
+                    }
+                    Ok(JobEvent::Finished { .. }) => break,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => panic!("{n} events lost"),
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            assert_eq!(next, count);
+        }
+        assert_eq!(
+            a.result().await.outcome,
+            Outcome::Succeeded {
+                value: json!(count)
+            }
+        );
+        assert_eq!(
+            b.result().await.outcome,
+            Outcome::Succeeded {
+                value: json!(count)
+            }
+        );
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_events_nobody_takes_still_times_out() {
+    guarded(async {
+        let jobs = sdk_jobs(4);
+        let mut opts = ExecOptions::default().timeout(Duration::from_millis(300));
+        opts.cancel_grace = Duration::from_millis(200);
+        // Progress in a loop that never yields, to a subscriber that never reads: the reading
+        // stops at 4 events, the worker blocks on its full socket, the timeout still ends it.
+        let p = jobs
+            .exec("progress.js", json!({ "count": 100_000_000u64 }), opts)
+            .await
+            .unwrap();
+        let _unread = p.events();
+        assert_eq!(p.exited().await, Outcome::TimedOut);
+        assert!(offload_process::live_group_members(p.pid()).is_empty());
+    })
+    .await;
+}
