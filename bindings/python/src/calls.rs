@@ -77,11 +77,12 @@ pub(crate) fn submit(
             let mut progress = |ev: JobEvent| {
                 if let JobEvent::Progress {
                     data: Value::Array(mut a),
+                    credit,
                     ..
                 } = ev
                 {
                     if let (Some(f), 2) = (&on_progress, a.len()) {
-                        call_shared(f, (a.swap_remove(1).to_string(),));
+                        call_shared(f, (a.swap_remove(1).to_string(),), credit);
                     }
                 }
             };

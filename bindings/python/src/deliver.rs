@@ -78,11 +78,16 @@ pub(crate) fn call_back(f: Py<PyAny>, json: String) {
     deliver(Box::new(move |py| f.call1(py, (json,)).map(drop)));
 }
 
-/// Queues the call `f(*args)` of a callback called more than once (progress, events).
-pub(crate) fn call_shared<A>(f: &Arc<Py<PyAny>>, args: A)
+/// Queues the call `f(*args)` of a callback called more than once (progress, events); the
+/// event's `credit` (backpressure) is returned once the call ran.
+pub(crate) fn call_shared<A>(f: &Arc<Py<PyAny>>, args: A, credit: offload_process::Credit)
 where
     A: for<'py> pyo3::call::PyCallArgs<'py> + Send + 'static,
 {
     let f = Arc::clone(f);
-    deliver(Box::new(move |py| f.call1(py, args).map(drop)));
+    deliver(Box::new(move |py| {
+        let done = f.call1(py, args).map(drop);
+        drop(credit);
+        done
+    }));
 }

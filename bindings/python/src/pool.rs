@@ -47,11 +47,19 @@ pub(crate) struct NativePool {
 #[pymethods]
 impl NativePool {
     /// Starts a pool (`config` is JSON); returns when `min` workers are ready.
+    ///
+    /// With `event_backpressure`, a worker's channel is read only as fast as its progress and
+    /// events are delivered (`offload_process::EventFlow`): none is dropped; every run's events
+    /// must then be read as they come (the `submit` watch does).
     #[new]
-    fn new(py: Python<'_>, config: &str) -> PyResult<Self> {
-        let config = parse::<HostPoolOptions>("pool options", config)?
+    #[pyo3(signature = (config, event_backpressure=false))]
+    fn new(py: Python<'_>, config: &str, event_backpressure: bool) -> PyResult<Self> {
+        let mut config = parse::<HostPoolOptions>("pool options", config)?
             .into_config(WorkerKind::Python)
             .map_err(|e| py_error("InvalidArgument", e))?;
+        if event_backpressure {
+            config.event_backpressure = Some(offload_process::MAX_EVENT_BACKPRESSURE);
+        }
         let pool = py
             .detach(|| runtime().block_on(ChildPool::start(config)))
             .map_err(|e| match e {
@@ -119,14 +127,17 @@ impl NativePool {
                             JobEvent::Started { .. } => {
                                 track.started.store(true, Ordering::Release);
                             }
-                            JobEvent::Progress { data, .. } => {
+                            // The credit comes back once the callback ran (backpressure).
+                            JobEvent::Progress { data, credit, .. } => {
                                 if let Some(f) = &on_progress {
-                                    call_shared(f, (data.to_string(),));
+                                    call_shared(f, (data.to_string(),), credit);
                                 }
                             }
-                            JobEvent::Event { name, data, .. } => {
+                            JobEvent::Event {
+                                name, data, credit, ..
+                            } => {
                                 if let Some(f) = &on_event {
-                                    call_shared(f, (name, data.to_string()));
+                                    call_shared(f, (name, data.to_string()), credit);
                                 }
                             }
                             JobEvent::Finished { .. } => break,

@@ -84,6 +84,7 @@ class Pool:
         max_restarts: Optional[int] = None,
         python: Optional[str] = None,
         name: Optional[str] = None,
+        _event_backpressure: bool = True,
     ) -> None:
         if not os.path.isdir(jobs):
             raise OffloadError(f"the jobs folder {os.fspath(jobs)!r} does not exist")
@@ -125,7 +126,10 @@ class Pool:
             "python": python or os.environ.get("OFFLOAD_PYTHON") or sys.executable,
         }
         try:
-            self._native = _native.NativePool(options_json(config))
+            # Every progress value and event reaches its callback: a worker is read only as
+            # fast as they are delivered (the executor's pool keeps some events unread, so it
+            # does without).
+            self._native = _native.NativePool(options_json(config), _event_backpressure)
         except RuntimeError as e:
             raise from_native(e) from None
         self._closed = False
