@@ -164,6 +164,9 @@ impl WorkerCommand {
     ///
     /// [`SpawnError`] when the channel cannot be created or the program cannot be started.
     pub async fn spawn(&self) -> Result<SpawnedWorker, SpawnError> {
+        for (name, value) in &self.envs {
+            crate::check_env_var(&name.to_string_lossy(), &value.to_string_lossy())?;
+        }
         let spawn_error = |source| SpawnError::Spawn {
             program: self.program.to_string_lossy().into_owned(),
             source,
@@ -295,6 +298,10 @@ pub enum SpawnError {
     /// The socketpair could not be created.
     #[error("cannot create the worker channel: {0}")]
     Channel(#[source] io::Error),
+    /// A variable given with [`WorkerCommand::env`] cannot be set (`=` or NUL in its name, an
+    /// empty name, NUL in its value): refused before anything starts.
+    #[error("env: {0}")]
+    Env(#[from] crate::EnvVarError),
     /// The program could not be executed.
     #[error("cannot start {program:?}: {source}")]
     Spawn {

@@ -132,3 +132,20 @@ async fn a_missing_program_is_a_spawn_error_and_leaves_nothing() {
         .expect_err("not executable");
     assert!(matches!(err, SpawnError::Spawn { .. }), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variable_that_cannot_be_set_is_refused_before_the_spawn() {
+    for (name, value) in [("A=B", "x"), ("", "x"), ("A\0B", "x"), ("A", "x\0y")] {
+        let err = WorkerCommand::new("/bin/true")
+            .channel(false)
+            .cgroup(false)
+            .env(name, value)
+            .spawn()
+            .await
+            .expect_err("refused");
+        match &err {
+            SpawnError::Env(e) => assert_eq!(e.name, name, "{err}"),
+            other => panic!("{other}"),
+        }
+    }
+}

@@ -342,7 +342,9 @@ impl ExecError {
             Self::Resolve(ResolveError::NotFound { .. }) => "JobNotFound",
             Self::Resolve(_) => "InvalidJob",
             Self::ParamsTooLarge { .. } => "ParamsTooLarge",
-            Self::OutOfRange(_) | Self::Env(_) => "InvalidArgument",
+            Self::OutOfRange(_) | Self::Env(_) | Self::Spawn(crate::SpawnError::Env(_)) => {
+                "InvalidArgument"
+            }
             _ => "SpawnFailed",
         }
     }
