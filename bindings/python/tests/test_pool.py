@@ -172,11 +172,17 @@ def test_ctrl_c_while_waiting_cancels_the_run(tmp_path: Path) -> None:
         until(started.exists, "the job to start")
         os.kill(os.getpid(), signal.SIGINT)
 
+    # A shell that starts the tests in the background leaves SIGINT ignored, and Python then
+    # installs no handler: give it Python's own for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with offload.Pool(JOBS, min=1, max=1, retries=0, cancel_grace=0.2) as pool:
         t = threading.Thread(target=interrupt)
         t.start()
-        with pytest.raises(KeyboardInterrupt):
-            pool.run("stubborn", {"started": str(started)})
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                pool.run("stubborn", {"started": str(started)})
+        finally:
+            signal.signal(signal.SIGINT, previous)
         t.join()
         pid = int(started.read_text())
         until(lambda: not alive(pid), f"worker {pid} to be killed")
