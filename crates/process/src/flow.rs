@@ -21,6 +21,13 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+/// Whether a frame from the worker takes a credit: its progress and named events (answers,
+/// acknowledgements and the rest never wait for listeners).
+pub(crate) fn needs_credit(msg: &offload_protocol::FromWorker) -> bool {
+    use offload_protocol::FromWorker as F;
+    matches!(msg, F::Progress(_) | F::Event(_))
+}
+
 /// The largest `limit` of an [`EventFlow`]: below every event ring of a process and a pool
 /// run (256 for a run by default), so a reading subscriber never loses a credited event.
 pub const MAX_EVENT_BACKPRESSURE: usize = 128;

@@ -27,7 +27,7 @@ use super::output::{self, DrainRequest};
 use super::verdict;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
-use crate::flow::{Credit, EventFlow};
+use crate::flow::{needs_credit, Credit, EventFlow};
 use crate::guard::OnExit;
 use crate::limits::ResourceLimits;
 use crate::outcome::Outcome;
@@ -600,11 +600,6 @@ impl Actor {
         };
         verdict::at_exit(&facts, status.into(), stdout, &tail)
     }
-}
-
-/// Whether a frame from the worker takes a credit with backpressure.
-pub(super) fn needs_credit(msg: &FromWorker) -> bool {
-    matches!(msg, FromWorker::Progress(_) | FromWorker::Event(_))
 }
 
 /// Waits for credits to come back (never, without backpressure).

@@ -33,7 +33,7 @@ use offload_protocol::{decode_from_worker, Decoded, FromWorker, LineFramer};
 use tokio::sync::mpsc;
 
 use crate::emitter::{Answers, SinkHook};
-use crate::flow::{Credit, EventFlow};
+use crate::flow::{needs_credit, Credit, EventFlow};
 
 /// One read's buffer (the socket's default size is about 200 KiB; most reads are one frame).
 const READ_CHUNK: usize = 64 * 1024;
@@ -356,11 +356,6 @@ impl AsFd for HostChannel {
 
 /// The reading half, held by one reader.
 pub(crate) struct ReadLock<'a>(MutexGuard<'a, State>);
-
-/// Whether a frame takes a credit under backpressure.
-fn needs_credit(msg: &FromWorker) -> bool {
-    matches!(msg, FromWorker::Progress(_) | FromWorker::Event(_))
-}
 
 /// Inputs decoded from the socket, in order: each progress or event takes a credit; from the
 /// first that finds none, everything waits in `held`. Nothing after a protocol violation
