@@ -61,7 +61,9 @@ pub(crate) fn submit(
         let mut resubmits = 0;
         let end = loop {
             // Without a watcher only the lifecycle is kept (started, begun, retried, finished):
-            // a small stream, allocated with every call.
+            // a small stream, allocated with every call; its explicit capacity keeps it out of
+            // the pool's backpressure (it is read only now and then). With one, every event
+            // is read as it comes and waits for it.
             let opts = if timeout.is_none() && on_progress.is_none() {
                 RunOptions::default().with_events_capacity(LIFECYCLE_EVENTS)
             } else {

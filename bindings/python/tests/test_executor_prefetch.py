@@ -96,6 +96,24 @@ def test_a_call_waiting_behind_a_long_one_moves_to_the_worker_that_frees_up(
         assert ex.submit(calls.add, 3).result() == 3
 
 
+def test_every_progress_of_a_burst_reaches_a_slow_on_progress() -> None:
+    # 20,000 reports in a burst to a callback slower than the call: the oldest were dropped
+    # past 256 before backpressure; now the worker is read only as fast as they are delivered.
+    n = 20000
+    seen: list[object] = []
+
+    def slow(value: object) -> None:
+        seen.append(value)
+        if len(seen) % 100 == 0:
+            time.sleep(0.001)
+
+    with offload.ProcessPoolExecutor(1) as ex:
+        assert ex.submit_with(calls.report, (n,), on_progress=slow).result() == "reported"
+        assert seen == [{"done": i} for i in range(1, n + 1)]
+        # Calls without a watcher are not held by anything.
+        assert list(ex.map(calls.add, range(200))) == list(range(200))
+
+
 def test_progress_reaches_on_progress_in_order_before_the_result(tmp_path: Path) -> None:
     assert offload.progress("outside a worker") is False
     with offload.ProcessPoolExecutor(2) as ex:

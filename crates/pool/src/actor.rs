@@ -95,6 +95,8 @@ struct Job {
     cancel_requested: bool,
     reply: Option<Reply>,
     events: Option<tokio::sync::broadcast::Sender<JobEvent>>,
+    /// Its stream has an explicit capacity: its events carry no credit (`RunOptions`).
+    events_lossy: bool,
     permit: Option<OwnedSemaphorePermit>,
     on_start: Option<crate::options::OnStart>,
     /// Descriptors to pass with the run: taken by its one attempt (such a job is never

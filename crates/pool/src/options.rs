@@ -21,7 +21,11 @@ pub struct RunOptions {
     pub on_start: Option<OnStart>,
     /// Events the stream holds for a slow reader before the oldest are dropped (default
     /// 256; a reader that only wants a job's few lifecycle events can ask for less: the
-    /// buffer is allocated with every job).
+    /// buffer is allocated with every job). In a pool with
+    /// [`event_backpressure`](crate::PoolConfig::event_backpressure) such a stream stays
+    /// lossy and never holds the worker's channel (its events carry no credit), for a reader
+    /// that reads it only now and then; without an explicit capacity the stream is made
+    /// larger than the bound and every event waits for its reader.
     pub events_capacity: Option<usize>,
     /// The descriptors of [`run_with_fds`](crate::ChildPool::run_with_fds) are only offered:
     /// a worker that does not take descriptors (or not of their kinds) gets the run without

@@ -363,8 +363,11 @@ impl ChildPool {
         let permit = self.permit().await?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (events_tx, events) = if opts.events {
-            let capacity = opts.events_capacity.unwrap_or(256);
-            let (t, r) = broadcast::channel(capacity.max(inner.min_events_capacity));
+            // An explicit capacity is a lossy stream (`RunOptions::events_capacity`).
+            let capacity = opts
+                .events_capacity
+                .unwrap_or_else(|| inner.min_events_capacity.max(256));
+            let (t, r) = broadcast::channel(capacity.max(1));
             (Some(t), Some(r))
         } else {
             (None, None)

@@ -182,3 +182,31 @@ async fn a_job_whose_events_nobody_takes_still_times_out() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_a_small_stream_of_its_own_never_holds_the_worker() {
+    guarded(async {
+        // The executor's calls without a watcher: a stream of explicit capacity, read only at
+        // the end. With backpressure on the pool it stays lossy: its 3,000 events must not
+        // stop the worker's channel at the bound (8).
+        let cfg = PoolConfig::new(WorkerKind::Node, offload_conformance::jobs_dir())
+            .size(1, 1)
+            .handle_signals(false)
+            .event_backpressure(8);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let opts = RunOptions::default().with_events_capacity(16);
+        let mut h = pool
+            .run_with("progress", json!({ "count": 3_000 }), opts)
+            .await
+            .unwrap();
+        let _unread = h.events().expect("asked for events");
+        assert_eq!(
+            h.result().await.outcome,
+            Outcome::Succeeded {
+                value: json!(3_000)
+            }
+        );
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}

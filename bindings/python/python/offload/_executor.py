@@ -119,9 +119,6 @@ class ProcessPoolExecutor(concurrent.futures.Executor):
             kill_grace=1.0,
             start_timeout=start_timeout,
             env={"OFFLOAD_EXECUTOR_PATH": os.pathsep.join(p for p in sys.path if p)},
-            # Its calls' events are read only when a caller asks (`started()`, the end): with
-            # backpressure they would hold the worker's channel.
-            _event_backpressure=False,
         )
         self._native = self._pool._native
         self._lock = threading.Lock()

@@ -84,7 +84,6 @@ class Pool:
         max_restarts: Optional[int] = None,
         python: Optional[str] = None,
         name: Optional[str] = None,
-        _event_backpressure: bool = True,
     ) -> None:
         if not os.path.isdir(jobs):
             raise OffloadError(f"the jobs folder {os.fspath(jobs)!r} does not exist")
@@ -127,9 +126,9 @@ class Pool:
         }
         try:
             # Every progress value and event reaches its callback: a worker is read only as
-            # fast as they are delivered (the executor's pool keeps some events unread, so it
-            # does without).
-            self._native = _native.NativePool(options_json(config), _event_backpressure)
+            # fast as they are delivered. (Streams read only now and then, the executor's calls
+            # without a watcher, have a small capacity of their own and stay out of it.)
+            self._native = _native.NativePool(options_json(config), event_backpressure=True)
         except RuntimeError as e:
             raise from_native(e) from None
         self._closed = False

@@ -40,6 +40,7 @@ impl Actor {
             cancel_requested: false,
             reply: Some(s.reply),
             events: s.events,
+            events_lossy: s.opts.events_capacity.is_some(),
             permit: Some(s.permit),
             fds: s.fds,
             fds_optional,

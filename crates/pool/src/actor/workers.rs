@@ -175,6 +175,7 @@ impl Actor {
                     .get(&pid)
                     .and_then(|w| w.in_flight.get(&job_id))
                 {
+                    let credit = keep_credit(&f.job, credit);
                     self.emit_job(
                         &f.job,
                         JobEvent::Progress {
@@ -206,7 +207,7 @@ impl Actor {
                             name,
                             data,
                             receiver,
-                            credit,
+                            credit: keep_credit(&f.job, credit),
                         };
                         if let Some(tx) = &f.job.events {
                             let _ = tx.send(ev.clone());
@@ -550,5 +551,15 @@ impl Actor {
         if let Some(w) = self.workers.get(&pid) {
             w.process.start_kill_with(libc::SIGKILL, Duration::ZERO);
         }
+    }
+}
+
+/// A run whose stream is lossy (an explicit capacity) gives its events' credits back at once:
+/// its reader may read only now and then, and must not hold the worker's channel.
+fn keep_credit(job: &super::Job, credit: offload_process::Credit) -> offload_process::Credit {
+    if job.events_lossy {
+        offload_process::Credit::default()
+    } else {
+        credit
     }
 }
