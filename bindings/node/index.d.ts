@@ -161,8 +161,10 @@ export class Task<T = unknown> extends EventEmitter implements AsyncIterable<Tas
   readonly pid: number | null;
   readonly result: Promise<T>;
   cancel(): void;
-  /** `lost`: events of this run dropped on the way (sent faster than delivered); with the
-   * events received, they add up to what the job sent. */
+  /** `lost`: events of this run dropped on the way. Events are flow-controlled (the worker is
+   * read only as fast as they are delivered), so this comes only when a worker's last events
+   * were read past the bound at its exit, after its listeners stopped taking them for 500 ms;
+   * with the events received, they add up to what the job sent. */
   on(event: 'lost', listener: (count: number) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   [Symbol.asyncIterator](): AsyncIterator<TaskEvent>;
@@ -306,7 +308,8 @@ export class JobRun<T = unknown> extends EventEmitter implements AsyncIterable<R
   readonly result: Promise<T>;
   kill(opts?: { signal?: Signal; grace?: number }): Promise<Outcome>;
   call<R = unknown>(func: string, ...args: unknown[]): Promise<R>;
-  /** `lost`: events of this process dropped on the way (sent faster than delivered). */
+  /** `lost`: events of this process dropped on the way (only when read past the
+   * flow-control bound at its exit; see the Task's). */
   on(event: 'lost', listener: (count: number) => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   [Symbol.asyncIterator](): AsyncIterator<RunEvent>;
