@@ -48,7 +48,7 @@ pub const MAX_WORKERS: u32 = {
 pub(crate) type EventFn =
     ThreadsafeFunction<Payload, Unknown<'static>, Payload, Status, false, true>;
 
-/// What goes to an [`EventFn`]: one JSON string for JavaScript, and the credit of the event it
+/// What goes to a JavaScript event callback: one JSON string for JavaScript, and the credit of the event it
 /// carries (backpressure, `offload_process::EventFlow`), returned once JavaScript has the
 /// string: a worker is read on only as fast as JavaScript takes its events.
 pub struct Payload {
