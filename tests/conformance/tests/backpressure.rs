@@ -210,3 +210,23 @@ async fn a_run_with_a_small_stream_of_its_own_never_holds_the_worker() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_pool_bound_outside_one_to_the_most_is_refused_naming_it() {
+    for bad in [0, offload_process::MAX_EVENT_BACKPRESSURE + 1] {
+        let cfg = PoolConfig::new(WorkerKind::Node, offload_conformance::jobs_dir())
+            .size(1, 1)
+            .handle_signals(false)
+            .event_backpressure(bad);
+        match ChildPool::start(cfg).await {
+            Err(offload_pool::StartError::Config(m)) => {
+                assert!(
+                    m.contains("event_backpressure") && m.contains("MAX_EVENT_BACKPRESSURE"),
+                    "{m}"
+                );
+            }
+            Err(e) => panic!("{bad}: {e}"),
+            Ok(_) => panic!("{bad} was accepted"),
+        }
+    }
+}

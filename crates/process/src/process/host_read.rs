@@ -193,9 +193,9 @@ impl HostChannel {
         }
     }
 
-    /// After a read that left inputs waiting for credits: the flow's room resumes them; if
-    /// credits came back meanwhile, now.
-    fn wait_for_credits(&self) {
+    /// After a read (the host's or the actor's) that left inputs waiting for credits: the
+    /// flow's room resumes them; if credits came back meanwhile, now.
+    pub(crate) fn wait_for_credits(&self) {
         self.waiting.store(true, Ordering::Release);
         if self.flow.as_ref().is_some_and(|f| !f.exhausted()) {
             self.resume_if_waiting();
@@ -276,11 +276,6 @@ impl HostChannel {
     /// Inputs read wait for credits (the actor's read leaves them to the host's next one).
     pub(crate) fn holds(lock: &ReadLock<'_>) -> bool {
         !lock.0.held.is_empty()
-    }
-
-    /// The actor's read left inputs waiting for credits: the host reads them once there are.
-    pub(crate) fn resume_later(&self) {
-        self.wait_for_credits();
     }
 
     /// The actor reads nothing more (a protocol violation, the end of the process): the

@@ -140,7 +140,7 @@ impl Actor {
         drop(lock);
         if holds {
             // Inputs wait for credits: the host reads them once listeners took events.
-            channel.resume_later();
+            channel.wait_for_credits();
         }
         // No log sink with host reading: the answers need no drain of the output pumps.
         self.hand_over_answers();
