@@ -198,7 +198,8 @@ pub trait Store: Send + Sync + 'static {
         order: Option<DrainRequest>,
     ) -> Result<NodeRecord, StoreError>;
 
-    /// Marks node `id` `stopped` (a clean exit).
+    /// Marks node `id` `stopped` (a clean exit). A later [`Store::heartbeat`] of the same id
+    /// leaves the row stopped (one may be on its way at the exit); only a start revives it.
     async fn stop_node(&self, id: &str) -> Result<(), StoreError>;
 
     /// Deletes the rows of nodes whose last heartbeat is older than `older_than` (stopped or

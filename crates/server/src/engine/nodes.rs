@@ -35,6 +35,8 @@ pub(super) struct Drain {
     handed_back: Mutex<HashSet<JobId>>,
     /// The daemon is stopping: jobs held ahead are handed back, not started.
     pub(super) closing: AtomicBool,
+    /// The node is marked stopped in the registry: no beat writes after that.
+    stopped: AtomicBool,
     /// Job tasks not yet ended (their end handed to the completer).
     pub(super) tasks: AtomicUsize,
     /// Ends handed to the completer and not yet written.
@@ -129,6 +131,9 @@ impl Engine {
 
     /// One heartbeat: writes the load, reads the drain order back and follows it.
     async fn beat(self: &Arc<Self>) {
+        if self.drain.stopped.load(Ordering::SeqCst) {
+            return;
+        }
         let pools = self.pools();
         let beat = Beat {
             // Job tasks, handed-back ones until their attempt has ended too.
@@ -331,8 +336,10 @@ impl Engine {
         Ok(node)
     }
 
-    /// Marks this node stopped (a clean exit).
+    /// Marks this node stopped (a clean exit). The heartbeat loop runs until the process
+    /// ends: it beats no more, and the store ignores a beat that was already on its way.
     pub(crate) async fn stopped(&self) {
+        self.drain.stopped.store(true, Ordering::SeqCst);
         if let Err(e) = self.store.stop_node(&self.cfg.node).await {
             tracing::warn!(error = %e, "cannot mark this node stopped in the registry");
         }

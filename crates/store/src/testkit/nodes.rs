@@ -137,6 +137,15 @@ pub async fn nodes_register_heartbeat_drain_and_stop<H: Harness, Fut: Future<Out
     let a = store.nodes().await.unwrap().remove(0);
     assert_eq!((a.state, a.running), (NodeState::Stopped, 0));
     assert!(!a.is_lost(Duration::ZERO));
+    // A heartbeat that was in flight when the node stopped (its loop runs until the process
+    // ends) cannot bring the row back: it stays stopped, with the stop's heartbeat and load.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.heartbeat("a", &beat(2)).await.unwrap();
+    let late = store.nodes().await.unwrap().remove(0);
+    assert_eq!(
+        (late.state, late.running, late.heartbeat_at),
+        (NodeState::Stopped, 0, a.heartbeat_at)
+    );
     store.register_node(&start("a"), live, None).await.unwrap();
     let a = store.nodes().await.unwrap().remove(0);
     assert_eq!((a.state, a.drain), (NodeState::Active, None));

@@ -1,8 +1,13 @@
 -- Node $1's heartbeat: its load ($2 running, $3 capacity, $4 load, $5 pools); its state follows
--- its drain order. Returns the order.
-UPDATE offload_nodes SET heartbeat_at = offload_now_ms(), running = $2::bigint, capacity = $3,
-    load1_centi = $4, pools = $5,
-    state = CASE WHEN drain_at IS NULL THEN 'active' WHEN $2::bigint = 0 THEN 'drained'
-                 ELSE 'draining' END
+-- its drain order. Returns the order. A stopped row is left as it is: a beat still in flight
+-- when the node stopped must not bring it back (only a start does).
+UPDATE offload_nodes SET
+    heartbeat_at = CASE WHEN state = 'stopped' THEN heartbeat_at ELSE offload_now_ms() END,
+    running = CASE WHEN state = 'stopped' THEN running ELSE $2::bigint END,
+    capacity = CASE WHEN state = 'stopped' THEN capacity ELSE $3 END,
+    load1_centi = CASE WHEN state = 'stopped' THEN load1_centi ELSE $4 END,
+    pools = CASE WHEN state = 'stopped' THEN pools ELSE $5 END,
+    state = CASE WHEN state = 'stopped' THEN 'stopped' WHEN drain_at IS NULL THEN 'active'
+                 WHEN $2::bigint = 0 THEN 'drained' ELSE 'draining' END
 WHERE id = $1
 RETURNING drain_at, drain_deadline_ms, drain_then, offload_now_ms() AS now
