@@ -131,7 +131,9 @@ export interface PoolOptions {
 export interface RunOptions {
   timeout?: number;
   retries?: number;
-  /** Affinity: jobs with the same key go to the same worker while it lives. */
+  /** Affinity: jobs with the same key go to the same worker while it lives. At most
+   * MAX_KEY_BYTES bytes of UTF-8; a pool remembers at most MAX_BINDINGS keys, forgetting the
+   * least recently used past that (such a key is bound again at its next job). */
   key?: string;
   /** Aborting cancels the job (queued: at once; running: `cancel`, then its worker is killed). */
   signal?: AbortSignal;
@@ -351,6 +353,10 @@ export const AlgorithmType: Readonly<Record<Algorithm, Algorithm>>;
 export const ALGORITHMS: Algorithm[];
 /** The most workers one pool may have (1024): `min`, `max` and `resize(n)` above it are refused. */
 export const MAX_WORKERS: number;
+/** The longest affinity key (`key`), in bytes of UTF-8. */
+export const MAX_KEY_BYTES: number;
+/** The most affinity keys a pool keeps bound. */
+export const MAX_BINDINGS: number;
 
 /** A daemon (`offload serve`) error: `code` is the daemon's (`unknown_job`, `not_found`,
  * `conflict`, `unauthorized`, …, or `unreachable`), `status` the HTTP status. */

@@ -8,6 +8,7 @@ const { LoadBalancer, AlgorithmType, ALGORITHMS } = require('./lib/balancer');
 const { Client, ClientError } = require('./lib/client');
 const { Schedule } = require('./lib/schedule');
 const { MAX_WORKERS } = require('./lib/options');
+const { MAX_KEY_BYTES, MAX_BINDINGS } = require('./lib/native');
 
 module.exports = {
   ChildPool,
@@ -21,5 +22,7 @@ module.exports = {
   Client,
   ClientError,
   MAX_WORKERS,
+  MAX_KEY_BYTES,
+  MAX_BINDINGS,
   ...Object.fromEntries(Object.entries(errors).filter(([k]) => /Error$/.test(k))),
 };

@@ -7,6 +7,7 @@ const offload = require('./index.js');
 export default offload;
 export const {
   ChildPool, Task, Schedule, ChildJob, JobRun, LoadBalancer, AlgorithmType, ALGORITHMS, Client, ClientError, MAX_WORKERS,
+  MAX_KEY_BYTES, MAX_BINDINGS,
   OffloadError, TimedOutError, CancelledError, KilledError, CrashedError, ExitedError,
   ResourceLimitError, ProtocolError, JobFailedError, JobNotFoundError, InvalidJobError,
   InvalidArgumentError, QueueFullError, ShuttingDownError, PoolGoneError, StartFailedError,

@@ -374,9 +374,17 @@ class ChildPoolJob extends EventEmitter {
   /** The child bound to `boundId` (the same one while it lives; rebound when it dies). */
   async getBoundChild(boundId) {
     if (!this.pool) await this.create(1);
-    const pid = await keep(this.pool.boundChild(String(boundId)));
+    let pid;
+    try {
+      pid = await keep(this.pool.boundChild(String(boundId)));
+    } catch (e) {
+      throw fromNative(e);
+    }
     if (pid === null || pid === undefined) return null;
+    // Most recently bound last; as many keys as the native pool keeps (MAX_BINDINGS).
+    this.boundMap.delete(boundId);
     this.boundMap.set(boundId, pid);
+    if (this.boundMap.size > native.MAX_BINDINGS) this.boundMap.delete(this.boundMap.keys().next().value);
     const jp = this._adopt(pid) || this.children[pid];
     if (jp) jp.boundId = boundId;
     return jp;

@@ -1,7 +1,7 @@
 'use strict';
 // Option checks: every refusal names the option and the limit.
 const { makeError } = require('./errors');
-const { MAX_WORKERS } = require('./native');
+const { MAX_WORKERS, MAX_KEY_BYTES } = require('./native');
 
 const MAX_MS = 2 ** 31 - 1; // setTimeout's limit, ~24.8 days
 
@@ -68,4 +68,12 @@ function checkOptions(where, opts, known) {
   }
 }
 
-module.exports = { whole, positive, workers, duration, abortSignal, callback, checkOptions, MAX_MS, MAX_WORKERS };
+/** Checks an affinity key: a string of at most MAX_KEY_BYTES bytes of UTF-8 (the pool's bound). */
+function affinityKey(job, key) {
+  if (typeof key !== 'string' || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+    const len = typeof key === 'string' ? `, ${Buffer.byteLength(key)} were given` : '';
+    throw makeError('InvalidArgument', `job ${JSON.stringify(job)}: "key" must be a string of at most ${MAX_KEY_BYTES} bytes (MAX_KEY_BYTES)${len}`, { job });
+  }
+}
+
+module.exports = { affinityKey, whole, positive, workers, duration, abortSignal, callback, checkOptions, MAX_MS, MAX_WORKERS };

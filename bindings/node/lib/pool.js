@@ -7,7 +7,7 @@ const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream, eventsLost } = require('./events');
-const { positive, whole, workers, duration, abortSignal, callback, checkOptions } = require('./options');
+const { affinityKey, positive, whole, workers, duration, abortSignal, callback, checkOptions } = require('./options');
 const { keep, hold } = require('./keepalive');
 const { healthConfig, killOptions, fdNumbers } = require('./controls');
 
@@ -302,9 +302,7 @@ class ChildPool extends EventEmitter {
       name = this._jobName(job);
       task.job = name;
       paramsJson = toJson(params, name);
-      if (opts.key !== undefined && (typeof opts.key !== 'string' || opts.key.length > 1024)) {
-        throw makeError('InvalidArgument', `job ${JSON.stringify(name)}: "key" must be a string of at most 1024 characters`, { job: name });
-      }
+      if (opts.key !== undefined) affinityKey(name, opts.key);
       runOpts = {
         timeoutMs: duration('timeout', opts.timeout),
         attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
@@ -450,9 +448,7 @@ class ChildPool extends EventEmitter {
       if (this.closed) throw makeError('ShuttingDown', `job ${JSON.stringify(job)}: the pool is shut down`, { job });
       name = this._jobName(job);
       const paramsJson = toJson(params, name);
-      if (opts.key !== undefined && (typeof opts.key !== 'string' || opts.key.length > 1024)) {
-        throw makeError('InvalidArgument', `job ${JSON.stringify(name)}: "key" must be a string of at most 1024 characters`, { job: name });
-      }
+      if (opts.key !== undefined) affinityKey(name, opts.key);
       // Without timeout, retries or key (the usual case) the options are always the same text.
       const runOpts = opts.timeout === undefined && opts.retries === undefined && opts.key === undefined
         ? LIGHT_OPTS

@@ -43,6 +43,23 @@ pub const MAX_WORKERS: u32 = {
     offload_pool::MAX_WORKERS as u32
 };
 
+/// The most affinity keys one pool keeps bound (`offload_pool::MAX_BINDINGS`): past it the
+/// least recently used are forgotten (bound again at their next job). ee-core's `boundMap`
+/// keeps as many.
+#[napi_derive::napi]
+pub const MAX_BINDINGS: u32 = {
+    assert!(offload_pool::MAX_BINDINGS <= u32::MAX as usize);
+    offload_pool::MAX_BINDINGS as u32
+};
+
+/// The longest affinity key (`key` of a run, ee-core's bound id), in bytes of UTF-8
+/// (`offload_pool::MAX_KEY_BYTES`).
+#[napi_derive::napi]
+pub const MAX_KEY_BYTES: u32 = {
+    assert!(offload_pool::MAX_KEY_BYTES <= u32::MAX as usize);
+    offload_pool::MAX_KEY_BYTES as u32
+};
+
 /// A JavaScript callback taking one JSON string, callable from any thread; weak, so it never
 /// keeps Node's event loop alive by itself.
 pub(crate) type EventFn =

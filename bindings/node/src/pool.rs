@@ -360,7 +360,7 @@ impl NativePool {
             .pool
             .bound_child(&key)
             .await
-            .map_err(|e| js_error("PoolGone", e))?;
+            .map_err(|e| js_error(e.code(), e))?;
         Ok(p.map(|p| p.pid()))
     }
 

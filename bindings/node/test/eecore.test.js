@@ -4,6 +4,7 @@
 const assert = require('node:assert/strict');
 const { describe, test, after } = require('node:test');
 const { ChildJob, ChildPoolJob, LoadBalancer, AlgorithmType } = require('../ee-core');
+const native = require('../lib/native');
 const { APP, alive, until, collect } = require('./helpers');
 
 describe('ee-core ChildJob', () => {
@@ -130,6 +131,26 @@ describe('ee-core ChildPoolJob', () => {
     assert.equal(pool.boundMap.get('session-1'), a.pid);
     const c = await pool.getChild();
     assert.ok(pool.getPids().includes(String(c.pid)));
+    // A bound id is bounded (1 KiB, the native MAX_KEY_BYTES): refused, naming the limit.
+    await assert.rejects(pool.getBoundChild('s'.repeat(1025)), (e) => e.code === 'InvalidArgument' && /MAX_KEY_BYTES/.test(e.message));
+    assert.equal(typeof native.MAX_BINDINGS, 'number');
+  });
+
+  test('boundMap keeps at most MAX_BINDINGS ids, the most recently bound', async () => {
+    const n = native.MAX_BINDINGS + 10;
+    const first = await pool.getBoundChild('first');
+    for (let i = 0; i < n; i += 1000) {
+      const ids = [];
+      for (let j = i; j < Math.min(n, i + 1000); j++) ids.push(`id-${j}`);
+      await Promise.all(ids.map((id) => pool.getBoundChild(id)));
+    }
+    assert.equal(pool.boundMap.size, native.MAX_BINDINGS);
+    assert.equal(pool.boundMap.has('first'), false);
+    assert.equal(pool.boundMap.get(`id-${n - 1}`) !== undefined, true);
+    // A forgotten id is bound again on its next call.
+    const again = await pool.getBoundChild('first');
+    assert.ok(pool.getPids().includes(String(again.pid)), `${first.pid} then ${again.pid}`);
+    assert.equal(pool.boundMap.get('first'), again.pid);
   });
 
   test('bad paths reject with typed errors naming the job', async () => {

@@ -205,6 +205,13 @@ describe('ChildPool', () => {
     const b = await pool.run('pid', null, { key: 'user-1' });
     assert.equal(a, b);
     await assert.rejects(pool.run('pid', null, { key: 7 }), (e) => e.code === 'InvalidArgument' && /key/.test(e.message));
+    // At most MAX_KEY_BYTES bytes of UTF-8 (1024 two-byte characters are 2048 bytes).
+    for (const key of ['u'.repeat(1025), 'é'.repeat(1024)]) {
+      await assert.rejects(pool.run('pid', null, { key }), (e) => e.code === 'InvalidArgument' && /MAX_KEY_BYTES/.test(e.message));
+      await assert.rejects(pool.submit('pid', null, { key }).result, (e) => e.code === 'InvalidArgument' && /MAX_KEY_BYTES/.test(e.message));
+    }
+    assert.equal(offload.MAX_KEY_BYTES, 1024);
+    assert.equal(await pool.run('pid', null, { key: 'u'.repeat(1024) }), await pool.run('pid', null, { key: 'u'.repeat(1024) }));
   });
 
   test('retries: a crash is retried and the attempts are reported', async () => {

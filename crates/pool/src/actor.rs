@@ -35,6 +35,7 @@ use offload_process::{JobProcess, Outcome, ProcessEvent};
 // `broadcast` is the name of the role module below: tokio's channel is spelled out.
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+mod bindings;
 mod broadcast;
 mod contain;
 mod defer;
@@ -46,6 +47,8 @@ mod liveness;
 mod messages;
 mod shutdown;
 mod workers;
+
+pub use bindings::MAX_BINDINGS;
 
 pub(crate) use direct::Direct;
 pub(crate) use messages::{Msg, Query, Submission};
@@ -194,7 +197,7 @@ struct Actor {
     starting: usize,
     queue: VecDeque<Job>,
     delayed: HashMap<JobId, Job>,
-    bindings: HashMap<String, u32>,
+    bindings: bindings::Bindings,
     timers: Timers<Timer>,
     worker_tx: mpsc::UnboundedSender<ProcessEvent>,
     spawned_tx: mpsc::UnboundedSender<SpawnResult>,
@@ -270,7 +273,7 @@ pub(crate) async fn run(
         starting: 0,
         queue: VecDeque::new(),
         delayed: HashMap::new(),
-        bindings: HashMap::new(),
+        bindings: bindings::Bindings::default(),
         timers: Timers::new(),
         worker_tx,
         spawned_tx,

@@ -81,6 +81,14 @@ pub enum PoolError {
         /// [`MAX_WORKERS`](crate::MAX_WORKERS).
         limit: usize,
     },
+    /// An affinity key is longer than [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
+    #[error("an affinity key is {len} bytes long, at most {limit} (MAX_KEY_BYTES)")]
+    KeyTooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
+        limit: usize,
+    },
     /// The sockets of [`run_with_streams`](crate::ChildPool::run_with_streams) could not be
     /// made (the process is out of descriptors, or the runtime has no I/O driver).
     #[error("the job's streams could not be made: {0}")]
@@ -101,7 +109,9 @@ impl PoolError {
             Self::JobNotFound(_) => "JobNotFound",
             Self::NoSuchWorker { .. } => "NoSuchWorker",
             Self::Gone => "PoolGone",
-            Self::OutOfRange(_) | Self::TooManyWorkers { .. } => "InvalidArgument",
+            Self::OutOfRange(_) | Self::TooManyWorkers { .. } | Self::KeyTooLong { .. } => {
+                "InvalidArgument"
+            }
             Self::Fds(e) => e.name(),
             Self::Streams(_) => "Streams",
         }

@@ -41,6 +41,7 @@ mod supervise;
 mod timers;
 mod types;
 
+pub use actor::MAX_BINDINGS;
 pub use config::{
     Backpressure, HostReader, PoolConfig, RecyclePolicy, RestartPolicy, RetryPolicy, WorkerKind,
     DEFAULT_SOFT_KILL_BUSY_LIMIT, MAX_WORKERS, MIN_PING,
@@ -50,7 +51,7 @@ pub use host_options::{signal_by_name, HostOptionError, HostPoolOptions};
 pub use listen::{Affinity, ConnectionServer, ServeConnections};
 pub use offload_balance::Algorithm;
 pub use offload_protocol::{StreamError, StreamReader, StreamWriter, DEFAULT_STREAM_STALL};
-pub use options::{OnStart, RunOptions};
+pub use options::{OnStart, RunOptions, MAX_KEY_BYTES};
 pub use pool::{Canceller, ChildPool, JobHandle};
 pub use streams::{JobStreams, StreamOptions};
 pub use types::{

@@ -4,6 +4,22 @@
 
 use std::time::Duration;
 
+use crate::error::PoolError;
+
+/// The longest affinity key ([`RunOptions::key`], [`ChildPool::bound_child`](crate::ChildPool::bound_child)), in bytes.
+pub const MAX_KEY_BYTES: usize = 1_024;
+
+/// Checks an affinity key's length.
+pub(crate) fn check_key(key: &str) -> Result<(), PoolError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(PoolError::KeyTooLong {
+            len: key.len(),
+            limit: MAX_KEY_BYTES,
+        });
+    }
+    Ok(())
+}
+
 /// Options of one job.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
@@ -12,7 +28,9 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     /// Attempts in all (default: the pool's retry policy).
     pub max_attempts: Option<u32>,
-    /// Affinity: jobs with the same key go to the same worker while it lives.
+    /// Affinity: jobs with the same key go to the same worker while it lives (at most
+    /// [`MAX_KEY_BYTES`]; a pool remembers at most [`MAX_BINDINGS`](crate::MAX_BINDINGS) keys,
+    /// forgetting the least recently used past that: such a key is bound again at its next job).
     pub key: Option<String>,
     /// Keep a per-job event stream ([`JobHandle::events`](crate::JobHandle::events)).
     pub events: bool,

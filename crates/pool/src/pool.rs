@@ -359,6 +359,9 @@ impl ChildPool {
         if let Some(t) = opts.timeout {
             offload_process::timer::check("timeout", t)?;
         }
+        if let Some(k) = &opts.key {
+            crate::options::check_key(k)?;
+        }
         let (name, path) = self.resolve(job)?;
         let permit = self.permit().await?;
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -472,8 +475,10 @@ impl ChildPool {
     ///
     /// # Errors
     ///
-    /// [`PoolError::Gone`] when the pool stopped.
+    /// [`PoolError::Gone`] when the pool stopped, [`PoolError::KeyTooLong`] past
+    /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES).
     pub async fn bound_child(&self, key: &str) -> Result<Option<JobProcess>, PoolError> {
+        crate::options::check_key(key)?;
         let key = key.to_owned();
         self.ask(|reply| Query::Bound { key, reply }).await
     }

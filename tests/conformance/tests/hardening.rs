@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use offload_pool::{ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind, MAX_WORKERS};
+use offload_pool::{
+    ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind, MAX_KEY_BYTES, MAX_WORKERS,
+};
 use offload_process::{
     start_process, timer, ExecError, ExecOptions, Outcome, ProcessOptions, WorkerCommand,
 };
@@ -68,6 +70,46 @@ async fn a_pool_config_with_an_absurd_timeout_is_refused() {
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("job_timeout"), "{text}");
+}
+
+/// An affinity key is bounded ([`MAX_KEY_BYTES`]): a longer one is refused before the job is
+/// queued (a run and `bound_child` alike), naming the limit; one at the limit binds as usual.
+#[tokio::test]
+async fn an_affinity_key_past_max_key_bytes_is_refused_naming_the_limit() {
+    guarded(async {
+        let pool = ChildPool::start(rust_pool().size(1, 1)).await.unwrap();
+        let pids = pool.pids();
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        let want = PoolError::KeyTooLong {
+            len: MAX_KEY_BYTES + 1,
+            limit: MAX_KEY_BYTES,
+        };
+        let err = pool
+            .run_with("echo", json!(1), RunOptions::default().key(long.clone()))
+            .await
+            .expect_err("refused");
+        assert_eq!(err, want);
+        assert_eq!(err.code(), "InvalidArgument");
+        assert!(err.to_string().contains("MAX_KEY_BYTES"), "{err}");
+        assert_eq!(pool.bound_child(&long).await.err(), Some(want));
+        let at_limit = "k".repeat(MAX_KEY_BYTES);
+        let bound = pool
+            .bound_child(&at_limit)
+            .await
+            .unwrap()
+            .expect("a worker");
+        let r = pool
+            .run_with("echo", json!(2), RunOptions::default().key(at_limit))
+            .await
+            .unwrap()
+            .result()
+            .await;
+        assert!(r.outcome.is_success(), "{:?}", r.outcome);
+        assert_eq!(r.attempts.last().map(|a| a.pid), Some(bound.pid()));
+        pool.shutdown(Duration::from_secs(5)).await;
+        assert_all_gone(&pids).await;
+    })
+    .await;
 }
 
 /// `resize(1_000_000_000)` used to grow the pool's slot table to a billion entries: the host

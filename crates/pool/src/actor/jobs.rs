@@ -146,7 +146,7 @@ impl Actor {
 
     /// The worker bound to `key`, binding one (chosen by the algorithm) when there is none.
     pub(super) fn binding(&mut self, key: &str) -> Option<u32> {
-        if let Some(&pid) = self.bindings.get(key) {
+        if let Some(pid) = self.bindings.get(key) {
             if self
                 .workers
                 .get(&pid)
@@ -154,7 +154,7 @@ impl Actor {
             {
                 return Some(pid);
             }
-            self.bindings.remove(key);
+            self.bindings.unbind(key);
         }
         let workers = &self.workers;
         let ready = |id: &TargetId| {
@@ -166,29 +166,20 @@ impl Actor {
         };
         let ctx = PickContext::new().with_key(key).with_filter(&ready);
         // Choose among all ready workers, full or not: binding is not dispatching.
-        let pid = self
-            .balancer
-            .targets()
-            .map(|t| t.id.clone())
-            .filter(&ready)
-            .collect::<Vec<_>>();
         let chosen = self
             .balancer
             .pick_one(&ctx)
             .map(|p| p.id().clone())
             .or_else(|| {
                 // Everyone is at capacity: spread bindings by how many each already has.
-                pid.iter()
-                    .min_by_key(|id| {
-                        self.bindings
-                            .values()
-                            .filter(|&&b| TargetId::from(b) == **id)
-                            .count()
-                    })
-                    .cloned()
+                self.balancer
+                    .targets()
+                    .map(|t| t.id.clone())
+                    .filter(&ready)
+                    .min_by_key(|id| pid_of(id).map_or(usize::MAX, |p| self.bindings.count(p)))
             })?;
         let pid = pid_of(&chosen)?;
-        self.bindings.insert(key.to_owned(), pid);
+        self.bindings.bind(key, pid);
         Some(pid)
     }
 

@@ -257,7 +257,7 @@ impl Actor {
         if self.slots.get(w.index).copied().flatten() == Some(pid) {
             self.slots[w.index] = None;
         }
-        self.bindings.retain(|_, p| *p != pid);
+        self.bindings.forget_worker(pid);
         let expected = matches!(
             w.leaving,
             Some(Leaving::Recycled | Leaving::Shutdown | Leaving::Killed)

@@ -1,0 +1,152 @@
+//! The affinity table: which worker a key is bound to (`RunOptions::key`,
+//! [`ChildPool::bound_child`](crate::ChildPool::bound_child), the seed's `boundMap`).
+//!
+//! Bounded: at most [`MAX_BINDINGS`] keys. A key is "used" when it is bound or looked up; past
+//! the bound the least recently used quarter is forgotten in one pass (so a stream of new keys
+//! costs O(1) amortized, not a scan per key). A forgotten key is bound again at its next job,
+//! to a worker the balancer picks for the key (the same one again when the algorithm hashes
+//! keys and the workers did not change). Each worker's count of keys is kept alongside, so
+//! spreading a new key by load is O(workers), not O(keys).
+
+use std::collections::HashMap;
+
+/// The most keys a pool keeps bound at once.
+pub const MAX_BINDINGS: usize = 65_536;
+
+struct Entry {
+    pid: u32,
+    used: u64,
+}
+
+#[derive(Default)]
+pub(super) struct Bindings {
+    keys: HashMap<String, Entry>,
+    per_worker: HashMap<u32, usize>,
+    clock: u64,
+}
+
+impl Bindings {
+    /// The worker `key` is bound to (marks the key used).
+    pub(super) fn get(&mut self, key: &str) -> Option<u32> {
+        self.clock += 1;
+        let e = self.keys.get_mut(key)?;
+        e.used = self.clock;
+        Some(e.pid)
+    }
+
+    /// Binds `key` to `pid`, forgetting the least recently used keys past [`MAX_BINDINGS`].
+    pub(super) fn bind(&mut self, key: &str, pid: u32) {
+        self.clock += 1;
+        let used = self.clock;
+        if let Some(old) = self.keys.insert(key.to_owned(), Entry { pid, used }) {
+            self.uncount(old.pid);
+        }
+        *self.per_worker.entry(pid).or_default() += 1;
+        if self.keys.len() > MAX_BINDINGS {
+            self.forget_oldest(MAX_BINDINGS / 4);
+        }
+    }
+
+    /// Forgets `key`.
+    pub(super) fn unbind(&mut self, key: &str) {
+        if let Some(old) = self.keys.remove(key) {
+            self.uncount(old.pid);
+        }
+    }
+
+    /// Forgets every key bound to `pid` (the worker is gone).
+    pub(super) fn forget_worker(&mut self, pid: u32) {
+        if self.per_worker.remove(&pid).is_some() {
+            self.keys.retain(|_, e| e.pid != pid);
+        }
+    }
+
+    /// How many keys are bound to `pid`.
+    pub(super) fn count(&self, pid: u32) -> usize {
+        self.per_worker.get(&pid).copied().unwrap_or(0)
+    }
+
+    /// How many keys are bound.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    fn uncount(&mut self, pid: u32) {
+        if let Some(n) = self.per_worker.get_mut(&pid) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_worker.remove(&pid);
+            }
+        }
+    }
+
+    /// Forgets the `n` least recently used keys.
+    fn forget_oldest(&mut self, n: usize) {
+        let mut used: Vec<u64> = self.keys.values().map(|e| e.used).collect();
+        let n = n.min(used.len());
+        if n == 0 {
+            return;
+        }
+        // Uses are distinct (one clock tick each): the n-th smallest splits the table.
+        let (_, &mut cut, _) = used.select_nth_unstable(n - 1);
+        let mut gone = Vec::with_capacity(n);
+        self.keys.retain(|_, e| {
+            let keep = e.used > cut;
+            if !keep {
+                gone.push(e.pid);
+            }
+            keep
+        });
+        for pid in gone {
+            self.uncount(pid);
+        }
+        tracing::debug!(
+            forgotten = n,
+            limit = MAX_BINDINGS,
+            "the pool's affinity table is full: the least recently used keys were forgotten"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_of_new_keys_stays_bounded_and_keeps_the_recent_ones() {
+        let mut b = Bindings::default();
+        b.bind("hot", 7);
+        for i in 0..(3 * MAX_BINDINGS) {
+            b.bind(&format!("k{i}"), 1 + u32::try_from(i % 3).unwrap());
+            if i % 1_000 == 0 {
+                assert_eq!(b.get("hot"), Some(7), "a key in use is kept");
+            }
+            assert!(b.len() <= MAX_BINDINGS);
+        }
+        let last = format!("k{}", 3 * MAX_BINDINGS - 1);
+        assert_eq!(
+            b.get(&last),
+            Some(1 + u32::try_from((3 * MAX_BINDINGS - 1) % 3).unwrap())
+        );
+        assert_eq!(b.get("k0"), None, "the oldest keys were forgotten");
+        let counted: usize = [1, 2, 3, 7].iter().map(|&p| b.count(p)).sum();
+        assert_eq!(counted, b.len(), "the per-worker counts follow the table");
+    }
+
+    #[test]
+    fn counts_follow_rebinding_unbinding_and_a_worker_leaving() {
+        let mut b = Bindings::default();
+        b.bind("a", 1);
+        b.bind("b", 1);
+        b.bind("c", 2);
+        assert_eq!((b.count(1), b.count(2)), (2, 1));
+        b.bind("a", 2);
+        assert_eq!((b.count(1), b.count(2)), (1, 2));
+        b.unbind("b");
+        assert_eq!((b.count(1), b.count(2)), (0, 2));
+        b.forget_worker(2);
+        assert_eq!((b.count(2), b.len()), (0, 0));
+        assert_eq!(b.get("a"), None);
+    }
+}
