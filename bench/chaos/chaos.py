@@ -134,6 +134,8 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--workers", type=int, default=2, help="resident workers per node")
     ap.add_argument("--concurrency", type=int, default=16, help="jobs in flight per worker")
+    ap.add_argument("--claim-ahead", type=int, default=0,
+                    help="the pool's claim_ahead: jobs claimed beyond its free slots and held")
     ap.add_argument("--default-pool", action="store_true",
                     help="no [[pool]]: the daemon's default pool (0-2 workers on demand, 1 job each)")
     args = ap.parse_args()
@@ -146,7 +148,8 @@ def main():
     with open(os.path.join(root, "offload.toml"), "w") as f:
         if not args.default_pool:
             f.write(f'[[pool]]\nname = "chaos"\njobs = ["work"]\nkind = "node"\nmin = {args.workers}\n'
-                    f'max = {args.workers}\nconcurrency = {args.concurrency}\n')
+                    f'max = {args.workers}\nconcurrency = {args.concurrency}\n'
+                    f'claim_ahead = {args.claim_ahead}\n')
     nodes = [Node("a", args.bin, root, jobs, args.store)]
     if args.store:
         nodes.append(Node("b", args.bin, root, jobs, args.store))

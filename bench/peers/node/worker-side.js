@@ -5,7 +5,7 @@
 // one message in flight, and reads the child's CPU time and context switches from /proc.
 // Same parent for both, so the difference is the worker: its JS per job and its wake-ups.
 //
-//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K] [--runner PATH]
+//   node worker-side.js --child sdk|fork [--tasks N] [--in-flight K] [--runner PATH] [--job inc|spin]
 //
 // --runner PATH drives another copy of the SDK's runner.js (e.g. `git archive <commit> sdks/node`
 // unpacked in a temporary folder): the SDK before and after a change, alternated in one loop.
@@ -13,6 +13,9 @@
 // --in-flight K (default 1) keeps K messages outstanding (the SDK worker runs with
 // OFFLOAD_CONCURRENCY=K): (a)'s pipelined cost per task instead of (b)'s round trip; the p50
 // is then not measured.
+//
+// --job spin runs the 1 ms busy-wait of workload (c) instead of `inc` (check: the value comes
+// back unchanged).
 //
 // WORKER_SIDE_PROF=<dir> writes the child's CPU profile there (`--cpu-prof`, 20 µs samples).
 // WORKER_SIDE_THREADS=1 adds the child's CPU per task thread by thread (by thread name: the
@@ -27,6 +30,8 @@ const child = args.child || 'sdk';
 const tasks = Number(args.tasks || 20000);
 const inFlight = Math.max(1, Number(args['in-flight'] || 1));
 const JOBS = path.join(__dirname, '..', 'jobs');
+const job = args.job || 'inc';
+if (!['inc', 'spin'].includes(job)) throw new Error(`--job: inc or spin, not ${job}`);
 
 /** The child's CPU time (all its threads, from schedstat: exact, not tick-sampled) and its
  * context switches. */
@@ -38,7 +43,7 @@ function usage(pid) {
     const tns = Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
     ns += tns;
     const comm = fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
-    const name = t === String(pid) ? 'main' : `other ${comm}`;
+    const name = t === String(pid) ? 'main' : process.env.WORKER_SIDE_THREADS === 'tid' ? `${comm} ${t - pid}` : `other ${comm}`;
     threads[name] = (threads[name] || 0) + tns;
     const status = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
     for (const k of ['voluntary_ctxt_switches', 'nonvoluntary_ctxt_switches']) {
@@ -53,6 +58,7 @@ async function main() {
   const file = child === 'sdk' ? runner : path.join(__dirname, 'fork-child.js');
   const env = { ...process.env, OFFLOAD_PROTOCOL: '1', OFFLOAD_JOBS_DIR: JOBS, OFFLOAD_CONCURRENCY: String(inFlight) };
   const execArgv = process.env.WORKER_SIDE_PROF ? ['--cpu-prof', '--cpu-prof-interval=20', `--cpu-prof-dir=${process.env.WORKER_SIDE_PROF}`] : [];
+  if (process.env.WORKER_SIDE_ARGS) execArgv.push(...process.env.WORKER_SIDE_ARGS.split(' '));
   const p = fork(file, [], { env, execArgv, serialization: 'json', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting = new Map(); // id -> resolve
   p.on('message', (m) => {
@@ -63,17 +69,19 @@ async function main() {
     if (w) w(m);
   });
   if (child === 'sdk') await new Promise((r) => p.once('message', r)); // ready
-  const incPath = path.join(JOBS, 'inc.js');
+  const jobPath = path.join(JOBS, `${job}.js`);
+  const t = job === 'spin' ? 's' : 'i';
   const one = (x) => new Promise((resolve) => {
     waiting.set(x, resolve);
-    if (child === 'sdk') p.send({ type: 'run', id: String(x), job: 'inc', path: incPath, params: { x } });
-    else p.send({ i: x, t: 'i', x });
+    if (child === 'sdk') p.send({ type: 'run', id: String(x), job, path: jobPath, params: { x } });
+    else p.send({ i: x, t, x });
   });
+  const plus = job === 'spin' ? 0 : 1;
   const check = (x, m) => {
     const v = child === 'sdk' ? m.value : m.v;
-    if (v !== x + 1) throw new Error(`bad answer ${JSON.stringify(m)}`);
+    if (v !== x + plus) throw new Error(`bad answer ${JSON.stringify(m)}`);
   };
-  for (let x = 0; x < 2000; x++) await one(-1 - x); // warm-up (ids apart from the measured ones)
+  for (let x = 0; x < (job === 'spin' ? 200 : 2000); x++) await one(-1 - x); // warm-up (ids apart from the measured ones)
   const before = usage(p.pid);
   const lat = [];
   const t0 = process.hrtime.bigint();
@@ -100,6 +108,7 @@ async function main() {
   await new Promise((r) => p.once('exit', r));
   console.log(JSON.stringify({
     child: child === 'sdk' && args.runner ? `sdk ${args.runner}` : child,
+    job,
     tasks,
     inFlight,
     p50_us: lat.length ? +lat[Math.floor(lat.length / 2)].toFixed(1) : null,

@@ -227,8 +227,14 @@ describe('ChildPool lifecycle', () => {
     const task = pool.submit('stubborn', {});
     const running = task.result;
     await new Promise((r) => task.once('progress', r));
+    // Queued behind it (one worker, one job at a time): refused with the code of a run that
+    // comes after the kill, naming the kill.
+    const queued = [pool.run('echo', 1), pool.run('echo', 2, { retries: 2 })];
     await pool.kill();
     await assert.rejects(running, offload.OffloadError);
+    for (const q of queued) {
+      await assert.rejects(q, (e) => e.code === 'ShuttingDown' && e instanceof offload.ShuttingDownError && /killed before the job ran/.test(e.message));
+    }
     assert.ok(pids.every((p) => !alive(p)));
     await assert.rejects(pool.run('echo', {}), (e) => e.code === 'ShuttingDown');
   });

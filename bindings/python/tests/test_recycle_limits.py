@@ -144,6 +144,21 @@ def test_kill_all_ends_every_worker_and_the_pool(order: str) -> None:
         pool.run("echo")
 
 
+def test_kill_all_fails_queued_runs_with_shutting_down(tmp_path: Any) -> None:
+    pool = offload.Pool(JOBS, min=1, max=1)
+    started = tmp_path / "started"
+    running = pool.submit("stubborn", {"started": str(started)})
+    until(started.exists, "the running job")
+    queued = [pool.submit("echo", 1), pool.submit("echo", 2, attempts=3)]
+    until(lambda: pool.queued() == 2, "both runs queued")
+    pool.kill_all("hard", grace=0)
+    with pytest.raises(offload.OffloadError):
+        running.result(timeout=30)
+    for f in queued:
+        with pytest.raises(offload.ShuttingDown, match="killed before the job ran"):
+            f.result(timeout=30)
+
+
 # -- the executor ----------------------------------------------------------------------------
 
 

@@ -629,7 +629,7 @@ impl ChildPool {
     }
 
     /// Kills every worker, soft or hard, at once or one after the other, and ends the pool:
-    /// queued jobs fail with `PoolKilled`; with a soft kill running jobs may finish within the
+    /// queued jobs fail with `ShuttingDown` (as after [`shutdown`](Self::shutdown)); with a soft kill running jobs may finish within the
     /// grace. Resolves when no worker is left.
     ///
     /// # Errors

@@ -271,6 +271,10 @@ def from_outcome(
     if kind in ("failed", "failed_no_retry"):
         name = str(outcome.get("name") or "Error")
         message = str(outcome.get("message") or "")
+        if name == "ShuttingDown" and not outcome.get("stack"):
+            # Never ran: the pool shut down or was killed while it waited (as a run that
+            # comes after: the same exception).
+            return ShuttingDown(f"job {job!r}: {message}", **kw)
         return JobFailed(
             f"job {job!r} raised {name}: {message}",
             error_name=name,

@@ -294,7 +294,7 @@ class Pool:
     ) -> None:
         """Kills every worker (``mode`` and ``grace`` as in :meth:`kill_worker`), all at once
         (``"parallel"``) or one after the other (``"sequence"``: the next once the previous is
-        gone), and ends the pool: queued runs fail with ``PoolKilled``. Returns when no worker
+        gone), and ends the pool: queued runs fail with :class:`ShuttingDown`. Returns when no worker
         is left."""
         _kill_mode(mode)
         if order not in ("parallel", "sequence"):

@@ -11,7 +11,8 @@
 //!   grace (at once for a zero grace); its running jobs end with the kill.
 //!
 //! One killed worker is replaced (the pool keeps its size); `kill_all` ends the pool: queued
-//! jobs fail with `PoolKilled`, and in sequence each worker is told once the previous is gone.
+//! jobs fail with `ShuttingDown` ("killed before the job ran"), and in sequence each worker is
+//! told once the previous is gone.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -148,13 +149,13 @@ impl Actor {
         for job in std::mem::take(&mut self.queue) {
             self.finish(
                 job,
-                failed("PoolKilled", "the pool was killed before the job ran"),
+                failed("ShuttingDown", "the pool was killed before the job ran"),
             );
         }
         for (_, job) in std::mem::take(&mut self.delayed) {
             self.finish(
                 job,
-                failed("PoolKilled", "the pool was killed before the job's retry"),
+                failed("ShuttingDown", "the pool was killed before the job's retry"),
             );
         }
         let mut pids: Vec<(usize, u32)> = self

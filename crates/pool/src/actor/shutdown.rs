@@ -82,13 +82,13 @@ impl Actor {
         for job in std::mem::take(&mut self.queue) {
             self.finish(
                 job,
-                failed("PoolKilled", "the pool was killed before the job ran"),
+                failed("ShuttingDown", "the pool was killed before the job ran"),
             );
         }
         for (_, job) in std::mem::take(&mut self.delayed) {
             self.finish(
                 job,
-                failed("PoolKilled", "the pool was killed before the job's retry"),
+                failed("ShuttingDown", "the pool was killed before the job's retry"),
             );
         }
         for w in self.workers.values_mut() {
