@@ -116,6 +116,26 @@ impl Context {
         )));
     }
 
+    /// Waits until at most [`SEND_HIGH_WATER`](crate::SEND_HIGH_WATER) bytes of this
+    /// worker's frames wait to be written to the supervisor; at once when that is so already.
+    ///
+    /// [`progress`](Self::progress) and [`emit`](Self::emit) only queue: a job that sends
+    /// faster than the application takes its events (the host holds a worker's channel while
+    /// its listeners are behind, `event_backpressure`) would grow this process without bound.
+    /// Awaiting `sent()` after each frame, or every few, paces the job to its reader instead:
+    ///
+    /// ```no_run
+    /// # async fn job(ctx: offload_worker::Context) {
+    /// for i in 0..1_000_000 {
+    ///     ctx.progress(i);
+    ///     ctx.sent().await;
+    /// }
+    /// # }
+    /// ```
+    pub async fn sent(&self) {
+        self.inner.outbox.room(crate::SEND_HIGH_WATER).await;
+    }
+
     /// Emits a named event to the application (receiver `all`).
     pub fn emit(&self, name: &str, data: impl Serialize) {
         self.emit_to(name, data, Receiver::All);

@@ -20,5 +20,6 @@ pub use control::Control;
 pub use error::WorkerError;
 pub use fds::MAX_PENDING_FDS;
 pub use offload_protocol::{Receiver, StreamError, StreamReader, StreamWriter};
+pub use outbox::SEND_HIGH_WATER;
 pub use tokio_util::sync::CancellationToken;
 pub use worker::{Stopped, Worker};

@@ -10,7 +10,7 @@
 //! would wake the runtime's thread each time the supervisor reads an answer (the kernel
 //! signals the freed space), one useless wake-up per round trip.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use offload_protocol::{encode_into, EncodeError, FromWorker};
@@ -20,6 +20,9 @@ use std::os::unix::net::UnixStream;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
+
+/// What [`Context::sent`](crate::Context::sent) lets wait to be written to the supervisor: 1 MiB.
+pub const SEND_HIGH_WATER: usize = 1024 * 1024;
 
 /// A writer buffer that grew past this (a large result) is given back after its write.
 const KEEP_CAPACITY: usize = 1024 * 1024;
@@ -38,6 +41,18 @@ struct Shared {
     writer_holds: AtomicBool,
     /// The socket (non-blocking), for [`Outbox::flush_now`].
     direct: Option<UnixStream>,
+    /// Bytes the writer task took from `buf` and has not written yet.
+    writing: AtomicUsize,
+    /// Woken (every waiter) whenever the writer wrote what it held: [`Outbox::room`].
+    room: Notify,
+}
+
+impl Shared {
+    /// Bytes queued and not yet handed to the kernel.
+    fn unsent(&self) -> usize {
+        let queued = self.buf.lock().unwrap_or_else(|e| e.into_inner()).len();
+        queued + self.writing.load(Ordering::Acquire)
+    }
 }
 
 /// Marks the end when the last [`Outbox`] clone goes.
@@ -109,6 +124,7 @@ impl Outbox {
     pub(crate) fn close(&self) {
         self.senders.0.closed.store(true, Ordering::SeqCst);
         self.senders.0.wake.notify_one();
+        self.senders.0.room.notify_waiters();
     }
 
     /// Queues one frame already encoded (without its newline): the descriptor replies
@@ -153,6 +169,29 @@ impl Outbox {
             }
         }
         buf.drain(..written);
+        drop(buf);
+        if written > 0 {
+            shared.room.notify_waiters();
+        }
+    }
+
+    /// Waits until at most `limit` bytes wait to be written to the supervisor (at once when
+    /// that is so already, or when the channel is broken or closed). What the supervisor does
+    /// not read waits in this process: a sender that waits here keeps that bounded.
+    pub(crate) async fn room(&self, limit: usize) {
+        let shared = &self.senders.0;
+        loop {
+            let notified = shared.room.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if shared.broken.load(Ordering::SeqCst)
+                || shared.closed.load(Ordering::SeqCst)
+                || shared.unsent() <= limit
+            {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Queues `msg`, dropping it (with a note on stderr) if it is too large.
@@ -175,16 +214,20 @@ async fn write_loop(shared: Arc<Shared>, sink: UnixStream) {
             std::mem::swap(&mut *buf, &mut local);
             if !local.is_empty() {
                 shared.writer_holds.store(true, Ordering::Release);
+                shared.writing.store(local.len(), Ordering::Release);
             }
         }
         if !local.is_empty() {
             let written = sink.write_all(&local).await;
             shared.writer_holds.store(false, Ordering::Release);
+            shared.writing.store(0, Ordering::Release);
             if written.is_err() {
                 // The supervisor is gone; the reading side sees the end of the channel.
                 shared.broken.store(true, Ordering::SeqCst);
+                shared.room.notify_waiters();
                 return;
             }
+            shared.room.notify_waiters();
             local.clear();
             if local.capacity() > KEEP_CAPACITY {
                 local = Vec::with_capacity(64 * 1024);

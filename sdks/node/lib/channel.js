@@ -63,6 +63,14 @@ class Channel {
     if (this.low) this.watchReads();
   }
 
+  /** Bytes queued and not yet handed to the kernel: this tick's frames, and the pipe's own
+   * write queue (what the supervisor has not read yet once the socket is full). */
+  unsent() {
+    const pipe = this.low ? this.low.pipe : channelHandle();
+    const queued = pipe && typeof pipe.writeQueueSize === 'number' ? pipe.writeQueueSize : 0;
+    return this.text.length + queued;
+  }
+
   /** Whether the fast path is in use (for tests and benchmarks). */
   get fast() {
     return this.low !== null;
@@ -185,6 +193,12 @@ class Channel {
     // The line's own "\n" was in the read too.
     return this.bound - 1 <= max;
   }
+}
+
+/** The IPC pipe below `process.send` (for its write queue), or null where Node hides it. */
+function channelHandle() {
+  const key = Object.getOwnPropertySymbols(process).find((sym) => sym.description === 'kChannelHandle');
+  return (key && process[key]) || null;
 }
 
 function writeError(status) {

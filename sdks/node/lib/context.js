@@ -181,6 +181,17 @@ class JobContext {
     this[WORKER].sendProgress(this[JOB], data);
   }
 
+  /**
+   * Resolves once at most 1 MiB (`SEND_HIGH_WATER`) of this worker's frames waits to be written
+   * to the supervisor; at once when that is so already. `progress()` and `emit()` only queue:
+   * a job that sends faster than the application takes its events (the host holds a worker's
+   * channel while its listeners are behind) would grow this process without bound. Awaiting
+   * `sent()` after each frame, or every few, paces the job to its reader instead.
+   */
+  sent() {
+    return this[WORKER].sent();
+  }
+
   /** Emit a named event for the application; receiver "job", "task" or "all" (default). */
   emit(name, data, receiver = 'all') {
     this[WORKER].sendEvent(name, data, normalizeReceiver(receiver), this[JOB]);

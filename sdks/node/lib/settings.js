@@ -19,6 +19,8 @@ const CANCEL_WAIT_MS = 1000;
 const UNLOAD_MIN_MS = 1000;
 /** How long an exit waits for queued frames to be written. */
 const FLUSH_WAIT_MS = 1000;
+/** What `ctx.sent()` lets wait to be written to the supervisor: 1 MiB. */
+const SEND_HIGH_WATER = 1024 * 1024;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function writeStderr(text) {
@@ -64,6 +66,7 @@ function readConfig(env = process.env) {
 }
 
 module.exports = {
+  SEND_HIGH_WATER,
   PROTOCOL,
   CAPABILITIES,
   PROTOCOL_MINOR,

@@ -26,6 +26,7 @@ const {
   CANCEL_WAIT_MS,
   UNLOAD_MIN_MS,
   FLUSH_WAIT_MS,
+  SEND_HIGH_WATER,
   writeStderr,
   protocolError,
   ConfigError,
@@ -63,6 +64,7 @@ class Worker {
     this.pendingSends = 0;
     this.answersPending = 0; // answers waiting for stdout/stderr to flush
     this.flushWaiters = [];
+    this.sentWaiters = []; // ctx.sent(): resolved once at most SEND_HIGH_WATER bytes wait
     this.handles = new PendingHandles(); // descriptors waiting for their run (§9)
     this.starter = new Starter(this); // starts the jobs' code (lib/starter.js)
     this.endOfRead = false; // the frame being dispatched is the only one of its read
@@ -124,6 +126,16 @@ class Worker {
     if (this.pendingSends === 0 && this.flushWaiters.length) {
       for (const w of this.flushWaiters.splice(0)) w();
     }
+    if (this.sentWaiters.length && (!process.connected || this.channel.unsent() <= SEND_HIGH_WATER)) {
+      for (const w of this.sentWaiters.splice(0)) w();
+    }
+  }
+
+  /** Resolve once at most SEND_HIGH_WATER bytes wait to be written to the supervisor (at once
+   * when that is so already, or when the channel is closed): `ctx.sent()`. */
+  sent() {
+    if (!process.connected || this.channel.unsent() <= SEND_HIGH_WATER) return Promise.resolve();
+    return new Promise((resolve) => this.sentWaiters.push(resolve));
   }
 
   /** Resolve once every queued frame was handed to the kernel (or after FLUSH_WAIT_MS). */

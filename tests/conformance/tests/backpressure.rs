@@ -164,6 +164,95 @@ async fn a_pool_run_delivers_every_event_to_a_slow_reader() {
     .await;
 }
 
+/// While its reader waits, a job that awaits `sent()` after each frame (Rust SDK:
+/// `Context::sent`, Node SDK: `ctx.sent()`) waits too: its own memory stays near the SDK's
+/// `SEND_HIGH_WATER` (1 MiB) instead of holding every frame it sent (the same job without
+/// `sent()` is the control: it grows by most of what it sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_job_that_awaits_sent_keeps_its_memory_bounded_while_its_reader_waits() {
+    paced_job_stays_bounded(rust_pool(1, 1), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_job_that_awaits_sent_keeps_its_memory_bounded_while_its_reader_waits() {
+    let cfg = PoolConfig::new(WorkerKind::Node, offload_conformance::jobs_dir())
+        .size(1, 1)
+        .handle_signals(false);
+    paced_job_stays_bounded(cfg, Some(false)).await;
+}
+
+/// The same through the Node SDK's fallback, `process.send` per frame (under
+/// `--pending-deprecation` it does not reach below Node's public API).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_job_on_process_send_that_awaits_sent_keeps_its_memory_bounded() {
+    let mut cfg = PoolConfig::new(WorkerKind::Node, offload_conformance::jobs_dir())
+        .size(1, 1)
+        .handle_signals(false);
+    cfg.env
+        .push(("NODE_OPTIONS".into(), "--pending-deprecation".into()));
+    paced_job_stays_bounded(cfg, Some(true)).await;
+}
+
+/// `fallback`: for Node workers, whether the SDK must be on its `process.send` fallback.
+async fn paced_job_stays_bounded(cfg: PoolConfig, fallback: Option<bool>) {
+    guarded(async {
+        // 125 MiB in all: well above what a garbage-collected worker's heap may grow by anyway
+        // (Node's young generation takes tens of MiB of the frames' JSON before it collects).
+        let (count, bytes) = (4_000u64, 32 * 1024);
+        let sent_mib = count * bytes as u64 / (1024 * 1024);
+        let pool = ChildPool::start(cfg.event_backpressure(16)).await.unwrap();
+        for paced in [true, false] {
+            let mut h = pool
+                .run_with(
+                    "paced",
+                    json!({ "count": count, "bytes": bytes, "paced": paced }),
+                    RunOptions::default().with_events(),
+                )
+                .await
+                .unwrap();
+            let mut events = h.events().expect("asked for events");
+            // The reader is away: the worker's channel fills, then the job waits (or buffers).
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let mut next = 0u64;
+            loop {
+                match events.recv().await {
+                    Ok(JobEvent::Progress { data, .. }) => {
+                        assert_eq!(data["i"], json!(next));
+                        next += 1;
+                    }
+                    Ok(JobEvent::Finished { .. }) | Err(RecvError::Closed) => break,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => panic!("{n} events lost"),
+                }
+            }
+            assert_eq!(next, count, "every progress arrived");
+            let r = h.result().await;
+            let Outcome::Succeeded { value } = &r.outcome else {
+                panic!("{:?}", r.outcome)
+            };
+            if let Some(f) = fallback {
+                assert_eq!(value["fallback"], json!(f), "{value}");
+            }
+            let grew_mib =
+                (value["peak"].as_u64().unwrap() - value["before"].as_u64().unwrap()) / 1024;
+            eprintln!("paced {paced}: the worker grew {grew_mib} MiB, {sent_mib} MiB sent");
+            if paced {
+                assert!(
+                    grew_mib < sent_mib / 2,
+                    "paced: the worker grew by {grew_mib} MiB while {sent_mib} MiB were sent"
+                );
+            } else {
+                assert!(
+                    grew_mib > sent_mib * 3 / 4,
+                    "the control should buffer most of its {sent_mib} MiB: grew {grew_mib} MiB"
+                );
+            }
+        }
+        pool.shutdown(Duration::from_secs(5)).await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_events_nobody_takes_still_times_out() {
     guarded(async {

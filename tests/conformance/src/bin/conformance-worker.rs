@@ -62,6 +62,25 @@ struct FdText {
 }
 
 #[derive(Deserialize)]
+struct Paced {
+    count: u64,
+    bytes: usize,
+    paced: bool,
+}
+
+/// This process's peak resident size so far (`VmHWM`), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[derive(Deserialize)]
 struct Big {
     bytes: usize,
 }
@@ -94,6 +113,19 @@ fn main() {
                 ctx.progress(json!({ "i": i }));
             }
             Ok::<_, JobError>(p.count)
+        })
+        .handler("paced", |p: Paced, ctx: Context| async move {
+            // `count` progress frames of `bytes` each; with `paced`, each awaits `sent()`.
+            // Answers the peak resident size before and after, in KiB.
+            let before = peak_rss_kib();
+            let pad = "x".repeat(p.bytes);
+            for i in 0..p.count {
+                ctx.progress(json!({ "i": i, "pad": &pad }));
+                if p.paced {
+                    ctx.sent().await;
+                }
+            }
+            Ok::<_, JobError>(json!({ "before": before, "peak": peak_rss_kib() }))
         })
         .handler("sleep", |p: Sleep, ctx: Context| async move {
             ctx.sleep(Duration::from_millis(p.ms)).await?;
