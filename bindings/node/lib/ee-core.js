@@ -432,7 +432,9 @@ class ChildPoolJob extends EventEmitter {
     if (cmd !== 'run') throw makeError('InvalidArgument', `unknown command ${JSON.stringify(cmd)}: only "run" exists`);
     const { name } = this.resolver.resolve(jobPath);
     const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
-    const opts = { events: false, key: jp.boundId === undefined ? undefined : String(jp.boundId) };
+    // On this child, as ee-core sends it to that process (it waits while the child is busy;
+    // an `error` event when the child is gone).
+    const opts = { events: false, worker: jp.pid };
     keep(this.pool.run(token, name, toJson(params.length ? params[0] : null, name), JSON.stringify(opts))).then(
       (json) => {
         const r = JSON.parse(json);

@@ -81,7 +81,7 @@ const SIGNALS = { 1: 'SIGHUP', 2: 'SIGINT', 3: 'SIGQUIT', 4: 'SIGILL', 6: 'SIGAB
 const signalName = (n) => SIGNALS[n] || `signal ${n}`;
 
 /** The SDK's own refusals keep their wire name as the code. */
-const SDK_NAMES = new Set(['Cancelled', 'DeadlineExceeded', 'JobNotFound', 'Busy', 'ShuttingDown', 'NoSuchFunction', 'FrameTooLarge', 'PoolGone', 'Exited']);
+const SDK_NAMES = new Set(['Cancelled', 'DeadlineExceeded', 'JobNotFound', 'Busy', 'ShuttingDown', 'NoSuchFunction', 'FrameTooLarge', 'PoolGone', 'Exited', 'NoSuchWorker']);
 
 /** A Rust `Outcome` (JSON object) to `{ok, value}` or `{ok: false, error}`. */
 function fromOutcome(outcome, job, attempts = null) {

@@ -53,6 +53,8 @@ struct RunOpts {
     timeout_ms: Option<u64>,
     attempts: Option<u32>,
     key: Option<String>,
+    /// Pinned to this worker (ee-core's `JobProcess.dispatch` on a pool's child).
+    worker: Option<u32>,
     events: bool,
     /// JavaScript never cancels it by its token (`_runLight`): no slot in the token map.
     uncancellable: bool,
@@ -66,6 +68,7 @@ impl RunOpts {
         ro.timeout = self.timeout_ms.map(ms);
         ro.max_attempts = self.attempts.map(|n| n.max(1));
         ro.key = self.key;
+        ro.worker = self.worker;
         if self.events {
             ro = ro.with_events();
         }

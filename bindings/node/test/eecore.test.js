@@ -117,6 +117,29 @@ describe('ee-core ChildPoolJob', () => {
     assert.ok(alive(task.pid));
   });
 
+  test("a pool child's dispatch runs the job on that child; a gone child's reports NoSuchWorker", async () => {
+    await pool.create(3);
+    const pids = pool.getPids().map(Number);
+    assert.ok(pids.length >= 2, `${pids}`);
+    for (const pid of pids) {
+      const child = pool.getChildByPid(pid);
+      for (let i = 0; i < 3; i++) {
+        const tag = `${pid}-${i}`;
+        const got = new Promise((resolve) => pool.once(`whoami-${tag}`, resolve));
+        child.dispatch('run', './jobs/whoami', { tag });
+        assert.equal((await got).pid, pid, 'ran on the child it was dispatched to');
+      }
+    }
+    const child = pool.getChildByPid(pids[0]);
+    const exited = new Promise((resolve) => child.emitter.once('exit', resolve));
+    await child.kill(0);
+    await exited;
+    const failed = new Promise((resolve) => child.emitter.once('error', resolve));
+    child.dispatch('run', './jobs/whoami', { tag: 'gone' });
+    const e = await failed;
+    assert.equal(e.code, 'NoSuchWorker', e.message);
+  });
+
   test('run; sendToMain reaches the pool; isChildPoolJob() in a pool', async () => {
     const got = new Promise((resolve) => pool.once('to-main-r1', resolve));
     const task = await pool.run('./jobs/tomain', { jobId: 'r1' });

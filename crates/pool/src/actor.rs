@@ -91,6 +91,8 @@ struct Job {
     path: Option<Arc<str>>,
     params: Params,
     key: Option<String>,
+    /// Pinned to this worker (`RunOptions::worker`).
+    worker: Option<u32>,
     timeout: Option<Duration>,
     max_attempts: u32,
     attempts: Vec<Attempt>,

@@ -32,6 +32,10 @@ pub struct RunOptions {
     /// [`MAX_KEY_BYTES`]; a pool remembers at most [`MAX_BINDINGS`](crate::MAX_BINDINGS) keys,
     /// forgetting the least recently used past that: such a key is bound again at its next job).
     pub key: Option<String>,
+    /// Runs the job on this worker only (by pid; ee-core's `JobProcess.dispatch`): it waits
+    /// while that worker is busy, has one attempt, and fails with `NoSuchWorker` when the
+    /// worker is gone or takes no more jobs (draining, stopping). Set, it overrides `key`.
+    pub worker: Option<u32>,
     /// Keep a per-job event stream ([`JobHandle::events`](crate::JobHandle::events)).
     pub events: bool,
     /// Called with the worker's pid each time the job is given to a worker, before its run
@@ -92,6 +96,13 @@ impl RunOptions {
     #[must_use]
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.key = Some(key.into());
+        self
+    }
+
+    /// Runs the job on the worker `pid` only (see [`worker`](Self::worker)).
+    #[must_use]
+    pub fn on_worker(mut self, pid: u32) -> Self {
+        self.worker = Some(pid);
         self
     }
 

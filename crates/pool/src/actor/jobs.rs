@@ -16,8 +16,9 @@ use crate::types::{Attempt, JobEvent, JobId, JobResult, RecycleReason, WorkerSta
 
 impl Actor {
     pub(super) fn on_submit(&mut self, s: Submission) {
-        // Descriptors can be passed once: such a job has one attempt.
-        let one_attempt = !s.fds.is_empty();
+        // Descriptors can be passed once, and a pinned job's worker cannot run it again after
+        // it died: such a job has one attempt.
+        let one_attempt = !s.fds.is_empty() || s.opts.worker.is_some();
         let fds_optional = s.opts.fds_optional;
         let job = Job {
             id: s.id,
@@ -25,6 +26,7 @@ impl Actor {
             path: s.path,
             params: s.params,
             key: s.opts.key,
+            worker: s.opts.worker,
             on_start: s.opts.on_start,
             timeout: s.opts.timeout.or(self.cfg.job_timeout),
             max_attempts: if one_attempt {
@@ -144,6 +146,13 @@ impl Actor {
         self.maybe_stop_workers();
     }
 
+    /// Whether worker `pid` exists and will take jobs (it starts or is ready).
+    fn takes_jobs(&self, pid: u32) -> bool {
+        self.workers
+            .get(&pid)
+            .is_some_and(|w| matches!(w.state, WorkerState::Starting | WorkerState::Ready))
+    }
+
     /// The worker bound to `key`, binding one (chosen by the algorithm) when there is none.
     pub(super) fn binding(&mut self, key: &str) -> Option<u32> {
         if let Some(pid) = self.bindings.get(key) {
@@ -191,12 +200,25 @@ impl Actor {
             if self.free_capacity() == 0 {
                 break;
             }
-            let pinned = match self.queue[i].key.clone() {
-                Some(key) => match self.binding(&key) {
-                    Some(pid) => Some(pid),
-                    None => break, // no ready worker at all
-                },
-                None => None,
+            let pinned = if let Some(pid) = self.queue[i].worker {
+                if !self.takes_jobs(pid) {
+                    if let Some(job) = self.queue.remove(i) {
+                        let message = format!(
+                            "the pool has no worker with pid {pid} that takes jobs (it is gone, draining or stopping)"
+                        );
+                        self.finish(job, failed("NoSuchWorker", message));
+                    }
+                    continue;
+                }
+                Some(pid)
+            } else {
+                match self.queue[i].key.clone() {
+                    Some(key) => match self.binding(&key) {
+                        Some(pid) => Some(pid),
+                        None => break, // no ready worker at all
+                    },
+                    None => None,
+                }
             };
             let workers = &self.workers;
             let eligible = |id: &TargetId| {
