@@ -19,6 +19,27 @@ fn slow() {
     std::thread::sleep(Duration::from_micros(20));
 }
 
+/// Reads a run's events to its end, checking that progress `{i}` comes for i = 0, 1, … with
+/// nothing lost; calls `each` after each one. Answers how many came.
+async fn progress_in_order(
+    mut events: tokio::sync::broadcast::Receiver<JobEvent>,
+    each: impl Fn(),
+) -> u64 {
+    let mut next = 0u64;
+    loop {
+        match events.recv().await {
+            Ok(JobEvent::Progress { data, .. }) => {
+                assert_eq!(data["i"], json!(next));
+                next += 1;
+                each();
+            }
+            Ok(JobEvent::Finished { .. }) | Err(RecvError::Closed) => return next,
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => panic!("{n} events lost"),
+        }
+    }
+}
+
 fn sdk_jobs(limit: usize) -> ChildJob {
     ChildJob::new(
         ChildJobConfig::with_jobs_dir(offload_conformance::jobs_dir())
@@ -130,22 +151,8 @@ async fn a_pool_run_delivers_every_event_to_a_slow_reader() {
             .await
             .unwrap();
         for h in [&mut a, &mut b] {
-            let mut events = h.events().expect("asked for events");
-            let mut next = 0u64;
-            loop {
-                match events.recv().await {
-                    Ok(JobEvent::Progress { data, .. }) => {
-                        assert_eq!(data["i"], json!(next));
-                        next += 1;
-                        slow();
-                    }
-                    Ok(JobEvent::Finished { .. }) => break,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => panic!("{n} events lost"),
-                    Err(RecvError::Closed) => break,
-                }
-            }
-            assert_eq!(next, count);
+            let events = h.events().expect("asked for events");
+            assert_eq!(progress_in_order(events, slow).await, count);
         }
         assert_eq!(
             a.result().await.outcome,
@@ -210,22 +217,11 @@ async fn paced_job_stays_bounded(cfg: PoolConfig, fallback: Option<bool>) {
                 )
                 .await
                 .unwrap();
-            let mut events = h.events().expect("asked for events");
+            let events = h.events().expect("asked for events");
             // The reader is away: the worker's channel fills, then the job waits (or buffers).
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            let mut next = 0u64;
-            loop {
-                match events.recv().await {
-                    Ok(JobEvent::Progress { data, .. }) => {
-                        assert_eq!(data["i"], json!(next));
-                        next += 1;
-                    }
-                    Ok(JobEvent::Finished { .. }) | Err(RecvError::Closed) => break,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(n)) => panic!("{n} events lost"),
-                }
-            }
-            assert_eq!(next, count, "every progress arrived");
+            let got = progress_in_order(events, || {}).await;
+            assert_eq!(got, count, "every progress arrived");
             let r = h.result().await;
             let Outcome::Succeeded { value } = &r.outcome else {
                 panic!("{:?}", r.outcome)
