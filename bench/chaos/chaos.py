@@ -237,23 +237,33 @@ def main():
 
     # 1. every acknowledged job ends (bounded wait).
     # A job that never ends is told from a queue that drains slowly by progress: the wait ends
-    # when no job has ended for 60 s (or after 30 min in all).
+    # when no pending job has moved (ended, or changed state or attempt) for 60 s, or after
+    # 30 min in all. Ends alone are not progress enough: with one job in flight per worker the
+    # tail is the jobs that fail on purpose, retried round-robin, and none of them may reach its
+    # last attempt for minutes (seed 23, concurrency 1: 886 such jobs, no end for 60 s).
     records = {}
     deadline = time.monotonic() + 1800
-    last_end = time.monotonic()
+    last_move = time.monotonic()
     pending = dict(acked)
-    while pending and time.monotonic() < deadline and time.monotonic() - last_end < 60:
-        before = len(pending)
+    seen = {}  # tag -> (state, attempt) at the last poll
+    while pending and time.monotonic() < deadline and time.monotonic() - last_move < 60:
+        moved = False
         for tag, jid in list(pending.items()):
             try:
                 status, rec = http("GET", nodes[0].url + f"/v1/jobs/{jid}")
             except OSError:
                 continue
-            if status == 200 and rec["state"] in FINAL:
+            if status != 200:
+                continue
+            now = (rec["state"], rec.get("attempt"))
+            if seen.get(tag) != now:
+                seen[tag] = now
+                moved = True
+            if rec["state"] in FINAL:
                 records[tag] = rec
                 del pending[tag]
-        if len(pending) < before:
-            last_end = time.monotonic()
+        if moved:
+            last_move = time.monotonic()
         if pending:
             print(f"chaos: {len(pending)} jobs still to end", flush=True)
             time.sleep(2)
