@@ -433,9 +433,10 @@ class ChildPoolJob extends EventEmitter {
     const { name } = this.resolver.resolve(jobPath);
     const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
     // On this child, as ee-core sends it to that process (it waits while the child is busy;
-    // an `error` event when the child is gone).
-    const opts = { events: false, worker: jp.pid };
-    keep(this.pool.run(token, name, toJson(params.length ? params[0] : null, name), JSON.stringify(opts))).then(
+    // an `error` event when the child is gone), with every argument as ee-core's jobParams.
+    const args = toJson(params, name, 'arguments');
+    const opts = `{"events":false,"worker":${Number(jp.pid)},"args":${args}}`;
+    keep(this.pool.run(token, name, toJson(params.length ? params[0] : null, name), opts)).then(
       (json) => {
         const r = JSON.parse(json);
         const err = r.error ? makeError(r.error.code, r.error.message, { job: name }) : fromOutcome(r.outcome, name).error;

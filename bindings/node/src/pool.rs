@@ -55,6 +55,8 @@ struct RunOpts {
     key: Option<String>,
     /// Pinned to this worker (ee-core's `JobProcess.dispatch` on a pool's child).
     worker: Option<u32>,
+    /// Positional arguments (ee-core's `jobParams` of that dispatch).
+    args: Option<Vec<serde_json::Value>>,
     events: bool,
     /// JavaScript never cancels it by its token (`_runLight`): no slot in the token map.
     uncancellable: bool,
@@ -69,6 +71,7 @@ impl RunOpts {
         ro.max_attempts = self.attempts.map(|n| n.max(1));
         ro.key = self.key;
         ro.worker = self.worker;
+        ro.args = self.args;
         if self.events {
             ro = ro.with_events();
         }

@@ -130,6 +130,10 @@ describe('ee-core ChildPoolJob', () => {
         assert.equal((await got).pid, pid, 'ran on the child it was dispatched to');
       }
     }
+    // Every argument reaches the job, as ee-core's jobParams: new Sum(2, 3), handle(2, 3).
+    const summed = new Promise((resolve) => pool.once('sum-2-3', resolve));
+    pool.getChildByPid(pids[1]).dispatch('run', './jobs/sum', 2, 3);
+    assert.deepEqual(await summed, { sum: 5, made: [2, 3], pid: pids[1] });
     const child = pool.getChildByPid(pids[0]);
     const exited = new Promise((resolve) => child.emitter.once('exit', resolve));
     await child.kill(0);

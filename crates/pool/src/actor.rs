@@ -93,6 +93,8 @@ struct Job {
     key: Option<String>,
     /// Pinned to this worker (`RunOptions::worker`).
     worker: Option<u32>,
+    /// Positional arguments (`RunOptions::args`).
+    args: Option<Vec<serde_json::Value>>,
     timeout: Option<Duration>,
     max_attempts: u32,
     attempts: Vec<Attempt>,

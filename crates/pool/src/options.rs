@@ -36,6 +36,10 @@ pub struct RunOptions {
     /// while that worker is busy, has one attempt, and fails with `NoSuchWorker` when the
     /// worker is gone or takes no more jobs (draining, stopping). Set, it overrides `key`.
     pub worker: Option<u32>,
+    /// Positional arguments for the job (ee-core's `jobParams`: its class is made with
+    /// `new Job(...args)` and `handle(...args)` is called; the Node SDK's legacy form). Sent
+    /// beside `params`, in the same frame (bounded by the frame limit).
+    pub args: Option<Vec<serde_json::Value>>,
     /// Keep a per-job event stream ([`JobHandle::events`](crate::JobHandle::events)).
     pub events: bool,
     /// Called with the worker's pid each time the job is given to a worker, before its run

@@ -65,6 +65,8 @@ pub struct RunRef<'a, I: Serialize = PrefixedId, P: Serialize + ?Sized = Value> 
     path: Option<&'a str>,
     params: &'a P,
     #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<&'a [Value]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     deadline: Option<u64>,
 }
 
@@ -77,8 +79,16 @@ impl<'a, I: Serialize, P: Serialize + ?Sized> RunRef<'a, I, P> {
             job,
             path: None,
             params,
+            args: None,
             deadline: None,
         }
+    }
+
+    /// Sets (or clears) the positional arguments (ee-core's `jobParams`).
+    #[must_use]
+    pub fn with_args(mut self, args: Option<&'a [Value]>) -> Self {
+        self.args = args;
+        self
     }
 
     /// Sets (or clears) the resolved absolute path.
@@ -108,17 +118,20 @@ mod tests {
             prefix: "j",
             n: u64::MAX,
         };
-        for (path, deadline) in [
-            (None, None),
-            (Some("/a b/c.js"), None),
-            (None, Some(1_700_000_000_123)),
-            (Some("/x.py"), Some(5)),
+        let args = [serde_json::json!(1), serde_json::json!({"b": [2]})];
+        for (path, deadline, args) in [
+            (None, None, None),
+            (Some("/a b/c.js"), None, Some(&args[..])),
+            (None, Some(1_700_000_000_123), None),
+            (Some("/x.py"), Some(5), Some(&args[..])),
         ] {
             let borrowed = RunRef::new(id, "dir/job", &params)
                 .with_path(path)
+                .with_args(args)
                 .with_deadline(deadline);
             let mut owned = Run::new(id.to_string(), "dir/job", params.clone());
             owned.path = path.map(str::to_owned);
+            owned.args = args.map(<[Value]>::to_vec);
             owned.deadline = deadline;
             let owned = ToWorker::Run(owned);
             let frame = encode(&borrowed, 4096).unwrap();

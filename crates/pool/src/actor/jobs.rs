@@ -27,6 +27,7 @@ impl Actor {
             params: s.params,
             key: s.opts.key,
             worker: s.opts.worker,
+            args: s.opts.args,
             on_start: s.opts.on_start,
             timeout: s.opts.timeout.or(self.cfg.job_timeout),
             max_attempts: if one_attempt {
@@ -146,6 +147,21 @@ impl Actor {
         self.maybe_stop_workers();
     }
 
+    /// Worker `pid` is gone: the queued jobs pinned to it fail now (`dispatch` would find
+    /// them only once a slot is free).
+    pub(super) fn fail_pinned_to(&mut self, pid: u32) {
+        if !self.queue.iter().any(|j| j.worker == Some(pid)) {
+            return;
+        }
+        let (gone, kept): (Vec<Job>, Vec<Job>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|j| j.worker == Some(pid));
+        self.queue = kept.into();
+        for job in gone {
+            self.finish(job, no_such_worker(pid));
+        }
+    }
+
     /// Whether worker `pid` exists and will take jobs (it starts or is ready).
     fn takes_jobs(&self, pid: u32) -> bool {
         self.workers
@@ -203,10 +219,7 @@ impl Actor {
             let pinned = if let Some(pid) = self.queue[i].worker {
                 if !self.takes_jobs(pid) {
                     if let Some(job) = self.queue.remove(i) {
-                        let message = format!(
-                            "the pool has no worker with pid {pid} that takes jobs (it is gone, draining or stopping)"
-                        );
-                        self.finish(job, failed("NoSuchWorker", message));
+                        self.finish(job, no_such_worker(pid));
                     }
                     continue;
                 }
@@ -293,6 +306,7 @@ impl Actor {
                 job.params.to_value(),
             );
             run.path = job.path.as_deref().map(str::to_owned);
+            run.args = job.args.clone();
             run.deadline = job.timeout.map(offload_process::timer::epoch_ms_in);
             run.streams = job.streams;
             let fds = std::mem::take(&mut job.fds);
@@ -310,6 +324,7 @@ impl Actor {
         // params, no `String` for the id); `dispatch` writes every worker's batch at its end.
         let run = RunRef::new(wire_id(job.id), &job.name, &job.params)
             .with_path(job.path.as_deref())
+            .with_args(job.args.as_deref())
             .with_deadline(job.timeout.map(offload_process::timer::epoch_ms_in));
         let sent = match self.workers.get(&pid) {
             Some(w) => match w.process.queue(&run) {
@@ -435,4 +450,12 @@ impl Actor {
             self.queue.push_front(job);
         }
     }
+}
+
+/// The end of a job pinned to worker `pid` that will never take it.
+fn no_such_worker(pid: u32) -> Outcome {
+    failed(
+        "NoSuchWorker",
+        format!("the pool has no worker with pid {pid} that takes jobs (it is gone, draining or stopping)"),
+    )
 }

@@ -258,6 +258,7 @@ impl Actor {
             self.slots[w.index] = None;
         }
         self.bindings.forget_worker(pid);
+        self.fail_pinned_to(pid);
         let expected = matches!(
             w.leaving,
             Some(Leaving::Recycled | Leaving::Shutdown | Leaving::Killed)
