@@ -61,6 +61,16 @@ def test_refusals_are_typed_and_name_the_job(pool: offload.Pool) -> None:
     assert pool.run("echo", 3)["params"] == 3
 
 
+def test_an_affinity_key_is_bounded_in_bytes(pool: offload.Pool) -> None:
+    # 1 KiB of UTF-8 at most (the pool's MAX_KEY_BYTES): 1024 two-byte characters are 2048.
+    for key in ("k" * 1025, "é" * 1024):
+        with pytest.raises(offload.InvalidArgument, match="MAX_KEY_BYTES"):
+            pool.run("echo", 1, key=key)
+    a = pool.run("echo", 2, key="k" * 1024)
+    b = pool.run("echo", 3, key="k" * 1024)
+    assert a["pid"] == b["pid"]
+
+
 def test_a_size_above_max_workers_is_refused_naming_the_limit(pool: offload.Pool) -> None:
     # resize(10**9) used to grow the pool's slot table to a billion entries (12 GB, a hang).
     assert offload.MAX_WORKERS == 1024
