@@ -60,13 +60,15 @@ class Channel {
     this.bound = Infinity;
     this.unread = -1; // frames of the latest read not dispatched yet (-1: unknown, or several)
     this.flushNow = () => this.drain();
+    // The pipe under process.send, for its write queue (`unsent`), on either path.
+    this.pipe = this.low ? this.low.pipe : channelHandle();
     if (this.low) this.watchReads();
   }
 
   /** Bytes queued and not yet handed to the kernel: this tick's frames, and the pipe's own
    * write queue (what the supervisor has not read yet once the socket is full). */
   unsent() {
-    const pipe = this.low ? this.low.pipe : channelHandle();
+    const pipe = this.pipe;
     const queued = pipe && typeof pipe.writeQueueSize === 'number' ? pipe.writeQueueSize : 0;
     return this.text.length + queued;
   }
