@@ -140,3 +140,37 @@ async fn a_run_pinned_to_a_missing_or_dying_worker_fails_with_no_such_worker_onc
     })
     .await;
 }
+
+/// Positional arguments ride in the run's frame: past the frame limit (16 MiB by default) the
+/// job fails with `FrameTooLarge` before any worker gets it, and the pool goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn args_past_the_frame_limit_fail_the_job_with_frame_too_large() {
+    guarded(async {
+        let pool = ChildPool::start(rust_pool(1, 1)).await.unwrap();
+        let pid = pool.pids()[0];
+        let mut opts = RunOptions::default().on_worker(pid);
+        opts.args = Some(vec![json!("x".repeat(17 * 1024 * 1024))]);
+        let r = pool
+            .run_with("echo", json!(1), opts)
+            .await
+            .unwrap()
+            .result()
+            .await;
+        assert!(
+            matches!(&r.outcome, Outcome::Failed { name, .. } if name == "FrameTooLarge"),
+            "{:?}",
+            r.outcome
+        );
+        assert_eq!(pool.pids(), [pid], "the worker was not touched");
+        let ok = pool
+            .run_with("echo", json!(2), RunOptions::default().on_worker(pid))
+            .await
+            .unwrap()
+            .result()
+            .await;
+        assert!(ok.outcome.is_success(), "{:?}", ok.outcome);
+        pool.shutdown(Duration::from_secs(5)).await;
+        assert_all_gone(&[pid]).await;
+    })
+    .await;
+}
