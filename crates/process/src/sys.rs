@@ -245,21 +245,52 @@ pub(crate) fn dying(pid: u32) -> bool {
     proc_stat(pid).is_none_or(|s| !s.live || s.exiting)
 }
 
-/// The last pid the system created (in this pid namespace), from `/proc/loadavg`.
+/// The last pid the system created (in this pid namespace).
 ///
 /// A pool asks this each time a worker becomes idle (`Containment::may_have_leftovers`), so
 /// the file stays open (one descriptor per supervisor process, close-on-exec) and each call
-/// is one `pread`, not an open, a read and a close.
+/// is one `pread`, not an open, a read and a close. The file is `/proc/sys/kernel/ns_last_pid`
+/// (the number alone: ≈ 0.7 µs a read here, against ≈ 0.95 µs for `/proc/loadavg`, whose
+/// whole line the kernel formats each time), else `/proc/loadavg`'s fifth field where `/proc/sys`
+/// is not readable (some containers mask it). Both give the same number: the pid namespace's
+/// last allocated pid, as the reading task sees it.
 pub(crate) fn last_pid() -> Option<u32> {
-    use std::os::unix::fs::FileExt;
-    static LOADAVG: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    let file = LOADAVG
-        .get_or_init(|| std::fs::File::open("/proc/loadavg").ok())
-        .as_ref()?;
-    let mut buf = [0u8; 128];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    let text = std::str::from_utf8(&buf[..n]).ok()?;
-    text.split_whitespace().nth(4)?.parse().ok()
+    static SOURCE: std::sync::OnceLock<Option<LastPid>> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(LastPid::open).as_ref()?.read()
+}
+
+/// Where [`last_pid`] reads.
+enum LastPid {
+    /// `/proc/sys/kernel/ns_last_pid`: the number and a line break.
+    NsLastPid(std::fs::File),
+    /// `/proc/loadavg`: the pid is the fifth field.
+    LoadAvg(std::fs::File),
+}
+
+impl LastPid {
+    const NS_LAST_PID: &str = "/proc/sys/kernel/ns_last_pid";
+
+    fn open() -> Option<Self> {
+        if let Ok(f) = std::fs::File::open(Self::NS_LAST_PID) {
+            let source = Self::NsLastPid(f);
+            if source.read().is_some() {
+                return Some(source);
+            }
+        }
+        std::fs::File::open("/proc/loadavg").ok().map(Self::LoadAvg)
+    }
+
+    fn read(&self) -> Option<u32> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 128];
+        let (file, field) = match self {
+            Self::NsLastPid(f) => (f, 0),
+            Self::LoadAvg(f) => (f, 4),
+        };
+        let n = file.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        text.split_whitespace().nth(field)?.parse().ok()
+    }
 }
 
 /// Whether `pid` is a live process (a zombie counts as gone), from `/proc`.
@@ -319,5 +350,24 @@ mod tests {
         assert!(dying(u32::MAX));
         assert_eq!(proc_stat(u32::MAX), None);
         assert!(last_pid().unwrap() > 0);
+    }
+
+    #[test]
+    fn both_sources_of_the_last_pid_agree_and_a_spawn_moves_them() {
+        let ns = std::fs::File::open(LastPid::NS_LAST_PID).map(LastPid::NsLastPid);
+        let loadavg = LastPid::LoadAvg(std::fs::File::open("/proc/loadavg").unwrap());
+        let before = loadavg.read().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let spawned = child.id();
+        child.wait().unwrap();
+        // Other tests may create processes meanwhile: at least this child's pid, or a later one
+        // (or the counter wrapped: then it is below `before`).
+        let after = loadavg.read().unwrap();
+        assert!(after >= spawned || after < before, "{before} {spawned} {after}");
+        if let Ok(ns) = ns {
+            // Read back to back, a process created between the two reads moves the second.
+            let (a, b, c) = (loadavg.read().unwrap(), ns.read().unwrap(), loadavg.read().unwrap());
+            assert!(a <= b && b <= c || c < a, "{a} {b} {c}");
+        }
     }
 }
