@@ -135,6 +135,10 @@ export interface RunOptions {
    * MAX_KEY_BYTES bytes of UTF-8; a pool remembers at most MAX_BINDINGS keys, forgetting the
    * least recently used past that (such a key is bound again at its next job). */
   key?: string;
+  /** Runs the job on this worker only (its pid, from `pids()` or `workers()`): it waits while
+   * that worker is busy, has one attempt, and rejects with NoSuchWorkerError when the worker is
+   * not one of the pool's, exits, or stops taking jobs (recycling, shutdown). Overrides `key`. */
+  worker?: number;
   /** Aborting cancels the job (queued: at once; running: `cancel`, then its worker is killed). */
   signal?: AbortSignal;
   onProgress?: (data: unknown, info: { pid: number; job: string }) => void;

@@ -33,6 +33,13 @@ function workers(name, v, least = 0) {
   return v;
 }
 
+/** A worker's pid: an integer from 1 to 2^32-1 (or undefined). */
+function workerPid(name, v) {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || v < 1 || v > 0xffffffff) throw bad(name, 'a worker\'s pid (an integer from 1 to 4294967295)', v);
+  return v;
+}
+
 /** Milliseconds, 0 to 2^31-1 (or undefined). */
 function duration(name, v) {
   if (v === undefined || v === null) return undefined;
@@ -76,4 +83,4 @@ function affinityKey(job, key) {
   }
 }
 
-module.exports = { affinityKey, whole, positive, workers, duration, abortSignal, callback, checkOptions, MAX_MS, MAX_WORKERS };
+module.exports = { affinityKey, whole, positive, workers, workerPid, duration, abortSignal, callback, checkOptions, MAX_MS, MAX_WORKERS };

@@ -7,7 +7,7 @@ const native = require('./native');
 const { makeError, fromOutcome, fromNative, toJson } = require('./errors');
 const { PathResolver } = require('./paths');
 const { EventStream, eventsLost } = require('./events');
-const { affinityKey, positive, whole, workers, duration, abortSignal, callback, checkOptions } = require('./options');
+const { affinityKey, positive, whole, workers, workerPid, duration, abortSignal, callback, checkOptions } = require('./options');
 const { keep, hold } = require('./keepalive');
 const { healthConfig, killOptions, fdNumbers } = require('./controls');
 
@@ -17,7 +17,7 @@ const POOL_OPTIONS = [
   'queueBound', 'failFast', 'env', 'startTimeout', 'healthInterval', 'maxRestarts', 'restartWindow', 'node',
   'memoryLimit', 'cpuSeconds', 'poisonAfter', 'pingInterval', 'pingTimeout',
 ];
-const RUN_OPTIONS = ['timeout', 'retries', 'key', 'signal', 'onProgress', 'events', 'fds'];
+const RUN_OPTIONS = ['timeout', 'retries', 'key', 'worker', 'signal', 'onProgress', 'events', 'fds'];
 
 /** One job submitted to a pool: an EventEmitter ('started', 'progress', 'event', 'retrying',
  * 'finished') and an async iterator over the same events; `result` settles with the job. */
@@ -280,7 +280,7 @@ class ChildPool extends EventEmitter {
    * Submit a job; returns its Task at once (events, cancel, `result`).
    * @param {string} job a job name in the jobs folder, or a path inside it
    * @param {unknown} params JSON-serialisable
-   * @param {{timeout?: number, retries?: number, key?: string, signal?: AbortSignal, onProgress?: Function}} [opts]
+   * @param {{timeout?: number, retries?: number, key?: string, worker?: number, signal?: AbortSignal, onProgress?: Function}} [opts]
    */
   submit(job, params, opts = {}) {
     const token = (this.nextToken = (this.nextToken + 1) >>> 0 || 1);
@@ -307,6 +307,7 @@ class ChildPool extends EventEmitter {
         timeoutMs: duration('timeout', opts.timeout),
         attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
         key: opts.key,
+        worker: workerPid('worker', opts.worker),
         events: opts.events !== false,
       };
       if (opts.fds !== undefined) fds = fdNumbers(opts.fds, name);
@@ -449,13 +450,16 @@ class ChildPool extends EventEmitter {
       name = this._jobName(job);
       const paramsJson = toJson(params, name);
       if (opts.key !== undefined) affinityKey(name, opts.key);
-      // Without timeout, retries or key (the usual case) the options are always the same text.
+      // Without timeout, retries, key or worker (the usual case) the options are always the
+      // same text.
       const runOpts = opts.timeout === undefined && opts.retries === undefined && opts.key === undefined
+        && opts.worker === undefined
         ? LIGHT_OPTS
         : JSON.stringify({
           timeoutMs: duration('timeout', opts.timeout),
           attempts: opts.retries === undefined ? undefined : whole('retries', opts.retries) + 1,
           key: opts.key,
+          worker: workerPid('worker', opts.worker),
           events: false,
           uncancellable: true,
         });

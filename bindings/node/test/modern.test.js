@@ -214,6 +214,39 @@ describe('ChildPool', () => {
     assert.equal(await pool.run('pid', null, { key: 'u'.repeat(1024) }), await pool.run('pid', null, { key: 'u'.repeat(1024) }));
   });
 
+  test('worker: a run pinned to a worker runs there, waits while it is busy, and fails with NoSuchWorker without it', async () => {
+    const pids = pool.pids();
+    assert.equal(pids.length, 2);
+    for (const pid of pids) {
+      assert.equal(await pool.run('pid', null, { worker: pid }), pid);
+      assert.equal(await pool.run('pid', null, { worker: pid, events: false }), pid);
+      assert.equal(await pool.submit('pid', null, { worker: pid }).result, pid);
+    }
+    // Busy: the pinned run waits for that worker (the other one is idle all along).
+    const [a] = pids;
+    const order = [];
+    const slow = pool.run('slow', { ms: 300 }, { worker: a }).then(() => order.push('slow'));
+    const pinned = pool.run('pid', null, { worker: a }).then((pid) => order.push(pid));
+    await Promise.all([slow, pinned]);
+    assert.deepEqual(order, ['slow', a]);
+    // Not one of the pool's workers: refused when it is dispatched, typed.
+    await assert.rejects(pool.run('pid', null, { worker: process.pid }), (e) =>
+      e instanceof offload.NoSuchWorkerError && e.code === 'NoSuchWorker' && e.job === 'pid');
+    await assert.rejects(pool.run('pid', null, { worker: process.pid, events: false }), (e) => e.code === 'NoSuchWorker');
+    for (const worker of [0, -1, 1.5, '12', 2 ** 32, NaN]) {
+      await assert.rejects(pool.run('pid', null, { worker }), (e) => e.code === 'InvalidArgument' && /"worker"/.test(e.message), String(worker));
+      await assert.rejects(pool.run('pid', null, { worker, events: false }), (e) => e.code === 'InvalidArgument', String(worker));
+    }
+    // Its worker gone while the run waited for it: NoSuchWorker, not a run elsewhere.
+    const held = pool.run('slow', { ms: 60000 }, { worker: a });
+    const queued = pool.run('pid', null, { worker: a });
+    await until(async () => (await pool.workers()).some((w) => w.pid === a && w.jobs === 1), 10000, 'the slow job runs');
+    assert.equal(await pool.killWorker(a, { mode: 'hard', grace: 200 }), true);
+    await assert.rejects(held, (e) => e.code !== undefined);
+    await assert.rejects(queued, (e) => e.code === 'NoSuchWorker' && /worker/.test(e.message));
+    await until(() => pool.pids().length === 2 && !pool.pids().includes(a), 20000, 'the worker replaced');
+  });
+
   test('retries: a crash is retried and the attempts are reported', async () => {
     await assert.rejects(pool.run('segv', {}, { retries: 1 }), (e) => e.code === 'Crashed' && e.attempts.length === 2);
   });

@@ -8,6 +8,7 @@ async function modern(): Promise<void> {
   const pool = await ChildPool.start({ jobs: './jobs', min: 2, max: 4, algorithm: 'leastLoad', timeout: 5000, retries: 1, recycle: { jobs: 100 } });
   const ac = new AbortController();
   const n: number = await pool.run<number>('double', { n: 2 }, { timeout: 1000, signal: ac.signal, key: 'user-1' });
+  const pinned: number = await pool.run<number>('pid', null, { worker: pool.pids()[0] });
   const task: Task<string> = pool.submit<string>('resize', { w: 1 });
   task.on('progress', (d: unknown) => void d);
   for await (const ev of task) if (ev.type === 'progress') void ev.data;

@@ -23,6 +23,8 @@ struct RunOpts {
     timeout_ms: Option<u64>,
     attempts: Option<u32>,
     key: Option<String>,
+    /// Pinned to this worker (by pid).
+    worker: Option<u32>,
 }
 
 /// A kill mode by name, with its grace.
@@ -94,6 +96,7 @@ impl NativePool {
         ro.timeout = o.timeout_ms.map(ms);
         ro.max_attempts = o.attempts.map(|n| n.max(1));
         ro.key = o.key;
+        ro.worker = o.worker;
         if track_start || on_progress.is_some() || on_event.is_some() {
             ro = ro.with_events();
         }

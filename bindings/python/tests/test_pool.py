@@ -248,3 +248,32 @@ def test_job_events_reach_on_event_in_order_before_the_end(pool: offload.Pool) -
     seen.clear()
     assert pool.submit("events", {"n": 1}, on_event=event).result() == "ok"
     assert seen == [("step", {"i": 0}), ("last", None)]
+
+
+def test_a_run_pinned_to_a_worker_runs_there_or_raises_no_such_worker() -> None:
+    with offload.Pool(JOBS, min=2, max=2, retries=0, cancel_grace=0.2) as p:
+        until(lambda: len(p.pids()) == 2, "two workers")
+        pids = p.pids()
+        for pid in pids:
+            assert p.run("echo", 1, worker=pid)["pid"] == pid
+            assert p.submit("echo", 2, worker=pid).result()["pid"] == pid
+            assert asyncio.run(p.run_async("echo", 3, worker=pid))["pid"] == pid
+        # Not one of the pool's workers: refused when dispatched, typed, naming the job.
+        with pytest.raises(offload.NoSuchWorker, match="echo"):
+            p.run("echo", 1, worker=os.getpid())
+        for bad in (0, -1, True, 1.5, "12", 2**32):
+            with pytest.raises(offload.InvalidArgument, match="worker"):
+                p.run("echo", 1, worker=bad)  # type: ignore[arg-type]
+        # Busy: a pinned run waits for its worker; the worker gone first: NoSuchWorker.
+        a = pids[0]
+        spinning = p.submit("spin", None, worker=a)
+        waiting = p.submit("echo", 4, worker=a)
+        until(lambda: any(w["pid"] == a and w["in_flight"] == 1 for w in p.health()), "spin runs")
+        time.sleep(0.1)
+        assert not waiting.done()
+        p.kill_worker(a, "hard", grace=0.2)
+        with pytest.raises(offload.Killed):
+            spinning.result(timeout=30)
+        with pytest.raises(offload.NoSuchWorker, match="worker"):
+            waiting.result(timeout=30)
+        until(lambda: len(p.pids()) == 2 and a not in p.pids(), "the worker replaced")

@@ -363,10 +363,17 @@ mod tests {
         // Other tests may create processes meanwhile: at least this child's pid, or a later one
         // (or the counter wrapped: then it is below `before`).
         let after = loadavg.read().unwrap();
-        assert!(after >= spawned || after < before, "{before} {spawned} {after}");
+        assert!(
+            after >= spawned || after < before,
+            "{before} {spawned} {after}"
+        );
         if let Ok(ns) = ns {
             // Read back to back, a process created between the two reads moves the second.
-            let (a, b, c) = (loadavg.read().unwrap(), ns.read().unwrap(), loadavg.read().unwrap());
+            let (a, b, c) = (
+                loadavg.read().unwrap(),
+                ns.read().unwrap(),
+                loadavg.read().unwrap(),
+            );
             assert!(a <= b && b <= c || c < a, "{a} {b} {c}");
         }
     }

@@ -186,7 +186,9 @@ class PoolGone(OffloadError):
 
 
 class NoSuchWorker(OffloadError):
-    """``kill_worker`` was given a pid that is not one of the pool's workers."""
+    """A pid that is not one of the pool's workers: given to ``kill_worker``, or a run pinned
+    (``worker=``) to a worker that is not the pool's, or that exited or stopped taking jobs
+    before the run started."""
 
     code = "NoSuchWorker"
 
@@ -275,6 +277,9 @@ def from_outcome(
             # Never ran: the pool shut down or was killed while it waited (as a run that
             # comes after: the same exception).
             return ShuttingDown(f"job {job!r}: {message}", **kw)
+        if name == "NoSuchWorker" and not outcome.get("stack"):
+            # Never ran: pinned to a worker the pool does not have (any more).
+            return NoSuchWorker(f"job {job!r}: {message}", **kw)
         return JobFailed(
             f"job {job!r} raised {name}: {message}",
             error_name=name,

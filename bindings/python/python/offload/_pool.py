@@ -143,6 +143,7 @@ class Pool:
         timeout: Optional[float],
         attempts: Optional[int],
         key: Optional[str],
+        worker: Optional[int],
         on_progress: Optional[Callable[[Any], object]] = None,
         on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Callable[[Callable[[str], None]], _native.NativeRun]:
@@ -154,6 +155,7 @@ class Pool:
                 "timeout_ms": ms("timeout", timeout),
                 "attempts": count("attempts", attempts, 1),
                 "key": key,
+                "worker": None if worker is None else _pid(worker, "worker"),
             }
         )
 
@@ -187,6 +189,7 @@ class Pool:
         timeout: Optional[float] = None,
         attempts: Optional[int] = None,
         key: Optional[str] = None,
+        worker: Optional[int] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
         on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Any:
@@ -194,8 +197,13 @@ class Pool:
         error of any other end. Blocks without holding the GIL; Ctrl-C cancels the run.
         ``on_progress(data)`` gets each value the job reports with ``ctx.progress``, and
         ``on_event(name, data)`` each event it emits with ``ctx.emit``, in order, all before
-        the run ends, on the extension's delivery thread (keep them short)."""
-        start = self._start(name, params, timeout, attempts, key, on_progress, on_event)
+        the run ends, on the extension's delivery thread (keep them short).
+
+        ``key``: runs with the same key go to the same worker while it lives. ``worker``: the
+        run goes to that worker only (a pid from :meth:`pids`), waits while it is busy, has one
+        attempt, and raises :class:`NoSuchWorker` when that worker is not the pool's, exits or
+        stops taking jobs (recycled, draining) before the run started."""
+        start = self._start(name, params, timeout, attempts, key, worker, on_progress, on_event)
         return settle(wait_sync(start), name)
 
     async def run_async(
@@ -206,11 +214,12 @@ class Pool:
         timeout: Optional[float] = None,
         attempts: Optional[int] = None,
         key: Optional[str] = None,
+        worker: Optional[int] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
         on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> Any:
         """:meth:`run` for asyncio; cancelling the awaiting task cancels and kills the job."""
-        start = self._start(name, params, timeout, attempts, key, on_progress, on_event)
+        start = self._start(name, params, timeout, attempts, key, worker, on_progress, on_event)
         answer = await wait_async(start)
         return settle(answer, name)
 
@@ -222,6 +231,7 @@ class Pool:
         timeout: Optional[float] = None,
         attempts: Optional[int] = None,
         key: Optional[str] = None,
+        worker: Optional[int] = None,
         on_progress: Optional[Callable[[Any], object]] = None,
         on_event: Optional[Callable[[str, Any], object]] = None,
     ) -> concurrent.futures.Future[Any]:
@@ -239,7 +249,8 @@ class Pool:
             else:
                 _set(fut, value=value)
 
-        run = self._start(name, params, timeout, attempts, key, on_progress, on_event)(on_done)
+        start = self._start(name, params, timeout, attempts, key, worker, on_progress, on_event)
+        run = start(on_done)
         fut.add_done_callback(lambda f: run.cancel() if f.cancelled() else None)
         return fut
 
@@ -330,9 +341,9 @@ def _kill_mode(mode: str) -> None:
         raise InvalidArgument(f'mode must be "soft" or "hard", not {mode!r}')
 
 
-def _pid(pid: int) -> int:
+def _pid(pid: int, what: str = "pid") -> int:
     if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2**32:
-        raise InvalidArgument(f"pid must be a process id (a positive integer), not {pid!r}")
+        raise InvalidArgument(f"{what} must be a process id (a positive integer), not {pid!r}")
     return pid
 
 
