@@ -18,8 +18,10 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Whether a frame from the worker takes a credit: its progress and named events (answers,
 /// acknowledgements and the rest never wait for listeners).
@@ -31,6 +33,45 @@ pub(crate) fn needs_credit(msg: &offload_protocol::FromWorker) -> bool {
 /// The largest `limit` of an [`EventFlow`]: below every event ring of a process and a pool
 /// run (256 for a run by default), so a reading subscriber never loses a credited event.
 pub const MAX_EVENT_BACKPRESSURE: usize = 128;
+
+/// How long a worker's events may wait for their listeners before its reader says so (a
+/// `tracing` warning, once per stall): a receiver that is kept but never read holds the
+/// worker's channel, and the answers behind the events, for as long as it lives.
+pub const STALL_WARNING: Duration = Duration::from_secs(10);
+
+/// Watches one reader's stalls: since when its reading has been held back, and whether that
+/// stall was reported.
+#[derive(Debug, Default)]
+pub(crate) struct Stall {
+    since: Option<Instant>,
+    warned: bool,
+}
+
+impl Stall {
+    /// The reading is `held` back now, or not. Answers when to warn, while a warning is due.
+    pub(crate) fn watch(&mut self, held: bool) -> Option<Instant> {
+        if !held {
+            *self = Self::default();
+            return None;
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        (!self.warned).then(|| since + STALL_WARNING)
+    }
+
+    /// Reports the stall of worker `pid`'s reading (once, until the reading moves again).
+    pub(crate) fn warn(&mut self, pid: u32, flow: &EventFlow) {
+        self.warned = true;
+        let waited_s = self.since.map_or(0, |s| s.elapsed().as_secs());
+        tracing::warn!(
+            pid,
+            waited_s,
+            events_out = flow.out(),
+            "the worker's events have waited for their listeners for {waited_s} s: its channel \
+             is not read until they take some (event backpressure), and its answers wait behind \
+             them; a receiver of its events that is kept must be read, or dropped"
+        );
+    }
+}
 
 /// What is told when credits come back after the flow was exhausted (the host's reader
 /// watches the channel again).

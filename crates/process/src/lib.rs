@@ -48,7 +48,7 @@ pub use emitter::{Answers, SinkHook};
 pub use env_policy::{
     check_env_var, EnvAllowList, EnvPolicy, EnvVarError, DEFAULT_ALLOW, DEFAULT_DENY,
 };
-pub use flow::{Credit, EventFlow, MAX_EVENT_BACKPRESSURE};
+pub use flow::{Credit, EventFlow, MAX_EVENT_BACKPRESSURE, STALL_WARNING};
 pub use guard::panic_message;
 pub use limits::ResourceLimits;
 pub use markers::{SUPERVISOR_ENV, WORKER_ENV};

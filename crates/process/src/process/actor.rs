@@ -27,7 +27,7 @@ use super::output::{self, DrainRequest};
 use super::verdict;
 use crate::contain::Containment;
 use crate::emitter::Emitter;
-use crate::flow::{needs_credit, Credit, EventFlow};
+use crate::flow::{needs_credit, Credit, EventFlow, Stall};
 use crate::guard::OnExit;
 use crate::limits::ResourceLimits;
 use crate::outcome::Outcome;
@@ -103,6 +103,9 @@ pub(super) struct Actor {
     /// Backpressure for events (`flow.rs`): a progress or event frame is read only with a
     /// credit.
     pub(super) flow: Option<EventFlow>,
+    /// How long the reading has been held back by `flow`, reported past
+    /// [`STALL_WARNING`](crate::STALL_WARNING).
+    pub(super) stall: Stall,
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
@@ -128,6 +131,7 @@ impl Actor {
             // Read once: the listeners return credits concurrently, and the two branches below
             // must not both see themselves disabled.
             let held = self.held_back();
+            let warn_at = self.stall.watch(held);
             tokio::select! {
                 frame = next_frame(&mut self.reader), if !held => {
                     self.on_frame(frame);
@@ -140,6 +144,11 @@ impl Actor {
                     }
                 }
                 () = room(&self.flow), if held => {}
+                () = sleep_until_opt(warn_at), if held => {
+                    if let Some(flow) = &self.flow {
+                        self.stall.warn(self.pid, flow);
+                    }
+                }
                 input = host::next_input(&mut self.host) => self.on_queued_input(input),
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.on_command(cmd),

@@ -21,7 +21,7 @@ use super::outbox::{CloseOnDrop, Outbox};
 use super::output;
 use crate::contain::Containment;
 use crate::emitter::{Emitter, SinkHook};
-use crate::flow::EventFlow;
+use crate::flow::{EventFlow, Stall};
 use crate::guard::{ActorGuard, OnExit};
 use crate::limits::ResourceLimits;
 use crate::spawn::SpawnedWorker;
@@ -382,6 +382,7 @@ fn launch(mut l: Launch) -> JobProcess {
         },
         passing: super::actor::Passing::new(l.fd_ack_timeout),
         flow: l.flow,
+        stall: Stall::default(),
     };
     let on_exit: OnExit = Arc::new(Mutex::new(l.on_exit));
     let guard = ActorGuard {
