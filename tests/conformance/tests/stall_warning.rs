@@ -63,6 +63,17 @@ async fn read_to_exit(
     }
 }
 
+/// The run of `progress.js` with `count` ended well, every progress received.
+fn all_delivered((outcome, got): (Outcome, u64), count: u64) {
+    assert_eq!(
+        outcome,
+        Outcome::Succeeded {
+            value: json!(count)
+        }
+    );
+    assert_eq!(got, count, "every progress");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unread_receiver_that_holds_a_workers_events_is_reported_once_naming_the_worker() {
     let log = Captured::default();
@@ -99,25 +110,11 @@ async fn an_unread_receiver_that_holds_a_workers_events_is_reported_once_naming_
             "{}",
             log.text()
         );
-        let (outcome, got) = reading.await.unwrap();
-        assert_eq!(
-            outcome,
-            Outcome::Succeeded {
-                value: json!(count)
-            }
-        );
-        assert_eq!(got, count);
+        all_delivered(reading.await.unwrap(), count);
         assert_eq!(log.warnings_about(read.pid()), 0, "{}", log.text());
         // Read at last: the held worker's events and answer come, every one, and no second
         // warning about the same stall.
-        let (outcome, got) = read_to_exit(unread).await;
-        assert_eq!(
-            outcome,
-            Outcome::Succeeded {
-                value: json!(count)
-            }
-        );
-        assert_eq!(got, count);
+        all_delivered(read_to_exit(unread).await, count);
         assert_eq!(log.warnings_about(held.pid()), 1, "{}", log.text());
     })
     .await;
