@@ -133,7 +133,8 @@ export interface RunOptions {
   retries?: number;
   /** Affinity: jobs with the same key go to the same worker while it lives. At most
    * MAX_KEY_BYTES bytes of UTF-8; a pool remembers at most MAX_BINDINGS keys, forgetting the
-   * least recently used past that (such a key is bound again at its next job). */
+   * least recently used past that (such a key is bound again at its next job), never one with
+   * a job in flight. */
   key?: string;
   /** Runs the job on this worker only (its pid, from `pids()` or `workers()`): it waits while
    * that worker is busy, has one attempt, and rejects with NoSuchWorkerError when the worker is

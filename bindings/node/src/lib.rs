@@ -44,8 +44,8 @@ pub const MAX_WORKERS: u32 = {
 };
 
 /// The most affinity keys one pool keeps bound (`offload_pool::MAX_BINDINGS`): past it the
-/// least recently used are forgotten (bound again at their next job). ee-core's `boundMap`
-/// keeps as many.
+/// least recently used without a job in flight are forgotten (bound again at their next job).
+/// ee-core's `boundMap` keeps as many.
 #[napi_derive::napi]
 pub const MAX_BINDINGS: u32 = {
     assert!(offload_pool::MAX_BINDINGS <= u32::MAX as usize);

@@ -29,8 +29,9 @@ pub struct RunOptions {
     /// Attempts in all (default: the pool's retry policy).
     pub max_attempts: Option<u32>,
     /// Affinity: jobs with the same key go to the same worker while it lives (at most
-    /// [`MAX_KEY_BYTES`]; a pool remembers at most [`MAX_BINDINGS`](crate::MAX_BINDINGS) keys,
-    /// forgetting the least recently used past that: such a key is bound again at its next job).
+    /// [`MAX_KEY_BYTES`]; a pool remembers at most [`MAX_BINDINGS`](crate::MAX_BINDINGS) keys
+    /// with no job in flight, forgetting the least recently used past that: such a key is bound
+    /// again at its next job; a key with a job in flight is never forgotten).
     pub key: Option<String>,
     /// Runs the job on this worker only (by pid; ee-core's `JobProcess.dispatch`): it waits
     /// while that worker is busy, has one attempt, and fails with `NoSuchWorker` when the

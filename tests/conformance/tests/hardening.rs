@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use offload_pool::{
-    ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind, MAX_KEY_BYTES, MAX_WORKERS,
+    Algorithm, ChildPool, PoolConfig, PoolError, RunOptions, WorkerKind, MAX_BINDINGS,
+    MAX_KEY_BYTES, MAX_WORKERS,
 };
 use offload_process::{
     start_process, timer, ExecError, ExecOptions, Outcome, ProcessOptions, WorkerCommand,
@@ -106,6 +107,43 @@ async fn an_affinity_key_past_max_key_bytes_is_refused_naming_the_limit() {
             .await;
         assert!(r.outcome.is_success(), "{:?}", r.outcome);
         assert_eq!(r.attempts.last().map(|a| a.pid), Some(bound.pid()));
+        pool.shutdown(Duration::from_secs(5)).await;
+        assert_all_gone(&pids).await;
+    })
+    .await;
+}
+
+/// The affinity table's bound (`MAX_BINDINGS`) never forgets a key whose job is in flight:
+/// past it, the key is still bound to the worker running that job. (It forgot the least
+/// recently used keys whatever ran: the key was then bound again, here to the idle worker, and
+/// its next job ran beside the first.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_a_job_in_flight_keeps_its_worker_past_max_bindings() {
+    guarded(async {
+        let cfg = rust_pool()
+            .size(2, 2)
+            .algorithm(Algorithm::MinimumConnection);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let pids = pool.pids();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let tx = std::sync::Mutex::new(Some(tx));
+        let opts = RunOptions::default().key("held").on_start(move |pid| {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(pid);
+            }
+        });
+        let held = pool
+            .run_with("sleep", json!({ "ms": 60_000 }), opts)
+            .await
+            .unwrap();
+        let runs_on = rx.await.unwrap();
+        // Enough new keys for two passes of forgetting (a quarter of the bound each).
+        for i in 0..(MAX_BINDINGS + MAX_BINDINGS / 2) {
+            pool.bound_child(&format!("k{i}")).await.unwrap();
+        }
+        let bound = pool.bound_child("held").await.unwrap().map(|p| p.pid());
+        assert_eq!(bound, Some(runs_on), "bound where its job runs");
+        held.cancel();
         pool.shutdown(Duration::from_secs(5)).await;
         assert_all_gone(&pids).await;
     })

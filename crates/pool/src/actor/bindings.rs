@@ -1,12 +1,15 @@
 //! The affinity table: which worker a key is bound to (`RunOptions::key`,
 //! [`ChildPool::bound_child`](crate::ChildPool::bound_child), the seed's `boundMap`).
 //!
-//! Bounded: at most [`MAX_BINDINGS`] keys. A key is "used" when it is bound or looked up; past
-//! the bound the least recently used quarter is forgotten in one pass (so a stream of new keys
-//! costs O(1) amortized, not a scan per key). A forgotten key is bound again at its next job,
-//! to a worker the balancer picks for the key (the same one again when the algorithm hashes
-//! keys and the workers did not change). Each worker's count of keys is kept alongside, so
-//! spreading a new key by load is O(workers), not O(keys).
+//! Bounded: at most [`MAX_BINDINGS`] keys with no job on its way or running. A key is "used"
+//! when it is bound or looked up; past the bound the least recently used quarter of the keys
+//! without a job in flight is forgotten in one pass (so a stream of new keys costs O(1)
+//! amortized, not a scan per key). A key with a job in flight is never forgotten (its next job
+//! must go where that one runs); such keys can take the table past the bound, by at most the
+//! pool's jobs in flight. A forgotten key is bound again at its next job, to a worker the
+//! balancer picks for the key (the same one again when the algorithm hashes keys and the
+//! workers did not change). Each worker's count of keys is kept alongside, so spreading a new
+//! key by load is O(workers), not O(keys).
 
 use std::collections::HashMap;
 
@@ -16,6 +19,8 @@ pub const MAX_BINDINGS: usize = 65_536;
 struct Entry {
     pid: u32,
     used: u64,
+    /// Jobs of this key in flight on `pid`.
+    running: u32,
 }
 
 #[derive(Default)]
@@ -38,12 +43,33 @@ impl Bindings {
     pub(super) fn bind(&mut self, key: &str, pid: u32) {
         self.clock += 1;
         let used = self.clock;
-        if let Some(old) = self.keys.insert(key.to_owned(), Entry { pid, used }) {
+        let fresh = Entry {
+            pid,
+            used,
+            running: 0,
+        };
+        if let Some(old) = self.keys.insert(key.to_owned(), fresh) {
             self.uncount(old.pid);
         }
         *self.per_worker.entry(pid).or_default() += 1;
         if self.keys.len() > MAX_BINDINGS {
             self.forget_oldest(MAX_BINDINGS / 4);
+        }
+    }
+
+    /// A job of `key` is on its way to `pid`, the worker it is bound to.
+    pub(super) fn started(&mut self, key: &str, pid: u32) {
+        if let Some(e) = self.keys.get_mut(key).filter(|e| e.pid == pid) {
+            e.running += 1;
+        }
+    }
+
+    /// A job of `key` left `pid` (answered, or its worker is gone): when it was the key's last
+    /// one in flight, the key may be forgotten again. Ignored when the key is no longer bound
+    /// to `pid` (rebound since, or forgotten with its worker).
+    pub(super) fn ended(&mut self, key: &str, pid: u32) {
+        if let Some(e) = self.keys.get_mut(key).filter(|e| e.pid == pid) {
+            e.running = e.running.saturating_sub(1);
         }
     }
 
@@ -81,18 +107,25 @@ impl Bindings {
         }
     }
 
-    /// Forgets the `n` least recently used keys.
+    /// Forgets the `n` least recently used keys that have no job in flight (fewer when fewer
+    /// have none), never the key used last (the one just bound: its job is about to start).
     fn forget_oldest(&mut self, n: usize) {
-        let mut used: Vec<u64> = self.keys.values().map(|e| e.used).collect();
+        let now = self.clock;
+        let mut used: Vec<u64> = self
+            .keys
+            .values()
+            .filter(|e| e.running == 0 && e.used < now)
+            .map(|e| e.used)
+            .collect();
         let n = n.min(used.len());
         if n == 0 {
             return;
         }
-        // Uses are distinct (one clock tick each): the n-th smallest splits the table.
+        // Uses are distinct (one clock tick each): the n-th smallest splits the idle keys.
         let (_, &mut cut, _) = used.select_nth_unstable(n - 1);
         let mut gone = Vec::with_capacity(n);
         self.keys.retain(|_, e| {
-            let keep = e.used > cut;
+            let keep = e.used > cut || e.running > 0 || e.used == now;
             if !keep {
                 gone.push(e.pid);
             }
@@ -132,6 +165,48 @@ mod tests {
         assert_eq!(b.get("k0"), None, "the oldest keys were forgotten");
         let counted: usize = [1, 2, 3, 7].iter().map(|&p| b.count(p)).sum();
         assert_eq!(counted, b.len(), "the per-worker counts follow the table");
+    }
+
+    #[test]
+    fn a_key_with_a_job_in_flight_is_never_forgotten() {
+        let mut b = Bindings::default();
+        b.bind("busy", 9);
+        b.started("busy", 9);
+        b.started("busy", 9);
+        for i in 0..(2 * MAX_BINDINGS) {
+            b.bind(&format!("k{i}"), 1);
+        }
+        assert_eq!(b.get("busy"), Some(9), "its jobs still run on 9");
+        assert!(b.len() <= MAX_BINDINGS + 1);
+        // A job of another worker's key, or of a key bound elsewhere since, changes nothing.
+        b.ended("busy", 1);
+        b.ended("busy", 9);
+        for i in 0..(2 * MAX_BINDINGS) {
+            b.bind(&format!("m{i}"), 1);
+        }
+        assert_eq!(b.get("busy"), Some(9), "one of its jobs is still in flight");
+        b.ended("busy", 9);
+        for i in 0..(2 * MAX_BINDINGS) {
+            b.bind(&format!("n{i}"), 1);
+        }
+        assert_eq!(b.get("busy"), None, "forgotten once idle and old");
+        assert!(b.len() <= MAX_BINDINGS);
+        // Every key in flight: the table grows past the bound by those keys only, and a pass
+        // that finds no idle key forgets nothing.
+        let mut c = Bindings::default();
+        for i in 0..(MAX_BINDINGS + 10) {
+            let k = format!("r{i}");
+            c.bind(&k, 2);
+            c.started(&k, 2);
+        }
+        assert_eq!(c.len(), MAX_BINDINGS + 10);
+        assert_eq!(c.count(2), MAX_BINDINGS + 10);
+        c.bind("fresh", 3);
+        assert_eq!(c.get("fresh"), Some(3), "the key just bound is kept");
+        c.ended("r0", 2);
+        c.bind("fresh2", 3);
+        assert_eq!(c.get("r0"), None, "the idle key went");
+        assert_eq!((c.get("r1"), c.get("fresh2")), (Some(2), Some(3)));
     }
 
     #[test]

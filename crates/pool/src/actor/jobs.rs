@@ -93,6 +93,9 @@ impl Actor {
             tracing::debug!(pool = %self.cfg.name, pid, id, "late answer ignored");
             return;
         };
+        if let Some(key) = bound_key(&flight.job) {
+            self.bindings.ended(key, pid);
+        }
         if let Some(k) = flight.timer {
             self.timers.remove(&k);
         }
@@ -360,6 +363,10 @@ impl Actor {
         if job.events.is_some() || self.events.receiver_count() > 0 {
             self.emit_job(&job, JobEvent::Started { id, pid, attempt });
         }
+        if let Some(key) = bound_key(&job) {
+            // Kept bound while it runs (`bindings.rs`); its worker's exit forgets it anyway.
+            self.bindings.started(key, pid);
+        }
         if let Some(w) = self.workers.get_mut(&pid) {
             w.in_flight.insert(
                 id,
@@ -458,4 +465,9 @@ fn no_such_worker(pid: u32) -> Outcome {
         "NoSuchWorker",
         format!("the pool has no worker with pid {pid} that takes jobs (it is gone, draining or stopping)"),
     )
+}
+
+/// The affinity key a job went to its worker by (a pinned job goes by its pid instead).
+fn bound_key(job: &Job) -> Option<&str> {
+    job.key.as_deref().filter(|_| job.worker.is_none())
 }
