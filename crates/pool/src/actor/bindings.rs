@@ -27,6 +27,9 @@ struct Entry {
 pub(super) struct Bindings {
     keys: HashMap<String, Entry>,
     per_worker: HashMap<u32, usize>,
+    /// Keys with a job in flight (`running > 0`): they do not count against the bound, so a
+    /// forgetting pass always finds a quarter of the bound to forget (O(1) amortized per key).
+    busy: usize,
     clock: u64,
 }
 
@@ -49,10 +52,10 @@ impl Bindings {
             running: 0,
         };
         if let Some(old) = self.keys.insert(key.to_owned(), fresh) {
-            self.uncount(old.pid);
+            self.uncount(&old);
         }
         *self.per_worker.entry(pid).or_default() += 1;
-        if self.keys.len() > MAX_BINDINGS {
+        if self.keys.len() - self.busy > MAX_BINDINGS {
             self.forget_oldest(MAX_BINDINGS / 4);
         }
     }
@@ -61,6 +64,9 @@ impl Bindings {
     pub(super) fn started(&mut self, key: &str, pid: u32) {
         if let Some(e) = self.keys.get_mut(key).filter(|e| e.pid == pid) {
             e.running += 1;
+            if e.running == 1 {
+                self.busy += 1;
+            }
         }
     }
 
@@ -68,22 +74,37 @@ impl Bindings {
     /// one in flight, the key may be forgotten again. Ignored when the key is no longer bound
     /// to `pid` (rebound since, or forgotten with its worker).
     pub(super) fn ended(&mut self, key: &str, pid: u32) {
-        if let Some(e) = self.keys.get_mut(key).filter(|e| e.pid == pid) {
-            e.running = e.running.saturating_sub(1);
+        if let Some(e) = self
+            .keys
+            .get_mut(key)
+            .filter(|e| e.pid == pid && e.running > 0)
+        {
+            e.running -= 1;
+            if e.running == 0 {
+                self.busy -= 1;
+            }
         }
     }
 
     /// Forgets `key`.
     pub(super) fn unbind(&mut self, key: &str) {
         if let Some(old) = self.keys.remove(key) {
-            self.uncount(old.pid);
+            self.uncount(&old);
         }
     }
 
     /// Forgets every key bound to `pid` (the worker is gone).
     pub(super) fn forget_worker(&mut self, pid: u32) {
         if self.per_worker.remove(&pid).is_some() {
-            self.keys.retain(|_, e| e.pid != pid);
+            let mut busy = 0;
+            self.keys.retain(|_, e| {
+                let keep = e.pid != pid;
+                if !keep && e.running > 0 {
+                    busy += 1;
+                }
+                keep
+            });
+            self.busy -= busy;
         }
     }
 
@@ -98,7 +119,15 @@ impl Bindings {
         self.keys.len()
     }
 
-    fn uncount(&mut self, pid: u32) {
+    /// `old` left the table: its worker's count (and the busy count) follow.
+    fn uncount(&mut self, old: &Entry) {
+        if old.running > 0 {
+            self.busy -= 1;
+        }
+        self.uncount_worker(old.pid);
+    }
+
+    fn uncount_worker(&mut self, pid: u32) {
         if let Some(n) = self.per_worker.get_mut(&pid) {
             *n -= 1;
             if *n == 0 {
@@ -132,7 +161,7 @@ impl Bindings {
             keep
         });
         for pid in gone {
-            self.uncount(pid);
+            self.uncount_worker(pid);
         }
         tracing::debug!(
             forgotten = n,
@@ -191,8 +220,8 @@ mod tests {
         }
         assert_eq!(b.get("busy"), None, "forgotten once idle and old");
         assert!(b.len() <= MAX_BINDINGS);
-        // Every key in flight: the table grows past the bound by those keys only, and a pass
-        // that finds no idle key forgets nothing.
+        // Every key in flight: the table grows past the bound by those keys only; the bound
+        // counts the idle keys, so a pass forgets a quarter of it once they pass it.
         let mut c = Bindings::default();
         for i in 0..(MAX_BINDINGS + 10) {
             let k = format!("r{i}");
@@ -205,8 +234,14 @@ mod tests {
         assert_eq!(c.get("fresh"), Some(3), "the key just bound is kept");
         c.ended("r0", 2);
         c.bind("fresh2", 3);
-        assert_eq!(c.get("r0"), None, "the idle key went");
-        assert_eq!((c.get("r1"), c.get("fresh2")), (Some(2), Some(3)));
+        assert_eq!(c.get("r0"), Some(2), "3 idle keys are under the bound");
+        for i in 0..MAX_BINDINGS {
+            c.bind(&format!("i{i}"), 3);
+        }
+        assert_eq!(c.get("r0"), None, "the oldest idle key went");
+        assert_eq!(c.get("r1"), Some(2), "a key in flight stays");
+        assert!(c.len() - c.busy <= MAX_BINDINGS);
+        assert_eq!(c.busy, MAX_BINDINGS + 9);
     }
 
     #[test]
