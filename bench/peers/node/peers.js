@@ -38,9 +38,9 @@ const WORKERS = 2;
 const tasks = Number(args.tasks || (workload === 'c' ? 5000 : 100000));
 const runs = Number(args.runs || 1);
 const timeLimitMs = Number(args['time-limit'] || 60) * 1000;
-// (c): about a second of 1 ms tasks, so that V8 has compiled what runs per task before the
-// count starts (8 tasks measured its warm-up too); the same in every row of bench/peers.
-const warmup = Number(args.warmup || (workload === 'c' ? 2000 : Math.min(1000, Math.max(100, Math.floor(tasks / 100)))));
+// (c): about six seconds of 1 ms tasks, so that V8 has stopped compiling what runs per task
+// before the count starts (2,000 tasks still counted part of it); the same in every row.
+const warmup = Number(args.warmup || (workload === 'c' ? 12000 : Math.min(1000, Math.max(100, Math.floor(tasks / 100)))));
 const forkInFlight = Number(args['in-flight'] || 16);
 const piscinaConcurrent = Number(args.concurrent || 1);
 // --addon-in-flight N: the addon row submits with a window like fork's (default: all at once).

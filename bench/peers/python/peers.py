@@ -130,8 +130,13 @@ def one_run(args, run):
         pool = multiprocessing.Pool(WORKERS)
     else:
         pool = _Executor(args.system)
-    # (c): about a second of 1 ms tasks, as every row of bench/peers does before counting.
-    warm = 2000 if args.workload == "c" else min(1000, max(100, args.tasks // 100))
+    # (c): about six seconds of 1 ms tasks, as every row of bench/peers does before counting.
+    if args.warmup is not None:
+        warm = args.warmup
+    elif args.workload == "c":
+        warm = 12000
+    else:
+        warm = min(1000, max(100, args.tasks // 100))
     assert pool.map(fn, range(warm), chunksize=1) == [x + plus for x in range(warm)]
     start_ms = (time.perf_counter() - t0) * 1e3
     if args.system == "multiprocessing":
@@ -209,6 +214,7 @@ def main():
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("--time-limit", type=float, default=60.0)
     p.add_argument("--chunksize", type=int, default=1)
+    p.add_argument("--warmup", type=int, help="tasks before the count (default 12,000 for (c))")
     args = p.parse_args()
     if args.tasks is None:
         args.tasks = 5_000 if args.workload == "c" else 100_000

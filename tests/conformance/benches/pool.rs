@@ -29,8 +29,10 @@ use offload_pool::{Backpressure, ChildPool, PoolConfig, WorkerKind};
 use offload_process::Outcome;
 use serde_json::json;
 
-/// Warm-up tasks of workload (c), not counted: about a second of 1 ms tasks on 2 workers.
-const WARMUP_C: u64 = 2_000;
+/// Warm-up tasks of workload (c), not counted: about six seconds of 1 ms tasks on 2 workers,
+/// until a Node worker's V8 has stopped compiling (its platform threads spent 50 ms per 2 s
+/// at first, 20–36 ms in the next 2 s, under 1 ms from about 6 s on: bench/peers/README.md).
+const WARMUP_C: u64 = 12_000;
 
 #[derive(Debug, Clone)]
 struct Opts {

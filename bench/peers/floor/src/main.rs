@@ -8,7 +8,7 @@
 //! the format of the other rows (`bench/peers/README.md`).
 //!
 //! ```text
-//! offload-bench-floor --workload a|b|c --tasks N [--time-limit S] [--runs N]
+//! offload-bench-floor --workload a|b|c --tasks N [--time-limit S] [--runs N] [--warmup N]
 //! ```
 
 use std::io::{Read, Write};
@@ -81,8 +81,9 @@ fn main() {
             .unwrap_or(60.0),
     );
     let runs: u32 = opt("--runs").and_then(|v| v.parse().ok()).unwrap_or(1);
+    let warmup: Option<u64> = opt("--warmup").and_then(|v| v.parse().ok());
     for run in 1..=runs {
-        println!("{}", one_run(&workload, tasks, limit, run));
+        println!("{}", one_run(&workload, tasks, limit, run, warmup));
     }
 }
 
@@ -291,7 +292,7 @@ fn usage(pid: &str) -> (f64, u64) {
     (cpu, switches)
 }
 
-fn one_run(workload: &str, tasks: u64, limit: Duration, run: u32) -> String {
+fn one_run(workload: &str, tasks: u64, limit: Duration, run: u32, warmup: Option<u64>) -> String {
     let (job, window) = match workload {
         "a" => ("inc", 64),
         "b" => ("inc", 1),
@@ -305,9 +306,9 @@ fn one_run(workload: &str, tasks: u64, limit: Duration, run: u32) -> String {
         drive(c, &next, 1, 1, "inc", t0 + limit);
     }
     let start_ms = t0.elapsed().as_secs_f64() * 1e3;
-    // (c): 2,000 tasks of 1 ms before the count, as every row of bench/peers does (there, so
-    // that a JIT has compiled what runs per task; here the same warm-up for comparison).
-    let warm = if workload == "c" { 2000 } else { 1000 };
+    // (c): 12,000 tasks of 1 ms before the count, as every row of bench/peers does (there, so
+    // that a JIT has stopped compiling what runs per task; here the same warm-up for comparison).
+    let warm = warmup.unwrap_or(if workload == "c" { 12_000 } else { 1000 });
     for c in &mut conns {
         let next = AtomicU64::new(0);
         drive(c, &next, warm / WORKERS as u64, window, job, t0 + limit);
