@@ -240,6 +240,38 @@ async fn heap_from_pongs_is_shown_and_recycles_past_max_heap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_right_after_start_reports_each_workers_memory_not_zero() {
+    guarded(async {
+        // No periodic sample before the question: what it answers was read for it.
+        let mut cfg = rust_pool(2, 2);
+        cfg.health_interval = Duration::from_secs(3600);
+        let pool = ChildPool::start(cfg).await.unwrap();
+        let h = pool.health().await.unwrap();
+        assert_eq!(h.len(), 2, "{h:?}");
+        for w in &h {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", w.pid)).unwrap();
+            let vm_rss_kib: u64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap();
+            assert!(w.rss > 0 && w.processes >= 1, "{w:?}");
+            // The same order of size as the kernel's own figure for that process.
+            assert!(
+                w.rss >= vm_rss_kib * 1024 / 4 && w.rss <= vm_rss_kib * 1024 * 4,
+                "{} against VmRSS {vm_rss_kib} KiB",
+                w.rss
+            );
+        }
+        let pids = pool.pids();
+        pool.shutdown(Duration::from_secs(5)).await;
+        assert_all_gone(&pids).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_process_tree_counts_and_sustained_cpu_recycles_after_the_job() {
     guarded(async {
         let mut cfg = rust_pool(1, 2).recycle(RecyclePolicy {

@@ -95,6 +95,27 @@ impl Actor {
     }
 
     /// An unexpected exit or a failed spawn: back off, and watch for a crash loop.
+    /// Samples the process trees of the workers not sampled yet (started since the last
+    /// health sample), so that `health()` never reports a live worker with no memory: their
+    /// RSS and process count now, their CPU from the next sample on (it needs an interval).
+    pub(super) fn sample_new_workers(&mut self) {
+        if self.workers.values().all(|w| w.last_ticks.is_some()) {
+            return;
+        }
+        let snapshot = procfs::Snapshot::take();
+        let now = Instant::now();
+        for (&pid, w) in &mut self.workers {
+            if w.last_ticks.is_some() {
+                continue;
+            }
+            if let Some(tree) = snapshot.tree(pid) {
+                w.last_ticks = Some((tree.ticks, now));
+                w.rss = tree.rss;
+                w.processes = tree.processes;
+            }
+        }
+    }
+
     pub(super) fn note_failure(&mut self) {
         let now = Instant::now();
         self.recent_exits.push_back(now);

@@ -97,6 +97,8 @@ impl Actor {
     pub(super) fn on_query(&mut self, q: Query) {
         match q {
             Query::Health(reply) => {
+                // A worker started since the last sample would show no memory and one process.
+                self.sample_new_workers();
                 let mut list: Vec<WorkerHealth> = self
                     .workers
                     .iter()
