@@ -94,7 +94,6 @@ impl Actor {
         }
     }
 
-    /// An unexpected exit or a failed spawn: back off, and watch for a crash loop.
     /// Samples the process trees of the workers not sampled yet (started since the last
     /// health sample), so that `health()` never reports a live worker with no memory: their
     /// RSS and process count now, their CPU from the next sample on (it needs an interval).
@@ -116,6 +115,7 @@ impl Actor {
         }
     }
 
+    /// An unexpected exit or a failed spawn: back off, and watch for a crash loop.
     pub(super) fn note_failure(&mut self) {
         let now = Instant::now();
         self.recent_exits.push_back(now);
